@@ -1,0 +1,5 @@
+export { BlockHasher, type BlockExtra, type KeyFingerprint, type KeySchemeConfig } from './block-hasher.js';
+export { blockExtras, type PlaceholderItem } from './extras.js';
+export { CborWriter, encodeBlockExtra } from './cbor.js';
+export { fnv64a } from './fnv.js';
+export { keysToUint32Pairs, parseKey, formatKey } from './key-format.js';
