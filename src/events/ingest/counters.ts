@@ -1,0 +1,30 @@
+/** What ingest did and skipped, by reason. Plain numbers: metrics read them, tests assert them. */
+export class IngestCounters {
+  batches = 0;
+  storedEvents = 0;
+  removedEvents = 0;
+  clearedEvents = 0;
+  /** Engine blocks whose store was applied (new engine keys and repeated stores alike). */
+  blocksStored = 0;
+  /** Engine blocks whose removal was applied. */
+  blocksRemoved = 0;
+  /** Stores of an engine key already held on that tier (idempotent re-emits, duplicate blocks). */
+  duplicateStores = 0;
+  /** Engine blocks skipped because their parent engine key is unknown (the chain cannot be placed). */
+  parentUnknown = 0;
+  /** Offload-tier placeholder stores (no tokens) of engine keys never stored with tokens. */
+  offloadUnknown = 0;
+  /** Removals of engine keys (or tiers) not held. */
+  removedUnknown = 0;
+  /** Store events whose token count is not block_size × blocks. */
+  tokenCountMismatch = 0;
+  /** Engine blocks of KV-cache groups that are not indexed, by kv_cache_spec_kind. */
+  readonly skippedByKind = new Map<string, number>();
+  /** Request keys added to / removed from the index (after engine-key counting). */
+  requestKeysAdded = 0;
+  requestKeysRemoved = 0;
+
+  skipKind(kind: string, blocks: number): void {
+    this.skippedByKind.set(kind, (this.skippedByKind.get(kind) ?? 0) + blocks);
+  }
+}

@@ -1,0 +1,89 @@
+import { SPECULATIVE_BIT, type TierRegistry } from '../index/tiers.js';
+import type { PrefixMatch } from '../index/types.js';
+import type { TierWeights } from './tier-weights.js';
+
+/** One candidate's prefix-cache score (spec/block-keys.md, "Scoring"). */
+export interface CandidateScore {
+  endpoint: string;
+  /** Consecutive blocks from block 0 the endpoint holds (unweighted). */
+  matchedBlocks: number;
+  /** Sum over matched blocks of the best tier weight the endpoint has for each. */
+  weighted: number;
+  /** weighted / totalBlocks, in [0, 1]; 0 when the prompt has no full block. */
+  normalized: number;
+  /** Matched blocks by the tier that gave each its weight. */
+  blocksByTier: Record<string, number>;
+  /** Matched blocks held only speculatively. */
+  speculativeBlocks: number;
+}
+
+export interface ScoreResult {
+  /** Full blocks considered (the prompt's blocks, capped by maxBlocks). */
+  totalBlocks: number;
+  /** One per candidate, in the order given; without candidates, every matching endpoint, best first. */
+  scores: CandidateScore[];
+}
+
+/**
+ * Scores index prefix matches. Candidates with no match get an all-zero score rather than being absent; scores are
+ * not min-max normalised across endpoints (that would turn a cold cluster into all 1.0).
+ */
+export function scoreMatches(
+  matches: readonly PrefixMatch[],
+  totalBlocks: number,
+  weights: TierWeights,
+  tiers: TierRegistry,
+  candidates?: readonly string[],
+): ScoreResult {
+  const byEndpoint = new Map<string, CandidateScore>();
+  for (const m of matches) byEndpoint.set(m.endpoint, scoreOne(m, totalBlocks, weights, tiers));
+  if (candidates) {
+    const seen = new Set<string>();
+    const scores: CandidateScore[] = [];
+    for (const c of candidates) {
+      if (seen.has(c)) continue;
+      seen.add(c);
+      scores.push(byEndpoint.get(c) ?? zeroScore(c));
+    }
+    return { totalBlocks, scores };
+  }
+  const scores = [...byEndpoint.values()].sort(
+    (a, b) => b.weighted - a.weighted || b.matchedBlocks - a.matchedBlocks || (a.endpoint < b.endpoint ? -1 : 1),
+  );
+  return { totalBlocks, scores };
+}
+
+function scoreOne(m: PrefixMatch, totalBlocks: number, weights: TierWeights, tiers: TierRegistry): CandidateScore {
+  const matched = Math.min(m.matchedBlocks, totalBlocks);
+  let weighted = 0;
+  let speculative = 0;
+  const byTier: Record<string, number> = {};
+  // Masks repeat along a prefix (same tiers block after block): resolve each distinct mask once.
+  let lastMask = -1;
+  let lastTier = '';
+  let lastWeight = 0;
+  for (let i = 0; i < matched; i++) {
+    const mask = m.tierMasks[i];
+    if (mask !== lastMask) {
+      const best = weights.best(mask, tiers);
+      lastMask = mask;
+      lastTier = best.tier < 0 ? 'GPU' : tiers.name(best.tier);
+      lastWeight = best.weight;
+    }
+    weighted += lastWeight;
+    byTier[lastTier] = (byTier[lastTier] ?? 0) + 1;
+    if ((mask & SPECULATIVE_BIT) !== 0) speculative++;
+  }
+  return {
+    endpoint: m.endpoint,
+    matchedBlocks: matched,
+    weighted,
+    normalized: totalBlocks > 0 ? Math.min(1, weighted / totalBlocks) : 0,
+    blocksByTier: byTier,
+    speculativeBlocks: speculative,
+  };
+}
+
+function zeroScore(endpoint: string): CandidateScore {
+  return { endpoint, matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 };
+}

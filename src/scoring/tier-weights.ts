@@ -1,0 +1,61 @@
+import { SPECULATIVE_BIT, type TierRegistry } from '../index/tiers.js';
+
+/** Weight of a block held on a tier, by tier name (case-insensitive). Unlisted tiers weigh `unknown`. */
+export interface TierWeightConfig {
+  weights: Readonly<Record<string, number>>;
+  /** Weight of a tier not listed (default 1.0). */
+  unknown?: number;
+}
+
+export const DEFAULT_TIER_WEIGHTS: TierWeightConfig = { weights: { GPU: 1.0, CPU: 0.8 }, unknown: 1.0 };
+
+/** Tier weights resolved against the tier registry: a block's weight is the best weight among the tiers it is on. */
+export class TierWeights {
+  private readonly byName: Map<string, number>;
+  private readonly unknown: number;
+
+  constructor(config: TierWeightConfig = DEFAULT_TIER_WEIGHTS) {
+    this.byName = new Map();
+    for (const [name, w] of Object.entries(config.weights)) this.byName.set(name.toUpperCase(), checkWeight(name, w));
+    this.unknown = checkWeight('unknown', config.unknown ?? 1.0);
+  }
+
+  /** A new set with `overrides` (e.g. per-request weights) applied on top. */
+  with(overrides: Readonly<Record<string, number>> | undefined): TierWeights {
+    if (!overrides || Object.keys(overrides).length === 0) return this;
+    const weights: Record<string, number> = Object.fromEntries(this.byName);
+    for (const [name, w] of Object.entries(overrides)) weights[name.toUpperCase()] = w;
+    return new TierWeights({ weights, unknown: this.unknown });
+  }
+
+  weightOf(tierName: string): number {
+    return this.byName.get(tierName.toUpperCase()) ?? this.unknown;
+  }
+
+  /** Weight and best tier of a block whose tier mask is given (speculative entries count as GPU). */
+  best(mask: number, tiers: TierRegistry): { tier: number; weight: number } {
+    let bestTier = -1;
+    let bestWeight = -1;
+    const bits = mask & ~SPECULATIVE_BIT;
+    for (let t = 0; t < tiers.size; t++) {
+      if ((bits & (1 << t)) === 0) continue;
+      const w = this.weightOf(tiers.name(t));
+      if (w > bestWeight) {
+        bestWeight = w;
+        bestTier = t;
+      }
+    }
+    return { tier: bestTier, weight: bestWeight < 0 ? 0 : bestWeight };
+  }
+
+  toJSON(): Record<string, number> {
+    return { ...Object.fromEntries(this.byName), '*': this.unknown };
+  }
+}
+
+function checkWeight(name: string, w: number): number {
+  if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) {
+    throw new RangeError(`tier weight for "${name}" must be a finite number ≥ 0, got ${String(w)}`);
+  }
+  return w;
+}
