@@ -39,6 +39,11 @@ export interface LeftoverExtra {
   start: number;
   end: number;
   ids: readonly string[];
+  /**
+   * Per id: where its item starts relative to the leftover (negative when it began earlier), or null for a bare
+   * identifier without an offset. Lets the next event recognise the same item when it continues.
+   */
+  itemStarts: readonly (number | null)[];
 }
 
 /** How a child event continues from a parent engine key. */

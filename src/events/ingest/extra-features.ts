@@ -19,6 +19,8 @@ interface Taint {
   id: string;
   /** Identity of the item, so that one item spanning several engine blocks is listed once. */
   item: string;
+  /** Unclamped start of a `[id, offset]` item in the combined sequence; null for bare identifiers. */
+  itemStart: number | null;
   salt: boolean;
 }
 
@@ -67,9 +69,12 @@ export function spreadExtraFeatures(input: SpreadInput, canonicalBlocks: number,
     if (t.end <= tailStart) continue;
     const start = Math.max(t.start, tailStart) - tailStart;
     const end = t.end - tailStart;
+    const itemStart = t.itemStart === null ? null : t.itemStart - tailStart;
     const prev = leftover.find((l) => l.start === start && l.end === end);
-    if (prev) (prev.ids as string[]).push(t.id);
-    else leftover.push({ start, end, ids: [t.id] });
+    if (prev) {
+      (prev.ids as string[]).push(t.id);
+      (prev.itemStarts as (number | null)[]).push(itemStart);
+    } else leftover.push({ start, end, ids: [t.id], itemStarts: [itemStart] });
   }
   return { blocks: blocks.some((b) => b !== null) ? blocks : null, leftover };
 }
@@ -77,7 +82,10 @@ export function spreadExtraFeatures(input: SpreadInput, canonicalBlocks: number,
 function collectTaints(input: SpreadInput): Taint[] {
   const taints: Taint[] = [];
   for (const c of input.carried) {
-    for (const id of c.ids) taints.push({ start: c.start, end: c.end, id, item: `carried:${c.start}:${id}`, salt: false });
+    c.ids.forEach((id, k) => {
+      const itemStart = c.itemStarts[k] ?? null;
+      taints.push({ start: c.start, end: c.end, id, item: itemKey(id, itemStart, 0), itemStart, salt: false });
+    });
   }
   const { extraKeys, engineBlockSize: eb } = input;
   if (extraKeys) {
@@ -91,24 +99,29 @@ function collectTaints(input: SpreadInput): Taint[] {
         const id = identifierOf(item, input.loraName);
         if (id === null) return;
         if (item.kind === 'mm') {
-          const start = Math.max(bs, bs + item.offset);
-          taints.push({ start, end: be, id, item: `mm:${bs + item.offset}:${id}`, salt: false });
+          const itemStart = bs + item.offset;
+          taints.push({ start: Math.max(bs, itemStart), end: be, id, item: itemKey(id, itemStart, 0), itemStart, salt: false });
           return;
         }
         const n = occurrences.get(id) ?? 0;
         occurrences.set(id, n + 1);
         if (j === 0 && input.chainStart && k === items.length - 1 && item.kind === 'string' && !repeatedNext(extraKeys, id)) {
-          taints.push({ start: 0, end: 1, id, item: `salt:${id}`, salt: true });
+          taints.push({ start: 0, end: 1, id, item: `salt:${id}`, itemStart: null, salt: true });
           return;
         }
-        taints.push({ start: bs, end: be, id, item: `bare:${n}:${id}`, salt: false });
+        taints.push({ start: bs, end: be, id, item: itemKey(id, null, n), itemStart: null, salt: false });
       });
     }
   }
   if (input.cacheSalt && input.chainStart && input.engineBlocks > 0) {
-    taints.push({ start: 0, end: 1, id: input.cacheSalt, item: `salt:${input.cacheSalt}`, salt: true });
+    taints.push({ start: 0, end: 1, id: input.cacheSalt, item: `salt:${input.cacheSalt}`, itemStart: null, salt: true });
   }
   return taints;
+}
+
+/** An item's identity: its start when known, else its occurrence number among equal bare ids of one block. */
+function itemKey(id: string, itemStart: number | null, occurrence: number): string {
+  return itemStart === null ? `bare:${occurrence}:${id}` : `mm:${itemStart}:${id}`;
 }
 
 /** The identifier an extra_keys item contributes, or null for the LoRA marker (already in the chain's root). */
