@@ -1,0 +1,2 @@
+export { ConfigSchema, ConfigError, loadConfig, type Config } from './config.js';
+export { createLogger, type Logger } from './logger.js';
