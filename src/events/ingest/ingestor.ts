@@ -153,7 +153,7 @@ export class Ingestor {
       B,
     );
     const keys = this.hasher.chain(tokens, base, extras.blocks);
-    const mapped = pairEngineToRequest(n, keys);
+    const mapped = pairEngineToRequest(n, eb, carried, keys, B);
 
     for (let j = 0; j < n; j++) {
       const end = carried + (j + 1) * eb;

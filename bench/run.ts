@@ -1,0 +1,29 @@
+/**
+ * `npm run bench [-- --quick] [-- --only name,name]`: runs the suites, prints a table, writes bench/results/<suite>.json.
+ * Goals come from DESIGN.md ("Goals the design must reach"); they are reported, never asserted in tests.
+ */
+import { writeResult, type Suite } from './harness.js';
+import { hashingSuite } from './suites/hashing.js';
+import { ingestSuite } from './suites/ingest.js';
+import { indexSuite } from './suites/index-memory.js';
+
+const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite];
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyArg = args.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
+const only = onlyArg ? new Set(onlyArg.split(',')) : null;
+
+for (const suite of SUITES) {
+  if (only && !only.has(suite.name)) continue;
+  process.stdout.write(`\n== ${suite.name}: ${suite.description}\n`);
+  const result = await suite.run({ quick });
+  const rows = Object.entries(result.figures).map(([name, f]) => ({
+    figure: name,
+    value: Number.isInteger(f.value) ? f.value : Number(f.value.toPrecision(4)),
+    unit: f.unit,
+    goal: f.goal ?? '',
+  }));
+  console.table(rows);
+  console.log(`wrote ${writeResult(suite, result, quick)}`);
+}

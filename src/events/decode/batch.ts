@@ -1,0 +1,108 @@
+import { Decoder } from '@msgpack/msgpack';
+import type { DecodeIssue, EventBatch, KvEvent } from '../types.js';
+import { FieldError, PayloadError } from './errors.js';
+import { fieldPath } from './paths.js';
+import { decodeSglangEvent } from './sglang.js';
+import { decodeVllmEvent } from './vllm.js';
+import { asSafeInt, expected, isWireMap, type WireMap } from './wire-values.js';
+
+export type WireFormat = 'vllm' | 'sglang';
+
+type EventDecoder = (tag: string, body: unknown[] | WireMap, isArray: boolean, ev: number) => KvEvent;
+
+/**
+ * One reused Decoder: 64-bit ints come back as bigint so hashes never pass through float64. `decode` rejects
+ * trailing bytes after the first value, and the decoder is iterative, so deep nesting cannot overflow the stack.
+ */
+const decoder = new Decoder({ useBigInt64: true });
+
+function parseMsgpack(payload: Uint8Array): unknown {
+  try {
+    return decoder.decode(payload);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new PayloadError('bad_msgpack', '', `payload is not one msgpack value: ${detail}`);
+  }
+}
+
+function readTs(value: unknown): number {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'bigint') return Number(value);
+  throw new PayloadError('bad_batch', 'ts', expected('finite float', value));
+}
+
+function readRank(value: unknown, field: string): number | null {
+  if (value === null || value === undefined) return null;
+  const n = asSafeInt(value);
+  if (!(n >= 0)) throw new PayloadError('bad_batch', field, expected('non-negative int or nil', value));
+  return n;
+}
+
+function decodeOneEvent(raw: unknown, ev: number, decodeEvent: EventDecoder): KvEvent {
+  let tag: unknown;
+  let body: unknown[] | WireMap;
+  let isArray: boolean;
+  if (Array.isArray(raw)) {
+    if (raw.length === 0) throw new FieldError('bad_event', fieldPath(ev, 'type'), 'expected tag string, got nothing');
+    tag = raw[0];
+    body = raw;
+    isArray = true;
+  } else if (isWireMap(raw)) {
+    tag = raw.type;
+    body = raw;
+    isArray = false;
+  } else {
+    throw new FieldError('bad_event', `events[${ev}]`, expected('array or map', raw));
+  }
+  if (typeof tag !== 'string') throw new FieldError('bad_event', fieldPath(ev, 'type'), expected('tag string', tag));
+  return decodeEvent(tag, body, isArray, ev);
+}
+
+/**
+ * Decode one published batch. Throws PayloadError (and nothing else) when the batch itself is unusable; a bad
+ * event is skipped with a DecodeIssue and the rest of the batch still applies.
+ */
+export function decodeEventBatch(payload: Uint8Array, format: WireFormat = 'vllm'): EventBatch {
+  const root = parseMsgpack(payload);
+  const rankField = format === 'sglang' ? 'attn_dp_rank' : 'data_parallel_rank';
+  const decodeEvent: EventDecoder = format === 'sglang' ? decodeSglangEvent : decodeVllmEvent;
+
+  let tsRaw: unknown;
+  let eventsRaw: unknown;
+  let rankRaw: unknown;
+  if (Array.isArray(root)) {
+    // Very old vLLM sends [ts, events]; positions past the rank are ignored like trailing event fields.
+    tsRaw = root[0];
+    eventsRaw = root[1];
+    rankRaw = root[2];
+  } else if (isWireMap(root)) {
+    tsRaw = root.ts;
+    eventsRaw = root.events;
+    rankRaw = root[rankField];
+  } else {
+    throw new PayloadError('bad_batch', 'batch', expected('array or map', root));
+  }
+  const ts = readTs(tsRaw);
+  if (!Array.isArray(eventsRaw)) {
+    throw new PayloadError('bad_batch', 'events', expected('array', eventsRaw));
+  }
+  const dataParallelRank = readRank(rankRaw, rankField);
+
+  const events: KvEvent[] = [];
+  const issues: DecodeIssue[] = [];
+  for (let ev = 0; ev < eventsRaw.length; ev++) {
+    try {
+      events.push(decodeOneEvent(eventsRaw[ev], ev, decodeEvent));
+    } catch (err) {
+      issues.push(toIssue(err, ev));
+    }
+  }
+  return { ts, events, dataParallelRank, issues };
+}
+
+function toIssue(err: unknown, ev: number): DecodeIssue {
+  if (err instanceof FieldError) return { reason: err.reason, eventIndex: ev, field: err.field, message: err.message };
+  // A bug in a reader must cost one event, not the batch or the subscriber loop.
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return { reason: 'bad_event', eventIndex: ev, field: `events[${ev}]`, message };
+}

@@ -1,0 +1,47 @@
+/**
+ * Stable reason codes of the decoder. Metrics pre-register them as label values, so they only ever grow.
+ * `bad_msgpack` and `bad_batch` reject a whole payload (PayloadError); the others reject one event (DecodeIssue).
+ */
+export const DECODE_REASONS = [
+  'bad_msgpack',
+  'bad_batch',
+  'bad_event',
+  'unknown_tag',
+  'missing_field',
+  'bad_field_type',
+  'bad_hash',
+  'bad_extra_keys',
+  'bad_token_ids',
+] as const;
+
+export type DecodeReason = (typeof DECODE_REASONS)[number];
+
+/** The whole payload is unusable (not msgpack, trailing bytes, not a batch). Nothing of it may be applied. */
+export class PayloadError extends Error {
+  override readonly name = 'PayloadError';
+  constructor(
+    readonly reason: DecodeReason,
+    /** Which part of the batch is wrong (`ts`, `events`, `data_parallel_rank`, `batch`); empty for bad msgpack. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * One value is unusable. Inside the decoder it rejects the event that holds it (and becomes a DecodeIssue);
+ * `normaliseHash` throws it to its callers as well.
+ */
+export class FieldError extends Error {
+  override readonly name = 'FieldError';
+  constructor(
+    readonly reason: DecodeReason,
+    /** Full path of the value, e.g. `events[3].block_hashes[2]`. */
+    readonly field: string,
+    /** What was expected and what was found, e.g. `expected int or bytes, got string`. */
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,162 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Ingestor } from '../../../src/events/ingest/index.js';
+import { MemoryIndex, TierRegistry } from '../../../src/index/index.js';
+import { BlockHasher, blockExtras, type BlockExtra } from '../../../src/keys/index.js';
+import { Scorer } from '../../../src/scoring/index.js';
+import { mm, placeholder, removed, seq, stored, str } from '../../support/events.js';
+
+const MODEL = 'Qwen/Qwen3-8B';
+const A = '10.0.0.1:8000';
+const B = '10.0.0.2:8000';
+
+function setup(blockSize = 16) {
+  const tiers = new TierRegistry();
+  const hasher = new BlockHasher({ blockSize, hashSeed: '' });
+  const index = new MemoryIndex({ tiers, shards: 4 });
+  const ingestor = new Ingestor({ hasher, writer: index, tiers });
+  const scorer = new Scorer(index, tiers);
+  /** Matched blocks per candidate for a prompt, through the read path's own hashing. */
+  const match = async (tokens: number[], candidates = [A, B], model = MODEL, extras: readonly BlockExtra[] | null = null) => {
+    const result = await scorer.score(hasher.keysFor(model, tokens, extras), { candidates });
+    return Object.fromEntries(result.scores.map((s) => [s.endpoint, s.matchedBlocks]));
+  };
+  return { tiers, hasher, index, ingestor, scorer, match };
+}
+
+describe('ingest: dual-key rules', () => {
+  let t: ReturnType<typeof setup>;
+  beforeEach(() => {
+    t = setup();
+  });
+
+  it('chains across batches: a child store continues from its parent engine key', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([101, 102], null, seq(32), 16)]);
+    t.ingestor.applySync(A, MODEL, [stored([103], 102, seq(16, 33), 16)]);
+    expect(await t.match(seq(48))).toEqual({ [A]: 3, [B]: 0 });
+    // The engine keys map to exactly the request keys the read path computes.
+    expect(t.index.entriesOf(A)).toBe(3);
+    expect(t.ingestor.counters.requestKeysAdded).toBe(3);
+  });
+
+  it('skips and counts blocks whose parent engine key is unknown', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([201, 202], 999, seq(32, 17), 16)]);
+    expect(t.ingestor.counters.parentUnknown).toBe(2);
+    expect(t.index.entriesOf(A)).toBe(0);
+    expect(await t.match(seq(48))).toEqual({ [A]: 0, [B]: 0 });
+  });
+
+  it('maps 16-token engine blocks onto 64-token canonical blocks, completing a block across events', async () => {
+    t = setup(64);
+    // Event 1 ends inside canonical block 0 (32 of 64 tokens); event 2 completes it and adds one more block.
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16)]);
+    expect(t.index.entriesOf(A)).toBe(0);
+    t.ingestor.applySync(A, MODEL, [stored([3, 4, 5, 6, 7, 8], 2, seq(96, 33), 16)]);
+    expect(await t.match(seq(128))).toEqual({ [A]: 2, [B]: 0 });
+    // Removing the engine blocks of canonical block 1 one by one: it stays while any of them is held.
+    t.ingestor.applySync(A, MODEL, [removed([8]), removed([7]), removed([6])]);
+    expect(await t.match(seq(128))).toEqual({ [A]: 2, [B]: 0 });
+    t.ingestor.applySync(A, MODEL, [removed([5])]);
+    expect(await t.match(seq(128))).toEqual({ [A]: 1, [B]: 0 });
+  });
+
+  it('maps 64-token engine blocks onto 16-token canonical blocks (1:many) and chains from the last of them', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([1], null, seq(64), 64)]);
+    t.ingestor.applySync(A, MODEL, [stored([2], 1, seq(64, 65), 64)]);
+    expect(await t.match(seq(128))).toEqual({ [A]: 8, [B]: 0 });
+    t.ingestor.applySync(A, MODEL, [removed([2])]);
+    expect(await t.match(seq(128))).toEqual({ [A]: 4, [B]: 0 });
+  });
+
+  it('keeps the CPU tier after a GPU eviction (offload placeholder without tokens)', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16), placeholder([1, 2], 'CPU')]);
+    t.ingestor.applySync(A, MODEL, [removed([1, 2], 'GPU')]);
+    const result = await t.scorer.score(t.hasher.keysFor(MODEL, seq(32)), { candidates: [A] });
+    expect(result.scores[0]).toEqual({
+      endpoint: A,
+      matchedBlocks: 2,
+      weighted: 1.6,
+      normalized: 0.8,
+      blocksByTier: { CPU: 2 },
+      speculativeBlocks: 0,
+    });
+    expect(await t.index.endpointEntries(A)).toEqual({ CPU: 2 });
+    t.ingestor.applySync(A, MODEL, [removed([1, 2], 'CPU')]);
+    expect(t.index.entriesOf(A)).toBe(0);
+    expect(t.ingestor.engineKeyCount(A)).toBe(0);
+  });
+
+  it('counts placeholders of engine keys never stored with tokens', () => {
+    t.ingestor.applySync(A, MODEL, [placeholder([77], 'CPU')]);
+    expect(t.ingestor.counters.offloadUnknown).toBe(1);
+    expect(t.index.entriesOf(A)).toBe(0);
+  });
+
+  it('needs as many removes as stores for a duplicated engine key', async () => {
+    const store = stored([1], null, seq(16), 16);
+    t.ingestor.applySync(A, MODEL, [store, store]);
+    expect(t.ingestor.counters.duplicateStores).toBe(1);
+    t.ingestor.applySync(A, MODEL, [removed([1])]);
+    expect(await t.match(seq(16))).toEqual({ [A]: 1, [B]: 0 });
+    t.ingestor.applySync(A, MODEL, [removed([1])]);
+    expect(await t.match(seq(16))).toEqual({ [A]: 0, [B]: 0 });
+    t.ingestor.applySync(A, MODEL, [removed([1])]);
+    expect(t.ingestor.counters.removedUnknown).toBe(1);
+  });
+
+  it('re-emitted stores from block 0 (kv_cache_report_mode=full) are idempotent with their removes', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16)]);
+    t.ingestor.applySync(A, MODEL, [stored([1, 2, 3], null, seq(48), 16)]);
+    expect(await t.match(seq(48))).toEqual({ [A]: 3, [B]: 0 });
+    t.ingestor.applySync(A, MODEL, [removed([3])]);
+    expect(await t.match(seq(48))).toEqual({ [A]: 2, [B]: 0 });
+  });
+
+  it('AllBlocksCleared drops only that endpoint', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16)]);
+    t.ingestor.applySync(B, MODEL, [stored([51, 52], null, seq(32), 16), placeholder([51], 'CPU')]);
+    t.ingestor.applySync(B, MODEL, [{ type: 'AllBlocksCleared' }]);
+    expect(await t.match(seq(32))).toEqual({ [A]: 2, [B]: 0 });
+    expect(t.index.entriesOf(B)).toBe(0);
+    expect(t.ingestor.engineKeyCount(B)).toBe(0);
+    expect(t.ingestor.engineKeyCount(A)).toBe(2);
+  });
+
+  it('skips (and counts) groups that are not full attention', async () => {
+    t.ingestor.applySync(A, MODEL, [
+      stored([1, 2], null, seq(32), 16, { kvCacheSpecKind: 'sliding_window', groupIdx: 1 }),
+      stored([3], null, seq(16), 16, { kvCacheSpecKind: 'mamba', groupIdx: 2 }),
+      stored([4, 5], null, seq(32), 16, { kvCacheSpecKind: 'full_attention', groupIdx: 0 }),
+    ]);
+    expect(Object.fromEntries(t.ingestor.counters.skippedByKind)).toEqual({ sliding_window: 2, mamba: 1 });
+    expect(await t.match(seq(32))).toEqual({ [A]: 2, [B]: 0 });
+  });
+
+  it('rejects stores whose token count does not fit their blocks', () => {
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(20), 16)]);
+    expect(t.ingestor.counters.tokenCountMismatch).toBe(1);
+    expect(t.index.entriesOf(A)).toBe(0);
+  });
+
+  it('hashes a LoRA chain from the adapter name, so it never matches the base model', async () => {
+    t.ingestor.applySync(A, MODEL, [
+      stored([1, 2], null, seq(32), 16, { loraName: 'sql-adapter', loraId: 1, extraKeys: [[str('sql-adapter')], [str('sql-adapter')]] }),
+    ]);
+    expect(await t.match(seq(32))).toEqual({ [A]: 0, [B]: 0 });
+    expect(await t.match(seq(32), [A, B], 'sql-adapter')).toEqual({ [A]: 2, [B]: 0 });
+  });
+
+  it('folds multimodal identifiers and the cache salt exactly as the read path does', async () => {
+    // Image covers tokens [4, 29) of a 48-token prompt; salt on block 0.
+    const extraKeys = [[mm('img', 4), str('tenant-a')], [mm('img', -12)], null];
+    t.ingestor.applySync(A, MODEL, [stored([1, 2, 3], null, seq(48), 16, { extraKeys })]);
+    const readExtras = blockExtras([{ identifier: 'img', offset: 4, length: 25 }], 48, 16, 'tenant-a');
+    expect(await t.match(seq(48), [A], MODEL, readExtras)).toEqual({ [A]: 3 });
+    // Without the identifiers nothing matches: the image taints block 0 onward.
+    expect(await t.match(seq(48), [A])).toEqual({ [A]: 0 });
+  });
+
+  it('applies SGLang cache salts to block 0', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16, { cacheSalt: 'tenant-b' })]);
+    expect(await t.match(seq(32), [A], MODEL, blockExtras([], 32, 16, 'tenant-b'))).toEqual({ [A]: 2 });
+  });
+});
