@@ -5,10 +5,11 @@ import { U64Table } from './u64-table.js';
  * counts (spec/block-keys.md, "Events → request keys"). Engine keys are per engine process, so each endpoint gets
  * its own table and clearing an endpoint is O(1).
  *
- * Per engine key, four uint32 words: the request key to continue a chain from (lo, hi), flags, and store counts for
- * the four commonest tiers (one byte each). Rare shapes live in side maps keyed by the engine key: several request
- * keys (engine block larger than the canonical block), counts on tiers ≥ 4, and the leftover tokens of an event
- * that ended inside a canonical block.
+ * Per engine key, four uint32 words: a request key (lo, hi), flags, and store counts for the four commonest tiers (one
+ * byte each). The request key is both what the engine key maps to and, when its block ends on a canonical boundary,
+ * where a child chain continues. Rare shapes live in side maps keyed by the engine key: several request keys (engine
+ * block larger than the canonical block), counts on tiers ≥ 4, and the leftover tokens of an event that ended inside a
+ * canonical block. Hot paths take keys as uint32 halves (lo, hi): no bigint per block.
  */
 
 const W_REQ_LO = 0;
@@ -18,7 +19,7 @@ const W_COUNTS = 3;
 
 /** The engine key maps to exactly the request key in (reqLo, reqHi). */
 const F_MAPPED_ONE = 1;
-/** The engine key maps to several request keys, kept in `manyKeys`. */
+/** The engine key maps to the request keys kept in `manyKeys`. */
 const F_MAPPED_MANY = 2;
 /** The engine block ends on a canonical block boundary: a child chain continues from (reqLo, reqHi). */
 const F_ALIGNED = 4;
@@ -31,7 +32,7 @@ export interface ChainLeftover {
   /** Request key of the last full canonical block before the leftover (or the chain's root). */
   base: bigint;
   tokens: Uint32Array;
-  /** Identifiers per leftover token range: [start, end) relative to the leftover, with the ids in order. */
+  /** Identifier ranges over the leftover tokens. */
   extras: readonly LeftoverExtra[];
 }
 
@@ -49,6 +50,12 @@ export interface LeftoverExtra {
 /** How a child event continues from a parent engine key. */
 export type ChainStart = { base: bigint; leftover: ChainLeftover | null } | null;
 
+/** A sink for request keys as uint32 halves. */
+export interface KeySink {
+  pushHalves(lo: number, hi: number): void;
+  pushKeys(keys: BigUint64Array): void;
+}
+
 export class EngineKeyMap {
   private readonly table = new U64Table(4);
   private readonly manyKeys = new Map<bigint, BigUint64Array>();
@@ -63,81 +70,105 @@ export class EngineKeyMap {
     return this.table.byteLength + this.manyKeys.size * 96 + this.leftovers.size * 160;
   }
 
+  /** Slot of an engine key, or −1. Valid until the next define() or forget(). */
+  slotOf(lo: number, hi: number): number {
+    return this.table.find(lo, hi);
+  }
+
   has(engineKey: bigint): boolean {
-    return this.find(engineKey) >= 0;
+    return this.table.find(lo32(engineKey), hi32(engineKey)) >= 0;
   }
 
   /**
-   * Records an engine key seen in a store: its request keys and how a child continues from it. An engine key that
-   * is already known keeps its first mapping (its count is what changes). Returns true when it was new.
+   * Records an engine key seen in a store: it maps to request keys [first, end) of `keys` (uint32 halves), and a
+   * child continues from keys[chainIndex] (−1: the block ends inside a canonical block; see `leftover`). An engine key
+   * that is already known keeps its first mapping (its counts are what change). Returns true when it was new.
    */
-  define(engineKey: bigint, requestKeys: BigUint64Array, chainKey: bigint | null, leftover: ChainLeftover | null): boolean {
-    const lo = Number(engineKey & 0xffffffffn);
-    const hi = Number(engineKey >> 32n);
+  define(
+    lo: number,
+    hi: number,
+    keys: Uint32Array,
+    first: number,
+    end: number,
+    chainIndex: number,
+    leftover: ChainLeftover | null,
+  ): boolean {
     const before = this.table.size;
     const slot = this.table.insert(lo, hi);
     if (this.table.size === before) return false;
     const d = this.table.data;
     const v = this.table.valueAt(slot);
     let flags = 0;
-    // One word pair holds both the mapping and the chain key when they agree (the common case); else use the side map.
-    if (requestKeys.length === 1 && (chainKey === null || chainKey === requestKeys[0])) {
+    // One word pair holds both the mapping and the chain key when they agree (the common case); else the side map.
+    if (end - first === 1 && (chainIndex < 0 || chainIndex === first)) {
       flags |= F_MAPPED_ONE;
-      d[v + W_REQ_LO] = Number(requestKeys[0] & 0xffffffffn);
-      d[v + W_REQ_HI] = Number(requestKeys[0] >> 32n);
-    } else if (requestKeys.length > 0) {
+      d[v + W_REQ_LO] = keys[first * 2];
+      d[v + W_REQ_HI] = keys[first * 2 + 1];
+    } else if (end > first) {
       flags |= F_MAPPED_MANY;
-      this.manyKeys.set(engineKey, requestKeys.slice());
+      this.manyKeys.set(join(lo, hi), new BigUint64Array(keys.slice(first * 2, end * 2).buffer));
     }
-    if (chainKey !== null) {
+    if (chainIndex >= 0) {
       flags |= F_ALIGNED;
-      d[v + W_REQ_LO] = Number(chainKey & 0xffffffffn);
-      d[v + W_REQ_HI] = Number(chainKey >> 32n);
+      d[v + W_REQ_LO] = keys[chainIndex * 2];
+      d[v + W_REQ_HI] = keys[chainIndex * 2 + 1];
     }
     d[v + W_FLAGS] = flags;
-    if (leftover) this.leftovers.set(engineKey, leftover);
+    if (leftover) this.leftovers.set(join(lo, hi), leftover);
     return true;
   }
 
-  /** Request keys the engine key maps to (empty when its tokens completed no canonical block). */
-  requestKeys(engineKey: bigint): BigUint64Array {
-    const slot = this.find(engineKey);
-    if (slot < 0) return EMPTY;
-    const flags = this.table.data[this.table.valueAt(slot) + W_FLAGS];
-    if (flags & F_MAPPED_MANY) return this.manyKeys.get(engineKey) ?? EMPTY;
+  /** Appends the request keys the engine key at `slot` maps to (none when it completed no canonical block). */
+  requestKeysAt(slot: number, sink: KeySink): number {
+    const d = this.table.data;
+    const v = this.table.valueAt(slot);
+    const flags = d[v + W_FLAGS];
     if (flags & F_MAPPED_ONE) {
-      const v = this.table.valueAt(slot);
-      return BigUint64Array.of(joinKey(this.table.data[v + W_REQ_LO], this.table.data[v + W_REQ_HI]));
+      sink.pushHalves(d[v + W_REQ_LO], d[v + W_REQ_HI]);
+      return 1;
     }
-    return EMPTY;
+    if (flags & F_MAPPED_MANY) {
+      const keys = this.manyKeys.get(join(this.table.keyLo(slot), this.table.keyHi(slot)));
+      if (keys) sink.pushKeys(keys);
+      return keys?.length ?? 0;
+    }
+    return 0;
+  }
+
+  /** Request keys of an engine key, as a fresh array (cold path: tests, diagnostics). */
+  requestKeys(engineKey: bigint): BigUint64Array {
+    const slot = this.table.find(lo32(engineKey), hi32(engineKey));
+    if (slot < 0) return new BigUint64Array(0);
+    const out: bigint[] = [];
+    this.requestKeysAt(slot, {
+      pushHalves: (lo, hi) => out.push(join(lo, hi)),
+      pushKeys: (keys) => out.push(...keys),
+    });
+    return BigUint64Array.from(out);
   }
 
   /** Where a child of this engine key starts hashing; null when the key is unknown or cannot be continued. */
   chainStart(engineKey: bigint): ChainStart {
-    const slot = this.find(engineKey);
+    const slot = this.table.find(lo32(engineKey), hi32(engineKey));
     if (slot < 0) return null;
     const v = this.table.valueAt(slot);
     const d = this.table.data;
-    if (d[v + W_FLAGS] & F_ALIGNED) return { base: joinKey(d[v + W_REQ_LO], d[v + W_REQ_HI]), leftover: null };
+    if (d[v + W_FLAGS] & F_ALIGNED) return { base: join(d[v + W_REQ_LO], d[v + W_REQ_HI]), leftover: null };
     const leftover = this.leftovers.get(engineKey);
     return leftover ? { base: leftover.base, leftover } : null;
   }
 
-  /** Store count of the engine key on a tier (0 when unknown). */
-  count(engineKey: bigint, tier: number): number {
-    const slot = this.find(engineKey);
-    if (slot < 0) return 0;
+  /** Store count of the engine key at `slot` on a tier. */
+  countAt(slot: number, tier: number): number {
     if (tier < COUNTED_IN_WORD) return (this.table.data[this.table.valueAt(slot) + W_COUNTS] >>> (tier * 8)) & 0xff;
-    return this.rareCounts.get(engineKey)?.get(tier) ?? 0;
+    return this.rareCounts.get(this.keyAt(slot))?.get(tier) ?? 0;
   }
 
   /**
-   * Adds `delta` (±1) to the engine key's store count on a tier and returns the new count (−1 when the key is
-   * unknown). Counts saturate at 255 on the common tiers: a block stored that often stays until cleared.
+   * Adds `delta` (±1) to the store count at `slot` on a tier and returns the new count. Counts saturate at 255 on the
+   * common tiers: a block stored that often stays until its endpoint is cleared.
    */
-  addCount(engineKey: bigint, tier: number, delta: 1 | -1): number {
-    const slot = this.find(engineKey);
-    if (slot < 0) return -1;
+  addCountAt(slot: number, tier: number, delta: 1 | -1): number {
     if (tier < COUNTED_IN_WORD) {
       const at = this.table.valueAt(slot) + W_COUNTS;
       const word = this.table.data[at];
@@ -148,33 +179,35 @@ export class EngineKeyMap {
       this.table.data[at] = ((word & ~(0xff << shift)) | (next << shift)) >>> 0;
       return next;
     }
-    let tiers = this.rareCounts.get(engineKey);
+    const key = this.keyAt(slot);
+    let tiers = this.rareCounts.get(key);
     const next = Math.max(0, (tiers?.get(tier) ?? 0) + delta);
     if (next > 0) {
-      if (!tiers) this.rareCounts.set(engineKey, (tiers = new Map()));
+      if (!tiers) this.rareCounts.set(key, (tiers = new Map()));
       tiers.set(tier, next);
     } else if (tiers) {
       tiers.delete(tier);
-      if (tiers.size === 0) this.rareCounts.delete(engineKey);
+      if (tiers.size === 0) this.rareCounts.delete(key);
     }
     return next;
   }
 
-  /** True when no tier holds the engine key any more. */
-  isUnheld(engineKey: bigint): boolean {
-    const slot = this.find(engineKey);
-    if (slot < 0) return true;
-    return this.table.data[this.table.valueAt(slot) + W_COUNTS] === 0 && !this.rareCounts.has(engineKey);
+  /** True when no tier holds the engine key at `slot` any more. */
+  isUnheldAt(slot: number): boolean {
+    if (this.table.data[this.table.valueAt(slot) + W_COUNTS] !== 0) return false;
+    return this.rareCounts.size === 0 || !this.rareCounts.has(this.keyAt(slot));
   }
 
-  /** Forgets the engine key (its mapping, counts and leftover). */
-  forget(engineKey: bigint): void {
-    const slot = this.find(engineKey);
-    if (slot < 0) return;
+  /** Forgets the engine key at `slot` (its mapping, counts and leftover). Invalidates slots. */
+  forgetAt(slot: number): void {
+    const flags = this.table.data[this.table.valueAt(slot) + W_FLAGS];
+    if ((flags & F_MAPPED_MANY) !== 0 || this.leftovers.size > 0 || this.rareCounts.size > 0) {
+      const key = this.keyAt(slot);
+      this.manyKeys.delete(key);
+      this.rareCounts.delete(key);
+      this.leftovers.delete(key);
+    }
     this.table.delete(slot);
-    this.manyKeys.delete(engineKey);
-    this.rareCounts.delete(engineKey);
-    this.leftovers.delete(engineKey);
   }
 
   clear(): void {
@@ -184,13 +217,19 @@ export class EngineKeyMap {
     this.leftovers.clear();
   }
 
-  private find(engineKey: bigint): number {
-    return this.table.find(Number(engineKey & 0xffffffffn), Number(engineKey >> 32n));
+  private keyAt(slot: number): bigint {
+    return join(this.table.keyLo(slot), this.table.keyHi(slot));
   }
 }
 
-const EMPTY = new BigUint64Array(0);
+function lo32(key: bigint): number {
+  return Number(key & 0xffffffffn);
+}
 
-function joinKey(lo: number, hi: number): bigint {
+function hi32(key: bigint): number {
+  return Number(key >> 32n);
+}
+
+function join(lo: number, hi: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);
 }

@@ -1,11 +1,11 @@
 import type { BlockHasher } from '../../keys/index.js';
-import { EngineKeyMap, type ChainLeftover } from '../../index/engine-key-map.js';
+import { EngineKeyMap, type ChainLeftover, type KeySink } from '../../index/engine-key-map.js';
 import type { TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
 import type { BlockRemovedEvent, BlockStoredEvent, KvEvent } from '../types.js';
 import { IngestCounters } from './counters.js';
 import { spreadExtraFeatures } from './extra-features.js';
-import { pairEngineToRequest } from './pairing.js';
+import { pairedEnd, pairedFirst } from './pairing.js';
 
 /** KV-cache group kinds whose blocks hold the whole prefix and so can answer prefix queries. */
 export const INDEXED_SPEC_KINDS: ReadonlySet<string> = new Set(['full_attention', 'mla_attention', 'sink_full_attention']);
@@ -30,6 +30,7 @@ export class Ingestor {
   private readonly tiers: TierRegistry;
   private readonly endpoints = new Map<string, EngineKeyMap>();
   private readonly scratch = new KeyScratch();
+  private keys = new BigUint64Array(64);
 
   constructor(options: IngestorOptions) {
     this.hasher = options.hasher;
@@ -97,29 +98,30 @@ export class Ingestor {
       return;
     }
     const tier = this.tiers.intern(ev.medium);
+    const halves = halvesOf(ev.blockHashes);
     if (ev.tokenIds.length === 0) {
-      this.storePlaceholders(endpoint, map, ev, tier);
+      // Offload placeholder: "this endpoint also holds these engine keys on tier X".
+      this.hold(endpoint, map, halves, tier);
       return;
     }
     if (ev.blockSize <= 0 || ev.tokenIds.length !== n * ev.blockSize) {
       this.counters.tokenCountMismatch++;
       return;
     }
-    const fresh = this.defineChain(model, map, ev);
-    if (!fresh) return;
-    this.hold(endpoint, map, ev.blockHashes, tier);
+    if (!this.defineChain(model, map, ev, halves)) return;
+    this.hold(endpoint, map, halves, tier);
   }
 
   /**
    * Computes the event's request keys and records each engine key's mapping and chain continuation. Returns false
    * (and counts) when the parent cannot be placed.
    */
-  private defineChain(model: string, map: EngineKeyMap, ev: BlockStoredEvent): boolean {
+  private defineChain(model: string, map: EngineKeyMap, ev: BlockStoredEvent, halves: Uint32Array): boolean {
     const n = ev.blockHashes.length;
     const eb = ev.blockSize;
     const B = this.hasher.blockSize;
-    // Engine keys already mapped need no hashing: only the refcounts change (idempotent re-emits).
-    if (allKnown(map, ev.blockHashes)) return true;
+    // Engine keys already mapped need no hashing: only the counts change (idempotent re-emits).
+    if (allKnown(map, halves, n)) return true;
 
     let base: bigint;
     let leftover: ChainLeftover | null = null;
@@ -138,53 +140,64 @@ export class Ingestor {
     const carried = leftover ? leftover.tokens.length : 0;
     const tokens = carried === 0 ? ev.tokenIds : concatTokens(leftover!.tokens, ev.tokenIds);
     const canonical = Math.floor(tokens.length / B);
-    const extras = spreadExtraFeatures(
-      {
-        carried: leftover?.extras ?? [],
-        carriedTokens: carried,
-        extraKeys: ev.extraKeys,
-        engineBlockSize: eb,
-        engineBlocks: n,
-        loraName: ev.loraName,
-        chainStart: ev.parentBlockHash === null,
-        cacheSalt: ev.cacheSalt,
-      },
-      canonical,
-      B,
-    );
-    const keys = this.hasher.chain(tokens, base, extras.blocks);
-    const mapped = pairEngineToRequest(n, eb, carried, keys, B);
+    const extras =
+      ev.extraKeys === null && carried === 0 && ev.cacheSalt === null
+        ? NO_EXTRAS
+        : spreadExtraFeatures(
+            {
+              carried: leftover?.extras ?? [],
+              carriedTokens: carried,
+              extraKeys: ev.extraKeys,
+              engineBlockSize: eb,
+              engineBlocks: n,
+              loraName: ev.loraName,
+              chainStart: ev.parentBlockHash === null,
+              cacheSalt: ev.cacheSalt,
+            },
+            canonical,
+            B,
+          );
+    const keys = this.hasher.chain(tokens, base, extras.blocks, this.keyBuffer(canonical));
+    const keyHalves = halvesOf(keys);
 
     for (let j = 0; j < n; j++) {
-      const end = carried + (j + 1) * eb;
-      const aligned = end % B === 0;
-      const chainKey = aligned ? (end / B >= 1 ? keys[end / B - 1] : base) : null;
+      const start = carried + j * eb;
+      const end = start + eb;
+      // Engine block j ↔ the complete canonical blocks its tokens overlap.
+      const first = pairedFirst(start, B);
+      const last = pairedEnd(start, eb, B, canonical);
+      const chainIndex = end % B === 0 ? end / B - 1 : -1;
       let tail: ChainLeftover | null = null;
-      if (!aligned && j === n - 1) {
-        const full = canonical * B;
+      if (chainIndex < 0 && j === n - 1) {
         tail = {
           base: canonical > 0 ? keys[canonical - 1] : base,
-          tokens: tokens.slice(full),
+          tokens: tokens.slice(canonical * B),
           extras: extras.leftover,
         };
       }
-      map.define(ev.blockHashes[j], mapped[j], chainKey, tail);
+      map.define(halves[2 * j], halves[2 * j + 1], keyHalves, first, last, chainIndex, tail);
     }
     return true;
   }
 
-  /** Counts a store of each engine key on the tier; keys newly held add their request keys in one index write. */
-  private hold(endpoint: string, map: EngineKeyMap, engineKeys: BigUint64Array, tier: number): void {
+  /**
+   * Counts a store of each engine key on the tier; keys newly held add their request keys in one index write.
+   * Placeholders (no tokens) may name engine keys never stored with tokens: those are counted and skipped.
+   */
+  private hold(endpoint: string, map: EngineKeyMap, halves: Uint32Array, tier: number): void {
     const added = this.scratch.begin();
-    for (let j = 0; j < engineKeys.length; j++) {
-      const e = engineKeys[j];
-      const count = map.addCount(e, tier, 1);
+    for (let j = 0; j < halves.length; j += 2) {
+      const slot = map.slotOf(halves[j], halves[j + 1]);
+      if (slot < 0) {
+        this.counters.offloadUnknown++;
+        continue;
+      }
       this.counters.blocksStored++;
-      if (count !== 1) {
+      if (map.addCountAt(slot, tier, 1) !== 1) {
         this.counters.duplicateStores++;
         continue;
       }
-      added.push(map.requestKeys(e));
+      map.requestKeysAt(slot, added);
     }
     if (added.length > 0) {
       this.writer.add(endpoint, this.tiers.name(tier), added.keys());
@@ -192,38 +205,37 @@ export class Ingestor {
     }
   }
 
-  private storePlaceholders(endpoint: string, map: EngineKeyMap, ev: BlockStoredEvent, tier: number): void {
-    const known: bigint[] = [];
-    for (const e of ev.blockHashes) {
-      if (map.has(e)) known.push(e);
-      else this.counters.offloadUnknown++;
-    }
-    if (known.length > 0) this.hold(endpoint, map, BigUint64Array.from(known), tier);
-  }
-
   private remove(endpoint: string, map: EngineKeyMap, ev: BlockRemovedEvent): void {
     const tier = this.tiers.intern(ev.medium);
+    const halves = halvesOf(ev.blockHashes);
     const removed = this.scratch.begin();
-    for (const e of ev.blockHashes) {
-      if (map.count(e, tier) === 0) {
+    for (let j = 0; j < halves.length; j += 2) {
+      const slot = map.slotOf(halves[j], halves[j + 1]);
+      if (slot < 0 || map.countAt(slot, tier) === 0) {
         this.counters.removedUnknown++;
         continue;
       }
       this.counters.blocksRemoved++;
-      if (map.addCount(e, tier, -1) > 0) continue;
-      removed.push(map.requestKeys(e));
-      if (map.isUnheld(e)) map.forget(e);
+      if (map.addCountAt(slot, tier, -1) > 0) continue;
+      map.requestKeysAt(slot, removed);
+      if (map.isUnheldAt(slot)) map.forgetAt(slot);
     }
     if (removed.length > 0) {
       this.writer.remove(endpoint, this.tiers.name(tier), removed.keys());
       this.counters.requestKeysRemoved += removed.length;
     }
   }
+
+  private keyBuffer(blocks: number): BigUint64Array {
+    if (this.keys.length < blocks) this.keys = new BigUint64Array(Math.max(blocks, this.keys.length * 2));
+    return this.keys;
+  }
 }
 
 /** A reusable growable list of request keys, so that each event makes one index call. */
-class KeyScratch {
+class KeyScratch implements KeySink {
   private buf = new BigUint64Array(256);
+  private halves = new Uint32Array(this.buf.buffer);
   length = 0;
 
   begin(): this {
@@ -231,12 +243,15 @@ class KeyScratch {
     return this;
   }
 
-  push(keys: BigUint64Array): void {
-    if (this.length + keys.length > this.buf.length) {
-      const next = new BigUint64Array(Math.max(this.buf.length * 2, this.length + keys.length));
-      next.set(this.buf.subarray(0, this.length));
-      this.buf = next;
-    }
+  pushHalves(lo: number, hi: number): void {
+    if (this.length === this.buf.length) this.grow(this.length + 1);
+    this.halves[this.length * 2] = lo;
+    this.halves[this.length * 2 + 1] = hi;
+    this.length++;
+  }
+
+  pushKeys(keys: BigUint64Array): void {
+    if (this.length + keys.length > this.buf.length) this.grow(this.length + keys.length);
     this.buf.set(keys, this.length);
     this.length += keys.length;
   }
@@ -245,10 +260,24 @@ class KeyScratch {
   keys(): BigUint64Array {
     return this.buf.subarray(0, this.length);
   }
+
+  private grow(needed: number): void {
+    const next = new BigUint64Array(Math.max(this.buf.length * 2, needed));
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.halves = new Uint32Array(next.buffer);
+  }
 }
 
-function allKnown(map: EngineKeyMap, engineKeys: BigUint64Array): boolean {
-  for (let j = 0; j < engineKeys.length; j++) if (!map.has(engineKeys[j])) return false;
+const NO_EXTRAS = { blocks: null, leftover: [] };
+
+/** [lo0, hi0, lo1, hi1, …] view of uint64 keys (little-endian), without copying. */
+function halvesOf(keys: BigUint64Array): Uint32Array {
+  return new Uint32Array(keys.buffer, keys.byteOffset, keys.length * 2);
+}
+
+function allKnown(map: EngineKeyMap, halves: Uint32Array, n: number): boolean {
+  for (let j = 0; j < n; j++) if (map.slotOf(halves[2 * j], halves[2 * j + 1]) < 0) return false;
   return true;
 }
 

@@ -1,10 +1,24 @@
 /**
- * Engine blocks ↔ canonical blocks when their sizes differ (spec/block-keys.md, step 4), by token range: engine block
- * j maps to every complete canonical block its tokens overlap. Without carried tokens and with sizes that divide
- * each other this is exactly the spec's E[i·|E|/n] ↔ R[i·|R|/n] (1:1, many:1, 1:many). It also stays right when the
- * event starts with `carried` leftover tokens of its parent, where the index formula would shift every pair, and for
- * uneven ratios, where an engine block straddling two canonical blocks maps to both.
+ * Engine blocks ↔ canonical blocks when their sizes differ (spec/block-keys.md, step 4), by token range: the engine
+ * block covering tokens [start, start + engineBlockSize) maps to every complete canonical block its tokens overlap.
+ * Without carried tokens and with sizes that divide each other this is exactly the spec's E[i·|E|/n] ↔ R[i·|R|/n]
+ * (1:1, many:1, 1:many). It also stays right when the event starts with leftover tokens carried from its parent,
+ * where the index formula would shift every pair, and for uneven ratios, where an engine block straddling two
+ * canonical blocks maps to both.
  */
+
+/** First canonical block an engine block starting at token `start` overlaps. */
+export function pairedFirst(start: number, blockSize: number): number {
+  return Math.floor(start / blockSize);
+}
+
+/** One past the last complete canonical block (of `complete`) that the engine block overlaps; ≥ pairedFirst. */
+export function pairedEnd(start: number, engineBlockSize: number, blockSize: number, complete: number): number {
+  const first = Math.floor(start / blockSize);
+  return Math.max(first, Math.min(complete, Math.floor((start + engineBlockSize - 1) / blockSize) + 1));
+}
+
+/** Each engine block's request keys (views into `requestKeys`), for an event whose tokens start after `carried`. */
 export function pairEngineToRequest(
   engineBlocks: number,
   engineBlockSize: number,
@@ -13,14 +27,12 @@ export function pairEngineToRequest(
   blockSize: number,
 ): BigUint64Array[] {
   const out: BigUint64Array[] = new Array<BigUint64Array>(engineBlocks);
-  const complete = requestKeys.length;
   for (let j = 0; j < engineBlocks; j++) {
     const start = carried + j * engineBlockSize;
-    const first = Math.floor(start / blockSize);
-    const last = Math.min(complete - 1, Math.floor((start + engineBlockSize - 1) / blockSize));
-    out[j] = first > last ? EMPTY : requestKeys.subarray(first, last + 1);
+    out[j] = requestKeys.subarray(
+      pairedFirst(start, blockSize),
+      pairedEnd(start, engineBlockSize, blockSize, requestKeys.length),
+    );
   }
   return out;
 }
-
-const EMPTY = new BigUint64Array(0);
