@@ -1,0 +1,10 @@
+export type { Index, IndexStats, IndexWriter, LookupOptions, PrefixMatch } from './types.js';
+export { CPU_TIER, GPU_TIER, MAX_TIERS, SPECULATIVE_BIT, TierRegistry, normaliseTier } from './tiers.js';
+export {
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_SHARDS,
+  MemoryIndex,
+  type MemoryIndexOptions,
+  type MemoryIndexStats,
+} from './memory/memory-index.js';
+export { EndpointRegistry, MAX_ENDPOINTS } from './memory/endpoint-registry.js';
