@@ -125,13 +125,18 @@ export class U64Table {
     this.mask = cap - 1;
     this.data = new Uint32Array(cap * s);
     this.used = new Uint8Array(cap);
+    const data = this.data;
+    const used = this.used;
+    const mask = this.mask;
     for (let old = 0; old < oldUsed.length; old++) {
       if (oldUsed[old] === 0) continue;
       const o = old * s;
-      let slot = mixKey(oldData[o], oldData[o + 1]) & this.mask;
-      while (this.used[slot] !== 0) slot = (slot + 1) & this.mask;
-      this.used[slot] = 1;
-      this.data.set(oldData.subarray(o, o + s), slot * s);
+      let slot = mixKey(oldData[o], oldData[o + 1]) & mask;
+      while (used[slot] !== 0) slot = (slot + 1) & mask;
+      used[slot] = 1;
+      // Word by word: a subarray per entry would allocate on every rehash.
+      const n = slot * s;
+      for (let w = 0; w < s; w++) data[n + w] = oldData[o + w];
     }
   }
 }

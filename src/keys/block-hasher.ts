@@ -47,6 +47,7 @@ export class BlockHasher {
   private readonly wasm: ChainExports;
   private u32: Uint32Array;
   private u8: Uint8Array;
+  private u64: BigUint64Array;
   private readonly roots = new Map<string, bigint>();
   private readonly cbor = new CborWriter();
 
@@ -61,6 +62,7 @@ export class BlockHasher {
     this.wasm = instance.exports as unknown as ChainExports;
     this.u32 = new Uint32Array(this.wasm.memory.buffer);
     this.u8 = new Uint8Array(this.wasm.memory.buffer);
+    this.u64 = new BigUint64Array(this.wasm.memory.buffer);
   }
 
   get fingerprint(): KeyFingerprint {
@@ -100,8 +102,8 @@ export class BlockHasher {
   ): BigUint64Array {
     const bs = this.blockSize;
     const n = Math.floor(tokens.length / bs);
-    const result = out ? out.subarray(0, n) : new BigUint64Array(n);
     if (out && out.length < n) throw new RangeError(`out holds ${out.length} keys, ${n} needed`);
+    const result = out ? (out.length === n ? out : out.subarray(0, n)) : new BigUint64Array(n);
     if (n === 0) return result;
     const tokenCount = n * bs;
 
@@ -153,7 +155,7 @@ export class BlockHasher {
     const plo = Number(parent & 0xffffffffn);
     const phi = Number((parent >> 32n) & 0xffffffffn);
     this.wasm.chain(tokPtr, n, bs, plo, phi, extraBytes ? tablePtr : 0, outPtr);
-    result.set(new BigUint64Array(this.wasm.memory.buffer, outPtr, n));
+    result.set(this.u64.subarray(outPtr / 8, outPtr / 8 + n));
     return result;
   }
 
@@ -163,5 +165,6 @@ export class BlockHasher {
     mem.grow(Math.ceil((bytes - mem.buffer.byteLength) / PAGE));
     this.u32 = new Uint32Array(mem.buffer);
     this.u8 = new Uint8Array(mem.buffer);
+    this.u64 = new BigUint64Array(mem.buffer);
   }
 }

@@ -31,6 +31,7 @@ export class Ingestor {
   private readonly endpoints = new Map<string, EngineKeyMap>();
   private readonly scratch = new KeyScratch();
   private keys = new BigUint64Array(64);
+  private keyHalves = halvesOf(this.keys);
 
   constructor(options: IngestorOptions) {
     this.hasher = options.hasher;
@@ -158,7 +159,7 @@ export class Ingestor {
             B,
           );
     const keys = this.hasher.chain(tokens, base, extras.blocks, this.keyBuffer(canonical));
-    const keyHalves = halvesOf(keys);
+    const keyHalves = this.keyHalves;
 
     for (let j = 0; j < n; j++) {
       const start = carried + j * eb;
@@ -226,8 +227,12 @@ export class Ingestor {
     }
   }
 
+  /** The reusable request-key buffer (keys[i] ↔ keyHalves[2i], keyHalves[2i+1]). */
   private keyBuffer(blocks: number): BigUint64Array {
-    if (this.keys.length < blocks) this.keys = new BigUint64Array(Math.max(blocks, this.keys.length * 2));
+    if (this.keys.length < blocks) {
+      this.keys = new BigUint64Array(Math.max(blocks, this.keys.length * 2));
+      this.keyHalves = halvesOf(this.keys);
+    }
     return this.keys;
   }
 }
