@@ -49,7 +49,7 @@ export const ConfigSchema = z.object({
     }),
   metrics: z
     .object({
-      /** HTTP listen address for /metrics and /healthz; port 0 = off. */
+      /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */
       host: z.string().min(1).default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(9090),
     })
@@ -61,6 +61,35 @@ export const ConfigSchema = z.object({
       unknownTierWeight: z.number().min(0).default(1.0),
     })
     .default({ tierWeights: { GPU: 1.0, CPU: 0.8 }, unknownTierWeight: 1.0 }),
+  // Event transport (src/events, docs/events.md): connect-mode endpoints, per-endpoint queues and staleness.
+  endpoints: z
+    .object({
+      /** Connect-mode endpoint specs `tcp://ip:5557[;replay=tcp://ip:5558][;ranks=n]`, connected besides zmq.*. */
+      static: z.array(z.string().min(1)).default([]),
+      /** YAML/JSON file listing connect-mode endpoints, watched for changes ('' = none). */
+      file: z.string().default(''),
+      fileCheckSeconds: z.number().min(0.1).default(2),
+      /** An endpoint silent for this long is reported stale. */
+      staleSeconds: z.number().min(1).default(60),
+      /** Decoded batches queued per endpoint; beyond it batches are dropped and the endpoint resyncs by replay. */
+      queueBatches: z.number().int().min(1).default(10_000),
+    })
+    .default({ static: [], file: '', fileCheckSeconds: 2, staleSeconds: 60, queueBatches: 10_000 }),
+  // Gap recovery over the publishers' replay ROUTERs (spec/vllm-kv-events.md §1).
+  replay: z
+    .object({
+      enabled: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
+      timeoutMs: z.number().int().min(1).default(2_000),
+      cooldownMs: z.number().int().min(0).default(5_000),
+      maxConcurrent: z.number().int().min(1).default(4),
+      /** When replay cannot fill a hole: clear the endpoint and rebuild from live events, or keep it marked degraded. */
+      onUnrecoverable: z.enum(['clear', 'degrade']).default('clear'),
+      /** Bind mode: replay ROUTER port of topic `<ip>:<port>` is `tcp://<ip>:<bindPort + rank>` (0 = no replay). */
+      bindPort: z.number().int().min(0).max(65535).default(0),
+      /** A sequence number this far below the last one is a publisher restart whatever its timestamp. */
+      restartDistance: z.number().int().min(1).default(1_000_000),
+    })
+    .default({ enabled: true, timeoutMs: 2_000, cooldownMs: 5_000, maxConcurrent: 4, onUnrecoverable: 'clear', bindPort: 0, restartDistance: 1_000_000 }),
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -86,6 +115,18 @@ const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | 'number'
   KV_INDEXER_FAIL_OPEN: { path: ['api', 'failOpen'], kind: 'bool' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },
+  KV_INDEXER_ENDPOINTS: { path: ['endpoints', 'static'], kind: 'list' },
+  KV_INDEXER_ENDPOINTS_FILE: { path: ['endpoints', 'file'], kind: 'string' },
+  KV_INDEXER_ENDPOINTS_FILE_CHECK_SECONDS: { path: ['endpoints', 'fileCheckSeconds'], kind: 'number' },
+  KV_INDEXER_STALE_SECONDS: { path: ['endpoints', 'staleSeconds'], kind: 'number' },
+  KV_INDEXER_QUEUE_BATCHES: { path: ['endpoints', 'queueBatches'], kind: 'int' },
+  KV_INDEXER_REPLAY_ENABLED: { path: ['replay', 'enabled'], kind: 'string' },
+  KV_INDEXER_REPLAY_TIMEOUT_MS: { path: ['replay', 'timeoutMs'], kind: 'int' },
+  KV_INDEXER_REPLAY_COOLDOWN_MS: { path: ['replay', 'cooldownMs'], kind: 'int' },
+  KV_INDEXER_REPLAY_MAX_CONCURRENT: { path: ['replay', 'maxConcurrent'], kind: 'int' },
+  KV_INDEXER_REPLAY_ON_UNRECOVERABLE: { path: ['replay', 'onUnrecoverable'], kind: 'string' },
+  KV_INDEXER_REPLAY_BIND_PORT: { path: ['replay', 'bindPort'], kind: 'int' },
+  KV_INDEXER_REPLAY_RESTART_DISTANCE: { path: ['replay', 'restartDistance'], kind: 'int' },
   KV_INDEXER_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
   KV_INDEXER_STATS_INTERVAL_SECONDS: { path: ['log', 'statsIntervalSeconds'], kind: 'number' },
 };

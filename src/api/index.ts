@@ -1,0 +1,11 @@
+/**
+ * The read path's front door: gRPC (kvindexer.v1, llm-d's indexer.v1, health, reflection) over IndexerApi, which
+ * prepares prompts (prepare.ts → keys) and scores them (src/scoring) against the index.
+ */
+export { IndexerApi, type ApiLimits, type ApiObserver, type IndexerApiDeps } from './indexer-api.js';
+export { GrpcServer, type GrpcServerOptions } from './grpc-server.js';
+export { HealthService, type ServingStatus } from './health.js';
+export { ApiError, type ApiErrorCode } from './errors.js';
+export type { Fleet, EndpointInfo, AddEndpointRequest } from './fleet.js';
+export type { PromptFrontend, RenderedPrompt, PromptItem, ChatRequestInput, CompletionRequestInput } from './prompt-frontend.js';
+export { loadProtos, PROTO_DIR, LOADER_OPTIONS } from './proto.js';

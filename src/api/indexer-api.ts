@@ -1,0 +1,273 @@
+import type { Index, TierRegistry } from '../index/index.js';
+import { formatKey, type BlockHasher } from '../keys/index.js';
+import { Scorer, type CandidateScore, type ScoreResult, type TierWeights } from '../scoring/index.js';
+import { ApiError, invalid } from './errors.js';
+import type { AddEndpointRequest, EndpointInfo, Fleet } from './fleet.js';
+import type {
+  EndpointInfoMsg,
+  EndpointScoreMsg,
+  FingerprintMsg,
+  ItemInfoMsg,
+  LookupRequestMsg,
+  PromptFields,
+  ScoreRequestMsg,
+  ScoreResponseMsg,
+} from './messages.js';
+import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
+import type { PromptFrontend } from './prompt-frontend.js';
+import { checkCandidates, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
+
+export interface ApiLimits {
+  maxCandidates: number;
+  maxPromptTokens: number;
+  speculativeTtlMs: number;
+  /** Backend failure → zero scores flagged degraded (unless the request is strict), instead of UNAVAILABLE. */
+  failOpen: boolean;
+}
+
+/** Hooks for metrics; all optional. */
+export interface ApiObserver {
+  scored?(kind: InputKind, seconds: number, totalBlocks: number, bestMatched: number): void;
+  degraded?(reason: string): void;
+}
+
+export interface IndexerApiDeps {
+  index: Index;
+  tiers: TierRegistry;
+  hasher: BlockHasher;
+  weights: TierWeights;
+  prompts: PromptFrontend | null;
+  fleet: Fleet;
+  limits: ApiLimits;
+  version: string;
+  /** Write-path counters for GetStats. */
+  ingestStats(): { eventsReceived: number; blocksStored: number; blocksRemoved: number };
+  observer?: ApiObserver;
+}
+
+/** The service's operations, independent of the transport (gRPC maps onto these one to one). */
+export class IndexerApi {
+  private readonly scorer: Scorer;
+
+  constructor(private readonly deps: IndexerApiDeps) {
+    this.scorer = new Scorer(deps.index, deps.tiers, deps.weights);
+  }
+
+  get fingerprint(): FingerprintMsg {
+    const f = this.deps.hasher.fingerprint;
+    return { scheme: f.scheme, hashSeed: f.hashSeed, blockSize: f.blockSize };
+  }
+
+  async score(req: ScoreRequestMsg, signal?: AbortSignal): Promise<ScoreResponseMsg> {
+    const started = process.hrtime.bigint();
+    const candidates = checkCandidates(req.candidates ?? [], this.deps.limits.maxCandidates);
+    const tierWeights = checkTierWeights(req.tierWeights ?? {});
+    const speculate = req.speculate?.endpoint ? this.checkSpeculate(req.speculate) : null;
+    const prepared = await this.prepare(req, signal);
+    checkDeadline(signal);
+
+    let result: ScoreResult;
+    let degradedReason = '';
+    try {
+      result = await this.scorer.score(prepared.keys, { candidates, tierWeights, maxBlocks: req.maxBlocks || undefined });
+      if (speculate) await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      degradedReason = `index backend failed: ${(err as Error).message}`;
+      if (!this.deps.limits.failOpen || req.strict) throw new ApiError('unavailable', '', degradedReason);
+      this.deps.observer?.degraded?.('backend');
+      result = zeroResult(prepared.keys.length, req.maxBlocks, candidates);
+    }
+    const best = result.scores.reduce((m, s) => Math.max(m, s.matchedBlocks), 0);
+    this.deps.observer?.scored?.(prepared.kind, Number(process.hrtime.bigint() - started) / 1e9, result.totalBlocks, best);
+    return {
+      totalBlocks: result.totalBlocks,
+      blockSize: this.deps.hasher.blockSize,
+      tokenCount: prepared.tokenCount,
+      scores: result.scores.map(toScoreMsg),
+      items: prepared.items.map(toItemMsg),
+      fingerprint: this.fingerprint,
+      blockKeys: req.returnBlockKeys ? Array.from(prepared.keys, formatKey) : [],
+      degraded: degradedReason !== '',
+      degradedReason,
+    };
+  }
+
+  async computeBlockKeys(req: PromptFields, signal?: AbortSignal) {
+    const prepared = await this.prepare(req, signal, false);
+    return {
+      tokenIds: prepared.tokenIds ? Array.from(prepared.tokenIds) : [],
+      items: prepared.items.map(toItemMsg),
+      blockKeys: Array.from(prepared.keys, formatKey),
+      fingerprint: this.fingerprint,
+      tokenCount: prepared.tokenCount,
+    };
+  }
+
+  async render(req: PromptFields, signal?: AbortSignal) {
+    if (req.input !== 'chat' && req.input !== 'prompt') throw invalid('input', 'one of chat or prompt is required');
+    const prepared = await this.prepare(req, signal);
+    return { text: prepared.text, tokenIds: Array.from(prepared.tokenIds ?? []), items: prepared.items.map(toItemMsg) };
+  }
+
+  async lookup(req: LookupRequestMsg) {
+    const keys = parseBlockKeys('block_keys', req.blockKeys ?? [], Math.floor(this.deps.limits.maxPromptTokens / this.deps.hasher.blockSize));
+    const candidates = checkCandidates(req.candidates ?? [], this.deps.limits.maxCandidates);
+    const result = await this.scorer.score(keys, {
+      candidates,
+      tierWeights: checkTierWeights(req.tierWeights ?? {}),
+      maxBlocks: req.maxBlocks || undefined,
+    });
+    return { totalBlocks: result.totalBlocks, scores: result.scores.map(toScoreMsg) };
+  }
+
+  async reserve(req: { endpoint: string; blockKeys: string[]; ttlMs: number }) {
+    const endpoint = checkEndpoint('endpoint', req.endpoint);
+    const keys = this.keysOf(req.blockKeys);
+    const ttl = this.checkTtl(req.ttlMs);
+    await this.deps.index.reserve(endpoint, keys, ttl);
+    return { reservedBlocks: keys.length };
+  }
+
+  async release(req: { endpoint: string; blockKeys: string[] }) {
+    const endpoint = checkEndpoint('endpoint', req.endpoint);
+    return { releasedBlocks: await this.deps.index.release(endpoint, this.keysOf(req.blockKeys)) };
+  }
+
+  async listEndpoints() {
+    return { endpoints: (await this.deps.fleet.list()).map(toEndpointMsg) };
+  }
+
+  async addEndpoint(req: { endpoint: string; zmqAddress: string; replayAddress: string }) {
+    const request: AddEndpointRequest = {
+      endpoint: checkEndpoint('endpoint', req.endpoint),
+      zmqAddress: checkZmqAddress('zmq_address', req.zmqAddress),
+      replayAddress: req.replayAddress ? checkZmqAddress('replay_address', req.replayAddress) : null,
+    };
+    return { endpoint: toEndpointMsg(await this.deps.fleet.add(request)) };
+  }
+
+  async removeEndpoint(req: { endpoint: string }) {
+    return { clearedEntries: String(await this.deps.fleet.remove(checkEndpoint('endpoint', req.endpoint))) };
+  }
+
+  async clearEndpoint(req: { endpoint: string }) {
+    return { clearedEntries: String(await this.deps.fleet.clear(checkEndpoint('endpoint', req.endpoint))) };
+  }
+
+  async getInfo() {
+    return {
+      version: this.deps.version,
+      fingerprint: this.fingerprint,
+      tierWeights: this.deps.weights.toJSON(),
+      backend: this.deps.index.backend,
+      models: this.deps.prompts?.models() ?? [],
+    };
+  }
+
+  async getStats() {
+    const s = await this.deps.index.stats();
+    const ingest = this.deps.ingestStats();
+    const mem = process.memoryUsage();
+    return {
+      indexEntries: String(s.entries),
+      indexKeys: String(s.keys),
+      indexBytes: String(s.bytes),
+      speculativeEntries: String(s.speculativeEntries),
+      evictions: String(s.evictions),
+      endpoints: String(s.endpoints),
+      eventsReceived: String(ingest.eventsReceived),
+      blocksStored: String(ingest.blocksStored),
+      blocksRemoved: String(ingest.blocksRemoved),
+      rssBytes: String(mem.rss),
+      heapUsedBytes: String(mem.heapUsed),
+    };
+  }
+
+  /** llm-d's indexer.v1 GetPodScores: completion text in, raw weighted block count per pod out. */
+  async getPodScores(req: { prompt: string; modelName: string; podIdentifiers: string[] }, signal?: AbortSignal) {
+    const model = checkModel(req.modelName, 'model_name');
+    const candidates = checkCandidates(req.podIdentifiers ?? [], this.deps.limits.maxCandidates);
+    const prepared = await this.prepare({ model, input: 'prompt', prompt: req.prompt }, signal);
+    const result = await this.scorer.score(prepared.keys, { candidates });
+    return {
+      scores: result.scores.map((s) => {
+        const dp = /@dp(\d+)$/.exec(s.endpoint);
+        return dp
+          ? { pod: s.endpoint.slice(0, dp.index), score: s.weighted, dataParallelRank: Number(dp[1]) }
+          : { pod: s.endpoint, score: s.weighted };
+      }),
+    };
+  }
+
+  private prepare(req: PromptFields, signal?: AbortSignal, allowKeys = true): Promise<PreparedPrompt> {
+    return preparePrompt(
+      { hasher: this.deps.hasher, prompts: this.deps.prompts, maxPromptTokens: this.deps.limits.maxPromptTokens },
+      req,
+      signal,
+      allowKeys,
+    );
+  }
+
+  private keysOf(values: string[]): BigUint64Array {
+    const max = Math.floor(this.deps.limits.maxPromptTokens / this.deps.hasher.blockSize);
+    const keys = parseBlockKeys('block_keys', values ?? [], max);
+    if (keys.length === 0) throw invalid('block_keys', 'is required');
+    return keys;
+  }
+
+  private checkTtl(ttlMs: number): number {
+    if (!ttlMs) return this.deps.limits.speculativeTtlMs;
+    if (ttlMs > 600_000) throw invalid('ttl_ms', `must be at most 600000, got ${ttlMs}`);
+    return ttlMs;
+  }
+
+  private checkSpeculate(s: { endpoint: string; ttlMs: number }) {
+    return { endpoint: checkEndpoint('speculate.endpoint', s.endpoint), ttlMs: this.checkTtl(s.ttlMs) };
+  }
+}
+
+function checkDeadline(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
+}
+
+function checkZmqAddress(field: string, value: string): string {
+  if (!/^tcp:\/\/[^\s/]+:\d{1,5}$/.test(value ?? '')) throw invalid(field, `"${value}" is not tcp://<host>:<port>`);
+  return value;
+}
+
+function zeroResult(blocks: number, maxBlocks: number, candidates?: string[]): ScoreResult {
+  const totalBlocks = maxBlocks ? Math.min(blocks, maxBlocks) : blocks;
+  return {
+    totalBlocks,
+    scores: (candidates ?? []).map((endpoint) => ({
+      endpoint,
+      matchedBlocks: 0,
+      weighted: 0,
+      normalized: 0,
+      blocksByTier: {},
+      speculativeBlocks: 0,
+    })),
+  };
+}
+
+function toScoreMsg(s: CandidateScore): EndpointScoreMsg {
+  return { ...s };
+}
+
+function toItemMsg(i: { offset: number; length: number; identifier: string; estimated: boolean }): ItemInfoMsg {
+  return { offset: i.offset, length: i.length, identifier: i.identifier, estimated: i.estimated };
+}
+
+function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
+  return {
+    endpoint: e.endpoint,
+    models: e.models,
+    blocksByTier: Object.fromEntries(Object.entries(e.blocksByTier).map(([t, n]) => [t, String(n)])),
+    lastSeq: e.lastSeq === null ? '0' : e.lastSeq.toString(),
+    gaps: String(e.gaps),
+    replays: String(e.replays),
+    lastEventAgeSeconds: e.lastEventAgeSeconds ?? -1,
+    state: e.state,
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Request and response shapes of kvindexer.v1 as @grpc/proto-loader hands them over (camelCase fields, uint64 as
+ * decimal strings, defaults filled in, `input` naming the oneof member that is set).
+ */
+
+export interface ChatInputMsg {
+  messagesJson: string;
+  addGenerationPrompt?: boolean;
+  continueFinalMessage: boolean;
+  chatTemplateKwargsJson: string;
+  mmProcessorKwargsJson: string;
+}
+
+export interface MultimodalItemMsg {
+  identifier: string;
+  offset: number;
+  length: number;
+}
+
+export interface TokenInputMsg {
+  tokenIds: number[];
+  items: MultimodalItemMsg[];
+}
+
+export interface PromptFields {
+  model: string;
+  loraName?: string;
+  cacheSalt?: string;
+  input?: 'chat' | 'prompt' | 'tokens' | 'blockKeys';
+  chat?: ChatInputMsg | null;
+  prompt?: string;
+  tokens?: TokenInputMsg | null;
+  blockKeys?: { keys: string[] } | null;
+}
+
+export interface ScoreRequestMsg extends PromptFields {
+  candidates: string[];
+  tierWeights: Record<string, number>;
+  maxBlocks: number;
+  speculate?: { endpoint: string; ttlMs: number } | null;
+  returnBlockKeys: boolean;
+  strict: boolean;
+}
+
+export interface EndpointScoreMsg {
+  endpoint: string;
+  matchedBlocks: number;
+  weighted: number;
+  normalized: number;
+  blocksByTier: Record<string, number>;
+  speculativeBlocks: number;
+}
+
+export interface ItemInfoMsg {
+  offset: number;
+  length: number;
+  identifier: string;
+  estimated: boolean;
+}
+
+export interface FingerprintMsg {
+  scheme: string;
+  hashSeed: string;
+  blockSize: number;
+}
+
+export interface ScoreResponseMsg {
+  totalBlocks: number;
+  blockSize: number;
+  tokenCount: number;
+  scores: EndpointScoreMsg[];
+  items: ItemInfoMsg[];
+  fingerprint: FingerprintMsg;
+  blockKeys: string[];
+  degraded: boolean;
+  degradedReason: string;
+}
+
+export interface LookupRequestMsg {
+  blockKeys: string[];
+  candidates: string[];
+  tierWeights: Record<string, number>;
+  maxBlocks: number;
+}
+
+export interface EndpointInfoMsg {
+  endpoint: string;
+  models: string[];
+  blocksByTier: Record<string, string>;
+  lastSeq: string;
+  gaps: string;
+  replays: string;
+  lastEventAgeSeconds: number;
+  state: string;
+}

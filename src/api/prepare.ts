@@ -1,0 +1,111 @@
+import { blockExtras, type BlockHasher } from '../keys/index.js';
+import { ApiError, invalid } from './errors.js';
+import type { PromptFields } from './messages.js';
+import type { PromptFrontend, PromptItem } from './prompt-frontend.js';
+import { checkItems, checkModel, checkTokens, parseBlockKeys, parseJsonField } from './validate.js';
+
+export type InputKind = 'chat' | 'prompt' | 'tokens' | 'block_keys';
+
+/** A request's prompt, turned into what scoring needs. */
+export interface PreparedPrompt {
+  kind: InputKind;
+  /** Rendered text (chat/prompt input only). */
+  text: string;
+  tokenIds: Uint32Array | null;
+  tokenCount: number;
+  items: PromptItem[];
+  keys: BigUint64Array;
+}
+
+export interface PrepareContext {
+  hasher: BlockHasher;
+  prompts: PromptFrontend | null;
+  maxPromptTokens: number;
+}
+
+/** Renders/tokenizes (chat, prompt), validates (tokens, keys) and hashes a request's prompt into block keys. */
+export async function preparePrompt(
+  ctx: PrepareContext,
+  req: PromptFields,
+  signal?: AbortSignal,
+  allowKeys = true,
+): Promise<PreparedPrompt> {
+  const model = checkModel(req.model);
+  const chainModel = req.loraName ? checkModel(req.loraName, 'lora_name') : model;
+  const salt = req.cacheSalt || null;
+  const B = ctx.hasher.blockSize;
+  switch (req.input) {
+    case 'blockKeys': {
+      if (!allowKeys) throw invalid('block_keys', 'is not accepted by this call');
+      const keys = parseBlockKeys('block_keys.keys', req.blockKeys?.keys ?? [], Math.floor(ctx.maxPromptTokens / B));
+      return { kind: 'block_keys', text: '', tokenIds: null, tokenCount: keys.length * B, items: [], keys };
+    }
+    case 'tokens': {
+      const tokenIds = checkTokens('tokens.token_ids', req.tokens?.tokenIds ?? [], ctx.maxPromptTokens);
+      const items = checkItems('tokens.items', req.tokens?.items ?? [], tokenIds.length);
+      const keys = ctx.hasher.keysFor(chainModel, tokenIds, blockExtras(items, tokenIds.length, B, salt));
+      return {
+        kind: 'tokens',
+        text: '',
+        tokenIds,
+        tokenCount: tokenIds.length,
+        items: items.map((i) => ({ ...i, estimated: false })),
+        keys,
+      };
+    }
+    case 'chat':
+    case 'prompt': {
+      const frontend = ctx.prompts;
+      if (!frontend) throw new ApiError('not_found', 'model', `no models are loaded, so "${model}" cannot be rendered`);
+      const input =
+        req.input === 'prompt'
+          ? { kind: 'prompt' as const, text: req.prompt ?? '' }
+          : {
+              kind: 'chat' as const,
+              messages: parseJsonField('chat.messages_json', req.chat?.messagesJson ?? ''),
+              addGenerationPrompt: req.chat?.addGenerationPrompt ?? undefined,
+              continueFinalMessage: req.chat?.continueFinalMessage ?? false,
+              chatTemplateKwargs: objectField('chat.chat_template_kwargs_json', req.chat?.chatTemplateKwargsJson ?? ''),
+              mmProcessorKwargs: objectField('chat.mm_processor_kwargs_json', req.chat?.mmProcessorKwargsJson ?? ''),
+            };
+      if (input.kind === 'chat' && input.messages === undefined) throw invalid('chat.messages_json', 'is required');
+      const rendered = await frontend.render(model, input, signal).catch(rethrowAsApiError);
+      if (rendered.tokenIds.length > ctx.maxPromptTokens) {
+        throw new ApiError('resource_exhausted', req.input, `${rendered.tokenIds.length} tokens, at most ${ctx.maxPromptTokens}`);
+      }
+      const keys = ctx.hasher.keysFor(
+        chainModel,
+        rendered.tokenIds,
+        blockExtras(rendered.items, rendered.tokenIds.length, B, salt),
+      );
+      return {
+        kind: req.input,
+        text: rendered.text,
+        tokenIds: rendered.tokenIds,
+        tokenCount: rendered.tokenIds.length,
+        items: rendered.items,
+        keys,
+      };
+    }
+    default:
+      throw invalid('input', 'one of chat, prompt, tokens or block_keys is required');
+  }
+}
+
+function objectField(field: string, text: string): Record<string, unknown> | undefined {
+  const value = parseJsonField(field, text);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** Errors from the prompt pipeline carry {code, field, message}; anything else is a bug (internal). */
+function rethrowAsApiError(err: unknown): never {
+  if (err instanceof ApiError) throw err;
+  const e = err as { code?: unknown; field?: unknown; message?: unknown };
+  const codes = ['invalid_argument', 'not_found', 'resource_exhausted', 'deadline_exceeded', 'unavailable'];
+  if (typeof e?.code === 'string' && codes.includes(e.code)) {
+    throw new ApiError(e.code as ApiError['code'], typeof e.field === 'string' ? e.field : '', String(e.message ?? e.code));
+  }
+  throw err;
+}

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { GrpcServer, HealthService, IndexerApi, type PromptFrontend } from '../api/index.js';
+import { BlockHasher } from '../keys/index.js';
+import { Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
+import { TierWeights } from '../scoring/index.js';
+import { PipelineFleet } from './pipeline-fleet.js';
+import type { RunningService } from './serve.js';
+
+export interface RunningApi {
+  api: IndexerApi;
+  health: HealthService;
+  metrics: Metrics;
+  grpcPort: number;
+  metricsPort: number;
+  stop(): Promise<void>;
+}
+
+export const SERVICE_NAMES = ['', 'liveness', 'readiness', 'kvindexer.v1.KvIndexer', 'indexer.v1.IndexerService'];
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Starts the gRPC API and the metrics endpoint in front of a running write path. */
+export async function startApi(
+  service: RunningService,
+  config: Config,
+  log: Logger,
+  prompts: PromptFrontend | null = null,
+): Promise<RunningApi> {
+  const metrics = new Metrics();
+  const health = new HealthService();
+  for (const name of SERVICE_NAMES) health.set(name, 'NOT_SERVING');
+  health.set('liveness', 'SERVING');
+
+  const { index, ingestor, pipeline } = service;
+  const api = new IndexerApi({
+    index,
+    tiers: index.tiers,
+    hasher: new BlockHasher(config.keys),
+    weights: new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight }),
+    prompts,
+    fleet: new PipelineFleet(pipeline, ingestor, index),
+    limits: config.api,
+    version: VERSION,
+    ingestStats: () => ({
+      eventsReceived: pipeline.counters.messages,
+      blocksStored: ingestor.counters.blocksStored,
+      blocksRemoved: ingestor.counters.blocksRemoved,
+    }),
+    observer: {
+      scored: (kind, seconds, total, best) => metrics.observeScore(kind, seconds, total, best),
+      degraded: (reason) => metrics.countDegraded(reason),
+    },
+  });
+  registerWritePathGauges(metrics, service);
+
+  const grpc = new GrpcServer(api, health, { address: config.api.grpcAddress, maxMessageBytes: config.api.maxMessageBytes }, log);
+  const grpcPort = await grpc.start();
+  const metricsServer = await startMetricsServer(metrics, {
+    host: config.metrics.host,
+    port: config.metrics.port,
+    ready: () => health.get('readiness') === 'SERVING',
+  });
+  for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
+  log.info({ grpcPort, metricsPort: metricsServer.port, version: VERSION }, 'API serving');
+
+  return {
+    api,
+    health,
+    metrics,
+    grpcPort,
+    metricsPort: metricsServer.port,
+    async stop() {
+      for (const name of SERVICE_NAMES) health.set(name, 'NOT_SERVING');
+      await grpc.stop();
+      await metricsServer.close();
+    },
+  };
+}
+
+function registerWritePathGauges(metrics: Metrics, service: RunningService): void {
+  const { index, ingestor, pipeline } = service;
+  const p = 'kv_indexer_';
+  metrics.gauge(`${p}index_entries`, 'Resident (block, endpoint, tier) entries', null, () => ({ '': index.statsSync().entries }));
+  metrics.gauge(`${p}index_keys`, 'Distinct request keys in the index', null, () => ({ '': index.statsSync().keys }));
+  metrics.gauge(`${p}index_bytes`, 'Bytes held by the index structures', null, () => ({ '': index.statsSync().bytes }));
+  metrics.gauge(`${p}index_speculative_entries`, 'Speculative entries', null, () => ({ '': index.statsSync().speculativeEntries }));
+  metrics.gauge(`${p}index_evictions_total`, 'Entries evicted at the capacity bound', null, () => ({ '': index.statsSync().evictions }));
+  metrics.gauge(`${p}messages_received_total`, 'ZMQ messages received', null, () => ({ '': pipeline.counters.messages }));
+  metrics.gauge(`${p}messages_dropped_total`, 'Messages dropped before decoding, by reason', 'reason', () => pipeline.counters.dropped);
+  metrics.gauge(`${p}decode_errors_total`, 'Undecodable payloads and skipped events, by reason', 'reason', () => pipeline.counters.decodeErrors);
+  metrics.gauge(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': pipeline.counters.sequenceGaps }));
+  metrics.gauge(`${p}events_total`, 'Events applied, by type', 'type', () => ({
+    BlockStored: ingestor.counters.storedEvents,
+    BlockRemoved: ingestor.counters.removedEvents,
+    AllBlocksCleared: ingestor.counters.clearedEvents,
+  }));
+  metrics.gauge(`${p}blocks_total`, 'Engine blocks applied, by operation', 'op', () => ({
+    stored: ingestor.counters.blocksStored,
+    removed: ingestor.counters.blocksRemoved,
+  }));
+  metrics.gauge(`${p}ingest_skipped_blocks_total`, 'Engine blocks not indexed, by reason', 'reason', () => ({
+    parent_unknown: ingestor.counters.parentUnknown,
+    offload_unknown: ingestor.counters.offloadUnknown,
+    removed_unknown: ingestor.counters.removedUnknown,
+    ...Object.fromEntries([...ingestor.counters.skippedByKind].map(([kind, n]) => [`kind_${kind}`, n])),
+  }));
+}

@@ -1,0 +1,106 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** A numeric snapshot read at scrape time: counters owned by other modules are never copied on the hot path. */
+export type Snapshot = () => Record<string, number>;
+
+/**
+ * Prometheus metrics. Hot paths record only what has no owner elsewhere (Score latency and hit ratio); everything
+ * else (index size, ingest counters, pipeline drops) is read from its owner when Prometheus scrapes.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly scoreSeconds: Histogram<'input'>;
+  private readonly scoreHitRatio: Histogram<'input'>;
+  private readonly degraded: Counter<'reason'>;
+
+  constructor(prefix = 'kv_indexer_') {
+    collectDefaultMetrics({ register: this.registry, prefix });
+    this.scoreSeconds = new Histogram({
+      name: `${prefix}score_seconds`,
+      help: 'Score latency by input kind (chat, prompt, tokens, block_keys)',
+      labelNames: ['input'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    this.scoreHitRatio = new Histogram({
+      name: `${prefix}score_hit_ratio`,
+      help: 'Best candidate matched blocks / total blocks per Score call',
+      labelNames: ['input'],
+      buckets: [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1],
+      registers: [this.registry],
+    });
+    this.degraded = new Counter({
+      name: `${prefix}score_degraded_total`,
+      help: 'Score calls answered with zero scores because a dependency failed',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+  }
+
+  observeScore(input: string, seconds: number, totalBlocks: number, bestMatched: number): void {
+    this.scoreSeconds.observe({ input }, seconds);
+    if (totalBlocks > 0) this.scoreHitRatio.observe({ input }, bestMatched / totalBlocks);
+  }
+
+  countDegraded(reason: string): void {
+    this.degraded.inc({ reason });
+  }
+
+  /**
+   * A gauge family read at scrape time: `snapshot()` returns {labelValue: number}; with no label, use key ''.
+   * Counters kept as plain numbers elsewhere are exported this way too (Prometheus handles monotonic gauges).
+   */
+  gauge(name: string, help: string, label: string | null, snapshot: Snapshot): void {
+    new Gauge({
+      name,
+      help,
+      labelNames: label ? [label] : [],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [key, value] of Object.entries(snapshot())) {
+          if (label) this.set({ [label]: key }, value);
+          else this.set(value);
+        }
+      },
+    });
+  }
+}
+
+export interface MetricsServerOptions {
+  host: string;
+  port: number;
+  /** Readiness for /healthz (200 when true, 503 otherwise). */
+  ready(): boolean;
+}
+
+/** /metrics (Prometheus text) and /healthz on their own port. */
+export async function startMetricsServer(metrics: Metrics, options: MetricsServerOptions): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    } else if (req.url === '/healthz') {
+      const ready = options.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

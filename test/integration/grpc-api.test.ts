@@ -1,0 +1,203 @@
+import { encode } from '@msgpack/msgpack';
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Publisher } from 'zeromq';
+import { startApi, type RunningApi } from '../../src/cli/start-api.js';
+import { startService, type RunningService } from '../../src/cli/serve.js';
+import { BlockHasher } from '../../src/keys/index.js';
+import { ConfigSchema, createLogger } from '../../src/ops/index.js';
+import { grpcClient } from '../support/grpc-client.js';
+import { connectedPublisher, seqFrame, waitFor } from '../support/zmq.js';
+
+const MODEL = 'Qwen/Qwen3-8B';
+const A = '10.0.0.1:8000';
+const B = '10.0.0.2:8000';
+const tokens = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
+const msg = (topic: string, seq: number, payload: unknown) => [
+  Buffer.from(topic),
+  seqFrame(seq),
+  Buffer.from(encode(payload, { useBigInt64: true })),
+];
+const hasher = new BlockHasher({ blockSize: 16, hashSeed: '' });
+const keysOf = (toks: number[], model = MODEL) => Array.from(hasher.keysFor(model, toks), String);
+
+describe('gRPC API: real client, real server, events from a real ZMQ publisher', () => {
+  let service: RunningService;
+  let api: RunningApi;
+  let pub: Publisher;
+  let kv: ReturnType<typeof grpcClient>;
+
+  beforeAll(async () => {
+    const config = ConfigSchema.parse({
+      zmq: { mode: 'bind', addresses: ['tcp://127.0.0.1:*'] },
+      api: { grpcAddress: '127.0.0.1:0', maxCandidates: 4 },
+      metrics: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent', statsIntervalSeconds: 0 },
+    });
+    const log = createLogger('silent');
+    service = await startService(config, log);
+    api = await startApi(service, config, log);
+    pub = await connectedPublisher(service.subscriber.lastEndpoint!, msg('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
+      service.pipeline.endpoints().has('10.9.9.9:1'),
+    );
+    // A: 3 GPU blocks; B: 2 GPU blocks, the second also on CPU.
+    await pub.send(msg(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [11n, 12n, 13n], null, tokens(48), 16, null, null]], null]));
+    await pub.send(
+      msg(`kv@${B}@${MODEL}`, 0, [
+        1,
+        [
+          { type: 'BlockStored', block_hashes: [21n, 22n], parent_block_hash: null, token_ids: tokens(32), block_size: 16 },
+          { type: 'BlockStored', block_hashes: [22n], parent_block_hash: null, token_ids: [], block_size: 0, medium: 'CPU' },
+        ],
+        null,
+      ]),
+    );
+    await waitFor(() => service.index.entriesOf(A) === 3 && service.index.entriesOf(B) === 3, 'events indexed');
+    kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
+  });
+
+  afterAll(async () => {
+    kv?.close();
+    pub?.close();
+    await api?.stop();
+    await service?.stop();
+  });
+
+  it('Score from token ids: per-candidate prefix, tiers, zero for the unmatched', async () => {
+    const res = await kv.call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokens(50) },
+      candidates: [A, B, '10.0.0.3:8000'],
+      returnBlockKeys: true,
+    });
+    expect(res.totalBlocks).toBe(3);
+    expect(res.tokenCount).toBe(50);
+    expect(res.blockSize).toBe(16);
+    expect(res.fingerprint).toEqual({ scheme: 'cbor-fnv64a', hashSeed: '', blockSize: 16 });
+    expect(res.blockKeys).toEqual(keysOf(tokens(48)));
+    expect(res.degraded).toBe(false);
+    expect(res.scores).toEqual([
+      { endpoint: A, matchedBlocks: 3, weighted: 3, normalized: 1, blocksByTier: { GPU: 3 }, speculativeBlocks: 0 },
+      { endpoint: B, matchedBlocks: 2, weighted: 2, normalized: 2 / 3, blocksByTier: { GPU: 2 }, speculativeBlocks: 0 },
+      { endpoint: '10.0.0.3:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 },
+    ]);
+  });
+
+  it('Score from block keys with per-request tier weights, and Lookup', async () => {
+    const res = await kv.call('Score', {
+      model: MODEL,
+      blockKeys: { keys: keysOf(tokens(48)) },
+      candidates: [B],
+      tierWeights: { GPU: 0.5 },
+    });
+    // Block 2 is on GPU (0.5 here) and CPU (0.8): the best tier counts.
+    expect(res.scores[0]).toMatchObject({ endpoint: B, matchedBlocks: 2, weighted: 1.3, blocksByTier: { GPU: 1, CPU: 1 } });
+    const look = await kv.call('Lookup', { blockKeys: keysOf(tokens(48)) });
+    expect(look.totalBlocks).toBe(3);
+    expect(look.scores.map((s: { endpoint: string; matchedBlocks: number }) => [s.endpoint, s.matchedBlocks])).toEqual([
+      [A, 3],
+      [B, 2],
+    ]);
+  });
+
+  it('Score with speculate, then Release', async () => {
+    const c = '10.0.0.4:8000';
+    const first = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(32) }, candidates: [c], speculate: { endpoint: c, ttlMs: 60_000 } });
+    expect(first.scores[0].matchedBlocks).toBe(0);
+    const second = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(32) }, candidates: [c] });
+    expect(second.scores[0]).toMatchObject({ matchedBlocks: 2, speculativeBlocks: 2 });
+    expect(await kv.call('Release', { endpoint: c, blockKeys: keysOf(tokens(32)) })).toEqual({ releasedBlocks: 2 });
+    const third = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(32) }, candidates: [c] });
+    expect(third.scores[0].matchedBlocks).toBe(0);
+  });
+
+  it('Reserve, ComputeBlockKeys with an image item and a cache salt', async () => {
+    expect(await kv.call('Reserve', { endpoint: '10.0.0.5:8000', blockKeys: keysOf(tokens(16)) })).toEqual({ reservedBlocks: 1 });
+    const res = await kv.call('ComputeBlockKeys', {
+      model: MODEL,
+      cacheSalt: 'tenant-a',
+      tokens: { tokenIds: tokens(40), items: [{ identifier: 'img', offset: 4, length: 20 }] },
+    });
+    const expected = hasher.keysFor(MODEL, tokens(40), [['img', 'tenant-a'], ['img']]);
+    expect(res.blockKeys).toEqual(Array.from(expected, String));
+    expect(res.items).toEqual([{ offset: 4, length: 20, identifier: 'img', estimated: false }]);
+    expect(res.tokenCount).toBe(40);
+  });
+
+  it('ListEndpoints, GetInfo, GetStats, ClearEndpoint', async () => {
+    const list = await kv.call('ListEndpoints', {});
+    const byName = Object.fromEntries(list.endpoints.map((e: { endpoint: string }) => [e.endpoint, e]));
+    expect(byName[A]).toMatchObject({ lastSeq: '0', blocksByTier: { GPU: '3' }, state: 'live' });
+    expect(byName[B]).toMatchObject({ blocksByTier: { GPU: '2', CPU: '1' } });
+
+    const info = await kv.call('GetInfo', {});
+    expect(info).toMatchObject({ backend: 'memory', fingerprint: { scheme: 'cbor-fnv64a', blockSize: 16 }, models: [] });
+    expect(info.tierWeights).toEqual({ GPU: 1, CPU: 0.8, '*': 1 });
+
+    const stats = await kv.call('GetStats', {});
+    expect(Number(stats.blocksStored)).toBe(6);
+    expect(Number(stats.indexEntries)).toBeGreaterThanOrEqual(6);
+
+    expect(await kv.call('ClearEndpoint', { endpoint: B })).toEqual({ clearedEntries: '3' });
+    const after = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(48) }, candidates: [B] });
+    expect(after.scores[0].matchedBlocks).toBe(0);
+  });
+
+  it('rejects bad input with the right status and the field, and keeps serving', async () => {
+    const cases: [string, object, status, RegExp][] = [
+      ['Score', { model: '', tokens: { tokenIds: [1] } }, status.INVALID_ARGUMENT, /model: is required/],
+      ['Score', { model: MODEL }, status.INVALID_ARGUMENT, /input: one of chat, prompt, tokens or block_keys/],
+      ['Score', { model: MODEL, tokens: { tokenIds: [1] }, candidates: ['nope'] }, status.INVALID_ARGUMENT, /candidates\[0\]: "nope" is not <host>:<port>/],
+      ['Score', { model: MODEL, tokens: { tokenIds: [1] }, candidates: [A, A, A, A, A] }, status.RESOURCE_EXHAUSTED, /candidates: 5 candidates, at most 4/],
+      ['Score', { model: MODEL, tokens: { tokenIds: [1, 2], items: [{ identifier: 'i', offset: 1, length: 5 }] } }, status.INVALID_ARGUMENT, /tokens.items\[0\]: range \[1, 6\) is past the 2 tokens/],
+      ['Score', { model: MODEL, chat: { messagesJson: '[]' } }, status.NOT_FOUND, /no models are loaded/],
+      ['Score', { model: MODEL, tokens: { tokenIds: [1] }, tierWeights: { GPU: -1 } }, status.INVALID_ARGUMENT, /tier_weights\[GPU\]/],
+      ['Reserve', { endpoint: A, blockKeys: [] }, status.INVALID_ARGUMENT, /block_keys: is required/],
+      ['Reserve', { endpoint: A, blockKeys: ['1'], ttlMs: 700_000 }, status.INVALID_ARGUMENT, /ttl_ms: must be at most 600000/],
+      ['ClearEndpoint', { endpoint: 'a b' }, status.INVALID_ARGUMENT, /endpoint: "a b" is not <host>:<port>/],
+      ['AddEndpoint', { endpoint: A, zmqAddress: 'tcp://10.0.0.1:5557' }, status.FAILED_PRECONDITION, /connect-mode/],
+    ];
+    for (const [method, req, code, message] of cases) {
+      const err = await kv.call(method, req).then(
+        () => null,
+        (e: { code: number; details: string }) => e,
+      );
+      expect({ method, req, code: err?.code, details: err?.details }).toMatchObject({ method, req, code });
+      expect(err!.details).toMatch(message);
+    }
+    const ok = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(48) }, candidates: [A] });
+    expect(ok.scores[0].matchedBlocks).toBe(3);
+  });
+
+  it("serves llm-d's indexer.v1 (GetPodScores) and answers NOT_FOUND without loaded models", async () => {
+    const llmd = grpcClient(`127.0.0.1:${api.grpcPort}`, 'indexer/v1/indexer.proto', 'indexer.v1.IndexerService');
+    try {
+      const err = await llmd.call('GetPodScores', { prompt: 'hello', modelName: MODEL, podIdentifiers: [A] }).catch((e) => e);
+      expect(err.code).toBe(status.NOT_FOUND);
+    } finally {
+      llmd.close();
+    }
+  });
+
+  it('health: overall, liveness, readiness and service names; unknown names are NOT_FOUND', async () => {
+    const health = grpcClient(`127.0.0.1:${api.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
+    try {
+      for (const service of ['', 'liveness', 'readiness', 'kvindexer.v1.KvIndexer']) {
+        expect(await health.call('Check', { service })).toEqual({ status: 'SERVING' });
+      }
+      expect((await health.call('Check', { service: 'nope' }).catch((e) => e)).code).toBe(status.NOT_FOUND);
+    } finally {
+      health.close();
+    }
+  });
+
+  it('exposes Prometheus metrics and /healthz', async () => {
+    await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(48) }, candidates: [A] });
+    const text = await (await fetch(`http://127.0.0.1:${api.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/kv_indexer_score_seconds_count\{input="tokens"\} [1-9]/);
+    expect(text).toMatch(/kv_indexer_blocks_total\{op="stored"\} 6/);
+    expect(text).toMatch(/kv_indexer_events_total\{type="BlockStored"\} 3/);
+    const health = await fetch(`http://127.0.0.1:${api.metricsPort}/healthz`);
+    expect([health.status, await health.text()]).toEqual([200, 'ok\n']);
+  });
+});
