@@ -101,7 +101,7 @@ export const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** Environment variable → config path. Lists are comma-separated. */
-const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | 'number' | 'string' | 'list' | 'bool' }> = {
+export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | 'number' | 'string' | 'list' | 'bool' }> = {
   KV_INDEXER_BLOCK_SIZE: { path: ['keys', 'blockSize'], kind: 'int' },
   KV_INDEXER_HASH_SEED: { path: ['keys', 'hashSeed'], kind: 'string' },
   KV_INDEXER_MAX_ENTRIES: { path: ['index', 'maxEntries'], kind: 'int' },

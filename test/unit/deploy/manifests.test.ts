@@ -1,0 +1,67 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { SERVICE_NAMES } from '../../../src/cli/start-api.js';
+import { parseTopic } from '../../../src/events/topic.js';
+import { ConfigSchema, ENV_PATHS, loadConfig } from '../../../src/ops/config.js';
+
+const root = new URL('../../../', import.meta.url);
+const load = (path: string) => parse(readFileSync(new URL(path, root), 'utf8'));
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+
+describe('deploy/ manifests agree with the code', () => {
+  const defaults = ConfigSchema.parse({});
+  const deployment = load('deploy/base/deployment.yaml');
+  const container = deployment.spec.template.spec.containers[0];
+  const ports = Object.fromEntries(container.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
+
+  it('exposes the ports the service listens on by default', () => {
+    expect(ports).toEqual({
+      grpc: portOf(defaults.api.grpcAddress),
+      zmq: portOf(defaults.zmq.addresses[0]),
+      metrics: defaults.metrics.port,
+    });
+    const service = load('deploy/base/service.yaml');
+    for (const p of service.spec.ports) expect(ports[p.targetPort]).toBe(p.port);
+  });
+
+  it('probes the gRPC health service names the server registers', () => {
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+      expect(container[probe].grpc.port).toBe(ports.grpc);
+      expect(SERVICE_NAMES).toContain(container[probe].grpc.service);
+    }
+    expect(container.readinessProbe.grpc.service).toBe('readiness');
+    expect(container.livenessProbe.grpc.service).toBe('liveness');
+  });
+
+  it('configures only variables the service reads, with values it accepts', () => {
+    const data = load('deploy/base/configmap.yaml').data as Record<string, string>;
+    for (const key of Object.keys(data)) expect(Object.keys(ENV_PATHS)).toContain(key);
+    const config = loadConfig(data);
+    expect(config.keys).toEqual({ blockSize: 16, hashSeed: '' });
+    expect(portOf(config.api.grpcAddress)).toBe(ports.grpc);
+    expect(config.metrics.port).toBe(ports.metrics);
+    expect(portOf(config.zmq.addresses[0])).toBe(ports.zmq);
+  });
+
+  it('lists resources that exist, in the base and the overlay', () => {
+    for (const dir of ['deploy/base/', 'deploy/overlays/standalone/']) {
+      const k = load(`${dir}kustomization.yaml`);
+      for (const r of k.resources) expect(existsSync(new URL(`${dir}${r}`, root))).toBe(true);
+    }
+  });
+
+  it('the ServiceMonitor scrapes the metrics port by name', () => {
+    const sm = load('deploy/monitoring/servicemonitor.yaml');
+    expect(sm.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
+  });
+
+  it('the vLLM example publishes a topic the indexer parses, to the indexer ZMQ port', () => {
+    const snippet = parseAllDocuments(readFileSync(new URL('deploy/examples/vllm-deployment-snippet.yaml', root), 'utf8'))[0].toJSON();
+    const args: string[] = snippet.containers[0].args;
+    const kv = JSON.parse(args[args.indexOf('--kv-events-config') + 1]);
+    const topic = kv.topic.replace('$(POD_IP)', '10.1.2.3').replace('$(PORT)', '8000');
+    expect(parseTopic(topic)).toEqual({ ok: true, topic: { endpoint: '10.1.2.3:8000', model: 'Qwen/Qwen3-8B' } });
+    expect(portOf(kv.endpoint)).toBe(ports.zmq);
+  });
+});
