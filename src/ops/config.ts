@@ -133,9 +133,12 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
 
 export class ConfigError extends Error {}
 
-/** Defaults ← environment. Throws ConfigError listing every problem with its path. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const raw: Record<string, Record<string, unknown>> = {};
+/** A partial configuration, as a file, the environment or flags give it: merged section by section. */
+export type RawConfig = Record<string, Record<string, unknown>>;
+
+/** The KV_INDEXER_* variables as a partial configuration. */
+export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
+  const raw: RawConfig = {};
   for (const [name, { path, kind }] of Object.entries(ENV_PATHS)) {
     const value = env[name];
     if (value === undefined) continue;
@@ -146,12 +149,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : kind === 'bool' ? parseBool(value)
       : value;
   }
-  const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  return raw;
+}
+
+/** Validates merged layers (later layers win, key by key within a section). Throws ConfigError listing every problem. */
+export function resolveConfig(...layers: RawConfig[]): Config {
+  const raw: RawConfig = {};
+  for (const layer of layers) {
+    for (const [section, values] of Object.entries(layer)) {
+      if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+        throw new ConfigError(`invalid configuration:\n  ${section}: must be an object of settings`);
+      }
+      raw[section] = { ...(raw[section] ?? {}), ...values };
+    }
   }
+  const parsed = ConfigSchema.strict().safeParse(raw);
+  const lines = unknownKeys(raw);
+  if (!parsed.success) lines.push(...parsed.error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`));
+  if (lines.length > 0 || !parsed.success) throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   return parsed.data;
+}
+
+/** A misspelt key would silently keep its default: name every key the schema does not know. */
+function unknownKeys(raw: RawConfig): string[] {
+  const problems: string[] = [];
+  for (const [section, values] of Object.entries(raw)) {
+    const schema = ConfigSchema.shape[section as keyof typeof ConfigSchema.shape];
+    if (!schema) continue; // reported by strict()
+    const known = Object.keys(schema.unwrap().shape);
+    for (const key of Object.keys(values)) {
+      if (!known.includes(key)) problems.push(`  ${section}.${key}: unknown setting (known: ${known.join(', ')})`);
+    }
+  }
+  return problems;
+}
+
+/** Defaults ← environment. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return resolveConfig(configFromEnv(env));
 }
 
 /** `true`/`1`/`yes`/`on` and their opposites; anything else is left as the string so that validation names it. */
