@@ -1,24 +1,27 @@
 #!/usr/bin/env node
 import { ConfigError } from '../ops/index.js';
-import { serve } from './serve.js';
+import { serveCommand } from './serve-command.js';
 
-const USAGE = `usage: kv-indexer <command>
+const USAGE = `usage: kv-indexer <command> [options]
 
 commands:
-  serve   run the indexer: subscribe to vLLM KV events over ZeroMQ and keep the index (default)
+  serve   run the indexer (default): ZMQ subscriber → index, gRPC API on :50051, metrics on :9090
   help    show this text
 
-configuration comes from embedded defaults and KV_INDEXER_* environment variables (see docs/configuration.md).`;
+serve options:
+  --config FILE          YAML or JSON configuration file
+  --set section.key=V    override one setting (repeatable), e.g. --set keys.blockSize=32
+  --print-config         print the effective configuration and exit
+
+precedence: embedded defaults < --config file < KV_INDEXER_* environment < --set flags (docs/configuration.md).`;
 
 async function main(argv: string[]): Promise<number> {
-  const command = argv[0] ?? 'serve';
+  const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'serve';
+  const rest = command === argv[0] ? argv.slice(1) : argv;
   switch (command) {
     case 'serve':
-      await serve(process.env);
-      return 0;
+      return serveCommand(rest, process.env);
     case 'help':
-    case '--help':
-    case '-h':
       console.log(USAGE);
       return 0;
     default:
@@ -29,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code !== 0) process.exitCode = code;
+    process.exitCode = code;
   },
   (err: unknown) => {
     console.error(err instanceof ConfigError ? err.message : err);

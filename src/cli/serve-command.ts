@@ -1,0 +1,32 @@
+import { createLogger, loadConfigFrom, parseConfigArgs } from '../ops/index.js';
+import { startService } from './serve.js';
+import { startApi } from './start-api.js';
+
+/**
+ * `serve [--config F] [--set section.key=value]… [--print-config]`: the write path (ZMQ → index) and the API (gRPC,
+ * metrics), until SIGINT/SIGTERM. Shutdown turns health NOT_SERVING, drains in-flight gRPC calls, then closes sockets.
+ */
+export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const args = parseConfigArgs(argv);
+  if (args.rest.length > 0) throw new Error(`serve: unexpected arguments ${args.rest.join(' ')}`);
+  const config = loadConfigFrom({ file: args.file, env, flags: args.flags });
+  if (args.print) {
+    console.log(JSON.stringify(config, null, 2));
+    return 0;
+  }
+  const log = createLogger(config.log.level);
+  const service = await startService(config, log);
+  const api = await startApi(service, config, log).catch(async (err: unknown) => {
+    await service.stop();
+    throw err;
+  });
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  log.info({ signal }, 'shutting down: draining gRPC calls, then closing sockets');
+  await api.stop();
+  await service.stop();
+  log.info('stopped');
+  return 0;
+}
