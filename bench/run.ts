@@ -6,8 +6,9 @@ import { writeResult, type Suite } from './harness.js';
 import { hashingSuite } from './suites/hashing.js';
 import { ingestSuite } from './suites/ingest.js';
 import { indexSuite } from './suites/index-memory.js';
+import { grpcSuite } from './suites/grpc.js';
 
-const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite];
+const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, grpcSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -1,0 +1,78 @@
+import { Worker } from 'node:worker_threads';
+import { startApi } from '../../src/cli/start-api.js';
+import { startService } from '../../src/cli/serve.js';
+import type { BlockStoredEvent } from '../../src/events/types.js';
+import { BlockHasher } from '../../src/keys/index.js';
+import { ConfigSchema, createLogger } from '../../src/ops/index.js';
+import { percentile, randomKey, realisticTokens, rng, type Suite } from '../harness.js';
+
+const CANDIDATES = 16;
+const PROMPT_TOKENS = 1024;
+
+/**
+ * gRPC Score (token ids in, 16 candidates) under load while the same process ingests 100k blocks/s; the client runs
+ * in a worker thread with 32 calls in flight.
+ */
+export const grpcSuite: Suite = {
+  name: 'grpc',
+  description: 'gRPC Score (tokens in, 16 candidates) while ingesting 100k blocks/s',
+  async run({ quick }) {
+    const config = ConfigSchema.parse({
+      zmq: { addresses: ['tcp://127.0.0.1:*'] },
+      api: { grpcAddress: '127.0.0.1:0' },
+      metrics: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent', statsIntervalSeconds: 0 },
+    });
+    const log = createLogger('silent');
+    const service = await startService(config, log);
+    const api = await startApi(service, config, log);
+    const hasher = new BlockHasher(config.keys);
+    const random = rng(5);
+    const endpoints = Array.from({ length: CANDIDATES }, (_, i) => `10.1.0.${i + 1}:8000`);
+
+    // Resident prompts: 64 prompts of 1,024 tokens, each on 4 of the 16 endpoints.
+    const prompts = Array.from({ length: 64 }, () => Array.from(realisticTokens(PROMPT_TOKENS, random)));
+    prompts.forEach((tokens, p) => {
+      const keys = hasher.keysFor('model', tokens);
+      for (let k = 0; k < 4; k++) service.index.add(endpoints[(p + k * 4) % CANDIDATES], 'GPU', keys);
+    });
+    const requests = prompts.map((tokens) => ({ model: 'model', tokens: { tokenIds: tokens }, candidates: endpoints }));
+
+    // Background ingest at 100k blocks/s: every 10 ms, 1,000 blocks in events of 16.
+    const ingestTimer = setInterval(() => {
+      for (let e = 0; e < 1000 / 16; e++) {
+        const hashes = new BigUint64Array(16);
+        for (let b = 0; b < 16; b++) hashes[b] = randomKey(random);
+        const ev: BlockStoredEvent = {
+          type: 'BlockStored', blockHashes: hashes, parentBlockHash: null, tokenIds: realisticTokens(256, random),
+          blockSize: 16, loraId: null, medium: 'GPU', loraName: null, extraKeys: null, groupIdx: null,
+          kvCacheSpecKind: null, kvCacheSpecSlidingWindow: null, cacheSalt: null,
+        };
+        service.ingestor.applySync(endpoints[e % CANDIDATES], 'model', [ev]);
+      }
+    }, 10);
+
+    const seconds = quick ? 2 : 10;
+    const result = await new Promise<{ latencies: number[]; errors: number; elapsed: number }>((resolve, reject) => {
+      const worker = new Worker(new URL('./grpc-load-client.mjs', import.meta.url), {
+        workerData: { address: `127.0.0.1:${api.grpcPort}`, seconds, concurrency: 32, requests },
+      });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    clearInterval(ingestTimer);
+    const ingested = service.ingestor.counters.blocksStored;
+    await api.stop();
+    await service.stop();
+    return {
+      parameters: { seconds, concurrency: 32, candidates: CANDIDATES, promptTokens: PROMPT_TOKENS, backgroundBlocksPerSecond: 100_000 },
+      figures: {
+        requestsPerSecond: { value: result.latencies.length / result.elapsed, unit: 'req/s', goal: '≥ 5000' },
+        p50: { value: percentile(result.latencies, 50), unit: 'ms' },
+        p99: { value: percentile(result.latencies, 99), unit: 'ms', goal: '≤ 5' },
+        errors: { value: result.errors, unit: 'calls' },
+        blocksIngestedDuringRun: { value: ingested, unit: 'blocks' },
+      },
+    };
+  },
+};
