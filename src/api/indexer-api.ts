@@ -1,11 +1,10 @@
 import type { Index, TierRegistry } from '../index/index.js';
 import { formatKey, type BlockHasher } from '../keys/index.js';
-import { Scorer, type CandidateScore, type ScoreResult, type TierWeights } from '../scoring/index.js';
+import { Scorer, type ScoreResult, type TierWeights } from '../scoring/index.js';
 import { ApiError, invalid } from './errors.js';
 import type { AddEndpointRequest, EndpointInfo, Fleet } from './fleet.js';
 import type {
   EndpointInfoMsg,
-  EndpointScoreMsg,
   FingerprintMsg,
   ItemInfoMsg,
   LookupRequestMsg,
@@ -84,7 +83,7 @@ export class IndexerApi {
       totalBlocks: result.totalBlocks,
       blockSize: this.deps.hasher.blockSize,
       tokenCount: prepared.tokenCount,
-      scores: result.scores.map(toScoreMsg),
+      scores: result.scores,
       items: prepared.items.map(toItemMsg),
       fingerprint: this.fingerprint,
       blockKeys: req.returnBlockKeys ? Array.from(prepared.keys, formatKey) : [],
@@ -118,7 +117,7 @@ export class IndexerApi {
       tierWeights: checkTierWeights(req.tierWeights ?? {}),
       maxBlocks: req.maxBlocks || undefined,
     });
-    return { totalBlocks: result.totalBlocks, scores: result.scores.map(toScoreMsg) };
+    return { totalBlocks: result.totalBlocks, scores: result.scores };
   }
 
   async reserve(req: { endpoint: string; blockKeys: string[]; ttlMs: number }) {
@@ -249,10 +248,6 @@ function zeroResult(blocks: number, maxBlocks: number, candidates?: string[]): S
       speculativeBlocks: 0,
     })),
   };
-}
-
-function toScoreMsg(s: CandidateScore): EndpointScoreMsg {
-  return { ...s };
 }
 
 function toItemMsg(i: { offset: number; length: number; identifier: string; estimated: boolean }): ItemInfoMsg {

@@ -3,6 +3,8 @@
  * decimal strings, defaults filled in, `input` naming the oneof member that is set).
  */
 
+import type { CandidateScore } from '../scoring/index.js';
+
 export interface ChatInputMsg {
   messagesJson: string;
   addGenerationPrompt?: boolean;
@@ -42,14 +44,8 @@ export interface ScoreRequestMsg extends PromptFields {
   strict: boolean;
 }
 
-export interface EndpointScoreMsg {
-  endpoint: string;
-  matchedBlocks: number;
-  weighted: number;
-  normalized: number;
-  blocksByTier: Record<string, number>;
-  speculativeBlocks: number;
-}
+/** Scores travel as the scorer computes them. */
+export type EndpointScoreMsg = CandidateScore;
 
 export interface ItemInfoMsg {
   offset: number;

@@ -1,18 +1,13 @@
-import { encode } from '@msgpack/msgpack';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
 import { grpcClient } from '../support/grpc-client.js';
-import { connectedPublisher, seqFrame, waitFor } from '../support/zmq.js';
+import { connectedPublisher, kvMessage, tokenRange, waitFor } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
-const tokens = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
-const msg = (topic: string, seq: number, payload: unknown) => [
-  Buffer.from(topic),
-  seqFrame(seq),
-  Buffer.from(encode(payload, { useBigInt64: true })),
-];
+const tokens = tokenRange;
+const msg = kvMessage;
 
 /** The real CLI as `npm start` runs it (TypeScript through tsx instead of a build), on its embedded defaults. */
 describe('kv-indexer serve (spawned process, default ports)', () => {

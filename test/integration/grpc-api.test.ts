@@ -1,4 +1,3 @@
-import { encode } from '@msgpack/msgpack';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
@@ -7,17 +6,13 @@ import { startService, type RunningService } from '../../src/cli/serve.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { grpcClient } from '../support/grpc-client.js';
-import { connectedPublisher, seqFrame, waitFor } from '../support/zmq.js';
+import { connectedPublisher, kvMessage, tokenRange, waitFor } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
 const A = '10.0.0.1:8000';
 const B = '10.0.0.2:8000';
-const tokens = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
-const msg = (topic: string, seq: number, payload: unknown) => [
-  Buffer.from(topic),
-  seqFrame(seq),
-  Buffer.from(encode(payload, { useBigInt64: true })),
-];
+const tokens = tokenRange;
+const msg = kvMessage;
 const hasher = new BlockHasher({ blockSize: 16, hashSeed: '' });
 const keysOf = (toks: number[], model = MODEL) => Array.from(hasher.keysFor(model, toks), String);
 

@@ -1,4 +1,3 @@
-import { encode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
 import { startService, type RunningService } from '../../src/cli/serve.js';
@@ -6,17 +5,13 @@ import { BlockHasher } from '../../src/keys/index.js';
 import { ConfigSchema } from '../../src/ops/index.js';
 import { Scorer } from '../../src/scoring/index.js';
 import { createLogger } from '../../src/ops/index.js';
-import { connectedPublisher, seqFrame, waitFor } from '../support/zmq.js';
+import { connectedPublisher, kvMessage, seqFrame, tokenRange, waitFor } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
 const A = '10.0.0.1:8000';
 const B = '10.0.0.2:8000';
-const tokens = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
-const msg = (topic: string, seq: number, payload: unknown) => [
-  Buffer.from(topic),
-  seqFrame(seq),
-  Buffer.from(encode(payload, { useBigInt64: true })),
-];
+const tokens = tokenRange;
+const msg = kvMessage;
 
 describe('serve: real ZMQ publisher → decoder → ingest → index', () => {
   let service: RunningService;

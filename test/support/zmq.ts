@@ -1,3 +1,4 @@
+import { encode } from '@msgpack/msgpack';
 import { Publisher } from 'zeromq';
 
 /** Big-endian 8-byte sequence frame. */
@@ -30,4 +31,14 @@ export async function connectedPublisher(address: string, probe: Buffer[], arriv
     await new Promise((r) => setTimeout(r, 20));
   }
   return pub;
+}
+
+/** A live 3-frame KV-event message: topic, big-endian sequence, msgpack payload (64-bit ints from bigint). */
+export function kvMessage(topic: string, seq: number, payload: unknown): Buffer[] {
+  return [Buffer.from(topic), seqFrame(seq), Buffer.from(encode(payload, { useBigInt64: true }))];
+}
+
+/** Token ids from..from+n-1. */
+export function tokenRange(n: number, from = 1): number[] {
+  return Array.from({ length: n }, (_, i) => from + i);
 }
