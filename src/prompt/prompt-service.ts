@@ -1,0 +1,197 @@
+import { BlockHasher, blockExtras, type BlockExtra, type KeySchemeConfig } from '../keys/index.js';
+import { invalid, PromptError } from './errors.js';
+import { expandPlaceholders } from './expand.js';
+import { checkHashAlgorithm, resolveImage, type ResolvedImage } from './images.js';
+import { imageParts, normalizeMessages } from './messages.js';
+import type { RegistryConfig } from './model-config.js';
+import type { PendingCacheWrites } from './model-tokenizer.js';
+import { ModelRegistry, type LoadedModel } from './registry.js';
+import { renderChat } from './render.js';
+import { imageKwargs, isObject, optionalBool, tokenIds, type PromptRequest } from './request.js';
+import type { TokenizerPool } from './tokenizer-pool.js';
+
+/** One multimodal item of a prepared prompt: its placeholder range and identifier. */
+export interface PromptItem {
+  offset: number;
+  length: number;
+  identifier: string;
+  /** The image size was assumed (http URL without width/height): the token count may be wrong. */
+  estimated: boolean;
+  /** Request path of the image (absent for tokens-in items). */
+  field?: string;
+  width?: number | null;
+  height?: number | null;
+  identifierSource?: ResolvedImage['identifierSource'];
+}
+
+export interface PreparedPrompt {
+  kind: 'chat' | 'completion' | 'tokens';
+  /** The served (base) model. */
+  model: string;
+  lora: string | null;
+  /** The name that roots the keys: the LoRA adapter when there is one, else the model. */
+  keyModel: string;
+  /** The rendered prompt text (null for tokens in). */
+  text: string | null;
+  tokenIds: Uint32Array;
+  items: PromptItem[];
+  cacheSalt: string | null;
+}
+
+export interface RequestKeys extends PreparedPrompt {
+  blockSize: number;
+  extras: BlockExtra[] | null;
+  blockKeys: BigUint64Array;
+}
+
+export interface PromptStats {
+  cacheEntries: number;
+  cacheBytes: number;
+  /** Text chunks served from the cache / tokenized by a worker. */
+  cacheHits: number;
+  cacheMisses: number;
+  workers: number;
+  workerRespawns: number;
+}
+
+export interface PromptServiceOptions {
+  registry: RegistryConfig;
+  keys: KeySchemeConfig;
+  /** Directory relative model dirs are resolved from (default: cwd). */
+  baseDir?: string;
+  /** Share a pool (tests, several services); the service then does not close it. */
+  pool?: TokenizerPool;
+}
+
+/**
+ * The read path's front half: request → rendered prompt → token ids with expanded image placeholders → per-block
+ * extra features → request keys (spec/multimodal.md, spec/block-keys.md). A failed request caches nothing.
+ */
+export class PromptService {
+  private constructor(
+    readonly registry: ModelRegistry,
+    readonly hasher: BlockHasher,
+  ) {}
+
+  static async create(options: PromptServiceOptions): Promise<PromptService> {
+    const hasher = new BlockHasher(options.keys);
+    const registry = await ModelRegistry.load(options.registry, { baseDir: options.baseDir, pool: options.pool });
+    try {
+      checkHashAlgorithm(registry.config.identifierHash);
+    } catch (err) {
+      await registry.close();
+      throw err;
+    }
+    return new PromptService(registry, hasher);
+  }
+
+  models(): string[] {
+    return this.registry.names();
+  }
+
+  /** Counters for metrics: tokenization cache use and tokenizer worker health. */
+  stats(): PromptStats {
+    const cache = this.registry.cache;
+    return {
+      cacheEntries: cache?.size ?? 0,
+      cacheBytes: cache?.usedBytes ?? 0,
+      cacheHits: cache?.hits ?? 0,
+      cacheMisses: cache?.misses ?? 0,
+      workers: this.registry.pool.size,
+      workerRespawns: this.registry.pool.respawns,
+    };
+  }
+
+  async prepare(request: PromptRequest | unknown): Promise<PreparedPrompt> {
+    if (!isObject(request)) throw invalid(undefined, 'the request must be a JSON object');
+    const { model, lora, keyModel } = this.registry.resolve(request.model, request.lora);
+    const salt = request.cache_salt;
+    if (salt !== undefined && salt !== null && (typeof salt !== 'string' || salt.length === 0)) throw invalid('cache_salt', 'must be a non-empty string');
+    const cacheSalt = (salt as string | null | undefined) ?? null;
+    const given = (['messages', 'prompt', 'prompt_token_ids'] as const).filter((k) => request[k] !== undefined && request[k] !== null);
+    if (given.length !== 1) throw invalid(undefined, 'give exactly one of messages, prompt, prompt_token_ids');
+    const base = { model: model.name, lora, keyModel, cacheSalt };
+    const pending: PendingCacheWrites = [];
+    let result: PreparedPrompt;
+    if (given[0] === 'messages') {
+      result = { ...base, kind: 'chat', ...(await this.chat(model, request, pending)) };
+    } else if (given[0] === 'prompt' && typeof request.prompt === 'string') {
+      const addSpecial = optionalBool(request.add_special_tokens, 'add_special_tokens', true);
+      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending);
+      result = { ...base, kind: 'completion', text: request.prompt, tokenIds: ids, items: [] };
+    } else {
+      const field = given[0];
+      const ids = tokenIds(request[field], field);
+      result = { ...base, kind: 'tokens', text: null, tokenIds: ids, items: this.tokenItems(request.mm_items, ids.length, model) };
+    }
+    if (result.tokenIds.length > model.limits.maxTokens) {
+      throw new PromptError('resource_exhausted', `prompt has ${result.tokenIds.length} tokens, more than the limit of ${model.limits.maxTokens}`, given[0]);
+    }
+    model.tokenizer.commit(pending);
+    return result;
+  }
+
+  /** prepare() + per-block extra features + request keys. */
+  async keys(request: PromptRequest | unknown): Promise<RequestKeys> {
+    const p = await this.prepare(request);
+    const extras = blockExtras(p.items, p.tokenIds.length, this.hasher.blockSize, p.cacheSalt);
+    const blockKeys = this.hasher.keysFor(p.keyModel, p.tokenIds, extras);
+    return { ...p, blockSize: this.hasher.blockSize, extras, blockKeys };
+  }
+
+  async close(): Promise<void> {
+    await this.registry.close();
+  }
+
+  private async chat(model: LoadedModel, request: Record<string, unknown>, pending: PendingCacheWrites) {
+    const messages = normalizeMessages(request.messages);
+    const kwargs = imageKwargs(request.mm_processor_kwargs);
+    const templateKwargs = request.chat_template_kwargs ?? {};
+    if (!isObject(templateKwargs)) throw invalid('chat_template_kwargs', 'must be an object');
+    if (request.tools !== undefined && request.tools !== null && !Array.isArray(request.tools)) throw invalid('tools', 'must be an array');
+    const refs = imageParts(messages);
+    if (refs.length > model.limits.maxImages) {
+      throw new PromptError('resource_exhausted', `${refs.length} images, more than the limit of ${model.limits.maxImages} per request`, refs[model.limits.maxImages].field);
+    }
+    const images = refs.map((ref) => resolveImage(ref, model, kwargs, this.registry.config.identifierHash));
+    const text = renderChat(model, messages, {
+      addGenerationPrompt: optionalBool(request.add_generation_prompt, 'add_generation_prompt', true),
+      continueFinalMessage: optionalBool(request.continue_final_message, 'continue_final_message', false),
+      chatTemplateKwargs: templateKwargs,
+      tools: (request.tools as unknown[] | undefined) ?? null,
+    });
+    // vLLM tokenizes rendered chats without adding special tokens unless asked (the template already wrote them).
+    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending);
+    if (images.length === 0) return { text, tokenIds: rendered, items: [] };
+    const { tokens, ranges } = expandPlaceholders(rendered, model.expansionIds!, images.map((i) => i.tokens));
+    const items: PromptItem[] = images.map((img, k) => ({
+      offset: ranges[k].offset,
+      length: ranges[k].length,
+      identifier: img.identifier,
+      estimated: img.estimated,
+      field: img.field,
+      width: img.width,
+      height: img.height,
+      identifierSource: img.identifierSource,
+    }));
+    return { text, tokenIds: tokens, items };
+  }
+
+  private tokenItems(value: unknown, tokenCount: number, model: LoadedModel): PromptItem[] {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) throw invalid('mm_items', 'must be an array');
+    if (value.length > model.limits.maxImages) {
+      throw new PromptError('resource_exhausted', `${value.length} items, more than the limit of ${model.limits.maxImages}`, 'mm_items');
+    }
+    return value.map((item, i) => {
+      const f = `mm_items[${i}]`;
+      if (!isObject(item)) throw invalid(f, 'must be an object');
+      const { offset, length, identifier } = item;
+      if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw invalid(`${f}.offset`, 'must be a non-negative integer');
+      if (typeof length !== 'number' || !Number.isInteger(length) || length <= 0) throw invalid(`${f}.length`, 'must be a positive integer');
+      if (offset + length > tokenCount) throw invalid(f, `range [${offset}, ${offset + length}) is beyond the ${tokenCount} tokens`);
+      if (typeof identifier !== 'string' || identifier.length === 0) throw invalid(`${f}.identifier`, 'must be a non-empty string');
+      return { offset, length, identifier, estimated: item.estimated === true };
+    });
+  }
+}

@@ -1,0 +1,69 @@
+import { invalid, PromptError } from './errors.js';
+import type { NormalizedMessage } from './messages.js';
+import type { LoadedModel } from './registry.js';
+
+export interface RenderOptions {
+  addGenerationPrompt: boolean;
+  continueFinalMessage: boolean;
+  chatTemplateKwargs: Record<string, unknown>;
+  tools: unknown[] | null;
+}
+
+/** How vLLM hands a message to the template (ConversationMessage): parts ("openai") or one string ("string"). */
+function templateMessage(m: NormalizedMessage, model: LoadedModel): Record<string, unknown> {
+  let content: unknown;
+  if (model.contentFormat === 'openai') {
+    content = m.parts.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image' }));
+  } else {
+    let text = m.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
+    const images = m.parts.length - m.parts.filter((p) => p.type === 'text').length;
+    if (images > 0) {
+      // vLLM's _get_full_multimodal_text_prompt: placeholders the text lacks are prepended, one per line.
+      const placeholder = model.imageRule?.placeholderText ?? '';
+      const present = placeholder ? text.split(placeholder).length - 1 : 0;
+      if (present > images) throw invalid('messages', `found more ${JSON.stringify(placeholder)} placeholders in the text than images`);
+      const missing = images - present;
+      text = [...new Array<string>(missing).fill(placeholder), text].join('\n');
+    }
+    content = text;
+  }
+  return { role: m.role, content, ...m.extra };
+}
+
+/** transformers' continue_final_message: cut the rendered chat right after the final message's text. */
+function cutAfterFinalMessage(rendered: string, last: NormalizedMessage): string {
+  const texts = last.parts.flatMap((p) => (p.type === 'text' ? [p.text] : []));
+  if (texts.length === 0) throw invalid('continue_final_message', 'the final message has no text to continue');
+  const finalText = texts[texts.length - 1];
+  const stripped = finalText.trim();
+  const at = rendered.lastIndexOf(stripped);
+  if (!stripped || at < 0) throw invalid('continue_final_message', 'the final message does not appear in the rendered chat');
+  const lstripped = finalText.trimStart();
+  return rendered.slice(at, at + lstripped.length) === lstripped
+    ? rendered.slice(0, at + lstripped.length)
+    : rendered.slice(0, at + stripped.length);
+}
+
+/** Renders a chat with the model's own template, as vLLM's chat completions endpoint does. */
+export function renderChat(model: LoadedModel, messages: NormalizedMessage[], opts: RenderOptions): string {
+  const template = opts.tools && model.toolTemplate ? model.toolTemplate : model.template;
+  if (!template) throw new PromptError('failed_precondition', `model "${model.name}" has no chat template`, 'model');
+  if (opts.addGenerationPrompt && opts.continueFinalMessage) {
+    throw invalid('continue_final_message', 'cannot be true together with add_generation_prompt');
+  }
+  const context: Record<string, unknown> = {
+    ...model.specialTokens,
+    ...opts.chatTemplateKwargs,
+    messages: messages.map((m) => templateMessage(m, model)),
+    add_generation_prompt: opts.addGenerationPrompt,
+    continue_final_message: opts.continueFinalMessage,
+  };
+  if (opts.tools) context.tools = opts.tools;
+  let rendered: string;
+  try {
+    rendered = template.render(context);
+  } catch (err) {
+    throw invalid('messages', `chat template rejected the conversation: ${(err as Error).message}`);
+  }
+  return opts.continueFinalMessage ? cutAfterFinalMessage(rendered, messages[messages.length - 1]) : rendered;
+}

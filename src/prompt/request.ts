@@ -1,0 +1,65 @@
+import { invalid } from './errors.js';
+import type { ImageKwargs } from './image-rules.js';
+
+/**
+ * A prompt request as JSON (OpenAI/vLLM field names): exactly one of `messages` (chat), `prompt` (completion text, or
+ * token ids) or `prompt_token_ids` (tokens in, with `mm_items` placeholder ranges already expanded).
+ */
+export interface PromptRequest {
+  model: string;
+  /** LoRA adapter (alternatively, the adapter's name as `model`). */
+  lora?: string | null;
+  messages?: unknown[];
+  prompt?: string | number[];
+  prompt_token_ids?: number[];
+  mm_items?: { offset: number; length: number; identifier: string; estimated?: boolean }[];
+  add_generation_prompt?: boolean;
+  continue_final_message?: boolean;
+  chat_template_kwargs?: Record<string, unknown>;
+  tools?: unknown[];
+  add_special_tokens?: boolean;
+  mm_processor_kwargs?: ImageKwargs;
+  cache_salt?: string | null;
+}
+
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function optionalBool(v: unknown, field: string, dflt: boolean): boolean {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'boolean') throw invalid(field, 'must be a boolean');
+  return v;
+}
+
+export function tokenIds(v: unknown, field: string): Uint32Array {
+  if (!Array.isArray(v)) throw invalid(field, 'must be an array of token ids');
+  const out = new Uint32Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const t: unknown = v[i];
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > 0xffffffff) throw invalid(`${field}[${i}]`, 'must be a uint32 token id');
+    out[i] = t;
+  }
+  return out;
+}
+
+export function imageKwargs(v: unknown): ImageKwargs | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw invalid('mm_processor_kwargs', 'must be an object');
+  const out: ImageKwargs = {};
+  for (const key of ['min_pixels', 'max_pixels', 'max_soft_tokens'] as const) {
+    const x = v[key];
+    if (x === undefined) continue;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0) throw invalid(`mm_processor_kwargs.${key}`, 'must be a positive integer');
+    out[key] = x;
+  }
+  if (v.size !== undefined) {
+    if (!isObject(v.size)) throw invalid('mm_processor_kwargs.size', 'must be an object');
+    out.size = {};
+    for (const key of ['shortest_edge', 'longest_edge'] as const) {
+      const x = v.size[key];
+      if (x === undefined) continue;
+      if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0) throw invalid(`mm_processor_kwargs.size.${key}`, 'must be a positive integer');
+      out.size[key] = x;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { keysCommand } from '../../../src/cli/keys-command.js';
+import { BlockHasher } from '../../../src/keys/index.js';
+import { MODELS, dataUrl, imagePart, textPart } from './helpers.js';
+
+let tmp: string;
+const registry = `${MODELS}registry.yaml`;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'keys-cli-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => vi.restoreAllMocks());
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+  vi.spyOn(console, 'error').mockImplementation((s: unknown) => void err.push(String(s)));
+  return { out, err };
+}
+
+function requestFile(body: unknown): string {
+  const path = join(tmp, `${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(path, JSON.stringify(body));
+  return path;
+}
+
+describe('kv-indexer keys', () => {
+  it('prints tokens, ranges, identifiers and keys for a chat request (registry from YAML)', async () => {
+    const io = capture();
+    const file = requestFile({
+      model: 'Qwen/Qwen2-VL-2B-Instruct',
+      messages: [{ role: 'user', content: [imagePart(dataUrl('grey-640x480.png'), { uuid: 'cat-1' }), textPart('What is in this image?')] }],
+      cache_salt: 'tenant-a',
+    });
+    expect(await keysCommand(['--models', registry, '--block-size', '16', '--hash-seed', '', file])).toBe(0);
+    const r = JSON.parse(io.out.join(''));
+    expect(r.tokenCount).toBe(418);
+    expect(r.tokenIds).toHaveLength(418);
+    expect(r.items).toMatchObject([{ offset: 15, length: 391, identifier: 'cat-1', estimated: false }]);
+    expect(r.blocks).toHaveLength(26);
+    expect(r.blocks[0].extra).toEqual(['cat-1', 'tenant-a']);
+    expect(r.blocks[25].extra).toEqual(['cat-1']);
+    const hasher = new BlockHasher({ blockSize: 16, hashSeed: '' });
+    const extras = r.blocks.map((b: { extra: string[] | null }) => b.extra);
+    expect(r.blocks.map((b: { key: string }) => b.key)).toEqual([...hasher.keysFor(r.keyModel, r.tokenIds, extras)].map(String));
+  });
+
+  it('exits 1 with the error code and field for a rejected request', async () => {
+    const io = capture();
+    expect(await keysCommand(['--models', registry, requestFile({ model: 'Qwen/Qwen3-8B', messages: [{ role: 'user' }] })])).toBe(1);
+    expect(io.err.join('')).toBe('error (invalid_argument): messages[0].content: missing content');
+  });
+
+  it('exits 2 on bad usage', async () => {
+    const io = capture();
+    expect(await keysCommand(['only-a-file.json'])).toBe(2);
+    expect(io.err.join('')).toMatch(/usage: kv-indexer keys --models/);
+  });
+});

@@ -1,0 +1,1 @@
+export { readModelDir as readModelDirForTest } from '../../../src/prompt/model-dir.js';
