@@ -7,8 +7,9 @@ import { hashingSuite } from './suites/hashing.js';
 import { ingestSuite } from './suites/ingest.js';
 import { indexSuite } from './suites/index-memory.js';
 import { grpcSuite } from './suites/grpc.js';
+import { promptSuite } from './suites/prompt.js';
 
-const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, grpcSuite];
+const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, promptSuite, grpcSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

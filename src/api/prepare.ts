@@ -103,9 +103,21 @@ function objectField(field: string, text: string): Record<string, unknown> | und
 function rethrowAsApiError(err: unknown): never {
   if (err instanceof ApiError) throw err;
   const e = err as { code?: unknown; field?: unknown; message?: unknown };
-  const codes = ['invalid_argument', 'not_found', 'resource_exhausted', 'deadline_exceeded', 'unavailable'];
-  if (typeof e?.code === 'string' && codes.includes(e.code)) {
-    throw new ApiError(e.code as ApiError['code'], typeof e.field === 'string' ? e.field : '', String(e.message ?? e.code));
+  const codes: ApiError['code'][] = [
+    'invalid_argument',
+    'not_found',
+    'resource_exhausted',
+    'failed_precondition',
+    'deadline_exceeded',
+    'unavailable',
+    'internal',
+  ];
+  if (typeof e?.code === 'string' && (codes as string[]).includes(e.code)) {
+    const field = typeof e.field === 'string' ? e.field : '';
+    let message = String(e.message ?? e.code);
+    // The prompt pipeline already prefixes its message with the field; ApiError adds it again.
+    if (field && message.startsWith(`${field}: `)) message = message.slice(field.length + 2);
+    throw new ApiError(e.code as ApiError['code'], field, message);
   }
   throw err;
 }

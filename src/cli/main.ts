@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { ConfigError } from '../ops/index.js';
+import { keysCommand } from './keys-command.js';
 import { serveCommand } from './serve-command.js';
 
 const USAGE = `usage: kv-indexer <command> [options]
 
 commands:
   serve   run the indexer (default): ZMQ subscriber → index, gRPC API on :50051, metrics on :9090
+  keys    print tokens, placeholder ranges, identifiers and block keys for a request JSON (kv-indexer keys --help)
   help    show this text
 
 serve options:
@@ -21,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serveCommand(rest, process.env);
+    case 'keys':
+      return keysCommand(rest);
     case 'help':
       console.log(USAGE);
       return 0;

@@ -1,4 +1,5 @@
 import { createLogger, loadConfigFrom, parseConfigArgs } from '../ops/index.js';
+import { PromptServiceFrontend } from './prompt-frontend.js';
 import { startService } from './serve.js';
 import { startApi } from './start-api.js';
 
@@ -15,9 +16,13 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   const log = createLogger(config.log.level);
+  const prompts = config.models.registry ? await PromptServiceFrontend.load(config.models.registry, config.keys) : null;
+  if (prompts) log.info({ registry: config.models.registry, models: prompts.models() }, 'models loaded');
+  else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
   const service = await startService(config, log);
-  const api = await startApi(service, config, log).catch(async (err: unknown) => {
+  const api = await startApi(service, config, log, prompts).catch(async (err: unknown) => {
     await service.stop();
+    await prompts?.close();
     throw err;
   });
   const signal = await new Promise<string>((resolve) => {
@@ -27,6 +32,7 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   log.info({ signal }, 'shutting down: draining gRPC calls, then closing sockets');
   await api.stop();
   await service.stop();
+  await prompts?.close();
   log.info('stopped');
   return 0;
 }

@@ -20,7 +20,8 @@ export const ConfigSchema = z.object({
   zmq: z
     .object({
       mode: z.enum(['bind', 'connect']).default('bind'),
-      addresses: z.array(z.string().min(1)).min(1).default(['tcp://*:5557']),
+      /** Bind addresses (mode bind) or PUB addresses to connect to (mode connect); empty: none of that kind. */
+      addresses: z.array(z.string().min(1)).default(['tcp://*:5557']),
       format: z.enum(['vllm', 'sglang']).default('vllm'),
       receiveHighWaterMark: z.number().int().min(1).default(100_000),
     })
@@ -47,6 +48,12 @@ export const ConfigSchema = z.object({
       speculativeTtlMs: 2_000,
       failOpen: true,
     }),
+  models: z
+    .object({
+      /** Model registry file (YAML/JSON, docs/models.md) for chat/prompt input; '' = tokens/keys input only. */
+      registry: z.string().default(''),
+    })
+    .default({ registry: '' }),
   metrics: z
     .object({
       /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */
@@ -113,6 +120,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_MAX_CANDIDATES: { path: ['api', 'maxCandidates'], kind: 'int' },
   KV_INDEXER_MAX_PROMPT_TOKENS: { path: ['api', 'maxPromptTokens'], kind: 'int' },
   KV_INDEXER_FAIL_OPEN: { path: ['api', 'failOpen'], kind: 'bool' },
+  KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },
   KV_INDEXER_ENDPOINTS: { path: ['endpoints', 'static'], kind: 'list' },

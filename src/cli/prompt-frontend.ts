@@ -1,0 +1,43 @@
+import { ApiError, type ChatRequestInput, type CompletionRequestInput, type PromptFrontend, type RenderedPrompt } from '../api/index.js';
+import { loadRegistryFile, PromptService } from '../prompt/index.js';
+import type { KeySchemeConfig } from '../keys/index.js';
+
+/** The prompt pipeline (src/prompt) behind the API's PromptFrontend: OpenAI-shaped requests in, tokens and items out. */
+export class PromptServiceFrontend implements PromptFrontend {
+  private constructor(readonly service: PromptService) {}
+
+  /** Loads the registry file and every model it lists (tokenizers warm in the worker pool). */
+  static async load(registryPath: string, keys: KeySchemeConfig): Promise<PromptServiceFrontend> {
+    const { config, baseDir } = loadRegistryFile(registryPath);
+    return new PromptServiceFrontend(await PromptService.create({ registry: config, keys, baseDir }));
+  }
+
+  models(): string[] {
+    return this.service.models();
+  }
+
+  async render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: AbortSignal): Promise<RenderedPrompt> {
+    const request =
+      input.kind === 'prompt'
+        ? { model, prompt: input.text }
+        : {
+            model,
+            messages: input.messages as unknown[],
+            add_generation_prompt: input.addGenerationPrompt,
+            continue_final_message: input.continueFinalMessage,
+            chat_template_kwargs: input.chatTemplateKwargs,
+            mm_processor_kwargs: input.mmProcessorKwargs,
+          };
+    const prepared = await this.service.prepare(request);
+    if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
+    return {
+      text: prepared.text ?? '',
+      tokenIds: prepared.tokenIds,
+      items: prepared.items.map((i) => ({ offset: i.offset, length: i.length, identifier: i.identifier, estimated: i.estimated })),
+    };
+  }
+
+  close(): Promise<void> {
+    return this.service.close();
+  }
+}
