@@ -120,6 +120,8 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_MAX_CANDIDATES: { path: ['api', 'maxCandidates'], kind: 'int' },
   KV_INDEXER_MAX_PROMPT_TOKENS: { path: ['api', 'maxPromptTokens'], kind: 'int' },
   KV_INDEXER_FAIL_OPEN: { path: ['api', 'failOpen'], kind: 'bool' },
+  KV_INDEXER_MAX_MESSAGE_BYTES: { path: ['api', 'maxMessageBytes'], kind: 'int' },
+  KV_INDEXER_SPECULATIVE_TTL_MS: { path: ['api', 'speculativeTtlMs'], kind: 'int' },
   KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },

@@ -71,3 +71,17 @@ describe('configuration', () => {
     expect(() => parseConfigArgs(['--config'])).toThrow(/--config needs a value/);
   });
 });
+
+describe('docs/configuration.md', () => {
+  it('documents every setting and every environment variable', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { ConfigSchema, ENV_PATHS } = await import('../../../src/ops/config.js');
+    const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    const missing: string[] = [];
+    for (const [section, schema] of Object.entries(ConfigSchema.shape)) {
+      for (const key of Object.keys(schema.unwrap().shape)) if (!doc.includes(`\`${section}.${key}\``)) missing.push(`${section}.${key}`);
+    }
+    for (const name of Object.keys(ENV_PATHS)) if (!doc.includes(`\`${name}\``)) missing.push(name);
+    expect(missing).toEqual([]);
+  });
+});
