@@ -8,6 +8,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError, type ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
@@ -17,10 +18,23 @@ export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one (see `port` after start). */
   address: string;
   maxMessageBytes: number;
+  /** PEM material; absent = plaintext. With `clientCa`, clients must present a certificate it signed. */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  /** Bearer token the admin RPCs (AddEndpoint, RemoveEndpoint, ClearEndpoint) require; absent = no check. */
+  adminToken?: string;
 }
+
+const ADMIN_METHODS = new Set(['addEndpoint', 'removeEndpoint', 'clearEndpoint']);
 
 export interface GrpcLog {
   error(fields: object, message: string): void;
+}
+
+type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
+
+/** Fixed-length digests, so that comparing tokens of different lengths leaks nothing through timing. */
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
 }
 
 const STATUS_OF: Record<ApiErrorCode, status> = {
@@ -63,7 +77,7 @@ export class GrpcServer {
 
   async start(): Promise<number> {
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.options.address, ServerCredentials.createInsecure(), (err, port) =>
+      this.server.bindAsync(this.options.address, this.credentials(), (err, port) =>
         err ? reject(err) : resolve(port),
       ),
     );
@@ -85,7 +99,36 @@ export class GrpcServer {
     });
   }
 
+  private credentials(): ServerCredentials {
+    const tls = this.options.tls;
+    if (!tls) return ServerCredentials.createInsecure();
+    return ServerCredentials.createSsl(tls.clientCa ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], !!tls.clientCa);
+  }
+
   private kvIndexerHandlers(): UntypedServiceImplementation {
+    const handlers = this.kvIndexerOperations();
+    const token = this.options.adminToken;
+    if (token) {
+      for (const name of ADMIN_METHODS) handlers[name] = this.requireAdmin(handlers[name] as AnyUnary, token);
+    }
+    return handlers;
+  }
+
+  /** Admin RPCs change what is indexed: they need `authorization: Bearer <token>`, compared in constant time. */
+  private requireAdmin(handler: AnyUnary, token: string): AnyUnary {
+    const expected = digest(token);
+    return (call, callback) => {
+      const header = call.metadata.get('authorization')[0];
+      const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : null;
+      if (given === null || !timingSafeEqual(digest(given), expected)) {
+        callback({ code: status.UNAUTHENTICATED, details: 'admin RPCs need the header authorization: Bearer <token>' });
+        return;
+      }
+      handler(call, callback);
+    };
+  }
+
+  private kvIndexerOperations(): UntypedServiceImplementation {
     const api = this.api;
     return {
       score: this.unary((req: Parameters<IndexerApi['score']>[0], signal) => api.score(req, signal)),

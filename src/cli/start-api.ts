@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { GrpcServer, HealthService, IndexerApi, type PromptFrontend } from '../api/index.js';
+import { GrpcServer, HealthService, IndexerApi, type GrpcServerOptions, type PromptFrontend } from '../api/index.js';
 import { BlockHasher } from '../keys/index.js';
-import { Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
+import { ConfigError, Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
 import { TierWeights } from '../scoring/index.js';
 import { PipelineFleet } from './pipeline-fleet.js';
 import type { RunningService } from './serve.js';
@@ -53,7 +53,7 @@ export async function startApi(
   });
   registerWritePathGauges(metrics, service);
 
-  const grpc = new GrpcServer(api, health, { address: config.api.grpcAddress, maxMessageBytes: config.api.maxMessageBytes }, log);
+  const grpc = new GrpcServer(api, health, grpcOptions(config), log);
   const grpcPort = await grpc.start();
   const metricsServer = await startMetricsServer(metrics, {
     host: config.metrics.host,
@@ -75,6 +75,34 @@ export async function startApi(
       await metricsServer.close();
     },
   };
+}
+
+/** TLS material and the admin token, read from their files now so that a bad path fails the start, not a call. */
+function grpcOptions(config: Config): GrpcServerOptions {
+  const { api } = config;
+  const read = (key: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`api.${key}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  if (!!api.tlsCertFile !== !!api.tlsKeyFile) throw new ConfigError('api.tlsCertFile and api.tlsKeyFile go together');
+  if (api.tlsClientCaFile && !api.tlsCertFile) throw new ConfigError('api.tlsClientCaFile needs api.tlsCertFile and api.tlsKeyFile');
+  const options: GrpcServerOptions = { address: api.grpcAddress, maxMessageBytes: api.maxMessageBytes };
+  if (api.tlsCertFile) {
+    options.tls = {
+      cert: read('tlsCertFile', api.tlsCertFile),
+      key: read('tlsKeyFile', api.tlsKeyFile),
+      clientCa: api.tlsClientCaFile ? read('tlsClientCaFile', api.tlsClientCaFile) : undefined,
+    };
+  }
+  if (api.adminTokenFile) {
+    const token = read('adminTokenFile', api.adminTokenFile).toString('utf8').trim();
+    if (token.length < 16) throw new ConfigError(`api.adminTokenFile: the token in ${api.adminTokenFile} is shorter than 16 characters`);
+    options.adminToken = token;
+  }
+  return options;
 }
 
 function registerWritePathGauges(metrics: Metrics, service: RunningService): void {

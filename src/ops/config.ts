@@ -39,6 +39,12 @@ export const ConfigSchema = z.object({
       speculativeTtlMs: z.number().int().min(1).max(600_000).default(2_000),
       /** When the index backend fails: true = zero scores with `degraded`, false = UNAVAILABLE. */
       failOpen: z.boolean().default(true),
+      /** TLS: PEM files; empty = plaintext. With `tlsClientCaFile`, clients must present a certificate it signed (mTLS). */
+      tlsCertFile: z.string().default(''),
+      tlsKeyFile: z.string().default(''),
+      tlsClientCaFile: z.string().default(''),
+      /** File holding the bearer token required by AddEndpoint/RemoveEndpoint/ClearEndpoint; empty = no check. */
+      adminTokenFile: z.string().default(''),
     })
     .default({
       grpcAddress: '0.0.0.0:50051',
@@ -47,6 +53,10 @@ export const ConfigSchema = z.object({
       maxPromptTokens: 262_144,
       speculativeTtlMs: 2_000,
       failOpen: true,
+      tlsCertFile: '',
+      tlsKeyFile: '',
+      tlsClientCaFile: '',
+      adminTokenFile: '',
     }),
   models: z
     .object({
@@ -122,6 +132,10 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_FAIL_OPEN: { path: ['api', 'failOpen'], kind: 'bool' },
   KV_INDEXER_MAX_MESSAGE_BYTES: { path: ['api', 'maxMessageBytes'], kind: 'int' },
   KV_INDEXER_SPECULATIVE_TTL_MS: { path: ['api', 'speculativeTtlMs'], kind: 'int' },
+  KV_INDEXER_TLS_CERT_FILE: { path: ['api', 'tlsCertFile'], kind: 'string' },
+  KV_INDEXER_TLS_KEY_FILE: { path: ['api', 'tlsKeyFile'], kind: 'string' },
+  KV_INDEXER_TLS_CLIENT_CA_FILE: { path: ['api', 'tlsClientCaFile'], kind: 'string' },
+  KV_INDEXER_ADMIN_TOKEN_FILE: { path: ['api', 'adminTokenFile'], kind: 'string' },
   KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },
