@@ -15,9 +15,7 @@ export function parseLiveFrames(frames: readonly Uint8Array[]): FrameResult {
   if (frames.length !== 3) return { ok: false, reason: 'frame_count' };
   const [topic, seq, payload] = frames;
   if (seq.length !== 8) return { ok: false, reason: 'bad_seq' };
-  const view = new DataView(seq.buffer, seq.byteOffset, 8);
-  return {
-    ok: true,
-    message: { topic: Buffer.from(topic).toString('utf8'), seq: view.getBigUint64(0, false), payload },
-  };
+  const seqBuf = Buffer.isBuffer(seq) ? seq : Buffer.from(seq.buffer, seq.byteOffset, seq.byteLength);
+  const topicBuf = Buffer.isBuffer(topic) ? topic : Buffer.from(topic.buffer, topic.byteOffset, topic.byteLength);
+  return { ok: true, message: { topic: topicBuf.toString('utf8'), seq: seqBuf.readBigUInt64BE(0), payload } };
 }

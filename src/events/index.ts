@@ -1,12 +1,38 @@
 /**
- * The write path, top to bottom: a ZMQ subscriber receives 3-frame messages (zmq-subscriber, frames), the topic names
- * the endpoint and model (topic), the msgpack payload is decoded for any vLLM version (decode/), and ingest applies
- * the events to the index through the engine-key bridge (ingest/). pipeline wires these together.
+ * The write path, top to bottom: SUB sockets receive 3-frame messages (transport, zmq-subscriber, frames), the topic
+ * names the endpoint and model (topic), the msgpack payload is decoded for any vLLM version (decode/), each
+ * (endpoint, rank) stream applies the sequence rules and repairs gaps by replay (pipeline, stream, sequence,
+ * replay-client), and ingest applies the events to the index through the engine-key bridge (ingest/).
+ * recording/ captures and plays back raw streams; sim/ is a vLLM publisher simulator.
  */
 export * from './types.js';
 export { decodeEventBatch, normaliseHash, PayloadError, DECODE_REASONS, type WireFormat } from './decode/index.js';
 export { Ingestor, IngestCounters, INDEXED_SPEC_KINDS } from './ingest/index.js';
 export { parseTopic, rankIdentity, TOPIC_PREFIX, type ParsedTopic } from './topic.js';
 export { parseLiveFrames, type LiveMessage } from './frames.js';
-export { EventPipeline, type PipelineCounters } from './pipeline.js';
+export { newTransportCounters, type TransportCounters } from './counters.js';
+export { classifySeq, type SeqState, type SeqVerdict } from './sequence.js';
+export { parseReplyFrames, requestReplay, ReplayError, type ReplayReply } from './replay-client.js';
+export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream.js';
+export {
+  BIND_ORIGIN,
+  EventPipeline,
+  type EndpointInfo,
+  type EndpointState,
+  type MessageOrigin,
+  type PipelineCounters,
+  type PipelineOptions,
+} from './pipeline.js';
+export { bindReplayAddress, EndpointSpecError, parseEndpointSpec, rankAddress, readEndpointFile, type EndpointSpec } from './endpoint-spec.js';
+export { EventTransport, type ConnectedEndpoint, type EndpointOrigin, type TransportOptions } from './transport.js';
 export { ZmqSubscriber, type SubscriberOptions } from './zmq-subscriber.js';
+export {
+  readRecording,
+  parseRecording,
+  RecordingWriter,
+  RecordingError,
+  type RecordedMessage,
+  type RecordingHeader,
+} from './recording/format.js';
+export { Recorder, type RecorderOptions } from './recording/recorder.js';
+export { playIntoPipeline, publishRecording, RecordedReplayServer } from './recording/player.js';

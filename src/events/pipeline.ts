@@ -1,87 +1,243 @@
 import { decodeEventBatch, PayloadError, type WireFormat } from './decode/index.js';
+import { Limiter } from './bounded-queue.js';
+import { bump, newTransportCounters, type TransportCounters } from './counters.js';
 import { parseLiveFrames } from './frames.js';
-import { Ingestor } from './ingest/index.js';
-import { parseTopic, rankIdentity } from './topic.js';
+import type { Ingestor } from './ingest/index.js';
+import { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
+import { parseTopic, rankIdentity, type TopicResult } from './topic.js';
 
-export interface PipelineCounters {
-  messages: number;
-  /** Messages dropped before decoding, by reason (frame_count, bad_seq, bad_topic). */
-  dropped: Record<string, number>;
-  /** Payloads that could not be decoded at all, and events skipped inside decodable payloads, by reason. */
-  decodeErrors: Record<string, number>;
-  /** Sequence numbers that skipped ahead (messages lost between publisher and us). */
-  sequenceGaps: number;
-  /** Sequence numbers at or below the last applied one (dropped as duplicates). */
-  duplicates: number;
-}
+/** Kept for callers of the first pipeline: the counters are now the transport's. */
+export type PipelineCounters = TransportCounters;
 
 export interface PipelineLog {
   warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
+/** Where a live message came from. */
+export interface MessageOrigin {
+  /** `bind`, a connect address, or `in-process`. */
+  source: string;
+  /** The replay ROUTER serving this origin's rank (connect mode), or null. */
+  replay: string | null;
+  /** The `<ip>:<port>` this origin's topic is expected to name (connect mode, optional). */
+  expect?: string | null;
+}
+
+export const BIND_ORIGIN: MessageOrigin = { source: 'bind', replay: null };
+
+export interface PipelineOptions {
+  format?: WireFormat;
+  stream?: Partial<StreamOptions>;
+  /** Replays running at once, over all endpoints. */
+  maxConcurrentReplays?: number;
+  /** Replay address for an endpoint whose origin names none (bind mode): topic `<ip>:<port>` and rank → address. */
+  resolveReplay?: (endpoint: string, rank: number) => string | null;
+  /** Index entries by tier for an endpoint identity (ListEndpoints). */
+  blockCounts?: (identity: string) => Record<string, number>;
+  /** An endpoint with no message for this long is stale (ms). */
+  staleMs?: number;
+  clock?: () => number;
+}
+
+export type EndpointState = 'live' | 'degraded' | 'stale';
+
+/** One endpoint identity as ListEndpoints shows it. */
+export interface EndpointInfo {
+  /** Scoring identity: `<ip>:<port>` or `<ip>:<port>@dp<rank>`. */
+  identity: string;
+  endpoint: string;
+  rank: number;
+  model: string;
+  /** `bind`, the connect address, or `in-process`. */
+  source: string;
+  replayAddress: string | null;
+  /** The identity configured for its connection, when one was (a difference is an identity mismatch). */
+  expectedEndpoint: string | null;
+  state: EndpointState;
+  degradedReason: string | null;
+  replaying: boolean;
+  lastSeq: bigint | null;
+  /** ms since the last message (null when none yet). */
+  lastEventAgeMs: number | null;
+  queued: number;
+  stats: StreamStats;
+  /** Index entries by tier (request-key blocks). */
+  blocksByTier: Record<string, number>;
+  engineKeys: number;
 }
 
 /**
- * Frames → topic → msgpack → ingest, for live messages. Tracks the last sequence per endpoint identity: duplicates
- * are dropped and gaps counted. (Replay-based gap recovery belongs to the transport layer.)
+ * Live messages → streams. Validates frames and topic, decodes the payload (its data-parallel rank names the
+ * stream), and queues the batch on that (endpoint, rank)'s stream, whose worker applies the sequence rules and
+ * replays gaps (stream.ts). handle() never throws on bad input: it is counted and, once per topic, logged.
+ *
+ * An undecodable payload is a lost batch: its rank (hence its stream) is unknown, so no sequence state moves; the
+ * next batch of that stream shows the gap and is repaired by replay like any loss.
  */
 export class EventPipeline {
-  readonly counters: PipelineCounters = { messages: 0, dropped: {}, decodeErrors: {}, sequenceGaps: 0, duplicates: 0 };
-  private readonly lastSeq = new Map<string, bigint>();
-  private readonly badTopicsLogged = new Set<string>();
+  readonly counters: TransportCounters = newTransportCounters();
+  private readonly streams = new Map<string, EndpointStream>();
+  private readonly badTopics = new Map<string, number>();
+  private readonly mismatchLogged = new Set<string>();
+  /** Parsed topics: a publisher sends the same topic on every message. */
+  private readonly topics = new Map<string, TopicResult>();
+  private readonly ctx: StreamContext;
+  private readonly options: PipelineOptions;
+  private readonly clock: () => number;
 
   constructor(
     private readonly ingestor: Ingestor,
     private readonly log: PipelineLog,
-    private readonly format: WireFormat = 'vllm',
-  ) {}
+    formatOrOptions: WireFormat | PipelineOptions = 'vllm',
+  ) {
+    this.options = typeof formatOrOptions === 'string' ? { format: formatOrOptions } : formatOrOptions;
+    this.clock = this.options.clock ?? Date.now;
+    this.ctx = {
+      ingestor,
+      counters: this.counters,
+      options: { ...DEFAULT_STREAM_OPTIONS, ...this.options.stream },
+      limiter: new Limiter(this.options.maxConcurrentReplays ?? 4),
+      format: this.options.format ?? 'vllm',
+      log,
+      clock: this.clock,
+    };
+  }
 
-  /** Handles one received message; never throws on bad input (it is counted and, once per topic, logged). */
-  async handle(frames: readonly Uint8Array[]): Promise<void> {
+  /** Handles one received message. */
+  handle(frames: readonly Uint8Array[], origin: MessageOrigin = BIND_ORIGIN): void {
     this.counters.messages++;
     const parsed = parseLiveFrames(frames);
-    if (!parsed.ok) return this.drop(parsed.reason);
+    if (!parsed.ok) return bump(this.counters.dropped, parsed.reason);
     const { topic, seq, payload } = parsed.message;
-    const t = parseTopic(topic);
+    let t = this.topics.get(topic);
+    if (t === undefined) {
+      if (this.topics.size >= 4096) this.topics.clear();
+      this.topics.set(topic, (t = parseTopic(topic)));
+    }
     if (!t.ok) {
-      if (!this.badTopicsLogged.has(topic) && this.badTopicsLogged.size < 1000) {
-        this.badTopicsLogged.add(topic);
-        this.log.warn({ topic }, t.reason);
-      }
-      return this.drop('bad_topic');
+      const seen = this.badTopics.get(topic);
+      if (seen === undefined && this.badTopics.size < 1000) {
+        this.log.warn({ topic, source: origin.source }, t.reason);
+        this.badTopics.set(topic, 1);
+      } else if (seen !== undefined) this.badTopics.set(topic, seen + 1);
+      return bump(this.counters.dropped, 'bad_topic');
     }
     let batch;
     try {
-      batch = decodeEventBatch(payload, this.format);
+      batch = decodeEventBatch(payload, this.ctx.format);
     } catch (err) {
-      if (err instanceof PayloadError) {
-        this.bump(this.counters.decodeErrors, err.reason);
-        return;
-      }
-      throw err;
+      if (!(err instanceof PayloadError)) throw err;
+      bump(this.counters.decodeErrors, err.reason);
+      this.counters.lostBatches++;
+      return;
     }
-    for (const issue of batch.issues) this.bump(this.counters.decodeErrors, issue.reason);
-    const identity = rankIdentity(t.topic.endpoint, batch.dataParallelRank);
-    const last = this.lastSeq.get(identity);
-    if (last !== undefined) {
-      if (seq <= last) {
-        this.counters.duplicates++;
-        return;
-      }
-      if (seq > last + 1n) this.counters.sequenceGaps++;
+    for (const issue of batch.issues) bump(this.counters.decodeErrors, issue.reason);
+    if (origin.expect && origin.expect !== t.topic.endpoint) this.mismatch(origin, t.topic.endpoint);
+    const rank = batch.dataParallelRank ?? 0;
+    const identity = rankIdentity(t.topic.endpoint, rank);
+    let stream = this.streams.get(identity);
+    if (!stream) {
+      const replay = origin.replay ?? this.options.resolveReplay?.(t.topic.endpoint, rank) ?? null;
+      stream = new EndpointStream(identity, t.topic.endpoint, rank, replay, origin.source, this.ctx);
+      stream.expectedEndpoint = origin.expect ?? null;
+      this.streams.set(identity, stream);
+    } else if (origin.replay !== null && origin.replay !== stream.replayAddress) {
+      stream.replayAddress = origin.replay; // the endpoint moved to a connection that names its replay ROUTER
     }
-    this.lastSeq.set(identity, seq);
-    await this.ingestor.apply(identity, t.topic.model, batch.events);
+    stream.offer({ seq, ts: batch.ts, model: t.topic.model, events: batch.events });
   }
 
-  /** Endpoint identities seen so far with their last sequence number. */
+  /** Endpoint identities with something applied, and their last sequence number. */
   endpoints(): Map<string, bigint> {
-    return new Map(this.lastSeq);
+    const out = new Map<string, bigint>();
+    for (const [id, s] of this.streams) if (s.last !== null) out.set(id, s.last);
+    return out;
   }
 
-  private drop(reason: string): void {
-    this.bump(this.counters.dropped, reason);
+  stream(identity: string): EndpointStream | undefined {
+    return this.streams.get(identity);
   }
 
-  private bump(counts: Record<string, number>, reason: string): void {
-    counts[reason] = (counts[reason] ?? 0) + 1;
+  listEndpoints(): EndpointInfo[] {
+    const now = this.clock();
+    const staleMs = this.options.staleMs ?? 60_000;
+    const out: EndpointInfo[] = [];
+    for (const s of this.streams.values()) {
+      const age = s.lastEventAt === 0 ? null : now - s.lastEventAt;
+      const state: EndpointState = age !== null && age > staleMs ? 'stale' : s.degraded ? 'degraded' : 'live';
+      out.push({
+        identity: s.identity,
+        endpoint: s.endpoint,
+        rank: s.rank,
+        model: s.model,
+        source: s.source,
+        replayAddress: s.replayAddress,
+        expectedEndpoint: s.expectedEndpoint,
+        state,
+        degradedReason: s.degradedReason,
+        replaying: s.replaying,
+        lastSeq: s.last,
+        lastEventAgeMs: age,
+        queued: s.queued,
+        stats: { ...s.stats },
+        blocksByTier: this.options.blockCounts?.(s.identity) ?? {},
+        engineKeys: this.ingestor.engineKeyCount(s.identity),
+      });
+    }
+    return out.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
+  }
+
+  /**
+   * Clears an endpoint's entries and resynchronises it: its sequence state is dropped, so its next batch replays
+   * from 0 (joined mid-stream) when a replay endpoint is known. Returns whether the identity was known.
+   */
+  clearEndpoint(identity: string): boolean {
+    const stream = this.streams.get(identity);
+    if (stream) stream.resetForResync();
+    else this.ingestor.clear(identity);
+    return stream !== undefined;
+  }
+
+  /** Topics rejected so far (a misconfigured publisher, e.g. `kv@<ip>@model` without the port) and their counts. */
+  rejectedTopics(): Map<string, number> {
+    return new Map(this.badTopics);
+  }
+
+  /** Resolves once every stream's queue is empty and no replay runs. */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.streams.values()].filter((s) => s.busy);
+      if (busy.length === 0) return;
+      await Promise.all(busy.map((s) => s.idle()));
+    }
+  }
+
+  /** Stops, clears and forgets the endpoint identities chosen by `which` (e.g. all from one connect address). */
+  async remove(which: (info: { identity: string; source: string; endpoint: string }) => boolean): Promise<string[]> {
+    const removed: string[] = [];
+    for (const s of [...this.streams.values()]) {
+      if (!which(s)) continue;
+      this.streams.delete(s.identity);
+      await s.close();
+      bump(this.counters.clears, 'removed');
+      this.ingestor.forget(s.identity);
+      removed.push(s.identity);
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.streams.values()].map((s) => s.close()));
+  }
+
+  /** A connect-mode endpoint whose topic names another identity than configured: the picker's scores would be 0. */
+  private mismatch(origin: MessageOrigin, named: string): void {
+    this.counters.identityMismatches++;
+    const key = `${origin.source} ${named}`;
+    if (!this.mismatchLogged.has(key) && this.mismatchLogged.size < 1000) {
+      this.mismatchLogged.add(key);
+      this.log.warn({ source: origin.source, expected: origin.expect, topicEndpoint: named }, 'endpoint identity mismatch: the topic names another endpoint than configured');
+    }
   }
 }

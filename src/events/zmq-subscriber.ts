@@ -10,20 +10,25 @@ export interface SubscriberOptions {
   receiveHighWaterMark?: number;
 }
 
+/** Messages handled back to back before the receive loop yields to the event loop (timers, other sockets). */
+const RECEIVE_BURST = 256;
+
 /**
  * A ZMQ SUB socket filtered on the `kv@` topic prefix, delivering each multipart message to a handler in order.
- * The handler is awaited, so one slow batch applies back-pressure (ZMQ queues up to the high-water mark).
+ * A handler that returns a promise is awaited (back-pressure up to the high-water mark); the pipeline's handler is
+ * synchronous (it queues per endpoint). The loop yields every RECEIVE_BURST messages so a flood cannot starve the
+ * per-endpoint workers and timers.
  */
 export class ZmqSubscriber {
   private readonly socket: Subscriber;
   private running: Promise<void> | null = null;
 
   constructor(private readonly options: SubscriberOptions) {
-    this.socket = new Subscriber({ receiveHighWaterMark: options.receiveHighWaterMark ?? 100_000 });
+    this.socket = new Subscriber({ receiveHighWaterMark: options.receiveHighWaterMark ?? 100_000, linger: 0 });
   }
 
   /** Binds or connects, subscribes, and starts delivering messages. Resolves once the socket is ready. */
-  async start(handler: (frames: Buffer[]) => Promise<void>): Promise<void> {
+  async start(handler: (frames: Buffer[]) => Promise<void> | void): Promise<void> {
     if (this.running) throw new Error('subscriber already started');
     for (const address of this.options.addresses) {
       if (this.options.mode === 'bind') await this.socket.bind(address);
@@ -31,21 +36,33 @@ export class ZmqSubscriber {
     }
     this.socket.subscribe(TOPIC_PREFIX);
     this.running = (async () => {
+      let burst = 0;
       try {
-        for await (const frames of this.socket) await handler(frames);
+        for await (const frames of this.socket) {
+          const pending = handler(frames);
+          if (pending) await pending;
+          if (++burst >= RECEIVE_BURST) {
+            burst = 0;
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+        }
       } catch (err) {
         if (!this.socket.closed) throw err;
       }
     })();
   }
 
-  /** The first bound endpoint as resolved by ZMQ (useful with port 0 / `tcp://127.0.0.1:*`). */
+  /** The last bound endpoint as resolved by ZMQ (useful with port 0 / `tcp://127.0.0.1:*`). */
   get lastEndpoint(): string | null {
     return this.socket.lastEndpoint;
   }
 
+  get closed(): boolean {
+    return this.socket.closed;
+  }
+
   async close(): Promise<void> {
-    this.socket.close();
+    if (!this.socket.closed) this.socket.close();
     await this.running?.catch(() => undefined);
   }
 }

@@ -45,12 +45,17 @@ export class Ingestor {
     await this.writer.flush();
   }
 
-  /** Same as apply() without the flush: for in-process callers that flush themselves. */
-  applySync(endpoint: string, model: string, events: readonly KvEvent[]): void {
-    this.counters.batches++;
+  /**
+   * Same as apply() without the flush: for in-process callers that flush themselves. `start`/`end` apply a slice of
+   * the batch (the transport applies long batches in chunks, yielding between them); a batch is counted once, with
+   * its first slice.
+   */
+  applySync(endpoint: string, model: string, events: readonly KvEvent[], start = 0, end = events.length): void {
+    if (start === 0) this.counters.batches++;
     let map = this.endpoints.get(endpoint);
     if (!map) this.endpoints.set(endpoint, (map = new EngineKeyMap()));
-    for (const event of events) {
+    for (let i = start; i < end; i++) {
+      const event = events[i];
       switch (event.type) {
         case 'BlockStored':
           this.counters.storedEvents++;
@@ -66,6 +71,11 @@ export class Ingestor {
           break;
       }
     }
+  }
+
+  /** Makes the writes of applySync() visible (one index round trip). */
+  flush(): Promise<void> {
+    return this.writer.flush();
   }
 
   /** Drops everything known about an endpoint: its index entries (all tiers) and its engine-key bridge. */

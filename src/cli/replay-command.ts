@@ -1,0 +1,113 @@
+import { parseArgs } from 'node:util';
+import { Publisher } from 'zeromq';
+import { EventPipeline, Ingestor } from '../events/index.js';
+import { readRecording, type RecordedMessage } from '../events/recording/format.js';
+import { playIntoPipeline, publishRecording, RecordedReplayServer } from '../events/recording/player.js';
+import { MemoryIndex, TierRegistry } from '../index/index.js';
+import { BlockHasher } from '../keys/index.js';
+
+const USAGE = `usage: kv-indexer replay FILE (--bind ADDR | --connect ADDR) [--pace original|fast|FACTOR]
+                          [--replay-bind ADDR --topic TOPIC [--rank R] [--layout old|new]] [--linger SECONDS]
+       kv-indexer replay FILE --in-process [--block-size N] [--hash-seed S]
+
+Publishes a recording (docs/events.md) on a PUB socket, bound or connected, with the original pacing (or FACTOR
+times faster, or as fast as possible), optionally serving the recorded buffer of one topic on a replay ROUTER;
+or, with --in-process, feeds it straight into an in-memory index and prints the resulting state as JSON.`;
+
+/** `replay`: returns the process exit code. */
+export async function replayCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        bind: { type: 'string' },
+        connect: { type: 'string' },
+        pace: { type: 'string' },
+        'replay-bind': { type: 'string' },
+        topic: { type: 'string' },
+        rank: { type: 'string' },
+        layout: { type: 'string' },
+        linger: { type: 'string' },
+        'in-process': { type: 'boolean' },
+        'block-size': { type: 'string' },
+        'hash-seed': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  const args = parsed.values;
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const file = parsed.positionals[0];
+  if (!file || parsed.positionals.length !== 1) {
+    console.error(USAGE);
+    return 2;
+  }
+  const { header, messages } = readRecording(file);
+  if (args['in-process']) {
+    const blockSize = Number(args['block-size'] ?? 16);
+    const state = await replayInProcess(messages, header.format, blockSize, args['hash-seed'] ?? '');
+    console.log(JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
+    return 0;
+  }
+  if (!!args.bind === !!args.connect) {
+    console.error(`exactly one of --bind and --connect\n\n${USAGE}`);
+    return 2;
+  }
+  const pace = args.pace === undefined || args.pace === 'original' ? 1 : args.pace === 'fast' ? 'fast' : Number(args.pace);
+  if (pace !== 'fast' && !(pace > 0)) {
+    console.error(`--pace must be original, fast or a positive factor\n\n${USAGE}`);
+    return 2;
+  }
+  const layout = args.layout ?? 'new';
+  if (layout !== 'old' && layout !== 'new') {
+    console.error(`--layout must be old or new\n\n${USAGE}`);
+    return 2;
+  }
+  let server: RecordedReplayServer | null = null;
+  if (args['replay-bind']) {
+    if (!args.topic) {
+      console.error(`--replay-bind needs --topic\n\n${USAGE}`);
+      return 2;
+    }
+    server = new RecordedReplayServer(messages, args.topic, layout, Number(args.rank ?? 0));
+    console.error(`replay ROUTER on ${await server.bind(args['replay-bind'])}`);
+  }
+  const pub = new Publisher({ sendHighWaterMark: 1_000_000, linger: 1_000 });
+  if (args.bind) await pub.bind(args.bind);
+  else pub.connect(args.connect!);
+  // Give subscribers a moment to (re)connect and subscribe: PUB drops what it sends before that.
+  await new Promise((r) => setTimeout(r, 500));
+  const sent = await publishRecording(pub, messages, { pace });
+  console.error(`published ${sent} messages from ${file}`);
+  await new Promise((r) => setTimeout(r, Number(args.linger ?? 1) * 1000));
+  pub.close();
+  await server?.close();
+  return 0;
+}
+
+/** Applies a recording to a fresh in-memory index; returns per-endpoint state and the counters. */
+export async function replayInProcess(messages: readonly RecordedMessage[], format: 'vllm' | 'sglang', blockSize: number, hashSeed: string) {
+  const tiers = new TierRegistry();
+  const index = new MemoryIndex({ tiers });
+  const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize, hashSeed }), writer: index, tiers });
+  const log = { warn: (fields: object, message: string) => console.error(message, fields), info: () => undefined };
+  const pipeline = new EventPipeline(ingestor, log, {
+    format,
+    stream: { queueCapacity: 1_000_000 },
+    blockCounts: (id) => index.endpointEntriesSync(id),
+  });
+  await playIntoPipeline(pipeline, messages);
+  const endpoints = pipeline.listEndpoints().map((e) => ({ identity: e.identity, model: e.model, lastSeq: e.lastSeq, state: e.state, blocksByTier: e.blocksByTier }));
+  const result = { messages: messages.length, endpoints, transport: pipeline.counters, ingest: { ...ingestor.counters, skippedByKind: Object.fromEntries(ingestor.counters.skippedByKind) }, index: index.statsSync() };
+  await pipeline.close();
+  await index.close();
+  return result;
+}
