@@ -8,8 +8,9 @@ import { ingestSuite } from './suites/ingest.js';
 import { indexSuite } from './suites/index-memory.js';
 import { grpcSuite } from './suites/grpc.js';
 import { promptSuite } from './suites/prompt.js';
+import { transportSuite } from './suites/transport.js';
 
-const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, promptSuite, grpcSuite];
+const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { ConfigError } from '../ops/index.js';
 import { keysCommand } from './keys-command.js';
+import { recordCommand } from './record-command.js';
+import { replayCommand } from './replay-command.js';
 import { serveCommand } from './serve-command.js';
 
 const USAGE = `usage: kv-indexer <command> [options]
@@ -8,6 +10,8 @@ const USAGE = `usage: kv-indexer <command> [options]
 commands:
   serve   run the indexer (default): ZMQ subscriber → index, gRPC API on :50051, metrics on :9090
   keys    print tokens, placeholder ranges, identifiers and block keys for a request JSON (kv-indexer keys --help)
+  record  capture live KV-event frames from endpoints into a recording file (kv-indexer record --help)
+  replay  publish a recording on a PUB socket, or feed it into an index in process (kv-indexer replay --help)
   help    show this text
 
 serve options:
@@ -25,6 +29,10 @@ async function main(argv: string[]): Promise<number> {
       return serveCommand(rest, process.env);
     case 'keys':
       return keysCommand(rest);
+    case 'record':
+      return recordCommand(rest);
+    case 'replay':
+      return replayCommand(rest);
     case 'help':
       console.log(USAGE);
       return 0;

@@ -3,7 +3,7 @@ import { GrpcServer, HealthService, IndexerApi, type GrpcServerOptions, type Pro
 import { BlockHasher } from '../keys/index.js';
 import { ConfigError, Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
 import { TierWeights } from '../scoring/index.js';
-import { PipelineFleet } from './pipeline-fleet.js';
+import { TransportFleet } from './transport-fleet.js';
 import type { RunningService } from './serve.js';
 
 export interface RunningApi {
@@ -38,7 +38,7 @@ export async function startApi(
     hasher: new BlockHasher(config.keys),
     weights: new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight }),
     prompts,
-    fleet: new PipelineFleet(pipeline, ingestor, index),
+    fleet: new TransportFleet(service.transport, index),
     limits: config.api,
     version: VERSION,
     ingestStats: () => ({
@@ -116,7 +116,30 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
   metrics.gauge(`${p}messages_received_total`, 'ZMQ messages received', null, () => ({ '': pipeline.counters.messages }));
   metrics.gauge(`${p}messages_dropped_total`, 'Messages dropped before decoding, by reason', 'reason', () => pipeline.counters.dropped);
   metrics.gauge(`${p}decode_errors_total`, 'Undecodable payloads and skipped events, by reason', 'reason', () => pipeline.counters.decodeErrors);
-  metrics.gauge(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': pipeline.counters.sequenceGaps }));
+  const t = pipeline.counters;
+  metrics.gauge(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': t.sequenceGaps }));
+  metrics.gauge(`${p}duplicates_total`, 'Live batches at or below the last applied sequence, dropped', null, () => ({ '': t.duplicates }));
+  metrics.gauge(`${p}lost_batches_total`, 'Live batches that could not be decoded (treated as lost)', null, () => ({ '': t.lostBatches }));
+  metrics.gauge(`${p}publisher_restarts_total`, 'Publisher restarts detected (endpoint cleared)', null, () => ({ '': t.restarts }));
+  metrics.gauge(`${p}replays_total`, 'Replay requests by outcome', 'outcome', () => ({
+    requested: t.replaysRequested,
+    completed: t.replaysCompleted,
+    ...Object.fromEntries(Object.entries(t.replaysFailed).map(([reason, n]) => [`failed_${reason}`, n])),
+  }));
+  metrics.gauge(`${p}replayed_batches_total`, 'Batches applied from replay replies', null, () => ({ '': t.replayedBatches }));
+  metrics.gauge(`${p}unrecoverable_total`, 'Holes replay could not fill, by reason', 'reason', () => t.unrecoverable);
+  metrics.gauge(`${p}endpoint_clears_total`, 'Endpoint clears decided by the transport, by reason', 'reason', () => t.clears);
+  metrics.gauge(`${p}endpoints_degraded_total`, 'Endpoints marked degraded, by reason', 'reason', () => t.degraded);
+  metrics.gauge(`${p}identity_mismatches_total`, 'Messages whose topic names another endpoint than configured', null, () => ({ '': t.identityMismatches }));
+  metrics.gauge(`${p}queue_overflow_drops_total`, 'Batches dropped because an endpoint queue was full', null, () => ({ '': t.overflowDrops }));
+  metrics.gauge(`${p}endpoints`, 'Endpoint streams by state', 'state', () => {
+    const states: Record<string, number> = { live: 0, degraded: 0, stale: 0 };
+    for (const e of service.transport.listEndpoints()) states[e.state]++;
+    return states;
+  });
+  metrics.gauge(`${p}queue_depth`, 'Decoded batches waiting in endpoint queues', null, () => ({
+    '': service.transport.listEndpoints().reduce((n, e) => n + e.queued, 0),
+  }));
   metrics.gauge(`${p}events_total`, 'Events applied, by type', 'type', () => ({
     BlockStored: ingestor.counters.storedEvents,
     BlockRemoved: ingestor.counters.removedEvents,
