@@ -21,6 +21,9 @@ export class TierRegistry {
 
   /** Id of a tier name; interns new names. Throws when more than MAX_TIERS distinct tiers are seen. */
   intern(name: string): number {
+    // Names arrive already upper-case almost always: try them as they are before normalising.
+    const exact = this.ids.get(name);
+    if (exact !== undefined) return exact;
     const key = normaliseTier(name);
     let id = this.ids.get(key);
     if (id === undefined) {

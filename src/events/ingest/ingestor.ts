@@ -30,6 +30,7 @@ export class Ingestor {
   private readonly tiers: TierRegistry;
   private readonly endpoints = new Map<string, EngineKeyMap>();
   private readonly scratch = new KeyScratch();
+  private readonly hashes = new HashHalves();
   private keys = new BigUint64Array(64);
   private keyHalves = halvesOf(this.keys);
 
@@ -109,10 +110,10 @@ export class Ingestor {
       return;
     }
     const tier = this.tiers.intern(ev.medium);
-    const halves = halvesOf(ev.blockHashes);
+    const halves = this.hashes.load(ev.blockHashes);
     if (ev.tokenIds.length === 0) {
       // Offload placeholder: "this endpoint also holds these engine keys on tier X".
-      this.hold(endpoint, map, halves, tier);
+      this.hold(endpoint, map, halves, n, tier);
       return;
     }
     if (ev.blockSize <= 0 || ev.tokenIds.length !== n * ev.blockSize) {
@@ -120,7 +121,7 @@ export class Ingestor {
       return;
     }
     if (!this.defineChain(model, map, ev, halves)) return;
-    this.hold(endpoint, map, halves, tier);
+    this.hold(endpoint, map, halves, n, tier);
   }
 
   /**
@@ -195,9 +196,9 @@ export class Ingestor {
    * Counts a store of each engine key on the tier; keys newly held add their request keys in one index write.
    * Placeholders (no tokens) may name engine keys never stored with tokens: those are counted and skipped.
    */
-  private hold(endpoint: string, map: EngineKeyMap, halves: Uint32Array, tier: number): void {
+  private hold(endpoint: string, map: EngineKeyMap, halves: Uint32Array, n: number, tier: number): void {
     const added = this.scratch.begin();
-    for (let j = 0; j < halves.length; j += 2) {
+    for (let j = 0; j < 2 * n; j += 2) {
       const slot = map.slotOf(halves[j], halves[j + 1]);
       if (slot < 0) {
         this.counters.offloadUnknown++;
@@ -218,9 +219,9 @@ export class Ingestor {
 
   private remove(endpoint: string, map: EngineKeyMap, ev: BlockRemovedEvent): void {
     const tier = this.tiers.intern(ev.medium);
-    const halves = halvesOf(ev.blockHashes);
+    const halves = this.hashes.load(ev.blockHashes);
     const removed = this.scratch.begin();
-    for (let j = 0; j < halves.length; j += 2) {
+    for (let j = 0; j < 2 * ev.blockHashes.length; j += 2) {
       const slot = map.slotOf(halves[j], halves[j + 1]);
       if (slot < 0 || map.countAt(slot, tier) === 0) {
         this.counters.removedUnknown++;
@@ -281,6 +282,25 @@ class KeyScratch implements KeySink {
     next.set(this.buf.subarray(0, this.length));
     this.buf = next;
     this.halves = new Uint32Array(next.buffer);
+  }
+}
+
+/**
+ * An event's engine keys as uint32 halves in a reused buffer: copying 8 bytes per key is cheaper than creating a
+ * typed-array view per event on the hot path.
+ */
+class HashHalves {
+  private u64 = new BigUint64Array(64);
+  private u32 = new Uint32Array(this.u64.buffer);
+
+  /** The halves of `keys` in its first 2 × keys.length words; valid until the next load(). */
+  load(keys: BigUint64Array): Uint32Array {
+    if (keys.length > this.u64.length) {
+      this.u64 = new BigUint64Array(Math.max(keys.length, this.u64.length * 2));
+      this.u32 = new Uint32Array(this.u64.buffer);
+    }
+    this.u64.set(keys);
+    return this.u32;
   }
 }
 
