@@ -9,8 +9,9 @@ import { indexSuite } from './suites/index-memory.js';
 import { grpcSuite } from './suites/grpc.js';
 import { promptSuite } from './suites/prompt.js';
 import { transportSuite } from './suites/transport.js';
+import { redisSuite } from './suites/redis.js';
 
-const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite];
+const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, redisSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -1,0 +1,122 @@
+/**
+ * The ioredis connection of the Redis index (a single server or a Cluster) with the index's scripts defined on it:
+ * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT, so each script's body crosses the wire once per server.
+ *
+ * Fail fast: the offline queue is off, so while the connection is down a command rejects at once instead of queueing
+ * (memory stays bounded, callers answer degraded); a command that takes longer than commandTimeoutMs rejects too.
+ * Reconnects use exponential backoff (50 ms doubling to 2 s, with jitter), forever.
+ */
+
+import { Cluster, Redis } from 'ioredis';
+import { LOOKUP_LUA } from './lookup-script.js';
+import { PREPARE_LUA } from './registry-script.js';
+import { APPLY_LUA, STATS_LUA } from './scripts.js';
+
+export type RedisArg = string | Buffer | number;
+
+export interface RedisConnectionOptions {
+  /** redis://[user:pass@]host:port[/db] of a single server. */
+  url?: string;
+  /** Startup nodes of a Redis Cluster (any subset of its nodes). */
+  cluster?: readonly { host: string; port: number }[];
+  /** Per-command deadline; default 1000 ms. */
+  commandTimeoutMs?: number;
+  /** Deadline for the initial connection; default 5000 ms. */
+  connectTimeoutMs?: number;
+}
+
+export function backoff(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times - 1, 6), 2000) + Math.floor(Math.random() * 50);
+}
+
+const SCRIPTS = {
+  kviApply: APPLY_LUA,
+  kviStats: STATS_LUA,
+  kviLookup: LOOKUP_LUA,
+  kviPrepare: PREPARE_LUA,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptFn = (key: string | Buffer, ...args: RedisArg[]) => Promise<unknown>;
+
+export class RedisConnection {
+  readonly client: Redis | Cluster;
+  readonly isCluster: boolean;
+  private readonly calls: Record<ScriptName, ScriptFn>;
+
+  constructor(options: RedisConnectionOptions) {
+    const commandTimeout = options.commandTimeoutMs ?? 1000;
+    const connectTimeout = options.connectTimeoutMs ?? 5000;
+    if (options.cluster && options.cluster.length > 0) {
+      this.isCluster = true;
+      this.client = new Cluster([...options.cluster], {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: backoff,
+        scaleReads: 'master',
+        redisOptions: { commandTimeout, connectTimeout, maxRetriesPerRequest: 1 },
+      });
+    } else {
+      this.isCluster = false;
+      this.client = new Redis(options.url as string, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        commandTimeout,
+        connectTimeout,
+        maxRetriesPerRequest: 1,
+        retryStrategy: backoff,
+      });
+    }
+    // Without a listener ioredis would print connection errors; the index reports them through its own calls.
+    this.client.on('error', () => undefined);
+    const calls = {} as Record<ScriptName, ScriptFn>;
+    for (const [name, lua] of Object.entries(SCRIPTS) as [ScriptName, string][]) {
+      this.client.defineCommand(name, { numberOfKeys: 1, lua });
+      const fn = (this.client as unknown as Record<string, ScriptFn>)[name];
+      calls[name] = fn.bind(this.client);
+    }
+    this.calls = calls;
+  }
+
+  async connect(): Promise<void> {
+    await this.client.connect();
+  }
+
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  script(name: ScriptName, key: string | Buffer, ...args: RedisArg[]): Promise<unknown> {
+    return this.calls[name](key, ...args);
+  }
+
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]> {
+    return this.client.hmget(key, ...fields);
+  }
+
+  smembers(key: string): Promise<string[]> {
+    return this.client.smembers(key);
+  }
+
+  /** Memory used by the server(s): used_memory summed over the masters. */
+  async usedMemory(): Promise<number> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const infos = await Promise.all(nodes.map((n) => n.info('memory')));
+    return infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0);
+  }
+
+  /** The server's run id (single server only): it changes when a server restarts, losing non-persisted data. */
+  async runId(): Promise<string | undefined> {
+    if (this.client instanceof Cluster) return undefined;
+    const info = await this.client.info('server');
+    return /run_id:(\w+)/.exec(info)?.[1];
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/** The PREPARE script: the registry of endpoint and tier ids and of the tags endpoints hold entries in (tag "m"). */
+
+/**
+ * PREPARE (registry slot): KEYS[1] = <prefix>{m}eid. ARGV: prefix, nEndpoints, nTiers, nPairs, nClears, then the
+ * endpoint names, the tier names, nPairs (endpoint name, tag) pairs to register (the endpoint has entries in that
+ * tag), and the endpoint names whose tags a clear must visit. Assigns ids to unknown names (endpoints from 1, tiers
+ * from 8: 0–7 are the fixed known tiers) and returns {{endpoint ids..., tier ids...}, {tags of clear 1}, ...}. Ids
+ * are never reused, so every replica caches them forever.
+ */
+export const PREPARE_LUA = `
+local m = ARGV[1] .. '{m}'
+local ne, nt, np, nc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local function intern(kind, name)
+  local ids, names, seq = m .. kind .. 'id', m .. kind .. 'name', m .. kind .. 'seq'
+  local id = redis.call('HGET', ids, name)
+  if id then return tonumber(id) end
+  if kind == 't' and redis.call('EXISTS', seq) == 0 then redis.call('SET', seq, 7) end
+  id = redis.call('INCR', seq)
+  if kind == 't' and id > 29 then return redis.error_reply('kv-index: too many distinct storage tiers (max 30)') end
+  redis.call('HSET', ids, name, id)
+  redis.call('HSET', names, id, name)
+  return id
+end
+local ids = {}
+local a = 6
+for i = 1, ne do ids[#ids + 1] = intern('e', ARGV[a]); a = a + 1 end
+for i = 1, nt do
+  local id = intern('t', ARGV[a])
+  if type(id) == 'table' then return id end
+  ids[#ids + 1] = id; a = a + 1
+end
+for i = 1, np do
+  local eid = intern('e', ARGV[a])
+  redis.call('SADD', m .. 'et' .. eid, ARGV[a + 1])
+  redis.call('SADD', m .. 'tags', ARGV[a + 1])
+  a = a + 2
+end
+local out = {ids}
+for i = 1, nc do
+  out[#out + 1] = redis.call('SMEMBERS', m .. 'et' .. intern('e', ARGV[a]))
+  a = a + 1
+end
+return out
+`;
