@@ -104,11 +104,17 @@ export class EventPipeline {
     };
   }
 
-  /** Handles one received message. */
-  handle(frames: readonly Uint8Array[], origin: MessageOrigin = BIND_ORIGIN): void {
+  /**
+   * Handles one received message. Returns a promise only when the receiving socket should pause because the
+   * endpoint's stream is backed up (see EndpointStream.backpressure()).
+   */
+  handle(frames: readonly Uint8Array[], origin: MessageOrigin = BIND_ORIGIN): Promise<void> | undefined {
     this.counters.messages++;
     const parsed = parseLiveFrames(frames);
-    if (!parsed.ok) return bump(this.counters.dropped, parsed.reason);
+    if (!parsed.ok) {
+      bump(this.counters.dropped, parsed.reason);
+      return undefined;
+    }
     const { topic, seq, payload } = parsed.message;
     let t = this.topics.get(topic);
     if (t === undefined) {
@@ -121,7 +127,8 @@ export class EventPipeline {
         this.log.warn({ topic, source: origin.source }, t.reason);
         this.badTopics.set(topic, 1);
       } else if (seen !== undefined) this.badTopics.set(topic, seen + 1);
-      return bump(this.counters.dropped, 'bad_topic');
+      bump(this.counters.dropped, 'bad_topic');
+      return undefined;
     }
     let batch;
     try {
@@ -145,7 +152,7 @@ export class EventPipeline {
     } else if (origin.replay !== null && origin.replay !== stream.replayAddress) {
       stream.replayAddress = origin.replay; // the endpoint moved to a connection that names its replay ROUTER
     }
-    stream.offer({ seq, ts: batch.ts, model: t.topic.model, events: batch.events });
+    return stream.offer({ seq, ts: batch.ts, model: t.topic.model, events: batch.events }) ? stream.backpressure() : undefined;
   }
 
   /** Endpoint identities with something applied, and their last sequence number. */

@@ -66,6 +66,10 @@ export interface StreamStats {
   overflowDrops: number;
 }
 
+/** Back-pressure marks (batches queued on one stream): see EndpointStream.backpressure(). */
+const BACKLOG_HIGH = 256;
+const BACKLOG_LOW = 64;
+
 /** Batches applied between two flushes of the index writer (one round trip for a remote index). */
 const FLUSH_EVERY = 64;
 
@@ -107,6 +111,8 @@ export class EndpointStream {
   /** True from the moment a worker is started until its loop exits (set synchronously both ways: no lost wake-up). */
   private draining = false;
   private running: Promise<void> | null = null;
+  /** Socket loops waiting for the backlog to drain (see backpressure()). */
+  private drained: (() => void)[] = [];
   private closed = false;
 
   constructor(
@@ -136,6 +142,25 @@ export class EndpointStream {
     return this.degradedReason !== null;
   }
 
+  /**
+   * Back-pressure for the socket that feeds this stream: when the backlog is CPU-bound (the worker is applying, not
+   * waiting on a replay) and above BACKLOG_HIGH, a promise that resolves once it is down to BACKLOG_LOW. The socket
+   * loop awaits it, so further messages wait in ZMQ's own buffer as raw frames instead of as decoded batches that
+   * outlive young-generation GC. During a replay live batches still queue (up to the capacity), so one endpoint
+   * waiting on its publisher never stalls a shared socket.
+   */
+  backpressure(): Promise<void> | undefined {
+    if (this.queue.length <= BACKLOG_HIGH || this.replaying || this.closed) return undefined;
+    return new Promise<void>((resolve) => this.drained.push(resolve));
+  }
+
+  private releaseBackpressure(): void {
+    if (this.drained.length === 0 || (this.queue.length > BACKLOG_LOW && !this.replaying && !this.closed)) return;
+    const waiting = this.drained;
+    this.drained = [];
+    for (const resolve of waiting) resolve();
+  }
+
   /** Queues a decoded live batch; false when the queue is full (dropped, counted, resync scheduled). */
   offer(item: QueuedBatch): boolean {
     if (this.closed) return false;
@@ -162,6 +187,7 @@ export class EndpointStream {
   async close(): Promise<void> {
     this.closed = true;
     this.queue.clear();
+    this.releaseBackpressure();
     await this.running?.catch(() => undefined);
   }
 
@@ -179,6 +205,7 @@ export class EndpointStream {
       for (;;) {
         if (this.closed) break;
         const item = this.queue.shift();
+        if (this.drained.length > 0) this.releaseBackpressure();
         if (item === undefined) {
           if (unflushed === 0) break;
           unflushed = 0;
@@ -206,6 +233,7 @@ export class EndpointStream {
       this.applyFailed(err);
     } finally {
       this.draining = false;
+      this.releaseBackpressure();
     }
   }
 

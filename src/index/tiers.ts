@@ -37,7 +37,7 @@ export class TierRegistry {
 
   /** Id of a known tier, or undefined (never interns). */
   find(name: string): number | undefined {
-    return this.ids.get(normaliseTier(name));
+    return this.ids.get(name) ?? this.ids.get(normaliseTier(name));
   }
 
   name(id: number): string {

@@ -1,5 +1,6 @@
 import type { BlockHasher } from '../../keys/index.js';
 import { EngineKeyMap, type ChainLeftover, type KeySink } from '../../index/engine-key-map.js';
+import { KeyHalves } from '../../index/key-halves.js';
 import type { TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
 import type { BlockRemovedEvent, BlockStoredEvent, KvEvent } from '../types.js';
@@ -30,7 +31,7 @@ export class Ingestor {
   private readonly tiers: TierRegistry;
   private readonly endpoints = new Map<string, EngineKeyMap>();
   private readonly scratch = new KeyScratch();
-  private readonly hashes = new HashHalves();
+  private readonly hashes = new KeyHalves();
   private keys = new BigUint64Array(64);
   private keyHalves = halvesOf(this.keys);
 
@@ -282,25 +283,6 @@ class KeyScratch implements KeySink {
     next.set(this.buf.subarray(0, this.length));
     this.buf = next;
     this.halves = new Uint32Array(next.buffer);
-  }
-}
-
-/**
- * An event's engine keys as uint32 halves in a reused buffer: copying 8 bytes per key is cheaper than creating a
- * typed-array view per event on the hot path.
- */
-class HashHalves {
-  private u64 = new BigUint64Array(64);
-  private u32 = new Uint32Array(this.u64.buffer);
-
-  /** The halves of `keys` in its first 2 × keys.length words; valid until the next load(). */
-  load(keys: BigUint64Array): Uint32Array {
-    if (keys.length > this.u64.length) {
-      this.u64 = new BigUint64Array(Math.max(keys.length, this.u64.length * 2));
-      this.u32 = new Uint32Array(this.u64.buffer);
-    }
-    this.u64.set(keys);
-    return this.u32;
   }
 }
 

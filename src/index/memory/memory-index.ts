@@ -17,6 +17,7 @@
 
 import { TierRegistry } from '../tiers.js';
 import type { Index, IndexStats, LookupOptions, PrefixMatch } from '../types.js';
+import { KeyHalves } from '../key-halves.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { EntryStore } from './entry-store.js';
 import { PrefixWalker } from './prefix-walker.js';
@@ -50,6 +51,7 @@ export class MemoryIndex implements Index {
   readonly backend = 'memory' as const;
   readonly tiers: TierRegistry;
   readonly endpoints = new EndpointRegistry();
+  private readonly halves = new KeyHalves();
   private readonly clock: () => number;
   private readonly store: EntryStore;
   private readonly walker: PrefixWalker;
@@ -77,9 +79,9 @@ export class MemoryIndex implements Index {
     const tierId = this.tiers.intern(tier);
     const id = this.internEndpoint(endpoint);
     this.sweepDue();
-    const w = words(keys);
+    const w = this.halves.load(keys);
     const store = this.store;
-    for (let i = 0; i < w.length; i += 2) store.add(w[i], w[i + 1], id, tierId);
+    for (let i = 0, n = 2 * keys.length; i < n; i += 2) store.add(w[i], w[i + 1], id, tierId);
   }
 
   remove(endpoint: string, tier: string, keys: BigUint64Array): void {
@@ -93,10 +95,10 @@ export class MemoryIndex implements Index {
       this.removesOfUnknown += keys.length;
       return;
     }
-    const w = words(keys);
+    const w = this.halves.load(keys);
     const store = this.store;
     let unknown = 0;
-    for (let i = 0; i < w.length; i += 2) if (!store.remove(w[i], w[i + 1], id, tierId)) unknown++;
+    for (let i = 0, n = 2 * keys.length; i < n; i += 2) if (!store.remove(w[i], w[i + 1], id, tierId)) unknown++;
     this.removesOfUnknown += unknown;
   }
 

@@ -1,0 +1,18 @@
+/**
+ * uint64 keys as uint32 halves [lo0, hi0, lo1, hi1, …] in a reused buffer. Copying 8 bytes per key is cheaper than
+ * creating a typed-array view per call on hot paths (events of one or two blocks are the common case).
+ */
+export class KeyHalves {
+  private u64 = new BigUint64Array(64);
+  private u32 = new Uint32Array(this.u64.buffer);
+
+  /** The halves of `keys` in the first 2 × keys.length words; valid until the next load(). */
+  load(keys: BigUint64Array): Uint32Array {
+    if (keys.length > this.u64.length) {
+      this.u64 = new BigUint64Array(Math.max(keys.length, this.u64.length * 2));
+      this.u32 = new Uint32Array(this.u64.buffer);
+    }
+    this.u64.set(keys);
+    return this.u32;
+  }
+}
