@@ -100,13 +100,45 @@ export class BlockHasher {
     extras?: readonly BlockExtra[] | null,
     out?: BigUint64Array,
   ): BigUint64Array {
-    const bs = this.blockSize;
-    const n = Math.floor(tokens.length / bs);
+    const n = Math.floor(tokens.length / this.blockSize);
     if (out && out.length < n) throw new RangeError(`out holds ${out.length} keys, ${n} needed`);
     const result = out ? (out.length === n ? out : out.subarray(0, n)) : new BigUint64Array(n);
     if (n === 0) return result;
-    const tokenCount = n * bs;
+    this.run(tokens, n, Number(parent & 0xffffffffn), Number((parent >> 32n) & 0xffffffffn), extras);
+    result.set(this.u64.subarray(0, n));
+    return result;
+  }
 
+  /**
+   * Same as chain() for hot paths: the parent as uint32 halves in, the keys as halves [lo0, hi0, lo1, …] written
+   * into `out` (which must hold 2 × fullBlocks(tokens.length) words). No bigint is created. Returns the key count.
+   */
+  chainHalves(
+    tokens: Uint32Array,
+    parentLo: number,
+    parentHi: number,
+    extras: readonly BlockExtra[] | null,
+    out: Uint32Array,
+  ): number {
+    const n = Math.floor(tokens.length / this.blockSize);
+    if (out.length < 2 * n) throw new RangeError(`out holds ${out.length / 2} keys, ${n} needed`);
+    if (n === 0) return 0;
+    this.run(tokens, n, parentLo, parentHi, extras);
+    const u32 = this.u32;
+    for (let i = 0; i < 2 * n; i++) out[i] = u32[i];
+    return n;
+  }
+
+  /** Runs the WebAssembly chain over the first n full blocks; the keys are left at the start of its memory. */
+  private run(
+    tokens: Uint32Array | readonly number[],
+    n: number,
+    plo: number,
+    phi: number,
+    extras: readonly BlockExtra[] | null | undefined,
+  ): void {
+    const bs = this.blockSize;
+    const tokenCount = n * bs;
     let extraBytes: Uint8Array[] | null = null;
     let extraTotal = 0;
     if (extras) {
@@ -122,7 +154,6 @@ export class BlockHasher {
     }
 
     // Layout: [out: n×8][extras table: n×8][tokens: n×bs×4][extra bytes]
-    const outPtr = 0;
     const tablePtr = n * 8;
     const tokPtr = tablePtr + (extraBytes ? n * 8 : 0);
     const extraPtr = tokPtr + tokenCount * 4;
@@ -131,7 +162,7 @@ export class BlockHasher {
     const u32 = this.u32;
     const tokBase = tokPtr >>> 2;
     if (tokens instanceof Uint32Array) {
-      u32.set(tokens.subarray(0, tokenCount), tokBase);
+      u32.set(tokens.length === tokenCount ? tokens : tokens.subarray(0, tokenCount), tokBase);
     } else {
       for (let i = 0; i < tokenCount; i++) {
         const t = tokens[i];
@@ -151,12 +182,7 @@ export class BlockHasher {
         }
       }
     }
-
-    const plo = Number(parent & 0xffffffffn);
-    const phi = Number((parent >> 32n) & 0xffffffffn);
-    this.wasm.chain(tokPtr, n, bs, plo, phi, extraBytes ? tablePtr : 0, outPtr);
-    result.set(this.u64.subarray(outPtr / 8, outPtr / 8 + n));
-    return result;
+    this.wasm.chain(tokPtr, n, bs, plo, phi, extraBytes ? tablePtr : 0, 0);
   }
 
   private ensureMemory(bytes: number): void {

@@ -32,8 +32,8 @@ export class Ingestor {
   private readonly endpoints = new Map<string, EngineKeyMap>();
   private readonly scratch = new KeyScratch();
   private readonly hashes = new KeyHalves();
-  private keys = new BigUint64Array(64);
-  private keyHalves = halvesOf(this.keys);
+  /** Request keys of the event being defined, as uint32 halves (reused). */
+  private keyHalves = new Uint32Array(128);
 
   constructor(options: IngestorOptions) {
     this.hasher = options.hasher;
@@ -170,8 +170,9 @@ export class Ingestor {
             canonical,
             B,
           );
-    const keys = this.hasher.chain(tokens, base, extras.blocks, this.keyBuffer(canonical));
+    if (this.keyHalves.length < 2 * canonical) this.keyHalves = new Uint32Array(Math.max(2 * canonical, 2 * this.keyHalves.length));
     const keyHalves = this.keyHalves;
+    this.hasher.chainHalves(tokens, Number(base & 0xffffffffn), Number(base >> 32n), extras.blocks, keyHalves);
 
     for (let j = 0; j < n; j++) {
       const start = carried + j * eb;
@@ -183,7 +184,7 @@ export class Ingestor {
       let tail: ChainLeftover | null = null;
       if (chainIndex < 0 && j === n - 1) {
         tail = {
-          base: canonical > 0 ? keys[canonical - 1] : base,
+          base: canonical > 0 ? (BigInt(keyHalves[2 * canonical - 1]) << 32n) | BigInt(keyHalves[2 * canonical - 2]) : base,
           tokens: tokens.slice(canonical * B),
           extras: extras.leftover,
         };
@@ -238,15 +239,6 @@ export class Ingestor {
       this.counters.requestKeysRemoved += removed.length;
     }
   }
-
-  /** The reusable request-key buffer (keys[i] ↔ keyHalves[2i], keyHalves[2i+1]). */
-  private keyBuffer(blocks: number): BigUint64Array {
-    if (this.keys.length < blocks) {
-      this.keys = new BigUint64Array(Math.max(blocks, this.keys.length * 2));
-      this.keyHalves = halvesOf(this.keys);
-    }
-    return this.keys;
-  }
 }
 
 /** A reusable growable list of request keys, so that each event makes one index call. */
@@ -288,10 +280,6 @@ class KeyScratch implements KeySink {
 
 const NO_EXTRAS = { blocks: null, leftover: [] };
 
-/** [lo0, hi0, lo1, hi1, …] view of uint64 keys (little-endian), without copying. */
-function halvesOf(keys: BigUint64Array): Uint32Array {
-  return new Uint32Array(keys.buffer, keys.byteOffset, keys.length * 2);
-}
 
 function allKnown(map: EngineKeyMap, halves: Uint32Array, n: number): boolean {
   for (let j = 0; j < n; j++) if (map.slotOf(halves[2 * j], halves[2 * j + 1]) < 0) return false;
