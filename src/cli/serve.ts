@@ -1,11 +1,14 @@
 import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, ZmqSubscriber } from '../events/index.js';
-import { MemoryIndex, TierRegistry } from '../index/index.js';
+import { MemoryIndex, RedisIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
-import { createLogger, loadConfig, type Config, type Logger } from '../ops/index.js';
+import type { Config, Logger } from '../ops/index.js';
+
+/** The configured index backend (both implement Index; the memory one also answers synchronously). */
+export type ServiceIndex = MemoryIndex | RedisIndex;
 
 export interface RunningService {
   config: Config;
-  index: MemoryIndex;
+  index: ServiceIndex;
   ingestor: Ingestor;
   pipeline: EventPipeline;
   /** The sockets: bind-mode SUB plus one SUB per connect-mode endpoint; add/remove endpoints at runtime here. */
@@ -45,32 +48,62 @@ export function transportSettings(config: Config) {
   };
 }
 
-/** Builds and starts the write path with an in-memory index. */
+/**
+ * Opens the configured index. With Redis, an endpoint whose writes may have been lost (failed flush, buffer overflow,
+ * Redis restarted empty) is cleared and resynchronised by its stream (replay from 0 when its publisher has one).
+ */
+async function openIndex(config: Config, tiers: TierRegistry, resync: (endpoint: string, reason: string) => void): Promise<ServiceIndex> {
+  const c = config.index;
+  if (c.backend === 'memory') return new MemoryIndex({ maxEntries: c.maxEntries, shards: c.shards, tiers });
+  return RedisIndex.open({
+    url: c.redisUrl,
+    keyPrefix: c.redisKeyPrefix,
+    commandTimeoutMs: c.redisCommandTimeoutMs,
+    tiers,
+    onResync: resync,
+  });
+}
+
+/** `redis://user:secret@host:6379` → `redis://user:***@host:6379`: never log a password. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(\w+:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+}
+
+/** Builds and starts the write path with the configured index. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const tiers = new TierRegistry();
   const hasher = new BlockHasher(config.keys);
-  const index = new MemoryIndex({ maxEntries: config.index.maxEntries, shards: config.index.shards, tiers });
+  let pipeline: EventPipeline | null = null;
+  const index = await openIndex(config, tiers, (endpoint, reason) => {
+    log.warn({ endpoint, reason }, 'index writes of this endpoint may be lost: clearing and resynchronising it');
+    pipeline?.clearEndpoint(endpoint);
+  });
   const ingestor = new Ingestor({ hasher, writer: index, tiers });
   const settings = transportSettings(config);
-  const pipeline = new EventPipeline(ingestor, log, {
+  pipeline = new EventPipeline(ingestor, log, {
     ...settings.pipeline,
-    blockCounts: (identity) => index.endpointEntriesSync(identity),
+    // Synchronous counts for the stats line; the API asks the index itself (remote ones too).
+    blockCounts: index instanceof MemoryIndex ? (identity) => index.endpointEntriesSync(identity) : undefined,
   });
   const transport = new EventTransport(pipeline, settings.transport, log);
+  const events = pipeline;
   if (settings.transport.bind.length === 0 && settings.transport.endpoints.length === 0 && !settings.transport.endpointsFile) {
     log.warn({}, 'no bind address, no endpoints and no endpoints file: events arrive only from endpoints added at runtime');
   }
   await transport.start();
-  log.info(
-    { zmq: config.zmq, endpoints: config.endpoints, replay: config.replay, keys: hasher.fingerprint, maxEntries: config.index.maxEntries },
-    'kv-indexer started',
-  );
+  const backend =
+    config.index.backend === 'redis'
+      ? { backend: 'redis', url: redactUrl(config.index.redisUrl), keyPrefix: config.index.redisKeyPrefix }
+      : { backend: 'memory', maxEntries: config.index.maxEntries };
+  log.info({ zmq: config.zmq, endpoints: config.endpoints, replay: config.replay, keys: hasher.fingerprint, index: backend }, 'kv-indexer started');
 
   let statsTimer: NodeJS.Timeout | undefined;
   if (config.log.statsIntervalSeconds > 0) {
     statsTimer = setInterval(() => {
-      const stats = index.statsSync();
-      log.info({ index: stats, transport: pipeline.counters, ingest: { ...ingestor.counters } }, 'stats');
+      index.stats().then(
+        (stats) => log.info({ index: stats, transport: events.counters, ingest: { ...ingestor.counters } }, 'stats'),
+        (err: unknown) => log.warn({ err: String(err) }, 'index stats unavailable'),
+      );
     }, config.log.statsIntervalSeconds * 1000);
     statsTimer.unref();
   }
@@ -78,7 +111,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config,
     index,
     ingestor,
-    pipeline,
+    pipeline: events,
     transport,
     subscriber: transport.bindSubscriber,
     async stop() {
@@ -87,21 +120,4 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await index.close();
     },
   };
-}
-
-/** `serve`: run until SIGINT/SIGTERM, then close sockets and exit. */
-export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
-  const config = loadConfig(env);
-  const log = createLogger(config.log.level);
-  const service = await startService(config, log);
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
-  });
-  await service.stop();
-  log.info('stopped');
 }

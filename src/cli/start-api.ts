@@ -61,6 +61,10 @@ export async function startApi(
     ready: () => health.get('readiness') === 'SERVING',
   });
   for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
+  // A remote index that drops out makes the service not ready (Score still answers, degraded, when fail-open).
+  const readiness = watchAvailability(index, (up) => {
+    for (const name of ['', 'readiness']) health.set(name, up ? 'SERVING' : 'NOT_SERVING');
+  });
   log.info({ grpcPort, metricsPort: metricsServer.port, version: VERSION }, 'API serving');
 
   return {
@@ -70,6 +74,7 @@ export async function startApi(
     grpcPort,
     metricsPort: metricsServer.port,
     async stop() {
+      clearInterval(readiness);
       for (const name of SERVICE_NAMES) health.set(name, 'NOT_SERVING');
       await grpc.stop();
       await metricsServer.close();
@@ -105,17 +110,43 @@ function grpcOptions(config: Config): GrpcServerOptions {
   return options;
 }
 
+/** Polls an index that can become unavailable (Redis); undefined for one that cannot. */
+function watchAvailability(index: object, changed: (up: boolean) => void): NodeJS.Timeout | undefined {
+  if (!('available' in index)) return undefined;
+  let last = true;
+  const timer = setInterval(() => {
+    const up = (index as { available: boolean }).available;
+    if (up !== last) changed((last = up));
+  }, 250);
+  timer.unref();
+  return timer;
+}
+
+/** The same promise for calls within `ttlMs`: gauges read at one scrape share one fetch. */
+function sharedSnapshot<T>(fetch: () => Promise<T>, ttlMs: number): () => Promise<T> {
+  let at = -Infinity;
+  let pending: Promise<T> | null = null;
+  return () => {
+    const now = Date.now();
+    if (pending === null || now - at > ttlMs) {
+      at = now;
+      pending = fetch();
+      pending.catch(() => (pending = null));
+    }
+    return pending;
+  };
+}
+
 function registerWritePathGauges(metrics: Metrics, service: RunningService): void {
   const { index, ingestor, pipeline } = service;
   const p = 'kv_indexer_';
-  metrics.gauge(`${p}index_entries`, 'Resident (block, endpoint, tier) entries', null, () => ({ '': index.statsSync().entries }));
-  metrics.gauge(`${p}index_keys`, 'Distinct request keys in the index', null, () => ({ '': index.statsSync().keys }));
-  metrics.gauge(`${p}index_bytes`, 'Bytes held by the index structures', null, () => ({ '': index.statsSync().bytes }));
-  metrics.gauge(`${p}index_speculative_entries`, 'Speculative entries', null, () => ({ '': index.statsSync().speculativeEntries }));
-  metrics.gauge(`${p}index_evictions_total`, 'Entries evicted at the capacity bound', null, () => ({ '': index.statsSync().evictions }));
-  metrics.gauge(`${p}messages_received_total`, 'ZMQ messages received', null, () => ({ '': pipeline.counters.messages }));
-  metrics.gauge(`${p}messages_dropped_total`, 'Messages dropped before decoding, by reason', 'reason', () => pipeline.counters.dropped);
-  metrics.gauge(`${p}decode_errors_total`, 'Undecodable payloads and skipped events, by reason', 'reason', () => pipeline.counters.decodeErrors);
+  // One index stats call per scrape, shared by the gauges below (a round trip with Redis).
+  const stats = sharedSnapshot(() => index.stats(), 1_000);
+  metrics.gauge(`${p}index_entries`, 'Resident (block, endpoint, tier) entries', null, async () => ({ '': (await stats()).entries }));
+  metrics.gauge(`${p}index_keys`, 'Distinct request keys in the index', null, async () => ({ '': (await stats()).keys }));
+  metrics.gauge(`${p}index_bytes`, 'Bytes held by the index structures', null, async () => ({ '': (await stats()).bytes }));
+  metrics.gauge(`${p}index_speculative_entries`, 'Speculative entries', null, async () => ({ '': (await stats()).speculativeEntries }));
+  metrics.gauge(`${p}index_evictions_total`, 'Entries evicted at the capacity bound', null, async () => ({ '': (await stats()).evictions }));
   const t = pipeline.counters;
   metrics.gauge(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': t.sequenceGaps }));
   metrics.gauge(`${p}duplicates_total`, 'Live batches at or below the last applied sequence, dropped', null, () => ({ '': t.duplicates }));

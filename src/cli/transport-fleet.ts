@@ -10,7 +10,10 @@ export class TransportFleet implements Fleet {
   ) {}
 
   async list(): Promise<EndpointInfo[]> {
-    return this.transport.listEndpoints().map(toInfo);
+    const streams = this.transport.listEndpoints();
+    // Entry counts come from the index itself (a remote index has no synchronous view).
+    const counts = await Promise.all(streams.map((e) => this.index.endpointEntries(e.identity)));
+    return streams.map((e, i) => ({ ...toInfo(e), blocksByTier: counts[i] }));
   }
 
   async add(request: { endpoint: string; zmqAddress: string; replayAddress: string | null }): Promise<EndpointInfo> {

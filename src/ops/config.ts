@@ -13,10 +13,24 @@ export const ConfigSchema = z.object({
     .default({ blockSize: 16, hashSeed: '' }),
   index: z
     .object({
+      /** `memory` (this process only) or `redis` (shared by replicas; see docs/redis.md). */
+      backend: z.enum(['memory', 'redis']).default('memory'),
       maxEntries: z.number().int().min(1).default(50_000_000),
       shards: z.number().int().min(1).max(4096).default(64),
+      /** redis://[user:pass@]host:port[/db] (backend redis). */
+      redisUrl: z.string().default('redis://127.0.0.1:6379'),
+      /** Key prefix; replicas sharing one index use the same prefix (and block size and seed). */
+      redisKeyPrefix: z.string().min(1).default('kvi:'),
+      redisCommandTimeoutMs: z.number().int().min(1).default(1000),
     })
-    .default({ maxEntries: 50_000_000, shards: 64 }),
+    .default({
+      backend: 'memory',
+      maxEntries: 50_000_000,
+      shards: 64,
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisKeyPrefix: 'kvi:',
+      redisCommandTimeoutMs: 1000,
+    }),
   zmq: z
     .object({
       mode: z.enum(['bind', 'connect']).default('bind'),
@@ -123,6 +137,10 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_HASH_SEED: { path: ['keys', 'hashSeed'], kind: 'string' },
   KV_INDEXER_MAX_ENTRIES: { path: ['index', 'maxEntries'], kind: 'int' },
   KV_INDEXER_INDEX_SHARDS: { path: ['index', 'shards'], kind: 'int' },
+  KV_INDEXER_INDEX_BACKEND: { path: ['index', 'backend'], kind: 'string' },
+  KV_INDEXER_REDIS_URL: { path: ['index', 'redisUrl'], kind: 'string' },
+  KV_INDEXER_REDIS_KEY_PREFIX: { path: ['index', 'redisKeyPrefix'], kind: 'string' },
+  KV_INDEXER_REDIS_COMMAND_TIMEOUT_MS: { path: ['index', 'redisCommandTimeoutMs'], kind: 'int' },
   KV_INDEXER_ZMQ_MODE: { path: ['zmq', 'mode'], kind: 'string' },
   KV_INDEXER_ZMQ_ADDRESSES: { path: ['zmq', 'addresses'], kind: 'list' },
   KV_INDEXER_ZMQ_FORMAT: { path: ['zmq', 'format'], kind: 'string' },

@@ -2,8 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** A numeric snapshot read at scrape time: counters owned by other modules are never copied on the hot path. */
-export type Snapshot = () => Record<string, number>;
+/**
+ * A numeric snapshot read at scrape time: counters owned by other modules are never copied on the hot path. May be
+ * async (a remote index's stats).
+ */
+export type Snapshot = () => Record<string, number> | Promise<Record<string, number>>;
 
 /**
  * Prometheus metrics. Hot paths record only what has no owner elsewhere (Score latency and hit ratio); everything
@@ -58,9 +61,10 @@ export class Metrics {
       help,
       labelNames: label ? [label] : [],
       registers: [this.registry],
-      collect() {
+      async collect() {
+        const values = await snapshot();
         this.reset();
-        for (const [key, value] of Object.entries(snapshot())) {
+        for (const [key, value] of Object.entries(values)) {
           if (label) this.set({ [label]: key }, value);
           else this.set(value);
         }

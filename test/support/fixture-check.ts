@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { blockExtras } from '../../src/keys/extras.js';
 import { BlockHasher } from '../../src/keys/index.js';
-import type { MemoryIndex } from '../../src/index/index.js';
+import type { Index, TierRegistry } from '../../src/index/index.js';
 import { Scorer } from '../../src/scoring/index.js';
 import type { ExpectedState } from '../../src/events/sim/scenarios.js';
 
@@ -12,9 +12,9 @@ export function loadExpected(name: string): ExpectedState {
 }
 
 /** The index's view in the shape of an ExpectedState: entries by tier per endpoint, and each sample's scores. */
-export async function observedState(index: MemoryIndex, expected: ExpectedState) {
+export async function observedState(index: Index & { readonly tiers: TierRegistry }, expected: ExpectedState) {
   const endpoints: Record<string, Record<string, number>> = {};
-  for (const id of Object.keys(expected.endpoints)) endpoints[id] = index.endpointEntriesSync(id);
+  for (const id of Object.keys(expected.endpoints)) endpoints[id] = await index.endpointEntries(id);
   const hasher = new BlockHasher({ blockSize: expected.blockSize, hashSeed: expected.hashSeed });
   const scorer = new Scorer(index, index.tiers);
   const candidates = Object.keys(expected.endpoints);

@@ -1,0 +1,97 @@
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Publisher } from 'zeromq';
+import { startApi, type RunningApi } from '../../src/cli/start-api.js';
+import { redactUrl, startService, type RunningService } from '../../src/cli/serve.js';
+import { ConfigSchema, createLogger } from '../../src/ops/index.js';
+import { grpcClient } from '../support/grpc-client.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { connectedPublisher, kvMessage, tokenRange, waitFor } from '../support/zmq.js';
+
+const MODEL = 'Qwen/Qwen3-8B';
+const A = '10.0.0.1:8000';
+
+/**
+ * The service with `index.backend: redis`: two replicas share one real redis-server; events ingested by one are
+ * scored by the other; when Redis goes away Score degrades (or fails when strict) and readiness drops; it recovers.
+ */
+describe('serve with the Redis backend (two replicas, one redis-server)', () => {
+  let redis: RedisServer;
+  const replicas: { service: RunningService; api: RunningApi; kv: ReturnType<typeof grpcClient> }[] = [];
+  let pub: Publisher;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (let i = 0; i < 2; i++) {
+      const config = ConfigSchema.parse({
+        zmq: { addresses: ['tcp://127.0.0.1:*'] },
+        index: { backend: 'redis', redisUrl: redis.url, redisKeyPrefix: 'test:', redisCommandTimeoutMs: 300 },
+        api: { grpcAddress: '127.0.0.1:0' },
+        metrics: { host: '127.0.0.1', port: 0 },
+        log: { level: 'silent', statsIntervalSeconds: 0 },
+      });
+      const log = createLogger('silent');
+      const service = await startService(config, log);
+      const api = await startApi(service, config, log);
+      replicas.push({ service, api, kv: grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer') });
+    }
+    // Only replica 0 receives events (in production, a lease decides which replica ingests an endpoint).
+    const writer = replicas[0].service;
+    pub = await connectedPublisher(writer.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
+      writer.pipeline.endpoints().has('10.9.9.9:1'),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    pub?.close();
+    for (const r of replicas) {
+      r.kv.close();
+      await r.api.stop();
+      await r.service.stop();
+    }
+    await redis?.stop();
+  });
+
+  it('scores on one replica what the other ingested', async () => {
+    await pub.send(kvMessage(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [1n, 2n, 3n], null, tokenRange(48), 16, null, null]], null]));
+    await waitFor(() => replicas[0].service.pipeline.endpoints().get(A) === 0n, 'the batch applied');
+    await replicas[0].service.index.flush();
+    for (const r of replicas) {
+      const res = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
+      expect([res.scores[0].matchedBlocks, res.degraded]).toEqual([3, false]);
+    }
+    const info = await replicas[1].kv.call('GetInfo', {});
+    expect(info.backend).toBe('redis');
+  });
+
+  it('degrades when Redis is gone: zero scores flagged, UNAVAILABLE when strict, not ready; then recovers', async () => {
+    const r = replicas[1];
+    const health = grpcClient(`127.0.0.1:${r.api.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
+    try {
+      await redis.kill();
+      const res = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
+      expect(res.degraded).toBe(true);
+      expect(res.scores[0].matchedBlocks).toBe(0);
+      expect(res.degradedReason).toMatch(/^index backend failed/);
+      const strict = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A], strict: true }).catch((e) => e);
+      expect(strict.code).toBe(status.UNAVAILABLE);
+      await waitFor(() => r.api.health.get('readiness') === 'NOT_SERVING', 'readiness to drop');
+      expect(await health.call('Check', { service: 'readiness' })).toEqual({ status: 'NOT_SERVING' });
+      expect(await health.call('Check', { service: 'liveness' })).toEqual({ status: 'SERVING' });
+
+      await redis.restart();
+      await waitFor(() => r.api.health.get('readiness') === 'SERVING', 'readiness to return', 15_000);
+      const back = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
+      // The restarted server is empty: answered, not degraded, nothing matched until events arrive again.
+      expect([back.degraded, back.scores[0].matchedBlocks]).toEqual([false, 0]);
+    } finally {
+      health.close();
+    }
+  });
+
+  it('never logs a Redis password', () => {
+    expect(redactUrl('redis://user:s3cret@10.0.0.5:6379/0')).toBe('redis://user:***@10.0.0.5:6379/0');
+    expect(redactUrl('redis://:s3cret@host:6379')).toBe('redis://:***@host:6379');
+    expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+});
