@@ -45,10 +45,24 @@ describe('deploy/ manifests agree with the code', () => {
   });
 
   it('lists resources that exist, in the base and the overlay', () => {
-    for (const dir of ['deploy/base/', 'deploy/overlays/standalone/']) {
+    for (const dir of ['deploy/base/', 'deploy/overlays/standalone/', 'deploy/overlays/redis-shared/']) {
       const k = load(`${dir}kustomization.yaml`);
       for (const r of k.resources) expect(existsSync(new URL(`${dir}${r}`, root))).toBe(true);
     }
+  });
+
+  it('the redis-shared overlay selects the Redis backend at a Service it defines, with several replicas', () => {
+    const k = load('deploy/overlays/redis-shared/kustomization.yaml');
+    expect(k.replicas).toEqual([{ name: 'kv-indexer', count: 3 }]);
+    const patch = parse(k.patches.find((p: { target: { kind: string } }) => p.target.kind === 'ConfigMap').patch) as { path: string; value: string }[];
+    const data = Object.fromEntries(patch.map((op) => [op.path.replace('/data/', ''), op.value]));
+    for (const key of Object.keys(data)) expect(Object.keys(ENV_PATHS)).toContain(key);
+    const base = load('deploy/base/configmap.yaml').data as Record<string, string>;
+    const config = loadConfig({ ...base, ...data });
+    expect(config.index.backend).toBe('redis');
+    const redis = parseAllDocuments(readFileSync(new URL('deploy/overlays/redis-shared/redis.yaml', root), 'utf8')).map((d) => d.toJSON());
+    const svc = redis.find((d) => d.kind === 'Service');
+    expect(config.index.redisUrl).toBe(`redis://${svc.metadata.name}:${svc.spec.ports[0].port}`);
   });
 
   it('the ServiceMonitor scrapes the metrics port by name', () => {
