@@ -3,6 +3,7 @@ import { ConfigError } from '../ops/index.js';
 import { keysCommand } from './keys-command.js';
 import { recordCommand } from './record-command.js';
 import { replayCommand } from './replay-command.js';
+import { scoreCommand } from './score-command.js';
 import { serveCommand } from './serve-command.js';
 
 const USAGE = `usage: kv-indexer <command> [options]
@@ -12,6 +13,7 @@ commands:
   keys    print tokens, placeholder ranges, identifiers and block keys for a request JSON (kv-indexer keys --help)
   record  capture live KV-event frames from endpoints into a recording file (kv-indexer record --help)
   replay  publish a recording on a PUB socket, or feed it into an index in process (kv-indexer replay --help)
+  score   ask a running indexer to Score a request JSON and print the candidates ranked (kv-indexer score --help)
   help    show this text
 
 serve options:
@@ -33,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       return recordCommand(rest);
     case 'replay':
       return replayCommand(rest);
+    case 'score':
+      return scoreCommand(rest);
     case 'help':
       console.log(USAGE);
       return 0;

@@ -1,0 +1,91 @@
+import { credentials, loadPackageDefinition, type GrpcObject, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LOADER_OPTIONS } from '../api/index.js';
+
+const USAGE = `usage: kv-indexer score REQUEST.json [--candidates ip:port,ip:port…] [--address host:port]
+
+Asks a running indexer (default localhost:50051) to Score a request and prints the candidates ranked.
+REQUEST.json is an OpenAI-style body: {"model", "messages"} (chat, images included), {"model", "prompt"}
+(completion text) or {"model", "prompt_token_ids"}; optional "lora", "cache_salt", "candidates".`;
+
+interface ScoreRow {
+  endpoint: string;
+  matchedBlocks: number;
+  weighted: number;
+  normalized: number;
+  blocksByTier: Record<string, number>;
+  speculativeBlocks: number;
+}
+
+/** `kv-indexer score`: a small client of kvindexer.v1 Score. */
+export async function scoreCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { candidates: { type: 'string' }, address: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) {
+    console.error(USAGE);
+    return 2;
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(readFileSync(parsed.positionals[0], 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    console.error(`cannot read ${parsed.positionals[0]}: ${(err as Error).message}`);
+    return 1;
+  }
+  const candidates = parsed.values.candidates?.split(',').map((s) => s.trim()).filter(Boolean) ?? (body.candidates as string[] | undefined) ?? [];
+  const request: Record<string, unknown> = {
+    model: body.model,
+    loraName: body.lora ?? '',
+    cacheSalt: body.cache_salt ?? '',
+    candidates,
+  };
+  if (Array.isArray(body.messages)) request.chat = { messagesJson: JSON.stringify(body.messages) };
+  else if (typeof body.prompt === 'string') request.prompt = body.prompt;
+  else if (Array.isArray(body.prompt_token_ids)) request.tokens = { tokenIds: body.prompt_token_ids };
+  else {
+    console.error('the request needs "messages", "prompt" or "prompt_token_ids"');
+    return 2;
+  }
+
+  const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
+  const pkg = (loadPackageDefinition(def).kvindexer as GrpcObject).v1 as GrpcObject;
+  const Client = pkg.KvIndexer as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => {
+    Score(req: object, options: { deadline: number }, cb: (err: ServiceError | null, res: { totalBlocks: number; tokenCount: number; scores: ScoreRow[]; degraded: boolean }) => void): void;
+    close(): void;
+  };
+  const client = new Client(parsed.values.address ?? 'localhost:50051', credentials.createInsecure());
+  try {
+    const res = await new Promise<{ totalBlocks: number; tokenCount: number; scores: ScoreRow[]; degraded: boolean }>((resolve, reject) =>
+      client.Score(request, { deadline: Date.now() + 10_000 }, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    console.log(`${res.tokenCount} tokens, ${res.totalBlocks} blocks${res.degraded ? ' (degraded: index unavailable)' : ''}`);
+    const rows = [...res.scores].sort((a, b) => b.weighted - a.weighted);
+    console.log(['endpoint'.padEnd(24), 'matched'.padStart(8), 'weighted'.padStart(9), 'normalized'.padStart(11), '  tiers'].join(''));
+    for (const s of rows) {
+      const tiers = Object.entries(s.blocksByTier).map(([t, n]) => `${t}:${n}`).join(' ');
+      console.log([s.endpoint.padEnd(24), String(s.matchedBlocks).padStart(8), s.weighted.toFixed(2).padStart(9), s.normalized.toFixed(3).padStart(11), `  ${tiers}`].join(''));
+    }
+    return 0;
+  } catch (err) {
+    const e = err as ServiceError;
+    console.error(`Score failed: ${e.details ?? e.message}`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
+import { replayCommand } from '../../src/cli/replay-command.js';
+import { scoreCommand } from '../../src/cli/score-command.js';
+import { startApi, type RunningApi } from '../../src/cli/start-api.js';
+import { startService, type RunningService } from '../../src/cli/serve.js';
+import { readRecording } from '../../src/events/recording/format.js';
+import { ConfigSchema, createLogger } from '../../src/ops/index.js';
+import { demoRecordingFrames } from '../../scripts/make-demo-recording.js';
+import { waitFor } from '../support/zmq.js';
+
+const RECORDING = 'fixtures/recordings/demo-chat.kvrec.gz';
+
+/** README "Walk-through": replay the demo recording into a running service, then score the same chat. */
+describe('README walk-through (replay a recording, score a chat with an image)', () => {
+  let prompts: PromptServiceFrontend;
+  let service: RunningService;
+  let api: RunningApi;
+
+  beforeAll(async () => {
+    const config = ConfigSchema.parse({
+      zmq: { addresses: ['tcp://127.0.0.1:*'] },
+      api: { grpcAddress: '127.0.0.1:0' },
+      metrics: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent', statsIntervalSeconds: 0 },
+    });
+    const log = createLogger('silent');
+    prompts = await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys);
+    service = await startService(config, log);
+    api = await startApi(service, config, log, prompts);
+  }, 60_000);
+
+  afterAll(async () => {
+    await api?.stop();
+    await service?.stop();
+    await prompts?.close();
+  });
+
+  it('the committed recording is what scripts/make-demo-recording.ts generates', async () => {
+    const expected = await demoRecordingFrames();
+    const { header, messages } = readRecording(RECORDING);
+    expect(header.format).toBe('vllm');
+    expect(messages.map((m) => m.frames.map((f) => Buffer.from(f).toString('hex')))).toEqual(
+      expected.map((frames) => frames.map((f) => f.toString('hex'))),
+    );
+  });
+
+  it('kv-indexer replay … --connect, then kv-indexer score ranks the endpoint that served the chat first', async () => {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    expect(await replayCommand([RECORDING, '--connect', service.subscriber.lastEndpoint!, '--pace', 'fast', '--linger', '0'])).toBe(0);
+    err.mockRestore();
+    await waitFor(() => service.index.entriesOf('10.0.0.1:8000') === 26, 'the replayed blocks');
+
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void out.push(line));
+    try {
+      const code = await scoreCommand([
+        'fixtures/requests/demo-chat.json',
+        '--candidates',
+        '10.0.0.2:8000,10.0.0.1:8000',
+        '--address',
+        `127.0.0.1:${api.grpcPort}`,
+      ]);
+      expect(code).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    expect(out).toEqual([
+      '418 tokens, 26 blocks',
+      'endpoint                 matched weighted normalized  tiers',
+      '10.0.0.1:8000                 26    26.00      1.000  GPU:26',
+      '10.0.0.2:8000                  0     0.00      0.000  ',
+    ]);
+  });
+});
