@@ -27,6 +27,8 @@ export interface ApiLimits {
 /** Hooks for metrics; all optional. */
 export interface ApiObserver {
   scored?(kind: InputKind, seconds: number, totalBlocks: number, bestMatched: number): void;
+  /** Time to turn the request's prompt into block keys (render + tokenize + expand + hash for chat). */
+  prepared?(kind: InputKind, seconds: number): void;
   degraded?(reason: string): void;
 }
 
@@ -63,6 +65,7 @@ export class IndexerApi {
     const tierWeights = checkTierWeights(req.tierWeights ?? {});
     const speculate = req.speculate?.endpoint ? this.checkSpeculate(req.speculate) : null;
     const prepared = await this.prepare(req, signal);
+    this.deps.observer?.prepared?.(prepared.kind, Number(process.hrtime.bigint() - started) / 1e9);
     checkDeadline(signal);
 
     let result: ScoreResult;

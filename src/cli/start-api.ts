@@ -48,6 +48,7 @@ export async function startApi(
     }),
     observer: {
       scored: (kind, seconds, total, best) => metrics.observeScore(kind, seconds, total, best),
+      prepared: (kind, seconds) => metrics.observePrepare(kind, seconds),
       degraded: (reason) => metrics.countDegraded(reason),
     },
   });
@@ -168,6 +169,16 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
     for (const e of service.transport.listEndpoints()) states[e.state]++;
     return states;
   });
+  const perEndpoint = (value: (e: ReturnType<typeof service.transport.listEndpoints>[number]) => number | null) => () =>
+    Object.fromEntries(
+      service.transport
+        .listEndpoints()
+        .map((e) => [e.identity, value(e)] as const)
+        .filter((kv): kv is readonly [string, number] => kv[1] !== null),
+    );
+  metrics.gauge(`${p}endpoint_batches_applied_total`, 'Batches applied per endpoint', 'endpoint', perEndpoint((e) => e.stats.applied));
+  metrics.gauge(`${p}endpoint_lag_seconds`, 'Now minus the publisher timestamp of the last applied batch', 'endpoint', perEndpoint((e) => e.lagSeconds));
+  metrics.gauge(`${p}endpoint_last_event_age_seconds`, 'Seconds since the endpoint last published', 'endpoint', perEndpoint((e) => (e.lastEventAgeMs === null ? null : e.lastEventAgeMs / 1000)));
   metrics.gauge(`${p}queue_depth`, 'Decoded batches waiting in endpoint queues', null, () => ({
     '': service.transport.listEndpoints().reduce((n, e) => n + e.queued, 0),
   }));

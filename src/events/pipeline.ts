@@ -60,6 +60,8 @@ export interface EndpointInfo {
   lastSeq: bigint | null;
   /** ms since the last message (null when none yet). */
   lastEventAgeMs: number | null;
+  /** Seconds between the publisher's timestamp of the last applied batch and now (null before the first). */
+  lagSeconds: number | null;
   queued: number;
   stats: StreamStats;
   /** Index entries by tier (request-key blocks). */
@@ -186,6 +188,7 @@ export class EventPipeline {
         replaying: s.replaying,
         lastSeq: s.last,
         lastEventAgeMs: age,
+        lagSeconds: Number.isFinite(s.lastTs) ? Math.max(0, now / 1000 - s.lastTs) : null,
         queued: s.queued,
         stats: { ...s.stats },
         blocksByTier: this.options.blockCounts?.(s.identity) ?? {},

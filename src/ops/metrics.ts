@@ -17,6 +17,7 @@ export class Metrics {
   private readonly scoreSeconds: Histogram<'input'>;
   private readonly scoreHitRatio: Histogram<'input'>;
   private readonly degraded: Counter<'reason'>;
+  private readonly prepareSeconds: Histogram<'input'>;
 
   constructor(prefix = 'kv_indexer_') {
     collectDefaultMetrics({ register: this.registry, prefix });
@@ -34,6 +35,13 @@ export class Metrics {
       buckets: [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1],
       registers: [this.registry],
     });
+    this.prepareSeconds = new Histogram({
+      name: `${prefix}prompt_prepare_seconds`,
+      help: 'Time to turn a Score request into block keys (chat: render + tokenize + expand images + hash)',
+      labelNames: ['input'],
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
     this.degraded = new Counter({
       name: `${prefix}score_degraded_total`,
       help: 'Score calls answered with zero scores because a dependency failed',
@@ -45,6 +53,10 @@ export class Metrics {
   observeScore(input: string, seconds: number, totalBlocks: number, bestMatched: number): void {
     this.scoreSeconds.observe({ input }, seconds);
     if (totalBlocks > 0) this.scoreHitRatio.observe({ input }, bestMatched / totalBlocks);
+  }
+
+  observePrepare(input: string, seconds: number): void {
+    this.prepareSeconds.observe({ input }, seconds);
   }
 
   countDegraded(reason: string): void {

@@ -219,6 +219,9 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(text).toContain(`kv_indexer_events_total{type="BlockStored"} ${service.ingestor.counters.storedEvents}\n`);
     expect(service.ingestor.counters.blocksStored).toBe(8);
     expect(text).toMatch(/kv_indexer_endpoints\{state="live"\} [1-9]/);
+    expect(text).toContain(`kv_indexer_endpoint_batches_applied_total{endpoint="${A}"} 1\n`);
+    expect(text).toMatch(new RegExp(`kv_indexer_endpoint_lag_seconds\\{endpoint="${A}"\\} \\d`));
+    expect(text).toMatch(/kv_indexer_prompt_prepare_seconds_count\{input="tokens"\} [1-9]/);
     const health = await fetch(`http://127.0.0.1:${api.metricsPort}/healthz`);
     expect([health.status, await health.text()]).toEqual([200, 'ok\n']);
   });
