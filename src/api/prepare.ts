@@ -2,7 +2,7 @@ import { blockExtras, type BlockHasher } from '../keys/index.js';
 import { ApiError, invalid } from './errors.js';
 import type { PromptFields } from './messages.js';
 import type { PromptFrontend, PromptItem } from './prompt-frontend.js';
-import { checkItems, checkModel, checkTokens, parseBlockKeys, parseJsonField } from './validate.js';
+import { checkItems, checkModel, checkTokens, checkUtf8, parseBlockKeys, parseJsonField } from './validate.js';
 
 export type InputKind = 'chat' | 'prompt' | 'tokens' | 'block_keys';
 
@@ -32,7 +32,7 @@ export async function preparePrompt(
 ): Promise<PreparedPrompt> {
   const model = checkModel(req.model);
   const chainModel = req.loraName ? checkModel(req.loraName, 'lora_name') : model;
-  const salt = req.cacheSalt || null;
+  const salt = req.cacheSalt ? checkUtf8('cache_salt', req.cacheSalt) : null;
   const B = ctx.hasher.blockSize;
   switch (req.input) {
     case 'blockKeys': {

@@ -20,6 +20,15 @@ export function checkCandidates(values: readonly string[], max: number): string[
 export function checkModel(value: string, field = 'model'): string {
   if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'is required');
   if (value.length > 512) throw invalid(field, 'is longer than 512 characters');
+  return checkUtf8(field, value);
+}
+
+/**
+ * Protobuf decoding replaces invalid UTF-8 with U+FFFD instead of failing; a name that went through that would
+ * silently hash to a different chain root, so it is rejected.
+ */
+export function checkUtf8(field: string, value: string): string {
+  if (value.includes('\uFFFD')) throw invalid(field, 'is not valid UTF-8');
   return value;
 }
 

@@ -165,6 +165,36 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(ok.scores[0].matchedBlocks).toBe(3);
   });
 
+  it('rejects strings that were not valid UTF-8 on the wire', async () => {
+    const { credentials, makeGenericClientConstructor } = await import('@grpc/grpc-js');
+    // A raw ScoreRequest: field 1 (model) = bytes 0xff 0xfe, field 6 (tokens) = {field 1: packed [1]}.
+    const raw = Buffer.from([0x0a, 0x02, 0xff, 0xfe, 0x32, 0x03, 0x0a, 0x01, 0x01]);
+    const Raw = makeGenericClientConstructor(
+      {
+        Score: {
+          path: '/kvindexer.v1.KvIndexer/Score',
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
+      'Raw',
+    );
+    const client = new Raw(`127.0.0.1:${api.grpcPort}`, credentials.createInsecure()) as unknown as {
+      Score(req: Buffer, cb: (err: { code: number; details: string } | null) => void): void;
+      close(): void;
+    };
+    try {
+      const err = await new Promise<{ code: number; details: string } | null>((resolve) => client.Score(raw, (e) => resolve(e)));
+      expect([err?.code, err?.details]).toEqual([status.INVALID_ARGUMENT, 'model: is not valid UTF-8']);
+    } finally {
+      client.close();
+    }
+  });
+
   it('AddEndpoint connects to a pod that binds its PUB (connect mode), RemoveEndpoint closes and clears it', async () => {
     const { Publisher } = await import('zeromq');
     const pod = new Publisher();
