@@ -12,6 +12,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError, type ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
+import type { Cancellation } from './prompt-frontend.js';
 import { loadProtos } from './proto.js';
 
 export interface GrpcServerOptions {
@@ -146,14 +147,14 @@ export class GrpcServer {
     };
   }
 
-  /** Adapts an async operation: cancellation/deadline → AbortSignal, ApiError → status with the field in details. */
-  private unary<Req, Res>(fn: (req: Req, signal: AbortSignal) => Promise<Res>) {
+  /** Adapts an async operation: cancellation/deadline → a flag, ApiError → status with the field in details. */
+  private unary<Req, Res>(fn: (req: Req, cancelled: Cancellation) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const abort = new AbortController();
-      call.on('cancelled', () => abort.abort());
+      const cancelled = { aborted: false };
+      call.on('cancelled', () => (cancelled.aborted = true));
       let result: Promise<Res>;
       try {
-        result = fn(call.request, abort.signal);
+        result = fn(call.request, cancelled);
       } catch (err) {
         result = Promise.reject(err);
       }

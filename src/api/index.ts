@@ -7,5 +7,5 @@ export { GrpcServer, type GrpcServerOptions } from './grpc-server.js';
 export { HealthService, type ServingStatus } from './health.js';
 export { ApiError, type ApiErrorCode } from './errors.js';
 export type { Fleet, EndpointInfo, AddEndpointRequest } from './fleet.js';
-export type { PromptFrontend, RenderedPrompt, PromptItem, ChatRequestInput, CompletionRequestInput } from './prompt-frontend.js';
+export type { Cancellation, PromptFrontend, RenderedPrompt, PromptItem, ChatRequestInput, CompletionRequestInput } from './prompt-frontend.js';
 export { loadProtos, PROTO_DIR, LOADER_OPTIONS } from './proto.js';

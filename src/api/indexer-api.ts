@@ -13,7 +13,7 @@ import type {
   ScoreResponseMsg,
 } from './messages.js';
 import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
-import type { PromptFrontend } from './prompt-frontend.js';
+import type { Cancellation, PromptFrontend } from './prompt-frontend.js';
 import { checkCandidates, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
 
 export interface ApiLimits {
@@ -59,7 +59,7 @@ export class IndexerApi {
     return { scheme: f.scheme, hashSeed: f.hashSeed, blockSize: f.blockSize };
   }
 
-  async score(req: ScoreRequestMsg, signal?: AbortSignal): Promise<ScoreResponseMsg> {
+  async score(req: ScoreRequestMsg, signal?: Cancellation): Promise<ScoreResponseMsg> {
     const started = process.hrtime.bigint();
     const candidates = checkCandidates(req.candidates ?? [], this.deps.limits.maxCandidates);
     const tierWeights = checkTierWeights(req.tierWeights ?? {});
@@ -95,7 +95,7 @@ export class IndexerApi {
     };
   }
 
-  async computeBlockKeys(req: PromptFields, signal?: AbortSignal) {
+  async computeBlockKeys(req: PromptFields, signal?: Cancellation) {
     const prepared = await this.prepare(req, signal, false);
     return {
       tokenIds: prepared.tokenIds ? Array.from(prepared.tokenIds) : [],
@@ -106,7 +106,7 @@ export class IndexerApi {
     };
   }
 
-  async render(req: PromptFields, signal?: AbortSignal) {
+  async render(req: PromptFields, signal?: Cancellation) {
     if (req.input !== 'chat' && req.input !== 'prompt') throw invalid('input', 'one of chat or prompt is required');
     const prepared = await this.prepare(req, signal);
     return { text: prepared.text, tokenIds: Array.from(prepared.tokenIds ?? []), items: prepared.items.map(toItemMsg) };
@@ -187,7 +187,7 @@ export class IndexerApi {
   }
 
   /** llm-d's indexer.v1 GetPodScores: completion text in, raw weighted block count per pod out. */
-  async getPodScores(req: { prompt: string; modelName: string; podIdentifiers: string[] }, signal?: AbortSignal) {
+  async getPodScores(req: { prompt: string; modelName: string; podIdentifiers: string[] }, signal?: Cancellation) {
     const model = checkModel(req.modelName, 'model_name');
     const candidates = checkCandidates(req.podIdentifiers ?? [], this.deps.limits.maxCandidates);
     const prepared = await this.prepare({ model, input: 'prompt', prompt: req.prompt }, signal);
@@ -202,7 +202,7 @@ export class IndexerApi {
     };
   }
 
-  private prepare(req: PromptFields, signal?: AbortSignal, allowKeys = true): Promise<PreparedPrompt> {
+  private prepare(req: PromptFields, signal?: Cancellation, allowKeys = true): Promise<PreparedPrompt> {
     return preparePrompt(
       { hasher: this.deps.hasher, prompts: this.deps.prompts, maxPromptTokens: this.deps.limits.maxPromptTokens },
       req,
@@ -229,7 +229,7 @@ export class IndexerApi {
   }
 }
 
-function checkDeadline(signal?: AbortSignal): void {
+function checkDeadline(signal?: Cancellation): void {
   if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
 }
 

@@ -1,7 +1,7 @@
 import { blockExtras, type BlockHasher } from '../keys/index.js';
 import { ApiError, invalid } from './errors.js';
 import type { PromptFields } from './messages.js';
-import type { PromptFrontend, PromptItem } from './prompt-frontend.js';
+import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { checkItems, checkModel, checkTokens, checkUtf8, parseBlockKeys, parseJsonField } from './validate.js';
 
 export type InputKind = 'chat' | 'prompt' | 'tokens' | 'block_keys';
@@ -27,7 +27,7 @@ export interface PrepareContext {
 export async function preparePrompt(
   ctx: PrepareContext,
   req: PromptFields,
-  signal?: AbortSignal,
+  signal?: Cancellation,
   allowKeys = true,
 ): Promise<PreparedPrompt> {
   const model = checkModel(req.model);

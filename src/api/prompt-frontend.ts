@@ -32,6 +32,11 @@ export interface RenderedPrompt {
   items: PromptItem[];
 }
 
+/** Whether the call was cancelled or its deadline passed (set by the transport; cheaper than an AbortSignal). */
+export interface Cancellation {
+  readonly aborted: boolean;
+}
+
 export interface PromptFrontend {
   /** Served model names (and LoRA adapter names) this frontend can render. */
   models(): string[];
@@ -39,5 +44,5 @@ export interface PromptFrontend {
    * Renders and tokenizes. Throws an ApiError-compatible error: `{ code, field, message }` with code
    * not_found (unknown model), invalid_argument or resource_exhausted.
    */
-  render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: AbortSignal): Promise<RenderedPrompt>;
+  render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: Cancellation): Promise<RenderedPrompt>;
 }

@@ -1,4 +1,4 @@
-import { ApiError, type ChatRequestInput, type CompletionRequestInput, type PromptFrontend, type RenderedPrompt } from '../api/index.js';
+import { ApiError, type Cancellation, type ChatRequestInput, type CompletionRequestInput, type PromptFrontend, type RenderedPrompt } from '../api/index.js';
 import { loadRegistryFile, PromptService } from '../prompt/index.js';
 import type { KeySchemeConfig } from '../keys/index.js';
 
@@ -16,7 +16,7 @@ export class PromptServiceFrontend implements PromptFrontend {
     return this.service.models();
   }
 
-  async render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: AbortSignal): Promise<RenderedPrompt> {
+  async render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: Cancellation): Promise<RenderedPrompt> {
     const request =
       input.kind === 'prompt'
         ? { model, prompt: input.text }
