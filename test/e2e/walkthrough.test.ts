@@ -1,11 +1,10 @@
+import type { RunningApi } from '../../src/cli/start-api.js';
+import type { RunningService } from '../../src/cli/serve.js';
+import { startTestService, type TestService } from '../support/service.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
 import { replayCommand } from '../../src/cli/replay-command.js';
 import { scoreCommand } from '../../src/cli/score-command.js';
-import { startApi, type RunningApi } from '../../src/cli/start-api.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
 import { readRecording } from '../../src/events/recording/format.js';
-import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { demoRecordingFrames } from '../../scripts/make-demo-recording.js';
 import { waitFor } from '../support/zmq.js';
 
@@ -13,27 +12,17 @@ const RECORDING = 'fixtures/recordings/demo-chat.kvrec.gz';
 
 /** README "Walk-through": replay the demo recording into a running service, then score the same chat. */
 describe('README walk-through (replay a recording, score a chat with an image)', () => {
-  let prompts: PromptServiceFrontend;
+  let t: TestService;
   let service: RunningService;
   let api: RunningApi;
 
   beforeAll(async () => {
-    const config = ConfigSchema.parse({
-      zmq: { addresses: ['tcp://127.0.0.1:*'] },
-      api: { grpcAddress: '127.0.0.1:0' },
-      metrics: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent', statsIntervalSeconds: 0 },
-    });
-    const log = createLogger('silent');
-    prompts = await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys);
-    service = await startService(config, log);
-    api = await startApi(service, config, log, prompts);
+    t = await startTestService({ demoModel: true });
+    ({ service, api } = t);
   }, 60_000);
 
   afterAll(async () => {
-    await api?.stop();
-    await service?.stop();
-    await prompts?.close();
+    await t?.stop();
   });
 
   it('the committed recording is what scripts/make-demo-recording.ts generates', async () => {

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
+import type { RunningApi } from '../../src/cli/start-api.js';
+import type { RunningService } from '../../src/cli/serve.js';
+import { startTestService, type TestService } from '../support/service.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
-import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
-import { startApi, type RunningApi } from '../../src/cli/start-api.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
-import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { connectedPublisher, kvMessage, waitFor } from '../support/zmq.js';
 
@@ -29,35 +28,24 @@ const messages = [
  * against what a vLLM publisher stored for the same prompt (same tokens, extra_keys [identifier, offset]).
  */
 describe('gRPC Score from chat messages with an image (demo model)', () => {
-  let prompts: PromptServiceFrontend;
+  let t: TestService;
   let service: RunningService;
   let api: RunningApi;
   let pub: Publisher;
   let kv: ReturnType<typeof grpcClient>;
 
   beforeAll(async () => {
-    const config = ConfigSchema.parse({
-      zmq: { addresses: ['tcp://127.0.0.1:*'] },
-      api: { grpcAddress: '127.0.0.1:0' },
-      metrics: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent', statsIntervalSeconds: 0 },
-    });
-    const log = createLogger('silent');
-    prompts = await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys);
-    service = await startService(config, log);
-    api = await startApi(service, config, log, prompts);
+    t = await startTestService({ demoModel: true });
+    ({ service, api } = t);
     pub = await connectedPublisher(service.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
       service.pipeline.endpoints().has('10.9.9.9:1'),
     );
-    kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
+    kv = t.kv;
   }, 60_000);
 
   afterAll(async () => {
-    kv?.close();
     pub?.close();
-    await api?.stop();
-    await service?.stop();
-    await prompts?.close();
+    await t?.stop();
   });
 
   it('Render gives the spec worked check: 418 tokens, placeholder at 15 of length 391', async () => {

@@ -1,11 +1,10 @@
 import { credentials, loadPackageDefinition, status, type GrpcObject } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import type { RunningApi } from '../../src/cli/start-api.js';
+import type { RunningService } from '../../src/cli/serve.js';
+import { startTestService, type TestService } from '../support/service.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
-import { startApi, type RunningApi } from '../../src/cli/start-api.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
-import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { grpcClient } from '../support/grpc-client.js';
 
 const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
@@ -13,30 +12,19 @@ const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
 const longChat = (i: number) => JSON.stringify([{ role: 'user', content: `request ${i}: ${'lorem ipsum dolor sit amet '.repeat(5_000)}` }]);
 
 describe('gRPC lifecycle: reflection, deadlines, graceful shutdown', () => {
-  let prompts: PromptServiceFrontend;
+  let t: TestService;
   let service: RunningService;
   let api: RunningApi;
   let kv: ReturnType<typeof grpcClient>;
 
   beforeAll(async () => {
-    const config = ConfigSchema.parse({
-      zmq: { addresses: ['tcp://127.0.0.1:*'] },
-      api: { grpcAddress: '127.0.0.1:0' },
-      metrics: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent', statsIntervalSeconds: 0 },
-    });
-    const log = createLogger('silent');
-    prompts = await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys);
-    service = await startService(config, log);
-    api = await startApi(service, config, log, prompts);
-    kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
+    t = await startTestService({ demoModel: true });
+    ({ service, api } = t);
+    kv = t.kv;
   }, 60_000);
 
   afterAll(async () => {
-    kv?.close();
-    await api?.stop();
-    await service?.stop();
-    await prompts?.close();
+    await t?.stop();
   });
 
   it('lists its services through server reflection (what grpcurl uses)', async () => {

@@ -1,0 +1,48 @@
+import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
+import { startApi, type RunningApi } from '../../src/cli/start-api.js';
+import { startService, type RunningService } from '../../src/cli/serve.js';
+import { ConfigSchema, createLogger, type Config } from '../../src/ops/index.js';
+import { grpcClient } from './grpc-client.js';
+
+export interface TestService {
+  config: Config;
+  service: RunningService;
+  api: RunningApi;
+  prompts: PromptServiceFrontend | null;
+  /** A kvindexer.v1 client of this service. */
+  kv: ReturnType<typeof grpcClient>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole service on ephemeral ports (ZMQ bind, gRPC, metrics), quiet, optionally with the demo model
+ * (fixtures/models/demo.yaml). `overrides` are config sections merged over those defaults.
+ */
+export async function startTestService(options: { demoModel?: boolean; overrides?: Record<string, Record<string, unknown>> } = {}): Promise<TestService> {
+  const o = options.overrides ?? {};
+  const config = ConfigSchema.parse({
+    ...o,
+    zmq: { addresses: ['tcp://127.0.0.1:*'], ...o.zmq },
+    api: { grpcAddress: '127.0.0.1:0', ...o.api },
+    metrics: { host: '127.0.0.1', port: 0, ...o.metrics },
+    log: { level: 'silent', statsIntervalSeconds: 0, ...o.log },
+  });
+  const log = createLogger('silent');
+  const prompts = options.demoModel ? await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys) : null;
+  const service = await startService(config, log);
+  const api = await startApi(service, config, log, prompts);
+  const kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
+  return {
+    config,
+    service,
+    api,
+    prompts,
+    kv,
+    async stop() {
+      kv.close();
+      await api.stop();
+      await service.stop();
+      await prompts?.close();
+    },
+  };
+}
