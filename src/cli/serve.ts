@@ -55,8 +55,12 @@ export function transportSettings(config: Config) {
 async function openIndex(config: Config, tiers: TierRegistry, resync: (endpoint: string, reason: string) => void): Promise<ServiceIndex> {
   const c = config.index;
   if (c.backend === 'memory') return new MemoryIndex({ maxEntries: c.maxEntries, shards: c.shards, tiers });
+  const cluster = c.redisCluster.map((node) => {
+    const at = node.lastIndexOf(':');
+    return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+  });
   return RedisIndex.open({
-    url: c.redisUrl,
+    ...(cluster.length > 0 ? { cluster } : { url: c.redisUrl }),
     keyPrefix: c.redisKeyPrefix,
     commandTimeoutMs: c.redisCommandTimeoutMs,
     tiers,
@@ -93,7 +97,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   await transport.start();
   const backend =
     config.index.backend === 'redis'
-      ? { backend: 'redis', url: redactUrl(config.index.redisUrl), keyPrefix: config.index.redisKeyPrefix }
+      ? {
+          backend: 'redis',
+          ...(config.index.redisCluster.length > 0 ? { cluster: config.index.redisCluster } : { url: redactUrl(config.index.redisUrl) }),
+          keyPrefix: config.index.redisKeyPrefix,
+        }
       : { backend: 'memory', maxEntries: config.index.maxEntries };
   log.info({ zmq: config.zmq, endpoints: config.endpoints, replay: config.replay, keys: hasher.fingerprint, index: backend }, 'kv-indexer started');
 

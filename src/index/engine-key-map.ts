@@ -16,6 +16,9 @@ const W_REQ_LO = 0;
 const W_REQ_HI = 1;
 const W_FLAGS = 2;
 const W_COUNTS = 3;
+/** Only when anchors are tracked: the request key of block 0 of the engine key's chain. */
+const W_ANCHOR_LO = 4;
+const W_ANCHOR_HI = 5;
 
 /** The engine key maps to exactly the request key in (reqLo, reqHi). */
 const F_MAPPED_ONE = 1;
@@ -34,6 +37,8 @@ export interface ChainLeftover {
   tokens: Uint32Array;
   /** Identifier ranges over the leftover tokens. */
   extras: readonly LeftoverExtra[];
+  /** Request key of the chain's block 0, or null while the chain has no complete canonical block (or untracked). */
+  anchor: bigint | null;
 }
 
 export interface LeftoverExtra {
@@ -47,8 +52,8 @@ export interface LeftoverExtra {
   itemStarts: readonly (number | null)[];
 }
 
-/** How a child event continues from a parent engine key. */
-export type ChainStart = { base: bigint; leftover: ChainLeftover | null } | null;
+/** How a child event continues from a parent engine key (anchor: see ChainLeftover.anchor). */
+export type ChainStart = { base: bigint; leftover: ChainLeftover | null; anchor: bigint | null } | null;
 
 /** A sink for request keys as uint32 halves. */
 export interface KeySink {
@@ -57,7 +62,13 @@ export interface KeySink {
 }
 
 export class EngineKeyMap {
-  private readonly table = new U64Table(4);
+  private readonly table: U64Table;
+
+  /** `trackAnchors`: also keep each engine key's chain anchor (for sharded remote indexes; 8 bytes per key more). */
+  constructor(readonly trackAnchors = false) {
+    this.table = new U64Table(trackAnchors ? 6 : 4);
+  }
+
   private readonly manyKeys = new Map<bigint, BigUint64Array>();
   private readonly rareCounts = new Map<bigint, Map<number, number>>();
   private readonly leftovers = new Map<bigint, ChainLeftover>();
@@ -92,6 +103,8 @@ export class EngineKeyMap {
     end: number,
     chainIndex: number,
     leftover: ChainLeftover | null,
+    anchorLo = 0,
+    anchorHi = 0,
   ): boolean {
     const before = this.table.size;
     const slot = this.table.insert(lo, hi);
@@ -114,25 +127,33 @@ export class EngineKeyMap {
       d[v + W_REQ_HI] = keys[chainIndex * 2 + 1];
     }
     d[v + W_FLAGS] = flags;
+    if (this.trackAnchors) {
+      d[v + W_ANCHOR_LO] = anchorLo;
+      d[v + W_ANCHOR_HI] = anchorHi;
+    }
     if (leftover) this.leftovers.set(join(lo, hi), leftover);
     return true;
   }
 
-  /** Appends the request keys the engine key at `slot` maps to (none when it completed no canonical block). */
-  requestKeysAt(slot: number, sink: KeySink): number {
+  /**
+   * Appends the request keys the engine key at `slot` maps to (none when it completed no canonical block), and, with
+   * `anchors`, the chain anchor once per key appended.
+   */
+  requestKeysAt(slot: number, sink: KeySink, anchors?: KeySink): number {
     const d = this.table.data;
     const v = this.table.valueAt(slot);
     const flags = d[v + W_FLAGS];
+    let n = 0;
     if (flags & F_MAPPED_ONE) {
       sink.pushHalves(d[v + W_REQ_LO], d[v + W_REQ_HI]);
-      return 1;
-    }
-    if (flags & F_MAPPED_MANY) {
+      n = 1;
+    } else if (flags & F_MAPPED_MANY) {
       const keys = this.manyKeys.get(join(this.table.keyLo(slot), this.table.keyHi(slot)));
       if (keys) sink.pushKeys(keys);
-      return keys?.length ?? 0;
+      n = keys?.length ?? 0;
     }
-    return 0;
+    if (anchors && this.trackAnchors) for (let i = 0; i < n; i++) anchors.pushHalves(d[v + W_ANCHOR_LO], d[v + W_ANCHOR_HI]);
+    return n;
   }
 
   /** Request keys of an engine key, as a fresh array (cold path: tests, diagnostics). */
@@ -153,9 +174,12 @@ export class EngineKeyMap {
     if (slot < 0) return null;
     const v = this.table.valueAt(slot);
     const d = this.table.data;
-    if (d[v + W_FLAGS] & F_ALIGNED) return { base: join(d[v + W_REQ_LO], d[v + W_REQ_HI]), leftover: null };
+    if (d[v + W_FLAGS] & F_ALIGNED) {
+      const anchor = this.trackAnchors ? join(d[v + W_ANCHOR_LO], d[v + W_ANCHOR_HI]) : null;
+      return { base: join(d[v + W_REQ_LO], d[v + W_REQ_HI]), leftover: null, anchor };
+    }
     const leftover = this.leftovers.get(engineKey);
-    return leftover ? { base: leftover.base, leftover } : null;
+    return leftover ? { base: leftover.base, leftover, anchor: leftover.anchor } : null;
   }
 
   /** Store count of the engine key at `slot` on a tier. */

@@ -9,10 +9,19 @@
  */
 
 export interface IndexWriter {
-  /** +1 reference on (key, endpoint, tier) for every key. A confirming add replaces a speculative entry. */
-  add(endpoint: string, tier: string, keys: BigUint64Array): void;
+  /**
+   * Whether add/remove need each key's chain anchor: the request key of block 0 of the chain the key belongs to.
+   * A sharded remote index (Redis Cluster) places a whole chain by its anchor, so that a lookup, which walks a prompt
+   * from block 0, touches one shard. Absent/false: anchors are not needed (and need not be tracked).
+   */
+  readonly needsAnchors?: boolean;
+  /**
+   * +1 reference on (key, endpoint, tier) for every key. A confirming add replaces a speculative entry. `anchors`
+   * (when needsAnchors): one per key, or one for all.
+   */
+  add(endpoint: string, tier: string, keys: BigUint64Array, anchors?: bigint | BigUint64Array): void;
   /** −1 reference on (key, endpoint, tier) for every key; missing entries are ignored (and counted). */
-  remove(endpoint: string, tier: string, keys: BigUint64Array): void;
+  remove(endpoint: string, tier: string, keys: BigUint64Array, anchors?: bigint | BigUint64Array): void;
   /** Drop every entry of the endpoint, all tiers, speculative ones too; cost proportional to its own entries. */
   clearEndpoint(endpoint: string): void;
   /** Make buffered writes visible. */

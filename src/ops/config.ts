@@ -19,6 +19,8 @@ export const ConfigSchema = z.object({
       shards: z.number().int().min(1).max(4096).default(64),
       /** redis://[user:pass@]host:port[/db] (backend redis). */
       redisUrl: z.string().default('redis://127.0.0.1:6379'),
+      /** Redis Cluster startup nodes `host:port` (backend redis); when set, used instead of redisUrl. */
+      redisCluster: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).default([]),
       /** Key prefix; replicas sharing one index use the same prefix (and block size and seed). */
       redisKeyPrefix: z.string().min(1).default('kvi:'),
       redisCommandTimeoutMs: z.number().int().min(1).default(1000),
@@ -28,6 +30,7 @@ export const ConfigSchema = z.object({
       maxEntries: 50_000_000,
       shards: 64,
       redisUrl: 'redis://127.0.0.1:6379',
+      redisCluster: [],
       redisKeyPrefix: 'kvi:',
       redisCommandTimeoutMs: 1000,
     }),
@@ -139,6 +142,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_INDEX_SHARDS: { path: ['index', 'shards'], kind: 'int' },
   KV_INDEXER_INDEX_BACKEND: { path: ['index', 'backend'], kind: 'string' },
   KV_INDEXER_REDIS_URL: { path: ['index', 'redisUrl'], kind: 'string' },
+  KV_INDEXER_REDIS_CLUSTER: { path: ['index', 'redisCluster'], kind: 'list' },
   KV_INDEXER_REDIS_KEY_PREFIX: { path: ['index', 'redisKeyPrefix'], kind: 'string' },
   KV_INDEXER_REDIS_COMMAND_TIMEOUT_MS: { path: ['index', 'redisCommandTimeoutMs'], kind: 'int' },
   KV_INDEXER_ZMQ_MODE: { path: ['zmq', 'mode'], kind: 'string' },

@@ -7,7 +7,7 @@ import { blockExtras } from '../../src/keys/extras.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { Scorer } from '../../src/scoring/index.js';
 import { loadExpected, RECORDINGS } from '../support/fixture-check.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { startCluster, startRedis, type RedisCluster, type RedisServer } from '../support/redis-server.js';
 
 const quiet = { warn: () => undefined, info: () => undefined };
 let server: RedisServer;
@@ -51,6 +51,34 @@ describe.each(['fleet-mixed', 'offload-pressure'])('fixture recording %s into Re
       expect(redis.scores).toEqual(mem.scores);
       expect(mem.scores.some((r) => r.scores.some((c) => c.matchedBlocks > 0))).toBe(true);
       expect(index.pendingResync()).toEqual([]);
+    } finally {
+      await index.close();
+    }
+  });
+});
+
+describe('fixture recordings into a 3-master Redis Cluster, chains placed by the anchors ingest passes', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await startCluster(3);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it.each(['fleet-mixed', 'offload-pressure'])('%s: same state and Scores as memory, every key anchored, spread over masters', async (name) => {
+    const memTiers = new TierRegistry();
+    const mem = await ingestAndScore(name, new MemoryIndex({ tiers: memTiers }), memTiers);
+    const tiers = new TierRegistry();
+    const index = await RedisIndex.open({ cluster: cluster.startupNodes, keyPrefix: `${name}:`, tiers });
+    try {
+      expect(index.needsAnchors).toBe(true);
+      const redis = await ingestAndScore(name, index, tiers);
+      expect(redis.endpoints).toEqual(mem.expected.endpoints);
+      expect(redis.scores).toEqual(mem.scores);
+      expect((await index.stats()).unanchoredKeys).toBe(0);
+      const perMaster = cluster.nodes.map((n) => Number(n.cli('EVAL', `return #redis.call('KEYS', ARGV[1])`, '0', `${name}:{t*`).trim()));
+      expect(perMaster.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2);
     } finally {
       await index.close();
     }

@@ -31,6 +31,9 @@ export class Ingestor {
   private readonly tiers: TierRegistry;
   private readonly endpoints = new Map<string, EngineKeyMap>();
   private readonly scratch = new KeyScratch();
+  /** Chain anchors parallel to `scratch`, when the writer places keys by chain (IndexWriter.needsAnchors). */
+  private readonly anchorScratch = new KeyScratch();
+  private readonly trackAnchors: boolean;
   private readonly hashes = new KeyHalves();
   /** Request keys of the event being defined, as uint32 halves (reused). */
   private keyHalves = new Uint32Array(128);
@@ -39,6 +42,7 @@ export class Ingestor {
     this.hasher = options.hasher;
     this.writer = options.writer;
     this.tiers = options.tiers;
+    this.trackAnchors = options.writer.needsAnchors === true;
   }
 
   /** Applies one batch of an endpoint's events in order, then flushes the writer (one round trip per batch). */
@@ -55,7 +59,7 @@ export class Ingestor {
   applySync(endpoint: string, model: string, events: readonly KvEvent[], start = 0, end = events.length): void {
     if (start === 0) this.counters.batches++;
     let map = this.endpoints.get(endpoint);
-    if (!map) this.endpoints.set(endpoint, (map = new EngineKeyMap()));
+    if (!map) this.endpoints.set(endpoint, (map = new EngineKeyMap(this.trackAnchors)));
     for (let i = start; i < end; i++) {
       const event = events[i];
       switch (event.type) {
@@ -138,6 +142,7 @@ export class Ingestor {
 
     let base: bigint;
     let leftover: ChainLeftover | null = null;
+    let anchor: bigint | null = null;
     if (ev.parentBlockHash === null) {
       base = this.hasher.rootKey(ev.loraName ?? model);
     } else {
@@ -148,6 +153,7 @@ export class Ingestor {
       }
       base = start.base;
       leftover = start.leftover;
+      anchor = start.anchor;
     }
 
     const carried = leftover ? leftover.tokens.length : 0;
@@ -173,6 +179,16 @@ export class Ingestor {
     if (this.keyHalves.length < 2 * canonical) this.keyHalves = new Uint32Array(Math.max(2 * canonical, 2 * this.keyHalves.length));
     const keyHalves = this.keyHalves;
     this.hasher.chainHalves(tokens, Number(base & 0xffffffffn), Number(base >> 32n), extras.blocks, keyHalves);
+    // A chain's anchor is its block 0: inherited, or this event's first key when it completes block 0.
+    let anchorLo = 0;
+    let anchorHi = 0;
+    if (this.trackAnchors) {
+      if (anchor === null && canonical > 0) anchor = (BigInt(keyHalves[1]) << 32n) | BigInt(keyHalves[0]);
+      if (anchor !== null) {
+        anchorLo = Number(anchor & 0xffffffffn);
+        anchorHi = Number(anchor >> 32n);
+      }
+    }
 
     for (let j = 0; j < n; j++) {
       const start = carried + j * eb;
@@ -187,9 +203,10 @@ export class Ingestor {
           base: canonical > 0 ? (BigInt(keyHalves[2 * canonical - 1]) << 32n) | BigInt(keyHalves[2 * canonical - 2]) : base,
           tokens: tokens.slice(canonical * B),
           extras: extras.leftover,
+          anchor,
         };
       }
-      map.define(halves[2 * j], halves[2 * j + 1], keyHalves, first, last, chainIndex, tail);
+      map.define(halves[2 * j], halves[2 * j + 1], keyHalves, first, last, chainIndex, tail, anchorLo, anchorHi);
     }
     return true;
   }
@@ -200,6 +217,7 @@ export class Ingestor {
    */
   private hold(endpoint: string, map: EngineKeyMap, halves: Uint32Array, n: number, tier: number): void {
     const added = this.scratch.begin();
+    const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
     for (let j = 0; j < 2 * n; j += 2) {
       const slot = map.slotOf(halves[j], halves[j + 1]);
       if (slot < 0) {
@@ -211,10 +229,10 @@ export class Ingestor {
         this.counters.duplicateStores++;
         continue;
       }
-      map.requestKeysAt(slot, added);
+      map.requestKeysAt(slot, added, anchors);
     }
     if (added.length > 0) {
-      this.writer.add(endpoint, this.tiers.name(tier), added.keys());
+      this.writer.add(endpoint, this.tiers.name(tier), added.keys(), anchors?.keys());
       this.counters.requestKeysAdded += added.length;
     }
   }
@@ -223,6 +241,7 @@ export class Ingestor {
     const tier = this.tiers.intern(ev.medium);
     const halves = this.hashes.load(ev.blockHashes);
     const removed = this.scratch.begin();
+    const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
     for (let j = 0; j < 2 * ev.blockHashes.length; j += 2) {
       const slot = map.slotOf(halves[j], halves[j + 1]);
       if (slot < 0 || map.countAt(slot, tier) === 0) {
@@ -231,11 +250,11 @@ export class Ingestor {
       }
       this.counters.blocksRemoved++;
       if (map.addCountAt(slot, tier, -1) > 0) continue;
-      map.requestKeysAt(slot, removed);
+      map.requestKeysAt(slot, removed, anchors);
       if (map.isUnheldAt(slot)) map.forgetAt(slot);
     }
     if (removed.length > 0) {
-      this.writer.remove(endpoint, this.tiers.name(tier), removed.keys());
+      this.writer.remove(endpoint, this.tiers.name(tier), removed.keys(), anchors?.keys());
       this.counters.requestKeysRemoved += removed.length;
     }
   }
