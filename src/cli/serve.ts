@@ -1,7 +1,9 @@
-import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, ZmqSubscriber } from '../events/index.js';
+import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, parseEndpointSpec, ZmqSubscriber } from '../events/index.js';
 import { MemoryIndex, RedisIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
-import type { Config, Logger } from '../ops/index.js';
+import { hostname } from 'node:os';
+import { ConfigError, type Config, type Logger } from '../ops/index.js';
+import { EndpointOwnership } from './endpoint-ownership.js';
 
 /** The configured index backend (both implement Index; the memory one also answers synchronously). */
 export type ServiceIndex = MemoryIndex | RedisIndex;
@@ -15,13 +17,18 @@ export interface RunningService {
   transport: EventTransport;
   /** The bind-mode SUB socket (not started when nothing is bound). */
   subscriber: ZmqSubscriber;
-  stop(): Promise<void>;
+  /** Lease-driven ownership of the static endpoints (endpoints.leaseTtlMs with the Redis backend), else null. */
+  ownership: EndpointOwnership | null;
+  /** Stops everything; leases are released unless `releaseLeases: false` (a crash, in tests). */
+  stop(options?: { releaseLeases?: boolean }): Promise<void>;
 }
 
 /** The transport's options from the config: zmq.* (legacy shape) plus endpoints.* and replay.*. */
 export function transportSettings(config: Config) {
   const bind = config.zmq.mode === 'bind' ? config.zmq.addresses : [];
-  const endpoints = [...(config.zmq.mode === 'connect' ? config.zmq.addresses : []), ...config.endpoints.static];
+  // With leases, the static endpoints are connected by EndpointOwnership as their leases are won.
+  const leased = config.endpoints.leaseTtlMs > 0;
+  const endpoints = [...(config.zmq.mode === 'connect' ? config.zmq.addresses : []), ...(leased ? [] : config.endpoints.static)];
   const replayPort = config.replay.bindPort;
   return {
     transport: {
@@ -91,10 +98,18 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
   const transport = new EventTransport(pipeline, settings.transport, log);
   const events = pipeline;
+  let ownership: EndpointOwnership | null = null;
+  if (config.endpoints.leaseTtlMs > 0) {
+    if (!(index instanceof RedisIndex)) throw new ConfigError('endpoints.leaseTtlMs needs index.backend: redis (the leases live in Redis)');
+    const owner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    const specs = config.endpoints.static.map((s) => parseEndpointSpec(s));
+    ownership = new EndpointOwnership(specs, index.leases(owner, config.endpoints.leaseTtlMs), transport, index, log);
+  }
   if (settings.transport.bind.length === 0 && settings.transport.endpoints.length === 0 && !settings.transport.endpointsFile) {
     log.warn({}, 'no bind address, no endpoints and no endpoints file: events arrive only from endpoints added at runtime');
   }
   await transport.start();
+  await ownership?.start();
   const backend =
     config.index.backend === 'redis'
       ? {
@@ -122,8 +137,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
     pipeline: events,
     transport,
     subscriber: transport.bindSubscriber,
-    async stop() {
+    ownership,
+    async stop(options = {}) {
       clearInterval(statsTimer);
+      await ownership?.stop(options.releaseLeases ?? true);
       await transport.stop();
       await index.close();
     },

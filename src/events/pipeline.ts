@@ -224,14 +224,24 @@ export class EventPipeline {
   }
 
   /** Stops, clears and forgets the endpoint identities chosen by `which` (e.g. all from one connect address). */
-  async remove(which: (info: { identity: string; source: string; endpoint: string }) => boolean): Promise<string[]> {
+  /**
+   * Stops and forgets the matching streams. Their index entries are cleared, unless `keepEntries` (a handover: another
+   * replica sharing the index now maintains them).
+   */
+  async remove(
+    which: (info: { identity: string; source: string; endpoint: string }) => boolean,
+    options: { keepEntries?: boolean } = {},
+  ): Promise<string[]> {
     const removed: string[] = [];
     for (const s of [...this.streams.values()]) {
       if (!which(s)) continue;
       this.streams.delete(s.identity);
       await s.close();
-      bump(this.counters.clears, 'removed');
-      this.ingestor.forget(s.identity);
+      if (options.keepEntries) this.ingestor.handOver(s.identity);
+      else {
+        bump(this.counters.clears, 'removed');
+        this.ingestor.forget(s.identity);
+      }
       removed.push(s.identity);
     }
     return removed;

@@ -15,7 +15,7 @@ export interface TransportOptions {
   receiveHighWaterMark?: number;
 }
 
-export type EndpointOrigin = 'static' | 'file' | 'api';
+export type EndpointOrigin = 'static' | 'file' | 'api' | 'lease';
 
 export interface ConnectedEndpoint {
   spec: EndpointSpec;
@@ -88,14 +88,15 @@ export class EventTransport {
 
   /**
    * Disconnects an endpoint: closes its sockets, then clears and forgets every endpoint identity whose messages came
-   * through them. Returns those identities (empty when the address was not connected).
+   * through them (with `keepEntries`, forgets them but leaves their index entries: a lease handover). Returns those
+   * identities (empty when the address was not connected).
    */
-  async removeEndpoint(address: string): Promise<string[]> {
+  async removeEndpoint(address: string, options: { keepEntries?: boolean } = {}): Promise<string[]> {
     const connection = this.connections.get(address);
     if (!connection) return [];
     this.connections.delete(address);
     await Promise.all(connection.subscribers.map((s) => s.close()));
-    const removed = await this.pipeline.remove((s) => s.source === address);
+    const removed = await this.pipeline.remove((s) => s.source === address, options);
     this.log.info({ endpoint: address, identities: removed }, 'endpoint removed');
     return removed;
   }

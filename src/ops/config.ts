@@ -107,8 +107,13 @@ export const ConfigSchema = z.object({
       staleSeconds: z.number().min(1).default(60),
       /** Decoded batches queued per endpoint; beyond it batches are dropped and the endpoint resyncs by replay. */
       queueBatches: z.number().int().min(1).default(10_000),
+      /**
+       * Connect mode with several replicas sharing a Redis index: the static endpoints are owned through leases of
+       * this TTL in Redis, so each is ingested by one replica at a time (0 = off: connect to every static endpoint).
+       */
+      leaseTtlMs: z.number().int().min(0).default(0),
     })
-    .default({ static: [], file: '', fileCheckSeconds: 2, staleSeconds: 60, queueBatches: 10_000 }),
+    .default({ static: [], file: '', fileCheckSeconds: 2, staleSeconds: 60, queueBatches: 10_000, leaseTtlMs: 0 }),
   // Gap recovery over the publishers' replay ROUTERs (spec/vllm-kv-events.md §1).
   replay: z
     .object({
@@ -166,6 +171,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_ENDPOINTS_FILE_CHECK_SECONDS: { path: ['endpoints', 'fileCheckSeconds'], kind: 'number' },
   KV_INDEXER_STALE_SECONDS: { path: ['endpoints', 'staleSeconds'], kind: 'number' },
   KV_INDEXER_QUEUE_BATCHES: { path: ['endpoints', 'queueBatches'], kind: 'int' },
+  KV_INDEXER_ENDPOINT_LEASE_TTL_MS: { path: ['endpoints', 'leaseTtlMs'], kind: 'int' },
   KV_INDEXER_REPLAY_ENABLED: { path: ['replay', 'enabled'], kind: 'string' },
   KV_INDEXER_REPLAY_TIMEOUT_MS: { path: ['replay', 'timeoutMs'], kind: 'int' },
   KV_INDEXER_REPLAY_COOLDOWN_MS: { path: ['replay', 'cooldownMs'], kind: 'int' },

@@ -64,6 +64,13 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
     expect(info.backend).toBe('redis');
   });
 
+  it('speculative entries reserved through one replica are seen by the other', async () => {
+    const C = '10.0.0.7:8000';
+    await replicas[0].kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(32, 500) }, candidates: [C], speculate: { endpoint: C, ttlMs: 60_000 } });
+    const seen = await replicas[1].kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(32, 500) }, candidates: [C] });
+    expect(seen.scores[0]).toMatchObject({ endpoint: C, matchedBlocks: 2, speculativeBlocks: 2 });
+  });
+
   it('degrades when Redis is gone: zero scores flagged, UNAVAILABLE when strict, not ready; then recovers', async () => {
     const r = replicas[1];
     const health = grpcClient(`127.0.0.1:${r.api.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
@@ -79,11 +86,34 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       expect(await health.call('Check', { service: 'readiness' })).toEqual({ status: 'NOT_SERVING' });
       expect(await health.call('Check', { service: 'liveness' })).toEqual({ status: 'SERVING' });
 
+      // Mid-ingest: a batch arrives while Redis is down. The ingesting replica survives; the write fails, the batch
+      // does not count as applied (the next one shows the gap) and the endpoint is marked degraded.
+      const writer = replicas[0].service;
+      await pub.send(kvMessage(`kv@${A}@${MODEL}`, 1, [2, [['BlockStored', [4n], 3n, tokenRange(16, 49), 16, null, null]], null]));
+      await waitFor(() => writer.pipeline.listEndpoints().find((e) => e.identity === A)?.state === 'degraded', 'A marked degraded');
+      expect(writer.pipeline.counters.applyErrors).toBeGreaterThanOrEqual(1);
+
       await redis.restart();
       await waitFor(() => r.api.health.get('readiness') === 'SERVING', 'readiness to return', 15_000);
       const back = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
       // The restarted server is empty: answered, not degraded, nothing matched until events arrive again.
       expect([back.degraded, back.scores[0].matchedBlocks]).toEqual([false, 0]);
+      // New events are indexed again. The writer learns on its first write that Redis restarted empty and clears and
+      // resynchronises A (which may drop that very batch); the events after it land. Scored by the other replica.
+      let matched = 0;
+      for (let seq = 2; matched === 0 && seq < 8; seq++) {
+        await pub.send(kvMessage(`kv@${A}@${MODEL}`, seq, [seq, [['BlockStored', [21n, 22n], null, tokenRange(32, 900), 16, null, null]], null]));
+        await waitFor(() => writer.pipeline.stream(A)?.last === BigInt(seq), `batch ${seq} applied`);
+        await writer.index.flush().catch(() => undefined);
+        // A reader caches unknown endpoint names for up to a second: poll that long for the new registration.
+        for (const deadline = Date.now() + 2_000; matched === 0 && Date.now() < deadline; ) {
+          const fresh = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(32, 900) }, candidates: [A] });
+          expect(fresh.degraded).toBe(false);
+          matched = fresh.scores[0].matchedBlocks;
+          if (matched === 0) await new Promise((res) => setTimeout(res, 100));
+        }
+      }
+      expect(matched).toBe(2);
     } finally {
       health.close();
     }

@@ -96,6 +96,14 @@ export class Ingestor {
     this.endpoints.delete(endpoint);
   }
 
+  /**
+   * Drops this process's bridge for an endpoint but leaves its index entries: another replica took the endpoint
+   * over and maintains them in the shared index from now on.
+   */
+  handOver(endpoint: string): void {
+    this.endpoints.delete(endpoint);
+  }
+
   /** Engine keys known for an endpoint (for stats and tests). */
   engineKeyCount(endpoint: string): number {
     return this.endpoints.get(endpoint)?.size ?? 0;

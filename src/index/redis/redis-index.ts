@@ -169,6 +169,8 @@ export class RedisIndex implements Index {
     const now = options?.now ?? this.clock();
     const candidates = options?.candidates;
     try {
+      // Ids cached before a reconnect are checked against the server first (see checkServer).
+      if (this.serverCheck) await this.serverCheck;
       let eids: number[] | undefined;
       if (candidates !== undefined) {
         await this.ids.findEndpoints(this.conn, candidates, this.clock());
@@ -302,18 +304,25 @@ export class RedisIndex implements Index {
     this.onResync?.(endpoint, reason);
   }
 
-  /** After a reconnect: a new run id means the server lost its data (no persistence) — ids and entries are gone. */
+  /**
+   * After a reconnect: a new run id means the server lost its data (no persistence) — ids and entries are gone. The
+   * check retries while the connection stays up: giving up would leave cached ids that the new server does not know,
+   * so this replica's writes would land under ids no other replica can resolve.
+   */
   private async checkServer(): Promise<void> {
-    try {
-      const id = await this.conn.runId();
-      if (id === undefined || this.runId === undefined || id === this.runId) return;
-      this.runId = id;
-      this.ids.reset();
-      this.store.reset();
-      for (const e of this.written) this.markResync(e, 'redis data lost');
-      this.written.clear();
-    } catch {
-      // Checked again on the next reconnect.
+    for (let attempt = 0; attempt < 50 && !this.closed && this.conn.ready; attempt++) {
+      try {
+        const id = await this.conn.runId();
+        if (id === undefined || this.runId === undefined || id === this.runId) return;
+        this.runId = id;
+        this.ids.reset();
+        this.store.reset();
+        for (const e of this.written) this.markResync(e, 'redis data lost');
+        this.written.clear();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
   }
 
