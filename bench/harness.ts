@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { prng } from '../src/events/sim/workload.js';
 
 /** A benchmark suite: runs, returns named figures, and states the goal each figure is compared with. */
 export interface Suite {
@@ -65,17 +66,9 @@ export function usedBytes(): number {
   return m.heapUsed + m.arrayBuffers;
 }
 
-/** Deterministic PRNG (xorshift32), so runs are comparable. */
+/** Deterministic PRNG (the simulator's xorshift32), so runs are comparable. */
 export function rng(seed = 0x9e3779b9): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
+  return prng(seed);
 }
 
 /** Token ids with a Zipf-like skew over a 151k vocabulary (frequent tokens have small ids, as in BPE vocabularies). */

@@ -3,6 +3,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LOADER_OPTIONS } from '../api/index.js';
+import type { CandidateScore } from '../scoring/index.js';
 
 const USAGE = `usage: kv-indexer score REQUEST.json [--candidates ip:port,ip:port…] [--address host:port]
 
@@ -10,14 +11,8 @@ Asks a running indexer (default localhost:50051) to Score a request and prints t
 REQUEST.json is an OpenAI-style body: {"model", "messages"} (chat, images included), {"model", "prompt"}
 (completion text) or {"model", "prompt_token_ids"}; optional "lora", "cache_salt", "candidates".`;
 
-interface ScoreRow {
-  endpoint: string;
-  matchedBlocks: number;
-  weighted: number;
-  normalized: number;
-  blocksByTier: Record<string, number>;
-  speculativeBlocks: number;
-}
+/** A Score response row: the scorer's own shape (docs/api.md). */
+type ScoreRow = CandidateScore;
 
 /** `kv-indexer score`: a small client of kvindexer.v1 Score. */
 export async function scoreCommand(argv: string[]): Promise<number> {
