@@ -1,4 +1,7 @@
+import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { Worker } from 'node:worker_threads';
+import { LOADER_OPTIONS } from '../../src/api/index.js';
 import { startApi } from '../../src/cli/start-api.js';
 import { startService } from '../../src/cli/serve.js';
 import type { BlockStoredEvent } from '../../src/events/types.js';
@@ -58,17 +61,12 @@ export const grpcSuite: Suite = {
     }, 10);
 
     const seconds = quick ? 2 : 10;
-    const result = await new Promise<{ latencies: number[]; errors: number; elapsed: number }>((resolve, reject) => {
-      const worker = new Worker(new URL('./grpc-load-client.mjs', import.meta.url), {
-        workerData: { address: `127.0.0.1:${api.grpcPort}`, seconds, concurrency: CONCURRENCY, requests },
-      });
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
+    const result = await load(`127.0.0.1:${api.grpcPort}`, seconds, requests);
     clearInterval(ingestTimer);
     const ingested = service.ingestor.counters.blocksStored;
     await api.stop();
     await service.stop();
+    const ceiling = await noopCeiling(quick ? 2 : 5, requests);
     return {
       parameters: { seconds, concurrency: CONCURRENCY, candidates: CANDIDATES, promptTokens: PROMPT_TOKENS, backgroundBlocksPerSecond: 100_000 },
       figures: {
@@ -76,8 +74,47 @@ export const grpcSuite: Suite = {
         p50: { value: percentile(result.latencies, 50), unit: 'ms' },
         p99: { value: percentile(result.latencies, 99), unit: 'ms', goal: '≤ 5' },
         errors: { value: result.errors, unit: 'calls' },
+        noopHandlerRequestsPerSecond: { value: ceiling.latencies.length / ceiling.elapsed, unit: 'req/s' },
+        noopHandlerP99: { value: percentile(ceiling.latencies, 99), unit: 'ms' },
         blocksIngestedDuringRun: { value: ingested, unit: 'blocks' },
       },
     };
   },
 };
+
+type LoadResult = { latencies: number[]; errors: number; elapsed: number };
+
+/** Runs the load client (a worker thread) against a server. */
+function load(address: string, seconds: number, requests: object[]): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./grpc-load-client.mjs', import.meta.url), {
+      workerData: { address, seconds, concurrency: CONCURRENCY, requests },
+    });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+/**
+ * The same client against a Score handler that does no work (raw request bytes in, a fixed reply out): what grpc-js
+ * and this machine allow at all, so that the service's figures can be read against it.
+ */
+async function noopCeiling(seconds: number, requests: object[]): Promise<LoadResult> {
+  const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
+  const score = (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score;
+  const reply = score.responseSerialize({
+    totalBlocks: 64,
+    scores: Array.from({ length: CANDIDATES }, (_, i) => ({ endpoint: `10.1.0.${i + 1}:8000`, matchedBlocks: 10, weighted: 10, normalized: 0.15, blocksByTier: { GPU: 10 } })),
+  });
+  const raw = (b: Buffer) => b;
+  const server = new Server();
+  server.addService({ Score: { ...score, requestDeserialize: raw, responseSerialize: raw } }, { Score: (_call: unknown, cb: (e: null, r: Buffer) => void) => cb(null, reply) });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  try {
+    return await load(`127.0.0.1:${port}`, seconds, requests);
+  } finally {
+    server.forceShutdown();
+  }
+}
