@@ -1,6 +1,6 @@
 /**
  * The index: request key → entries {endpoint, tier, speculative?}. Two backends implement it: the sharded in-memory
- * one (memory/) and, later, Redis. Ingest (src/events/ingest) owns the engine-key bridge and calls add/remove with
+ * one (memory/) and Redis / Redis Cluster (redis/). Ingest (src/events/ingest) owns the engine-key bridge and calls add/remove with
  * request keys; scoring calls lookup.
  *
  * Entries are reference-counted per (request key, endpoint, tier): add increments, remove decrements, and the entry
