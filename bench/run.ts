@@ -3,6 +3,7 @@
  * Goals come from DESIGN.md ("Goals the design must reach"); they are reported, never asserted in tests.
  */
 import { writeResult, type Suite } from './harness.js';
+import { decodeSuite } from './suites/decode.js';
 import { hashingSuite } from './suites/hashing.js';
 import { ingestSuite } from './suites/ingest.js';
 import { indexSuite } from './suites/index-memory.js';
@@ -11,7 +12,7 @@ import { promptSuite } from './suites/prompt.js';
 import { transportSuite } from './suites/transport.js';
 import { redisSuite } from './suites/redis.js';
 
-const SUITES: Suite[] = [hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, redisSuite];
+const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, redisSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
