@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { ENDPOINTS, indexOp, KEYS, type IndexOp } from '../support/index-ops.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryIndex, RedisIndex, TierRegistry, type Index } from '../../src/index/index.js';
 import { Scorer, TierWeights } from '../../src/scoring/index.js';
@@ -13,30 +14,11 @@ import { plain } from '../unit/index/helpers.js';
  * use 1, 3 or 4096 buckets.
  */
 
-const KEYS = [0n, 1n, 7n, 2n ** 32n, 2n ** 32n + 7n, 2n ** 63n, 2n ** 64n - 1n, 123456789012345678n];
-const ENDPOINTS = ['a', 'b', 'c', 'd'];
 const TIERS = ['GPU', 'cpu', 'Disk', 'NVME'];
 
-type Op =
-  | { kind: 'add' | 'remove'; endpoint: string; tier: string; keys: bigint[] }
-  | { kind: 'clear'; endpoint: string }
-  | { kind: 'reserve'; endpoint: string; keys: bigint[]; ttl: number }
-  | { kind: 'release'; endpoint: string; keys: bigint[] }
-  | { kind: 'tick'; ms: number };
+type Op = IndexOp;
 
-const endpoint = fc.constantFrom(...ENDPOINTS);
-const keyList = fc.array(fc.constantFrom(...KEYS), { maxLength: 6 });
-const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('add' as const), endpoint, tier: fc.constantFrom(...TIERS), keys: keyList }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('remove' as const), endpoint, tier: fc.constantFrom(...TIERS), keys: keyList }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const), endpoint }) },
-  {
-    weight: 3,
-    arbitrary: fc.record({ kind: fc.constant('reserve' as const), endpoint, keys: keyList, ttl: fc.integer({ min: 1, max: 50 }) }),
-  },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('release' as const), endpoint, keys: keyList }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 30 }) }) },
-);
+const op = indexOp(TIERS);
 const query = fc.record({
   chain: fc.array(fc.constantFrom(...KEYS), { minLength: 0, maxLength: 8 }),
   candidates: fc.option(fc.array(fc.constantFrom(...ENDPOINTS, 'unknown'), { maxLength: 5 }), { nil: undefined }),

@@ -1,19 +1,15 @@
 import type { BlockRemovedEvent, BlockStoredEvent, ExtraKeyItem } from '../../src/events/types.js';
 
 /** Builders for decoded events (what the decoder hands to ingest). */
-export function stored(
-  hashes: (number | bigint)[],
-  parent: number | bigint | null,
-  tokens: number[],
-  blockSize: number,
-  more: Partial<BlockStoredEvent> = {},
-): BlockStoredEvent {
+
+/** A BlockStored event with every field at its wire default, overridden by `fields`. */
+export function storedEvent(fields: Partial<BlockStoredEvent>): BlockStoredEvent {
   return {
     type: 'BlockStored',
-    blockHashes: BigUint64Array.from(hashes.map(BigInt)),
-    parentBlockHash: parent === null ? null : BigInt(parent),
-    tokenIds: Uint32Array.from(tokens),
-    blockSize,
+    blockHashes: new BigUint64Array(0),
+    parentBlockHash: null,
+    tokenIds: new Uint32Array(0),
+    blockSize: 0,
     loraId: null,
     medium: 'GPU',
     loraName: null,
@@ -22,8 +18,24 @@ export function stored(
     kvCacheSpecKind: null,
     kvCacheSpecSlidingWindow: null,
     cacheSalt: null,
-    ...more,
+    ...fields,
   };
+}
+
+export function stored(
+  hashes: (number | bigint)[],
+  parent: number | bigint | null,
+  tokens: number[],
+  blockSize: number,
+  more: Partial<BlockStoredEvent> = {},
+): BlockStoredEvent {
+  return storedEvent({
+    blockHashes: BigUint64Array.from(hashes.map(BigInt)),
+    parentBlockHash: parent === null ? null : BigInt(parent),
+    tokenIds: Uint32Array.from(tokens),
+    blockSize,
+    ...more,
+  });
 }
 
 export function removed(hashes: (number | bigint)[], medium = 'GPU'): BlockRemovedEvent {

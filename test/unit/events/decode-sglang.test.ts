@@ -2,27 +2,11 @@ import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { decodeEventBatch } from '../../../src/events/decode/index.js';
 import type { BlockStoredEvent } from '../../../src/events/types.js';
+import { storedEvent } from '../../support/events.js';
 
 const pack = (value: unknown) => encode(value, { useBigInt64: true });
 
-function sglangStored(fields: Partial<BlockStoredEvent>): BlockStoredEvent {
-  return {
-    type: 'BlockStored',
-    blockHashes: new BigUint64Array(0),
-    parentBlockHash: null,
-    tokenIds: new Uint32Array(0),
-    blockSize: 0,
-    loraId: null,
-    medium: 'GPU',
-    loraName: null,
-    extraKeys: null,
-    groupIdx: null,
-    kvCacheSpecKind: null,
-    kvCacheSpecSlidingWindow: null,
-    cacheSalt: null,
-    ...fields,
-  };
-}
+const sglangStored = storedEvent;
 
 describe('SGLang', () => {
   it('array form: signed int64 hashes, cache_salt and session_id positions, attn_dp_rank', () => {

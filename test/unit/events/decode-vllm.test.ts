@@ -2,28 +2,12 @@ import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { decodeEventBatch } from '../../../src/events/decode/index.js';
 import type { BlockStoredEvent } from '../../../src/events/types.js';
+import { storedEvent } from '../../support/events.js';
 
 const pack = (value: unknown) => encode(value, { useBigInt64: true });
 
 /** A BlockStored as decoded when only the four required fields were on the wire. */
-function stored(fields: Partial<BlockStoredEvent>): BlockStoredEvent {
-  return {
-    type: 'BlockStored',
-    blockHashes: new BigUint64Array(0),
-    parentBlockHash: null,
-    tokenIds: new Uint32Array(0),
-    blockSize: 0,
-    loraId: null,
-    medium: 'GPU',
-    loraName: null,
-    extraKeys: null,
-    groupIdx: null,
-    kvCacheSpecKind: null,
-    kvCacheSpecSlidingWindow: null,
-    cacheSalt: null,
-    ...fields,
-  };
-}
+const stored = storedEvent;
 
 describe('batch shapes', () => {
   it('3-element array batch', () => {

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { ENDPOINTS, indexOp, KEYS, type IndexOp } from '../../support/index-ops.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryIndex, SPECULATIVE_BIT, TierRegistry, normaliseTier } from '../../../src/index/index.js';
 import { plain } from './helpers.js';
@@ -8,16 +9,9 @@ import { plain } from './helpers.js';
  * universes (so repeats and shared keys are the norm). After every sequence, lookups and counts must agree exactly.
  */
 
-const KEYS = [0n, 1n, 7n, 2n ** 32n, 2n ** 32n + 7n, 2n ** 63n, 2n ** 64n - 1n, 123456789012345678n];
-const ENDPOINTS = ['a', 'b', 'c', 'd'];
 const TIERS = ['GPU', 'cpu', 'Disk', 'CPU_PINNED'];
 
-type Op =
-  | { kind: 'add' | 'remove'; endpoint: string; tier: string; keys: bigint[] }
-  | { kind: 'clear'; endpoint: string }
-  | { kind: 'reserve'; endpoint: string; keys: bigint[]; ttl: number }
-  | { kind: 'release'; endpoint: string; keys: bigint[] }
-  | { kind: 'tick'; ms: number };
+type Op = IndexOp;
 
 type Row = [endpoint: string, matchedBlocks: number, tierMasks: number[]];
 
@@ -144,18 +138,8 @@ function getOr<K, V>(m: Map<K, V>, k: K, make: () => V): V {
   return v;
 }
 
+const op = indexOp(TIERS);
 const endpoint = fc.constantFrom(...ENDPOINTS);
-const keyList = fc.array(fc.constantFrom(...KEYS), { maxLength: 6 });
-const tier = fc.constantFrom(...TIERS);
-const ttl = fc.integer({ min: 1, max: 50 });
-const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('add' as const), endpoint, tier, keys: keyList }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('remove' as const), endpoint, tier, keys: keyList }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const), endpoint }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('reserve' as const), endpoint, keys: keyList, ttl }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('release' as const), endpoint, keys: keyList }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 30 }) }) },
-);
 const query = fc.record({
   chain: fc.array(fc.constantFrom(...KEYS), { minLength: 0, maxLength: 8 }),
   candidates: fc.option(fc.array(fc.constantFrom(...ENDPOINTS, 'unknown'), { maxLength: 5 }), { nil: undefined }),

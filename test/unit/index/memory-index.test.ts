@@ -69,34 +69,7 @@ describe('MemoryIndex eviction at maxEntries', () => {
 });
 
 describe('MemoryIndex validation at the edge', () => {
-  const bad: [string, (idx: MemoryIndex) => unknown, ErrorConstructor][] = [
-    ['keys not a BigUint64Array', (i) => i.add('a', 'GPU', [1n] as unknown as BigUint64Array), TypeError],
-    ['Uint32Array keys', (i) => i.add('a', 'GPU', new Uint32Array(2) as unknown as BigUint64Array), TypeError],
-    ['empty endpoint', (i) => i.add('', 'GPU', keys(1)), TypeError],
-    ['non-string endpoint', (i) => i.remove(7 as unknown as string, 'GPU', keys(1)), TypeError],
-    ['non-string tier', (i) => i.add('a', null as unknown as string, keys(1)), TypeError],
-    ['zero ttl', (i) => i.reserveSync('a', keys(1), 0), RangeError],
-    ['negative ttl', (i) => i.reserveSync('a', keys(1), -5), RangeError],
-    ['NaN ttl', (i) => i.reserveSync('a', keys(1), NaN), RangeError],
-    ['infinite ttl', (i) => i.reserveSync('a', keys(1), Infinity), RangeError],
-    ['negative maxBlocks', (i) => i.lookupSync(keys(1), { maxBlocks: -1 }), RangeError],
-    ['fractional maxBlocks', (i) => i.lookupSync(keys(1), { maxBlocks: 1.5 }), RangeError],
-    ['NaN now', (i) => i.lookupSync(keys(1), { now: NaN }), RangeError],
-    ['candidates not strings', (i) => i.lookupSync(keys(1), { candidates: [1 as unknown as string] }), TypeError],
-    ['release with bad keys', (i) => i.releaseSync('a', 'x' as unknown as BigUint64Array), TypeError],
-    ['clear with empty name', (i) => i.clearEndpoint(''), TypeError],
-  ];
-  for (const [what, call, type] of bad) {
-    it(`rejects ${what} and changes nothing`, () => {
-      const idx = new MemoryIndex();
-      idx.add('a', 'GPU', keys(1));
-      const before = idx.statsSync();
-      expect(() => call(idx)).toThrow(type);
-      expect(idx.statsSync()).toEqual(before);
-      expect(plain(idx.lookupSync(keys(1)))).toEqual([['a', 1, [GPU]]]);
-    });
-  }
-
+  // The validation table runs against every backend in test/support/index-behaviour.ts; these are memory-only.
   it('rejects bad constructor options', () => {
     expect(() => new MemoryIndex({ shards: 3 })).toThrow(RangeError);
     expect(() => new MemoryIndex({ shards: 0 })).toThrow(RangeError);
