@@ -86,10 +86,6 @@ export class EngineKeyMap {
     return this.table.find(lo, hi);
   }
 
-  has(engineKey: bigint): boolean {
-    return this.table.find(lo32(engineKey), hi32(engineKey)) >= 0;
-  }
-
   /**
    * Records an engine key seen in a store: it maps to request keys [first, end) of `keys` (uint32 halves), and a
    * child continues from keys[chainIndex] (−1: the block ends inside a canonical block; see `leftover`). An engine key
@@ -154,18 +150,6 @@ export class EngineKeyMap {
     }
     if (anchors && this.trackAnchors) for (let i = 0; i < n; i++) anchors.pushHalves(d[v + W_ANCHOR_LO], d[v + W_ANCHOR_HI]);
     return n;
-  }
-
-  /** Request keys of an engine key, as a fresh array (cold path: tests, diagnostics). */
-  requestKeys(engineKey: bigint): BigUint64Array {
-    const slot = this.table.find(lo32(engineKey), hi32(engineKey));
-    if (slot < 0) return new BigUint64Array(0);
-    const out: bigint[] = [];
-    this.requestKeysAt(slot, {
-      pushHalves: (lo, hi) => out.push(join(lo, hi)),
-      pushKeys: (keys) => out.push(...keys),
-    });
-    return BigUint64Array.from(out);
   }
 
   /** Where a child of this engine key starts hashing; null when the key is unknown or cannot be continued. */

@@ -2,4 +2,4 @@ export { BlockHasher, type BlockExtra, type KeyFingerprint, type KeySchemeConfig
 export { blockExtras, type PlaceholderItem } from './extras.js';
 export { CborWriter, encodeBlockExtra } from './cbor.js';
 export { fnv64a } from './fnv.js';
-export { keysToUint32Pairs, parseKey, formatKey } from './key-format.js';
+export { parseKey, formatKey } from './key-format.js';

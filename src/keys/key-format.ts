@@ -20,8 +20,3 @@ export function parseKey(value: string | bigint | number): bigint {
 export function formatKey(key: bigint): string {
   return key.toString(10);
 }
-
-/** A view of keys as [lo0, hi0, lo1, hi1, …] (little-endian halves), without copying. */
-export function keysToUint32Pairs(keys: BigUint64Array): Uint32Array {
-  return new Uint32Array(keys.buffer, keys.byteOffset, keys.length * 2);
-}

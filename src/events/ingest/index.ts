@@ -1,3 +1,3 @@
 export { Ingestor, INDEXED_SPEC_KINDS, type IngestorOptions } from './ingestor.js';
 export { IngestCounters } from './counters.js';
-export { pairEngineToRequest } from './pairing.js';
+export { pairedEnd, pairedFirst } from './pairing.js';

@@ -17,22 +17,3 @@ export function pairedEnd(start: number, engineBlockSize: number, blockSize: num
   const first = Math.floor(start / blockSize);
   return Math.max(first, Math.min(complete, Math.floor((start + engineBlockSize - 1) / blockSize) + 1));
 }
-
-/** Each engine block's request keys (views into `requestKeys`), for an event whose tokens start after `carried`. */
-export function pairEngineToRequest(
-  engineBlocks: number,
-  engineBlockSize: number,
-  carried: number,
-  requestKeys: BigUint64Array,
-  blockSize: number,
-): BigUint64Array[] {
-  const out: BigUint64Array[] = new Array<BigUint64Array>(engineBlocks);
-  for (let j = 0; j < engineBlocks; j++) {
-    const start = carried + j * engineBlockSize;
-    out[j] = requestKeys.subarray(
-      pairedFirst(start, blockSize),
-      pairedEnd(start, engineBlockSize, blockSize, requestKeys.length),
-    );
-  }
-  return out;
-}

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { pairEngineToRequest } from '../../../src/events/ingest/pairing.js';
+import { pairedEnd, pairedFirst } from '../../../src/events/ingest/pairing.js';
+
+/** Each engine block's request keys, through the two functions ingest uses. */
+function pairEngineToRequest(engineBlocks: number, eb: number, carried: number, requestKeys: BigUint64Array, blockSize: number) {
+  return Array.from({ length: engineBlocks }, (_, j) => {
+    const start = carried + j * eb;
+    return requestKeys.subarray(pairedFirst(start, blockSize), pairedEnd(start, eb, blockSize, requestKeys.length));
+  });
+}
 
 const keys = (...v: number[]) => BigUint64Array.from(v.map(BigInt));
 const asLists = (pairs: BigUint64Array[]) => pairs.map((p) => [...p].map(Number));
