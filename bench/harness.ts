@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { Bench } from 'tinybench';
 import { prng } from '../src/events/sim/workload.js';
 
 /** A benchmark suite: runs, returns named figures, and states the goal each figure is compared with. */
@@ -78,7 +79,47 @@ export function realisticTokens(n: number, random = rng()): Uint32Array {
   return out;
 }
 
+/** Chain `c` of a run: `length` keys drawn from the PRNG straight into the array (no bigint per key). */
+export function randomChain(c: number, length = 512): BigUint64Array {
+  const keys = new BigUint64Array(length);
+  const halves = new Uint32Array(keys.buffer);
+  const r = rng(0x51ed27 + c);
+  for (let i = 0; i < halves.length; i++) halves[i] = Math.floor(r() * 0x100000000);
+  return keys;
+}
+
 /** 64 random bits as a bigint. */
 export function randomKey(random: () => number): bigint {
   return (BigInt(Math.floor(random() * 0x100000000)) << 32n) | BigInt(Math.floor(random() * 0x100000000));
+}
+
+/** A micro-benchmark's statistics (tinybench: warm-up, then timed samples of one call each). */
+export interface MicroResult {
+  meanNs: number;
+  p50Ns: number;
+  p99Ns: number;
+  opsPerSecond: number;
+  samples: number;
+  /** Relative margin of error of the mean, percent. */
+  rme: number;
+}
+
+/**
+ * Times one operation with tinybench (the micro-benchmark harness: warm-up, sample collection, percentiles); the
+ * macro suites (ingest, ZMQ, gRPC, Redis) drive real sockets and time whole runs themselves.
+ */
+export async function micro(name: string, operation: () => void, quick: boolean): Promise<MicroResult> {
+  const bench = new Bench({ name, time: quick ? 200 : 2_000, warmupTime: quick ? 50 : 500 });
+  bench.add(name, operation);
+  await bench.run();
+  const result = bench.tasks[0].result;
+  if (result.state !== 'completed') throw new Error(`micro-benchmark ${name} did not complete (${result.state}${result.state === 'errored' ? `: ${result.error.message}` : ''})`);
+  return {
+    meanNs: result.latency.mean * 1e6,
+    p50Ns: (result.latency.p50 ?? result.latency.mean) * 1e6,
+    p99Ns: (result.latency.p99 ?? result.latency.mean) * 1e6,
+    opsPerSecond: result.throughput.mean,
+    samples: result.latency.samplesCount,
+    rme: result.latency.rme,
+  };
 }

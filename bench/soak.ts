@@ -1,21 +1,23 @@
 /**
- * `npm run soak -- --minutes N [--steps-per-second S]`: the service under sustained load for N minutes — a simulated
- * fleet publishing real 3-frame ZMQ batches (chats over shared system prompts, LRU evictions, CPU offload) while a
- * worker thread keeps gRPC Score calls in flight — sampling every second RSS, heap, event-loop delay and GC pauses.
- * Writes bench/results/soak.json (soak.quick.json under a minute) with the samples, the RSS slope over the second
- * half (a leak shows as a steady climb once the index is full) and every error count. Exits 1 when anything failed
- * (decode or apply errors, lost batches, sequence gaps, gRPC errors); timings are reported, never asserted.
+ * `npm run soak -- --minutes N [--steps-per-second S] [--note TEXT]`: the service under sustained load for N minutes —
+ * a simulated fleet (src/events/sim, in a child process: soak-fleet.ts) publishing real 3-frame ZMQ batches (chats
+ * over shared system prompts, LRU evictions, CPU offload) while another child process keeps gRPC Score calls in
+ * flight (soak-score-client.mjs) — sampling every second the service process's RSS, heap, event-loop delay and GC
+ * pauses, and every 10 s its heap after a forced full GC. Only the service runs in the measured process.
+ *
+ * Leak verdict (leak-verdict.ts): least-squares slopes of heap-after-GC and RSS over the second half of the run (the
+ * index is full by then), against fixed thresholds. Runs shorter than 5 minutes are "too short to judge".
+ * Writes bench/results/soak.json (soak.quick.json under a minute). Exit status: 1 when anything failed (decode or
+ * apply errors, lost batches, sequence gaps, gRPC errors), 2 on a leak verdict, else 0. Latencies are reported,
+ * never asserted.
  */
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
-import { startApi } from '../src/cli/start-api.js';
-import { startService } from '../src/cli/serve.js';
-import { SimFleet } from '../src/events/sim/fleet.js';
-import { SimPublisher } from '../src/events/sim/publisher.js';
-import { ChatWorkload } from '../src/events/sim/workload.js';
-import { ConfigSchema, createLogger } from '../src/ops/index.js';
+import { loadavg } from 'node:os';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { embeddedConfig, startEmbedded } from '../src/cli/embedded.js';
 import { machine } from './harness.js';
+import { judgeLeak } from './leak-verdict.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number) => {
@@ -26,72 +28,55 @@ const arg = (name: string, dflt: number) => {
 };
 const minutes = arg('minutes', 1);
 const stepsPerSecond = arg('steps-per-second', 20);
-const MODEL = 'Qwen/Qwen3-8B';
-const ENDPOINTS = 4;
+const note = args.includes('--note') ? args[args.indexOf('--note') + 1] : undefined;
+const GC_EVERY_SECONDS = 10;
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('the soak needs node --expose-gc (npm run soak sets it) to measure the heap after GC');
+const loadStart = loadavg();
+const cpuStart = process.cpuUsage();
 
-const config = ConfigSchema.parse({
-  zmq: { addresses: ['tcp://127.0.0.1:*'] },
-  api: { grpcAddress: '127.0.0.1:0' },
-  metrics: { host: '127.0.0.1', port: 0 },
-  log: { level: 'silent', statsIntervalSeconds: 0 },
-});
-const log = createLogger('silent');
-const service = await startService(config, log);
-const api = await startApi(service, config, log);
+const embedded = await startEmbedded(embeddedConfig());
+const { service, api } = embedded;
 
-// The fleet: bounded GPU pools (so evictions flow), CPU offload on half of the endpoints.
-const fleet = new SimFleet(
-  Array.from({ length: ENDPOINTS }, (_, e) => ({
-    endpoint: `10.0.0.${e + 1}:8000`,
-    model: MODEL,
-    gpuBlocks: 1_024,
-    cpuBlocks: e % 2 === 0 ? 512 : 0,
-    style: { encoding: e % 2 === 0 ? ('map' as const) : ('array' as const), hashes: e % 3 === 0 ? ('bytes' as const) : ('int' as const) },
-  })),
-);
-const workload = new ChatWorkload(fleet, {
-  seed: 7,
-  systemPrompts: 6,
-  systemPromptTokens: [256, 1024],
-  newChatShare: 0.3,
-  loraShare: 0.1,
-  loraName: 'adapter',
-  imageShare: 0.05,
-  imageTokens: [64, 256],
-  openChats: 48,
-});
-const publishers = new Map<string, SimPublisher>();
-for (const identity of fleet.identities()) {
-  const pub = new SimPublisher({ topic: `kv@${identity}@${MODEL}`, endpoint: service.subscriber.lastEndpoint! });
-  await pub.start();
-  publishers.set(identity, pub);
-}
-await new Promise((r) => setTimeout(r, 500)); // let the subscriptions propagate before the first batch
-
-// Score load: prompts the fleet serves (shared system prompts), 4 calls in flight, for the whole run.
-const candidates = fleet.identities();
-const requests = Array.from({ length: 32 }, () => {
-  const chat = workload.run(1)[0];
-  return { model: MODEL, tokens: { tokenIds: Array.from(chat.request.tokens) }, candidates };
-});
-const seconds = minutes * 60;
-const scoring = new Promise<{ latencies: number[]; errors: number; elapsed: number }>((resolve, reject) => {
-  const worker = new Worker(new URL('./suites/grpc-load-client.mjs', import.meta.url), {
-    workerData: { address: `127.0.0.1:${api.grpcPort}`, seconds, concurrency: 4, requests },
+// The fleet (simulated vLLM publishers, src/events/sim) in its own process, as vLLM's are: see soak-fleet.ts.
+const fleetProcess = fork(new URL('./soak-fleet.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+type FleetMessage = { type: 'ready'; requests: object[] } | { type: 'done'; published: number } | { type: 'error'; message: string };
+const fromFleet = (want: FleetMessage['type']) =>
+  new Promise<FleetMessage>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`the fleet process exited (${String(code)}) before '${want}'`));
+    fleetProcess.once('exit', onExit);
+    fleetProcess.once('message', (m: FleetMessage) => {
+      fleetProcess.off('exit', onExit);
+      if (m.type === 'error') reject(new Error(`fleet: ${m.message}`));
+      else if (m.type !== want) reject(new Error(`fleet: expected '${want}', got '${m.type}'`));
+      else resolve(m);
+    });
   });
-  worker.once('message', resolve);
-  worker.once('error', reject);
+const ready = fromFleet('ready');
+fleetProcess.send({ type: 'start', endpoint: service.subscriber.lastEndpoint!, stepsPerSecond });
+// Score load: prompts the fleet serves (shared system prompts), 4 calls in flight, for the whole run.
+const { requests } = (await ready) as { requests: object[] };
+const seconds = minutes * 60;
+interface ScoreResult {
+  calls: number;
+  errors: number;
+  firstError: string | null;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+const scoring = new Promise<ScoreResult>((resolve, reject) => {
+  const client = fork(new URL('./soak-score-client.mjs', import.meta.url), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  client.once('message', (m: { type: string; message?: string } & ScoreResult) => (m.type === 'result' ? resolve(m) : reject(new Error(m.message))));
+  client.once('error', reject);
+  client.once('exit', (code) => reject(new Error(`the Score client exited (${String(code)}) before reporting`)));
+  client.send({ type: 'run', address: `127.0.0.1:${api.grpcPort}`, seconds, concurrency: 4, requests });
 });
 
-// Traffic: steps of the fleet at a steady rate.
-let published = 0;
-const traffic = setInterval(() => {
-  workload.run(ENDPOINTS);
-  for (const b of fleet.step()) {
-    void publishers.get(b.identity)!.publish(b.payload);
-    published++;
-  }
-}, 1000 / stepsPerSecond);
+// Traffic: steps of the fleet at a steady rate, for as long as the Score load runs.
+const fleetDone = fromFleet('done');
+fleetProcess.send({ type: 'run', seconds });
 
 // Sampling.
 const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -100,6 +85,8 @@ let gcMax = 0;
 let gcTotal = 0;
 const gcObserver = new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
+    // The sampler's own forced collections are not pauses of the service: left out.
+    if (((e as { detail?: { flags?: number } }).detail?.flags ?? 0) & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) continue;
     gcMax = Math.max(gcMax, e.duration);
     gcTotal += e.duration;
   }
@@ -109,6 +96,11 @@ interface Sample {
   t: number;
   rssMiB: number;
   heapMiB: number;
+  /** Heap used right after a forced full GC (live objects), every GC_EVERY_SECONDS; absent in between. */
+  heapAfterGcMiB?: number;
+  /** Memory outside the V8 heap after that GC: ArrayBuffers (Buffers, typed arrays of the index) and other external. */
+  arrayBuffersAfterGcMiB?: number;
+  externalAfterGcMiB?: number;
   loopP99Ms: number;
   loopMaxMs: number;
   gcMaxMs: number;
@@ -118,12 +110,20 @@ interface Sample {
 }
 const samples: Sample[] = [];
 const t0 = Date.now();
+let tick = 0;
 const sampler = setInterval(() => {
+  let afterGc = {};
+  if (++tick % GC_EVERY_SECONDS === 0) {
+    gc();
+    const g = process.memoryUsage();
+    afterGc = { heapAfterGcMiB: g.heapUsed / 2 ** 20, arrayBuffersAfterGcMiB: g.arrayBuffers / 2 ** 20, externalAfterGcMiB: g.external / 2 ** 20 };
+  }
   const m = process.memoryUsage();
   samples.push({
     t: (Date.now() - t0) / 1000,
     rssMiB: m.rss / 2 ** 20,
     heapMiB: m.heapUsed / 2 ** 20,
+    ...afterGc,
     loopP99Ms: loop.percentile(99) / 1e6,
     loopMaxMs: loop.max / 1e6,
     gcMaxMs: gcMax,
@@ -137,25 +137,13 @@ const sampler = setInterval(() => {
 }, 1000);
 
 const score = await scoring;
-clearInterval(traffic);
+const { published } = (await fleetDone) as { published: number };
 clearInterval(sampler);
 await new Promise((r) => setTimeout(r, 500));
 await service.pipeline.idle();
 gcObserver.disconnect();
 
-/** Least-squares slope of RSS over the second half of the run, in MiB per minute. */
-function rssSlope(points: Sample[]): number {
-  const half = points.slice(Math.floor(points.length / 2));
-  if (half.length < 3) return 0;
-  const mx = half.reduce((a, p) => a + p.t, 0) / half.length;
-  const my = half.reduce((a, p) => a + p.rssMiB, 0) / half.length;
-  const num = half.reduce((a, p) => a + (p.t - mx) * (p.rssMiB - my), 0);
-  const den = half.reduce((a, p) => a + (p.t - mx) ** 2, 0);
-  return den === 0 ? 0 : (num / den) * 60;
-}
 const c = service.pipeline.counters;
-const sorted = [...score.latencies].sort((a, b) => a - b);
-const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const errors = {
   decodeErrors: Object.values(c.decodeErrors).reduce((a, b) => a + b, 0),
   applyErrors: c.applyErrors,
@@ -164,33 +152,48 @@ const errors = {
   overflowDrops: c.overflowDrops,
   grpcErrors: score.errors,
 };
+const leak = judgeLeak(samples, minutes);
+const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 const summary = {
   minutes,
   batchesPublished: published,
   blocksStored: service.ingestor.counters.blocksStored,
   blocksRemoved: service.ingestor.counters.blocksRemoved,
   storedBlocksPerSecond: service.ingestor.counters.blocksStored / (samples.at(-1)?.t ?? 1),
-  scoreCalls: score.latencies.length,
-  scoreP50Ms: q(50),
-  scoreP99Ms: q(99),
+  scoreCalls: score.calls,
+  scoreCallsPerSecond: score.calls / score.seconds,
+  scoreP50Ms: score.p50Ms,
+  scoreP99Ms: score.p99Ms,
+  scoreMaxMs: score.maxMs,
   rssStartMiB: samples[0]?.rssMiB,
   rssEndMiB: samples.at(-1)?.rssMiB,
-  rssSlopeMiBPerMinuteSecondHalf: rssSlope(samples),
+  rssSlopeMiBPerMinuteSecondHalf: leak.rss.slopeMiBPerMinute,
+  heapAfterGcSlopeMiBPerMinuteSecondHalf: leak.heapAfterGc.slopeMiBPerMinute,
+  indexEntriesEnd: samples.at(-1)?.indexEntries,
   eventLoopP99MsWorst: Math.max(...samples.map((s) => s.loopP99Ms)),
   eventLoopMaxMs: Math.max(...samples.map((s) => s.loopMaxMs)),
   gcPauseMaxMs: Math.max(...samples.map((s) => s.gcMaxMs)),
   errors,
+  firstGrpcError: score.firstError,
+  leak,
+  // Other processes may share the machine: its load and this process's CPU share say how contended the run was.
+  host: {
+    loadAverage1mStart: loadStart[0],
+    loadAverage1mEnd: loadavg()[0],
+    processCpuSeconds: cpuSeconds(process.cpuUsage(cpuStart)),
+    ...(note ? { note } : {}),
+  },
 };
 const failed = Object.values(errors).some((n) => n > 0);
+const leaking = leak.verdict === 'leak';
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
 const file = new URL(minutes < 1 ? 'soak.quick.json' : 'soak.json', dir);
 writeFileSync(file, `${JSON.stringify({ suite: 'soak', date: new Date().toISOString(), machine: machine(), summary, samples }, null, 2)}\n`);
 console.table(Object.entries(summary).filter(([, v]) => typeof v === 'number').map(([k, v]) => ({ figure: k, value: Number((v as number).toPrecision(5)) })));
 console.log(`errors: ${JSON.stringify(errors)}${failed ? '  ← FAILED' : ''}`);
+console.log(`leak verdict: ${leak.verdict} — ${leak.reason}`);
 console.log(`wrote ${file.pathname}`);
 
-for (const pub of publishers.values()) await pub.close();
-await api.stop();
-await service.stop();
-process.exit(failed ? 1 : 0);
+await embedded.stop();
+process.exit(failed ? 1 : leaking ? 2 : 0);

@@ -1,6 +1,6 @@
 import { encode } from '@msgpack/msgpack';
 import { decodeEventBatch, type WireFormat } from '../../src/events/index.js';
-import { randomKey, realisticTokens, rng, type Suite } from '../harness.js';
+import { micro, randomKey, realisticTokens, rng, type Suite } from '../harness.js';
 
 const BLOCKS = 16;
 const BLOCK = 16;
@@ -52,19 +52,18 @@ function payloads(): Record<string, { format: WireFormat; payload: Uint8Array }>
 export const decodeSuite: Suite = {
   name: 'decode',
   description: 'msgpack decode per wire version (3 BlockStored × 16 blocks × 16 tokens + 1 BlockRemoved per message)',
-  run({ quick }) {
-    const rounds = quick ? 2_000 : 30_000;
+  async run({ quick }) {
     const figures: Record<string, { value: number; unit: string }> = {};
+    const samples: Record<string, number> = {};
     for (const [name, { format, payload }] of Object.entries(payloads())) {
       const check = decodeEventBatch(payload, format);
       if (check.issues.length > 0 || check.events.length !== 4) throw new Error(`decode bench: ${name} did not decode cleanly`);
-      for (let i = 0; i < 500; i++) decodeEventBatch(payload, format);
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < rounds; i++) decodeEventBatch(payload, format);
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      figures[`${name}MessagesPerSecond`] = { value: rounds / seconds, unit: 'msgs/s' };
-      figures[`${name}StoredBlocksPerSecond`] = { value: (rounds * 3 * BLOCKS) / seconds, unit: 'blocks/s' };
+      const run = await micro(`decode ${name}`, () => decodeEventBatch(payload, format), quick);
+      samples[name] = run.samples;
+      figures[`${name}MessagesPerSecond`] = { value: 1e9 / run.meanNs, unit: 'msgs/s' };
+      figures[`${name}StoredBlocksPerSecond`] = { value: (3 * BLOCKS * 1e9) / run.meanNs, unit: 'blocks/s' };
+      figures[`${name}P99`] = { value: run.p99Ns / 1e3, unit: 'µs/msg' };
     }
-    return { parameters: { rounds, storesPerMessage: 3, blocksPerStore: BLOCKS, blockSize: BLOCK }, figures };
+    return { parameters: { harness: 'tinybench', samples, storesPerMessage: 3, blocksPerStore: BLOCKS, blockSize: BLOCK }, figures };
   },
 };

@@ -16,7 +16,7 @@ function textPool(): string[] {
 }
 
 /** A multi-turn chat of about `tokens` tokens (≈ 3.5 characters per token for this text). */
-function chatOf(tokens: number, seed: number): { role: string; content: string }[] {
+export function chatOf(tokens: number, seed: number): { role: string; content: string }[] {
   const pool = textPool();
   const random = rng(seed);
   const messages = [{ role: 'system', content: 'You are a careful code reviewer.' }];

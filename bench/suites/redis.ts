@@ -3,19 +3,12 @@ import { Redis } from 'ioredis';
 import { RedisIndex, TierRegistry } from '../../src/index/index.js';
 import { Scorer } from '../../src/scoring/index.js';
 import { startCluster, startRedis } from '../../test/support/redis-server.js';
-import { percentile, rng, type Figure, type Suite } from '../harness.js';
+import { percentile, randomChain, rng, type Figure, type Suite } from '../harness.js';
 
 const CHAIN = 512;
 const ENDPOINTS = 16;
 const CHAINS_PER_FLUSH = 8;
 
-function makeChain(c: number): BigUint64Array {
-  const keys = new BigUint64Array(CHAIN);
-  const halves = new Uint32Array(keys.buffer);
-  const r = rng(0x51ed27 + c);
-  for (let i = 0; i < halves.length; i++) halves[i] = Math.floor(r() * 0x100000000);
-  return keys;
-}
 
 /**
  * Commands the clients sent (ioredis traces each command it writes to a socket, once, on diagnostics_channel):
@@ -48,7 +41,7 @@ async function measure(index: RedisIndex, tiers: TierRegistry, nodes: Redis[], c
   const cmdBefore = await commands(nodes);
   for (let c = 0; c < chains; c += CHAINS_PER_FLUSH) {
     const batch = [];
-    for (let j = c; j < Math.min(chains, c + CHAINS_PER_FLUSH); j++) batch.push(makeChain(j));
+    for (let j = c; j < Math.min(chains, c + CHAINS_PER_FLUSH); j++) batch.push(randomChain(j));
     const t = process.hrtime.bigint();
     batch.forEach((keys, j) => index.add(`10.0.0.${(c + j) % ENDPOINTS}:8000`, 'GPU', keys, keys[0]));
     await index.flush();
@@ -67,12 +60,12 @@ async function measure(index: RedisIndex, tiers: TierRegistry, nodes: Redis[], c
   const missUs = new Float64Array(lookups);
   const cmdLookups = await commands(nodes);
   for (let i = 0; i < lookups; i++) {
-    const keys = makeChain(Math.floor(random() * chains));
+    const keys = randomChain(Math.floor(random() * chains));
     const t = process.hrtime.bigint();
     const r = await scorer.score(keys, { candidates });
     lookupUs[i] = Number(process.hrtime.bigint() - t) / 1e3;
     if (r.scores.every((s) => s.matchedBlocks !== CHAIN)) throw new Error('bench: a stored chain did not match fully');
-    const miss = makeChain(chains + i);
+    const miss = randomChain(chains + i);
     const t2 = process.hrtime.bigint();
     await scorer.score(miss, { candidates });
     missUs[i] = Number(process.hrtime.bigint() - t2) / 1e3;

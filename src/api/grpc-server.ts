@@ -9,11 +9,13 @@ import {
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Http2Session } from 'node:http2';
 import { ApiError, type ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
 import type { Cancellation } from './prompt-frontend.js';
 import { loadProtos } from './proto.js';
+import { UndecodableRequest } from './score-codec.js';
 
 export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one (see `port` after start). */
@@ -32,6 +34,37 @@ export interface GrpcLog {
 }
 
 type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
+
+/** The server's open HTTP/2 connections: grpc-js keeps them per listening server (not public API; read defensively). */
+function openSessions(server: Server): Http2Session[] {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) return [];
+  return [...servers.values()].flatMap((entry: { sessions?: unknown }) => (entry.sessions instanceof Set ? [...(entry.sessions as Set<Http2Session>)] : []));
+}
+
+/**
+ * Resolves when the client has acknowledged a PING (or the connection closed). A GOAWAY must not come first: a client
+ * that received one stops answering PINGs (Node's HTTP/2 client does).
+ */
+function roundTrip(session: Http2Session): Promise<void> {
+  return new Promise((resolve) => {
+    if (session.closed || session.destroyed) return resolve();
+    session.once('close', () => resolve());
+    try {
+      if (!session.ping(() => resolve())) resolve();
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/** A call's cancellation (client cancel or deadline), read when the operation asks. */
+class CallCancellation implements Cancellation {
+  constructor(private readonly call: { cancelled: boolean }) {}
+  get aborted(): boolean {
+    return this.call.cancelled;
+  }
+}
 
 /** Fixed-length digests, so that comparing tokens of different lengths leaks nothing through timing. */
 function digest(token: string): Buffer {
@@ -62,6 +95,8 @@ export class GrpcServer {
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,
+      // Channelz (call counters and listeners per call, per connection) has no consumer here and costs every call.
+      'grpc.enable_channelz': 0,
     });
     const protos = loadProtos();
     this.server.addService(protos.kvIndexer, this.kvIndexerHandlers());
@@ -85,19 +120,35 @@ export class GrpcServer {
     return this.boundPort;
   }
 
-  /** Stops accepting calls, lets in-flight calls finish for up to `graceMs`, then cancels the rest. */
-  async stop(graceMs = 5_000): Promise<void> {
+  /**
+   * Stops in two steps, so that no call a client has already sent is lost:
+   * 1. every connection gets a PING; once the client acknowledges it, every call it sent before the PING reached it
+   *    has arrived (frames arrive in order) and is being served. New connections are still accepted meanwhile.
+   * 2. `draining()` is called, the listening sockets close (a new connection is refused: the call fails with
+   *    UNAVAILABLE), each connection gets a GOAWAY naming the last call received (a call the client opens after that
+   *    is refused, UNAVAILABLE), and the calls in flight run to completion.
+   * Without step 1, a call that was on the wire when the GOAWAY was written would be refused although the client sent
+   * it before the shutdown began. Both steps together take at most `graceMs`; calls still running then are
+   * cancelled. Returns whether every call finished (`drained`) or some were cancelled (`forced`).
+   */
+  async stop(graceMs = 5_000, draining: () => void = () => undefined): Promise<'drained' | 'forced'> {
     this.health.endWatches();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    const deadline = Date.now() + graceMs;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = (ms: number) => new Promise<'forced'>((resolve) => (timer = setTimeout(() => resolve('forced'), Math.max(0, ms))));
+    try {
+      await Promise.race([Promise.all(openSessions(this.server).map(roundTrip)), expired(graceMs)]);
+      clearTimeout(timer);
+      draining();
+      const outcome = await Promise.race([
+        new Promise<'drained'>((resolve) => this.server.tryShutdown(() => resolve('drained'))),
+        expired(deadline - Date.now()),
+      ]);
+      if (outcome === 'forced') this.server.forceShutdown();
+      return outcome;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private credentials(): ServerCredentials {
@@ -147,14 +198,20 @@ export class GrpcServer {
     };
   }
 
-  /** Adapts an async operation: cancellation/deadline → a flag, ApiError → status with the field in details. */
+  /**
+   * Adapts an async operation: a request that did not decode → INVALID_ARGUMENT, cancellation/deadline → a flag read
+   * from the call (grpc-js sets `cancelled`; no listener per call), ApiError → status with the field in details.
+   */
   private unary<Req, Res>(fn: (req: Req, cancelled: Cancellation) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const cancelled = { aborted: false };
-      call.on('cancelled', () => (cancelled.aborted = true));
+      const request: unknown = call.request;
+      if (request instanceof UndecodableRequest) {
+        callback({ code: status.INVALID_ARGUMENT, details: request.message });
+        return;
+      }
       let result: Promise<Res>;
       try {
-        result = fn(call.request, cancelled);
+        result = fn(request as Req, new CallCancellation(call));
       } catch (err) {
         result = Promise.reject(err);
       }

@@ -19,6 +19,8 @@ import { checkCandidates, checkEndpoint, checkModel, checkTierWeights, parseBloc
 export interface ApiLimits {
   maxCandidates: number;
   maxPromptTokens: number;
+  /** Multimodal items per tokens request. */
+  maxItems: number;
   speculativeTtlMs: number;
   /** Backend failure → zero scores flagged degraded (unless the request is strict), instead of UNAVAILABLE. */
   failOpen: boolean;
@@ -189,7 +191,7 @@ export class IndexerApi {
   /** llm-d's indexer.v1 GetPodScores: completion text in, raw weighted block count per pod out. */
   async getPodScores(req: { prompt: string; modelName: string; podIdentifiers: string[] }, signal?: Cancellation) {
     const model = checkModel(req.modelName, 'model_name');
-    const candidates = checkCandidates(req.podIdentifiers ?? [], this.deps.limits.maxCandidates);
+    const candidates = checkCandidates(req.podIdentifiers ?? [], this.deps.limits.maxCandidates, 'pod_identifiers');
     const prepared = await this.prepare({ model, input: 'prompt', prompt: req.prompt }, signal);
     const result = await this.scorer.score(prepared.keys, { candidates });
     return {
@@ -204,7 +206,7 @@ export class IndexerApi {
 
   private prepare(req: PromptFields, signal?: Cancellation, allowKeys = true): Promise<PreparedPrompt> {
     return preparePrompt(
-      { hasher: this.deps.hasher, prompts: this.deps.prompts, maxPromptTokens: this.deps.limits.maxPromptTokens },
+      { hasher: this.deps.hasher, prompts: this.deps.prompts, maxPromptTokens: this.deps.limits.maxPromptTokens, maxItems: this.deps.limits.maxItems },
       req,
       signal,
       allowKeys,
@@ -238,7 +240,7 @@ function checkZmqAddress(field: string, value: string): string {
   return value;
 }
 
-function zeroResult(blocks: number, maxBlocks: number, candidates?: string[]): ScoreResult {
+function zeroResult(blocks: number, maxBlocks: number, candidates?: readonly string[]): ScoreResult {
   const totalBlocks = maxBlocks ? Math.min(blocks, maxBlocks) : blocks;
   return {
     totalBlocks,

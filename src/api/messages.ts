@@ -20,7 +20,8 @@ export interface MultimodalItemMsg {
 }
 
 export interface TokenInputMsg {
-  tokenIds: number[];
+  /** A Uint32Array from the Score decoder (score-codec.ts), numbers from proto-loader. */
+  tokenIds: Uint32Array | number[];
   items: MultimodalItemMsg[];
 }
 

@@ -21,6 +21,8 @@ export interface PrepareContext {
   hasher: BlockHasher;
   prompts: PromptFrontend | null;
   maxPromptTokens: number;
+  /** Multimodal items a tokens request may carry. */
+  maxItems: number;
 }
 
 /** Renders/tokenizes (chat, prompt), validates (tokens, keys) and hashes a request's prompt into block keys. */
@@ -42,7 +44,7 @@ export async function preparePrompt(
     }
     case 'tokens': {
       const tokenIds = checkTokens('tokens.token_ids', req.tokens?.tokenIds ?? [], ctx.maxPromptTokens);
-      const items = checkItems('tokens.items', req.tokens?.items ?? [], tokenIds.length);
+      const items = checkItems('tokens.items', req.tokens?.items ?? [], tokenIds.length, { maxItems: ctx.maxItems, blockSize: B });
       const keys = ctx.hasher.keysFor(chainModel, tokenIds, blockExtras(items, tokenIds.length, B, salt));
       return {
         kind: 'tokens',
@@ -69,6 +71,8 @@ export async function preparePrompt(
               mmProcessorKwargs: objectField('chat.mm_processor_kwargs_json', req.chat?.mmProcessorKwargsJson ?? ''),
             };
       if (input.kind === 'chat' && input.messages === undefined) throw invalid('chat.messages_json', 'is required');
+      // JSON null would reach the prompt pipeline as "no messages" and be reported without a field.
+      if (input.kind === 'chat' && input.messages === null) throw invalid('chat.messages_json', 'must be a JSON array of messages, not null');
       const rendered = await frontend.render(model, input, signal).catch(rethrowAsApiError);
       if (rendered.tokenIds.length > ctx.maxPromptTokens) {
         throw new ApiError('resource_exhausted', req.input, `${rendered.tokenIds.length} tokens, at most ${ctx.maxPromptTokens}`);

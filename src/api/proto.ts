@@ -1,6 +1,8 @@
 import { loadPackageDefinition, type GrpcObject, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import type { ScoreResponseMsg } from './messages.js';
+import { decodeGeneric, decodePromptRequest, decodeScoreRequest, encodeScoreResponse } from './score-codec.js';
 
 /** proto/ at the repository root, from src/api (tsx) and from dist/api (compiled) alike. */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -19,6 +21,7 @@ export const LOADER_OPTIONS: Options = {
 
 export interface LoadedProtos {
   definition: PackageDefinition;
+  /** With the hand-written Score codec; every method's malformed request comes as an UndecodableRequest. */
   kvIndexer: ServiceDefinition;
   llmdIndexer: ServiceDefinition;
   health: ServiceDefinition;
@@ -34,8 +37,37 @@ export function loadProtos(): LoadedProtos {
   };
   return {
     definition,
-    kvIndexer: service('kvindexer.v1.KvIndexer'),
-    llmdIndexer: service('indexer.v1.IndexerService'),
+    kvIndexer: withFastCodecs(service('kvindexer.v1.KvIndexer')),
+    llmdIndexer: withFastCodecs(service('indexer.v1.IndexerService')),
     health: service('grpc.health.v1.Health'),
   };
+}
+
+/** Methods with chat/prompt text besides Score: the field numbers of their inputs (text checked for UTF-8 on the wire). */
+const PROMPT_FIELDS: Record<string, { chat: number; prompt: number }> = {
+  '/kvindexer.v1.KvIndexer/ComputeBlockKeys': { chat: 4, prompt: 5 },
+  '/kvindexer.v1.KvIndexer/Render': { chat: 2, prompt: 3 },
+};
+
+/**
+ * Score gets the hand-written codec of score-codec.ts; the other methods keep proto-loader's, with decoding errors
+ * returned (as UndecodableRequest → INVALID_ARGUMENT) rather than thrown (grpc-js would answer INTERNAL).
+ */
+function withFastCodecs(service: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const generic = method.requestDeserialize;
+    const messageName = method.path.slice(method.path.lastIndexOf('/') + 1);
+    out[name] =
+      method.path === '/kvindexer.v1.KvIndexer/Score'
+        ? {
+            ...method,
+            requestDeserialize: (buf: Buffer) => decodeScoreRequest(buf, generic),
+            responseSerialize: (msg: ScoreResponseMsg) => encodeScoreResponse(msg),
+          }
+        : PROMPT_FIELDS[method.path]
+          ? { ...method, requestDeserialize: (buf: Buffer) => decodePromptRequest(buf, generic, `${messageName} request`, PROMPT_FIELDS[method.path]) }
+          : { ...method, requestDeserialize: (buf: Buffer) => decodeGeneric(buf, generic, `${messageName} request`) };
+  }
+  return out;
 }

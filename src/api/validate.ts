@@ -11,10 +11,25 @@ export function checkEndpoint(field: string, value: string): string {
   return value;
 }
 
-export function checkCandidates(values: readonly string[], max: number): string[] | undefined {
+/**
+ * Endpoint names already checked: a picker sends the same few candidates on every call, so the regular expression
+ * runs once per name. Bounded: cleared when full.
+ */
+const checkedEndpoints = new Set<string>();
+const CHECKED_ENDPOINTS_MAX = 4096;
+
+/** `field` is the request's name for the list (llm-d's GetPodScores calls it pod_identifiers). */
+export function checkCandidates(values: readonly string[], max: number, field = 'candidates'): readonly string[] | undefined {
   if (values.length === 0) return undefined;
-  if (values.length > max) throw exhausted('candidates', `${values.length} candidates, at most ${max}`);
-  return values.map((v, i) => checkEndpoint(`candidates[${i}]`, v));
+  if (values.length > max) throw exhausted(field, `${values.length} candidates, at most ${max}`);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (checkedEndpoints.has(v)) continue;
+    checkEndpoint(`${field}[${i}]`, v);
+    if (checkedEndpoints.size >= CHECKED_ENDPOINTS_MAX) checkedEndpoints.clear();
+    checkedEndpoints.add(v);
+  }
+  return values;
 }
 
 export function checkModel(value: string, field = 'model'): string {
@@ -45,22 +60,39 @@ export function parseBlockKeys(field: string, values: readonly string[], max: nu
   return keys;
 }
 
-export function checkTokens(field: string, values: readonly number[], max: number): Uint32Array {
+export function checkTokens(field: string, values: Uint32Array | readonly number[], max: number): Uint32Array {
   if (values.length > max) throw exhausted(field, `${values.length} tokens, at most ${max}`);
-  // proto-loader already guarantees uint32 values; the copy makes the hot path's typed array.
-  return Uint32Array.from(values);
+  // The decoders already guarantee uint32 values; the Score decoder hands over the typed array itself.
+  return values instanceof Uint32Array ? values : Uint32Array.from(values);
 }
 
-export function checkItems(field: string, items: readonly MultimodalItemMsg[], tokenCount: number) {
-  return items.map((item, i) => {
+/** Longest multimodal identifier: it is hashed into every block its item covers. */
+export const MAX_IDENTIFIER_LENGTH = 512;
+
+/**
+ * Multimodal items of a tokens request. Every block an item overlaps hashes its identifier, so the work is the sum
+ * over items of the blocks each covers: besides the count (`maxItems`) and the identifier length, that sum is bounded
+ * by the prompt's blocks plus the items (what items that do not overlap each other can reach), so piled-up overlapping
+ * items cannot make a small request hash for minutes.
+ */
+export function checkItems(field: string, items: readonly MultimodalItemMsg[], tokenCount: number, limits: { maxItems: number; blockSize: number }) {
+  if (items.length > limits.maxItems) throw exhausted(field, `${items.length} items, at most ${limits.maxItems}`);
+  const B = limits.blockSize;
+  let covered = 0;
+  const out = items.map((item, i) => {
     const at = `${field}[${i}]`;
     if (!item.identifier) throw invalid(`${at}.identifier`, 'is required');
+    if (item.identifier.length > MAX_IDENTIFIER_LENGTH) throw invalid(`${at}.identifier`, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
     if (item.length === 0) throw invalid(`${at}.length`, 'must be > 0');
     if (item.offset + item.length > tokenCount) {
       throw invalid(at, `range [${item.offset}, ${item.offset + item.length}) is past the ${tokenCount} tokens`);
     }
+    covered += Math.floor((item.offset + item.length - 1) / B) - Math.floor(item.offset / B) + 1;
     return { identifier: item.identifier, offset: item.offset, length: item.length };
   });
+  const bound = Math.ceil(tokenCount / B) + items.length;
+  if (covered > bound) throw exhausted(field, `the items overlap too much: they cover ${covered} blocks in all, at most ${bound} (blocks + items)`);
+  return out;
 }
 
 export function checkTierWeights(weights: Record<string, number>): Record<string, number> | undefined {

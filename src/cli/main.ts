@@ -5,6 +5,7 @@ import { recordCommand } from './record-command.js';
 import { replayCommand } from './replay-command.js';
 import { scoreCommand } from './score-command.js';
 import { serveCommand } from './serve-command.js';
+import { simulateCommand } from './simulate-command.js';
 
 const USAGE = `usage: kv-indexer <command> [options]
 
@@ -14,6 +15,7 @@ commands:
   record  capture live KV-event frames from endpoints into a recording file (kv-indexer record --help)
   replay  publish a recording on a PUB socket, or feed it into an index in process (kv-indexer replay --help)
   score   ask a running indexer to Score a request JSON and print the candidates ranked (kv-indexer score --help)
+  simulate  route simulated fleet traffic through an in-process indexer and compare policies (kv-indexer simulate --help)
   help    show this text
 
 serve options:
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return replayCommand(rest);
     case 'score':
       return scoreCommand(rest);
+    case 'simulate':
+      return simulateCommand(rest);
     case 'help':
       console.log(USAGE);
       return 0;

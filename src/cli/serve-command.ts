@@ -1,6 +1,6 @@
 import { createLogger, loadConfigFrom, parseConfigArgs } from '../ops/index.js';
 import { PromptServiceFrontend } from './prompt-frontend.js';
-import { startService } from './serve.js';
+import { redactUrl, startService } from './serve.js';
 import { startApi } from './start-api.js';
 
 /**
@@ -12,7 +12,8 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   if (args.rest.length > 0) throw new Error(`serve: unexpected arguments ${args.rest.join(' ')}`);
   const config = loadConfigFrom({ file: args.file, env, flags: args.flags });
   if (args.print) {
-    console.log(JSON.stringify(config, null, 2));
+    // A password given in the URL is shown as *** (secrets belong in files: index.redisPasswordFile).
+    console.log(JSON.stringify({ ...config, index: { ...config.index, redisUrl: redactUrl(config.index.redisUrl) } }, null, 2));
     return 0;
   }
   const log = createLogger(config.log.level);
@@ -29,9 +30,10 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  log.info({ signal }, 'shutting down: draining gRPC calls, then closing sockets');
+  log.info({ signal }, 'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets');
   await api.stop();
   await service.stop();
+  log.info('event sockets closed, index closed');
   await prompts?.close();
   log.info('stopped');
   return 0;

@@ -1,8 +1,10 @@
 import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, parseEndpointSpec, ZmqSubscriber } from '../events/index.js';
 import { MemoryIndex, RedisIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError, type Config, type Logger } from '../ops/index.js';
+import { readCurveClientKeys } from './curve-keys.js';
 import { EndpointOwnership } from './endpoint-ownership.js';
 
 /** The configured index backend (both implement Index; the memory one also answers synchronously). */
@@ -37,11 +39,14 @@ export function transportSettings(config: Config) {
       endpointsFile: config.endpoints.file || null,
       fileCheckIntervalMs: config.endpoints.fileCheckSeconds * 1000,
       receiveHighWaterMark: config.zmq.receiveHighWaterMark,
+      curve: readCurveClientKeys(config.zmq),
     },
     pipeline: {
       format: config.zmq.format,
       maxConcurrentReplays: config.replay.maxConcurrent,
       staleMs: config.endpoints.staleSeconds * 1000,
+      clearStaleMs: config.endpoints.clearStaleSeconds * 1000,
+      limits: { maxTopicBytes: config.zmq.maxTopicBytes, maxPayloadBytes: config.zmq.maxPayloadBytes, maxEndpoints: config.endpoints.maxTracked },
       resolveReplay: replayPort > 0 ? (endpoint: string, rank: number) => bindReplayAddress(endpoint, replayPort, rank) : undefined,
       stream: {
         queueCapacity: config.endpoints.queueBatches,
@@ -68,11 +73,56 @@ async function openIndex(config: Config, tiers: TierRegistry, resync: (endpoint:
   });
   return RedisIndex.open({
     ...(cluster.length > 0 ? { cluster } : { url: c.redisUrl }),
+    ...redisCredentials(config),
     keyPrefix: c.redisKeyPrefix,
     commandTimeoutMs: c.redisCommandTimeoutMs,
     tiers,
     onResync: resync,
   });
+}
+
+/**
+ * The ACL user, the password (from index.redisPasswordFile: a mounted Secret, never in the configuration) and the TLS
+ * material of the Redis connection, read now so that a bad path fails the start. TLS is on with index.redisTls or a
+ * rediss:// URL; the CA, certificate and key files need it on.
+ */
+export function redisCredentials(config: Config): { username?: string; password?: string; tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } } {
+  const c = config.index;
+  const read = (key: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`index.${key}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  const single = c.redisCluster.length === 0;
+  const tls = c.redisTls || (single && /^rediss:\/\//i.test(c.redisUrl));
+  const out: ReturnType<typeof redisCredentials> = {};
+  if (c.redisUsername) {
+    if (single && /^\w+:\/\/[^:@/]+(:[^@/]*)?@/.test(c.redisUrl)) {
+      throw new ConfigError('index.redisUsername and a user in index.redisUrl: give the user in one place');
+    }
+    out.username = c.redisUsername;
+  }
+  if (c.redisPasswordFile) {
+    if (single && /^\w+:\/\/[^@/]*:[^@/]*@/.test(c.redisUrl)) {
+      throw new ConfigError('index.redisPasswordFile and a password in index.redisUrl: give the password in one place (the file)');
+    }
+    const password = read('redisPasswordFile', c.redisPasswordFile).toString('utf8').replace(/\r?\n$/, '');
+    if (password.length === 0) throw new ConfigError(`index.redisPasswordFile: ${c.redisPasswordFile} is empty`);
+    out.password = password;
+  }
+  if (!tls && (c.redisTlsCaFile || c.redisTlsCertFile || c.redisTlsKeyFile)) {
+    throw new ConfigError('index.redisTlsCaFile, redisTlsCertFile and redisTlsKeyFile need index.redisTls: true (or a rediss:// URL)');
+  }
+  if (!!c.redisTlsCertFile !== !!c.redisTlsKeyFile) throw new ConfigError('index.redisTlsCertFile and index.redisTlsKeyFile go together');
+  if (tls) {
+    out.tls = {
+      ...(c.redisTlsCaFile ? { ca: read('redisTlsCaFile', c.redisTlsCaFile) } : {}),
+      ...(c.redisTlsCertFile ? { cert: read('redisTlsCertFile', c.redisTlsCertFile), key: read('redisTlsKeyFile', c.redisTlsKeyFile) } : {}),
+    };
+  }
+  return out;
 }
 
 /** `redis://user:secret@host:6379` → `redis://user:***@host:6379`: never log a password. */
@@ -116,10 +166,20 @@ export async function startService(config: Config, log: Logger): Promise<Running
           backend: 'redis',
           ...(config.index.redisCluster.length > 0 ? { cluster: config.index.redisCluster } : { url: redactUrl(config.index.redisUrl) }),
           keyPrefix: config.index.redisKeyPrefix,
+          // Paths only: the password file's content is never logged.
+          ...(config.index.redisUsername ? { username: config.index.redisUsername } : {}),
+          ...(config.index.redisPasswordFile ? { passwordFile: config.index.redisPasswordFile } : {}),
+          tls: config.index.redisTls || (config.index.redisCluster.length === 0 && /^rediss:\/\//i.test(config.index.redisUrl)),
         }
       : { backend: 'memory', maxEntries: config.index.maxEntries };
   log.info({ zmq: config.zmq, endpoints: config.endpoints, replay: config.replay, keys: hasher.fingerprint, index: backend }, 'kv-indexer started');
 
+  // Stale endpoints past endpoints.clearStaleSeconds are cleared by a sweep a few times per that period.
+  let staleTimer: NodeJS.Timeout | undefined;
+  if (config.endpoints.clearStaleSeconds > 0) {
+    staleTimer = setInterval(() => events.sweepStale(), Math.min(5_000, (config.endpoints.clearStaleSeconds * 1000) / 4));
+    staleTimer.unref();
+  }
   let statsTimer: NodeJS.Timeout | undefined;
   if (config.log.statsIntervalSeconds > 0) {
     statsTimer = setInterval(() => {
@@ -140,6 +200,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ownership,
     async stop(options = {}) {
       clearInterval(statsTimer);
+      clearInterval(staleTimer);
       await ownership?.stop(options.releaseLeases ?? true);
       await transport.stop();
       await index.close();

@@ -15,6 +15,11 @@ export interface RunningApi {
   stop(): Promise<void>;
 }
 
+/** How long shutdown waits for in-flight gRPC calls before cancelling them. */
+export const GRPC_DRAIN_MS = 5_000;
+/** Logged when new gRPC calls start being refused (UNAVAILABLE) and the calls in flight are drained. */
+export const DRAINING_LOG = 'gRPC draining: new calls refused, calls in flight finishing';
+
 export const SERVICE_NAMES = ['', 'liveness', 'readiness', 'kvindexer.v1.KvIndexer', 'indexer.v1.IndexerService'];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -77,7 +82,9 @@ export async function startApi(
     async stop() {
       clearInterval(readiness);
       for (const name of SERVICE_NAMES) health.set(name, 'NOT_SERVING');
-      await grpc.stop();
+      const outcome = await grpc.stop(GRPC_DRAIN_MS, () => log.info(DRAINING_LOG));
+      if (outcome === 'drained') log.info('gRPC calls drained');
+      else log.warn({ graceMs: GRPC_DRAIN_MS }, 'gRPC drain timed out: the calls still running were cancelled');
       await metricsServer.close();
     },
   };
@@ -149,6 +156,10 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
   metrics.gauge(`${p}index_speculative_entries`, 'Speculative entries', null, async () => ({ '': (await stats()).speculativeEntries }));
   metrics.gauge(`${p}index_evictions_total`, 'Entries evicted at the capacity bound', null, async () => ({ '': (await stats()).evictions }));
   const t = pipeline.counters;
+  metrics.gauge(`${p}messages_received_total`, 'ZMQ messages received', null, () => ({ '': t.messages }));
+  metrics.gauge(`${p}messages_dropped_total`, 'Messages dropped before decoding, by reason', 'reason', () => t.dropped);
+  metrics.gauge(`${p}decode_errors_total`, 'Undecodable payloads and skipped events, by reason', 'reason', () => t.decodeErrors);
+  metrics.gauge(`${p}zmq_handshake_failures_total`, 'Failed ZMQ handshakes of connect-mode sockets (CURVE keys)', null, () => ({ '': service.transport.handshakeFailures }));
   metrics.gauge(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': t.sequenceGaps }));
   metrics.gauge(`${p}duplicates_total`, 'Live batches at or below the last applied sequence, dropped', null, () => ({ '': t.duplicates }));
   metrics.gauge(`${p}lost_batches_total`, 'Live batches that could not be decoded (treated as lost)', null, () => ({ '': t.lostBatches }));

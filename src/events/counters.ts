@@ -32,7 +32,7 @@ export interface TransportCounters {
   replayedBatches: number;
   /** Holes replay could not fill, by reason: `buffer_exhausted`, `hole`, `bad_payload`, `rank_mismatch`. */
   unrecoverable: Record<string, number>;
-  /** Endpoint clears decided by the transport, by reason: `restart`, `unrecoverable`, `removed`, `api`. */
+  /** Endpoint clears decided by the transport, by reason: `restart`, `unrecoverable`, `removed`, `api`, `stale`. */
   clears: Record<string, number>;
   /** Endpoints marked degraded, by reason: `gap_no_replay`, `joined_no_replay`, `unrecoverable`, `overflow`, `index_write_failed`. */
   degraded: Record<string, number>;

@@ -25,7 +25,7 @@ export {
 } from './pipeline.js';
 export { bindReplayAddress, EndpointSpecError, parseEndpointSpec, rankAddress, readEndpointFile, type EndpointSpec } from './endpoint-spec.js';
 export { EventTransport, type ConnectedEndpoint, type EndpointOrigin, type TransportOptions } from './transport.js';
-export { ZmqSubscriber, type SubscriberOptions } from './zmq-subscriber.js';
+export { ZmqSubscriber, type CurveClientKeys, type SubscriberOptions } from './zmq-subscriber.js';
 export {
   readRecording,
   parseRecording,

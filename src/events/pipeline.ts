@@ -37,8 +37,27 @@ export interface PipelineOptions {
   blockCounts?: (identity: string) => Record<string, number>;
   /** An endpoint with no message for this long is stale (ms). */
   staleMs?: number;
+  /**
+   * A stale endpoint silent for this long has its entries cleared by sweepStale() (ms; 0 or absent: never): its cache
+   * can no longer be vouched for (a network partition, a pod gone without a goodbye). When it publishes again it
+   * resynchronises like a new endpoint (replay from 0 where it has a replay socket).
+   */
+  clearStaleMs?: number;
   clock?: () => number;
+  /** Bounds on hostile input, checked before decoding (defaults: PIPELINE_LIMITS). */
+  limits?: Partial<PipelineLimits>;
 }
+
+export interface PipelineLimits {
+  /** Longer topic frames are dropped (`bad_topic`) without being decoded, cached or logged in full. */
+  maxTopicBytes: number;
+  /** Larger payload frames are dropped (`payload_too_large`) before decoding; a valid topic's batch is then lost. */
+  maxPayloadBytes: number;
+  /** Endpoint identities (endpoint × rank) tracked at once; batches of further ones are dropped (`too_many_endpoints`). */
+  maxEndpoints: number;
+}
+
+export const PIPELINE_LIMITS: PipelineLimits = { maxTopicBytes: 1024, maxPayloadBytes: 16 * 1024 * 1024, maxEndpoints: 16_384 };
 
 export type EndpointState = 'live' | 'degraded' | 'stale';
 
@@ -87,6 +106,9 @@ export class EventPipeline {
   private readonly ctx: StreamContext;
   private readonly options: PipelineOptions;
   private readonly clock: () => number;
+  private readonly limits: PipelineLimits;
+  /** Identity → the lastEventAt its entries were cleared at for staleness (cleared once per silence). */
+  private readonly staleCleared = new Map<string, number>();
 
   constructor(
     private readonly ingestor: Ingestor,
@@ -95,6 +117,7 @@ export class EventPipeline {
   ) {
     this.options = typeof formatOrOptions === 'string' ? { format: formatOrOptions } : formatOrOptions;
     this.clock = this.options.clock ?? Date.now;
+    this.limits = { ...PIPELINE_LIMITS, ...this.options.limits };
     this.ctx = {
       ingestor,
       counters: this.counters,
@@ -112,6 +135,20 @@ export class EventPipeline {
    */
   handle(frames: readonly Uint8Array[], origin: MessageOrigin = BIND_ORIGIN): Promise<void> | undefined {
     this.counters.messages++;
+    // Sizes first: a long topic is neither decoded nor kept (topic caches), a large payload not decoded.
+    if (frames.length === 3 && frames[1].length === 8) {
+      const topicBytes = frames[0].length;
+      if (topicBytes > this.limits.maxTopicBytes) {
+        const head = Buffer.from(frames[0].buffer, frames[0].byteOffset, Math.min(64, topicBytes)).toString('utf8');
+        this.rejectTopic(`${head}… (${topicBytes} bytes)`, `topic of ${topicBytes} bytes is longer than zmq.maxTopicBytes (${this.limits.maxTopicBytes})`, origin);
+        return undefined;
+      }
+      if (frames[2].length > this.limits.maxPayloadBytes) {
+        bump(this.counters.dropped, 'payload_too_large');
+        this.counters.lostBatches++;
+        return undefined;
+      }
+    }
     const parsed = parseLiveFrames(frames);
     if (!parsed.ok) {
       bump(this.counters.dropped, parsed.reason);
@@ -124,12 +161,7 @@ export class EventPipeline {
       this.topics.set(topic, (t = parseTopic(topic)));
     }
     if (!t.ok) {
-      const seen = this.badTopics.get(topic);
-      if (seen === undefined && this.badTopics.size < 1000) {
-        this.log.warn({ topic, source: origin.source }, t.reason);
-        this.badTopics.set(topic, 1);
-      } else if (seen !== undefined) this.badTopics.set(topic, seen + 1);
-      bump(this.counters.dropped, 'bad_topic');
+      this.rejectTopic(topic, t.reason, origin);
       return undefined;
     }
     let batch;
@@ -142,11 +174,19 @@ export class EventPipeline {
       return;
     }
     for (const issue of batch.issues) bump(this.counters.decodeErrors, issue.reason);
+    if (batch.unlistedIssues) for (const [reason, n] of Object.entries(batch.unlistedIssues)) bump(this.counters.decodeErrors, reason, n);
     if (origin.expect && origin.expect !== t.topic.endpoint) this.mismatch(origin, t.topic.endpoint);
     const rank = batch.dataParallelRank ?? 0;
     const identity = rankIdentity(t.topic.endpoint, rank);
     let stream = this.streams.get(identity);
     if (!stream) {
+      if (this.streams.size >= this.limits.maxEndpoints) {
+        bump(this.counters.dropped, 'too_many_endpoints');
+        if (this.counters.dropped.too_many_endpoints === 1) {
+          this.log.warn({ identity, maxEndpoints: this.limits.maxEndpoints }, 'too many endpoints: batches of new endpoints are dropped (endpoints.maxTracked)');
+        }
+        return undefined;
+      }
       const replay = origin.replay ?? this.options.resolveReplay?.(t.topic.endpoint, rank) ?? null;
       stream = new EndpointStream(identity, t.topic.endpoint, rank, replay, origin.source, this.ctx);
       stream.expectedEndpoint = origin.expect ?? null;
@@ -199,6 +239,25 @@ export class EventPipeline {
   }
 
   /**
+   * Clears the entries of every endpoint silent for longer than clearStaleMs, once per silence (a message starts a
+   * new one). Returns the identities cleared. The service calls it periodically.
+   */
+  sweepStale(): string[] {
+    const limit = this.options.clearStaleMs ?? 0;
+    if (limit <= 0) return [];
+    const now = this.clock();
+    const cleared: string[] = [];
+    for (const s of this.streams.values()) {
+      if (s.lastEventAt === 0 || now - s.lastEventAt <= limit || this.staleCleared.get(s.identity) === s.lastEventAt) continue;
+      this.staleCleared.set(s.identity, s.lastEventAt);
+      s.resetForResync('stale');
+      this.log.info({ endpoint: s.identity, silentSeconds: Math.round((now - s.lastEventAt) / 1000) }, 'stale endpoint cleared');
+      cleared.push(s.identity);
+    }
+    return cleared;
+  }
+
+  /**
    * Clears an endpoint's entries and resynchronises it: its sequence state is dropped, so its next batch replays
    * from 0 (joined mid-stream) when a replay endpoint is known. Returns whether the identity was known.
    */
@@ -207,6 +266,16 @@ export class EventPipeline {
     if (stream) stream.resetForResync();
     else this.ingestor.clear(identity);
     return stream !== undefined;
+  }
+
+  /** Counts a rejected topic; the first 1000 distinct ones are logged once and listed by rejectedTopics(). */
+  private rejectTopic(topic: string, reason: string, origin: MessageOrigin): void {
+    const seen = this.badTopics.get(topic);
+    if (seen === undefined && this.badTopics.size < 1000) {
+      this.log.warn({ topic, source: origin.source }, reason);
+      this.badTopics.set(topic, 1);
+    } else if (seen !== undefined) this.badTopics.set(topic, seen + 1);
+    bump(this.counters.dropped, 'bad_topic');
   }
 
   /** Topics rejected so far (a misconfigured publisher, e.g. `kv@<ip>@model` without the port) and their counts. */
@@ -236,6 +305,7 @@ export class EventPipeline {
     for (const s of [...this.streams.values()]) {
       if (!which(s)) continue;
       this.streams.delete(s.identity);
+      this.staleCleared.delete(s.identity);
       await s.close();
       if (options.keepEntries) this.ingestor.handOver(s.identity);
       else {

@@ -256,9 +256,12 @@ export class EndpointStream {
     this.ctx.log.warn({ endpoint: this.identity, err: String(err) }, 'applying a batch to the index failed');
   }
 
-  /** API clear: entries dropped, sequence state forgotten so that the next batch replays from 0. */
-  resetForResync(): void {
-    this.clear('api');
+  /**
+   * Clear + resync (the API's ClearEndpoint, or an endpoint silent past endpoints.clearStaleSeconds): entries
+   * dropped, sequence state forgotten so that the next batch replays from 0.
+   */
+  resetForResync(reason: 'api' | 'stale' = 'api'): void {
+    this.clear(reason);
     this.last = null;
     this.lastTs = -Infinity;
     this.replayedThrough = null;
@@ -369,10 +372,23 @@ export class EndpointStream {
    * from the next batch.
    */
   private async recover(from: bigint): Promise<RecoverOutcome> {
-    const outcome = await this.replayFrom(from);
+    const outcome = await this.replayResuming(from);
     if (outcome !== 'restarted') return outcome;
     // The replay showed a new publisher process behind the gap: its entries are cleared; rebuild it from 0.
-    return this.replayFrom(0n) as Promise<RecoverOutcome>;
+    return this.replayResuming(0n) as Promise<RecoverOutcome>;
+  }
+
+  /**
+   * replayFrom, resumed: a replay cut short after some batches — a publisher's ROUTER drops what exceeds its send
+   * high-water mark (1,000 messages by default) when it writes a long replay faster than its socket drains, losing
+   * the tail and the end marker — is asked again at once from the first missing batch, while each attempt gets further.
+   */
+  private async replayResuming(from: bigint): Promise<RecoverOutcome | 'restarted'> {
+    let outcome = await this.replayFrom(from);
+    for (let resumes = 0; outcome === 'partial'; resumes++) {
+      outcome = resumes < MAX_REPLAY_RESUMES ? await this.replayFrom(this.last! + 1n) : this.replayFailed('timeout');
+    }
+    return outcome;
   }
 
   /**
@@ -381,7 +397,7 @@ export class EndpointStream {
    * publisher restarted and its counter has already passed ours (a restart that looks like a gap). Then the
    * endpoint is cleared and 'restarted' returned.
    */
-  private async replayFrom(from: bigint): Promise<RecoverOutcome | 'restarted'> {
+  private async replayFrom(from: bigint): Promise<RecoverOutcome | 'restarted' | 'partial'> {
     const { counters: c, options } = this.ctx;
     if (!options.replayEnabled) return this.noReplay('disabled');
     if (this.replayAddress === null) return this.noReplay('no_endpoint');
@@ -398,6 +414,7 @@ export class EndpointStream {
     let first = true;
     const anchor = this.last !== null && from > 0n && this.last === from - 1n ? this.last : null;
     const anchorTs = this.lastTs;
+    const lastBefore = this.last;
     try {
       for await (const reply of requestReplay(this.replayAddress, anchor ?? from, { timeoutMs: options.replayTimeoutMs })) {
         if (this.closed) return 'failed';
@@ -436,6 +453,7 @@ export class EndpointStream {
         if (reply.seq > expected) outcome = this.unrecoverable(first ? 'buffer_exhausted' : 'hole');
         first = false;
         for (const issue of batch.issues) bump(c.decodeErrors, issue.reason);
+        if (batch.unlistedIssues) for (const [reason, n] of Object.entries(batch.unlistedIssues)) bump(c.decodeErrors, reason, n);
         const pending = this.apply({ seq: reply.seq, ts: batch.ts, model: this.model, events: batch.events });
         if (pending) await pending;
         c.replayedBatches++;
@@ -447,14 +465,23 @@ export class EndpointStream {
       return outcome;
     } catch (err) {
       const reason = err instanceof ReplayError ? err.reason : 'bad_reply';
-      bump(c.replaysFailed, reason);
-      this.cooldownUntil = this.ctx.clock() + options.replayCooldownMs;
+      if (reason === 'timeout' && this.last !== lastBefore && !this.closed) {
+        bump(c.replaysFailed, 'partial');
+        return 'partial';
+      }
       this.ctx.log.warn({ endpoint: this.identity, replay: this.replayAddress, err: String(err) }, 'replay failed');
-      return 'failed';
+      return this.replayFailed(reason);
     } finally {
       this.replaying = false;
       this.ctx.limiter.release();
     }
+  }
+
+  /** A replay that failed: counted, and no new one before the cooldown. */
+  private replayFailed(reason: string): RecoverOutcome {
+    bump(this.ctx.counters.replaysFailed, reason);
+    this.cooldownUntil = this.ctx.clock() + this.ctx.options.replayCooldownMs;
+    return 'failed';
   }
 
   private noReplay(reason: string): RecoverOutcome {
@@ -490,6 +517,9 @@ export class EndpointStream {
 }
 
 type RecoverOutcome = 'ok' | 'failed' | 'unrecoverable';
+
+/** Replays resumed in a row after partial replies before giving up (each must have applied at least one batch). */
+const MAX_REPLAY_RESUMES = 3;
 
 /** The publisher timestamp of a payload, NaN when it does not decode. */
 function batchTs(payload: Uint8Array, format: WireFormat): number {

@@ -1,7 +1,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { parseEndpointSpec, rankAddress, readEndpointFile, type EndpointSpec } from './endpoint-spec.js';
 import type { EventPipeline, PipelineLog } from './pipeline.js';
-import { ZmqSubscriber } from './zmq-subscriber.js';
+import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
 
 export interface TransportOptions {
   /** Addresses of the one bind-mode SUB socket (empty: no bind socket). */
@@ -13,6 +13,11 @@ export interface TransportOptions {
   /** How often the endpoints file is checked (ms). */
   fileCheckIntervalMs?: number;
   receiveHighWaterMark?: number;
+  /**
+   * CURVE client keys for every connect-mode endpoint (their publishers must be CURVE servers with that key); null =
+   * plaintext. The bind socket and replay requests stay plaintext (docs/security.md).
+   */
+  curve?: CurveClientKeys | null;
 }
 
 export type EndpointOrigin = 'static' | 'file' | 'api' | 'lease';
@@ -37,6 +42,8 @@ export class EventTransport {
   private watching: string | null = null;
   private reloading: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Failed ZMQ handshakes of connect-mode sockets (CURVE), over the process's life. */
+  handshakeFailures = 0;
 
   constructor(
     readonly pipeline: EventPipeline,
@@ -78,11 +85,26 @@ export class EventTransport {
     for (let r = 0; r < spec.ranks; r++) {
       const address = rankAddress(spec.address, r);
       const replay = spec.replay === null ? null : rankAddress(spec.replay, r);
-      const sub = new ZmqSubscriber({ mode: 'connect', addresses: [address], receiveHighWaterMark: this.options.receiveHighWaterMark });
+      let reported = false;
+      const sub = new ZmqSubscriber({
+        mode: 'connect',
+        addresses: [address],
+        receiveHighWaterMark: this.options.receiveHighWaterMark,
+        curve: this.options.curve,
+        onHandshakeFailure: (error) => {
+          this.handshakeFailures++;
+          if (reported) return;
+          reported = true; // once per socket: ZMQ retries every few hundred ms
+          this.log.warn(
+            { endpoint: address, error },
+            'ZMQ handshake with the publisher failed (CURVE: wrong zmq.curveServerPublicKeyFile, or the publisher is no CURVE server or refuses this client); retrying, nothing is received until it succeeds',
+          );
+        },
+      });
       subscribers.push(sub);
       await sub.start((frames) => this.pipeline.handle(frames, { source: spec.address, replay, expect: spec.endpoint }));
     }
-    this.log.info({ endpoint: spec, origin }, 'connected to endpoint');
+    this.log.info({ endpoint: spec, origin, curve: !!this.options.curve }, 'connected to endpoint');
     return spec;
   }
 

@@ -69,4 +69,6 @@ export interface EventBatch {
   dataParallelRank: number | null;
   /** Events that were skipped: unknown tags and malformed events. The rest of the batch still applies. */
   issues: DecodeIssue[];
+  /** Skipped events past the first 1000 (decode/batch.ts MAX_LISTED_ISSUES), counted by reason only; absent when none. */
+  unlistedIssues?: Record<string, number>;
 }

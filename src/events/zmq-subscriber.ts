@@ -8,6 +8,20 @@ export interface SubscriberOptions {
   addresses: readonly string[];
   /** Receive high-water mark (messages); beyond it ZMQ drops and the pipeline sees sequence gaps. */
   receiveHighWaterMark?: number;
+  /** Connect mode: authenticate and encrypt as a CURVE client of publishers that are CURVE servers. */
+  curve?: CurveClientKeys | null;
+  /**
+   * Called on each failed ZMQ handshake (CURVE: a wrong server key, a publisher that is no CURVE server or refuses this
+   * client). ZMQ retries the connection by itself; no message arrives until a handshake succeeds.
+   */
+  onHandshakeFailure?: (error: string) => void;
+}
+
+/** A CURVE client's keys, Z85 text (40 characters): the server's public key and this client's key pair. */
+export interface CurveClientKeys {
+  serverPublicKey: string;
+  publicKey: string;
+  secretKey: string;
 }
 
 /** Messages handled back to back before the receive loop yields to the event loop (timers, other sockets). */
@@ -23,8 +37,32 @@ export class ZmqSubscriber {
   private readonly socket: Subscriber;
   private running: Promise<void> | null = null;
 
+  private watching: Promise<void> | null = null;
+  /** Failed handshakes so far (only counted on CURVE sockets). */
+  handshakeFailures = 0;
+
   constructor(private readonly options: SubscriberOptions) {
-    this.socket = new Subscriber({ receiveHighWaterMark: options.receiveHighWaterMark ?? 100_000, linger: 0 });
+    const curve = options.mode === 'connect' ? options.curve : null;
+    this.socket = new Subscriber({
+      receiveHighWaterMark: options.receiveHighWaterMark ?? 100_000,
+      linger: 0,
+      ...(curve ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey } : {}),
+    });
+    if (curve) this.watching = this.watchHandshakes();
+  }
+
+  /** ZMQ reports a failed handshake only as a socket event (the SUB socket just stays silent): count and report it. */
+  private async watchHandshakes(): Promise<void> {
+    try {
+      for await (const event of this.socket.events) {
+        if (!event.type.startsWith('handshake:error')) continue;
+        this.handshakeFailures++;
+        const error = 'error' in event && event.error instanceof Error ? event.error.message : event.type;
+        this.options.onHandshakeFailure?.(`${event.type}: ${error}`);
+      }
+    } catch {
+      // the socket closed
+    }
   }
 
   /** Binds or connects, subscribes, and starts delivering messages. Resolves once the socket is ready. */
@@ -64,5 +102,6 @@ export class ZmqSubscriber {
   async close(): Promise<void> {
     if (!this.socket.closed) this.socket.close();
     await this.running?.catch(() => undefined);
+    await this.watching;
   }
 }

@@ -24,6 +24,15 @@ export const ConfigSchema = z.object({
       /** Key prefix; replicas sharing one index use the same prefix (and block size and seed). */
       redisKeyPrefix: z.string().min(1).default('kvi:'),
       redisCommandTimeoutMs: z.number().int().min(1).default(1000),
+      /** ACL user of the Redis connection(s) ('' = the URL's, else `default`); see docs/security.md for its rights. */
+      redisUsername: z.string().default(''),
+      /** File holding the Redis password (a mounted Secret); for a single server or every cluster node. '' = none. */
+      redisPasswordFile: z.string().default(''),
+      /** TLS to Redis (a rediss:// redisUrl implies it); PEM files: CA bundle ('' = Node's CAs), client cert + key (mTLS). */
+      redisTls: z.boolean().default(false),
+      redisTlsCaFile: z.string().default(''),
+      redisTlsCertFile: z.string().default(''),
+      redisTlsKeyFile: z.string().default(''),
     })
     .default({
       backend: 'memory',
@@ -33,6 +42,12 @@ export const ConfigSchema = z.object({
       redisCluster: [],
       redisKeyPrefix: 'kvi:',
       redisCommandTimeoutMs: 1000,
+      redisUsername: '',
+      redisPasswordFile: '',
+      redisTls: false,
+      redisTlsCaFile: '',
+      redisTlsCertFile: '',
+      redisTlsKeyFile: '',
     }),
   zmq: z
     .object({
@@ -41,8 +56,29 @@ export const ConfigSchema = z.object({
       addresses: z.array(z.string().min(1)).default(['tcp://*:5557']),
       format: z.enum(['vllm', 'sglang']).default('vllm'),
       receiveHighWaterMark: z.number().int().min(1).default(100_000),
+      /** Longer topic frames are dropped (`bad_topic`) before they are decoded, cached or logged. */
+      maxTopicBytes: z.number().int().min(16).default(1024),
+      /** Larger payload frames are dropped (`payload_too_large`, a lost batch) before decoding. */
+      maxPayloadBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+      /**
+       * CURVE for connect-mode endpoints (publishers that are CURVE servers, e.g. a ZMQ proxy in front of vLLM): files
+       * holding the publishers' public key and this service's key pair, Z85 text; all three or none ('' = plaintext).
+       */
+      curveServerPublicKeyFile: z.string().default(''),
+      curvePublicKeyFile: z.string().default(''),
+      curveSecretKeyFile: z.string().default(''),
     })
-    .default({ mode: 'bind', addresses: ['tcp://*:5557'], format: 'vllm', receiveHighWaterMark: 100_000 }),
+    .default({
+      mode: 'bind',
+      addresses: ['tcp://*:5557'],
+      format: 'vllm',
+      receiveHighWaterMark: 100_000,
+      maxTopicBytes: 1024,
+      maxPayloadBytes: 16 * 1024 * 1024,
+      curveServerPublicKeyFile: '',
+      curvePublicKeyFile: '',
+      curveSecretKeyFile: '',
+    }),
   api: z
     .object({
       /** gRPC listen address. */
@@ -52,6 +88,8 @@ export const ConfigSchema = z.object({
       maxCandidates: z.number().int().min(1).default(1024),
       /** Longest prompt (tokens or block keys × block size) a request may carry. */
       maxPromptTokens: z.number().int().min(1).default(262_144),
+      /** Multimodal items a tokens request may carry (each one's identifier is hashed into every block it covers). */
+      maxItems: z.number().int().min(1).default(64),
       /** Default TTL of speculative entries (Reserve, Score.speculate). */
       speculativeTtlMs: z.number().int().min(1).max(600_000).default(2_000),
       /** When the index backend fails: true = zero scores with `degraded`, false = UNAVAILABLE. */
@@ -68,6 +106,7 @@ export const ConfigSchema = z.object({
       maxMessageBytes: 16 * 1024 * 1024,
       maxCandidates: 1024,
       maxPromptTokens: 262_144,
+      maxItems: 64,
       speculativeTtlMs: 2_000,
       failOpen: true,
       tlsCertFile: '',
@@ -105,6 +144,11 @@ export const ConfigSchema = z.object({
       fileCheckSeconds: z.number().min(0.1).default(2),
       /** An endpoint silent for this long is reported stale. */
       staleSeconds: z.number().min(1).default(60),
+      /**
+       * An endpoint silent for this long has its entries cleared (0 = never). vLLM publishes only when its cache
+       * changes, so an idle pod is silent too: set this well above the longest idle time you expect.
+       */
+      clearStaleSeconds: z.number().min(0).default(0),
       /** Decoded batches queued per endpoint; beyond it batches are dropped and the endpoint resyncs by replay. */
       queueBatches: z.number().int().min(1).default(10_000),
       /**
@@ -112,8 +156,10 @@ export const ConfigSchema = z.object({
        * this TTL in Redis, so each is ingested by one replica at a time (0 = off: connect to every static endpoint).
        */
       leaseTtlMs: z.number().int().min(0).default(0),
+      /** Endpoint identities (endpoint × data-parallel rank) tracked at once; batches of further ones are dropped. */
+      maxTracked: z.number().int().min(1).max(65_536).default(16_384),
     })
-    .default({ static: [], file: '', fileCheckSeconds: 2, staleSeconds: 60, queueBatches: 10_000, leaseTtlMs: 0 }),
+    .default({ static: [], file: '', fileCheckSeconds: 2, staleSeconds: 60, clearStaleSeconds: 0, queueBatches: 10_000, leaseTtlMs: 0, maxTracked: 16_384 }),
   // Gap recovery over the publishers' replay ROUTERs (spec/vllm-kv-events.md §1).
   replay: z
     .object({
@@ -150,12 +196,24 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_REDIS_CLUSTER: { path: ['index', 'redisCluster'], kind: 'list' },
   KV_INDEXER_REDIS_KEY_PREFIX: { path: ['index', 'redisKeyPrefix'], kind: 'string' },
   KV_INDEXER_REDIS_COMMAND_TIMEOUT_MS: { path: ['index', 'redisCommandTimeoutMs'], kind: 'int' },
+  KV_INDEXER_REDIS_USERNAME: { path: ['index', 'redisUsername'], kind: 'string' },
+  KV_INDEXER_REDIS_PASSWORD_FILE: { path: ['index', 'redisPasswordFile'], kind: 'string' },
+  KV_INDEXER_REDIS_TLS: { path: ['index', 'redisTls'], kind: 'bool' },
+  KV_INDEXER_REDIS_TLS_CA_FILE: { path: ['index', 'redisTlsCaFile'], kind: 'string' },
+  KV_INDEXER_REDIS_TLS_CERT_FILE: { path: ['index', 'redisTlsCertFile'], kind: 'string' },
+  KV_INDEXER_REDIS_TLS_KEY_FILE: { path: ['index', 'redisTlsKeyFile'], kind: 'string' },
   KV_INDEXER_ZMQ_MODE: { path: ['zmq', 'mode'], kind: 'string' },
   KV_INDEXER_ZMQ_ADDRESSES: { path: ['zmq', 'addresses'], kind: 'list' },
   KV_INDEXER_ZMQ_FORMAT: { path: ['zmq', 'format'], kind: 'string' },
+  KV_INDEXER_ZMQ_MAX_TOPIC_BYTES: { path: ['zmq', 'maxTopicBytes'], kind: 'int' },
+  KV_INDEXER_ZMQ_MAX_PAYLOAD_BYTES: { path: ['zmq', 'maxPayloadBytes'], kind: 'int' },
+  KV_INDEXER_ZMQ_CURVE_SERVER_PUBLIC_KEY_FILE: { path: ['zmq', 'curveServerPublicKeyFile'], kind: 'string' },
+  KV_INDEXER_ZMQ_CURVE_PUBLIC_KEY_FILE: { path: ['zmq', 'curvePublicKeyFile'], kind: 'string' },
+  KV_INDEXER_ZMQ_CURVE_SECRET_KEY_FILE: { path: ['zmq', 'curveSecretKeyFile'], kind: 'string' },
   KV_INDEXER_GRPC_ADDRESS: { path: ['api', 'grpcAddress'], kind: 'string' },
   KV_INDEXER_MAX_CANDIDATES: { path: ['api', 'maxCandidates'], kind: 'int' },
   KV_INDEXER_MAX_PROMPT_TOKENS: { path: ['api', 'maxPromptTokens'], kind: 'int' },
+  KV_INDEXER_MAX_ITEMS: { path: ['api', 'maxItems'], kind: 'int' },
   KV_INDEXER_FAIL_OPEN: { path: ['api', 'failOpen'], kind: 'bool' },
   KV_INDEXER_MAX_MESSAGE_BYTES: { path: ['api', 'maxMessageBytes'], kind: 'int' },
   KV_INDEXER_SPECULATIVE_TTL_MS: { path: ['api', 'speculativeTtlMs'], kind: 'int' },
@@ -170,8 +228,10 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_ENDPOINTS_FILE: { path: ['endpoints', 'file'], kind: 'string' },
   KV_INDEXER_ENDPOINTS_FILE_CHECK_SECONDS: { path: ['endpoints', 'fileCheckSeconds'], kind: 'number' },
   KV_INDEXER_STALE_SECONDS: { path: ['endpoints', 'staleSeconds'], kind: 'number' },
+  KV_INDEXER_CLEAR_STALE_SECONDS: { path: ['endpoints', 'clearStaleSeconds'], kind: 'number' },
   KV_INDEXER_QUEUE_BATCHES: { path: ['endpoints', 'queueBatches'], kind: 'int' },
   KV_INDEXER_ENDPOINT_LEASE_TTL_MS: { path: ['endpoints', 'leaseTtlMs'], kind: 'int' },
+  KV_INDEXER_MAX_ENDPOINTS: { path: ['endpoints', 'maxTracked'], kind: 'int' },
   KV_INDEXER_REPLAY_ENABLED: { path: ['replay', 'enabled'], kind: 'string' },
   KV_INDEXER_REPLAY_TIMEOUT_MS: { path: ['replay', 'timeoutMs'], kind: 'int' },
   KV_INDEXER_REPLAY_COOLDOWN_MS: { path: ['replay', 'cooldownMs'], kind: 'int' },

@@ -37,7 +37,7 @@ export function resolveImage(
   let estimated = false;
   let hashInput: Uint8Array;
   if (ref.url.startsWith('data:')) {
-    const { bytes } = decodeDataUrl(ref.url, ref.field);
+    const { bytes } = decodeDataUrl(ref.url, ref.field, model.limits.maxImageBytes);
     const size = probeImageSize(bytes, ref.field);
     width = size.width;
     height = size.height;

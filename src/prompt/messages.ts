@@ -29,9 +29,13 @@ function optionalDimension(value: unknown, field: string): number | null {
   return value;
 }
 
-function optionalString(value: unknown, field: string): string | null {
+/** Longest image uuid/identifier: it is hashed into every block the image covers. */
+export const MAX_IDENTIFIER_LENGTH = 512;
+
+function optionalIdentifier(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'must be a non-empty string');
+  if (value.length > MAX_IDENTIFIER_LENGTH) throw invalid(field, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
   return value;
 }
 
@@ -49,8 +53,8 @@ function imagePart(part: Record<string, unknown>, field: string): ImagePartRef {
   return {
     field: urlField,
     url,
-    uuid: optionalString(part.uuid, `${field}.uuid`),
-    identifier: optionalString(part.identifier, `${field}.identifier`),
+    uuid: optionalIdentifier(part.uuid, `${field}.uuid`),
+    identifier: optionalIdentifier(part.identifier, `${field}.identifier`),
     width: optionalDimension(part.width ?? inner.width, `${field}.width`),
     height: optionalDimension(part.height ?? inner.height, `${field}.height`),
   };

@@ -46,6 +46,8 @@ export const LimitsSchema = z
     /** Largest accepted width or height, and pixel count (PIL's decompression-bomb error threshold by default). */
     maxImageSide: positiveInt.optional(),
     maxImagePixels: positiveInt.optional(),
+    /** Largest image a data URL may carry, in decoded bytes; checked from the base64 length before decoding. */
+    maxImageBytes: positiveInt.optional(),
   })
   .strict();
 
@@ -85,4 +87,5 @@ export const DEFAULT_LIMITS = {
   maxImages: 16,
   maxImageSide: 65_500,
   maxImagePixels: 178_956_970,
+  maxImageBytes: 20 * 1024 * 1024,
 } as const;

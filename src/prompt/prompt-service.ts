@@ -2,7 +2,7 @@ import { BlockHasher, blockExtras, type BlockExtra, type KeySchemeConfig } from 
 import { invalid, PromptError } from './errors.js';
 import { expandPlaceholders } from './expand.js';
 import { checkHashAlgorithm, resolveImage, type ResolvedImage } from './images.js';
-import { imageParts, normalizeMessages } from './messages.js';
+import { imageParts, MAX_IDENTIFIER_LENGTH, normalizeMessages } from './messages.js';
 import type { RegistryConfig } from './model-config.js';
 import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
@@ -191,6 +191,7 @@ export class PromptService {
       if (typeof length !== 'number' || !Number.isInteger(length) || length <= 0) throw invalid(`${f}.length`, 'must be a positive integer');
       if (offset + length > tokenCount) throw invalid(f, `range [${offset}, ${offset + length}) is beyond the ${tokenCount} tokens`);
       if (typeof identifier !== 'string' || identifier.length === 0) throw invalid(`${f}.identifier`, 'must be a non-empty string');
+      if (identifier.length > MAX_IDENTIFIER_LENGTH) throw invalid(`${f}.identifier`, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
       return { offset, length, identifier, estimated: item.estimated === true };
     });
   }

@@ -16,6 +16,7 @@ export interface Limits {
   maxImages: number;
   maxImageSide: number;
   maxImagePixels: number;
+  maxImageBytes: number;
 }
 
 /** A served model, loaded: template compiled, tokenizer described, image rule resolved. */
@@ -99,6 +100,7 @@ async function loadModel(entry: ModelEntryResolved, where: string, baseDir: stri
       maxImages: entry.limits.maxImages ?? DEFAULT_LIMITS.maxImages,
       maxImageSide: entry.limits.maxImageSide ?? DEFAULT_LIMITS.maxImageSide,
       maxImagePixels: entry.limits.maxImagePixels ?? DEFAULT_LIMITS.maxImagePixels,
+      maxImageBytes: entry.limits.maxImageBytes ?? DEFAULT_LIMITS.maxImageBytes,
     },
   };
 }
@@ -160,11 +162,13 @@ export class ModelRegistry {
   resolve(name: unknown, lora?: unknown): ResolvedModel {
     if (typeof name !== 'string' || name.length === 0) throw new PromptError('invalid_argument', 'model must be a non-empty string', 'model');
     const hit = this.byName.get(name);
-    if (!hit) throw new PromptError('not_found', `unknown model "${name}"; known models: ${this.names().join(', ')}`, 'model');
+    if (!hit) throw new PromptError('not_found', `unknown model "${shortName(name)}"; known models: ${this.names().join(', ')}`, 'model');
     let adapter = hit.lora;
     if (lora !== undefined && lora !== null) {
-      if (typeof lora !== 'string' || !hit.model.entry.loras.includes(lora)) {
-        throw new PromptError('not_found', `unknown LoRA adapter ${JSON.stringify(lora)} for model "${hit.model.name}"; known: ${hit.model.entry.loras.join(', ') || 'none'}`, 'lora');
+      // A non-string used to be JSON-stringified into the message: a deeply nested value overflowed the stack.
+      if (typeof lora !== 'string' || lora.length === 0) throw new PromptError('invalid_argument', 'must be a non-empty string', 'lora');
+      if (!hit.model.entry.loras.includes(lora)) {
+        throw new PromptError('not_found', `unknown LoRA adapter ${JSON.stringify(shortName(lora))} for model "${hit.model.name}"; known: ${hit.model.entry.loras.join(', ') || 'none'}`, 'lora');
       }
       adapter = lora;
     }
@@ -175,4 +179,9 @@ export class ModelRegistry {
   async close(): Promise<void> {
     if (this.ownsPool) await this.pool.close();
   }
+}
+
+/** A caller's name as error messages show it: at most 80 characters. */
+function shortName(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 77)}...` : name;
 }

@@ -59,21 +59,28 @@ function scoreOne(m: PrefixMatch, totalBlocks: number, weights: TierWeights, tie
   let speculative = 0;
   const byTier: Record<string, number> = {};
   // Masks repeat along a prefix (same tiers block after block): resolve each distinct mask once.
+  // Blocks are counted per run of equal masks and added to their tier when the run ends (one property update per
+  // run, not per block); the weights are still summed block by block, so `weighted` is the same float as before.
+  const masks = m.tierMasks;
   let lastMask = -1;
   let lastTier = '';
   let lastWeight = 0;
+  let run = 0;
   for (let i = 0; i < matched; i++) {
-    const mask = m.tierMasks[i];
+    const mask = masks[i];
     if (mask !== lastMask) {
+      if (run > 0) byTier[lastTier] = (byTier[lastTier] ?? 0) + run;
+      run = 0;
       const best = weights.best(mask, tiers);
       lastMask = mask;
       lastTier = best.tier < 0 ? 'GPU' : tiers.name(best.tier);
       lastWeight = best.weight;
     }
     weighted += lastWeight;
-    byTier[lastTier] = (byTier[lastTier] ?? 0) + 1;
+    run++;
     if ((mask & SPECULATIVE_BIT) !== 0) speculative++;
   }
+  if (run > 0) byTier[lastTier] = (byTier[lastTier] ?? 0) + run;
   return {
     endpoint: m.endpoint,
     matchedBlocks: matched,

@@ -188,3 +188,46 @@ describe('replay timeouts, cooldown, and isolation between endpoints', () => {
     }
   });
 });
+
+describe('a replay cut short (the publisher dropped its tail at the ROUTER high-water mark)', () => {
+  it('is resumed from the first missing batch, and the hole is filled exactly', async () => {
+    // A replay ROUTER serving batches seq 0..5: its first answer stops after seq 2 without the end marker (as a ROUTER
+    // that dropped messages past its send high-water mark), later answers are whole.
+    const payloads = Array.from({ length: 6 }, (_, i) => chain(1 + i, 100 * (i + 1), 1000 * (i + 1)));
+    const router = new Router({ linger: 0 });
+    await router.bind('tcp://127.0.0.1:*');
+    const requests: bigint[] = [];
+    const serving = (async () => {
+      for await (const [identity, , start] of router) {
+        const from = Buffer.from(start).readBigUInt64BE(0);
+        requests.push(from);
+        const last = requests.length === 1 ? 2n : 5n;
+        for (let seq = from; seq <= last; seq++) await router.send([identity, '', TOPIC, seqBytes(seq), payloads[Number(seq)]]);
+        if (requests.length > 1) await router.send([identity, '', TOPIC, Buffer.alloc(8, 0xff), '']);
+      }
+    })().catch(() => undefined);
+    const a = await boundPublisher(TOPIC, { replay: false });
+    open.pubs.push(a.pub);
+    const svc = await testService({ endpoints: { static: [`${a.spec};replay=${router.lastEndpoint}`] }, replay: { timeoutMs: 500, cooldownMs: 60_000 } });
+    open.services.push(svc);
+    try {
+      await untilSubscribed(svc, a.pub);
+      await a.pub.publish(payloads[0]);
+      await untilApplied(svc, A, 0n);
+      for (const seq of [1n, 2n, 3n, 4n]) a.pub.loseLive.add(seq);
+      for (let i = 1; i <= 5; i++) await a.pub.publish(payloads[i]); // only seq 5 arrives live: a gap of 1..4
+      await untilApplied(svc, A, 5n);
+      // First request from the anchor 0 (answered 0..2, then silence), the resume from the anchor 2.
+      expect(requests).toEqual([0n, 2n]);
+      const c = svc.pipeline.counters;
+      // Replayed: 1, 2 from the first answer; 3, 4, 5 from the resume (so the live seq 5 is an overlap).
+      expect([c.replaysRequested, c.replaysCompleted, c.replaysFailed, c.replayedBatches, c.replayOverlap]).toEqual([2, 1, { partial: 1 }, 5, 1]);
+      expect(endpointsOf(svc)[0]).toMatchObject({ state: 'live', degradedReason: null });
+      for (let i = 0; i < 6; i++) expect(await held(svc, 1000 * (i + 1))).toBe(1);
+    } finally {
+      router.close();
+      await serving;
+    }
+  });
+});
+

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestPki } from './tls.js';
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -39,6 +40,14 @@ export interface RedisCluster {
   readonly nodes: RedisServer[];
   readonly startupNodes: { host: string; port: number }[];
   stop(): Promise<void>;
+}
+
+/** How a test server is locked: a password for the default user (`requirepass`), TLS with certificates of a test PKI. */
+export interface RedisLocks {
+  /** requirepass (and masterauth on cluster nodes). */
+  password?: string;
+  /** TLS only (no plaintext port), server certificate from this PKI; clients must present one of its certificates. */
+  tls?: TestPki;
 }
 
 /** A TCP port that is free now (and, with bus = true, port + 10000 as well, for the cluster bus). */
@@ -74,8 +83,16 @@ async function canListen(port: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function cli(port: number, args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 });
+/** redis-cli flags that get through the locks (the default user's password, the test PKI's client certificate). */
+function cliLocks(locks: RedisLocks): string[] {
+  const out: string[] = [];
+  if (locks.password) out.push('-a', locks.password, '--no-auth-warning');
+  if (locks.tls) out.push('--tls', '--cacert', locks.tls.caCert, '--cert', locks.tls.clientCert, '--key', locks.tls.clientKey);
+  return out;
+}
+
+function cli(port: number, args: string[], locks: RedisLocks = {}): { ok: boolean; out: string } {
+  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...cliLocks(locks), ...args], { encoding: 'utf8', timeout: 10_000 });
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
@@ -88,13 +105,23 @@ async function waitFor(what: string, check: () => boolean, tries = 200): Promise
 }
 
 /** Starts one redis-server; cluster = true enables cluster mode (the node still needs `--cluster create`). */
-export async function startRedis(options: { cluster?: boolean } = {}): Promise<RedisServer> {
+export async function startRedis(options: { cluster?: boolean } & RedisLocks = {}): Promise<RedisServer> {
+  const locks: RedisLocks = { password: options.password, tls: options.tls };
   const port = await freePort(options.cluster);
   const dir = mkdtempSync(join(tmpdir(), 'kvi-redis-'));
   let child: ChildProcess | undefined;
 
   const launch = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    if (locks.tls) {
+      const pki = locks.tls;
+      args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey, '--tls-ca-cert-file', pki.caCert);
+      // The cluster bus is TLS too; a node connecting to another presents the PKI's client certificate.
+      if (options.cluster) args.push('--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-client-cert-file', pki.clientCert, '--tls-client-key-file', pki.clientKey);
+    } else {
+      args.push('--port', String(port));
+    }
+    if (locks.password) args.push('--requirepass', locks.password, '--masterauth', locks.password);
     if (options.cluster) {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000');
     }
@@ -102,7 +129,7 @@ export async function startRedis(options: { cluster?: boolean } = {}): Promise<R
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
     child = proc;
-    await waitFor(`redis-server on ${port}`, () => proc.exitCode === null && cli(port, ['ping']).out.includes('PONG'));
+    await waitFor(`redis-server on ${port}`, () => proc.exitCode === null && cli(port, ['ping'], locks).out.includes('PONG'));
   };
 
   const kill = async () => {
@@ -118,7 +145,7 @@ export async function startRedis(options: { cluster?: boolean } = {}): Promise<R
   await launch();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${locks.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     kill,
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),
@@ -127,21 +154,21 @@ export async function startRedis(options: { cluster?: boolean } = {}): Promise<R
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },
-    cli: (...args: string[]) => cli(port, args).out,
+    cli: (...args: string[]) => cli(port, args, locks).out,
   };
 }
 
 /** Three cluster-enabled masters (no replicas), slots assigned by `redis-cli --cluster create`. */
-export async function startCluster(masters = 3): Promise<RedisCluster> {
+export async function startCluster(masters = 3, locks: RedisLocks = {}): Promise<RedisCluster> {
   const nodes: RedisServer[] = [];
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.stop()));
   };
   try {
-    for (let i = 0; i < masters; i++) nodes.push(await startRedis({ cluster: true }));
+    for (let i = 0; i < masters; i++) nodes.push(await startRedis({ cluster: true, ...locks }));
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      [...cliLocks(locks), '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
       { encoding: 'utf8', timeout: 30_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);

@@ -1,7 +1,8 @@
 import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
-import { startApi, type RunningApi } from '../../src/cli/start-api.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
-import { ConfigSchema, createLogger, type Config } from '../../src/ops/index.js';
+import { embeddedConfig, startEmbedded } from '../../src/cli/embedded.js';
+import type { RunningApi } from '../../src/cli/start-api.js';
+import type { RunningService } from '../../src/cli/serve.js';
+import type { Config } from '../../src/ops/index.js';
 import { grpcClient } from './grpc-client.js';
 
 export interface TestService {
@@ -19,18 +20,9 @@ export interface TestService {
  * (fixtures/models/demo.yaml). `overrides` are config sections merged over those defaults.
  */
 export async function startTestService(options: { demoModel?: boolean; overrides?: Record<string, Record<string, unknown>> } = {}): Promise<TestService> {
-  const o = options.overrides ?? {};
-  const config = ConfigSchema.parse({
-    ...o,
-    zmq: { addresses: ['tcp://127.0.0.1:*'], ...o.zmq },
-    api: { grpcAddress: '127.0.0.1:0', ...o.api },
-    metrics: { host: '127.0.0.1', port: 0, ...o.metrics },
-    log: { level: 'silent', statsIntervalSeconds: 0, ...o.log },
-  });
-  const log = createLogger('silent');
+  const config = embeddedConfig(options.overrides);
   const prompts = options.demoModel ? await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys) : null;
-  const service = await startService(config, log);
-  const api = await startApi(service, config, log, prompts);
+  const { service, api } = await startEmbedded(config, prompts);
   const kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
   return {
     config,

@@ -1,8 +1,10 @@
 import { Decoder } from '@msgpack/msgpack';
 import type { DecodeIssue, EventBatch, KvEvent } from '../types.js';
 import { FieldError, PayloadError } from './errors.js';
+import { precheckMsgpack } from './msgpack-precheck.js';
 import { fieldPath } from './paths.js';
 import { decodeSglangEvent } from './sglang.js';
+import { KNOWN_TAGS, unknownTagMessage } from './tags.js';
 import { decodeVllmEvent } from './vllm.js';
 import { asSafeInt, expected, isWireMap, type WireMap } from './wire-values.js';
 
@@ -17,6 +19,9 @@ type EventDecoder = (tag: string, body: unknown[] | WireMap, isArray: boolean, e
 const decoder = new Decoder({ useBigInt64: true });
 
 function parseMsgpack(payload: Uint8Array): unknown {
+  // Before the decoder allocates arrays of the sizes the payload declares, and UTF-8 strings (msgpack-precheck.ts).
+  const problem = precheckMsgpack(payload);
+  if (problem !== null) throw new PayloadError('bad_msgpack', '', `payload is not one msgpack value: it ${problem}`);
   try {
     return decoder.decode(payload);
   } catch (err) {
@@ -38,7 +43,16 @@ function readRank(value: unknown, field: string): number | null {
   return n;
 }
 
-function decodeOneEvent(raw: unknown, ev: number, decodeEvent: EventDecoder): KvEvent {
+/**
+ * Issues listed in full per batch; further ones are only counted (`unlistedIssues`). Malformed events (every reason
+ * but unknown_tag) beyond MAX_MALFORMED_EVENTS reject the batch: each costs an exception, and a payload of a million
+ * one-byte bad events took seconds and hundreds of MB of issues. Unknown tags (a newer engine) cost no exception.
+ */
+export const MAX_LISTED_ISSUES = 1000;
+export const MAX_MALFORMED_EVENTS = 1000;
+
+/** The event, or its tag when the tag is a string no decoder knows (skipped without an exception). */
+function decodeOneEvent(raw: unknown, ev: number, decodeEvent: EventDecoder): KvEvent | string {
   let tag: unknown;
   let body: unknown[] | WireMap;
   let isArray: boolean;
@@ -55,6 +69,7 @@ function decodeOneEvent(raw: unknown, ev: number, decodeEvent: EventDecoder): Kv
     throw new FieldError('bad_event', `events[${ev}]`, expected('array or map', raw));
   }
   if (typeof tag !== 'string') throw new FieldError('bad_event', fieldPath(ev, 'type'), expected('tag string', tag));
+  if (!KNOWN_TAGS.has(tag)) return tag;
   return decodeEvent(tag, body, isArray, ev);
 }
 
@@ -90,14 +105,36 @@ export function decodeEventBatch(payload: Uint8Array, format: WireFormat = 'vllm
 
   const events: KvEvent[] = [];
   const issues: DecodeIssue[] = [];
+  let unlistedIssues: Record<string, number> | undefined;
+  let malformed = 0;
   for (let ev = 0; ev < eventsRaw.length; ev++) {
+    let issue: DecodeIssue;
     try {
-      events.push(decodeOneEvent(eventsRaw[ev], ev, decodeEvent));
+      const event = decodeOneEvent(eventsRaw[ev], ev, decodeEvent);
+      if (typeof event !== 'string') {
+        events.push(event);
+        continue;
+      }
+      if (issues.length >= MAX_LISTED_ISSUES) {
+        unlistedIssues ??= {};
+        unlistedIssues.unknown_tag = (unlistedIssues.unknown_tag ?? 0) + 1;
+        continue;
+      }
+      issue = { reason: 'unknown_tag', eventIndex: ev, field: fieldPath(ev, 'type'), message: unknownTagMessage(event) };
     } catch (err) {
-      issues.push(toIssue(err, ev));
+      if (++malformed > MAX_MALFORMED_EVENTS) {
+        throw new PayloadError('bad_batch', 'events', `more than ${MAX_MALFORMED_EVENTS} malformed events: not a batch a publisher sends`);
+      }
+      issue = toIssue(err, ev);
+      if (issues.length >= MAX_LISTED_ISSUES) {
+        unlistedIssues ??= {};
+        unlistedIssues[issue.reason] = (unlistedIssues[issue.reason] ?? 0) + 1;
+        continue;
+      }
     }
+    issues.push(issue);
   }
-  return { ts, events, dataParallelRank, issues };
+  return unlistedIssues ? { ts, events, dataParallelRank, issues, unlistedIssues } : { ts, events, dataParallelRank, issues };
 }
 
 function toIssue(err: unknown, ev: number): DecodeIssue {

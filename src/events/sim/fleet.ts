@@ -1,5 +1,6 @@
 import { rankIdentity } from '../topic.js';
 import { encodeBatch, type SimEvent, type WireStyle } from './encode.js';
+import type { SimBlock } from './block-pool.js';
 import { SimEngine, type SimRequest } from './sim-engine.js';
 
 export interface SimEndpointConfig {
@@ -76,8 +77,8 @@ export class SimFleet {
     return r;
   }
 
-  serve(identity: string, req: SimRequest): void {
-    this.get(identity).engine.serve(req);
+  serve(identity: string, req: SimRequest, blocks?: readonly SimBlock[]): void {
+    this.get(identity).engine.serve(req, blocks);
   }
 
   resetCache(identity: string): void {
@@ -123,11 +124,11 @@ export class SimFleet {
   }
 
   /** Consecutive blocks of the request cached on the endpoint, each counted on its best tier (GPU before CPU). */
-  expectedMatch(identity: string, req: SimRequest): ExpectedMatch {
+  expectedMatch(identity: string, req: SimRequest, blocks?: readonly SimBlock[]): ExpectedMatch {
     const e = this.get(identity).engine;
     const byTier: Record<string, number> = {};
     let matched = 0;
-    for (const b of e.blocksOf(req)) {
+    for (const b of blocks ?? e.blocksOf(req)) {
       const tier = e.gpu.has(b.key) ? 'GPU' : e.cpu?.has(b.key) ? 'CPU' : null;
       if (tier === null) break;
       matched++;

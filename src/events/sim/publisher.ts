@@ -13,6 +13,11 @@ export interface SimPublisherOptions {
   replayLayout?: 'old' | 'new';
   /** PUB send high-water mark (vLLM hwm, default 100000). */
   hwm?: number;
+  /**
+   * Make the PUB a CURVE server with this secret key (Z85), as a ZMQ proxy in front of vLLM could be; vLLM itself has
+   * no CURVE option. Subscribers then need the matching public key. The replay ROUTER stays plaintext.
+   */
+  curveSecretKey?: string | null;
 }
 
 const END_SEQ = Buffer.alloc(8, 0xff);
@@ -36,8 +41,9 @@ export class SimPublisher {
   readonly options: Required<SimPublisherOptions>;
 
   constructor(options: SimPublisherOptions) {
-    this.options = { replayEndpoint: null, bufferSteps: 10_000, replayLayout: 'new', hwm: 100_000, ...options };
-    this.pub = new Publisher({ sendHighWaterMark: this.options.hwm, linger: 0 });
+    this.options = { replayEndpoint: null, bufferSteps: 10_000, replayLayout: 'new', hwm: 100_000, curveSecretKey: null, ...options };
+    const curve = this.options.curveSecretKey;
+    this.pub = new Publisher({ sendHighWaterMark: this.options.hwm, linger: 0, ...(curve ? { curveServer: true, curveSecretKey: curve } : {}) });
   }
 
   get topic(): string {

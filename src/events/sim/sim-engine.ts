@@ -64,10 +64,11 @@ export class SimEngine {
   /**
    * Serves a request: hits the cached prefix, loads/computes and stores the rest (at most what fits), evicting under
    * pressure. Blocks already resident past the first miss are touched, not stored twice; each run of newly stored
-   * blocks is one BlockStored whose parent is the block before it.
+   * blocks is one BlockStored whose parent is the block before it. `known`: the request's blocksOf(), when the
+   * caller has them already.
    */
-  serve(req: SimRequest): void {
-    const all = this.blocksOf(req);
+  serve(req: SimRequest, known?: readonly SimBlock[]): void {
+    const all = known ?? this.blocksOf(req);
     const blocks = all.slice(0, Math.min(all.length, this.gpu.capacity));
     const pinned = new Set(blocks.map((b) => b.key));
     let run: SimBlock[] = [];

@@ -5,6 +5,12 @@
  * Fail fast: the offline queue is off, so while the connection is down a command rejects at once instead of queueing
  * (memory stays bounded, callers answer degraded); a command that takes longer than commandTimeoutMs rejects too.
  * Reconnects use exponential backoff (50 ms doubling to 2 s, with jitter), forever.
+ *
+ * Credentials and TLS: a single server takes them from its URL (redis://user:pass@…, rediss:// for TLS) and/or from
+ * `username`, `password` and `tls`; cluster nodes only from the latter (ioredis `redisOptions`, applied to every node).
+ * A failed first connection is reported with the server's reason (WRONGPASS, NOPERM, a TLS verification error) in a
+ * fresh error: ioredis errors carry the failed command's arguments (AUTH/HELLO with the password), so none of them
+ * is passed on.
  */
 
 import { Cluster, Redis } from 'ioredis';
@@ -23,6 +29,33 @@ export interface RedisConnectionOptions {
   commandTimeoutMs?: number;
   /** Deadline for the initial connection; default 5000 ms. */
   connectTimeoutMs?: number;
+  /** ACL user (Redis 6+); default: the URL's, else `default`. */
+  username?: string;
+  /** Password (AUTH); default: the URL's. */
+  password?: string;
+  /** TLS to the server(s) (also implied by a rediss:// URL): PEM CA bundle, client certificate and key (mutual TLS). */
+  tls?: RedisTlsOptions;
+}
+
+export interface RedisTlsOptions {
+  /** Trusted CAs for the server certificate; default: Node's built-in CAs. */
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** Errors whose message names why a connection was refused, in words that carry no secret. */
+export function connectFailure(err: Error | undefined, fallback: Error): Error {
+  // A cluster gives up with "Failed to refresh slots cache." and keeps the node's own reason beside it.
+  const nodeError = (x: Error | undefined) => (x as { lastNodeError?: Error } | undefined)?.lastNodeError;
+  const e = nodeError(err) ?? nodeError(fallback) ?? err ?? fallback;
+  const code = (e as { code?: unknown }).code;
+  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(e.message)) return new Error(`Redis refused the credentials: ${e.message}`);
+  if (typeof code === 'string' && /SSL|TLS|CERT|UNABLE_TO_VERIFY|DEPTH_ZERO|HOSTNAME/.test(code)) {
+    // OpenSSL's own messages ("8096…:error:0A00045C:SSL routines:…") say no more than their code.
+    return new Error(`TLS handshake with Redis failed: ${e.message.includes(':error:') ? code : `${e.message} (${code})`}`);
+  }
+  return new Error(e.message);
 }
 
 export function backoff(times: number): number {
@@ -43,10 +76,18 @@ export class RedisConnection {
   readonly client: Redis | Cluster;
   readonly isCluster: boolean;
   private readonly calls: Record<ScriptName, ScriptFn>;
+  private lastError: Error | undefined;
 
   constructor(options: RedisConnectionOptions) {
     const commandTimeout = options.commandTimeoutMs ?? 1000;
     const connectTimeout = options.connectTimeoutMs ?? 5000;
+    const auth = {
+      ...(options.username !== undefined ? { username: options.username } : {}),
+      ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.tls ? { tls: { ...options.tls } } : {}),
+      // No CLIENT SETINFO on connect: one command less for the ACL (docs/security.md), no NOPERM in the ACL LOG.
+      disableClientInfo: true,
+    };
     if (options.cluster && options.cluster.length > 0) {
       this.isCluster = true;
       this.client = new Cluster([...options.cluster], {
@@ -54,11 +95,13 @@ export class RedisConnection {
         enableOfflineQueue: false,
         clusterRetryStrategy: backoff,
         scaleReads: 'master',
-        redisOptions: { commandTimeout, connectTimeout, maxRetriesPerRequest: 1 },
+        redisOptions: { commandTimeout, connectTimeout, maxRetriesPerRequest: 1, ...auth },
       });
     } else {
       this.isCluster = false;
+      // Settings in the URL win over these (ioredis), so a password is taken from one place: serve checks that.
       this.client = new Redis(options.url as string, {
+        ...auth,
         lazyConnect: true,
         enableOfflineQueue: false,
         commandTimeout,
@@ -67,8 +110,11 @@ export class RedisConnection {
         retryStrategy: backoff,
       });
     }
-    // Without a listener ioredis would print connection errors; the index reports them through its own calls.
-    this.client.on('error', () => undefined);
+    // Without a listener ioredis would print connection errors; the index reports them through its own calls. The
+    // last one tells why a first connection failed (ioredis rejects connect() with "Connection is closed").
+    this.client.on('error', (err: Error) => {
+      this.lastError = err;
+    });
     const calls = {} as Record<ScriptName, ScriptFn>;
     for (const [name, lua] of Object.entries(SCRIPTS) as [ScriptName, string][]) {
       this.client.defineCommand(name, { numberOfKeys: 1, lua });
@@ -78,8 +124,14 @@ export class RedisConnection {
     this.calls = calls;
   }
 
+  /** Connects; rejects with the server's or the TLS layer's reason (no ioredis error, no command arguments). */
   async connect(): Promise<void> {
-    await this.client.connect();
+    this.lastError = undefined;
+    try {
+      await this.client.connect();
+    } catch (err) {
+      throw connectFailure(this.lastError, err as Error);
+    }
   }
 
   get ready(): boolean {

@@ -1,0 +1,59 @@
+import { credentials, loadPackageDefinition, type GrpcObject, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { LOADER_OPTIONS } from '../../api/index.js';
+import type { SimItem } from '../../events/sim/sim-engine.js';
+
+interface ScoreReply {
+  totalBlocks: number;
+  degraded: boolean;
+  scores: { endpoint: string; matchedBlocks: number }[];
+}
+
+type Unary<Req, Res> = (req: Req, options: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => void;
+
+interface KvIndexerClient {
+  Score: Unary<object, ScoreReply>;
+  AddEndpoint: Unary<{ endpoint: string; zmqAddress: string; replayAddress: string }, object>;
+  close(): void;
+}
+
+/** The simulator's view of the indexer: a real kvindexer.v1 gRPC client (Score and AddEndpoint). */
+export class IndexerClient {
+  private readonly client: KvIndexerClient;
+
+  constructor(
+    address: string,
+    private readonly deadlineMs = 10_000,
+  ) {
+    const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
+    const pkg = (loadPackageDefinition(def).kvindexer as GrpcObject).v1 as GrpcObject;
+    const Client = pkg.KvIndexer as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => KvIndexerClient;
+    this.client = new Client(address, credentials.createInsecure());
+  }
+
+  /** Matched prefix blocks per candidate for a token prompt with image items. */
+  async matchedBlocks(model: string, tokens: readonly number[], items: readonly SimItem[], candidates: readonly string[]): Promise<Map<string, number>> {
+    const reply = await this.call<ScoreReply>('Score', {
+      model,
+      tokens: { tokenIds: tokens, items: items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })) },
+      candidates,
+      strict: true,
+    });
+    return new Map(reply.scores.map((s) => [s.endpoint, s.matchedBlocks]));
+  }
+
+  async addEndpoint(endpoint: string, zmqAddress: string, replayAddress: string): Promise<void> {
+    await this.call('AddEndpoint', { endpoint, zmqAddress, replayAddress });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private call<T>(method: 'Score' | 'AddEndpoint', request: object): Promise<T> {
+    const fn = this.client[method] as Unary<object, T>;
+    return new Promise((resolve, reject) =>
+      fn.call(this.client, request, { deadline: Date.now() + this.deadlineMs }, (err, res) => (err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(res))),
+    );
+  }
+}
