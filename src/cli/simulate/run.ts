@@ -77,6 +77,7 @@ export class SimulatedFleet {
   private readonly requestKeys = new Map<bigint, bigint>();
   private readonly hasher: BlockHasher;
   private readonly learned = new WeakSet<SimulatedRequest>();
+  /** Engine-step batches published (the warm-up batches of start() depend on timing and are not counted). */
   batches = 0;
 
   constructor(
@@ -120,7 +121,10 @@ export class SimulatedFleet {
   /** Serves a request (prompt + reply) on an endpoint's engine and publishes the engine step's events. */
   async serve(endpoint: string, request: SimulatedRequest): Promise<void> {
     this.fleet.serve(endpoint, servedRequest(request), this.servedBlocks(request));
-    for (const batch of this.fleet.step()) await this.publish(batch.endpoint, batch.payload);
+    for (const batch of this.fleet.step()) {
+      await this.publish(batch.endpoint, batch.payload);
+      this.batches++;
+    }
   }
 
   /** Waits until the indexer has applied every batch published so far. */
@@ -167,7 +171,6 @@ export class SimulatedFleet {
   private async publish(endpoint: string, payload: Uint8Array): Promise<void> {
     const pub = this.publishers.get(endpoint)!;
     this.published.set(endpoint, await pub.publish(payload));
-    this.batches++;
   }
 
   /** The engine blocks of prompt + reply (the same on every endpoint), computed once per request. */
