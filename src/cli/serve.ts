@@ -52,6 +52,7 @@ export function transportSettings(config: Config) {
         queueCapacity: config.endpoints.queueBatches,
         replayEnabled: config.replay.enabled,
         replayTimeoutMs: config.replay.timeoutMs,
+        replayIdleTimeoutMs: config.replay.idleTimeoutMs,
         replayCooldownMs: config.replay.cooldownMs,
         onUnrecoverable: config.replay.onUnrecoverable,
         restartDistance: BigInt(config.replay.restartDistance),

@@ -27,8 +27,13 @@ export class ReplayError extends Error {
 }
 
 export interface ReplayRequestOptions {
-  /** Longest wait for the next reply frame set (the first one included), ms. */
+  /** Longest wait for the first reply, ms. */
   timeoutMs: number;
+  /**
+   * Longest wait between two replies once the replay has started, ms (default: timeoutMs). A publisher writes a
+   * replay in one burst, so a pause this long means its ROUTER dropped the rest (send high-water mark).
+   */
+  idleTimeoutMs?: number;
 }
 
 export type ParsedReply = { kind: 'batch'; reply: ReplayReply } | { kind: 'end' } | { kind: 'bad'; why: string };
@@ -75,13 +80,18 @@ export async function* requestReplay(
     } catch (err) {
       throw new ReplayError('timeout', `replay request to ${address} not sent: ${describe(err)}`);
     }
+    let waitMs = options.timeoutMs;
     for (;;) {
       let frames: Buffer[];
       try {
         frames = await dealer.receive();
       } catch (err) {
         if (dealer.closed) return;
-        throw new ReplayError('timeout', `no replay reply from ${address} within ${options.timeoutMs} ms: ${describe(err)}`);
+        throw new ReplayError('timeout', `no replay reply from ${address} within ${waitMs} ms: ${describe(err)}`);
+      }
+      if (options.idleTimeoutMs !== undefined && waitMs !== options.idleTimeoutMs) {
+        waitMs = options.idleTimeoutMs;
+        dealer.receiveTimeout = waitMs;
       }
       const parsed = parseReplyFrames(frames);
       if (parsed.kind === 'end') return;

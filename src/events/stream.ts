@@ -14,6 +14,8 @@ export interface StreamOptions {
   queueCapacity: number;
   replayEnabled: boolean;
   replayTimeoutMs: number;
+  /** Longest pause between two replies of a started replay before it is resumed from the first missing batch (ms). */
+  replayIdleTimeoutMs: number;
   /** After a failed replay, gaps of this endpoint are not replayed for this long (ms). */
   replayCooldownMs: number;
   onUnrecoverable: UnrecoverablePolicy;
@@ -29,6 +31,7 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   queueCapacity: 10_000,
   replayEnabled: true,
   replayTimeoutMs: 2_000,
+  replayIdleTimeoutMs: 500,
   replayCooldownMs: 5_000,
   onUnrecoverable: 'clear',
   restartDistance: 1_000_000n,
@@ -416,7 +419,7 @@ export class EndpointStream {
     const anchorTs = this.lastTs;
     const lastBefore = this.last;
     try {
-      for await (const reply of requestReplay(this.replayAddress, anchor ?? from, { timeoutMs: options.replayTimeoutMs })) {
+      for await (const reply of requestReplay(this.replayAddress, anchor ?? from, { timeoutMs: options.replayTimeoutMs, idleTimeoutMs: Math.min(options.replayIdleTimeoutMs, options.replayTimeoutMs) })) {
         if (this.closed) return 'failed';
         if (first && anchor !== null && reply.seq === anchor) {
           first = false;
@@ -519,7 +522,7 @@ export class EndpointStream {
 type RecoverOutcome = 'ok' | 'failed' | 'unrecoverable';
 
 /** Replays resumed in a row after partial replies before giving up (each must have applied at least one batch). */
-const MAX_REPLAY_RESUMES = 3;
+const MAX_REPLAY_RESUMES = 8;
 
 /** The publisher timestamp of a payload, NaN when it does not decode. */
 function batchTs(payload: Uint8Array, format: WireFormat): number {

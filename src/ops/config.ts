@@ -165,6 +165,8 @@ export const ConfigSchema = z.object({
     .object({
       enabled: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
       timeoutMs: z.number().int().min(1).default(2_000),
+      /** A started replay that pauses this long lost its tail (the publisher's send high-water mark): resumed at once. */
+      idleTimeoutMs: z.number().int().min(1).default(500),
       cooldownMs: z.number().int().min(0).default(5_000),
       maxConcurrent: z.number().int().min(1).default(4),
       /** When replay cannot fill a hole: clear the endpoint and rebuild from live events, or keep it marked degraded. */
@@ -174,7 +176,7 @@ export const ConfigSchema = z.object({
       /** A sequence number this far below the last one is a publisher restart whatever its timestamp. */
       restartDistance: z.number().int().min(1).default(1_000_000),
     })
-    .default({ enabled: true, timeoutMs: 2_000, cooldownMs: 5_000, maxConcurrent: 4, onUnrecoverable: 'clear', bindPort: 0, restartDistance: 1_000_000 }),
+    .default({ enabled: true, timeoutMs: 2_000, idleTimeoutMs: 500, cooldownMs: 5_000, maxConcurrent: 4, onUnrecoverable: 'clear', bindPort: 0, restartDistance: 1_000_000 }),
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -234,6 +236,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_MAX_ENDPOINTS: { path: ['endpoints', 'maxTracked'], kind: 'int' },
   KV_INDEXER_REPLAY_ENABLED: { path: ['replay', 'enabled'], kind: 'string' },
   KV_INDEXER_REPLAY_TIMEOUT_MS: { path: ['replay', 'timeoutMs'], kind: 'int' },
+  KV_INDEXER_REPLAY_IDLE_TIMEOUT_MS: { path: ['replay', 'idleTimeoutMs'], kind: 'int' },
   KV_INDEXER_REPLAY_COOLDOWN_MS: { path: ['replay', 'cooldownMs'], kind: 'int' },
   KV_INDEXER_REPLAY_MAX_CONCURRENT: { path: ['replay', 'maxConcurrent'], kind: 'int' },
   KV_INDEXER_REPLAY_ON_UNRECOVERABLE: { path: ['replay', 'onUnrecoverable'], kind: 'string' },

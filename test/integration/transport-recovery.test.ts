@@ -190,7 +190,7 @@ describe('replay timeouts, cooldown, and isolation between endpoints', () => {
 });
 
 describe('a replay cut short (the publisher dropped its tail at the ROUTER high-water mark)', () => {
-  it('is resumed from the first missing batch, and the hole is filled exactly', async () => {
+  it('is resumed from the first missing batch after replay.idleTimeoutMs (not the first-reply timeout), and the hole is filled exactly', async () => {
     // A replay ROUTER serving batches seq 0..5: its first answer stops after seq 2 without the end marker (as a ROUTER
     // that dropped messages past its send high-water mark), later answers are whole.
     const payloads = Array.from({ length: 6 }, (_, i) => chain(1 + i, 100 * (i + 1), 1000 * (i + 1)));
@@ -208,7 +208,7 @@ describe('a replay cut short (the publisher dropped its tail at the ROUTER high-
     })().catch(() => undefined);
     const a = await boundPublisher(TOPIC, { replay: false });
     open.pubs.push(a.pub);
-    const svc = await testService({ endpoints: { static: [`${a.spec};replay=${router.lastEndpoint}`] }, replay: { timeoutMs: 500, cooldownMs: 60_000 } });
+    const svc = await testService({ endpoints: { static: [`${a.spec};replay=${router.lastEndpoint}`] }, replay: { timeoutMs: 60_000, idleTimeoutMs: 200, cooldownMs: 60_000 } });
     open.services.push(svc);
     try {
       await untilSubscribed(svc, a.pub);
