@@ -1,8 +1,9 @@
-import { decode, encode } from '@msgpack/msgpack';
+import { decode, encode, ExtData } from '@msgpack/msgpack';
 import fc from 'fast-check';
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { decodeEventBatch, DECODE_REASONS, PayloadError, type WireFormat } from '../../src/events/decode/index.js';
-import { precheckMsgpack } from '../../src/events/decode/msgpack-precheck.js';
+import { MAX_DEPTH, MsgpackError, readMsgpack, WireExt } from '../../src/events/decode/msgpack-reader.js';
 import { encodeBatch, type SimEvent, type WireStyle } from '../../src/events/sim/encode.js';
 import type { EventBatch } from '../../src/events/types.js';
 
@@ -281,32 +282,118 @@ describe('byte-level mutations of real encoded batches', () => {
   });
 });
 
-describe('the pre-check refuses only lies', () => {
-  it('any msgpack value the encoder writes (nested, long, every string plane, 64-bit ints, bytes, ext) passes it', () => {
-    const { value } = fc.letrec((tie) => ({
-      value: fc.oneof(
-        { depthSize: 'small', maxDepth: 6 },
-        fc.constant(null),
-        fc.boolean(),
-        fc.integer(),
-        fc.double(),
-        fc.bigInt({ min: -(1n << 63n), max: U64_MAX }),
-        fc.string({ unit: 'binary', maxLength: 300 }),
-        fc.uint8Array({ maxLength: 300 }),
-        fc.date({ noInvalidDate: true }),
-        fc.array(tie('value'), { maxLength: 40 }),
-        fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }).filter((k) => k !== '__proto__'), tie('value'), { maxKeys: 20 }),
-        fc.integer({ min: 0, max: 70_000 }).map((n) => new Array(n).fill(0)), // array16 / array32 headers, exactly filled
-      ),
-    }));
+describe('the reader against @msgpack/msgpack', () => {
+  // The reader (src/events/decode/msgpack-reader.ts) must read every value the reference decoder reads, as the same
+  // value; the only difference allowed is its packing of depth-3 lists of unsigned ints into typed arrays.
+  const intList = fc.oneof(
+    fc.array(fc.nat(), { minLength: 1, maxLength: 50 }),
+    fc.array(fc.bigInt({ min: 0n, max: U64_MAX }), { minLength: 1, maxLength: 50 }),
+    fc.array(fc.oneof(fc.nat(0xffff_ffff), fc.bigInt({ min: 0n, max: U64_MAX })), { minLength: 1, maxLength: 50 }),
+    fc.array(fc.oneof(fc.integer({ min: -200, max: 200 }), fc.bigInt({ min: -(1n << 63n), max: 5n })), { minLength: 1, maxLength: 20 }),
+  );
+  const { value } = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', maxDepth: 6 },
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.double(),
+      fc.bigInt({ min: -(1n << 63n), max: U64_MAX }),
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.date({ noInvalidDate: true }),
+      fc.tuple(fc.integer({ min: -128, max: 127 }).filter((t) => t !== -1), fc.uint8Array({ maxLength: 40 })).map(([type, data]) => new ExtData(type, data)),
+      intList,
+      fc.array(tie('value'), { maxLength: 40 }),
+      fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }).filter((k) => k !== '__proto__'), tie('value'), { maxKeys: 20 }),
+      fc.constantFrom(15, 16, 65_535, 65_536).map((n) => new Array(n).fill(0)), // fixarray / array16 / array32 boundaries
+    ),
+  }));
+  // Shapes that put int lists at depth 3, where the reader packs them: [ts, [event], rank] and {events: [{field}]}.
+  const batchLike = fc.oneof(
+    fc.tuple(value, fc.array(fc.array(value, { maxLength: 6 }), { maxLength: 4 }), value),
+    fc.dictionary(fc.constantFrom('ts', 'events', 'x'), fc.array(fc.dictionary(fc.constantFrom('a', 'b', 'token_ids'), value), { maxLength: 4 })),
+    value,
+  );
+
+  it('reads every value the encoder writes as the reference decoder does; packs exactly the depth-3 unsigned int lists', () => {
     fc.assert(
-      fc.property(value, (v) => {
-        expect(precheckMsgpack(pack(v))).toBeNull();
+      fc.property(batchLike, (v) => {
+        const bytes = pack(v);
+        const ours = readMsgpack(bytes);
+        const reference = unpack(bytes);
+        const [a, b] = [canonical(ours), canonical(reference)];
+        if (!isDeepStrictEqual(a, b)) expect(a).toEqual(b); // vitest's diff only when they differ (its compare is slow)
+        expect(misPacked(ours, reference, 0)).toBeNull();
       }),
-      { seed: SEED + 7, numRuns: 500 },
+      { seed: SEED + 7, numRuns: 200 },
     );
   });
+
+  it('timestamps of all three sizes become the same Date; other ext values stay ext', () => {
+    for (const date of [new Date(0), new Date(1_700_000_000_000), new Date(1_700_000_000_123), new Date(-1), new Date(2 ** 40 * 1000)]) {
+      const bytes = pack(date);
+      expect(readMsgpack(bytes)).toEqual(unpack(bytes));
+    }
+    expect([pack(new Date(0))[0], pack(new Date(1_700_000_000_123))[0], pack(new Date(-1))[0]]).toEqual([0xd6, 0xd7, 0xc7]);
+    expect(readMsgpack(Uint8Array.from([0xd4, 0x05, 0x2a]))).toEqual(new WireExt(5, Uint8Array.of(0x2a)));
+  });
+
+  it('values nested deeper than MAX_DEPTH are skipped (read as null) but still checked', () => {
+    const nest = (depth: number, inner: number[]) => Uint8Array.from([...new Array(depth).fill(0x91), ...inner]);
+    expect(readMsgpack(nest(MAX_DEPTH, [0x01]))).toEqual(nestedArrays(MAX_DEPTH, 1));
+    expect(readMsgpack(nest(MAX_DEPTH + 1, [0x01]))).toEqual(nestedArrays(MAX_DEPTH + 1, null));
+    expect(readMsgpack(nest(MAX_DEPTH + 5, [0x92, 0xa1, 0x61, 0x81, 0xa1, 0x6b, 0xc3]))).toEqual(nestedArrays(MAX_DEPTH + 1, null));
+    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xc1]))).toThrow(new MsgpackError('Unrecognized type byte: 0xc1'));
+    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xa2, 0xc3, 0x28]))).toThrow(new MsgpackError(`it has a string that is not valid UTF-8 (at byte ${MAX_DEPTH + 5})`));
+    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xdc, 0x00, 0x09, 0x01]))).toThrow(new MsgpackError(`it declares 9 more values than the 1 bytes left can hold (at byte ${MAX_DEPTH + 8})`));
+    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0x92, 0x01]))).toThrow(MsgpackError);
+  });
 });
+
+function nestedArrays(depth: number, inner: unknown): unknown {
+  let v = inner;
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
+
+/** A form both decoders' values compare equal in: ints as number when safe (else bigint), bytes and lists as plain arrays. */
+function canonical(v: unknown): unknown {
+  if (typeof v === 'bigint') return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
+  if (typeof v === 'number') return Object.is(v, -0) ? 0 : v;
+  if (v instanceof Uint32Array) return Array.from(v);
+  if (v instanceof BigUint64Array) return Array.from(v, canonical);
+  if (v instanceof Uint8Array) return { bin: Array.from(v) };
+  if (v instanceof Date) return { date: v.getTime() };
+  if (v instanceof ExtData || v instanceof WireExt) return { ext: v.type, data: Array.from(v.data as Uint8Array) };
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, canonical(x)]));
+  return v;
+}
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Where a depth-3 non-empty list of unsigned ints is not packed (Uint32Array when the reference read only numbers), or a list elsewhere is; null when none. */
+function misPacked(ours: unknown, reference: unknown, depth: number, path = 'root'): string | null {
+  if (Array.isArray(reference)) {
+    // Numbers off the wire were int encodings up to 32 bits (larger JS numbers are written as float64).
+    const unsigned = reference.length > 0 && reference.every((x) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff) || (typeof x === 'bigint' && x >= 0n));
+    if (depth === 3 && unsigned) {
+      const want = reference.every((x) => typeof x === 'number') ? Uint32Array : BigUint64Array;
+      return ours instanceof want ? null : `${path}: expected ${want.name}`;
+    }
+    if (!Array.isArray(ours)) return `${path}: expected an Array`;
+    for (let i = 0; i < reference.length; i++) {
+      const problem = misPacked(ours[i], reference[i], depth + 1, `${path}[${i}]`);
+      if (problem) return problem;
+    }
+  } else if (reference !== null && typeof reference === 'object' && Object.getPrototypeOf(reference) === Object.prototype) {
+    for (const [k, x] of Object.entries(reference)) {
+      const problem = misPacked((ours as Record<string, unknown>)[k], x, depth + 1, `${path}.${k}`);
+      if (problem) return problem;
+    }
+  }
+  return null;
+}
 
 describe('many bad events in one batch', () => {
   const GOOD = ['BlockRemoved', [7n]];

@@ -1,7 +1,6 @@
-import { Decoder } from '@msgpack/msgpack';
 import type { DecodeIssue, EventBatch, KvEvent } from '../types.js';
 import { FieldError, PayloadError } from './errors.js';
-import { precheckMsgpack } from './msgpack-precheck.js';
+import { MsgpackError, readMsgpack } from './msgpack-reader.js';
 import { fieldPath } from './paths.js';
 import { decodeSglangEvent } from './sglang.js';
 import { KNOWN_TAGS, unknownTagMessage } from './tags.js';
@@ -12,21 +11,13 @@ export type WireFormat = 'vllm' | 'sglang';
 
 type EventDecoder = (tag: string, body: unknown[] | WireMap, isArray: boolean, ev: number) => KvEvent;
 
-/**
- * One reused Decoder: 64-bit ints come back as bigint so hashes never pass through float64. `decode` rejects
- * trailing bytes after the first value, and the decoder is iterative, so deep nesting cannot overflow the stack.
- */
-const decoder = new Decoder({ useBigInt64: true });
-
+/** The payload's msgpack value (msgpack-reader.ts: 64-bit ints as bigint, event field lists packed). */
 function parseMsgpack(payload: Uint8Array): unknown {
-  // Before the decoder allocates arrays of the sizes the payload declares, and UTF-8 strings (msgpack-precheck.ts).
-  const problem = precheckMsgpack(payload);
-  if (problem !== null) throw new PayloadError('bad_msgpack', '', `payload is not one msgpack value: it ${problem}`);
   try {
-    return decoder.decode(payload);
+    return readMsgpack(payload);
   } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new PayloadError('bad_msgpack', '', `payload is not one msgpack value: ${detail}`);
+    if (!(err instanceof MsgpackError)) throw err;
+    throw new PayloadError('bad_msgpack', '', `payload is not one msgpack value: ${err.message}`);
   }
 }
 

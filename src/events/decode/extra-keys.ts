@@ -1,6 +1,7 @@
 import type { ExtraKeyItem } from '../types.js';
 import { FieldError } from './errors.js';
 import { fieldPath } from './paths.js';
+import { wireList } from './msgpack-reader.js';
 import { asSafeInt, describe, expected } from './wire-values.js';
 
 /**
@@ -40,9 +41,10 @@ function classifyItem(item: unknown, ev: number, block: number, k: number): Extr
   throw new FieldError('bad_extra_keys', fieldPath(ev, NAME, block, k), `expected ${ITEM_SHAPES}, got ${found}`);
 }
 
-export function readExtraKeys(value: unknown, blockCount: number, ev: number): (ExtraKeyItem[] | null)[] | null {
-  if (value === null || value === undefined) return null;
-  if (!Array.isArray(value)) throw new FieldError('bad_extra_keys', fieldPath(ev, NAME), expected('array or nil', value));
+export function readExtraKeys(raw: unknown, blockCount: number, ev: number): (ExtraKeyItem[] | null)[] | null {
+  if (raw === null || raw === undefined) return null;
+  const value = wireList(raw);
+  if (value === null) throw new FieldError('bad_extra_keys', fieldPath(ev, NAME), expected('array or nil', raw));
   if (value.length !== blockCount) {
     throw new FieldError(
       'bad_extra_keys',

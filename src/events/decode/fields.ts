@@ -53,6 +53,9 @@ export function readMedium(value: unknown, ev: number, name: string): string {
 
 /** Token ids → Uint32Array; every element is checked because a bad one would silently corrupt request keys. */
 export function readTokenIds(value: unknown, ev: number, name: string): Uint32Array {
+  // The reader packs a list of unsigned ints (msgpack-reader.ts): uint32 lists are the token ids as they are.
+  if (value instanceof Uint32Array) return value;
+  if (value instanceof BigUint64Array) return narrowTokenIds(value, ev, name);
   if (!Array.isArray(value)) throw new FieldError('bad_field_type', fieldPath(ev, name), expected('array', value));
   const n = value.length;
   const out = new Uint32Array(n);
@@ -68,6 +71,17 @@ export function readTokenIds(value: unknown, ev: number, name: string): Uint32Ar
       throw new FieldError('bad_token_ids', fieldPath(ev, name, j), expected('uint32 token id', t));
     }
     out[j] = n64;
+  }
+  return out;
+}
+
+/** A packed list with 64-bit elements: token ids only if each fits 32 bits (a uint64 encoding may hold a small value). */
+function narrowTokenIds(value: BigUint64Array, ev: number, name: string): Uint32Array {
+  const out = new Uint32Array(value.length);
+  for (let j = 0; j < value.length; j++) {
+    const t = value[j];
+    if (t > 0xffffffffn) throw new FieldError('bad_token_ids', fieldPath(ev, name, j), expected('uint32 token id', t));
+    out[j] = Number(t);
   }
   return out;
 }

@@ -62,6 +62,9 @@ export function readOptionalHash(value: unknown, ev: number, name: string): bigi
 
 /** `events[ev].<name>`: a list of hashes, packed into a BigUint64Array. */
 export function readHashList(value: unknown, ev: number, name: string): BigUint64Array {
+  // Packed by the reader (msgpack-reader.ts): unsigned ints, each already its uint64.
+  if (value instanceof BigUint64Array) return value;
+  if (value instanceof Uint32Array) return BigUint64Array.from(value, BigInt);
   if (!Array.isArray(value)) throw new FieldError('bad_field_type', fieldPath(ev, name), expected('array', value));
   const n = value.length;
   const out = new BigUint64Array(n);

@@ -1,7 +1,7 @@
 /**
- * Facts about values produced by `@msgpack/msgpack` (with useBigInt64): nil → null, 8–32-bit ints and floats →
- * number, 64-bit ints → bigint, bin → Uint8Array, map → plain object, ext → ExtData or Date. `undefined` never
- * comes off the wire, so the decoder uses it to mean "field absent".
+ * Facts about the values msgpack-reader.ts produces: nil → null, 8–32-bit ints and floats → number, 64-bit ints →
+ * bigint, bin → Uint8Array, map → plain object, ext → WireExt or Date, and lists of unsigned ints in event fields →
+ * Uint32Array or BigUint64Array. `undefined` never comes off the wire, so the decoder uses it to mean "field absent".
  */
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -41,7 +41,7 @@ export function describe(value: unknown): string {
       return 'string';
     case 'object':
       if (value === null) return 'nil';
-      if (Array.isArray(value)) return 'array';
+      if (Array.isArray(value) || value instanceof Uint32Array || value instanceof BigUint64Array) return 'array';
       if (value instanceof Uint8Array) return `bytes (${value.length})`;
       if (value instanceof Date) return 'timestamp';
       return isWireMap(value) ? 'map' : 'ext';

@@ -1,0 +1,112 @@
+import { encode } from '@msgpack/msgpack';
+import { describe, expect, it } from 'vitest';
+import { MsgpackError, readMsgpack, wireList } from '../../../src/events/decode/msgpack-reader.js';
+
+/**
+ * The payload reader's own rules (src/events/decode/msgpack-reader.ts). Agreement with @msgpack/msgpack on random
+ * values, deep nesting and ext values: test/fuzz/msgpack-decoder.test.ts.
+ */
+
+const pack = (value: unknown) => encode(value, { useBigInt64: true });
+/** A value placed where an event field is: depth 3 ([ts, [event], rank] → events → event → field). */
+const asField = (field: unknown) => pack([0, [['Tag', field]], 0]);
+const fieldOf = (bytes: Uint8Array) => ((readMsgpack(bytes) as unknown[][])[1][0] as unknown[])[1];
+
+describe('lists of unsigned ints in event fields are packed', () => {
+  it('into a Uint32Array when every element is an int encoding of up to 32 bits (every width)', () => {
+    const values = [0, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000, 0xffff_ffff];
+    const bytes = asField(values);
+    // fixint, uint8, uint16 and uint32 encodings all occur
+    expect([0x7f, 0xcc, 0xcd, 0xce].every((t) => bytes.includes(t))).toBe(true);
+    const field = fieldOf(bytes);
+    expect(field).toBeInstanceOf(Uint32Array);
+    expect(Array.from(field as Uint32Array)).toEqual(values);
+  });
+
+  it('into a BigUint64Array as soon as one element is a uint64 encoding, small values included', () => {
+    const values = [5n, 0xffff_ffff_ffff_ffffn, 0x1_0000_0000n, 0n];
+    const field = fieldOf(asField([...values, 7]));
+    expect(field).toBeInstanceOf(BigUint64Array);
+    expect(Array.from(field as BigUint64Array)).toEqual([...values, 7n]);
+  });
+
+  it('not when an element is signed, a float, nil or anything else, nor when empty', () => {
+    expect(fieldOf(asField([1, -1]))).toEqual([1, -1]);
+    expect(fieldOf(asField([1, -(1n << 63n)]))).toEqual([1, -(1n << 63n)]);
+    expect(fieldOf(asField([1, 1.5]))).toEqual([1, 1.5]);
+    expect(fieldOf(asField([1, null]))).toEqual([1, null]);
+    expect(fieldOf(asField([1, 'a']))).toEqual([1, 'a']);
+    expect(fieldOf(asField([]))).toEqual([]);
+  });
+
+  it('only at depth 3 (map layout included), not the batch, the events or an event', () => {
+    expect(readMsgpack(pack([1, 2]))).toEqual([1, 2]);
+    expect(readMsgpack(pack([0, [1, 2]]))).toEqual([0, [1, 2]]);
+    expect(readMsgpack(pack([0, [[1, 2]]]))).toEqual([0, [[1, 2]]]);
+    const deeper = readMsgpack(pack([0, [['Tag', [[1, 2]]]]])) as unknown[][];
+    expect((deeper[1][0] as unknown[])[1]).toEqual([[1, 2]]);
+    const map = readMsgpack(pack({ ts: 0, events: [{ type: 'Tag', token_ids: [3, 4] }] })) as { events: { token_ids: unknown }[] };
+    expect(map.events[0].token_ids).toEqual(Uint32Array.of(3, 4));
+  });
+
+  it('every list keeps its own values across many payloads (shared buffers are never overwritten), long lists too', () => {
+    const kept: { field: unknown; values: number[] }[] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const values = Array.from({ length: 1 + (i % 40) }, (_, j) => (i * 7919 + j * 104_729) % 200_000);
+      kept.push({ field: fieldOf(asField(values)), values });
+    }
+    const long = Array.from({ length: 100_000 }, (_, j) => j);
+    kept.push({ field: fieldOf(asField(long)), values: long });
+    for (const { field, values } of kept) expect(Array.from(field as Uint32Array)).toEqual(values);
+  });
+
+  it('wireList turns a packed list back into the Array a reader off the hot path expects', () => {
+    expect(wireList(Uint32Array.of(1, 2))).toEqual([1, 2]);
+    expect(wireList(BigUint64Array.of(3n, 2n ** 60n))).toEqual([3, 2n ** 60n]);
+    expect(wireList([1, 'a'])).toEqual([1, 'a']);
+    expect(wireList('a')).toBeNull();
+  });
+});
+
+describe('strings', () => {
+  it('short ASCII strings that share a cache slot (same length and sampled bytes) are still told apart', () => {
+    // Same length, first, middle and last byte: only the unsampled bytes differ.
+    const words = ['abXdefg', 'abYdefg', 'abXdefg', 'abZdefg', 'abYdefg'];
+    expect(words.map((w) => readMsgpack(pack(w)))).toEqual(words);
+    const maps = readMsgpack(pack([{ kv_cache_spec_kind: 1 }, { kv_cache_spec_kinD: 2 }, { kv_cache_spec_kind: 3 }]));
+    expect(maps).toEqual([{ kv_cache_spec_kind: 1 }, { kv_cache_spec_kinD: 2 }, { kv_cache_spec_kind: 3 }]);
+  });
+
+  it('non-ASCII UTF-8 decodes exactly; an ASCII string read before does not stand in for it', () => {
+    for (const text of ['héllo', 'hallo', 'héllo', '日本語', '😀x', '']) expect(readMsgpack(pack(text))).toBe(text);
+  });
+});
+
+describe('errors', () => {
+  const error = (bytes: number[]) => {
+    try {
+      readMsgpack(Uint8Array.from(bytes));
+    } catch (err) {
+      expect(err).toBeInstanceOf(MsgpackError);
+      return (err as Error).message;
+    }
+    throw new Error('no error');
+  };
+
+  it('name the problem and where it is', () => {
+    expect(error([])).toBe('Insufficient data: a value was expected at byte 0');
+    expect(error([0x92, 0x01])).toBe('it declares 2 more values than the 1 bytes left can hold (at byte 1)');
+    expect(error([0xa3, 0x61])).toBe('Insufficient data: 3 bytes expected at byte 1, 1 left');
+    expect(error([0xcf, 0x00])).toBe('Insufficient data: 8 bytes expected at byte 1, 1 left');
+    expect(error([0x01, 0x02])).toBe('Extra 1 of 2 byte(s) found at buffer[1]');
+    expect(error([0xc1])).toBe('Unrecognized type byte: 0xc1');
+    expect(error([0x91, 0xa2, 0xc3, 0x28])).toBe('it has a string that is not valid UTF-8 (at byte 1)');
+    expect(error([0x81, 0x90, 0x01])).toBe('The type of key must be string or number but object');
+    expect(error([0x81, 0xa9, ...Buffer.from('__proto__'), 0x01])).toBe('The key __proto__ is not allowed');
+  });
+
+  it('a failed read leaves the reader usable', () => {
+    expect(() => readMsgpack(Uint8Array.from([0x93, 0x01]))).toThrow(MsgpackError);
+    expect(readMsgpack(pack([0, [['Tag', [1, 2]]], 0]))).toEqual([0, [['Tag', Uint32Array.of(1, 2)]], 0]);
+  });
+});
