@@ -23,6 +23,8 @@ export interface TokenizerDescription {
   prefixIds: number[];
   /** True when `add_special_tokens` only ever prepends `prefixIds` (so it can be applied outside the tokenizer). */
   prefixOnly: boolean;
+  /** Tokenizer steps replaced by the faster equivalents of tokenizer-patch.ts (0: the library's own code runs). */
+  patchedSteps: number;
 }
 
 interface Task {

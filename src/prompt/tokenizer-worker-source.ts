@@ -1,16 +1,22 @@
+import { TOKENIZER_PATCH_SOURCE } from './tokenizer-patch.js';
+
 /**
  * The tokenizer worker's code, evaluated by `new Worker(source, { eval: true })`. It is plain CommonJS JavaScript in a
  * string so that the same pool works from compiled `dist/`, from `tsx` and under vitest without any loader: the
  * worker only needs @huggingface/tokenizers, whose resolved path the pool passes in `workerData`.
  *
+ * Each tokenizer gets the faster equivalents of tokenizer-patch.ts when it is loaded.
+ *
  * Protocol (one request at a time per worker):
- *   { op: 'describe', id, dir, lookup: string[] } → { id, ok, added: AddedTokenInfo[], ids: (number|null)[], prefixIds }
+ *   { op: 'describe', id, dir, lookup: string[] } → { id, ok, added: AddedTokenInfo[], ids: (number|null)[], prefixIds,
+ *     prefixOnly, patchedSteps }
  *   { op: 'encode', id, dir, texts: string[], addSpecialTokens } → { id, ok, ids: Uint32Array[] } (buffers transferred)
  *   { op: 'crash' } → the worker exits (tests of the pool's recovery)
  * A failure answers { id, ok: false, message }.
  */
 export const TOKENIZER_WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
+const installPatch = ${TOKENIZER_PATCH_SOURCE};
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { Tokenizer } = require(workerData.tokenizersPath);
@@ -26,7 +32,8 @@ function load(dir) {
       id: t.id, content: t.content, special: !!t.special, lstrip: !!t.lstrip, rstrip: !!t.rstrip,
       singleWord: !!t.single_word, normalized: !!t.normalized,
     }));
-    entry = { tokenizer: new Tokenizer(json, config), added };
+    const tokenizer = new Tokenizer(json, config);
+    entry = { tokenizer, added, patchedSteps: installPatch(tokenizer) };
     loaded.set(dir, entry);
   }
   return entry;
@@ -46,7 +53,7 @@ parentPort.on('message', (msg) => {
       const plain = entry.tokenizer.encode('a', { add_special_tokens: false }).ids;
       const prefixOnly = probe.length === prefixIds.length + plain.length &&
         prefixIds.every((v, i) => probe[i] === v) && plain.every((v, i) => probe[prefixIds.length + i] === v);
-      parentPort.postMessage({ id: msg.id, ok: true, added: entry.added, ids, prefixIds, prefixOnly });
+      parentPort.postMessage({ id: msg.id, ok: true, added: entry.added, ids, prefixIds, prefixOnly, patchedSteps: entry.patchedSteps });
     } else if (msg.op === 'encode') {
       const out = msg.texts.map((t) => Uint32Array.from(entry.tokenizer.encode(t, { add_special_tokens: msg.addSpecialTokens }).ids));
       parentPort.postMessage({ id: msg.id, ok: true, ids: out }, out.map((a) => a.buffer));
