@@ -52,8 +52,20 @@ export interface LeftoverExtra {
   itemStarts: readonly (number | null)[];
 }
 
-/** How a child event continues from a parent engine key (anchor: see ChainLeftover.anchor). */
-export type ChainStart = { base: bigint; leftover: ChainLeftover | null; anchor: bigint | null } | null;
+/**
+ * How a child event continues from a parent engine key: the request key it chains from (as uint32 halves), the
+ * parent's leftover tokens if any, and the chain anchor (see ChainLeftover.anchor). One reused instance per map, so
+ * continuing a chain allocates nothing: read it before the next chainStart() call.
+ */
+export class ChainStart {
+  baseLo = 0;
+  baseHi = 0;
+  leftover: ChainLeftover | null = null;
+  /** False when the chain has no anchor (yet), or anchors are not tracked. */
+  hasAnchor = false;
+  anchorLo = 0;
+  anchorHi = 0;
+}
 
 /** A sink for request keys as uint32 halves. */
 export interface KeySink {
@@ -72,6 +84,9 @@ export class EngineKeyMap {
   private readonly manyKeys = new Map<bigint, BigUint64Array>();
   private readonly rareCounts = new Map<bigint, Map<number, number>>();
   private readonly leftovers = new Map<bigint, ChainLeftover>();
+  private readonly start = new ChainStart();
+  /** What U64Table.warm() read, kept so that its reads are not optimised away. */
+  private warmMix = 0;
 
   get size(): number {
     return this.table.size;
@@ -87,9 +102,22 @@ export class EngineKeyMap {
   }
 
   /**
+   * True when all n engine keys in `halves` ([lo0, hi0, lo1, hi1, …]) are known. First touches every key's slot
+   * with their cache misses overlapping (U64Table.warm), so that the probes here and the define() or slotOf() calls
+   * that follow find the slots in cache.
+   */
+  allKnown(halves: Uint32Array, n: number): boolean {
+    const table = this.table;
+    this.warmMix ^= table.warm(halves, 0, n);
+    for (let j = 0; j < 2 * n; j += 2) if (table.find(halves[j], halves[j + 1]) < 0) return false;
+    return true;
+  }
+
+  /**
    * Records an engine key seen in a store: it maps to request keys [first, end) of `keys` (uint32 halves), and a
    * child continues from keys[chainIndex] (−1: the block ends inside a canonical block; see `leftover`). An engine key
-   * that is already known keeps its first mapping (its counts are what change). Returns true when it was new.
+   * that is already known keeps its first mapping (its counts are what change). Returns the key's slot, valid until
+   * the next define() or forgetAt(), so that the caller can count the store without probing again.
    */
   define(
     lo: number,
@@ -101,10 +129,10 @@ export class EngineKeyMap {
     leftover: ChainLeftover | null,
     anchorLo = 0,
     anchorHi = 0,
-  ): boolean {
+  ): number {
     const before = this.table.size;
     const slot = this.table.insert(lo, hi);
-    if (this.table.size === before) return false;
+    if (this.table.size === before) return slot;
     const d = this.table.data;
     const v = this.table.valueAt(slot);
     let flags = 0;
@@ -128,7 +156,7 @@ export class EngineKeyMap {
       d[v + W_ANCHOR_HI] = anchorHi;
     }
     if (leftover) this.leftovers.set(join(lo, hi), leftover);
-    return true;
+    return slot;
   }
 
   /**
@@ -152,18 +180,34 @@ export class EngineKeyMap {
     return n;
   }
 
-  /** Where a child of this engine key starts hashing; null when the key is unknown or cannot be continued. */
-  chainStart(engineKey: bigint): ChainStart {
-    const slot = this.table.find(lo32(engineKey), hi32(engineKey));
+  /**
+   * Where a child of the engine key (lo, hi) starts hashing; null when the key is unknown or cannot be continued.
+   * The result is reused by the next call.
+   */
+  chainStart(lo: number, hi: number): ChainStart | null {
+    const slot = this.table.find(lo, hi);
     if (slot < 0) return null;
     const v = this.table.valueAt(slot);
     const d = this.table.data;
+    const start = this.start;
     if (d[v + W_FLAGS] & F_ALIGNED) {
-      const anchor = this.trackAnchors ? join(d[v + W_ANCHOR_LO], d[v + W_ANCHOR_HI]) : null;
-      return { base: join(d[v + W_REQ_LO], d[v + W_REQ_HI]), leftover: null, anchor };
+      start.baseLo = d[v + W_REQ_LO];
+      start.baseHi = d[v + W_REQ_HI];
+      start.leftover = null;
+      start.hasAnchor = this.trackAnchors;
+      start.anchorLo = this.trackAnchors ? d[v + W_ANCHOR_LO] : 0;
+      start.anchorHi = this.trackAnchors ? d[v + W_ANCHOR_HI] : 0;
+      return start;
     }
-    const leftover = this.leftovers.get(engineKey);
-    return leftover ? { base: leftover.base, leftover, anchor: leftover.anchor } : null;
+    const leftover = this.leftovers.size > 0 ? this.leftovers.get(join(lo, hi)) : undefined;
+    if (!leftover) return null;
+    start.baseLo = lo32(leftover.base);
+    start.baseHi = hi32(leftover.base);
+    start.leftover = leftover;
+    start.hasAnchor = leftover.anchor !== null;
+    start.anchorLo = leftover.anchor === null ? 0 : lo32(leftover.anchor);
+    start.anchorHi = leftover.anchor === null ? 0 : hi32(leftover.anchor);
+    return start;
   }
 
   /** Store count of the engine key at `slot` on a tier. */

@@ -15,4 +15,10 @@ export class KeyHalves {
     this.u64.set(keys);
     return this.u32;
   }
+
+  /** The halves of one key in words 0 and 1 (no bigint arithmetic, so nothing allocated); valid until the next load. */
+  loadOne(key: bigint): Uint32Array {
+    this.u64[0] = key;
+    return this.u32;
+  }
 }

@@ -2,7 +2,13 @@
  * Open-addressing hash table from a uint64 key (as two uint32 halves) to a fixed number of uint32 value words,
  * all in one Uint32Array: no object, no bigint per entry. Linear probing with backward-shift deletion (no
  * tombstones). Slot numbers are valid only until the next insert or delete: callers read/modify and move on.
+ *
+ * A slot whose key words are both 0 is empty, so a probe reads one place in memory (no separate occupancy array,
+ * which cost a second cache miss per probe). The key 0 itself (a legal engine hash) lives in one reserved extra slot
+ * past the probed ones, at index `capacity`, with its own occupancy flag.
  */
+
+import { prefaulted } from './prefaulted.js';
 
 const MIN_CAPACITY = 16;
 const MAX_LOAD = 0.75;
@@ -15,11 +21,12 @@ export function mixKey(lo: number, hi: number): number {
 }
 
 export class U64Table {
-  /** Per slot: [keyLo, keyHi, value words…]. */
+  /** Per slot: [keyLo, keyHi, value words…]; slots [0, capacity) are probed, slot `capacity` holds the key 0. */
   data: Uint32Array;
-  private used: Uint8Array;
   private mask: number;
   private count = 0;
+  /** Whether the reserved slot (index mask + 1) holds the key 0. */
+  private zeroUsed = false;
   readonly stride: number;
 
   constructor(readonly valueWords: number, initialCapacity = MIN_CAPACITY) {
@@ -27,8 +34,7 @@ export class U64Table {
     let cap = MIN_CAPACITY;
     while (cap < initialCapacity) cap *= 2;
     this.mask = cap - 1;
-    this.data = new Uint32Array(cap * this.stride);
-    this.used = new Uint8Array(cap);
+    this.data = new Uint32Array((cap + 1) * this.stride);
   }
 
   get size(): number {
@@ -36,7 +42,7 @@ export class U64Table {
   }
 
   get byteLength(): number {
-    return this.data.byteLength + this.used.byteLength;
+    return this.data.byteLength;
   }
 
   /** Offset in `data` of a slot's first value word. */
@@ -53,33 +59,53 @@ export class U64Table {
   }
 
   find(lo: number, hi: number): number {
+    if ((lo | hi) === 0) return this.zeroUsed ? this.mask + 1 : -1;
     const d = this.data;
     const s = this.stride;
     let slot = mixKey(lo, hi) & this.mask;
-    while (this.used[slot] !== 0) {
+    for (;;) {
       const o = slot * s;
-      if (d[o] === lo && d[o + 1] === hi) return slot;
+      const klo = d[o];
+      const khi = d[o + 1];
+      if (klo === lo && khi === hi) return slot;
+      if ((klo | khi) === 0) return -1;
       slot = (slot + 1) & this.mask;
     }
-    return -1;
+  }
+
+  /**
+   * Reads the home slot of each key words[2i], words[2i+1] for i in [from, to) and returns a meaningless mix of what
+   * it read. Nothing depends on a read (no branch, unlike a probe), so the CPU issues all of them at once and their
+   * cache misses overlap; the probes that follow for the same keys then find their slots in cache.
+   */
+  warm(words: Uint32Array, from: number, to: number): number {
+    const d = this.data;
+    const s = this.stride;
+    const mask = this.mask;
+    let mix = 0;
+    for (let i = from; i < to; i++) mix ^= d[(mixKey(words[2 * i], words[2 * i + 1]) & mask) * s];
+    return mix;
   }
 
   /** Slot of the key, inserted with zeroed values when absent (check `size` before/after to know which). */
   insert(lo: number, hi: number): number {
+    if ((lo | hi) === 0) return this.insertZero();
     if ((this.count + 1) > (this.mask + 1) * MAX_LOAD) this.grow();
     const d = this.data;
     const s = this.stride;
     let slot = mixKey(lo, hi) & this.mask;
-    while (this.used[slot] !== 0) {
+    for (;;) {
       const o = slot * s;
-      if (d[o] === lo && d[o + 1] === hi) return slot;
+      const klo = d[o];
+      const khi = d[o + 1];
+      if (klo === lo && khi === hi) return slot;
+      if ((klo | khi) === 0) break;
       slot = (slot + 1) & this.mask;
     }
-    this.used[slot] = 1;
+    // An empty slot's value words are already 0 (zeroed on allocation and when vacated).
     const o = slot * s;
     d[o] = lo;
     d[o + 1] = hi;
-    d.fill(0, o + 2, o + s);
     this.count++;
     return slot;
   }
@@ -88,55 +114,78 @@ export class U64Table {
     const d = this.data;
     const s = this.stride;
     const mask = this.mask;
+    this.count--;
+    if (slot === mask + 1) {
+      this.zeroUsed = false;
+      d.fill(0, slot * s, slot * s + s);
+      return;
+    }
     let hole = slot;
     let next = (hole + 1) & mask;
     // Backward shift: move later members of the probe run into the hole when their home allows it.
-    while (this.used[next] !== 0) {
-      const home = mixKey(d[next * s], d[next * s + 1]) & mask;
+    for (;;) {
+      const no = next * s;
+      const klo = d[no];
+      const khi = d[no + 1];
+      if ((klo | khi) === 0) break;
+      const home = mixKey(klo, khi) & mask;
       const distNext = (next - home) & mask;
       const distHole = (hole - home) & mask;
-      if (distHole < distNext || distHole === distNext) {
-        d.copyWithin(hole * s, next * s, next * s + s);
+      if (distHole <= distNext) {
+        d.copyWithin(hole * s, no, no + s);
         hole = next;
       }
       next = (next + 1) & mask;
     }
-    this.used[hole] = 0;
-    this.count--;
+    d.fill(0, hole * s, hole * s + s);
   }
 
   clear(): void {
     this.mask = MIN_CAPACITY - 1;
-    this.data = new Uint32Array(MIN_CAPACITY * this.stride);
-    this.used = new Uint8Array(MIN_CAPACITY);
+    this.data = new Uint32Array((MIN_CAPACITY + 1) * this.stride);
     this.count = 0;
+    this.zeroUsed = false;
   }
 
   /** Visit every occupied slot (do not insert or delete while iterating). */
   forEachSlot(visit: (slot: number) => void): void {
-    for (let slot = 0; slot <= this.mask; slot++) if (this.used[slot] !== 0) visit(slot);
+    const d = this.data;
+    const s = this.stride;
+    for (let slot = 0; slot <= this.mask; slot++) if ((d[slot * s] | d[slot * s + 1]) !== 0) visit(slot);
+    if (this.zeroUsed) visit(this.mask + 1);
+  }
+
+  private insertZero(): number {
+    const slot = this.mask + 1;
+    if (!this.zeroUsed) {
+      // Its words are already 0 (zeroed on allocation, on delete and by grow).
+      this.zeroUsed = true;
+      this.count++;
+    }
+    return slot;
   }
 
   private grow(): void {
     const oldData = this.data;
-    const oldUsed = this.used;
+    const oldCap = this.mask + 1;
     const s = this.stride;
-    const cap = (this.mask + 1) * 2;
-    this.mask = cap - 1;
-    this.data = new Uint32Array(cap * s);
-    this.used = new Uint8Array(cap);
-    const data = this.data;
-    const used = this.used;
-    const mask = this.mask;
-    for (let old = 0; old < oldUsed.length; old++) {
-      if (oldUsed[old] === 0) continue;
+    const cap = oldCap * 2;
+    const mask = cap - 1;
+    const data = prefaulted((cap + 1) * s);
+    for (let old = 0; old < oldCap; old++) {
       const o = old * s;
-      let slot = mixKey(oldData[o], oldData[o + 1]) & mask;
-      while (used[slot] !== 0) slot = (slot + 1) & mask;
-      used[slot] = 1;
+      const lo = oldData[o];
+      const hi = oldData[o + 1];
+      if ((lo | hi) === 0) continue;
+      let slot = mixKey(lo, hi) & mask;
+      while ((data[slot * s] | data[slot * s + 1]) !== 0) slot = (slot + 1) & mask;
       // Word by word: a subarray per entry would allocate on every rehash.
       const n = slot * s;
       for (let w = 0; w < s; w++) data[n + w] = oldData[o + w];
     }
+    // The key 0's reserved slot moves to the new end (its key words are 0 either way).
+    for (let w = 2; w < s; w++) data[cap * s + w] = oldData[oldCap * s + w];
+    this.data = data;
+    this.mask = mask;
   }
 }

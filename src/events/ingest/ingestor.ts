@@ -35,6 +35,8 @@ export class Ingestor {
   private readonly anchorScratch = new KeyScratch();
   private readonly trackAnchors: boolean;
   private readonly hashes = new KeyHalves();
+  /** The parent engine key of the event being defined, as uint32 halves (reused: no bigint arithmetic). */
+  private readonly parent = new KeyHalves();
   /** Request keys of the event being defined, as uint32 halves (reused). */
   private keyHalves = new Uint32Array(128);
 
@@ -133,35 +135,47 @@ export class Ingestor {
       this.counters.tokenCountMismatch++;
       return;
     }
-    if (!this.defineChain(model, map, ev, halves)) return;
-    this.hold(endpoint, map, halves, n, tier);
+    // Engine keys already mapped need no hashing: only the counts change (idempotent re-emits).
+    if (map.allKnown(halves, n)) this.hold(endpoint, map, halves, n, tier);
+    else this.defineChain(endpoint, model, map, ev, halves, tier);
   }
 
   /**
-   * Computes the event's request keys and records each engine key's mapping and chain continuation. Returns false
-   * (and counts) when the parent cannot be placed.
+   * Computes the event's request keys, records each engine key's mapping and chain continuation, and counts the
+   * store of each on the tier as hold() does (with the slot define() returns: one probe per block). Counts the event's
+   * blocks as parentUnknown, and changes nothing, when the parent cannot be placed.
    */
-  private defineChain(model: string, map: EngineKeyMap, ev: BlockStoredEvent, halves: Uint32Array): boolean {
+  private defineChain(
+    endpoint: string,
+    model: string,
+    map: EngineKeyMap,
+    ev: BlockStoredEvent,
+    halves: Uint32Array,
+    tier: number,
+  ): void {
     const n = ev.blockHashes.length;
     const eb = ev.blockSize;
     const B = this.hasher.blockSize;
-    // Engine keys already mapped need no hashing: only the counts change (idempotent re-emits).
-    if (allKnown(map, halves, n)) return true;
 
-    let base: bigint;
+    let baseLo: number;
+    let baseHi: number;
     let leftover: ChainLeftover | null = null;
     let anchor: bigint | null = null;
     if (ev.parentBlockHash === null) {
-      base = this.hasher.rootKey(ev.loraName ?? model);
+      const root = this.hasher.rootKey(ev.loraName ?? model);
+      baseLo = Number(root & 0xffffffffn);
+      baseHi = Number(root >> 32n);
     } else {
-      const start = map.chainStart(ev.parentBlockHash);
+      const parent = this.parent.loadOne(ev.parentBlockHash);
+      const start = map.chainStart(parent[0], parent[1]);
       if (start === null) {
         this.counters.parentUnknown += n;
-        return false;
+        return;
       }
-      base = start.base;
+      baseLo = start.baseLo;
+      baseHi = start.baseHi;
       leftover = start.leftover;
-      anchor = start.anchor;
+      if (start.hasAnchor) anchor = join(start.anchorLo, start.anchorHi);
     }
 
     const carried = leftover ? leftover.tokens.length : 0;
@@ -186,18 +200,20 @@ export class Ingestor {
           );
     if (this.keyHalves.length < 2 * canonical) this.keyHalves = new Uint32Array(Math.max(2 * canonical, 2 * this.keyHalves.length));
     const keyHalves = this.keyHalves;
-    this.hasher.chainHalves(tokens, Number(base & 0xffffffffn), Number(base >> 32n), extras.blocks, keyHalves);
+    this.hasher.chainHalves(tokens, baseLo, baseHi, extras.blocks, keyHalves);
     // A chain's anchor is its block 0: inherited, or this event's first key when it completes block 0.
     let anchorLo = 0;
     let anchorHi = 0;
     if (this.trackAnchors) {
-      if (anchor === null && canonical > 0) anchor = (BigInt(keyHalves[1]) << 32n) | BigInt(keyHalves[0]);
+      if (anchor === null && canonical > 0) anchor = join(keyHalves[0], keyHalves[1]);
       if (anchor !== null) {
         anchorLo = Number(anchor & 0xffffffffn);
         anchorHi = Number(anchor >> 32n);
       }
     }
 
+    const added = this.scratch.begin();
+    const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
     for (let j = 0; j < n; j++) {
       const start = carried + j * eb;
       const end = start + eb;
@@ -208,15 +224,20 @@ export class Ingestor {
       let tail: ChainLeftover | null = null;
       if (chainIndex < 0 && j === n - 1) {
         tail = {
-          base: canonical > 0 ? (BigInt(keyHalves[2 * canonical - 1]) << 32n) | BigInt(keyHalves[2 * canonical - 2]) : base,
+          base: canonical > 0 ? join(keyHalves[2 * canonical - 2], keyHalves[2 * canonical - 1]) : join(baseLo, baseHi),
           tokens: tokens.slice(canonical * B),
           extras: extras.leftover,
           anchor,
         };
       }
-      map.define(halves[2 * j], halves[2 * j + 1], keyHalves, first, last, chainIndex, tail, anchorLo, anchorHi);
+      // Counting right after define() is what hold() would do afterwards: define() never changes a known key, and
+      // the slot is valid until the next define().
+      const lo = halves[2 * j];
+      const hi = halves[2 * j + 1];
+      const slot = map.define(lo, hi, keyHalves, first, last, chainIndex, tail, anchorLo, anchorHi);
+      this.holdAt(map, slot, tier, added, anchors);
     }
-    return true;
+    this.addHeld(endpoint, tier, added, anchors);
   }
 
   /**
@@ -232,13 +253,23 @@ export class Ingestor {
         this.counters.offloadUnknown++;
         continue;
       }
-      this.counters.blocksStored++;
-      if (map.addCountAt(slot, tier, 1) !== 1) {
-        this.counters.duplicateStores++;
-        continue;
-      }
-      map.requestKeysAt(slot, added, anchors);
+      this.holdAt(map, slot, tier, added, anchors);
     }
+    this.addHeld(endpoint, tier, added, anchors);
+  }
+
+  /** Counts one store of the engine key at `slot` on the tier; when that makes it held there, collects its keys. */
+  private holdAt(map: EngineKeyMap, slot: number, tier: number, added: KeySink, anchors: KeySink | undefined): void {
+    this.counters.blocksStored++;
+    if (map.addCountAt(slot, tier, 1) !== 1) {
+      this.counters.duplicateStores++;
+      return;
+    }
+    map.requestKeysAt(slot, added, anchors);
+  }
+
+  /** The index write for the request keys collected by holdAt(). */
+  private addHeld(endpoint: string, tier: number, added: KeyScratch, anchors: KeyScratch | undefined): void {
     if (added.length > 0) {
       this.writer.add(endpoint, this.tiers.name(tier), added.keys(), anchors?.keys());
       this.counters.requestKeysAdded += added.length;
@@ -307,10 +338,9 @@ class KeyScratch implements KeySink {
 
 const NO_EXTRAS = { blocks: null, leftover: [] };
 
-
-function allKnown(map: EngineKeyMap, halves: Uint32Array, n: number): boolean {
-  for (let j = 0; j < n; j++) if (map.slotOf(halves[2 * j], halves[2 * j + 1]) < 0) return false;
-  return true;
+/** A uint64 key from its uint32 halves (rare paths only: leftovers and anchors). */
+function join(lo: number, hi: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 function concatTokens(a: Uint32Array, b: Uint32Array): Uint32Array {

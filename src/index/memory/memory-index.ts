@@ -46,12 +46,16 @@ export const DEFAULT_SHARDS = 64;
 const MAX_ENTRIES_LIMIT = 2 ** 30;
 /** Expired entries reclaimed per add/reserve call at most, so writes stay short. */
 const SWEEP_BATCH = 4096;
+/** Keys whose key-table slots add() warms up together (see add). */
+const WARM_BATCH = 16;
 
 export class MemoryIndex implements Index {
   readonly backend = 'memory' as const;
   readonly tiers: TierRegistry;
   readonly endpoints = new EndpointRegistry();
   private readonly halves = new KeyHalves();
+  /** What KeyTable.warm() read, kept so that its reads are not optimised away. */
+  private warmMix = 0;
   private readonly clock: () => number;
   private readonly store: EntryStore;
   private readonly walker: PrefixWalker;
@@ -81,7 +85,14 @@ export class MemoryIndex implements Index {
     this.sweepDue();
     const w = this.halves.load(keys);
     const store = this.store;
-    for (let i = 0, n = 2 * keys.length; i < n; i += 2) store.add(w[i], w[i + 1], id, tierId);
+    const n = keys.length;
+    for (let from = 0; from < n; from += WARM_BATCH) {
+      const to = Math.min(n, from + WARM_BATCH);
+      // Touch the batch's key-table slots first, their cache misses overlapping (see KeyTable.warm), so that the adds
+      // below find them in cache.
+      this.warmMix ^= store.table.warm(w, from, to);
+      for (let i = from; i < to; i++) store.add(w[2 * i], w[2 * i + 1], id, tierId);
+    }
   }
 
   remove(endpoint: string, tier: string, keys: BigUint64Array): void {

@@ -103,6 +103,30 @@ describe('ingest: dual-key rules', () => {
     expect(t.ingestor.counters.removedUnknown).toBe(1);
   });
 
+  it('counts an engine key repeated inside one new event as a duplicate store, mapped by its first block', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([1, 2, 1], null, seq(48), 16)]);
+    expect(t.ingestor.counters.blocksStored).toBe(3);
+    expect(t.ingestor.counters.duplicateStores).toBe(1);
+    expect(t.ingestor.counters.requestKeysAdded).toBe(2);
+    expect(t.ingestor.engineKeyCount(A)).toBe(2);
+    // Block 2's request key was never added; key 1 needs two removes.
+    expect(await t.match(seq(48))).toEqual({ [A]: 2, [B]: 0 });
+    t.ingestor.applySync(A, MODEL, [removed([1])]);
+    expect(await t.match(seq(48))).toEqual({ [A]: 2, [B]: 0 });
+    t.ingestor.applySync(A, MODEL, [removed([1])]);
+    expect(await t.match(seq(48))).toEqual({ [A]: 0, [B]: 0 });
+  });
+
+  it('treats the engine key 0 like any other, as a block and as a parent', async () => {
+    t.ingestor.applySync(A, MODEL, [stored([0n, 2n ** 64n - 1n], null, seq(32), 16)]);
+    t.ingestor.applySync(A, MODEL, [stored([1n << 32n], 2n ** 64n - 1n, seq(16, 33), 16)]);
+    t.ingestor.applySync(B, MODEL, [stored([0n], null, seq(16), 16), stored([1n], 0n, seq(16, 17), 16)]);
+    expect(await t.match(seq(48))).toEqual({ [A]: 3, [B]: 2 });
+    t.ingestor.applySync(A, MODEL, [removed([0n])]);
+    expect(await t.match(seq(48))).toEqual({ [A]: 0, [B]: 2 });
+    expect(t.ingestor.engineKeyCount(A)).toBe(2);
+  });
+
   it('re-emitted stores from block 0 (kv_cache_report_mode=full) are idempotent with their removes', async () => {
     t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16)]);
     t.ingestor.applySync(A, MODEL, [stored([1, 2, 3], null, seq(48), 16)]);
@@ -158,5 +182,60 @@ describe('ingest: dual-key rules', () => {
   it('applies SGLang cache salts to block 0', async () => {
     t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16, { cacheSalt: 'tenant-b' })]);
     expect(await t.match(seq(32), [A], MODEL, blockExtras([], 32, 16, 'tenant-b'))).toEqual({ [A]: 2 });
+  });
+});
+
+describe('ingest: chain anchors (for writers that place keys by chain)', () => {
+  /** A writer that needs anchors and records them per call, over an in-memory index. */
+  function anchoredSetup(blockSize: number) {
+    const tiers = new TierRegistry();
+    const hasher = new BlockHasher({ blockSize, hashSeed: '' });
+    const index = new MemoryIndex({ tiers, shards: 4 });
+    const calls: { op: string; keys: bigint[]; anchors: bigint[] }[] = [];
+    const record = (op: string, keys: BigUint64Array, anchors?: bigint | BigUint64Array) =>
+      calls.push({ op, keys: [...keys], anchors: typeof anchors === 'bigint' ? [anchors] : [...(anchors ?? [])] });
+    const writer = {
+      needsAnchors: true,
+      add(endpoint: string, tier: string, keys: BigUint64Array, anchors?: bigint | BigUint64Array) {
+        record('add', keys, anchors);
+        index.add(endpoint, tier, keys);
+      },
+      remove(endpoint: string, tier: string, keys: BigUint64Array, anchors?: bigint | BigUint64Array) {
+        record('remove', keys, anchors);
+        index.remove(endpoint, tier, keys);
+      },
+      clearEndpoint: (endpoint: string) => index.clearEndpoint(endpoint),
+      flush: () => Promise.resolve(),
+    };
+    const ingestor = new Ingestor({ hasher, writer, tiers });
+    return { hasher, ingestor, calls };
+  }
+
+  it('passes block 0 of the chain with every key, inherited through aligned parents', () => {
+    const t = anchoredSetup(16);
+    const keys = [...t.hasher.keysFor(MODEL, seq(64))];
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16)]);
+    t.ingestor.applySync(A, MODEL, [stored([3, 4], 2, seq(32, 33), 16)]);
+    t.ingestor.applySync(A, MODEL, [removed([4, 1])]);
+    expect(t.calls).toEqual([
+      { op: 'add', keys: keys.slice(0, 2), anchors: [keys[0], keys[0]] },
+      { op: 'add', keys: keys.slice(2, 4), anchors: [keys[0], keys[0]] },
+      { op: 'remove', keys: [keys[3], keys[0]], anchors: [keys[0], keys[0]] },
+    ]);
+  });
+
+  it('takes the anchor from the first completed canonical block, and carries it through leftovers', () => {
+    const t = anchoredSetup(64);
+    const keys = [...t.hasher.keysFor(MODEL, seq(192))];
+    // 32 tokens: no canonical block yet, so no anchor; the next event completes block 0 and ends 48 tokens into block 1.
+    t.ingestor.applySync(A, MODEL, [stored([1, 2], null, seq(32), 16)]);
+    t.ingestor.applySync(A, MODEL, [stored([3, 4, 5, 6, 7], 2, seq(80, 33), 16)]);
+    // Continues from that leftover: engine block 8 completes block 1, blocks 9–12 make block 2.
+    t.ingestor.applySync(A, MODEL, [stored([8, 9, 10, 11, 12], 7, seq(80, 113), 16)]);
+    // One request key per engine block that overlaps a complete canonical block (blocks 5–7 completed none).
+    expect(t.calls).toEqual([
+      { op: 'add', keys: [keys[0], keys[0]], anchors: [keys[0], keys[0]] },
+      { op: 'add', keys: [keys[1], keys[2], keys[2], keys[2], keys[2]], anchors: Array(5).fill(keys[0]) },
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { U64Table } from '../../../src/index/u64-table.js';
+import { mixKey, U64Table } from '../../../src/index/u64-table.js';
 
 const lo = (k: bigint) => Number(k & 0xffffffffn);
 const hi = (k: bigint) => Number(k >> 32n);
@@ -12,6 +12,8 @@ describe('U64Table', () => {
       fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
       // keys differing only in the high half, to exercise both halves of the comparison
       fc.bigInt({ min: 0n, max: 7n }).map((h) => (h << 32n) | 5n),
+      // the key 0 (kept in a reserved slot) and keys with one zero half
+      fc.constantFrom(0n, 1n, 1n << 32n),
     );
     const op = fc.tuple(fc.boolean(), key, fc.nat(1000));
     fc.assert(
@@ -58,5 +60,74 @@ describe('U64Table', () => {
     table.clear();
     expect(table.size).toBe(0);
     expect(table.find(5, 5 ^ 0x5a5a5a5a)).toBe(-1);
+  });
+
+  it('keeps the key 0 (a legal engine hash) apart from the empty-slot marker', () => {
+    const table = new U64Table(2);
+    expect(table.find(0, 0)).toBe(-1);
+    const zero = table.insert(0, 0);
+    expect(table.size).toBe(1);
+    expect(table.keyLo(zero)).toBe(0);
+    expect(table.keyHi(zero)).toBe(0);
+    expect(table.data[table.valueAt(zero)]).toBe(0);
+    table.data[table.valueAt(zero) + 1] = 77;
+    // Inserting it again finds the same slot and keeps the values.
+    expect(table.insert(0, 0)).toBe(zero);
+    expect(table.size).toBe(1);
+    // Keys with one zero half are ordinary keys.
+    table.data[table.valueAt(table.insert(0, 1))] = 1;
+    table.data[table.valueAt(table.insert(1, 0))] = 2;
+    expect(table.size).toBe(3);
+    expect(table.find(0, 0)).toBe(zero);
+    // Growth moves the reserved slot with its values.
+    for (let i = 1; i <= 100; i++) table.data[table.valueAt(table.insert(i, 7))] = i;
+    expect(table.size).toBe(103);
+    const moved = table.find(0, 0);
+    expect(moved).not.toBe(zero);
+    expect(table.data[table.valueAt(moved) + 1]).toBe(77);
+    expect(table.data[table.valueAt(table.find(0, 1))]).toBe(1);
+    expect(table.data[table.valueAt(table.find(1, 0))]).toBe(2);
+    let visited = 0;
+    let sawZero = false;
+    table.forEachSlot((slot) => {
+      visited++;
+      if (slot === moved) sawZero = true;
+    });
+    expect(visited).toBe(103);
+    expect(sawZero).toBe(true);
+    // Deleting it frees the reserved slot and zeroes its values for the next insert.
+    table.delete(moved);
+    expect(table.size).toBe(102);
+    expect(table.find(0, 0)).toBe(-1);
+    const again = table.insert(0, 0);
+    expect(table.data[table.valueAt(again) + 1]).toBe(0);
+    table.clear();
+    expect(table.find(0, 0)).toBe(-1);
+    expect(table.size).toBe(0);
+  });
+
+  it('backward-shift deletion keeps colliding keys findable and vacated slots zeroed', () => {
+    const table = new U64Table(1);
+    // Keys sharing one home slot (capacity 16), next to the key 0.
+    const home = mixKey(1, 9) & 15;
+    const colliding: number[] = [];
+    for (let lo = 1; colliding.length < 4; lo++) if ((mixKey(lo, 9) & 15) === home) colliding.push(lo);
+    table.insert(0, 0);
+    for (const lo of colliding) table.data[table.valueAt(table.insert(lo, 9))] = lo;
+    expect(table.size).toBe(5);
+    const slots = colliding.map((lo) => table.find(lo, 9));
+    expect(slots).toEqual([0, 1, 2, 3].map((i) => (home + i) & 15));
+    // Delete the head of the run: the others shift back one slot each.
+    table.delete(slots[0]);
+    expect(colliding.slice(1).map((lo) => table.find(lo, 9))).toEqual(slots.slice(0, 3));
+    for (const lo of colliding.slice(1)) expect(table.data[table.valueAt(table.find(lo, 9))]).toBe(lo);
+    expect(table.find(colliding[0], 9)).toBe(-1);
+    // The slot vacated at the end of the run is empty again, values included.
+    expect(table.keyLo(slots[3])).toBe(0);
+    expect(table.data[table.valueAt(slots[3])]).toBe(0);
+    expect(table.find(0, 0)).toBe(16);
+    expect(table.size).toBe(4);
+    // A re-inserted key starts with zeroed values.
+    expect(table.data[table.valueAt(table.insert(colliding[0], 9))]).toBe(0);
   });
 });
