@@ -65,6 +65,25 @@ describe('deploy/ manifests agree with the code', () => {
     expect(config.index.redisUrl).toBe(`redis://${svc.metadata.name}:${svc.spec.ports[0].port}`);
   });
 
+  it('the redis-shared overlay authenticates: Redis requires the Secret password, every replica mounts it as the password file', () => {
+    const k = load('deploy/overlays/redis-shared/kustomization.yaml');
+    const opsOf = (kind: string) => parse(k.patches.find((p: { target: { kind: string } }) => p.target.kind === kind).patch) as { path: string; value: unknown }[];
+    const data = Object.fromEntries(opsOf('ConfigMap').map((op) => [op.path.replace('/data/', ''), op.value as string]));
+    const config = loadConfig({ ...(load('deploy/base/configmap.yaml').data as Record<string, string>), ...data });
+    const ops = Object.fromEntries(opsOf('Deployment').map((op) => [op.path, op.value]));
+    const [volume] = ops['/spec/template/spec/volumes'] as { name: string; secret: { secretName: string; items: { key: string; path: string }[] } }[];
+    const [mount] = ops['/spec/template/spec/containers/0/volumeMounts'] as { name: string; mountPath: string; readOnly: boolean }[];
+    expect(deployment.spec.template.spec.volumes).toBeUndefined(); // so the patch's "add" creates the lists
+    expect(container.volumeMounts).toBeUndefined();
+    expect(mount).toMatchObject({ name: volume.name, readOnly: true });
+    expect(config.index.redisPasswordFile).toBe(`${mount.mountPath}/${volume.secret.items[0].path}`);
+    const redis = parseAllDocuments(readFileSync(new URL('deploy/overlays/redis-shared/redis.yaml', root), 'utf8')).map((d) => d.toJSON());
+    const server = redis.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+    const env = server.env.find((e: { name: string }) => e.name === 'REDIS_PASSWORD');
+    expect(env.valueFrom.secretKeyRef).toEqual({ name: volume.secret.secretName, key: volume.secret.items[0].key });
+    expect(server.args.slice(server.args.indexOf('--requirepass'), server.args.indexOf('--requirepass') + 2)).toEqual(['--requirepass', '$(REDIS_PASSWORD)']);
+  });
+
   it('the ServiceMonitor scrapes the metrics port by name', () => {
     const sm = load('deploy/monitoring/servicemonitor.yaml');
     expect(sm.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
