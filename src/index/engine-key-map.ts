@@ -102,13 +102,20 @@ export class EngineKeyMap {
   }
 
   /**
-   * True when all n engine keys in `halves` ([lo0, hi0, lo1, hi1, …]) are known. First touches every key's slot
-   * with their cache misses overlapping (U64Table.warm), so that the probes here and the define() or slotOf() calls
-   * that follow find the slots in cache.
+   * Touches the slots of the n engine keys in `halves` ([lo0, hi0, lo1, hi1, …]) with their cache misses overlapping
+   * (U64Table.warm), so that the probes for these keys that follow find their slots in cache. Changes nothing.
+   */
+  warm(halves: Uint32Array, n: number): void {
+    this.warmMix ^= this.table.warm(halves, 0, n);
+  }
+
+  /**
+   * True when all n engine keys in `halves` are known. Warms their slots first, for the probes here and the define()
+   * or slotOf() calls that follow.
    */
   allKnown(halves: Uint32Array, n: number): boolean {
+    this.warm(halves, n);
     const table = this.table;
-    this.warmMix ^= table.warm(halves, 0, n);
     for (let j = 0; j < 2 * n; j += 2) if (table.find(halves[j], halves[j + 1]) < 0) return false;
     return true;
   }

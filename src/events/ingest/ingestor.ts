@@ -279,6 +279,7 @@ export class Ingestor {
   private remove(endpoint: string, map: EngineKeyMap, ev: BlockRemovedEvent): void {
     const tier = this.tiers.intern(ev.medium);
     const halves = this.hashes.load(ev.blockHashes);
+    map.warm(halves, ev.blockHashes.length);
     const removed = this.scratch.begin();
     const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
     for (let j = 0; j < 2 * ev.blockHashes.length; j += 2) {

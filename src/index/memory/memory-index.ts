@@ -46,7 +46,7 @@ export const DEFAULT_SHARDS = 64;
 const MAX_ENTRIES_LIMIT = 2 ** 30;
 /** Expired entries reclaimed per add/reserve call at most, so writes stay short. */
 const SWEEP_BATCH = 4096;
-/** Keys whose key-table slots add() warms up together (see add). */
+/** Keys whose key-table slots add() and remove() warm up together (see add). */
 const WARM_BATCH = 16;
 
 export class MemoryIndex implements Index {
@@ -108,8 +108,13 @@ export class MemoryIndex implements Index {
     }
     const w = this.halves.load(keys);
     const store = this.store;
+    const n = keys.length;
     let unknown = 0;
-    for (let i = 0, n = 2 * keys.length; i < n; i += 2) if (!store.remove(w[i], w[i + 1], id, tierId)) unknown++;
+    for (let from = 0; from < n; from += WARM_BATCH) {
+      const to = Math.min(n, from + WARM_BATCH);
+      this.warmMix ^= store.table.warm(w, from, to);
+      for (let i = from; i < to; i++) if (!store.remove(w[2 * i], w[2 * i + 1], id, tierId)) unknown++;
+    }
     this.removesOfUnknown += unknown;
   }
 

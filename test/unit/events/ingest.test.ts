@@ -224,6 +224,26 @@ describe('ingest: chain anchors (for writers that place keys by chain)', () => {
     ]);
   });
 
+  it('hands each write exactly its own keys, across events of different sizes and a growing scratch buffer', () => {
+    const t = anchoredSetup(16);
+    const keys = [...t.hasher.keysFor(MODEL, seq(16 * 302))];
+    const engine = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => 1000 + from + i);
+    t.ingestor.applySync(A, MODEL, [stored(engine(0, 1), null, seq(16), 16)]);
+    t.ingestor.applySync(A, MODEL, [stored(engine(1, 2), 1000, seq(16, 17), 16)]);
+    // 300 blocks: more than the scratch buffer's first 256 keys.
+    t.ingestor.applySync(A, MODEL, [stored(engine(2, 302), 1001, seq(16 * 300, 33), 16)]);
+    t.ingestor.applySync(A, MODEL, [removed(engine(301, 302)), removed(engine(0, 2))]);
+    expect(t.calls.map((c) => [c.op, c.keys.length, c.anchors.length])).toEqual([
+      ['add', 1, 1],
+      ['add', 1, 1],
+      ['add', 300, 300],
+      ['remove', 1, 1],
+      ['remove', 2, 2],
+    ]);
+    expect(t.calls.map((c) => c.keys)).toEqual([[keys[0]], [keys[1]], keys.slice(2, 302), [keys[301]], [keys[0], keys[1]]]);
+    expect(t.calls.every((c) => c.anchors.every((a) => a === keys[0]))).toBe(true);
+  });
+
   it('takes the anchor from the first completed canonical block, and carries it through leftovers', () => {
     const t = anchoredSetup(64);
     const keys = [...t.hasher.keysFor(MODEL, seq(192))];
