@@ -56,6 +56,8 @@ export function wireList(value: unknown): unknown[] | null {
 /** Beyond this depth values are checked and skipped (vLLM's deepest field, an extra_keys item, is at depth 5). */
 export const MAX_DEPTH = 64;
 const PACKED_DEPTH = 3;
+/** packedNarrow()'s answer when the list needs 64-bit values. */
+const WIDE = Symbol('wide');
 /** Strings up to this many bytes are looked up in the reader's cache of short ASCII strings. */
 const CACHED_MAX = 32;
 const CACHE_MASK = 511;
@@ -187,75 +189,98 @@ class Reader {
 
   /**
    * `count` elements that are all unsigned ints, packed (see the header); null, with nothing consumed, when one is
-   * not (or the list is cut short: the generic path then reports it).
+   * not (or the list is cut short: the generic path then reports it). One pass in the common cases: a list is read as
+   * 32-bit values unless its first element is a uint64, and read again as 64-bit values only if a later one is.
    */
   private packed(count: number): PackedList | null {
+    if (this.bytes[this.pos] !== 0xcf) {
+      const narrow = this.packedNarrow(count);
+      if (narrow !== WIDE) return narrow;
+    }
+    return this.packedWide(count);
+  }
+
+  /** The list as uint32 values; WIDE when an element is a uint64 (nothing consumed then, nor for null). */
+  private packedNarrow(count: number): Uint32Array | null | typeof WIDE {
     const b = this.bytes;
-    let p = this.pos;
-    let wide = false;
-    for (let i = 0; i < count; i++) {
-      if (p >= this.end) return null;
-      const t = b[p];
-      if (t <= 0x7f) p += 1;
-      else if (t === 0xcc) p += 2;
-      else if (t === 0xcd) p += 3;
-      else if (t === 0xce) p += 5;
-      else if (t === 0xcf) {
-        p += 9;
-        wide = true;
-      } else return null;
-    }
-    if (p > this.end) return null;
-    p = this.pos;
-    this.pending -= count;
-    const word = this.claim(wide ? 2 * count : count);
+    const end = this.end;
+    const slab = this.slabWords;
+    const used = this.slabUsed;
+    const word = this.claim(count);
     const out = this.slabWords;
-    if (!wide) {
-      for (let i = word; i < word + count; i++) {
-        const t = b[p];
-        if (t <= 0x7f) {
-          out[i] = t;
-          p += 1;
-        } else if (t === 0xcc) {
-          out[i] = b[p + 1];
-          p += 2;
-        } else if (t === 0xcd) {
-          out[i] = (b[p + 1] << 8) | b[p + 2];
-          p += 3;
-        } else {
-          out[i] = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
-          p += 5;
-        }
-      }
-      this.pos = p;
-      return new Uint32Array(out.buffer, 4 * word, count);
-    }
-    for (let i = 0; i < count; i++) {
-      const t = b[p];
-      let lo: number;
-      let hi = 0;
-      if (t <= 0x7f) {
-        lo = t;
+    let p = this.pos;
+    for (let i = word; i < word + count; i++) {
+      const t = p < end ? b[p] : -1;
+      if (t >= 0 && t <= 0x7f) {
+        out[i] = t;
         p += 1;
-      } else if (t === 0xcc) {
-        lo = b[p + 1];
+        continue;
+      }
+      let v: number;
+      if (t === 0xcc && p + 2 <= end) {
+        v = b[p + 1];
         p += 2;
-      } else if (t === 0xcd) {
-        lo = (b[p + 1] << 8) | b[p + 2];
+      } else if (t === 0xcd && p + 3 <= end) {
+        v = (b[p + 1] << 8) | b[p + 2];
         p += 3;
-      } else if (t === 0xce) {
-        lo = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
+      } else if (t === 0xce && p + 5 <= end) {
+        v = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
         p += 5;
       } else {
+        this.unclaim(slab, used);
+        return t === 0xcf ? WIDE : null;
+      }
+      out[i] = v;
+    }
+    this.pos = p;
+    this.pending -= count;
+    return new Uint32Array(out.buffer, 4 * word, count);
+  }
+
+  /** The list as uint64 values; null when an element is not an unsigned int (nothing consumed then). */
+  private packedWide(count: number): BigUint64Array | null {
+    const b = this.bytes;
+    const end = this.end;
+    const slab = this.slabWords;
+    const used = this.slabUsed;
+    const word = this.claim(2 * count);
+    const out = this.slabWords;
+    let p = this.pos;
+    for (let i = 0; i < count; i++) {
+      const t = p < end ? b[p] : -1;
+      let lo: number;
+      let hi = 0;
+      if (t === 0xcf && p + 9 <= end) {
         hi = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
         lo = ((b[p + 5] << 24) | (b[p + 6] << 16) | (b[p + 7] << 8) | b[p + 8]) >>> 0;
         p += 9;
+      } else if (t >= 0 && t <= 0x7f) {
+        lo = t;
+        p += 1;
+      } else if (t === 0xcc && p + 2 <= end) {
+        lo = b[p + 1];
+        p += 2;
+      } else if (t === 0xcd && p + 3 <= end) {
+        lo = (b[p + 1] << 8) | b[p + 2];
+        p += 3;
+      } else if (t === 0xce && p + 5 <= end) {
+        lo = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
+        p += 5;
+      } else {
+        this.unclaim(slab, used);
+        return null;
       }
       out[word + LO + 2 * i] = lo;
       out[word + HI + 2 * i] = hi;
     }
     this.pos = p;
+    this.pending -= count;
     return new BigUint64Array(out.buffer, 4 * word, count);
+  }
+
+  /** Gives back a claim() made when the slab was `slab` at `used` (a slab claim() replaced has handed out nothing). */
+  private unclaim(slab: Uint32Array, used: number): void {
+    this.slabUsed = this.slabWords === slab ? used : 0;
   }
 
   /**
