@@ -56,6 +56,16 @@ export function wireList(value: unknown): unknown[] | null {
 /** Beyond this depth values are checked and skipped (vLLM's deepest field, an extra_keys item, is at depth 5). */
 export const MAX_DEPTH = 64;
 const PACKED_DEPTH = 3;
+/** Bytes taken by an unsigned int of at most 32 bits, by type byte (positive fixint, uint8/16/32); 0 for any other. */
+const UINT_LENGTH = new Uint8Array(256);
+/** Right shift that leaves the value of a uint8/16/32 in the big-endian word of the 4 bytes after its type byte. */
+const UINT_SHIFT = new Uint8Array(256);
+UINT_LENGTH.fill(1, 0, 0x80);
+UINT_LENGTH[0xcc] = 2;
+UINT_LENGTH[0xcd] = 3;
+UINT_LENGTH[0xce] = 5;
+UINT_SHIFT[0xcc] = 24;
+UINT_SHIFT[0xcd] = 16;
 /** packedNarrow()'s answer when the list needs 64-bit values. */
 const WIDE = Symbol('wide');
 /** Strings up to this many bytes are looked up in the reader's cache of short ASCII strings. */
@@ -84,6 +94,8 @@ class Reader {
   private slabUsed = 0;
   /** Recently read short ASCII strings, by hash of their bytes. */
   private readonly cache: (string | undefined)[] = new Array(CACHE_MASK + 1).fill(undefined);
+  /** The bytes of each cached string (comparing bytes with bytes is cheaper than with a string's characters). */
+  private readonly cacheBytes: (Uint8Array | undefined)[] = new Array(CACHE_MASK + 1).fill(undefined);
 
   decode(payload: Uint8Array): unknown {
     this.bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -209,7 +221,18 @@ class Reader {
     const word = this.claim(count);
     const out = this.slabWords;
     let p = this.pos;
-    for (let i = word; i < word + count; i++) {
+    let i = word;
+    // Token ids mix all four widths at random, so branching on the width mispredicts: while 5 bytes are left, read
+    // the 4 bytes after the type byte as one big-endian word and shift the value out by a table.
+    for (; i < word + count && p + 5 <= end; i++) {
+      const t = b[p];
+      const length = UINT_LENGTH[t];
+      if (length === 0) break;
+      const after = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
+      out[i] = t <= 0x7f ? t : after >>> UINT_SHIFT[t];
+      p += length;
+    }
+    for (; i < word + count; i++) {
       const t = p < end ? b[p] : -1;
       if (t >= 0 && t <= 0x7f) {
         out[i] = t;
@@ -308,11 +331,11 @@ class Reader {
     let slot = -1;
     if (length > 0 && length <= CACHED_MAX) {
       slot = (length ^ (b[from] << 1) ^ (b[to - 1] << 3) ^ (b[from + (length >> 1)] << 5)) & CACHE_MASK;
-      const cached = this.cache[slot];
-      if (cached !== undefined && cached.length === length) {
+      const known = this.cacheBytes[slot];
+      if (known !== undefined && known.length === length) {
         let i = 0;
-        while (i < length && cached.charCodeAt(i) === b[from + i]) i++;
-        if (i === length) return cached;
+        while (i < length && known[i] === b[from + i]) i++;
+        if (i === length) return this.cache[slot] as string;
       }
     }
     for (let i = from; i < to; i++) {
@@ -322,7 +345,10 @@ class Reader {
       }
     }
     const text = latin1Slice.call(b, from, to);
-    if (slot >= 0) this.cache[slot] = text;
+    if (slot >= 0) {
+      this.cache[slot] = text;
+      this.cacheBytes[slot] = b.slice(from, to);
+    }
     return text;
   }
 

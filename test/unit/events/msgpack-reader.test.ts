@@ -23,6 +23,24 @@ describe('lists of unsigned ints in event fields are packed', () => {
     expect(Array.from(field as Uint32Array)).toEqual(values);
   });
 
+  it('the same values whether a list ends the payload or has more bytes after it (the fast loop reads 4 bytes ahead)', () => {
+    const values = Array.from({ length: 200 }, (_, i) => [i % 128, 128 + (i % 128), 256 + i * 97, 65_536 + i * 9_973, 0xffff_ffff][i % 5]);
+    const last = encode([0, [['Tag', values]]]);
+    const middle = encode([0, [['Tag', values, 'after', 'x'.repeat(40)]], 0]);
+    expect(Array.from(fieldOf(last) as Uint32Array)).toEqual(values);
+    expect(Array.from(fieldOf(middle) as Uint32Array)).toEqual(values);
+    // A non-int (or a uint64) anywhere, also deep inside the part the fast loop reads, is seen.
+    for (const at of [0, 3, 100, 199]) {
+      const bad = values.slice();
+      bad[at] = -5;
+      expect(fieldOf(encode([0, [['Tag', bad, 'after']], 0]))).toEqual(bad);
+      bad[at] = 2 ** 40;
+      const wide = fieldOf(encode([0, [['Tag', bad.map((v, i) => (i === at ? BigInt(v) : v)), 'after']], 0], { useBigInt64: true }));
+      expect(wide).toBeInstanceOf(BigUint64Array);
+      expect(Array.from(wide as BigUint64Array)).toEqual(bad.map(BigInt));
+    }
+  });
+
   it('into a BigUint64Array as soon as one element is a uint64 encoding, small values included', () => {
     const values = [5n, 0xffff_ffff_ffff_ffffn, 0x1_0000_0000n, 0n];
     const field = fieldOf(asField([...values, 7]));
