@@ -87,7 +87,12 @@ async function openIndex(config: Config, tiers: TierRegistry, resync: (endpoint:
  * material of the Redis connection, read now so that a bad path fails the start. TLS is on with index.redisTls or a
  * rediss:// URL; the CA, certificate and key files need it on.
  */
-export function redisCredentials(config: Config): { username?: string; password?: string; tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } } {
+export function redisCredentials(config: Config): {
+  username?: string;
+  password?: string;
+  passwordSource?: () => string | undefined;
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+} {
   const c = config.index;
   const read = (key: string, path: string) => {
     try {
@@ -112,6 +117,9 @@ export function redisCredentials(config: Config): { username?: string; password?
     const password = read('redisPasswordFile', c.redisPasswordFile).toString('utf8').replace(/\r?\n$/, '');
     if (password.length === 0) throw new ConfigError(`index.redisPasswordFile: ${c.redisPasswordFile} is empty`);
     out.password = password;
+    // Read again before every reconnection, so a rotated Secret is picked up without a restart.
+    const path = c.redisPasswordFile;
+    out.passwordSource = () => readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   }
   if (!tls && (c.redisTlsCaFile || c.redisTlsCertFile || c.redisTlsKeyFile)) {
     throw new ConfigError('index.redisTlsCaFile, redisTlsCertFile and redisTlsKeyFile need index.redisTls: true (or a rediss:// URL)');

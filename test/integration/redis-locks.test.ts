@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -158,6 +159,37 @@ describe('Redis with requirepass (the default user has a password)', () => {
     for (const [index, message] of cases) {
       const { err } = await failingStart(index);
       expect([err instanceof ConfigError, err.message]).toEqual([true, message]);
+    }
+  });
+
+  it('a rotated password file is used when the connection is made again, without a restart', async () => {
+    const ROTATED = 'rotated-S3cret-after-0123';
+    const rotatedFile = join(pki.dir, 'redis-password-rotating');
+    writeFileSync(rotatedFile, `${PASSWORD}\n`);
+    const run = await ingestAndScore({ redisUrl: redis.url, redisPasswordFile: rotatedFile }, 200);
+    const asRotated = (...args: string[]) =>
+      spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), '-a', ROTATED, '--no-auth-warning', ...args], { encoding: 'utf8' }).stdout;
+    try {
+      expect([run.matched, run.degraded]).toEqual([3, false]);
+      const before = await run.service.index.endpointEntries(A);
+      // The operator rotates: Redis takes the new password (open connections stay authenticated), the Secret file
+      // follows, then every client connection is dropped — the indexer must come back with the new password.
+      expect(redis.cli('CONFIG', 'SET', 'requirepass', ROTATED).trim()).toBe('OK');
+      writeFileSync(rotatedFile, `${ROTATED}\n`);
+      expect(Number(asRotated('CLIENT', 'KILL', 'TYPE', 'normal').trim())).toBeGreaterThanOrEqual(1);
+      const deadline = Date.now() + 10_000;
+      let entries: unknown;
+      for (;;) {
+        entries = await run.service.index.endpointEntries(A).catch((err: Error) => err.message);
+        if (typeof entries !== 'string' || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(entries).toEqual(before);
+      expect(asRotated('CLIENT', 'LIST').split('\n').filter((l) => l.includes('cmd=')).length).toBeGreaterThanOrEqual(2);
+      expect(run.lines.join('')).not.toContain(ROTATED);
+    } finally {
+      asRotated('CONFIG', 'SET', 'requirepass', PASSWORD);
+      await run.stop();
     }
   });
 
@@ -329,6 +361,41 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
     }
     for (const node of cluster.nodes) expect(node.cli('ACL', 'LOG').trim()).toBe('');
   });
+
+  it('a rotated password of the ACL user is taken from the file when the cluster connections are made again', async () => {
+    const ROTATED = 'rotated-acl-S3cret-0123456789';
+    const rotatingFile = join(pki.dir, 'redis-secret-rotating');
+    writeFileSync(rotatingFile, `${ACL_SECRET}\n`);
+    const run = await ingestAndScore({
+      redisCluster: cluster.startupNodes.map((n) => `${n.host}:${n.port}`),
+      redisUsername: 'indexer',
+      redisPasswordFile: rotatingFile,
+      redisTls: true,
+      redisTlsCaFile: pki.caCert,
+      redisTlsCertFile: pki.clientCert,
+      redisTlsKeyFile: pki.clientKey,
+    }, 300);
+    try {
+      expect([run.matched, run.degraded]).toEqual([3, false]);
+      const before = await run.service.index.stats();
+      // Rotate: every node swaps the user's password, the Secret file follows, the user's connections are dropped.
+      for (const node of cluster.nodes) expect(node.cli('ACL', 'SETUSER', 'indexer', `>${ROTATED}`, `<${ACL_SECRET}`).trim()).toBe('OK');
+      writeFileSync(rotatingFile, `${ROTATED}\n`);
+      for (const node of cluster.nodes) node.cli('CLIENT', 'KILL', 'USER', 'indexer');
+      const deadline = Date.now() + 15_000;
+      let stats: unknown;
+      for (;;) {
+        stats = await run.service.index.stats().then((x) => x.entries, (err: Error) => err.message);
+        if (typeof stats !== 'string' || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(stats).toBe(before.entries);
+      expect(run.lines.join('')).not.toContain(ROTATED);
+    } finally {
+      for (const node of cluster.nodes) node.cli('ACL', 'SETUSER', 'indexer', `>${ACL_SECRET}`, `<${ROTATED}`);
+      await run.stop();
+    }
+  }, 40_000);
 
   it('a wrong password fails the start clearly, without the password', async () => {
     const wrongFile = join(pki.dir, 'wrong-secret');

@@ -33,6 +33,12 @@ export interface RedisConnectionOptions {
   username?: string;
   /** Password (AUTH); default: the URL's. */
   password?: string;
+  /**
+   * Where the password comes from when it can change (a rotated Secret): called before every reconnection, and a new
+   * answer is what the connections made from then on authenticate with (an undefined answer or a throw keeps the
+   * previous one). Connections already open stay authenticated, as Redis keeps them after a password change.
+   */
+  passwordSource?: () => string | undefined;
   /** TLS to the server(s) (also implied by a rediss:// URL): PEM CA bundle, client certificate and key (mutual TLS). */
   tls?: RedisTlsOptions;
 }
@@ -77,6 +83,9 @@ export class RedisConnection {
   readonly isCluster: boolean;
   private readonly calls: Record<ScriptName, ScriptFn>;
   private lastError: Error | undefined;
+  private readonly passwordSource: (() => string | undefined) | null;
+  /** Times passwordSource gave a new password. */
+  passwordChanges = 0;
 
   constructor(options: RedisConnectionOptions) {
     const commandTimeout = options.commandTimeoutMs ?? 1000;
@@ -93,7 +102,7 @@ export class RedisConnection {
       this.client = new Cluster([...options.cluster], {
         lazyConnect: true,
         enableOfflineQueue: false,
-        clusterRetryStrategy: backoff,
+        clusterRetryStrategy: (times: number) => this.retryDelay(times),
         scaleReads: 'master',
         redisOptions: { commandTimeout, connectTimeout, maxRetriesPerRequest: 1, ...auth },
       });
@@ -107,9 +116,10 @@ export class RedisConnection {
         commandTimeout,
         connectTimeout,
         maxRetriesPerRequest: 1,
-        retryStrategy: backoff,
+        retryStrategy: (times: number) => this.retryDelay(times),
       });
     }
+    this.passwordSource = options.passwordSource ?? null;
     // Without a listener ioredis would print connection errors; the index reports them through its own calls. The
     // last one tells why a first connection failed (ioredis rejects connect() with "Connection is closed").
     this.client.on('error', (err: Error) => {
@@ -122,6 +132,41 @@ export class RedisConnection {
       calls[name] = fn.bind(this.client);
     }
     this.calls = calls;
+  }
+
+  /** The reconnection backoff, after taking up a changed password (see passwordSource). */
+  private retryDelay(times: number): number {
+    this.refreshPassword();
+    return backoff(times);
+  }
+
+  /**
+   * Asks passwordSource and, when the password changed, makes new connections use it: a single server's options, and
+   * on a cluster the options new node connections are made from plus those of the nodes known now.
+   */
+  refreshPassword(): void {
+    if (!this.passwordSource) return;
+    let password: string | undefined;
+    try {
+      password = this.passwordSource();
+    } catch {
+      return; // e.g. a Secret volume caught mid-update: the next reconnection asks again
+    }
+    if (password === undefined || password.length === 0) return;
+    if (this.client instanceof Cluster) {
+      // ioredis makes node connections from its connection pool's copy of redisOptions (an internal of ioredis 5–6;
+      // test/integration/redis-locks.test.ts rotates a cluster's password to catch a change).
+      const pool = (this.client as unknown as { connectionPool?: { redisOptions?: { password?: string } } }).connectionPool;
+      const options = pool?.redisOptions;
+      if (!options || options.password === password) return;
+      options.password = password;
+      (this.client.options.redisOptions ??= {}).password = password;
+      for (const node of this.client.nodes()) node.options.password = password;
+    } else {
+      if (this.client.options.password === password) return;
+      this.client.options.password = password;
+    }
+    this.passwordChanges++;
   }
 
   /** Connects; rejects with the server's or the TLS layer's reason (no ioredis error, no command arguments). */
