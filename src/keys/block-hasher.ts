@@ -40,6 +40,9 @@ function wasmModule(): WebAssembly.Module {
  * Only full blocks get keys. The per-block work runs in a small WebAssembly loop with native 64-bit multiplies
  * (no buffer, no BigInt per block); BigInt appears only once per call, for the parent.
  */
+/** Distinct one-identifier extras whose CBOR a hasher keeps (cleared when full). */
+const MAX_CACHED_EXTRAS = 4096;
+
 export class BlockHasher {
   readonly blockSize: number;
   readonly hashSeed: string;
@@ -50,6 +53,11 @@ export class BlockHasher {
   private u64: BigUint64Array;
   private readonly roots = new Map<string, bigint>();
   private readonly cbor = new CborWriter();
+  /**
+   * CBOR of one-identifier extras by identifier: a LoRA name or an image hash repeats on every block it covers, and
+   * its UTF-8 encoding cost more than the rest of the block's hashing.
+   */
+  private readonly singleExtras = new Map<string, Uint8Array>();
 
   constructor(config: KeySchemeConfig) {
     if (!Number.isInteger(config.blockSize) || config.blockSize < 1 || config.blockSize > MAX_BLOCK_SIZE) {
@@ -129,6 +137,16 @@ export class BlockHasher {
     return n;
   }
 
+  private singleExtra(id: string): Uint8Array {
+    let enc = this.singleExtras.get(id);
+    if (enc === undefined) {
+      enc = encodeBlockExtra([id], this.cbor);
+      if (this.singleExtras.size >= MAX_CACHED_EXTRAS) this.singleExtras.clear();
+      this.singleExtras.set(id, enc);
+    }
+    return enc;
+  }
+
   /** Runs the WebAssembly chain over the first n full blocks; the keys are left at the start of its memory. */
   private run(
     tokens: Uint32Array | readonly number[],
@@ -146,7 +164,7 @@ export class BlockHasher {
         const ids = extras[i];
         if (ids && ids.length > 0) {
           extraBytes ??= new Array<Uint8Array>(n);
-          const enc = encodeBlockExtra(ids, this.cbor);
+          const enc = ids.length === 1 ? this.singleExtra(ids[0]) : encodeBlockExtra(ids, this.cbor);
           extraBytes[i] = enc;
           extraTotal += enc.length;
         }

@@ -40,6 +40,17 @@ describe('BlockHasher', () => {
     );
   });
 
+  it('one hasher reused over thousands of identifiers (its cache of one-identifier extras fills and clears) matches the reference', () => {
+    const h = new BlockHasher({ blockSize: 4, hashSeed: 's' });
+    const tokens = Array.from({ length: 12 }, (_, i) => i * 1_000);
+    for (let i = 0; i < 6_000; i++) {
+      const id = i % 3 === 0 ? 'lora-adapter' : `img-${i}-ü`;
+      const extras = [[id], null, [id, 'other']];
+      if (i % 97 === 0 || i > 5_990) expect([...h.keysFor('m', tokens, extras)]).toEqual(referenceKeys('m', 's', 4, tokens, extras).keys);
+      else h.keysFor('m', tokens, extras);
+    }
+  });
+
   it('folds parents of every width (small parents use short CBOR heads)', () => {
     const h = new BlockHasher({ blockSize: 2, hashSeed: '' });
     for (const parent of [0n, 23n, 24n, 255n, 256n, 65535n, 65536n, 0xffffffffn, 0x100000000n, 2n ** 64n - 1n]) {
