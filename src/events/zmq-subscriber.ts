@@ -76,7 +76,9 @@ export class ZmqSubscriber {
     this.running = (async () => {
       let burst = 0;
       try {
-        for await (const frames of this.socket) {
+        // receive() itself rather than the socket's async iterator: one promise per message instead of three.
+        for (;;) {
+          const frames = await this.socket.receive();
           const pending = handler(frames);
           if (pending) await pending;
           if (++burst >= RECEIVE_BURST) {
