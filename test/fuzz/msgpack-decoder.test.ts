@@ -330,6 +330,44 @@ describe('the reader against @msgpack/msgpack', () => {
     );
   });
 
+  it('on mutated bytes: what the reader accepts the reference reads alike; what it refuses the reference refuses too, but invalid UTF-8', () => {
+    // Real batches of every wire style with bytes overwritten, inserted or cut: the reader may be stricter than the
+    // reference only on strings that are not UTF-8 (the reference decodes them into U+FFFD).
+    const mutated = fc.tuple(
+      simBatchArb,
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), { minLength: 1, maxLength: 4 }),
+    ).map(([batch, edits]) => {
+      const bytes = Array.from(encodeSim(batch));
+      for (const [at, byte, how] of edits) {
+        const i = at % (bytes.length + 1);
+        if (how === 'set' && i < bytes.length) bytes[i] = byte;
+        else if (how === 'insert') bytes.splice(i, 0, byte);
+        else bytes.splice(i, 1);
+      }
+      return Uint8Array.from(bytes);
+    });
+    const tryRead = (read: () => unknown) => {
+      try {
+        return { ok: true as const, value: read() };
+      } catch (err) {
+        return { ok: false as const, message: (err as Error).message };
+      }
+    };
+    fc.assert(
+      fc.property(mutated, (bytes) => {
+        const ours = tryRead(() => readMsgpack(bytes));
+        const reference = tryRead(() => unpack(bytes));
+        if (ours.ok) {
+          expect(reference.ok).toBe(true);
+          if (reference.ok) expect(canonical(ours.value)).toEqual(canonical(reference.value));
+        } else if (!/not valid UTF-8/.test(ours.message)) {
+          expect(reference).toMatchObject({ ok: false });
+        }
+      }),
+      { seed: SEED + 8, numRuns: 2_000 },
+    );
+  });
+
   it('timestamps of all three sizes become the same Date; other ext values stay ext', () => {
     for (const date of [new Date(0), new Date(1_700_000_000_000), new Date(1_700_000_000_123), new Date(-1), new Date(2 ** 40 * 1000)]) {
       const bytes = pack(date);
