@@ -7,6 +7,11 @@ export type PendingCacheWrites = [string, Uint32Array][];
 
 /** Below this many uncached characters, one worker does the whole text (messaging costs more than it saves). */
 const PARALLEL_MIN_CHARS = 8192;
+/**
+ * With a token limit, uncached chunks are tokenized in waves of about this many characters (~70k tokens of English),
+ * counting after each: a prompt far over the limit stops after about the limit's worth of work, not all of it.
+ */
+const WAVE_CHARS = 256 * 1024;
 
 /**
  * Special tokens before which a text may be cut without changing its tokenization: not lstrip (it would eat the
@@ -76,35 +81,58 @@ export class ModelTokenizer {
 
   /**
    * Ids of `text`, using and staging cache entries. With `addSpecialTokens`, the tokenizer's prefix (e.g. <bos>) is
-   * prepended when that is all the post-processor does; otherwise the text bypasses the cache.
+   * prepended when that is all the post-processor does; otherwise the text bypasses the cache. With `maxTokens`, a text
+   * that has more tokens is refused (`resource_exhausted`) as soon as that is known (see WAVE_CHARS).
    */
-  async encode(text: string, addSpecialTokens: boolean, pending: PendingCacheWrites): Promise<Uint32Array> {
+  async encode(text: string, addSpecialTokens: boolean, pending: PendingCacheWrites, maxTokens = Infinity, field?: string): Promise<Uint32Array> {
     if (addSpecialTokens && !this.description.prefixOnly) return this.encodeUncached(text, true);
     const prefix = addSpecialTokens ? this.description.prefixIds : [];
     const chunks = this.chunks(text);
     const parts: (Uint32Array | undefined)[] = chunks.map((c) => this.cache?.get(this.keyPrefix + c));
     const missing: number[] = [];
-    for (let i = 0; i < parts.length; i++) if (parts[i] === undefined) missing.push(i);
-    if (missing.length > 0) {
-      const batches = this.batches(missing, chunks);
+    let total = prefix.length;
+    for (let i = 0; i < parts.length; i++) {
+      if (parts[i] === undefined) missing.push(i);
+      else total += parts[i]!.length;
+    }
+    for (const wave of this.waves(missing, chunks, maxTokens)) {
+      if (total > maxTokens) throw tooManyTokens(total, maxTokens, field);
+      const batches = this.batches(wave, chunks);
       const results = await Promise.all(batches.map((b) => this.pool.encode(this.dir, b.map((i) => chunks[i]), false)));
       batches.forEach((batch, j) => {
         const encoded = results[j];
         if (encoded.length !== batch.length) throw new PromptError('internal', 'tokenizer returned a wrong batch size');
         batch.forEach((i, k) => {
           parts[i] = encoded[k];
+          total += encoded[k].length;
           if (this.cache) pending.push([this.keyPrefix + chunks[i], encoded[k]]);
         });
       });
     }
-    let total = prefix.length;
-    for (const p of parts) total += p!.length;
+    if (total > maxTokens) throw tooManyTokens(total, maxTokens, field);
     const out = new Uint32Array(total);
     out.set(prefix, 0);
     let at = prefix.length;
     for (const p of parts) {
       out.set(p!, at);
       at += p!.length;
+    }
+    return out;
+  }
+
+  /** The uncached chunks in waves of about WAVE_CHARS characters; one wave when there is no limit. */
+  private waves(missing: number[], chunks: string[], maxTokens: number): number[][] {
+    if (missing.length === 0) return [];
+    if (maxTokens === Infinity) return [missing];
+    const out: number[][] = [[]];
+    let chars = 0;
+    for (const i of missing) {
+      if (chars >= WAVE_CHARS) {
+        out.push([]);
+        chars = 0;
+      }
+      out[out.length - 1].push(i);
+      chars += chunks[i].length;
     }
     return out;
   }
@@ -146,4 +174,9 @@ export class ModelTokenizer {
       if (v !== null && v !== undefined) this.lookups.set(t, v);
     });
   }
+}
+
+/** A text's tokens known so far already exceed the limit (the prompt has at least that many: every part adds). */
+function tooManyTokens(atLeast: number, maxTokens: number, field: string | undefined): PromptError {
+  return new PromptError('resource_exhausted', `prompt has at least ${atLeast} tokens, more than the limit of ${maxTokens}`, field);
 }

@@ -117,7 +117,7 @@ export class PromptService {
       result = { ...base, kind: 'chat', ...(await this.chat(model, request, pending)) };
     } else if (given[0] === 'prompt' && typeof request.prompt === 'string') {
       const addSpecial = optionalBool(request.add_special_tokens, 'add_special_tokens', true);
-      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending);
+      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending, model.limits.maxTokens, 'prompt');
       result = { ...base, kind: 'completion', text: request.prompt, tokenIds: ids, items: [] };
     } else {
       const field = given[0];
@@ -161,7 +161,8 @@ export class PromptService {
       tools: (request.tools as unknown[] | undefined) ?? null,
     });
     // vLLM tokenizes rendered chats without adding special tokens unless asked (the template already wrote them).
-    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending);
+    // The rendered tokens are a lower bound of the prompt's (expansion only adds): over the limit, tokenizing stops early.
+    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending, model.limits.maxTokens, 'messages');
     if (images.length === 0) return { text, tokenIds: rendered, items: [] };
     const { tokens, ranges } = expandPlaceholders(rendered, model.expansionIds!, images.map((i) => i.tokens));
     const items: PromptItem[] = images.map((img, k) => ({

@@ -59,6 +59,8 @@ export class TokenizerPool {
   private closed = false;
   /** Workers replaced after a crash (for metrics and tests). */
   respawns = 0;
+  /** Characters of text sent to the workers to encode (for metrics and tests). */
+  encodedChars = 0;
 
   constructor(options: TokenizerPoolOptions = {}) {
     this.tokenizersPath = createRequire(import.meta.url).resolve('@huggingface/tokenizers');
@@ -76,6 +78,7 @@ export class TokenizerPool {
   }
 
   encode(dir: string, texts: readonly string[], addSpecialTokens: boolean): Promise<Uint32Array[]> {
+    for (const t of texts) this.encodedChars += t.length;
     return this.run({ op: 'encode', dir, texts, addSpecialTokens }).then((r) => (r as { ids: Uint32Array[] }).ids);
   }
 

@@ -113,6 +113,19 @@ describe('bad input → one PromptError naming the field', () => {
     expect(r.text).toBe('[only]');
   });
 
+  it('a chat far over the token limit is refused after about the limit’s worth of tokenizing, not all of it', async () => {
+    // 40 messages of 50k characters (~2M characters, ~450k tokens) against a limit of 2,000 tokens.
+    const messages = Array.from({ length: 40 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `${i} ${'many words here '.repeat(3_125)}` }));
+    const sentBefore = pool.encodedChars;
+    await expectError({ model: QWEN2_VL.name, messages }, 'resource_exhausted', 'messages', /^messages: prompt has at least \d+ tokens, more than the limit of 2000$/);
+    const sent = pool.encodedChars - sentBefore;
+    const rendered = messages.reduce((n, m) => n + m.content.length, 0);
+    // One wave of 256 Ki characters (whole chunks: up to one more message) is enough to know.
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(256 * 1024 + 2 * 50_100);
+    expect(rendered).toBeGreaterThan(5 * sent);
+  });
+
   it('a failed request leaves the cache as it was', async () => {
     const cache = svc.registry.cache!;
     const before = cache.size;
