@@ -347,7 +347,8 @@ class Reader {
     const text = latin1Slice.call(b, from, to);
     if (slot >= 0) {
       this.cache[slot] = text;
-      this.cacheBytes[slot] = b.slice(from, to);
+      // A copy (Buffer's slice() would be a view): the cache must neither keep the payload alive nor see it change.
+      this.cacheBytes[slot] = Uint8Array.prototype.slice.call(b, from, to);
     }
     return text;
   }

@@ -104,6 +104,14 @@ describe('strings', () => {
     expect(maps).toEqual([{ kv_cache_spec_kind: 1 }, { kv_cache_spec_kinD: 2 }, { kv_cache_spec_kind: 3 }]);
   });
 
+  it('the cache keeps its own copy of the bytes: a payload changed after reading cannot alias another string', () => {
+    const payload = Buffer.from(pack('cache-me-01'));
+    expect(readMsgpack(payload)).toBe('cache-me-01');
+    payload.write('Z', 3); // the same buffer reused: only a byte the cache slot is not chosen by differs
+    expect(readMsgpack(payload)).toBe('caZhe-me-01');
+    expect(readMsgpack(Buffer.from(pack('cache-me-01')))).toBe('cache-me-01');
+  });
+
   it('non-ASCII UTF-8 decodes exactly; an ASCII string read before does not stand in for it', () => {
     for (const text of ['héllo', 'hallo', 'héllo', '日本語', '😀x', '']) expect(readMsgpack(pack(text))).toBe(text);
   });
