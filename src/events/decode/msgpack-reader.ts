@@ -20,8 +20,9 @@ import { isUtf8 } from 'node:buffer';
  *   nested array16 headers would otherwise allocate ~128 KB per 3 bytes);
  * - strings must be valid UTF-8 (as msgspec, vLLM's own decoder, requires): a decoder that maps invalid bytes to U+FFFD
  *   would make two different LoRA names or multimodal identifiers hash alike;
- * - values nested deeper than MAX_DEPTH are checked and skipped without recursion (read as null: no event field is
- *   nested that deep, so no reader can tell), so deep nesting cannot overflow the stack;
+ * - values nested deeper than MAX_DEPTH are checked (sizes, type bytes, UTF-8; not the types of map keys) and skipped
+ *   without recursion (read as null: no event field is nested that deep, so no reader can tell), so deep nesting cannot
+ *   overflow the stack;
  * - truncation, invalid type bytes and trailing bytes are errors.
  * Every problem throws MsgpackError; nothing else is thrown.
  */
@@ -66,6 +67,8 @@ UINT_LENGTH[0xcd] = 3;
 UINT_LENGTH[0xce] = 5;
 UINT_SHIFT[0xcc] = 24;
 UINT_SHIFT[0xcd] = 16;
+/** Lists longer than this are checked before their buffer is claimed (see packed()). */
+const LARGE_LIST = 4096;
 /** packedNarrow()'s answer when the list needs 64-bit values. */
 const WIDE = Symbol('wide');
 /** Strings up to this many bytes are looked up in the reader's cache of short ASCII strings. */
@@ -90,7 +93,7 @@ class Reader {
    * Where packed lists are written: views of one shared buffer, which lives as long as any of its views (so a list
    * kept beyond its batch must be copied, as the ingest path does with every list it keeps).
    */
-  private slabWords = new Uint32Array(SLAB_WORDS);
+  private slabWords: Uint32Array = new Uint32Array(SLAB_WORDS);
   private slabUsed = 0;
   /** Recently read short ASCII strings, by hash of their bytes. */
   private readonly cache: (string | undefined)[] = new Array(CACHE_MASK + 1).fill(undefined);
@@ -189,7 +192,7 @@ class Reader {
     if (count === 0) return out;
     this.owe(count * 2);
     for (let i = 0; i < count; i++) {
-      const key = this.value(depth + 1);
+      const key = depth < MAX_DEPTH ? this.value(depth + 1) : this.deepKey();
       if (typeof key !== 'string' && typeof key !== 'number') {
         throw new MsgpackError(`The type of key must be string or number but ${typeof key}`);
       }
@@ -200,16 +203,56 @@ class Reader {
   }
 
   /**
+   * A key of a map at the deepest level read: a scalar is read (skipping it would make it nil and refuse the map); a
+   * container is refused at once, as a key must be a string or a number (reading it would recurse without end).
+   */
+  private deepKey(): unknown {
+    if (this.pos >= this.end) return this.value(MAX_DEPTH); // reports the truncation
+    const b = this.bytes[this.pos];
+    if ((b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf)) {
+      throw new MsgpackError('The type of key must be string or number but object');
+    }
+    return this.value(MAX_DEPTH);
+  }
+
+  /**
    * `count` elements that are all unsigned ints, packed (see the header); null, with nothing consumed, when one is
    * not (or the list is cut short: the generic path then reports it). One pass in the common cases: a list is read as
    * 32-bit values unless its first element is a uint64, and read again as 64-bit values only if a later one is.
    */
   private packed(count: number): PackedList | null {
+    if (count > LARGE_LIST) {
+      // Checked before anything is allocated: a long list that is not all unsigned ints costs no buffer of its size.
+      const width = this.uintWidth(count);
+      if (width === null) return null;
+      return width === 64 ? this.packedWide(count) : (this.packedNarrow(count) as Uint32Array | null);
+    }
     if (this.bytes[this.pos] !== 0xcf) {
       const narrow = this.packedNarrow(count);
       if (narrow !== WIDE) return narrow;
     }
     return this.packedWide(count);
+  }
+
+  /** 32 or 64 when the next `count` values are all unsigned ints (64: one needs it), else null. Consumes nothing. */
+  private uintWidth(count: number): 32 | 64 | null {
+    const b = this.bytes;
+    const end = this.end;
+    let p = this.pos;
+    let width: 32 | 64 = 32;
+    for (let i = 0; i < count; i++) {
+      if (p >= end) return null;
+      const t = b[p];
+      if (t === 0xcf) {
+        width = 64;
+        p += 9;
+        continue;
+      }
+      const length = UINT_LENGTH[t];
+      if (length === 0) return null;
+      p += length;
+    }
+    return p <= end ? width : null;
   }
 
   /** The list as uint32 values; WIDE when an element is a uint64 (nothing consumed then, nor for null). */
@@ -301,9 +344,11 @@ class Reader {
     return new BigUint64Array(out.buffer, 4 * word, count);
   }
 
-  /** Gives back a claim() made when the slab was `slab` at `used` (a slab claim() replaced has handed out nothing). */
+  /** Gives back a claim() made when the slab was `slab` at `used` (nothing was handed out since). */
   private unclaim(slab: Uint32Array, used: number): void {
-    this.slabUsed = this.slabWords === slab ? used : 0;
+    // The slab claim() may have put in its place (as large as the list) is dropped, not kept for later lists.
+    this.slabWords = slab;
+    this.slabUsed = used;
   }
 
   /**
@@ -362,10 +407,13 @@ class Reader {
     const type = this.view.getInt8(this.take(1));
     const from = this.take(length);
     const data = new Uint8Array(this.bytes.buffer, this.bytes.byteOffset + from, length);
-    return (type === -1 && timestamp(this.view, from, length)) || new WireExt(type, data);
+    if (type !== -1) return new WireExt(type, data);
+    const date = timestamp(this.view, from, length);
+    if (date === null) throw new MsgpackError(`Unrecognized data size for timestamp (expected 4, 8, or 12): ${length}`);
+    return date;
   }
 
-  /** Skips one value (and all it holds) without recursion, with the same checks as decoding it. */
+  /** Skips one value (and all it holds) without recursion, checked as decoding it would but for map key types. */
   private skip(): void {
     const target = this.pending - 1;
     do {

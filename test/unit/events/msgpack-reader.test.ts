@@ -87,6 +87,19 @@ describe('lists of unsigned ints in event fields are packed', () => {
     for (const { field, values } of kept) expect(Array.from(field as Uint32Array)).toEqual(values);
   });
 
+  it('a long list that turns out not to be packable leaves no buffer of its size behind (later lists use the usual slab)', () => {
+    const slabBytes = (fieldOf(asField([1, 2, 3])) as Uint32Array).buffer.byteLength;
+    expect(slabBytes).toBe(4 * 65_536);
+    for (const bad of [[2n ** 40n, ...new Array(100_000).fill(null)], [...new Array(100_000).fill(7), 2n ** 40n, null]]) {
+      const field = fieldOf(encode([0, [['Tag', bad]], 0], { useBigInt64: true })) as unknown[];
+      expect([Array.isArray(field), field.length]).toEqual([true, bad.length]);
+      expect((fieldOf(asField([4, 5])) as Uint32Array).buffer.byteLength).toBe(slabBytes);
+    }
+    const long = Array.from({ length: 100_000 }, (_, i) => i);
+    const packed = fieldOf(asField(long)) as Uint32Array;
+    expect([packed.length, packed[99_999], packed.buffer.byteLength]).toEqual([100_000, 99_999, 400_000]);
+  });
+
   it('wireList turns a packed list back into the Array a reader off the hot path expects', () => {
     expect(wireList(Uint32Array.of(1, 2))).toEqual([1, 2]);
     expect(wireList(BigUint64Array.of(3n, 2n ** 60n))).toEqual([3, 2n ** 60n]);
@@ -138,6 +151,17 @@ describe('errors', () => {
     expect(error([0x91, 0xa2, 0xc3, 0x28])).toBe('it has a string that is not valid UTF-8 (at byte 1)');
     expect(error([0x81, 0x90, 0x01])).toBe('The type of key must be string or number but object');
     expect(error([0x81, 0xa9, ...Buffer.from('__proto__'), 0x01])).toBe('The key __proto__ is not allowed');
+  });
+
+  it('a timestamp of another size is refused as the reference refuses it; deep map keys are read or refused, never recursed without end', () => {
+    expect(error([0xd5, 0xff, 0x00, 0x01])).toBe('Unrecognized data size for timestamp (expected 4, 8, or 12): 2');
+    const deepMaps = new Array(200_000).fill(0x81);
+    expect(error(deepMaps)).toBe('The type of key must be string or number but object');
+    // A map at the deepest level read keeps its key; its value, one level deeper, is skipped (nil).
+    const nested = [...new Array(64).fill(0x91), 0x81, 0xa1, 0x61, 0x01];
+    let v = readMsgpack(Uint8Array.from(nested));
+    for (let i = 0; i < 64; i++) v = (v as unknown[])[0];
+    expect(v).toEqual({ a: null });
   });
 
   it('a failed read leaves the reader usable', () => {
