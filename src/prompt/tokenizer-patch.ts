@@ -17,8 +17,9 @@
  */
 export const TOKENIZER_PATCH_SOURCE = String.raw`
 (function install(tokenizer) {
-  const MAX_CACHED_PIECE = 256;
-  const MAX_CACHE_ENTRIES = 65536;
+  // Bounded well below what varied hostile text could otherwise pin per worker (BPE results of long words are large).
+  const MAX_CACHED_PIECE = 64;
+  const MAX_CACHE_ENTRIES = 16384;
   let replaced = 0;
   const visit = (pre) => {
     if (!pre || (typeof pre !== 'object' && typeof pre !== 'function') || typeof pre.pre_tokenize_text !== 'function') return;

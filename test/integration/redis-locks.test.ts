@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
+import type { Cluster } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApi } from '../../src/cli/start-api.js';
@@ -381,15 +382,39 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
       // Rotate: every node swaps the user's password, the Secret file follows, the user's connections are dropped.
       for (const node of cluster.nodes) expect(node.cli('ACL', 'SETUSER', 'indexer', `>${ROTATED}`, `<${ACL_SECRET}`).trim()).toBe('OK');
       writeFileSync(rotatingFile, `${ROTATED}\n`);
+      const statsAgain = async () => {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          const stats = await run.service.index.stats().then((x) => x.entries, (err: Error) => err.message);
+          if (typeof stats !== 'string' || Date.now() > deadline) return stats;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      // Every master answers through the indexer's own cluster connection (a key of each node's slots).
+      const client = (run.service.index as unknown as { conn: { client: Cluster } }).conn.client;
+      const everyMaster = async () => {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          const answers = await Promise.all(probeKeys.map((k) => client.get(k).then(() => 'ok', (e: Error) => e.message)));
+          if (answers.every((a) => a === 'ok') || Date.now() > deadline) return answers;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      const slotKeyOf = (node: RedisServer) => {
+        // A key the node serves itself (another node's key answers MOVED).
+        for (let i = 0; i < 200; i++) if (!node.cli('GET', `test:probe-${i}`).includes('MOVED')) return i;
+        throw new Error(`no key found for the node on port ${node.port}`);
+      };
+      const probeKeys = cluster.nodes.map((n) => `test:probe-${slotKeyOf(n)}`);
+      expect(await everyMaster()).toEqual(['ok', 'ok', 'ok']);
+      // One node drops the indexer (the cluster stays up and remakes that node's connection on its own) ...
+      cluster.nodes[1].cli('CLIENT', 'KILL', 'USER', 'indexer');
+      expect(await everyMaster()).toEqual(['ok', 'ok', 'ok']);
+      expect(await statsAgain()).toBe(before.entries);
+      // ... then every node does (the whole cluster connection is made again).
       for (const node of cluster.nodes) node.cli('CLIENT', 'KILL', 'USER', 'indexer');
-      const deadline = Date.now() + 15_000;
-      let stats: unknown;
-      for (;;) {
-        stats = await run.service.index.stats().then((x) => x.entries, (err: Error) => err.message);
-        if (typeof stats !== 'string' || Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(stats).toBe(before.entries);
+      expect(await everyMaster()).toEqual(['ok', 'ok', 'ok']);
+      expect(await statsAgain()).toBe(before.entries);
       expect(run.lines.join('')).not.toContain(ROTATED);
     } finally {
       for (const node of cluster.nodes) node.cli('ACL', 'SETUSER', 'indexer', `>${ACL_SECRET}`, `<${ROTATED}`);

@@ -120,6 +120,15 @@ export class RedisConnection {
       });
     }
     this.passwordSource = options.passwordSource ?? null;
+    if (this.passwordSource && this.client instanceof Cluster) {
+      // A cluster remakes a lost node's connection on its own (no clusterRetryStrategy call while the others are up):
+      // each new node connection takes the current password before it connects.
+      this.client.on('+node', (node: Redis) => {
+        this.refreshPassword();
+        const password = this.poolOptions()?.password;
+        if (password !== undefined) node.options.password = password;
+      });
+    }
     // Without a listener ioredis would print connection errors; the index reports them through its own calls. The
     // last one tells why a first connection failed (ioredis rejects connect() with "Connection is closed").
     this.client.on('error', (err: Error) => {
@@ -132,6 +141,11 @@ export class RedisConnection {
       calls[name] = fn.bind(this.client);
     }
     this.calls = calls;
+  }
+
+  /** The options ioredis makes a cluster's node connections from (its connection pool's copy of redisOptions). */
+  private poolOptions(): { password?: string } | undefined {
+    return (this.client as unknown as { connectionPool?: { redisOptions?: { password?: string } } }).connectionPool?.redisOptions;
   }
 
   /** The reconnection backoff, after taking up a changed password (see passwordSource). */
@@ -156,8 +170,7 @@ export class RedisConnection {
     if (this.client instanceof Cluster) {
       // ioredis makes node connections from its connection pool's copy of redisOptions (an internal of ioredis 5–6;
       // test/integration/redis-locks.test.ts rotates a cluster's password to catch a change).
-      const pool = (this.client as unknown as { connectionPool?: { redisOptions?: { password?: string } } }).connectionPool;
-      const options = pool?.redisOptions;
+      const options = this.poolOptions();
       if (!options || options.password === password) return;
       options.password = password;
       (this.client.options.redisOptions ??= {}).password = password;
