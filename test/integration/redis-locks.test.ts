@@ -330,16 +330,19 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
     await cluster?.stop();
   });
 
+  /** The index settings of this cluster: TLS with the test PKI, the ACL user, its password from `passwordFile`. */
+  const clusterSettings = (passwordFile: string) => ({
+    redisCluster: cluster.startupNodes.map((n) => `${n.host}:${n.port}`),
+    redisUsername: 'indexer',
+    redisPasswordFile: passwordFile,
+    redisTls: true,
+    redisTlsCaFile: pki.caCert,
+    redisTlsCertFile: pki.clientCert,
+    redisTlsKeyFile: pki.clientKey,
+  });
+
   it('ingests and scores through index.redisUsername + redisPasswordFile + TLS; nothing denied, nothing logged', async () => {
-    const run = await ingestAndScore({
-      redisCluster: cluster.startupNodes.map((n) => `${n.host}:${n.port}`),
-      redisUsername: 'indexer',
-      redisPasswordFile: secretFile,
-      redisTls: true,
-      redisTlsCaFile: pki.caCert,
-      redisTlsCertFile: pki.clientCert,
-      redisTlsKeyFile: pki.clientKey,
-    });
+    const run = await ingestAndScore(clusterSettings(secretFile));
     try {
       expect([run.matched, run.degraded]).toEqual([3, false]);
       const index = run.service.index as RedisIndex;
@@ -367,15 +370,7 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
     const ROTATED = 'rotated-acl-S3cret-0123456789';
     const rotatingFile = join(pki.dir, 'redis-secret-rotating');
     writeFileSync(rotatingFile, `${ACL_SECRET}\n`);
-    const run = await ingestAndScore({
-      redisCluster: cluster.startupNodes.map((n) => `${n.host}:${n.port}`),
-      redisUsername: 'indexer',
-      redisPasswordFile: rotatingFile,
-      redisTls: true,
-      redisTlsCaFile: pki.caCert,
-      redisTlsCertFile: pki.clientCert,
-      redisTlsKeyFile: pki.clientKey,
-    }, 300);
+    const run = await ingestAndScore(clusterSettings(rotatingFile), 300);
     try {
       expect([run.matched, run.degraded]).toEqual([3, false]);
       const before = await run.service.index.stats();
@@ -425,15 +420,7 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
   it('a wrong password fails the start clearly, without the password', async () => {
     const wrongFile = join(pki.dir, 'wrong-secret');
     writeFileSync(wrongFile, WRONG);
-    const { err, everything } = await failingStart({
-      redisCluster: cluster.startupNodes.map((n) => `${n.host}:${n.port}`),
-      redisUsername: 'indexer',
-      redisPasswordFile: wrongFile,
-      redisTls: true,
-      redisTlsCaFile: pki.caCert,
-      redisTlsCertFile: pki.clientCert,
-      redisTlsKeyFile: pki.clientKey,
-    });
+    const { err, everything } = await failingStart(clusterSettings(wrongFile));
     // ioredis gives up with "Failed to refresh slots cache."; the node's reason is what is reported.
     expect(err.message).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
     expect(everything).not.toContain(WRONG);
