@@ -84,8 +84,6 @@ export class RedisConnection {
   private readonly calls: Record<ScriptName, ScriptFn>;
   private lastError: Error | undefined;
   private readonly passwordSource: (() => string | undefined) | null;
-  /** Times passwordSource gave a new password. */
-  passwordChanges = 0;
 
   constructor(options: RedisConnectionOptions) {
     const commandTimeout = options.commandTimeoutMs ?? 1000;
@@ -158,7 +156,7 @@ export class RedisConnection {
    * Asks passwordSource and, when the password changed, makes new connections use it: a single server's options, and
    * on a cluster the options new node connections are made from plus those of the nodes known now.
    */
-  refreshPassword(): void {
+  private refreshPassword(): void {
     if (!this.passwordSource) return;
     let password: string | undefined;
     try {
@@ -179,7 +177,6 @@ export class RedisConnection {
       if (this.client.options.password === password) return;
       this.client.options.password = password;
     }
-    this.passwordChanges++;
   }
 
   /** Connects; rejects with the server's or the TLS layer's reason (no ioredis error, no command arguments). */
