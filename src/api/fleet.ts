@@ -10,12 +10,27 @@ export interface EndpointInfo {
   /** Seconds since the last event, or null when none was received. */
   lastEventAgeSeconds: number | null;
   state: 'live' | 'degraded' | 'stale';
+  /** Data-parallel rank of the identity (absent: 0). */
+  rank?: number;
+  /** ZMQ address its events come from (connect mode), else null/absent. */
+  zmqAddress?: string | null;
+  /** Discovery: the vLLM HTTP base URL, the last refusal (`<reason>: <detail>`, null when good), refusals in a row. */
+  discoveryUrl?: string | null;
+  discoveryError?: string | null;
+  discoveryFailures?: number;
 }
 
 export interface AddEndpointRequest {
   endpoint: string;
-  zmqAddress: string;
+  /** The PUB address of rank 0; null with discoveryUrl. */
+  zmqAddress: string | null;
   replayAddress: string | null;
+  /** Data-parallel ranks (default 1). */
+  ranks?: number;
+  /** Scoring identities per rank: explicit, or llm-d's serving port + r; absent = from the topic. */
+  rankIdentities?: { kind: 'explicit'; endpoints: string[] } | { kind: 'serving'; endpoint: string };
+  /** A vLLM HTTP base URL listing the ranks' sockets at /kv_event_sources, instead of zmqAddress. */
+  discoveryUrl?: string | null;
 }
 
 export interface Fleet {

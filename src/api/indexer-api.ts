@@ -142,11 +142,37 @@ export class IndexerApi {
     return { endpoints: (await this.deps.fleet.list()).map(toEndpointMsg) };
   }
 
-  async addEndpoint(req: { endpoint: string; zmqAddress: string; replayAddress: string }) {
+  async addEndpoint(req: {
+    endpoint: string;
+    zmqAddress: string;
+    replayAddress: string;
+    ranks?: number;
+    rankEndpoints?: string[];
+    servingPortRanks?: boolean;
+    discoveryUrl?: string;
+  }) {
+    const endpoint = checkEndpoint('endpoint', req.endpoint);
+    const discoveryUrl = req.discoveryUrl ? checkDiscoveryUrl('discovery_url', req.discoveryUrl) : null;
+    if (discoveryUrl && req.zmqAddress) throw invalid('zmq_address', 'give zmq_address or discovery_url, not both');
+    if (discoveryUrl && req.replayAddress) throw invalid('replay_address', 'the replay sockets are listed by discovery_url');
+    if (discoveryUrl && req.ranks) throw invalid('ranks', 'the ranks are listed by discovery_url');
+    const ranks = req.ranks ? req.ranks : 1;
+    if (!Number.isInteger(ranks) || ranks < 1 || ranks > 64) throw invalid('ranks', `must be 1..64, got ${ranks}`);
+    const rankEndpoints = req.rankEndpoints ?? [];
+    if (rankEndpoints.length > 0 && req.servingPortRanks) throw invalid('rank_endpoints', 'give rank_endpoints or serving_port_ranks, not both');
+    if (rankEndpoints.length > 64) throw invalid('rank_endpoints', `at most 64, got ${rankEndpoints.length}`);
+    rankEndpoints.forEach((e, i) => checkEndpoint(`rank_endpoints[${i}]`, e));
+    if (rankEndpoints.length > 0 && !discoveryUrl && rankEndpoints.length !== ranks) {
+      throw invalid('rank_endpoints', `${rankEndpoints.length} identities for ${ranks} rank(s)`);
+    }
     const request: AddEndpointRequest = {
-      endpoint: checkEndpoint('endpoint', req.endpoint),
-      zmqAddress: checkZmqAddress('zmq_address', req.zmqAddress),
+      endpoint,
+      zmqAddress: discoveryUrl ? null : checkZmqAddress('zmq_address', req.zmqAddress),
       replayAddress: req.replayAddress ? checkZmqAddress('replay_address', req.replayAddress) : null,
+      ranks,
+      rankIdentities:
+        rankEndpoints.length > 0 ? { kind: 'explicit', endpoints: rankEndpoints } : req.servingPortRanks ? { kind: 'serving', endpoint } : undefined,
+      discoveryUrl,
     };
     return { endpoint: toEndpointMsg(await this.deps.fleet.add(request)) };
   }
@@ -240,6 +266,11 @@ function checkZmqAddress(field: string, value: string): string {
   return value;
 }
 
+function checkDiscoveryUrl(field: string, value: string): string {
+  if (value.length > 300 || !/^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/.test(value)) throw invalid(field, `"${value.slice(0, 100)}" is not http(s)://<host>:<port>`);
+  return value;
+}
+
 function zeroResult(blocks: number, maxBlocks: number, candidates?: readonly string[]): ScoreResult {
   const totalBlocks = maxBlocks ? Math.min(blocks, maxBlocks) : blocks;
   return {
@@ -269,5 +300,10 @@ function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
     replays: String(e.replays),
     lastEventAgeSeconds: e.lastEventAgeSeconds ?? -1,
     state: e.state,
+    dataParallelRank: e.rank ?? 0,
+    zmqAddress: e.zmqAddress ?? '',
+    discoveryUrl: e.discoveryUrl ?? '',
+    discoveryError: e.discoveryError ?? '',
+    discoveryFailures: String(e.discoveryFailures ?? 0),
   };
 }

@@ -89,4 +89,9 @@ export interface EndpointInfoMsg {
   replays: string;
   lastEventAgeSeconds: number;
   state: string;
+  dataParallelRank: number;
+  zmqAddress: string;
+  discoveryUrl: string;
+  discoveryError: string;
+  discoveryFailures: string;
 }

@@ -40,6 +40,7 @@ export function transportSettings(config: Config) {
       fileCheckIntervalMs: config.endpoints.fileCheckSeconds * 1000,
       receiveHighWaterMark: config.zmq.receiveHighWaterMark,
       curve: readCurveClientKeys(config.zmq),
+      discovery: config.discovery,
     },
     pipeline: {
       format: config.zmq.format,

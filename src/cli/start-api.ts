@@ -160,6 +160,12 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
   metrics.gauge(`${p}messages_dropped_total`, 'Messages dropped before decoding, by reason', 'reason', () => t.dropped);
   metrics.gauge(`${p}decode_errors_total`, 'Undecodable payloads and skipped events, by reason', 'reason', () => t.decodeErrors);
   metrics.gauge(`${p}zmq_handshake_failures_total`, 'Failed ZMQ handshakes of connect-mode sockets (CURVE keys)', null, () => ({ '': service.transport.handshakeFailures }));
+  const discovery = service.transport.discoveryCounters;
+  metrics.gauge(`${p}discovery_polls_total`, 'Discovery polls of vLLM /kv_event_sources, by outcome (ok or the refusal reason)', 'outcome', () => discovery.polls);
+  metrics.gauge(`${p}discovery_changes_total`, 'Rank sockets changed by discovery answers (added, moved, removed)', 'change', () => discovery.changes);
+  metrics.gauge(`${p}discovery_failing`, 'Discovery URLs whose last answer was refused', null, () => ({
+    '': service.transport.discoveryStatus().filter((d) => d.state === 'failing').length,
+  }));
   metrics.gauge(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': t.sequenceGaps }));
   metrics.gauge(`${p}duplicates_total`, 'Live batches at or below the last applied sequence, dropped', null, () => ({ '': t.duplicates }));
   metrics.gauge(`${p}lost_batches_total`, 'Live batches that could not be decoded (treated as lost)', null, () => ({ '': t.lostBatches }));

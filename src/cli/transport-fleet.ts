@@ -1,5 +1,5 @@
-import { ApiError, type EndpointInfo, type Fleet } from '../api/index.js';
-import { EndpointSpecError, type EndpointInfo as StreamInfo, type EventTransport } from '../events/index.js';
+import { ApiError, type AddEndpointRequest, type EndpointInfo, type Fleet } from '../api/index.js';
+import { EndpointSpecError, type DiscoveryStatus, type EndpointInfo as StreamInfo, type EventTransport } from '../events/index.js';
 import type { Index } from '../index/index.js';
 
 /** The API's fleet operations on the event transport: list streams, connect/disconnect endpoints, clear + resync. */
@@ -13,21 +13,37 @@ export class TransportFleet implements Fleet {
     const streams = this.transport.listEndpoints();
     // Entry counts come from the index itself (a remote index has no synchronous view).
     const counts = await Promise.all(streams.map((e) => this.index.endpointEntries(e.identity)));
-    return streams.map((e, i) => ({ ...toInfo(e), blocksByTier: counts[i] }));
+    const discoveries = new Map(this.transport.discoveryStatus().map((d) => [d.url, d]));
+    const rows: EndpointInfo[] = streams.map((e, i) => ({
+      ...toInfo(e),
+      blocksByTier: counts[i],
+      zmqAddress: this.transport.rankSocketAddress(e.source, e.rank),
+      ...discoveryFields(discoveries.get(e.source)),
+    }));
+    // A discovery URL none of whose ranks has published yet (e.g. it never answered well) still shows, with its error.
+    const sources = new Set(streams.map((e) => e.source));
+    for (const d of discoveries.values()) {
+      if (sources.has(d.url)) continue;
+      rows.push({ ...waiting(d.identity ?? d.url), state: d.state === 'failing' ? 'degraded' : 'live', ...discoveryFields(d) });
+    }
+    return rows;
   }
 
-  async add(request: { endpoint: string; zmqAddress: string; replayAddress: string | null }): Promise<EndpointInfo> {
+  async add(request: AddEndpointRequest): Promise<EndpointInfo> {
     try {
-      await this.transport.addEndpoint({ address: request.zmqAddress, replay: request.replayAddress, ranks: 1, endpoint: request.endpoint }, 'api');
+      await this.transport.addEndpoint(
+        request.discoveryUrl
+          ? { address: request.discoveryUrl, replay: null, ranks: 1, endpoint: request.endpoint, identities: request.rankIdentities, discovery: true }
+          : { address: request.zmqAddress!, replay: request.replayAddress, ranks: request.ranks ?? 1, endpoint: request.endpoint, identities: request.rankIdentities },
+        'api',
+      );
     } catch (err) {
       if (err instanceof EndpointSpecError) throw new ApiError('invalid_argument', '', err.message);
       throw err;
     }
     const known = this.transport.listEndpoints().find((e) => e.identity === request.endpoint);
     // Until it publishes, the endpoint is connected but has no stream yet.
-    return known
-      ? toInfo(known)
-      : { endpoint: request.endpoint, models: [], blocksByTier: {}, lastSeq: null, gaps: 0, replays: 0, lastEventAgeSeconds: null, state: 'live' };
+    return known ? toInfo(known) : { ...waiting(request.endpoint), discoveryUrl: request.discoveryUrl ?? null };
   }
 
   async remove(endpoint: string): Promise<number> {
@@ -59,5 +75,15 @@ function toInfo(e: StreamInfo): EndpointInfo {
     replays: e.stats.replays,
     lastEventAgeSeconds: e.lastEventAgeMs === null ? null : e.lastEventAgeMs / 1000,
     state: e.state,
+    rank: e.rank,
   };
+}
+
+/** A connected endpoint with no stream yet (it has not published). */
+function waiting(endpoint: string): EndpointInfo {
+  return { endpoint, models: [], blocksByTier: {}, lastSeq: null, gaps: 0, replays: 0, lastEventAgeSeconds: null, state: 'live' };
+}
+
+function discoveryFields(d: (DiscoveryStatus & { identity?: string | null }) | undefined) {
+  return d ? { discoveryUrl: d.url, discoveryError: d.lastError, discoveryFailures: d.failures } : {};
 }

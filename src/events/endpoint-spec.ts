@@ -3,24 +3,40 @@ import { parse as parseYaml } from 'yaml';
 
 /**
  * A connect-mode endpoint: the pod's PUB address, optionally its replay ROUTER, and its data-parallel rank count
- * (rank r publishes on port + r and replays on replay port + r, spec/vllm-kv-events.md §1).
+ * (rank r publishes on port + r and replays on replay port + r, spec/vllm-kv-events.md §1) — or, instead of ZMQ
+ * addresses, the vLLM HTTP base URL whose `GET /kv_event_sources` lists each rank's sockets (discovery.ts).
  *
  * Text form (config lists, env, the endpoints file):
- *   `tcp://10.0.0.5:5557[;replay=tcp://10.0.0.5:5558][;ranks=2][;endpoint=10.0.0.5:8000]`.
- * Object form (endpoints file, API): `{address, replay?, ranks?, endpoint?}`.
+ *   `tcp://10.0.0.5:5557[;replay=tcp://10.0.0.5:5558][;ranks=2][;endpoint=10.0.0.5:8000][;serving=10.0.0.5:8000]`
+ *   `tcp://10.0.0.5:5557;ranks=2;identities=10.0.0.5:8000,10.0.0.5:8001`
+ *   `http://10.0.0.5:8000[;endpoint=…][;serving=…|identities=…]` (discovery)
+ * Object form (endpoints file, API): `{address, replay?, ranks?, endpoint?, serving?, identities?}`.
  */
 export interface EndpointSpec {
+  /** `tcp://<host>:<port>` of rank 0's PUB, or (discovery) the vLLM HTTP base URL. */
   address: string;
   replay: string | null;
   ranks: number;
   /** The identity `<ip>:<port>` its topic must name (optional): a mismatch is counted, logged and listed. */
   endpoint: string | null;
+  /**
+   * How each rank's scoring identity is formed. Absent: from the topic, `<ip>:<port>` for rank 0 and
+   * `<ip>:<port>@dp<r>` above (the default). `serving`: llm-d's rule, rank r is its own serving endpoint
+   * `<host>:<port + r>` (llm-d-router #2233); `explicit`: one identity per rank.
+   */
+  identities?: RankIdentities;
+  /** True when `address` is a vLLM HTTP base URL to discover the ranks' sockets from (ranks/replay then come from it). */
+  discovery?: true;
 }
+
+export type RankIdentities = { kind: 'serving'; endpoint: string } | { kind: 'explicit'; endpoints: string[] };
 
 export class EndpointSpecError extends Error {}
 
-const IDENTITY = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]@]+):\d{1,5}$/;
+const IDENTITY = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]@]+):(\d{1,5})$/;
 const ADDRESS = /^(tcp:\/\/)(\[[0-9a-fA-F:.]+\]|[^:\s/\[\]]+):(\d{1,5})$/;
+/** An HTTP(S) base URL without query or fragment (a path prefix is allowed: a proxy in front of vLLM). */
+const BASE_URL = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^:\s/\[\]?#@]+)(:\d{1,5})?(\/[^\s?#]*)?$/;
 
 export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (typeof value === 'string') {
@@ -34,23 +50,96 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
     return parseEndpointSpec(spec);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new EndpointSpecError(`endpoint must be a string or {address, replay?, ranks?, endpoint?}, got ${JSON.stringify(value)}`);
+    throw new EndpointSpecError(`endpoint must be a string or {address, replay?, ranks?, endpoint?, serving?, identities?}, got ${JSON.stringify(value)}`);
   }
-  const { address, replay, ranks, endpoint, ...rest } = value as Record<string, unknown>;
+  const { address, replay, ranks, endpoint, discovery: _parsed, ...more } = value as Record<string, unknown>;
+  // A parsed spec (its `identities` object and `discovery` flag) parses to itself.
+  const { serving, identities, ...rest } = unparsedIdentities(more);
   const unknownKeys = Object.keys(rest);
   if (unknownKeys.length) throw new EndpointSpecError(`endpoint ${JSON.stringify(value)}: unknown option(s) ${unknownKeys.join(', ')}`);
-  if (typeof address !== 'string' || !ADDRESS.test(address)) {
-    throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not tcp://<host>:<port>`);
+  const discovery = typeof address === 'string' && /^https?:\/\//.test(address);
+  if (discovery) {
+    if (!BASE_URL.test(address as string)) throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not http(s)://<host>[:<port>][/<path>]`);
+    if (replay !== undefined && replay !== null) throw new EndpointSpecError(`endpoint ${address}: replay is listed by the discovery URL, not configured`);
+    if (ranks !== undefined && ranks !== null) throw new EndpointSpecError(`endpoint ${address}: ranks are listed by the discovery URL, not configured`);
+  } else if (typeof address !== 'string' || !ADDRESS.test(address)) {
+    throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not tcp://<host>:<port> or http(s)://<host>:<port>`);
   }
   if (replay !== undefined && replay !== null && (typeof replay !== 'string' || !ADDRESS.test(replay))) {
     throw new EndpointSpecError(`endpoint ${address}: replay ${JSON.stringify(replay)} is not tcp://<host>:<port>`);
   }
-  const n = ranks === undefined ? 1 : Number(ranks);
+  const n = ranks === undefined || ranks === null ? 1 : Number(ranks);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new EndpointSpecError(`endpoint ${address}: ranks must be 1..64, got ${String(ranks)}`);
   if (endpoint !== undefined && endpoint !== null && (typeof endpoint !== 'string' || !IDENTITY.test(endpoint))) {
     throw new EndpointSpecError(`endpoint ${address}: endpoint ${JSON.stringify(endpoint)} is not <host>:<port>`);
   }
-  return { address, replay: typeof replay === 'string' ? replay : null, ranks: n, endpoint: typeof endpoint === 'string' ? endpoint : null };
+  const spec: EndpointSpec = {
+    address: address as string,
+    replay: typeof replay === 'string' ? replay : null,
+    ranks: n,
+    endpoint: typeof endpoint === 'string' ? endpoint : null,
+  };
+  const rankIds = parseRankIdentities(address as string, serving, identities, discovery ? null : n);
+  if (rankIds) spec.identities = rankIds;
+  if (discovery) spec.discovery = true;
+  return spec;
+}
+
+function unparsedIdentities(options: Record<string, unknown>): Record<string, unknown> {
+  const ids = options.identities as Partial<Record<string, unknown>> | undefined;
+  if (typeof ids !== 'object' || ids === null || Array.isArray(ids)) return options;
+  if (ids.kind === 'serving') return { ...options, identities: undefined, serving: ids.endpoint };
+  if (ids.kind === 'explicit') return { ...options, identities: ids.endpoints };
+  return options;
+}
+
+/** `serving=<host>:<port>` (llm-d: rank r is `<host>:<port + r>`) or `identities=<id0>,<id1>,…` (one per rank). */
+function parseRankIdentities(address: string, serving: unknown, identities: unknown, ranks: number | null): RankIdentities | undefined {
+  const hasServing = serving !== undefined && serving !== null;
+  const hasList = identities !== undefined && identities !== null;
+  if (hasServing && hasList) throw new EndpointSpecError(`endpoint ${address}: give serving or identities, not both`);
+  if (hasServing) {
+    const m = typeof serving === 'string' ? IDENTITY.exec(serving) : null;
+    if (!m) throw new EndpointSpecError(`endpoint ${address}: serving ${JSON.stringify(serving)} is not <host>:<port>`);
+    if (Number(m[2]) + (ranks ?? 1) - 1 > 65_535) throw new EndpointSpecError(`endpoint ${address}: serving port + rank passes 65535`);
+    return { kind: 'serving', endpoint: serving as string };
+  }
+  if (!hasList) return undefined;
+  const list = typeof identities === 'string' ? identities.split(',').map((s) => s.trim()) : identities;
+  if (!Array.isArray(list) || list.length === 0 || list.length > 64) {
+    throw new EndpointSpecError(`endpoint ${address}: identities must be a list of 1..64 <host>:<port>, got ${JSON.stringify(identities)}`);
+  }
+  list.forEach((id, r) => {
+    if (typeof id !== 'string' || !IDENTITY.test(id)) throw new EndpointSpecError(`endpoint ${address}: identities[${r}] ${JSON.stringify(id)} is not <host>:<port>`);
+  });
+  if (new Set(list).size !== list.length) throw new EndpointSpecError(`endpoint ${address}: identities are not distinct`);
+  if (ranks !== null && list.length !== ranks) throw new EndpointSpecError(`endpoint ${address}: ${list.length} identities for ${ranks} rank(s)`);
+  return { kind: 'explicit', endpoints: [...(list as string[])] };
+}
+
+/**
+ * The scoring identity a connection gives rank r, or null when it comes from the topic (the default). Null too for an
+ * explicit list that names no identity for r (a discovery list with more ranks than configured identities).
+ */
+export function rankIdentityOf(spec: Pick<EndpointSpec, 'identities'>, rank: number): string | null {
+  const ids = spec.identities;
+  if (!ids) return null;
+  if (ids.kind === 'explicit') return ids.endpoints[rank] ?? null;
+  const m = IDENTITY.exec(ids.endpoint)!;
+  const port = Number(m[2]) + rank;
+  return port <= 65_535 ? `${m[1]}:${port}` : null;
+}
+
+/** Whether two specs ask for the same connection. */
+export function sameSpec(a: EndpointSpec, b: EndpointSpec): boolean {
+  return (
+    a.address === b.address &&
+    a.replay === b.replay &&
+    a.ranks === b.ranks &&
+    a.endpoint === b.endpoint &&
+    !!a.discovery === !!b.discovery &&
+    JSON.stringify(a.identities ?? null) === JSON.stringify(b.identities ?? null)
+  );
 }
 
 /** The address of data-parallel rank r: same host, port + r. */

@@ -23,7 +23,18 @@ export {
   type PipelineCounters,
   type PipelineOptions,
 } from './pipeline.js';
-export { bindReplayAddress, EndpointSpecError, parseEndpointSpec, rankAddress, readEndpointFile, type EndpointSpec } from './endpoint-spec.js';
+export {
+  bindReplayAddress,
+  EndpointSpecError,
+  parseEndpointSpec,
+  rankAddress,
+  rankIdentityOf,
+  readEndpointFile,
+  type EndpointSpec,
+  type RankIdentities,
+} from './endpoint-spec.js';
+export { DISCOVERY_FAILURES, DiscoveryError, fetchEventSources, parseEventSources, sourcesUrl, type DiscoveredSource, type DiscoveryFailure } from './discovery-sources.js';
+export { DEFAULT_DISCOVERY, DiscoveryPoller, type DiscoveryCounters, type DiscoveryOptions, type DiscoveryStatus } from './discovery.js';
 export { EventTransport, type ConnectedEndpoint, type EndpointOrigin, type TransportOptions } from './transport.js';
 export { ZmqSubscriber, type CurveClientKeys, type SubscriberOptions } from './zmq-subscriber.js';
 export {

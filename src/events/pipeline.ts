@@ -22,6 +22,14 @@ export interface MessageOrigin {
   replay: string | null;
   /** The `<ip>:<port>` this origin's topic is expected to name (connect mode, optional). */
   expect?: string | null;
+  /**
+   * The scoring identity of every message from this origin (a per-rank socket whose rank has a configured identity,
+   * e.g. llm-d's serving endpoint `<ip>:<port + r>`), or null/absent: the identity comes from the topic and the
+   * batch's data-parallel rank.
+   */
+  identity?: string | null;
+  /** The data-parallel rank of this origin's socket (used with `identity`). */
+  rank?: number;
 }
 
 export const BIND_ORIGIN: MessageOrigin = { source: 'bind', replay: null };
@@ -176,8 +184,10 @@ export class EventPipeline {
     for (const issue of batch.issues) bump(this.counters.decodeErrors, issue.reason);
     if (batch.unlistedIssues) for (const [reason, n] of Object.entries(batch.unlistedIssues)) bump(this.counters.decodeErrors, reason, n);
     if (origin.expect && origin.expect !== t.topic.endpoint) this.mismatch(origin, t.topic.endpoint);
-    const rank = batch.dataParallelRank ?? 0;
-    const identity = rankIdentity(t.topic.endpoint, rank);
+    // A socket bound to one rank's identity names it whatever the topic says: llm-d's per-rank publishers all share
+    // the topic of rank 0 (`kv@<ip>:<port>@<model>`), so the topic cannot tell them apart (llm-d-router #2233).
+    const rank = origin.identity ? (origin.rank ?? 0) : (batch.dataParallelRank ?? 0);
+    const identity = origin.identity || rankIdentity(t.topic.endpoint, rank);
     let stream = this.streams.get(identity);
     if (!stream) {
       if (this.streams.size >= this.limits.maxEndpoints) {
@@ -292,13 +302,26 @@ export class EventPipeline {
     }
   }
 
-  /** Stops, clears and forgets the endpoint identities chosen by `which` (e.g. all from one connect address). */
+  /**
+   * Clears and resynchronises the streams chosen by `which` (a publisher that moved to new sockets: a new engine
+   * process, so its old cache is gone). Returns the identities cleared.
+   */
+  resetWhere(which: (info: { identity: string; source: string; rank: number }) => boolean, reason: 'moved'): string[] {
+    const reset: string[] = [];
+    for (const s of this.streams.values()) {
+      if (!which(s)) continue;
+      s.resetForResync(reason);
+      reset.push(s.identity);
+    }
+    return reset;
+  }
+
   /**
    * Stops and forgets the matching streams. Their index entries are cleared, unless `keepEntries` (a handover: another
    * replica sharing the index now maintains them).
    */
   async remove(
-    which: (info: { identity: string; source: string; endpoint: string }) => boolean,
+    which: (info: { identity: string; source: string; endpoint: string; rank: number }) => boolean,
     options: { keepEntries?: boolean } = {},
   ): Promise<string[]> {
     const removed: string[] = [];

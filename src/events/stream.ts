@@ -263,7 +263,7 @@ export class EndpointStream {
    * Clear + resync (the API's ClearEndpoint, or an endpoint silent past endpoints.clearStaleSeconds): entries
    * dropped, sequence state forgotten so that the next batch replays from 0.
    */
-  resetForResync(reason: 'api' | 'stale' = 'api'): void {
+  resetForResync(reason: 'api' | 'stale' | 'moved' = 'api'): void {
     this.clear(reason);
     this.last = null;
     this.lastTs = -Infinity;

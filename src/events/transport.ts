@@ -1,5 +1,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
-import { parseEndpointSpec, rankAddress, readEndpointFile, type EndpointSpec } from './endpoint-spec.js';
+import { DiscoveryError, type DiscoveredSource } from './discovery-sources.js';
+import { DEFAULT_DISCOVERY, DiscoveryPoller, newDiscoveryCounters, type DiscoveryOptions, type DiscoveryStatus } from './discovery.js';
+import { parseEndpointSpec, rankAddress, rankIdentityOf, readEndpointFile, sameSpec, type EndpointSpec } from './endpoint-spec.js';
 import type { EventPipeline, PipelineLog } from './pipeline.js';
 import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
 
@@ -18,6 +20,8 @@ export interface TransportOptions {
    * plaintext. The bind socket and replay requests stay plaintext (docs/security.md).
    */
   curve?: CurveClientKeys | null;
+  /** Polling of discovery endpoints (vLLM HTTP base URLs); defaults: DEFAULT_DISCOVERY. */
+  discovery?: Partial<DiscoveryOptions>;
 }
 
 export type EndpointOrigin = 'static' | 'file' | 'api' | 'lease';
@@ -27,8 +31,17 @@ export interface ConnectedEndpoint {
   origin: EndpointOrigin;
 }
 
+/** One rank's SUB socket of a connection. */
+interface RankSocket {
+  address: string;
+  replay: string | null;
+  sub: ZmqSubscriber;
+}
+
 interface Connection extends ConnectedEndpoint {
-  subscribers: ZmqSubscriber[];
+  /** Rank → its socket: ranks 0..n-1 of a static spec, or what the discovery URL lists. */
+  sockets: Map<number, RankSocket>;
+  poller: DiscoveryPoller | null;
 }
 
 /**
@@ -44,12 +57,16 @@ export class EventTransport {
   private stopped = false;
   /** Failed ZMQ handshakes of connect-mode sockets (CURVE), over the process's life. */
   handshakeFailures = 0;
+  /** Discovery polls by outcome and the socket changes they made. */
+  readonly discoveryCounters = newDiscoveryCounters();
+  private readonly discovery: DiscoveryOptions;
 
   constructor(
     readonly pipeline: EventPipeline,
     private readonly options: TransportOptions,
     private readonly log: PipelineLog & { error(fields: object, message: string): void },
   ) {
+    this.discovery = { ...DEFAULT_DISCOVERY, ...options.discovery };
     this.bindSubscriber = new ZmqSubscriber({
       mode: 'bind',
       addresses: options.bind,
@@ -79,33 +96,97 @@ export class EventTransport {
       if (sameSpec(existing.spec, spec)) return existing.spec;
       await this.removeEndpoint(spec.address);
     }
-    const subscribers: ZmqSubscriber[] = [];
-    const connection: Connection = { spec, origin, subscribers };
+    const connection: Connection = { spec, origin, sockets: new Map(), poller: null };
     this.connections.set(spec.address, connection);
-    for (let r = 0; r < spec.ranks; r++) {
-      const address = rankAddress(spec.address, r);
-      const replay = spec.replay === null ? null : rankAddress(spec.replay, r);
-      let reported = false;
-      const sub = new ZmqSubscriber({
-        mode: 'connect',
-        addresses: [address],
-        receiveHighWaterMark: this.options.receiveHighWaterMark,
-        curve: this.options.curve,
-        onHandshakeFailure: (error) => {
-          this.handshakeFailures++;
-          if (reported) return;
-          reported = true; // once per socket: ZMQ retries every few hundred ms
-          this.log.warn(
-            { endpoint: address, error },
-            'ZMQ handshake with the publisher failed (CURVE: wrong zmq.curveServerPublicKeyFile, or the publisher is no CURVE server or refuses this client); retrying, nothing is received until it succeeds',
-          );
-        },
-      });
-      subscribers.push(sub);
-      await sub.start((frames) => this.pipeline.handle(frames, { source: spec.address, replay, expect: spec.endpoint }));
+    if (spec.discovery) {
+      // The ranks' sockets come from the URL's answers; the first poll starts now, AddEndpoint does not wait for it.
+      connection.poller = new DiscoveryPoller(spec.address, this.discovery, (sources) => this.applySources(connection, sources), this.discoveryCounters, this.log);
+      connection.poller.start();
+    } else {
+      for (let r = 0; r < spec.ranks; r++) {
+        await this.openRank(connection, r, rankAddress(spec.address, r), spec.replay === null ? null : rankAddress(spec.replay, r));
+      }
     }
     this.log.info({ endpoint: spec, origin, curve: !!this.options.curve }, 'connected to endpoint');
     return spec;
+  }
+
+  /** Opens rank r's SUB socket of a connection; its messages carry the rank's configured identity, if any. */
+  private async openRank(connection: Connection, rank: number, address: string, replay: string | null): Promise<void> {
+    const spec = connection.spec;
+    let reported = false;
+    const sub = new ZmqSubscriber({
+      mode: 'connect',
+      addresses: [address],
+      receiveHighWaterMark: this.options.receiveHighWaterMark,
+      curve: this.options.curve,
+      onHandshakeFailure: (error) => {
+        this.handshakeFailures++;
+        if (reported) return;
+        reported = true; // once per socket: ZMQ retries every few hundred ms
+        this.log.warn(
+          { endpoint: address, error },
+          'ZMQ handshake with the publisher failed (CURVE: wrong zmq.curveServerPublicKeyFile, or the publisher is no CURVE server or refuses this client); retrying, nothing is received until it succeeds',
+        );
+      },
+    });
+    connection.sockets.set(rank, { address, replay, sub });
+    const messageOrigin = { source: spec.address, replay, expect: spec.endpoint, identity: rankIdentityOf(spec, rank), rank };
+    await sub.start((frames) => this.pipeline.handle(frames, messageOrigin));
+  }
+
+  /**
+   * A good discovery answer: ranks no longer listed are closed and their identities cleared; a rank listed at new
+   * addresses (its engine restarted on new ephemeral ports) has its socket replaced and its identity cleared and
+   * resynchronised (the new engine's cache starts empty; the identity stays); new ranks are connected.
+   */
+  private async applySources(connection: Connection, sources: DiscoveredSource[]): Promise<void> {
+    const spec = connection.spec;
+    if (this.connections.get(spec.address) !== connection) return; // removed meanwhile
+    if (spec.identities) {
+      const missing = sources.find((s) => rankIdentityOf(spec, s.rank) === null);
+      if (missing) throw new DiscoveryError('unknown_rank', `data_parallel_rank ${missing.rank} has no configured identity`);
+    }
+    const listed = new Map(sources.map((s) => [s.rank, s]));
+    const changes = this.discoveryCounters.changes;
+    const inRank = (r: number) => (s: { source: string; rank: number }) => s.source === spec.address && s.rank === r;
+    for (const [rank, socket] of [...connection.sockets]) {
+      if (listed.has(rank)) continue;
+      connection.sockets.delete(rank);
+      await socket.sub.close();
+      await this.pipeline.remove(inRank(rank));
+      changes.removed++;
+      this.log.info({ url: spec.address, rank, endpoint: socket.address }, 'discovery: rank no longer listed, disconnected');
+    }
+    for (const source of sources) {
+      const current = connection.sockets.get(source.rank);
+      if (current && current.address === source.endpoint && current.replay === source.replay) continue;
+      if (current) {
+        connection.sockets.delete(source.rank);
+        await current.sub.close();
+        const cleared = this.pipeline.resetWhere(inRank(source.rank), 'moved');
+        changes.moved++;
+        this.log.info({ url: spec.address, rank: source.rank, from: current.address, to: source.endpoint, cleared }, 'discovery: rank moved to new sockets');
+      } else changes.added++;
+      await this.openRank(connection, source.rank, source.endpoint, source.replay);
+    }
+  }
+
+  /** Discovery URLs with their last outcome and the identity configured for them (ListEndpoints, operations). */
+  discoveryStatus(): (DiscoveryStatus & { identity: string | null })[] {
+    return [...this.connections.values()].flatMap((c) =>
+      c.poller ? [{ ...c.poller.status(), identity: c.spec.endpoint ?? rankIdentityOf(c.spec, 0) }] : [],
+    );
+  }
+
+  /** The ZMQ address rank `rank` of connection `source` is connected to, or null (bind mode, unknown). */
+  rankSocketAddress(source: string, rank: number): string | null {
+    return this.connections.get(source)?.sockets.get(rank)?.address ?? null;
+  }
+
+  /** The poller of a discovery URL (tests wait on its poll count). */
+  discoveryPoller(url: string): DiscoveryPoller | null {
+    return this.connections.get(url)?.poller ?? null;
   }
 
   /**
@@ -117,7 +198,8 @@ export class EventTransport {
     const connection = this.connections.get(address);
     if (!connection) return [];
     this.connections.delete(address);
-    await Promise.all(connection.subscribers.map((s) => s.close()));
+    await connection.poller?.stop();
+    await Promise.all([...connection.sockets.values()].map((s) => s.sub.close()));
     const removed = await this.pipeline.remove((s) => s.source === address, options);
     this.log.info({ endpoint: address, identities: removed }, 'endpoint removed');
     return removed;
@@ -131,7 +213,8 @@ export class EventTransport {
     const sources = new Set(this.pipeline.listEndpoints().filter((e) => e.identity === identity).map((e) => e.source));
     const removed: string[] = [];
     for (const c of [...this.connections.values()]) {
-      if (c.spec.endpoint === identity || sources.has(c.spec.address)) removed.push(...(await this.removeEndpoint(c.spec.address)));
+      const declared = c.spec.endpoint === identity || [...c.sockets.keys()].some((r) => rankIdentityOf(c.spec, r) === identity);
+      if (declared || sources.has(c.spec.address)) removed.push(...(await this.removeEndpoint(c.spec.address)));
     }
     if (await this.forgetIdentity(identity)) removed.push(identity);
     return removed;
@@ -178,12 +261,9 @@ export class EventTransport {
     if (this.watching) unwatchFile(this.watching);
     await this.reloading.catch(() => undefined);
     await this.bindSubscriber.close();
-    await Promise.all([...this.connections.values()].flatMap((c) => c.subscribers.map((s) => s.close())));
+    await Promise.all([...this.connections.values()].map((c) => c.poller?.stop()));
+    await Promise.all([...this.connections.values()].flatMap((c) => [...c.sockets.values()].map((s) => s.sub.close())));
     this.connections.clear();
     await this.pipeline.close();
   }
-}
-
-function sameSpec(a: EndpointSpec, b: EndpointSpec): boolean {
-  return a.address === b.address && a.replay === b.replay && a.ranks === b.ranks && a.endpoint === b.endpoint;
 }

@@ -137,7 +137,10 @@ export const ConfigSchema = z.object({
   // Event transport (src/events, docs/events.md): connect-mode endpoints, per-endpoint queues and staleness.
   endpoints: z
     .object({
-      /** Connect-mode endpoint specs `tcp://ip:5557[;replay=tcp://ip:5558][;ranks=n]`, connected besides zmq.*. */
+      /**
+       * Connect-mode endpoint specs `tcp://ip:5557[;replay=tcp://ip:5558][;ranks=n][;serving=ip:8000|identities=…]` or
+       * a vLLM HTTP base URL `http://ip:8000` to discover them from (docs/events.md), connected besides zmq.*.
+       */
       static: z.array(z.string().min(1)).default([]),
       /** YAML/JSON file listing connect-mode endpoints, watched for changes ('' = none). */
       file: z.string().default(''),
@@ -160,6 +163,21 @@ export const ConfigSchema = z.object({
       maxTracked: z.number().int().min(1).max(65_536).default(16_384),
     })
     .default({ static: [], file: '', fileCheckSeconds: 2, staleSeconds: 60, clearStaleSeconds: 0, queueBatches: 10_000, leaseTtlMs: 0, maxTracked: 16_384 }),
+  // Discovery endpoints (a vLLM HTTP base URL as an endpoint spec): polling of GET /kv_event_sources (vLLM #55844).
+  discovery: z
+    .object({
+      /** Time between polls while answers are good. */
+      intervalMs: z.number().int().min(10).default(5_000),
+      /** A poll must be answered completely within this. */
+      timeoutMs: z.number().int().min(10).default(2_000),
+      /** After n refused answers in a row the next poll waits min(maxBackoffMs, intervalMs × 2^n). */
+      maxBackoffMs: z.number().int().min(10).default(60_000),
+      /** Longer answers are refused (`too_large`) unparsed. */
+      maxBodyBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(65_536),
+      /** Answers listing more sources are refused (`too_many_sources`); vLLM lists one per data-parallel rank. */
+      maxSources: z.number().int().min(1).max(64).default(64),
+    })
+    .default({ intervalMs: 5_000, timeoutMs: 2_000, maxBackoffMs: 60_000, maxBodyBytes: 65_536, maxSources: 64 }),
   // Gap recovery over the publishers' replay ROUTERs (spec/vllm-kv-events.md §1).
   replay: z
     .object({
@@ -234,6 +252,11 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_QUEUE_BATCHES: { path: ['endpoints', 'queueBatches'], kind: 'int' },
   KV_INDEXER_ENDPOINT_LEASE_TTL_MS: { path: ['endpoints', 'leaseTtlMs'], kind: 'int' },
   KV_INDEXER_MAX_ENDPOINTS: { path: ['endpoints', 'maxTracked'], kind: 'int' },
+  KV_INDEXER_DISCOVERY_INTERVAL_MS: { path: ['discovery', 'intervalMs'], kind: 'int' },
+  KV_INDEXER_DISCOVERY_TIMEOUT_MS: { path: ['discovery', 'timeoutMs'], kind: 'int' },
+  KV_INDEXER_DISCOVERY_MAX_BACKOFF_MS: { path: ['discovery', 'maxBackoffMs'], kind: 'int' },
+  KV_INDEXER_DISCOVERY_MAX_BODY_BYTES: { path: ['discovery', 'maxBodyBytes'], kind: 'int' },
+  KV_INDEXER_DISCOVERY_MAX_SOURCES: { path: ['discovery', 'maxSources'], kind: 'int' },
   KV_INDEXER_REPLAY_ENABLED: { path: ['replay', 'enabled'], kind: 'string' },
   KV_INDEXER_REPLAY_TIMEOUT_MS: { path: ['replay', 'timeoutMs'], kind: 'int' },
   KV_INDEXER_REPLAY_IDLE_TIMEOUT_MS: { path: ['replay', 'idleTimeoutMs'], kind: 'int' },
