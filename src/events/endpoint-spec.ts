@@ -61,7 +61,8 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (discovery) {
     if (!BASE_URL.test(address as string)) throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not http(s)://<host>[:<port>][/<path>]`);
     if (replay !== undefined && replay !== null) throw new EndpointSpecError(`endpoint ${address}: replay is listed by the discovery URL, not configured`);
-    if (ranks !== undefined && ranks !== null) throw new EndpointSpecError(`endpoint ${address}: ranks are listed by the discovery URL, not configured`);
+    // (a parsed discovery spec carries ranks: 1, its placeholder)
+    if (ranks !== undefined && ranks !== null && Number(ranks) !== 1) throw new EndpointSpecError(`endpoint ${address}: ranks are listed by the discovery URL, not configured`);
   } else if (typeof address !== 'string' || !ADDRESS.test(address)) {
     throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not tcp://<host>:<port> or http(s)://<host>:<port>`);
   }

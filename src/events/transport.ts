@@ -214,7 +214,10 @@ export class EventTransport {
     const removed: string[] = [];
     for (const c of [...this.connections.values()]) {
       const declared = c.spec.endpoint === identity || [...c.sockets.keys()].some((r) => rankIdentityOf(c.spec, r) === identity);
-      if (declared || sources.has(c.spec.address)) removed.push(...(await this.removeEndpoint(c.spec.address)));
+      if (!declared && !sources.has(c.spec.address)) continue;
+      removed.push(...(await this.removeEndpoint(c.spec.address)));
+      // A declared connection that never delivered (no stream yet) is still something removed.
+      if (declared && !removed.includes(identity)) removed.push(identity);
     }
     if (await this.forgetIdentity(identity)) removed.push(identity);
     return removed;
