@@ -17,6 +17,8 @@ export type MmHasher = 'blake3' | 'sha256' | 'sha512';
 export interface VllmHashConfig {
   version: string;
   scheme: StreamScheme;
+  /** 0.13.x: None kwargs carry pickle bytes. */
+  noneAsPickle: boolean;
   modelId: string;
   hasher: MmHasher;
   towerConnectorLora: boolean;
@@ -58,6 +60,7 @@ export function resolveVllmConfig(entry: VllmEntry, servedName: string, where: s
   return {
     version: entry.version,
     scheme,
+    noneAsPickle: !at(0, 14),
     modelId: entry.model ?? servedName,
     hasher,
     towerConnectorLora: entry.towerConnectorLora,
@@ -137,7 +140,7 @@ export async function vllmIdentifier(cfg: VllmHashConfig, req: IdentifierRequest
                 : null,
           };
     const tokenization = cfg.scheme === 'v0.16' ? { addSpecialTokens: req.addSpecialTokens, maxLength: maxLength016(cfg.maxModelLen!, req.maxTokens) } : undefined;
-    base = await digestChunks(cfg.hasher, mmHashChunks({ scheme: cfg.scheme, modelId: cfg.modelId, image, kwargs: req.kwargs, tokenization }));
+    base = await digestChunks(cfg.hasher, mmHashChunks({ scheme: cfg.scheme, noneAsPickle: cfg.noneAsPickle, modelId: cfg.modelId, image, kwargs: req.kwargs, tokenization }));
   }
   return cfg.towerConnectorLora && req.lora !== null ? `${req.lora}:${base}` : base;
 }

@@ -37,6 +37,8 @@ export interface StreamInput {
   image: HashedImage;
   /** The request's `mm_processor_kwargs`, in request order (Python typing). */
   kwargs: readonly (readonly [string, PyValue])[];
+  /** vLLM 0.13.x (before #32025, 0.14.0): a None kwarg is its key plus pickle.dumps(None); later the key alone. */
+  noneAsPickle?: boolean;
   /** v0.16 only: the chat server's tokenization kwargs. */
   tokenization?: { addSpecialTokens: boolean; maxLength: number };
 }
@@ -118,7 +120,7 @@ type Entry = { key: string; emit: (out: Uint8Array[]) => void };
 
 /** The chunks vLLM hashes for one image item (concatenate them for the digest input). */
 export function mmHashChunks(input: StreamInput): Uint8Array[] {
-  const noneAsPickle = input.scheme === 'v0.13';
+  const noneAsPickle = input.noneAsPickle === true;
   const entries: Entry[] = [
     { key: 'model_id', emit: (out) => out.push(utf8('model_id'), utf8(input.modelId)) },
     { key: 'image', emit: (out) => flattenImage(input.image, out) },

@@ -99,7 +99,7 @@ describe('vectors from the Python reference (every format, kwargs, each version 
       const image =
         req.image.kind === 'uuid' ? req.image : { kind: 'bytes' as const, bytes: req.image.bytes, ioConfig: v.ioConfig ? { imageMode: 'RGB', rgbaBackgroundColor: [255, 255, 255] } : null };
       const tokenization = cfg.scheme === 'v0.16' ? { addSpecialTokens: false, maxLength: v.maxModelLen! - (v.maxTokens ?? 0) + 1 } : undefined;
-      const stream = Buffer.concat(mmHashChunks({ scheme: cfg.scheme, modelId: v.model, image, kwargs: req.kwargs, tokenization }));
+      const stream = Buffer.concat(mmHashChunks({ scheme: cfg.scheme, noneAsPickle: cfg.noneAsPickle, modelId: v.model, image, kwargs: req.kwargs, tokenization }));
       expect(createHash('sha256').update(stream).digest('hex')).toBe(v.sha256);
       expect(await vllmIdentifier(cfg, req)).toBe(Buffer.from(blake3(stream)).toString('hex'));
     });
