@@ -116,7 +116,9 @@ export class ImageFetcher {
     try {
       let job = this.inFlight.get(url);
       if (!job) {
-        job = this.limited(() => this.download(url)).finally(() => this.inFlight.delete(url));
+        // The deadline starts now: time spent waiting for a free slot counts against timeoutMs.
+        const deadline = Date.now() + this.options.timeoutMs;
+        job = this.limited(() => this.download(url, deadline)).finally(() => this.inFlight.delete(url));
         this.inFlight.set(url, job);
       }
       const bytes = await job;
@@ -152,8 +154,8 @@ export class ImageFetcher {
     });
   }
 
-  private async download(url: string): Promise<Uint8Array> {
-    const deadline = Date.now() + this.options.timeoutMs;
+  private async download(url: string, deadline: number): Promise<Uint8Array> {
+    if (Date.now() >= deadline) throw new Failure('timeout', `waited ${this.options.timeoutMs} ms for a free fetch slot`);
     let target = new URL(url);
     const host = target.hostname;
     for (let hop = 0; ; hop++) {
