@@ -12,8 +12,9 @@ import { grpcChatSuite } from './suites/grpc-chat.js';
 import { promptSuite } from './suites/prompt.js';
 import { transportSuite } from './suites/transport.js';
 import { redisSuite } from './suites/redis.js';
+import { mmHashSuite } from './suites/mm-hash.js';
 
-const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, redisSuite];
+const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, redisSuite, mmHashSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -19,6 +19,12 @@ const SHOWN: Record<string, Record<string, string>> = {
     'vllm-map-bytesMessagesPerSecond': 'vLLM map events, 32-byte hashes',
     'sglang-arrayMessagesPerSecond': 'SGLang array events',
   },
+  'mm-hash': {
+    identifier_blake3_MBps: "vLLM image identifier (BLAKE3, hash-wasm), 20 MB image, one core",
+    identifier_sha256_MBps: 'same, sha256 (node:crypto)',
+    fetchColdP50: 'image URL fetch from a local server, cold, p50 (695 KB PNG)',
+    fetchCachedP50: 'same, cached, p50',
+  },
   hashing: { nsPerBlockRealistic: 'request-key hashing, 16-token blocks', nsPerBlockWideTokens: 'same, every token 5 CBOR bytes' },
   ingest: {
     storedBlocksPerSecond: 'decoded stores applied (hash + bridge + index), one core',
@@ -70,7 +76,7 @@ const SHOWN: Record<string, Record<string, string>> = {
   },
 };
 
-const ORDER = ['decode', 'hashing', 'ingest', 'index-memory', 'transport', 'prompt', 'grpc', 'grpc-chat', 'redis'];
+const ORDER = ['decode', 'hashing', 'ingest', 'index-memory', 'transport', 'prompt', 'grpc', 'grpc-chat', 'redis', 'mm-hash'];
 
 function format(value: number): string {
   if (value >= 1_000_000) return `${(value / 1e6).toFixed(value >= 1e7 ? 1 : 2)}M`;

@@ -13,7 +13,7 @@ import type {
   ScoreResponseMsg,
 } from './messages.js';
 import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
-import type { Cancellation, PromptFrontend } from './prompt-frontend.js';
+import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { checkCandidates, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
 
 export interface ApiLimits {
@@ -32,6 +32,8 @@ export interface ApiObserver {
   /** Time to turn the request's prompt into block keys (render + tokenize + expand + hash for chat). */
   prepared?(kind: InputKind, seconds: number): void;
   degraded?(reason: string): void;
+  /** The multimodal items of a prepared request (identifier sources, URL fetch outcomes). */
+  items?(items: readonly PromptItem[]): void;
 }
 
 export interface IndexerApiDeps {
@@ -230,13 +232,15 @@ export class IndexerApi {
     };
   }
 
-  private prepare(req: PromptFields, signal?: Cancellation, allowKeys = true): Promise<PreparedPrompt> {
-    return preparePrompt(
+  private async prepare(req: PromptFields, signal?: Cancellation, allowKeys = true): Promise<PreparedPrompt> {
+    const prepared = await preparePrompt(
       { hasher: this.deps.hasher, prompts: this.deps.prompts, maxPromptTokens: this.deps.limits.maxPromptTokens, maxItems: this.deps.limits.maxItems },
       req,
       signal,
       allowKeys,
     );
+    if (prepared.items.length > 0) this.deps.observer?.items?.(prepared.items);
+    return prepared;
   }
 
   private keysOf(values: string[]): BigUint64Array {
@@ -286,8 +290,15 @@ function zeroResult(blocks: number, maxBlocks: number, candidates?: readonly str
   };
 }
 
-function toItemMsg(i: { offset: number; length: number; identifier: string; estimated: boolean }): ItemInfoMsg {
-  return { offset: i.offset, length: i.length, identifier: i.identifier, estimated: i.estimated };
+function toItemMsg(i: PromptItem): ItemInfoMsg {
+  return {
+    offset: i.offset,
+    length: i.length,
+    identifier: i.identifier,
+    estimated: i.estimated,
+    identifierSource: i.identifierSource ?? '',
+    fetchOutcome: i.fetchOutcome ?? '',
+  };
 }
 
 function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {

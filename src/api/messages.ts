@@ -53,6 +53,8 @@ export interface ItemInfoMsg {
   length: number;
   identifier: string;
   estimated: boolean;
+  identifierSource: string;
+  fetchOutcome: string;
 }
 
 export interface FingerprintMsg {

@@ -51,7 +51,7 @@ export async function preparePrompt(
         text: '',
         tokenIds,
         tokenCount: tokenIds.length,
-        items: items.map((i) => ({ ...i, estimated: false })),
+        items: items.map((i) => ({ ...i, estimated: false, identifierSource: 'caller' })),
         keys,
       };
     }
@@ -69,6 +69,8 @@ export async function preparePrompt(
               continueFinalMessage: req.chat?.continueFinalMessage ?? false,
               chatTemplateKwargs: objectField('chat.chat_template_kwargs_json', req.chat?.chatTemplateKwargsJson ?? ''),
               mmProcessorKwargs: objectField('chat.mm_processor_kwargs_json', req.chat?.mmProcessorKwargsJson ?? ''),
+              mmProcessorKwargsJson: req.chat?.mmProcessorKwargsJson || undefined,
+              lora: req.loraName || undefined,
             };
       if (input.kind === 'chat' && input.messages === undefined) throw invalid('chat.messages_json', 'is required');
       // JSON null would reach the prompt pipeline as "no messages" and be reported without a field.

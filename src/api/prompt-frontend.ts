@@ -11,6 +11,10 @@ export interface ChatRequestInput {
   continueFinalMessage?: boolean;
   chatTemplateKwargs?: Record<string, unknown>;
   mmProcessorKwargs?: Record<string, unknown>;
+  /** The kwargs' JSON text as received: vLLM's image identifier is computed from it (Python number typing, key order). */
+  mmProcessorKwargsJson?: string;
+  /** The request's LoRA adapter (vLLM's tower-connector LoRA prefixes image identifiers with it). */
+  lora?: string;
 }
 
 export interface CompletionRequestInput {
@@ -23,6 +27,10 @@ export interface PromptItem {
   length: number;
   identifier: string;
   estimated: boolean;
+  /** uuid | caller | vllm-mm-hash | content-hash */
+  identifierSource?: string;
+  /** http(s) images: fetched | cached | the reason it was not fetched; absent otherwise. */
+  fetchOutcome?: string | null;
 }
 
 export interface RenderedPrompt {

@@ -630,7 +630,14 @@ function endpointScoreSize(s: ScoreResponseMsg['scores'][number]): number {
 }
 
 function itemSize(i: ScoreResponseMsg['items'][number]): number {
-  return uint32FieldSize(i.offset) + uint32FieldSize(i.length) + stringFieldSize(i.identifier) + (i.estimated ? 2 : 0);
+  return (
+    uint32FieldSize(i.offset) +
+    uint32FieldSize(i.length) +
+    stringFieldSize(i.identifier) +
+    (i.estimated ? 2 : 0) +
+    stringFieldSize(i.identifierSource) +
+    stringFieldSize(i.fetchOutcome)
+  );
 }
 
 function fingerprintSize(f: ScoreResponseMsg['fingerprint']): number {
@@ -683,6 +690,8 @@ export function encodeScoreResponse(msg: ScoreResponseMsg): Buffer {
     w.uint32Field(0x10, item.length);
     w.stringField(0x1a, item.identifier);
     w.boolField(0x20, item.estimated);
+    w.stringField(0x2a, item.identifierSource);
+    w.stringField(0x32, item.fetchOutcome);
   }
   if (fingerprint >= 0) {
     const f = msg.fingerprint;

@@ -1,5 +1,5 @@
 import { ApiError, type Cancellation, type ChatRequestInput, type CompletionRequestInput, type PromptFrontend, type RenderedPrompt } from '../api/index.js';
-import { loadRegistryFile, PromptService } from '../prompt/index.js';
+import { loadRegistryFile, PromptService, type ImageFetchOptions } from '../prompt/index.js';
 import type { KeySchemeConfig } from '../keys/index.js';
 
 /** The prompt pipeline (src/prompt) behind the API's PromptFrontend: OpenAI-shaped requests in, tokens and items out. */
@@ -7,9 +7,9 @@ export class PromptServiceFrontend implements PromptFrontend {
   private constructor(readonly service: PromptService) {}
 
   /** Loads the registry file and every model it lists (tokenizers warm in the worker pool). */
-  static async load(registryPath: string, keys: KeySchemeConfig): Promise<PromptServiceFrontend> {
+  static async load(registryPath: string, keys: KeySchemeConfig, fetch?: ImageFetchOptions): Promise<PromptServiceFrontend> {
     const { config, baseDir } = loadRegistryFile(registryPath);
-    return new PromptServiceFrontend(await PromptService.create({ registry: config, keys, baseDir }));
+    return new PromptServiceFrontend(await PromptService.create({ registry: config, keys, baseDir, fetch }));
   }
 
   models(): string[] {
@@ -27,13 +27,22 @@ export class PromptServiceFrontend implements PromptFrontend {
             continue_final_message: input.continueFinalMessage,
             chat_template_kwargs: input.chatTemplateKwargs,
             mm_processor_kwargs: input.mmProcessorKwargs,
+            mm_processor_kwargs_json: input.mmProcessorKwargsJson,
+            lora_name: input.lora,
           };
     const prepared = await this.service.prepare(request);
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
     return {
       text: prepared.text ?? '',
       tokenIds: prepared.tokenIds,
-      items: prepared.items.map((i) => ({ offset: i.offset, length: i.length, identifier: i.identifier, estimated: i.estimated })),
+      items: prepared.items.map((i) => ({
+        offset: i.offset,
+        length: i.length,
+        identifier: i.identifier,
+        estimated: i.estimated,
+        identifierSource: i.identifierSource,
+        fetchOutcome: i.fetchOutcome,
+      })),
     };
   }
 

@@ -17,7 +17,7 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   const log = createLogger(config.log.level);
-  const prompts = config.models.registry ? await PromptServiceFrontend.load(config.models.registry, config.keys) : null;
+  const prompts = config.models.registry ? await PromptServiceFrontend.load(config.models.registry, config.keys, config.images.fetch) : null;
   if (prompts) log.info({ registry: config.models.registry, models: prompts.models() }, 'models loaded');
   else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
   const service = await startService(config, log);

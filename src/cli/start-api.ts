@@ -55,6 +55,7 @@ export async function startApi(
       scored: (kind, seconds, total, best) => metrics.observeScore(kind, seconds, total, best),
       prepared: (kind, seconds) => metrics.observePrepare(kind, seconds),
       degraded: (reason) => metrics.countDegraded(reason),
+      items: (items) => metrics.countItems(items),
     },
   });
   registerWritePathGauges(metrics, service);

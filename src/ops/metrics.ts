@@ -18,6 +18,8 @@ export class Metrics {
   private readonly scoreHitRatio: Histogram<'input'>;
   private readonly degraded: Counter<'reason'>;
   private readonly prepareSeconds: Histogram<'input'>;
+  private readonly identifierSources: Counter<'source'>;
+  private readonly imageFetches: Counter<'outcome'>;
 
   constructor(prefix = 'kv_indexer_') {
     collectDefaultMetrics({ register: this.registry, prefix });
@@ -42,6 +44,18 @@ export class Metrics {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [this.registry],
     });
+    this.identifierSources = new Counter({
+      name: `${prefix}image_identifiers_total`,
+      help: 'Multimodal items by identifier source (uuid, caller, vllm-mm-hash, content-hash)',
+      labelNames: ['source'],
+      registers: [this.registry],
+    });
+    this.imageFetches = new Counter({
+      name: `${prefix}image_url_fetches_total`,
+      help: 'http(s) image items by fetch outcome (fetched, cached, or why not fetched: disabled, timeout, too-large, …)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
     this.degraded = new Counter({
       name: `${prefix}score_degraded_total`,
       help: 'Score calls answered with zero scores because a dependency failed',
@@ -57,6 +71,14 @@ export class Metrics {
 
   observePrepare(input: string, seconds: number): void {
     this.prepareSeconds.observe({ input }, seconds);
+  }
+
+  /** One request's multimodal items: their identifier sources, and the fetch outcome of http(s) images. */
+  countItems(items: readonly { identifierSource?: string; fetchOutcome?: string | null }[]): void {
+    for (const item of items) {
+      if (item.identifierSource) this.identifierSources.inc({ source: item.identifierSource });
+      if (item.fetchOutcome) this.imageFetches.inc({ outcome: item.fetchOutcome });
+    }
   }
 
   countDegraded(reason: string): void {

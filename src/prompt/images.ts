@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
 import { invalid, PromptError } from './errors.js';
 import type { ImageKwargs } from './image-rules.js';
-import { decodeDataUrl, probeImageSize } from './image-probe.js';
+import type { FetchOutcome, ImageFetcher, PendingFetches } from './image-fetch.js';
+import { decodesAsRgb } from './image-mode.js';
+import { decodeDataUrl, probeImageSize, type ImageSize } from './image-probe.js';
 import { MAX_ASPECT_RATIO } from './image-tokens.js';
 import type { ImagePartRef } from './messages.js';
+import type { PyValue } from './py-value.js';
 import type { LoadedModel } from './registry.js';
+import { vllmIdentifier } from './vllm-mm-hash.js';
+
+/** Where an item's identifier came from (reported per item and counted). */
+export type IdentifierSource = 'uuid' | 'caller' | 'vllm-mm-hash' | 'content-hash';
 
 /** An image ready for expansion: its size, how many placeholder tokens it becomes, and its identifier. */
 export interface ResolvedImage {
@@ -15,19 +22,34 @@ export interface ResolvedImage {
   estimated: boolean;
   tokens: number;
   identifier: string;
-  identifierSource: 'uuid' | 'identifier' | 'content-hash';
+  identifierSource: IdentifierSource;
+  /** http(s) images: fetched, served from the fetch cache, or why not fetched; null for data URLs. */
+  fetchOutcome: FetchOutcome | null;
+}
+
+/** What resolving a request's images needs besides the part itself. */
+export interface ImageContext {
+  model: LoadedModel;
+  /** Processor kwargs that change token counts. */
+  kwargs: ImageKwargs | undefined;
+  /** The request's mm_processor_kwargs as vLLM hashes them (request order, Python types). */
+  hashKwargs: readonly (readonly [string, PyValue])[];
+  /** node:crypto algorithm of the content hash used when no vLLM engine is configured. */
+  contentHash: string;
+  fetcher: ImageFetcher;
+  pendingFetches: PendingFetches;
+  lora: string | null;
+  addSpecialTokens: boolean;
+  maxTokens: number | null;
 }
 
 /**
- * Size and identifier of one image part (spec/multimodal.md §3–4). Data URLs are decoded and their header probed;
- * http(s) URLs are never fetched: caller-supplied width/height, else the configured default (estimated).
+ * Size and identifier of one image part (spec/multimodal.md §3–4, spec/vllm-mm-hash.md). Data URLs are decoded;
+ * http(s) URLs are fetched when `images.fetch` allows it, and then treated exactly as data URLs. An unfetched URL
+ * takes caller-supplied width/height, else the configured default size (estimated), and a content hash of its text.
  */
-export function resolveImage(
-  ref: ImagePartRef,
-  model: LoadedModel,
-  kwargs: ImageKwargs | undefined,
-  hashAlgorithm: string,
-): ResolvedImage {
+export async function resolveImage(ref: ImagePartRef, ctx: ImageContext): Promise<ResolvedImage> {
+  const { model } = ctx;
   const rule = model.imageRule;
   if (!rule) {
     throw invalid(ref.field, `model "${model.name}" has no image rule (configure image.strategy for it)`);
@@ -35,18 +57,28 @@ export function resolveImage(
   let width = ref.width;
   let height = ref.height;
   let estimated = false;
-  let hashInput: Uint8Array;
+  let bytes: Uint8Array | null = null;
+  let size: ImageSize | null = null;
+  let fetchOutcome: FetchOutcome | null = null;
   if (ref.url.startsWith('data:')) {
-    const { bytes } = decodeDataUrl(ref.url, ref.field, model.limits.maxImageBytes);
-    const size = probeImageSize(bytes, ref.field);
-    width = size.width;
-    height = size.height;
-    hashInput = bytes;
+    bytes = decodeDataUrl(ref.url, ref.field, model.limits.maxImageBytes).bytes;
+    size = probeImageSize(bytes, ref.field);
   } else if (/^https?:\/\//i.test(ref.url)) {
-    // Without the bytes, the URL itself stands for the image in the content hash.
-    hashInput = Buffer.from(ref.url, 'utf8');
     if ((width === null) !== (height === null)) throw invalid(ref.field, 'give both width and height, or neither');
-    if (width === null && rule.needsSize) {
+    const fetched = await ctx.fetcher.fetch(ref.url, ctx.pendingFetches);
+    fetchOutcome = fetched.outcome;
+    if (fetched.ok) {
+      try {
+        size = probeImageSize(fetched.bytes, ref.field);
+        bytes = fetched.bytes;
+      } catch {
+        // vLLM would fail to open it too; routing falls back to an estimate rather than refusing the request.
+        fetchOutcome = 'bad-image';
+        const at = ctx.pendingFetches.findIndex(([u]) => u === ref.url);
+        if (at >= 0) ctx.pendingFetches.splice(at, 1);
+      }
+    }
+    if (bytes === null && width === null && rule.needsSize) {
       if (!rule.defaultSize) {
         throw invalid(ref.field, `http image without width/height, and model "${model.name}" has no default image size`);
       }
@@ -57,21 +89,31 @@ export function resolveImage(
   } else {
     throw invalid(ref.field, 'image url must be a data: URL or an http(s) URL');
   }
-  if (width !== null && height !== null) checkDimensions(width, height, model, ref.field);
-  const tokens = rule.needsSize ? rule.count(width!, height!, kwargs, ref.field) : rule.count(0, 0, kwargs, ref.field);
-  let identifier: string;
-  let identifierSource: ResolvedImage['identifierSource'];
-  if (ref.uuid !== null) {
-    identifier = ref.uuid;
-    identifierSource = 'uuid';
-  } else if (ref.identifier !== null) {
-    identifier = ref.identifier;
-    identifierSource = 'identifier';
-  } else {
-    identifier = createHash(hashAlgorithm).update(hashInput).digest('hex');
-    identifierSource = 'content-hash';
+  if (size) {
+    width = size.width;
+    height = size.height;
   }
-  return { field: ref.field, width, height, estimated, tokens, identifier, identifierSource };
+  if (width !== null && height !== null) checkDimensions(width, height, model, ref.field);
+  const tokens = rule.needsSize ? rule.count(width!, height!, ctx.kwargs, ref.field) : rule.count(0, 0, ctx.kwargs, ref.field);
+  const { identifier, identifierSource } = await identify(ref, ctx, bytes, size);
+  return { field: ref.field, width, height, estimated, tokens, identifier, identifierSource, fetchOutcome };
+}
+
+async function identify(ref: ImagePartRef, ctx: ImageContext, bytes: Uint8Array | null, size: ImageSize | null): Promise<{ identifier: string; identifierSource: IdentifierSource }> {
+  const vllm = ctx.model.vllm;
+  const request = { kwargs: ctx.hashKwargs, lora: ctx.lora, addSpecialTokens: ctx.addSpecialTokens, maxTokens: ctx.maxTokens };
+  if (ref.uuid !== null) {
+    const identifier = vllm ? await vllmIdentifier(vllm, { ...request, image: { kind: 'uuid', uuid: ref.uuid } }) : ref.uuid;
+    return { identifier, identifierSource: 'uuid' };
+  }
+  if (ref.identifier !== null) return { identifier: ref.identifier, identifierSource: 'caller' };
+  if (vllm && bytes !== null && size !== null) {
+    const image = { kind: 'bytes' as const, bytes, decodesAsRgb: decodesAsRgb(size.format, bytes) };
+    return { identifier: await vllmIdentifier(vllm, { ...request, image }), identifierSource: 'vllm-mm-hash' };
+  }
+  // Without the bytes, the URL itself stands for the image in the content hash.
+  const input = bytes ?? Buffer.from(ref.url, 'utf8');
+  return { identifier: createHash(ctx.contentHash).update(input).digest('hex'), identifierSource: 'content-hash' };
 }
 
 function checkDimensions(width: number, height: number, model: LoadedModel, field: string): void {

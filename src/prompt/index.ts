@@ -15,6 +15,12 @@ export {
   type ImageStrategy,
 } from './model-config.js';
 export { loadRegistryFile } from './registry-file.js';
+export { ImageFetcher, DEFAULT_FETCH_OPTIONS, isPrivateAddress, type ImageFetchOptions, type FetchOutcome, type FetchFailure } from './image-fetch.js';
+export { resolveVllmConfig, vllmIdentifier, digestChunks, OLDEST_SUPPORTED_VLLM, type VllmHashConfig, type MmHasher } from './vllm-mm-hash.js';
+export { mmHashChunks, type StreamScheme } from './vllm-mm-stream.js';
+export { parsePyObject, pyFromJs, type PyValue } from './py-value.js';
+export { decodesAsRgb } from './image-mode.js';
+export type { IdentifierSource } from './images.js';
 export { TokenizerPool, type TokenizerPoolOptions } from './tokenizer-pool.js';
 export { smartResize, qwenImageTokens, gemma4ImageTokens, dimensionImageTokens, GEMMA4_BUDGETS } from './image-tokens.js';
 export { resolveImageRule, detectStrategy, type ImageRule, type ImageKwargs } from './image-rules.js';

@@ -51,6 +51,29 @@ export const LimitsSchema = z
   })
   .strict();
 
+/**
+ * The vLLM engine that serves a model, so image parts without a uuid get vLLM's own identifier (spec/vllm-mm-hash.md).
+ * Checked further at start (resolveVllmConfig): versions before 0.13 and unknown ones are refused.
+ */
+export const VllmEntrySchema = z
+  .object({
+    /** The engine's vLLM release, "X.Y.Z" (≥ 0.13.0). */
+    version: z.string().min(1),
+    /** The engine's `--model` string (ModelConfig.model), not --served-model-name; default: the entry's name. */
+    model: z.string().min(1).optional(),
+    /** VLLM_MM_HASHER_ALGORITHM / --mm-hasher-algorithm of the engine. */
+    mmHasher: z.enum(['blake3', 'sha256', 'sha512']).default('blake3'),
+    /** The engine runs with --enable-tower-connector-lora: a LoRA request's identifiers get the "<lora>:" prefix. */
+    towerConnectorLora: z.boolean().default(false),
+    /** vLLM 0.16.x only: the engine's max_model_len (0.16 folds max_length into the image hash). */
+    maxModelLen: positiveInt.optional(),
+    /** ≥ 0.27: --media-io-kwargs image_mode (RGB, or null when conversion is disabled) and rgba_background_color. */
+    imageMode: z.union([z.literal('RGB'), z.null()]).default('RGB'),
+    rgbaBackgroundColor: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]).default([255, 255, 255]),
+  })
+  .strict();
+export type VllmEntry = z.output<typeof VllmEntrySchema>;
+
 export const ModelEntrySchema = z
   .object({
     /** Served model name (what requests and vLLM's KV-event topics carry). */
@@ -63,6 +86,7 @@ export const ModelEntrySchema = z
     contentFormat: z.enum(['auto', 'string', 'openai']).default('auto'),
     image: ImageOverridesSchema.default({}),
     limits: LimitsSchema.default({}),
+    vllm: VllmEntrySchema.optional(),
   })
   .strict();
 export type ModelEntry = z.input<typeof ModelEntrySchema>;

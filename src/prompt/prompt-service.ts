@@ -1,13 +1,14 @@
 import { BlockHasher, blockExtras, type BlockExtra, type KeySchemeConfig } from '../keys/index.js';
 import { invalid, PromptError } from './errors.js';
 import { expandPlaceholders } from './expand.js';
-import { checkHashAlgorithm, resolveImage, type ResolvedImage } from './images.js';
+import { DEFAULT_FETCH_OPTIONS, ImageFetcher, type ImageFetchOptions, type PendingFetches } from './image-fetch.js';
+import { checkHashAlgorithm, resolveImage, type ImageContext, type ResolvedImage } from './images.js';
 import { imageParts, MAX_IDENTIFIER_LENGTH, normalizeMessages } from './messages.js';
 import type { RegistryConfig } from './model-config.js';
 import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
 import { renderChat } from './render.js';
-import { imageKwargs, isObject, optionalBool, tokenIds, type PromptRequest } from './request.js';
+import { hashKwargs, imageKwargs, isObject, optionalBool, optionalCount, tokenIds, type PromptRequest } from './request.js';
 import type { TokenizerPool } from './tokenizer-pool.js';
 
 /** One multimodal item of a prepared prompt: its placeholder range and identifier. */
@@ -22,6 +23,8 @@ export interface PromptItem {
   width?: number | null;
   height?: number | null;
   identifierSource?: ResolvedImage['identifierSource'];
+  /** http(s) images: fetched, cached, or why not fetched (absent for data URLs and tokens-in items). */
+  fetchOutcome?: ResolvedImage['fetchOutcome'];
 }
 
 export interface PreparedPrompt {
@@ -52,6 +55,9 @@ export interface PromptStats {
   cacheMisses: number;
   workers: number;
   workerRespawns: number;
+  /** Fetched image bodies cached by URL. */
+  fetchCacheEntries: number;
+  fetchCacheBytes: number;
 }
 
 export interface PromptServiceOptions {
@@ -61,6 +67,8 @@ export interface PromptServiceOptions {
   baseDir?: string;
   /** Share a pool (tests, several services); the service then does not close it. */
   pool?: TokenizerPool;
+  /** http(s) image fetching (config images.fetch); default: disabled. */
+  fetch?: ImageFetchOptions;
 }
 
 /**
@@ -71,6 +79,7 @@ export class PromptService {
   private constructor(
     readonly registry: ModelRegistry,
     readonly hasher: BlockHasher,
+    readonly fetcher: ImageFetcher,
   ) {}
 
   static async create(options: PromptServiceOptions): Promise<PromptService> {
@@ -82,7 +91,7 @@ export class PromptService {
       await registry.close();
       throw err;
     }
-    return new PromptService(registry, hasher);
+    return new PromptService(registry, hasher, new ImageFetcher(options.fetch ?? DEFAULT_FETCH_OPTIONS));
   }
 
   models(): string[] {
@@ -99,6 +108,8 @@ export class PromptService {
       cacheMisses: cache?.misses ?? 0,
       workers: this.registry.pool.size,
       workerRespawns: this.registry.pool.respawns,
+      fetchCacheEntries: this.fetcher.cacheEntries,
+      fetchCacheBytes: this.fetcher.cacheBytes,
     };
   }
 
@@ -112,9 +123,10 @@ export class PromptService {
     if (given.length !== 1) throw invalid(undefined, 'give exactly one of messages, prompt, prompt_token_ids');
     const base = { model: model.name, lora, keyModel, cacheSalt };
     const pending: PendingCacheWrites = [];
+    const fetched: PendingFetches = [];
     let result: PreparedPrompt;
     if (given[0] === 'messages') {
-      result = { ...base, kind: 'chat', ...(await this.chat(model, request, pending)) };
+      result = { ...base, kind: 'chat', ...(await this.chat(model, lora, request, pending, fetched)) };
     } else if (given[0] === 'prompt' && typeof request.prompt === 'string') {
       const addSpecial = optionalBool(request.add_special_tokens, 'add_special_tokens', true);
       const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending, model.limits.maxTokens, 'prompt');
@@ -128,6 +140,7 @@ export class PromptService {
       throw new PromptError('resource_exhausted', `prompt has ${result.tokenIds.length} tokens, more than the limit of ${model.limits.maxTokens}`, given[0]);
     }
     model.tokenizer.commit(pending);
+    this.fetcher.commit(fetched);
     return result;
   }
 
@@ -143,9 +156,10 @@ export class PromptService {
     await this.registry.close();
   }
 
-  private async chat(model: LoadedModel, request: Record<string, unknown>, pending: PendingCacheWrites) {
+  private async chat(model: LoadedModel, lora: string | null, request: Record<string, unknown>, pending: PendingCacheWrites, fetched: PendingFetches) {
     const messages = normalizeMessages(request.messages);
     const kwargs = imageKwargs(request.mm_processor_kwargs);
+    const maxTokens = optionalCount(request.max_completion_tokens, 'max_completion_tokens') ?? optionalCount(request.max_tokens, 'max_tokens');
     const templateKwargs = request.chat_template_kwargs ?? {};
     if (!isObject(templateKwargs)) throw invalid('chat_template_kwargs', 'must be an object');
     if (request.tools !== undefined && request.tools !== null && !Array.isArray(request.tools)) throw invalid('tools', 'must be an array');
@@ -153,7 +167,22 @@ export class PromptService {
     if (refs.length > model.limits.maxImages) {
       throw new PromptError('resource_exhausted', `${refs.length} images, more than the limit of ${model.limits.maxImages} per request`, refs[model.limits.maxImages].field);
     }
-    const images = refs.map((ref) => resolveImage(ref, model, kwargs, this.registry.config.identifierHash));
+    const ctx: ImageContext = {
+      model,
+      kwargs,
+      hashKwargs: refs.length > 0 ? hashKwargs(request.mm_processor_kwargs_json, request.mm_processor_kwargs) : [],
+      contentHash: this.registry.config.identifierHash,
+      fetcher: this.fetcher,
+      pendingFetches: fetched,
+      lora: lora ?? (typeof request.lora_name === 'string' && request.lora_name !== '' ? request.lora_name : null),
+      addSpecialTokens: optionalBool(request.add_special_tokens, 'add_special_tokens', false),
+      maxTokens,
+    };
+    // Images resolve concurrently (fetches, hashing); the first failing part in request order is reported.
+    const settled = await Promise.allSettled(refs.map((ref) => resolveImage(ref, ctx)));
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const images = settled.map((s) => (s as PromiseFulfilledResult<ResolvedImage>).value);
     const text = renderChat(model, messages, {
       addGenerationPrompt: optionalBool(request.add_generation_prompt, 'add_generation_prompt', true),
       continueFinalMessage: optionalBool(request.continue_final_message, 'continue_final_message', false),
@@ -174,6 +203,7 @@ export class PromptService {
       width: img.width,
       height: img.height,
       identifierSource: img.identifierSource,
+      fetchOutcome: img.fetchOutcome,
     }));
     return { text, tokenIds: tokens, items };
   }
@@ -193,7 +223,7 @@ export class PromptService {
       if (offset + length > tokenCount) throw invalid(f, `range [${offset}, ${offset + length}) is beyond the ${tokenCount} tokens`);
       if (typeof identifier !== 'string' || identifier.length === 0) throw invalid(`${f}.identifier`, 'must be a non-empty string');
       if (identifier.length > MAX_IDENTIFIER_LENGTH) throw invalid(`${f}.identifier`, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
-      return { offset, length, identifier, estimated: item.estimated === true };
+      return { offset, length, identifier, estimated: item.estimated === true, identifierSource: 'caller' as const };
     });
   }
 }

@@ -8,6 +8,7 @@ import { numberField, readModelDir, specialTokensMap, type ModelFiles } from './
 import { ModelTokenizer } from './model-tokenizer.js';
 import { TokenCache } from './token-cache.js';
 import { TokenizerPool } from './tokenizer-pool.js';
+import { resolveVllmConfig, type VllmHashConfig } from './vllm-mm-hash.js';
 
 export type ContentFormat = 'string' | 'openai';
 
@@ -32,6 +33,8 @@ export interface LoadedModel {
   imageRule: ImageRule | null;
   expansionIds: ExpansionIds | null;
   limits: Limits;
+  /** The serving vLLM engine (registry `vllm`): images without a uuid get its identifier; null = content hash. */
+  vllm: VllmHashConfig | null;
 }
 
 /** A request's model name resolved: the loaded base model and the name that roots its keys. */
@@ -60,6 +63,7 @@ function compile(source: string, where: string): Template {
 
 async function loadModel(entry: ModelEntryResolved, where: string, baseDir: string, pool: TokenizerPool, cache: TokenCache | null): Promise<LoadedModel> {
   const dir = isAbsolute(entry.dir) ? entry.dir : resolve(baseDir, entry.dir);
+  const vllm = entry.vllm ? resolveVllmConfig(entry.vllm, entry.name, where) : null;
   const files = readModelDir(dir);
   const imageRule = resolveImageRule(files, entry.image, `${where}.image`);
   const lookup = imageRule ? ruleTokens(imageRule) : [];
@@ -102,6 +106,7 @@ async function loadModel(entry: ModelEntryResolved, where: string, baseDir: stri
       maxImagePixels: entry.limits.maxImagePixels ?? DEFAULT_LIMITS.maxImagePixels,
       maxImageBytes: entry.limits.maxImageBytes ?? DEFAULT_LIMITS.maxImageBytes,
     },
+    vllm,
   };
 }
 

@@ -1,5 +1,6 @@
 import { invalid } from './errors.js';
 import type { ImageKwargs } from './image-rules.js';
+import { parsePyObject, pyFromJs, type PyValue } from './py-value.js';
 
 /**
  * A prompt request as JSON (OpenAI/vLLM field names): exactly one of `messages` (chat), `prompt` (completion text, or
@@ -9,6 +10,11 @@ export interface PromptRequest {
   model: string;
   /** LoRA adapter (alternatively, the adapter's name as `model`). */
   lora?: string | null;
+  /**
+   * The API's lora_name (the key root there): not checked against the registry's adapters, used only for vLLM's
+   * tower-connector identifier prefix when `lora` does not name the adapter.
+   */
+  lora_name?: string;
   messages?: unknown[];
   prompt?: string | number[];
   prompt_token_ids?: number[];
@@ -18,7 +24,15 @@ export interface PromptRequest {
   chat_template_kwargs?: Record<string, unknown>;
   tools?: unknown[];
   add_special_tokens?: boolean;
-  mm_processor_kwargs?: ImageKwargs;
+  mm_processor_kwargs?: ImageKwargs & Record<string, unknown>;
+  /**
+   * The same kwargs as JSON text (the gRPC ChatInput field): when present, vLLM's image identifier is computed from it
+   * with Python's typing (`2.0` stays a float, key order as written). `mm_processor_kwargs` still sets token counts.
+   */
+  mm_processor_kwargs_json?: string;
+  /** vLLM 0.16's image identifier depends on them (spec/vllm-mm-hash.md §4). */
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
   cache_salt?: string | null;
 }
 
@@ -62,4 +76,29 @@ export function imageKwargs(v: unknown): ImageKwargs | undefined {
     }
   }
   return out;
+}
+
+export function optionalCount(v: unknown, field: string): number | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalid(field, 'must be a non-negative integer');
+  return v;
+}
+
+/** Keys vLLM passes to hash_kwargs itself; a request kwarg of the same name makes the engine fail. */
+const RESERVED_KWARGS = new Set(['model_id', 'image']);
+
+/** The request's mm_processor_kwargs as vLLM's hasher sees them: from the JSON text when given, else the object. */
+export function hashKwargs(json: unknown, object: unknown): [string, PyValue][] {
+  let entries: [string, PyValue][];
+  if (typeof json === 'string' && json.trim() !== '') entries = parsePyObject(json, 'mm_processor_kwargs');
+  else if (object === undefined || object === null) return [];
+  else {
+    const v = pyFromJs(object, 'mm_processor_kwargs');
+    if (v.t !== 'dict') throw invalid('mm_processor_kwargs', 'must be an object');
+    entries = v.v;
+  }
+  for (const [key] of entries) {
+    if (RESERVED_KWARGS.has(key)) throw invalid(`mm_processor_kwargs.${key}`, 'is reserved (vLLM passes it to its hasher itself)');
+  }
+  return entries;
 }

@@ -115,7 +115,7 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     });
     const expected = hasher.keysFor(MODEL, tokens(40), [['img', 'tenant-a'], ['img']]);
     expect(res.blockKeys).toEqual(Array.from(expected, String));
-    expect(res.items).toEqual([{ offset: 4, length: 20, identifier: 'img', estimated: false }]);
+    expect(res.items).toEqual([{ offset: 4, length: 20, identifier: 'img', estimated: false, identifierSource: 'caller', fetchOutcome: '' }]);
     expect(res.tokenCount).toBe(40);
   });
 

@@ -51,7 +51,7 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
   it('Render gives the spec worked check: 418 tokens, placeholder at 15 of length 391', async () => {
     const res = await kv.call('Render', { model: MODEL, chat: { messagesJson: JSON.stringify(messages) } });
     expect(res.tokenIds.length).toBe(418);
-    expect(res.items).toEqual([{ offset: 15, length: 391, identifier: 'img-640x480', estimated: false }]);
+    expect(res.items).toEqual([{ offset: 15, length: 391, identifier: 'img-640x480', estimated: false, identifierSource: 'uuid', fetchOutcome: '' }]);
     expect(res.text).toContain('<|vision_start|><|image_pad|><|vision_end|>What is in this image?');
   });
 

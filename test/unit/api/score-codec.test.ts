@@ -287,7 +287,17 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       }),
       { maxLength: 20 },
     ),
-    items: fc.array(fc.record({ offset: uint32, length: uint32, identifier: fc.string({ unit: 'grapheme', maxLength: 200 }), estimated: fc.boolean() }), { maxLength: 3 }),
+    items: fc.array(
+      fc.record({
+        offset: uint32,
+        length: uint32,
+        identifier: fc.string({ unit: 'grapheme', maxLength: 200 }),
+        estimated: fc.boolean(),
+        identifierSource: fc.constantFrom('', 'uuid', 'caller', 'vllm-mm-hash', 'content-hash'),
+        fetchOutcome: fc.constantFrom('', 'fetched', 'cached', 'timeout', 'disabled'),
+      }),
+      { maxLength: 3 },
+    ),
     fingerprint: fc.record({ scheme: text, hashSeed: text, blockSize: uint32 }),
     blockKeys: fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String), { maxLength: 6 }),
     degraded: fc.boolean(),
@@ -323,6 +333,27 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
     const first = [...len(1, utf8('10.0.0.1:8000')), 0x10, 3, 0x19, ...d(2.5), 0x21, ...d(0.5), ...len(5, [...len(1, utf8('GPU')), 0x10, 2]), ...len(5, [...len(1, utf8('CPU')), 0x10, 1])];
     const expected = [0x08, 64, 0x10, 16, 0x18, 0x80, 0x08, ...len(4, first), ...len(4, len(1, utf8('10.0.0.2:8000'))), ...len(6, [...len(1, utf8('cbor-fnv64a')), 0x18, 16]), ...len(7, [0xac, 0x02])];
     expect([...encodeScoreResponse(msg)]).toEqual(expected);
+  });
+
+  it('an item with its identifier source (field 5) and fetch outcome (field 6), byte for byte', () => {
+    const msg: ScoreResponseMsg = {
+      totalBlocks: 0,
+      blockSize: 0,
+      tokenCount: 0,
+      scores: [],
+      items: [{ offset: 15, length: 391, identifier: 'ab', estimated: true, identifierSource: 'vllm-mm-hash', fetchOutcome: 'cached' }],
+      fingerprint: { scheme: '', hashSeed: '', blockSize: 0 },
+      blockKeys: [],
+      degraded: false,
+      degradedReason: '',
+    };
+    // ItemInfo: offset (1, varint), length (2, varint 391 = 0x87 0x03), identifier (3), estimated (4), 5 and 6 strings.
+    const item = [0x08, 15, 0x10, 0x87, 0x03, ...len(3, utf8('ab')), 0x20, 1, ...len(5, utf8('vllm-mm-hash')), ...len(6, utf8('cached'))];
+    expect([...encodeScoreResponse(msg)]).toEqual([...len(5, item), ...len(6, [])]);
+    // Empty strings are not written (proto3 defaults), as before the fields existed.
+    const bare = encodeScoreResponse({ ...msg, fingerprint: undefined as never, items: [{ ...msg.items[0], identifierSource: '', fetchOutcome: '' }] });
+    expect([...bare]).toEqual(len(5, item.slice(0, 11)));
+    expect(score.responseDeserialize(encodeScoreResponse(msg)).items[0]).toMatchObject({ identifierSource: 'vllm-mm-hash', fetchOutcome: 'cached' });
   });
 });
 

@@ -55,6 +55,21 @@ describe('configuration', () => {
     expect(message).toMatch(/zmq\.mode: /);
   });
 
+  it('images.fetch: off by default; nested keys validated and named by path', () => {
+    expect(loadConfig({}).images.fetch).toMatchObject({ enabled: false, allowHosts: [], allowPrivateAddresses: false, maxBytes: 20 * 1024 * 1024 });
+    const ok = file('fetch.yaml', 'images:\n  fetch:\n    enabled: true\n    allowHosts: [img.example.com]\n');
+    expect(loadConfigFrom({ file: ok, env: {}, flags: [] }).images.fetch).toMatchObject({ enabled: true, allowHosts: ['img.example.com'], timeoutMs: 5000 });
+    const bad = file('fetch-bad.yaml', 'images:\n  fetch:\n    maxBytes: -1\n    allowHost: [x]\n');
+    let message = '';
+    try {
+      loadConfigFrom({ file: bad, env: {}, flags: [] });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/images\.fetch\.maxBytes: /);
+    expect(message).toMatch(/images\.fetch: Unrecognized key.*allowHost/);
+  });
+
   it('explains unreadable files and malformed flags', () => {
     expect(() => loadConfigFrom({ file: join(dir, 'missing.yaml'), env: {}, flags: [] })).toThrow(/cannot read config file/);
     expect(() => loadConfigFrom({ file: file('list.yaml', '- 1\n'), env: {}, flags: [] })).toThrow(/must hold an object/);

@@ -39,7 +39,7 @@ describe('Qwen2-VL chat with one image (spec worked check)', () => {
     expect([...r.tokenIds.subarray(406)]).toEqual([151653, 3838, 374, 304, 419, 2168, 30, 151645, 198, 151644, 77091, 198]);
     const sha = createHash('sha256').update(imageBytes('grey-640x480.png')).digest('hex');
     expect(r.items).toEqual([
-      { offset: 15, length: 391, identifier: sha, estimated: false, field: 'messages[0].content[0].image_url', width: 640, height: 480, identifierSource: 'content-hash' },
+      { offset: 15, length: 391, identifier: sha, estimated: false, field: 'messages[0].content[0].image_url', width: 640, height: 480, identifierSource: 'content-hash', fetchOutcome: null },
     ]);
     // Blocks 0..25 (tokens 0..415) : blocks 0 (0-15) through 25 overlap [15, 406); the 2 trailing tokens form no block.
     expect(r.blockKeys.length).toBe(26);
@@ -84,7 +84,7 @@ describe('several images across turns', () => {
     expect(r.items.map((i) => [i.identifier, i.identifierSource])).toEqual([
       ['img-a', 'uuid'],
       [createHash('sha256').update(imageBytes('grey-1024x768.jpg')).digest('hex'), 'content-hash'],
-      ['caller-id', 'identifier'],
+      ['caller-id', 'caller'],
     ]);
     // Every block overlapping an item lists exactly the items it overlaps, in offset order.
     const n = Math.floor(r.tokenIds.length / 16);
