@@ -10,6 +10,12 @@ export interface EndpointInfo {
   /** Seconds since the last event, or null when none was received. */
   lastEventAgeSeconds: number | null;
   state: 'live' | 'degraded' | 'stale';
+  /** Stored blocks of its live batches by vLLM `locality` (LOCAL / REMOTE / unspecified); absent = none known. */
+  storedBlocksByLocality?: Record<string, number>;
+  /** Stored blocks by vLLM `ownership` (the secondary offloading tier that published them). */
+  storedBlocksByOwnership?: Record<string, number>;
+  /** Events of its live batches skipped by the decoder, by reason (`bad_token_pairs`, `unknown_locality`, …). */
+  skippedEvents?: Record<string, number>;
 }
 
 export interface AddEndpointRequest {

@@ -269,5 +269,12 @@ function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
     replays: String(e.replays),
     lastEventAgeSeconds: e.lastEventAgeSeconds ?? -1,
     state: e.state,
+    storedBlocksByLocality: uint64Map(e.storedBlocksByLocality),
+    storedBlocksByOwnership: uint64Map(e.storedBlocksByOwnership),
+    skippedEvents: uint64Map(e.skippedEvents),
   };
+}
+
+function uint64Map(m: Record<string, number> | undefined): Record<string, string> {
+  return m ? Object.fromEntries(Object.entries(m).map(([k, n]) => [k, String(n)])) : {};
 }

@@ -89,4 +89,7 @@ export interface EndpointInfoMsg {
   replays: string;
   lastEventAgeSeconds: number;
   state: string;
+  storedBlocksByLocality: Record<string, string>;
+  storedBlocksByOwnership: Record<string, string>;
+  skippedEvents: Record<string, string>;
 }

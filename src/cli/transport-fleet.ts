@@ -59,5 +59,8 @@ function toInfo(e: StreamInfo): EndpointInfo {
     replays: e.stats.replays,
     lastEventAgeSeconds: e.lastEventAgeMs === null ? null : e.lastEventAgeMs / 1000,
     state: e.state,
+    storedBlocksByLocality: e.wire.storedBlocksByLocality,
+    storedBlocksByOwnership: e.wire.storedBlocksByOwnership,
+    skippedEvents: e.wire.skippedEvents,
   };
 }

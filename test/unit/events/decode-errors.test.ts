@@ -130,6 +130,9 @@ describe('malformed events are skipped with a precise issue', () => {
       'bad_hash',
       'bad_extra_keys',
       'bad_token_ids',
+      'bad_token_pairs',
+      'unknown_locality',
+      'unsupported_mm_keys',
     ]);
   });
 });

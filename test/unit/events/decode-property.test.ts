@@ -126,7 +126,7 @@ function toWire(event: EventCase, form: 'array' | 'array-trimmed' | 'map' | 'map
     }
     return values;
   }
-  const map: Record<string, unknown> = { locality: 'x', session_id: 'y' };
+  const map: Record<string, unknown> = { session_id: 'y', some_future_key: 'x' };
   for (const [k, v] of event.fields) if (form === 'map' || v !== null || REQUIRED.has(k)) map[k] = v;
   return map;
 }
