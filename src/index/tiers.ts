@@ -9,11 +9,7 @@ export const CPU_TIER = 1;
 export const SPECULATIVE_BIT = 0x80000000;
 export const MAX_TIERS = 30;
 
-/**
- * Pre-interned so their ids are stable. `STORAGE_REMOTE` is where vLLM's `locality: REMOTE` storage blocks go
- * (events/decode/placement.ts): another pod's storage is a tier of its own, never this pod's GPU. Appended only.
- */
-const KNOWN = ['GPU', 'CPU', 'CPU_PINNED', 'DISK', 'FS', 'OBJ', 'STORAGE', 'EXTERNAL', 'STORAGE_REMOTE'] as const;
+const KNOWN = ['GPU', 'CPU', 'CPU_PINNED', 'DISK', 'FS', 'OBJ', 'STORAGE', 'EXTERNAL'] as const;
 
 export class TierRegistry {
   private readonly ids = new Map<string, number>();

@@ -25,10 +25,6 @@ describe('default tier weights (issue 13 item 4)', () => {
     expect(DEFAULT_TIER_WEIGHTS_CONFIG).toStrictEqual(DEFAULT_TIER_WEIGHT_TABLE);
   });
 
-  it('STORAGE_REMOTE is pre-interned after the earlier tiers (stable ids)', () => {
-    const tiers = new TierRegistry();
-    expect(tiers.all()).toEqual(['GPU', 'CPU', 'CPU_PINNED', 'DISK', 'FS', 'OBJ', 'STORAGE', 'EXTERNAL', 'STORAGE_REMOTE']);
-  });
 });
 
 describe('a REMOTE block is its own tier, never credited as local GPU', () => {
