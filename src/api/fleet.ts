@@ -18,6 +18,12 @@ export interface EndpointInfo {
   discoveryUrl?: string | null;
   discoveryError?: string | null;
   discoveryFailures?: number;
+  /** Stored blocks of its live batches by vLLM `locality` (LOCAL / REMOTE / unspecified); absent = none known. */
+  storedBlocksByLocality?: Record<string, number>;
+  /** Stored blocks by vLLM `ownership` (the secondary offloading tier that published them). */
+  storedBlocksByOwnership?: Record<string, number>;
+  /** Events of its live batches skipped by the decoder, by reason (`bad_token_pairs`, `unknown_locality`, …). */
+  skippedEvents?: Record<string, number>;
 }
 
 export interface AddEndpointRequest {

@@ -316,5 +316,12 @@ function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
     discoveryUrl: e.discoveryUrl ?? '',
     discoveryError: e.discoveryError ?? '',
     discoveryFailures: String(e.discoveryFailures ?? 0),
+    storedBlocksByLocality: uint64Map(e.storedBlocksByLocality),
+    storedBlocksByOwnership: uint64Map(e.storedBlocksByOwnership),
+    skippedEvents: uint64Map(e.skippedEvents),
   };
+}
+
+function uint64Map(m: Record<string, number> | undefined): Record<string, string> {
+  return m ? Object.fromEntries(Object.entries(m).map(([k, n]) => [k, String(n)])) : {};
 }

@@ -96,4 +96,7 @@ export interface EndpointInfoMsg {
   discoveryUrl: string;
   discoveryError: string;
   discoveryFailures: string;
+  storedBlocksByLocality: Record<string, string>;
+  storedBlocksByOwnership: Record<string, string>;
+  skippedEvents: Record<string, string>;
 }

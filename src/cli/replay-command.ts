@@ -105,7 +105,7 @@ export async function replayInProcess(messages: readonly RecordedMessage[], form
     blockCounts: (id) => index.endpointEntriesSync(id),
   });
   await playIntoPipeline(pipeline, messages);
-  const endpoints = pipeline.listEndpoints().map((e) => ({ identity: e.identity, model: e.model, lastSeq: e.lastSeq, state: e.state, blocksByTier: e.blocksByTier }));
+  const endpoints = pipeline.listEndpoints().map((e) => ({ identity: e.identity, model: e.model, lastSeq: e.lastSeq, state: e.state, blocksByTier: e.blocksByTier, wire: e.wire }));
   const result = { messages: messages.length, endpoints, transport: pipeline.counters, ingest: { ...ingestor.counters, skippedByKind: Object.fromEntries(ingestor.counters.skippedByKind) }, index: index.statsSync() };
   await pipeline.close();
   await index.close();

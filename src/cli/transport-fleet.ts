@@ -76,6 +76,9 @@ function toInfo(e: StreamInfo): EndpointInfo {
     lastEventAgeSeconds: e.lastEventAgeMs === null ? null : e.lastEventAgeMs / 1000,
     state: e.state,
     rank: e.rank,
+    storedBlocksByLocality: e.wire.storedBlocksByLocality,
+    storedBlocksByOwnership: e.wire.storedBlocksByOwnership,
+    skippedEvents: e.wire.skippedEvents,
   };
 }
 

@@ -11,6 +11,7 @@ export { Ingestor, IngestCounters, INDEXED_SPEC_KINDS } from './ingest/index.js'
 export { parseTopic, rankIdentity, TOPIC_PREFIX, type ParsedTopic } from './topic.js';
 export { parseLiveFrames, type LiveMessage } from './frames.js';
 export { newTransportCounters, type TransportCounters } from './counters.js';
+export { type WireTally } from './wire-tally.js';
 export { classifySeq, type SeqState, type SeqVerdict } from './sequence.js';
 export { parseReplyFrames, requestReplay, ReplayError, type ReplayReply } from './replay-client.js';
 export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream.js';

@@ -5,6 +5,7 @@ import { parseLiveFrames } from './frames.js';
 import type { Ingestor } from './ingest/index.js';
 import { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
 import { parseTopic, rankIdentity, type TopicResult } from './topic.js';
+import { newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
 
 /** Kept for callers of the first pipeline: the counters are now the transport's. */
 export type PipelineCounters = TransportCounters;
@@ -94,6 +95,8 @@ export interface EndpointInfo {
   /** Index entries by tier (request-key blocks). */
   blocksByTier: Record<string, number>;
   engineKeys: number;
+  /** Placement (locality, ownership) and refused events of its live batches (wire-tally.ts). */
+  wire: WireTally;
 }
 
 /**
@@ -117,6 +120,8 @@ export class EventPipeline {
   private readonly limits: PipelineLimits;
   /** Identity → the lastEventAt its entries were cleared at for staleness (cleared once per silence). */
   private readonly staleCleared = new Map<string, number>();
+  /** Identity → what its live batches said (wire-tally.ts); forgotten with the stream. */
+  private readonly tallies = new Map<string, WireTally>();
 
   constructor(
     private readonly ingestor: Ingestor,
@@ -204,6 +209,9 @@ export class EventPipeline {
     } else if (origin.replay !== null && origin.replay !== stream.replayAddress) {
       stream.replayAddress = origin.replay; // the endpoint moved to a connection that names its replay ROUTER
     }
+    let tally = this.tallies.get(identity);
+    if (!tally) this.tallies.set(identity, (tally = newWireTally()));
+    tallyBatch(tally, batch.events, batch.issues, batch.unlistedIssues);
     return stream.offer({ seq, ts: batch.ts, model: t.topic.model, events: batch.events }) ? stream.backpressure() : undefined;
   }
 
@@ -243,6 +251,7 @@ export class EventPipeline {
         stats: { ...s.stats },
         blocksByTier: this.options.blockCounts?.(s.identity) ?? {},
         engineKeys: this.ingestor.engineKeyCount(s.identity),
+        wire: copyTally(this.tallies.get(s.identity)),
       });
     }
     return out.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
@@ -329,6 +338,7 @@ export class EventPipeline {
       if (!which(s)) continue;
       this.streams.delete(s.identity);
       this.staleCleared.delete(s.identity);
+      this.tallies.delete(s.identity);
       await s.close();
       if (options.keepEntries) this.ingestor.handOver(s.identity);
       else {
@@ -353,4 +363,9 @@ export class EventPipeline {
       this.log.warn({ source: origin.source, expected: origin.expect, topicEndpoint: named }, 'endpoint identity mismatch: the topic names another endpoint than configured');
     }
   }
+}
+
+function copyTally(t: WireTally | undefined): WireTally {
+  if (!t) return newWireTally();
+  return { storedBlocksByLocality: { ...t.storedBlocksByLocality }, storedBlocksByOwnership: { ...t.storedBlocksByOwnership }, skippedEvents: { ...t.skippedEvents } };
 }

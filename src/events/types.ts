@@ -25,7 +25,10 @@ export interface BlockStoredEvent {
   /** Engine tokens per block for this event; 0 for offload placeholders. */
   blockSize: number;
   loraId: number | null;
-  /** Storage tier, upper-cased; `GPU` when the wire said nil. */
+  /**
+   * Index tier: the wire medium upper-cased (`GPU` when nil), suffixed `_REMOTE` when `locality` is REMOTE
+   * (decode/placement.ts) so that another pod's storage is never credited as this one's.
+   */
   medium: string;
   loraName: string | null;
   /** One entry per block (null = plain block), or null when the event carries none. */
@@ -35,13 +38,29 @@ export interface BlockStoredEvent {
   kvCacheSpecSlidingWindow: number | null;
   /** SGLang only: the request's cache salt (vLLM carries it inside extra_keys). */
   cacheSalt: string | null;
+  /**
+   * vLLM ≥ 0.26: LOCAL / REMOTE relative to the publisher; absent = unspecified. The three fields below are set only
+   * when the wire carries them, so the common event keeps one object shape (and older fixtures compare equal).
+   */
+  locality?: 'LOCAL' | 'REMOTE';
+  /** vLLM: the secondary offloading tier that emitted the event, if one did. */
+  ownership?: string;
+  /**
+   * SGLang speculative decoding sent `token_ids` as pairs (decode/token-pairs.ts): the token after the last stored
+   * position, which the engine keyed that position with.
+   */
+  bigramLookahead?: number;
 }
 
 export interface BlockRemovedEvent {
   type: 'BlockRemoved';
   blockHashes: BigUint64Array;
+  /** Index tier, as for BlockStoredEvent.medium (a REMOTE removal leaves the `_REMOTE` tier). */
   medium: string;
   groupIdx: number | null;
+  /** As on BlockStoredEvent: set only when the wire carries them. */
+  locality?: 'LOCAL' | 'REMOTE';
+  ownership?: string;
 }
 
 export interface AllBlocksClearedEvent {

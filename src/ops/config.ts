@@ -1,5 +1,20 @@
 import { z } from 'zod';
 
+/** Default tier weights (docs/configuration.md); mirrors scoring/tier-weights.ts DEFAULT_TIER_WEIGHT_TABLE. */
+export const DEFAULT_TIER_WEIGHTS_CONFIG: Readonly<Record<string, number>> = {
+  GPU: 1.0,
+  CPU: 0.8,
+  CPU_PINNED: 0.8,
+  DISK: 0.25,
+  STORAGE: 0.25,
+  FS: 0.25,
+  OBJ: 0.2,
+  EXTERNAL: 0.2,
+  STORAGE_REMOTE: 0.1,
+  FS_REMOTE: 0.1,
+  OBJ_REMOTE: 0.1,
+};
+
 /**
  * The service configuration: one schema, embedded defaults, overridable by environment variables (KV_INDEXER_*).
  * Validated at start with readable errors.
@@ -178,11 +193,15 @@ export const ConfigSchema = z.object({
     .default({ host: '0.0.0.0', port: 9090 }),
   scoring: z
     .object({
-      /** Weight of a block by the tier it is held on; unlisted tiers weigh `unknownTierWeight`. */
-      tierWeights: z.record(z.string(), z.number().min(0)).default({ GPU: 1.0, CPU: 0.8 }),
-      unknownTierWeight: z.number().min(0).default(1.0),
+      /**
+       * Weight of a block by the tier it is held on; unlisted tiers weigh `unknownTierWeight`. Setting it replaces
+       * the whole table. Same values as scoring/tier-weights.ts DEFAULT_TIER_WEIGHT_TABLE (a test keeps them equal;
+       * ops imports nothing upward), which cites where each comes from.
+       */
+      tierWeights: z.record(z.string(), z.number().min(0)).default(DEFAULT_TIER_WEIGHTS_CONFIG),
+      unknownTierWeight: z.number().min(0).default(0.1),
     })
-    .default({ tierWeights: { GPU: 1.0, CPU: 0.8 }, unknownTierWeight: 1.0 }),
+    .default({ tierWeights: DEFAULT_TIER_WEIGHTS_CONFIG, unknownTierWeight: 0.1 }),
   // Event transport (src/events, docs/events.md): connect-mode endpoints, per-endpoint queues and staleness.
   endpoints: z
     .object({

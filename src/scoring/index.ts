@@ -1,3 +1,3 @@
 export { Scorer, type ScoreOptions } from './scorer.js';
 export { scoreMatches, type CandidateScore, type ScoreResult } from './score.js';
-export { TierWeights, DEFAULT_TIER_WEIGHTS, type TierWeightConfig } from './tier-weights.js';
+export { TierWeights, DEFAULT_TIER_WEIGHTS, DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT, type TierWeightConfig } from './tier-weights.js';

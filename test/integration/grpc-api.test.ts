@@ -127,7 +127,11 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
 
     const info = await kv.call('GetInfo', {});
     expect(info).toMatchObject({ backend: 'memory', fingerprint: { scheme: 'cbor-fnv64a', blockSize: 16 }, models: [] });
-    expect(info.tierWeights).toEqual({ GPU: 1, CPU: 0.8, '*': 1 });
+    // Default weights (scoring/tier-weights.ts); an unknown tier weighs 0.1, no longer 1.0 like GPU.
+    expect(info.tierWeights).toEqual({
+      GPU: 1, CPU: 0.8, CPU_PINNED: 0.8, DISK: 0.25, STORAGE: 0.25, FS: 0.25, OBJ: 0.2, EXTERNAL: 0.2,
+      STORAGE_REMOTE: 0.1, FS_REMOTE: 0.1, OBJ_REMOTE: 0.1, '*': 0.1,
+    });
 
     const stats = await kv.call('GetStats', {});
     expect(Number(stats.blocksStored)).toBe(6);

@@ -12,6 +12,12 @@ export const DECODE_REASONS = [
   'bad_hash',
   'bad_extra_keys',
   'bad_token_ids',
+  /** SGLang speculative-decoding `token_ids` pairs that are not `[token, next]` lists chaining into one sequence. */
+  'bad_token_pairs',
+  /** `locality` other than LOCAL / REMOTE / nil: whose block it is cannot be told. */
+  'unknown_locality',
+  /** TensorRT-LLM `mm_keys` on a block: its multimodal identity has no agreed mapping to request keys yet. */
+  'unsupported_mm_keys',
 ] as const;
 
 export type DecodeReason = (typeof DECODE_REASONS)[number];

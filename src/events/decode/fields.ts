@@ -1,5 +1,6 @@
 import { FieldError } from './errors.js';
 import { fieldPath } from './paths.js';
+import { looksLikePairs, readTokenPairs } from './token-pairs.js';
 import { asSafeInt, expected, type WireMap } from './wire-values.js';
 
 /**
@@ -49,6 +50,15 @@ export function readMedium(value: unknown, ev: number, name: string): string {
   if (value === null || value === undefined) return 'GPU';
   if (typeof value !== 'string') throw new FieldError('bad_field_type', fieldPath(ev, name), expected('string or nil', value));
   return value === 'GPU' ? value : value.toUpperCase();
+}
+
+/**
+ * A BlockStored's `token_ids`: a plain list, or SGLang's speculative-decoding pairs (token-pairs.ts), which stand for
+ * the first element of each pair plus a look-ahead token.
+ */
+export function readEventTokens(value: unknown, ev: number, name: string): { tokens: Uint32Array; lookahead: number | null } {
+  if (Array.isArray(value) && looksLikePairs(value)) return readTokenPairs(value, ev, name);
+  return { tokens: readTokenIds(value, ev, name), lookahead: null };
 }
 
 /** Token ids → Uint32Array; every element is checked because a bad one would silently corrupt request keys. */

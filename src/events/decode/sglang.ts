@@ -1,6 +1,6 @@
 import type { AllBlocksClearedEvent, BlockRemovedEvent, BlockStoredEvent, KvEvent } from '../types.js';
 import { FieldError } from './errors.js';
-import { pick, readMedium, readNonNegativeInt, readOptionalInt, readTokenIds, requirePresent } from './fields.js';
+import { pick, readEventTokens, readMedium, readNonNegativeInt, readOptionalInt, requirePresent } from './fields.js';
 import { readHashList, readOptionalHash } from './hash.js';
 import { fieldPath } from './paths.js';
 import { unknownTag } from './tags.js';
@@ -11,6 +11,7 @@ import { expected, isWireMap, type WireMap } from './wire-values.js';
  * block_size, lora_id, medium, cache_salt, session_id`; no lora_name, extra_keys or KV-group fields.
  * SGLang's own `BlockStoredWithMetadata` puts a `{cache_salt}` struct (a map) where the spec has the bare
  * string, under the key `metadata` in map form; both are accepted. session_id is not needed and ignored.
+ * With EAGLE-family speculative decoding `token_ids` come as pairs (token-pairs.ts).
  */
 
 function readCacheSalt(value: unknown, ev: number, name: string): string | null {
@@ -35,7 +36,7 @@ function blockStored(body: unknown[] | WireMap, isArray: boolean, ev: number): B
   requirePresent(sizeRaw, ev, 'block_size');
   const blockHashes = readHashList(hashesRaw, ev, 'block_hashes');
   const parentBlockHash = readOptionalHash(parentRaw, ev, 'parent_block_hash');
-  const tokenIds = readTokenIds(tokensRaw, ev, 'token_ids');
+  const tokens = readEventTokens(tokensRaw, ev, 'token_ids');
   const blockSize = readNonNegativeInt(sizeRaw, ev, 'block_size');
   const loraId = readOptionalInt(pick(body, isArray, 5, 'lora_id'), ev, 'lora_id');
   const medium = readMedium(pick(body, isArray, 6, 'medium'), ev, 'medium');
@@ -45,11 +46,11 @@ function blockStored(body: unknown[] | WireMap, isArray: boolean, ev: number): B
       ? readCacheSalt((body as WireMap).metadata, ev, 'metadata')
       : readCacheSalt(saltRaw, ev, 'cache_salt');
   // Same property order as the vLLM decoder's events, so consumers see one object shape.
-  return {
+  const event: BlockStoredEvent = {
     type: 'BlockStored',
     blockHashes,
     parentBlockHash,
-    tokenIds,
+    tokenIds: tokens.tokens,
     blockSize,
     loraId,
     medium,
@@ -60,6 +61,8 @@ function blockStored(body: unknown[] | WireMap, isArray: boolean, ev: number): B
     kvCacheSpecSlidingWindow: null,
     cacheSalt,
   };
+  if (tokens.lookahead !== null) event.bigramLookahead = tokens.lookahead;
+  return event;
 }
 
 function blockRemoved(body: unknown[] | WireMap, isArray: boolean, ev: number): BlockRemovedEvent {

@@ -77,6 +77,19 @@ describe('malformed events are skipped with a precise issue', () => {
     ['nil block_size', ['BlockStored', [1], null, [], null], 'bad_field_type', 'events[1].block_size', 'expected non-negative int, got nil'],
     ['float lora_id', ['BlockStored', [1], null, [], 0, 1.5], 'bad_field_type', 'events[1].lora_id', 'expected int or nil, got float (1.5)'],
     ['int medium', ['BlockStored', [1], null, [], 0, null, 3], 'bad_field_type', 'events[1].medium', 'expected string or nil, got int (3)'],
+    // vLLM locality / ownership (decode/placement.ts), SGLang's metadata map and TensorRT-LLM's mm_keys on the vLLM wire.
+    ['unknown locality (removed)', ['BlockRemoved', [1], 'STORAGE', null, 'NEARBY'], 'unknown_locality', 'events[1].locality', 'unknown locality "NEARBY" (expected LOCAL, REMOTE or nil)'],
+    ['int locality', { type: 'BlockStored', block_hashes: [1], parent_block_hash: null, token_ids: [], block_size: 0, locality: 1 }, 'bad_field_type', 'events[1].locality', 'expected string or nil, got int (1)'],
+    ['int ownership', { type: 'BlockRemoved', block_hashes: [1], ownership: 2 }, 'bad_field_type', 'events[1].ownership', 'expected string or nil, got int (2)'],
+    ['int cache_salt in the metadata map', ['BlockStored', [1], null, [], 0, null, 'GPU', { cache_salt: 5 }], 'bad_field_type', 'events[1].lora_name.cache_salt', 'expected string or nil, got int (5)'],
+    ['mm_keys not a list', { type: 'BlockStored', block_hashes: [1], parent_block_hash: null, token_ids: [], block_size: 0, mm_keys: 'x' }, 'bad_field_type', 'events[1].mm_keys', 'expected array or nil, got string'],
+    [
+      'TensorRT-LLM mm_keys on a block',
+      { type: 'BlockStored', block_hashes: [1, 2], parent_block_hash: null, token_ids: [], block_size: 0, mm_keys: [[], [{ type: 'mm_key', hash: 'ab', start_offset: 0 }]] },
+      'unsupported_mm_keys',
+      'events[1].mm_keys[1]',
+      'block 1 carries 1 TensorRT-LLM multimodal key(s); such blocks are not indexed',
+    ],
     [
       'bytes lora_name',
       ['BlockStored', [1], null, [], 0, null, null, new Uint8Array(1)],
@@ -130,6 +143,9 @@ describe('malformed events are skipped with a precise issue', () => {
       'bad_hash',
       'bad_extra_keys',
       'bad_token_ids',
+      'bad_token_pairs',
+      'unknown_locality',
+      'unsupported_mm_keys',
     ]);
   });
 });

@@ -88,6 +88,9 @@ describe('msgspec-written payloads', () => {
         kvCacheSpecKind: 'full_attention',
         kvCacheSpecSlidingWindow: null,
         cacheSalt: null,
+        // locality "local" is vLLM's LOCAL (case-insensitive); ownership kept as sent; session_id not read.
+        locality: 'LOCAL',
+        ownership: 'owner',
       },
       {
         type: 'BlockStored',
@@ -101,7 +104,8 @@ describe('msgspec-written payloads', () => {
         extraKeys: null,
         ...NULLS,
       },
-      { type: 'BlockRemoved', blockHashes: new BigUint64Array([0x834ab12f98a3dcb0n]), medium: 'GPU', groupIdx: null },
+      // locality "remote": the removal is of the block's REMOTE tier (placement.ts), never of this pod's GPU copy.
+      { type: 'BlockRemoved', blockHashes: new BigUint64Array([0x834ab12f98a3dcb0n]), medium: 'GPU_REMOTE', groupIdx: null, locality: 'REMOTE' },
       { type: 'AllBlocksCleared' },
     ]);
   });

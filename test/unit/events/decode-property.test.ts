@@ -42,6 +42,17 @@ const extraEntryArb = fc.oneof(
 
 const optString = fc.option(fc.string({ maxLength: 12 }), { nil: null });
 const mediumArb = fc.option(fc.constantFrom('GPU', 'cpu', 'Fs', 'STORAGE', 'cpu_pinned'), { nil: null });
+/** vLLM ≥ 0.26 locality (case-insensitive on the wire); REMOTE moves the block to `<MEDIUM>_REMOTE`. */
+const localityArb = fc.option(fc.constantFrom('LOCAL', 'REMOTE', 'local', 'Remote'), { nil: null });
+const tierOf = (medium: string | null, locality: string | null) =>
+  (medium ?? 'GPU').toUpperCase() + (locality !== null && locality.toUpperCase() === 'REMOTE' ? '_REMOTE' : '');
+/** The optional fields the decoder sets only when the wire carries them (types.ts). */
+function placementOf(locality: string | null, ownership: string | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (locality !== null) out.locality = locality.toUpperCase();
+  if (ownership !== null) out.ownership = ownership;
+  return out;
+}
 
 type EventCase = { fields: [string, unknown][]; expected: KvEvent };
 
@@ -59,15 +70,22 @@ const storedArb: fc.Arbitrary<EventCase> = fc
     groupIdx: fc.option(fc.nat(8), { nil: null }),
     kind: optString,
     window: fc.option(fc.integer({ min: -1, max: 1 << 20 }), { nil: null }),
+    locality: localityArb,
+    ownership: optString,
+    sessionId: optString,
+    // SGLang speculative decoding: token_ids as [token, next] pairs ending in a look-ahead token.
+    pairs: fc.option(fc.nat({ max: 0xffffffff }), { nil: null }),
   })
   .map((r) => {
     const extras = r.withExtras ? r.extras.slice(0, r.hashes.length) : null;
+    const lookahead = r.pairs !== null && r.tokens.length > 0 ? r.pairs : null;
+    const wireTokens = lookahead === null ? r.tokens : r.tokens.map((t, i) => [t, i + 1 < r.tokens.length ? r.tokens[i + 1] : lookahead]);
     return {
       fields: [
         ['type', 'BlockStored'],
         ['block_hashes', r.hashes.map((h) => h.wire)],
         ['parent_block_hash', r.parent === null ? null : r.parent.wire],
-        ['token_ids', r.tokens],
+        ['token_ids', wireTokens],
         ['block_size', r.blockSize],
         ['lora_id', r.loraId],
         ['medium', r.medium],
@@ -76,6 +94,9 @@ const storedArb: fc.Arbitrary<EventCase> = fc
         ['group_idx', r.groupIdx],
         ['kv_cache_spec_kind', r.kind],
         ['kv_cache_spec_sliding_window', r.window],
+        ['locality', r.locality],
+        ['ownership', r.ownership],
+        ['session_id', r.sessionId],
       ],
       expected: {
         type: 'BlockStored',
@@ -84,31 +105,42 @@ const storedArb: fc.Arbitrary<EventCase> = fc
         tokenIds: Uint32Array.from(r.tokens),
         blockSize: r.blockSize,
         loraId: r.loraId,
-        medium: (r.medium ?? 'GPU').toUpperCase(),
+        medium: tierOf(r.medium, r.locality),
         loraName: r.loraName,
         extraKeys: extras === null ? null : extras.map((e) => e.items),
         groupIdx: r.groupIdx,
         kvCacheSpecKind: r.kind,
         kvCacheSpecSlidingWindow: r.window,
         cacheSalt: null,
+        ...placementOf(r.locality, r.ownership),
+        ...(lookahead === null ? {} : { bigramLookahead: lookahead }),
       },
     };
   });
 
 const removedArb: fc.Arbitrary<EventCase> = fc
-  .record({ hashes: fc.array(hashArb, { minLength: 1, maxLength: 4 }), medium: mediumArb, groupIdx: fc.option(fc.nat(8), { nil: null }) })
+  .record({
+    hashes: fc.array(hashArb, { minLength: 1, maxLength: 4 }),
+    medium: mediumArb,
+    groupIdx: fc.option(fc.nat(8), { nil: null }),
+    locality: localityArb,
+    ownership: optString,
+  })
   .map((r) => ({
     fields: [
       ['type', 'BlockRemoved'],
       ['block_hashes', r.hashes.map((h) => h.wire)],
       ['medium', r.medium],
       ['group_idx', r.groupIdx],
+      ['locality', r.locality],
+      ['ownership', r.ownership],
     ],
     expected: {
       type: 'BlockRemoved',
       blockHashes: BigUint64Array.from(r.hashes.map((h) => h.value)),
-      medium: (r.medium ?? 'GPU').toUpperCase(),
+      medium: tierOf(r.medium, r.locality),
       groupIdx: r.groupIdx,
+      ...placementOf(r.locality, r.ownership),
     },
   }));
 
@@ -126,7 +158,7 @@ function toWire(event: EventCase, form: 'array' | 'array-trimmed' | 'map' | 'map
     }
     return values;
   }
-  const map: Record<string, unknown> = { locality: 'x', session_id: 'y' };
+  const map: Record<string, unknown> = { session_id: 'y', some_future_key: 'x' };
   for (const [k, v] of event.fields) if (form === 'map' || v !== null || REQUIRED.has(k)) map[k] = v;
   return map;
 }

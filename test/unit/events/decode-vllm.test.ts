@@ -46,7 +46,7 @@ describe('BlockStored, array form (vLLM ≤ 0.22)', () => {
     ]);
   });
 
-  it('reads every position in declaration order and ignores positions past the last known one', () => {
+  it('reads every position in declaration order (locality 12, ownership 13, session_id 14) and ignores positions past the last known one', () => {
     const event = [
       'BlockStored',
       [18446744073709551615n, -1n],
@@ -60,7 +60,9 @@ describe('BlockStored, array form (vLLM ≤ 0.22)', () => {
       2,
       'sliding_window',
       4096,
-      'future-field',
+      'LOCAL',
+      'cpu-tier-1',
+      'session-a',
       { nested: true },
     ];
     expect(decodeEventBatch(pack([0, [event]])).events).toStrictEqual([
@@ -76,6 +78,8 @@ describe('BlockStored, array form (vLLM ≤ 0.22)', () => {
         groupIdx: 2,
         kvCacheSpecKind: 'sliding_window',
         kvCacheSpecSlidingWindow: 4096,
+        locality: 'LOCAL',
+        ownership: 'cpu-tier-1',
       }),
     ]);
   });
@@ -89,7 +93,7 @@ describe('BlockStored, array form (vLLM ≤ 0.22)', () => {
 });
 
 describe('BlockStored, map form (vLLM ≥ 0.23)', () => {
-  it('omitted defaults, unknown keys ignored', () => {
+  it('omitted defaults, locality/ownership read, session_id and unknown keys ignored', () => {
     const event = {
       type: 'BlockStored',
       block_hashes: [9223372036854775808n],
@@ -102,7 +106,13 @@ describe('BlockStored, map form (vLLM ≥ 0.23)', () => {
       some_future_key: [1, 2, 3],
     };
     expect(decodeEventBatch(pack([0, [event], null])).events).toStrictEqual([
-      stored({ blockHashes: new BigUint64Array([9223372036854775808n]), tokenIds: new Uint32Array([1, 2, 3]), blockSize: 3 }),
+      stored({
+        blockHashes: new BigUint64Array([9223372036854775808n]),
+        tokenIds: new Uint32Array([1, 2, 3]),
+        blockSize: 3,
+        locality: 'LOCAL',
+        ownership: 'shared',
+      }),
     ]);
   });
 
@@ -214,8 +224,8 @@ describe('BlockRemoved and AllBlocksCleared', () => {
         0,
         [
           ['BlockRemoved', [18446744073709551615n]],
-          ['BlockRemoved', [1, 2], 'cpu_pinned', 3, 'future'],
-          { type: 'BlockRemoved', block_hashes: [-1], locality: 'x', ownership: 'y' },
+          ['BlockRemoved', [1, 2], 'cpu_pinned', 3, 'local', 'tier-2', 'past-the-last'],
+          { type: 'BlockRemoved', block_hashes: [-1], medium: 'STORAGE', locality: 'REMOTE', ownership: 'y' },
           { type: 'BlockRemoved', block_hashes: [7], medium: 'CPU', group_idx: 0 },
         ],
       ]),
@@ -223,8 +233,8 @@ describe('BlockRemoved and AllBlocksCleared', () => {
     expect(batch.issues).toStrictEqual([]);
     expect(batch.events).toStrictEqual([
       { type: 'BlockRemoved', blockHashes: new BigUint64Array([18446744073709551615n]), medium: 'GPU', groupIdx: null },
-      { type: 'BlockRemoved', blockHashes: new BigUint64Array([1n, 2n]), medium: 'CPU_PINNED', groupIdx: 3 },
-      { type: 'BlockRemoved', blockHashes: new BigUint64Array([18446744073709551615n]), medium: 'GPU', groupIdx: null },
+      { type: 'BlockRemoved', blockHashes: new BigUint64Array([1n, 2n]), medium: 'CPU_PINNED', groupIdx: 3, locality: 'LOCAL', ownership: 'tier-2' },
+      { type: 'BlockRemoved', blockHashes: new BigUint64Array([18446744073709551615n]), medium: 'STORAGE_REMOTE', groupIdx: null, locality: 'REMOTE', ownership: 'y' },
       { type: 'BlockRemoved', blockHashes: new BigUint64Array([7n]), medium: 'CPU', groupIdx: 0 },
     ]);
   });

@@ -34,7 +34,7 @@ describe('Scorer', () => {
     index.add('a', 'OBJ', keys(4));
     const [s] = (await scorer.score(keys(1, 2, 3, 4), { candidates: ['a'] })).scores;
     expect(s.matchedBlocks).toBe(4);
-    expect(s.weighted).toBeCloseTo(1 + 0.8 + 0.5 + 1, 12); // OBJ is unlisted → unknown weight 1.0
+    expect(s.weighted).toBeCloseTo(1 + 0.8 + 0.5 + 0.1, 12); // OBJ is unlisted here → the unknown-tier weight 0.1
     expect(s.blocksByTier).toEqual({ GPU: 1, CPU: 1, DISK: 1, OBJ: 1 });
     // Per-request weights override the configured ones.
     const [o] = (await scorer.score(keys(1, 2, 3, 4), { candidates: ['a'], tierWeights: { cpu: 0.1, obj: 0 } })).scores;
