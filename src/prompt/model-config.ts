@@ -63,6 +63,10 @@ export const ModelEntrySchema = z
     contentFormat: z.enum(['auto', 'string', 'openai']).default('auto'),
     image: ImageOverridesSchema.default({}),
     limits: LimitsSchema.default({}),
+    /** Accept a request's own `chat_template` (vLLM's --trust-request-chat-template); refused otherwise. */
+    trustRequestChatTemplate: z.boolean().default(false),
+    /** Withhold `tools` from the template when tool_choice is "none" (vLLM's --exclude-tools-when-tool-choice-none). */
+    excludeToolsWhenToolChoiceNone: z.boolean().default(false),
   })
   .strict();
 export type ModelEntry = z.input<typeof ModelEntrySchema>;

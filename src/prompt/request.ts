@@ -17,6 +17,12 @@ export interface PromptRequest {
   continue_final_message?: boolean;
   chat_template_kwargs?: Record<string, unknown>;
   tools?: unknown[];
+  /** "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}. */
+  tool_choice?: unknown;
+  documents?: Record<string, string>[];
+  /** The request's own template (only for models with trustRequestChatTemplate). */
+  chat_template?: string;
+  reasoning_effort?: string;
   add_special_tokens?: boolean;
   mm_processor_kwargs?: ImageKwargs;
   cache_salt?: string | null;
