@@ -5,12 +5,18 @@
 
 export interface ChatRequestInput {
   kind: 'chat';
-  /** The OpenAI `messages` array, parsed. */
+  /** The OpenAI `messages` array, parsed with parsePyJson (objects as Maps, Python number kinds). */
   messages: unknown;
   addGenerationPrompt?: boolean;
   continueFinalMessage?: boolean;
-  chatTemplateKwargs?: Record<string, unknown>;
+  /** Parsed with parsePyJson, like every value below that reaches the chat template. */
+  chatTemplateKwargs?: unknown;
   mmProcessorKwargs?: Record<string, unknown>;
+  tools?: unknown;
+  toolChoice?: unknown;
+  documents?: unknown;
+  chatTemplate?: string;
+  reasoningEffort?: string;
 }
 
 export interface CompletionRequestInput {

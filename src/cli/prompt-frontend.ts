@@ -27,6 +27,11 @@ export class PromptServiceFrontend implements PromptFrontend {
             continue_final_message: input.continueFinalMessage,
             chat_template_kwargs: input.chatTemplateKwargs,
             mm_processor_kwargs: input.mmProcessorKwargs,
+            tools: input.tools,
+            tool_choice: input.toolChoice,
+            documents: input.documents,
+            chat_template: input.chatTemplate,
+            reasoning_effort: input.reasoningEffort,
           };
     const prepared = await this.service.prepare(request);
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');

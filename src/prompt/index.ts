@@ -21,3 +21,5 @@ export { resolveImageRule, detectStrategy, type ImageRule, type ImageKwargs } fr
 export { probeImageSize, decodeDataUrl, type ImageSize, type ImageFormat } from './image-probe.js';
 export { expandPlaceholders, type ExpansionIds, type PlaceholderRange } from './expand.js';
 export { roundHalfEven } from './python-math.js';
+export { parsePyJson, stringifyPyJson, asRecord, toPlain, PyInt, PyFloat, PyJsonError, pyFloatRepr, type PyValue, type PyDict } from './py-json.js';
+export { PyTemplate } from './jinja-py.js';

@@ -213,11 +213,29 @@ const base = Interpreter.prototype as unknown as {
 class PyInterpreter extends BaseInterpreter {
   // The library's methods are untyped here; their shapes are those of @huggingface/jinja 0.5.x (dist/index.js).
   applyFilter(operand: Runtime, filter: Node, env: Env): Runtime {
-    if (filter.type === 'Identifier' && filter.value === 'tojson') return new StringValue(pyDumps(operand, DEFAULT_DUMP));
-    if (filter.type === 'CallExpression' && filter.callee?.type === 'Identifier' && filter.callee.value === 'tojson') {
-      return new StringValue(pyDumps(operand, this.dumpOptions(filter.args ?? [], env)));
+    const name = filter.type === 'Identifier' ? filter.value : filter.type === 'CallExpression' && filter.callee?.type === 'Identifier' ? filter.callee.value : null;
+    const args = filter.type === 'CallExpression' ? (filter.args ?? []) : [];
+    if (name === 'tojson') return new StringValue(pyDumps(operand, args.length ? this.dumpOptions(args, env) : DEFAULT_DUMP));
+    // Jinja2's |string is str() of anything (the library refuses dicts and lists).
+    if (name === 'string') return new StringValue(pyStr(operand));
+    if ((name === 'select' || name === 'reject') && (operand.type === 'ArrayValue' || operand.type === 'TupleValue')) {
+      return new ArrayValue(this.selectItems(operand.value as Runtime[], args, env, name === 'select'));
     }
     return base.applyFilter.call(this, operand, filter, env);
+  }
+
+  /** Jinja2's select/reject: keep the items a test accepts (no test: truthiness). */
+  private selectItems(items: Runtime[], args: Node[], env: Env, keep: boolean): Runtime[] {
+    const [positional] = this.evaluateArguments(args, env);
+    const [testName, ...testArgs] = positional;
+    const tests = (env as unknown as { tests: Map<string, (x: Runtime, ...a: Runtime[]) => boolean> }).tests;
+    let test: (x: Runtime) => boolean = (x) => (x as unknown as { __bool__(): { value: boolean } }).__bool__().value;
+    if (testName) {
+      const fn = tests.get(String(testName.value));
+      if (!fn) throw new Error(`no test named '${String(testName.value)}'`);
+      test = (x) => fn(x, ...testArgs);
+    }
+    return items.filter((x) => test(x) === keep);
   }
 
   private dumpOptions(args: Node[], env: Env): DumpOptions {
@@ -256,9 +274,23 @@ class PyInterpreter extends BaseInterpreter {
     if (node.operator?.value === '~') {
       return new StringValue(pyStr(this.evaluate(node.left!, env)) + pyStr(this.evaluate(node.right!, env)));
     }
+    if (node.operator?.value === '+') {
+      // Python's str + non-str is a TypeError (the library turns the other side into text).
+      const left = this.evaluate(node.left!, env);
+      const right = this.evaluate(node.right!, env);
+      const ls = left.type === 'StringValue';
+      const rs = right.type === 'StringValue';
+      if (ls && rs) return new StringValue((left.value as string) + (right.value as string));
+      if (ls || rs) {
+        const other = ls ? right : left;
+        if (other.type !== 'UndefinedValue') throw new Error(`can only concatenate str (not "${PY_TYPE[other.type] ?? other.type}") to str`);
+      }
+    }
     return base.evaluateBinaryExpression.call(this, node, env);
   }
 }
+
+const PY_TYPE: Record<string, string> = { IntegerValue: 'int', FloatValue: 'float', BooleanValue: 'bool', NullValue: 'NoneType', ArrayValue: 'list', TupleValue: 'tuple', ObjectValue: 'dict' };
 
 const DEFAULT_DUMP: DumpOptions = { ensureAscii: false, indent: null, separators: null, sortKeys: false };
 

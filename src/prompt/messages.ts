@@ -1,5 +1,5 @@
 import { invalid } from './errors.js';
-import { asRecord, parsePyJson, PyJsonError, type PyDict } from './py-json.js';
+import { asRecord, numberOf, parsePyJson, PyJsonError, type PyDict } from './py-json.js';
 
 /** One image content part, as the caller sent it (validated shape; bytes not yet decoded). */
 export interface ImagePartRef {
@@ -23,8 +23,9 @@ export interface NormalizedMessage {
 }
 
 
-function optionalDimension(value: unknown, field: string): number | null {
-  if (value === undefined || value === null) return null;
+function optionalDimension(raw: unknown, field: string): number | null {
+  if (raw === undefined || raw === null) return null;
+  const value = numberOf(raw) ?? raw;
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw invalid(field, 'must be a positive integer');
   return value;
 }
@@ -108,26 +109,27 @@ export function normalizeMessages(value: unknown): NormalizedMessage[] {
     if (!msg) throw invalid(field, 'a message must be an object');
     const role = msg.role;
     if (typeof role !== 'string' || role.length === 0) throw invalid(`${field}.role`, 'must be a non-empty string');
+    for (const key of ['tool_call_id', 'name', 'reasoning', 'reasoning_content'] as const) {
+      if (msg[key] !== undefined && msg[key] !== null) {
+        if (typeof msg[key] !== 'string') throw invalid(`${field}.${key}`, 'must be a string');
+      }
+    }
+    // What vLLM's ConversationMessage carries besides role and content, in its order (chat_utils.py
+    // _parse_chat_message_content): assistant tool_calls, reasoning, reasoning_content; tool_call_id; name; tools.
     const extra: Record<string, unknown> = {};
     if (msg.tool_calls !== undefined && msg.tool_calls !== null) {
       if (role !== 'assistant') throw invalid(`${field}.tool_calls`, 'only assistant messages carry tool calls');
       const calls = toolCalls(msg.tool_calls, `${field}.tool_calls`);
       if (calls.length > 0) extra.tool_calls = calls; // vLLM drops an empty list
     }
-    for (const key of ['tool_call_id', 'name', 'reasoning', 'reasoning_content'] as const) {
-      if (msg[key] !== undefined && msg[key] !== null) {
-        if (typeof msg[key] !== 'string') throw invalid(`${field}.${key}`, 'must be a string');
-      }
-    }
-    // What vLLM's ConversationMessage carries besides role and content.
-    if (role === 'tool' && typeof msg.tool_call_id === 'string') extra.tool_call_id = msg.tool_call_id;
-    if (typeof msg.name === 'string') extra.name = msg.name;
     // Newer vLLM renames a message's deprecated `reasoning_content` to `reasoning` before validation.
     const reasoning = typeof msg.reasoning === 'string' ? msg.reasoning : msg.reasoning_content;
     if (role === 'assistant' && typeof reasoning === 'string') {
       extra.reasoning = reasoning;
       extra.reasoning_content = reasoning;
     }
+    if (role === 'tool' && typeof msg.tool_call_id === 'string') extra.tool_call_id = msg.tool_call_id;
+    if (typeof msg.name === 'string') extra.name = msg.name;
     if (role === 'developer') extra.tools = msg.tools ?? null;
     const content = msg.content;
     let parts: NormalizedPart[];

@@ -266,3 +266,16 @@ export function pyJsonString(s: string, ensureAscii: boolean): string {
 }
 
 const SHORT: Record<number, string> = { 8: '\\b', 9: '\\t', 10: '\\n', 12: '\\f', 13: '\\r' };
+
+/** A parsed value back to JSON text (compact, non-ASCII kept): parsing the result gives the same value again. */
+export function stringifyPyJson(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'string') return pyJsonString(v, false);
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : pyJsonFloat(v);
+  if (v instanceof PyInt) return v.text;
+  if (v instanceof PyFloat) return pyJsonFloat(v.value);
+  if (Array.isArray(v)) return `[${v.map(stringifyPyJson).join(',')}]`;
+  const entries = v instanceof Map ? [...(v as Map<string, unknown>)] : Object.entries(v as object);
+  return `{${entries.map(([k, x]) => `${pyJsonString(k, false)}:${stringifyPyJson(x)}`).join(',')}}`;
+}
