@@ -17,11 +17,14 @@ export interface TestService {
 
 /**
  * The whole service on ephemeral ports (ZMQ bind, gRPC, metrics), quiet, optionally with the demo model
- * (fixtures/models/demo.yaml). `overrides` are config sections merged over those defaults.
+ * (fixtures/models/demo.yaml) or another model registry file. `overrides` are config sections merged over those defaults.
  */
-export async function startTestService(options: { demoModel?: boolean; overrides?: Record<string, Record<string, unknown>> } = {}): Promise<TestService> {
+export async function startTestService(
+  options: { demoModel?: boolean; registry?: string; overrides?: Record<string, Record<string, unknown>> } = {},
+): Promise<TestService> {
   const config = embeddedConfig(options.overrides);
-  const prompts = options.demoModel ? await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys) : null;
+  const registry = options.registry ?? (options.demoModel ? 'fixtures/models/demo.yaml' : null);
+  const prompts = registry ? await PromptServiceFrontend.load(registry, config.keys) : null;
   const { service, api } = await startEmbedded(config, prompts);
   const kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
   return {
