@@ -13,7 +13,7 @@ import { agentChat } from '../support/agent-chat.js';
 const MODEL = 'Qwen/Qwen3-8B';
 const CANDIDATES = Array.from({ length: 16 }, (_, i) => `10.3.0.${i + 1}:8000`);
 /** Agent turns for a prompt of about 8k tokens with the Qwen3 template (each turn: 2 tool calls, 2 results). */
-const TURNS = 20;
+const TURNS = 22;
 
 type ChatInput = { messagesJson: string; toolsJson: string; toolChoice: string };
 type ScoreClient = { Score(req: object, opts: { deadline: number }, cb: (err: ServiceError | null, res: { tokenCount: number }) => void): void; close(): void };
