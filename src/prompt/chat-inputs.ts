@@ -77,9 +77,12 @@ export function chatTemplateInputs(request: Record<string, unknown>, model: Load
   const rawKwargs = request.chat_template_kwargs ?? {};
   const kwargsRecord = asRecord(rawKwargs);
   if (!kwargsRecord) throw invalid('chat_template_kwargs', 'must be an object');
+  // The server's defaults (--default-chat-template-kwargs) under the request's own; vLLM's
+  // resolve_chat_template_kwargs never forwards `chat_template` or `tokenize`.
   const kwargs: Record<string, unknown> = {};
-  // vLLM's resolve_chat_template_kwargs never forwards these two.
-  for (const [k, v] of entries(rawKwargs)) if (k !== 'chat_template' && k !== 'tokenize') kwargs[k] = v;
+  for (const [k, v] of [...Object.entries(model.entry.defaultChatTemplateKwargs), ...entries(rawKwargs)]) {
+    if (k !== 'chat_template' && k !== 'tokenize') kwargs[k] = v;
+  }
 
   let tools: PyDict[] | null = null;
   if (given(request.tools)) {

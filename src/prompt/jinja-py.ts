@@ -10,13 +10,11 @@ import { PyFloat, PyInt, pyFloatRepr, pyJsonFloat, pyJsonString } from './py-jso
  * test/unit/prompt/jinja-py.test.ts; the differential test (test/unit/prompt/jinja-parity.test.ts) renders the same
  * templates with Debian's python3-jinja2 and compares byte for byte.
  *
- * Fixed differences:
- * 1. `tojson`: Python's json.dumps — floats with `repr` (`2.0`, `1e-05`), integers with all their digits, keys in
- *    insertion order, `ensure_ascii` off by default, `separators`/`indent`/`sort_keys` as in Python.
- * 2. Printing a float (`{{ x }}`, `|string`, `~`): Python's `repr` (`1e+16`, not `10000000000000000.0`).
- * 3. Printing booleans and none: `True`/`False`/`None` (the library prints `true`/`false` and nothing).
- * 4. Printing a dict or list: Python's `repr` (`{'a': 1}`), not JSON.
- * 5. JSON input keeps its key order and number kinds (values built from `parsePyJson`, not `JSON.parse`).
+ * Fixed differences (the full table is in docs/models.md): `tojson` is Python's json.dumps (float `repr`, all digits
+ * of an int, insertion order, Python's options); printing floats, booleans, none, dicts and lists as Python's `str`;
+ * `~`, `|string`, `select`/`reject`, `str + non-str` as in Python; request values built from `parsePyJson` keep key
+ * order and number kinds. The library's runtime prototypes for floats, booleans, lists and dicts are patched in
+ * place when this module loads (their `toString` is what the library prints).
  */
 
 type Runtime = { type: string; value: unknown; toString(): string };

@@ -41,6 +41,15 @@ describe('chatTemplateInputs: the request fields vLLM forwards to the chat templ
     expect(Object.keys(inputs('{"chat_template_kwargs": {"a": 1, "tokenize": true, "z": 2}}').kwargs)).toEqual(['a', 'z']);
   });
 
+  it('defaultChatTemplateKwargs lie under the request kwargs (vLLM --default-chat-template-kwargs)', () => {
+    const settings = { defaultChatTemplateKwargs: { enable_thinking: false, style: 'terse' } };
+    expect(inputs('{"chat_template_kwargs": {"style": "long"}}', settings).kwargs).toEqual({ enable_thinking: false, style: 'long' });
+    // reasoning_effort's enable_thinking wins over a server default (only the request's kwargs stop it).
+    expect(inputs('{"reasoning_effort": "high"}', settings).variables).toEqual({ reasoning_effort: 'high', enable_thinking: true });
+    const req = '{"messages": [{"role": "user", "content": "hi"}]}';
+    expect(renderService(model(settings), req)).toEqual({ text: '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n' });
+  });
+
   it("a request's own chat_template renders only for a model that trusts it", () => {
     const req = '{"messages": [{"role": "user", "content": "hi"}], "chat_template": "[{{ messages[0].content }}|{{ custom }}]", "chat_template_kwargs": {"custom": 2.0}}';
     expect(renderService(model({ trustRequestChatTemplate: true }), req)).toEqual({ text: '[hi|2.0]' });
