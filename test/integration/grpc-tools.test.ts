@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Publisher } from 'zeromq';
 import { agentChat } from '../../bench/support/agent-chat.js';
+import { scoreCommand } from '../../src/cli/score-command.js';
 import { readModelDir, specialTokensMap } from '../../src/prompt/model-dir.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { connectedPublisher, kvMessage, waitFor } from '../support/zmq.js';
@@ -96,6 +97,19 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
       [A, blocks],
       [B, Math.floor(firstDiff / 16)],
     ]);
+
+    // The CLI: `kv-indexer score` with the same request as a file (raw JSON, re-encoded without loss).
+    const file = join(dir, 'agent.json');
+    writeFileSync(file, `{"model": "${MODEL}", "messages": ${chat.messages}, "tools": ${chat.tools}, "tool_choice": "auto"}`);
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void out.push(line));
+    try {
+      expect(await scoreCommand([file, '--candidates', `${A},${B}`, '--address', `127.0.0.1:${t.api.grpcPort}`])).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    expect(out[0]).toBe(`${expected.length} tokens, ${blocks} blocks`);
+    expect(out[2].split(/\s+/).slice(0, 2)).toEqual([A, String(blocks)]);
   });
 
   it('withholds tools for tool_choice "none" (the model sets excludeToolsWhenToolChoiceNone), keeps them otherwise', async () => {
