@@ -9,12 +9,13 @@ import { ingestSuite } from './suites/ingest.js';
 import { indexSuite } from './suites/index-memory.js';
 import { grpcSuite } from './suites/grpc.js';
 import { grpcChatSuite } from './suites/grpc-chat.js';
+import { grpcToolsSuite } from './suites/grpc-tools.js';
 import { promptSuite } from './suites/prompt.js';
 import { transportSuite } from './suites/transport.js';
 import { redisSuite } from './suites/redis.js';
 import { mmHashSuite } from './suites/mm-hash.js';
 
-const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, redisSuite, mmHashSuite];
+const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, redisSuite, mmHashSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

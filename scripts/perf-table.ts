@@ -66,6 +66,11 @@ const SHOWN: Record<string, Record<string, string>> = {
     coldP50Ms: 'gRPC Score from chat text (8k tokens, 16 candidates), new conversation, p50',
     nextTurnP50Ms: 'same, next turn of the conversation, p50',
   },
+  'grpc-tools': {
+    coldP50Ms: 'gRPC Score from a tool-using agent chat (8k tokens: tools, tool calls, results; 16 candidates), new conversation, p50',
+    coldP99Ms: 'same, p99',
+    nextTurnP50Ms: 'same, next turn of the conversation, p50',
+  },
   redis: {
     serverCommandsPerScore: 'Redis commands per Score',
     serverCommandsPerFlush: 'Redis commands per flush',
@@ -76,7 +81,7 @@ const SHOWN: Record<string, Record<string, string>> = {
   },
 };
 
-const ORDER = ['decode', 'hashing', 'ingest', 'index-memory', 'transport', 'prompt', 'grpc', 'grpc-chat', 'redis', 'mm-hash'];
+const ORDER = ['decode', 'hashing', 'ingest', 'index-memory', 'transport', 'prompt', 'grpc', 'grpc-chat', 'grpc-tools', 'redis', 'mm-hash'];
 
 function format(value: number): string {
   if (value >= 1_000_000) return `${(value / 1e6).toFixed(value >= 1e7 ? 1 : 2)}M`;

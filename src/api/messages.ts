@@ -11,6 +11,11 @@ export interface ChatInputMsg {
   continueFinalMessage: boolean;
   chatTemplateKwargsJson: string;
   mmProcessorKwargsJson: string;
+  toolsJson?: string;
+  toolChoice?: string;
+  documentsJson?: string;
+  chatTemplate?: string;
+  reasoningEffort?: string;
 }
 
 export interface MultimodalItemMsg {

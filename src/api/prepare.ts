@@ -1,6 +1,7 @@
 import { blockExtras, type BlockHasher } from '../keys/index.js';
 import { ApiError, invalid } from './errors.js';
-import type { PromptFields } from './messages.js';
+import { parsePyJson } from '../prompt/index.js';
+import type { ChatInputMsg, PromptFields } from './messages.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { checkItems, checkModel, checkTokens, checkUtf8, parseBlockKeys, parseJsonField } from './validate.js';
 
@@ -64,10 +65,9 @@ export async function preparePrompt(
           ? { kind: 'prompt' as const, text: req.prompt ?? '' }
           : {
               kind: 'chat' as const,
-              messages: parseJsonField('chat.messages_json', req.chat?.messagesJson ?? ''),
+              ...chatTemplateFields(req.chat),
               addGenerationPrompt: req.chat?.addGenerationPrompt ?? undefined,
               continueFinalMessage: req.chat?.continueFinalMessage ?? false,
-              chatTemplateKwargs: objectField('chat.chat_template_kwargs_json', req.chat?.chatTemplateKwargsJson ?? ''),
               mmProcessorKwargs: objectField('chat.mm_processor_kwargs_json', req.chat?.mmProcessorKwargsJson ?? ''),
               mmProcessorKwargsJson: req.chat?.mmProcessorKwargsJson || undefined,
               lora: req.loraName || undefined,
@@ -95,6 +95,39 @@ export async function preparePrompt(
     }
     default:
       throw invalid('input', 'one of chat, prompt, tokens or block_keys is required');
+  }
+}
+
+/**
+ * The chat fields whose JSON reaches the template, parsed as vLLM's Python parses them (parsePyJson: key order and
+ * number kinds kept). Any of them malformed: INVALID_ARGUMENT naming it, before anything renders.
+ */
+function chatTemplateFields(chat: ChatInputMsg | null | undefined) {
+  const tools = pyJsonField('chat.tools_json', chat?.toolsJson ?? '');
+  if (tools !== undefined && !Array.isArray(tools)) throw invalid('chat.tools_json', 'must be a JSON array of tools');
+  const documents = pyJsonField('chat.documents_json', chat?.documentsJson ?? '');
+  if (documents !== undefined && !Array.isArray(documents)) throw invalid('chat.documents_json', 'must be a JSON array of objects');
+  const kwargs = pyJsonField('chat.chat_template_kwargs_json', chat?.chatTemplateKwargsJson ?? '');
+  if (kwargs !== undefined && !(kwargs instanceof Map)) throw invalid('chat.chat_template_kwargs_json', 'must be a JSON object');
+  const choice = (chat?.toolChoice ?? '').trim();
+  return {
+    messages: pyJsonField('chat.messages_json', chat?.messagesJson ?? ''),
+    chatTemplateKwargs: kwargs,
+    tools,
+    documents,
+    // A bare word ("auto") or JSON (a named choice, or a quoted word).
+    toolChoice: choice === '' ? undefined : /^[{"]/.test(choice) ? pyJsonField('chat.tool_choice', choice) : choice,
+    chatTemplate: chat?.chatTemplate || undefined,
+    reasoningEffort: chat?.reasoningEffort || undefined,
+  };
+}
+
+function pyJsonField(field: string, text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return parsePyJson(text);
+  } catch (err) {
+    throw invalid(field, `is not valid JSON: ${(err as Error).message}`);
   }
 }
 

@@ -5,16 +5,22 @@
 
 export interface ChatRequestInput {
   kind: 'chat';
-  /** The OpenAI `messages` array, parsed. */
+  /** The OpenAI `messages` array, parsed with parsePyJson (objects as Maps, Python number kinds). */
   messages: unknown;
   addGenerationPrompt?: boolean;
   continueFinalMessage?: boolean;
-  chatTemplateKwargs?: Record<string, unknown>;
+  /** Parsed with parsePyJson, like every value below that reaches the chat template. */
+  chatTemplateKwargs?: unknown;
   mmProcessorKwargs?: Record<string, unknown>;
   /** The kwargs' JSON text as received: vLLM's image identifier is computed from it (Python number typing, key order). */
   mmProcessorKwargsJson?: string;
   /** The request's LoRA adapter (vLLM's tower-connector LoRA prefixes image identifiers with it). */
   lora?: string;
+  tools?: unknown;
+  toolChoice?: unknown;
+  documents?: unknown;
+  chatTemplate?: string;
+  reasoningEffort?: string;
 }
 
 export interface CompletionRequestInput {

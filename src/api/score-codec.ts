@@ -284,7 +284,19 @@ function readItem(r: Reader, at: string): MultimodalItemMsg {
   return item;
 }
 
-/** ChatInput's text fields (messages_json, chat_template_kwargs_json, mm_processor_kwargs_json) must be UTF-8. */
+/** ChatInput's string fields, by field number: each must be UTF-8. */
+const CHAT_TEXT_FIELDS: Record<number, string> = {
+  1: 'chat.messages_json',
+  4: 'chat.chat_template_kwargs_json',
+  5: 'chat.mm_processor_kwargs_json',
+  6: 'chat.tools_json',
+  7: 'chat.tool_choice',
+  8: 'chat.documents_json',
+  9: 'chat.chat_template',
+  10: 'chat.reasoning_effort',
+};
+
+/** ChatInput's text fields must be UTF-8 (checked on the wire, before the generic decoder replaces bad bytes). */
 function checkChatText(r: Reader): void {
   const end = r.lengthEnd();
   const outer = r.end;
@@ -293,7 +305,7 @@ function checkChatText(r: Reader): void {
     r.field = 'chat';
     const tag = r.tag();
     const field = tag >>> 3;
-    const name = field === 1 ? 'chat.messages_json' : field === 4 ? 'chat.chat_template_kwargs_json' : field === 5 ? 'chat.mm_processor_kwargs_json' : null;
+    const name = CHAT_TEXT_FIELDS[field] ?? null;
     if (name !== null && (tag & 7) === WIRE_LEN) {
       r.field = name;
       r.utf8String();

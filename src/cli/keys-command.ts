@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatKey } from '../keys/index.js';
 import { loadConfig } from '../ops/index.js';
-import { loadRegistryFile, PromptError, PromptService } from '../prompt/index.js';
+import { asRecord, loadRegistryFile, parsePyJson, PromptError, PromptService } from '../prompt/index.js';
 
 const USAGE = `usage: kv-indexer keys --models <registry.yaml|json> [--block-size N] [--hash-seed S] [--no-text] <request.json | ->
 
@@ -53,14 +53,15 @@ export async function keysCommand(argv: string[]): Promise<number> {
     const source = positionals[0] === '-' ? readFileSync(0, 'utf8') : readFileSync(positionals[0], 'utf8');
     let request: unknown;
     try {
-      request = JSON.parse(source);
+      // Parsed as vLLM's Python parses it: key order and number kinds reach the chat template unchanged.
+      request = parsePyJson(source);
     } catch (err) {
       throw new PromptError('invalid_argument', `request is not valid JSON: ${(err as Error).message}`);
     }
     const { config, baseDir } = loadRegistryFile(modelsPath);
     // Load only the requested model when the registry knows it (a CLI run should not parse every tokenizer);
     // otherwise load them all so the error lists every known name.
-    const wanted = (request as { model?: unknown } | null)?.model;
+    const wanted = asRecord(request)?.model;
     const entries = Array.isArray(config?.models) ? config.models : [];
     const match = entries.filter((m) => m && (m.name === wanted || m.aliases?.includes(String(wanted)) || m.loras?.includes(String(wanted))));
     const registry = match.length > 0 ? { ...config, models: match } : config;

@@ -29,6 +29,11 @@ export class PromptServiceFrontend implements PromptFrontend {
             mm_processor_kwargs: input.mmProcessorKwargs,
             mm_processor_kwargs_json: input.mmProcessorKwargsJson,
             lora_name: input.lora,
+            tools: input.tools,
+            tool_choice: input.toolChoice,
+            documents: input.documents,
+            chat_template: input.chatTemplate,
+            reasoning_effort: input.reasoningEffort,
           };
     const prepared = await this.service.prepare(request);
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');

@@ -3,6 +3,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LOADER_OPTIONS } from '../api/index.js';
+import { parsePyJson, stringifyPyJson, toPlain } from '../prompt/index.js';
 import type { CandidateScore } from '../scoring/index.js';
 
 const USAGE = `usage: kv-indexer score REQUEST.json [--candidates ip:port,ip:port…] [--address host:port]
@@ -37,7 +38,10 @@ export async function scoreCommand(argv: string[]): Promise<number> {
   }
   let body: Record<string, unknown>;
   try {
-    body = JSON.parse(readFileSync(parsed.positionals[0], 'utf8')) as Record<string, unknown>;
+    // Parsed as vLLM's Python parses it; the fields that reach the chat template are re-encoded without loss.
+    const value = parsePyJson(readFileSync(parsed.positionals[0], 'utf8'));
+    if (!(value instanceof Map)) throw new Error('the request must be a JSON object');
+    body = Object.fromEntries(value);
   } catch (err) {
     console.error(`cannot read ${parsed.positionals[0]}: ${(err as Error).message}`);
     return 1;
@@ -49,9 +53,22 @@ export async function scoreCommand(argv: string[]): Promise<number> {
     cacheSalt: body.cache_salt ?? '',
     candidates,
   };
-  if (Array.isArray(body.messages)) request.chat = { messagesJson: JSON.stringify(body.messages) };
-  else if (typeof body.prompt === 'string') request.prompt = body.prompt;
-  else if (Array.isArray(body.prompt_token_ids)) request.tokens = { tokenIds: body.prompt_token_ids };
+  const json = (v: unknown): string => (v === undefined || v === null ? '' : stringifyPyJson(v));
+  if (Array.isArray(body.messages)) {
+    request.chat = {
+      messagesJson: json(body.messages),
+      addGenerationPrompt: typeof body.add_generation_prompt === 'boolean' ? body.add_generation_prompt : undefined,
+      continueFinalMessage: body.continue_final_message === true,
+      chatTemplateKwargsJson: json(body.chat_template_kwargs),
+      mmProcessorKwargsJson: json(body.mm_processor_kwargs),
+      toolsJson: json(body.tools),
+      toolChoice: typeof body.tool_choice === 'string' ? body.tool_choice : json(body.tool_choice),
+      documentsJson: json(body.documents),
+      chatTemplate: typeof body.chat_template === 'string' ? body.chat_template : '',
+      reasoningEffort: typeof body.reasoning_effort === 'string' ? body.reasoning_effort : '',
+    };
+  } else if (typeof body.prompt === 'string') request.prompt = body.prompt;
+  else if (Array.isArray(body.prompt_token_ids)) request.tokens = { tokenIds: toPlain(body.prompt_token_ids) };
   else {
     console.error('the request needs "messages", "prompt" or "prompt_token_ids"');
     return 2;

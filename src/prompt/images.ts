@@ -6,7 +6,7 @@ import { decodesAsRgb } from './image-mode.js';
 import { decodeDataUrl, probeImageSize, type ImageSize } from './image-probe.js';
 import { MAX_ASPECT_RATIO } from './image-tokens.js';
 import type { ImagePartRef } from './messages.js';
-import type { PyValue } from './py-value.js';
+import type { KwargValue } from './py-value.js';
 import type { LoadedModel } from './registry.js';
 import { vllmIdentifier } from './vllm-mm-hash.js';
 
@@ -33,7 +33,7 @@ export interface ImageContext {
   /** Processor kwargs that change token counts. */
   kwargs: ImageKwargs | undefined;
   /** The request's mm_processor_kwargs as vLLM hashes them (request order, Python types). */
-  hashKwargs: readonly (readonly [string, PyValue])[];
+  hashKwargs: readonly (readonly [string, KwargValue])[];
   /** node:crypto algorithm of the content hash used when no vLLM engine is configured. */
   contentHash: string;
   fetcher: ImageFetcher;

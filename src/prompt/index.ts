@@ -18,7 +18,7 @@ export { loadRegistryFile } from './registry-file.js';
 export { ImageFetcher, DEFAULT_FETCH_OPTIONS, isPrivateAddress, type ImageFetchOptions, type FetchOutcome, type FetchFailure } from './image-fetch.js';
 export { resolveVllmConfig, vllmIdentifier, digestChunks, OLDEST_SUPPORTED_VLLM, type VllmHashConfig, type MmHasher } from './vllm-mm-hash.js';
 export { mmHashChunks, type StreamScheme } from './vllm-mm-stream.js';
-export { parsePyObject, pyFromJs, type PyValue } from './py-value.js';
+export { parsePyObject, pyFromJs, type KwargValue } from './py-value.js';
 export { decodesAsRgb } from './image-mode.js';
 export type { IdentifierSource } from './images.js';
 export { TokenizerPool, type TokenizerPoolOptions } from './tokenizer-pool.js';
@@ -27,3 +27,5 @@ export { resolveImageRule, detectStrategy, type ImageRule, type ImageKwargs } fr
 export { probeImageSize, decodeDataUrl, type ImageSize, type ImageFormat } from './image-probe.js';
 export { expandPlaceholders, type ExpansionIds, type PlaceholderRange } from './expand.js';
 export { roundHalfEven } from './python-math.js';
+export { parsePyJson, stringifyPyJson, asRecord, toPlain, PyInt, PyFloat, PyJsonError, pyFloatRepr, type PyValue, type PyDict } from './py-json.js';
+export { PyTemplate } from './jinja-py.js';

@@ -87,6 +87,12 @@ export const ModelEntrySchema = z
     image: ImageOverridesSchema.default({}),
     limits: LimitsSchema.default({}),
     vllm: VllmEntrySchema.optional(),
+    /** Accept a request's own `chat_template` (vLLM's --trust-request-chat-template); refused otherwise. */
+    trustRequestChatTemplate: z.boolean().default(false),
+    /** Withhold `tools` from the template when tool_choice is "none" (vLLM's --exclude-tools-when-tool-choice-none). */
+    excludeToolsWhenToolChoiceNone: z.boolean().default(false),
+    /** Template variables under every request's chat_template_kwargs (vLLM's --default-chat-template-kwargs). */
+    defaultChatTemplateKwargs: z.record(z.string(), z.unknown()).default({}),
   })
   .strict();
 export type ModelEntry = z.input<typeof ModelEntrySchema>;

@@ -1,9 +1,11 @@
 import { BlockHasher, blockExtras, type BlockExtra, type KeySchemeConfig } from '../keys/index.js';
+import { chatTemplateInputs } from './chat-inputs.js';
 import { invalid, PromptError } from './errors.js';
 import { expandPlaceholders } from './expand.js';
 import { DEFAULT_FETCH_OPTIONS, ImageFetcher, type ImageFetchOptions, type PendingFetches } from './image-fetch.js';
 import { checkHashAlgorithm, resolveImage, type ImageContext, type ResolvedImage } from './images.js';
 import { imageParts, MAX_IDENTIFIER_LENGTH, normalizeMessages } from './messages.js';
+import { asRecord, toPlain } from './py-json.js';
 import type { RegistryConfig } from './model-config.js';
 import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
@@ -71,6 +73,20 @@ export interface PromptServiceOptions {
   fetch?: ImageFetchOptions;
 }
 
+/** Request fields whose JSON reaches the chat template: parsed with parsePyJson, they keep their order and numbers. */
+const TEMPLATE_FIELDS = new Set(['messages', 'tools', 'tool_choice', 'documents', 'chat_template_kwargs']);
+
+/**
+ * A request as a record: a plain object as given, or a parsed JSON object (a Map from parsePyJson) whose other fields
+ * become plain values (token ids, kwargs for the image processor…).
+ */
+function requestFields(input: unknown): Record<string, unknown> {
+  const rec = asRecord(input);
+  if (!rec) throw invalid(undefined, 'the request must be a JSON object');
+  if (!(input instanceof Map)) return rec;
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, TEMPLATE_FIELDS.has(k) ? v : toPlain(v)]));
+}
+
 /**
  * The read path's front half: request → rendered prompt → token ids with expanded image placeholders → per-block
  * extra features → request keys (spec/multimodal.md, spec/block-keys.md). A failed request caches nothing.
@@ -113,8 +129,8 @@ export class PromptService {
     };
   }
 
-  async prepare(request: PromptRequest | unknown): Promise<PreparedPrompt> {
-    if (!isObject(request)) throw invalid(undefined, 'the request must be a JSON object');
+  async prepare(input: PromptRequest | unknown): Promise<PreparedPrompt> {
+    const request = requestFields(input);
     const { model, lora, keyModel } = this.registry.resolve(request.model, request.lora);
     const salt = request.cache_salt;
     if (salt !== undefined && salt !== null && (typeof salt !== 'string' || salt.length === 0)) throw invalid('cache_salt', 'must be a non-empty string');
@@ -160,9 +176,7 @@ export class PromptService {
     const messages = normalizeMessages(request.messages);
     const kwargs = imageKwargs(request.mm_processor_kwargs);
     const maxTokens = optionalCount(request.max_completion_tokens, 'max_completion_tokens') ?? optionalCount(request.max_tokens, 'max_tokens');
-    const templateKwargs = request.chat_template_kwargs ?? {};
-    if (!isObject(templateKwargs)) throw invalid('chat_template_kwargs', 'must be an object');
-    if (request.tools !== undefined && request.tools !== null && !Array.isArray(request.tools)) throw invalid('tools', 'must be an array');
+    const inputs = chatTemplateInputs(request, model);
     const refs = imageParts(messages);
     if (refs.length > model.limits.maxImages) {
       throw new PromptError('resource_exhausted', `${refs.length} images, more than the limit of ${model.limits.maxImages} per request`, refs[model.limits.maxImages].field);
@@ -186,8 +200,7 @@ export class PromptService {
     const text = renderChat(model, messages, {
       addGenerationPrompt: optionalBool(request.add_generation_prompt, 'add_generation_prompt', true),
       continueFinalMessage: optionalBool(request.continue_final_message, 'continue_final_message', false),
-      chatTemplateKwargs: templateKwargs,
-      tools: (request.tools as unknown[] | undefined) ?? null,
+      inputs,
     });
     // vLLM tokenizes rendered chats without adding special tokens unless asked (the template already wrote them).
     // The rendered tokens are a lower bound of the prompt's (expansion only adds): over the limit, tokenizing stops early.

@@ -1,10 +1,10 @@
-import { Template } from '@huggingface/jinja';
 import { isAbsolute, resolve } from 'node:path';
 import { PromptError } from './errors.js';
 import { resolveImageRule, ruleTokens, type ImageRule } from './image-rules.js';
 import type { ExpansionIds } from './expand.js';
 import { DEFAULT_LIMITS, RegistryConfigSchema, type ModelEntryResolved, type RegistryConfig, type RegistryConfigResolved } from './model-config.js';
 import { numberField, readModelDir, specialTokensMap, type ModelFiles } from './model-dir.js';
+import { PyTemplate } from './jinja-py.js';
 import { ModelTokenizer } from './model-tokenizer.js';
 import { TokenCache } from './token-cache.js';
 import { TokenizerPool } from './tokenizer-pool.js';
@@ -25,8 +25,8 @@ export interface LoadedModel {
   name: string;
   entry: ModelEntryResolved;
   files: ModelFiles;
-  template: Template | null;
-  toolTemplate: Template | null;
+  template: PyTemplate | null;
+  toolTemplate: PyTemplate | null;
   contentFormat: ContentFormat;
   specialTokens: Record<string, string | string[]>;
   tokenizer: ModelTokenizer;
@@ -53,9 +53,9 @@ export function detectContentFormat(source: string): ContentFormat {
   return /\{%-?\s*for\s+\w+\s+in\s+\w+(\[\s*['"]content['"]\s*\]|\.content)\s*(\||-?%\})/.test(source) ? 'openai' : 'string';
 }
 
-function compile(source: string, where: string): Template {
+export function compileTemplate(source: string, where: string): PyTemplate {
   try {
-    return new Template(source);
+    return new PyTemplate(source);
   } catch (err) {
     throw new PromptError('failed_precondition', `chat template does not parse: ${(err as Error).message}`, where);
   }
@@ -92,8 +92,8 @@ async function loadModel(entry: ModelEntryResolved, where: string, baseDir: stri
     name: entry.name,
     entry,
     files,
-    template: source === null ? null : compile(source, `${where} (${files.chatTemplate!.from})`),
-    toolTemplate: files.toolChatTemplate === null ? null : compile(files.toolChatTemplate, `${where} (tool_use template)`),
+    template: source === null ? null : compileTemplate(source, `${where} (${files.chatTemplate!.from})`),
+    toolTemplate: files.toolChatTemplate === null ? null : compileTemplate(files.toolChatTemplate, `${where} (tool_use template)`),
     contentFormat: entry.contentFormat === 'auto' ? (source === null ? 'string' : detectContentFormat(source)) : entry.contentFormat,
     specialTokens: specialTokensMap(files.tokenizerConfig),
     tokenizer,

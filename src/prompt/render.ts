@@ -1,12 +1,44 @@
+import type { ChatTemplateInputs } from './chat-inputs.js';
 import { invalid, PromptError } from './errors.js';
+import { PyTemplate } from './jinja-py.js';
 import type { NormalizedMessage } from './messages.js';
 import type { LoadedModel } from './registry.js';
 
 export interface RenderOptions {
   addGenerationPrompt: boolean;
   continueFinalMessage: boolean;
-  chatTemplateKwargs: Record<string, unknown>;
-  tools: unknown[] | null;
+  inputs: ChatTemplateInputs;
+}
+
+/** Request templates compiled recently (by source); one enters only after it rendered a request successfully. */
+const requestTemplates = new Map<string, PyTemplate>();
+const MAX_REQUEST_TEMPLATES = 32;
+
+/**
+ * The template a request renders with, as transformers picks it: the request's own (a name of one of the model's
+ * templates, or a source), else the `tool_use` template when tools are passed and the model has one, else the default.
+ */
+function pickTemplate(model: LoadedModel, inputs: ChatTemplateInputs): { template: PyTemplate | null; remember: () => void } {
+  const none = () => {};
+  const source = inputs.chatTemplate;
+  if (source === null) return { template: inputs.tools !== null && model.toolTemplate ? model.toolTemplate : model.template, remember: none };
+  if (model.toolTemplate && source === 'tool_use') return { template: model.toolTemplate, remember: none };
+  if (model.toolTemplate && source === 'default') return { template: model.template, remember: none };
+  const cached = requestTemplates.get(source);
+  if (cached) return { template: cached, remember: none };
+  let compiled: PyTemplate;
+  try {
+    compiled = new PyTemplate(source);
+  } catch (err) {
+    throw invalid('chat_template', `does not parse: ${(err as Error).message}`);
+  }
+  return {
+    template: compiled,
+    remember: () => {
+      requestTemplates.set(source, compiled);
+      if (requestTemplates.size > MAX_REQUEST_TEMPLATES) requestTemplates.delete(requestTemplates.keys().next().value!);
+    },
+  };
 }
 
 /** How vLLM hands a message to the template (ConversationMessage): parts ("openai") or one string ("string"). */
@@ -46,24 +78,30 @@ function cutAfterFinalMessage(rendered: string, last: NormalizedMessage): string
 
 /** Renders a chat with the model's own template, as vLLM's chat completions endpoint does. */
 export function renderChat(model: LoadedModel, messages: NormalizedMessage[], opts: RenderOptions): string {
-  const template = opts.tools && model.toolTemplate ? model.toolTemplate : model.template;
+  const { template, remember } = pickTemplate(model, opts.inputs);
   if (!template) throw new PromptError('failed_precondition', `model "${model.name}" has no chat template`, 'model');
   if (opts.addGenerationPrompt && opts.continueFinalMessage) {
     throw invalid('continue_final_message', 'cannot be true together with add_generation_prompt');
   }
+  // transformers renders with the special tokens, then the kwargs, then its named arguments (messages, tools,
+  // documents, add_generation_prompt); vLLM's request fields (reasoning_effort…) override chat_template_kwargs.
   const context: Record<string, unknown> = {
     ...model.specialTokens,
-    ...opts.chatTemplateKwargs,
+    ...opts.inputs.kwargs,
     messages: messages.map((m) => templateMessage(m, model)),
+    tools: opts.inputs.tools,
+    documents: opts.inputs.documents,
     add_generation_prompt: opts.addGenerationPrompt,
     continue_final_message: opts.continueFinalMessage,
+    ...opts.inputs.variables,
   };
-  if (opts.tools) context.tools = opts.tools;
   let rendered: string;
   try {
     rendered = template.render(context);
   } catch (err) {
     throw invalid('messages', `chat template rejected the conversation: ${(err as Error).message}`);
   }
-  return opts.continueFinalMessage ? cutAfterFinalMessage(rendered, messages[messages.length - 1]) : rendered;
+  const text = opts.continueFinalMessage ? cutAfterFinalMessage(rendered, messages[messages.length - 1]) : rendered;
+  remember();
+  return text;
 }

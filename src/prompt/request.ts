@@ -1,6 +1,6 @@
 import { invalid } from './errors.js';
 import type { ImageKwargs } from './image-rules.js';
-import { parsePyObject, pyFromJs, type PyValue } from './py-value.js';
+import { parsePyObject, pyFromJs, type KwargValue } from './py-value.js';
 
 /**
  * A prompt request as JSON (OpenAI/vLLM field names): exactly one of `messages` (chat), `prompt` (completion text, or
@@ -23,6 +23,12 @@ export interface PromptRequest {
   continue_final_message?: boolean;
   chat_template_kwargs?: Record<string, unknown>;
   tools?: unknown[];
+  /** "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}. */
+  tool_choice?: unknown;
+  documents?: Record<string, string>[];
+  /** The request's own template (only for models with trustRequestChatTemplate). */
+  chat_template?: string;
+  reasoning_effort?: string;
   add_special_tokens?: boolean;
   mm_processor_kwargs?: ImageKwargs & Record<string, unknown>;
   /**
@@ -88,8 +94,8 @@ export function optionalCount(v: unknown, field: string): number | null {
 const RESERVED_KWARGS = new Set(['model_id', 'image']);
 
 /** The request's mm_processor_kwargs as vLLM's hasher sees them: from the JSON text when given, else the object. */
-export function hashKwargs(json: unknown, object: unknown): [string, PyValue][] {
-  let entries: [string, PyValue][];
+export function hashKwargs(json: unknown, object: unknown): [string, KwargValue][] {
+  let entries: [string, KwargValue][];
   if (typeof json === 'string' && json.trim() !== '') entries = parsePyObject(json, 'mm_processor_kwargs');
   else if (object === undefined || object === null) return [];
   else {

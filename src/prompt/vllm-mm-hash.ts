@@ -3,7 +3,7 @@ import { createBLAKE3 } from 'hash-wasm';
 import { PromptError } from './errors.js';
 import type { VllmEntry } from './model-config.js';
 import { mmHashChunks, type HashedImage, type StreamScheme } from './vllm-mm-stream.js';
-import type { PyValue } from './py-value.js';
+import type { KwargValue } from './py-value.js';
 
 /**
  * vLLM's image identifier (`mm_hash`) for one model entry's configured engine (spec/vllm-mm-hash.md): the version
@@ -110,7 +110,7 @@ export async function digestChunks(algorithm: MmHasher, chunks: readonly Uint8Ar
 
 export interface IdentifierRequest {
   image: { kind: 'bytes'; bytes: Uint8Array; decodesAsRgb: boolean } | { kind: 'uuid'; uuid: string };
-  kwargs: readonly (readonly [string, PyValue])[];
+  kwargs: readonly (readonly [string, KwargValue])[];
   /** v0.16: the request's add_special_tokens (chat default false) and max_tokens / max_completion_tokens. */
   addSpecialTokens: boolean;
   maxTokens: number | null;

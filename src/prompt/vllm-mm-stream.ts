@@ -1,4 +1,4 @@
-import type { PyValue } from './py-value.js';
+import type { KwargValue } from './py-value.js';
 
 /**
  * vLLM's multimodal identifier byte streams (spec/vllm-mm-hash.md §3–4), per version range. vLLM's
@@ -36,7 +36,7 @@ export interface StreamInput {
   modelId: string;
   image: HashedImage;
   /** The request's `mm_processor_kwargs`, in request order (Python typing). */
-  kwargs: readonly (readonly [string, PyValue])[];
+  kwargs: readonly (readonly [string, KwargValue])[];
   /** vLLM 0.13.x (before #32025, 0.14.0): a None kwarg is its key plus pickle.dumps(None); later the key alone. */
   noneAsPickle?: boolean;
   /** v0.16 only: the chat server's tokenization kwargs. */
@@ -61,7 +61,7 @@ function float64(v: number): Uint8Array {
 const PICKLED_NONE = Uint8Array.of(0x80, 0x04, 0x4e, 0x2e);
 
 /** `iter_item_to_bytes(key, value)` for a JSON-typed value. `noneAsPickle`: vLLM 0.13 (before #32025). */
-function flatten(key: string, value: PyValue, out: Uint8Array[], noneAsPickle: boolean): void {
+function flatten(key: string, value: KwargValue, out: Uint8Array[], noneAsPickle: boolean): void {
   switch (value.t) {
     case 'str':
       out.push(utf8(key), utf8(value.v));

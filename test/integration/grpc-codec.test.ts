@@ -115,6 +115,14 @@ describe('gRPC Score codec over the wire (hand-written decoder and encoder)', ()
           code: status.INVALID_ARGUMENT,
           details: `malformed ${name}: chat.chat_template_kwargs_json: is not valid UTF-8 at byte ${head.length + 7}`,
         });
+        // The ChatInput fields of issue 12 (tools_json 6 … reasoning_effort 10) are checked the same way.
+        for (const [n, fieldName] of [[6, 'tools_json'], [7, 'tool_choice'], [8, 'documents_json'], [9, 'chat_template'], [10, 'reasoning_effort']] as const) {
+          const bad = len(chatField, [...len(1, utf8('[]')), ...len(n, [0x7b, 0xff, 0x7d])]);
+          expect(await raw.call([...head, ...bad])).toEqual({
+            code: status.INVALID_ARGUMENT,
+            details: `malformed ${name}: chat.${fieldName}: is not valid UTF-8 at byte ${head.length + 7}`,
+          });
+        }
         expect(await raw.call([...head, ...len(promptField, [0x68, 0xc3, 0x28])])).toEqual({
           code: status.INVALID_ARGUMENT,
           details: `malformed ${name}: prompt: is not valid UTF-8 at byte ${head.length + 1}`,

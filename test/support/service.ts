@@ -17,7 +17,7 @@ export interface TestService {
 
 /**
  * The whole service on ephemeral ports (ZMQ bind, gRPC, metrics), quiet, optionally with the demo model
- * (fixtures/models/demo.yaml). `overrides` are config sections merged over those defaults.
+ * (fixtures/models/demo.yaml) or another model registry file. `overrides` are config sections merged over those defaults.
  */
 export async function startTestService(
   options: { demoModel?: boolean; registry?: string; overrides?: Record<string, Record<string, unknown>> } = {},

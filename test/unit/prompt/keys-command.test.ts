@@ -49,6 +49,21 @@ describe('kv-indexer keys', () => {
     expect(r.blocks.map((b: { key: string }) => b.key)).toEqual([...hasher.keysFor(r.keyModel, r.tokenIds, extras)].map(String));
   });
 
+  it('reads a tools request file as Python reads JSON: 2.0, integer-like key order and big ints reach the template', async () => {
+    const io = capture();
+    const path = join(tmp, 'tools.json');
+    // Raw JSON text: JSON.parse would print 2 and move "2025"/"10" first.
+    const args = JSON.stringify('{"factor": 2.0, "2025": 1, "b": 2, "10": 3, "id": 12345678901234567890}');
+    writeFileSync(
+      path,
+      `{"model": "Qwen/Qwen3-8B", "tools": [{"type": "function", "function": {"name": "scale", "parameters": {"type": "object", "properties": {"factor": {"type": "number", "default": 1.0}}}}}], "messages": [{"role": "user", "content": "Scale it"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "scale", "arguments": ${args}}}]}, {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}`,
+    );
+    expect(await keysCommand(['--models', registry, '--block-size', '16', '--hash-seed', '', path])).toBe(0);
+    const r = JSON.parse(io.out.join(''));
+    expect(r.text).toContain('{"type": "function", "function": {"name": "scale", "description": null, "parameters": {"type": "object", "properties": {"factor": {"type": "number", "default": 1.0}}}}}');
+    expect(r.text).toContain('<tool_call>\n{"name": "scale", "arguments": {"factor": 2.0, "2025": 1, "b": 2, "10": 3, "id": 12345678901234567890}}\n</tool_call>');
+  });
+
   it('exits 1 with the error code and field for a rejected request', async () => {
     const io = capture();
     expect(await keysCommand(['--models', registry, requestFile({ model: 'Qwen/Qwen3-8B', messages: [{ role: 'user' }] })])).toBe(1);

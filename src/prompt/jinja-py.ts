@@ -1,0 +1,362 @@
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
+import { PyFloat, PyInt, pyFloatRepr, pyJsonFloat, pyJsonString } from './py-json.js';
+
+/**
+ * The patch layer over @huggingface/jinja: chat templates render here as Python's Jinja2 renders them in
+ * transformers' `apply_chat_template` (huggingface/transformers src/transformers/utils/chat_template_utils.py,
+ * `_compile_jinja_template`: ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, loopcontrols),
+ * `tojson` = `json.dumps(x, ensure_ascii=False, indent, separators, sort_keys)`, globals `raise_exception` and
+ * `strftime_now`). Every difference fixed here is listed in docs/models.md ("Jinja2 differences") and has a test in
+ * test/unit/prompt/jinja-py.test.ts; the differential test (test/unit/prompt/jinja-parity.test.ts) renders the same
+ * templates with Debian's python3-jinja2 and compares byte for byte.
+ *
+ * Fixed differences (the full table is in docs/models.md): `tojson` is Python's json.dumps (float `repr`, all digits
+ * of an int, insertion order, Python's options); printing floats, booleans, none, dicts and lists as Python's `str`;
+ * `~`, `|string`, `select`/`reject`, `str + non-str` as in Python; request values built from `parsePyJson` keep key
+ * order and number kinds. The library's runtime prototypes for floats, booleans, lists and dicts are patched in
+ * place when this module loads (their `toString` is what the library prints).
+ */
+
+type Runtime = { type: string; value: unknown; toString(): string };
+type RuntimeClass = new (value?: unknown) => Runtime;
+
+// The runtime value classes are not exported; every converted value tells its class.
+const probe = new Environment();
+let probes = 0;
+const classOf = (v: unknown): RuntimeClass => (probe.set(`probe${probes++}`, v) as unknown as { constructor: RuntimeClass }).constructor;
+const IntegerValue = classOf(1);
+const FloatValue = classOf(1.5);
+const StringValue = classOf('');
+const BooleanValue = classOf(true);
+const NullValue = classOf(null);
+const UndefinedValue = classOf(undefined);
+const ArrayValue = classOf([]);
+const ObjectValue = classOf({});
+const FunctionValue = classOf(() => null);
+
+/** An integer parsed from JSON: its value for arithmetic, its digits for printing (beyond 2^53 too). */
+class PyIntValue extends IntegerValue {
+  constructor(
+    value: number,
+    readonly digits: string,
+  ) {
+    super(value);
+  }
+  override toString(): string {
+    return this.digits;
+  }
+}
+
+/** Python's `str()` of a runtime value (what `{{ x }}`, `|string` and `~` print). */
+export function pyStr(v: Runtime): string {
+  switch (v.type) {
+    case 'StringValue':
+      return v.value as string;
+    case 'NullValue':
+      return 'None';
+    case 'UndefinedValue':
+      return '';
+    default:
+      return pyRepr(v);
+  }
+}
+
+/** Python's `repr()` of a runtime value (how a list or dict prints its items). */
+export function pyRepr(v: Runtime): string {
+  switch (v.type) {
+    case 'StringValue':
+      return pyStringRepr(v.value as string);
+    case 'IntegerValue':
+      return v instanceof PyIntValue ? v.digits : String(v.value);
+    case 'FloatValue':
+      return pyFloatRepr(v.value as number);
+    case 'BooleanValue':
+      return v.value ? 'True' : 'False';
+    case 'NullValue':
+      return 'None';
+    case 'UndefinedValue':
+      return '';
+    case 'ArrayValue':
+      return `[${(v.value as Runtime[]).map(pyRepr).join(', ')}]`;
+    case 'TupleValue': {
+      const items = (v.value as Runtime[]).map(pyRepr);
+      return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
+    }
+    case 'ObjectValue':
+    case 'KeywordArgumentsValue':
+      return `{${[...(v.value as Map<string, Runtime>)].map(([k, x]) => `${pyStringRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
+    default:
+      return String(v.value);
+  }
+}
+
+/** Python's repr of a str: single quotes unless the text has a single quote and no double quote. */
+function pyStringRepr(s: string): string {
+  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === quote || ch === '\\') out += `\\${ch}`;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return out + quote;
+}
+
+export interface DumpOptions {
+  ensureAscii: boolean;
+  indent: string | null;
+  separators: [string, string] | null;
+  sortKeys: boolean;
+}
+
+/** Python's `json.dumps` over runtime values (transformers' tojson filter). */
+export function pyDumps(v: Runtime, opts: DumpOptions, level = 0): string {
+  const [itemSep, keySep] = opts.separators ?? (opts.indent !== null ? [',', ': '] : [', ', ': ']);
+  switch (v.type) {
+    case 'NullValue':
+      return 'null';
+    case 'BooleanValue':
+      return v.value ? 'true' : 'false';
+    case 'IntegerValue':
+      return v instanceof PyIntValue ? v.digits : String(v.value);
+    case 'FloatValue':
+      return pyJsonFloat(v.value as number);
+    case 'StringValue':
+      return pyJsonString(v.value as string, opts.ensureAscii);
+    case 'ArrayValue':
+    case 'TupleValue':
+    case 'ObjectValue':
+    case 'KeywordArgumentsValue': {
+      const isArray = v.type === 'ArrayValue' || v.type === 'TupleValue';
+      let parts: string[];
+      if (isArray) parts = (v.value as Runtime[]).map((x) => pyDumps(x, opts, level + 1));
+      else {
+        let entries = [...(v.value as Map<string, Runtime>)];
+        if (opts.sortKeys) entries = entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        parts = entries.map(([k, x]) => `${pyJsonString(k, opts.ensureAscii)}${keySep}${pyDumps(x, opts, level + 1)}`);
+      }
+      const [open, close] = isArray ? ['[', ']'] : ['{', '}'];
+      if (parts.length === 0) return open + close;
+      if (opts.indent === null) return open + parts.join(itemSep) + close;
+      const inner = `\n${opts.indent.repeat(level + 1)}`;
+      return `${open}${inner}${parts.join(itemSep + inner)}\n${opts.indent.repeat(level)}${close}`;
+    }
+    default:
+      // Jinja2's Undefined, namespaces and functions are not JSON serializable in Python either.
+      throw new Error(`Object of type ${v.type.replace(/Value$/, '')} is not JSON serializable`);
+  }
+}
+
+// Printing as Python prints (differences 2-4). The library's own code calls toString() for output and `|string`.
+FloatValue.prototype.toString = function (this: Runtime) {
+  return pyFloatRepr(this.value as number);
+};
+BooleanValue.prototype.toString = function (this: Runtime) {
+  return this.value ? 'True' : 'False';
+};
+ArrayValue.prototype.toString = function (this: Runtime) {
+  return pyRepr(this);
+};
+ObjectValue.prototype.toString = function (this: Runtime) {
+  return pyRepr(this);
+};
+
+/** Converts request values (parsed with parsePyJson, or plain JS) to runtime values, keeping order and number kinds. */
+export function toRuntime(v: unknown): Runtime {
+  if (v === null) return new NullValue();
+  if (v === undefined) return new UndefinedValue();
+  if (v instanceof PyInt) return new PyIntValue(v.value, v.text);
+  if (v instanceof PyFloat) return new FloatValue(v.value);
+  switch (typeof v) {
+    case 'string':
+      return new StringValue(v);
+    case 'boolean':
+      return new BooleanValue(v);
+    case 'number':
+      return Number.isInteger(v) && !Object.is(v, -0) ? new IntegerValue(v) : new FloatValue(v);
+    case 'function': {
+      const fn = v as (...args: unknown[]) => unknown;
+      return new FunctionValue((args: Runtime[]) => toRuntime(fn(...args.map((a) => a.value)) ?? null));
+    }
+    default:
+      break;
+  }
+  if (Array.isArray(v)) return new ArrayValue(v.map(toRuntime));
+  const entries = v instanceof Map ? [...(v as Map<string, unknown>)] : Object.entries(v as object);
+  return new ObjectValue(new Map(entries.map(([k, x]) => [k, toRuntime(x)])));
+}
+
+type Node = { type: string; value?: unknown; operator?: { value: string }; left?: Node; right?: Node; callee?: Node; args?: Node[] };
+type Env = InstanceType<typeof Environment>;
+
+/** Statement nodes whose NullValue result is not printed (`{% set %}`, `{% if %}`…); any other null prints `None`. */
+const STATEMENTS = new Set(['Program', 'If', 'For', 'Break', 'Continue', 'Set', 'Macro', 'Comment', 'CallStatement', 'FilterStatement']);
+
+/** The library's Interpreter seen without its TypeScript `private` modifiers (JavaScript methods, overridable). */
+interface InterpreterMethods {
+  run(program: unknown): Runtime;
+  evaluate(node: Node, env: Env): Runtime;
+  evaluateArguments(args: Node[], env: Env): [Runtime[], Map<string, Runtime>];
+}
+const BaseInterpreter = Interpreter as unknown as new (env?: Env) => InterpreterMethods;
+const base = Interpreter.prototype as unknown as {
+  applyFilter(this: unknown, operand: Runtime, filter: Node, env: Env): Runtime;
+  evaluateBinaryExpression(this: unknown, node: Node, env: Env): Runtime;
+};
+
+class PyInterpreter extends BaseInterpreter {
+  // The library's methods are untyped here; their shapes are those of @huggingface/jinja 0.5.x (dist/index.js).
+  applyFilter(operand: Runtime, filter: Node, env: Env): Runtime {
+    const name = filter.type === 'Identifier' ? filter.value : filter.type === 'CallExpression' && filter.callee?.type === 'Identifier' ? filter.callee.value : null;
+    const args = filter.type === 'CallExpression' ? (filter.args ?? []) : [];
+    if (name === 'tojson') return new StringValue(pyDumps(operand, args.length ? this.dumpOptions(args, env) : DEFAULT_DUMP));
+    // Jinja2's |string is str() of anything (the library refuses dicts and lists).
+    if (name === 'string') return new StringValue(pyStr(operand));
+    if ((name === 'select' || name === 'reject') && (operand.type === 'ArrayValue' || operand.type === 'TupleValue')) {
+      return new ArrayValue(this.selectItems(operand.value as Runtime[], args, env, name === 'select'));
+    }
+    return base.applyFilter.call(this, operand, filter, env);
+  }
+
+  /** Jinja2's select/reject: keep the items a test accepts (no test: truthiness). */
+  private selectItems(items: Runtime[], args: Node[], env: Env, keep: boolean): Runtime[] {
+    const [positional] = this.evaluateArguments(args, env);
+    const [testName, ...testArgs] = positional;
+    const tests = (env as unknown as { tests: Map<string, (x: Runtime, ...a: Runtime[]) => boolean> }).tests;
+    let test: (x: Runtime) => boolean = (x) => (x as unknown as { __bool__(): { value: boolean } }).__bool__().value;
+    if (testName) {
+      const fn = tests.get(String(testName.value));
+      if (!fn) throw new Error(`no test named '${String(testName.value)}'`);
+      test = (x) => fn(x, ...testArgs);
+    }
+    return items.filter((x) => test(x) === keep);
+  }
+
+  private dumpOptions(args: Node[], env: Env): DumpOptions {
+    const [positional, kwargs] = this.evaluateArguments(args, env);
+    // tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False): positional order as in Python.
+    const names = ['ensure_ascii', 'indent', 'separators', 'sort_keys'];
+    const get = (name: string): Runtime | undefined => kwargs.get(name) ?? positional[names.indexOf(name)];
+    const indent = get('indent');
+    const separators = get('separators');
+    let indentText: string | null = null;
+    if (indent && indent.type === 'IntegerValue') indentText = ' '.repeat(Math.max(0, indent.value as number));
+    else if (indent && indent.type === 'StringValue') indentText = indent.value as string;
+    let seps: [string, string] | null = null;
+    if (separators && (separators.type === 'ArrayValue' || separators.type === 'TupleValue')) {
+      const [a, b] = separators.value as Runtime[];
+      seps = [String(a?.value ?? ''), String(b?.value ?? '')];
+    }
+    return { ensureAscii: get('ensure_ascii')?.value === true, indent: indentText, separators: seps, sortKeys: get('sort_keys')?.value === true };
+  }
+
+  evaluateBlock(statements: Node[], env: Env): Runtime {
+    let out = '';
+    for (const statement of statements) {
+      const v = this.evaluate(statement, env);
+      if (v.type === 'UndefinedValue') continue;
+      if (v.type === 'NullValue') {
+        if (!STATEMENTS.has(statement.type)) out += 'None';
+        continue;
+      }
+      out += v.toString();
+    }
+    return new StringValue(out);
+  }
+
+  evaluateBinaryExpression(node: Node, env: Env): Runtime {
+    if (node.operator?.value === '~') {
+      return new StringValue(pyStr(this.evaluate(node.left!, env)) + pyStr(this.evaluate(node.right!, env)));
+    }
+    if (node.operator?.value === '+') {
+      // Python's str + non-str is a TypeError (the library turns the other side into text).
+      const left = this.evaluate(node.left!, env);
+      const right = this.evaluate(node.right!, env);
+      const ls = left.type === 'StringValue';
+      const rs = right.type === 'StringValue';
+      if (ls && rs) return new StringValue((left.value as string) + (right.value as string));
+      if (ls || rs) {
+        const other = ls ? right : left;
+        if (other.type !== 'UndefinedValue') throw new Error(`can only concatenate str (not "${PY_TYPE[other.type] ?? other.type}") to str`);
+      }
+    }
+    return base.evaluateBinaryExpression.call(this, node, env);
+  }
+}
+
+const PY_TYPE: Record<string, string> = { IntegerValue: 'int', FloatValue: 'float', BooleanValue: 'bool', NullValue: 'NoneType', ArrayValue: 'list', TupleValue: 'tuple', ObjectValue: 'dict' };
+
+const DEFAULT_DUMP: DumpOptions = { ensureAscii: false, indent: null, separators: null, sortKeys: false };
+
+/** Python's range(): range(stop), range(start, stop[, step]). */
+function pyRange(...args: number[]): number[] {
+  const [start, stop, step] = args.length === 1 ? [0, args[0], 1] : [args[0], args[1], args[2] ?? 1];
+  if (step === 0) throw new Error('range() arg 3 must not be zero');
+  const out: number[] = [];
+  for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
+  return out;
+}
+
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/** transformers' strftime_now: datetime.now().strftime(format), local time (common directives). */
+export function strftimeNow(format: string, now = new Date()): string {
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return format.replace(/%([a-zA-Z%])/g, (all, d: string) => {
+    switch (d) {
+      case 'Y': return String(now.getFullYear());
+      case 'y': return p2(now.getFullYear() % 100);
+      case 'm': return p2(now.getMonth() + 1);
+      case 'd': return p2(now.getDate());
+      case 'e': return String(now.getDate()).padStart(2, ' ');
+      case 'H': return p2(now.getHours());
+      case 'M': return p2(now.getMinutes());
+      case 'S': return p2(now.getSeconds());
+      case 'B': return MONTHS[now.getMonth()];
+      case 'b': return MONTHS[now.getMonth()].slice(0, 3);
+      case 'A': return DAYS[now.getDay()];
+      case 'a': return DAYS[now.getDay()].slice(0, 3);
+      case '%': return '%';
+      default: return all;
+    }
+  });
+}
+
+/** A chat template compiled once (the library's lexer and parser), rendered with the Python-faithful interpreter. */
+export class PyTemplate {
+  private readonly parsed: Template['parsed'];
+
+  /** Throws the library's syntax error when the source does not parse. */
+  constructor(readonly source: string) {
+    this.parsed = new Template(source).parsed;
+  }
+
+  /** Renders with `context` as the template's variables (they override the globals, as Jinja2's render does). */
+  render(context: Record<string, unknown>): string {
+    const env = new Environment();
+    const globals: Record<string, unknown> = {
+      true: true,
+      false: false,
+      none: null,
+      True: true,
+      False: false,
+      None: null,
+      range: pyRange,
+      strftime_now: (format: string) => strftimeNow(format),
+    };
+    for (const [k, v] of Object.entries(globals)) env.setVariable(k, toRuntime(v) as never);
+    env.setVariable(
+      'raise_exception',
+      new FunctionValue((args: Runtime[]) => {
+        throw new Error(args.map((a) => pyStr(a)).join(' '));
+      }) as never,
+    );
+    for (const [k, v] of Object.entries(context)) env.setVariable(k, toRuntime(v) as never);
+    return new PyInterpreter(env).run(this.parsed).value as string;
+  }
+}

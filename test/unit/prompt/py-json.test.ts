@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { asRecord, parsePyJson, PyFloat, pyFloatRepr, PyInt, PyJsonError, stringifyPyJson, toPlain } from '../../../src/prompt/py-json.js';
+
+/** Python's json.loads/json.dumps behaviour (the values below are what CPython 3.11 prints for the same input). */
+describe('parsePyJson: JSON as Python reads it', () => {
+  it('keeps key order, integer-like keys included (JSON.parse moves them first)', () => {
+    const v = parsePyJson('{"2025": 1, "b": 2, "10": 3, "a": {"9": 0, "1": 1}}') as Map<string, unknown>;
+    expect([...v.keys()]).toEqual(['2025', 'b', '10', 'a']);
+    expect([...(v.get('a') as Map<string, unknown>).keys()]).toEqual(['9', '1']);
+    expect(Object.keys(JSON.parse('{"2025": 1, "b": 2, "10": 3}'))).toEqual(['10', '2025', 'b']);
+  });
+
+  it('tells ints from floats and keeps every digit of an int', () => {
+    const v = parsePyJson('[2.0, 2, 12345678901234567890, -0, -0.0, 1E+2, 1.50]') as unknown[];
+    expect(v.map((x) => x!.constructor.name)).toEqual(['PyFloat', 'PyInt', 'PyInt', 'PyInt', 'PyFloat', 'PyFloat', 'PyFloat']);
+    expect((v[2] as PyInt).text).toBe('12345678901234567890');
+    expect((v[3] as PyInt).text).toBe('0'); // json.loads("-0") == 0
+    expect(stringifyPyJson(v)).toBe('[2.0,2,12345678901234567890,0,-0.0,100.0,1.5]');
+  });
+
+  it('a duplicate key keeps its first position and its last value (dict assignment)', () => {
+    expect(stringifyPyJson(parsePyJson('{"a": 1, "b": 2, "a": 3}'))).toBe('{"a":3,"b":2}');
+  });
+
+  it("accepts Python's NaN, Infinity and -Infinity", () => {
+    const v = parsePyJson('[NaN, Infinity, -Infinity]') as PyFloat[];
+    expect(v.map((x) => x.value)).toEqual([NaN, Infinity, -Infinity]);
+    expect(stringifyPyJson(v)).toBe('[NaN,Infinity,-Infinity]');
+  });
+
+  it('decodes escapes, surrogate pairs and non-ASCII text', () => {
+    expect(parsePyJson('"\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\\\/ é"')).toBe('é😀\n\t"\\/ é');
+  });
+
+  it.each([
+    ['', 'unexpected end of JSON at character 0'],
+    ['{"a": 1,}', 'expecting a property name in double quotes at character 8'],
+    ['[1 2]', "expecting ',' delimiter at character 3"],
+    ['{"a" 1}', "expecting ':' delimiter at character 5"],
+    ['"\u0001"', 'invalid control character in string at character 1'],
+    ['"\\x"', 'invalid escape at character 1'],
+    ['01', 'extra data after the JSON value at character 1'],
+    ['[1] x', 'extra data after the JSON value at character 4'],
+    ['"abc', 'unterminated string at character 4'],
+    ['nul', 'expecting a JSON value at character 0'],
+  ])('refuses %j: %s', (text, message) => {
+    expect(() => parsePyJson(text)).toThrow(new PyJsonError(message));
+  });
+
+  it('refuses nesting deeper than 512 levels without overflowing the stack', () => {
+    expect(() => parsePyJson('['.repeat(100_000))).toThrow(/nested deeper than 512 levels/);
+    expect(toPlain(parsePyJson(`${'['.repeat(500)}${']'.repeat(500)}`))).toBeInstanceOf(Array);
+  });
+
+  it('asRecord views a Map or a plain object; toPlain gives ordinary values back', () => {
+    expect(asRecord(parsePyJson('{"x": 1.5}'))).toEqual({ x: new PyFloat(1.5) });
+    expect(asRecord({ y: 1 })).toEqual({ y: 1 });
+    expect(asRecord([1])).toBeNull();
+    expect(asRecord(new PyInt('1'))).toBeNull();
+    expect(toPlain(parsePyJson('{"a": [1, 2.5, {"b": null}]}'))).toEqual({ a: [1, 2.5, { b: null }] });
+  });
+});
+
+describe("pyFloatRepr: Python's repr(float)", () => {
+  it.each([
+    [2, '2.0'],
+    [0.1, '0.1'],
+    [1e-4, '0.0001'],
+    [1e-5, '1e-05'],
+    [1.5e-7, '1.5e-07'],
+    [1e15, '1000000000000000.0'],
+    [1e16, '1e+16'],
+    [123456789012345678, '1.2345678901234568e+17'],
+    [1e21, '1e+21'],
+    [1.7976931348623157e308, '1.7976931348623157e+308'],
+    [5e-324, '5e-324'],
+    [-0, '-0.0'],
+    [-2.5, '-2.5'],
+    [Infinity, 'inf'],
+    [NaN, 'nan'],
+  ])('%d → %s', (x, text) => {
+    expect(pyFloatRepr(x)).toBe(text);
+  });
+});
