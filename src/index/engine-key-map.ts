@@ -39,6 +39,11 @@ export interface ChainLeftover {
   extras: readonly LeftoverExtra[];
   /** Request key of the chain's block 0, or null while the chain has no complete canonical block (or untracked). */
   anchor: bigint | null;
+  /**
+   * The engine blocks whose tokens overlap the leftover, as [lo, hi, start, end, …] with token offsets relative to the
+   * leftover's first token (start may be negative): they are pieces of the canonical block the next event completes.
+   */
+  pieces: readonly number[];
 }
 
 export interface LeftoverExtra {
@@ -249,6 +254,18 @@ export class EngineKeyMap {
       if (tiers.size === 0) this.rareCounts.delete(key);
     }
     return next;
+  }
+
+  /** Bit t set for every tier t on which the engine key at `slot` has a positive count. */
+  heldTiersAt(slot: number): number {
+    const word = this.table.data[this.table.valueAt(slot) + W_COUNTS];
+    let mask = 0;
+    for (let t = 0; t < COUNTED_IN_WORD; t++) if ((word >>> (t * 8)) & 0xff) mask |= 1 << t;
+    if (this.rareCounts.size > 0) {
+      const rare = this.rareCounts.get(this.keyAt(slot));
+      if (rare) for (const [t, n] of rare) if (n > 0) mask |= 1 << t;
+    }
+    return mask;
   }
 
   /** True when no tier holds the engine key at `slot` any more. */

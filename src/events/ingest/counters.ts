@@ -16,6 +16,11 @@ export class IngestCounters {
   offloadUnknown = 0;
   /** Removals of engine keys (or tiers) not held. */
   removedUnknown = 0;
+  /**
+   * Engine blocks of stores with group_idx > 0 and no kv_cache_spec_kind: a KV-cache group vLLM could not describe,
+   * refused (as llm-d and Dynamo do).
+   */
+  groupWithoutKind = 0;
   /** Store events whose token count is not block_size × blocks. */
   tokenCountMismatch = 0;
   /** Engine blocks of KV-cache groups that are not indexed, by kv_cache_spec_kind. */

@@ -1,3 +1,3 @@
 export { Ingestor, INDEXED_SPEC_KINDS, type IngestorOptions } from './ingestor.js';
 export { IngestCounters } from './counters.js';
-export { pairedEnd, pairedFirst } from './pairing.js';
+export { containedEnd, containedFirst, pairedEnd, pairedFirst } from './pairing.js';
