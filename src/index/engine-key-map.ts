@@ -286,6 +286,11 @@ export class EngineKeyMap {
     this.table.delete(slot);
   }
 
+  /** Visits every engine key (do not define or forget keys while visiting). */
+  forEachKey(visit: (lo: number, hi: number) => void): void {
+    this.table.forEachSlot((slot) => visit(this.table.keyLo(slot), this.table.keyHi(slot)));
+  }
+
   clear(): void {
     this.table.clear();
     this.manyKeys.clear();

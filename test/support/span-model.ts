@@ -40,6 +40,11 @@ export class SpanModel {
   readonly counts: Map<bigint, number[]>[];
   /** Per endpoint: engine keys first defined as the unaligned last block of a store (ingest keeps their leftover). */
   private readonly tails: Set<bigint>[];
+  /**
+   * Per endpoint: lower-tier (CPU) multi-block stores by their last key. A CPU removal naming only that key removes
+   * the whole chunk (key-only removals, vLLM RFC #49413), as ingest does.
+   */
+  private readonly chunks: Map<bigint, { members: bigint[]; times: number }>[];
   private lastStore: KvEvent | null = null;
   private lastStoreEp = 0;
 
@@ -52,6 +57,7 @@ export class SpanModel {
   ) {
     this.counts = Array.from({ length: endpoints }, () => new Map());
     this.tails = Array.from({ length: endpoints }, () => new Set());
+    this.chunks = Array.from({ length: endpoints }, () => new Map());
     let next = 1;
     const fresh = (n: number) => Array.from({ length: n }, () => next++);
     for (let p = 0; p < promptCount; p++) {
@@ -100,6 +106,7 @@ export class SpanModel {
     if (c[GPU] === 0 && c[CPU] === 0) {
       this.counts[ep].delete(key);
       this.tails[ep].delete(key);
+      this.chunks[ep].delete(key);
     } else this.counts[ep].set(key, c);
   }
 
@@ -127,6 +134,11 @@ export class SpanModel {
       const a = Math.floor(this.random() * n);
       const b = a + 1 + Math.floor(this.random() * (n - a));
       const keys = Array.from({ length: b - a }, (_, i) => this.key(p, a + i));
+      if (keys.length > 1) {
+        const known = this.chunks[ep].get(keys[keys.length - 1]);
+        if (known && known.members.length === keys.length) known.times++;
+        else this.chunks[ep].set(keys[keys.length - 1], { members: keys, times: 1 });
+      }
       for (const k of keys) if (this.counts[ep].has(k)) this.bump(ep, k, CPU, 1);
       return { ep, events: [placeholder(keys, 'CPU')] };
     }
@@ -134,11 +146,16 @@ export class SpanModel {
       // Remove one engine block (often held, sometimes not) from one tier.
       const tier = this.random() < 0.75 ? GPU : CPU;
       const k = this.key(p, Math.floor(this.random() * n));
-      if (this.held(ep, k, tier)) this.bump(ep, k, tier, -1);
+      const chunk = tier === CPU ? this.chunks[ep].get(k) : undefined;
+      if (chunk) {
+        if (--chunk.times === 0) this.chunks[ep].delete(k);
+        for (const m of chunk.members) if (this.held(ep, m, CPU)) this.bump(ep, m, CPU, -1);
+      } else if (this.held(ep, k, tier)) this.bump(ep, k, tier, -1);
       return { ep, events: [removed([k], TIER_NAMES[tier])] };
     }
     this.counts[ep].clear();
     this.tails[ep].clear();
+    this.chunks[ep].clear();
     return { ep, events: [{ type: 'AllBlocksCleared' }] };
   }
 

@@ -21,6 +21,10 @@ export class IngestCounters {
    * refused (as llm-d and Dynamo do).
    */
   groupWithoutKind = 0;
+  /** Engine blocks dropped (on every tier) by an endpoint's store bound: over its max blocks, or past its TTL. */
+  boundDrops = 0;
+  /** Key-only removals of lower-tier chunks (one removal = one chunk, all its blocks released). */
+  keyOnlyRemovals = 0;
   /** Store events whose token count is not block_size × blocks. */
   tokenCountMismatch = 0;
   /** Engine blocks of KV-cache groups that are not indexed, by kv_cache_spec_kind. */

@@ -1,15 +1,15 @@
 import type { BlockHasher } from '../../keys/index.js';
-import type { ChainLeftover, KeySink } from '../../index/engine-key-map.js';
+import type { ChainLeftover } from '../../index/engine-key-map.js';
 import { KeyHalves } from '../../index/key-halves.js';
-import { MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
+import { GPU_TIER, MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
 import type { BlockRemovedEvent, BlockStoredEvent, KvEvent } from '../types.js';
-import { IngestCounters } from './counters.js';
+import { Holding } from './holding.js';
 import { spreadExtraFeatures } from './extra-features.js';
-import { KeyScratch } from './key-scratch.js';
 import { containedEnd, containedFirst } from './pairing.js';
 import { EndpointState } from './endpoint-state.js';
 import { defineSpans, leftoverPieces } from './event-spans.js';
+import type { StoreBound } from './store-bound.js';
 
 /** KV-cache group kinds whose blocks hold the whole prefix and so can answer prefix queries. */
 export const INDEXED_SPEC_KINDS: ReadonlySet<string> = new Set(['full_attention', 'mla_attention', 'sink_full_attention']);
@@ -18,7 +18,14 @@ export interface IngestorOptions {
   hasher: BlockHasher;
   writer: IndexWriter;
   tiers: TierRegistry;
+  /** Store bound of endpoints without their own (store-bound.ts); default none. */
+  defaultStoreBound?: StoreBound | null;
+  /** Milliseconds since the epoch, for store-bound TTLs; default Date.now. */
+  clock?: () => number;
 }
+
+/** Most engine blocks one call drops for a store bound, so that a large backlog is spread over calls. */
+const MAX_DROPS_PER_CALL = 20_000;
 
 /**
  * The write path's dual-key rules (spec/block-keys.md): turns an endpoint's decoded events into request-key entries.
@@ -27,27 +34,23 @@ export interface IngestorOptions {
  * reference-counted per tier, and an index entry is added when an engine key becomes held on a tier and removed when
  * it no longer is. Events of one endpoint must be applied in order; different endpoints are independent.
  */
-export class Ingestor {
-  readonly counters = new IngestCounters();
+export class Ingestor extends Holding {
   private readonly hasher: BlockHasher;
-  private readonly writer: IndexWriter;
-  private readonly tiers: TierRegistry;
   private readonly endpoints = new Map<string, EndpointState>();
-  private readonly scratch = new KeyScratch();
-  /** Chain anchors parallel to `scratch`, when the writer places keys by chain (IndexWriter.needsAnchors). */
-  private readonly anchorScratch = new KeyScratch();
-  private readonly trackAnchors: boolean;
   private readonly hashes = new KeyHalves();
-  /** The parent engine key of the event being defined, as uint32 halves (reused: no bigint arithmetic). */
-  private readonly parent = new KeyHalves();
   /** Request keys of the event being defined, as uint32 halves (reused). */
   private keyHalves = new Uint32Array(128);
 
+  private readonly defaultBound: StoreBound | null;
+  private readonly bounds = new Map<string, StoreBound | null>();
+  private readonly clock: () => number;
+  private readonly dropKey = { lo: 0, hi: 0 };
+
   constructor(options: IngestorOptions) {
+    super(options.writer, options.tiers);
+    this.defaultBound = options.defaultStoreBound ?? null;
+    this.clock = options.clock ?? Date.now;
     this.hasher = options.hasher;
-    this.writer = options.writer;
-    this.tiers = options.tiers;
-    this.trackAnchors = options.writer.needsAnchors === true;
   }
 
   /** Applies one batch of an endpoint's events in order, then flushes the writer (one round trip per batch). */
@@ -63,8 +66,9 @@ export class Ingestor {
    */
   applySync(endpoint: string, model: string, events: readonly KvEvent[], start = 0, end = events.length): void {
     if (start === 0) this.counters.batches++;
+    this.now = this.clock();
     let state = this.endpoints.get(endpoint);
-    if (!state) this.endpoints.set(endpoint, (state = new EndpointState(this.trackAnchors)));
+    if (!state) this.endpoints.set(endpoint, (state = new EndpointState(this.trackAnchors, this.boundOf(endpoint), this.now)));
     for (let i = start; i < end; i++) {
       const event = events[i];
       switch (event.type) {
@@ -81,6 +85,41 @@ export class Ingestor {
           this.clear(endpoint);
           break;
       }
+    }
+    if (state.ages) this.enforceBound(endpoint, state);
+  }
+
+  /**
+   * Sets (or, with null, removes) an endpoint's own store bound; it applies from now on, to the blocks it already
+   * holds too (their age starts now). Endpoints without one use the default bound.
+   */
+  setStoreBound(endpoint: string, bound: StoreBound | null): void {
+    this.bounds.set(endpoint, bound);
+    this.endpoints.get(endpoint)?.setBound(bound ?? this.defaultBound, this.clock());
+  }
+
+  /**
+   * Drops what store bounds say must go now, on every endpoint: TTLs expire between events too (a store-only
+   * publisher that falls silent). The service calls this on a timer; at most MAX_DROPS_PER_CALL blocks per endpoint.
+   */
+  sweepStoreBounds(): number {
+    const before = this.counters.boundDrops;
+    this.now = this.clock();
+    for (const [endpoint, state] of this.endpoints) if (state.ages) this.enforceBound(endpoint, state);
+    return this.counters.boundDrops - before;
+  }
+
+  private boundOf(endpoint: string): StoreBound | null {
+    return this.bounds.has(endpoint) ? this.bounds.get(endpoint)! : this.defaultBound;
+  }
+
+  /** Drops the endpoint's oldest engine blocks (all tiers) while its store bound is exceeded. */
+  private enforceBound(endpoint: string, state: EndpointState): void {
+    const ages = state.ages!;
+    const key = this.dropKey;
+    for (let budget = MAX_DROPS_PER_CALL; budget > 0 && ages.nextToDrop(state.map.size, this.now, key); budget--) {
+      this.counters.boundDrops++;
+      this.releaseEverywhere(endpoint, state, key.lo, key.hi);
     }
   }
 
@@ -135,6 +174,8 @@ export class Ingestor {
     }
     const map = state.map;
     const tier = this.tiers.intern(ev.medium);
+    // A lower tier's multi-block store may later be removed by its last key alone (offload-chunks.ts).
+    if (tier !== GPU_TIER && n > 1) state.chunks.stored(tier, ev.blockHashes);
     const halves = this.hashes.load(ev.blockHashes);
     if (ev.tokenIds.length === 0) {
       // Offload placeholder: "this endpoint also holds these engine keys on tier X".
@@ -268,47 +309,6 @@ export class Ingestor {
     this.addHeld(endpoint, tier, added, anchors);
   }
 
-  /**
-   * Counts a store of each engine key on the tier; keys newly held add their request keys in one index write.
-   * Placeholders (no tokens) may name engine keys never stored with tokens: those are counted and skipped.
-   */
-  private hold(endpoint: string, state: EndpointState, halves: Uint32Array, n: number, tier: number): void {
-    const added = this.scratch.begin();
-    const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
-    for (let j = 0; j < 2 * n; j += 2) {
-      const slot = state.map.slotOf(halves[j], halves[j + 1]);
-      if (slot < 0) {
-        this.counters.offloadUnknown++;
-        continue;
-      }
-      this.holdAt(state, slot, halves[j], halves[j + 1], tier, added, anchors);
-    }
-    this.addHeld(endpoint, tier, added, anchors);
-  }
-
-  /**
-   * Counts one store of the engine key at `slot` on the tier; when that makes it held there, collects its own request
-   * keys and those of its spans that it completes.
-   */
-  private holdAt(state: EndpointState, slot: number, lo: number, hi: number, tier: number, added: KeySink, anchors: KeySink | undefined): void {
-    this.counters.blocksStored++;
-    const map = state.map;
-    if (map.addCountAt(slot, tier, 1) !== 1) {
-      this.counters.duplicateStores++;
-      return;
-    }
-    map.requestKeysAt(slot, added, anchors);
-    if (state.spans.size > 0) state.spans.completedBy(map, lo, hi, tier, added, anchors);
-  }
-
-  /** The index write for the request keys collected by holdAt(). */
-  private addHeld(endpoint: string, tier: number, added: KeyScratch, anchors: KeyScratch | undefined): void {
-    if (added.length > 0) {
-      this.writer.add(endpoint, this.tiers.name(tier), added.keys(), anchors?.keys());
-      this.counters.requestKeysAdded += added.length;
-    }
-  }
-
   private remove(endpoint: string, state: EndpointState, ev: BlockRemovedEvent): void {
     const map = state.map;
     const tier = this.tiers.intern(ev.medium);
@@ -317,6 +317,14 @@ export class Ingestor {
     const removed = this.scratch.begin();
     const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
     for (let j = 0; j < 2 * ev.blockHashes.length; j += 2) {
+      if (state.chunks.size > 0 && tier !== GPU_TIER) {
+        const chunk = state.chunks.keyOnly(tier, ev.blockHashes[j / 2], ev.blockHashes);
+        if (chunk) {
+          this.counters.keyOnlyRemovals++;
+          this.releaseChunk(state, chunk, tier, removed, anchors);
+          continue;
+        }
+      }
       const slot = map.slotOf(halves[j], halves[j + 1]);
       if (slot < 0 || map.countAt(slot, tier) === 0) {
         this.counters.removedUnknown++;
@@ -328,28 +336,6 @@ export class Ingestor {
     this.removeReleased(endpoint, tier, removed, anchors);
   }
 
-  /**
-   * Counts one removal of the engine key at `slot` (held on the tier); when it is no longer held there, collects its
-   * own request keys and those of its spans indexed there. Forgets the key when no tier holds it. Invalidates slots.
-   */
-  private releaseAt(state: EndpointState, slot: number, lo: number, hi: number, tier: number, removed: KeySink, anchors: KeySink | undefined): void {
-    const map = state.map;
-    if (map.addCountAt(slot, tier, -1) > 0) return;
-    map.requestKeysAt(slot, removed, anchors);
-    if (state.spans.size > 0) state.spans.brokenBy(lo, hi, tier, removed, anchors);
-    if (map.isUnheldAt(slot)) {
-      map.forgetAt(slot);
-      state.spans.forgetKey(lo, hi);
-    }
-  }
-
-  /** The index write for the request keys collected by releaseAt(). */
-  private removeReleased(endpoint: string, tier: number, removed: KeyScratch, anchors: KeyScratch | undefined): void {
-    if (removed.length > 0) {
-      this.writer.remove(endpoint, this.tiers.name(tier), removed.keys(), anchors?.keys());
-      this.counters.requestKeysRemoved += removed.length;
-    }
-  }
 }
 
 function keyOf(lo: number, hi: number): BigUint64Array {
