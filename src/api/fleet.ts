@@ -16,6 +16,8 @@ export interface AddEndpointRequest {
   endpoint: string;
   zmqAddress: string;
   replayAddress: string | null;
+  /** Store bound for a store-only publisher (null/absent: the service default). */
+  storeBound?: { maxBlocks: number | null; ttlMs: number | null } | null;
 }
 
 export interface Fleet {

@@ -44,7 +44,14 @@ export interface IndexerApiDeps {
   limits: ApiLimits;
   version: string;
   /** Write-path counters for GetStats. */
-  ingestStats(): { eventsReceived: number; blocksStored: number; blocksRemoved: number };
+  ingestStats(): {
+    eventsReceived: number;
+    blocksStored: number;
+    blocksRemoved: number;
+    groupWithoutKind?: number;
+    boundDrops?: number;
+    keyOnlyRemovals?: number;
+  };
   observer?: ApiObserver;
 }
 
@@ -142,11 +149,12 @@ export class IndexerApi {
     return { endpoints: (await this.deps.fleet.list()).map(toEndpointMsg) };
   }
 
-  async addEndpoint(req: { endpoint: string; zmqAddress: string; replayAddress: string }) {
+  async addEndpoint(req: { endpoint: string; zmqAddress: string; replayAddress: string; maxBlocks?: string; ttlSeconds?: number }) {
     const request: AddEndpointRequest = {
       endpoint: checkEndpoint('endpoint', req.endpoint),
       zmqAddress: checkZmqAddress('zmq_address', req.zmqAddress),
       replayAddress: req.replayAddress ? checkZmqAddress('replay_address', req.replayAddress) : null,
+      storeBound: checkStoreBound(req.maxBlocks, req.ttlSeconds),
     };
     return { endpoint: toEndpointMsg(await this.deps.fleet.add(request)) };
   }
@@ -185,6 +193,9 @@ export class IndexerApi {
       blocksRemoved: String(ingest.blocksRemoved),
       rssBytes: String(mem.rss),
       heapUsedBytes: String(mem.heapUsed),
+      blocksRefusedGroupWithoutKind: String(ingest.groupWithoutKind ?? 0),
+      blocksDroppedByStoreBound: String(ingest.boundDrops ?? 0),
+      keyOnlyChunkRemovals: String(ingest.keyOnlyRemovals ?? 0),
     };
   }
 
@@ -270,4 +281,14 @@ function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
     lastEventAgeSeconds: e.lastEventAgeSeconds ?? -1,
     state: e.state,
   };
+}
+
+/** AddEndpoint's optional store bound: max_blocks 0..10^9 and ttl_seconds 0..30 days (0 = the service default). */
+function checkStoreBound(maxBlocks: string | undefined, ttlSeconds: number | undefined): AddEndpointRequest['storeBound'] {
+  const max = maxBlocks === undefined || maxBlocks === '' ? 0 : Number(maxBlocks);
+  if (!Number.isSafeInteger(max) || max < 0 || max > 1e9) throw new ApiError('invalid_argument', 'max_blocks', `max_blocks must be 0..1000000000, got ${maxBlocks}`);
+  const ttl = ttlSeconds ?? 0;
+  if (!Number.isFinite(ttl) || ttl < 0 || ttl > 30 * 86400) throw new ApiError('invalid_argument', 'ttl_seconds', `ttl_seconds must be 0..2592000, got ${ttlSeconds}`);
+  if (max === 0 && ttl === 0) return null;
+  return { maxBlocks: max > 0 ? max : null, ttlMs: ttl > 0 ? Math.round(ttl * 1000) : null };
 }

@@ -1,4 +1,4 @@
-import { ApiError, type EndpointInfo, type Fleet } from '../api/index.js';
+import { ApiError, type AddEndpointRequest, type EndpointInfo, type Fleet } from '../api/index.js';
 import { EndpointSpecError, type EndpointInfo as StreamInfo, type EventTransport } from '../events/index.js';
 import type { Index } from '../index/index.js';
 
@@ -16,9 +16,10 @@ export class TransportFleet implements Fleet {
     return streams.map((e, i) => ({ ...toInfo(e), blocksByTier: counts[i] }));
   }
 
-  async add(request: { endpoint: string; zmqAddress: string; replayAddress: string | null }): Promise<EndpointInfo> {
+  async add(request: AddEndpointRequest): Promise<EndpointInfo> {
     try {
-      await this.transport.addEndpoint({ address: request.zmqAddress, replay: request.replayAddress, ranks: 1, endpoint: request.endpoint }, 'api');
+      const spec = { address: request.zmqAddress, replay: request.replayAddress, ranks: 1, endpoint: request.endpoint };
+      await this.transport.addEndpoint(request.storeBound ? { ...spec, storeBound: request.storeBound } : spec, 'api');
     } catch (err) {
       if (err instanceof EndpointSpecError) throw new ApiError('invalid_argument', '', err.message);
       throw err;

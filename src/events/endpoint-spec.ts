@@ -6,8 +6,10 @@ import { parse as parseYaml } from 'yaml';
  * (rank r publishes on port + r and replays on replay port + r, spec/vllm-kv-events.md §1).
  *
  * Text form (config lists, env, the endpoints file):
- *   `tcp://10.0.0.5:5557[;replay=tcp://10.0.0.5:5558][;ranks=2][;endpoint=10.0.0.5:8000]`.
- * Object form (endpoints file, API): `{address, replay?, ranks?, endpoint?}`.
+ *   `tcp://10.0.0.5:5557[;replay=tcp://10.0.0.5:5558][;ranks=2][;endpoint=10.0.0.5:8000][;max_blocks=N][;ttl=S]`.
+ * Object form (endpoints file, API): `{address, replay?, ranks?, endpoint?, maxBlocks?, ttlSeconds?}`.
+ * `max_blocks`/`ttl` bound what ingest keeps for a store-only publisher (events/ingest/store-bound.ts); they need
+ * `endpoint` (the identity the bound applies to, and to its data-parallel ranks).
  */
 export interface EndpointSpec {
   address: string;
@@ -15,6 +17,8 @@ export interface EndpointSpec {
   ranks: number;
   /** The identity `<ip>:<port>` its topic must name (optional): a mismatch is counted, logged and listed. */
   endpoint: string | null;
+  /** Store bound of the endpoint's identities (null or absent: the service default, `ingest.storeBound`). */
+  storeBound?: { maxBlocks: number | null; ttlMs: number | null } | null;
 }
 
 export class EndpointSpecError extends Error {}
@@ -36,7 +40,7 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new EndpointSpecError(`endpoint must be a string or {address, replay?, ranks?, endpoint?}, got ${JSON.stringify(value)}`);
   }
-  const { address, replay, ranks, endpoint, ...rest } = value as Record<string, unknown>;
+  const { address, replay, ranks, endpoint, max_blocks, maxBlocks, ttl, ttlSeconds, storeBound: parsed, ...rest } = value as Record<string, unknown>;
   const unknownKeys = Object.keys(rest);
   if (unknownKeys.length) throw new EndpointSpecError(`endpoint ${JSON.stringify(value)}: unknown option(s) ${unknownKeys.join(', ')}`);
   if (typeof address !== 'string' || !ADDRESS.test(address)) {
@@ -50,7 +54,30 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (endpoint !== undefined && endpoint !== null && (typeof endpoint !== 'string' || !IDENTITY.test(endpoint))) {
     throw new EndpointSpecError(`endpoint ${address}: endpoint ${JSON.stringify(endpoint)} is not <host>:<port>`);
   }
-  return { address, replay: typeof replay === 'string' ? replay : null, ranks: n, endpoint: typeof endpoint === 'string' ? endpoint : null };
+  // An already parsed spec (re-validated by the transport) carries its bound as `storeBound`.
+  const given = typeof parsed === 'object' && parsed !== null ? (parsed as { maxBlocks?: unknown; ttlMs?: unknown }) : null;
+  const storeBound = given
+    ? parseStoreBound(address, given.maxBlocks, typeof given.ttlMs === 'number' ? given.ttlMs / 1000 : given.ttlMs)
+    : parseStoreBound(address, maxBlocks ?? max_blocks, ttlSeconds ?? ttl);
+  if (storeBound && typeof endpoint !== 'string') throw new EndpointSpecError(`endpoint ${address}: max_blocks/ttl need endpoint=<host>:<port> (the identity they bound)`);
+  return { address, replay: typeof replay === 'string' ? replay : null, ranks: n, endpoint: typeof endpoint === 'string' ? endpoint : null, ...(storeBound ? { storeBound } : {}) };
+}
+
+/** `max_blocks` (1..10^9 engine blocks) and `ttl` (seconds, > 0, ≤ 30 days); both absent = null. */
+function parseStoreBound(address: string, maxBlocks: unknown, ttl: unknown): EndpointSpec['storeBound'] {
+  if ((maxBlocks === undefined || maxBlocks === null) && (ttl === undefined || ttl === null)) return null;
+  let max: number | null = null;
+  if (maxBlocks !== undefined && maxBlocks !== null) {
+    max = Number(maxBlocks);
+    if (!Number.isInteger(max) || max < 1 || max > 1e9) throw new EndpointSpecError(`endpoint ${address}: max_blocks must be an integer 1..1000000000, got ${String(maxBlocks)}`);
+  }
+  let ttlMs: number | null = null;
+  if (ttl !== undefined && ttl !== null) {
+    const seconds = Number(ttl);
+    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 30 * 86400) throw new EndpointSpecError(`endpoint ${address}: ttl must be seconds in (0, 2592000], got ${String(ttl)}`);
+    ttlMs = Math.round(seconds * 1000);
+  }
+  return { maxBlocks: max, ttlMs };
 }
 
 /** The address of data-parallel rank r: same host, port + r. */

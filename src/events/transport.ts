@@ -1,6 +1,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { parseEndpointSpec, rankAddress, readEndpointFile, type EndpointSpec } from './endpoint-spec.js';
 import type { EventPipeline, PipelineLog } from './pipeline.js';
+import { rankIdentity } from './topic.js';
 import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
 
 export interface TransportOptions {
@@ -18,6 +19,11 @@ export interface TransportOptions {
    * plaintext. The bind socket and replay requests stay plaintext (docs/security.md).
    */
   curve?: CurveClientKeys | null;
+  /**
+   * Called when a connect-mode spec is added (its store bound, possibly null) or removed (null), with the identities
+   * it names: `endpoint` and its data-parallel ranks. The service passes it on to ingest (Ingestor.setStoreBound).
+   */
+  storeBound?: (identities: string[], bound: EndpointSpec['storeBound']) => void;
 }
 
 export type EndpointOrigin = 'static' | 'file' | 'api' | 'lease';
@@ -82,6 +88,7 @@ export class EventTransport {
     const subscribers: ZmqSubscriber[] = [];
     const connection: Connection = { spec, origin, subscribers };
     this.connections.set(spec.address, connection);
+    if (spec.endpoint !== null) this.options.storeBound?.(specIdentities(spec), spec.storeBound ?? null);
     for (let r = 0; r < spec.ranks; r++) {
       const address = rankAddress(spec.address, r);
       const replay = spec.replay === null ? null : rankAddress(spec.replay, r);
@@ -117,6 +124,7 @@ export class EventTransport {
     const connection = this.connections.get(address);
     if (!connection) return [];
     this.connections.delete(address);
+    if (connection.spec.endpoint !== null && connection.spec.storeBound) this.options.storeBound?.(specIdentities(connection.spec), null);
     await Promise.all(connection.subscribers.map((s) => s.close()));
     const removed = await this.pipeline.remove((s) => s.source === address, options);
     this.log.info({ endpoint: address, identities: removed }, 'endpoint removed');
@@ -185,5 +193,17 @@ export class EventTransport {
 }
 
 function sameSpec(a: EndpointSpec, b: EndpointSpec): boolean {
-  return a.address === b.address && a.replay === b.replay && a.ranks === b.ranks && a.endpoint === b.endpoint;
+  return (
+    a.address === b.address &&
+    a.replay === b.replay &&
+    a.ranks === b.ranks &&
+    a.endpoint === b.endpoint &&
+    a.storeBound?.maxBlocks === b.storeBound?.maxBlocks &&
+    a.storeBound?.ttlMs === b.storeBound?.ttlMs
+  );
+}
+
+/** The scoring identities of a spec's ranks (topic.ts rankIdentity). */
+function specIdentities(spec: EndpointSpec): string[] {
+  return Array.from({ length: spec.ranks }, (_, r) => rankIdentity(spec.endpoint!, r));
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Ingestor, type StoreBound } from '../../../src/events/ingest/index.js';
 import { MemoryIndex, TierRegistry } from '../../../src/index/index.js';
 import { BlockHasher } from '../../../src/keys/index.js';
+import { EndpointSpecError, parseEndpointSpec } from '../../../src/events/endpoint-spec.js';
 import { placeholder, removed, seq, stored } from '../../support/events.js';
 
 function setup(blockSize = 16, defaultStoreBound: StoreBound | null = null) {
@@ -135,5 +136,19 @@ describe('ingest: key-only removals of lower-tier chunks (vLLM RFC 49413)', () =
     expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 2 });
     t.ingestor.applySync('a', 'm', [removed([2])]);
     expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 1 });
+  });
+});
+
+describe('endpoint spec: max_blocks / ttl', () => {
+  it('parses both forms; the bound needs the identity it applies to; bad values name the option', () => {
+    expect(parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=100000;ttl=600').storeBound).toEqual({ maxBlocks: 100_000, ttlMs: 600_000 });
+    expect(parseEndpointSpec({ address: 'tcp://10.0.0.5:5557', endpoint: '10.0.0.5:8000', ttlSeconds: 1.5 }).storeBound).toEqual({ maxBlocks: null, ttlMs: 1500 });
+    // Re-validating a parsed spec keeps its bound.
+    const parsed = parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=7');
+    expect(parseEndpointSpec({ ...parsed })).toEqual(parsed);
+    expect(parseEndpointSpec('tcp://10.0.0.5:5557')).not.toHaveProperty('storeBound');
+    expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;max_blocks=10')).toThrow(/max_blocks\/ttl need endpoint=<host>:<port>/);
+    expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=0')).toThrow(/max_blocks must be an integer 1..1000000000, got 0/);
+    expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;ttl=abc')).toThrow(EndpointSpecError);
   });
 });
