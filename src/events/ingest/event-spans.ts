@@ -1,6 +1,4 @@
-import type { EngineKeyMap } from '../../index/engine-key-map.js';
 import type { EndpointState } from './endpoint-state.js';
-import type { Span } from './spans.js';
 
 /** Where an event's blocks lie in its combined token sequence (the parent's leftover tokens, then the event's). */
 export interface EventLayout {
@@ -18,8 +16,8 @@ export interface EventLayout {
  * Records the event's canonical blocks that no single engine block contains as spans (spans.ts). Their pieces: the
  * parent's carried pieces that overlap them (ChainLeftover.pieces; only block 0 can have any, a leftover being
  * shorter than B), then the event's engine blocks that overlap them. A span whose closer already closes one exists.
- * For each new span, `indexed(mask, span)` is called with the tiers on which all its pieces are held right now
- * (possibly 0), after span.indexed was set to that mask: the caller adds the request key on those tiers.
+ * For each new span whose pieces are all held on some tiers right now, `indexed(mask, span)` is called after the span
+ * was marked indexed on those tiers: the caller adds the request key there.
  */
 export function defineSpans(
   state: EndpointState,
@@ -29,35 +27,28 @@ export function defineSpans(
   layout: EventLayout,
   anchorLo: number,
   anchorHi: number,
-  indexed: (mask: number, span: Span) => void,
+  indexed: (mask: number, span: number) => void,
 ): void {
   const { carried, engineBlocks: n, engineBlockSize: eb, blockSize: B, canonical } = layout;
+  const pieces = scratch;
   for (let k = 0; k < canonical; k++) {
     const s = k * B;
     const jFirst = s < carried ? 0 : Math.floor((s - carried) / eb);
     const jLast = Math.min(n - 1, Math.floor((s + B - 1 - carried) / eb));
     if (s >= carried && jFirst === jLast) continue; // inside one engine block: mapped directly
-    const pieces: number[] = [];
+    pieces.length = 0;
     if (s < carried) for (let i = 0; i < carriedPieces.length; i += 4) if (carriedPieces[i + 3] > s) pieces.push(carriedPieces[i], carriedPieces[i + 1]);
     for (let j = jFirst; j <= jLast; j++) pieces.push(halves[2 * j], halves[2 * j + 1]);
     if (state.spans.closedBy(pieces[pieces.length - 2], pieces[pieces.length - 1]) >= 0) continue;
-    const id = state.spans.create(keyHalves[2 * k], keyHalves[2 * k + 1], anchorLo, anchorHi, pieces);
-    const mask = heldEverywhere(state.map, pieces);
-    const span = state.spans.span(id);
-    span.indexed = mask;
-    if (mask !== 0) indexed(mask, span);
+    const id = state.spans.create(keyHalves[2 * k], keyHalves[2 * k + 1], anchorLo, anchorHi, pieces, pieces.length / 2);
+    const mask = state.spans.heldEverywhere(state.map, id);
+    state.spans.setIndexed(id, mask);
+    if (mask !== 0) indexed(mask, id);
   }
 }
 
-/** Tiers (bitmask) on which every piece ([lo, hi, …]) is held. */
-function heldEverywhere(map: EngineKeyMap, pieces: readonly number[]): number {
-  let mask = -1;
-  for (let i = 0; i < pieces.length && mask !== 0; i += 2) {
-    const slot = map.slotOf(pieces[i], pieces[i + 1]);
-    mask &= slot < 0 ? 0 : map.heldTiersAt(slot);
-  }
-  return mask;
-}
+/** Pieces of the span being defined (reused). */
+const scratch: number[] = [];
 
 /**
  * The engine blocks overlapping the tokens after the last full canonical block (from `leftoverStart`), as

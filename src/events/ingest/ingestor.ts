@@ -293,15 +293,17 @@ export class Ingestor extends Holding {
     }
     if (carried > 0 || eb % B !== 0) {
       const layout = { carried, engineBlocks: n, engineBlockSize: eb, blockSize: B, canonical };
-      defineSpans(state, leftover?.pieces ?? [], halves, keyHalves, layout, anchorLo, anchorHi, (mask, span) => {
+      const spans = state.spans;
+      defineSpans(state, leftover?.pieces ?? [], halves, keyHalves, layout, anchorLo, anchorHi, (mask, id) => {
         if (mask & (1 << tier)) {
-          added.pushHalves(span.lo, span.hi);
-          anchors?.pushHalves(span.anchorLo, span.anchorHi);
+          added.pushHalves(spans.keyLo(id), spans.keyHi(id));
+          anchors?.pushHalves(spans.anchorLo(id), spans.anchorHi(id));
         }
         // Rare: the pieces were already held together on other tiers before this event defined the span.
         for (let t = 0; t < MAX_TIERS; t++) {
           if (t === tier || (mask & (1 << t)) === 0) continue;
-          this.writer.add(endpoint, this.tiers.name(t), keyOf(span.lo, span.hi), anchors ? keyOf(span.anchorLo, span.anchorHi) : undefined);
+          const anchor = anchors ? keyOf(spans.anchorLo(id), spans.anchorHi(id)) : undefined;
+          this.writer.add(endpoint, this.tiers.name(t), keyOf(spans.keyLo(id), spans.keyHi(id)), anchor);
           this.counters.requestKeysAdded++;
         }
       });

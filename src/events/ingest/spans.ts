@@ -18,29 +18,39 @@ import { U64Table } from '../../index/u64-table.js';
  * lives, even when the bridge forgets the piece (it was removed everywhere): a re-stored piece rejoins its spans.
  * A span ends when its closer is forgotten (it cannot be complete without it).
  */
-export interface Span {
-  /** Request key, uint32 halves. */
-  lo: number;
-  hi: number;
-  /** Chain anchor (block 0's request key), when the writer needs anchors. */
-  anchorLo: number;
-  anchorHi: number;
-  /** Engine keys of the pieces as [lo, hi, lo, hi, …] in chain order; the last pair is the closer. */
-  pieces: number[];
-  /** Bit t set while the request key is added to the index for this span on tier t. */
-  indexed: number;
-}
-
 /** Word 0 of a piece's link: 1 + id of its (first) span; word 1: 1 + id of a second span. More: `moreSpans`. */
 const W_FIRST = 0;
 const W_SECOND = 1;
 
+/**
+ * Spans are stored by column in typed arrays (ids index them) and their pieces in one shared pool, so a span costs a
+ * few dozen bytes and no object for the garbage collector: an endpoint of 16-token engine blocks under 64-token
+ * canonical blocks has one span per canonical block.
+ */
 export class SpanTable {
-  private readonly spans: (Span | null)[] = [];
+  private capacity = 64;
+  /** Request key, uint32 halves. */
+  private reqLo = new Uint32Array(64);
+  private reqHi = new Uint32Array(64);
+  /** Chain anchor (block 0's request key), when the writer needs anchors. */
+  private ancLo = new Uint32Array(64);
+  private ancHi = new Uint32Array(64);
+  /** Bit t set while the request key is added to the index for this span on tier t. */
+  private indexed = new Uint32Array(64);
+  /** Where the span's pieces start in `pool` (in uint32 words) and how many pieces it has (0 = no span). */
+  private start = new Uint32Array(64);
+  private count = new Uint32Array(64);
+  private nextId = 0;
   private readonly freeIds: number[] = [];
+  /** Engine keys of every span's pieces as [lo, hi, lo, hi, …] in chain order; the last pair is the closer. */
+  private pool = new Uint32Array(256);
+  private poolUsed = 0;
+  /** Freed piece ranges by piece count (spans of one endpoint nearly all have the same count). */
+  private readonly freeRanges = new Map<number, number[]>();
   private readonly links = new U64Table(2);
   /** Third and later spans of a piece (branch points shared by more than two spans). */
   private readonly moreSpans = new Map<bigint, number[]>();
+  private readonly ids: number[] = [];
   private live = 0;
 
   /** Spans alive. */
@@ -48,17 +58,33 @@ export class SpanTable {
     return this.live;
   }
 
-  /** Approximate bytes held (for stats): link table plus a fixed estimate per span object. */
+  /** Bytes held: columns, piece pool, links. */
   get byteLength(): number {
-    let pieces = 0;
-    for (const s of this.spans) if (s) pieces += s.pieces.length;
-    return this.links.byteLength + this.live * 88 + pieces * 8 + this.moreSpans.size * 96;
+    return this.capacity * 28 + this.pool.byteLength + this.links.byteLength + this.moreSpans.size * 96;
   }
 
-  span(id: number): Span {
-    const s = this.spans[id];
-    if (!s) throw new RangeError(`no span ${id}`);
-    return s;
+  keyLo(id: number): number {
+    return this.reqLo[id];
+  }
+
+  keyHi(id: number): number {
+    return this.reqHi[id];
+  }
+
+  anchorLo(id: number): number {
+    return this.ancLo[id];
+  }
+
+  anchorHi(id: number): number {
+    return this.ancHi[id];
+  }
+
+  indexedOn(id: number): number {
+    return this.indexed[id];
+  }
+
+  setIndexed(id: number, mask: number): void {
+    this.indexed[id] = mask;
   }
 
   /**
@@ -66,25 +92,46 @@ export class SpanTable {
    * it closes at most one span.
    */
   closedBy(closerLo: number, closerHi: number): number {
-    const ids = this.scratch;
+    const ids = this.ids;
     ids.length = 0;
     this.spansOf(closerLo, closerHi, ids);
     for (const id of ids) {
-      const p = this.span(id).pieces;
-      if (p[p.length - 2] === closerLo && p[p.length - 1] === closerHi) return id;
+      const last = this.start[id] + 2 * this.count[id] - 2;
+      if (this.pool[last] === closerLo && this.pool[last + 1] === closerHi) return id;
     }
     return -1;
   }
 
-  private readonly scratch: number[] = [];
-
-  /** Records a new span and links its pieces to it; returns its id. The caller checked closedBy() first. */
-  create(lo: number, hi: number, anchorLo: number, anchorHi: number, pieces: number[]): number {
-    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.spans.length;
-    this.spans[id] = { lo, hi, anchorLo, anchorHi, pieces, indexed: 0 };
+  /**
+   * Records a new span whose pieces are the first `n` pairs of `pieces` ([lo, hi, …]) and links them to it; returns
+   * its id. The caller checked closedBy() first.
+   */
+  create(lo: number, hi: number, anchorLo: number, anchorHi: number, pieces: readonly number[], n: number): number {
+    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.nextId++;
+    if (id >= this.capacity) this.growColumns();
+    this.reqLo[id] = lo;
+    this.reqHi[id] = hi;
+    this.ancLo[id] = anchorLo;
+    this.ancHi[id] = anchorHi;
+    this.indexed[id] = 0;
+    const at = this.allocPieces(n);
+    for (let i = 0; i < 2 * n; i++) this.pool[at + i] = pieces[i];
+    this.start[id] = at;
+    this.count[id] = n;
     this.live++;
-    for (let i = 0; i < pieces.length; i += 2) this.link(pieces[i], pieces[i + 1], id);
+    for (let i = 0; i < 2 * n; i += 2) this.link(pieces[i], pieces[i + 1], id);
     return id;
+  }
+
+  /** Tiers (bitmask) on which every piece of the span is held. */
+  heldEverywhere(map: EngineKeyMap, id: number): number {
+    let mask = -1;
+    const end = this.start[id] + 2 * this.count[id];
+    for (let i = this.start[id]; i < end && mask !== 0; i += 2) {
+      const slot = map.slotOf(this.pool[i], this.pool[i + 1]);
+      mask &= slot < 0 ? 0 : map.heldTiersAt(slot);
+    }
+    return mask;
   }
 
   /** Appends the ids of the spans the engine key is a piece of. */
@@ -112,11 +159,10 @@ export class SpanTable {
     this.spansOf(lo, hi, ids);
     const bit = 1 << tier;
     for (const id of ids) {
-      const span = this.span(id);
-      if ((span.indexed & bit) !== 0 || !allHeld(map, span.pieces, tier)) continue;
-      span.indexed |= bit;
-      sink.pushHalves(span.lo, span.hi);
-      anchors?.pushHalves(span.anchorLo, span.anchorHi);
+      if ((this.indexed[id] & bit) !== 0 || !this.allHeld(map, id, tier)) continue;
+      this.indexed[id] |= bit;
+      sink.pushHalves(this.reqLo[id], this.reqHi[id]);
+      anchors?.pushHalves(this.ancLo[id], this.ancHi[id]);
     }
   }
 
@@ -130,34 +176,72 @@ export class SpanTable {
     this.spansOf(lo, hi, ids);
     const bit = 1 << tier;
     for (const id of ids) {
-      const span = this.span(id);
-      if ((span.indexed & bit) === 0) continue;
-      span.indexed &= ~bit;
-      sink.pushHalves(span.lo, span.hi);
-      anchors?.pushHalves(span.anchorLo, span.anchorHi);
+      if ((this.indexed[id] & bit) === 0) continue;
+      this.indexed[id] &= ~bit;
+      sink.pushHalves(this.reqLo[id], this.reqHi[id]);
+      anchors?.pushHalves(this.ancLo[id], this.ancHi[id]);
     }
   }
-
-  private readonly ids: number[] = [];
 
   /** The bridge forgot the engine key: a span it closes ends (its other pieces are unlinked from it). */
   forgetKey(lo: number, hi: number): void {
     if (this.live === 0) return;
     const id = this.closedBy(lo, hi);
     if (id < 0) return;
-    const span = this.span(id);
-    for (let i = 0; i < span.pieces.length; i += 2) this.unlink(span.pieces[i], span.pieces[i + 1], id);
-    this.spans[id] = null;
+    const at = this.start[id];
+    const n = this.count[id];
+    for (let i = at; i < at + 2 * n; i += 2) this.unlink(this.pool[i], this.pool[i + 1], id);
+    let free = this.freeRanges.get(n);
+    if (!free) this.freeRanges.set(n, (free = []));
+    free.push(at);
+    this.count[id] = 0;
+    this.indexed[id] = 0;
     this.freeIds.push(id);
     this.live--;
   }
 
   clear(): void {
-    this.spans.length = 0;
+    this.capacity = 64;
+    for (const k of ['reqLo', 'reqHi', 'ancLo', 'ancHi', 'indexed', 'start', 'count'] as const) this[k] = new Uint32Array(64);
+    this.nextId = 0;
     this.freeIds.length = 0;
+    this.pool = new Uint32Array(256);
+    this.poolUsed = 0;
+    this.freeRanges.clear();
     this.links.clear();
     this.moreSpans.clear();
     this.live = 0;
+  }
+
+  private allHeld(map: EngineKeyMap, id: number, tier: number): boolean {
+    const end = this.start[id] + 2 * this.count[id];
+    for (let i = this.start[id]; i < end; i += 2) {
+      const slot = map.slotOf(this.pool[i], this.pool[i + 1]);
+      if (slot < 0 || map.countAt(slot, tier) === 0) return false;
+    }
+    return true;
+  }
+
+  private allocPieces(n: number): number {
+    const free = this.freeRanges.get(n);
+    if (free && free.length > 0) return free.pop()!;
+    if (this.poolUsed + 2 * n > this.pool.length) {
+      const next = new Uint32Array(Math.max(this.pool.length * 2, this.poolUsed + 2 * n));
+      next.set(this.pool.subarray(0, this.poolUsed));
+      this.pool = next;
+    }
+    const at = this.poolUsed;
+    this.poolUsed += 2 * n;
+    return at;
+  }
+
+  private growColumns(): void {
+    this.capacity *= 2;
+    for (const k of ['reqLo', 'reqHi', 'ancLo', 'ancHi', 'indexed', 'start', 'count'] as const) {
+      const next = new Uint32Array(this.capacity);
+      next.set(this[k]);
+      this[k] = next;
+    }
   }
 
   private link(lo: number, hi: number, id: number): void {
@@ -204,15 +288,6 @@ export class SpanTable {
     } else return;
     if (d[v + W_FIRST] === 0) this.links.delete(slot);
   }
-}
-
-/** True when every piece ([lo, hi, …]) has a positive count on the tier. */
-function allHeld(map: EngineKeyMap, pieces: readonly number[], tier: number): boolean {
-  for (let i = 0; i < pieces.length; i += 2) {
-    const slot = map.slotOf(pieces[i], pieces[i + 1]);
-    if (slot < 0 || map.countAt(slot, tier) === 0) return false;
-  }
-  return true;
 }
 
 function join(lo: number, hi: number): bigint {
