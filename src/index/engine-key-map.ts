@@ -256,6 +256,16 @@ export class EngineKeyMap {
     return next;
   }
 
+  /** Lowers the count at `slot` on a tier to 1 when it is higher (saturated counts included): a last release follows. */
+  clampCountToOneAt(slot: number, tier: number): void {
+    if (this.countAt(slot, tier) <= 1) return;
+    if (tier < COUNTED_IN_WORD) {
+      const at = this.table.valueAt(slot) + W_COUNTS;
+      const shift = tier * 8;
+      this.table.data[at] = ((this.table.data[at] & ~(0xff << shift)) | (1 << shift)) >>> 0;
+    } else this.rareCounts.get(this.keyAt(slot))!.set(tier, 1);
+  }
+
   /** Bit t set for every tier t on which the engine key at `slot` has a positive count. */
   heldTiersAt(slot: number): number {
     const word = this.table.data[this.table.valueAt(slot) + W_COUNTS];

@@ -130,17 +130,21 @@ export class SpanModel {
       return { ep: this.lastStoreEp, events: [ev] };
     }
     if (r < 0.57) {
-      // Offload placeholder (no tokens) on CPU for a run of the prompt's blocks.
+      // CPU offload of a run of the prompt's blocks: a placeholder (no tokens), or, when ingest knows every block, a
+      // self-describing store with tokens (a chunk: a later CPU removal of its last key removes it whole).
       const a = Math.floor(this.random() * n);
       const b = a + 1 + Math.floor(this.random() * (n - a));
       const keys = Array.from({ length: b - a }, (_, i) => this.key(p, a + i));
-      if (keys.length > 1) {
+      const selfDescribing = this.random() < 0.5 && keys.every((k) => this.counts[ep].has(k));
+      if (selfDescribing && keys.length > 1) {
         const known = this.chunks[ep].get(keys[keys.length - 1]);
         if (known && known.members.length === keys.length) known.times++;
         else this.chunks[ep].set(keys[keys.length - 1], { members: keys, times: 1 });
       }
       for (const k of keys) if (this.counts[ep].has(k)) this.bump(ep, k, CPU, 1);
-      return { ep, events: [placeholder(keys, 'CPU')] };
+      if (!selfDescribing) return { ep, events: [placeholder(keys, 'CPU')] };
+      const tokens = this.prompts[p].slice(a * this.eb, b * this.eb);
+      return { ep, events: [stored(keys, a === 0 ? null : this.key(p, a - 1), tokens, this.eb, { medium: 'CPU' })] };
     }
     if (r < 0.97) {
       // Remove one engine block (often held, sometimes not) from one tier.

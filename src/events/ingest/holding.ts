@@ -38,7 +38,7 @@ export abstract class Holding {
     for (let t = 0; t < MAX_TIERS; t++) {
       if ((mask & (1 << t)) === 0) continue;
       const slot = map.slotOf(lo, hi);
-      while (map.countAt(slot, t) > 1) map.addCountAt(slot, t, -1);
+      map.clampCountToOneAt(slot, t);
       const removed = this.scratch.begin();
       const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
       this.releaseAt(state, slot, lo, hi, t, removed, anchors);

@@ -174,8 +174,8 @@ export class Ingestor extends Holding {
     }
     const map = state.map;
     const tier = this.tiers.intern(ev.medium);
-    // A lower tier's multi-block store may later be removed by its last key alone (offload-chunks.ts).
-    if (tier !== GPU_TIER && n > 1) state.chunks.stored(tier, ev.blockHashes);
+    // A lower tier's self-describing multi-block store may later be removed by its last key alone (offload-chunks.ts).
+    if (tier !== GPU_TIER && n > 1 && ev.tokenIds.length > 0) state.chunks.stored(tier, ev.blockHashes);
     const halves = this.hashes.load(ev.blockHashes);
     if (ev.tokenIds.length === 0) {
       // Offload placeholder: "this endpoint also holds these engine keys on tier X".
@@ -318,9 +318,12 @@ export class Ingestor extends Holding {
     map.warm(halves, ev.blockHashes.length);
     const removed = this.scratch.begin();
     const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
+    // The event's hashes as a set, built only if a chunk key is named (a block-wise removal lists the chunk's blocks).
+    let inEvent: Set<bigint> | null = null;
+    const listed = (key: bigint) => (inEvent ??= new Set(ev.blockHashes)).has(key);
     for (let j = 0; j < 2 * ev.blockHashes.length; j += 2) {
       if (state.chunks.size > 0 && tier !== GPU_TIER) {
-        const chunk = state.chunks.keyOnly(tier, ev.blockHashes[j / 2], ev.blockHashes);
+        const chunk = state.chunks.keyOnly(tier, ev.blockHashes[j / 2], listed);
         if (chunk) {
           this.counters.keyOnlyRemovals++;
           this.releaseChunk(state, chunk, tier, removed, anchors);

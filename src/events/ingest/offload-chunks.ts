@@ -1,10 +1,11 @@
 /**
  * Key-only offload removals (vLLM RFC vllm-project/vllm#49413; Dynamo normalises them in ai-dynamo/dynamo#11930):
- * the offloading connector stores a lower-tier chunk as one BlockStored listing every engine block of the chunk, and
- * removes it with a BlockRemoved that carries only the chunk key, i.e. the hash of the chunk's LAST block. Ingest
- * remembers, per tier below GPU, each multi-block store's blocks under its last block, so that such a removal
- * releases the whole chunk. A removal that lists other blocks of the chunk too is block-wise (older vLLM) and
- * only ends the record.
+ * the offloading connector stores a lower-tier chunk as one self-describing BlockStored (token ids included,
+ * vllm-project/vllm#43468) listing every engine block of the chunk, and removes it with a BlockRemoved that carries
+ * only the chunk key, i.e. the hash of the chunk's LAST block. Ingest remembers, per tier below GPU, each such
+ * multi-block store's blocks under its last block, so that such a removal releases the whole chunk. A removal that
+ * lists other blocks of the chunk too is block-wise and only ends the record. Placeholder stores (no tokens, the
+ * older offload shape) are not chunks: their blocks are evicted and removed one by one.
  */
 interface Chunk {
   members: BigUint64Array;
@@ -41,11 +42,11 @@ export class OffloadChunks {
   }
 
   /**
-   * For a removal on `tier` naming `hash` among `removed` (all hashes of the event): the chunk's blocks when this is a
+   * For a removal on `tier` naming `hash` (`inEvent` tells the event's other hashes): the chunk's blocks when this is a
    * key-only removal of a chunk (its other blocks are not in the event), else null. Either way the record of the
    * chunk is used up once.
    */
-  keyOnly(tier: number, hash: bigint, removed: BigUint64Array): BigUint64Array | null {
+  keyOnly(tier: number, hash: bigint, inEvent: (key: bigint) => boolean): BigUint64Array | null {
     if (this.count === 0) return null;
     const chunks = this.byTier.get(tier);
     const chunk = chunks?.get(hash);
@@ -54,7 +55,7 @@ export class OffloadChunks {
       chunks.delete(hash);
       this.count--;
     }
-    for (const m of chunk.members) if (m !== hash && removed.includes(m)) return null;
+    for (const m of chunk.members) if (m !== hash && inEvent(m)) return null;
     return chunk.members;
   }
 

@@ -106,6 +106,7 @@ describe('ingest: span rule against a model engine (seeded property)', () => {
   ];
   for (const [eb, B] of configs) {
     it(`engine block ${eb}, canonical ${B}: the index answers what the model engine holds after every step`, async () => {
+      const seen = { keyOnly: 0, duplicates: 0, removed: 0 };
       for (let run = 0; run < 20; run++) {
         const random = mulberry32(0x5eed + run * 7919 + eb * 131 + B);
         const model = new SpanModel(random, eb, B, 2);
@@ -126,10 +127,15 @@ describe('ingest: span rule against a model engine (seeded property)', () => {
             }
           }
         }
+        seen.keyOnly += t.ingestor.counters.keyOnlyRemovals;
+        seen.duplicates += t.ingestor.counters.duplicateStores;
+        seen.removed += t.ingestor.counters.blocksRemoved;
         // Clearing both endpoints leaves nothing behind, in the index or in the bridge.
         for (const e of endpoints) t.ingestor.applySync(e, 'm', [{ type: 'AllBlocksCleared' }]);
         expect(t.index.statsSync().entries).toBe(0);
       }
+      // The sequences did exercise duplicates, removals and key-only chunk removals.
+      expect(Math.min(seen.keyOnly, seen.duplicates, seen.removed)).toBeGreaterThan(0);
     });
   }
 });

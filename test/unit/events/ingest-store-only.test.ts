@@ -115,21 +115,25 @@ describe('ingest: key-only removals of lower-tier chunks (vLLM RFC 49413)', () =
     expect(t.ingestor.counters.blocksRemoved).toBe(4);
   });
 
-  it('placeholder chunks too; a block-wise removal of the same chunk is applied as it is', () => {
+  it('a block-wise removal of a chunk is applied as it is; placeholder stores (older offload shape) are not chunks', () => {
     const t = setup();
-    t.ingestor.applySync('a', 'm', [stored([1, 2, 3, 4], null, seq(64), 16), placeholder([1, 2], 'CPU'), placeholder([3, 4], 'CPU')]);
-    t.ingestor.applySync('a', 'm', [removed([2], 'CPU')]);
-    expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 4, CPU: 2 });
-    // Older vLLM removes every block: no expansion, nothing counted unknown.
+    const cpu = { medium: 'CPU' };
+    t.ingestor.applySync('a', 'm', [stored([1, 2, 3, 4], null, seq(64), 16), stored([1, 2], null, seq(32), 16, cpu), stored([3, 4], 2, seq(32, 33), 16, cpu)]);
+    // Removing 3 and 4 together lists the chunk's other block: block-wise, no expansion, nothing counted unknown.
     t.ingestor.applySync('a', 'm', [removed([3, 4], 'CPU')]);
-    expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 4 });
-    expect(t.ingestor.counters.keyOnlyRemovals).toBe(1);
+    expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 4, CPU: 2 });
+    expect(t.ingestor.counters.keyOnlyRemovals).toBe(0);
+    // Placeholders: their CPU LRU evicts block by block, so removing the last block removes only it.
+    t.ingestor.applySync('a', 'm', [placeholder([3, 4], 'CPU'), removed([4], 'CPU')]);
+    expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 4, CPU: 3 });
+    expect(t.ingestor.counters.keyOnlyRemovals).toBe(0);
     expect(t.ingestor.counters.removedUnknown).toBe(0);
   });
 
   it('a chunk stored twice needs two key-only removals; a GPU removal never expands', () => {
     const t = setup();
-    t.ingestor.applySync('a', 'm', [stored([1, 2], null, seq(32), 16), placeholder([1, 2], 'CPU'), placeholder([1, 2], 'CPU')]);
+    const cpu = stored([1, 2], null, seq(32), 16, { medium: 'CPU' });
+    t.ingestor.applySync('a', 'm', [stored([1, 2], null, seq(32), 16), cpu, cpu]);
     t.ingestor.applySync('a', 'm', [removed([2], 'CPU')]);
     expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 2, CPU: 2 });
     t.ingestor.applySync('a', 'm', [removed([2], 'CPU')]);
@@ -150,5 +154,17 @@ describe('endpoint spec: max_blocks / ttl', () => {
     expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;max_blocks=10')).toThrow(/max_blocks\/ttl need endpoint=<host>:<port>/);
     expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=0')).toThrow(/max_blocks must be an integer 1..1000000000, got 0/);
     expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;ttl=abc')).toThrow(EndpointSpecError);
+  });
+});
+
+describe('ingest: saturated counts', () => {
+  it('a store bound drops an engine block stored 300 times (its count saturated at 255)', () => {
+    const t = setup();
+    t.ingestor.setStoreBound('a', { maxBlocks: 1, ttlMs: null });
+    const again = stored([1], null, seq(16), 16);
+    t.ingestor.applySync('a', 'm', Array.from({ length: 300 }, () => again));
+    t.ingestor.applySync('a', 'm', [stored([2], 1, seq(16, 17), 16)]);
+    expect(t.ingestor.engineKeyCount('a')).toBe(1);
+    expect(t.heldBlocks('a', seq(32))).toEqual([0, 1]);
   });
 });
