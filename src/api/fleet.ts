@@ -37,6 +37,8 @@ export interface AddEndpointRequest {
   rankIdentities?: { kind: 'explicit'; endpoints: string[] } | { kind: 'serving'; endpoint: string };
   /** A vLLM HTTP base URL listing the ranks' sockets at /kv_event_sources, instead of zmqAddress. */
   discoveryUrl?: string | null;
+  /** Store bound for a store-only publisher (null/absent: the service default). */
+  storeBound?: { maxBlocks: number | null; ttlMs: number | null } | null;
 }
 
 export interface Fleet {

@@ -46,7 +46,14 @@ export interface IndexerApiDeps {
   limits: ApiLimits;
   version: string;
   /** Write-path counters for GetStats. */
-  ingestStats(): { eventsReceived: number; blocksStored: number; blocksRemoved: number };
+  ingestStats(): {
+    eventsReceived: number;
+    blocksStored: number;
+    blocksRemoved: number;
+    groupWithoutKind?: number;
+    boundDrops?: number;
+    keyOnlyRemovals?: number;
+  };
   observer?: ApiObserver;
 }
 
@@ -152,6 +159,8 @@ export class IndexerApi {
     rankEndpoints?: string[];
     servingPortRanks?: boolean;
     discoveryUrl?: string;
+    maxBlocks?: string;
+    ttlSeconds?: number;
   }) {
     const endpoint = checkEndpoint('endpoint', req.endpoint);
     const discoveryUrl = req.discoveryUrl ? checkDiscoveryUrl('discovery_url', req.discoveryUrl) : null;
@@ -175,6 +184,7 @@ export class IndexerApi {
       rankIdentities:
         rankEndpoints.length > 0 ? { kind: 'explicit', endpoints: rankEndpoints } : req.servingPortRanks ? { kind: 'serving', endpoint } : undefined,
       discoveryUrl,
+      storeBound: checkStoreBound(req.maxBlocks, req.ttlSeconds),
     };
     return { endpoint: toEndpointMsg(await this.deps.fleet.add(request)) };
   }
@@ -213,6 +223,9 @@ export class IndexerApi {
       blocksRemoved: String(ingest.blocksRemoved),
       rssBytes: String(mem.rss),
       heapUsedBytes: String(mem.heapUsed),
+      blocksRefusedGroupWithoutKind: String(ingest.groupWithoutKind ?? 0),
+      blocksDroppedByStoreBound: String(ingest.boundDrops ?? 0),
+      keyOnlyChunkRemovals: String(ingest.keyOnlyRemovals ?? 0),
     };
   }
 
@@ -324,4 +337,14 @@ function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
 
 function uint64Map(m: Record<string, number> | undefined): Record<string, string> {
   return m ? Object.fromEntries(Object.entries(m).map(([k, n]) => [k, String(n)])) : {};
+}
+
+/** AddEndpoint's optional store bound: max_blocks 0..10^9 and ttl_seconds 0..30 days (0 = the service default). */
+function checkStoreBound(maxBlocks: string | undefined, ttlSeconds: number | undefined): AddEndpointRequest['storeBound'] {
+  const max = maxBlocks === undefined || maxBlocks === '' ? 0 : Number(maxBlocks);
+  if (!Number.isSafeInteger(max) || max < 0 || max > 1e9) throw new ApiError('invalid_argument', 'max_blocks', `max_blocks must be 0..1000000000, got ${maxBlocks}`);
+  const ttl = ttlSeconds ?? 0;
+  if (!Number.isFinite(ttl) || ttl < 0 || ttl > 30 * 86400) throw new ApiError('invalid_argument', 'ttl_seconds', `ttl_seconds must be 0..2592000, got ${ttlSeconds}`);
+  if (max === 0 && ttl === 0) return null;
+  return { maxBlocks: max > 0 ? max : null, ttlMs: ttl > 0 ? Math.round(ttl * 1000) : null };
 }

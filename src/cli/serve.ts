@@ -1,4 +1,4 @@
-import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, parseEndpointSpec, ZmqSubscriber } from '../events/index.js';
+import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, parseEndpointSpec, ZmqSubscriber, type TransportOptions } from '../events/index.js';
 import { MemoryIndex, RedisIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
 import { readFileSync } from 'node:fs';
@@ -149,14 +149,25 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log.warn({ endpoint, reason }, 'index writes of this endpoint may be lost: clearing and resynchronising it');
     pipeline?.clearEndpoint(endpoint);
   });
-  const ingestor = new Ingestor({ hasher, writer: index, tiers });
+  const e = config.endpoints;
+  const defaultStoreBound =
+    e.storeBoundMaxBlocks > 0 || e.storeBoundTtlSeconds > 0
+      ? { maxBlocks: e.storeBoundMaxBlocks > 0 ? e.storeBoundMaxBlocks : null, ttlMs: e.storeBoundTtlSeconds > 0 ? e.storeBoundTtlSeconds * 1000 : null }
+      : null;
+  const ingestor = new Ingestor({ hasher, writer: index, tiers, defaultStoreBound });
   const settings = transportSettings(config);
+  const transportOptions: TransportOptions = {
+    ...settings.transport,
+    storeBound: (identities, bound) => {
+      for (const identity of identities) ingestor.setStoreBound(identity, bound ?? defaultStoreBound);
+    },
+  };
   pipeline = new EventPipeline(ingestor, log, {
     ...settings.pipeline,
     // Synchronous counts for the stats line; the API asks the index itself (remote ones too).
     blockCounts: index instanceof MemoryIndex ? (identity) => index.endpointEntriesSync(identity) : undefined,
   });
-  const transport = new EventTransport(pipeline, settings.transport, log);
+  const transport = new EventTransport(pipeline, transportOptions, log);
   const events = pipeline;
   let ownership: EndpointOwnership | null = null;
   if (config.endpoints.leaseTtlMs > 0) {
@@ -190,6 +201,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
     staleTimer = setInterval(() => events.sweepStale(), Math.min(5_000, (config.endpoints.clearStaleSeconds * 1000) / 4));
     staleTimer.unref();
   }
+  // Store-bound TTLs expire between events too: a sweep every second drops what is due (bounded per call).
+  const storeBoundTimer = setInterval(() => ingestor.sweepStoreBounds(), 1_000);
+  storeBoundTimer.unref();
   let statsTimer: NodeJS.Timeout | undefined;
   if (config.log.statsIntervalSeconds > 0) {
     statsTimer = setInterval(() => {
@@ -211,6 +225,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     async stop(options = {}) {
       clearInterval(statsTimer);
       clearInterval(staleTimer);
+      clearInterval(storeBoundTimer);
       await ownership?.stop(options.releaseLeases ?? true);
       await transport.stop();
       await index.close();

@@ -50,6 +50,9 @@ export async function startApi(
       eventsReceived: pipeline.counters.messages,
       blocksStored: ingestor.counters.blocksStored,
       blocksRemoved: ingestor.counters.blocksRemoved,
+      groupWithoutKind: ingestor.counters.groupWithoutKind,
+      boundDrops: ingestor.counters.boundDrops,
+      keyOnlyRemovals: ingestor.counters.keyOnlyRemovals,
     }),
     observer: {
       scored: (kind, seconds, total, best) => metrics.observeScore(kind, seconds, total, best),
@@ -209,10 +212,17 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
     stored: ingestor.counters.blocksStored,
     removed: ingestor.counters.blocksRemoved,
   }));
+  metrics.gauge(`${p}store_bound_dropped_blocks_total`, 'Engine blocks dropped by endpoint store bounds (max blocks or TTL)', null, () => ({
+    '': ingestor.counters.boundDrops,
+  }));
+  metrics.gauge(`${p}key_only_chunk_removals_total`, 'Lower-tier chunks removed by their key alone (all their blocks released)', null, () => ({
+    '': ingestor.counters.keyOnlyRemovals,
+  }));
   metrics.gauge(`${p}ingest_skipped_blocks_total`, 'Engine blocks not indexed, by reason', 'reason', () => ({
     parent_unknown: ingestor.counters.parentUnknown,
     offload_unknown: ingestor.counters.offloadUnknown,
     removed_unknown: ingestor.counters.removedUnknown,
+    group_without_kind: ingestor.counters.groupWithoutKind,
     ...Object.fromEntries([...ingestor.counters.skippedByKind].map(([kind, n]) => [`kind_${kind}`, n])),
   }));
 }

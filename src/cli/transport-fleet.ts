@@ -31,10 +31,11 @@ export class TransportFleet implements Fleet {
 
   async add(request: AddEndpointRequest): Promise<EndpointInfo> {
     try {
+      const bound = request.storeBound ? { storeBound: request.storeBound } : {};
       await this.transport.addEndpoint(
         request.discoveryUrl
-          ? { address: request.discoveryUrl, replay: null, ranks: 1, endpoint: request.endpoint, identities: request.rankIdentities, discovery: true }
-          : { address: request.zmqAddress!, replay: request.replayAddress, ranks: request.ranks ?? 1, endpoint: request.endpoint, identities: request.rankIdentities },
+          ? { address: request.discoveryUrl, replay: null, ranks: 1, endpoint: request.endpoint, identities: request.rankIdentities, discovery: true, ...bound }
+          : { address: request.zmqAddress!, replay: request.replayAddress, ranks: request.ranks ?? 1, endpoint: request.endpoint, identities: request.rankIdentities, ...bound },
         'api',
       );
     } catch (err) {

@@ -7,10 +7,12 @@ import { parse as parseYaml } from 'yaml';
  * addresses, the vLLM HTTP base URL whose `GET /kv_event_sources` lists each rank's sockets (discovery.ts).
  *
  * Text form (config lists, env, the endpoints file):
- *   `tcp://10.0.0.5:5557[;replay=tcp://10.0.0.5:5558][;ranks=2][;endpoint=10.0.0.5:8000][;serving=10.0.0.5:8000]`
+ *   `tcp://10.0.0.5:5557[;replay=tcp://10.0.0.5:5558][;ranks=2][;endpoint=10.0.0.5:8000][;serving=10.0.0.5:8000][;max_blocks=N][;ttl=S]`
  *   `tcp://10.0.0.5:5557;ranks=2;identities=10.0.0.5:8000,10.0.0.5:8001`
  *   `http://10.0.0.5:8000[;endpoint=…][;serving=…|identities=…]` (discovery)
- * Object form (endpoints file, API): `{address, replay?, ranks?, endpoint?, serving?, identities?}`.
+ * Object form (endpoints file, API): `{address, replay?, ranks?, endpoint?, serving?, identities?, maxBlocks?, ttlSeconds?}`.
+ * `max_blocks`/`ttl` bound what ingest keeps for a store-only publisher (events/ingest/store-bound.ts); they need
+ * `endpoint` (the identity the bound applies to, and to its data-parallel ranks).
  */
 export interface EndpointSpec {
   /** `tcp://<host>:<port>` of rank 0's PUB, or (discovery) the vLLM HTTP base URL. */
@@ -27,6 +29,8 @@ export interface EndpointSpec {
   identities?: RankIdentities;
   /** True when `address` is a vLLM HTTP base URL to discover the ranks' sockets from (ranks/replay then come from it). */
   discovery?: true;
+  /** Store bound of the endpoint's identities (null or absent: the service default, `ingest.storeBound`). */
+  storeBound?: { maxBlocks: number | null; ttlMs: number | null } | null;
 }
 
 export type RankIdentities = { kind: 'serving'; endpoint: string } | { kind: 'explicit'; endpoints: string[] };
@@ -52,8 +56,8 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new EndpointSpecError(`endpoint must be a string or {address, replay?, ranks?, endpoint?, serving?, identities?}, got ${JSON.stringify(value)}`);
   }
-  const { address, replay, ranks, endpoint, discovery: _parsed, ...more } = value as Record<string, unknown>;
-  // A parsed spec (its `identities` object and `discovery` flag) parses to itself.
+  const { address, replay, ranks, endpoint, discovery: _parsed, max_blocks, maxBlocks, ttl, ttlSeconds, storeBound: parsedBound, ...more } = value as Record<string, unknown>;
+  // A parsed spec (its `identities` object, `discovery` flag and `storeBound`) parses to itself.
   const { serving, identities, ...rest } = unparsedIdentities(more);
   const unknownKeys = Object.keys(rest);
   if (unknownKeys.length) throw new EndpointSpecError(`endpoint ${JSON.stringify(value)}: unknown option(s) ${unknownKeys.join(', ')}`);
@@ -83,6 +87,13 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
   const rankIds = parseRankIdentities(address as string, serving, identities, discovery ? null : n);
   if (rankIds) spec.identities = rankIds;
   if (discovery) spec.discovery = true;
+  // An already parsed spec (re-validated by the transport) carries its bound as `storeBound`.
+  const given = typeof parsedBound === 'object' && parsedBound !== null ? (parsedBound as { maxBlocks?: unknown; ttlMs?: unknown }) : null;
+  const storeBound = given
+    ? parseStoreBound(address, given.maxBlocks, typeof given.ttlMs === 'number' ? given.ttlMs / 1000 : given.ttlMs)
+    : parseStoreBound(address, maxBlocks ?? max_blocks, ttlSeconds ?? ttl);
+  if (storeBound && typeof endpoint !== 'string') throw new EndpointSpecError(`endpoint ${address}: max_blocks/ttl need endpoint=<host>:<port> (the identity they bound)`);
+  if (storeBound) spec.storeBound = storeBound;
   return spec;
 }
 
@@ -139,8 +150,27 @@ export function sameSpec(a: EndpointSpec, b: EndpointSpec): boolean {
     a.ranks === b.ranks &&
     a.endpoint === b.endpoint &&
     !!a.discovery === !!b.discovery &&
-    JSON.stringify(a.identities ?? null) === JSON.stringify(b.identities ?? null)
+    JSON.stringify(a.identities ?? null) === JSON.stringify(b.identities ?? null) &&
+    a.storeBound?.maxBlocks === b.storeBound?.maxBlocks &&
+    a.storeBound?.ttlMs === b.storeBound?.ttlMs
   );
+}
+
+/** `max_blocks` (1..10^9 engine blocks) and `ttl` (seconds, > 0, ≤ 30 days); both absent = null. */
+function parseStoreBound(address: string, maxBlocks: unknown, ttl: unknown): EndpointSpec['storeBound'] {
+  if ((maxBlocks === undefined || maxBlocks === null) && (ttl === undefined || ttl === null)) return null;
+  let max: number | null = null;
+  if (maxBlocks !== undefined && maxBlocks !== null) {
+    max = Number(maxBlocks);
+    if (!Number.isInteger(max) || max < 1 || max > 1e9) throw new EndpointSpecError(`endpoint ${address}: max_blocks must be an integer 1..1000000000, got ${String(maxBlocks)}`);
+  }
+  let ttlMs: number | null = null;
+  if (ttl !== undefined && ttl !== null) {
+    const seconds = Number(ttl);
+    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 30 * 86400) throw new EndpointSpecError(`endpoint ${address}: ttl must be seconds in (0, 2592000], got ${String(ttl)}`);
+    ttlMs = Math.round(seconds * 1000);
+  }
+  return { maxBlocks: max, ttlMs };
 }
 
 /** The address of data-parallel rank r: same host, port + r. */

@@ -3,6 +3,7 @@ import { DiscoveryError, type DiscoveredSource } from './discovery-sources.js';
 import { DEFAULT_DISCOVERY, DiscoveryPoller, newDiscoveryCounters, type DiscoveryOptions, type DiscoveryStatus } from './discovery.js';
 import { parseEndpointSpec, rankAddress, rankIdentityOf, readEndpointFile, sameSpec, type EndpointSpec } from './endpoint-spec.js';
 import type { EventPipeline, PipelineLog } from './pipeline.js';
+import { rankIdentity } from './topic.js';
 import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
 
 export interface TransportOptions {
@@ -22,6 +23,11 @@ export interface TransportOptions {
   curve?: CurveClientKeys | null;
   /** Polling of discovery endpoints (vLLM HTTP base URLs); defaults: DEFAULT_DISCOVERY. */
   discovery?: Partial<DiscoveryOptions>;
+  /**
+   * Called when a connect-mode spec is added (its store bound, possibly null) or removed (null), with the identities
+   * it names: `endpoint` and its data-parallel ranks. The service passes it on to ingest (Ingestor.setStoreBound).
+   */
+  storeBound?: (identities: string[], bound: EndpointSpec['storeBound']) => void;
 }
 
 export type EndpointOrigin = 'static' | 'file' | 'api' | 'lease';
@@ -98,6 +104,7 @@ export class EventTransport {
     }
     const connection: Connection = { spec, origin, sockets: new Map(), poller: null };
     this.connections.set(spec.address, connection);
+    if (spec.endpoint !== null) this.options.storeBound?.(specIdentities(spec), spec.storeBound ?? null);
     if (spec.discovery) {
       // The ranks' sockets come from the URL's answers; the first poll starts now, AddEndpoint does not wait for it.
       connection.poller = new DiscoveryPoller(spec.address, this.discovery, (sources) => this.applySources(connection, sources), this.discoveryCounters, this.log);
@@ -198,6 +205,7 @@ export class EventTransport {
     const connection = this.connections.get(address);
     if (!connection) return [];
     this.connections.delete(address);
+    if (connection.spec.endpoint !== null && connection.spec.storeBound) this.options.storeBound?.(specIdentities(connection.spec), null);
     await connection.poller?.stop();
     await Promise.all([...connection.sockets.values()].map((s) => s.sub.close()));
     const removed = await this.pipeline.remove((s) => s.source === address, options);
@@ -269,4 +277,12 @@ export class EventTransport {
     this.connections.clear();
     await this.pipeline.close();
   }
+}
+
+/**
+ * The scoring identities of a spec's ranks: per-rank identities when the spec gives them, else from `endpoint`
+ * (topic.ts rankIdentity). A discovery spec counts one rank here (its ranks come from the URL's answers).
+ */
+function specIdentities(spec: EndpointSpec): string[] {
+  return Array.from({ length: spec.ranks }, (_, r) => rankIdentityOf(spec, r) ?? rankIdentity(spec.endpoint!, r));
 }

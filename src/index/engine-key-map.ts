@@ -39,6 +39,11 @@ export interface ChainLeftover {
   extras: readonly LeftoverExtra[];
   /** Request key of the chain's block 0, or null while the chain has no complete canonical block (or untracked). */
   anchor: bigint | null;
+  /**
+   * The engine blocks whose tokens overlap the leftover, as [lo, hi, start, end, …] with token offsets relative to the
+   * leftover's first token (start may be negative): they are pieces of the canonical block the next event completes.
+   */
+  pieces: readonly number[];
 }
 
 export interface LeftoverExtra {
@@ -251,6 +256,28 @@ export class EngineKeyMap {
     return next;
   }
 
+  /** Lowers the count at `slot` on a tier to 1 when it is higher (saturated counts included): a last release follows. */
+  clampCountToOneAt(slot: number, tier: number): void {
+    if (this.countAt(slot, tier) <= 1) return;
+    if (tier < COUNTED_IN_WORD) {
+      const at = this.table.valueAt(slot) + W_COUNTS;
+      const shift = tier * 8;
+      this.table.data[at] = ((this.table.data[at] & ~(0xff << shift)) | (1 << shift)) >>> 0;
+    } else this.rareCounts.get(this.keyAt(slot))!.set(tier, 1);
+  }
+
+  /** Bit t set for every tier t on which the engine key at `slot` has a positive count. */
+  heldTiersAt(slot: number): number {
+    const word = this.table.data[this.table.valueAt(slot) + W_COUNTS];
+    let mask = 0;
+    for (let t = 0; t < COUNTED_IN_WORD; t++) if ((word >>> (t * 8)) & 0xff) mask |= 1 << t;
+    if (this.rareCounts.size > 0) {
+      const rare = this.rareCounts.get(this.keyAt(slot));
+      if (rare) for (const [t, n] of rare) if (n > 0) mask |= 1 << t;
+    }
+    return mask;
+  }
+
   /** True when no tier holds the engine key at `slot` any more. */
   isUnheldAt(slot: number): boolean {
     if (this.table.data[this.table.valueAt(slot) + W_COUNTS] !== 0) return false;
@@ -267,6 +294,11 @@ export class EngineKeyMap {
       this.leftovers.delete(key);
     }
     this.table.delete(slot);
+  }
+
+  /** Visits every engine key (do not define or forget keys while visiting). */
+  forEachKey(visit: (lo: number, hi: number) => void): void {
+    this.table.forEachSlot((slot) => visit(this.table.keyLo(slot), this.table.keyHi(slot)));
   }
 
   clear(): void {

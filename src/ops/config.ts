@@ -229,8 +229,26 @@ export const ConfigSchema = z.object({
       leaseTtlMs: z.number().int().min(0).default(0),
       /** Endpoint identities (endpoint × data-parallel rank) tracked at once; batches of further ones are dropped. */
       maxTracked: z.number().int().min(1).max(65_536).default(16_384),
+      /**
+       * Default store bound of every endpoint (a spec's max_blocks/ttl overrides it): engine blocks kept per endpoint
+       * identity, oldest dropped first (0 = no limit). For publishers that never announce removals (LMCache).
+       */
+      storeBoundMaxBlocks: z.number().int().min(0).max(1e9).default(0),
+      /** Default store bound TTL: an engine block not stored again for this long is dropped (0 = never). */
+      storeBoundTtlSeconds: z.number().min(0).max(30 * 86400).default(0),
     })
-    .default({ static: [], file: '', fileCheckSeconds: 2, staleSeconds: 60, clearStaleSeconds: 0, queueBatches: 10_000, leaseTtlMs: 0, maxTracked: 16_384 }),
+    .default({
+      static: [],
+      file: '',
+      fileCheckSeconds: 2,
+      staleSeconds: 60,
+      clearStaleSeconds: 0,
+      queueBatches: 10_000,
+      leaseTtlMs: 0,
+      maxTracked: 16_384,
+      storeBoundMaxBlocks: 0,
+      storeBoundTtlSeconds: 0,
+    }),
   // Discovery endpoints (a vLLM HTTP base URL as an endpoint spec): polling of GET /kv_event_sources (vLLM #55844).
   discovery: z
     .object({
@@ -325,6 +343,8 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_DISCOVERY_MAX_BACKOFF_MS: { path: ['discovery', 'maxBackoffMs'], kind: 'int' },
   KV_INDEXER_DISCOVERY_MAX_BODY_BYTES: { path: ['discovery', 'maxBodyBytes'], kind: 'int' },
   KV_INDEXER_DISCOVERY_MAX_SOURCES: { path: ['discovery', 'maxSources'], kind: 'int' },
+  KV_INDEXER_STORE_BOUND_MAX_BLOCKS: { path: ['endpoints', 'storeBoundMaxBlocks'], kind: 'int' },
+  KV_INDEXER_STORE_BOUND_TTL_SECONDS: { path: ['endpoints', 'storeBoundTtlSeconds'], kind: 'number' },
   KV_INDEXER_REPLAY_ENABLED: { path: ['replay', 'enabled'], kind: 'string' },
   KV_INDEXER_REPLAY_TIMEOUT_MS: { path: ['replay', 'timeoutMs'], kind: 'int' },
   KV_INDEXER_REPLAY_IDLE_TIMEOUT_MS: { path: ['replay', 'idleTimeoutMs'], kind: 'int' },

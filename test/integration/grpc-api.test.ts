@@ -156,6 +156,8 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
       ['ClearEndpoint', { endpoint: 'a b' }, status.INVALID_ARGUMENT, /endpoint: "a b" is not <host>:<port>/],
       ['AddEndpoint', { endpoint: A, zmqAddress: 'http://10.0.0.1:5557' }, status.INVALID_ARGUMENT, /zmq_address: "http:\/\/10.0.0.1:5557" is not tcp:\/\/<host>:<port>/],
       ['RemoveEndpoint', { endpoint: '10.0.0.77:8000' }, status.NOT_FOUND, /endpoint: "10.0.0.77:8000" is not a known endpoint/],
+      ['AddEndpoint', { endpoint: A, zmqAddress: 'tcp://10.0.0.1:5557', ttlSeconds: -1 }, status.INVALID_ARGUMENT, /ttl_seconds: ttl_seconds must be 0..2592000, got -1/],
+      ['AddEndpoint', { endpoint: A, zmqAddress: 'tcp://10.0.0.1:5557', maxBlocks: '2000000000' }, status.INVALID_ARGUMENT, /max_blocks: max_blocks must be 0..1000000000/],
     ];
     for (const [method, req, code, message] of cases) {
       const err = await kv.call(method, req).then(
@@ -258,5 +260,29 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(text).toMatch(/kv_indexer_prompt_prepare_seconds_count\{input="tokens"\} [1-9]/);
     const health = await fetch(`http://127.0.0.1:${api.metricsPort}/healthz`);
     expect([health.status, await health.text()]).toEqual([200, 'ok\n']);
+  });
+
+  it('AddEndpoint with a store bound: a store-only publisher keeps at most max_blocks engine blocks (GetStats counts)', async () => {
+    const { Publisher } = await import('zeromq');
+    const pod = new Publisher();
+    await pod.bind('tcp://127.0.0.1:*');
+    const D = '10.0.0.10:8000';
+    try {
+      const before = await kv.call('GetStats', {});
+      await kv.call('AddEndpoint', { endpoint: D, zmqAddress: pod.lastEndpoint, maxBlocks: '2' });
+      for (let seq = 0; service.index.entriesOf(D) === 0 && seq < 200; seq++) {
+        await pod.send(msg(`kv@${D}@${MODEL}`, seq, [1, [['BlockStored', [71n, 72n, 73n, 74n], null, tokens(64), 16, null, null]], null]));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Each store of the 4 blocks keeps the 2 youngest (repeats of the message refresh, never grow past the bound).
+      expect(service.index.entriesOf(D)).toBe(2);
+      const stats = await kv.call('GetStats', {});
+      expect(Number(stats.blocksDroppedByStoreBound) - Number(before.blocksDroppedByStoreBound)).toBe(2);
+      expect(stats.blocksRefusedGroupWithoutKind).toBe('0');
+      expect(stats.keyOnlyChunkRemovals).toBe('0');
+      await kv.call('RemoveEndpoint', { endpoint: D });
+    } finally {
+      pod.close();
+    }
   });
 });

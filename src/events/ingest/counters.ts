@@ -16,6 +16,15 @@ export class IngestCounters {
   offloadUnknown = 0;
   /** Removals of engine keys (or tiers) not held. */
   removedUnknown = 0;
+  /**
+   * Engine blocks of stores with group_idx > 0 and no kv_cache_spec_kind: a KV-cache group vLLM could not describe,
+   * refused (as llm-d and Dynamo do).
+   */
+  groupWithoutKind = 0;
+  /** Engine blocks dropped (on every tier) by an endpoint's store bound: over its max blocks, or past its TTL. */
+  boundDrops = 0;
+  /** Key-only removals of lower-tier chunks (one removal = one chunk, all its blocks released). */
+  keyOnlyRemovals = 0;
   /** Store events whose token count is not block_size × blocks. */
   tokenCountMismatch = 0;
   /** Engine blocks of KV-cache groups that are not indexed, by kv_cache_spec_kind. */

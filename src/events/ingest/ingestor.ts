@@ -1,12 +1,15 @@
 import type { BlockHasher } from '../../keys/index.js';
-import { EngineKeyMap, type ChainLeftover, type KeySink } from '../../index/engine-key-map.js';
+import type { ChainLeftover } from '../../index/engine-key-map.js';
 import { KeyHalves } from '../../index/key-halves.js';
-import type { TierRegistry } from '../../index/tiers.js';
+import { GPU_TIER, MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
 import type { BlockRemovedEvent, BlockStoredEvent, KvEvent } from '../types.js';
-import { IngestCounters } from './counters.js';
+import { Holding } from './holding.js';
 import { spreadExtraFeatures } from './extra-features.js';
-import { pairedEnd, pairedFirst } from './pairing.js';
+import { containedEnd, containedFirst } from './pairing.js';
+import { EndpointState } from './endpoint-state.js';
+import { defineSpans, leftoverPieces } from './event-spans.js';
+import type { StoreBound } from './store-bound.js';
 
 /** KV-cache group kinds whose blocks hold the whole prefix and so can answer prefix queries. */
 export const INDEXED_SPEC_KINDS: ReadonlySet<string> = new Set(['full_attention', 'mla_attention', 'sink_full_attention']);
@@ -15,7 +18,14 @@ export interface IngestorOptions {
   hasher: BlockHasher;
   writer: IndexWriter;
   tiers: TierRegistry;
+  /** Store bound of endpoints without their own (store-bound.ts); default none. */
+  defaultStoreBound?: StoreBound | null;
+  /** Milliseconds since the epoch, for store-bound TTLs; default Date.now. */
+  clock?: () => number;
 }
+
+/** Most engine blocks one call drops for a store bound, so that a large backlog is spread over calls. */
+const MAX_DROPS_PER_CALL = 20_000;
 
 /**
  * The write path's dual-key rules (spec/block-keys.md): turns an endpoint's decoded events into request-key entries.
@@ -24,27 +34,23 @@ export interface IngestorOptions {
  * reference-counted per tier, and an index entry is added when an engine key becomes held on a tier and removed when
  * it no longer is. Events of one endpoint must be applied in order; different endpoints are independent.
  */
-export class Ingestor {
-  readonly counters = new IngestCounters();
+export class Ingestor extends Holding {
   private readonly hasher: BlockHasher;
-  private readonly writer: IndexWriter;
-  private readonly tiers: TierRegistry;
-  private readonly endpoints = new Map<string, EngineKeyMap>();
-  private readonly scratch = new KeyScratch();
-  /** Chain anchors parallel to `scratch`, when the writer places keys by chain (IndexWriter.needsAnchors). */
-  private readonly anchorScratch = new KeyScratch();
-  private readonly trackAnchors: boolean;
+  private readonly endpoints = new Map<string, EndpointState>();
   private readonly hashes = new KeyHalves();
-  /** The parent engine key of the event being defined, as uint32 halves (reused: no bigint arithmetic). */
-  private readonly parent = new KeyHalves();
   /** Request keys of the event being defined, as uint32 halves (reused). */
   private keyHalves = new Uint32Array(128);
 
+  private readonly defaultBound: StoreBound | null;
+  private readonly bounds = new Map<string, StoreBound | null>();
+  private readonly clock: () => number;
+  private readonly dropKey = { lo: 0, hi: 0 };
+
   constructor(options: IngestorOptions) {
+    super(options.writer, options.tiers);
+    this.defaultBound = options.defaultStoreBound ?? null;
+    this.clock = options.clock ?? Date.now;
     this.hasher = options.hasher;
-    this.writer = options.writer;
-    this.tiers = options.tiers;
-    this.trackAnchors = options.writer.needsAnchors === true;
   }
 
   /** Applies one batch of an endpoint's events in order, then flushes the writer (one round trip per batch). */
@@ -60,24 +66,60 @@ export class Ingestor {
    */
   applySync(endpoint: string, model: string, events: readonly KvEvent[], start = 0, end = events.length): void {
     if (start === 0) this.counters.batches++;
-    let map = this.endpoints.get(endpoint);
-    if (!map) this.endpoints.set(endpoint, (map = new EngineKeyMap(this.trackAnchors)));
+    this.now = this.clock();
+    let state = this.endpoints.get(endpoint);
+    if (!state) this.endpoints.set(endpoint, (state = new EndpointState(this.trackAnchors, this.boundOf(endpoint), this.now)));
     for (let i = start; i < end; i++) {
       const event = events[i];
       switch (event.type) {
         case 'BlockStored':
           this.counters.storedEvents++;
-          this.store(endpoint, model, map, event);
+          this.store(endpoint, model, state, event);
           break;
         case 'BlockRemoved':
           this.counters.removedEvents++;
-          this.remove(endpoint, map, event);
+          this.remove(endpoint, state, event);
           break;
         case 'AllBlocksCleared':
           this.counters.clearedEvents++;
           this.clear(endpoint);
           break;
       }
+    }
+    if (state.ages) this.enforceBound(endpoint, state);
+  }
+
+  /**
+   * Sets (or, with null, removes) an endpoint's own store bound; it applies from now on, to the blocks it already
+   * holds too (their age starts now). Endpoints without one use the default bound.
+   */
+  setStoreBound(endpoint: string, bound: StoreBound | null): void {
+    this.bounds.set(endpoint, bound);
+    this.endpoints.get(endpoint)?.setBound(bound ?? this.defaultBound, this.clock());
+  }
+
+  /**
+   * Drops what store bounds say must go now, on every endpoint: TTLs expire between events too (a store-only
+   * publisher that falls silent). The service calls this on a timer; at most MAX_DROPS_PER_CALL blocks per endpoint.
+   */
+  sweepStoreBounds(): number {
+    const before = this.counters.boundDrops;
+    this.now = this.clock();
+    for (const [endpoint, state] of this.endpoints) if (state.ages) this.enforceBound(endpoint, state);
+    return this.counters.boundDrops - before;
+  }
+
+  private boundOf(endpoint: string): StoreBound | null {
+    return this.bounds.has(endpoint) ? this.bounds.get(endpoint)! : this.defaultBound;
+  }
+
+  /** Drops the endpoint's oldest engine blocks (all tiers) while its store bound is exceeded. */
+  private enforceBound(endpoint: string, state: EndpointState): void {
+    const ages = state.ages!;
+    const key = this.dropKey;
+    for (let budget = MAX_DROPS_PER_CALL; budget > 0 && ages.nextToDrop(state.map.size, this.now, key); budget--) {
+      this.counters.boundDrops++;
+      this.releaseEverywhere(endpoint, state, key.lo, key.hi);
     }
   }
 
@@ -108,27 +150,36 @@ export class Ingestor {
 
   /** Engine keys known for an endpoint (for stats and tests). */
   engineKeyCount(endpoint: string): number {
-    return this.endpoints.get(endpoint)?.size ?? 0;
+    return this.endpoints.get(endpoint)?.map.size ?? 0;
   }
 
   engineMapBytes(): number {
     let bytes = 0;
-    for (const map of this.endpoints.values()) bytes += map.byteLength;
+    for (const state of this.endpoints.values()) bytes += state.byteLength;
     return bytes;
   }
 
-  private store(endpoint: string, model: string, map: EngineKeyMap, ev: BlockStoredEvent): void {
+  private store(endpoint: string, model: string, state: EndpointState, ev: BlockStoredEvent): void {
     const n = ev.blockHashes.length;
     if (n === 0) return;
     if (ev.kvCacheSpecKind !== null && !INDEXED_SPEC_KINDS.has(ev.kvCacheSpecKind)) {
       this.counters.skipKind(ev.kvCacheSpecKind, n);
       return;
     }
+    // vLLM names the kind of every group it can describe; a group > 0 without one is a group it could not (llm-d and
+    // Dynamo refuse it too: docs/events.md). Group 0 without a kind is a pre-HMA publisher's only group.
+    if (ev.kvCacheSpecKind === null && ev.groupIdx !== null && ev.groupIdx > 0) {
+      this.counters.groupWithoutKind += n;
+      return;
+    }
+    const map = state.map;
     const tier = this.tiers.intern(ev.medium);
+    // A lower tier's self-describing multi-block store may later be removed by its last key alone (offload-chunks.ts).
+    if (tier !== GPU_TIER && n > 1 && ev.tokenIds.length > 0) state.chunks.stored(tier, ev.blockHashes);
     const halves = this.hashes.load(ev.blockHashes);
     if (ev.tokenIds.length === 0) {
       // Offload placeholder: "this endpoint also holds these engine keys on tier X".
-      this.hold(endpoint, map, halves, n, tier);
+      this.hold(endpoint, state, halves, n, tier);
       return;
     }
     if (ev.blockSize <= 0 || ev.tokenIds.length !== n * ev.blockSize) {
@@ -136,23 +187,25 @@ export class Ingestor {
       return;
     }
     // Engine keys already mapped need no hashing: only the counts change (idempotent re-emits).
-    if (map.allKnown(halves, n)) this.hold(endpoint, map, halves, n, tier);
-    else this.defineChain(endpoint, model, map, ev, halves, tier);
+    if (map.allKnown(halves, n)) this.hold(endpoint, state, halves, n, tier);
+    else this.defineChain(endpoint, model, state, ev, halves, tier);
   }
 
   /**
    * Computes the event's request keys, records each engine key's mapping and chain continuation, and counts the
-   * store of each on the tier as hold() does (with the slot define() returns: one probe per block). Counts the event's
-   * blocks as parentUnknown, and changes nothing, when the parent cannot be placed.
+   * store of each on the tier as hold() does (with the slot define() returns: one probe per block). Canonical blocks
+   * made of several engine blocks become spans. Counts the event's blocks as parentUnknown, and changes nothing, when
+   * the parent cannot be placed.
    */
   private defineChain(
     endpoint: string,
     model: string,
-    map: EngineKeyMap,
+    state: EndpointState,
     ev: BlockStoredEvent,
     halves: Uint32Array,
     tier: number,
   ): void {
+    const map = state.map;
     const n = ev.blockHashes.length;
     const eb = ev.blockSize;
     const B = this.hasher.blockSize;
@@ -217,9 +270,9 @@ export class Ingestor {
     for (let j = 0; j < n; j++) {
       const start = carried + j * eb;
       const end = start + eb;
-      // Engine block j ↔ the complete canonical blocks its tokens overlap.
-      const first = pairedFirst(start, B);
-      const last = pairedEnd(start, eb, B, canonical);
+      // Engine block j ↔ the complete canonical blocks that lie inside it; one it shares is a span (below).
+      const first = containedFirst(start, B);
+      const last = containedEnd(start, eb, B, canonical);
       const chainIndex = end % B === 0 ? end / B - 1 : -1;
       let tail: ChainLeftover | null = null;
       if (chainIndex < 0 && j === n - 1) {
@@ -228,6 +281,7 @@ export class Ingestor {
           tokens: tokens.slice(canonical * B),
           extras: extras.leftover,
           anchor,
+          pieces: leftoverPieces(leftover?.pieces ?? [], carried, halves, n, eb, canonical * B),
         };
       }
       // Counting right after define() is what hold() would do afterwards: define() never changes a known key, and
@@ -235,106 +289,62 @@ export class Ingestor {
       const lo = halves[2 * j];
       const hi = halves[2 * j + 1];
       const slot = map.define(lo, hi, keyHalves, first, last, chainIndex, tail, anchorLo, anchorHi);
-      this.holdAt(map, slot, tier, added, anchors);
+      this.holdAt(state, slot, lo, hi, tier, added, anchors);
+    }
+    if (carried > 0 || eb % B !== 0) {
+      const layout = { carried, engineBlocks: n, engineBlockSize: eb, blockSize: B, canonical };
+      const spans = state.spans;
+      defineSpans(state, leftover?.pieces ?? [], halves, keyHalves, layout, anchorLo, anchorHi, (mask, id) => {
+        if (mask & (1 << tier)) {
+          added.pushHalves(spans.keyLo(id), spans.keyHi(id));
+          anchors?.pushHalves(spans.anchorLo(id), spans.anchorHi(id));
+        }
+        // Rare: the pieces were already held together on other tiers before this event defined the span.
+        for (let t = 0; t < MAX_TIERS; t++) {
+          if (t === tier || (mask & (1 << t)) === 0) continue;
+          const anchor = anchors ? keyOf(spans.anchorLo(id), spans.anchorHi(id)) : undefined;
+          this.writer.add(endpoint, this.tiers.name(t), keyOf(spans.keyLo(id), spans.keyHi(id)), anchor);
+          this.counters.requestKeysAdded++;
+        }
+      });
     }
     this.addHeld(endpoint, tier, added, anchors);
   }
 
-  /**
-   * Counts a store of each engine key on the tier; keys newly held add their request keys in one index write.
-   * Placeholders (no tokens) may name engine keys never stored with tokens: those are counted and skipped.
-   */
-  private hold(endpoint: string, map: EngineKeyMap, halves: Uint32Array, n: number, tier: number): void {
-    const added = this.scratch.begin();
-    const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
-    for (let j = 0; j < 2 * n; j += 2) {
-      const slot = map.slotOf(halves[j], halves[j + 1]);
-      if (slot < 0) {
-        this.counters.offloadUnknown++;
-        continue;
-      }
-      this.holdAt(map, slot, tier, added, anchors);
-    }
-    this.addHeld(endpoint, tier, added, anchors);
-  }
-
-  /** Counts one store of the engine key at `slot` on the tier; when that makes it held there, collects its keys. */
-  private holdAt(map: EngineKeyMap, slot: number, tier: number, added: KeySink, anchors: KeySink | undefined): void {
-    this.counters.blocksStored++;
-    if (map.addCountAt(slot, tier, 1) !== 1) {
-      this.counters.duplicateStores++;
-      return;
-    }
-    map.requestKeysAt(slot, added, anchors);
-  }
-
-  /** The index write for the request keys collected by holdAt(). */
-  private addHeld(endpoint: string, tier: number, added: KeyScratch, anchors: KeyScratch | undefined): void {
-    if (added.length > 0) {
-      this.writer.add(endpoint, this.tiers.name(tier), added.keys(), anchors?.keys());
-      this.counters.requestKeysAdded += added.length;
-    }
-  }
-
-  private remove(endpoint: string, map: EngineKeyMap, ev: BlockRemovedEvent): void {
+  private remove(endpoint: string, state: EndpointState, ev: BlockRemovedEvent): void {
+    const map = state.map;
     const tier = this.tiers.intern(ev.medium);
     const halves = this.hashes.load(ev.blockHashes);
     map.warm(halves, ev.blockHashes.length);
     const removed = this.scratch.begin();
     const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
+    // The event's hashes as a set, built only if a chunk key is named (a block-wise removal lists the chunk's blocks).
+    let inEvent: Set<bigint> | null = null;
+    const listed = (key: bigint) => (inEvent ??= new Set(ev.blockHashes)).has(key);
     for (let j = 0; j < 2 * ev.blockHashes.length; j += 2) {
+      if (state.chunks.size > 0 && tier !== GPU_TIER) {
+        const chunk = state.chunks.keyOnly(tier, ev.blockHashes[j / 2], listed);
+        if (chunk) {
+          this.counters.keyOnlyRemovals++;
+          this.releaseChunk(state, chunk, tier, removed, anchors);
+          continue;
+        }
+      }
       const slot = map.slotOf(halves[j], halves[j + 1]);
       if (slot < 0 || map.countAt(slot, tier) === 0) {
         this.counters.removedUnknown++;
         continue;
       }
       this.counters.blocksRemoved++;
-      if (map.addCountAt(slot, tier, -1) > 0) continue;
-      map.requestKeysAt(slot, removed, anchors);
-      if (map.isUnheldAt(slot)) map.forgetAt(slot);
+      this.releaseAt(state, slot, halves[j], halves[j + 1], tier, removed, anchors);
     }
-    if (removed.length > 0) {
-      this.writer.remove(endpoint, this.tiers.name(tier), removed.keys(), anchors?.keys());
-      this.counters.requestKeysRemoved += removed.length;
-    }
+    this.removeReleased(endpoint, tier, removed, anchors);
   }
+
 }
 
-/** A reusable growable list of request keys, so that each event makes one index call. */
-class KeyScratch implements KeySink {
-  private buf = new BigUint64Array(256);
-  private halves = new Uint32Array(this.buf.buffer);
-  length = 0;
-
-  begin(): this {
-    this.length = 0;
-    return this;
-  }
-
-  pushHalves(lo: number, hi: number): void {
-    if (this.length === this.buf.length) this.grow(this.length + 1);
-    this.halves[this.length * 2] = lo;
-    this.halves[this.length * 2 + 1] = hi;
-    this.length++;
-  }
-
-  pushKeys(keys: BigUint64Array): void {
-    if (this.length + keys.length > this.buf.length) this.grow(this.length + keys.length);
-    this.buf.set(keys, this.length);
-    this.length += keys.length;
-  }
-
-  /** A view valid until the next begin(); the index copies what it keeps. */
-  keys(): BigUint64Array {
-    return this.buf.subarray(0, this.length);
-  }
-
-  private grow(needed: number): void {
-    const next = new BigUint64Array(Math.max(this.buf.length * 2, needed));
-    next.set(this.buf.subarray(0, this.length));
-    this.buf = next;
-    this.halves = new Uint32Array(next.buffer);
-  }
+function keyOf(lo: number, hi: number): BigUint64Array {
+  return BigUint64Array.of(join(lo, hi));
 }
 
 const NO_EXTRAS = { blocks: null, leftover: [] };

@@ -17,3 +17,18 @@ export function pairedEnd(start: number, engineBlockSize: number, blockSize: num
   const first = Math.floor(start / blockSize);
   return Math.max(first, Math.min(complete, Math.floor((start + engineBlockSize - 1) / blockSize) + 1));
 }
+
+/**
+ * The canonical blocks that lie entirely inside one engine block map to that engine key directly (1:1, 1:many):
+ * they are held exactly while that engine block is. A canonical block that shares its tokens with other engine
+ * blocks is a span (spans.ts): held only while all of them are. These two give the contained range [first, end).
+ */
+export function containedFirst(start: number, blockSize: number): number {
+  return Math.ceil(start / blockSize);
+}
+
+/** One past the last complete canonical block (of `complete`) inside the engine block; ≥ containedFirst. */
+export function containedEnd(start: number, engineBlockSize: number, blockSize: number, complete: number): number {
+  const first = Math.ceil(start / blockSize);
+  return Math.max(first, Math.min(complete, Math.floor((start + engineBlockSize) / blockSize)));
+}

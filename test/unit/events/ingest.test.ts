@@ -52,11 +52,16 @@ describe('ingest: dual-key rules', () => {
     expect(t.index.entriesOf(A)).toBe(0);
     t.ingestor.applySync(A, MODEL, [stored([3, 4, 5, 6, 7, 8], 2, seq(96, 33), 16)]);
     expect(await t.match(seq(128))).toEqual({ [A]: 2, [B]: 0 });
-    // Removing the engine blocks of canonical block 1 one by one: it stays while any of them is held.
-    t.ingestor.applySync(A, MODEL, [removed([8]), removed([7]), removed([6])]);
-    expect(await t.match(seq(128))).toEqual({ [A]: 2, [B]: 0 });
-    t.ingestor.applySync(A, MODEL, [removed([5])]);
+    // A canonical block is held only while every engine block it spans is: the first removal of one drops it.
+    t.ingestor.applySync(A, MODEL, [removed([6])]);
     expect(await t.match(seq(128))).toEqual({ [A]: 1, [B]: 0 });
+    expect(t.index.entriesOf(A)).toBe(1);
+    t.ingestor.applySync(A, MODEL, [removed([8]), removed([7]), removed([5])]);
+    expect(await t.match(seq(128))).toEqual({ [A]: 1, [B]: 0 });
+    // Block 0 spans engine blocks 1 and 2 of the first event and 3 and 4 of the second: removing 1 drops it.
+    t.ingestor.applySync(A, MODEL, [removed([1])]);
+    expect(await t.match(seq(128))).toEqual({ [A]: 0, [B]: 0 });
+    expect(t.index.entriesOf(A)).toBe(0);
   });
 
   it('maps 64-token engine blocks onto 16-token canonical blocks (1:many) and chains from the last of them', async () => {
@@ -252,10 +257,13 @@ describe('ingest: chain anchors (for writers that place keys by chain)', () => {
     t.ingestor.applySync(A, MODEL, [stored([3, 4, 5, 6, 7], 2, seq(80, 33), 16)]);
     // Continues from that leftover: engine block 8 completes block 1, blocks 9–12 make block 2.
     t.ingestor.applySync(A, MODEL, [stored([8, 9, 10, 11, 12], 7, seq(80, 113), 16)]);
-    // One request key per engine block that overlaps a complete canonical block (blocks 5–7 completed none).
+    // One request key per canonical block, added when its last engine block is stored (blocks 5–7 completed none).
     expect(t.calls).toEqual([
-      { op: 'add', keys: [keys[0], keys[0]], anchors: [keys[0], keys[0]] },
-      { op: 'add', keys: [keys[1], keys[2], keys[2], keys[2], keys[2]], anchors: Array(5).fill(keys[0]) },
+      { op: 'add', keys: [keys[0]], anchors: [keys[0]] },
+      { op: 'add', keys: [keys[1], keys[2]], anchors: [keys[0], keys[0]] },
     ]);
+    // Engine block 5 is a piece of canonical block 1 (carried through the leftover): removing it removes that block.
+    t.ingestor.applySync(A, MODEL, [removed([5])]);
+    expect(t.calls[2]).toEqual({ op: 'remove', keys: [keys[1]], anchors: [keys[0]] });
   });
 });
