@@ -4,19 +4,28 @@ import { keysCommand } from './keys-command.js';
 import { recordCommand } from './record-command.js';
 import { replayCommand } from './replay-command.js';
 import { scoreCommand } from './score-command.js';
+import { clientCommand } from './client-commands.js';
 import { serveCommand } from './serve-command.js';
 import { simulateCommand } from './simulate-command.js';
+import { failStartup } from './startup-error.js';
 
 const USAGE = `usage: kv-indexer <command> [options]
 
 commands:
-  serve   run the indexer (default): ZMQ subscriber → index, gRPC API on :50051, metrics on :9090
+  serve   run the indexer: ZMQ subscriber → index, gRPC API on :50051, metrics on :9090 (kv-indexer serve --help)
   keys    print tokens, placeholder ranges, identifiers and block keys for a request JSON (kv-indexer keys --help)
   record  capture live KV-event frames from endpoints into a recording file (kv-indexer record --help)
   replay  publish a recording on a PUB socket, or feed it into an index in process (kv-indexer replay --help)
   score   ask a running indexer to Score a request JSON and print the candidates ranked (kv-indexer score --help)
   simulate  route simulated fleet traffic through an in-process indexer and compare policies (kv-indexer simulate --help)
-  help    show this text
+  health     ask a running indexer's grpc.health.v1 (exit 0 when SERVING)
+  info       GetInfo (and GetStats with --stats) of a running indexer, as JSON
+  endpoints  ListEndpoints of a running indexer, as JSON
+  lookup     Lookup block keys in a running indexer, as JSON
+  help    show this text (also --help, -h)
+
+The client commands (score, health, info, endpoints, lookup) call --address, else KV_INDEXER_GRPC_ADDRESS, else
+localhost:50051. With no command, this text is printed; options alone (kv-indexer --config F) run serve.
 
 serve options:
   --config FILE          YAML or JSON configuration file
@@ -26,11 +35,25 @@ serve options:
 precedence: embedded defaults < --config file < KV_INDEXER_* environment < --set flags (docs/configuration.md).`;
 
 async function main(argv: string[]): Promise<number> {
-  const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'serve';
+  if (argv.length === 0) {
+    // A bare command starts nothing (it used to serve on 0.0.0.0): say what there is.
+    console.error(USAGE);
+    return 2;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  const command = argv[0].startsWith('-') ? 'serve' : argv[0];
   const rest = command === argv[0] ? argv.slice(1) : argv;
   switch (command) {
     case 'serve':
-      return serveCommand(rest, process.env);
+      try {
+        return await serveCommand(rest, process.env);
+      } catch (err) {
+        // One JSON line naming the setting, then exit whatever is still open (worker threads, sockets).
+        return failStartup(err);
+      }
     case 'keys':
       return keysCommand(rest);
     case 'record':
@@ -38,7 +61,12 @@ async function main(argv: string[]): Promise<number> {
     case 'replay':
       return replayCommand(rest);
     case 'score':
-      return scoreCommand(rest);
+      return scoreCommand(rest, process.env);
+    case 'health':
+    case 'info':
+    case 'endpoints':
+    case 'lookup':
+      return clientCommand(command, rest, process.env);
     case 'simulate':
       return simulateCommand(rest);
     case 'help':
@@ -55,7 +83,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    console.error(err instanceof ConfigError ? err.message : err);
+    console.error(err instanceof ConfigError ? err.message : err instanceof Error ? `error: ${err.message}` : err);
     process.exitCode = 1;
   },
 );

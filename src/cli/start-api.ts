@@ -5,6 +5,7 @@ import { ConfigError, Metrics, startMetricsServer, type Config, type Logger } fr
 import { TierWeights } from '../scoring/index.js';
 import { TransportFleet } from './transport-fleet.js';
 import type { RunningService } from './serve.js';
+import { atSetting } from './startup-error.js';
 
 export interface RunningApi {
   api: IndexerApi;
@@ -60,11 +61,16 @@ export async function startApi(
   registerWritePathGauges(metrics, service);
 
   const grpc = new GrpcServer(api, health, grpcOptions(config), log);
-  const grpcPort = await grpc.start();
-  const metricsServer = await startMetricsServer(metrics, {
-    host: config.metrics.host,
-    port: config.metrics.port,
-    ready: () => health.get('readiness') === 'SERVING',
+  const grpcPort = await atSetting('api.grpcAddress', config.api.grpcAddress, () => grpc.start());
+  const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
+    startMetricsServer(metrics, {
+      host: config.metrics.host,
+      port: config.metrics.port,
+      ready: () => health.get('readiness') === 'SERVING',
+    }),
+  ).catch(async (err: unknown) => {
+    await grpc.stop(0); // the gRPC port is released: a failed start leaves nothing listening
+    throw err;
   });
   for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
   // A remote index that drops out makes the service not ready (Score still answers, degraded, when fail-open).

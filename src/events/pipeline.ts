@@ -3,7 +3,7 @@ import { Limiter } from './bounded-queue.js';
 import { bump, newTransportCounters, type TransportCounters } from './counters.js';
 import { parseLiveFrames } from './frames.js';
 import type { Ingestor } from './ingest/index.js';
-import { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
+import { DEFAULT_STREAM_OPTIONS, EndpointStream, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
 import { parseTopic, rankIdentity, type TopicResult } from './topic.js';
 
 /** Kept for callers of the first pipeline: the counters are now the transport's. */
@@ -259,11 +259,12 @@ export class EventPipeline {
 
   /**
    * Clears an endpoint's entries and resynchronises it: its sequence state is dropped, so its next batch replays
-   * from 0 (joined mid-stream) when a replay endpoint is known. Returns whether the identity was known.
+   * from 0 (joined mid-stream) when a replay endpoint is known. Returns whether the identity was known. `reason` labels
+   * the clear in endpoint_clears_total: `api` (ClearEndpoint), `resync` (the index lost writes), `lease_takeover`.
    */
-  clearEndpoint(identity: string): boolean {
+  clearEndpoint(identity: string, reason: ClearReason = 'api'): boolean {
     const stream = this.streams.get(identity);
-    if (stream) stream.resetForResync();
+    if (stream) stream.resetForResync(reason);
     else this.ingestor.clear(identity);
     return stream !== undefined;
   }

@@ -39,6 +39,9 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   sliceMs: 5,
 };
 
+/** Why an endpoint was cleared from outside its stream (the `reason` label of endpoint_clears_total). */
+export type ClearReason = 'api' | 'stale' | 'resync' | 'lease_takeover';
+
 export interface StreamContext {
   ingestor: Ingestor;
   counters: TransportCounters;
@@ -263,7 +266,7 @@ export class EndpointStream {
    * Clear + resync (the API's ClearEndpoint, or an endpoint silent past endpoints.clearStaleSeconds): entries
    * dropped, sequence state forgotten so that the next batch replays from 0.
    */
-  resetForResync(reason: 'api' | 'stale' = 'api'): void {
+  resetForResync(reason: ClearReason = 'api'): void {
     this.clear(reason);
     this.last = null;
     this.lastTs = -Infinity;

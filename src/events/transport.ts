@@ -129,12 +129,16 @@ export class EventTransport {
    */
   async removeIdentity(identity: string): Promise<string[]> {
     const sources = new Set(this.pipeline.listEndpoints().filter((e) => e.identity === identity).map((e) => e.source));
-    const removed: string[] = [];
+    const removed = new Set<string>();
     for (const c of [...this.connections.values()]) {
-      if (c.spec.endpoint === identity || sources.has(c.spec.address)) removed.push(...(await this.removeEndpoint(c.spec.address)));
+      if (c.spec.endpoint === identity || sources.has(c.spec.address)) {
+        for (const id of await this.removeEndpoint(c.spec.address)) removed.add(id);
+        // A connection declared for this identity counts as removing it, even if it never published.
+        if (c.spec.endpoint === identity) removed.add(identity);
+      }
     }
-    if (await this.forgetIdentity(identity)) removed.push(identity);
-    return removed;
+    if (await this.forgetIdentity(identity)) removed.add(identity);
+    return [...removed];
   }
 
   /** Endpoint identities with their state (ListEndpoints). */
