@@ -1,13 +1,8 @@
 #!/usr/bin/env node
 import { ConfigError } from '../ops/index.js';
-import { keysCommand } from './keys-command.js';
-import { recordCommand } from './record-command.js';
-import { replayCommand } from './replay-command.js';
-import { scoreCommand } from './score-command.js';
-import { clientCommand } from './client-commands.js';
-import { serveCommand } from './serve-command.js';
-import { simulateCommand } from './simulate-command.js';
 import { failStartup } from './startup-error.js';
+
+// Each command's module is imported when it runs: `health` or `--help` does not load the tokenizer, ZMQ or Redis.
 
 const USAGE = `usage: kv-indexer <command> [options]
 
@@ -49,26 +44,26 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       try {
-        return await serveCommand(rest, process.env);
+        return await (await import('./serve-command.js')).serveCommand(rest, process.env);
       } catch (err) {
         // One JSON line naming the setting, then exit whatever is still open (worker threads, sockets).
         return failStartup(err);
       }
     case 'keys':
-      return keysCommand(rest);
+      return (await import('./keys-command.js')).keysCommand(rest);
     case 'record':
-      return recordCommand(rest);
+      return (await import('./record-command.js')).recordCommand(rest);
     case 'replay':
-      return replayCommand(rest);
+      return (await import('./replay-command.js')).replayCommand(rest);
     case 'score':
-      return scoreCommand(rest, process.env);
+      return (await import('./score-command.js')).scoreCommand(rest, process.env);
     case 'health':
     case 'info':
     case 'endpoints':
     case 'lookup':
-      return clientCommand(command, rest, process.env);
+      return (await import('./client-commands.js')).clientCommand(command, rest, process.env);
     case 'simulate':
-      return simulateCommand(rest);
+      return (await import('./simulate-command.js')).simulateCommand(rest);
     case 'help':
       console.log(USAGE);
       return 0;

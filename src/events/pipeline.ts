@@ -59,6 +59,9 @@ export interface PipelineLimits {
 
 export const PIPELINE_LIMITS: PipelineLimits = { maxTopicBytes: 1024, maxPayloadBytes: 16 * 1024 * 1024, maxEndpoints: 16_384 };
 
+/** The warning about batches dropped at endpoints.maxTracked repeats at most this often (with the count meanwhile). */
+export const DROP_WARN_INTERVAL_MS = 60_000;
+
 export type EndpointState = 'live' | 'degraded' | 'stale';
 
 /** One endpoint identity as ListEndpoints shows it. */
@@ -107,8 +110,9 @@ export class EventPipeline {
   private readonly options: PipelineOptions;
   private readonly clock: () => number;
   private readonly limits: PipelineLimits;
-  /** Identity → the lastEventAt its entries were cleared at for staleness (cleared once per silence). */
-  private readonly staleCleared = new Map<string, number>();
+  /** Batches dropped at endpoints.maxTracked since the last warning, and when that warning was logged. */
+  private capacityDrops = 0;
+  private capacityWarnedAt = -Infinity;
 
   constructor(
     private readonly ingestor: Ingestor,
@@ -180,11 +184,8 @@ export class EventPipeline {
     const identity = rankIdentity(t.topic.endpoint, rank);
     let stream = this.streams.get(identity);
     if (!stream) {
-      if (this.streams.size >= this.limits.maxEndpoints) {
-        bump(this.counters.dropped, 'too_many_endpoints');
-        if (this.counters.dropped.too_many_endpoints === 1) {
-          this.log.warn({ identity, maxEndpoints: this.limits.maxEndpoints }, 'too many endpoints: batches of new endpoints are dropped (endpoints.maxTracked)');
-        }
+      if (this.streams.size >= this.limits.maxEndpoints && !this.reclaimSlot()) {
+        this.dropForCapacity(identity);
         return undefined;
       }
       const replay = origin.replay ?? this.options.resolveReplay?.(t.topic.endpoint, rank) ?? null;
@@ -239,22 +240,66 @@ export class EventPipeline {
   }
 
   /**
-   * Clears the entries of every endpoint silent for longer than clearStaleMs, once per silence (a message starts a
-   * new one). Returns the identities cleared. The service calls it periodically.
+   * Clears and forgets every endpoint silent for longer than clearStaleMs (see retire()). Returns the identities
+   * cleared. The service calls it periodically.
    */
   sweepStale(): string[] {
     const limit = this.options.clearStaleMs ?? 0;
     if (limit <= 0) return [];
     const now = this.clock();
     const cleared: string[] = [];
-    for (const s of this.streams.values()) {
-      if (s.lastEventAt === 0 || now - s.lastEventAt <= limit || this.staleCleared.get(s.identity) === s.lastEventAt) continue;
-      this.staleCleared.set(s.identity, s.lastEventAt);
-      s.resetForResync('stale');
+    for (const s of [...this.streams.values()]) {
+      if (s.lastEventAt === 0 || now - s.lastEventAt <= limit || s.busy || s.replaying) continue;
       this.log.info({ endpoint: s.identity, silentSeconds: Math.round((now - s.lastEventAt) / 1000) }, 'stale endpoint cleared');
+      this.retire(s, 'stale');
       cleared.push(s.identity);
     }
     return cleared;
+  }
+
+  /**
+   * Clears and forgets one stream now: its entries, its engine-key bridge, its endpoints.maxTracked slot and its
+   * per-endpoint metric series (they are read from listEndpoints()). If it publishes again it is a new stream and
+   * resynchronises (replay from 0 where it has a replay socket). Only called on an idle stream (nothing queued).
+   */
+  private retire(s: EndpointStream, reason: 'stale' | 'reclaimed'): void {
+    this.streams.delete(s.identity);
+    bump(this.counters.clears, reason);
+    void s.close(); // idle: closing settles at once; the entries go now, below
+    this.ingestor.forget(s.identity);
+  }
+
+  /**
+   * At endpoints.maxTracked, a new identity takes the slot of the longest-silent stale one (silent past
+   * endpoints.staleSeconds; pod churn in bind mode leaves such identities behind), whose entries are cleared
+   * (`endpoint_clears_total{reason="reclaimed"}`). False when every tracked identity is live.
+   */
+  private reclaimSlot(): boolean {
+    const staleMs = this.options.staleMs ?? 60_000;
+    const now = this.clock();
+    let oldest: EndpointStream | null = null;
+    for (const s of this.streams.values()) {
+      if (s.busy || s.replaying || s.lastEventAt === 0 || now - s.lastEventAt <= staleMs) continue;
+      if (oldest === null || s.lastEventAt < oldest.lastEventAt) oldest = s;
+    }
+    if (oldest === null) return false;
+    this.log.info({ endpoint: oldest.identity, silentSeconds: Math.round((now - oldest.lastEventAt) / 1000) }, 'endpoints.maxTracked reached: the longest-silent stale endpoint is cleared to make room');
+    this.retire(oldest, 'reclaimed');
+    return true;
+  }
+
+  /** Counts a batch of an identity that found no slot; warns at most once per DROP_WARN_INTERVAL_MS, with the count. */
+  private dropForCapacity(identity: string): void {
+    bump(this.counters.dropped, 'too_many_endpoints');
+    const now = this.clock();
+    this.capacityDrops++;
+    if (now - this.capacityWarnedAt < DROP_WARN_INTERVAL_MS) return;
+    this.capacityWarnedAt = now;
+    this.log.warn(
+      { identity, maxEndpoints: this.limits.maxEndpoints, droppedSinceLastWarning: this.capacityDrops, droppedTotal: this.counters.dropped.too_many_endpoints },
+      'too many endpoints: batches of new endpoints are dropped (endpoints.maxTracked reached and no endpoint is stale)',
+    );
+    this.capacityDrops = 0;
   }
 
   /**
@@ -306,7 +351,6 @@ export class EventPipeline {
     for (const s of [...this.streams.values()]) {
       if (!which(s)) continue;
       this.streams.delete(s.identity);
-      this.staleCleared.delete(s.identity);
       await s.close();
       if (options.keepEntries) this.ingestor.handOver(s.identity);
       else {
