@@ -60,7 +60,7 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
     api = await startApi(service, config, log);
     const live = new Map<number, Publisher>();
     for (const i of [1, 2, 3]) live.set(i, await publisher(i, () => identities().includes(endpoint(i))));
-    await waitFor(() => [1, 2, 3].every((i) => service.index.entriesOf(endpoint(i)) === 1), 'three pods indexed');
+    await waitFor(() => [1, 2, 3].every((i) => (service.index as MemoryIndex).entriesOf(endpoint(i)) === 1), 'three pods indexed');
 
     // All three slots live: pod 4 is dropped, every batch counted, one warning (rate-limited, with the count).
     const pub4 = await publisher(4, () => drops() >= 1);
@@ -86,9 +86,9 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
         'pod 4 admitted in pod 1\'s slot',
         10_000,
       );
-      await waitFor(() => service.index.entriesOf(endpoint(4)) >= 1, 'pod 4 indexed');
+      await waitFor(() => (service.index as MemoryIndex).entriesOf(endpoint(4)) >= 1, 'pod 4 indexed');
       expect(identities()).toEqual([endpoint(2), endpoint(3), endpoint(4)]);
-      expect(service.index.entriesOf(endpoint(1))).toBe(0); // nobody vouches for pod 1's cache any more
+      expect((service.index as MemoryIndex).entriesOf(endpoint(1))).toBe(0); // nobody vouches for pod 1's cache any more
       expect(service.pipeline.counters.clears).toEqual({ reclaimed: 1 });
       expect(logs.find((l) => String(l.msg).startsWith('endpoints.maxTracked reached'))).toMatchObject({ endpoint: endpoint(1) });
       // Pod 1's per-endpoint series are gone from the scrape; pod 4's are there.
