@@ -195,7 +195,7 @@ export class EventPipeline {
     } else if (origin.replay !== null && origin.replay !== stream.replayAddress) {
       stream.replayAddress = origin.replay; // the endpoint moved to a connection that names its replay ROUTER
     }
-    return stream.offer({ seq, ts: batch.ts, model: t.topic.model, events: batch.events }) ? stream.backpressure() : undefined;
+    return stream.offer({ seq, ts: batch.ts, receivedAt: this.clock(), model: t.topic.model, events: batch.events }) ? stream.backpressure() : undefined;
   }
 
   /** Endpoint identities with something applied, and their last sequence number. */
@@ -229,7 +229,7 @@ export class EventPipeline {
         replaying: s.replaying,
         lastSeq: s.last,
         lastEventAgeMs: age,
-        lagSeconds: Number.isFinite(s.lastTs) ? Math.max(0, now / 1000 - s.lastTs) : null,
+        lagSeconds: Number.isFinite(s.lagTs) ? Math.max(0, now / 1000 - s.lagTs) : null,
         queued: s.queued,
         stats: { ...s.stats },
         blocksByTier: this.options.blockCounts?.(s.identity) ?? {},
