@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseKey } from '../keys/index.js';
+import { loadConfigFrom } from '../ops/index.js';
 import { ApiClient, clientAddress, describeCallError, DEFAULT_CLIENT_ADDRESS } from './api-client.js';
 
 /**
@@ -12,8 +13,11 @@ const COMMON = `  --address HOST:PORT   the indexer's gRPC address (default: KV_
 
 export const CLIENT_USAGE: Record<string, string> = {
   health: `usage: kv-indexer health [--service NAME] [--address HOST:PORT]
+       kv-indexer health --http [--config FILE] [--address HOST:PORT]
 
 grpc.health.v1 Check; prints {"service","status"} and exits 0 when SERVING, 1 otherwise (a probe for scripts).
+With --http: GET /healthz (readiness) on the metrics listener the configuration names (metrics.host:metrics.port from
+--config, KV_INDEXER_* as serve reads them; a wildcard host means the loopback): the container HEALTHCHECK.
   --service NAME        '' (default, overall), liveness, readiness, kvindexer.v1.KvIndexer
 ${COMMON}`,
   info: `usage: kv-indexer info [--stats] [--address HOST:PORT]
@@ -41,7 +45,7 @@ export async function clientCommand(command: 'health' | 'info' | 'endpoints' | '
         address: { type: 'string' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
-        ...(command === 'health' ? { service: { type: 'string' } } : {}),
+        ...(command === 'health' ? { service: { type: 'string' }, http: { type: 'boolean' }, config: { type: 'string' } } : {}),
         ...(command === 'info' ? { stats: { type: 'boolean' } } : {}),
         ...(command === 'lookup' ? { candidates: { type: 'string' }, 'max-blocks': { type: 'string' } } : {}),
       },
@@ -82,6 +86,7 @@ export async function clientCommand(command: 'health' | 'info' | 'endpoints' | '
     const candidates = typeof v.candidates === 'string' ? v.candidates.split(',').map((s) => s.trim()).filter(Boolean) : [];
     request = { blockKeys: keys, candidates, maxBlocks };
   }
+  if (command === 'health' && v.http) return httpHealth(typeof v.address === 'string' ? v.address : null, typeof v.config === 'string' ? v.config : null, env, timeout);
   const address = clientAddress(typeof v.address === 'string' ? v.address : undefined, env);
   const health = command === 'health';
   const client = health
@@ -109,5 +114,24 @@ export async function clientCommand(command: 'health' | 'info' | 'endpoints' | '
     return 1;
   } finally {
     client.close();
+  }
+}
+
+/** `health --http`: /healthz of the metrics listener serve would open with this configuration. */
+async function httpHealth(address: string | null, configFile: string | null, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number> {
+  let target = address;
+  if (target === null) {
+    const { metrics } = loadConfigFrom({ file: configFile, env, flags: [] });
+    const host = ['0.0.0.0', '::', '*', ''].includes(metrics.host) ? '127.0.0.1' : metrics.host;
+    target = `${host.includes(':') ? `[${host}]` : host}:${metrics.port}`;
+  }
+  const url = `http://${target}/healthz`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    console.log(JSON.stringify({ url, status: res.status, ready: res.ok }));
+    return res.ok ? 0 : 1;
+  } catch (err) {
+    console.error(`health (${url}): ${(err as Error).message}`);
+    return 1;
   }
 }

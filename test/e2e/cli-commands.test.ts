@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, spawnCli, type CliRun } from '../support/cli.js';
+import { REPO, runCli, spawnCli, type CliRun } from '../support/cli.js';
 import { freePort } from '../support/redis-server.js';
 import { waitFor } from '../support/zmq.js';
 
@@ -34,15 +34,17 @@ describe('kv-indexer CLI: help and usage', () => {
 describe('kv-indexer CLI: client commands against a served indexer, then SIGHUP', () => {
   let server: CliRun;
   let grpcPort: number;
+  let metricsPort: number;
   let dir: string;
   /** The server's own setting, as an operator's shell would have it exported: the clients must follow it. */
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     grpcPort = await freePort();
-    env = { KV_INDEXER_GRPC_ADDRESS: `0.0.0.0:${grpcPort}` };
+    metricsPort = await freePort();
+    env = { KV_INDEXER_GRPC_ADDRESS: `0.0.0.0:${grpcPort}`, KV_INDEXER_METRICS_HOST: '0.0.0.0', KV_INDEXER_METRICS_PORT: String(metricsPort) };
     dir = mkdtempSync(join(tmpdir(), 'kvi-cli-'));
-    server = spawnCli(['serve', '--set', 'metrics.host=127.0.0.1', '--set', 'metrics.port=0', '--set', 'zmq.addresses=[]'], env);
+    server = spawnCli(['serve', '--set', 'zmq.addresses=[]'], env);
     await waitFor(() => server.logs.some((l) => l.msg === 'API serving'), 'the service to start', 20_000);
   });
   afterAll(() => {
@@ -56,6 +58,21 @@ describe('kv-indexer CLI: client commands against a served indexer, then SIGHUP'
     const readiness = await runCli(['health', '--service', 'readiness', '--address', `127.0.0.1:${grpcPort}`]);
     expect(JSON.parse(readiness.stdout)).toEqual({ service: 'readiness', status: 'SERVING' });
   });
+
+  it('health --http (the container HEALTHCHECK): /healthz of the metrics listener the environment configures', async () => {
+    const r = await runCli(['health', '--http'], env);
+    expect([r.code, JSON.parse(r.stdout)]).toEqual([0, { url: `http://127.0.0.1:${metricsPort}/healthz`, status: 200, ready: true }]);
+    const dead = await freePort();
+    const off = await runCli(['health', '--http', '--timeout', '1000'], { ...env, KV_INDEXER_METRICS_PORT: String(dead) });
+    expect(off.code).toBe(1);
+    expect(off.stderr).toMatch(new RegExp(`^health \\(http://127\\.0\\.0\\.1:${dead}/healthz\\): fetch failed`));
+  });
+
+  it('npx kv-indexer works from the clone (bin/kv-indexer.mjs runs the sources through tsx when there is no build)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync('npx', ['--offline', 'kv-indexer', 'health'], { cwd: REPO, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+    expect([r.status, r.stdout.trim()]).toEqual([0, '{"service":"","status":"SERVING"}']);
+  }, 70_000);
 
   it('health against nothing: exit 1 with the gRPC status on stderr', async () => {
     const dead = await freePort();
