@@ -2,6 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Publisher } from 'zeromq';
 import type { MemoryIndex } from '../../src/index/index.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { kvMessage, tokenRange, waitFor } from '../support/zmq.js';
 
@@ -76,6 +77,29 @@ describe('API hardening', () => {
     // After the TTL the caller's quota is free again.
     await new Promise((r) => setTimeout(r, 450));
     expect(await t.kv.call('Reserve', { endpoint: '10.0.0.2:8000', blockKeys: keys(3000), ttlMs: 400 })).toEqual({ reservedBlocks: 60 });
+  });
+});
+
+describe('the speculative bound with the Redis backend (shared index, real redis-server)', () => {
+  let redis: RedisServer;
+  let t: TestService;
+  afterAll(async () => {
+    await t?.stop();
+    await redis?.stop();
+  });
+
+  it('refuses past api.maxSpeculativePerCaller and reserves nothing in Redis', async () => {
+    redis = await startRedis();
+    t = await startTestService({ overrides: { index: { backend: 'redis', redisUrl: redis.url, redisKeyPrefix: 'hard:' }, api: { maxSpeculativePerCaller: 50 } } });
+    const keys = (from: number, n: number) => Array.from({ length: n }, (_, i) => String(from + i));
+    expect(await t.kv.call('Reserve', { endpoint: '10.0.0.3:8000', blockKeys: keys(1, 40), ttlMs: 30_000 })).toEqual({ reservedBlocks: 40 });
+    expect(await failure(t.kv.call('Reserve', { endpoint: '10.0.0.3:8000', blockKeys: keys(100, 11), ttlMs: 30_000 }))).toEqual({
+      code: EXHAUSTED,
+      details: 'block_keys: 127.0.0.1 holds 40 speculative entries; 11 more would pass api.maxSpeculativePerCaller (50)',
+    });
+    const stats = await t.kv.call('GetStats', {});
+    expect(stats.speculativeEntries).toBe('40');
+    expect(await failure(t.kv.call('Reserve', { endpoint: 'pod-a.svc:8000', blockKeys: ['1'], ttlMs: 100 }))).toMatchObject({ code: INVALID });
   });
 });
 
