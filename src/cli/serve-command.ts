@@ -65,10 +65,16 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     { signal: received, ...(received === 'SIGHUP' ? { note: 'SIGHUP does not reload the configuration: restart to apply changes' } : {}) },
     'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets',
   );
-  await api.stop();
-  await service.stop();
-  log.info('event sockets closed, index closed');
-  await prompts?.close();
+  try {
+    await api.stop();
+    await service.stop();
+    log.info('event sockets closed, index closed');
+    await prompts?.close();
+  } catch (err) {
+    // Not a start-up failure (main.ts reports those): say what failed and exit non-zero.
+    log.error({ err: String(err) }, 'shutdown failed');
+    return 1;
+  }
   log.info('stopped');
   return 0;
 }
