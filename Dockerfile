@@ -1,6 +1,10 @@
 # syntax=docker/dockerfile:1
+# The base image is pinned by digest (node:20-bookworm-slim, multi-arch index): a rebuild gets the same base, and a
+# changed upstream tag cannot slip in. Bump it deliberately (docker buildx imagetools inspect node:20-bookworm-slim).
+ARG NODE_IMAGE=node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+
 # Build stage: compile TypeScript.
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -9,7 +13,7 @@ COPY src ./src
 RUN npm run build
 
 # Runtime stage: production dependencies and the compiled service only, as a non-root user.
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -20,7 +24,9 @@ USER node
 # 50051: gRPC API (kvindexer.v1, indexer.v1, health, reflection); 5557: ZMQ SUB for vLLM KV events (bind mode);
 # 9090: /metrics and /healthz.
 EXPOSE 50051 5557 9090
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
-  CMD node -e "fetch('http://127.0.0.1:' + (process.env.KV_INDEXER_METRICS_PORT || 9090) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+# Readiness from /healthz on the metrics listener the configuration names (KV_INDEXER_METRICS_HOST/PORT, as serve reads
+# them; a wildcard host is probed on the loopback). With a --config file, probe it the same way: see docs/operations.md.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s \
+  CMD ["node", "dist/cli/main.js", "health", "--http", "--timeout", "3000"]
 ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["serve"]

@@ -49,4 +49,9 @@ export interface Fleet {
   remove(endpoint: string): Promise<number>;
   /** Clears its entries (and resynchronises); returns the entries cleared. */
   clear(endpoint: string): Promise<number>;
+  /**
+   * Whether some endpoint has published events for this model; null when this process cannot tell (replicas that
+   * share the endpoints through leases each see only their own). Drives ScoreResponse.unknown_model.
+   */
+  publishes?(model: string): boolean | null;
 }

@@ -183,12 +183,12 @@ export class GrpcServer {
   private kvIndexerOperations(): UntypedServiceImplementation {
     const api = this.api;
     return {
-      score: this.unary((req: Parameters<IndexerApi['score']>[0], signal) => api.score(req, signal)),
+      score: this.unary((req: Parameters<IndexerApi['score']>[0], signal, caller) => api.score(req, signal, caller)),
       computeBlockKeys: this.unary((req: Parameters<IndexerApi['computeBlockKeys']>[0], signal) => api.computeBlockKeys(req, signal)),
       render: this.unary((req: Parameters<IndexerApi['render']>[0], signal) => api.render(req, signal)),
       lookup: this.unary((req: Parameters<IndexerApi['lookup']>[0]) => api.lookup(req)),
-      reserve: this.unary((req: Parameters<IndexerApi['reserve']>[0]) => api.reserve(req)),
-      release: this.unary((req: Parameters<IndexerApi['release']>[0]) => api.release(req)),
+      reserve: this.unary((req: Parameters<IndexerApi['reserve']>[0], _signal, caller) => api.reserve(req, caller)),
+      release: this.unary((req: Parameters<IndexerApi['release']>[0], _signal, caller) => api.release(req, caller)),
       listEndpoints: this.unary(() => api.listEndpoints()),
       addEndpoint: this.unary((req: Parameters<IndexerApi['addEndpoint']>[0]) => api.addEndpoint(req)),
       removeEndpoint: this.unary((req: Parameters<IndexerApi['removeEndpoint']>[0]) => api.removeEndpoint(req)),
@@ -202,7 +202,7 @@ export class GrpcServer {
    * Adapts an async operation: a request that did not decode → INVALID_ARGUMENT, cancellation/deadline → a flag read
    * from the call (grpc-js sets `cancelled`; no listener per call), ApiError → status with the field in details.
    */
-  private unary<Req, Res>(fn: (req: Req, cancelled: Cancellation) => Promise<Res>) {
+  private unary<Req, Res>(fn: (req: Req, cancelled: Cancellation, caller: string) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const request: unknown = call.request;
       if (request instanceof UndecodableRequest) {
@@ -211,7 +211,7 @@ export class GrpcServer {
       }
       let result: Promise<Res>;
       try {
-        result = fn(request as Req, new CallCancellation(call));
+        result = fn(request as Req, new CallCancellation(call), callerOf(call.getPeer()));
       } catch (err) {
         result = Promise.reject(err);
       }
@@ -227,4 +227,10 @@ export class GrpcServer {
     this.log.error({ err, path }, 'unexpected error in gRPC handler');
     return { code: status.INTERNAL, details: 'internal error (logged by the server)' };
   }
+}
+
+/** The caller's IP from grpc-js's peer string (`ipv4:10.0.0.7:51234`, `ipv6:[::1]:51234`, `unix:…`): ports change per connection. */
+export function callerOf(peer: string): string {
+  const m = /^(?:ipv[46]:)?\[?([^\]]*?)\]?:\d+$/.exec(peer);
+  return m ? m[1] : peer;
 }

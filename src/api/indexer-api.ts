@@ -14,7 +14,8 @@ import type {
 } from './messages.js';
 import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
-import { checkCandidates, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
+import { SpeculationQuota } from './speculation-quota.js';
+import { checkCandidates, checkCandidateShaped, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
 
 export interface ApiLimits {
   maxCandidates: number;
@@ -24,7 +25,16 @@ export interface ApiLimits {
   speculativeTtlMs: number;
   /** Backend failure → zero scores flagged degraded (unless the request is strict), instead of UNAVAILABLE. */
   failOpen: boolean;
+  /** Accept host names (not only IP literals) as endpoints of AddEndpoint, Reserve and Score.speculate (default false). */
+  allowHostnameEndpoints?: boolean;
+  /** Speculative entries one caller may hold (0 = no bound; default 100000). */
+  maxSpeculativePerCaller?: number;
+  /** Set when AddEndpoint/RemoveEndpoint/ClearEndpoint need the admin token (then AddEndpoint may name hosts). */
+  adminTokenFile?: string;
 }
+
+/** Speculative entries one caller may hold when api.maxSpeculativePerCaller is not given. */
+export const DEFAULT_MAX_SPECULATIVE_PER_CALLER = 100_000;
 
 /** Hooks for metrics; all optional. */
 export interface ApiObserver {
@@ -34,6 +44,8 @@ export interface ApiObserver {
   degraded?(reason: string): void;
   /** The multimodal items of a prepared request (identifier sources, URL fetch outcomes). */
   items?(items: readonly PromptItem[]): void;
+  /** A Score named a model no followed endpoint has published (ScoreResponse.unknown_model). */
+  unknownModel?(model: string): void;
 }
 
 export interface IndexerApiDeps {
@@ -60,9 +72,11 @@ export interface IndexerApiDeps {
 /** The service's operations, independent of the transport (gRPC maps onto these one to one). */
 export class IndexerApi {
   private readonly scorer: Scorer;
+  private readonly quota: SpeculationQuota;
 
   constructor(private readonly deps: IndexerApiDeps) {
     this.scorer = new Scorer(deps.index, deps.tiers, deps.weights);
+    this.quota = new SpeculationQuota(deps.limits.maxSpeculativePerCaller ?? DEFAULT_MAX_SPECULATIVE_PER_CALLER);
   }
 
   get fingerprint(): FingerprintMsg {
@@ -70,7 +84,8 @@ export class IndexerApi {
     return { scheme: f.scheme, hashSeed: f.hashSeed, blockSize: f.blockSize };
   }
 
-  async score(req: ScoreRequestMsg, signal?: Cancellation): Promise<ScoreResponseMsg> {
+  /** `caller`: who asks (the peer's address), for the per-caller bound on speculative entries. */
+  async score(req: ScoreRequestMsg, signal?: Cancellation, caller = ''): Promise<ScoreResponseMsg> {
     const started = process.hrtime.bigint();
     const candidates = checkCandidates(req.candidates ?? [], this.deps.limits.maxCandidates);
     const tierWeights = checkTierWeights(req.tierWeights ?? {});
@@ -83,7 +98,10 @@ export class IndexerApi {
     let degradedReason = '';
     try {
       result = await this.scorer.score(prepared.keys, { candidates, tierWeights, maxBlocks: req.maxBlocks || undefined });
-      if (speculate) await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);
+      if (speculate) {
+        this.quota.take(caller, prepared.keys.length, speculate.ttlMs, 'speculate');
+        await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);
+      }
     } catch (err) {
       if (err instanceof ApiError) throw err;
       degradedReason = `index backend failed: ${(err as Error).message}`;
@@ -92,6 +110,9 @@ export class IndexerApi {
       result = zeroResult(prepared.keys.length, req.maxBlocks, candidates);
     }
     const best = result.scores.reduce((m, s) => Math.max(m, s.matchedBlocks), 0);
+    // Block-key input may leave the model empty: nothing to check then.
+    const unknownModel = !!req.model && this.deps.fleet.publishes?.(req.model) === false;
+    if (unknownModel) this.deps.observer?.unknownModel?.(req.model);
     this.deps.observer?.scored?.(prepared.kind, Number(process.hrtime.bigint() - started) / 1e9, result.totalBlocks, best);
     return {
       totalBlocks: result.totalBlocks,
@@ -103,6 +124,7 @@ export class IndexerApi {
       blockKeys: req.returnBlockKeys ? Array.from(prepared.keys, formatKey) : [],
       degraded: degradedReason !== '',
       degradedReason,
+      unknownModel,
     };
   }
 
@@ -134,17 +156,20 @@ export class IndexerApi {
     return { totalBlocks: result.totalBlocks, scores: result.scores };
   }
 
-  async reserve(req: { endpoint: string; blockKeys: string[]; ttlMs: number }) {
-    const endpoint = checkEndpoint('endpoint', req.endpoint);
+  async reserve(req: { endpoint: string; blockKeys: string[]; ttlMs: number }, caller = '') {
+    const endpoint = checkCandidateShaped('endpoint', req.endpoint, this.deps.limits.allowHostnameEndpoints ?? false);
     const keys = this.keysOf(req.blockKeys);
     const ttl = this.checkTtl(req.ttlMs);
+    this.quota.take(caller, keys.length, ttl, 'block_keys');
     await this.deps.index.reserve(endpoint, keys, ttl);
     return { reservedBlocks: keys.length };
   }
 
-  async release(req: { endpoint: string; blockKeys: string[] }) {
+  async release(req: { endpoint: string; blockKeys: string[] }, caller = '') {
     const endpoint = checkEndpoint('endpoint', req.endpoint);
-    return { releasedBlocks: await this.deps.index.release(endpoint, this.keysOf(req.blockKeys)) };
+    const released = await this.deps.index.release(endpoint, this.keysOf(req.blockKeys));
+    this.quota.giveBack(caller, released);
+    return { releasedBlocks: released };
   }
 
   async listEndpoints() {
@@ -162,7 +187,9 @@ export class IndexerApi {
     maxBlocks?: string;
     ttlSeconds?: number;
   }) {
-    const endpoint = checkEndpoint('endpoint', req.endpoint);
+    // Without an admin token anyone may call this: only IP literals, never a name the service would resolve.
+    const hosts = (this.deps.limits.allowHostnameEndpoints ?? false) || !!this.deps.limits.adminTokenFile;
+    const endpoint = checkCandidateShaped('endpoint', req.endpoint, hosts);
     const discoveryUrl = req.discoveryUrl ? checkDiscoveryUrl('discovery_url', req.discoveryUrl) : null;
     if (discoveryUrl && req.zmqAddress) throw invalid('zmq_address', 'give zmq_address or discovery_url, not both');
     if (discoveryUrl && req.replayAddress) throw invalid('replay_address', 'the replay sockets are listed by discovery_url');
@@ -172,14 +199,14 @@ export class IndexerApi {
     const rankEndpoints = req.rankEndpoints ?? [];
     if (rankEndpoints.length > 0 && req.servingPortRanks) throw invalid('rank_endpoints', 'give rank_endpoints or serving_port_ranks, not both');
     if (rankEndpoints.length > 64) throw invalid('rank_endpoints', `at most 64, got ${rankEndpoints.length}`);
-    rankEndpoints.forEach((e, i) => checkEndpoint(`rank_endpoints[${i}]`, e));
+    rankEndpoints.forEach((e, i) => checkCandidateShaped(`rank_endpoints[${i}]`, e, hosts));
     if (rankEndpoints.length > 0 && !discoveryUrl && rankEndpoints.length !== ranks) {
       throw invalid('rank_endpoints', `${rankEndpoints.length} identities for ${ranks} rank(s)`);
     }
     const request: AddEndpointRequest = {
       endpoint,
-      zmqAddress: discoveryUrl ? null : checkZmqAddress('zmq_address', req.zmqAddress),
-      replayAddress: req.replayAddress ? checkZmqAddress('replay_address', req.replayAddress) : null,
+      zmqAddress: discoveryUrl ? null : checkZmqAddress('zmq_address', req.zmqAddress, hosts),
+      replayAddress: req.replayAddress ? checkZmqAddress('replay_address', req.replayAddress, hosts) : null,
       ranks,
       rankIdentities:
         rankEndpoints.length > 0 ? { kind: 'explicit', endpoints: rankEndpoints } : req.servingPortRanks ? { kind: 'serving', endpoint } : undefined,
@@ -270,7 +297,8 @@ export class IndexerApi {
   }
 
   private checkSpeculate(s: { endpoint: string; ttlMs: number }) {
-    return { endpoint: checkEndpoint('speculate.endpoint', s.endpoint), ttlMs: this.checkTtl(s.ttlMs) };
+    const endpoint = checkCandidateShaped('speculate.endpoint', s.endpoint, this.deps.limits.allowHostnameEndpoints ?? false);
+    return { endpoint, ttlMs: this.checkTtl(s.ttlMs) };
   }
 }
 
@@ -278,8 +306,9 @@ function checkDeadline(signal?: Cancellation): void {
   if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
 }
 
-function checkZmqAddress(field: string, value: string): string {
+function checkZmqAddress(field: string, value: string, allowHostnames: boolean): string {
   if (!/^tcp:\/\/[^\s/]+:\d{1,5}$/.test(value ?? '')) throw invalid(field, `"${value}" is not tcp://<host>:<port>`);
+  if (!allowHostnames) checkCandidateShaped(field, value.slice('tcp://'.length), false);
   return value;
 }
 

@@ -78,6 +78,8 @@ export interface ScoreResponseMsg {
   blockKeys: string[];
   degraded: boolean;
   degradedReason: string;
+  /** No followed endpoint has published this model (field 10). */
+  unknownModel: boolean;
 }
 
 export interface LookupRequestMsg {

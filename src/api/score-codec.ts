@@ -673,6 +673,7 @@ export function encodeScoreResponse(msg: ScoreResponseMsg): Buffer {
   }
   size += msg.degraded ? 2 : 0;
   size += stringFieldSize(msg.degradedReason);
+  size += msg.unknownModel ? 2 : 0;
 
   const w = new Writer(Buffer.allocUnsafe(size));
   w.uint32Field(0x08, msg.totalBlocks);
@@ -720,6 +721,7 @@ export function encodeScoreResponse(msg: ScoreResponseMsg): Buffer {
   }
   w.boolField(0x40, msg.degraded);
   w.stringField(0x4a, msg.degradedReason);
+  w.boolField(0x50, msg.unknownModel); // field 10, varint
   if (w.pos !== size) throw new Error(`ScoreResponse encoder: wrote ${w.pos} bytes, sized ${size}`);
   return w.buf;
 }

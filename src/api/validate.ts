@@ -11,6 +11,24 @@ export function checkEndpoint(field: string, value: string): string {
   return value;
 }
 
+/** An IP literal (dotted IPv4 or bracketed IPv6) with a port 1-65535 without leading zeros, optionally `@dp<rank>`. */
+const CANDIDATE_RE = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}|\[[0-9a-fA-F:.]+\]):([1-9]\d{0,4})(@dp[1-9]\d{0,4})?$/;
+
+/**
+ * An endpoint the way a picker names its candidates (llm-d: the pod's IP and port): `10.0.0.5:8000`, `[fd00::5]:8000`.
+ * Host names are refused unless `allowHostnames` (api.allowHostnameEndpoints, or an admin token guards the call):
+ * an unauthenticated caller must not make the service connect to, or reserve cache for, arbitrary names.
+ */
+export function checkCandidateShaped(field: string, value: string, allowHostnames: boolean): string {
+  checkEndpoint(field, value);
+  if (allowHostnames) return value;
+  const m = CANDIDATE_RE.exec(value);
+  if (!m || Number(m[1]) > 65535) {
+    throw invalid(field, `"${truncate(value)}" is not <ip>:<port> (host names are refused without an admin token; see api.allowHostnameEndpoints)`);
+  }
+  return value;
+}
+
 /**
  * Endpoint names already checked: a picker sends the same few candidates on every call, so the regular expression
  * runs once per name. Bounded: cleared when full.

@@ -71,7 +71,7 @@ export class EndpointOwnership {
       if (this.owned.has(spec.address) && r.status === 'renewed') continue;
       if (r.status === 'acquired' && r.epoch > 1) {
         // Clears the entries and, if this replica still has the stream (its own lease lapsed), its sequence state.
-        this.transport.pipeline.clearEndpoint(spec.endpoint!);
+        this.transport.pipeline.clearEndpoint(spec.endpoint!, 'lease_takeover');
         await this.writer.flush();
       }
       if (!this.owned.has(spec.address)) {

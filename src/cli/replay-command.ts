@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Publisher } from 'zeromq';
 import { EventPipeline, Ingestor } from '../events/index.js';
-import { readRecording, type RecordedMessage } from '../events/recording/format.js';
+import { DEFAULT_MAX_RECORDING_BYTES, readRecording, RecordingError, type RecordedMessage } from '../events/recording/format.js';
 import { playIntoPipeline, publishRecording, RecordedReplayServer } from '../events/recording/player.js';
 import { MemoryIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
@@ -12,7 +12,10 @@ const USAGE = `usage: kv-indexer replay FILE (--bind ADDR | --connect ADDR) [--p
 
 Publishes a recording (docs/events.md) on a PUB socket, bound or connected, with the original pacing (or FACTOR
 times faster, or as fast as possible), optionally serving the recorded buffer of one topic on a replay ROUTER;
-or, with --in-process, feeds it straight into an in-memory index and prints the resulting state as JSON.`;
+or, with --in-process, feeds it straight into an in-memory index and prints the resulting state as JSON.
+
+A recording cut short (a killed recorder) is replayed up to its last whole record; where it stopped is printed on
+stderr. A gzip recording inflating past --max-bytes (default ${DEFAULT_MAX_RECORDING_BYTES}) is refused (exit 1).`;
 
 /** `replay`: returns the process exit code. */
 export async function replayCommand(argv: string[]): Promise<number> {
@@ -33,6 +36,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
         'in-process': { type: 'boolean' },
         'block-size': { type: 'string' },
         'hash-seed': { type: 'string' },
+        'max-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -50,7 +54,23 @@ export async function replayCommand(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const { header, messages } = readRecording(file);
+  const maxBytes = args['max-bytes'] === undefined ? DEFAULT_MAX_RECORDING_BYTES : Number(args['max-bytes']);
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+    console.error(`--max-bytes must be a positive integer\n\n${USAGE}`);
+    return 2;
+  }
+  let recording;
+  try {
+    recording = readRecording(file, { maxBytes });
+  } catch (err) {
+    if (!(err instanceof RecordingError) && (err as NodeJS.ErrnoException).code === undefined) throw err;
+    console.error(`replay: ${file}: ${(err as Error).message}`);
+    return 1;
+  }
+  const { header, messages, truncated } = recording;
+  if (truncated) {
+    console.error(`replay: ${file} is cut short: replaying its ${truncated.messages} whole messages; stopped at byte ${truncated.atByte} of the recording (${truncated.reason})`);
+  }
   if (args['in-process']) {
     const blockSize = Number(args['block-size'] ?? 16);
     const state = await replayInProcess(messages, header.format, blockSize, args['hash-seed'] ?? '');

@@ -1,14 +1,12 @@
-import { credentials, loadPackageDefinition, type GrpcObject, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { LOADER_OPTIONS } from '../api/index.js';
 import { parsePyJson, stringifyPyJson, toPlain } from '../prompt/index.js';
 import type { CandidateScore } from '../scoring/index.js';
+import { ApiClient, clientAddress, describeCallError } from './api-client.js';
 
 const USAGE = `usage: kv-indexer score REQUEST.json [--candidates ip:port,ip:port…] [--address host:port]
 
-Asks a running indexer (default localhost:50051) to Score a request and prints the candidates ranked.
+Asks a running indexer (--address, else KV_INDEXER_GRPC_ADDRESS, else localhost:50051) to Score a request and prints the candidates ranked.
 REQUEST.json is an OpenAI-style body: {"model", "messages"} (chat, images included), {"model", "prompt"}
 (completion text) or {"model", "prompt_token_ids"}; optional "lora", "cache_salt", "candidates".`;
 
@@ -16,7 +14,7 @@ REQUEST.json is an OpenAI-style body: {"model", "messages"} (chat, images includ
 type ScoreRow = CandidateScore;
 
 /** `kv-indexer score`: a small client of kvindexer.v1 Score. */
-export async function scoreCommand(argv: string[]): Promise<number> {
+export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -74,18 +72,11 @@ export async function scoreCommand(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
-  const pkg = (loadPackageDefinition(def).kvindexer as GrpcObject).v1 as GrpcObject;
-  const Client = pkg.KvIndexer as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => {
-    Score(req: object, options: { deadline: number }, cb: (err: ServiceError | null, res: { totalBlocks: number; tokenCount: number; scores: ScoreRow[]; degraded: boolean }) => void): void;
-    close(): void;
-  };
-  const client = new Client(parsed.values.address ?? 'localhost:50051', credentials.createInsecure());
+  const client = new ApiClient(clientAddress(parsed.values.address, env));
   try {
-    const res = await new Promise<{ totalBlocks: number; tokenCount: number; scores: ScoreRow[]; degraded: boolean }>((resolve, reject) =>
-      client.Score(request, { deadline: Date.now() + 10_000 }, (err, r) => (err ? reject(err) : resolve(r))),
-    );
-    console.log(`${res.tokenCount} tokens, ${res.totalBlocks} blocks${res.degraded ? ' (degraded: index unavailable)' : ''}`);
+    const res = await client.call<{ totalBlocks: number; tokenCount: number; scores: ScoreRow[]; degraded: boolean; unknownModel?: boolean }>('Score', request);
+    const notes = [res.degraded ? ' (degraded: index unavailable)' : '', res.unknownModel ? ` (unknown model: no endpoint publishes "${String(request.model)}")` : ''];
+    console.log(`${res.tokenCount} tokens, ${res.totalBlocks} blocks${notes.join('')}`);
     const rows = [...res.scores].sort((a, b) => b.weighted - a.weighted);
     console.log(['endpoint'.padEnd(24), 'matched'.padStart(8), 'weighted'.padStart(9), 'normalized'.padStart(11), '  tiers'].join(''));
     for (const s of rows) {
@@ -94,8 +85,7 @@ export async function scoreCommand(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    const e = err as ServiceError;
-    console.error(`Score failed: ${e.details ?? e.message}`);
+    console.error(`Score failed: ${describeCallError(err)}`);
     return 1;
   } finally {
     client.close();

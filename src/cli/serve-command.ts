@@ -1,15 +1,39 @@
 import { createLogger, loadConfigFrom, parseConfigArgs } from '../ops/index.js';
 import { PromptServiceFrontend } from './prompt-frontend.js';
-import { redactUrl, startService } from './serve.js';
+import { redactUrl, startService, type RunningService } from './serve.js';
 import { startApi } from './start-api.js';
+import { atSetting } from './startup-error.js';
+
+export const SERVE_USAGE = `usage: kv-indexer serve [--config FILE] [--set section.key=VALUE]... [--print-config]
+
+Runs the indexer: ZMQ subscriber → index, gRPC API (api.grpcAddress, default 0.0.0.0:50051), metrics and /healthz
+(metrics.host:metrics.port, default 0.0.0.0:9090), until SIGINT, SIGTERM or SIGHUP (all three shut down gracefully;
+SIGHUP does not reload the configuration: restart to apply a change).
+
+  --config FILE          YAML or JSON configuration file
+  --set section.key=V    override one setting (repeatable), e.g. --set keys.blockSize=32
+  --print-config         print the effective configuration and exit
+
+precedence: embedded defaults < --config file < KV_INDEXER_* environment < --set flags (docs/configuration.md).
+A start-up failure logs one JSON line naming the setting (e.g. "metrics.port 0.0.0.0:9090: address in use") and
+exits with code 1.`;
+
+/** Signals that end `serve` gracefully. SIGHUP is among them: a terminal hang-up or an operator's reload attempt. */
+export const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
  * `serve [--config F] [--set section.key=value]… [--print-config]`: the write path (ZMQ → index) and the API (gRPC,
- * metrics), until SIGINT/SIGTERM. Shutdown turns health NOT_SERVING, drains in-flight gRPC calls, then closes sockets.
+ * metrics), until SIGINT/SIGTERM/SIGHUP. Shutdown turns health NOT_SERVING, drains in-flight gRPC calls, then closes
+ * sockets. A failed start closes what it opened and throws (a StartupError naming the setting); main.ts logs it and
+ * exits.
  */
 export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(SERVE_USAGE);
+    return 0;
+  }
   const args = parseConfigArgs(argv);
-  if (args.rest.length > 0) throw new Error(`serve: unexpected arguments ${args.rest.join(' ')}`);
+  if (args.rest.length > 0) throw new Error(`serve: unexpected arguments ${args.rest.join(' ')} (kv-indexer serve --help)`);
   const config = loadConfigFrom({ file: args.file, env, flags: args.flags });
   if (args.print) {
     // A password given in the URL is shown as *** (secrets belong in files: index.redisPasswordFile).
@@ -17,24 +41,40 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   const log = createLogger(config.log.level);
-  const prompts = config.models.registry ? await PromptServiceFrontend.load(config.models.registry, config.keys, config.images.fetch) : null;
-  if (prompts) log.info({ registry: config.models.registry, models: prompts.models() }, 'models loaded');
+  // Signals are caught from the start: one arriving while the service starts stops it once it has started.
+  const signal = new Promise<string>((resolve) => {
+    for (const name of SHUTDOWN_SIGNALS) process.once(name, () => resolve(name));
+  });
+  const registry = config.models.registry;
+  const prompts = registry ? await atSetting('models.registry', registry, () => PromptServiceFrontend.load(registry, config.keys, config.images.fetch)) : null;
+  if (prompts) log.info({ registry, models: prompts.models() }, 'models loaded');
   else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
-  const service = await startService(config, log);
-  const api = await startApi(service, config, log, prompts).catch(async (err: unknown) => {
-    await service.stop();
-    await prompts?.close();
+  let service: RunningService | null = null;
+  let api;
+  try {
+    service = await startService(config, log);
+    api = await startApi(service, config, log, prompts);
+  } catch (err) {
+    // Close what started (the tokenizer's worker threads, sockets); main.ts exits in any case.
+    await service?.stop().catch(() => undefined);
+    await prompts?.close().catch(() => undefined);
     throw err;
-  });
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  log.info({ signal }, 'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets');
-  await api.stop();
-  await service.stop();
-  log.info('event sockets closed, index closed');
-  await prompts?.close();
+  }
+  const received = await signal;
+  log.info(
+    { signal: received, ...(received === 'SIGHUP' ? { note: 'SIGHUP does not reload the configuration: restart to apply changes' } : {}) },
+    'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets',
+  );
+  try {
+    await api.stop();
+    await service.stop();
+    log.info('event sockets closed, index closed');
+    await prompts?.close();
+  } catch (err) {
+    // Not a start-up failure (main.ts reports those): say what failed and exit non-zero.
+    log.error({ err: String(err) }, 'shutdown failed');
+    return 1;
+  }
   log.info('stopped');
   return 0;
 }

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { ConfigError, type Config, type Logger } from '../ops/index.js';
 import { readCurveClientKeys } from './curve-keys.js';
 import { EndpointOwnership } from './endpoint-ownership.js';
+import { atSetting } from './startup-error.js';
 
 /** The configured index backend (both implement Index; the memory one also answers synchronously). */
 export type ServiceIndex = MemoryIndex | RedisIndex;
@@ -145,10 +146,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const tiers = new TierRegistry();
   const hasher = new BlockHasher(config.keys);
   let pipeline: EventPipeline | null = null;
-  const index = await openIndex(config, tiers, (endpoint, reason) => {
-    log.warn({ endpoint, reason }, 'index writes of this endpoint may be lost: clearing and resynchronising it');
-    pipeline?.clearEndpoint(endpoint);
-  });
+  const redisSetting = config.index.redisCluster.length > 0 ? ['index.redisCluster', config.index.redisCluster.join(',')] : ['index.redisUrl', redactUrl(config.index.redisUrl)];
+  const index = await atSetting(redisSetting[0], redisSetting[1], () =>
+    openIndex(config, tiers, (endpoint, reason) => {
+      log.warn({ endpoint, reason }, 'index writes of this endpoint may be lost: clearing and resynchronising it');
+      pipeline?.clearEndpoint(endpoint, 'resync');
+    }),
+  );
   const e = config.endpoints;
   const defaultStoreBound =
     e.storeBoundMaxBlocks > 0 || e.storeBoundTtlSeconds > 0
@@ -179,8 +183,16 @@ export async function startService(config: Config, log: Logger): Promise<Running
   if (settings.transport.bind.length === 0 && settings.transport.endpoints.length === 0 && !settings.transport.endpointsFile) {
     log.warn({}, 'no bind address, no endpoints and no endpoints file: events arrive only from endpoints added at runtime');
   }
-  await transport.start();
-  await ownership?.start();
+  try {
+    await atSetting('zmq.addresses', (err) => String((err as { address?: string }).address ?? settings.transport.bind.join(',')), () => transport.start());
+    await ownership?.start();
+  } catch (err) {
+    // Nothing may stay open behind a failed start (a Redis connection keeps the process alive).
+    await ownership?.stop(true).catch(() => undefined);
+    await transport.stop().catch(() => undefined);
+    await index.close().catch(() => undefined);
+    throw err;
+  }
   const backend =
     config.index.backend === 'redis'
       ? {

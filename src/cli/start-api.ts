@@ -5,6 +5,8 @@ import { ConfigError, Metrics, startMetricsServer, type Config, type Logger } fr
 import { TierWeights } from '../scoring/index.js';
 import { TransportFleet } from './transport-fleet.js';
 import type { RunningService } from './serve.js';
+import { atSetting } from './startup-error.js';
+import { registerEndpointGauges } from './endpoint-metrics.js';
 
 export interface RunningApi {
   api: IndexerApi;
@@ -37,13 +39,14 @@ export async function startApi(
   health.set('liveness', 'SERVING');
 
   const { index, ingestor, pipeline } = service;
+  const unknownModels = new UnknownModelWarnings(log);
   const api = new IndexerApi({
     index,
     tiers: index.tiers,
     hasher: new BlockHasher(config.keys),
     weights: new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight }),
     prompts,
-    fleet: new TransportFleet(service.transport, index),
+    fleet: new TransportFleet(service.transport, index, config.endpoints.leaseTtlMs === 0),
     limits: config.api,
     version: VERSION,
     ingestStats: () => ({
@@ -59,16 +62,23 @@ export async function startApi(
       prepared: (kind, seconds) => metrics.observePrepare(kind, seconds),
       degraded: (reason) => metrics.countDegraded(reason),
       items: (items) => metrics.countItems(items),
+      unknownModel: (model) => unknownModels.count(model),
     },
   });
+  metrics.gauge('kv_indexer_score_unknown_model_total', 'Score calls naming a model no followed endpoint has published (ScoreResponse.unknown_model)', null, () => ({ '': unknownModels.total }));
   registerWritePathGauges(metrics, service);
 
   const grpc = new GrpcServer(api, health, grpcOptions(config), log);
-  const grpcPort = await grpc.start();
-  const metricsServer = await startMetricsServer(metrics, {
-    host: config.metrics.host,
-    port: config.metrics.port,
-    ready: () => health.get('readiness') === 'SERVING',
+  const grpcPort = await atSetting('api.grpcAddress', config.api.grpcAddress, () => grpc.start());
+  const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
+    startMetricsServer(metrics, {
+      host: config.metrics.host,
+      port: config.metrics.port,
+      ready: () => health.get('readiness') === 'SERVING',
+    }),
+  ).catch(async (err: unknown) => {
+    await grpc.stop(0); // the gRPC port is released: a failed start leaves nothing listening
+    throw err;
   });
   for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
   // A remote index that drops out makes the service not ready (Score still answers, degraded, when fail-open).
@@ -185,24 +195,7 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
   metrics.gauge(`${p}endpoints_degraded_total`, 'Endpoints marked degraded, by reason', 'reason', () => t.degraded);
   metrics.gauge(`${p}identity_mismatches_total`, 'Messages whose topic names another endpoint than configured', null, () => ({ '': t.identityMismatches }));
   metrics.gauge(`${p}queue_overflow_drops_total`, 'Batches dropped because an endpoint queue was full', null, () => ({ '': t.overflowDrops }));
-  metrics.gauge(`${p}endpoints`, 'Endpoint streams by state', 'state', () => {
-    const states: Record<string, number> = { live: 0, degraded: 0, stale: 0 };
-    for (const e of service.transport.listEndpoints()) states[e.state]++;
-    return states;
-  });
-  const perEndpoint = (value: (e: ReturnType<typeof service.transport.listEndpoints>[number]) => number | null) => () =>
-    Object.fromEntries(
-      service.transport
-        .listEndpoints()
-        .map((e) => [e.identity, value(e)] as const)
-        .filter((kv): kv is readonly [string, number] => kv[1] !== null),
-    );
-  metrics.gauge(`${p}endpoint_batches_applied_total`, 'Batches applied per endpoint', 'endpoint', perEndpoint((e) => e.stats.applied));
-  metrics.gauge(`${p}endpoint_lag_seconds`, 'Now minus the publisher timestamp of the last applied batch', 'endpoint', perEndpoint((e) => e.lagSeconds));
-  metrics.gauge(`${p}endpoint_last_event_age_seconds`, 'Seconds since the endpoint last published', 'endpoint', perEndpoint((e) => (e.lastEventAgeMs === null ? null : e.lastEventAgeMs / 1000)));
-  metrics.gauge(`${p}queue_depth`, 'Decoded batches waiting in endpoint queues', null, () => ({
-    '': service.transport.listEndpoints().reduce((n, e) => n + e.queued, 0),
-  }));
+  registerEndpointGauges(metrics, pipeline, service.config.metrics.maxEndpointSeries, p);
   metrics.gauge(`${p}events_total`, 'Events applied, by type', 'type', () => ({
     BlockStored: ingestor.counters.storedEvents,
     BlockRemoved: ingestor.counters.removedEvents,
@@ -225,4 +218,31 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
     group_without_kind: ingestor.counters.groupWithoutKind,
     ...Object.fromEntries([...ingestor.counters.skippedByKind].map(([kind, n]) => [`kind_${kind}`, n])),
   }));
+}
+
+/**
+ * Score calls for a model no endpoint publishes: counted, and warned about once per model name (the first 100 names;
+ * then once a minute for any), with the count so far. A picker with a misspelt model name would otherwise get zero
+ * scores silently and route at random.
+ */
+class UnknownModelWarnings {
+  total = 0;
+  private readonly perModel = new Map<string, number>();
+  private lastOverflowWarning = -Infinity;
+
+  constructor(private readonly log: Logger) {}
+
+  count(model: string): void {
+    this.total++;
+    const seen = this.perModel.get(model);
+    if (seen !== undefined) {
+      this.perModel.set(model, seen + 1);
+      return;
+    }
+    if (this.perModel.size < 100) {
+      this.perModel.set(model, 1);
+    } else if (Date.now() - this.lastOverflowWarning < 60_000) return;
+    else this.lastOverflowWarning = Date.now();
+    this.log.warn({ model: model.slice(0, 200), unknownModelScores: this.total }, 'Score for a model no endpoint has published: scores are zero (a misspelt or unserved model?)');
+  }
 }

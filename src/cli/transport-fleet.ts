@@ -7,7 +7,13 @@ export class TransportFleet implements Fleet {
   constructor(
     private readonly transport: EventTransport,
     private readonly index: Index,
+    /** false with endpoint leases: this replica follows only the endpoints it owns. */
+    private readonly seesAllEndpoints = true,
   ) {}
+
+  publishes(model: string): boolean | null {
+    return this.seesAllEndpoints ? this.transport.pipeline.hasPublished(model) : null;
+  }
 
   async list(): Promise<EndpointInfo[]> {
     const streams = this.transport.listEndpoints();

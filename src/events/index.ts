@@ -18,6 +18,7 @@ export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type Stream
 export {
   BIND_ORIGIN,
   EventPipeline,
+  type EndpointFigures,
   type EndpointInfo,
   type EndpointState,
   type MessageOrigin,

@@ -3,7 +3,7 @@ import { Limiter } from './bounded-queue.js';
 import { bump, newTransportCounters, type TransportCounters } from './counters.js';
 import { parseLiveFrames } from './frames.js';
 import type { Ingestor } from './ingest/index.js';
-import { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
+import { DEFAULT_STREAM_OPTIONS, EndpointStream, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
 import { parseTopic, rankIdentity, type TopicResult } from './topic.js';
 import { newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
 
@@ -68,7 +68,16 @@ export interface PipelineLimits {
 
 export const PIPELINE_LIMITS: PipelineLimits = { maxTopicBytes: 1024, maxPayloadBytes: 16 * 1024 * 1024, maxEndpoints: 16_384 };
 
+/** Distinct model names remembered for hasPublished(); more are not added (a fleet serves a handful). */
+export const MAX_PUBLISHED_MODELS = 10_000;
+
+/** The warning about batches dropped at endpoints.maxTracked repeats at most this often (with the count meanwhile). */
+export const DROP_WARN_INTERVAL_MS = 60_000;
+
 export type EndpointState = 'live' | 'degraded' | 'stale';
+
+/** What /metrics shows of one endpoint identity. */
+export type EndpointFigures = Pick<EndpointInfo, 'identity' | 'state' | 'lagSeconds' | 'lastEventAgeMs' | 'queued'> & { applied: number };
 
 /** One endpoint identity as ListEndpoints shows it. */
 export interface EndpointInfo {
@@ -118,10 +127,13 @@ export class EventPipeline {
   private readonly options: PipelineOptions;
   private readonly clock: () => number;
   private readonly limits: PipelineLimits;
-  /** Identity → the lastEventAt its entries were cleared at for staleness (cleared once per silence). */
-  private readonly staleCleared = new Map<string, number>();
   /** Identity → what its live batches said (wire-tally.ts); forgotten with the stream. */
   private readonly tallies = new Map<string, WireTally>();
+  /** Model names of every valid topic received since start (Score's unknown_model flag). */
+  private readonly publishedModels = new Set<string>();
+  /** Batches dropped at endpoints.maxTracked since the last warning, and when that warning was logged. */
+  private capacityDrops = 0;
+  private capacityWarnedAt = -Infinity;
 
   constructor(
     private readonly ingestor: Ingestor,
@@ -172,6 +184,7 @@ export class EventPipeline {
     if (t === undefined) {
       if (this.topics.size >= 4096) this.topics.clear();
       this.topics.set(topic, (t = parseTopic(topic)));
+      if (t.ok && this.publishedModels.size < MAX_PUBLISHED_MODELS) this.publishedModels.add(t.topic.model);
     }
     if (!t.ok) {
       this.rejectTopic(topic, t.reason, origin);
@@ -195,11 +208,8 @@ export class EventPipeline {
     const identity = origin.identity || rankIdentity(t.topic.endpoint, rank);
     let stream = this.streams.get(identity);
     if (!stream) {
-      if (this.streams.size >= this.limits.maxEndpoints) {
-        bump(this.counters.dropped, 'too_many_endpoints');
-        if (this.counters.dropped.too_many_endpoints === 1) {
-          this.log.warn({ identity, maxEndpoints: this.limits.maxEndpoints }, 'too many endpoints: batches of new endpoints are dropped (endpoints.maxTracked)');
-        }
+      if (this.streams.size >= this.limits.maxEndpoints && !this.reclaimSlot()) {
+        this.dropForCapacity(identity);
         return undefined;
       }
       const replay = origin.replay ?? this.options.resolveReplay?.(t.topic.endpoint, rank) ?? null;
@@ -212,7 +222,7 @@ export class EventPipeline {
     let tally = this.tallies.get(identity);
     if (!tally) this.tallies.set(identity, (tally = newWireTally()));
     tallyBatch(tally, batch.events, batch.issues, batch.unlistedIssues);
-    return stream.offer({ seq, ts: batch.ts, model: t.topic.model, events: batch.events }) ? stream.backpressure() : undefined;
+    return stream.offer({ seq, ts: batch.ts, receivedAt: this.clock(), model: t.topic.model, events: batch.events }) ? stream.backpressure() : undefined;
   }
 
   /** Endpoint identities with something applied, and their last sequence number. */
@@ -222,17 +232,37 @@ export class EventPipeline {
     return out;
   }
 
+  /** Whether any endpoint has published events for `model` (a valid topic naming it) since this process started. */
+  hasPublished(model: string): boolean {
+    return this.publishedModels.has(model);
+  }
+
   stream(identity: string): EndpointStream | undefined {
     return this.streams.get(identity);
   }
 
+  /** The per-endpoint figures of /metrics in one pass, without sorting or asking the index (16k endpoints: ~ms). */
+  figures(): EndpointFigures[] {
+    const now = this.clock();
+    const out: EndpointFigures[] = [];
+    for (const s of this.streams.values()) {
+      const age = s.lastEventAt === 0 ? null : now - s.lastEventAt;
+      const lagSeconds = Number.isFinite(s.lagTs) ? Math.max(0, now / 1000 - s.lagTs) : null;
+      out.push({ identity: s.identity, state: this.stateOf(s, age), applied: s.stats.applied, lagSeconds, lastEventAgeMs: age, queued: s.queued });
+    }
+    return out;
+  }
+
+  private stateOf(s: EndpointStream, age: number | null): EndpointState {
+    return age !== null && age > (this.options.staleMs ?? 60_000) ? 'stale' : s.degraded ? 'degraded' : 'live';
+  }
+
   listEndpoints(): EndpointInfo[] {
     const now = this.clock();
-    const staleMs = this.options.staleMs ?? 60_000;
     const out: EndpointInfo[] = [];
     for (const s of this.streams.values()) {
       const age = s.lastEventAt === 0 ? null : now - s.lastEventAt;
-      const state: EndpointState = age !== null && age > staleMs ? 'stale' : s.degraded ? 'degraded' : 'live';
+      const state = this.stateOf(s, age);
       out.push({
         identity: s.identity,
         endpoint: s.endpoint,
@@ -246,7 +276,7 @@ export class EventPipeline {
         replaying: s.replaying,
         lastSeq: s.last,
         lastEventAgeMs: age,
-        lagSeconds: Number.isFinite(s.lastTs) ? Math.max(0, now / 1000 - s.lastTs) : null,
+        lagSeconds: Number.isFinite(s.lagTs) ? Math.max(0, now / 1000 - s.lagTs) : null,
         queued: s.queued,
         stats: { ...s.stats },
         blocksByTier: this.options.blockCounts?.(s.identity) ?? {},
@@ -258,31 +288,76 @@ export class EventPipeline {
   }
 
   /**
-   * Clears the entries of every endpoint silent for longer than clearStaleMs, once per silence (a message starts a
-   * new one). Returns the identities cleared. The service calls it periodically.
+   * Clears and forgets every endpoint silent for longer than clearStaleMs (see retire()). Returns the identities
+   * cleared. The service calls it periodically.
    */
   sweepStale(): string[] {
     const limit = this.options.clearStaleMs ?? 0;
     if (limit <= 0) return [];
     const now = this.clock();
     const cleared: string[] = [];
-    for (const s of this.streams.values()) {
-      if (s.lastEventAt === 0 || now - s.lastEventAt <= limit || this.staleCleared.get(s.identity) === s.lastEventAt) continue;
-      this.staleCleared.set(s.identity, s.lastEventAt);
-      s.resetForResync('stale');
+    for (const s of [...this.streams.values()]) {
+      if (s.lastEventAt === 0 || now - s.lastEventAt <= limit || s.busy || s.replaying) continue;
       this.log.info({ endpoint: s.identity, silentSeconds: Math.round((now - s.lastEventAt) / 1000) }, 'stale endpoint cleared');
+      this.retire(s, 'stale');
       cleared.push(s.identity);
     }
     return cleared;
   }
 
   /**
-   * Clears an endpoint's entries and resynchronises it: its sequence state is dropped, so its next batch replays
-   * from 0 (joined mid-stream) when a replay endpoint is known. Returns whether the identity was known.
+   * Clears and forgets one stream now: its entries, its engine-key bridge, its endpoints.maxTracked slot and its
+   * per-endpoint metric series (they are read from listEndpoints()). If it publishes again it is a new stream and
+   * resynchronises (replay from 0 where it has a replay socket). Only called on an idle stream (nothing queued).
    */
-  clearEndpoint(identity: string): boolean {
+  private retire(s: EndpointStream, reason: 'stale' | 'reclaimed'): void {
+    this.streams.delete(s.identity);
+    bump(this.counters.clears, reason);
+    void s.close(); // idle: closing settles at once; the entries go now, below
+    this.ingestor.forget(s.identity);
+  }
+
+  /**
+   * At endpoints.maxTracked, a new identity takes the slot of the longest-silent stale one (silent past
+   * endpoints.staleSeconds; pod churn in bind mode leaves such identities behind), whose entries are cleared
+   * (`endpoint_clears_total{reason="reclaimed"}`). False when every tracked identity is live.
+   */
+  private reclaimSlot(): boolean {
+    const staleMs = this.options.staleMs ?? 60_000;
+    const now = this.clock();
+    let oldest: EndpointStream | null = null;
+    for (const s of this.streams.values()) {
+      if (s.busy || s.replaying || s.lastEventAt === 0 || now - s.lastEventAt <= staleMs) continue;
+      if (oldest === null || s.lastEventAt < oldest.lastEventAt) oldest = s;
+    }
+    if (oldest === null) return false;
+    this.log.info({ endpoint: oldest.identity, silentSeconds: Math.round((now - oldest.lastEventAt) / 1000) }, 'endpoints.maxTracked reached: the longest-silent stale endpoint is cleared to make room');
+    this.retire(oldest, 'reclaimed');
+    return true;
+  }
+
+  /** Counts a batch of an identity that found no slot; warns at most once per DROP_WARN_INTERVAL_MS, with the count. */
+  private dropForCapacity(identity: string): void {
+    bump(this.counters.dropped, 'too_many_endpoints');
+    const now = this.clock();
+    this.capacityDrops++;
+    if (now - this.capacityWarnedAt < DROP_WARN_INTERVAL_MS) return;
+    this.capacityWarnedAt = now;
+    this.log.warn(
+      { identity, maxEndpoints: this.limits.maxEndpoints, droppedSinceLastWarning: this.capacityDrops, droppedTotal: this.counters.dropped.too_many_endpoints },
+      'too many endpoints: batches of new endpoints are dropped (endpoints.maxTracked reached and no endpoint is stale)',
+    );
+    this.capacityDrops = 0;
+  }
+
+  /**
+   * Clears an endpoint's entries and resynchronises it: its sequence state is dropped, so its next batch replays
+   * from 0 (joined mid-stream) when a replay endpoint is known. Returns whether the identity was known. `reason` labels
+   * the clear in endpoint_clears_total: `api` (ClearEndpoint), `resync` (the index lost writes), `lease_takeover`.
+   */
+  clearEndpoint(identity: string, reason: ClearReason = 'api'): boolean {
     const stream = this.streams.get(identity);
-    if (stream) stream.resetForResync();
+    if (stream) stream.resetForResync(reason);
     else this.ingestor.clear(identity);
     return stream !== undefined;
   }
@@ -337,7 +412,6 @@ export class EventPipeline {
     for (const s of [...this.streams.values()]) {
       if (!which(s)) continue;
       this.streams.delete(s.identity);
-      this.staleCleared.delete(s.identity);
       this.tallies.delete(s.identity);
       await s.close();
       if (options.keepEntries) this.ingestor.handOver(s.identity);

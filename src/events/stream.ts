@@ -39,6 +39,9 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   sliceMs: 5,
 };
 
+/** Why an endpoint was cleared from outside its stream (the `reason` label of endpoint_clears_total). */
+export type ClearReason = 'api' | 'stale' | 'resync' | 'lease_takeover' | 'moved';
+
 export interface StreamContext {
   ingestor: Ingestor;
   counters: TransportCounters;
@@ -52,6 +55,8 @@ export interface StreamContext {
 export interface QueuedBatch {
   seq: bigint;
   ts: number;
+  /** When the message arrived (ms, the pipeline's clock); replayed batches have none. */
+  receivedAt?: number;
   model: string;
   events: KvEvent[];
 }
@@ -84,9 +89,19 @@ const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
  * stall the others. Live batches that arrive during a replay wait in the queue and are applied after it, each
  * sequence number once.
  */
+/**
+ * A publisher timestamp this far (seconds) from the receive time is not this moment's clock: a replayed recording, or
+ * a publisher whose clock is off. Its stream's timestamps are then rebased on the receive time for the lag figure.
+ */
+export const MAX_TIMESTAMP_SKEW_SECONDS = 300;
+
 export class EndpointStream {
   last: bigint | null = null;
   lastTs = -Infinity;
+  /** lastTs on this host's clock (seconds), for endpoint_lag_seconds; -Infinity before the first batch. */
+  lagTs = -Infinity;
+  /** Seconds added to publisher timestamps to get lagTs: 0, or the rebase of a far-off clock (null: not decided yet). */
+  private tsOffset: number | null = null;
   model = '';
   /** Why the endpoint's entries may be incomplete or stale (null = in sync). */
   degradedReason: string | null = null;
@@ -167,7 +182,7 @@ export class EndpointStream {
   /** Queues a decoded live batch; false when the queue is full (dropped, counted, resync scheduled). */
   offer(item: QueuedBatch): boolean {
     if (this.closed) return false;
-    this.lastEventAt = this.ctx.clock();
+    this.lastEventAt = item.receivedAt ?? this.ctx.clock();
     if (!this.queue.push(item)) {
       this.ctx.counters.overflowDrops++;
       this.stats.overflowDrops++;
@@ -263,10 +278,11 @@ export class EndpointStream {
    * Clear + resync (the API's ClearEndpoint, or an endpoint silent past endpoints.clearStaleSeconds): entries
    * dropped, sequence state forgotten so that the next batch replays from 0.
    */
-  resetForResync(reason: 'api' | 'stale' | 'moved' = 'api'): void {
+  resetForResync(reason: ClearReason = 'api'): void {
     this.clear(reason);
     this.last = null;
     this.lastTs = -Infinity;
+    this.tsOffset = null;
     this.replayedThrough = null;
   }
 
@@ -364,6 +380,11 @@ export class EndpointStream {
   private applied(item: QueuedBatch): void {
     this.last = item.seq;
     this.lastTs = item.ts;
+    if (this.tsOffset === null) {
+      const skew = (item.receivedAt ?? this.ctx.clock()) / 1000 - item.ts;
+      this.tsOffset = Math.abs(skew) > MAX_TIMESTAMP_SKEW_SECONDS ? skew : 0;
+    }
+    this.lagTs = item.ts + this.tsOffset;
     this.stats.applied++;
     this.ctx.counters.applied++;
     if (this.degradedReason !== null && item.events.some((e) => e.type === 'AllBlocksCleared')) this.degradedReason = null;
@@ -509,6 +530,7 @@ export class EndpointStream {
     if (reason === 'restart') {
       this.last = null;
       this.lastTs = -Infinity;
+    this.tsOffset = null;
       this.replayedThrough = null;
     }
   }

@@ -21,8 +21,12 @@ export function parseTopic(topic: string): TopicResult {
   }
   const [prefix, endpoint, model] = parts;
   if (prefix !== 'kv') return { ok: false, reason: `topic "${topic}" must start with "kv@"` };
-  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d{1,5}$/.test(endpoint)) {
-    return { ok: false, reason: `topic "${topic}": endpoint "${endpoint}" is not <host>:<port>` };
+  const hostPort = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(endpoint);
+  if (!hostPort) return { ok: false, reason: `topic "${topic}": endpoint "${endpoint}" is not <host>:<port>` };
+  // One spelling per endpoint: `:080` would be another identity than the picker's `:80`; 65536+ is no port.
+  const port = hostPort[2];
+  if (port.startsWith('0') || Number(port) > 65535) {
+    return { ok: false, reason: `topic "${topic}": port "${port}" is not a port number (1-65535, no leading zero)` };
   }
   if (model.length === 0) return { ok: false, reason: `topic "${topic}" has an empty model name` };
   return { ok: true, topic: { endpoint, model } };

@@ -219,16 +219,16 @@ export class EventTransport {
    */
   async removeIdentity(identity: string): Promise<string[]> {
     const sources = new Set(this.pipeline.listEndpoints().filter((e) => e.identity === identity).map((e) => e.source));
-    const removed: string[] = [];
+    const removed = new Set<string>();
     for (const c of [...this.connections.values()]) {
       const declared = c.spec.endpoint === identity || [...c.sockets.keys()].some((r) => rankIdentityOf(c.spec, r) === identity);
       if (!declared && !sources.has(c.spec.address)) continue;
-      removed.push(...(await this.removeEndpoint(c.spec.address)));
-      // A declared connection that never delivered (no stream yet) is still something removed.
-      if (declared && !removed.includes(identity)) removed.push(identity);
+      for (const id of await this.removeEndpoint(c.spec.address)) removed.add(id);
+      // A connection declared for this identity counts as removing it, even if it never published.
+      if (declared) removed.add(identity);
     }
-    if (await this.forgetIdentity(identity)) removed.push(identity);
-    return removed;
+    if (await this.forgetIdentity(identity)) removed.add(identity);
+    return [...removed];
   }
 
   /** Endpoint identities with their state (ListEndpoints). */

@@ -69,8 +69,12 @@ export class ZmqSubscriber {
   async start(handler: (frames: Buffer[]) => Promise<void> | void): Promise<void> {
     if (this.running) throw new Error('subscriber already started');
     for (const address of this.options.addresses) {
-      if (this.options.mode === 'bind') await this.socket.bind(address);
-      else this.socket.connect(address);
+      if (this.options.mode === 'bind') {
+        // The address goes with the error, so that a failed start names the one that is taken.
+        await this.socket.bind(address).catch((err: unknown) => {
+          throw Object.assign(err as Error, { address });
+        });
+      } else this.socket.connect(address);
     }
     this.socket.subscribe(TOPIC_PREFIX);
     this.running = (async () => {

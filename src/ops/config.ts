@@ -115,6 +115,13 @@ export const ConfigSchema = z.object({
       tlsClientCaFile: z.string().default(''),
       /** File holding the bearer token required by AddEndpoint/RemoveEndpoint/ClearEndpoint; empty = no check. */
       adminTokenFile: z.string().default(''),
+      /**
+       * Host names (not only IP literals) as endpoints of Reserve, Score.speculate and, without an admin token,
+       * AddEndpoint (docs/security.md). Off: a caller cannot make the service resolve or connect to arbitrary names.
+       */
+      allowHostnameEndpoints: z.boolean().default(false),
+      /** Speculative entries (Reserve, Score.speculate) one caller (peer address) may hold unexpired; 0 = no bound. */
+      maxSpeculativePerCaller: z.number().int().min(0).default(100_000),
     })
     .default({
       grpcAddress: '0.0.0.0:50051',
@@ -128,6 +135,8 @@ export const ConfigSchema = z.object({
       tlsKeyFile: '',
       tlsClientCaFile: '',
       adminTokenFile: '',
+      allowHostnameEndpoints: false,
+      maxSpeculativePerCaller: 100_000,
     }),
   models: z
     .object({
@@ -189,8 +198,10 @@ export const ConfigSchema = z.object({
       /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */
       host: z.string().min(1).default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(9090),
+      /** Endpoints with their own per-endpoint series; the others are folded into endpoint="other". */
+      maxEndpointSeries: z.number().int().min(0).max(65_536).default(256),
     })
-    .default({ host: '0.0.0.0', port: 9090 }),
+    .default({ host: '0.0.0.0', port: 9090, maxEndpointSeries: 256 }),
   scoring: z
     .object({
       /**
@@ -327,9 +338,12 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_TLS_KEY_FILE: { path: ['api', 'tlsKeyFile'], kind: 'string' },
   KV_INDEXER_TLS_CLIENT_CA_FILE: { path: ['api', 'tlsClientCaFile'], kind: 'string' },
   KV_INDEXER_ADMIN_TOKEN_FILE: { path: ['api', 'adminTokenFile'], kind: 'string' },
+  KV_INDEXER_ALLOW_HOSTNAME_ENDPOINTS: { path: ['api', 'allowHostnameEndpoints'], kind: 'bool' },
+  KV_INDEXER_MAX_SPECULATIVE_PER_CALLER: { path: ['api', 'maxSpeculativePerCaller'], kind: 'int' },
   KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },
+  KV_INDEXER_METRICS_MAX_ENDPOINT_SERIES: { path: ['metrics', 'maxEndpointSeries'], kind: 'int' },
   KV_INDEXER_ENDPOINTS: { path: ['endpoints', 'static'], kind: 'list' },
   KV_INDEXER_ENDPOINTS_FILE: { path: ['endpoints', 'file'], kind: 'string' },
   KV_INDEXER_ENDPOINTS_FILE_CHECK_SECONDS: { path: ['endpoints', 'fileCheckSeconds'], kind: 'number' },

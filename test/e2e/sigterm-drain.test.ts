@@ -41,6 +41,7 @@ function expectedTokens(tokens: number) {
     tokenCount: tokens,
     scores: [score(HOLDER, 64, total), score(EMPTY, 0, total)],
     degraded: false,
+    unknownModel: false, // the fleet publishes this model (ScoreResponse field 10)
   };
 }
 

@@ -28,7 +28,9 @@ let t: TestService;
 let llmd: ReturnType<typeof grpcClient>;
 
 beforeAll(async () => {
-  t = await startTestService({ demoModel: true, overrides: { api: LIMITS } });
+  // Host names allowed: this file checks the endpoint grammar (the default refusal of names for Reserve is tested in
+  // test/integration/api-hardening.test.ts).
+  t = await startTestService({ demoModel: true, overrides: { api: { ...LIMITS, allowHostnameEndpoints: true } } });
   llmd = grpcClient(`127.0.0.1:${t.api.grpcPort}`, 'indexer/v1/indexer.proto', 'indexer.v1.IndexerService');
 }, 60_000);
 

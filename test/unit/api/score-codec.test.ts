@@ -302,6 +302,7 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
     blockKeys: fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String), { maxLength: 6 }),
     degraded: fc.boolean(),
     degradedReason: fc.string({ unit: 'grapheme', maxLength: 300 }),
+    unknownModel: fc.boolean(),
   });
 
   it('random responses', () => {
@@ -328,6 +329,7 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       blockKeys: ['300'],
       degraded: false,
       degradedReason: '',
+      unknownModel: false,
     };
     const d = (v: number) => [...new Uint8Array(new Float64Array([v]).buffer)];
     const first = [...len(1, utf8('10.0.0.1:8000')), 0x10, 3, 0x19, ...d(2.5), 0x21, ...d(0.5), ...len(5, [...len(1, utf8('GPU')), 0x10, 2]), ...len(5, [...len(1, utf8('CPU')), 0x10, 1])];
@@ -346,6 +348,7 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       blockKeys: [],
       degraded: false,
       degradedReason: '',
+      unknownModel: false,
     };
     // ItemInfo: offset (1, varint), length (2, varint 391 = 0x87 0x03), identifier (3), estimated (4), 5 and 6 strings.
     const item = [0x08, 15, 0x10, 0x87, 0x03, ...len(3, utf8('ab')), 0x20, 1, ...len(5, utf8('vllm-mm-hash')), ...len(6, utf8('cached'))];
@@ -370,3 +373,23 @@ function innerOf(chunk: number[]): number[] {
   }
   return chunk.slice(pos, pos + length);
 }
+
+describe('ScoreResponse.unknown_model (issue 17 hardening)', () => {
+  it('is field 10, a varint bool after degraded_reason, omitted when false', () => {
+    const base: ScoreResponseMsg = {
+      totalBlocks: 1,
+      blockSize: 16,
+      tokenCount: 16,
+      scores: [],
+      items: [],
+      fingerprint: { scheme: '', hashSeed: '', blockSize: 0 },
+      blockKeys: [],
+      degraded: true,
+      degradedReason: 'x',
+      unknownModel: true,
+    };
+    expect([...encodeScoreResponse(base)]).toEqual([0x08, 1, 0x10, 16, 0x18, 16, ...len(6, []), 0x40, 1, ...len(9, utf8('x')), 0x50, 1]);
+    expect(score.responseDeserialize(encodeScoreResponse(base))).toMatchObject({ unknownModel: true, degraded: true });
+    expect([...encodeScoreResponse({ ...base, unknownModel: false })].slice(-2)).toEqual([0x01, 0x78]);
+  });
+});

@@ -35,6 +35,9 @@ describe('recording format', () => {
     expect(() => parseRecording(Buffer.from('hello world, not a recording'))).toThrow(RecordingError);
     const whole = Buffer.concat([encodeHeader({ createdAt: 'x', source: 's', format: 'vllm' }), encodeRecord({ time: 1, frames })]);
     expect(parseRecording(whole).messages).toHaveLength(1);
-    expect(() => parseRecording(whole.subarray(0, whole.length - 3))).toThrow(/truncated record/);
+    // A cut record ends the parse: the whole records before it are kept and the cut is reported (issue 17, bug 7).
+    const cut = parseRecording(whole.subarray(0, whole.length - 3));
+    expect(cut.messages).toHaveLength(0);
+    expect(cut.truncated).toEqual({ atByte: whole.length - encodeRecord({ time: 1, frames }).length, messages: 0, reason: expect.stringMatching(/^truncated record at byte \d+/) });
   });
 });

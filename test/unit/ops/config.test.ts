@@ -17,7 +17,7 @@ describe('configuration', () => {
     expect(c.keys).toEqual({ blockSize: 16, hashSeed: '' });
     expect(c.zmq).toMatchObject({ mode: 'bind', addresses: ['tcp://*:5557'], format: 'vllm' });
     expect(c.api).toMatchObject({ grpcAddress: '0.0.0.0:50051', failOpen: true, speculativeTtlMs: 2000 });
-    expect(c.metrics).toEqual({ host: '0.0.0.0', port: 9090 });
+    expect(c.metrics).toEqual({ host: '0.0.0.0', port: 9090, maxEndpointSeries: 256 });
     expect(c.scoring).toEqual({
       tierWeights: { GPU: 1, CPU: 0.8, CPU_PINNED: 0.8, DISK: 0.25, STORAGE: 0.25, FS: 0.25, OBJ: 0.2, EXTERNAL: 0.2, STORAGE_REMOTE: 0.1, FS_REMOTE: 0.1, OBJ_REMOTE: 0.1 },
       unknownTierWeight: 0.1,

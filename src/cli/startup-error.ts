@@ -1,0 +1,65 @@
+import { hostname } from 'node:os';
+import { writeSync } from 'node:fs';
+import { ConfigError } from '../ops/index.js';
+
+/**
+ * A start-up failure attributed to the setting that caused it: `metrics.port 9090: address in use`. The process
+ * logs it as one structured line and exits non-zero (see failStartup), whatever handles are still open.
+ */
+export class StartupError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly value: string,
+    readonly reason: string,
+  ) {
+    super(`${setting} ${value}: ${reason}`);
+  }
+}
+
+/** The operator's words for the usual socket errors (Node, zeromq and grpc-js spell them differently). */
+export function explainError(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown; details?: unknown };
+  const text = `${String(e?.code ?? '')} ${String(e?.message ?? err)} ${String(e?.details ?? '')}`;
+  if (/EADDRINUSE|address already in use/i.test(text)) return 'address in use';
+  if (/EACCES|permission denied/i.test(text)) return 'permission denied';
+  if (/EADDRNOTAVAIL|cannot assign requested address/i.test(text)) return 'address not available on this host';
+  if (/ECONNREFUSED|connection refused/i.test(text)) return 'connection refused';
+  if (/ENOTFOUND|EAI_AGAIN|getaddrinfo/i.test(text)) return 'host name not resolved';
+  if (/ETIMEDOUT|timed? ?out/i.test(text)) return 'timed out';
+  const message = String(e?.message ?? err);
+  return message.split('\n')[0];
+}
+
+/** Runs one start-up step; its failure becomes a StartupError naming `setting` (ConfigErrors and StartupErrors pass). */
+export async function atSetting<T>(setting: string, value: string | ((err: unknown) => string), step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof StartupError || err instanceof ConfigError) throw err;
+    throw new StartupError(setting, typeof value === 'string' ? value : value(err), explainError(err));
+  }
+}
+
+/** The fields of the one log line a failed start writes: the setting (when known), the reason and the message. */
+export function startupFailureRecord(err: unknown): { setting: string | null; error: string; msg: string } {
+  if (err instanceof StartupError) return { setting: err.setting, error: err.reason, msg: `start-up failed: ${err.message}` };
+  const message = err instanceof Error ? err.message : String(err);
+  // ConfigError lists its problems as `  section.key: reason` lines after a heading: one line, the first setting named.
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const problems = lines.filter((l) => /^[\w.]+: /.test(l) || /^--set /.test(l));
+  const first = problems[0] ?? lines[0] ?? '';
+  const named = /^(\w+\.\w+)[: ]/.exec(first) ?? /\b(\w+\.\w+):/.exec(message);
+  const text = lines.length > 1 ? lines.slice(lines[0].endsWith(':') ? 1 : 0).join('; ') : first;
+  return { setting: named ? named[1] : null, error: text, msg: `start-up failed: ${text}` };
+}
+
+/**
+ * Writes the failure as one pino-shaped JSON line on stdout (synchronously, so it is out before exit) and exits with
+ * `code`: worker threads, timers and sockets left by the failed start cannot keep the process alive.
+ */
+export function failStartup(err: unknown, code = 1): never {
+  const record = startupFailureRecord(err);
+  const line = { level: 60, time: Date.now(), pid: process.pid, hostname: hostname(), name: 'kv-indexer', ...record };
+  writeSync(1, `${JSON.stringify(line)}\n`);
+  process.exit(code);
+}
