@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApi } from '../../src/cli/start-api.js';
 import { startService, type RunningService } from '../../src/cli/serve.js';
+import { StartupError } from '../../src/cli/startup-error.js';
 import { serveCommand } from '../../src/cli/serve-command.js';
 import { RedisIndex } from '../../src/index/index.js';
 import { ConfigError, ConfigSchema } from '../../src/ops/index.js';
@@ -103,7 +104,9 @@ async function failingStart(index: Record<string, unknown>) {
     },
     (e: unknown) => e as Error,
   );
-  return { err, lines, everything: `${inspect(err, { depth: null, showHidden: true })}\n${String(err.stack)}\n${lines.join('')}` };
+  // A failed start names the setting (StartupError, cli/startup-error.ts): `index.redisUrl <url>: <reason>`.
+  const setting = err instanceof StartupError ? err.setting : null;
+  return { err, setting, reason: err instanceof StartupError ? err.reason : err.message, lines, everything: `${inspect(err, { depth: null, showHidden: true })}\n${String(err.stack)}\n${lines.join('')}` };
 }
 
 describe('Redis with requirepass (the default user has a password)', () => {
@@ -141,11 +144,12 @@ describe('Redis with requirepass (the default user has a password)', () => {
   });
 
   it('a wrong password fails the start with the server\'s reason and without the password', async () => {
-    const { err, everything } = await failingStart({ redisUrl: `redis://:${WRONG}@127.0.0.1:${redis.port}` });
-    expect(err.message).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
+    const { setting, reason, everything } = await failingStart({ redisUrl: `redis://:${WRONG}@127.0.0.1:${redis.port}` });
+    expect(setting).toBe('index.redisUrl');
+    expect(reason).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
     expect(everything).not.toContain(WRONG);
     const missing = await failingStart({ redisUrl: redis.url });
-    expect(missing.err.message).toMatch(/^redis index unavailable \(connect\): Redis refused the credentials: NOAUTH /);
+    expect(missing.reason).toMatch(/^redis index unavailable \(connect\): Redis refused the credentials: NOAUTH /);
   });
 
   it('refuses a password (or user) both in the URL and in the settings, an empty password file and an unreadable one', async () => {
@@ -254,7 +258,7 @@ describe('Redis with the least-privilege ACL user', () => {
       await other.close();
     }
     const wrong = await failingStart({ redisUrl: `redis://indexer:${WRONG}@127.0.0.1:${redis.port}` });
-    expect(wrong.err.message).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
+    expect(wrong.reason).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
     expect(wrong.everything).not.toContain(WRONG);
   });
 });
@@ -291,13 +295,13 @@ describe('Redis over TLS (Debian redis-server 7.0 is built with TLS); Redis requ
   it('fails the start clearly on a server certificate of another CA, without a client certificate, or with a foreign one', async () => {
     const base = { redisUrl: `rediss://:${PASSWORD}@127.0.0.1:${redis.port}` };
     const wrongCa = await failingStart({ ...base, ...tlsFiles(foreign, pki) });
-    expect(wrongCa.err.message).toBe('redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)');
+    expect(wrongCa.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)');
     const noCa = await failingStart({ ...base, redisTlsCertFile: pki.clientCert, redisTlsKeyFile: pki.clientKey });
-    expect(noCa.err.message).toBe('redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)');
+    expect(noCa.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)');
     const noClientCert = await failingStart({ ...base, redisTlsCaFile: pki.caCert });
-    expect(noClientCert.err.message).toBe('redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+    expect(noClientCert.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
     const foreignClient = await failingStart({ ...base, ...tlsFiles(pki, foreign) });
-    expect(foreignClient.err.message).toBe('redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
+    expect(foreignClient.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
     for (const f of [wrongCa, noCa, noClientCert, foreignClient]) expect(f.everything).not.toContain(PASSWORD);
   });
 
@@ -420,9 +424,10 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
   it('a wrong password fails the start clearly, without the password', async () => {
     const wrongFile = join(pki.dir, 'wrong-secret');
     writeFileSync(wrongFile, WRONG);
-    const { err, everything } = await failingStart(clusterSettings(wrongFile));
+    const { setting, reason, everything } = await failingStart(clusterSettings(wrongFile));
     // ioredis gives up with "Failed to refresh slots cache."; the node's reason is what is reported.
-    expect(err.message).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
+    expect(setting).toBe('index.redisCluster');
+    expect(reason).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
     expect(everything).not.toContain(WRONG);
   });
 });
