@@ -10,6 +10,7 @@ import {
 import { ReflectionService } from '@grpc/reflection';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Http2Session } from 'node:http2';
+import { IndexUnavailableError } from '../index/index.js';
 import { ApiError, type ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
@@ -224,6 +225,8 @@ export class GrpcServer {
 
   private toStatus(err: unknown, path: string): Partial<ServerErrorResponse> {
     if (err instanceof ApiError) return { code: STATUS_OF[err.code], details: err.message };
+    // The index backend (Redis) is down or slow: a condition to retry, not a server bug (GetStats, ListEndpoints, …).
+    if (err instanceof IndexUnavailableError) return { code: status.UNAVAILABLE, details: err.message };
     this.log.error({ err, path }, 'unexpected error in gRPC handler');
     return { code: status.INTERNAL, details: 'internal error (logged by the server)' };
   }

@@ -20,7 +20,17 @@ export const GRPC_DRAIN_MS = 5_000;
 /** Logged when new gRPC calls start being refused (UNAVAILABLE) and the calls in flight are drained. */
 export const DRAINING_LOG = 'gRPC draining: new calls refused, calls in flight finishing';
 
-export const SERVICE_NAMES = ['', 'liveness', 'readiness', 'kvindexer.v1.KvIndexer', 'indexer.v1.IndexerService'];
+export const SERVICE_NAMES = ['', 'liveness', 'readiness', 'index', 'kvindexer.v1.KvIndexer', 'indexer.v1.IndexerService'];
+
+/**
+ * Health names that follow the index backend (Redis) when it drops out. `index` always does. Readiness does only
+ * when fail-open is off: with fail-open on, every replica shares the same Redis, so taking readiness away would take
+ * every replica out of the Service at once, while each can still answer Score (zero scores flagged `degraded`; the
+ * router's other scorers decide). See docs/operations.md, "Failure modes".
+ */
+export function backendFollowers(failOpen: boolean): string[] {
+  return failOpen ? ['index'] : ['', 'readiness', 'index'];
+}
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -67,9 +77,10 @@ export async function startApi(
     ready: () => health.get('readiness') === 'SERVING',
   });
   for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
-  // A remote index that drops out makes the service not ready (Score still answers, degraded, when fail-open).
+  // A remote index that drops out: `index` reports it; readiness follows only without fail-open (backendFollowers).
+  const followers = backendFollowers(config.api.failOpen);
   const readiness = watchAvailability(index, (up) => {
-    for (const name of ['', 'readiness']) health.set(name, up ? 'SERVING' : 'NOT_SERVING');
+    for (const name of followers) health.set(name, up ? 'SERVING' : 'NOT_SERVING');
   });
   log.info({ grpcPort, metricsPort: metricsServer.port, version: VERSION }, 'API serving');
 
@@ -118,6 +129,11 @@ function grpcOptions(config: Config): GrpcServerOptions {
   return options;
 }
 
+/** False while a remote index (Redis) is disconnected; always true for the in-memory index. */
+function indexAvailable(index: object): boolean {
+  return !('available' in index) || (index as { available: boolean }).available;
+}
+
 /** Polls an index that can become unavailable (Redis); undefined for one that cannot. */
 function watchAvailability(index: object, changed: (up: boolean) => void): NodeJS.Timeout | undefined {
   if (!('available' in index)) return undefined;
@@ -149,7 +165,16 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
   const { index, ingestor, pipeline } = service;
   const p = 'kv_indexer_';
   // One index stats call per scrape, shared by the gauges below (a round trip with Redis).
-  const stats = sharedSnapshot(() => index.stats(), 1_000);
+  const cached = sharedSnapshot(() => index.stats(), 1_000);
+  // A backend known to be down is not asked (nor its last figures shown): the scrape does not wait for a timeout.
+  const stats = () => (indexAvailable(index) ? cached() : Promise.reject(new Error('index backend unavailable')));
+  // During a Redis outage the index figures below have no samples (not a 500): this gauge says why.
+  metrics.gauge(`${p}index_backend_up`, 'Whether the index backend answered this scrape (0: index figures unavailable)', null, async () => ({
+    '': await stats().then(
+      () => 1,
+      () => 0,
+    ),
+  }));
   metrics.gauge(`${p}index_entries`, 'Resident (block, endpoint, tier) entries', null, async () => ({ '': (await stats()).entries }));
   metrics.gauge(`${p}index_keys`, 'Distinct request keys in the index', null, async () => ({ '': (await stats()).keys }));
   metrics.gauge(`${p}index_bytes`, 'Bytes held by the index structures', null, async () => ({ '': (await stats()).bytes }));
