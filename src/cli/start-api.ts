@@ -8,6 +8,7 @@ import type { RunningService } from './serve.js';
 
 export interface RunningApi {
   api: IndexerApi;
+  grpc: GrpcServer;
   health: HealthService;
   metrics: Metrics;
   grpcPort: number;
@@ -71,6 +72,11 @@ export async function startApi(
 
   const grpc = new GrpcServer(api, health, grpcOptions(config), log);
   const grpcPort = await grpc.start();
+  metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({ '': await grpc.connections() }));
+  metrics.gauge('kv_indexer_grpc_connections_closed_total', 'gRPC connections closed by the server guard, by reason', 'reason', () => ({
+    handshake_timeout: grpc.guard.handshakeTimeouts,
+    max_connections: grpc.guard.refused,
+  }));
   const metricsServer = await startMetricsServer(metrics, {
     host: config.metrics.host,
     port: config.metrics.port,
@@ -86,6 +92,7 @@ export async function startApi(
 
   return {
     api,
+    grpc,
     health,
     metrics,
     grpcPort,
@@ -113,7 +120,20 @@ function grpcOptions(config: Config): GrpcServerOptions {
   };
   if (!!api.tlsCertFile !== !!api.tlsKeyFile) throw new ConfigError('api.tlsCertFile and api.tlsKeyFile go together');
   if (api.tlsClientCaFile && !api.tlsCertFile) throw new ConfigError('api.tlsClientCaFile needs api.tlsCertFile and api.tlsKeyFile');
-  const options: GrpcServerOptions = { address: api.grpcAddress, maxMessageBytes: api.maxMessageBytes };
+  const options: GrpcServerOptions = {
+    address: api.grpcAddress,
+    maxMessageBytes: api.maxMessageBytes,
+    limits: {
+      maxConnectionIdleMs: api.maxConnectionIdleMs,
+      maxConnectionAgeMs: api.maxConnectionAgeMs,
+      maxConnectionAgeGraceMs: api.maxConnectionAgeGraceMs,
+      keepaliveTimeMs: api.keepaliveTimeMs,
+      keepaliveTimeoutMs: api.keepaliveTimeoutMs,
+      maxConcurrentStreams: api.maxConcurrentStreams,
+      maxConnections: api.maxConnections,
+      handshakeTimeoutMs: api.handshakeTimeoutMs,
+    },
+  };
   if (api.tlsCertFile) {
     options.tls = {
       cert: read('tlsCertFile', api.tlsCertFile),

@@ -100,6 +100,17 @@ export const ConfigSchema = z.object({
       tlsClientCaFile: z.string().default(''),
       /** File holding the bearer token required by AddEndpoint/RemoveEndpoint/ClearEndpoint; empty = no check. */
       adminTokenFile: z.string().default(''),
+      /** HTTP/2 hygiene (docs/configuration.md, "gRPC connections"): idle and maximum age of a connection, grace. */
+      maxConnectionIdleMs: z.number().int().min(1).default(300_000),
+      maxConnectionAgeMs: z.number().int().min(1).default(1_800_000),
+      maxConnectionAgeGraceMs: z.number().int().min(0).default(30_000),
+      /** Server PINGs after this much silence; no acknowledgement within keepaliveTimeoutMs closes the connection. */
+      keepaliveTimeMs: z.number().int().min(1).default(60_000),
+      keepaliveTimeoutMs: z.number().int().min(1).default(20_000),
+      /** Calls in flight per connection; open connections; time for a new connection's TLS + HTTP/2 handshake. */
+      maxConcurrentStreams: z.number().int().min(1).default(1024),
+      maxConnections: z.number().int().min(1).default(4096),
+      handshakeTimeoutMs: z.number().int().min(1).default(10_000),
     })
     .default({
       grpcAddress: '0.0.0.0:50051',
@@ -113,6 +124,14 @@ export const ConfigSchema = z.object({
       tlsKeyFile: '',
       tlsClientCaFile: '',
       adminTokenFile: '',
+      maxConnectionIdleMs: 300_000,
+      maxConnectionAgeMs: 1_800_000,
+      maxConnectionAgeGraceMs: 30_000,
+      keepaliveTimeMs: 60_000,
+      keepaliveTimeoutMs: 20_000,
+      maxConcurrentStreams: 1024,
+      maxConnections: 4096,
+      handshakeTimeoutMs: 10_000,
     }),
   models: z
     .object({
@@ -223,6 +242,14 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_TLS_KEY_FILE: { path: ['api', 'tlsKeyFile'], kind: 'string' },
   KV_INDEXER_TLS_CLIENT_CA_FILE: { path: ['api', 'tlsClientCaFile'], kind: 'string' },
   KV_INDEXER_ADMIN_TOKEN_FILE: { path: ['api', 'adminTokenFile'], kind: 'string' },
+  KV_INDEXER_GRPC_MAX_CONNECTION_IDLE_MS: { path: ['api', 'maxConnectionIdleMs'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONNECTION_AGE_MS: { path: ['api', 'maxConnectionAgeMs'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONNECTION_AGE_GRACE_MS: { path: ['api', 'maxConnectionAgeGraceMs'], kind: 'int' },
+  KV_INDEXER_GRPC_KEEPALIVE_TIME_MS: { path: ['api', 'keepaliveTimeMs'], kind: 'int' },
+  KV_INDEXER_GRPC_KEEPALIVE_TIMEOUT_MS: { path: ['api', 'keepaliveTimeoutMs'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONCURRENT_STREAMS: { path: ['api', 'maxConcurrentStreams'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONNECTIONS: { path: ['api', 'maxConnections'], kind: 'int' },
+  KV_INDEXER_GRPC_HANDSHAKE_TIMEOUT_MS: { path: ['api', 'handshakeTimeoutMs'], kind: 'int' },
   KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },
