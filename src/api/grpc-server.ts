@@ -66,11 +66,19 @@ function roundTrip(session: Http2Session): Promise<void> {
   });
 }
 
-/** A call's cancellation (client cancel or deadline), read when the operation asks. */
+/**
+ * A call's cancellation (client cancel or deadline), read when the operation asks. grpc-js sets `cancelled` when the
+ * client resets the stream, but when its own deadline timer fires first it only sends DEADLINE_EXCEEDED and leaves
+ * `cancelled` false: the deadline is therefore compared here too, or abandoned work would run on (issue 17, bug 4).
+ */
 class CallCancellation implements Cancellation {
-  constructor(private readonly call: { cancelled: boolean }) {}
+  private readonly deadlineMs: number;
+  constructor(private readonly call: { cancelled: boolean; getDeadline(): Date | number }) {
+    const d = call.getDeadline();
+    this.deadlineMs = d instanceof Date ? d.getTime() : d;
+  }
   get aborted(): boolean {
-    return this.call.cancelled;
+    return this.call.cancelled || Date.now() > this.deadlineMs;
   }
 }
 

@@ -28,7 +28,7 @@ export class PromptServiceFrontend implements PromptFrontend {
             chat_template_kwargs: input.chatTemplateKwargs,
             mm_processor_kwargs: input.mmProcessorKwargs,
           };
-    const prepared = await this.service.prepare(request);
+    const prepared = await this.service.prepare(request, signal);
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
     return {
       text: prepared.text ?? '',

@@ -8,7 +8,7 @@ import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
 import { renderChat } from './render.js';
 import { imageKwargs, isObject, optionalBool, tokenIds, type PromptRequest } from './request.js';
-import type { TokenizerPool } from './tokenizer-pool.js';
+import type { TokenizeSignal, TokenizerPool } from './tokenizer-pool.js';
 
 /** One multimodal item of a prepared prompt: its placeholder range and identifier. */
 export interface PromptItem {
@@ -52,6 +52,14 @@ export interface PromptStats {
   cacheMisses: number;
   workers: number;
   workerRespawns: number;
+  /** Characters handed to the tokenizer pool / whose tokenization a worker finished. */
+  tokenizeRequestedChars: number;
+  tokenizedChars: number;
+  /** Tokenizations dropped because the call was cancelled: still queued / while a worker ran them (worker replaced). */
+  tokenizeCancelledQueued: number;
+  tokenizeCancelledRunning: number;
+  /** Tokenizations stopped at the budget (resource_exhausted). */
+  tokenizeOverBudget: number;
 }
 
 export interface PromptServiceOptions {
@@ -99,10 +107,16 @@ export class PromptService {
       cacheMisses: cache?.misses ?? 0,
       workers: this.registry.pool.size,
       workerRespawns: this.registry.pool.respawns,
+      tokenizeRequestedChars: this.registry.pool.encodedChars,
+      tokenizedChars: this.registry.pool.counters.completedChars,
+      tokenizeCancelledQueued: this.registry.pool.counters.cancelledQueued,
+      tokenizeCancelledRunning: this.registry.pool.counters.cancelledRunning,
+      tokenizeOverBudget: this.registry.pool.counters.overBudget,
     };
   }
 
-  async prepare(request: PromptRequest | unknown): Promise<PreparedPrompt> {
+  /** Renders and tokenizes; with `signal`, a call cancelled meanwhile stops its tokenization (tokenizer-pool.ts). */
+  async prepare(request: PromptRequest | unknown, signal?: TokenizeSignal): Promise<PreparedPrompt> {
     if (!isObject(request)) throw invalid(undefined, 'the request must be a JSON object');
     const { model, lora, keyModel } = this.registry.resolve(request.model, request.lora);
     const salt = request.cache_salt;
@@ -114,10 +128,10 @@ export class PromptService {
     const pending: PendingCacheWrites = [];
     let result: PreparedPrompt;
     if (given[0] === 'messages') {
-      result = { ...base, kind: 'chat', ...(await this.chat(model, request, pending)) };
+      result = { ...base, kind: 'chat', ...(await this.chat(model, request, pending, signal)) };
     } else if (given[0] === 'prompt' && typeof request.prompt === 'string') {
       const addSpecial = optionalBool(request.add_special_tokens, 'add_special_tokens', true);
-      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending, model.limits.maxTokens, 'prompt');
+      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending, model.limits.maxTokens, 'prompt', signal);
       result = { ...base, kind: 'completion', text: request.prompt, tokenIds: ids, items: [] };
     } else {
       const field = given[0];
@@ -143,7 +157,7 @@ export class PromptService {
     await this.registry.close();
   }
 
-  private async chat(model: LoadedModel, request: Record<string, unknown>, pending: PendingCacheWrites) {
+  private async chat(model: LoadedModel, request: Record<string, unknown>, pending: PendingCacheWrites, signal?: TokenizeSignal) {
     const messages = normalizeMessages(request.messages);
     const kwargs = imageKwargs(request.mm_processor_kwargs);
     const templateKwargs = request.chat_template_kwargs ?? {};
@@ -162,7 +176,7 @@ export class PromptService {
     });
     // vLLM tokenizes rendered chats without adding special tokens unless asked (the template already wrote them).
     // The rendered tokens are a lower bound of the prompt's (expansion only adds): over the limit, tokenizing stops early.
-    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending, model.limits.maxTokens, 'messages');
+    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending, model.limits.maxTokens, 'messages', signal);
     if (images.length === 0) return { text, tokenIds: rendered, items: [] };
     const { tokens, ranges } = expandPlaceholders(rendered, model.expansionIds!, images.map((i) => i.tokens));
     const items: PromptItem[] = images.map((img, k) => ({
