@@ -24,6 +24,8 @@ export const ConfigSchema = z.object({
       /** Key prefix; replicas sharing one index use the same prefix (and block size and seed). */
       redisKeyPrefix: z.string().min(1).default('kvi:'),
       redisCommandTimeoutMs: z.number().int().min(1).default(1000),
+      /** TTL of block keys, refreshed by each add (0 = none); with maxmemory-policy volatile-lru only they are evictable. */
+      redisEntryTtlMs: z.number().int().min(0).default(0),
       /** ACL user of the Redis connection(s) ('' = the URL's, else `default`); see docs/security.md for its rights. */
       redisUsername: z.string().default(''),
       /** File holding the Redis password (a mounted Secret); for a single server or every cluster node. '' = none. */
@@ -42,6 +44,7 @@ export const ConfigSchema = z.object({
       redisCluster: [],
       redisKeyPrefix: 'kvi:',
       redisCommandTimeoutMs: 1000,
+      redisEntryTtlMs: 0,
       redisUsername: '',
       redisPasswordFile: '',
       redisTls: false,
@@ -217,6 +220,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_REDIS_CLUSTER: { path: ['index', 'redisCluster'], kind: 'list' },
   KV_INDEXER_REDIS_KEY_PREFIX: { path: ['index', 'redisKeyPrefix'], kind: 'string' },
   KV_INDEXER_REDIS_COMMAND_TIMEOUT_MS: { path: ['index', 'redisCommandTimeoutMs'], kind: 'int' },
+  KV_INDEXER_REDIS_ENTRY_TTL_MS: { path: ['index', 'redisEntryTtlMs'], kind: 'int' },
   KV_INDEXER_REDIS_USERNAME: { path: ['index', 'redisUsername'], kind: 'string' },
   KV_INDEXER_REDIS_PASSWORD_FILE: { path: ['index', 'redisPasswordFile'], kind: 'string' },
   KV_INDEXER_REDIS_TLS: { path: ['index', 'redisTls'], kind: 'bool' },

@@ -212,6 +212,25 @@ export class RedisConnection {
     return infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0);
   }
 
+  /** maxmemory-policy of every master; empty when the server refuses CONFIG (a managed Redis, an ACL without it). */
+  async evictionPolicies(): Promise<string[]> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    try {
+      const replies = await Promise.all(nodes.map((n) => n.config('GET', 'maxmemory-policy') as Promise<string[]>));
+      return replies.map((r) => String(r[1] ?? ''));
+    } catch {
+      return [];
+    }
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.client.get(key);
+  }
+
+  del(key: string): Promise<number> {
+    return this.client.del(key);
+  }
+
   /** The server's run id (single server only): it changes when a server restarts, losing non-persisted data. */
   async runId(): Promise<string | undefined> {
     if (this.client instanceof Cluster) return undefined;

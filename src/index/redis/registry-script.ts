@@ -4,12 +4,27 @@
  * PREPARE (registry slot): KEYS[1] = <prefix>{m}eid. ARGV: prefix, nEndpoints, nTiers, nPairs, nClears, then the
  * endpoint names, the tier names, nPairs (endpoint name, tag) pairs to register (the endpoint has entries in that
  * tag), and the endpoint names whose tags a clear must visit. Assigns ids to unknown names (endpoints from 1, tiers
- * from 8: 0–7 are the fixed known tiers) and returns {{endpoint ids..., tier ids...}, {tags of clear 1}, ...}. Ids
- * are never reused, so every replica caches them forever.
+ * from 8: 0–7 are the fixed known tiers) and returns {{endpoint ids..., tier ids...}, {tags of clear 1}, ...,
+ * generation}. Ids are never reused, so every replica caches them forever.
+ *
+ * Generations (issue 17, bug 2): the endpoint sequence starts at the server's clock in milliseconds, not at 1, and
+ * `{m}gen` records that start. If the registry is lost while block keys survive (an `allkeys-*` eviction policy, a
+ * DEL), a new sequence starts at the clock again, far above every id the lost one handed out (unless it registered
+ * more than 1,000 endpoints per second), so a surviving entry is never credited to a new endpoint; and the changed
+ * generation tells every replica to drop its cached ids and resynchronise (RedisIndex.checkRegistry).
  */
 export const PREPARE_LUA = `
 local m = ARGV[1] .. '{m}'
 local ne, nt, np, nc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local gen = redis.call('GET', m .. 'gen')
+if not gen or redis.call('EXISTS', m .. 'eseq') == 0 then
+  local t = redis.call('TIME')
+  local start = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local seq = tonumber(redis.call('GET', m .. 'eseq') or '0')
+  if seq < start then redis.call('SET', m .. 'eseq', string.format('%d', start)) end
+  gen = string.format('%d', math.max(seq, start))
+  redis.call('SET', m .. 'gen', gen)
+end
 local function intern(kind, name)
   local ids, names, seq = m .. kind .. 'id', m .. kind .. 'name', m .. kind .. 'seq'
   local id = redis.call('HGET', ids, name)
@@ -40,5 +55,6 @@ for i = 1, nc do
   out[#out + 1] = redis.call('SMEMBERS', m .. 'et' .. intern('e', ARGV[a]))
   a = a + 1
 end
+out[#out + 1] = gen
 return out
 `;

@@ -15,6 +15,8 @@ import type { Anchors, WriteOp } from './write-buffer.js';
 export class TagStore {
   /** "<endpoint>\0<tag>" pairs known to be in the registry (placement 'anchor'). */
   private readonly registered = new Set<string>();
+  /** Called with the registry generation PREPARE saw, before its ids are learnt (RedisIndex compares it). */
+  onGeneration: (generation: string) => void = () => undefined;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -115,6 +117,7 @@ export class TagStore {
     for (const [, [e, tag]] of fresh) argv.push(e, tag);
     argv.push(...clears);
     const reply = (await this.conn.script('kviPrepare', this.schema.meta('eid'), ...argv)) as unknown[];
+    this.onGeneration(String(reply[reply.length - 1]));
     this.ids.learn(es, ts, reply[0] as number[]);
     for (const [k] of fresh) this.registered.add(k);
     clears.forEach((e, i) => out.set(e, reply[i + 1] as string[]));
