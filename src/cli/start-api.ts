@@ -195,6 +195,11 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
       () => 0,
     ),
   }));
+  if ('registryLosses' in index) {
+    metrics.gauge(`${p}redis_registry_losses_total`, 'Times the Redis endpoint registry was found lost (evicted or deleted) and resynchronised', null, () => ({
+      '': (index as { registryLosses: number }).registryLosses,
+    }));
+  }
   metrics.gauge(`${p}index_entries`, 'Resident (block, endpoint, tier) entries', null, async () => ({ '': (await stats()).entries }));
   metrics.gauge(`${p}index_keys`, 'Distinct request keys in the index', null, async () => ({ '': (await stats()).keys }));
   metrics.gauge(`${p}index_bytes`, 'Bytes held by the index structures', null, async () => ({ '': (await stats()).bytes }));

@@ -212,15 +212,14 @@ export class RedisConnection {
     return infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0);
   }
 
-  /** maxmemory-policy of every master; empty when the server refuses CONFIG (a managed Redis, an ACL without it). */
+  /**
+   * maxmemory-policy of every master, from INFO memory (already in the least-privilege ACL, unlike CONFIG GET, which
+   * would also reveal the password); a server that does not report it is left out.
+   */
   async evictionPolicies(): Promise<string[]> {
     const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
-    try {
-      const replies = await Promise.all(nodes.map((n) => n.config('GET', 'maxmemory-policy') as Promise<string[]>));
-      return replies.map((r) => String(r[1] ?? ''));
-    } catch {
-      return [];
-    }
+    const infos = await Promise.all(nodes.map((n) => n.info('memory')));
+    return infos.flatMap((info) => /maxmemory_policy:(\S+)/.exec(info)?.[1] ?? []);
   }
 
   get(key: string): Promise<string | null> {

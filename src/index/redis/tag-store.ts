@@ -112,7 +112,7 @@ export class TagStore {
     const fresh = [...new Map(pairs.map((p) => [`${p[0]}\0${p[1]}`, p])).entries()].filter(([k]) => !this.registered.has(k));
     const out = new Map<string, string[]>();
     if (es.length === 0 && ts.length === 0 && fresh.length === 0 && clears.length === 0) return out;
-    const argv = [this.schema.prefix, es.length, ts.length, fresh.length, clears.length].map(String);
+    const argv = [this.schema.prefix, es.length, ts.length, fresh.length, clears.length, Date.now()].map(String);
     argv.push(...es, ...ts);
     for (const [, [e, tag]] of fresh) argv.push(e, tag);
     argv.push(...clears);
