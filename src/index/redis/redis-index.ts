@@ -21,7 +21,7 @@
 import { normaliseTier, TierRegistry } from '../tiers.js';
 import type { Index, LookupOptions, PrefixMatch } from '../types.js';
 import { checkEndpoint, checkKeys, checkLookupOptions, checkTier, checkTtl } from '../memory/validate.js';
-import { asUnavailable, IndexUnavailableError } from './errors.js';
+import { asUnavailable, IndexUnavailableError, UnsafeEvictionPolicyError } from './errors.js';
 import { EndpointLeases } from './leases.js';
 import { KeySchema } from './key-schema.js';
 import { RedisConnection } from './redis-client.js';
@@ -388,19 +388,6 @@ export class RedisIndex implements Index {
 
   private checkOpen(): void {
     if (this.closed) throw new Error('RedisIndex is closed');
-  }
-}
-
-/** Redis may evict any key, the endpoint registry and leases included (issue 17, bug 2). */
-export class UnsafeEvictionPolicyError extends Error {
-  readonly code = 'UNSAFE_EVICTION_POLICY';
-  constructor(readonly policy: string) {
-    super(
-      `redis maxmemory-policy is ${policy}: Redis may evict the endpoint-id registry and the leases, and then credit one ` +
-        `pod's cached blocks to another. Set maxmemory-policy to noeviction, or volatile-lru with index.redisEntryTtlMs > 0 ` +
-        `so that only block keys carry a TTL (docs/redis.md, "Eviction")`,
-    );
-    this.name = 'UnsafeEvictionPolicyError';
   }
 }
 
