@@ -37,6 +37,11 @@ export class PromptServiceFrontend implements PromptFrontend {
     };
   }
 
+  tokenizerStats() {
+    const s = this.service.stats();
+    return { workers: s.workers, cancelledQueued: s.tokenizeCancelledQueued, cancelledRunning: s.tokenizeCancelledRunning, overBudget: s.tokenizeOverBudget };
+  }
+
   close(): Promise<void> {
     return this.service.close();
   }

@@ -69,6 +69,14 @@ export async function startApi(
     },
   });
   registerWritePathGauges(metrics, service);
+  const tokenizer = prompts?.tokenizerStats?.bind(prompts);
+  if (tokenizer) {
+    metrics.gauge('kv_indexer_tokenizer_workers', 'Tokenizer worker threads', null, () => ({ '': tokenizer().workers }));
+    metrics.gauge('kv_indexer_tokenizer_dropped_total', 'Tokenizations dropped or stopped, by reason', 'reason', () => {
+      const t = tokenizer();
+      return { cancelled_queued: t.cancelledQueued, cancelled_running: t.cancelledRunning, over_budget: t.overBudget };
+    });
+  }
 
   const grpc = new GrpcServer(api, health, grpcOptions(config), log);
   const grpcPort = await grpc.start();

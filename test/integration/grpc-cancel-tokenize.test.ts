@@ -74,5 +74,9 @@ describe('cancelled chats release the tokenizer', () => {
     // None of the 2.5 MB was tokenized: the small chat was served next, not after ~20 s of abandoned work.
     expect(after.tokenizedChars - before.tokenizedChars).toBeLessThan(1000);
     expect(after.workers).toBe(1);
+    // The same counters on /metrics.
+    const text = await (await fetch(`http://127.0.0.1:${svc.api.metricsPort}/metrics`)).text();
+    const sample = (labels: string) => Number(/ ([\d.]+)$/.exec(text.split('\n').find((l) => l.startsWith(`kv_indexer_tokenizer_dropped_total{${labels}}`)) ?? '')?.[1]);
+    expect([sample('reason="cancelled_queued"'), sample('reason="cancelled_running"')]).toEqual([after.tokenizeCancelledQueued, after.tokenizeCancelledRunning]);
   }, 60_000);
 });
