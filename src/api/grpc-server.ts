@@ -9,7 +9,9 @@ import {
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Http2Session } from 'node:http2';
+import type { Http2Server, Http2Session } from 'node:http2';
+import { grpcChannelOptions, guardConnections, type ConnectionGuardCounters, type ConnectionLimits } from './connection-limits.js';
+import { IndexUnavailableError } from '../index/index.js';
 import { ApiError, type ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
@@ -25,6 +27,8 @@ export interface GrpcServerOptions {
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** Bearer token the admin RPCs (AddEndpoint, RemoveEndpoint, ClearEndpoint) require; absent = no check. */
   adminToken?: string;
+  /** HTTP/2 connection hygiene (idle/age/keepalive/streams/connections/handshake); absent = grpc-js defaults. */
+  limits?: ConnectionLimits;
 }
 
 const ADMIN_METHODS = new Set(['addEndpoint', 'removeEndpoint', 'clearEndpoint']);
@@ -35,11 +39,15 @@ export interface GrpcLog {
 
 type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
 
-/** The server's open HTTP/2 connections: grpc-js keeps them per listening server (not public API; read defensively). */
-function openSessions(server: Server): Http2Session[] {
+/** grpc-js's listening HTTP/2 servers and their sessions (not public API; read defensively). */
+function listeners(server: Server): Map<Http2Server, { sessions?: unknown }> {
   const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(servers instanceof Map)) return [];
-  return [...servers.values()].flatMap((entry: { sessions?: unknown }) => (entry.sessions instanceof Set ? [...(entry.sessions as Set<Http2Session>)] : []));
+  return servers instanceof Map ? (servers as Map<Http2Server, { sessions?: unknown }>) : new Map();
+}
+
+/** The server's open HTTP/2 connections: grpc-js keeps them per listening server. */
+function openSessions(server: Server): Http2Session[] {
+  return [...listeners(server).values()].flatMap((entry) => (entry.sessions instanceof Set ? [...(entry.sessions as Set<Http2Session>)] : []));
 }
 
 /**
@@ -58,11 +66,19 @@ function roundTrip(session: Http2Session): Promise<void> {
   });
 }
 
-/** A call's cancellation (client cancel or deadline), read when the operation asks. */
+/**
+ * A call's cancellation (client cancel or deadline), read when the operation asks. grpc-js sets `cancelled` when the
+ * client resets the stream, but when its own deadline timer fires first it only sends DEADLINE_EXCEEDED and leaves
+ * `cancelled` false: the deadline is therefore compared here too, or abandoned work would run on (issue 17, bug 4).
+ */
 class CallCancellation implements Cancellation {
-  constructor(private readonly call: { cancelled: boolean }) {}
+  private readonly deadlineMs: number;
+  constructor(private readonly call: { cancelled: boolean; getDeadline(): Date | number }) {
+    const d = call.getDeadline();
+    this.deadlineMs = d instanceof Date ? d.getTime() : d;
+  }
   get aborted(): boolean {
-    return this.call.cancelled;
+    return this.call.cancelled || Date.now() > this.deadlineMs;
   }
 }
 
@@ -85,6 +101,8 @@ const STATUS_OF: Record<ApiErrorCode, status> = {
 export class GrpcServer {
   private readonly server: Server;
   private boundPort = 0;
+  /** Connections closed by the handshake timeout or refused at maxConnections (connection-limits.ts). */
+  readonly guard: ConnectionGuardCounters = { handshakeTimeouts: 0, refused: 0 };
 
   constructor(
     private readonly api: IndexerApi,
@@ -97,6 +115,7 @@ export class GrpcServer {
       'grpc.max_send_message_length': options.maxMessageBytes,
       // Channelz (call counters and listeners per call, per connection) has no consumer here and costs every call.
       'grpc.enable_channelz': 0,
+      ...(options.limits ? grpcChannelOptions(options.limits) : {}),
     });
     const protos = loadProtos();
     this.server.addService(protos.kvIndexer, this.kvIndexerHandlers());
@@ -117,7 +136,17 @@ export class GrpcServer {
         err ? reject(err) : resolve(port),
       ),
     );
+    const limits = this.options.limits;
+    if (limits) for (const http2Server of listeners(this.server).keys()) guardConnections(http2Server, limits, this.guard);
     return this.boundPort;
+  }
+
+  /** Open TCP connections on the listening addresses (accepted, not yet closed). */
+  async connections(): Promise<number> {
+    const counts = await Promise.all(
+      [...listeners(this.server).keys()].map((s) => new Promise<number>((resolve) => s.getConnections((err, n) => resolve(err ? 0 : n)))),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -224,6 +253,8 @@ export class GrpcServer {
 
   private toStatus(err: unknown, path: string): Partial<ServerErrorResponse> {
     if (err instanceof ApiError) return { code: STATUS_OF[err.code], details: err.message };
+    // The index backend (Redis) is down or slow: a condition to retry, not a server bug (GetStats, ListEndpoints, …).
+    if (err instanceof IndexUnavailableError) return { code: status.UNAVAILABLE, details: err.message };
     this.log.error({ err, path }, 'unexpected error in gRPC handler');
     return { code: status.INTERNAL, details: 'internal error (logged by the server)' };
   }

@@ -59,4 +59,15 @@ export interface PromptFrontend {
    * not_found (unknown model), invalid_argument or resource_exhausted.
    */
   render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: Cancellation): Promise<RenderedPrompt>;
+  /** Tokenizer pool counters for metrics (optional). */
+  tokenizerStats?(): TokenizerStats;
+}
+
+export interface TokenizerStats {
+  workers: number;
+  /** Tokenizations dropped because their call was cancelled or expired: still queued / while running. */
+  cancelledQueued: number;
+  cancelledRunning: number;
+  /** Tokenizations stopped at the per-call budget (RESOURCE_EXHAUSTED). */
+  overBudget: number;
 }

@@ -35,7 +35,7 @@ export class PromptServiceFrontend implements PromptFrontend {
             chat_template: input.chatTemplate,
             reasoning_effort: input.reasoningEffort,
           };
-    const prepared = await this.service.prepare(request);
+    const prepared = await this.service.prepare(request, signal);
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
     return {
       text: prepared.text ?? '',
@@ -49,6 +49,11 @@ export class PromptServiceFrontend implements PromptFrontend {
         fetchOutcome: i.fetchOutcome,
       })),
     };
+  }
+
+  tokenizerStats() {
+    const s = this.service.stats();
+    return { workers: s.workers, cancelledQueued: s.tokenizeCancelledQueued, cancelledRunning: s.tokenizeCancelledRunning, overBudget: s.tokenizeOverBudget };
   }
 
   close(): Promise<void> {

@@ -79,6 +79,7 @@ async function openIndex(config: Config, tiers: TierRegistry, resync: (endpoint:
     ...redisCredentials(config),
     keyPrefix: c.redisKeyPrefix,
     commandTimeoutMs: c.redisCommandTimeoutMs,
+    entryTtlMs: c.redisEntryTtlMs,
     tiers,
     onResync: resync,
   });

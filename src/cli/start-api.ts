@@ -10,6 +10,7 @@ import { registerEndpointGauges } from './endpoint-metrics.js';
 
 export interface RunningApi {
   api: IndexerApi;
+  grpc: GrpcServer;
   health: HealthService;
   metrics: Metrics;
   grpcPort: number;
@@ -22,7 +23,17 @@ export const GRPC_DRAIN_MS = 5_000;
 /** Logged when new gRPC calls start being refused (UNAVAILABLE) and the calls in flight are drained. */
 export const DRAINING_LOG = 'gRPC draining: new calls refused, calls in flight finishing';
 
-export const SERVICE_NAMES = ['', 'liveness', 'readiness', 'kvindexer.v1.KvIndexer', 'indexer.v1.IndexerService'];
+export const SERVICE_NAMES = ['', 'liveness', 'readiness', 'index', 'kvindexer.v1.KvIndexer', 'indexer.v1.IndexerService'];
+
+/**
+ * Health names that follow the index backend (Redis) when it drops out. `index` always does. Readiness does only
+ * when fail-open is off: with fail-open on, every replica shares the same Redis, so taking readiness away would take
+ * every replica out of the Service at once, while each can still answer Score (zero scores flagged `degraded`; the
+ * router's other scorers decide). See docs/operations.md, "Failure modes".
+ */
+export function backendFollowers(failOpen: boolean): string[] {
+  return failOpen ? ['index'] : ['', 'readiness', 'index'];
+}
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -67,9 +78,22 @@ export async function startApi(
   });
   metrics.gauge('kv_indexer_score_unknown_model_total', 'Score calls naming a model no followed endpoint has published (ScoreResponse.unknown_model)', null, () => ({ '': unknownModels.total }));
   registerWritePathGauges(metrics, service);
+  const tokenizer = prompts?.tokenizerStats?.bind(prompts);
+  if (tokenizer) {
+    metrics.gauge('kv_indexer_tokenizer_workers', 'Tokenizer worker threads', null, () => ({ '': tokenizer().workers }));
+    metrics.gauge('kv_indexer_tokenizer_dropped_total', 'Tokenizations dropped or stopped, by reason', 'reason', () => {
+      const t = tokenizer();
+      return { cancelled_queued: t.cancelledQueued, cancelled_running: t.cancelledRunning, over_budget: t.overBudget };
+    });
+  }
 
   const grpc = new GrpcServer(api, health, grpcOptions(config), log);
   const grpcPort = await atSetting('api.grpcAddress', config.api.grpcAddress, () => grpc.start());
+  metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({ '': await grpc.connections() }));
+  metrics.gauge('kv_indexer_grpc_connections_closed_total', 'gRPC connections closed by the server guard, by reason', 'reason', () => ({
+    handshake_timeout: grpc.guard.handshakeTimeouts,
+    max_connections: grpc.guard.refused,
+  }));
   const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
     startMetricsServer(metrics, {
       host: config.metrics.host,
@@ -81,14 +105,16 @@ export async function startApi(
     throw err;
   });
   for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
-  // A remote index that drops out makes the service not ready (Score still answers, degraded, when fail-open).
+  // A remote index that drops out: `index` reports it; readiness follows only without fail-open (backendFollowers).
+  const followers = backendFollowers(config.api.failOpen);
   const readiness = watchAvailability(index, (up) => {
-    for (const name of ['', 'readiness']) health.set(name, up ? 'SERVING' : 'NOT_SERVING');
+    for (const name of followers) health.set(name, up ? 'SERVING' : 'NOT_SERVING');
   });
   log.info({ grpcPort, metricsPort: metricsServer.port, version: VERSION }, 'API serving');
 
   return {
     api,
+    grpc,
     health,
     metrics,
     grpcPort,
@@ -116,7 +142,20 @@ function grpcOptions(config: Config): GrpcServerOptions {
   };
   if (!!api.tlsCertFile !== !!api.tlsKeyFile) throw new ConfigError('api.tlsCertFile and api.tlsKeyFile go together');
   if (api.tlsClientCaFile && !api.tlsCertFile) throw new ConfigError('api.tlsClientCaFile needs api.tlsCertFile and api.tlsKeyFile');
-  const options: GrpcServerOptions = { address: api.grpcAddress, maxMessageBytes: api.maxMessageBytes };
+  const options: GrpcServerOptions = {
+    address: api.grpcAddress,
+    maxMessageBytes: api.maxMessageBytes,
+    limits: {
+      maxConnectionIdleMs: api.maxConnectionIdleMs,
+      maxConnectionAgeMs: api.maxConnectionAgeMs,
+      maxConnectionAgeGraceMs: api.maxConnectionAgeGraceMs,
+      keepaliveTimeMs: api.keepaliveTimeMs,
+      keepaliveTimeoutMs: api.keepaliveTimeoutMs,
+      maxConcurrentStreams: api.maxConcurrentStreams,
+      maxConnections: api.maxConnections,
+      handshakeTimeoutMs: api.handshakeTimeoutMs,
+    },
+  };
   if (api.tlsCertFile) {
     options.tls = {
       cert: read('tlsCertFile', api.tlsCertFile),
@@ -130,6 +169,11 @@ function grpcOptions(config: Config): GrpcServerOptions {
     options.adminToken = token;
   }
   return options;
+}
+
+/** False while a remote index (Redis) is disconnected; always true for the in-memory index. */
+function indexAvailable(index: object): boolean {
+  return !('available' in index) || (index as { available: boolean }).available;
 }
 
 /** Polls an index that can become unavailable (Redis); undefined for one that cannot. */
@@ -163,7 +207,21 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
   const { index, ingestor, pipeline } = service;
   const p = 'kv_indexer_';
   // One index stats call per scrape, shared by the gauges below (a round trip with Redis).
-  const stats = sharedSnapshot(() => index.stats(), 1_000);
+  const cached = sharedSnapshot(() => index.stats(), 1_000);
+  // A backend known to be down is not asked (nor its last figures shown): the scrape does not wait for a timeout.
+  const stats = () => (indexAvailable(index) ? cached() : Promise.reject(new Error('index backend unavailable')));
+  // During a Redis outage the index figures below have no samples (not a 500): this gauge says why.
+  metrics.gauge(`${p}index_backend_up`, 'Whether the index backend answered this scrape (0: index figures unavailable)', null, async () => ({
+    '': await stats().then(
+      () => 1,
+      () => 0,
+    ),
+  }));
+  if ('registryLosses' in index) {
+    metrics.gauge(`${p}redis_registry_losses_total`, 'Times the Redis endpoint registry was found lost (evicted or deleted) and resynchronised', null, () => ({
+      '': (index as { registryLosses: number }).registryLosses,
+    }));
+  }
   metrics.gauge(`${p}index_entries`, 'Resident (block, endpoint, tier) entries', null, async () => ({ '': (await stats()).entries }));
   metrics.gauge(`${p}index_keys`, 'Distinct request keys in the index', null, async () => ({ '': (await stats()).keys }));
   metrics.gauge(`${p}index_bytes`, 'Bytes held by the index structures', null, async () => ({ '': (await stats()).bytes }));

@@ -39,6 +39,8 @@ export const ConfigSchema = z.object({
       /** Key prefix; replicas sharing one index use the same prefix (and block size and seed). */
       redisKeyPrefix: z.string().min(1).default('kvi:'),
       redisCommandTimeoutMs: z.number().int().min(1).default(1000),
+      /** TTL of block keys, refreshed by each add (0 = none); with maxmemory-policy volatile-lru only they are evictable. */
+      redisEntryTtlMs: z.number().int().min(0).default(0),
       /** ACL user of the Redis connection(s) ('' = the URL's, else `default`); see docs/security.md for its rights. */
       redisUsername: z.string().default(''),
       /** File holding the Redis password (a mounted Secret); for a single server or every cluster node. '' = none. */
@@ -57,6 +59,7 @@ export const ConfigSchema = z.object({
       redisCluster: [],
       redisKeyPrefix: 'kvi:',
       redisCommandTimeoutMs: 1000,
+      redisEntryTtlMs: 0,
       redisUsername: '',
       redisPasswordFile: '',
       redisTls: false,
@@ -122,6 +125,17 @@ export const ConfigSchema = z.object({
       allowHostnameEndpoints: z.boolean().default(false),
       /** Speculative entries (Reserve, Score.speculate) one caller (peer address) may hold unexpired; 0 = no bound. */
       maxSpeculativePerCaller: z.number().int().min(0).default(100_000),
+      /** HTTP/2 hygiene (docs/configuration.md, "gRPC connections"): idle and maximum age of a connection, grace. */
+      maxConnectionIdleMs: z.number().int().min(1).default(300_000),
+      maxConnectionAgeMs: z.number().int().min(1).default(1_800_000),
+      maxConnectionAgeGraceMs: z.number().int().min(0).default(30_000),
+      /** Server PINGs after this much silence; no acknowledgement within keepaliveTimeoutMs closes the connection. */
+      keepaliveTimeMs: z.number().int().min(1).default(60_000),
+      keepaliveTimeoutMs: z.number().int().min(1).default(20_000),
+      /** Calls in flight per connection; open connections; time for a new connection's TLS + HTTP/2 handshake. */
+      maxConcurrentStreams: z.number().int().min(1).default(1024),
+      maxConnections: z.number().int().min(1).default(4096),
+      handshakeTimeoutMs: z.number().int().min(1).default(10_000),
     })
     .default({
       grpcAddress: '0.0.0.0:50051',
@@ -137,6 +151,14 @@ export const ConfigSchema = z.object({
       adminTokenFile: '',
       allowHostnameEndpoints: false,
       maxSpeculativePerCaller: 100_000,
+      maxConnectionIdleMs: 300_000,
+      maxConnectionAgeMs: 1_800_000,
+      maxConnectionAgeGraceMs: 30_000,
+      keepaliveTimeMs: 60_000,
+      keepaliveTimeoutMs: 20_000,
+      maxConcurrentStreams: 1024,
+      maxConnections: 4096,
+      handshakeTimeoutMs: 10_000,
     }),
   models: z
     .object({
@@ -313,6 +335,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_REDIS_CLUSTER: { path: ['index', 'redisCluster'], kind: 'list' },
   KV_INDEXER_REDIS_KEY_PREFIX: { path: ['index', 'redisKeyPrefix'], kind: 'string' },
   KV_INDEXER_REDIS_COMMAND_TIMEOUT_MS: { path: ['index', 'redisCommandTimeoutMs'], kind: 'int' },
+  KV_INDEXER_REDIS_ENTRY_TTL_MS: { path: ['index', 'redisEntryTtlMs'], kind: 'int' },
   KV_INDEXER_REDIS_USERNAME: { path: ['index', 'redisUsername'], kind: 'string' },
   KV_INDEXER_REDIS_PASSWORD_FILE: { path: ['index', 'redisPasswordFile'], kind: 'string' },
   KV_INDEXER_REDIS_TLS: { path: ['index', 'redisTls'], kind: 'bool' },
@@ -340,6 +363,14 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_ADMIN_TOKEN_FILE: { path: ['api', 'adminTokenFile'], kind: 'string' },
   KV_INDEXER_ALLOW_HOSTNAME_ENDPOINTS: { path: ['api', 'allowHostnameEndpoints'], kind: 'bool' },
   KV_INDEXER_MAX_SPECULATIVE_PER_CALLER: { path: ['api', 'maxSpeculativePerCaller'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONNECTION_IDLE_MS: { path: ['api', 'maxConnectionIdleMs'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONNECTION_AGE_MS: { path: ['api', 'maxConnectionAgeMs'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONNECTION_AGE_GRACE_MS: { path: ['api', 'maxConnectionAgeGraceMs'], kind: 'int' },
+  KV_INDEXER_GRPC_KEEPALIVE_TIME_MS: { path: ['api', 'keepaliveTimeMs'], kind: 'int' },
+  KV_INDEXER_GRPC_KEEPALIVE_TIMEOUT_MS: { path: ['api', 'keepaliveTimeoutMs'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONCURRENT_STREAMS: { path: ['api', 'maxConcurrentStreams'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_CONNECTIONS: { path: ['api', 'maxConnections'], kind: 'int' },
+  KV_INDEXER_GRPC_HANDSHAKE_TIMEOUT_MS: { path: ['api', 'handshakeTimeoutMs'], kind: 'int' },
   KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },

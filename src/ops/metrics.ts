@@ -88,6 +88,8 @@ export class Metrics {
   /**
    * A gauge family read at scrape time: `snapshot()` returns {labelValue: number}; with no label, use key ''.
    * Counters kept as plain numbers elsewhere are exported this way too (Prometheus handles monotonic gauges).
+   * A snapshot that fails (a remote index that is down) does not fail the scrape: the family shows NaN (no label) or
+   * no samples (labelled) — "unknown", never a stale or zero figure — and the rest of /metrics renders.
    */
   gauge(name: string, help: string, label: string | null, snapshot: Snapshot): void {
     new Gauge({
@@ -96,7 +98,14 @@ export class Metrics {
       labelNames: label ? [label] : [],
       registers: [this.registry],
       async collect() {
-        const values = await snapshot();
+        let values: Record<string, number>;
+        try {
+          values = await snapshot();
+        } catch {
+          this.reset();
+          if (!label) this.set(NaN);
+          return;
+        }
         this.reset();
         for (const [key, value] of Object.entries(values)) {
           if (label) this.set({ [label]: key }, value);

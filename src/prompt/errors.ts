@@ -1,5 +1,5 @@
 /** gRPC-style status names, so the API layer can map them 1:1. */
-export type PromptErrorCode = 'invalid_argument' | 'not_found' | 'resource_exhausted' | 'failed_precondition' | 'internal';
+export type PromptErrorCode = 'invalid_argument' | 'not_found' | 'resource_exhausted' | 'failed_precondition' | 'deadline_exceeded' | 'internal';
 
 /**
  * The one error the prompt folder throws for anything a caller or a model directory got wrong. `field` is a path into

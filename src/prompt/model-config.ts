@@ -105,8 +105,10 @@ export const RegistryConfigSchema = z
     identifierHash: z.string().default('sha256'),
     /** Entries of the tokenization cache budget, in bytes (text + token ids). */
     cacheBytes: z.number().int().min(0).default(64 * 1024 * 1024),
-    /** Tokenizer worker threads (default: cores − 1, 1..4). */
+    /** Tokenizer worker threads (default: the machine's cores). */
     workers: z.number().int().min(1).max(64).optional(),
+    /** Longest one encode call may keep a tokenizer worker busy; then resource_exhausted (tokenizer-pool.ts). */
+    tokenizeBudgetMs: z.number().int().min(1).max(600_000).optional(),
   })
   .strict();
 export type RegistryConfig = z.input<typeof RegistryConfigSchema>;

@@ -1,6 +1,6 @@
 import { PromptError } from './errors.js';
 import type { TokenCache } from './token-cache.js';
-import type { AddedTokenInfo, TokenizerDescription, TokenizerPool } from './tokenizer-pool.js';
+import type { AddedTokenInfo, TokenizeSignal, TokenizerDescription, TokenizerPool } from './tokenizer-pool.js';
 
 /** Cache entries produced by one request, committed only if the request succeeds. */
 export type PendingCacheWrites = [string, Uint32Array][];
@@ -75,17 +75,18 @@ export class ModelTokenizer {
   }
 
   /** Ids of `text` without going through the cache (one worker call). */
-  async encodeUncached(text: string, addSpecialTokens: boolean): Promise<Uint32Array> {
-    return (await this.pool.encode(this.dir, [text], addSpecialTokens))[0];
+  async encodeUncached(text: string, addSpecialTokens: boolean, signal?: TokenizeSignal): Promise<Uint32Array> {
+    return (await this.pool.encode(this.dir, [text], addSpecialTokens, signal))[0];
   }
 
   /**
    * Ids of `text`, using and staging cache entries. With `addSpecialTokens`, the tokenizer's prefix (e.g. <bos>) is
    * prepended when that is all the post-processor does; otherwise the text bypasses the cache. With `maxTokens`, a text
-   * that has more tokens is refused (`resource_exhausted`) as soon as that is known (see WAVE_CHARS).
+   * that has more tokens is refused (`resource_exhausted`) as soon as that is known (see WAVE_CHARS). With `signal`, a
+   * cancelled call's tokenization is dropped (queued) or stopped (running) by the pool.
    */
-  async encode(text: string, addSpecialTokens: boolean, pending: PendingCacheWrites, maxTokens = Infinity, field?: string): Promise<Uint32Array> {
-    if (addSpecialTokens && !this.description.prefixOnly) return this.encodeUncached(text, true);
+  async encode(text: string, addSpecialTokens: boolean, pending: PendingCacheWrites, maxTokens = Infinity, field?: string, signal?: TokenizeSignal): Promise<Uint32Array> {
+    if (addSpecialTokens && !this.description.prefixOnly) return this.encodeUncached(text, true, signal);
     const prefix = addSpecialTokens ? this.description.prefixIds : [];
     const chunks = this.chunks(text);
     const parts: (Uint32Array | undefined)[] = chunks.map((c) => this.cache?.get(this.keyPrefix + c));
@@ -98,7 +99,7 @@ export class ModelTokenizer {
     for (const wave of this.waves(missing, chunks, maxTokens)) {
       if (total > maxTokens) throw tooManyTokens(total, maxTokens, field);
       const batches = this.batches(wave, chunks);
-      const results = await Promise.all(batches.map((b) => this.pool.encode(this.dir, b.map((i) => chunks[i]), false)));
+      const results = await Promise.all(batches.map((b) => this.pool.encode(this.dir, b.map((i) => chunks[i]), false, signal)));
       batches.forEach((batch, j) => {
         const encoded = results[j];
         if (encoded.length !== batch.length) throw new PromptError('internal', 'tokenizer returned a wrong batch size');

@@ -11,7 +11,7 @@ import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
 import { renderChat } from './render.js';
 import { hashKwargs, imageKwargs, isObject, optionalBool, optionalCount, tokenIds, type PromptRequest } from './request.js';
-import type { TokenizerPool } from './tokenizer-pool.js';
+import type { TokenizeSignal, TokenizerPool } from './tokenizer-pool.js';
 
 /** One multimodal item of a prepared prompt: its placeholder range and identifier. */
 export interface PromptItem {
@@ -60,6 +60,14 @@ export interface PromptStats {
   /** Fetched image bodies cached by URL. */
   fetchCacheEntries: number;
   fetchCacheBytes: number;
+  /** Characters handed to the tokenizer pool / whose tokenization a worker finished. */
+  tokenizeRequestedChars: number;
+  tokenizedChars: number;
+  /** Tokenizations dropped because the call was cancelled: still queued / while a worker ran them (worker replaced). */
+  tokenizeCancelledQueued: number;
+  tokenizeCancelledRunning: number;
+  /** Tokenizations stopped at the budget (resource_exhausted). */
+  tokenizeOverBudget: number;
 }
 
 export interface PromptServiceOptions {
@@ -126,10 +134,16 @@ export class PromptService {
       workerRespawns: this.registry.pool.respawns,
       fetchCacheEntries: this.fetcher.cacheEntries,
       fetchCacheBytes: this.fetcher.cacheBytes,
+      tokenizeRequestedChars: this.registry.pool.encodedChars,
+      tokenizedChars: this.registry.pool.counters.completedChars,
+      tokenizeCancelledQueued: this.registry.pool.counters.cancelledQueued,
+      tokenizeCancelledRunning: this.registry.pool.counters.cancelledRunning,
+      tokenizeOverBudget: this.registry.pool.counters.overBudget,
     };
   }
 
-  async prepare(input: PromptRequest | unknown): Promise<PreparedPrompt> {
+  /** Renders and tokenizes; with `signal`, a call cancelled meanwhile stops its tokenization (tokenizer-pool.ts). */
+  async prepare(input: PromptRequest | unknown, signal?: TokenizeSignal): Promise<PreparedPrompt> {
     const request = requestFields(input);
     const { model, lora, keyModel } = this.registry.resolve(request.model, request.lora);
     const salt = request.cache_salt;
@@ -142,10 +156,10 @@ export class PromptService {
     const fetched: PendingFetches = [];
     let result: PreparedPrompt;
     if (given[0] === 'messages') {
-      result = { ...base, kind: 'chat', ...(await this.chat(model, lora, request, pending, fetched)) };
+      result = { ...base, kind: 'chat', ...(await this.chat(model, lora, request, pending, fetched, signal)) };
     } else if (given[0] === 'prompt' && typeof request.prompt === 'string') {
       const addSpecial = optionalBool(request.add_special_tokens, 'add_special_tokens', true);
-      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending, model.limits.maxTokens, 'prompt');
+      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending, model.limits.maxTokens, 'prompt', signal);
       result = { ...base, kind: 'completion', text: request.prompt, tokenIds: ids, items: [] };
     } else {
       const field = given[0];
@@ -172,7 +186,7 @@ export class PromptService {
     await this.registry.close();
   }
 
-  private async chat(model: LoadedModel, lora: string | null, request: Record<string, unknown>, pending: PendingCacheWrites, fetched: PendingFetches) {
+  private async chat(model: LoadedModel, lora: string | null, request: Record<string, unknown>, pending: PendingCacheWrites, fetched: PendingFetches, signal?: TokenizeSignal) {
     const messages = normalizeMessages(request.messages);
     const kwargs = imageKwargs(request.mm_processor_kwargs);
     const maxTokens = optionalCount(request.max_completion_tokens, 'max_completion_tokens') ?? optionalCount(request.max_tokens, 'max_tokens');
@@ -204,7 +218,7 @@ export class PromptService {
     });
     // vLLM tokenizes rendered chats without adding special tokens unless asked (the template already wrote them).
     // The rendered tokens are a lower bound of the prompt's (expansion only adds): over the limit, tokenizing stops early.
-    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending, model.limits.maxTokens, 'messages');
+    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending, model.limits.maxTokens, 'messages', signal);
     if (images.length === 0) return { text, tokenIds: rendered, items: [] };
     const { tokens, ranges } = expandPlaceholders(rendered, model.expansionIds!, images.map((i) => i.tokens));
     const items: PromptItem[] = images.map((img, k) => ({

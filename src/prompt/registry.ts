@@ -145,7 +145,7 @@ export class ModelRegistry {
       throw new PromptError('failed_precondition', `invalid model registry configuration: ${lines.join('; ')}`);
     }
     const cfg = parsed.data;
-    const pool = options.pool ?? new TokenizerPool({ size: cfg.workers });
+    const pool = options.pool ?? new TokenizerPool({ size: cfg.workers, budgetMs: cfg.tokenizeBudgetMs });
     const cache = cfg.cacheBytes > 0 ? new TokenCache(cfg.cacheBytes) : null;
     try {
       const models = await Promise.all(

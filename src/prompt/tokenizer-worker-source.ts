@@ -10,7 +10,8 @@ import { TOKENIZER_PATCH_SOURCE } from './tokenizer-patch.js';
  * Protocol (one request at a time per worker):
  *   { op: 'describe', id, dir, lookup: string[] } → { id, ok, added: AddedTokenInfo[], ids: (number|null)[], prefixIds,
  *     prefixOnly, patchedSteps }
- *   { op: 'encode', id, dir, texts: string[], addSpecialTokens } → { id, ok, ids: Uint32Array[] } (buffers transferred)
+ *   { op: 'encode', id, dir, texts: string[], addSpecialTokens } → { id, started: true } once the tokenizer is loaded,
+ *     then { id, ok, ids: Uint32Array[] } (buffers transferred)
  *   { op: 'crash' } → the worker exits (tests of the pool's recovery)
  * A failure answers { id, ok: false, message }.
  */
@@ -55,6 +56,8 @@ parentPort.on('message', (msg) => {
         prefixIds.every((v, i) => probe[i] === v) && plain.every((v, i) => probe[prefixIds.length + i] === v);
       parentPort.postMessage({ id: msg.id, ok: true, added: entry.added, ids, prefixIds, prefixOnly, patchedSteps: entry.patchedSteps });
     } else if (msg.op === 'encode') {
+      // The tokenizer is loaded: from here the pool counts the request's tokenization budget.
+      parentPort.postMessage({ id: msg.id, started: true });
       const out = msg.texts.map((t) => Uint32Array.from(entry.tokenizer.encode(t, { add_special_tokens: msg.addSpecialTokens }).ids));
       parentPort.postMessage({ id: msg.id, ok: true, ids: out }, out.map((a) => a.buffer));
     } else {

@@ -13,7 +13,7 @@ const A = '10.0.0.1:8000';
 
 /**
  * The service with `index.backend: redis`: two replicas share one real redis-server; events ingested by one are
- * scored by the other; when Redis goes away Score degrades (or fails when strict) and readiness drops; it recovers.
+ * scored by the other; when Redis goes away Score degrades (or fails when strict) and the `index` health drops; it recovers.
  */
 describe('serve with the Redis backend (two replicas, one redis-server)', () => {
   let redis: RedisServer;
@@ -71,7 +71,7 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
     expect(seen.scores[0]).toMatchObject({ endpoint: C, matchedBlocks: 2, speculativeBlocks: 2 });
   });
 
-  it('degrades when Redis is gone: zero scores flagged, UNAVAILABLE when strict, not ready; then recovers', async () => {
+  it('degrades when Redis is gone: zero scores flagged, UNAVAILABLE when strict, index not serving; then recovers', async () => {
     const r = replicas[1];
     const health = grpcClient(`127.0.0.1:${r.api.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
     try {
@@ -82,8 +82,9 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       expect(res.degradedReason).toMatch(/^index backend failed/);
       const strict = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A], strict: true }).catch((e) => e);
       expect(strict.code).toBe(status.UNAVAILABLE);
-      await waitFor(() => r.api.health.get('readiness') === 'NOT_SERVING', 'readiness to drop');
-      expect(await health.call('Check', { service: 'readiness' })).toEqual({ status: 'NOT_SERVING' });
+      // Fail-open (the default): `index` drops, readiness holds so that the replicas are not all taken out at once.
+      await waitFor(() => r.api.health.get('index') === 'NOT_SERVING', 'index health to drop');
+      expect(await health.call('Check', { service: 'readiness' })).toEqual({ status: 'SERVING' });
       expect(await health.call('Check', { service: 'liveness' })).toEqual({ status: 'SERVING' });
 
       // Mid-ingest: a batch arrives while Redis is down. The ingesting replica survives; the write fails, the batch
@@ -94,7 +95,7 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       expect(writer.pipeline.counters.applyErrors).toBeGreaterThanOrEqual(1);
 
       await redis.restart();
-      await waitFor(() => r.api.health.get('readiness') === 'SERVING', 'readiness to return', 15_000);
+      await waitFor(() => r.api.health.get('index') === 'SERVING', 'index health to return', 15_000);
       const back = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
       // The restarted server is empty: answered, not degraded, nothing matched until events arrive again.
       expect([back.degraded, back.scores[0].matchedBlocks]).toEqual([false, 0]);

@@ -27,3 +27,16 @@ export function asUnavailable(err: unknown, what: string): Error {
   if (isReply && !TRANSIENT_REPLY.test(e.message)) return e;
   return new IndexUnavailableError(`redis index unavailable (${what}): ${e.message}`, { cause: e });
 }
+
+/** Redis may evict any key, the endpoint registry and leases included (issue 17, bug 2). */
+export class UnsafeEvictionPolicyError extends Error {
+  readonly code = 'UNSAFE_EVICTION_POLICY';
+  constructor(readonly policy: string) {
+    super(
+      `redis maxmemory-policy is ${policy}: Redis may evict the endpoint-id registry and the leases, and then credit one ` +
+        `pod's cached blocks to another. Set maxmemory-policy to noeviction, or volatile-lru with index.redisEntryTtlMs > 0 ` +
+        `so that only block keys carry a TTL (docs/redis.md, "Eviction")`,
+    );
+    this.name = 'UnsafeEvictionPolicyError';
+  }
+}

@@ -71,7 +71,7 @@ export class KeySchema {
   }
 
   /** Registry keys (slot of tag "m"). */
-  meta(name: 'eid' | 'ename' | 'tid' | 'tname' | 'tags'): string {
+  meta(name: 'eid' | 'ename' | 'tid' | 'tname' | 'tags' | 'gen'): string {
     return `${this.prefix}{m}${name}`;
   }
 

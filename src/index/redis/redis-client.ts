@@ -212,6 +212,24 @@ export class RedisConnection {
     return infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0);
   }
 
+  /**
+   * maxmemory-policy of every master, from INFO memory (already in the least-privilege ACL, unlike CONFIG GET, which
+   * would also reveal the password); a server that does not report it is left out.
+   */
+  async evictionPolicies(): Promise<string[]> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const infos = await Promise.all(nodes.map((n) => n.info('memory')));
+    return infos.flatMap((info) => /maxmemory_policy:(\S+)/.exec(info)?.[1] ?? []);
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.client.get(key);
+  }
+
+  del(key: string): Promise<number> {
+    return this.client.del(key);
+  }
+
   /** The server's run id (single server only): it changes when a server restarts, losing non-persisted data. */
   async runId(): Promise<string | undefined> {
     if (this.client instanceof Cluster) return undefined;

@@ -21,7 +21,7 @@
 import { normaliseTier, TierRegistry } from '../tiers.js';
 import type { Index, LookupOptions, PrefixMatch } from '../types.js';
 import { checkEndpoint, checkKeys, checkLookupOptions, checkTier, checkTtl } from '../memory/validate.js';
-import { asUnavailable } from './errors.js';
+import { asUnavailable, IndexUnavailableError, UnsafeEvictionPolicyError } from './errors.js';
 import { EndpointLeases } from './leases.js';
 import { KeySchema } from './key-schema.js';
 import { RedisConnection } from './redis-client.js';
@@ -49,6 +49,11 @@ export class RedisIndex implements Index {
   private runId: string | undefined;
   private serverCheck: Promise<void> | undefined;
   private closed = false;
+  /** The registry generation last seen (registry-script.ts); a change means the registry was lost. */
+  private generation: string | undefined;
+  private registryTimer: NodeJS.Timeout | undefined;
+  /** Times the registry was found lost (evicted or deleted) and the caches dropped. */
+  registryLosses = 0;
 
   private constructor(options: RedisIndexOptions) {
     const o = resolveOptions(options);
@@ -60,6 +65,7 @@ export class RedisIndex implements Index {
     this.buffer = new WriteBuffer(o.maxBufferedKeys, (e) => this.markResync(e, 'write buffer full'));
     this.conn = new RedisConnection(options);
     this.store = new TagStore(this.conn, this.schema, this.ids, o.entryTtlMs, o.sweepBatch, o.maxKeysPerScript);
+    this.store.onGeneration = (g) => this.noteGeneration(g, true);
   }
 
   /** Connects (rejecting with IndexUnavailableError when Redis cannot be reached) and returns the index. */
@@ -72,6 +78,14 @@ export class RedisIndex implements Index {
       await index.conn.close();
       throw asUnavailable(err, 'connect');
     }
+    const unsafe = (await index.conn.evictionPolicies()).find((p) => p.startsWith('allkeys-'));
+    if (unsafe && !options.allowUnsafeEviction) {
+      await index.conn.close();
+      throw new UnsafeEvictionPolicyError(unsafe);
+    }
+    const check = options.registryCheckMs ?? 1000;
+    index.registryTimer = setInterval(() => void index.checkRegistry().catch(() => undefined), check);
+    index.registryTimer.unref();
     index.conn.client.on('ready', () => {
       // Writes wait for this check: ids cached before a data loss must not reach the new server.
       const check = index.checkServer();
@@ -277,10 +291,38 @@ export class RedisIndex implements Index {
     }
   }
 
+  /**
+   * Compares the registry generation in Redis with the one this process cached its ids under. A missing or changed
+   * generation means the registry was lost while this process held ids from it: the caches are dropped and every
+   * endpoint this process wrote is resynchronised (its old entries carry ids no name maps to any more).
+   */
+  async checkRegistry(): Promise<void> {
+    if (this.closed || !this.conn.ready) return;
+    const g = await this.conn.get(this.schema.meta('gen'));
+    if (g === null) {
+      if (this.generation !== undefined) this.registryLost();
+      this.generation = undefined;
+      return;
+    }
+    this.noteGeneration(g, false);
+    // A partial loss (some registry hashes evicted, the generation kept): the ids this process wrote under must still
+    // map both ways. If not, the generation is dropped so that every replica (and the next PREPARE) starts a new one.
+    const names = [...this.written].slice(0, 64).filter((e) => this.ids.endpointId(e) !== undefined);
+    if (names.length === 0) return;
+    const ids = names.map((e) => String(this.ids.endpointId(e)));
+    const [byName, byId] = await Promise.all([this.conn.hmget(this.schema.meta('eid'), ...names), this.conn.hmget(this.schema.meta('ename'), ...ids)]);
+    if (names.some((e, i) => byName[i] !== ids[i] || byId[i] !== e)) {
+      await this.conn.del(this.schema.meta('gen'));
+      this.generation = undefined;
+      this.registryLost();
+    }
+  }
+
   /** Drops buffered writes and disconnects; any later call throws. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.registryTimer);
     this.buffer.take();
     await this.chain;
     await this.conn.close();
@@ -299,6 +341,23 @@ export class RedisIndex implements Index {
     }
   }
 
+  /** A generation seen by PREPARE (`fromWrite`: its flush must fail on a change) or by checkRegistry. */
+  private noteGeneration(g: string, fromWrite: boolean): void {
+    const known = this.generation;
+    this.generation = g;
+    if (known === undefined || known === g) return;
+    this.registryLost();
+    if (fromWrite) throw new IndexUnavailableError('redis index registry was lost (evicted or deleted): endpoint ids reset, endpoints resynchronising');
+  }
+
+  private registryLost(): void {
+    this.registryLosses++;
+    this.ids.reset();
+    this.store.reset();
+    for (const e of this.written) this.markResync(e, 'redis registry lost');
+    this.written.clear();
+  }
+
   private markResync(endpoint: string, reason: string): void {
     this.resync.add(endpoint);
     this.onResync?.(endpoint, reason);
@@ -315,6 +374,7 @@ export class RedisIndex implements Index {
         const id = await this.conn.runId();
         if (id === undefined || this.runId === undefined || id === this.runId) return;
         this.runId = id;
+        this.generation = undefined; // a new server starts a new registry generation
         this.ids.reset();
         this.store.reset();
         for (const e of this.written) this.markResync(e, 'redis data lost');

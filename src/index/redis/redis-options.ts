@@ -33,6 +33,13 @@ export interface RedisIndexOptions extends RedisConnectionOptions {
   clock?: () => number;
   /** Called when an endpoint's index state became unknown (failed flush, buffer overflow, Redis data lost). */
   onResync?: (endpoint: string, reason: string) => void;
+  /**
+   * Accept a maxmemory-policy that may evict any key (`allkeys-*`): the endpoint registry and leases could go, and
+   * with them the id → pod mapping. Refused at open() unless set (issue 17, bug 2; docs/redis.md, "Eviction").
+   */
+  allowUnsafeEviction?: boolean;
+  /** How often the registry generation is checked for a loss (ms; default 1000). */
+  registryCheckMs?: number;
 }
 
 export interface RedisIndexStats extends IndexStats {

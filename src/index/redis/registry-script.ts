@@ -1,15 +1,30 @@
 /** The PREPARE script: the registry of endpoint and tier ids and of the tags endpoints hold entries in (tag "m"). */
 
 /**
- * PREPARE (registry slot): KEYS[1] = <prefix>{m}eid. ARGV: prefix, nEndpoints, nTiers, nPairs, nClears, then the
+ * PREPARE (registry slot): KEYS[1] = <prefix>{m}eid. ARGV: prefix, nEndpoints, nTiers, nPairs, nClears, now (the
+ * caller's clock, ms: replicas run NTP-synchronised clocks already, and TIME would need one more ACL right), then the
  * endpoint names, the tier names, nPairs (endpoint name, tag) pairs to register (the endpoint has entries in that
- * tag), and the endpoint names whose tags a clear must visit. Assigns ids to unknown names (endpoints from 1, tiers
- * from 8: 0–7 are the fixed known tiers) and returns {{endpoint ids..., tier ids...}, {tags of clear 1}, ...}. Ids
- * are never reused, so every replica caches them forever.
+ * tag), and the endpoint names whose tags a clear must visit. Assigns ids to unknown names (endpoints from the generation start, tiers
+ * from 8: 0–7 are the fixed known tiers) and returns {{endpoint ids..., tier ids...}, {tags of clear 1}, ...,
+ * generation}. Ids are never reused, so every replica caches them forever.
+ *
+ * Generations (issue 17, bug 2): the endpoint sequence starts at the clock in milliseconds, not at 1, and
+ * `{m}gen` records that start. If the registry is lost while block keys survive (an `allkeys-*` eviction policy, a
+ * DEL), a new sequence starts at the clock again, far above every id the lost one handed out (unless it registered
+ * more than 1,000 endpoints per second), so a surviving entry is never credited to a new endpoint; and the changed
+ * generation tells every replica to drop its cached ids and resynchronise (RedisIndex.checkRegistry).
  */
 export const PREPARE_LUA = `
 local m = ARGV[1] .. '{m}'
 local ne, nt, np, nc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local gen = redis.call('GET', m .. 'gen')
+if not gen or redis.call('EXISTS', m .. 'eseq') == 0 then
+  local start = tonumber(ARGV[6])
+  local seq = tonumber(redis.call('GET', m .. 'eseq') or '0')
+  if seq < start then redis.call('SET', m .. 'eseq', string.format('%d', start)) end
+  gen = string.format('%d', math.max(seq, start))
+  redis.call('SET', m .. 'gen', gen)
+end
 local function intern(kind, name)
   local ids, names, seq = m .. kind .. 'id', m .. kind .. 'name', m .. kind .. 'seq'
   local id = redis.call('HGET', ids, name)
@@ -22,7 +37,7 @@ local function intern(kind, name)
   return id
 end
 local ids = {}
-local a = 6
+local a = 7
 for i = 1, ne do ids[#ids + 1] = intern('e', ARGV[a]); a = a + 1 end
 for i = 1, nt do
   local id = intern('t', ARGV[a])
@@ -40,5 +55,6 @@ for i = 1, nc do
   out[#out + 1] = redis.call('SMEMBERS', m .. 'et' .. intern('e', ARGV[a]))
   a = a + 1
 end
+out[#out + 1] = gen
 return out
 `;

@@ -15,6 +15,8 @@ import type { Anchors, WriteOp } from './write-buffer.js';
 export class TagStore {
   /** "<endpoint>\0<tag>" pairs known to be in the registry (placement 'anchor'). */
   private readonly registered = new Set<string>();
+  /** Called with the registry generation PREPARE saw, before its ids are learnt (RedisIndex compares it). */
+  onGeneration: (generation: string) => void = () => undefined;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -110,11 +112,12 @@ export class TagStore {
     const fresh = [...new Map(pairs.map((p) => [`${p[0]}\0${p[1]}`, p])).entries()].filter(([k]) => !this.registered.has(k));
     const out = new Map<string, string[]>();
     if (es.length === 0 && ts.length === 0 && fresh.length === 0 && clears.length === 0) return out;
-    const argv = [this.schema.prefix, es.length, ts.length, fresh.length, clears.length].map(String);
+    const argv = [this.schema.prefix, es.length, ts.length, fresh.length, clears.length, Date.now()].map(String);
     argv.push(...es, ...ts);
     for (const [, [e, tag]] of fresh) argv.push(e, tag);
     argv.push(...clears);
     const reply = (await this.conn.script('kviPrepare', this.schema.meta('eid'), ...argv)) as unknown[];
+    this.onGeneration(String(reply[reply.length - 1]));
     this.ids.learn(es, ts, reply[0] as number[]);
     for (const [k] of fresh) this.registered.add(k);
     clears.forEach((e, i) => out.set(e, reply[i + 1] as string[]));

@@ -1,9 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { SERVICE_NAMES } from '../../../src/cli/start-api.js';
 import { parseTopic } from '../../../src/events/topic.js';
 import { ConfigSchema, ENV_PATHS, loadConfig } from '../../../src/ops/config.js';
+import { find, render } from '../../support/kustomize.js';
 
 const root = new URL('../../../', import.meta.url);
 const load = (path: string) => parse(readFileSync(new URL(path, root), 'utf8'));
@@ -66,19 +68,16 @@ describe('deploy/ manifests agree with the code', () => {
   });
 
   it('the redis-shared overlay authenticates: Redis requires the Secret password, every replica mounts it as the password file', () => {
-    const k = load('deploy/overlays/redis-shared/kustomization.yaml');
-    const opsOf = (kind: string) => parse(k.patches.find((p: { target: { kind: string } }) => p.target.kind === kind).patch) as { path: string; value: unknown }[];
-    const data = Object.fromEntries(opsOf('ConfigMap').map((op) => [op.path.replace('/data/', ''), op.value as string]));
-    const config = loadConfig({ ...(load('deploy/base/configmap.yaml').data as Record<string, string>), ...data });
-    const ops = Object.fromEntries(opsOf('Deployment').map((op) => [op.path, op.value]));
-    const [volume] = ops['/spec/template/spec/volumes'] as { name: string; secret: { secretName: string; items: { key: string; path: string }[] } }[];
-    const [mount] = ops['/spec/template/spec/containers/0/volumeMounts'] as { name: string; mountPath: string; readOnly: boolean }[];
-    expect(deployment.spec.template.spec.volumes).toBeUndefined(); // so the patch's "add" creates the lists
-    expect(container.volumeMounts).toBeUndefined();
+    const objects = render(fileURLToPath(new URL('deploy/overlays/redis-shared', root)));
+    const pod = find(objects, 'Deployment', 'kv-indexer').spec.template.spec;
+    const config = loadConfig(find(objects, 'ConfigMap', 'kv-indexer').data);
+    const volume = pod.volumes.find((v: { name: string }) => v.name === 'redis-auth');
+    const mount = pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === volume.name);
     expect(mount).toMatchObject({ name: volume.name, readOnly: true });
+    // Appended to the base's volumes and mounts, which are kept (admin token, models).
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(['models-registry', 'models', 'admin-token', 'redis-auth']);
     expect(config.index.redisPasswordFile).toBe(`${mount.mountPath}/${volume.secret.items[0].path}`);
-    const redis = parseAllDocuments(readFileSync(new URL('deploy/overlays/redis-shared/redis.yaml', root), 'utf8')).map((d) => d.toJSON());
-    const server = redis.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+    const server = find(objects, 'Deployment', 'kv-indexer-redis').spec.template.spec.containers[0];
     const env = server.env.find((e: { name: string }) => e.name === 'REDIS_PASSWORD');
     expect(env.valueFrom.secretKeyRef).toEqual({ name: volume.secret.secretName, key: volume.secret.items[0].key });
     expect(server.args.slice(server.args.indexOf('--requirepass'), server.args.indexOf('--requirepass') + 2)).toEqual(['--requirepass', '$(REDIS_PASSWORD)']);

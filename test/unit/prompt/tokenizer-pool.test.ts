@@ -78,6 +78,52 @@ describe('worker pool', () => {
     expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'fulfilled'))).toEqual(['tokenizer pool closed', 'tokenizer pool closed']);
   });
 
+  it('one huge "word" is stopped at the budget with resource_exhausted; the pool keeps working (issue 17 bug 4)', async () => {
+    const solo = new TokenizerPool({ size: 1, budgetMs: 300 });
+    try {
+      await solo.encode(DIR, ['warm'], false); // the budget counts from the loaded tokenizer, not the load
+      // 200k letters without a space: one pre-tokenizer piece, seconds of BPE work (~1 s per 50k on this machine).
+      const word = 'q' + 'abcdefghij'.repeat(20_000);
+      const err = await solo.encode(DIR, [word], false).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PromptError);
+      expect(err).toMatchObject({ code: 'resource_exhausted' });
+      expect((err as Error).message).toBe('tokenizing 200001 characters took longer than the budget of 300 ms (one very long word?)');
+      expect(solo.counters).toMatchObject({ overBudget: 1, cancelledRunning: 0 });
+      expect([...(await solo.encode(DIR, ['still works'], false))[0]]).toEqual(await rustIds('still works'));
+      expect(solo.size).toBe(1);
+    } finally {
+      await solo.close();
+    }
+  }, 60_000);
+
+  it('a cancelled call is dropped from the queue and a large running one is stopped', async () => {
+    const solo = new TokenizerPool({ size: 1 });
+    try {
+      await solo.encode(DIR, ['warm'], false);
+      const signal = { aborted: false };
+      const running = solo.encode(DIR, ['r' + 'abcdefghij'.repeat(20_000)], false, signal).catch((e: { code: string }) => e.code);
+      const queued = solo.encode(DIR, ['queued text'], false, signal).catch((e: { code: string }) => e.code);
+      const other = solo.encode(DIR, ['not cancelled'], false);
+      signal.aborted = true;
+      expect(await Promise.all([running, queued])).toEqual(['deadline_exceeded', 'deadline_exceeded']);
+      expect([...(await other)[0]]).toEqual(await rustIds('not cancelled'));
+      expect(solo.counters).toMatchObject({ cancelledRunning: 1, cancelledQueued: 1, overBudget: 0, completedChars: 'warm'.length + 'not cancelled'.length });
+      await expect(solo.encode(DIR, ['late'], false, signal)).rejects.toMatchObject({ code: 'deadline_exceeded' });
+    } finally {
+      await solo.close();
+    }
+  }, 60_000);
+
+  it('defaults to one worker per core', async () => {
+    const { availableParallelism } = await import('node:os');
+    const dflt = new TokenizerPool();
+    try {
+      expect(dflt.size).toBe(availableParallelism());
+    } finally {
+      await dflt.close();
+    }
+  });
+
   it('a missing tokenizer directory is an error, not a crash', async () => {
     await expect(pool.encode('/nonexistent/model', ['x'], false)).rejects.toThrow(/tokenizer failed: .*ENOENT/);
   });
