@@ -15,6 +15,31 @@ export const DEFAULT_TIER_WEIGHTS_CONFIG: Readonly<Record<string, number>> = {
   OBJ_REMOTE: 0.1,
 };
 
+/** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
+export const ImageFetchSchema = z
+  .object({
+    /** Off: http(s) images are sized from width/height or the model's default (`estimated`), never fetched. */
+    enabled: z.boolean().default(false),
+    /** Hosts that may be fetched: exact names or `*.example.com`; empty = none. */
+    allowHosts: z.array(z.string().min(1)).default([]),
+    /** Private, loopback and link-local addresses are refused unless set (a name resolving to one, too). */
+    allowPrivateAddresses: z.boolean().default(false),
+    /** Largest body, checked from Content-Length and again while the body streams. */
+    maxBytes: z.number().int().min(1).default(20 * 1024 * 1024),
+    /** Whole fetch, redirects included. */
+    timeoutMs: z.number().int().min(1).default(5000),
+    /** Fetches in flight at once (further ones wait). */
+    maxConcurrent: z.number().int().min(1).default(8),
+    /** Redirects to the same host followed; a redirect to another host always fails. */
+    maxRedirects: z.number().int().min(0).max(10).default(3),
+    /** Bodies cached by URL (0 = no cache). */
+    cacheEntries: z.number().int().min(0).default(256),
+    cacheBytes: z.number().int().min(0).default(256 * 1024 * 1024),
+  })
+  .strict()
+  .prefault({});
+export type ImageFetchConfig = z.output<typeof ImageFetchSchema>;
+
 /**
  * The service configuration: one schema, embedded defaults, overridable by environment variables (KV_INDEXER_*).
  * Validated at start with readable errors.
@@ -167,54 +192,7 @@ export const ConfigSchema = z.object({
     })
     .default({ registry: '' }),
   // http(s) image URLs in chat requests (src/prompt/image-fetch.ts, docs/models.md "Image URLs").
-  images: z
-    .object({
-      fetch: z
-        .object({
-          /** Off: http(s) images are sized from width/height or the model's default (`estimated`), never fetched. */
-          enabled: z.boolean().default(false),
-          /** Hosts that may be fetched: exact names or `*.example.com`; empty = none. */
-          allowHosts: z.array(z.string().min(1)).default([]),
-          /** Private, loopback and link-local addresses are refused unless set (a name resolving to one, too). */
-          allowPrivateAddresses: z.boolean().default(false),
-          /** Largest body, checked from Content-Length and again while the body streams. */
-          maxBytes: z.number().int().min(1).default(20 * 1024 * 1024),
-          /** Whole fetch, redirects included. */
-          timeoutMs: z.number().int().min(1).default(5000),
-          /** Fetches in flight at once (further ones wait). */
-          maxConcurrent: z.number().int().min(1).default(8),
-          /** Redirects to the same host followed; a redirect to another host always fails. */
-          maxRedirects: z.number().int().min(0).max(10).default(3),
-          /** Bodies cached by URL (0 = no cache). */
-          cacheEntries: z.number().int().min(0).default(256),
-          cacheBytes: z.number().int().min(0).default(256 * 1024 * 1024),
-        })
-        .strict()
-        .default({
-          enabled: false,
-          allowHosts: [],
-          allowPrivateAddresses: false,
-          maxBytes: 20 * 1024 * 1024,
-          timeoutMs: 5000,
-          maxConcurrent: 8,
-          maxRedirects: 3,
-          cacheEntries: 256,
-          cacheBytes: 256 * 1024 * 1024,
-        }),
-    })
-    .default({
-      fetch: {
-        enabled: false,
-        allowHosts: [],
-        allowPrivateAddresses: false,
-        maxBytes: 20 * 1024 * 1024,
-        timeoutMs: 5000,
-        maxConcurrent: 8,
-        maxRedirects: 3,
-        cacheEntries: 256,
-        cacheBytes: 256 * 1024 * 1024,
-      },
-    }),
+  images: z.object({ fetch: ImageFetchSchema }).prefault({}),
   metrics: z
     .object({
       /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */

@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { ImageFetchSchema, type ImageFetchConfig } from '../ops/index.js';
 import { ByteLru } from './byte-lru.js';
 
 /**
@@ -12,32 +13,10 @@ import { ByteLru } from './byte-lru.js';
  * (`commit`), so a failed request leaves nothing behind.
  */
 
-export interface ImageFetchOptions {
-  enabled: boolean;
-  /** Host names (exact, case-insensitive) or `*.suffix` patterns; empty = none. */
-  allowHosts: string[];
-  /** Resolved addresses that are private, loopback, link-local… are refused unless this is set. */
-  allowPrivateAddresses: boolean;
-  maxBytes: number;
-  timeoutMs: number;
-  maxConcurrent: number;
-  /** Same-host redirects followed (a redirect to another host always fails). */
-  maxRedirects: number;
-  cacheEntries: number;
-  cacheBytes: number;
-}
+/** The `images.fetch` settings; defaults written once, in the configuration schema (ops/config.ts). */
+export type ImageFetchOptions = ImageFetchConfig;
 
-export const DEFAULT_FETCH_OPTIONS: ImageFetchOptions = {
-  enabled: false,
-  allowHosts: [],
-  allowPrivateAddresses: false,
-  maxBytes: 20 * 1024 * 1024,
-  timeoutMs: 5000,
-  maxConcurrent: 8,
-  maxRedirects: 3,
-  cacheEntries: 256,
-  cacheBytes: 256 * 1024 * 1024,
-};
+export const DEFAULT_FETCH_OPTIONS: ImageFetchOptions = ImageFetchSchema.parse(undefined);
 
 /** Why a URL was not fetched (the metric label and the item's `fetch_outcome`). */
 export type FetchFailure =
