@@ -1,5 +1,5 @@
 /**
- * The LOOKUP script of the Redis index (key schema: scripts.ts and docs/redis.md): the hot read path, one call per
+ * The LOOKUP script of the Redis index (key schema: key-schema.ts and docs/redis.md): the hot read path, one call per
  * Score. It declares the first block's hash and derives the following block names from the tag prefix, so every key
  * it reads lives in one slot.
  */
