@@ -104,7 +104,7 @@ export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = proc
  * ChatInput.max_tokens from the request file: vLLM's `max_completion_tokens or max_tokens` (Python `or`: an unset or
  * zero max_completion_tokens falls through to max_tokens). Only vLLM 0.16.x image identifiers depend on it.
  */
-function maxTokensOf(body: Record<string, unknown>): number | undefined {
+export function maxTokensOf(body: Record<string, unknown>): number | undefined {
   for (const field of ['max_completion_tokens', 'max_tokens']) {
     const v = toPlain(body[field]);
     if (v === undefined || v === null) continue;

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { keysCommand } from '../../src/cli/keys-command.js';
+import { maxTokensOf } from '../../src/cli/score-command.js';
+import { parsePyJson } from '../../src/prompt/index.js';
 import { SHARED_DIR } from '../support/golden.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -105,4 +107,16 @@ describe('vLLM identifier inputs over gRPC and the CLI request file', () => {
       write.mockRestore();
     }
   }, 30_000);
+});
+
+describe('kv-indexer score: the request file\'s max_completion_tokens / max_tokens → ChatInput.max_tokens', () => {
+  const of = (json: string) => maxTokensOf(Object.fromEntries(parsePyJson(json) as Map<string, unknown>));
+  it("takes vLLM's `max_completion_tokens or max_tokens` (a 0 falls through; neither → unset)", () => {
+    expect(of('{"max_completion_tokens": 512, "max_tokens": 100}')).toBe(512);
+    expect(of('{"max_completion_tokens": null, "max_tokens": 100}')).toBe(100);
+    expect(of('{"max_completion_tokens": 0, "max_tokens": 100}')).toBe(100);
+    expect(of('{"model": "m"}')).toBeUndefined();
+    expect(() => of('{"max_tokens": 1.5}')).toThrow('max_tokens must be a non-negative integer');
+    expect(() => of('{"max_completion_tokens": "9"}')).toThrow('max_completion_tokens must be a non-negative integer');
+  });
 });

@@ -85,6 +85,7 @@ describe('jinja-py: @huggingface/jinja rendering as Python Jinja2 renders', () =
     expect(library(methods, { s })).toBe('hi \n|\n\n  hi|hi|hi|');
     const more = "{{ s.strip('\\n ') }}|{{ 'xxhixx'.strip('x') }}|{{ s | trim }}|{{ 'abca' | trim('a') }}|{{ '\\x1chi\\ufeff'.strip() | length }}";
     expect(render(more, { s })).toBe('hi|hi|hi|bc|3');
+    expect(() => library("{{ 'abca' | trim('a') }}")).toThrow('Unknown StringValue filter: trim');
     expect(() => render("{{ 'a'.strip(3) }}")).toThrow('strip arg must be None or str');
     // A dict key named like the method is still the key.
     expect(render('{{ d.strip }}', { d: { strip: 'k' } })).toBe('k');
