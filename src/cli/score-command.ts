@@ -8,7 +8,8 @@ const USAGE = `usage: kv-indexer score REQUEST.json [--candidates ip:port,ip:por
 
 Asks a running indexer (--address, else KV_INDEXER_GRPC_ADDRESS, else localhost:50051) to Score a request and prints the candidates ranked.
 REQUEST.json is an OpenAI-style body: {"model", "messages"} (chat, images included), {"model", "prompt"}
-(completion text) or {"model", "prompt_token_ids"}; optional "lora", "cache_salt", "candidates".`;
+(completion text) or {"model", "prompt_token_ids"}; optional "lora", "cache_salt", "candidates"; chats also take the
+chat-completions fields (tools, tool_choice, documents, mm_processor_kwargs, max_completion_tokens / max_tokens…).`;
 
 /** A Score response row: the scorer's own shape (docs/api.md). */
 type ScoreRow = CandidateScore;
