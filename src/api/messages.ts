@@ -16,6 +16,8 @@ export interface ChatInputMsg {
   documentsJson?: string;
   chatTemplate?: string;
   reasoningEffort?: string;
+  /** The request's max_completion_tokens, else max_tokens (proto3 optional: absent when unset). */
+  maxTokens?: number;
 }
 
 export interface MultimodalItemMsg {

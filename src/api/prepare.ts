@@ -71,6 +71,7 @@ export async function preparePrompt(
               mmProcessorKwargs: objectField('chat.mm_processor_kwargs_json', req.chat?.mmProcessorKwargsJson ?? ''),
               mmProcessorKwargsJson: req.chat?.mmProcessorKwargsJson || undefined,
               lora: req.loraName || undefined,
+              maxTokens: req.chat?.maxTokens ?? undefined,
             };
       if (input.kind === 'chat' && input.messages === undefined) throw invalid('chat.messages_json', 'is required');
       // JSON null would reach the prompt pipeline as "no messages" and be reported without a field.

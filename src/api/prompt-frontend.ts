@@ -21,6 +21,8 @@ export interface ChatRequestInput {
   documents?: unknown;
   chatTemplate?: string;
   reasoningEffort?: string;
+  /** The request's max_completion_tokens, else max_tokens: vLLM 0.16.x's image identifier depends on it. */
+  maxTokens?: number;
 }
 
 export interface CompletionRequestInput {

@@ -284,7 +284,7 @@ function readItem(r: Reader, at: string): MultimodalItemMsg {
   return item;
 }
 
-/** ChatInput's string fields, by field number: each must be UTF-8. */
+/** ChatInput's string fields, by field number: each must be UTF-8 (2, 3 and 11, max_tokens, are varints). */
 const CHAT_TEXT_FIELDS: Record<number, string> = {
   1: 'chat.messages_json',
   4: 'chat.chat_template_kwargs_json',

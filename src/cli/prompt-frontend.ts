@@ -34,6 +34,7 @@ export class PromptServiceFrontend implements PromptFrontend {
             documents: input.documents,
             chat_template: input.chatTemplate,
             reasoning_effort: input.reasoningEffort,
+            max_completion_tokens: input.maxTokens,
           };
     const prepared = await this.service.prepare(request, signal);
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');

@@ -8,7 +8,8 @@ const USAGE = `usage: kv-indexer score REQUEST.json [--candidates ip:port,ip:por
 
 Asks a running indexer (--address, else KV_INDEXER_GRPC_ADDRESS, else localhost:50051) to Score a request and prints the candidates ranked.
 REQUEST.json is an OpenAI-style body: {"model", "messages"} (chat, images included), {"model", "prompt"}
-(completion text) or {"model", "prompt_token_ids"}; optional "lora", "cache_salt", "candidates".`;
+(completion text) or {"model", "prompt_token_ids"}; optional "lora", "cache_salt", "candidates"; chats also take the
+chat-completions fields (tools, tool_choice, documents, mm_processor_kwargs, max_completion_tokens / max_tokens…).`;
 
 /** A Score response row: the scorer's own shape (docs/api.md). */
 type ScoreRow = CandidateScore;
@@ -51,6 +52,13 @@ export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     cacheSalt: body.cache_salt ?? '',
     candidates,
   };
+  let maxTokens: number | undefined;
+  try {
+    maxTokens = maxTokensOf(body);
+  } catch (err) {
+    console.error(`cannot read ${parsed.positionals[0]}: ${(err as Error).message}`);
+    return 1;
+  }
   const json = (v: unknown): string => (v === undefined || v === null ? '' : stringifyPyJson(v));
   if (Array.isArray(body.messages)) {
     request.chat = {
@@ -64,6 +72,7 @@ export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = proc
       documentsJson: json(body.documents),
       chatTemplate: typeof body.chat_template === 'string' ? body.chat_template : '',
       reasoningEffort: typeof body.reasoning_effort === 'string' ? body.reasoning_effort : '',
+      maxTokens,
     };
   } else if (typeof body.prompt === 'string') request.prompt = body.prompt;
   else if (Array.isArray(body.prompt_token_ids)) request.tokens = { tokenIds: toPlain(body.prompt_token_ids) };
@@ -90,4 +99,18 @@ export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   } finally {
     client.close();
   }
+}
+
+/**
+ * ChatInput.max_tokens from the request file: vLLM's `max_completion_tokens or max_tokens` (Python `or`: an unset or
+ * zero max_completion_tokens falls through to max_tokens). Only vLLM 0.16.x image identifiers depend on it.
+ */
+export function maxTokensOf(body: Record<string, unknown>): number | undefined {
+  for (const field of ['max_completion_tokens', 'max_tokens']) {
+    const v = toPlain(body[field]);
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`${field} must be a non-negative integer`);
+    if (v > 0) return v;
+  }
+  return undefined;
 }

@@ -58,8 +58,11 @@ function dumpTool(tool: unknown, field: string): PyDict {
   return out;
 }
 
-/** tool_choice: "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}; null when absent. */
-export function toolChoice(value: unknown): string | null {
+/**
+ * tool_choice: "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}; null when absent.
+ * A named choice returns the function's name.
+ */
+export function toolChoice(value: unknown): 'none' | 'auto' | 'required' | { name: string } | null {
   if (!given(value)) return null;
   if (typeof value === 'string') {
     if (value === 'none' || value === 'auto' || value === 'required') return value;
@@ -69,7 +72,22 @@ export function toolChoice(value: unknown): string | null {
   const fn = rec ? asRecord(rec.function) : null;
   if (!rec || !fn || (given(rec.type) && rec.type !== 'function')) throw invalid('tool_choice', 'a named tool choice must be {"type": "function", "function": {"name": ...}}');
   if (typeof fn.name !== 'string' || fn.name.length === 0) throw invalid('tool_choice.function.name', 'must be a non-empty string');
-  return 'named';
+  return { name: fn.name };
+}
+
+/**
+ * vLLM's ChatCompletionRequest.check_tool_usage (vllm-project/vllm vllm/entrypoints/openai/chat_completion/protocol.py):
+ * a tool_choice other than "none" needs `tools`, and a named choice must name one of them. The engine refuses such a
+ * request (HTTP 400), so there is no prompt to score.
+ */
+function checkToolUsage(choice: ReturnType<typeof toolChoice>, tools: PyDict[] | null): void {
+  if (choice === null || choice === 'none') return;
+  if (tools === null) throw invalid('tool_choice', `"${typeof choice === 'string' ? choice : choice.name}" needs \`tools\` (vLLM: "When using \`tool_choice\`, \`tools\` must be set")`);
+  if (typeof choice === 'string') return;
+  const names = tools.map((t) => (t.get('function') as PyDict).get('name'));
+  if (!names.includes(choice.name)) {
+    throw invalid('tool_choice', `names function "${choice.name}", which is not one of the request's tools (${names.map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
+  }
 }
 
 /** Validates and shapes the request's tools, tool_choice, documents, chat_template, reasoning_effort. */
@@ -90,6 +108,7 @@ export function chatTemplateInputs(request: Record<string, unknown>, model: Load
     tools = request.tools.map((t, i) => dumpTool(t, `tools[${i}]`));
   }
   const choice = toolChoice(request.tool_choice);
+  checkToolUsage(choice, tools);
   // serving.py: tool_dicts = None if request.tools is None or (tool_choice == "none" and exclude_tools_when_tool_choice_none)
   if (choice === 'none' && model.entry.excludeToolsWhenToolChoiceNone) tools = null;
 

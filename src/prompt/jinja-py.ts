@@ -1,5 +1,6 @@
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { PyFloat, PyInt, pyFloatRepr, pyJsonFloat, pyJsonString } from './py-json.js';
+import { pyStrip } from './py-str.js';
 
 /**
  * The patch layer over @huggingface/jinja: chat templates render here as Python's Jinja2 renders them in
@@ -190,7 +191,18 @@ export function toRuntime(v: unknown): Runtime {
   return new ObjectValue(new Map(entries.map(([k, x]) => [k, toRuntime(x)])));
 }
 
-type Node = { type: string; value?: unknown; operator?: { value: string }; left?: Node; right?: Node; callee?: Node; args?: Node[] };
+type Node = {
+  type: string;
+  value?: unknown;
+  operator?: { value: string };
+  left?: Node;
+  right?: Node;
+  callee?: Node;
+  args?: Node[];
+  object?: Node;
+  property?: Node;
+  computed?: boolean;
+};
 type Env = InstanceType<typeof Environment>;
 
 /** Statement nodes whose NullValue result is not printed (`{% set %}`, `{% if %}`…); any other null prints `None`. */
@@ -206,7 +218,21 @@ const BaseInterpreter = Interpreter as unknown as new (env?: Env) => Interpreter
 const base = Interpreter.prototype as unknown as {
   applyFilter(this: unknown, operand: Runtime, filter: Node, env: Env): Runtime;
   evaluateBinaryExpression(this: unknown, node: Node, env: Env): Runtime;
+  evaluateMemberExpression(this: unknown, node: Node, env: Env): Runtime;
 };
+
+const STRIP_SIDES = { strip: 'both', lstrip: 'left', rstrip: 'right' } as const;
+
+/** Python's `str.strip(chars=None)` family as a template function (the library's ignore `chars`: `'\n\nx'.lstrip('\n')`). */
+function pyStripMethod(s: string, side: 'both' | 'left' | 'right'): Runtime {
+  return new FunctionValue((args: Runtime[]) => {
+    const chars = args[0];
+    if (args.length > 1 || (chars && chars.type !== 'StringValue' && chars.type !== 'NullValue' && chars.type !== 'UndefinedValue')) {
+      throw new Error(`${side === 'both' ? '' : side[0]}strip arg must be None or str`);
+    }
+    return new StringValue(pyStrip(s, chars?.type === 'StringValue' ? (chars.value as string) : null, side));
+  });
+}
 
 class PyInterpreter extends BaseInterpreter {
   // The library's methods are untyped here; their shapes are those of @huggingface/jinja 0.5.x (dist/index.js).
@@ -216,6 +242,12 @@ class PyInterpreter extends BaseInterpreter {
     if (name === 'tojson') return new StringValue(pyDumps(operand, args.length ? this.dumpOptions(args, env) : DEFAULT_DUMP));
     // Jinja2's |string is str() of anything (the library refuses dicts and lists).
     if (name === 'string') return new StringValue(pyStr(operand));
+    // Jinja2's trim(value, chars=None) is value.strip(chars); the library's ignores chars and trims JS whitespace.
+    if (name === 'trim' && operand.type === 'StringValue') {
+      const [positional, kwargs] = this.evaluateArguments(args, env);
+      const chars = kwargs.get('chars') ?? positional[0];
+      return new StringValue(pyStrip(operand.value as string, chars?.type === 'StringValue' ? (chars.value as string) : null));
+    }
     if ((name === 'select' || name === 'reject') && (operand.type === 'ArrayValue' || operand.type === 'TupleValue')) {
       return new ArrayValue(this.selectItems(operand.value as Runtime[], args, env, name === 'select'));
     }
@@ -266,6 +298,15 @@ class PyInterpreter extends BaseInterpreter {
       out += v.toString();
     }
     return new StringValue(out);
+  }
+
+  evaluateMemberExpression(node: Node, env: Env): Runtime {
+    const name = !node.computed && node.property?.type === 'Identifier' ? (node.property.value as string) : null;
+    if (name === 'strip' || name === 'lstrip' || name === 'rstrip') {
+      const object = this.evaluate(node.object!, env);
+      if (object.type === 'StringValue') return pyStripMethod(object.value as string, STRIP_SIDES[name]);
+    }
+    return base.evaluateMemberExpression.call(this, node, env);
   }
 
   evaluateBinaryExpression(node: Node, env: Env): Runtime {

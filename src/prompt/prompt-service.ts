@@ -5,7 +5,7 @@ import { expandPlaceholders } from './expand.js';
 import { DEFAULT_FETCH_OPTIONS, ImageFetcher, type ImageFetchOptions, type PendingFetches } from './image-fetch.js';
 import { checkHashAlgorithm, resolveImage, type ImageContext, type ResolvedImage } from './images.js';
 import { imageParts, MAX_IDENTIFIER_LENGTH, normalizeMessages } from './messages.js';
-import { asRecord, toPlain } from './py-json.js';
+import { asRecord, stringifyPyJson, toPlain } from './py-json.js';
 import type { RegistryConfig } from './model-config.js';
 import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
@@ -92,7 +92,12 @@ function requestFields(input: unknown): Record<string, unknown> {
   const rec = asRecord(input);
   if (!rec) throw invalid(undefined, 'the request must be a JSON object');
   if (!(input instanceof Map)) return rec;
-  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, TEMPLATE_FIELDS.has(k) ? v : toPlain(v)]));
+  const out = Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, TEMPLATE_FIELDS.has(k) ? v : toPlain(v)]));
+  // vLLM's image identifier hashes the kwargs as Python typed them (`2.0` a float, key order as written): keep that
+  // as JSON text, which hashKwargs prefers over the plain object (which still sets token counts).
+  const kwargs = input.get('mm_processor_kwargs');
+  if (kwargs instanceof Map && out.mm_processor_kwargs_json === undefined) out.mm_processor_kwargs_json = stringifyPyJson(kwargs);
+  return out;
 }
 
 /**
@@ -189,7 +194,8 @@ export class PromptService {
   private async chat(model: LoadedModel, lora: string | null, request: Record<string, unknown>, pending: PendingCacheWrites, fetched: PendingFetches, signal?: TokenizeSignal) {
     const messages = normalizeMessages(request.messages);
     const kwargs = imageKwargs(request.mm_processor_kwargs);
-    const maxTokens = optionalCount(request.max_completion_tokens, 'max_completion_tokens') ?? optionalCount(request.max_tokens, 'max_tokens');
+    // vLLM's `max_completion_tokens or max_tokens`: Python's `or` also passes over a 0.
+    const maxTokens = optionalCount(request.max_completion_tokens, 'max_completion_tokens') || optionalCount(request.max_tokens, 'max_tokens') || null;
     const inputs = chatTemplateInputs(request, model);
     const refs = imageParts(messages);
     if (refs.length > model.limits.maxImages) {

@@ -1,6 +1,7 @@
 import type { ChatTemplateInputs } from './chat-inputs.js';
 import { invalid, PromptError } from './errors.js';
 import { PyTemplate } from './jinja-py.js';
+import { pyStrip } from './py-str.js';
 import type { NormalizedMessage } from './messages.js';
 import type { LoadedModel } from './registry.js';
 
@@ -62,18 +63,28 @@ function templateMessage(m: NormalizedMessage, model: LoadedModel): Record<strin
   return { role: m.role, content, ...m.extra };
 }
 
-/** transformers' continue_final_message: cut the rendered chat right after the final message's text. */
-function cutAfterFinalMessage(rendered: string, last: NormalizedMessage): string {
-  const texts = last.parts.flatMap((p) => (p.type === 'text' ? [p.text] : []));
-  if (texts.length === 0) throw invalid('continue_final_message', 'the final message has no text to continue');
-  const finalText = texts[texts.length - 1];
-  const stripped = finalText.trim();
+/**
+ * transformers' continue_final_message (huggingface/transformers `apply_chat_template`, tokenization_utils_base.py;
+ * `render_jinja_template` in utils/chat_template_utils.py in later releases): the final message's content *as the
+ * template received it* — the whole string (string content format: text parts joined, image placeholders included),
+ * or the last part carrying text (openai format) — is looked up with `rindex(text.strip())`; the chat is cut after
+ * `len(text.lstrip())` characters when the rendered text there equals the content exactly (leading whitespace
+ * included, so content with leading whitespace never takes this branch), else after `len(text.strip())`.
+ * Python's str.strip(), not JavaScript's trim() (py-str.ts).
+ */
+function cutAfterFinalMessage(rendered: string, last: Record<string, unknown>): string {
+  let finalText: unknown = last.content;
+  if (Array.isArray(finalText)) {
+    const withText = [...finalText].reverse().find((part) => typeof part === 'object' && part !== null && 'text' in part) as { text: unknown } | undefined;
+    if (!withText) throw invalid('continue_final_message', 'the final message has no text to continue');
+    finalText = withText.text;
+  }
+  if (typeof finalText !== 'string') throw invalid('continue_final_message', 'the final message has no text to continue');
+  const stripped = pyStrip(finalText, null);
   const at = rendered.lastIndexOf(stripped);
-  if (!stripped || at < 0) throw invalid('continue_final_message', 'the final message does not appear in the rendered chat');
-  const lstripped = finalText.trimStart();
-  return rendered.slice(at, at + lstripped.length) === lstripped
-    ? rendered.slice(0, at + lstripped.length)
-    : rendered.slice(0, at + stripped.length);
+  if (at < 0) throw invalid('continue_final_message', 'the final message does not appear in the rendered chat');
+  const lstrippedLength = pyStrip(finalText, null, 'left').length;
+  return rendered.slice(at, at + lstrippedLength) === finalText ? rendered.slice(0, at + lstrippedLength) : rendered.slice(0, at + stripped.length);
 }
 
 /** Renders a chat with the model's own template, as vLLM's chat completions endpoint does. */
@@ -85,14 +96,16 @@ export function renderChat(model: LoadedModel, messages: NormalizedMessage[], op
   }
   // transformers renders with the special tokens, then the kwargs, then its named arguments (messages, tools,
   // documents, add_generation_prompt); vLLM's request fields (reasoning_effort…) override chat_template_kwargs.
+  // continue_final_message is not a template variable: apply_chat_template takes it as its own argument and only
+  // cuts the rendered text (below).
+  const templateMessages = messages.map((m) => templateMessage(m, model));
   const context: Record<string, unknown> = {
     ...model.specialTokens,
     ...opts.inputs.kwargs,
-    messages: messages.map((m) => templateMessage(m, model)),
+    messages: templateMessages,
     tools: opts.inputs.tools,
     documents: opts.inputs.documents,
     add_generation_prompt: opts.addGenerationPrompt,
-    continue_final_message: opts.continueFinalMessage,
     ...opts.inputs.variables,
   };
   let rendered: string;
@@ -101,7 +114,7 @@ export function renderChat(model: LoadedModel, messages: NormalizedMessage[], op
   } catch (err) {
     throw invalid('messages', `chat template rejected the conversation: ${(err as Error).message}`);
   }
-  const text = opts.continueFinalMessage ? cutAfterFinalMessage(rendered, messages[messages.length - 1]) : rendered;
+  const text = opts.continueFinalMessage ? cutAfterFinalMessage(rendered, templateMessages[templateMessages.length - 1]) : rendered;
   remember();
   return text;
 }

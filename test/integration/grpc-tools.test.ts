@@ -137,6 +137,11 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
     expect(await call({ toolsJson: '["search"]' })).toEqual([status.INVALID_ARGUMENT, 'tools[0]: a tool must be a JSON object']);
     expect(await call({ toolsJson: '[{"type": "function", "function": {"description": "x"}}]' })).toEqual([status.INVALID_ARGUMENT, 'tools[0].function.name: must be a string']);
     expect(await call({ toolsJson: chat.tools, toolChoice: 'sometimes' })).toEqual([status.INVALID_ARGUMENT, expect.stringMatching(/^tool_choice: must be "none", "auto", "required"/)]);
+    // vLLM check_tool_usage (chat_completion/protocol.py): a named tool_choice must name one of the request's tools.
+    expect(await call({ toolsJson: chat.tools, toolChoice: '{"type": "function", "function": {"name": "no_such_tool"}}' })).toEqual([
+      status.INVALID_ARGUMENT,
+      expect.stringMatching(/^tool_choice: names function "no_such_tool", which is not one of the request's tools \("/),
+    ]);
     expect(await call({ documentsJson: '[{"title": 1}]' })).toEqual([status.INVALID_ARGUMENT, 'documents[0].title: must be a string']);
     expect(await call({ reasoningEffort: 'extreme' })).toEqual([status.INVALID_ARGUMENT, expect.stringMatching(/^reasoning_effort: must be one of none, minimal/)]);
     expect(await call({ chatTemplate: '{{ messages }}' })).toEqual([status.FAILED_PRECONDITION, expect.stringMatching(/^chat_template: model "Qwen\/Qwen3-8B" does not accept a request's own chat template/)]);

@@ -17,6 +17,12 @@ the service's TypeScript rendering can be compared byte for byte. Facts followed
   ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]), tojson =
   json.dumps(x, ensure_ascii=False, indent, separators, sort_keys), globals raise_exception and strftime_now; the
   template renders with the special tokens map, the kwargs, then messages/tools/documents/add_generation_prompt.
+- huggingface/transformers apply_chat_template (src/transformers/tokenization_utils_base.py; render_jinja_template in
+  src/transformers/utils/chat_template_utils.py in later releases): continue_final_message is an argument of
+  apply_chat_template, not a template variable; with add_generation_prompt it is refused ("not compatible"); after
+  rendering, the text is cut after the final message's content (the string, or its last block with "text"), found
+  with rindex(content.strip()). vLLM passes both flags through (chat_completion/protocol.py build_chat_params), with
+  add_generation_prompt defaulting to True.
 
 stdin: a JSON array of cases {template, special_tokens, content_format, exclude_tools_when_none, request}, where
 request is the raw JSON text of the request. stdout: a JSON array of {"text": ...} or {"error": ...}.
@@ -115,19 +121,38 @@ def render(env, case):
     kwargs = {k: v for k, v in (request.get("chat_template_kwargs") or {}).items() if k not in ("chat_template", "tokenize")}
     ctx = dict(case["special_tokens"])
     ctx.update(kwargs)
-    ctx.update(
-        messages=conversation(request["messages"], case["content_format"]),
-        tools=tools,
-        documents=request.get("documents"),
-        add_generation_prompt=request.get("add_generation_prompt", True),
-        continue_final_message=False,
-    )
+    add_generation_prompt = request.get("add_generation_prompt", True)
+    continue_final_message = request.get("continue_final_message", False)
+    if continue_final_message and add_generation_prompt:
+        raise ValueError("continue_final_message and add_generation_prompt are not compatible")
+    messages = conversation(request["messages"], case["content_format"])
+    ctx.update(messages=messages, tools=tools, documents=request.get("documents"), add_generation_prompt=add_generation_prompt)
     effort = request.get("reasoning_effort")
     if effort is not None:
         ctx["reasoning_effort"] = effort
         if "enable_thinking" not in (request.get("chat_template_kwargs") or {}):
             ctx["enable_thinking"] = effort != "none"
-    return env.from_string(case["template"]).render(**ctx)
+    rendered = env.from_string(case["template"]).render(**ctx)
+    if continue_final_message:
+        rendered = cut_after_final_message(rendered, messages[-1]["content"])
+    return rendered
+
+
+def cut_after_final_message(rendered, final):
+    """transformers' continue_final_message trimming, as its apply_chat_template does it."""
+    if isinstance(final, (list, tuple)):
+        for block in reversed(final):
+            if "text" in block:
+                final = block["text"]
+                break
+        else:
+            raise ValueError("continue_final_message is set but we could not find any text to continue")
+    if final.strip() not in rendered:
+        raise ValueError("continue_final_message is set but the final message does not appear in the chat")
+    loc = rendered.rindex(final.strip())
+    if rendered[loc : loc + len(final.lstrip())] == final:
+        return rendered[: loc + len(final.lstrip())]
+    return rendered[: loc + len(final.strip())]
 
 
 def main():

@@ -121,6 +121,8 @@ case('golden image, 0.14.0 (None as key only)', (0, 14, 0), COCO, KW)
 case('golden image, 0.15.1, no kwargs', (0, 15, 1), COCO)
 case('golden image, 0.16.0, max_model_len 32768', (0, 16, 0), COCO, '', max_model_len=32768)
 case('golden image, 0.16.0, max_model_len 32768, max_tokens 100, kwargs', (0, 16, 0), COCO, KW, max_model_len=32768, max_tokens=100)
+# gRPC ChatInput.max_tokens (test/integration/grpc-vllm-inputs.test.ts): 32768 - 512 + 1 = max_length 32257.
+case('golden image, 0.16.0, max_model_len 32768, max_tokens 512', (0, 16, 0), COCO, '', max_model_len=32768, max_tokens=512)
 case('golden image (RGB PNG), 0.27.0: no io_config', (0, 27, 0), COCO)
 case('grey PNG (L), 0.27.0: io_config', (0, 27, 0), GREY, io=True)
 case('grey JPEG (1 component), 0.27.0: io_config', (0, 27, 0), JPG, io=True)
@@ -130,6 +132,8 @@ case('uuid + kwargs, 0.19.1', (0, 19, 1), COCO, '{"max_pixels": 1003520}', uuid=
 case('uuid, 0.15.1 (hashed with truncation)', (0, 15, 1), COCO, '', uuid='my-uuid-1')
 case('uuid, 0.16.0 (hashed with tokenization kwargs)', (0, 16, 0), COCO, '', uuid='my-uuid-1', max_model_len=4096)
 case('model id other than the served name, 0.19.1', (0, 19, 1), COCO, model='/models/qwen2-vl')
+# A float kwarg written with a zero fraction (CLI request file vs gRPC mm_processor_kwargs_json).
+case('golden image, 0.19.1, float kwarg max_pixels 1003520.0', (0, 19, 1), COCO, '{"max_pixels": 1003520.0}')
 
 json.dump({'generatedBy': 'test/support/vllm_mm_hash_ref.py', 'cases': cases}, sys.stdout, indent=1, ensure_ascii=False)
 print()

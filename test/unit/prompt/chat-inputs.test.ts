@@ -26,6 +26,12 @@ describe('chatTemplateInputs: the request fields vLLM forwards to the chat templ
     expect(stringifyPyJson(tools)).toBe('[{"type":"function","function":{"name":"f","description":null,"parameters":{"b":2.0,"1":0},"strict":true},"x":1}]');
   });
 
+  it('a named tool_choice that matches a tool, and "none" without tools, are accepted (as vLLM accepts them)', () => {
+    const named = inputs('{"tools": [{"function": {"name": "f"}}, {"function": {"name": "g"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}}');
+    expect(named.tools?.map((t) => t.get('function'))).toEqual([new Map([['name', 'f'], ['description', null], ['parameters', null]]), new Map([['name', 'g'], ['description', null], ['parameters', null]])]);
+    expect(inputs('{"tool_choice": "none"}').tools).toBeNull();
+  });
+
   it('withholds tools only for tool_choice "none" with excludeToolsWhenToolChoiceNone', () => {
     const req = '{"tools": [{"function": {"name": "f"}}], "tool_choice": "none"}';
     expect(inputs(req).tools).toHaveLength(1);
@@ -75,6 +81,16 @@ describe('chatTemplateInputs: the request fields vLLM forwards to the chat templ
     ['{"documents": ["x"]}', 'documents[0]', 'must be an object of strings'],
     ['{"chat_template_kwargs": [1]}', 'chat_template_kwargs', 'must be an object'],
     ['{"reasoning_effort": 1}', 'reasoning_effort', 'must be one of none, minimal, low, medium, high, xhigh, max'],
+    // vLLM ChatCompletionRequest.check_tool_usage (vllm-project/vllm vllm/entrypoints/openai/chat_completion/protocol.py):
+    // a named tool_choice must match one of `tools` by function name; a tool_choice other than "none" needs `tools`.
+    [
+      '{"tools": [{"type": "function", "function": {"name": "get_weather"}}, {"type": "function", "function": {"name": "get_time"}}], "tool_choice": {"type": "function", "function": {"name": "get_wether"}}}',
+      'tool_choice',
+      'names function "get_wether", which is not one of the request\'s tools ("get_weather", "get_time")',
+    ],
+    ['{"tool_choice": {"type": "function", "function": {"name": "f"}}}', 'tool_choice', '"f" needs `tools` (vLLM: "When using `tool_choice`, `tools` must be set")'],
+    ['{"tool_choice": "required"}', 'tool_choice', '"required" needs `tools` (vLLM: "When using `tool_choice`, `tools` must be set")'],
+    ['{"tools": null, "tool_choice": "auto"}', 'tool_choice', '"auto" needs `tools` (vLLM: "When using `tool_choice`, `tools` must be set")'],
   ])('%s → invalid_argument on %s', (json, field, message) => {
     expect(error(() => inputs(json))).toEqual(['invalid_argument', field, `${field}: ${message}`]);
   });

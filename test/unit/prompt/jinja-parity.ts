@@ -82,6 +82,18 @@ export const PARITY_CHATS: { name: string; json: string; images?: boolean; exclu
     name: 'documents and kwargs',
     json: `{"messages": [{"role": "user", "content": "Summarise"}], "documents": [{"title": "Doc «1»", "text": "Le café — 1.0 €"}, {"text": "second", "title": "B"}], "chat_template_kwargs": {"enable_thinking": false, "custom": {"z": 1, "2": [1.5, 2.0, true, null], "a": "ü"}}}`,
   },
+  // continue_final_message (add_generation_prompt false, as vLLM requires): the text is cut after the final message.
+  { name: 'continue: assistant prefill', json: `{"messages": [{"role": "user", "content": "Name a colour"}, {"role": "assistant", "content": "The colour is"}], "add_generation_prompt": false, "continue_final_message": true}` },
+  {
+    name: 'continue: trailing and leading whitespace',
+    json: `{"messages": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "List: a"}, {"role": "assistant", "content": "  - a\\n- b \\n"}], "add_generation_prompt": false, "continue_final_message": true}`,
+  },
+  {
+    name: 'continue: text repeated earlier, multi-part final message',
+    json: `{"messages": [{"role": "user", "content": "Say yes"}, {"role": "assistant", "content": [{"type": "text", "text": "Say"}, {"type": "text", "text": "yes "}]}], "add_generation_prompt": false, "continue_final_message": true}`,
+  },
+  { name: 'continue: a user message', json: `{"messages": [{"role": "user", "content": "Complete this sentence: the sky is"}], "add_generation_prompt": false, "continue_final_message": true}` },
+  { name: 'continue: with the default add_generation_prompt (refused)', json: `{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}], "continue_final_message": true}` },
   {
     name: 'images and text parts',
     images: true,
@@ -109,7 +121,8 @@ export function renderService(model: LoadedModel, json: string): { text: string 
     const messages = normalizeMessages(request.messages);
     const inputs = chatTemplateInputs(request, model);
     const addGenerationPrompt = request.add_generation_prompt === undefined ? true : request.add_generation_prompt === true;
-    return { text: renderChat(model, messages, { addGenerationPrompt, continueFinalMessage: false, inputs }) };
+    const continueFinalMessage = request.continue_final_message === true;
+    return { text: renderChat(model, messages, { addGenerationPrompt, continueFinalMessage, inputs }) };
   } catch (err) {
     return { error: (err as Error).message };
   }

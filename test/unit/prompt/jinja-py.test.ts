@@ -75,6 +75,22 @@ describe('jinja-py: @huggingface/jinja rendering as Python Jinja2 renders', () =
     expect(render('{{ none }}', { none: 'x' })).toBe('x');
   });
 
+  it("str.strip/lstrip/rstrip(chars) and |trim(chars) strip only those characters, with Python's whitespace set", () => {
+    // Qwen3's template: content.split('</think>')[-1].lstrip('\n') — the library ignored the argument and also ate
+    // the content's leading spaces (found by the parity test's continue_final_message case). Expected texts are
+    // python3-jinja2's (ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks).
+    const s = '\n\n  hi \n';
+    const methods = "{{ s.lstrip('\\n') }}|{{ s.rstrip('\\n') }}|{{ s.strip('\\n') }}|{{ s.strip() }}|";
+    expect(render(methods, { s })).toBe('  hi \n|\n\n  hi |  hi |hi|');
+    expect(library(methods, { s })).toBe('hi \n|\n\n  hi|hi|hi|');
+    const more = "{{ s.strip('\\n ') }}|{{ 'xxhixx'.strip('x') }}|{{ s | trim }}|{{ 'abca' | trim('a') }}|{{ '\\x1chi\\ufeff'.strip() | length }}";
+    expect(render(more, { s })).toBe('hi|hi|hi|bc|3');
+    expect(() => library("{{ 'abca' | trim('a') }}")).toThrow('Unknown StringValue filter: trim');
+    expect(() => render("{{ 'a'.strip(3) }}")).toThrow('strip arg must be None or str');
+    // A dict key named like the method is still the key.
+    expect(render('{{ d.strip }}', { d: { strip: 'k' } })).toBe('k');
+  });
+
   it('strftime_now follows Python strftime for the common directives', () => {
     expect(strftimeNow('%d %b %Y %H:%M:%S %A %B %y %%', new Date(2026, 0, 5, 7, 8, 9))).toBe('05 Jan 2026 07:08:09 Monday January 26 %');
   });
