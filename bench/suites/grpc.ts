@@ -233,7 +233,7 @@ interface H2Target {
  * What stalls this (the server's) process during a phase: GC pauses (longest and total, ms) and the event loop's delay
  * (p99 and max, ms). A latency tail the server's CPU does not explain shows up here.
  */
-function watchPauses() {
+export function watchPauses() {
   let gcMaxMs = 0;
   let gcTotalMs = 0;
   const gcs = new PerformanceObserver((list) => {

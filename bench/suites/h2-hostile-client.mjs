@@ -50,6 +50,7 @@ function holdConnection(address, streams, tally) {
   const block = scoreHeaderBlock(address);
   return new Promise((resolve) => {
     const socket = netConnect({ host, port, noDelay: true });
+    const opened = performance.now();
     let rest = null;
     let settled = false;
     const settle = () => {
@@ -61,6 +62,7 @@ function holdConnection(address, streams, tally) {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       tally.closed++;
+      tally.maxLifeMs = Math.max(tally.maxLifeMs, performance.now() - opened);
       settle();
     });
     const onFrame = (type, flags, id, buf, at, length) => {
@@ -93,9 +95,10 @@ function holdConnection(address, streams, tally) {
   });
 }
 
-const hold = { opened: 0, reset: 0, goaway: 0, closed: 0, connections: 0 };
-const never = { sent: 0, responses: 0, completed: 0, refused: 0, dataBytes: 0, open: 0, closed: false, timer: null, socket: null };
-const idle = { closed: false };
+// lifeMs: from connect to the server closing the connection (the longest one of the held connections).
+const hold = { opened: 0, reset: 0, goaway: 0, closed: 0, connections: 0, maxLifeMs: 0 };
+const never = { sent: 0, responses: 0, completed: 0, refused: 0, dataBytes: 0, open: 0, closed: false, lifeMs: null, timer: null, socket: null };
+const idle = { closed: false, lifeMs: null };
 
 async function startHold({ address, connections, streams }) {
   hold.connections += connections;
@@ -117,6 +120,7 @@ function startNeverRead({ address, rate, request }) {
   const block = scoreHeaderBlock(address);
   const message = grpcFrame(score.requestSerialize(request));
   const socket = netConnect({ host, port, noDelay: true });
+  const opened = performance.now();
   never.socket = socket;
   const open = new Set();
   let nextId = 1;
@@ -125,6 +129,7 @@ function startNeverRead({ address, rate, request }) {
   socket.on('error', () => undefined);
   socket.on('close', () => {
     never.closed = true;
+    never.lifeMs = performance.now() - opened;
     clearInterval(never.timer);
   });
   const onFrame = (type, flags, id, buf, at, length) => {
@@ -174,14 +179,18 @@ function startNeverRead({ address, rate, request }) {
 
 function startIdle({ address }) {
   const session = http2Connect(`http://${address}`);
+  const opened = performance.now();
   session.on('error', () => undefined);
-  session.on('close', () => (idle.closed = true));
+  session.on('close', () => {
+    idle.closed = true;
+    idle.lifeMs = performance.now() - opened;
+  });
   return new Promise((resolve) => session.once('remoteSettings', () => resolve()));
 }
 
 function status() {
-  const { sent, responses, completed, refused, dataBytes, open, closed } = never;
-  return { hold: { ...hold, held: hold.opened - hold.reset }, neverRead: { sent, responses, completed, refused, dataBytes, open, closed }, idle };
+  const { sent, responses, completed, refused, dataBytes, open, closed, lifeMs } = never;
+  return { hold: { ...hold, held: hold.opened - hold.reset }, neverRead: { sent, responses, completed, refused, dataBytes, open, closed, lifeMs }, idle };
 }
 
 process.on('message', async (msg) => {
