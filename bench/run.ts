@@ -10,12 +10,13 @@ import { indexSuite } from './suites/index-memory.js';
 import { grpcSuite } from './suites/grpc.js';
 import { grpcChatSuite } from './suites/grpc-chat.js';
 import { grpcToolsSuite } from './suites/grpc-tools.js';
+import { grpcHygieneSuite } from './suites/grpc-hygiene.js';
 import { promptSuite } from './suites/prompt.js';
 import { transportSuite } from './suites/transport.js';
 import { redisSuite } from './suites/redis.js';
 import { mmHashSuite } from './suites/mm-hash.js';
 
-const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, redisSuite, mmHashSuite];
+const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, grpcHygieneSuite, redisSuite, mmHashSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -71,6 +71,21 @@ const SHOWN: Record<string, Record<string, string>> = {
     coldP99Ms: 'same, p99',
     nextTurnP50Ms: 'same, next turn of the conversation, p50',
   },
+  'grpc-hygiene': {
+    aloneP50: 'gRPC Score (1k tokens, 16 candidates) at 1,000 req/s, one client alone, p50',
+    aloneP99: 'same, p99',
+    whileHeldP50: 'Score as above, while 100 other connections hold 100k calls open, p50',
+    whileHeldP99: 'same, p99',
+    whileNeverReadP99: 'Score as above, while another client never reads its responses (no WINDOW_UPDATE), p99',
+    aloneAgainP99: 'Score as above, alone again afterwards (the noise), p99',
+    heldServerRssMiB: 'server memory for 100k held calls',
+    heldConnectionsMaxLifeSeconds: 'held-call connections closed by the server after (max age 60 s ± 10 % + 1 s grace)',
+    idleConnectionLifeSeconds: 'an idle connection closed after (idle timeout 2 s)',
+    heldStillOpenAfterPhase: 'the 100k calls were held for the whole phase (1 = yes)',
+    connectionsAfterReclaim: 'server connections once the hostile ones were reclaimed (baseline 0)',
+    connectionsAtEnd: 'server connections at the end',
+    errors: 'failed calls of the measured client',
+  },
   redis: {
     serverCommandsPerScore: 'Redis commands per Score',
     serverCommandsPerFlush: 'Redis commands per flush',
@@ -81,7 +96,7 @@ const SHOWN: Record<string, Record<string, string>> = {
   },
 };
 
-const ORDER = ['decode', 'hashing', 'ingest', 'index-memory', 'transport', 'prompt', 'grpc', 'grpc-chat', 'grpc-tools', 'redis', 'mm-hash'];
+const ORDER = ['decode', 'hashing', 'ingest', 'index-memory', 'transport', 'prompt', 'grpc', 'grpc-chat', 'grpc-tools', 'grpc-hygiene', 'redis', 'mm-hash'];
 
 function format(value: number): string {
   if (value >= 1_000_000) return `${(value / 1e6).toFixed(value >= 1e7 ? 1 : 2)}M`;

@@ -364,6 +364,11 @@ process.on('message', async (msg) => {
       process.send({ type: 'result', result: await closedLoop(conns, requestCount, msg) });
     } else if (msg.type === 'open') {
       process.send({ type: 'result', result: await openLoop(conns, requestCount, msg) });
+    } else if (msg.type === 'close') {
+      // Closes the connections (a client going away), so that the server's connection count can be read without them.
+      conns?.close();
+      conns = null;
+      process.send({ type: 'closed' });
     } else if (msg.type === 'exit') {
       conns?.close();
       process.disconnect();

@@ -27,7 +27,7 @@ const INGEST_BLOCKS_PER_SECOND = 100_000;
 const RESIDENT_BLOCKS = 1 << 20;
 
 /** One phase's summary, as the load client reports it (latencies in ms). */
-interface PhaseResult {
+export interface PhaseResult {
   calls: number;
   errors: number;
   seconds: number;
@@ -233,7 +233,7 @@ interface H2Target {
  * What stalls this (the server's) process during a phase: GC pauses (longest and total, ms) and the event loop's delay
  * (p99 and max, ms). A latency tail the server's CPU does not explain shows up here.
  */
-function watchPauses() {
+export function watchPauses() {
   let gcMaxMs = 0;
   let gcTotalMs = 0;
   const gcs = new PerformanceObserver((list) => {
@@ -274,8 +274,8 @@ function cores(used: NodeJS.CpuUsage, seconds: number): number {
   return (used.user + used.system) / 1e6 / seconds;
 }
 
-/** The load generator child process, driven over its IPC channel. */
-class LoadClient {
+/** The load generator child process, driven over its IPC channel (also used by the grpc-hygiene suite). */
+export class LoadClient {
   private constructor(private readonly child: ChildProcess) {}
 
   static async start(): Promise<LoadClient> {
@@ -294,6 +294,11 @@ class LoadClient {
 
   run(phase: { type: 'closed'; seconds: number; concurrency: number } | { type: 'open'; seconds: number; rate: number }) {
     return this.request(phase, 'result').then((m) => (m as { result: PhaseResult }).result);
+  }
+
+  /** Closes the client's connections (setup opens new ones). */
+  close(): Promise<void> {
+    return this.request({ type: 'close' }, 'closed').then(() => undefined);
   }
 
   exit(): void {

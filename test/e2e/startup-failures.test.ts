@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { freePort } from '../support/redis-server.js';
+import { freePort, startRedis } from '../support/redis-server.js';
 
 /**
  * Issue 17, bug 1: a failed start used to print a raw stack trace, set exitCode = 1 and stay alive (worker threads,
@@ -62,6 +62,25 @@ describe('kv-indexer serve: start-up failures exit with one structured line', ()
     expect([r.signal, r.code]).toEqual([null, 1]);
     expect(r.logs.some((l) => l.msg === 'models loaded')).toBe(true); // the workers were running
     expectFailureLine(r.last, 'index.redisUrl', `start-up failed: index.redisUrl redis://127.0.0.1:${dead}: connection refused`, 'connection refused');
+  });
+
+  it('Redis with an allkeys-* maxmemory-policy: refused, the reason names Redis\'s setting first', async () => {
+    // Issue 17 bug 2: allkeys-lru may evict the endpoint-id registry (RedisIndex.open refuses it). The failure line
+    // names our setting that says which Redis (index.redisUrl) and, first in the reason, Redis's setting to change.
+    const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
+    try {
+      const r = await failingServe(['index.backend=redis', `index.redisUrl=${redis.url}`]);
+      expect([r.signal, r.code]).toEqual([null, 1]);
+      const reason =
+        'maxmemory-policy allkeys-lru is unsafe: Redis may evict the endpoint-id registry and the leases, and then credit one ' +
+        "pod's cached blocks to another; set maxmemory-policy to noeviction, or volatile-lru with index.redisEntryTtlMs > 0 " +
+        'so that only block keys carry a TTL (docs/redis.md, "Eviction")';
+      expectFailureLine(r.last, 'index.redisUrl', `start-up failed: index.redisUrl ${redis.url}: ${reason}`, reason);
+      expect(redis.cli('CONFIG', 'GET', 'maxmemory-policy')).toContain('allkeys-lru'); // the service changed nothing
+      expect(redis.cli('DBSIZE').trim()).toBe('0');
+    } finally {
+      await redis.stop();
+    }
   });
 
   it('a bad setting names the setting', async () => {

@@ -37,7 +37,7 @@ describe('Redis eviction and the endpoint registry', () => {
     await raw.config('SET', 'maxmemory-policy', 'allkeys-lru');
     const err = await RedisIndex.open({ url: server.url, keyPrefix: PREFIX }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsafeEvictionPolicyError);
-    expect((err as Error).message).toMatch(/^redis maxmemory-policy is allkeys-lru: Redis may evict the endpoint-id registry/);
+    expect((err as Error).message).toMatch(/^maxmemory-policy allkeys-lru is unsafe: Redis may evict the endpoint-id registry/);
     for (const policy of ['volatile-lru', 'noeviction']) {
       await raw.config('SET', 'maxmemory-policy', policy);
       await (await open()).close();

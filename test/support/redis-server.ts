@@ -104,8 +104,11 @@ async function waitFor(what: string, check: () => boolean, tries = 200): Promise
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** Starts one redis-server; cluster = true enables cluster mode (the node still needs `--cluster create`). */
-export async function startRedis(options: { cluster?: boolean } & RedisLocks = {}): Promise<RedisServer> {
+/**
+ * Starts one redis-server; cluster = true enables cluster mode (the node still needs `--cluster create`); `args` are
+ * further redis-server arguments (e.g. `['--maxmemory-policy', 'allkeys-lru']`).
+ */
+export async function startRedis(options: { cluster?: boolean; args?: string[] } & RedisLocks = {}): Promise<RedisServer> {
   const locks: RedisLocks = { password: options.password, tls: options.tls };
   const port = await freePort(options.cluster);
   const dir = mkdtempSync(join(tmpdir(), 'kvi-redis-'));
@@ -125,6 +128,7 @@ export async function startRedis(options: { cluster?: boolean } & RedisLocks = {
     if (options.cluster) {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000');
     }
+    args.push(...(options.args ?? []));
     const proc = spawn('redis-server', args, { stdio: 'ignore' });
     live.add(proc);
     proc.once('exit', () => live.delete(proc));

@@ -28,13 +28,17 @@ export function asUnavailable(err: unknown, what: string): Error {
   return new IndexUnavailableError(`redis index unavailable (${what}): ${e.message}`, { cause: e });
 }
 
-/** Redis may evict any key, the endpoint registry and leases included (issue 17, bug 2). */
+/**
+ * Redis may evict any key, the endpoint registry and leases included (issue 17, bug 2). The message is the reason of
+ * the start-up failure line (`index.redisUrl redis://…: maxmemory-policy allkeys-lru is unsafe: …`), so it starts
+ * with Redis's setting and its value: that is what the operator changes.
+ */
 export class UnsafeEvictionPolicyError extends Error {
   readonly code = 'UNSAFE_EVICTION_POLICY';
   constructor(readonly policy: string) {
     super(
-      `redis maxmemory-policy is ${policy}: Redis may evict the endpoint-id registry and the leases, and then credit one ` +
-        `pod's cached blocks to another. Set maxmemory-policy to noeviction, or volatile-lru with index.redisEntryTtlMs > 0 ` +
+      `maxmemory-policy ${policy} is unsafe: Redis may evict the endpoint-id registry and the leases, and then credit one ` +
+        `pod's cached blocks to another; set maxmemory-policy to noeviction, or volatile-lru with index.redisEntryTtlMs > 0 ` +
         `so that only block keys carry a TTL (docs/redis.md, "Eviction")`,
     );
     this.name = 'UnsafeEvictionPolicyError';
