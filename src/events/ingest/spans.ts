@@ -1,4 +1,5 @@
 import { EngineKeyMap, type KeySink } from '../../index/engine-key-map.js';
+import { U64Table } from '../../index/u64-table.js';
 
 /**
  * Canonical blocks made of several engine blocks (engine block size < canonical `B`, or sizes that do not divide),
@@ -16,8 +17,8 @@ import { EngineKeyMap, type KeySink } from '../../index/engine-key-map.js';
  * own, no probe beyond the piece's slot). A branch inside a canonical block (two prompts sharing the first engine
  * blocks of it) makes the shared pieces belong to several spans: the second and later ones live in `moreSpans`.
  * Links of a piece survive while its span lives, even when the bridge forgets the piece (it was removed everywhere):
- * they move to `orphans` and back into the bridge entry when the piece is defined again (adopt()), so a re-stored
- * piece rejoins its spans. A span ends when its closer is forgotten (it cannot be complete without it).
+ * its link word moves to `orphans` (its `moreSpans` stay) and back into the bridge entry when the piece is defined
+ * again (adopt()), so a re-stored piece rejoins its spans. A span ends when its closer is forgotten (it cannot be complete without it).
  */
 
 /**
@@ -45,10 +46,13 @@ export class SpanTable {
   private poolUsed = 0;
   /** Freed piece ranges by piece count (spans of one endpoint nearly all have the same count). */
   private readonly freeRanges = new Map<number, number[]>();
-  /** Second and later spans of a piece the bridge knows (its first is in its bridge entry). */
+  /** Spans of a piece beyond the one in its link word (the piece's link word has HAS_MORE set). */
   private readonly moreSpans = new Map<bigint, number[]>();
-  /** All spans of a piece the bridge forgot while they live (until adopt() or the spans end). */
-  private readonly orphans = new Map<bigint, number[]>();
+  /**
+   * Link words of pieces the bridge forgot while their spans live (until adopt() or the spans end). Usually small:
+   * a chain removed in order orphans a span's first pieces only until its closer goes.
+   */
+  private readonly orphans = new U64Table(1);
   private readonly ids: number[] = [];
   private live = 0;
 
@@ -65,7 +69,12 @@ export class SpanTable {
   /** Bytes held: columns, piece pool, side links (piece links in the bridge cost nothing here). */
   get byteLength(): number {
     const columnBytes = this.trackAnchors ? 28 : 20;
-    return this.capacity * columnBytes + this.pool.byteLength + (this.moreSpans.size + this.orphans.size) * 96;
+    return this.capacity * columnBytes + this.pool.byteLength + this.orphans.byteLength + this.moreSpans.size * 96;
+  }
+
+  /** Link bookkeeping outside the bridge (for tests): pieces in `orphans`, pieces with entries in `moreSpans`. */
+  linkCounts(): { orphans: number; shared: number } {
+    return { orphans: this.orphans.size, shared: this.moreSpans.size };
   }
 
   keyLo(id: number): number {
@@ -155,11 +164,10 @@ export class SpanTable {
    */
   adopt(map: EngineKeyMap, lo: number, hi: number): void {
     if (this.orphans.size === 0) return;
-    const key = join(lo, hi);
-    const ids = this.orphans.get(key);
-    if (!ids) return;
-    this.orphans.delete(key);
-    for (const id of ids) this.link(map, lo, hi, id);
+    const orphan = this.orphans.find(lo, hi);
+    if (orphan < 0) return;
+    map.setSpanLinkAt(map.slotOf(lo, hi), this.orphans.data[this.orphans.valueAt(orphan)]);
+    this.orphans.delete(orphan);
   }
 
   /**
@@ -212,11 +220,8 @@ export class SpanTable {
     for (const id of ids) if (this.isCloser(id, lo, hi)) closed = id;
     // end() only probes and rewrites link words: `slot` stays valid.
     if (closed >= 0) this.end(map, closed);
-    ids.length = 0;
-    this.spansAt(map, slot, lo, hi, ids);
-    if (ids.length > 0) this.orphans.set(join(lo, hi), ids.slice());
-    if ((map.spanLinkAt(slot) & HAS_MORE) !== 0) this.moreSpans.delete(join(lo, hi));
-    map.setSpanLinkAt(slot, 0);
+    const link = map.spanLinkAt(slot);
+    if (link !== 0) this.orphans.data[this.orphans.valueAt(this.orphans.insert(lo, hi))] = link;
   }
 
   clear(): void {
@@ -297,37 +302,50 @@ export class SpanTable {
   }
 
   /**
-   * Links the piece (lo, hi) to span `id` (once): in its bridge entry when that has room, else in `moreSpans`; in
-   * `orphans` while the bridge does not know the piece.
+   * Links the piece (lo, hi) to span `id` (once): in its link word when that has room, else in `moreSpans`. The link
+   * word is in the piece's bridge entry, or in `orphans` while the bridge does not know the piece.
    */
   private link(map: EngineKeyMap, lo: number, hi: number, id: number): void {
     const slot = map.slotOf(lo, hi);
-    if (slot < 0) {
-      addOnce(this.orphans, join(lo, hi), id);
-      return;
-    }
-    const link = map.spanLinkAt(slot);
+    const orphan = slot < 0 ? this.orphans.insert(lo, hi) : -1;
+    const link = slot >= 0 ? map.spanLinkAt(slot) : this.orphans.data[this.orphans.valueAt(orphan)];
     const first = link >>> 1;
     if (first === id + 1) return;
-    if (first === 0 && id + 1 <= MAX_FIRST) {
-      map.setSpanLinkAt(slot, ((id + 1) << 1) | (link & HAS_MORE));
-      return;
+    let next: number;
+    if (first === 0 && id + 1 <= MAX_FIRST) next = ((id + 1) << 1) | (link & HAS_MORE);
+    else {
+      addOnce(this.moreSpans, join(lo, hi), id);
+      next = link | HAS_MORE;
     }
-    addOnce(this.moreSpans, join(lo, hi), id);
-    map.setSpanLinkAt(slot, link | HAS_MORE);
+    if (slot >= 0) map.setSpanLinkAt(slot, next);
+    else this.orphans.data[this.orphans.valueAt(orphan)] = next;
   }
 
   /** Unlinks the piece (lo, hi) from span `id`, wherever the link is. */
   private unlink(map: EngineKeyMap, lo: number, hi: number, id: number): void {
-    const slot = map.slotOf(lo, hi);
-    if (slot < 0) {
-      removeOnce(this.orphans, join(lo, hi), id);
-      return;
-    }
-    const link = map.spanLinkAt(slot);
-    // An emptied first link stays empty while `moreSpans` holds others: spansAt() reads both.
-    if (link >>> 1 === id + 1) map.setSpanLinkAt(slot, link & HAS_MORE);
-    else if ((link & HAS_MORE) !== 0 && removeOnce(this.moreSpans, join(lo, hi), id) === 0) map.setSpanLinkAt(slot, link & ~HAS_MORE);
+    // Orphans first: a small table, and a piece found there needs no probe of the bridge.
+    const orphan = this.orphans.size > 0 ? this.orphans.find(lo, hi) : -1;
+    const slot = orphan < 0 ? map.slotOf(lo, hi) : -1;
+    if (orphan < 0 && slot < 0) return;
+    const link = slot >= 0 ? map.spanLinkAt(slot) : this.orphans.data[this.orphans.valueAt(orphan)];
+    let next = link;
+    if (link >>> 1 === id + 1) next = (link & HAS_MORE) === 0 ? 0 : this.refill(lo, hi);
+    else if ((link & HAS_MORE) !== 0 && removeOnce(this.moreSpans, join(lo, hi), id) === 0) next = link & ~HAS_MORE;
+    if (slot >= 0) map.setSpanLinkAt(slot, next);
+    else if (next !== 0) this.orphans.data[this.orphans.valueAt(orphan)] = next;
+    else this.orphans.delete(orphan);
+  }
+  /** The link word of the piece (lo, hi) after its first place emptied: a span from `moreSpans` moves into it. */
+  private refill(lo: number, hi: number): number {
+    const key = join(lo, hi);
+    const more = this.moreSpans.get(key);
+    if (!more || more.length === 0) return 0;
+    // (Ids past MAX_FIRST stay in `moreSpans`, the first place empty: spansAt() reads both.)
+    if (more[more.length - 1] + 1 > MAX_FIRST) return HAS_MORE;
+    const id = more.pop()!;
+    if (more.length > 0) return ((id + 1) << 1) | HAS_MORE;
+    this.moreSpans.delete(key);
+    return (id + 1) << 1;
   }
 }
 
