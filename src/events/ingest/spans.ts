@@ -212,12 +212,17 @@ export class SpanTable {
    * no span costs one read of its own entry: no probe.
    */
   forgetKey(map: EngineKeyMap, slot: number, lo: number, hi: number): void {
-    if (map.spanLinkAt(slot) === 0) return;
-    const ids = this.ids;
-    ids.length = 0;
-    this.spansAt(map, slot, lo, hi, ids);
+    const before = map.spanLinkAt(slot);
+    if (before === 0) return;
     let closed = -1;
-    for (const id of ids) if (this.isCloser(id, lo, hi)) closed = id;
+    // A piece of one span (the common case) names it in its link word: no list to build.
+    if ((before & HAS_MORE) === 0) closed = this.isCloser((before >>> 1) - 1, lo, hi) ? (before >>> 1) - 1 : -1;
+    else {
+      const ids = this.ids;
+      ids.length = 0;
+      this.spansAt(map, slot, lo, hi, ids);
+      for (const id of ids) if (this.isCloser(id, lo, hi)) closed = id;
+    }
     // end() only probes and rewrites link words: `slot` stays valid.
     if (closed >= 0) this.end(map, closed);
     const link = map.spanLinkAt(slot);
