@@ -27,6 +27,10 @@ const F_MAPPED_MANY = 2;
 /** The engine block ends on a canonical block boundary: a child chain continues from (reqLo, reqHi). */
 const F_ALIGNED = 4;
 
+/** Bits of the flags word that hold flags; the bits above hold the engine key's span link (spanLinkAt). */
+const FLAG_BITS = 3;
+const FLAG_MASK = (1 << FLAG_BITS) - 1;
+
 const COUNTED_IN_WORD = 4;
 const COUNT_MAX = 255;
 
@@ -79,6 +83,9 @@ export interface KeySink {
 }
 
 export class EngineKeyMap {
+  /** Largest span link the flags word holds (spanLinkAt). */
+  static readonly MAX_SPAN_LINK = 2 ** (32 - FLAG_BITS) - 1;
+
   private readonly table: U64Table;
 
   /** `trackAnchors`: also keep each engine key's chain anchor (for sharded remote indexes; 8 bytes per key more). */
@@ -220,6 +227,21 @@ export class EngineKeyMap {
     start.anchorLo = leftover.anchor === null ? 0 : lo32(leftover.anchor);
     start.anchorHi = leftover.anchor === null ? 0 : hi32(leftover.anchor);
     return start;
+  }
+
+  /**
+   * The engine key's span link: 0, or a number in [1, MAX_SPAN_LINK] that ingest's span table keeps there (1 + the id
+   * of the first span the key is a piece of). Stored in the flags word's free bits, so that linking an engine key to
+   * its span costs no memory and no probe beyond the key's own slot. A new key's link is 0; forgetAt() drops it.
+   */
+  spanLinkAt(slot: number): number {
+    return this.table.data[this.table.valueAt(slot) + W_FLAGS] >>> FLAG_BITS;
+  }
+
+  /** Sets the span link at `slot` (0 ≤ link ≤ MAX_SPAN_LINK; see spanLinkAt). */
+  setSpanLinkAt(slot: number, link: number): void {
+    const at = this.table.valueAt(slot) + W_FLAGS;
+    this.table.data[at] = ((this.table.data[at] & FLAG_MASK) | (link << FLAG_BITS)) >>> 0;
   }
 
   /** Store count of the engine key at `slot` on a tier. */

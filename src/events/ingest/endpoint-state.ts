@@ -9,12 +9,13 @@ import { StoreAges, type StoreBound } from './store-bound.js';
  */
 export class EndpointState {
   readonly map: EngineKeyMap;
-  readonly spans = new SpanTable();
+  readonly spans: SpanTable;
   readonly chunks = new OffloadChunks();
   ages: StoreAges | null = null;
 
   constructor(trackAnchors: boolean, bound: StoreBound | null, now: number) {
     this.map = new EngineKeyMap(trackAnchors);
+    this.spans = new SpanTable(trackAnchors);
     this.setBound(bound, now);
   }
 

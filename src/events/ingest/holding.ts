@@ -77,7 +77,7 @@ export abstract class Holding {
       return;
     }
     map.requestKeysAt(slot, added, anchors);
-    if (state.spans.size > 0) state.spans.completedBy(map, lo, hi, tier, added, anchors);
+    if (state.spans.size > 0) state.spans.completedBy(map, slot, lo, hi, tier, added, anchors);
     state.ages?.touch(lo, hi, this.now);
   }
 
@@ -97,10 +97,10 @@ export abstract class Holding {
     const map = state.map;
     if (map.addCountAt(slot, tier, -1) > 0) return;
     map.requestKeysAt(slot, removed, anchors);
-    if (state.spans.size > 0) state.spans.brokenBy(lo, hi, tier, removed, anchors);
+    if (state.spans.size > 0) state.spans.brokenBy(map, slot, lo, hi, tier, removed, anchors);
     if (map.isUnheldAt(slot)) {
+      if (state.spans.size > 0) state.spans.forgetKey(map, slot, lo, hi);
       map.forgetAt(slot);
-      state.spans.forgetKey(lo, hi);
       state.ages?.forget(lo, hi);
       if (state.chunks.size > 0) state.chunks.forget(join(lo, hi));
     }

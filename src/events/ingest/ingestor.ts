@@ -289,6 +289,8 @@ export class Ingestor extends Holding {
       const lo = halves[2 * j];
       const hi = halves[2 * j + 1];
       const slot = map.define(lo, hi, keyHalves, first, last, chainIndex, tail, anchorLo, anchorHi);
+      // A piece forgotten while its spans lived links to them again (spans.ts); define() left `slot` valid.
+      state.spans.adopt(map, lo, hi);
       this.holdAt(state, slot, lo, hi, tier, added, anchors);
     }
     if (carried > 0 || eb % B !== 0) {

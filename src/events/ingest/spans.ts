@@ -1,4 +1,4 @@
-import type { EngineKeyMap, KeySink } from '../../index/engine-key-map.js';
+import { EngineKeyMap, type KeySink } from '../../index/engine-key-map.js';
 import { U64Table } from '../../index/u64-table.js';
 
 /**
@@ -11,16 +11,15 @@ import { U64Table } from '../../index/u64-table.js';
  * stops being held there, so the index's refcount on (key, endpoint, tier) moves exactly once per span and tier.
  *
  * A canonical block that lies inside one engine block (1:1, 1:many) is not a span: that engine key maps to it
- * directly (EngineKeyMap). Endpoints that never see a span pay nothing but an empty table.
+ * directly (EngineKeyMap). Endpoints that never see a span pay nothing but empty columns.
  *
- * Pieces → spans: a piece usually belongs to one span; a branch inside a canonical block (two prompts sharing the
- * first engine blocks of it) makes the shared pieces belong to several. Links of a piece survive while its span
- * lives, even when the bridge forgets the piece (it was removed everywhere): a re-stored piece rejoins its spans.
- * A span ends when its closer is forgotten (it cannot be complete without it).
+ * Pieces → spans: a piece's first span is linked in its own bridge entry (EngineKeyMap.spanLinkAt: no table of its
+ * own, no probe beyond the piece's slot). A branch inside a canonical block (two prompts sharing the first engine
+ * blocks of it) makes the shared pieces belong to several spans: the second and later ones live in `moreSpans`.
+ * Links of a piece survive while its span lives, even when the bridge forgets the piece (it was removed everywhere):
+ * its link word moves to `orphans` (its `moreSpans` stay) and back into the bridge entry when the piece is defined
+ * again (adopt()), so a re-stored piece rejoins its spans. A span ends when its closer is forgotten (it cannot be complete without it).
  */
-/** Word 0 of a piece's link: 1 + id of its (first) span; word 1: 1 + id of a second span. More: `moreSpans`. */
-const W_FIRST = 0;
-const W_SECOND = 1;
 
 /**
  * Spans are stored by column in typed arrays (ids index them) and their pieces in one shared pool, so a span costs a
@@ -32,9 +31,9 @@ export class SpanTable {
   /** Request key, uint32 halves. */
   private reqLo = new Uint32Array(64);
   private reqHi = new Uint32Array(64);
-  /** Chain anchor (block 0's request key), when the writer needs anchors. */
-  private ancLo = new Uint32Array(64);
-  private ancHi = new Uint32Array(64);
+  /** Chain anchor (block 0's request key), only when the writer needs anchors (else empty: 8 bytes a span less). */
+  private ancLo: Uint32Array;
+  private ancHi: Uint32Array;
   /** Bit t set while the request key is added to the index for this span on tier t. */
   private indexed = new Uint32Array(64);
   /** Where the span's pieces start in `pool` (in uint32 words) and how many pieces it has (0 = no span). */
@@ -47,20 +46,35 @@ export class SpanTable {
   private poolUsed = 0;
   /** Freed piece ranges by piece count (spans of one endpoint nearly all have the same count). */
   private readonly freeRanges = new Map<number, number[]>();
-  private readonly links = new U64Table(2);
-  /** Third and later spans of a piece (branch points shared by more than two spans). */
+  /** Spans of a piece beyond the one in its link word (the piece's link word has HAS_MORE set). */
   private readonly moreSpans = new Map<bigint, number[]>();
+  /**
+   * Link words of pieces the bridge forgot while their spans live (until adopt() or the spans end). Usually small:
+   * a chain removed in order orphans a span's first pieces only until its closer goes.
+   */
+  private readonly orphans = new U64Table(1);
   private readonly ids: number[] = [];
   private live = 0;
+
+  constructor(private readonly trackAnchors = false) {
+    this.ancLo = new Uint32Array(trackAnchors ? 64 : 0);
+    this.ancHi = new Uint32Array(trackAnchors ? 64 : 0);
+  }
 
   /** Spans alive. */
   get size(): number {
     return this.live;
   }
 
-  /** Bytes held: columns, piece pool, links. */
+  /** Bytes held: columns, piece pool, side links (piece links in the bridge cost nothing here). */
   get byteLength(): number {
-    return this.capacity * 28 + this.pool.byteLength + this.links.byteLength + this.moreSpans.size * 96;
+    const columnBytes = this.trackAnchors ? 28 : 20;
+    return this.capacity * columnBytes + this.pool.byteLength + this.orphans.byteLength + this.moreSpans.size * 96;
+  }
+
+  /** Link bookkeeping outside the bridge (for tests): pieces in `orphans`, pieces with entries in `moreSpans`. */
+  linkCounts(): { orphans: number; shared: number } {
+    return { orphans: this.orphans.size, shared: this.moreSpans.size };
   }
 
   keyLo(id: number): number {
@@ -72,11 +86,11 @@ export class SpanTable {
   }
 
   anchorLo(id: number): number {
-    return this.ancLo[id];
+    return this.trackAnchors ? this.ancLo[id] : 0;
   }
 
   anchorHi(id: number): number {
-    return this.ancHi[id];
+    return this.trackAnchors ? this.ancHi[id] : 0;
   }
 
   indexedOn(id: number): number {
@@ -89,16 +103,16 @@ export class SpanTable {
 
   /**
    * The span closed by the engine key (closerLo, closerHi), or −1. A closer determines the whole prefix before it, so
-   * it closes at most one span.
+   * it closes at most one span; a live span's closer is in the bridge (forgetting it ends the span).
    */
-  closedBy(closerLo: number, closerHi: number): number {
+  closedBy(map: EngineKeyMap, closerLo: number, closerHi: number): number {
+    if (this.live === 0) return -1;
+    const slot = map.slotOf(closerLo, closerHi);
+    if (slot < 0 || map.spanLinkAt(slot) === 0) return -1;
     const ids = this.ids;
     ids.length = 0;
-    this.spansOf(closerLo, closerHi, ids);
-    for (const id of ids) {
-      const last = this.start[id] + 2 * this.count[id] - 2;
-      if (this.pool[last] === closerLo && this.pool[last + 1] === closerHi) return id;
-    }
+    this.spansAt(map, slot, closerLo, closerHi, ids);
+    for (const id of ids) if (this.isCloser(id, closerLo, closerHi)) return id;
     return -1;
   }
 
@@ -106,20 +120,30 @@ export class SpanTable {
    * Records a new span whose pieces are the first `n` pairs of `pieces` ([lo, hi, …]) and links them to it; returns
    * its id. The caller checked closedBy() first.
    */
-  create(lo: number, hi: number, anchorLo: number, anchorHi: number, pieces: readonly number[], n: number): number {
+  create(
+    map: EngineKeyMap,
+    lo: number,
+    hi: number,
+    anchorLo: number,
+    anchorHi: number,
+    pieces: readonly number[],
+    n: number,
+  ): number {
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.nextId++;
     if (id >= this.capacity) this.growColumns();
     this.reqLo[id] = lo;
     this.reqHi[id] = hi;
-    this.ancLo[id] = anchorLo;
-    this.ancHi[id] = anchorHi;
+    if (this.trackAnchors) {
+      this.ancLo[id] = anchorLo;
+      this.ancHi[id] = anchorHi;
+    }
     this.indexed[id] = 0;
     const at = this.allocPieces(n);
     for (let i = 0; i < 2 * n; i++) this.pool[at + i] = pieces[i];
     this.start[id] = at;
     this.count[id] = n;
     this.live++;
-    for (let i = 0; i < 2 * n; i += 2) this.link(pieces[i], pieces[i + 1], id);
+    for (let i = 0; i < 2 * n; i += 2) this.link(map, pieces[i], pieces[i + 1], id);
     return id;
   }
 
@@ -134,63 +158,113 @@ export class SpanTable {
     return mask;
   }
 
-  /** Appends the ids of the spans the engine key is a piece of. */
-  spansOf(lo: number, hi: number, out: number[]): void {
-    if (this.live === 0) return;
-    const slot = this.links.find(lo, hi);
-    if (slot < 0) return;
-    const v = this.links.valueAt(slot);
-    const d = this.links.data;
-    if (d[v + W_FIRST] !== 0) out.push(d[v + W_FIRST] - 1);
-    if (d[v + W_SECOND] !== 0) {
-      out.push(d[v + W_SECOND] - 1);
-      const more = this.moreSpans.size > 0 ? this.moreSpans.get(join(lo, hi)) : undefined;
-      if (more) for (const id of more) out.push(id);
-    }
+  /**
+   * The engine key (lo, hi) was just defined in the bridge: spans it was a piece of while forgotten link it
+   * again (in its bridge entry), so that it completes them when it is held.
+   */
+  adopt(map: EngineKeyMap, lo: number, hi: number): void {
+    if (this.orphans.size === 0) return;
+    const orphan = this.orphans.find(lo, hi);
+    if (orphan < 0) return;
+    map.setSpanLinkAt(map.slotOf(lo, hi), this.orphans.data[this.orphans.valueAt(orphan)]);
+    this.orphans.delete(orphan);
   }
 
   /**
-   * The engine key just became held on the tier: appends the request key (and anchor) of each of its spans that is
-   * now complete there, and marks it indexed.
+   * The engine key at `slot` (lo, hi) just became held on the tier: appends the request key (and anchor) of each of
+   * its spans that is now complete there, and marks it indexed.
    */
-  completedBy(map: EngineKeyMap, lo: number, hi: number, tier: number, sink: KeySink, anchors: KeySink | undefined): void {
+  completedBy(map: EngineKeyMap, slot: number, lo: number, hi: number, tier: number, sink: KeySink, anchors: KeySink | undefined): void {
+    if (map.spanLinkAt(slot) === 0) return;
     const ids = this.ids;
     ids.length = 0;
-    this.spansOf(lo, hi, ids);
+    this.spansAt(map, slot, lo, hi, ids);
     const bit = 1 << tier;
     for (const id of ids) {
       if ((this.indexed[id] & bit) !== 0 || !this.allHeld(map, id, tier)) continue;
       this.indexed[id] |= bit;
       sink.pushHalves(this.reqLo[id], this.reqHi[id]);
-      anchors?.pushHalves(this.ancLo[id], this.ancHi[id]);
+      anchors?.pushHalves(this.anchorLo(id), this.anchorHi(id));
     }
   }
 
   /**
-   * The engine key is no longer held on the tier: appends the request key (and anchor) of each of its spans indexed
-   * there, and marks it not indexed.
+   * The engine key at `slot` (lo, hi) is no longer held on the tier: appends the request key (and anchor) of each of
+   * its spans indexed there, and marks it not indexed.
    */
-  brokenBy(lo: number, hi: number, tier: number, sink: KeySink, anchors: KeySink | undefined): void {
+  brokenBy(map: EngineKeyMap, slot: number, lo: number, hi: number, tier: number, sink: KeySink, anchors: KeySink | undefined): void {
+    if (map.spanLinkAt(slot) === 0) return;
     const ids = this.ids;
     ids.length = 0;
-    this.spansOf(lo, hi, ids);
+    this.spansAt(map, slot, lo, hi, ids);
     const bit = 1 << tier;
     for (const id of ids) {
       if ((this.indexed[id] & bit) === 0) continue;
       this.indexed[id] &= ~bit;
       sink.pushHalves(this.reqLo[id], this.reqHi[id]);
-      anchors?.pushHalves(this.ancLo[id], this.ancHi[id]);
+      anchors?.pushHalves(this.anchorLo(id), this.anchorHi(id));
     }
   }
 
-  /** The bridge forgot the engine key: a span it closes ends (its other pieces are unlinked from it). */
-  forgetKey(lo: number, hi: number): void {
-    if (this.live === 0) return;
-    const id = this.closedBy(lo, hi);
-    if (id < 0) return;
+  /**
+   * The bridge is about to forget the engine key at `slot` (lo, hi; call before EngineKeyMap.forgetAt): a span it
+   * closes ends (its other pieces are unlinked from it); its links to other spans move to `orphans`. A key linked to
+   * no span costs one read of its own entry: no probe.
+   */
+  forgetKey(map: EngineKeyMap, slot: number, lo: number, hi: number): void {
+    const before = map.spanLinkAt(slot);
+    if (before === 0) return;
+    let closed = -1;
+    // A piece of one span (the common case) names it in its link word: no list to build.
+    if ((before & HAS_MORE) === 0) closed = this.isCloser((before >>> 1) - 1, lo, hi) ? (before >>> 1) - 1 : -1;
+    else {
+      const ids = this.ids;
+      ids.length = 0;
+      this.spansAt(map, slot, lo, hi, ids);
+      for (const id of ids) if (this.isCloser(id, lo, hi)) closed = id;
+    }
+    // end() only probes and rewrites link words: `slot` stays valid.
+    if (closed >= 0) this.end(map, closed);
+    const link = map.spanLinkAt(slot);
+    if (link !== 0) this.orphans.data[this.orphans.valueAt(this.orphans.insert(lo, hi))] = link;
+  }
+
+  clear(): void {
+    this.capacity = 64;
+    for (const k of ['reqLo', 'reqHi', 'indexed', 'start', 'count'] as const) this[k] = new Uint32Array(64);
+    this.ancLo = new Uint32Array(this.trackAnchors ? 64 : 0);
+    this.ancHi = new Uint32Array(this.trackAnchors ? 64 : 0);
+    this.nextId = 0;
+    this.freeIds.length = 0;
+    this.pool = new Uint32Array(256);
+    this.poolUsed = 0;
+    this.freeRanges.clear();
+    this.moreSpans.clear();
+    this.orphans.clear();
+    this.live = 0;
+  }
+
+  /** Appends the ids of the spans the engine key at `slot` (lo, hi) is a piece of. */
+  private spansAt(map: EngineKeyMap, slot: number, lo: number, hi: number, out: number[]): void {
+    const link = map.spanLinkAt(slot);
+    const first = link >>> 1;
+    if (first !== 0) out.push(first - 1);
+    if ((link & HAS_MORE) !== 0) {
+      const more = this.moreSpans.get(join(lo, hi));
+      if (more) for (const id of more) out.push(id);
+    }
+  }
+
+  private isCloser(id: number, lo: number, hi: number): boolean {
+    const last = this.start[id] + 2 * this.count[id] - 2;
+    return this.count[id] > 0 && this.pool[last] === lo && this.pool[last + 1] === hi;
+  }
+
+  /** Ends a span: unlinks its pieces and frees its id and piece range. */
+  private end(map: EngineKeyMap, id: number): void {
     const at = this.start[id];
     const n = this.count[id];
-    for (let i = at; i < at + 2 * n; i += 2) this.unlink(this.pool[i], this.pool[i + 1], id);
+    for (let i = at; i < at + 2 * n; i += 2) this.unlink(map, this.pool[i], this.pool[i + 1], id);
     let free = this.freeRanges.get(n);
     if (!free) this.freeRanges.set(n, (free = []));
     free.push(at);
@@ -198,19 +272,6 @@ export class SpanTable {
     this.indexed[id] = 0;
     this.freeIds.push(id);
     this.live--;
-  }
-
-  clear(): void {
-    this.capacity = 64;
-    for (const k of ['reqLo', 'reqHi', 'ancLo', 'ancHi', 'indexed', 'start', 'count'] as const) this[k] = new Uint32Array(64);
-    this.nextId = 0;
-    this.freeIds.length = 0;
-    this.pool = new Uint32Array(256);
-    this.poolUsed = 0;
-    this.freeRanges.clear();
-    this.links.clear();
-    this.moreSpans.clear();
-    this.live = 0;
   }
 
   private allHeld(map: EngineKeyMap, id: number, tier: number): boolean {
@@ -237,57 +298,84 @@ export class SpanTable {
 
   private growColumns(): void {
     this.capacity *= 2;
-    for (const k of ['reqLo', 'reqHi', 'ancLo', 'ancHi', 'indexed', 'start', 'count'] as const) {
+    const columns = this.trackAnchors ? (['reqLo', 'reqHi', 'ancLo', 'ancHi', 'indexed', 'start', 'count'] as const) : (['reqLo', 'reqHi', 'indexed', 'start', 'count'] as const);
+    for (const k of columns) {
       const next = new Uint32Array(this.capacity);
       next.set(this[k]);
       this[k] = next;
     }
   }
 
-  private link(lo: number, hi: number, id: number): void {
-    const slot = this.links.insert(lo, hi);
-    const v = this.links.valueAt(slot);
-    const d = this.links.data;
-    if (d[v + W_FIRST] === 0) d[v + W_FIRST] = id + 1;
-    else if (d[v + W_FIRST] === id + 1) return;
-    else if (d[v + W_SECOND] === 0) d[v + W_SECOND] = id + 1;
-    else if (d[v + W_SECOND] !== id + 1) {
-      const key = join(lo, hi);
-      const more = this.moreSpans.get(key);
-      if (!more) this.moreSpans.set(key, [id]);
-      else if (!more.includes(id)) more.push(id);
+  /**
+   * Links the piece (lo, hi) to span `id` (once): in its link word when that has room, else in `moreSpans`. The link
+   * word is in the piece's bridge entry, or in `orphans` while the bridge does not know the piece.
+   */
+  private link(map: EngineKeyMap, lo: number, hi: number, id: number): void {
+    const slot = map.slotOf(lo, hi);
+    const orphan = slot < 0 ? this.orphans.insert(lo, hi) : -1;
+    const link = slot >= 0 ? map.spanLinkAt(slot) : this.orphans.data[this.orphans.valueAt(orphan)];
+    const first = link >>> 1;
+    if (first === id + 1) return;
+    let next: number;
+    if (first === 0 && id + 1 <= MAX_FIRST) next = ((id + 1) << 1) | (link & HAS_MORE);
+    else {
+      addOnce(this.moreSpans, join(lo, hi), id);
+      next = link | HAS_MORE;
     }
+    if (slot >= 0) map.setSpanLinkAt(slot, next);
+    else this.orphans.data[this.orphans.valueAt(orphan)] = next;
   }
 
-  private unlink(lo: number, hi: number, id: number): void {
-    const slot = this.links.find(lo, hi);
-    if (slot < 0) return;
-    const v = this.links.valueAt(slot);
-    const d = this.links.data;
-    const key = this.moreSpans.size > 0 ? join(lo, hi) : 0n;
-    const more = this.moreSpans.size > 0 ? this.moreSpans.get(key) : undefined;
-    if (more) {
-      const at = more.indexOf(id);
-      if (at >= 0) {
-        more.splice(at, 1);
-        if (more.length === 0) this.moreSpans.delete(key);
-        return;
-      }
-    }
-    // Keep the link words packed: a later span moves into the freed word.
-    const refill = (): number => {
-      if (!more || more.length === 0) return 0;
-      const next = more.pop()! + 1;
-      if (more.length === 0) this.moreSpans.delete(key);
-      return next;
-    };
-    if (d[v + W_SECOND] === id + 1) d[v + W_SECOND] = refill();
-    else if (d[v + W_FIRST] === id + 1) {
-      d[v + W_FIRST] = d[v + W_SECOND];
-      d[v + W_SECOND] = d[v + W_FIRST] === 0 ? 0 : refill();
-    } else return;
-    if (d[v + W_FIRST] === 0) this.links.delete(slot);
+  /** Unlinks the piece (lo, hi) from span `id`, wherever the link is. */
+  private unlink(map: EngineKeyMap, lo: number, hi: number, id: number): void {
+    // Orphans first: a small table, and a piece found there needs no probe of the bridge.
+    const orphan = this.orphans.size > 0 ? this.orphans.find(lo, hi) : -1;
+    const slot = orphan < 0 ? map.slotOf(lo, hi) : -1;
+    if (orphan < 0 && slot < 0) return;
+    const link = slot >= 0 ? map.spanLinkAt(slot) : this.orphans.data[this.orphans.valueAt(orphan)];
+    let next = link;
+    if (link >>> 1 === id + 1) next = (link & HAS_MORE) === 0 ? 0 : this.refill(lo, hi);
+    else if ((link & HAS_MORE) !== 0 && removeOnce(this.moreSpans, join(lo, hi), id) === 0) next = link & ~HAS_MORE;
+    if (slot >= 0) map.setSpanLinkAt(slot, next);
+    else if (next !== 0) this.orphans.data[this.orphans.valueAt(orphan)] = next;
+    else this.orphans.delete(orphan);
   }
+  /** The link word of the piece (lo, hi) after its first place emptied: a span from `moreSpans` moves into it. */
+  private refill(lo: number, hi: number): number {
+    const key = join(lo, hi);
+    const more = this.moreSpans.get(key);
+    if (!more || more.length === 0) return 0;
+    // (Ids past MAX_FIRST stay in `moreSpans`, the first place empty: spansAt() reads both.)
+    if (more[more.length - 1] + 1 > MAX_FIRST) return HAS_MORE;
+    const id = more.pop()!;
+    if (more.length > 0) return ((id + 1) << 1) | HAS_MORE;
+    this.moreSpans.delete(key);
+    return (id + 1) << 1;
+  }
+}
+
+/**
+ * A piece's link word in its bridge entry (EngineKeyMap.spanLinkAt): (1 + id of its first span) << 1, or 0 when the
+ * first place is empty, with bit 0 (HAS_MORE) set while `moreSpans` holds further spans of the piece (so that a piece
+ * of one span never looks there).
+ */
+const HAS_MORE = 1;
+const MAX_FIRST = EngineKeyMap.MAX_SPAN_LINK >>> 1;
+
+function addOnce(links: Map<bigint, number[]>, key: bigint, id: number): void {
+  const ids = links.get(key);
+  if (!ids) links.set(key, [id]);
+  else if (!ids.includes(id)) ids.push(id);
+}
+
+/** Removes `id` from the key's list; returns how many ids are left (−1 when the key had none). */
+function removeOnce(links: Map<bigint, number[]>, key: bigint, id: number): number {
+  const ids = links.get(key);
+  if (!ids) return -1;
+  const at = ids.indexOf(id);
+  if (at >= 0) ids.splice(at, 1);
+  if (ids.length === 0) links.delete(key);
+  return ids.length;
 }
 
 function join(lo: number, hi: number): bigint {
