@@ -190,7 +190,7 @@ export class IndexerApi {
     // Without an admin token anyone may call this: only IP literals, never a name the service would resolve.
     const hosts = (this.deps.limits.allowHostnameEndpoints ?? false) || !!this.deps.limits.adminTokenFile;
     const endpoint = checkCandidateShaped('endpoint', req.endpoint, hosts);
-    const discoveryUrl = req.discoveryUrl ? checkDiscoveryUrl('discovery_url', req.discoveryUrl) : null;
+    const discoveryUrl = req.discoveryUrl ? checkDiscoveryUrl('discovery_url', req.discoveryUrl, hosts) : null;
     if (discoveryUrl && req.zmqAddress) throw invalid('zmq_address', 'give zmq_address or discovery_url, not both');
     if (discoveryUrl && req.replayAddress) throw invalid('replay_address', 'the replay sockets are listed by discovery_url');
     if (discoveryUrl && req.ranks) throw invalid('ranks', 'the ranks are listed by discovery_url');
@@ -312,8 +312,11 @@ function checkZmqAddress(field: string, value: string, allowHostnames: boolean):
   return value;
 }
 
-function checkDiscoveryUrl(field: string, value: string): string {
-  if (value.length > 300 || !/^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/.test(value)) throw invalid(field, `"${value.slice(0, 100)}" is not http(s)://<host>:<port>`);
+function checkDiscoveryUrl(field: string, value: string, allowHostnames: boolean): string {
+  const m = value.length > 300 ? null : /^https?:\/\/([^\s/?#@]+)(\/[^\s?#]*)?$/.exec(value);
+  if (!m) throw invalid(field, `"${value.slice(0, 100)}" is not http(s)://<host>:<port>`);
+  // The service would GET this URL: without an admin token, the same IP-literal rule as zmq_address (docs/security.md).
+  if (!allowHostnames) checkCandidateShaped(field, m[1], false);
   return value;
 }
 

@@ -147,6 +147,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const tiers = new TierRegistry();
   const hasher = new BlockHasher(config.keys);
   let pipeline: EventPipeline | null = null;
+  // A bad static spec (e.g. a discovery URL with ranks=) names endpoints.static, before anything is opened (the
+  // transport would otherwise fail under zmq.addresses).
+  for (const s of config.endpoints.static) await atSetting('endpoints.static', typeof s === 'string' ? s : JSON.stringify(s), async () => parseEndpointSpec(s));
   const redisSetting = config.index.redisCluster.length > 0 ? ['index.redisCluster', config.index.redisCluster.join(',')] : ['index.redisUrl', redactUrl(config.index.redisUrl)];
   const index = await atSetting(redisSetting[0], redisSetting[1], () =>
     openIndex(config, tiers, (endpoint, reason) => {

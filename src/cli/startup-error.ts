@@ -48,7 +48,8 @@ export function startupFailureRecord(err: unknown): { setting: string | null; er
   const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
   const problems = lines.filter((l) => /^[\w.]+: /.test(l) || /^--set /.test(l));
   const first = problems[0] ?? lines[0] ?? '';
-  const named = /^(\w+\.\w+)[: ]/.exec(first) ?? /\b(\w+\.\w+):/.exec(message);
+  // Keys may be nested deeper than section.key (images.fetch.maxBytes): the whole dotted path is the setting.
+  const named = /^(\w+(?:\.\w+)+)[: ]/.exec(first) ?? /\b(\w+(?:\.\w+)+):/.exec(message);
   const text = lines.length > 1 ? lines.slice(lines[0].endsWith(':') ? 1 : 0).join('; ') : first;
   return { setting: named ? named[1] : null, error: text, msg: `start-up failed: ${text}` };
 }

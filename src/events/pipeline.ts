@@ -312,6 +312,7 @@ export class EventPipeline {
    */
   private retire(s: EndpointStream, reason: 'stale' | 'reclaimed'): void {
     this.streams.delete(s.identity);
+    this.tallies.delete(s.identity); // forgotten with the stream, as remove() does (else churn grows the map)
     bump(this.counters.clears, reason);
     void s.close(); // idle: closing settles at once; the entries go now, below
     this.ingestor.forget(s.identity);

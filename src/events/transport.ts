@@ -160,6 +160,7 @@ export class EventTransport {
     for (const [rank, socket] of [...connection.sockets]) {
       if (listed.has(rank)) continue;
       connection.sockets.delete(rank);
+      this.boundDiscoveredRank(spec, rank, null);
       await socket.sub.close();
       await this.pipeline.remove(inRank(rank));
       changes.removed++;
@@ -174,9 +175,21 @@ export class EventTransport {
         const cleared = this.pipeline.resetWhere(inRank(source.rank), 'moved');
         changes.moved++;
         this.log.info({ url: spec.address, rank: source.rank, from: current.address, to: source.endpoint, cleared }, 'discovery: rank moved to new sockets');
-      } else changes.added++;
+      } else {
+        changes.added++;
+        this.boundDiscoveredRank(spec, source.rank, spec.storeBound ?? null);
+      }
       await this.openRank(connection, source.rank, source.endpoint, source.replay);
     }
+  }
+
+  /**
+   * A discovery spec's store bound reaches the ranks its URL lists: addEndpoint bounded rank 0 (specIdentities), each
+   * further rank takes the bound under its own scoring identity while it is listed.
+   */
+  private boundDiscoveredRank(spec: EndpointSpec, rank: number, bound: EndpointSpec['storeBound']): void {
+    if (!spec.discovery || spec.endpoint === null || !spec.storeBound || rank < spec.ranks) return;
+    this.options.storeBound?.([rankIdentityOf(spec, rank) ?? rankIdentity(spec.endpoint, rank)], bound);
   }
 
   /** Discovery URLs with their last outcome and the identity configured for them (ListEndpoints, operations). */
@@ -206,6 +219,7 @@ export class EventTransport {
     if (!connection) return [];
     this.connections.delete(address);
     if (connection.spec.endpoint !== null && connection.spec.storeBound) this.options.storeBound?.(specIdentities(connection.spec), null);
+    for (const rank of connection.sockets.keys()) this.boundDiscoveredRank(connection.spec, rank, null);
     await connection.poller?.stop();
     await Promise.all([...connection.sockets.values()].map((s) => s.sub.close()));
     const removed = await this.pipeline.remove((s) => s.source === address, options);

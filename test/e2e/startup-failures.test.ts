@@ -89,6 +89,24 @@ describe('kv-indexer serve: start-up failures exit with one structured line', ()
     expectFailureLine(r.last, 'keys.blockSize', 'start-up failed: keys.blockSize: Too small: expected number to be >=1', 'keys.blockSize: Too small: expected number to be >=1');
   });
 
+  it('a bad images.fetch setting names the whole key (three levels deep)', async () => {
+    const r = await failingServe(['images.fetch={"maxBytes":0}']);
+    expect([r.signal, r.code]).toEqual([null, 1]);
+    const error = 'images.fetch.maxBytes: Too small: expected number to be >=1';
+    expectFailureLine(r.last, 'images.fetch.maxBytes', `start-up failed: ${error}`, error);
+  });
+
+  it('a bad discovery setting and a bad discovery endpoint spec name their setting', async () => {
+    const r = await failingServe(['discovery.intervalMs=1']);
+    expect([r.signal, r.code]).toEqual([null, 1]);
+    const error = 'discovery.intervalMs: Too small: expected number to be >=10';
+    expectFailureLine(r.last, 'discovery.intervalMs', `start-up failed: ${error}`, error);
+    const s = await failingServe(['endpoints.static=["http://10.0.0.5:8000;ranks=2"]']);
+    expect([s.signal, s.code]).toEqual([null, 1]);
+    expect(s.last).toMatchObject({ level: 60, name: 'kv-indexer', setting: 'endpoints.static' });
+    expect(s.last.msg).toBe('start-up failed: endpoints.static http://10.0.0.5:8000;ranks=2: endpoint http://10.0.0.5:8000: ranks are listed by the discovery URL, not configured');
+  });
+
   it('a model registry that cannot be read names models.registry', async () => {
     const r = await failingServe(['models.registry=/nonexistent/registry.yaml']);
     expect([r.signal, r.code]).toEqual([null, 1]);

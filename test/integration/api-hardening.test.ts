@@ -51,6 +51,16 @@ describe('API hardening', () => {
     expect(await failure(t.kv.call('AddEndpoint', { endpoint: named, zmqAddress: 'tcp://10.0.0.9:5557' }))).toEqual({ code: INVALID, details: why('endpoint', named) });
     expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', zmqAddress: `tcp://${named}` }))).toEqual({ code: INVALID, details: why('zmq_address', named) });
     expect(await failure(t.kv.call('Reserve', { endpoint: '10.0.0.1:08000', blockKeys: ['1'], ttlMs: 100 }))).toMatchObject({ code: INVALID });
+    // The per-rank identities and the discovery URL (the service would GET it) take the same rule.
+    expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', zmqAddress: 'tcp://10.0.0.9:5557', ranks: 2, rankEndpoints: ['10.0.0.9:8000', named] }))).toEqual({
+      code: INVALID,
+      details: why('rank_endpoints[1]', named),
+    });
+    expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', discoveryUrl: `http://${named}/v1` }))).toEqual({ code: INVALID, details: why('discovery_url', named) });
+    expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', discoveryUrl: 'http://localhost:8000' }))).toEqual({
+      code: INVALID,
+      details: why('discovery_url', 'localhost:8000'),
+    });
     expect(t.service.transport.connectedEndpoints()).toEqual([]); // nothing was connected
     expect(await t.kv.call('Reserve', { endpoint: '[fd00::5]:8000', blockKeys: ['1'], ttlMs: 50 })).toEqual({ reservedBlocks: 1 });
   });

@@ -122,4 +122,36 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
     ]);
     expect(pipeline.counters.dropped).toEqual({ too_many_endpoints: 5 });
   });
+
+  it('a retired identity (stale sweep or reclaimed slot) forgets its wire tallies with it: back, it counts from 0', async () => {
+    let now = 1_000_000;
+    const tiers = new TierRegistry();
+    const index = new MemoryIndex({ tiers });
+    const pipeline = new EventPipeline(
+      new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer: index, tiers }),
+      { warn: () => undefined, info: () => undefined },
+      { limits: { maxEndpoints: 1 }, clock: () => now, staleMs: 1_000, clearStaleMs: 5_000 },
+    );
+    const wireOf = (i: number) => pipeline.listEndpoints().find((e) => e.identity === endpoint(i))?.wire;
+    const stored = (n: number) => ({ storedBlocksByLocality: { unspecified: n }, storedBlocksByOwnership: {}, skippedEvents: {} });
+    for (let k = 0; k < 2; k++) pipeline.handle(batch(11));
+    await pipeline.idle();
+    expect(wireOf(11)).toEqual(stored(2));
+    // Reclaimed: pod 12 takes pod 11's slot once pod 11 is stale; pod 11 back (after pod 12 is stale) starts from 0.
+    now += 1_001;
+    pipeline.handle(batch(12));
+    await pipeline.idle();
+    expect(pipeline.listEndpoints().map((e) => e.identity)).toEqual([endpoint(12)]);
+    now += 1_001;
+    pipeline.handle(batch(11));
+    await pipeline.idle();
+    expect(pipeline.counters.clears).toEqual({ reclaimed: 2 });
+    expect(wireOf(11)).toEqual(stored(1));
+    // Swept as stale (endpoints.clearStaleSeconds): the same.
+    now += 5_001;
+    expect(pipeline.sweepStale()).toEqual([endpoint(11)]);
+    pipeline.handle(batch(11));
+    await pipeline.idle();
+    expect(wireOf(11)).toEqual(stored(1));
+  });
 });

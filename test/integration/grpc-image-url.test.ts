@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHARED_DIR } from '../support/golden.js';
+import { waitFor } from '../support/zmq.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
@@ -22,11 +23,20 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
   let base: string;
   let dir: string;
   let hits = 0;
+  let slowHits = 0;
+  let slowServed = 0;
 
   beforeAll(async () => {
     server = createServer((req, res) => {
       hits++;
-      if (req.url === '/coco.png') {
+      if (req.url === '/slow.png') {
+        // Answers after 600 ms: a caller with a 200 ms deadline is gone by then.
+        slowHits++;
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'image/png' });
+          res.end(png, () => slowServed++);
+        }, 600);
+      } else if (req.url === '/coco.png') {
         res.writeHead(200, { 'content-type': 'image/png' });
         res.end(png);
       } else {
@@ -53,12 +63,16 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const score = (url: string) =>
-    t.kv.call('Score', {
-      model: MODEL,
-      chat: { messagesJson: JSON.stringify([{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'What is in this image?' }] }]) },
-      returnBlockKeys: true,
-    }) as Promise<{ blockKeys: string[]; tokenCount: number; items: Record<string, unknown>[] }>;
+  const score = (url: string, text = 'What is in this image?', deadlineMs?: number) =>
+    t.kv.call(
+      'Score',
+      {
+        model: MODEL,
+        chat: { messagesJson: JSON.stringify([{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text }] }]) },
+        returnBlockKeys: true,
+      },
+      deadlineMs,
+    ) as Promise<{ blockKeys: string[]; tokenCount: number; items: Record<string, unknown>[] }>;
 
   it('the fetched image gives the same block keys as the data URL; identifier = vLLM 0.19.1 golden', async () => {
     const data = await score(`data:image/png;base64,${png.toString('base64')}`);
@@ -82,5 +96,35 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
     expect(text).toContain('kv_indexer_image_url_fetches_total{outcome="fetched"} 1');
     expect(text).toContain('kv_indexer_image_url_fetches_total{outcome="cached"} 1');
     expect(text).toContain('kv_indexer_image_url_fetches_total{outcome="status"} 1');
+  });
+
+  it('a chat cancelled while its image URL is fetched: DEADLINE_EXCEEDED, nothing cached, no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const stats = () => t.prompts!.service.stats();
+      const before = stats();
+      const text = 'Describe the slow image, please.';
+      const outcome = await score(`${base}/slow.png`, text, 200).then(
+        () => 'answered',
+        (e: { code: number }) => e.code,
+      );
+      expect(outcome).toBe(4); // DEADLINE_EXCEEDED
+      // The fetch finishes after the caller left; the vLLM identifier is computed, then tokenization is refused at
+      // the pool's door (the tokenizer signal reached the chat path) and neither the body nor the tokens are cached.
+      await waitFor(() => slowServed === 1 && stats().tokenizeCancelledQueued === before.tokenizeCancelledQueued + 1, 'the abandoned chat dropped at tokenization');
+      await new Promise((r) => setTimeout(r, 50));
+      expect([stats().fetchCacheEntries, stats().cacheEntries]).toEqual([before.fetchCacheEntries, before.cacheEntries]);
+      expect(stats().tokenizedChars).toBe(before.tokenizedChars);
+      expect(unhandled).toEqual([]);
+      // Asked again without a deadline: fetched again (not cached), the vLLM identifier as for the same bytes.
+      const again = await score(`${base}/slow.png`, text, 10_000);
+      expect(again.items).toEqual([{ offset: 15, length: 391, identifier: golden.cases[0].identifier, estimated: false, identifierSource: 'vllm-mm-hash', fetchOutcome: 'fetched' }]);
+      expect(slowHits).toBe(2);
+      expect(stats().fetchCacheEntries).toBe(before.fetchCacheEntries + 1);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

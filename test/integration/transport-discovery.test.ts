@@ -87,7 +87,7 @@ const empty = (rank: number) => encode([Date.now() / 1000, [], rank]);
  * Publishes empty batches until the service follows `identity` from this publisher (the first one received may
  * join mid-stream: the replay ROUTER listed for the rank fills the start), then one store; waits until indexed.
  */
-async function storeThrough(svc: TestService, pub: SimPublisher, rank: number, identity: string, first: number): Promise<void> {
+async function storeThrough(svc: TestService, pub: SimPublisher, rank: number, identity: string, first: number, expected = 3): Promise<void> {
   const stream = () => svc.service.pipeline.stream(identity);
   const deadline = Date.now() + 5_000;
   while (!(stream() && stream()!.last === pub.seq - 1n && pub.seq > 0n)) {
@@ -96,7 +96,7 @@ async function storeThrough(svc: TestService, pub: SimPublisher, rank: number, i
     await new Promise((r) => setTimeout(r, 20));
   }
   await pub.publish(store(rank, first));
-  await waitFor(() => stream()!.last === pub.seq - 1n && svc.service.index.entriesOf(identity) === 3, `${identity} indexed from ${pub.pubAddress}`);
+  await waitFor(() => stream()!.last === pub.seq - 1n && svc.service.index.entriesOf(identity) === expected, `${identity} indexed from ${pub.pubAddress}`);
 }
 
 async function matched(svc: TestService, first: number, candidates: string[]): Promise<number[]> {
@@ -267,5 +267,33 @@ describe('discovery from a vLLM HTTP base URL', () => {
     await waitFor(() => (svc.service.transport.discoveryCounters.polls.unknown_rank ?? 0) >= 1, 'unknown_rank');
     expect(svc.service.transport.rankSocketAddress(url, 0)).toBeNull();
     expect(svc.service.transport.discoveryPoller(url)!.status().lastError).toBe('unknown_rank: data_parallel_rank 1 has no configured identity');
+  });
+
+  it('a store bound (max_blocks) with serving identities reaches every listed rank, not only rank 0', async () => {
+    const http = new SourcesServer();
+    open.servers.push(http);
+    const url = await http.start();
+    const [a0, a1] = [await publisher(), await publisher()];
+    http.serve([sourceOf(a0, 0), sourceOf(a1, 1)]);
+    const svc = await startTestService({ overrides: { zmq: { mode: 'bind', addresses: [] }, discovery: fast } });
+    open.services.push(svc);
+    const R1 = '10.0.0.5:8001';
+    // Through the API: discovery_url + serving_port_ranks + max_blocks (rank r is <ip>:<port + r>).
+    await svc.kv.call('AddEndpoint', { endpoint: POD, discoveryUrl: url, servingPortRanks: true, maxBlocks: '2' });
+    // Each rank stores 3 blocks; the bound keeps the 2 youngest under each rank's own identity.
+    await storeThrough(svc, a0, 0, POD, 100, 2);
+    await storeThrough(svc, a1, 1, R1, 200, 2);
+    expect([svc.service.index.entriesOf(POD), svc.service.index.entriesOf(R1)]).toEqual([2, 2]);
+    expect(await matched(svc, 200, [POD, R1])).toEqual([0, 0]); // the first block of rank 1's prompt was dropped
+    // Rank 1 no longer listed: its bound goes with it (back to the default, none here); listed again, it is bounded again.
+    http.serve([sourceOf(a0, 0)]);
+    await waitFor(() => svc.service.transport.discoveryCounters.changes.removed === 1, 'rank 1 removed');
+    http.serve([sourceOf(a0, 0), sourceOf(a1, 1)]);
+    await waitFor(() => svc.service.transport.rankSocketAddress(url, 1) === a1.pubAddress, 'rank 1 back');
+    await storeThrough(svc, a1, 1, R1, 300, 2);
+    // Removing the endpoint takes the bound off every rank: a new unbounded connection for rank 1 keeps all 3 blocks.
+    await svc.kv.call('RemoveEndpoint', { endpoint: POD });
+    await svc.service.transport.addEndpoint(`${a1.pubAddress};serving=${R1}`);
+    await storeThrough(svc, a1, 0, R1, 400);
   });
 });

@@ -47,10 +47,10 @@ async function rankPublishers(ranks: number): Promise<{ pubs: Publisher[]; port:
 }
 
 /** Publishes each rank's seq-0 store until the service has indexed it (a PUB drops what precedes the subscription). */
-async function publishUntilIndexed(svc: TestService, pubs: Publisher[], identities: string[]) {
+async function publishUntilIndexed(svc: TestService, pubs: Publisher[], identities: string[], expected = 3) {
   const deadline = Date.now() + 5_000;
   for (let r = 0; r < pubs.length; r++) {
-    while (svc.service.index.entriesOf(identities[r]) !== 3) {
+    while (svc.service.index.entriesOf(identities[r]) !== expected) {
       if (Date.now() > deadline) throw new Error(`rank ${r} never indexed as ${identities[r]}`);
       await pubs[r].send(kvMessage(TOPIC, 0, storeOf(r)));
       await new Promise((res) => setTimeout(res, 20));
@@ -116,6 +116,24 @@ describe('data-parallel identity', () => {
       { kind: 'serving', endpoint: `${POD}:8000` },
       { kind: 'explicit', endpoints: explicit },
     ]);
+  });
+
+  it('AddEndpoint max_blocks with rank_endpoints: the bound applies to each rank\'s own scoring identity', async () => {
+    const svc = await startTestService();
+    open.services.push(svc);
+    const a = await rankPublishers(2);
+    const explicit = ['10.0.0.6:9100', '10.0.0.7:9100'];
+    await svc.kv.call('AddEndpoint', { endpoint: `${POD}:8000`, zmqAddress: `tcp://127.0.0.1:${a.port}`, ranks: 2, rankEndpoints: explicit, maxBlocks: '2' });
+    // Each rank stores 3 blocks and keeps the 2 youngest under its own identity (not under endpoint or <endpoint>@dp1).
+    await publishUntilIndexed(svc, a.pubs, explicit, 2);
+    expect(await matched(svc, 1, explicit)).toEqual({ '10.0.0.6:9100': 0, '10.0.0.7:9100': 0 }); // block 1 of each prompt dropped
+    expect(svc.service.ingestor.counters.boundDrops).toBe(2);
+    // Removed, the bound goes: the same identities through an unbounded connection keep all 3 blocks.
+    await svc.kv.call('RemoveEndpoint', { endpoint: explicit[0] });
+    const b = await rankPublishers(2);
+    await svc.kv.call('AddEndpoint', { endpoint: `${POD}:8000`, zmqAddress: `tcp://127.0.0.1:${b.port}`, ranks: 2, rankEndpoints: explicit });
+    await publishUntilIndexed(svc, b.pubs, explicit);
+    expect(await matched(svc, 1, explicit)).toEqual({ '10.0.0.6:9100': 0, '10.0.0.7:9100': 3 });
   });
 
   it('AddEndpoint refuses inconsistent identities, naming the field, and connects nothing', async () => {
