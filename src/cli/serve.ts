@@ -167,7 +167,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const transportOptions: TransportOptions = {
     ...settings.transport,
     storeBound: (identities, bound) => {
-      for (const identity of identities) ingestor.setStoreBound(identity, bound ?? defaultStoreBound);
+      for (const identity of identities) ingestor.setStoreBound(identity, bound ?? null);
     },
   };
   pipeline = new EventPipeline(ingestor, log, {

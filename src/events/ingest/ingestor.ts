@@ -42,7 +42,7 @@ export class Ingestor extends Holding {
   private keyHalves = new Uint32Array(128);
 
   private readonly defaultBound: StoreBound | null;
-  private readonly bounds = new Map<string, StoreBound | null>();
+  private readonly bounds = new Map<string, StoreBound>();
   private readonly clock: () => number;
   private readonly dropKey = { lo: 0, hi: 0 };
 
@@ -94,7 +94,8 @@ export class Ingestor extends Holding {
    * holds too (their age starts now). Endpoints without one use the default bound.
    */
   setStoreBound(endpoint: string, bound: StoreBound | null): void {
-    this.bounds.set(endpoint, bound);
+    if (bound === null) this.bounds.delete(endpoint);
+    else this.bounds.set(endpoint, bound);
     this.endpoints.get(endpoint)?.setBound(bound ?? this.defaultBound, this.clock());
   }
 
@@ -110,7 +111,7 @@ export class Ingestor extends Holding {
   }
 
   private boundOf(endpoint: string): StoreBound | null {
-    return this.bounds.has(endpoint) ? this.bounds.get(endpoint)! : this.defaultBound;
+    return this.bounds.get(endpoint) ?? this.defaultBound;
   }
 
   /** Drops the endpoint's oldest engine blocks (all tiers) while its store bound is exceeded. */
