@@ -3,7 +3,7 @@
  * names the endpoint and model (topic), the msgpack payload is decoded for any vLLM version (decode/), each
  * (endpoint, rank) stream applies the sequence rules and repairs gaps by replay (pipeline, stream, sequence,
  * replay-client), and ingest applies the events to the index through the engine-key bridge (ingest/).
- * recording/ captures and plays back raw streams; sim/ is a vLLM publisher simulator.
+ * recording/ captures and plays back raw streams (the vLLM publisher simulator is in src/sim/publisher/).
  */
 export * from './types.js';
 export { decodeEventBatch, normaliseHash, PayloadError, DECODE_REASONS, type WireFormat } from './decode/index.js';
