@@ -13,7 +13,8 @@ export { parseLiveFrames, type LiveMessage } from './frames.js';
 export { newTransportCounters, type TransportCounters } from './counters.js';
 export { type WireTally } from './wire-tally.js';
 export { classifySeq, type SeqState, type SeqVerdict } from './sequence.js';
-export { parseReplyFrames, requestReplay, ReplayError, type ReplayReply } from './replay-client.js';
+export { requestReplay, ReplayError } from './replay-client.js';
+export { parseReplyFrames, type ReplayLayout, type ReplayReply } from './replay-protocol.js';
 export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream.js';
 export {
   BIND_ORIGIN,
