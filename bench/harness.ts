@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { Bench } from 'tinybench';
-import { prng } from '../src/events/sim/workload.js';
+import { prng } from '../src/sim/publisher/workload.js';
 
 /** A benchmark suite: runs, returns named figures, and states the goal each figure is compared with. */
 export interface Suite {

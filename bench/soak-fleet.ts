@@ -6,9 +6,9 @@
  *   parent → { type: 'run', seconds }                       child → { type: 'done', published }
  * `requests`: Score requests for prompts the fleet serves (shared system prompts), for the Score client.
  */
-import { SimFleet } from '../src/events/sim/fleet.js';
-import { SimPublisher } from '../src/events/sim/publisher.js';
-import { ChatWorkload } from '../src/events/sim/workload.js';
+import { SimFleet } from '../src/sim/publisher/fleet.js';
+import { SimPublisher } from '../src/sim/publisher/publisher.js';
+import { ChatWorkload } from '../src/sim/publisher/workload.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
 const ENDPOINTS = 4;

@@ -1,6 +1,6 @@
 /**
  * `npm run soak -- --minutes N [--steps-per-second S] [--note TEXT]`: the service under sustained load for N minutes —
- * a simulated fleet (src/events/sim, in a child process: soak-fleet.ts) publishing real 3-frame ZMQ batches (chats
+ * a simulated fleet (src/sim/publisher, in a child process: soak-fleet.ts) publishing real 3-frame ZMQ batches (chats
  * over shared system prompts, LRU evictions, CPU offload) while another child process keeps gRPC Score calls in
  * flight (soak-score-client.mjs) — sampling every second the service process's RSS, heap, event-loop delay and GC
  * pauses, and every 10 s its heap after a forced full GC. Only the service runs in the measured process.
@@ -38,7 +38,7 @@ const cpuStart = process.cpuUsage();
 const embedded = await startEmbedded(embeddedConfig());
 const { service, api } = embedded;
 
-// The fleet (simulated vLLM publishers, src/events/sim) in its own process, as vLLM's are: see soak-fleet.ts.
+// The fleet (simulated vLLM publishers, src/sim/publisher) in its own process, as vLLM's are: see soak-fleet.ts.
 const fleetProcess = fork(new URL('./soak-fleet.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 type FleetMessage = { type: 'ready'; requests: object[] } | { type: 'done'; published: number } | { type: 'error'; message: string };
 const fromFleet = (want: FleetMessage['type']) =>

@@ -1,5 +1,5 @@
 /**
- * `npm run fixtures`: regenerates fixtures/recordings/ from the vLLM publisher simulator (src/events/sim). Each
+ * `npm run fixtures`: regenerates fixtures/recordings/ from the vLLM publisher simulator (src/sim/publisher). Each
  * scenario writes `<name>.kvrec.gz` (the recording, service format, docs/events.md) and `<name>.expected.json`
  * (per-endpoint entries by tier and sample scores, computed from the simulator's own caches). Deterministic: the
  * same code writes the same bytes.
@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { encodeHeader, encodeRecord } from '../src/events/recording/format.js';
-import { runScenario, SCENARIOS } from '../src/events/sim/scenarios.js';
+import { runScenario, SCENARIOS } from '../src/sim/publisher/scenarios.js';
 
 const dir = new URL('../fixtures/recordings/', import.meta.url);
 mkdirSync(dir, { recursive: true });

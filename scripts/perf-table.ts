@@ -3,7 +3,7 @@
 // is current. `npm run bench` then `npm run perf:readme` after a benchmark run.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderMarkdown, type SimulationReport } from '../src/cli/simulate/report.js';
+import { renderMarkdown, type SimulationReport } from '../src/sim/fleet/report.js';
 
 interface Figure {
   value: number;

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { EventPipeline, EventTransport, Ingestor } from '../../src/events/index.js';
-import { SimFleet } from '../../src/events/sim/fleet.js';
-import { seqBytes } from '../../src/events/sim/publisher.js';
-import { ChatWorkload } from '../../src/events/sim/workload.js';
+import { SimFleet } from '../../src/sim/publisher/fleet.js';
+import { seqBytes } from '../../src/sim/publisher/publisher.js';
+import { ChatWorkload } from '../../src/sim/publisher/workload.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { gc, type Suite } from '../harness.js';

@@ -2,10 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { POLICIES, type PolicyName } from './simulate/policies.js';
-import { renderMarkdown, renderSvg, renderText, type ReportRow, type SimulationReport } from './simulate/report.js';
-import { DEFAULT_SIMULATION, runPolicy, type SimulationOptions } from './simulate/run.js';
-import { generateWorkload, WORKLOADS, type WorkloadName } from './simulate/workloads.js';
+import { POLICIES, type PolicyName } from '../sim/fleet/policies.js';
+import { renderMarkdown, renderSvg, renderText, type ReportRow, type SimulationReport } from '../sim/fleet/report.js';
+import { DEFAULT_SIMULATION, runPolicy, type SimulationOptions } from '../sim/fleet/run.js';
+import { generateWorkload, WORKLOADS, type WorkloadName } from '../sim/fleet/workloads.js';
+import { EmbeddedIndexer } from './simulate-indexer.js';
 
 const USAGE = `usage: kv-indexer simulate [options]
 
@@ -132,7 +133,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
       const variants = policy === 'approximate' ? settings.replicas : [1];
       for (const routerReplicas of variants) {
         const started = Date.now();
-        const result = await runPolicy(requests, policy, { ...settings.options, routerReplicas });
+        const result = await runPolicy(requests, policy, { ...settings.options, routerReplicas }, (blockSize) => EmbeddedIndexer.start(blockSize));
         const label = policy === 'approximate' && routerReplicas > 1 ? `approximate ×${routerReplicas} routers` : policy;
         rows.push({ label, ...result });
         process.stderr.write(`${workload} / ${label}: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

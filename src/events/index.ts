@@ -3,7 +3,7 @@
  * names the endpoint and model (topic), the msgpack payload is decoded for any vLLM version (decode/), each
  * (endpoint, rank) stream applies the sequence rules and repairs gaps by replay (pipeline, stream, sequence,
  * replay-client), and ingest applies the events to the index through the engine-key bridge (ingest/).
- * recording/ captures and plays back raw streams; sim/ is a vLLM publisher simulator.
+ * recording/ captures and plays back raw streams (the vLLM publisher simulator is in src/sim/publisher/).
  */
 export * from './types.js';
 export { decodeEventBatch, normaliseHash, PayloadError, DECODE_REASONS, type WireFormat } from './decode/index.js';
@@ -13,7 +13,8 @@ export { parseLiveFrames, type LiveMessage } from './frames.js';
 export { newTransportCounters, type TransportCounters } from './counters.js';
 export { type WireTally } from './wire-tally.js';
 export { classifySeq, type SeqState, type SeqVerdict } from './sequence.js';
-export { parseReplyFrames, requestReplay, ReplayError, type ReplayReply } from './replay-client.js';
+export { requestReplay, ReplayError } from './replay-client.js';
+export { parseReplyFrames, type ReplayLayout, type ReplayReply } from './replay-protocol.js';
 export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream.js';
 export {
   BIND_ORIGIN,

@@ -1,20 +1,12 @@
 import { Dealer } from 'zeromq';
+import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './replay-protocol.js';
 
 /**
  * Client of a publisher's replay ROUTER (spec/vllm-kv-events.md §1, "Replay"). One DEALER per request, closed after
  * it, so that a late reply to an abandoned request can never be mistaken for a reply to the next one.
  *
- * Request: `["", start_seq as 8 bytes big-endian]`. Replies, as the DEALER sees them:
- *   old (vLLM ≤ ~0.23, SGLang): `["", seq, payload]`;  new (vLLM ≥ 0.26): `["", topic, seq, payload]`;
- *   end marker: the last frame is empty (its seq is FF…FF). The empty delimiter is optional on read.
+ * The request and reply frames (both layouts, the end marker) are in replay-protocol.ts.
  */
-
-export interface ReplayReply {
-  seq: bigint;
-  payload: Uint8Array;
-  /** The topic frame of the new layout; null in the old layout. */
-  topic: string | null;
-}
 
 export class ReplayError extends Error {
   override readonly name = 'ReplayError';
@@ -36,33 +28,6 @@ export interface ReplayRequestOptions {
   idleTimeoutMs?: number;
 }
 
-export type ParsedReply = { kind: 'batch'; reply: ReplayReply } | { kind: 'end' } | { kind: 'bad'; why: string };
-
-/** Parses one reply message (either layout). */
-export function parseReplyFrames(frames: readonly Uint8Array[]): ParsedReply {
-  let rest = frames;
-  if (rest.length > 0 && rest[0].length === 0 && rest.length >= 2) rest = rest.slice(1);
-  if (rest.length === 0) return { kind: 'bad', why: 'no frames' };
-  if (rest[rest.length - 1].length === 0) return { kind: 'end' };
-  let topic: string | null = null;
-  let seqFrame: Uint8Array;
-  let payload: Uint8Array;
-  if (rest.length === 2) [seqFrame, payload] = rest;
-  else if (rest.length === 3) {
-    topic = Buffer.from(rest[0]).toString('utf8');
-    [, seqFrame, payload] = rest;
-  } else return { kind: 'bad', why: `${frames.length} frames` };
-  if (seqFrame.length !== 8) return { kind: 'bad', why: `sequence frame of ${seqFrame.length} bytes` };
-  const seq = new DataView(seqFrame.buffer, seqFrame.byteOffset, 8).getBigUint64(0, false);
-  return { kind: 'batch', reply: { seq, payload, topic } };
-}
-
-export function encodeSeq(seq: bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(seq);
-  return b;
-}
-
 /**
  * Requests replay from `fromSeq` and yields the replies in order until the end marker. Throws ReplayError on a
  * timeout or a malformed reply. Breaking out of the loop closes the socket.
@@ -76,7 +41,7 @@ export async function* requestReplay(
   try {
     dealer.connect(address);
     try {
-      await dealer.send([Buffer.alloc(0), encodeSeq(fromSeq)]);
+      await dealer.send(replayRequestFrames(fromSeq));
     } catch (err) {
       throw new ReplayError('timeout', `replay request to ${address} not sent: ${describe(err)}`);
     }

@@ -3,9 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DRAINING_LOG } from '../../src/cli/start-api.js';
-import { SimFleet } from '../../src/events/sim/fleet.js';
-import { SimPublisher } from '../../src/events/sim/publisher.js';
-import { ChatWorkload } from '../../src/events/sim/workload.js';
+import { SimFleet } from '../../src/sim/publisher/fleet.js';
+import { SimPublisher } from '../../src/sim/publisher/publisher.js';
+import { ChatWorkload } from '../../src/sim/publisher/workload.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { tokenRange, waitFor } from '../support/zmq.js';
 

@@ -4,7 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { decodeEventBatch, DECODE_REASONS, PayloadError, type WireFormat } from '../../src/events/decode/index.js';
 import { MAX_DEPTH, MsgpackError, readMsgpack, WireExt } from '../../src/events/decode/msgpack-reader.js';
-import { encodeBatch, type SimEvent, type WireStyle } from '../../src/events/sim/encode.js';
+import { encodeBatch, type SimEvent, type WireStyle } from '../../src/sim/publisher/encode.js';
 import type { EventBatch } from '../../src/events/types.js';
 
 /**

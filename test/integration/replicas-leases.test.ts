@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/cli/serve.js';
-import type { SimPublisher } from '../../src/events/sim/publisher.js';
+import type { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { expectedView, observedState } from '../support/fixture-check.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { boundPublisher, chatTraffic, MODEL, publishAll, testService, untilApplied, untilSubscribed } from '../support/transport.js';

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { simulateCommand } from '../../src/cli/simulate-command.js';
-import { createPolicy } from '../../src/cli/simulate/policies.js';
-import type { SimulationReport } from '../../src/cli/simulate/report.js';
-import { DEFAULT_SIMULATION, EmbeddedIndexer, SimulatedFleet } from '../../src/cli/simulate/run.js';
-import { generateWorkload } from '../../src/cli/simulate/workloads.js';
-import { EndpointQueues } from '../../src/cli/simulate/cost-model.js';
+import { createPolicy } from '../../src/sim/fleet/policies.js';
+import type { SimulationReport } from '../../src/sim/fleet/report.js';
+import { EmbeddedIndexer } from '../../src/cli/simulate-indexer.js';
+import { DEFAULT_SIMULATION, SimulatedFleet } from '../../src/sim/fleet/run.js';
+import { generateWorkload } from '../../src/sim/fleet/workloads.js';
+import { EndpointQueues } from '../../src/sim/fleet/cost-model.js';
 import { blockExtras } from '../../src/keys/extras.js';
 import { BlockHasher } from '../../src/keys/index.js';
 

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { capability, curveKeyPair } from 'zeromq';
 import { readCurveClientKeys } from '../../src/cli/curve-keys.js';
 import { startService, type RunningService } from '../../src/cli/serve.js';
-import { SimPublisher } from '../../src/events/sim/publisher.js';
+import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { MemoryIndex } from '../../src/index/index.js';
 import { ConfigError, ConfigSchema } from '../../src/ops/index.js';
 import { tokenRange, waitFor } from '../support/zmq.js';

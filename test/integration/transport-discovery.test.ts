@@ -2,7 +2,7 @@ import { encode } from '@msgpack/msgpack';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SimPublisher } from '../../src/events/sim/publisher.js';
+import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { tokenRange, waitFor } from '../support/zmq.js';
 

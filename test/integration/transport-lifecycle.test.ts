@@ -10,7 +10,7 @@ import { EventPipeline, Ingestor } from '../../src/events/index.js';
 import { readRecording } from '../../src/events/recording/format.js';
 import { publishRecording, RecordedReplayServer } from '../../src/events/recording/player.js';
 import { Recorder } from '../../src/events/recording/recorder.js';
-import { SimPublisher } from '../../src/events/sim/publisher.js';
+import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { expectedView, loadExpected, observedState, RECORDINGS } from '../support/fixture-check.js';

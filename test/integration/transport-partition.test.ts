@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/cli/serve.js';
 import { EventPipeline, Ingestor } from '../../src/events/index.js';
-import type { SimPublisher } from '../../src/events/sim/publisher.js';
+import type { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { boundPublisher, chatTraffic, EMPTY_BATCH, MODEL, publishAll, testService, untilApplied, untilSubscribed } from '../support/transport.js';

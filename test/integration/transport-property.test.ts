@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventPipeline, Ingestor } from '../../src/events/index.js';
-import type { SimBatch } from '../../src/events/sim/fleet.js';
-import { SimPublisher, seqBytes } from '../../src/events/sim/publisher.js';
-import type { ExpectedState } from '../../src/events/sim/scenarios.js';
+import type { SimBatch } from '../../src/sim/publisher/fleet.js';
+import { SimPublisher, seqBytes } from '../../src/sim/publisher/publisher.js';
+import type { ExpectedState } from '../../src/sim/publisher/scenarios.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { expectedView, observedState } from '../support/fixture-check.js';

@@ -2,7 +2,7 @@ import { encode } from '@msgpack/msgpack';
 import { Router } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/cli/serve.js';
-import { SimPublisher, seqBytes } from '../../src/events/sim/publisher.js';
+import { SimPublisher, seqBytes } from '../../src/sim/publisher/publisher.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { boundPublisher, endpointsOf, MODEL, testService, untilApplied, untilSubscribed } from '../support/transport.js';
 import { waitFor } from '../support/zmq.js';

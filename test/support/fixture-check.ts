@@ -3,7 +3,7 @@ import { blockExtras } from '../../src/keys/extras.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import type { Index, TierRegistry } from '../../src/index/index.js';
 import { Scorer } from '../../src/scoring/index.js';
-import type { ExpectedState } from '../../src/events/sim/scenarios.js';
+import type { ExpectedState } from '../../src/sim/publisher/scenarios.js';
 
 export const RECORDINGS = new URL('../../fixtures/recordings/', import.meta.url);
 

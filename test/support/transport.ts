@@ -1,10 +1,10 @@
 import { encode } from '@msgpack/msgpack';
 import { startService, type RunningService } from '../../src/cli/serve.js';
-import type { ExpectedState } from '../../src/events/sim/scenarios.js';
-import { groundTruth } from '../../src/events/sim/scenarios.js';
-import { SimFleet, type SimBatch, type SimEndpointConfig } from '../../src/events/sim/fleet.js';
-import { SimPublisher } from '../../src/events/sim/publisher.js';
-import { ChatWorkload } from '../../src/events/sim/workload.js';
+import type { ExpectedState } from '../../src/sim/publisher/scenarios.js';
+import { groundTruth } from '../../src/sim/publisher/scenarios.js';
+import { SimFleet, type SimBatch, type SimEndpointConfig } from '../../src/sim/publisher/fleet.js';
+import { SimPublisher } from '../../src/sim/publisher/publisher.js';
+import { ChatWorkload } from '../../src/sim/publisher/workload.js';
 import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { waitFor } from './zmq.js';
 

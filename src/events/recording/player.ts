@@ -1,6 +1,7 @@
 import { Publisher, Router } from 'zeromq';
 import { decodeEventBatch } from '../decode/index.js';
 import type { EventPipeline } from '../pipeline.js';
+import { parseReplayRequest, replayEndFrames, replayReplyFrames, type ReplayLayout } from '../replay-protocol.js';
 import type { RecordedMessage } from './format.js';
 
 const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -54,7 +55,7 @@ export class RecordedReplayServer {
   constructor(
     messages: readonly RecordedMessage[],
     private readonly topic: string,
-    private readonly layout: 'old' | 'new' = 'new',
+    private readonly layout: ReplayLayout = 'new',
     rank = 0,
     bufferSteps = 10_000,
   ) {
@@ -81,17 +82,16 @@ export class RecordedReplayServer {
   }
 
   private async serve(): Promise<void> {
-    const end = Buffer.alloc(8, 0xff);
     try {
-      for await (const [identity, , start] of this.router) {
-        if (!start || start.length !== 8) continue;
-        const from = start.readBigUInt64BE(0);
+      for await (const [identity, ...request] of this.router) {
+        const from = parseReplayRequest(request);
+        if (from === null) continue;
         for (const b of this.buffer) {
           if (b.seq < from) continue;
           const [topic, seq, payload] = b.frames;
-          await this.router.send(this.layout === 'new' ? [identity, '', topic, seq, payload] : [identity, '', seq, payload]);
+          await this.router.send([identity, ...replayReplyFrames(this.layout, topic, seq, payload)]);
         }
-        await this.router.send(this.layout === 'new' ? [identity, '', this.topic, end, ''] : [identity, '', end, '']);
+        await this.router.send([identity, ...replayEndFrames(this.layout, this.topic)]);
       }
     } catch (err) {
       if (!this.router.closed) throw err;

@@ -3,10 +3,10 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeEventBatch } from '../../../src/events/decode/index.js';
 import { encodeHeader, encodeRecord } from '../../../src/events/recording/format.js';
-import { encodeBatch } from '../../../src/events/sim/encode.js';
-import { hashToUint64 } from '../../../src/events/sim/engine-hash.js';
-import { runScenario, SCENARIOS } from '../../../src/events/sim/scenarios.js';
-import { SimEngine } from '../../../src/events/sim/sim-engine.js';
+import { encodeBatch } from '../../../src/sim/publisher/encode.js';
+import { hashToUint64 } from '../../../src/sim/publisher/engine-hash.js';
+import { runScenario, SCENARIOS } from '../../../src/sim/publisher/scenarios.js';
+import { SimEngine } from '../../../src/sim/publisher/sim-engine.js';
 import { RECORDINGS } from '../../support/fixture-check.js';
 
 const tokens = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { IMAGE_PLACEHOLDER_TOKEN } from '../../../src/events/sim/workload.js';
-import { EndpointQueues } from '../../../src/cli/simulate/cost-model.js';
-import { best, createPolicy, withinLoadGuard, type PolicyOptions, type RouteInput } from '../../../src/cli/simulate/policies.js';
-import { Random, Zipf } from '../../../src/cli/simulate/random.js';
-import { chunkHashes, tokenSpelling } from '../../../src/cli/simulate/text-chunks.js';
-import { generateWorkload, imageUrl, type SimulatedRequest } from '../../../src/cli/simulate/workloads.js';
+import { IMAGE_PLACEHOLDER_TOKEN } from '../../../src/sim/publisher/workload.js';
+import { EndpointQueues } from '../../../src/sim/fleet/cost-model.js';
+import { best, createPolicy, withinLoadGuard, type PolicyOptions, type RouteInput } from '../../../src/sim/fleet/policies.js';
+import { Random, Zipf } from '../../../src/sim/fleet/random.js';
+import { chunkHashes, tokenSpelling } from '../../../src/sim/fleet/text-chunks.js';
+import { generateWorkload, imageUrl, type SimulatedRequest } from '../../../src/sim/fleet/workloads.js';
 
 /** A request with the given tokens and no images. */
 function textRequest(tokens: number[], id = 0): SimulatedRequest {

@@ -1,4 +1,4 @@
-import { prng } from '../../events/sim/workload.js';
+import { prng } from '../publisher/workload.js';
 
 /** The simulator's seeded randomness: uniform, integer ranges, exponential gaps (Poisson arrivals) and Zipf ranks. */
 export class Random {

@@ -1,11 +1,11 @@
-import type { SimBlock } from '../../events/sim/block-pool.js';
-import { encodeBatch, type WireStyle } from '../../events/sim/encode.js';
-import { SimFleet } from '../../events/sim/fleet.js';
-import { SimPublisher } from '../../events/sim/publisher.js';
+import type { SimBlock } from '../publisher/block-pool.js';
+import { encodeBatch, type WireStyle } from '../publisher/encode.js';
+import { SimFleet } from '../publisher/fleet.js';
+import { SimPublisher } from '../publisher/publisher.js';
 import { blockExtras } from '../../keys/extras.js';
 import { BlockHasher } from '../../keys/index.js';
-import { embeddedConfig, startEmbedded, type EmbeddedService } from '../embedded.js';
-import type { RunningService } from '../serve.js';
+import type { MemoryIndex, RedisIndex } from '../../index/index.js';
+import type { Config } from '../../ops/index.js';
 import { DEFAULT_COST_MODEL, EndpointQueues, type CostModelOptions } from './cost-model.js';
 import { IndexerClient } from './indexer-client.js';
 import { createPolicy, type PolicyName, type PolicyOptions } from './policies.js';
@@ -81,7 +81,7 @@ export class SimulatedFleet {
   batches = 0;
 
   constructor(
-    readonly indexer: EmbeddedIndexer,
+    readonly indexer: SimulationIndexer,
     readonly options: FleetOptions,
   ) {
     this.endpoints = Array.from({ length: options.endpoints }, (_, i) => `10.0.${i >> 8}.${(i & 255) + 1}:8000`);
@@ -191,37 +191,30 @@ export class SimulatedFleet {
   }
 }
 
-/** The real service (in-memory index, gRPC on a free port), started for one run. */
-export class EmbeddedIndexer {
-  private constructor(
-    readonly embedded: EmbeddedService,
-    readonly client: IndexerClient,
-  ) {}
-
-  static async start(blockSize: number): Promise<EmbeddedIndexer> {
-    // Connect mode only: the simulated endpoints are added with AddEndpoint.
-    const embedded = await startEmbedded(embeddedConfig({ keys: { blockSize }, zmq: { addresses: [] } }));
-    return new EmbeddedIndexer(embedded, new IndexerClient(embedded.grpcAddress));
-  }
-
-  get service(): RunningService {
-    return this.embedded.service;
-  }
-
-  lastSeq(endpoint: string): bigint | null {
-    return this.service.transport.listEndpoints().find((e) => e.identity === endpoint)?.lastSeq ?? null;
-  }
-
-  async stop(): Promise<void> {
-    this.client.close();
-    await this.embedded.stop();
-  }
+/**
+ * What the fleet simulator needs of the indexer under test: its gRPC client, its config and index, and the last seq it
+ * applied per endpoint. The caller starts it (the CLI starts the real service: src/cli/simulate-indexer.ts), so that
+ * sim/ does not depend on the service composition, which lives in cli/ for now.
+ */
+export interface SimulationIndexer {
+  readonly client: IndexerClient;
+  readonly service: { readonly config: Config; readonly index: MemoryIndex | RedisIndex };
+  lastSeq(endpoint: string): bigint | null;
+  stop(): Promise<void>;
 }
 
+/** Starts a fresh indexer for one run, with the fleet's block size. */
+export type StartIndexer = (blockSize: number) => Promise<SimulationIndexer>;
+
 /** Runs one policy over a workload on a fresh fleet and a fresh indexer. */
-export async function runPolicy(requests: readonly SimulatedRequest[], policyName: PolicyName, options: SimulationOptions): Promise<PolicyResult> {
+export async function runPolicy(
+  requests: readonly SimulatedRequest[],
+  policyName: PolicyName,
+  options: SimulationOptions,
+  startIndexer: StartIndexer,
+): Promise<PolicyResult> {
   const { fleet: fleetOptions } = options;
-  const indexer = await EmbeddedIndexer.start(fleetOptions.blockSize);
+  const indexer = await startIndexer(fleetOptions.blockSize);
   const sim = new SimulatedFleet(indexer, fleetOptions);
   try {
     await sim.start();

@@ -1,4 +1,4 @@
-import type { RecordedMessage, RecordingHeader } from '../recording/format.js';
+import type { RecordedMessage, RecordingHeader } from '../../events/recording/format.js';
 import { SimFleet, type ExpectedMatch, type SimBatch, type SimEndpointConfig } from './fleet.js';
 import type { SimItem, SimRequest } from './sim-engine.js';
 import { ChatWorkload, cloneRequest, type WorkloadOptions } from './workload.js';

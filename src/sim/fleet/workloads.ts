@@ -1,5 +1,5 @@
-import { IMAGE_PLACEHOLDER_TOKEN } from '../../events/sim/workload.js';
-import type { SimItem, SimRequest } from '../../events/sim/sim-engine.js';
+import { IMAGE_PLACEHOLDER_TOKEN } from '../publisher/workload.js';
+import type { SimItem, SimRequest } from '../publisher/sim-engine.js';
 import { Random, Zipf } from './random.js';
 
 export const WORKLOADS = ['multi-turn', 'long-doc', 'image-chat', 'mixed'] as const;

@@ -1,7 +1,7 @@
 import { credentials, loadPackageDefinition, type GrpcObject, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { LOADER_OPTIONS } from '../../api/index.js';
-import type { SimItem } from '../../events/sim/sim-engine.js';
+import type { SimItem } from '../publisher/sim-engine.js';
 
 interface ScoreReply {
   totalBlocks: number;

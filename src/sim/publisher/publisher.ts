@@ -1,4 +1,5 @@
 import { Publisher, Router } from 'zeromq';
+import { parseReplayRequest, replayEndFrames, replayReplyFrames, type ReplayLayout } from '../../events/replay-protocol.js';
 
 export interface SimPublisherOptions {
   /** `kv@<ip>:<port>@<model>` (frame 0 of every message). */
@@ -10,7 +11,7 @@ export interface SimPublisherOptions {
   /** Replay ring buffer, in batches (vLLM buffer_steps, default 10000). */
   bufferSteps?: number;
   /** Reply layout: `old` `[seq, payload]` (vLLM ≤ ~0.23, SGLang) or `new` `[topic, seq, payload]` (vLLM ≥ 0.26). */
-  replayLayout?: 'old' | 'new';
+  replayLayout?: ReplayLayout;
   /** PUB send high-water mark (vLLM hwm, default 100000). */
   hwm?: number;
   /**
@@ -19,8 +20,6 @@ export interface SimPublisherOptions {
    */
   curveSecretKey?: string | null;
 }
-
-const END_SEQ = Buffer.alloc(8, 0xff);
 
 /**
  * vLLM's ZmqEventPublisher: a PUB socket sending `[topic, seq (8 B BE), payload]` with seq from 0 per process, and a
@@ -105,18 +104,17 @@ export class SimPublisher {
 
   private async serveReplays(router: Router): Promise<void> {
     try {
-      for await (const [identity, ...rest] of router) {
-        const start = rest.length >= 2 && rest[1].length === 8 ? rest[1].readBigUInt64BE(0) : null;
+      for await (const [identity, ...request] of router) {
+        const start = parseReplayRequest(request);
         if (start === null) continue;
         this.replayRequests++;
         const topic = Buffer.from(this.options.topic);
         const layout = this.options.replayLayout;
         for (const b of [...this.buffer]) {
           if (b.seq < start) continue;
-          const seq = seqBytes(b.seq);
-          await router.send(layout === 'new' ? [identity, '', topic, seq, b.payload] : [identity, '', seq, b.payload]);
+          await router.send([identity, ...replayReplyFrames(layout, topic, seqBytes(b.seq), b.payload)]);
         }
-        await router.send(layout === 'new' ? [identity, '', topic, END_SEQ, ''] : [identity, '', END_SEQ, '']);
+        await router.send([identity, ...replayEndFrames(layout, topic)]);
       }
     } catch (err) {
       if (!router.closed) throw err;

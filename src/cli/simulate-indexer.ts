@@ -1,0 +1,35 @@
+import { IndexerClient } from '../sim/fleet/indexer-client.js';
+import type { SimulationIndexer } from '../sim/fleet/run.js';
+import { embeddedConfig, startEmbedded, type EmbeddedService } from './embedded.js';
+import type { RunningService } from './serve.js';
+
+/**
+ * The real service (in-memory index, gRPC on a free port), started for one fleet-simulator run. It lives in cli/
+ * because it builds on the service composition (embedded.ts), which is in cli/ for now; src/sim/ only sees it as a
+ * SimulationIndexer.
+ */
+export class EmbeddedIndexer implements SimulationIndexer {
+  private constructor(
+    readonly embedded: EmbeddedService,
+    readonly client: IndexerClient,
+  ) {}
+
+  static async start(blockSize: number): Promise<EmbeddedIndexer> {
+    // Connect mode only: the simulated endpoints are added with AddEndpoint.
+    const embedded = await startEmbedded(embeddedConfig({ keys: { blockSize }, zmq: { addresses: [] } }));
+    return new EmbeddedIndexer(embedded, new IndexerClient(embedded.grpcAddress));
+  }
+
+  get service(): RunningService {
+    return this.embedded.service;
+  }
+
+  lastSeq(endpoint: string): bigint | null {
+    return this.service.transport.listEndpoints().find((e) => e.identity === endpoint)?.lastSeq ?? null;
+  }
+
+  async stop(): Promise<void> {
+    this.client.close();
+    await this.embedded.stop();
+  }
+}
