@@ -1,0 +1,109 @@
+/**
+ * The ScoreResponse encoder: sizes first, then one exact buffer. Decoding its bytes gives the same message as
+ * proto-loader's encoding of the same object. Tags come from the table in fields.ts, computed once at module load.
+ */
+
+import type { ScoreResponseMsg } from '../messages.js';
+import { BLOCKS_BY_TIER_ENTRY, ENDPOINT_SCORE, FINGERPRINT, ITEM_INFO, oneByteTags, SCORE_RESPONSE } from './fields.js';
+import { boolFieldSize, doubleFieldSize, lenFieldSize, stringFieldSize, uint32FieldSize, uint64Size, Writer } from './writer.js';
+
+const RESPONSE = oneByteTags(SCORE_RESPONSE);
+const SCORE = oneByteTags(ENDPOINT_SCORE);
+const TIER = oneByteTags(BLOCKS_BY_TIER_ENTRY);
+const ITEM = oneByteTags(ITEM_INFO);
+const FP = oneByteTags(FINGERPRINT);
+
+function tierEntrySize(tier: string, blocks: number): number {
+  return stringFieldSize(tier) + uint32FieldSize(blocks);
+}
+
+function endpointScoreSize(s: ScoreResponseMsg['scores'][number]): number {
+  let size =
+    stringFieldSize(s.endpoint) +
+    uint32FieldSize(s.matchedBlocks) +
+    doubleFieldSize(s.weighted) +
+    doubleFieldSize(s.normalized) +
+    uint32FieldSize(s.speculativeBlocks);
+  for (const tier in s.blocksByTier) size += lenFieldSize(tierEntrySize(tier, s.blocksByTier[tier]));
+  return size;
+}
+
+function itemSize(i: ScoreResponseMsg['items'][number]): number {
+  return (
+    uint32FieldSize(i.offset) +
+    uint32FieldSize(i.length) +
+    stringFieldSize(i.identifier) +
+    boolFieldSize(i.estimated) +
+    stringFieldSize(i.identifierSource) +
+    stringFieldSize(i.fetchOutcome)
+  );
+}
+
+function fingerprintSize(f: ScoreResponseMsg['fingerprint']): number {
+  return stringFieldSize(f.scheme) + stringFieldSize(f.hashSeed) + uint32FieldSize(f.blockSize);
+}
+
+/** Encodes a ScoreResponse (the object IndexerApi.score returns) as protobuf bytes. */
+export function encodeScoreResponse(msg: ScoreResponseMsg): Buffer {
+  const scoreSizes = new Array<number>(msg.scores.length);
+  let size = uint32FieldSize(msg.totalBlocks) + uint32FieldSize(msg.blockSize) + uint32FieldSize(msg.tokenCount);
+  for (let i = 0; i < msg.scores.length; i++) size += lenFieldSize((scoreSizes[i] = endpointScoreSize(msg.scores[i])));
+  for (const item of msg.items) size += lenFieldSize(itemSize(item));
+  const fingerprint = msg.fingerprint ? fingerprintSize(msg.fingerprint) : -1;
+  if (fingerprint >= 0) size += lenFieldSize(fingerprint);
+  let keys: bigint[] | null = null;
+  let keyBytes = 0;
+  if (msg.blockKeys.length > 0) {
+    keys = msg.blockKeys.map((k) => BigInt(k));
+    for (const k of keys) keyBytes += uint64Size(k);
+    size += lenFieldSize(keyBytes);
+  }
+  size += boolFieldSize(msg.degraded);
+  size += stringFieldSize(msg.degradedReason);
+  size += boolFieldSize(msg.unknownModel);
+
+  const w = new Writer(Buffer.allocUnsafe(size));
+  w.uint32Field(RESPONSE.total_blocks, msg.totalBlocks);
+  w.uint32Field(RESPONSE.block_size, msg.blockSize);
+  w.uint32Field(RESPONSE.token_count, msg.tokenCount);
+  for (let i = 0; i < msg.scores.length; i++) {
+    const s = msg.scores[i];
+    w.lenHeader(RESPONSE.scores, scoreSizes[i]);
+    w.stringField(SCORE.endpoint, s.endpoint);
+    w.uint32Field(SCORE.matched_blocks, s.matchedBlocks);
+    w.doubleField(SCORE.weighted, s.weighted);
+    w.doubleField(SCORE.normalized, s.normalized);
+    for (const tier in s.blocksByTier) {
+      const blocks = s.blocksByTier[tier];
+      w.lenHeader(SCORE.blocks_by_tier, tierEntrySize(tier, blocks));
+      w.stringField(TIER.key, tier);
+      w.uint32Field(TIER.value, blocks);
+    }
+    w.uint32Field(SCORE.speculative_blocks, s.speculativeBlocks);
+  }
+  for (const item of msg.items) {
+    w.lenHeader(RESPONSE.items, itemSize(item));
+    w.uint32Field(ITEM.offset, item.offset);
+    w.uint32Field(ITEM.length, item.length);
+    w.stringField(ITEM.identifier, item.identifier);
+    w.boolField(ITEM.estimated, item.estimated);
+    w.stringField(ITEM.identifier_source, item.identifierSource);
+    w.stringField(ITEM.fetch_outcome, item.fetchOutcome);
+  }
+  if (fingerprint >= 0) {
+    const f = msg.fingerprint;
+    w.lenHeader(RESPONSE.fingerprint, fingerprint);
+    w.stringField(FP.scheme, f.scheme);
+    w.stringField(FP.hash_seed, f.hashSeed);
+    w.uint32Field(FP.block_size, f.blockSize);
+  }
+  if (keys) {
+    w.lenHeader(RESPONSE.block_keys, keyBytes); // packed uint64s
+    for (const k of keys) w.uint64(k);
+  }
+  w.boolField(RESPONSE.degraded, msg.degraded);
+  w.stringField(RESPONSE.degraded_reason, msg.degradedReason);
+  w.boolField(RESPONSE.unknown_model, msg.unknownModel);
+  if (w.pos !== size) throw new Error(`ScoreResponse encoder: wrote ${w.pos} bytes, sized ${size}`);
+  return w.buf;
+}
