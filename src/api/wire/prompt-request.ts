@@ -9,7 +9,9 @@ import { decodeGeneric, UndecodableRequest } from './undecodable.js';
 
 /** ChatInput's text fields by field number (`chat.<name>` for error messages); its other fields are varints. */
 const CHAT_TEXT_FIELDS: Record<number, string> = {};
-for (const [name, f] of Object.entries(CHAT_INPUT)) if (f.wire === WIRE_LEN) CHAT_TEXT_FIELDS[f.number] = `chat.${name}`;
+for (const [name, f] of Object.entries(CHAT_INPUT)) {
+  if (f.wire === WIRE_LEN) CHAT_TEXT_FIELDS[f.number] = `chat.${name}`;
+}
 
 /** ChatInput's text fields must be UTF-8 (checked on the wire, before the generic decoder replaces bad bytes). */
 export function checkChatText(r: Reader): void {

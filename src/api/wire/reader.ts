@@ -11,14 +11,6 @@ export class WireFormatError extends Error {}
 /** Thrown inside the fast decoder when the generic decoder must take over (never escapes the decoders). */
 export const GENERIC = Symbol('generic decoder');
 
-/**
- * Expects exactly `expected` (a precomputed tag) for a known field, whose number already matched; another wire type
- * is left to the generic decoder.
- */
-export function expectTag(tag: number, expected: number): void {
-  if (tag !== expected) throw GENERIC;
-}
-
 /** Reader over one buffer; `field` names what is being read, for error messages. */
 export class Reader {
   pos = 0;

@@ -19,11 +19,29 @@
  */
 
 import type { MultimodalItemMsg, ScoreRequestMsg } from '../messages.js';
-import { fieldNumbers, fieldTags, MULTIMODAL_ITEM, SCORE_REQUEST, SPECULATE, TIER_WEIGHT_ENTRY, TOKEN_INPUT, WIRE_LEN } from './fields.js';
+import {
+  fieldNumbers,
+  fieldTags,
+  MULTIMODAL_ITEM,
+  SCORE_REQUEST,
+  SPECULATE,
+  TIER_WEIGHT_ENTRY,
+  TOKEN_INPUT,
+  WIRE_LEN,
+} from './fields.js';
 import { checkChatText } from './prompt-request.js';
-import { expectTag, GENERIC, Reader, WireFormatError } from './reader.js';
+import { GENERIC, Reader, WireFormatError } from './reader.js';
 import { readPackedTokens, TokenSink } from './token-ids.js';
 import { decodeGeneric, UndecodableRequest } from './undecodable.js';
+
+/**
+ * Expects exactly `expected` (a precomputed tag) for a known field, whose number already matched; another wire type
+ * is left to the generic decoder. Local to this module, as it runs for every field: the small functions of the codec
+ * measured slower when called from another module (see score-response.ts).
+ */
+function expectTag(tag: number, expected: number): void {
+  if (tag !== expected) throw GENERIC;
+}
 
 const ITEM_N = fieldNumbers(MULTIMODAL_ITEM);
 const ITEM_T = fieldTags(MULTIMODAL_ITEM);
