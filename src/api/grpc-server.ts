@@ -17,7 +17,7 @@ import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
 import type { Cancellation } from './prompt-frontend.js';
 import { loadProtos } from './proto.js';
-import { UndecodableRequest } from './score-codec.js';
+import { UndecodableRequest } from './wire/undecodable.js';
 
 export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one (see `port` after start). */

@@ -27,7 +27,7 @@ export interface MultimodalItemMsg {
 }
 
 export interface TokenInputMsg {
-  /** A Uint32Array from the Score decoder (score-codec.ts), numbers from proto-loader. */
+  /** A Uint32Array from the Score decoder (wire/score-request.ts), numbers from proto-loader. */
   tokenIds: Uint32Array | number[];
   items: MultimodalItemMsg[];
 }

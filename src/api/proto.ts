@@ -2,7 +2,10 @@ import { loadPackageDefinition, type GrpcObject, type ServiceDefinition } from '
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import type { ScoreResponseMsg } from './messages.js';
-import { decodeGeneric, decodePromptRequest, decodeScoreRequest, encodeScoreResponse } from './score-codec.js';
+import { decodePromptRequest, PROMPT_FIELDS } from './wire/prompt-request.js';
+import { decodeScoreRequest } from './wire/score-request.js';
+import { encodeScoreResponse } from './wire/score-response.js';
+import { decodeGeneric } from './wire/undecodable.js';
 
 /** proto/ at the repository root, from src/api (tsx) and from dist/api (compiled) alike. */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -43,14 +46,8 @@ export function loadProtos(): LoadedProtos {
   };
 }
 
-/** Methods with chat/prompt text besides Score: the field numbers of their inputs (text checked for UTF-8 on the wire). */
-const PROMPT_FIELDS: Record<string, { chat: number; prompt: number }> = {
-  '/kvindexer.v1.KvIndexer/ComputeBlockKeys': { chat: 4, prompt: 5 },
-  '/kvindexer.v1.KvIndexer/Render': { chat: 2, prompt: 3 },
-};
-
 /**
- * Score gets the hand-written codec of score-codec.ts; the other methods keep proto-loader's, with decoding errors
+ * Score gets the hand-written codec of wire/ (score-request.ts, score-response.ts); the other methods keep proto-loader's, with decoding errors
  * returned (as UndecodableRequest → INVALID_ARGUMENT) rather than thrown (grpc-js would answer INTERNAL).
  */
 function withFastCodecs(service: ServiceDefinition): ServiceDefinition {

@@ -4,7 +4,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LOADER_OPTIONS } from '../../../src/api/index.js';
 import type { ScoreResponseMsg } from '../../../src/api/messages.js';
-import { decodeGeneric, decodeScoreRequest, encodeScoreResponse, UndecodableRequest } from '../../../src/api/score-codec.js';
+import { decodeScoreRequest } from '../../../src/api/wire/score-request.js';
+import { encodeScoreResponse } from '../../../src/api/wire/score-response.js';
+import { decodeGeneric, UndecodableRequest } from '../../../src/api/wire/undecodable.js';
 
 // The reference: proto-loader's codec (protobufjs) for the same messages, as the server used before.
 const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
