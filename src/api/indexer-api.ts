@@ -15,6 +15,7 @@ import type {
 import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { SpeculationQuota } from './speculation-quota.js';
+import { parseTcpAddress } from '../common/index.js';
 import { checkCandidates, checkCandidateShaped, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
 
 export interface ApiLimits {
@@ -307,7 +308,7 @@ function checkDeadline(signal?: Cancellation): void {
 }
 
 function checkZmqAddress(field: string, value: string, allowHostnames: boolean): string {
-  if (!/^tcp:\/\/[^\s/]+:\d{1,5}$/.test(value ?? '')) throw invalid(field, `"${value}" is not tcp://<host>:<port>`);
+  if (!parseTcpAddress(value).ok) throw invalid(field, `"${value}" is not tcp://<host>:<port>`);
   if (!allowHostnames) checkCandidateShaped(field, value.slice('tcp://'.length), false);
   return value;
 }

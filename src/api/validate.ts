@@ -1,13 +1,12 @@
+import { parseEndpointIdentity } from '../common/index.js';
 import { parseKey } from '../keys/index.js';
 import { exhausted, invalid } from './errors.js';
 import type { MultimodalItemMsg } from './messages.js';
 
-/** `<host>:<port>`, optionally `@dp<rank>` (data-parallel rank > 0), as the transport names endpoints. */
-const ENDPOINT_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}(@dp[1-9]\d{0,4})?$/;
-
 export function checkEndpoint(field: string, value: string): string {
   if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'is required');
-  if (value.length > 300 || !ENDPOINT_RE.test(value)) throw invalid(field, `"${truncate(value)}" is not <host>:<port>`);
+  // `<host>:<port>`, optionally `@dp<rank>` (data-parallel rank > 0), as the transport names endpoints (src/common/).
+  if (value.length > 300 || !parseEndpointIdentity(value).ok) throw invalid(field, `"${truncate(value)}" is not <host>:<port>`);
   return value;
 }
 

@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { formatTcpAddress, parseTcpAddress } from '../common/index.js';
 
 /**
  * vLLM's KV-event source discovery (vLLM #55844): publishers configured on port 0 bind an ephemeral port each, and
@@ -77,7 +78,6 @@ export function sourcesUrl(baseUrl: string): string {
   return `${baseUrl.replace(/\/+$/, '')}/kv_event_sources`;
 }
 
-const TCP = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^:\s/\[\]]+):(\d{1,5})$/;
 const WILDCARD_HOSTS = new Set(['*', '0.0.0.0', '[::]', '::', '[::0]']);
 
 /** Validates one answer's text; throws DiscoveryError naming the first problem. */
@@ -110,10 +110,9 @@ export function parseEventSources(text: string, baseUrl: string, maxSources: num
 }
 
 function tcpAddress(value: unknown, field: string, host: string): string {
-  const m = typeof value === 'string' ? TCP.exec(value) : null;
-  const port = m ? Number(m[2]) : 0;
-  if (!m || port < 1 || port > 65_535) throw new DiscoveryError('bad_field', `${field} ${JSON.stringify(value)?.slice(0, 100)} is not tcp://<host>:<port 1..65535>`);
-  return WILDCARD_HOSTS.has(m[1]) ? `tcp://${host}:${port}` : (value as string);
+  const parsed = parseTcpAddress(value as string);
+  if (!parsed.ok) throw new DiscoveryError('bad_field', `${field} ${JSON.stringify(value)?.slice(0, 100)} is not tcp://<host>:<port 1..65535>`);
+  return WILDCARD_HOSTS.has(parsed.value.host) ? formatTcpAddress({ host, port: parsed.value.port }) : (value as string);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

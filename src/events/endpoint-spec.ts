@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
+import { formatHostPort, formatTcpAddress, parseHostPort, parseTcpAddress, rankHostPort } from '../common/index.js';
 
 /**
  * A connect-mode endpoint: the pod's PUB address, optionally its replay ROUTER, and its data-parallel rank count
@@ -37,8 +38,9 @@ export type RankIdentities = { kind: 'serving'; endpoint: string } | { kind: 'ex
 
 export class EndpointSpecError extends Error {}
 
-const IDENTITY = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]@]+):(\d{1,5})$/;
-const ADDRESS = /^(tcp:\/\/)(\[[0-9a-fA-F:.]+\]|[^:\s/\[\]]+):(\d{1,5})$/;
+/** `<host>:<port>` and `tcp://<host>:<port>` are checked by src/common/ (ports 1-65535, no leading zero). */
+const isIdentity = (v: unknown): v is string => typeof v === 'string' && parseHostPort(v).ok;
+const isAddress = (v: unknown): v is string => typeof v === 'string' && parseTcpAddress(v).ok;
 /** An HTTP(S) base URL without query or fragment (a path prefix is allowed: a proxy in front of vLLM). */
 const BASE_URL = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^:\s/\[\]?#@]+)(:\d{1,5})?(\/[^\s?#]*)?$/;
 
@@ -67,15 +69,15 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
     if (replay !== undefined && replay !== null) throw new EndpointSpecError(`endpoint ${address}: replay is listed by the discovery URL, not configured`);
     // (a parsed discovery spec carries ranks: 1, its placeholder)
     if (ranks !== undefined && ranks !== null && Number(ranks) !== 1) throw new EndpointSpecError(`endpoint ${address}: ranks are listed by the discovery URL, not configured`);
-  } else if (typeof address !== 'string' || !ADDRESS.test(address)) {
+  } else if (!isAddress(address)) {
     throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not tcp://<host>:<port> or http(s)://<host>:<port>`);
   }
-  if (replay !== undefined && replay !== null && (typeof replay !== 'string' || !ADDRESS.test(replay))) {
+  if (replay !== undefined && replay !== null && !isAddress(replay)) {
     throw new EndpointSpecError(`endpoint ${address}: replay ${JSON.stringify(replay)} is not tcp://<host>:<port>`);
   }
   const n = ranks === undefined || ranks === null ? 1 : Number(ranks);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new EndpointSpecError(`endpoint ${address}: ranks must be 1..64, got ${String(ranks)}`);
-  if (endpoint !== undefined && endpoint !== null && (typeof endpoint !== 'string' || !IDENTITY.test(endpoint))) {
+  if (endpoint !== undefined && endpoint !== null && !isIdentity(endpoint)) {
     throw new EndpointSpecError(`endpoint ${address}: endpoint ${JSON.stringify(endpoint)} is not <host>:<port>`);
   }
   const spec: EndpointSpec = {
@@ -111,9 +113,9 @@ function parseRankIdentities(address: string, serving: unknown, identities: unkn
   const hasList = identities !== undefined && identities !== null;
   if (hasServing && hasList) throw new EndpointSpecError(`endpoint ${address}: give serving or identities, not both`);
   if (hasServing) {
-    const m = typeof serving === 'string' ? IDENTITY.exec(serving) : null;
-    if (!m) throw new EndpointSpecError(`endpoint ${address}: serving ${JSON.stringify(serving)} is not <host>:<port>`);
-    if (Number(m[2]) + (ranks ?? 1) - 1 > 65_535) throw new EndpointSpecError(`endpoint ${address}: serving port + rank passes 65535`);
+    const m = typeof serving === 'string' ? parseHostPort(serving) : null;
+    if (!m?.ok) throw new EndpointSpecError(`endpoint ${address}: serving ${JSON.stringify(serving)} is not <host>:<port>`);
+    if (rankHostPort(m.value, (ranks ?? 1) - 1) === null) throw new EndpointSpecError(`endpoint ${address}: serving port + rank passes 65535`);
     return { kind: 'serving', endpoint: serving as string };
   }
   if (!hasList) return undefined;
@@ -122,7 +124,7 @@ function parseRankIdentities(address: string, serving: unknown, identities: unkn
     throw new EndpointSpecError(`endpoint ${address}: identities must be a list of 1..64 <host>:<port>, got ${JSON.stringify(identities)}`);
   }
   list.forEach((id, r) => {
-    if (typeof id !== 'string' || !IDENTITY.test(id)) throw new EndpointSpecError(`endpoint ${address}: identities[${r}] ${JSON.stringify(id)} is not <host>:<port>`);
+    if (!isIdentity(id)) throw new EndpointSpecError(`endpoint ${address}: identities[${r}] ${JSON.stringify(id)} is not <host>:<port>`);
   });
   if (new Set(list).size !== list.length) throw new EndpointSpecError(`endpoint ${address}: identities are not distinct`);
   if (ranks !== null && list.length !== ranks) throw new EndpointSpecError(`endpoint ${address}: ${list.length} identities for ${ranks} rank(s)`);
@@ -137,9 +139,9 @@ export function rankIdentityOf(spec: Pick<EndpointSpec, 'identities'>, rank: num
   const ids = spec.identities;
   if (!ids) return null;
   if (ids.kind === 'explicit') return ids.endpoints[rank] ?? null;
-  const m = IDENTITY.exec(ids.endpoint)!;
-  const port = Number(m[2]) + rank;
-  return port <= 65_535 ? `${m[1]}:${port}` : null;
+  const serving = parseHostPort(ids.endpoint);
+  const ofRank = serving.ok ? rankHostPort(serving.value, rank) : null;
+  return ofRank === null ? null : formatHostPort(ofRank);
 }
 
 /** Whether two specs ask for the same connection. */
@@ -175,9 +177,11 @@ function parseStoreBound(address: string, maxBlocks: unknown, ttl: unknown): End
 
 /** The address of data-parallel rank r: same host, port + r. */
 export function rankAddress(address: string, rank: number): string {
-  const m = ADDRESS.exec(address);
-  if (!m) throw new EndpointSpecError(`address ${address} is not tcp://<host>:<port>`);
-  return `${m[1]}${m[2]}:${Number(m[3]) + rank}`;
+  const m = parseTcpAddress(address);
+  if (!m.ok) throw new EndpointSpecError(`address ${address} is not tcp://<host>:<port>`);
+  const ofRank = rankHostPort(m.value, rank);
+  if (ofRank === null) throw new EndpointSpecError(`address ${address}: port + rank ${rank} passes 65535`);
+  return formatTcpAddress(ofRank);
 }
 
 /** The replay address of a bind-mode endpoint whose topic says `<host>:<port>`: `tcp://<host>:<replayPort + rank>`. */

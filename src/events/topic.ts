@@ -3,6 +3,10 @@
  * `@`; anything else is a configuration error to report, never to guess. The endpoint identity is `<ip>:<port>`
  * (plus `@dp<rank>` for data-parallel ranks > 0) — the same string the picker passes as a candidate.
  */
+import { parseHostPort } from '../common/index.js';
+
+/** Re-exported: the rank identity is defined once, in src/common/. */
+export { rankIdentity } from '../common/index.js';
 
 export const TOPIC_PREFIX = 'kv@';
 
@@ -21,18 +25,13 @@ export function parseTopic(topic: string): TopicResult {
   }
   const [prefix, endpoint, model] = parts;
   if (prefix !== 'kv') return { ok: false, reason: `topic "${topic}" must start with "kv@"` };
-  const hostPort = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(endpoint);
-  if (!hostPort) return { ok: false, reason: `topic "${topic}": endpoint "${endpoint}" is not <host>:<port>` };
   // One spelling per endpoint: `:080` would be another identity than the picker's `:80`; 65536+ is no port.
-  const port = hostPort[2];
-  if (port.startsWith('0') || Number(port) > 65535) {
-    return { ok: false, reason: `topic "${topic}": port "${port}" is not a port number (1-65535, no leading zero)` };
+  const hostPort = parseHostPort(endpoint);
+  if (!hostPort.ok) {
+    const why = hostPort.problem === 'port' ? hostPort.message : `endpoint "${endpoint}" is not <host>:<port>`;
+    return { ok: false, reason: `topic "${topic}": ${why}` };
   }
   if (model.length === 0) return { ok: false, reason: `topic "${topic}" has an empty model name` };
   return { ok: true, topic: { endpoint, model } };
 }
 
-/** The scoring identity of one data-parallel rank of an endpoint: rank 0 is the endpoint itself. */
-export function rankIdentity(endpoint: string, rank: number | null): string {
-  return rank === null || rank === 0 ? endpoint : `${endpoint}@dp${rank}`;
-}

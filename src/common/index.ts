@@ -1,0 +1,20 @@
+/** Public surface of the leaf every folder may import. */
+export {
+  formatEndpointIdentity,
+  formatHostPort,
+  formatTcpAddress,
+  isHost,
+  MAX_PORT,
+  MIN_PORT,
+  parseEndpointIdentity,
+  parseHostPort,
+  parsePort,
+  parseTcpAddress,
+  rankHostPort,
+  rankIdentity,
+  rankPort,
+  type EndpointIdentity,
+  type HostPort,
+  type IdentityProblem,
+  type Parsed,
+} from './endpoint-identity.js';
