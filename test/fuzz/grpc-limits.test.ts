@@ -89,7 +89,7 @@ describe('candidates (api.maxCandidates) and their format', () => {
   });
   const shown = (v: string) => (v.length > 80 ? `${v.slice(0, 77)}...` : v);
 
-  it('endpoint strings: <host>:<port>[@dp<rank>] up to 300 characters accepted; other characters, a 6-digit port or 301 characters are INVALID_ARGUMENT naming the element', async () => {
+  it('endpoint strings: <host>:<port>[@dp<rank>] up to 300 characters accepted; other characters, a port outside 1..65535 or 301 characters are INVALID_ARGUMENT naming the element', async () => {
     await fc.assert(
       fc.asyncProperty(endpointArb, fc.nat(3), fc.constantFrom('Score', 'Reserve'), async (e, pos, method) => {
         let value = `${e.host}:${e.port}${e.rank === null ? '' : `@dp${e.rank}`}`;
@@ -97,7 +97,8 @@ describe('candidates (api.maxCandidates) and their format', () => {
           const at = e.bad[0] % e.host.length; // inside the host: no character of the set is allowed there
           value = `${e.host.slice(0, at)}${e.bad[1]}${e.host.slice(at)}:${e.port}`;
         }
-        const valid = e.bad === null && e.port <= 99_999;
+        // The port rule of src/common/endpoint-identity.ts (one rule for topics and the API): 1..65535.
+        const valid = e.bad === null && e.port >= 1 && e.port <= 65_535;
         const candidates = Array.from({ length: 4 }, (_, i) => (i === pos ? value : `10.0.2.${i}:8000`));
         const [req, field] =
           method === 'Score'
