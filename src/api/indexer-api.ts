@@ -15,7 +15,7 @@ import type {
 import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { SpeculationQuota } from './speculation-quota.js';
-import { parseTcpAddress } from '../common/index.js';
+import { formatHostPort, parseEndpointIdentity, parseTcpAddress } from '../common/index.js';
 import { checkCandidates, checkCandidateShaped, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
 
 export interface ApiLimits {
@@ -265,9 +265,9 @@ export class IndexerApi {
     const result = await this.scorer.score(prepared.keys, { candidates });
     return {
       scores: result.scores.map((s) => {
-        const dp = /@dp(\d+)$/.exec(s.endpoint);
-        return dp
-          ? { pod: s.endpoint.slice(0, dp.index), score: s.weighted, dataParallelRank: Number(dp[1]) }
+        const id = parseEndpointIdentity(s.endpoint);
+        return id.ok && id.value.rank > 0
+          ? { pod: formatHostPort(id.value), score: s.weighted, dataParallelRank: id.value.rank }
           : { pod: s.endpoint, score: s.weighted };
       }),
     };

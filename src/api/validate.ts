@@ -1,4 +1,4 @@
-import { parseEndpointIdentity } from '../common/index.js';
+import { isIpLiteral, parseEndpointIdentity } from '../common/index.js';
 import { parseKey } from '../keys/index.js';
 import { exhausted, invalid } from './errors.js';
 import type { MultimodalItemMsg } from './messages.js';
@@ -10,9 +10,6 @@ export function checkEndpoint(field: string, value: string): string {
   return value;
 }
 
-/** An IP literal (dotted IPv4 or bracketed IPv6) with a port 1-65535 without leading zeros, optionally `@dp<rank>`. */
-const CANDIDATE_RE = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}|\[[0-9a-fA-F:.]+\]):([1-9]\d{0,4})(@dp[1-9]\d{0,4})?$/;
-
 /**
  * An endpoint the way a picker names its candidates (llm-d: the pod's IP and port): `10.0.0.5:8000`, `[fd00::5]:8000`.
  * Host names are refused unless `allowHostnames` (api.allowHostnameEndpoints, or an admin token guards the call):
@@ -21,8 +18,9 @@ const CANDIDATE_RE = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0
 export function checkCandidateShaped(field: string, value: string, allowHostnames: boolean): string {
   checkEndpoint(field, value);
   if (allowHostnames) return value;
-  const m = CANDIDATE_RE.exec(value);
-  if (!m || Number(m[1]) > 65535) {
+  // An IP literal (dotted IPv4 or bracketed IPv6); the port and `@dp<rank>` were checked by checkEndpoint.
+  const parsed = parseEndpointIdentity(value);
+  if (!parsed.ok || !isIpLiteral(parsed.value.host)) {
     throw invalid(field, `"${truncate(value)}" is not <ip>:<port> (host names are refused without an admin token; see api.allowHostnameEndpoints)`);
   }
   return value;

@@ -46,6 +46,14 @@ export function parsePort(text: string): number | null {
   return port <= MAX_PORT ? port : null;
 }
 
+const IPV4_OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4_RE = new RegExp(`^${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}$`);
+
+/** A dotted IPv4 literal without leading zeros (`10.0.0.5`) or a bracketed IPv6 literal (`[fd00::5]`): no name lookup. */
+export function isIpLiteral(host: string): boolean {
+  return IPV4_RE.test(host) || IPV6_RE.test(host);
+}
+
 export function isHost(text: string): boolean {
   return NAME_RE.test(text) || IPV6_RE.test(text);
 }

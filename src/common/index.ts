@@ -4,6 +4,7 @@ export {
   formatHostPort,
   formatTcpAddress,
   isHost,
+  isIpLiteral,
   MAX_PORT,
   MIN_PORT,
   parseEndpointIdentity,

@@ -4,6 +4,7 @@ import {
   formatEndpointIdentity,
   formatHostPort,
   formatTcpAddress,
+  isIpLiteral,
   parseEndpointIdentity,
   parseHostPort,
   parsePort,
@@ -79,6 +80,11 @@ describe('parseHostPort / parseEndpointIdentity', () => {
     expect(parseEndpointIdentity(undefined as unknown as string).ok).toBe(false);
     expect(parseTcpAddress(42 as unknown as string).ok).toBe(false);
   });
+});
+
+describe('isIpLiteral (hosts an unauthenticated caller may name)', () => {
+  it.each(['10.0.0.5', '0.0.0.0', '255.255.255.255', '[fd00::5]', '[::ffff:10.0.0.1]'])('%s is an IP literal', (h) => expect(isIpLiteral(h)).toBe(true));
+  it.each(['256.0.0.1', '10.0.0', '10.0.0.05', '10.0.0.5.6', 'pod-a', 'fd00::5', 'localhost'])('%s is not', (h) => expect(isIpLiteral(h)).toBe(false));
 });
 
 describe('parseTcpAddress', () => {
