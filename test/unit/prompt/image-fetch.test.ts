@@ -141,13 +141,11 @@ describe('ImageFetcher', () => {
     it(`${path}${extra ? ` with ${JSON.stringify(extra)}` : ''} → ${outcome}, nothing cached`, async () => {
       const f = new ImageFetcher(options(extra));
       const pending: [string, Uint8Array][] = [];
-      const started = Date.now();
       const r = await f.fetch(`${base}${path}`, pending);
       expect(r).toMatchObject({ ok: false, outcome });
       expect(pending).toEqual([]);
       f.commit(pending);
       expect(f.cacheEntries).toBe(0);
-      expect(Date.now() - started).toBeLessThan(5000);
     });
   }
 
