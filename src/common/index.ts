@@ -19,3 +19,4 @@ export {
   type IdentityProblem,
   type Parsed,
 } from './endpoint-identity.js';
+export { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from './tier-weights.js';

@@ -1,19 +1,6 @@
 import { z } from 'zod';
+import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from '../common/index.js';
 
-/** Default tier weights (docs/configuration.md); mirrors scoring/tier-weights.ts DEFAULT_TIER_WEIGHT_TABLE. */
-export const DEFAULT_TIER_WEIGHTS_CONFIG: Readonly<Record<string, number>> = {
-  GPU: 1.0,
-  CPU: 0.8,
-  CPU_PINNED: 0.8,
-  DISK: 0.25,
-  STORAGE: 0.25,
-  FS: 0.25,
-  OBJ: 0.2,
-  EXTERNAL: 0.2,
-  STORAGE_REMOTE: 0.1,
-  FS_REMOTE: 0.1,
-  OBJ_REMOTE: 0.1,
-};
 
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
 export const ImageFetchSchema = z
@@ -206,13 +193,13 @@ export const ConfigSchema = z.object({
     .object({
       /**
        * Weight of a block by the tier it is held on; unlisted tiers weigh `unknownTierWeight`. Setting it replaces
-       * the whole table. Same values as scoring/tier-weights.ts DEFAULT_TIER_WEIGHT_TABLE (a test keeps them equal;
-       * ops imports nothing upward), which cites where each comes from.
+       * the whole table. The table is common/tier-weights.ts (the scorer's default too), which cites where
+       * each weight comes from.
        */
-      tierWeights: z.record(z.string(), z.number().min(0)).default(DEFAULT_TIER_WEIGHTS_CONFIG),
-      unknownTierWeight: z.number().min(0).default(0.1),
+      tierWeights: z.record(z.string(), z.number().min(0)).default(DEFAULT_TIER_WEIGHT_TABLE),
+      unknownTierWeight: z.number().min(0).default(UNKNOWN_TIER_WEIGHT),
     })
-    .default({ tierWeights: DEFAULT_TIER_WEIGHTS_CONFIG, unknownTierWeight: 0.1 }),
+    .default({ tierWeights: DEFAULT_TIER_WEIGHT_TABLE, unknownTierWeight: UNKNOWN_TIER_WEIGHT }),
   // Event transport (src/events, docs/events.md): connect-mode endpoints, per-endpoint queues and staleness.
   endpoints: z
     .object({

@@ -3,7 +3,7 @@ import { decodeEventBatch } from '../../../src/events/decode/index.js';
 import { Ingestor } from '../../../src/events/index.js';
 import { MemoryIndex, TierRegistry } from '../../../src/index/index.js';
 import { BlockHasher } from '../../../src/keys/index.js';
-import { DEFAULT_TIER_WEIGHTS_CONFIG } from '../../../src/ops/config.js';
+import { ConfigSchema } from '../../../src/ops/config.js';
 import { DEFAULT_TIER_WEIGHT_TABLE, Scorer, TierWeights, UNKNOWN_TIER_WEIGHT } from '../../../src/scoring/index.js';
 import { encode } from '@msgpack/msgpack';
 
@@ -21,8 +21,10 @@ describe('default tier weights (issue 13 item 4)', () => {
     expect(w.toJSON()['*']).toBe(0.1);
   });
 
-  it('the configuration defaults are the same table (ops cannot import scoring)', () => {
-    expect(DEFAULT_TIER_WEIGHTS_CONFIG).toStrictEqual(DEFAULT_TIER_WEIGHT_TABLE);
+  it('the configuration defaults are the scorer table (both read common/tier-weights.ts)', () => {
+    const scoring = ConfigSchema.parse({}).scoring;
+    expect(scoring.tierWeights).toStrictEqual({ ...DEFAULT_TIER_WEIGHT_TABLE });
+    expect(scoring.unknownTierWeight).toBe(0.1);
   });
 
 });
