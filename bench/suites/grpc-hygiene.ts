@@ -1,4 +1,5 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { forkChild } from '../support/child.js';
 import { loadavg } from 'node:os';
 import { startEmbedded, embeddedConfig, type EmbeddedService } from '../../src/cli/embedded.js';
 import { BlockHasher } from '../../src/keys/index.js';
@@ -203,12 +204,7 @@ class HostileClient {
   private constructor(private readonly child: ChildProcess) {}
 
   static async start(): Promise<HostileClient> {
-    const child = fork(new URL('./h2-hostile-client.mjs', import.meta.url), [], { execArgv: [], stdio: 'inherit' });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    return new HostileClient(child);
+    return new HostileClient(await forkChild(new URL('./h2-hostile-client.mjs', import.meta.url)));
   }
 
   request(message: object, expected: string): Promise<unknown> {

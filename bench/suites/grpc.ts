@@ -1,6 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { forkChild } from '../support/child.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
@@ -279,12 +280,7 @@ export class LoadClient {
   private constructor(private readonly child: ChildProcess) {}
 
   static async start(): Promise<LoadClient> {
-    const child = fork(new URL('./grpc-load-client.mjs', import.meta.url), [], { execArgv: [], stdio: 'inherit' });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    return new LoadClient(child);
+    return new LoadClient(await forkChild(new URL('./grpc-load-client.mjs', import.meta.url)));
   }
 
   /** Connects to `address`, serialises `requests`; resolves with the DATA bytes of the response to requests[0]. */
