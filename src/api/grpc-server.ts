@@ -10,7 +10,7 @@ import {
 import { ReflectionService } from '@grpc/reflection';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Http2Server, Http2Session } from 'node:http2';
-import { grpcChannelOptions, guardConnections, type ConnectionGuardCounters, type ConnectionLimits } from './connection-limits.js';
+import { grpcChannelOptions, guardCalls, guardConnections, type ConnectionGuardCounters, type ConnectionLimits } from './connection-limits.js';
 import { IndexUnavailableError } from '../index/index.js';
 import { ApiError, type ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
@@ -102,7 +102,7 @@ export class GrpcServer {
   private readonly server: Server;
   private boundPort = 0;
   /** Connections closed by the handshake timeout or refused at maxConnections (connection-limits.ts). */
-  readonly guard: ConnectionGuardCounters = { handshakeTimeouts: 0, refused: 0 };
+  readonly guard: ConnectionGuardCounters = { handshakeTimeouts: 0, refused: 0, openCalls: 0, callsRefused: 0, callsEvicted: 0 };
 
   constructor(
     private readonly api: IndexerApi,
@@ -137,7 +137,12 @@ export class GrpcServer {
       ),
     );
     const limits = this.options.limits;
-    if (limits) for (const http2Server of listeners(this.server).keys()) guardConnections(http2Server, limits, this.guard);
+    if (limits) {
+      for (const http2Server of listeners(this.server).keys()) {
+        guardConnections(http2Server, limits, this.guard);
+        guardCalls(http2Server, limits, this.guard);
+      }
+    }
     return this.boundPort;
   }
 

@@ -94,6 +94,11 @@ export async function startApi(
     handshake_timeout: grpc.guard.handshakeTimeouts,
     max_connections: grpc.guard.refused,
   }));
+  metrics.gauge('kv_indexer_grpc_open_calls', 'gRPC calls (HTTP/2 streams) open now over all connections', null, () => ({ '': grpc.guard.openCalls }));
+  metrics.gauge('kv_indexer_grpc_calls_refused_total', 'gRPC calls refused or reset at the open-call bound, by reason', 'reason', () => ({
+    max_open_calls: grpc.guard.callsRefused,
+    evicted_fair_share: grpc.guard.callsEvicted,
+  }));
   const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
     startMetricsServer(metrics, {
       host: config.metrics.host,
@@ -154,6 +159,7 @@ function grpcOptions(config: Config): GrpcServerOptions {
       maxConcurrentStreams: api.maxConcurrentStreams,
       maxConnections: api.maxConnections,
       handshakeTimeoutMs: api.handshakeTimeoutMs,
+      maxOpenCalls: api.maxOpenCalls,
     },
   };
   if (api.tlsCertFile) {

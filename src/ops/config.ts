@@ -148,6 +148,8 @@ export const ConfigSchema = z.object({
       maxConcurrentStreams: z.number().int().min(1).default(1024),
       maxConnections: z.number().int().min(1).default(4096),
       handshakeTimeoutMs: z.number().int().min(1).default(10_000),
+      /** Calls open at once over all connections (~6 KB each); beyond it RESOURCE_EXHAUSTED at once. */
+      maxOpenCalls: z.number().int().min(1).default(4096),
     })
     .default({
       grpcAddress: '0.0.0.0:50051',
@@ -171,6 +173,7 @@ export const ConfigSchema = z.object({
       maxConcurrentStreams: 1024,
       maxConnections: 4096,
       handshakeTimeoutMs: 10_000,
+      maxOpenCalls: 4096,
     }),
   models: z
     .object({
@@ -335,6 +338,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_GRPC_KEEPALIVE_TIMEOUT_MS: { path: ['api', 'keepaliveTimeoutMs'], kind: 'int' },
   KV_INDEXER_GRPC_MAX_CONCURRENT_STREAMS: { path: ['api', 'maxConcurrentStreams'], kind: 'int' },
   KV_INDEXER_GRPC_MAX_CONNECTIONS: { path: ['api', 'maxConnections'], kind: 'int' },
+  KV_INDEXER_GRPC_MAX_OPEN_CALLS: { path: ['api', 'maxOpenCalls'], kind: 'int' },
   KV_INDEXER_GRPC_HANDSHAKE_TIMEOUT_MS: { path: ['api', 'handshakeTimeoutMs'], kind: 'int' },
   KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
