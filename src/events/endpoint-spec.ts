@@ -42,7 +42,7 @@ export class EndpointSpecError extends Error {}
 const isIdentity = (v: unknown): v is string => typeof v === 'string' && parseHostPort(v).ok;
 const isAddress = (v: unknown): v is string => typeof v === 'string' && parseTcpAddress(v).ok;
 /** An HTTP(S) base URL without query or fragment (a path prefix is allowed: a proxy in front of vLLM). */
-const BASE_URL = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^:\s/\[\]?#@]+)(:\d{1,5})?(\/[^\s?#]*)?$/;
+const BASE_URL = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^:\s/[\]?#@]+)(:\d{1,5})?(\/[^\s?#]*)?$/;
 
 export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (typeof value === 'string') {
