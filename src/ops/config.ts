@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from '../common/index.js';
+import { EncoderSchema } from './encoder-config.js';
 
 
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
@@ -180,6 +181,8 @@ export const ConfigSchema = z.object({
     .default({ registry: '' }),
   // http(s) image URLs in chat requests (src/prompt/image-fetch.ts, docs/models.md "Image URLs").
   images: z.object({ fetch: ImageFetchSchema }).prefault({}),
+  // Which endpoints have processed which images, from their KV events (src/index/encoder-residency.ts).
+  encoder: EncoderSchema,
   metrics: z
     .object({
       /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */
@@ -336,6 +339,9 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_GRPC_MAX_CONCURRENT_STREAMS: { path: ['api', 'maxConcurrentStreams'], kind: 'int' },
   KV_INDEXER_GRPC_MAX_CONNECTIONS: { path: ['api', 'maxConnections'], kind: 'int' },
   KV_INDEXER_GRPC_HANDSHAKE_TIMEOUT_MS: { path: ['api', 'handshakeTimeoutMs'], kind: 'int' },
+  KV_INDEXER_ENCODER_CACHE_ENTRIES: { path: ['encoder', 'cacheEntries'], kind: 'int' },
+  KV_INDEXER_ENCODER_TTL_SECONDS: { path: ['encoder', 'ttlSeconds'], kind: 'number' },
+  KV_INDEXER_ENCODER_MAX_ENTRIES: { path: ['encoder', 'maxEntries'], kind: 'int' },
   KV_INDEXER_MODELS: { path: ['models', 'registry'], kind: 'string' },
   KV_INDEXER_METRICS_HOST: { path: ['metrics', 'host'], kind: 'string' },
   KV_INDEXER_METRICS_PORT: { path: ['metrics', 'port'], kind: 'int' },
