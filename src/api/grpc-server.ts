@@ -229,6 +229,7 @@ export class GrpcServer {
       clearEndpoint: this.unary((req: Parameters<IndexerApi['clearEndpoint']>[0]) => api.clearEndpoint(req)),
       getInfo: this.unary(() => api.getInfo()),
       getStats: this.unary(() => api.getStats()),
+      lookupImages: this.unary((req: Parameters<IndexerApi['lookupImages']>[0]) => api.lookupImages(req)),
     };
   }
 

@@ -75,9 +75,13 @@ export async function startApi(
       items: (items) => metrics.countItems(items),
       unknownModel: (model) => unknownModels.count(model),
     },
+    residency: service.residency,
   });
   metrics.counter('kv_indexer_score_unknown_model_total', 'Score calls naming a model no followed endpoint has published (ScoreResponse.unknown_model)', null, () => ({ '': unknownModels.total }));
   registerWritePathGauges(metrics, service);
+  const residency = service.residency;
+  metrics.gauge('kv_indexer_encoder_residency_entries', 'Image identifiers held by encoder residency over all endpoints (this replica)', null, () => ({ '': residency.entries }));
+  metrics.counter('kv_indexer_encoder_residency_evictions_total', 'Encoder residency entries dropped, by reason (lru, ttl, endpoint_cleared)', 'reason', () => ({ ...residency.evictions }));
   const tokenizer = prompts?.tokenizerStats?.bind(prompts);
   if (tokenizer) {
     metrics.gauge('kv_indexer_tokenizer_workers', 'Tokenizer worker threads', null, () => ({ '': tokenizer().workers }));

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from '../common/index.js';
+import { EncoderSchema } from './encoder-config.js';
 
 
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
@@ -135,6 +136,8 @@ export const ConfigSchema = z.object({
     .prefault({}),
   // http(s) image URLs in chat requests (src/prompt/image-fetch.ts, docs/models.md "Image URLs").
   images: z.object({ fetch: ImageFetchSchema }).prefault({}),
+  // Which endpoints have processed which images, from their KV events (src/index/encoder-residency.ts).
+  encoder: EncoderSchema,
   metrics: z
     .object({
       /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */

@@ -72,9 +72,9 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(res.blockKeys).toEqual(keysOf(tokens(48)));
     expect(res.degraded).toBe(false);
     expect(res.scores).toEqual([
-      { endpoint: A, matchedBlocks: 3, weighted: 3, normalized: 1, blocksByTier: { GPU: 3 }, speculativeBlocks: 0 },
-      { endpoint: B, matchedBlocks: 2, weighted: 2, normalized: 2 / 3, blocksByTier: { GPU: 2 }, speculativeBlocks: 0 },
-      { endpoint: '10.0.0.3:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 },
+      { endpoint: A, matchedBlocks: 3, weighted: 3, normalized: 1, blocksByTier: { GPU: 3 }, speculativeBlocks: 0, imagesSeen: 0 },
+      { endpoint: B, matchedBlocks: 2, weighted: 2, normalized: 2 / 3, blocksByTier: { GPU: 2 }, speculativeBlocks: 0, imagesSeen: 0 },
+      { endpoint: '10.0.0.3:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 0 },
     ]);
   });
 
