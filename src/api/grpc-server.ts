@@ -11,8 +11,8 @@ import { ReflectionService } from '@grpc/reflection';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Http2Server, Http2Session } from 'node:http2';
 import { grpcChannelOptions, guardCalls, guardConnections, type ConnectionGuardCounters, type ConnectionLimits } from './connection-limits.js';
-import { IndexUnavailableError } from '../index/index.js';
-import { ApiError, type ApiErrorCode } from './errors.js';
+import { IndexerError } from '../common/index.js';
+import type { ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
 import type { Cancellation } from './prompt-frontend.js';
@@ -235,7 +235,7 @@ export class GrpcServer {
 
   /**
    * Adapts an async operation: a request that did not decode → INVALID_ARGUMENT, cancellation/deadline → a flag read
-   * from the call (grpc-js sets `cancelled`; no listener per call), ApiError → status with the field in details.
+   * from the call (grpc-js sets `cancelled`; no listener per call), an IndexerError → its status with the field in details.
    */
   private unary<Req, Res>(fn: (req: Req, cancelled: Cancellation, caller: string) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
@@ -258,9 +258,9 @@ export class GrpcServer {
   }
 
   private toStatus(err: unknown, path: string): Partial<ServerErrorResponse> {
-    if (err instanceof ApiError) return { code: STATUS_OF[err.code], details: err.message };
-    // The index backend (Redis) is down or slow: a condition to retry, not a server bug (GetStats, ListEndpoints, …).
-    if (err instanceof IndexUnavailableError) return { code: status.UNAVAILABLE, details: err.message };
+    // Every module's errors share one base (src/common/errors.ts): its code is the status. The index backend (Redis)
+    // down or slow is `unavailable`, a condition to retry, not a server bug (GetStats, ListEndpoints, …).
+    if (err instanceof IndexerError) return { code: STATUS_OF[err.code], details: err.message };
     this.log.error({ err, path }, 'unexpected error in gRPC handler');
     return { code: status.INTERNAL, details: 'internal error (logged by the server)' };
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from '../common/index.js';
+import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT, InvalidInputError } from '../common/index.js';
 import { EncoderSchema } from './encoder-config.js';
 
 
@@ -266,7 +266,7 @@ function envKind(field: z.ZodType, path: string): EnvKind {
   throw new Error(`${path}: no environment reading for this setting's type`);
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends InvalidInputError {}
 
 /** A partial configuration, as a file, the environment or flags give it: merged section by section. */
 export type RawConfig = Record<string, Record<string, unknown>>;

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { InvalidInputError } from '../../common/index.js';
 
 /**
  * The msgpack decoder of event payloads: one pass over the bytes that yields the same values as `@msgpack/msgpack`
@@ -27,9 +28,7 @@ import { isUtf8 } from 'node:buffer';
  * Every problem throws MsgpackError; nothing else is thrown.
  */
 
-export class MsgpackError extends Error {
-  override readonly name = 'MsgpackError';
-}
+export class MsgpackError extends InvalidInputError {}
 
 /** An ext value other than a valid timestamp. */
 export class WireExt {
