@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from '../common/index.js';
+import { SELECT_ENV_PATHS, SelectConfigSchema } from './select-config.js';
 
 
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
@@ -279,6 +280,8 @@ export const ConfigSchema = z.object({
       restartDistance: z.number().int().min(1).default(1_000_000),
     })
     .default({ enabled: true, timeoutMs: 2_000, idleTimeoutMs: 500, cooldownMs: 5_000, maxConcurrent: 4, onUnrecoverable: 'clear', bindPort: 0, restartDistance: 1_000_000 }),
+  // Select: cache against load, in-flight reservations (src/ops/select-config.ts).
+  select: SelectConfigSchema,
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -365,6 +368,7 @@ export const ENV_PATHS: Record<string, { path: [string, string]; kind: 'int' | '
   KV_INDEXER_REPLAY_RESTART_DISTANCE: { path: ['replay', 'restartDistance'], kind: 'int' },
   KV_INDEXER_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
   KV_INDEXER_STATS_INTERVAL_SECONDS: { path: ['log', 'statsIntervalSeconds'], kind: 'number' },
+  ...SELECT_ENV_PATHS,
 };
 
 export class ConfigError extends Error {}
