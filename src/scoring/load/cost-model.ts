@@ -2,10 +2,16 @@ import type { InflightLoad } from './inflight.js';
 import type { ScrapedLoad } from './load-source.js';
 
 /**
- * Select's cost model (docs/api.md, "The cost model"). Prior art, facts only: llm-d's inference scheduler combines a
- * prefix-cache scorer with load-aware scorers (queue depth, KV-cache utilisation) by weighted sum; Dynamo's KV router
- * prices each worker as overlap-discounted prefill blocks plus its decode blocks (`overlap_score_weight × prefill
- * blocks + decode blocks`, lowest wins). Here both become one physical estimate, a predicted time to first token:
+ * Select's cost model (docs/api.md, "The cost model"). Prior art, facts only:
+ * - llm-d's inference scheduler (llm-d/llm-d-inference-scheduler, pkg/plugins/scorer/) adds weighted scores of
+ *   independent scorers: a prefix-cache scorer, `load-aware-scorer` (0.5 for an empty waiting queue, falling to 0 at
+ *   a queue threshold, default 128) and `active-request-scorer` (the router's own in-flight requests per endpoint,
+ *   added before the request is sent, removed at response end or after a 2-minute timeout).
+ * - Dynamo's KV router (ai-dynamo/dynamo, docs/router/kv_cache_routing.md) prices each worker as
+ *   `overlap_score_weight × prefill blocks + decode blocks` and takes the lowest; prefill blocks are retired when the
+ *   first token comes (mark_prefill_complete), decode blocks when the request is freed; a worker over an active-block
+ *   threshold is excluded as busy.
+ * Here both become one physical estimate, a predicted time to first token:
  *
  *   queued      = in-flight prefill tokens + waiting × meanPromptTokens   (waiting only from a fresh scrape)
  *   ttft_ms     = (queued + uncached) / prefill tokens per second × 1000
