@@ -139,3 +139,33 @@ describe('ThroughputTable', () => {
     expect([t.get('a'), t.get('b'), t.get('c')]).toEqual([8000, 2000, 3000]);
   });
 });
+
+describe('docs/api.md worked example (defaults: 8000 tokens/s, 1 ms decode penalty, 1024 tokens per waiting request)', () => {
+  const defaults: CostParams = { blockSize: 16, decodePenaltyMs: 1, meanPromptTokens: 1024, kvUsageGate: 0.95 };
+  const a = input('A', {
+    cachedBlocks: 112,
+    inflight: { prefillTokens: 12_000, decodeBlocks: 32, reservations: 3 },
+    scraped: { running: 4, waiting: 2, kvUsage: 0.6, ageMs: 50, stale: false },
+  });
+  const b = input('B', { scraped: { running: 3, waiting: 0, kvUsage: 0.4, ageMs: 50, stale: false } });
+
+  it('cache+load picks B at 259 ms against A at 1824 ms; cache picks A; load picks B', () => {
+    const d = decide('cache+load', 2048, 1n, [a, b], defaults);
+    expect(d.costs.map((c) => [c.uncachedPrefillTokens, c.predictedTtftMs])).toEqual([
+      [256, 1824],
+      [2048, 259],
+    ]);
+    expect(d.chosen).toBe(1);
+    expect(decide('cache', 2048, 1n, [a, b], defaults).chosen).toBe(0);
+    const load = decide('load', 2048, 1n, [a, b], defaults);
+    expect(load.costs.map((c) => c.predictedTtftMs)).toEqual([2048, 259]);
+    expect(load.chosen).toBe(1);
+  });
+
+  it('with A idle but for 4 running requests, cache+load picks A at 36 ms', () => {
+    const idle = { ...a, inflight: { prefillTokens: 0, decodeBlocks: 0, reservations: 0 }, scraped: { running: 4, waiting: 0, kvUsage: 0.6, ageMs: 50, stale: false } };
+    const d = decide('cache+load', 2048, 1n, [idle, b], defaults);
+    expect(d.costs.map((c) => c.cost)).toEqual([36, 259]);
+    expect(d.chosen).toBe(0);
+  });
+});
