@@ -30,7 +30,7 @@ import type {
   SelectStatsMsg,
 } from './select-messages.js';
 import type { SpeculationQuota } from './speculation-quota.js';
-import { checkCandidates, checkTierWeights } from './validate.js';
+import { checkCandidates, checkCandidateShaped, checkTierWeights } from './validate.js';
 
 /** The `select.*` settings Select reads (src/ops/select-config.ts). */
 export interface SelectSettings {
@@ -136,6 +136,8 @@ export class SelectApi {
     const { limits, settings, hasher } = this.deps;
     if (!req.candidates || req.candidates.length === 0) throw invalid('candidates', 'is required (Select picks one of them)');
     const candidates = checkCandidates(req.candidates, limits.maxCandidates)!;
+    // Reserving inserts speculative entries for the chosen candidate: the same IP-literal rule as Score.speculate.
+    if (req.reserve) candidates.forEach((c, i) => checkCandidateShaped(`candidates[${i}]`, c, limits.allowHostnameEndpoints ?? false));
     const tierWeights = checkTierWeights(req.tierWeights ?? {});
     const outputTokens = req.expectedOutputTokens ?? settings.defaultOutputTokens;
     if (outputTokens > MAX_TOKEN_COUNT) throw invalid('expected_output_tokens', `${outputTokens} is absurd (at most ${MAX_TOKEN_COUNT})`);

@@ -6,6 +6,7 @@
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { embeddedConfig, startEmbedded, type EmbeddedService } from '../../src/cli/embedded.js';
+import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
 import type { LoadSource, ScrapedLoad } from '../../src/scoring/load/index.js';
 import { tieHash } from '../../src/scoring/load/cost-model.js';
 import { grpcClient } from '../support/grpc-client.js';
@@ -25,25 +26,27 @@ class FixedLoads implements LoadSource {
   }
 }
 
-let running: { svc: EmbeddedService; kv: ReturnType<typeof grpcClient> } | null = null;
+let running: { svc: EmbeddedService; kv: ReturnType<typeof grpcClient>; prompts: PromptServiceFrontend | null } | null = null;
 
-async function start(select: Record<string, unknown> = {}, api: Record<string, unknown> = {}, loads?: LoadSource) {
+async function start(select: Record<string, unknown> = {}, api: Record<string, unknown> = {}, loads?: LoadSource, demoModel = false) {
   const config = embeddedConfig({
     zmq: { addresses: [] },
     api: { speculativeTtlMs: 600_000, ...api },
     select: { prefillTokensPerSecond: 1000, decodePenaltyMs: 10, meanPromptTokens: 100, defaultOutputTokens: 32, kvUsageGate: 0.9, throughputAlpha: 0.5, ...select },
   });
-  const svc = await startEmbedded(config, null, { loads });
+  const prompts = demoModel ? await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys, config.images.fetch) : null;
+  const svc = await startEmbedded(config, prompts, { loads });
   svc.service.index.add(A, 'GPU', new BigUint64Array([1n, 2n, 3n, 4n]));
   svc.service.index.add(B, 'GPU', new BigUint64Array([1n, 2n]));
   const kv = grpcClient(svc.grpcAddress, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
-  running = { svc, kv };
+  running = { svc, kv, prompts };
   return { svc, kv };
 }
 
 afterEach(async () => {
   running?.kv.close();
   await running?.svc.stop();
+  await running?.prompts?.close();
   running = null;
 });
 
@@ -248,5 +251,45 @@ describe('Select over gRPC', () => {
     expect(c.candidates[0]).toEqual(cand(C, {}));
     const score = await kv.call('Score', { ...PROMPT, candidates: [C] });
     expect(score.scores[0].matchedBlocks).toBe(0);
+  });
+
+  it('data-parallel ranks are endpoints of their own: a reservation on A@dp1 loads only A@dp1', async () => {
+    const { kv } = await start();
+    const A1 = `${A}@dp1`;
+    const r = await kv.call('Select', { ...PROMPT, candidates: [A1], reserve: true });
+    expect(r.endpoint).toBe(A1);
+    const both = await kv.call('Select', { ...PROMPT, candidates: [A, A1] });
+    // A: 4 cached blocks, 16 uncached tokens, nothing in flight. A@dp1: all 5 blocks now speculative, 80 prefill
+    // tokens and 2 decode blocks in flight → 80 ms + 20 ms = 100 ms.
+    expect(both.candidates.map((c: { endpoint: string; inflightPrefillTokens: string; inflightDecodeBlocks: string; predictedTtftMs: number }) => [c.endpoint, c.inflightPrefillTokens, c.inflightDecodeBlocks, c.predictedTtftMs])).toEqual([
+      [A, '0', '0', 16],
+      [A1, '80', '2', 100],
+    ]);
+  });
+
+  it('reserving refuses host names as candidates (the speculative entries follow Score.speculate\'s IP-literal rule)', async () => {
+    const { kv } = await start();
+    const err = await refused(kv.call('Select', { ...PROMPT, candidates: [A, 'pod-b.local:8000'], reserve: true }));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/^candidates\[1\]: "pod-b.local:8000" is not <ip>:<port>/);
+    expect((await kv.call('GetStats', {})).inflightReservations).toBe('0');
+    // Without reserve a named candidate is only looked up, as in Score.
+    expect((await kv.call('Select', { ...PROMPT, candidates: [A, 'pod-b.local:8000'] })).endpoint).toBe(A);
+  });
+
+  it('prompt input goes the Score path: same tokens, blocks and cached blocks as Score', async () => {
+    const { svc, kv } = await start({}, {}, undefined, true);
+    const model = 'Qwen/Qwen2-VL-2B-Instruct';
+    const prompt = 'The quick brown fox jumps over the lazy dog. '.repeat(12);
+    const keys = (await kv.call('ComputeBlockKeys', { model, prompt })).blockKeys as string[];
+    expect(keys.length).toBeGreaterThan(3);
+    // C holds the first 3 blocks of this prompt.
+    svc.service.index.add(C, 'GPU', BigUint64Array.from(keys.slice(0, 3), BigInt));
+    const score = await kv.call('Score', { model, prompt, candidates: [A, C] });
+    const sel = await kv.call('Select', { model, prompt, candidates: [A, C] });
+    expect([sel.tokenCount, sel.totalBlocks]).toEqual([score.tokenCount, score.totalBlocks]);
+    expect(sel.candidates.map((c: { cachedBlocks: number }) => c.cachedBlocks)).toEqual([0, 3]);
+    expect(sel.candidates[1].uncachedPrefillTokens).toBe(score.tokenCount - 48);
+    expect(sel.endpoint).toBe(C);
   });
 });
