@@ -150,9 +150,10 @@ export class SelectApi {
       signal,
     );
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
-    const scored = await this.scorer.score(prepared.keys, { candidates, tierWeights });
+    // No fail-open here: zero scores would price every candidate as cold, a decision worse than the picker's own.
+    const scored = await this.scorer.score(prepared.keys, { candidates, tierWeights }).catch(backendFailure);
     const endpoints = scored.scores.map((s) => s.endpoint);
-    const inflight = await this.deps.ledger.loads(endpoints);
+    const inflight = await this.deps.ledger.loads(endpoints).catch(backendFailure);
     const inputs: CostInput[] = scored.scores.map((s, i) => ({
       endpoint: s.endpoint,
       cachedBlocks: s.matchedBlocks,
@@ -223,8 +224,7 @@ export class SelectApi {
     } catch (err) {
       if (id) await this.deps.ledger.cancel(id);
       if (keys.length > 0) this.deps.quota.giveBack(caller, keys.length);
-      if (err instanceof ApiError) throw err;
-      throw new ApiError('unavailable', '', `index backend failed: ${(err as Error).message}`);
+      return backendFailure(err);
     }
   }
 
@@ -233,6 +233,12 @@ export class SelectApi {
     const load = this.deps.loads?.get(endpoint);
     return load && !load.stale ? load : undefined;
   }
+}
+
+/** A failure of the index (or a shared ledger) backend: UNAVAILABLE, for the picker to retry or fall back. */
+function backendFailure(err: unknown): never {
+  if (err instanceof ApiError) throw err;
+  throw new ApiError('unavailable', '', `index backend failed: ${(err as Error).message}`);
 }
 
 function checkPolicy(value: string, fallback: Policy): Policy {
