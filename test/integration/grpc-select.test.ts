@@ -183,15 +183,18 @@ describe('Select over gRPC', () => {
 
   it('expected_output_tokens sets the decode blocks; a reservation nobody releases expires at its TTL', async () => {
     const { svc, kv } = await start();
-    const r = await kv.call('Select', { ...PROMPT, candidates: [B], reserve: true, expectedOutputTokens: 100, reservationTtlMs: 50 });
-    // ⌈100 / 16⌉ = 7 decode blocks, 48 prefill tokens on B.
-    const during = await kv.call('Select', { ...PROMPT, candidates: [B] });
-    expect(during.candidates[0]).toMatchObject({ inflightPrefillTokens: '48', inflightDecodeBlocks: '7' });
-    // Wait for the state, not a time: GetStats until the ledger is empty.
-    for (let i = 0; i < 500 && (await kv.call('GetStats', {})).inflightReservations !== '0'; i++) await new Promise((res) => setTimeout(res, 10));
+    // A long-lived reservation: ⌈100 / 16⌉ = 7 decode blocks, 48 prefill tokens on B.
+    await kv.call('Select', { ...PROMPT, candidates: [B], reserve: true, expectedOutputTokens: 100 });
+    const one = await kv.call('Select', { ...PROMPT, candidates: [B] });
+    expect(one.candidates[0]).toMatchObject({ inflightPrefillTokens: '48', inflightDecodeBlocks: '7' });
+    // A short-lived one on B too (80 − 80 = 0 prefill tokens now that B holds the 5 blocks speculatively, 2 decode
+    // blocks); nobody releases it.
+    const short = await kv.call('Select', { ...PROMPT, candidates: [B], reserve: true, reservationTtlMs: 50 });
+    // Wait for the state, not a time: GetStats until only the long-lived reservation is left.
+    for (let i = 0; i < 500 && (await kv.call('GetStats', {})).inflightReservations !== '1'; i++) await new Promise((res) => setTimeout(res, 10));
     const after = await kv.call('Select', { ...PROMPT, candidates: [B] });
-    expect(after.candidates[0]).toMatchObject({ inflightPrefillTokens: '0', inflightDecodeBlocks: '0' });
-    const late = await refused(kv.call('PrefillComplete', { reservationId: r.reservationId }));
+    expect(after.candidates[0]).toMatchObject({ inflightPrefillTokens: '48', inflightDecodeBlocks: '7' });
+    const late = await refused(kv.call('PrefillComplete', { reservationId: short.reservationId }));
     expect(late.code).toBe(status.NOT_FOUND);
     expect(late.details).toMatch(/^reservation_id: no reservation [0-9a-f]{32}/);
     expect(await metricsText(svc)).toContain('kv_indexer_reservations_retired_total{reason="ttl"} 1');
