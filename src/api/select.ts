@@ -4,7 +4,6 @@ import { Scorer, type TierWeights } from '../scoring/index.js';
 import {
   checkCount,
   decide,
-  DEFAULT_POLICY,
   LedgerError,
   MAX_RESERVATION_TTL_MS,
   MAX_TOKEN_COUNT,
