@@ -133,7 +133,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
       const variants = policy === 'approximate' ? settings.replicas : [1];
       for (const routerReplicas of variants) {
         const started = Date.now();
-        const result = await runPolicy(requests, policy, { ...settings.options, routerReplicas }, (blockSize) => EmbeddedIndexer.start(blockSize));
+        const result = await runPolicy(requests, policy, { ...settings.options, routerReplicas }, (blockSize, rate) => EmbeddedIndexer.start(blockSize, rate));
         const label = policy === 'approximate' && routerReplicas > 1 ? `approximate ×${routerReplicas} routers` : policy;
         rows.push({ label, ...result });
         process.stderr.write(`${workload} / ${label}: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

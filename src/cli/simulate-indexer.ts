@@ -14,9 +14,13 @@ export class EmbeddedIndexer implements SimulationIndexer {
     readonly client: IndexerClient,
   ) {}
 
-  static async start(blockSize: number): Promise<EmbeddedIndexer> {
-    // Connect mode only: the simulated endpoints are added with AddEndpoint.
-    const embedded = await startEmbedded(embeddedConfig({ keys: { blockSize }, zmq: { addresses: [] } }));
+  static async start(blockSize: number, prefillTokensPerSecond = 10_000): Promise<EmbeddedIndexer> {
+    // Connect mode only: the simulated endpoints are added with AddEndpoint. Select assumes the simulated prefill
+    // rate. Speculative entries (which a reserving Select writes) live 1 ms: the run waits for every event before a
+    // decision, so they would add nothing, and they would count in the end-of-run comparison of index and caches.
+    const embedded = await startEmbedded(
+      embeddedConfig({ keys: { blockSize }, zmq: { addresses: [] }, api: { speculativeTtlMs: 1 }, select: { prefillTokensPerSecond } }),
+    );
     return new EmbeddedIndexer(embedded, new IndexerClient(embedded.grpcAddress));
   }
 

@@ -100,7 +100,7 @@ describe('fleet simulator against the real indexer', () => {
     const strip = (r: SimulationReport) => ({ ...r, date: '' });
     expect(strip(second.report)).toEqual(strip(first.report));
     const rows = first.report.workloads[0].rows;
-    expect(rows.map((r) => r.label)).toEqual(['precise', 'approximate', 'approximate ×2 routers', 'round-robin', 'random', 'least-loaded']);
+    expect(rows.map((r) => r.label)).toEqual(['precise', 'cache+load', 'load', 'approximate', 'approximate ×2 routers', 'round-robin', 'random', 'least-loaded']);
     for (const r of rows) {
       expect(r.requests).toBe(40);
       expect(r.index.exact).toBe(true);
@@ -120,7 +120,7 @@ describe('fleet simulator against the real indexer', () => {
   it('`simulate` refuses bad options with a clear message and exit code 2', async () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     expect(await simulateCommand(['--workload', 'chess'])).toBe(2);
-    expect(String(error.mock.calls[0][0])).toContain('--workload: unknown "chess" (one of multi-turn, long-doc, image-chat, mixed)');
+    expect(String(error.mock.calls[0][0])).toContain('--workload: unknown "chess" (one of multi-turn, long-doc, image-chat, hot-spot, mixed)');
     expect(await simulateCommand(['--requests', '2.5'])).toBe(2);
     expect(String(error.mock.calls[1][0])).toContain('--requests must be a positive integer, got "2.5"');
     expect(await simulateCommand(['--signed-url-share', '1.5'])).toBe(2);

@@ -11,13 +11,21 @@ interface ScoreReply {
 
 type Unary<Req, Res> = (req: Req, options: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => void;
 
+interface SelectReply {
+  endpoint: string;
+  reservationId: string;
+}
+
 interface KvIndexerClient {
   Score: Unary<object, ScoreReply>;
+  Select: Unary<object, SelectReply>;
+  PrefillComplete: Unary<object, object>;
+  ReleaseReservation: Unary<object, object>;
   AddEndpoint: Unary<{ endpoint: string; zmqAddress: string; replayAddress: string }, object>;
   close(): void;
 }
 
-/** The simulator's view of the indexer: a real kvindexer.v1 gRPC client (Score and AddEndpoint). */
+/** The simulator's view of the indexer: a real kvindexer.v1 gRPC client (Score, Select and its lifecycle, AddEndpoint). */
 export class IndexerClient {
   private readonly client: KvIndexerClient;
 
@@ -42,6 +50,27 @@ export class IndexerClient {
     return new Map(reply.scores.map((s) => [s.endpoint, s.matchedBlocks]));
   }
 
+  /**
+   * Select with a reservation: the service picks the endpoint under `policy` (`cache+load` or `load`) and records the
+   * request's uncached prefill on it until prefillDone(). No decode blocks: the simulator's cost model has no decode.
+   */
+  async select(model: string, tokens: readonly number[], items: readonly SimItem[], candidates: readonly string[], policy: string): Promise<SelectReply> {
+    return this.call<SelectReply>('Select', {
+      model,
+      tokens: { tokenIds: tokens, items: items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })) },
+      candidates,
+      policy,
+      reserve: true,
+      expectedOutputTokens: 0,
+    });
+  }
+
+  /** The reservation's prefill finished (with the engine's cached tokens, for calibration) and the request ended. */
+  async prefillDone(reservationId: string, cachedTokens: number): Promise<void> {
+    await this.call('PrefillComplete', { reservationId, cachedTokens });
+    await this.call('ReleaseReservation', { reservationId });
+  }
+
   async addEndpoint(endpoint: string, zmqAddress: string, replayAddress: string): Promise<void> {
     await this.call('AddEndpoint', { endpoint, zmqAddress, replayAddress });
   }
@@ -50,7 +79,7 @@ export class IndexerClient {
     this.client.close();
   }
 
-  private call<T>(method: 'Score' | 'AddEndpoint', request: object): Promise<T> {
+  private call<T>(method: 'Score' | 'Select' | 'PrefillComplete' | 'ReleaseReservation' | 'AddEndpoint', request: object): Promise<T> {
     const fn = this.client[method] as Unary<object, T>;
     return new Promise((resolve, reject) =>
       fn.call(this.client, request, { deadline: Date.now() + this.deadlineMs }, (err, res) => (err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(res))),

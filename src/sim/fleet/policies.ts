@@ -2,7 +2,7 @@ import { Random } from './random.js';
 import { APPROXIMATE_DEFAULTS, chunkHashes, type ChunkOptions } from './text-chunks.js';
 import type { SimulatedRequest } from './workloads.js';
 
-export const POLICIES = ['precise', 'approximate', 'round-robin', 'random', 'least-loaded'] as const;
+export const POLICIES = ['precise', 'cache+load', 'load', 'approximate', 'round-robin', 'random', 'least-loaded'] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
 /** What a policy knows when it routes one request. */
@@ -22,6 +22,14 @@ export interface RoutingPolicy {
   choose(input: RouteInput): Promise<string>;
   /** Told after every decision (the approximate policy learns only from these). */
   routed(request: SimulatedRequest, endpoint: string): void;
+  /** Told when a request's prefill has finished, in virtual time, with the tokens its endpoint had cached. */
+  prefillDone?(request: SimulatedRequest, cachedTokens: number): Promise<void>;
+}
+
+/** The service's Select and its reservation lifecycle, as the Select-backed policies use them. */
+export interface SelectCalls {
+  select(request: SimulatedRequest, candidates: readonly string[], policy: 'cache+load' | 'load'): Promise<{ endpoint: string; reservationId: string }>;
+  prefillDone(reservationId: string, cachedTokens: number): Promise<void>;
 }
 
 /** Matched prefix blocks per endpoint for a request, as the indexer's Score answers them. */
@@ -44,10 +52,14 @@ export interface PolicyOptions {
   approximate: ChunkOptions;
 }
 
-export function createPolicy(name: PolicyName, options: PolicyOptions, score: PrefixScores): RoutingPolicy {
+export function createPolicy(name: PolicyName, options: PolicyOptions, score: PrefixScores, select?: SelectCalls): RoutingPolicy {
   switch (name) {
     case 'precise':
       return new PrecisePolicy(options.loadGuardSeconds, score);
+    case 'cache+load':
+    case 'load':
+      if (!select) throw new Error(`policy ${name} needs the service's Select`);
+      return new SelectPolicy(name, select);
     case 'approximate': {
       const replicas = Array.from({ length: options.routerReplicas }, () => new ApproximatePolicy(options.loadGuardSeconds, options.approximateCapacity, options.approximate));
       return replicas.length === 1 ? replicas[0] : new ReplicatedPolicy('approximate', replicas);
@@ -98,6 +110,37 @@ class PrecisePolicy implements RoutingPolicy {
   }
 
   routed(): void {}
+}
+
+/**
+ * The service's own Select (src/api/select.ts): it prices every candidate with a predicted TTFT from its cached blocks
+ * and the prefill reserved on it by earlier decisions, and reserves this one; the reservation is retired when the
+ * simulated prefill finishes (PrefillComplete, then ReleaseReservation). It sees no load but its own reservations:
+ * no scraped metrics, no load guard of the simulator's.
+ */
+class SelectPolicy implements RoutingPolicy {
+  readonly readsIndex = true;
+  private readonly reservations = new Map<SimulatedRequest, string>();
+
+  constructor(
+    readonly name: 'cache+load' | 'load',
+    private readonly calls: SelectCalls,
+  ) {}
+
+  async choose(input: RouteInput): Promise<string> {
+    const { endpoint, reservationId } = await this.calls.select(input.request, input.endpoints, this.name);
+    this.reservations.set(input.request, reservationId);
+    return endpoint;
+  }
+
+  routed(): void {}
+
+  async prefillDone(request: SimulatedRequest, cachedTokens: number): Promise<void> {
+    const id = this.reservations.get(request);
+    if (id === undefined) throw new Error(`request ${request.id} was not selected by this policy`);
+    this.reservations.delete(request);
+    await this.calls.prefillDone(id, cachedTokens);
+  }
 }
 
 /**

@@ -203,8 +203,11 @@ export interface SimulationIndexer {
   stop(): Promise<void>;
 }
 
-/** Starts a fresh indexer for one run, with the fleet's block size. */
-export type StartIndexer = (blockSize: number) => Promise<SimulationIndexer>;
+/**
+ * Starts a fresh indexer for one run, with the fleet's block size and its prefill throughput (what Select's cost model
+ * assumes for every endpoint, as the simulator's cost model charges it).
+ */
+export type StartIndexer = (blockSize: number, prefillTokensPerSecond: number) => Promise<SimulationIndexer>;
 
 /** Runs one policy over a workload on a fresh fleet and a fresh indexer. */
 export async function runPolicy(
@@ -214,7 +217,7 @@ export async function runPolicy(
   startIndexer: StartIndexer,
 ): Promise<PolicyResult> {
   const { fleet: fleetOptions } = options;
-  const indexer = await startIndexer(fleetOptions.blockSize);
+  const indexer = await startIndexer(fleetOptions.blockSize, options.cost.prefillTokensPerSecond);
   const sim = new SimulatedFleet(indexer, fleetOptions);
   try {
     await sim.start();
@@ -226,22 +229,39 @@ export async function runPolicy(
       approximate: APPROXIMATE_DEFAULTS,
       routerReplicas: options.routerReplicas,
     };
-    const policy = createPolicy(policyName, policyOptions, (request, candidates) =>
-      indexer.client.matchedBlocks(fleetOptions.model, request.prompt.tokens, request.prompt.items, candidates),
+    const policy = createPolicy(
+      policyName,
+      policyOptions,
+      (request, candidates) => indexer.client.matchedBlocks(fleetOptions.model, request.prompt.tokens, request.prompt.items, candidates),
+      {
+        select: (request, candidates, name) => indexer.client.select(fleetOptions.model, request.prompt.tokens, request.prompt.items, candidates, name),
+        prefillDone: (id, cached) => indexer.client.prefillDone(id, cached),
+      },
     );
     const queues = new EndpointQueues(sim.endpoints, options.cost);
     const ttft: number[] = [];
+    // Prefills in flight, by the virtual time they finish: told to the policy (Select's reservations) as time passes.
+    const inFlight: { at: number; request: SimulatedRequest; cached: number }[] = [];
     let promptTokens = 0;
     let cachedTokens = 0;
     for (const request of requests) {
       if (policy.readsIndex) await sim.quiesce();
       const now = request.arrival;
+      if (policy.prefillDone) {
+        inFlight.sort((a, b) => a.at - b.at || a.request.id - b.request.id);
+        while (inFlight.length > 0 && inFlight[0].at <= now) {
+          const done = inFlight.shift()!;
+          await policy.prefillDone(done.request, done.cached);
+        }
+      }
       const endpoint = await policy.choose({ request, endpoints: sim.endpoints, backlog: (e) => queues.backlog(e, now), routedTo: (e) => queues.requests.get(e) ?? 0 });
       const tokens = request.prompt.tokens.length;
       const cached = Math.min(tokens, sim.cachedTokens(endpoint, request));
       promptTokens += tokens;
       cachedTokens += cached;
-      ttft.push(queues.dispatch(endpoint, now, tokens - cached).ttftSeconds);
+      const dispatched = queues.dispatch(endpoint, now, tokens - cached);
+      ttft.push(dispatched.ttftSeconds);
+      if (policy.prefillDone) inFlight.push({ at: now + dispatched.ttftSeconds, request, cached });
       policy.routed(request, endpoint);
       await sim.serve(endpoint, request);
     }

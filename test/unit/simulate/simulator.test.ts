@@ -226,3 +226,32 @@ describe('routing policies', () => {
     expect(await ll.choose(input(textRequest([1]), {}, { e0: 2, e1: 1, e2: 1 }))).toBe('e1');
   });
 });
+
+describe('Select-backed policies', () => {
+  const options: PolicyOptions = { seed: 1, loadGuardSeconds: 0.5, approximateCapacity: 1000, approximate: { chunkChars: 64, maxChunks: 256 }, routerReplicas: 1 };
+  const noScores = async () => new Map<string, number>();
+  it('choose through Select with their own policy name, and retire each reservation once its prefill is done', async () => {
+    const calls: string[] = [];
+    const select = {
+      async select(request: SimulatedRequest, candidates: readonly string[], policy: 'cache+load' | 'load') {
+        calls.push(`select ${request.id} ${policy} ${candidates.join(',')}`);
+        return { endpoint: candidates[request.id % candidates.length], reservationId: `r${request.id}` };
+      },
+      async prefillDone(id: string, cached: number) {
+        calls.push(`done ${id} ${cached}`);
+      },
+    };
+    const requests = generateWorkload('hot-spot', { seed: 1, requests: 2, rate: 10 });
+    const input = (request: SimulatedRequest): RouteInput => ({ request, endpoints: ['e0', 'e1'], backlog: () => 0, routedTo: () => 0 });
+    const policy = createPolicy('cache+load', options, noScores, select);
+    expect(policy.readsIndex).toBe(true);
+    expect(await policy.choose(input(requests[0]))).toBe('e0');
+    expect(await policy.choose(input(requests[1]))).toBe('e1');
+    await policy.prefillDone!(requests[1], 4096);
+    await policy.prefillDone!(requests[0], 0);
+    await expect(policy.prefillDone!(requests[0], 0)).rejects.toThrow('request 0 was not selected by this policy');
+    expect(calls).toEqual(['select 0 cache+load e0,e1', 'select 1 cache+load e0,e1', 'done r1 4096', 'done r0 0']);
+    expect(() => createPolicy('load', options, noScores)).toThrow("policy load needs the service's Select");
+  });
+});
+
