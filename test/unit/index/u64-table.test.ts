@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mixKey, U64Table } from '../../../src/index/u64-table.js';
+import { mixKey, U64Table } from '../../../src/index/table/u64-table.js';
 
 const lo = (k: bigint) => Number(k & 0xffffffffn);
 const hi = (k: bigint) => Number(k >> 32n);

@@ -8,7 +8,7 @@
  * past the probed ones, at index `capacity`, with its own occupancy flag.
  */
 
-import { prefaulted } from './prefaulted.js';
+import { prefaulted } from '../prefaulted.js';
 
 const MIN_CAPACITY = 16;
 const MAX_LOAD = 0.75;
