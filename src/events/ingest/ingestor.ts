@@ -1,5 +1,5 @@
 import type { BlockHasher } from '../../keys/index.js';
-import type { ChainLeftover } from '../../index/engine-key-map.js';
+import type { ChainLeftover } from './engine-key-map.js';
 import { KeyHalves } from '../../index/key-halves.js';
 import { GPU_TIER, MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';

@@ -1,4 +1,4 @@
-import { EngineKeyMap, type KeySink } from '../../index/engine-key-map.js';
+import { EngineKeyMap, type KeySink } from './engine-key-map.js';
 import { U64Table } from '../../index/table/u64-table.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SpanTable } from '../../../src/events/ingest/spans.js';
-import { EngineKeyMap, type KeySink } from '../../../src/index/engine-key-map.js';
+import { EngineKeyMap, type KeySink } from '../../../src/events/ingest/engine-key-map.js';
 
 /**
  * SpanTable's piece → span links (spans.ts): the first span of a piece lives in its bridge entry, further spans of a

@@ -1,4 +1,4 @@
-import { U64Table } from './table/u64-table.js';
+import { U64Table } from '../../index/table/u64-table.js';
 
 /**
  * One endpoint's bridge from engine keys (the hashes vLLM publishes) to request keys (ours), plus per-tier store
