@@ -1,10 +1,10 @@
 import { decodeEventBatch, PayloadError, type WireFormat } from './decode/index.js';
 import { Limiter } from './bounded-queue.js';
 import { bump, newTransportCounters, type TransportCounters } from './counters.js';
-import { parseLiveFrames } from './frames.js';
+import { parseLiveFrames } from './wire/frames.js';
 import type { Ingestor } from './ingest/index.js';
 import { DEFAULT_STREAM_OPTIONS, EndpointStream, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
-import { parseTopic, rankIdentity, type TopicResult } from './topic.js';
+import { parseTopic, rankIdentity, type TopicResult } from './wire/topic.js';
 import { newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
 
 /** Kept for callers of the first pipeline: the counters are now the transport's. */

@@ -1,5 +1,5 @@
 import { Dealer } from 'zeromq';
-import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './replay-protocol.js';
+import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './wire/replay-protocol.js';
 
 /**
  * Client of a publisher's replay ROUTER (spec/vllm-kv-events.md §1, "Replay"). One DEALER per request, closed after
