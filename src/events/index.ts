@@ -15,7 +15,7 @@ export { type WireTally } from './wire-tally.js';
 export { classifySeq, type SeqState, type SeqVerdict } from './wire/sequence.js';
 export { requestReplay, ReplayError } from './replay-client.js';
 export { parseReplyFrames, type ReplayLayout, type ReplayReply } from './wire/replay-protocol.js';
-export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream.js';
+export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream/worker.js';
 export {
   BIND_ORIGIN,
   EventPipeline,

@@ -3,7 +3,7 @@ import { Limiter } from './bounded-queue.js';
 import { bump, newTransportCounters, type TransportCounters } from './counters.js';
 import { parseLiveFrames } from './wire/frames.js';
 import type { Ingestor } from './ingest/index.js';
-import { DEFAULT_STREAM_OPTIONS, EndpointStream, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
+import { DEFAULT_STREAM_OPTIONS, EndpointStream, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream/worker.js';
 import { parseTopic, rankIdentity, type TopicResult } from './wire/topic.js';
 import { newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
 

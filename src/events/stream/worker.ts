@@ -1,10 +1,10 @@
-import { decodeEventBatch, PayloadError, type WireFormat } from './decode/index.js';
-import { BoundedQueue, type Limiter } from './bounded-queue.js';
-import { bump, type TransportCounters } from './counters.js';
-import type { Ingestor } from './ingest/index.js';
-import { requestReplay, ReplayError } from './replay-client.js';
-import { classifySeq } from './wire/sequence.js';
-import type { KvEvent } from './types.js';
+import { decodeEventBatch, PayloadError, type WireFormat } from '../decode/index.js';
+import { BoundedQueue, type Limiter } from '../bounded-queue.js';
+import { bump, type TransportCounters } from '../counters.js';
+import type { Ingestor } from '../ingest/index.js';
+import { requestReplay, ReplayError } from '../replay-client.js';
+import { classifySeq } from '../wire/sequence.js';
+import type { KvEvent } from '../types.js';
 
 /** What to do when replay cannot fill a hole (buffer exhausted, hole in the replies, undecodable replayed batch). */
 export type UnrecoverablePolicy = 'clear' | 'degrade';
