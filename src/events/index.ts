@@ -15,7 +15,8 @@ export { type WireTally } from './wire-tally.js';
 export { classifySeq, type SeqState, type SeqVerdict } from './wire/sequence.js';
 export { requestReplay, ReplayError } from './replay-client.js';
 export { parseReplyFrames, type ReplayLayout, type ReplayReply } from './wire/replay-protocol.js';
-export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream/worker.js';
+export { DEFAULT_STREAM_OPTIONS, type StreamOptions, type StreamStats, type StreamStatus, type UnrecoverablePolicy } from './stream/types.js';
+export { EndpointStream } from './stream/worker.js';
 export {
   BIND_ORIGIN,
   EventPipeline,

@@ -3,7 +3,8 @@ import { Limiter } from './bounded-queue.js';
 import { bump, newTransportCounters, type TransportCounters } from './counters.js';
 import { parseLiveFrames } from './wire/frames.js';
 import type { Ingestor } from './ingest/index.js';
-import { DEFAULT_STREAM_OPTIONS, EndpointStream, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream/worker.js';
+import { DEFAULT_STREAM_OPTIONS, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream/types.js';
+import { EndpointStream } from './stream/worker.js';
 import { parseTopic, rankIdentity, type TopicResult } from './wire/topic.js';
 import { newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
 
@@ -111,7 +112,7 @@ export interface EndpointInfo {
 /**
  * Live messages → streams. Validates frames and topic, decodes the payload (its data-parallel rank names the
  * stream), and queues the batch on that (endpoint, rank)'s stream, whose worker applies the sequence rules and
- * replays gaps (stream.ts). handle() never throws on bad input: it is counted and, once per topic, logged.
+ * replays gaps (stream/worker.ts). handle() never throws on bad input: it is counted and, once per topic, logged.
  *
  * An undecodable payload is a lost batch: its rank (hence its stream) is unknown, so no sequence state moves; the
  * next batch of that stream shows the gap and is repaired by replay like any loss.
@@ -213,11 +214,10 @@ export class EventPipeline {
         return undefined;
       }
       const replay = origin.replay ?? this.options.resolveReplay?.(t.topic.endpoint, rank) ?? null;
-      stream = new EndpointStream(identity, t.topic.endpoint, rank, replay, origin.source, this.ctx);
-      stream.expectedEndpoint = origin.expect ?? null;
+      stream = new EndpointStream(identity, t.topic.endpoint, rank, replay, origin.source, this.ctx, origin.expect ?? null);
       this.streams.set(identity, stream);
     } else if (origin.replay !== null && origin.replay !== stream.replayAddress) {
-      stream.replayAddress = origin.replay; // the endpoint moved to a connection that names its replay ROUTER
+      stream.useReplayAddress(origin.replay); // the endpoint moved to a connection that names its replay ROUTER
     }
     let tally = this.tallies.get(identity);
     if (!tally) this.tallies.set(identity, (tally = newWireTally()));
@@ -260,9 +260,9 @@ export class EventPipeline {
   listEndpoints(): EndpointInfo[] {
     const now = this.clock();
     const out: EndpointInfo[] = [];
-    for (const s of this.streams.values()) {
+    for (const stream of this.streams.values()) {
+      const s = stream.status();
       const age = s.lastEventAt === 0 ? null : now - s.lastEventAt;
-      const state = this.stateOf(s, age);
       out.push({
         identity: s.identity,
         endpoint: s.endpoint,
@@ -271,14 +271,14 @@ export class EventPipeline {
         source: s.source,
         replayAddress: s.replayAddress,
         expectedEndpoint: s.expectedEndpoint,
-        state,
+        state: this.stateOf(stream, age),
         degradedReason: s.degradedReason,
         replaying: s.replaying,
-        lastSeq: s.last,
+        lastSeq: s.lastSeq,
         lastEventAgeMs: age,
         lagSeconds: Number.isFinite(s.lagTs) ? Math.max(0, now / 1000 - s.lagTs) : null,
         queued: s.queued,
-        stats: { ...s.stats },
+        stats: s.stats,
         blocksByTier: this.options.blockCounts?.(s.identity) ?? {},
         engineKeys: this.ingestor.engineKeyCount(s.identity),
         wire: copyTally(this.tallies.get(s.identity)),
