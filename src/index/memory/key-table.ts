@@ -26,6 +26,7 @@ export class KeyTable {
    */
   private lastShard: U64Table | null = null;
   private lastSlot = -1;
+  private lastMix = 0;
   private lastLo = 0;
   private lastHi = 0;
 
@@ -48,6 +49,7 @@ export class KeyTable {
     const slot = t.findMixed(lo, hi, h);
     this.lastShard = t;
     this.lastSlot = slot;
+    this.lastMix = h;
     this.lastLo = lo;
     this.lastHi = hi;
     return slot < 0 ? 0 : t.data[slot * STRIDE + HEAD];
@@ -103,7 +105,7 @@ export class KeyTable {
       this.keys--;
     } else {
       if (head === 0) return;
-      const at = t.insertMixed(lo, hi, mixKey(lo, hi, this.seed));
+      const at = t.insertMixed(lo, hi, this.lastMix);
       t.data[at * STRIDE + HEAD] = head;
       this.keys++;
     }

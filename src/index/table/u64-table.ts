@@ -167,7 +167,7 @@ export class U64Table {
     this.count--;
     if (slot === mask + 1) {
       this.zeroUsed = false;
-      d.fill(0, slot * s, slot * s + s);
+      for (let w = slot * s; w < slot * s + s; w++) d[w] = 0;
       return;
     }
     const seed = this.seed;
@@ -184,12 +184,14 @@ export class U64Table {
       const distNext = (next - home) & mask;
       const distHole = (hole - home) & mask;
       if (distHole <= distNext) {
-        d.copyWithin(hole * s, no, no + s);
+        // Word by word: copyWithin/fill are calls into the runtime that cost more than a few words' copy.
+        const ho = hole * s;
+        for (let w = 0; w < s; w++) d[ho + w] = d[no + w];
         hole = next;
       }
       next = (next + 1) & mask;
     }
-    d.fill(0, hole * s, hole * s + s);
+    for (let w = hole * s; w < hole * s + s; w++) d[w] = 0;
     const cap = mask + 1;
     if (this.shrink && cap > this.minCapacity && this.count < cap >>> 3) this.rehash(cap >>> 1);
   }
