@@ -10,14 +10,19 @@ const CANDIDATES = 16;
 const PROMPT_TOKENS = 1024;
 /** Client A's offered rate (open loop, latency from each call's scheduled send time). */
 const RATE = 1_000;
-/** Streams each held connection opens: below the default api.maxConcurrentStreams (1024), so all are accepted. */
+/**
+ * Streams each held connection opens: below the default api.maxConcurrentStreams (1024), so no connection breaks the
+ * per-connection limit; 100 connections of them are far over the default api.maxOpenCalls (4096), the server-wide one.
+ */
 const STREAMS_PER_CONNECTION = 1_000;
 
 /**
  * Issue 17 bug 5, measured: client A's Score latency (1k tokens, 16 candidates, open loop at RATE req/s, from a child
  * process) alone, then while other connections hold ~100k Score calls open that never end (100 connections × 1,000
  * streams), then while a client sends Score calls and never reads a response (its flow-control windows stay full),
- * then alone again (the difference between the two "alone" runs is the noise). The hostile clients run in another
+ * then alone again (the difference between the two "alone" runs is the noise). Of the 100k held calls the server keeps
+ * api.maxOpenCalls and answers the rest RESOURCE_EXHAUSTED; each of client A's calls admitted at the bound resets the
+ * oldest call of the connection holding the most (connection-limits.ts, guardCalls). The hostile clients run in another
  * child process (h2-hostile-client.mjs) and never close anything: the server's connection count must come back to
  * where it was by itself — through the maximum connection age (+ grace) for connections with calls open, the idle
  * timeout for one that says hello and then nothing. The service is the real one (startEmbedded), with small idle and
@@ -88,7 +93,9 @@ export const grpcHygieneSuite: Suite = {
       await hostile.request({ type: 'idle', address }, 'started');
       const openWhileHeld = await connections();
       const rssHeld = process.memoryUsage().rss;
+      const evictedBefore = embedded.api.grpc.guard.callsEvicted;
       const whileHeld = await measureA();
+      const evictedForA = embedded.api.grpc.guard.callsEvicted - evictedBefore;
       const afterHeld = (await hostile.request({ type: 'status' }, 'status')) as HostileStatus;
       const heldReclaim = await reclaimed(holdStarted, 2 * p.maxConnectionAgeMs);
 
@@ -115,17 +122,20 @@ export const grpcHygieneSuite: Suite = {
           heldStreams: 'raw HTTP/2: HEADERS of a Score call, no message, no END_STREAM (a unary call left pending), from a second child process',
           neverReading: 'node:http2 session, every stream paused: no response read, no WINDOW_UPDATE sent',
           maxConcurrentStreams: embedded.config.api.maxConcurrentStreams,
+          maxOpenCalls: embedded.config.api.maxOpenCalls,
         },
         figures: {
           aloneP50: { value: alone.p50, unit: 'ms' },
           aloneP99: { value: alone.p99, unit: 'ms' },
-          heldStreams: { value: held.opened - held.reset, unit: 'streams' },
+          heldStreamsAttempted: { value: held.opened, unit: 'streams' },
+          heldStreams: { value: held.opened - held.reset, unit: 'streams', goal: `≤ ${embedded.config.api.maxOpenCalls}` },
           heldStreamsRefused: { value: held.reset, unit: 'streams' },
           heldStreamsOpenSeconds: { value: holdOpenSeconds, unit: 's' },
           heldConnectionsOpen: { value: openWhileHeld, unit: 'connections' },
           heldServerRssMiB: { value: (rssHeld - rssBefore) / 2 ** 20, unit: 'MiB' },
           // 1: every held connection was still open when the phase ended (else the age came first: raise it).
           heldStillOpenAfterPhase: { value: afterHeld.hold.closed === 0 ? 1 : 0, unit: 'bool', goal: '≥ 1' },
+          heldCallsResetToAdmitA: { value: evictedForA, unit: 'calls' },
           whileHeldP50: { value: whileHeld.p50, unit: 'ms' },
           whileHeldP99: { value: whileHeld.p99, unit: 'ms' },
           whileHeldP99Ratio: { value: ratio(whileHeld), unit: '×' },

@@ -160,7 +160,7 @@ class RawH2Connection {
   }
 
   onData(chunk) {
-    let buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
     let at = 0;
     while (buf.length - at >= 9) {
       const length = buf.readUIntBE(at, 3);

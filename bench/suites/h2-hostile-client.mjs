@@ -65,7 +65,7 @@ function holdConnection(address, streams, tally) {
       tally.maxLifeMs = Math.max(tally.maxLifeMs, performance.now() - opened);
       settle();
     });
-    const onFrame = (type, flags, id, buf, at, length) => {
+    const onFrame = (type, flags, id, buf, at) => {
       if (type === FRAME.SETTINGS && !(flags & FLAG.ACK)) {
         socket.write(frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0));
         // The server's SETTINGS came: open the streams (stream ids 1, 3, 5, …), then a PING to know they arrived.

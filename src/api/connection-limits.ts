@@ -6,7 +6,7 @@
  * timeout closes it (Node itself never would).
  */
 
-import type { Http2Server, Http2Session } from 'node:http2';
+import { constants, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 
 export interface ConnectionLimits {
@@ -26,6 +26,11 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** A new connection must finish TLS and the HTTP/2 SETTINGS exchange within this long. */
   handshakeTimeoutMs: number;
+  /**
+   * Calls (HTTP/2 streams) open at once over all connections; beyond it a new call is answered RESOURCE_EXHAUSTED at
+   * once. Each open call costs the server ~6 KB, and a large heap of them slows every collection for every client.
+   */
+  maxOpenCalls: number;
 }
 
 /** The grpc-js server options for these limits. */
@@ -46,6 +51,12 @@ export interface ConnectionGuardCounters {
   handshakeTimeouts: number;
   /** Connections refused because maxConnections were open. */
   refused: number;
+  /** Calls (streams) open now over every listening server. */
+  openCalls: number;
+  /** Calls answered RESOURCE_EXHAUSTED because maxOpenCalls were open and their connection held the most. */
+  callsRefused: number;
+  /** Open calls reset to admit a call of a connection holding fewer (the heaviest connection pays at the bound). */
+  callsEvicted: number;
 }
 
 /** Applies maxConnections and the handshake timeout to one listening HTTP/2 server of grpc-js. */
@@ -77,3 +88,83 @@ export function guardConnections(server: Http2Server, limits: ConnectionLimits, 
     });
   });
 }
+
+/**
+ * Applies maxOpenCalls to one listening HTTP/2 server of grpc-js, fairly. A stream over the bound never reaches grpc-js
+ * (which would allocate its call state): `emit('stream')` is intercepted. At the bound, the connection holding the most
+ * open calls pays: if it holds more than the newcomer's own connection, its oldest call is reset (ENHANCE_YOUR_CALM,
+ * which its client reads as RESOURCE_EXHAUSTED) and the newcomer is admitted; otherwise the newcomer is answered
+ * trailers-only RESOURCE_EXHAUSTED and its stream reset with NO_ERROR (RFC 9113 §8.1: a complete response before the
+ * request is complete). So a client that opens calls and never finishes them holds no more than the bound, and cannot
+ * starve a client with fewer calls open. Per call: one Set insertion and one shared 'close' listener, no closure.
+ */
+export function guardCalls(server: Http2Server, limits: Pick<ConnectionLimits, 'maxOpenCalls'>, counters: ConnectionGuardCounters): void {
+  const held = new Set<SessionCalls>(); // connections with calls open
+  function onClose(this: ServerHttp2Stream) {
+    const calls = (this as Tracked)[CALLS];
+    if (calls) release(this as Tracked, calls);
+  }
+  const release = (stream: Tracked, calls: SessionCalls) => {
+    stream[CALLS] = null;
+    calls.streams.delete(stream);
+    if (calls.streams.size === 0) held.delete(calls);
+    counters.openCalls--;
+  };
+  const heaviest = (): SessionCalls | null => {
+    let max: SessionCalls | null = null;
+    for (const calls of held) if (!max || calls.streams.size > max.streams.size) max = calls;
+    return max;
+  };
+  const emit = server.emit;
+  server.emit = function (this: Http2Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'stream') return emit.call(this, event, ...args);
+    const stream = args[0] as Tracked;
+    const session = stream.session as (Http2Session & { [CALLS]?: SessionCalls }) | undefined;
+    if (!session) return emit.call(this, event, ...args); // already gone: grpc-js sees a closed stream, as without us
+    const calls = (session[CALLS] ??= { streams: new Set() });
+    if (counters.openCalls >= limits.maxOpenCalls) {
+      const max = heaviest();
+      if (!max || max.streams.size <= calls.streams.size) {
+        counters.callsRefused++;
+        refuse(stream, limits.maxOpenCalls);
+        return true;
+      }
+      const victim = max.streams.values().next().value as Tracked;
+      release(victim, max);
+      counters.callsEvicted++;
+      victim.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    counters.openCalls++;
+    calls.streams.add(stream);
+    held.add(calls);
+    stream[CALLS] = calls;
+    stream.once('close', onClose);
+    return emit.call(this, event, ...args);
+  } as Http2Server['emit'];
+}
+
+const CALLS = Symbol('openCalls');
+interface SessionCalls {
+  streams: Set<Tracked>;
+}
+type Tracked = ServerHttp2Stream & { [CALLS]?: SessionCalls | null };
+
+function refuse(stream: ServerHttp2Stream, bound: number): void {
+  try {
+    stream.respond(
+      {
+        ':status': 200,
+        'content-type': 'application/grpc+proto',
+        'grpc-status': String(GRPC_RESOURCE_EXHAUSTED),
+        'grpc-message': `server holds ${bound} open calls (api.maxOpenCalls); retry later`,
+      },
+      { endStream: true },
+    );
+    stream.close(constants.NGHTTP2_NO_ERROR);
+  } catch {
+    stream.destroy(); // the stream was already gone (its session closed in the meantime)
+  }
+}
+
+/** grpc status code RESOURCE_EXHAUSTED (not imported from grpc-js: this module works on the HTTP/2 layer only). */
+const GRPC_RESOURCE_EXHAUSTED = 8;

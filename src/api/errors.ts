@@ -1,22 +1,16 @@
-/** API errors carry a status the transport maps to its own codes (gRPC status, HTTP code) and the offending field. */
-export type ApiErrorCode =
-  | 'invalid_argument'
-  | 'not_found'
-  | 'resource_exhausted'
-  | 'unavailable'
-  | 'deadline_exceeded'
-  | 'failed_precondition'
-  | 'internal';
+import { IndexerError, type ErrorCode } from '../common/index.js';
 
-export class ApiError extends Error {
+/** API errors carry a status the transport maps to its own codes (gRPC status, HTTP code) and the offending field. */
+export type ApiErrorCode = ErrorCode;
+
+export class ApiError extends IndexerError {
   constructor(
-    readonly code: ApiErrorCode,
+    code: ApiErrorCode,
     /** Field path in the request, e.g. `candidates[3]` or `chat.messages_json`; empty when it is the whole call. */
-    readonly field: string,
+    field: string,
     message: string,
   ) {
-    super(field ? `${field}: ${message}` : message);
-    this.name = 'ApiError';
+    super(code, field, field ? `${field}: ${message}` : message);
   }
 }
 

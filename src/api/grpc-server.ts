@@ -10,9 +10,9 @@ import {
 import { ReflectionService } from '@grpc/reflection';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Http2Server, Http2Session } from 'node:http2';
-import { grpcChannelOptions, guardConnections, type ConnectionGuardCounters, type ConnectionLimits } from './connection-limits.js';
-import { IndexUnavailableError } from '../index/index.js';
-import { ApiError, type ApiErrorCode } from './errors.js';
+import { grpcChannelOptions, guardCalls, guardConnections, type ConnectionGuardCounters, type ConnectionLimits } from './connection-limits.js';
+import { IndexerError } from '../common/index.js';
+import type { ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
 import type { Cancellation } from './prompt-frontend.js';
@@ -102,7 +102,7 @@ export class GrpcServer {
   private readonly server: Server;
   private boundPort = 0;
   /** Connections closed by the handshake timeout or refused at maxConnections (connection-limits.ts). */
-  readonly guard: ConnectionGuardCounters = { handshakeTimeouts: 0, refused: 0 };
+  readonly guard: ConnectionGuardCounters = { handshakeTimeouts: 0, refused: 0, openCalls: 0, callsRefused: 0, callsEvicted: 0 };
 
   constructor(
     private readonly api: IndexerApi,
@@ -137,7 +137,12 @@ export class GrpcServer {
       ),
     );
     const limits = this.options.limits;
-    if (limits) for (const http2Server of listeners(this.server).keys()) guardConnections(http2Server, limits, this.guard);
+    if (limits) {
+      for (const http2Server of listeners(this.server).keys()) {
+        guardConnections(http2Server, limits, this.guard);
+        guardCalls(http2Server, limits, this.guard);
+      }
+    }
     return this.boundPort;
   }
 
@@ -224,12 +229,13 @@ export class GrpcServer {
       clearEndpoint: this.unary((req: Parameters<IndexerApi['clearEndpoint']>[0]) => api.clearEndpoint(req)),
       getInfo: this.unary(() => api.getInfo()),
       getStats: this.unary(() => api.getStats()),
+      lookupImages: this.unary((req: Parameters<IndexerApi['lookupImages']>[0]) => api.lookupImages(req)),
     };
   }
 
   /**
    * Adapts an async operation: a request that did not decode → INVALID_ARGUMENT, cancellation/deadline → a flag read
-   * from the call (grpc-js sets `cancelled`; no listener per call), ApiError → status with the field in details.
+   * from the call (grpc-js sets `cancelled`; no listener per call), an IndexerError → its status with the field in details.
    */
   private unary<Req, Res>(fn: (req: Req, cancelled: Cancellation, caller: string) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
@@ -252,9 +258,9 @@ export class GrpcServer {
   }
 
   private toStatus(err: unknown, path: string): Partial<ServerErrorResponse> {
-    if (err instanceof ApiError) return { code: STATUS_OF[err.code], details: err.message };
-    // The index backend (Redis) is down or slow: a condition to retry, not a server bug (GetStats, ListEndpoints, …).
-    if (err instanceof IndexUnavailableError) return { code: status.UNAVAILABLE, details: err.message };
+    // Every module's errors share one base (src/common/errors.ts): its code is the status. The index backend (Redis)
+    // down or slow is `unavailable`, a condition to retry, not a server bug (GetStats, ListEndpoints, …).
+    if (err instanceof IndexerError) return { code: STATUS_OF[err.code], details: err.message };
     this.log.error({ err, path }, 'unexpected error in gRPC handler');
     return { code: status.INTERNAL, details: 'internal error (logged by the server)' };
   }

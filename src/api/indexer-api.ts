@@ -7,6 +7,7 @@ import type {
   EndpointInfoMsg,
   FingerprintMsg,
   ItemInfoMsg,
+  LookupImagesRequestMsg,
   LookupRequestMsg,
   PromptFields,
   ScoreRequestMsg,
@@ -17,6 +18,7 @@ import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend
 import { SpeculationQuota } from './speculation-quota.js';
 import { formatHostPort, parseEndpointIdentity, parseTcpAddress } from '../common/index.js';
 import { checkCandidates, checkCandidateShaped, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
+import { addImagesSeen, lookupImages, type ResidencyView } from './image-residency.js';
 
 export interface ApiLimits {
   maxCandidates: number;
@@ -68,6 +70,8 @@ export interface IndexerApiDeps {
     keyOnlyRemovals?: number;
   };
   observer?: ApiObserver;
+  /** Encoder residency (images_seen in Score, LookupImages); absent = nobody has seen anything. */
+  residency?: ResidencyView;
 }
 
 /** The service's operations, independent of the transport (gRPC maps onto these one to one). */
@@ -110,6 +114,7 @@ export class IndexerApi {
       this.deps.observer?.degraded?.('backend');
       result = zeroResult(prepared.keys.length, req.maxBlocks, candidates);
     }
+    if (prepared.items.length > 0 && this.deps.residency) addImagesSeen(this.deps.residency, result.scores, prepared.items);
     const best = result.scores.reduce((m, s) => Math.max(m, s.matchedBlocks), 0);
     // Block-key input may leave the model empty: nothing to check then.
     const unknownModel = !!req.model && this.deps.fleet.publishes?.(req.model) === false;
@@ -155,6 +160,11 @@ export class IndexerApi {
       maxBlocks: req.maxBlocks || undefined,
     });
     return { totalBlocks: result.totalBlocks, scores: result.scores };
+  }
+
+  /** Which endpoints have recently processed each image (encoder residency), most recent first. */
+  async lookupImages(req: LookupImagesRequestMsg) {
+    return lookupImages(this.deps.residency, req, this.deps.limits);
   }
 
   async reserve(req: { endpoint: string; blockKeys: string[]; ttlMs: number }, caller = '') {
@@ -254,6 +264,9 @@ export class IndexerApi {
       blocksRefusedGroupWithoutKind: String(ingest.groupWithoutKind ?? 0),
       blocksDroppedByStoreBound: String(ingest.boundDrops ?? 0),
       keyOnlyChunkRemovals: String(ingest.keyOnlyRemovals ?? 0),
+      encoderResidencyEntries: String(this.deps.residency?.entries ?? 0),
+      encoderResidencyEndpoints: String(this.deps.residency?.endpointCount ?? 0),
+      encoderResidencyEvictions: String(this.deps.residency?.evictionsTotal ?? 0),
     };
   }
 

@@ -52,8 +52,11 @@ export interface ScoreRequestMsg extends PromptFields {
   strict: boolean;
 }
 
-/** Scores travel as the scorer computes them. */
-export type EndpointScoreMsg = CandidateScore;
+/**
+ * Scores travel as the scorer computes them, plus `imagesSeen` (field 7, encoder residency) set by Score only when
+ * the request has multimodal items (absent = 0).
+ */
+export type EndpointScoreMsg = CandidateScore & { imagesSeen?: number };
 
 export interface ItemInfoMsg {
   offset: number;
@@ -89,6 +92,15 @@ export interface LookupRequestMsg {
   candidates: string[];
   tierWeights: Record<string, number>;
   maxBlocks: number;
+}
+
+export interface LookupImagesRequestMsg {
+  identifiers: string[];
+  candidates: string[];
+}
+
+export interface LookupImagesResponseMsg {
+  images: { identifier: string; endpoints: string[] }[];
 }
 
 export interface EndpointInfoMsg {

@@ -1,4 +1,5 @@
 import { blockExtras, type BlockHasher } from '../keys/index.js';
+import { IndexerError } from '../common/index.js';
 import { ApiError, invalid } from './errors.js';
 import { parsePyJson } from '../prompt/index.js';
 import type { ChatInputMsg, PromptFields } from './messages.js';
@@ -139,9 +140,12 @@ function objectField(field: string, text: string): Record<string, unknown> | und
   return value as Record<string, unknown>;
 }
 
-/** Errors from the prompt pipeline carry {code, field, message}; anything else is a bug (internal). */
+/**
+ * Errors from the prompt pipeline are IndexerErrors (src/common/errors.ts) and pass as they are; those that crossed a
+ * worker thread arrive as plain objects with {code, field, message} and are rebuilt; anything else is a bug (internal).
+ */
 function rethrowAsApiError(err: unknown): never {
-  if (err instanceof ApiError) throw err;
+  if (err instanceof IndexerError) throw err;
   const e = err as { code?: unknown; field?: unknown; message?: unknown };
   const codes: ApiError['code'][] = [
     'invalid_argument',

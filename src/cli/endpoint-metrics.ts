@@ -40,7 +40,7 @@ export function registerEndpointGauges(metrics: Metrics, pipeline: EventPipeline
     return out;
   };
   const sum = (a: number, b: number) => a + b;
-  metrics.gauge(`${prefix}endpoint_batches_applied_total`, `Batches applied per endpoint (beyond metrics.maxEndpointSeries: summed under endpoint="${OTHER_ENDPOINTS}")`, 'endpoint', perEndpoint((f) => f.applied, sum));
+  metrics.counter(`${prefix}endpoint_batches_applied_total`, `Batches applied per endpoint (beyond metrics.maxEndpointSeries: summed under endpoint="${OTHER_ENDPOINTS}")`, 'endpoint', perEndpoint((f) => f.applied, sum));
   metrics.gauge(`${prefix}endpoint_lag_seconds`, `Now minus the publisher timestamp of the last applied batch (rebased when far off: a replayed recording); "${OTHER_ENDPOINTS}": the largest`, 'endpoint', perEndpoint((f) => f.lagSeconds, Math.max));
   metrics.gauge(`${prefix}endpoint_last_event_age_seconds`, `Seconds since the endpoint last published; "${OTHER_ENDPOINTS}": the largest`, 'endpoint', perEndpoint((f) => (f.lastEventAgeMs === null ? null : f.lastEventAgeMs / 1000), Math.max));
   metrics.gauge(`${prefix}endpoint_series_folded`, `Endpoints beyond metrics.maxEndpointSeries, folded into endpoint="${OTHER_ENDPOINTS}"`, null, () => ({ '': Math.max(0, figures().length - named.size) }));

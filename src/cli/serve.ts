@@ -1,5 +1,5 @@
 import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, parseEndpointSpec, ZmqSubscriber, type TransportOptions } from '../events/index.js';
-import { MemoryIndex, RedisIndex, TierRegistry } from '../index/index.js';
+import { EncoderResidency, MemoryIndex, RedisIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -15,6 +15,8 @@ export interface RunningService {
   config: Config;
   index: ServiceIndex;
   ingestor: Ingestor;
+  /** Which endpoints have processed which images (per process, from the events ingested here, whatever the backend). */
+  residency: EncoderResidency;
   pipeline: EventPipeline;
   /** The sockets: bind-mode SUB plus one SUB per connect-mode endpoint; add/remove endpoints at runtime here. */
   transport: EventTransport;
@@ -162,7 +164,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
     e.storeBoundMaxBlocks > 0 || e.storeBoundTtlSeconds > 0
       ? { maxBlocks: e.storeBoundMaxBlocks > 0 ? e.storeBoundMaxBlocks : null, ttlMs: e.storeBoundTtlSeconds > 0 ? e.storeBoundTtlSeconds * 1000 : null }
       : null;
-  const ingestor = new Ingestor({ hasher, writer: index, tiers, defaultStoreBound });
+  const residency = new EncoderResidency({
+    cacheEntries: config.encoder.cacheEntries,
+    ttlMs: config.encoder.ttlSeconds * 1000,
+    maxEntries: config.encoder.maxEntries,
+  });
+  const ingestor = new Ingestor({ hasher, writer: index, tiers, defaultStoreBound, residency });
   const settings = transportSettings(config);
   const transportOptions: TransportOptions = {
     ...settings.transport,
@@ -220,6 +227,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // Store-bound TTLs expire between events too: a sweep every second drops what is due (bounded per call).
   const storeBoundTimer = setInterval(() => ingestor.sweepStoreBounds(), 1_000);
   storeBoundTimer.unref();
+  // Residency reads ignore aged-out entries; the sweep gives their memory back and counts them.
+  const residencyTimer = setInterval(() => residency.sweep(), 1_000);
+  residencyTimer.unref();
   let statsTimer: NodeJS.Timeout | undefined;
   if (config.log.statsIntervalSeconds > 0) {
     statsTimer = setInterval(() => {
@@ -234,6 +244,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config,
     index,
     ingestor,
+    residency,
     pipeline: events,
     transport,
     subscriber: transport.bindSubscriber,
@@ -242,6 +253,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       clearInterval(statsTimer);
       clearInterval(staleTimer);
       clearInterval(storeBoundTimer);
+      clearInterval(residencyTimer);
       await ownership?.stop(options.releaseLeases ?? true);
       await transport.stop();
       await index.close();

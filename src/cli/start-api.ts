@@ -75,13 +75,17 @@ export async function startApi(
       items: (items) => metrics.countItems(items),
       unknownModel: (model) => unknownModels.count(model),
     },
+    residency: service.residency,
   });
-  metrics.gauge('kv_indexer_score_unknown_model_total', 'Score calls naming a model no followed endpoint has published (ScoreResponse.unknown_model)', null, () => ({ '': unknownModels.total }));
+  metrics.counter('kv_indexer_score_unknown_model_total', 'Score calls naming a model no followed endpoint has published (ScoreResponse.unknown_model)', null, () => ({ '': unknownModels.total }));
   registerWritePathGauges(metrics, service);
+  const residency = service.residency;
+  metrics.gauge('kv_indexer_encoder_residency_entries', 'Image identifiers held by encoder residency over all endpoints (this replica)', null, () => ({ '': residency.entries }));
+  metrics.counter('kv_indexer_encoder_residency_evictions_total', 'Encoder residency entries dropped, by reason (lru, ttl, endpoint_cleared)', 'reason', () => ({ ...residency.evictions }));
   const tokenizer = prompts?.tokenizerStats?.bind(prompts);
   if (tokenizer) {
     metrics.gauge('kv_indexer_tokenizer_workers', 'Tokenizer worker threads', null, () => ({ '': tokenizer().workers }));
-    metrics.gauge('kv_indexer_tokenizer_dropped_total', 'Tokenizations dropped or stopped, by reason', 'reason', () => {
+    metrics.counter('kv_indexer_tokenizer_dropped_total', 'Tokenizations dropped or stopped, by reason', 'reason', () => {
       const t = tokenizer();
       return { cancelled_queued: t.cancelledQueued, cancelled_running: t.cancelledRunning, over_budget: t.overBudget };
     });
@@ -90,9 +94,14 @@ export async function startApi(
   const grpc = new GrpcServer(api, health, grpcOptions(config), log);
   const grpcPort = await atSetting('api.grpcAddress', config.api.grpcAddress, () => grpc.start());
   metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({ '': await grpc.connections() }));
-  metrics.gauge('kv_indexer_grpc_connections_closed_total', 'gRPC connections closed by the server guard, by reason', 'reason', () => ({
+  metrics.counter('kv_indexer_grpc_connections_closed_total', 'gRPC connections closed by the server guard, by reason', 'reason', () => ({
     handshake_timeout: grpc.guard.handshakeTimeouts,
     max_connections: grpc.guard.refused,
+  }));
+  metrics.gauge('kv_indexer_grpc_open_calls', 'gRPC calls (HTTP/2 streams) open now over all connections', null, () => ({ '': grpc.guard.openCalls }));
+  metrics.counter('kv_indexer_grpc_calls_refused_total', 'gRPC calls refused or reset at the open-call bound, by reason', 'reason', () => ({
+    max_open_calls: grpc.guard.callsRefused,
+    evicted_fair_share: grpc.guard.callsEvicted,
   }));
   const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
     startMetricsServer(metrics, {
@@ -154,6 +163,7 @@ function grpcOptions(config: Config): GrpcServerOptions {
       maxConcurrentStreams: api.maxConcurrentStreams,
       maxConnections: api.maxConnections,
       handshakeTimeoutMs: api.handshakeTimeoutMs,
+      maxOpenCalls: api.maxOpenCalls,
     },
   };
   if (api.tlsCertFile) {
@@ -218,7 +228,7 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
     ),
   }));
   if ('registryLosses' in index) {
-    metrics.gauge(`${p}redis_registry_losses_total`, 'Times the Redis endpoint registry was found lost (evicted or deleted) and resynchronised', null, () => ({
+    metrics.counter(`${p}redis_registry_losses_total`, 'Times the Redis endpoint registry was found lost (evicted or deleted) and resynchronised', null, () => ({
       '': (index as { registryLosses: number }).registryLosses,
     }));
   }
@@ -226,50 +236,50 @@ function registerWritePathGauges(metrics: Metrics, service: RunningService): voi
   metrics.gauge(`${p}index_keys`, 'Distinct request keys in the index', null, async () => ({ '': (await stats()).keys }));
   metrics.gauge(`${p}index_bytes`, 'Bytes held by the index structures', null, async () => ({ '': (await stats()).bytes }));
   metrics.gauge(`${p}index_speculative_entries`, 'Speculative entries', null, async () => ({ '': (await stats()).speculativeEntries }));
-  metrics.gauge(`${p}index_evictions_total`, 'Entries evicted at the capacity bound', null, async () => ({ '': (await stats()).evictions }));
+  metrics.counter(`${p}index_evictions_total`, 'Entries evicted at the capacity bound', null, async () => ({ '': (await stats()).evictions }));
   const t = pipeline.counters;
-  metrics.gauge(`${p}messages_received_total`, 'ZMQ messages received', null, () => ({ '': t.messages }));
-  metrics.gauge(`${p}messages_dropped_total`, 'Messages dropped before decoding, by reason', 'reason', () => t.dropped);
-  metrics.gauge(`${p}decode_errors_total`, 'Undecodable payloads and skipped events, by reason', 'reason', () => t.decodeErrors);
-  metrics.gauge(`${p}zmq_handshake_failures_total`, 'Failed ZMQ handshakes of connect-mode sockets (CURVE keys)', null, () => ({ '': service.transport.handshakeFailures }));
+  metrics.counter(`${p}messages_received_total`, 'ZMQ messages received', null, () => ({ '': t.messages }));
+  metrics.counter(`${p}messages_dropped_total`, 'Messages dropped before decoding, by reason', 'reason', () => t.dropped);
+  metrics.counter(`${p}decode_errors_total`, 'Undecodable payloads and skipped events, by reason', 'reason', () => t.decodeErrors);
+  metrics.counter(`${p}zmq_handshake_failures_total`, 'Failed ZMQ handshakes of connect-mode sockets (CURVE keys)', null, () => ({ '': service.transport.handshakeFailures }));
   const discovery = service.transport.discoveryCounters;
-  metrics.gauge(`${p}discovery_polls_total`, 'Discovery polls of vLLM /kv_event_sources, by outcome (ok or the refusal reason)', 'outcome', () => discovery.polls);
-  metrics.gauge(`${p}discovery_changes_total`, 'Rank sockets changed by discovery answers (added, moved, removed)', 'change', () => discovery.changes);
+  metrics.counter(`${p}discovery_polls_total`, 'Discovery polls of vLLM /kv_event_sources, by outcome (ok or the refusal reason)', 'outcome', () => discovery.polls);
+  metrics.counter(`${p}discovery_changes_total`, 'Rank sockets changed by discovery answers (added, moved, removed)', 'change', () => discovery.changes);
   metrics.gauge(`${p}discovery_failing`, 'Discovery URLs whose last answer was refused', null, () => ({
     '': service.transport.discoveryStatus().filter((d) => d.state === 'failing').length,
   }));
-  metrics.gauge(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': t.sequenceGaps }));
-  metrics.gauge(`${p}duplicates_total`, 'Live batches at or below the last applied sequence, dropped', null, () => ({ '': t.duplicates }));
-  metrics.gauge(`${p}lost_batches_total`, 'Live batches that could not be decoded (treated as lost)', null, () => ({ '': t.lostBatches }));
-  metrics.gauge(`${p}publisher_restarts_total`, 'Publisher restarts detected (endpoint cleared)', null, () => ({ '': t.restarts }));
-  metrics.gauge(`${p}replays_total`, 'Replay requests by outcome', 'outcome', () => ({
+  metrics.counter(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': t.sequenceGaps }));
+  metrics.counter(`${p}duplicates_total`, 'Live batches at or below the last applied sequence, dropped', null, () => ({ '': t.duplicates }));
+  metrics.counter(`${p}lost_batches_total`, 'Live batches that could not be decoded (treated as lost)', null, () => ({ '': t.lostBatches }));
+  metrics.counter(`${p}publisher_restarts_total`, 'Publisher restarts detected (endpoint cleared)', null, () => ({ '': t.restarts }));
+  metrics.counter(`${p}replays_total`, 'Replay requests by outcome', 'outcome', () => ({
     requested: t.replaysRequested,
     completed: t.replaysCompleted,
     ...Object.fromEntries(Object.entries(t.replaysFailed).map(([reason, n]) => [`failed_${reason}`, n])),
   }));
-  metrics.gauge(`${p}replayed_batches_total`, 'Batches applied from replay replies', null, () => ({ '': t.replayedBatches }));
-  metrics.gauge(`${p}unrecoverable_total`, 'Holes replay could not fill, by reason', 'reason', () => t.unrecoverable);
-  metrics.gauge(`${p}endpoint_clears_total`, 'Endpoint clears decided by the transport, by reason', 'reason', () => t.clears);
-  metrics.gauge(`${p}endpoints_degraded_total`, 'Endpoints marked degraded, by reason', 'reason', () => t.degraded);
-  metrics.gauge(`${p}identity_mismatches_total`, 'Messages whose topic names another endpoint than configured', null, () => ({ '': t.identityMismatches }));
-  metrics.gauge(`${p}queue_overflow_drops_total`, 'Batches dropped because an endpoint queue was full', null, () => ({ '': t.overflowDrops }));
+  metrics.counter(`${p}replayed_batches_total`, 'Batches applied from replay replies', null, () => ({ '': t.replayedBatches }));
+  metrics.counter(`${p}unrecoverable_total`, 'Holes replay could not fill, by reason', 'reason', () => t.unrecoverable);
+  metrics.counter(`${p}endpoint_clears_total`, 'Endpoint clears decided by the transport, by reason', 'reason', () => t.clears);
+  metrics.counter(`${p}endpoints_degraded_total`, 'Endpoints marked degraded, by reason', 'reason', () => t.degraded);
+  metrics.counter(`${p}identity_mismatches_total`, 'Messages whose topic names another endpoint than configured', null, () => ({ '': t.identityMismatches }));
+  metrics.counter(`${p}queue_overflow_drops_total`, 'Batches dropped because an endpoint queue was full', null, () => ({ '': t.overflowDrops }));
   registerEndpointGauges(metrics, pipeline, service.config.metrics.maxEndpointSeries, p);
-  metrics.gauge(`${p}events_total`, 'Events applied, by type', 'type', () => ({
+  metrics.counter(`${p}events_total`, 'Events applied, by type', 'type', () => ({
     BlockStored: ingestor.counters.storedEvents,
     BlockRemoved: ingestor.counters.removedEvents,
     AllBlocksCleared: ingestor.counters.clearedEvents,
   }));
-  metrics.gauge(`${p}blocks_total`, 'Engine blocks applied, by operation', 'op', () => ({
+  metrics.counter(`${p}blocks_total`, 'Engine blocks applied, by operation', 'op', () => ({
     stored: ingestor.counters.blocksStored,
     removed: ingestor.counters.blocksRemoved,
   }));
-  metrics.gauge(`${p}store_bound_dropped_blocks_total`, 'Engine blocks dropped by endpoint store bounds (max blocks or TTL)', null, () => ({
+  metrics.counter(`${p}store_bound_dropped_blocks_total`, 'Engine blocks dropped by endpoint store bounds (max blocks or TTL)', null, () => ({
     '': ingestor.counters.boundDrops,
   }));
-  metrics.gauge(`${p}key_only_chunk_removals_total`, 'Lower-tier chunks removed by their key alone (all their blocks released)', null, () => ({
+  metrics.counter(`${p}key_only_chunk_removals_total`, 'Lower-tier chunks removed by their key alone (all their blocks released)', null, () => ({
     '': ingestor.counters.keyOnlyRemovals,
   }));
-  metrics.gauge(`${p}ingest_skipped_blocks_total`, 'Engine blocks not indexed, by reason', 'reason', () => ({
+  metrics.counter(`${p}ingest_skipped_blocks_total`, 'Engine blocks not indexed, by reason', 'reason', () => ({
     parent_unknown: ingestor.counters.parentUnknown,
     offload_unknown: ingestor.counters.offloadUnknown,
     removed_unknown: ingestor.counters.removedUnknown,

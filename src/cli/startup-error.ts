@@ -1,18 +1,19 @@
 import { hostname } from 'node:os';
 import { writeSync } from 'node:fs';
 import { ConfigError } from '../ops/index.js';
+import { IndexerError } from '../common/index.js';
 
 /**
  * A start-up failure attributed to the setting that caused it: `metrics.port 9090: address in use`. The process
  * logs it as one structured line and exits non-zero (see failStartup), whatever handles are still open.
  */
-export class StartupError extends Error {
+export class StartupError extends IndexerError {
   constructor(
     readonly setting: string,
     readonly value: string,
     readonly reason: string,
   ) {
-    super(`${setting} ${value}: ${reason}`);
+    super('failed_precondition', setting, `${setting} ${value}: ${reason}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { formatTcpAddress, parseTcpAddress } from '../common/index.js';
+import { formatTcpAddress, parseTcpAddress, IndexerError } from '../common/index.js';
 
 /**
  * vLLM's KV-event source discovery (vLLM #55844): publishers configured on port 0 bind an ephemeral port each, and
@@ -55,12 +55,13 @@ export const DISCOVERY_FAILURES: readonly DiscoveryFailure[] = [
   'apply_failed',
 ];
 
-export class DiscoveryError extends Error {
+/** A discovery answer refused (the endpoint's URL is the field); `reason` is the counted outcome. */
+export class DiscoveryError extends IndexerError {
   constructor(
     readonly reason: DiscoveryFailure,
     detail: string,
   ) {
-    super(`${reason}: ${detail}`);
+    super('unavailable', '', `${reason}: ${detail}`);
   }
 }
 

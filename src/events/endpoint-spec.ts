@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { formatHostPort, formatTcpAddress, parseHostPort, parseTcpAddress, rankHostPort } from '../common/index.js';
+import { formatHostPort, formatTcpAddress, parseHostPort, parseTcpAddress, rankHostPort, InvalidInputError } from '../common/index.js';
 
 /**
  * A connect-mode endpoint: the pod's PUB address, optionally its replay ROUTER, and its data-parallel rank count
@@ -36,13 +36,13 @@ export interface EndpointSpec {
 
 export type RankIdentities = { kind: 'serving'; endpoint: string } | { kind: 'explicit'; endpoints: string[] };
 
-export class EndpointSpecError extends Error {}
+export class EndpointSpecError extends InvalidInputError {}
 
 /** `<host>:<port>` and `tcp://<host>:<port>` are checked by src/common/ (ports 1-65535, no leading zero). */
 const isIdentity = (v: unknown): v is string => typeof v === 'string' && parseHostPort(v).ok;
 const isAddress = (v: unknown): v is string => typeof v === 'string' && parseTcpAddress(v).ok;
 /** An HTTP(S) base URL without query or fragment (a path prefix is allowed: a proxy in front of vLLM). */
-const BASE_URL = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^:\s/\[\]?#@]+)(:\d{1,5})?(\/[^\s?#]*)?$/;
+const BASE_URL = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^:\s/[\]?#@]+)(:\d{1,5})?(\/[^\s?#]*)?$/;
 
 export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (typeof value === 'string') {

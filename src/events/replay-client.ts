@@ -1,5 +1,6 @@
 import { Dealer } from 'zeromq';
 import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './wire/replay-protocol.js';
+import { IndexerError } from '../common/index.js';
 
 /**
  * Client of a publisher's replay ROUTER (spec/vllm-kv-events.md §1, "Replay"). One DEALER per request, closed after
@@ -8,13 +9,12 @@ import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './wire/
  * The request and reply frames (both layouts, the end marker) are in replay-protocol.ts.
  */
 
-export class ReplayError extends Error {
-  override readonly name = 'ReplayError';
+export class ReplayError extends IndexerError {
   constructor(
     readonly reason: 'timeout' | 'bad_reply',
     message: string,
   ) {
-    super(message);
+    super('unavailable', '', message);
   }
 }
 

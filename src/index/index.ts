@@ -13,3 +13,11 @@ export type { RedisIndexOptions, RedisIndexStats } from './redis/redis-options.j
 export { IndexUnavailableError, UnsafeEvictionPolicyError } from './redis/errors.js';
 export { KeySchema, type Placement } from './redis/key-schema.js';
 export { EndpointLeases, type LeaseResult, type LeaseStatus } from './redis/leases.js';
+export {
+  EncoderResidency,
+  MAX_IDENTIFIER_LENGTH,
+  type EncoderResidencyOptions,
+  type ImageResidency,
+  type ResidencyEvictionReason,
+  type ResidencyRecorder,
+} from './encoder-residency.js';

@@ -87,33 +87,47 @@ export class Metrics {
 
   /**
    * A gauge family read at scrape time: `snapshot()` returns {labelValue: number}; with no label, use key ''.
-   * Counters kept as plain numbers elsewhere are exported this way too (Prometheus handles monotonic gauges).
    * A snapshot that fails (a remote index that is down) does not fail the scrape: the family shows NaN (no label) or
    * no samples (labelled) — "unknown", never a stale or zero figure — and the rest of /metrics renders.
    */
   gauge(name: string, help: string, label: string | null, snapshot: Snapshot): void {
-    new Gauge({
-      name,
-      help,
-      labelNames: label ? [label] : [],
-      registers: [this.registry],
-      async collect() {
-        let values: Record<string, number>;
-        try {
-          values = await snapshot();
-        } catch {
-          this.reset();
-          if (!label) this.set(NaN);
-          return;
-        }
-        this.reset();
-        for (const [key, value] of Object.entries(values)) {
-          if (label) this.set({ [label]: key }, value);
-          else this.set(value);
-        }
-      },
-    });
+    if (name.endsWith('_total')) throw new Error(`${name}: a *_total family only grows: register it with counter()`);
+    new Gauge({ name, help, labelNames: label ? [label] : [], registers: [this.registry], collect: collectFrom(label, snapshot, NaN) });
   }
+
+  /**
+   * A counter family read at scrape time from counts its owner keeps as plain numbers (never copied on the hot path):
+   * exported with TYPE counter, so rate() and resets work as Prometheus expects. A failed snapshot keeps the last figure.
+   */
+  counter(name: string, help: string, label: string | null, snapshot: Snapshot): void {
+    if (!name.endsWith('_total')) throw new Error(`${name}: a counter family's name ends in _total`);
+    new Counter({ name, help, labelNames: label ? [label] : [], registers: [this.registry], collect: collectFrom(label, snapshot, null) });
+  }
+}
+
+/**
+ * The collect() of a family read from a snapshot. A gauge is set to the values; a counter is reset and incremented to
+ * them. When the snapshot fails, a gauge shows `whenFailed` (NaN: unknown) or no samples, while a counter keeps its
+ * last figure: a count only grows, so the last one read is still true, and dropping to zero would read as a reset.
+ */
+function collectFrom(label: string | null, snapshot: Snapshot, whenFailed: number | null) {
+  return async function (this: Gauge | Counter) {
+    let values: Record<string, number>;
+    try {
+      values = await snapshot();
+    } catch {
+      if (this instanceof Counter) return;
+      this.reset();
+      if (!label && whenFailed !== null) this.set(whenFailed);
+      return;
+    }
+    this.reset();
+    for (const [key, value] of Object.entries(values)) {
+      const labels = label ? { [label]: key } : {};
+      if (this instanceof Gauge) this.set(labels, value);
+      else this.inc(labels, value > 0 ? value : 0);
+    }
+  };
 }
 
 export interface MetricsServerOptions {

@@ -12,6 +12,7 @@
  * a dict), integers as `PyInt` (their decimal digits) and floats as `PyFloat` (a double, printed with Python's
  * `repr`). It accepts what `json.loads` accepts, including `NaN`, `Infinity` and `-Infinity`.
  */
+import { InvalidInputError } from '../common/index.js';
 
 /** A JSON integer as Python holds it: arbitrary precision, printed with its own digits. */
 export class PyInt {
@@ -33,9 +34,7 @@ export class PyFloat {
 export type PyValue = null | boolean | string | PyInt | PyFloat | PyValue[] | PyDict;
 export type PyDict = Map<string, PyValue>;
 
-export class PyJsonError extends Error {
-  override readonly name = 'PyJsonError';
-}
+export class PyJsonError extends InvalidInputError {}
 
 /** Deeper documents are refused (Python's own parser hits its recursion limit around 1000). */
 export const MAX_JSON_DEPTH = 512;

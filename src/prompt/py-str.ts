@@ -4,7 +4,8 @@
  * includes U+FEFF but not U+001C–U+001F or U+0085, which Python's str.isspace() counts.
  */
 
-/** Python's str.isspace() characters. */
+/** Python's str.isspace() characters (\x1c–\x1f are among them: file, group, record and unit separators). */
+// eslint-disable-next-line no-control-regex
 const PY_SPACE = /[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
 
 /** `s.strip(chars)` (both sides), `lstrip` (left only) or `rstrip` (right only); `chars` null = whitespace. */

@@ -30,6 +30,7 @@ const score = (endpoint: string, matched: number, total: number) => ({
   normalized: matched / total,
   blocksByTier: matched > 0 ? { GPU: matched } : {},
   speculativeBlocks: 0,
+  imagesSeen: 0,
 });
 
 /** Expected replies: exact, since only HOLDER's fixed chain can match the token prompts. */

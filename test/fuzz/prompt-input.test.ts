@@ -35,7 +35,7 @@ afterAll(async () => {
   await pool?.close();
 });
 
-type Outcome = { ok: true; tokens: number; items: { width?: number | null; height?: number | null; length: number }[] } | { ok: false; code: string; field: string | undefined; message: string };
+type Outcome = { ok: true; tokens: number; items: { width?: number | null; height?: number | null; length: number }[] } | { ok: false; code: string; field: string; message: string };
 
 /** prepare()'s result, or its PromptError; any other exception fails the test. */
 async function outcome(request: unknown): Promise<Outcome> {
@@ -127,7 +127,7 @@ describe('mutated chat messages', () => {
         if (!first.ok && first.code === 'invalid_argument') {
           // messages itself nil (null, or the key removed) is "no prompt"; everything else names a messages field
           const nil = messages === null || messages === undefined;
-          expect(first.field === undefined).toBe(nil);
+          expect(first.field === '').toBe(nil);
           if (nil) expect(first.message).toBe('give exactly one of messages, prompt, prompt_token_ids');
           else expect(first.field).toMatch(/^messages/);
         }

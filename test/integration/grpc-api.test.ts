@@ -72,9 +72,9 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(res.blockKeys).toEqual(keysOf(tokens(48)));
     expect(res.degraded).toBe(false);
     expect(res.scores).toEqual([
-      { endpoint: A, matchedBlocks: 3, weighted: 3, normalized: 1, blocksByTier: { GPU: 3 }, speculativeBlocks: 0 },
-      { endpoint: B, matchedBlocks: 2, weighted: 2, normalized: 2 / 3, blocksByTier: { GPU: 2 }, speculativeBlocks: 0 },
-      { endpoint: '10.0.0.3:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 },
+      { endpoint: A, matchedBlocks: 3, weighted: 3, normalized: 1, blocksByTier: { GPU: 3 }, speculativeBlocks: 0, imagesSeen: 0 },
+      { endpoint: B, matchedBlocks: 2, weighted: 2, normalized: 2 / 3, blocksByTier: { GPU: 2 }, speculativeBlocks: 0, imagesSeen: 0 },
+      { endpoint: '10.0.0.3:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 0 },
     ]);
   });
 
@@ -258,6 +258,13 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(text).toContain(`kv_indexer_endpoint_batches_applied_total{endpoint="${A}"} 1\n`);
     expect(text).toMatch(new RegExp(`kv_indexer_endpoint_lag_seconds\\{endpoint="${A}"\\} \\d`));
     expect(text).toMatch(/kv_indexer_prompt_prepare_seconds_count\{input="tokens"\} [1-9]/);
+    // Every family of ours that only grows is typed counter (rate() and resets work); prom-client's own Node.js
+    // families (nodejs_active_handles_total, a level, is a gauge there) are not ours to retype.
+    const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+    const totals = [...types].filter(([name]) => name.endsWith('_total') && !name.startsWith('kv_indexer_nodejs_'));
+    expect(totals.length).toBeGreaterThan(30);
+    expect(totals.filter(([, type]) => type !== 'counter')).toEqual([]);
+    expect(types.get('kv_indexer_blocks_total')).toBe('counter');
     const health = await fetch(`http://127.0.0.1:${api.metricsPort}/healthz`);
     expect([health.status, await health.text()]).toEqual([200, 'ok\n']);
   });

@@ -92,6 +92,8 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
       [A, 26],
       [B, 0],
     ]);
+    // Encoder residency: A's blocks carried the image's identifier, B's did not (images_seen, EndpointScore field 7).
+    expect(res.scores.map((s: { imagesSeen: number }) => s.imagesSeen)).toEqual([1, 0]);
     // A longer conversation sharing the prefix still matches the stored blocks.
     const followUp = [...messages, { role: 'assistant', content: 'A grey rectangle.' }, { role: 'user', content: 'Are you sure?' }];
     const res2 = await kv.call('Score', { model: MODEL, chat: { messagesJson: JSON.stringify(followUp) }, candidates: [A] });

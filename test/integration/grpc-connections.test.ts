@@ -48,21 +48,13 @@ describe('gRPC connection hygiene', () => {
     expect(now).toBe(count);
   }
 
-  it('closes sockets that never finish the handshake and bounds the connections', async () => {
+  it('closes sockets that never finish the handshake', async () => {
     await settlesTo(0, 5_000);
+    // 30 sockets, under maxConnections (40): every one is accepted and closed by the handshake timeout, none refused.
     const sockets: Socket[] = [];
-    for (let i = 0; i < 50; i++) sockets.push(netConnect(svc.api.grpcPort, '127.0.0.1').on('error', () => undefined).resume()); // reads, never writes
-    const allClosed = Promise.all(sockets.map(closed));
-    let clientClosed = 0;
-    for (const socket of sockets) socket.once('close', () => clientClosed++);
-    for (const deadline = Date.now() + 8_000; clientClosed < 50 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
-    expect([clientClosed, svc.api.grpc.guard.refused + svc.api.grpc.guard.handshakeTimeouts]).toEqual([50, 50]);
-    await allClosed;
-    // 40 accepted and then timed out; the 10 beyond maxConnections closed at once (more timeouts and fewer refusals
-    // only if the machine took 300 ms to open 50 sockets; the handshake timeout is shorter than the idle one, so it is the one that fires).
-    const { handshakeTimeouts, refused } = svc.api.grpc.guard;
-    expect(handshakeTimeouts).toBeGreaterThanOrEqual(40);
-    expect(refused).toBeGreaterThan(0);
+    for (let i = 0; i < 30; i++) sockets.push(netConnect(svc.api.grpcPort, '127.0.0.1').on('error', () => undefined).resume()); // reads, never writes
+    await Promise.all(sockets.map(closed));
+    expect([svc.api.grpc.guard.handshakeTimeouts, svc.api.grpc.guard.refused]).toEqual([30, 0]);
     await settlesTo(0, 2_000);
   });
 
@@ -109,4 +101,86 @@ describe('gRPC connection hygiene', () => {
     // The well-behaved client reconnects transparently.
     expect((await score()).totalBlocks).toBe(4);
   }, 20_000);
+});
+
+/**
+ * The two server-wide bounds, each with an exact count: connections (api.maxConnections) and open calls
+ * (api.maxOpenCalls). The handshake timeout is long here so that the sockets held open stay open while the extra ones
+ * arrive: the split between "refused" and "timed out" is then exact, not a race with the clock.
+ */
+describe('gRPC server-wide bounds', () => {
+  let svc: TestService;
+
+  beforeAll(async () => {
+    svc = await startTestService({ overrides: { api: { maxConnections: 8, handshakeTimeoutMs: 10_000, maxOpenCalls: 5 } } });
+  }, 30_000);
+
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  const score = () => svc.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(64) }, candidates: ['10.0.0.1:8000'] }, 3_000);
+
+  async function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+    for (const deadline = Date.now() + timeoutMs; !(await check()) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  it('refuses connections beyond maxConnections at once, exactly those', async () => {
+    await score(); // the test client's own connection: 1 of 8
+    const first: Socket[] = [];
+    for (let i = 0; i < 7; i++) first.push(netConnect(svc.api.grpcPort, '127.0.0.1').on('error', () => undefined).resume());
+    await until(async () => (await svc.api.grpc.connections()) === 8, 5_000);
+    expect(await svc.api.grpc.connections()).toBe(8);
+    const extra: Socket[] = [];
+    for (let i = 0; i < 5; i++) extra.push(netConnect(svc.api.grpcPort, '127.0.0.1').on('error', () => undefined).resume());
+    await Promise.all(extra.map(closed));
+    expect([svc.api.grpc.guard.refused, svc.api.grpc.guard.handshakeTimeouts]).toEqual([5, 0]);
+    for (const s of first) s.destroy();
+    await until(async () => (await svc.api.grpc.connections()) === 1, 5_000);
+    expect(await svc.api.grpc.connections()).toBe(1);
+  });
+
+  it('at maxOpenCalls the connection holding the most calls pays: its oldest is reset, or its new call refused', async () => {
+    const session = http2Connect(`http://127.0.0.1:${svc.api.grpcPort}`);
+    session.on('error', () => undefined);
+    const open = () => {
+      const stream = session.request({
+        [constants.HTTP2_HEADER_METHOD]: 'POST',
+        [constants.HTTP2_HEADER_PATH]: '/kvindexer.v1.KvIndexer/Score',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      stream.on('error', () => undefined);
+      return stream; // headers sent, never a message nor END_STREAM
+    };
+    const held = Array.from({ length: 5 }, open);
+    await until(() => svc.api.grpc.guard.openCalls === 5, 5_000);
+    expect(svc.api.grpc.guard.openCalls).toBe(5);
+
+    // A call from another connection (holding none) is admitted: the hostile connection's oldest call is reset.
+    const oldestReset = new Promise<number>((r) => held[0].once('close', () => r(held[0].rstCode ?? -1)));
+    expect((await score()).totalBlocks).toBe(4);
+    expect(await oldestReset).toBe(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    expect([svc.api.grpc.guard.callsEvicted, svc.api.grpc.guard.callsRefused]).toEqual([1, 0]);
+    await until(() => svc.api.grpc.guard.openCalls === 4, 5_000);
+
+    // The hostile connection fills the bound again; its next call is the one refused, with a message naming the setting.
+    held.push(open());
+    await until(() => svc.api.grpc.guard.openCalls === 5, 5_000);
+    const refused = open();
+    const headers = await new Promise<Record<string, unknown>>((r) => refused.once('response', (h) => r(h as Record<string, unknown>)));
+    expect([headers['grpc-status'], headers['grpc-message']]).toEqual(['8', 'server holds 5 open calls (api.maxOpenCalls); retry later']);
+    expect([svc.api.grpc.guard.callsEvicted, svc.api.grpc.guard.callsRefused, svc.api.grpc.guard.openCalls]).toEqual([1, 1, 5]);
+    const metrics = await (await fetch(`http://127.0.0.1:${svc.api.metricsPort}/metrics`)).text();
+    expect(metrics).toContain('kv_indexer_grpc_open_calls 5');
+    expect(metrics).toContain('kv_indexer_grpc_calls_refused_total{reason="max_open_calls"} 1');
+    expect(metrics).toContain('kv_indexer_grpc_calls_refused_total{reason="evicted_fair_share"} 1');
+
+    // The held calls end (the client cancels them): their slots come back.
+    for (const stream of held) stream.close(constants.NGHTTP2_CANCEL);
+    await until(() => svc.api.grpc.guard.openCalls === 0, 5_000);
+    expect(svc.api.grpc.guard.openCalls).toBe(0);
+    expect((await score()).totalBlocks).toBe(4);
+    session.close();
+  });
 });

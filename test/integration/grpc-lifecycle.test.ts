@@ -2,7 +2,6 @@ import { credentials, loadPackageDefinition, status, type GrpcObject } from '@gr
 import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import type { RunningApi } from '../../src/cli/start-api.js';
-import type { RunningService } from '../../src/cli/serve.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClient } from '../support/grpc-client.js';
@@ -13,13 +12,12 @@ const longChat = (i: number) => JSON.stringify([{ role: 'user', content: `reques
 
 describe('gRPC lifecycle: reflection, deadlines, graceful shutdown', () => {
   let t: TestService;
-  let service: RunningService;
   let api: RunningApi;
   let kv: ReturnType<typeof grpcClient>;
 
   beforeAll(async () => {
     t = await startTestService({ demoModel: true });
-    ({ service, api } = t);
+    ({ api } = t);
     kv = t.kv;
   }, 60_000);
 

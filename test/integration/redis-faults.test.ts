@@ -41,7 +41,7 @@ describe('RedisIndex when Redis fails', () => {
       idx.add('b', 'GPU', keys(3));
       const failed = await idx.flush().catch((e: unknown) => e);
       expect(failed).toBeInstanceOf(IndexUnavailableError);
-      expect((failed as IndexUnavailableError).code).toBe('INDEX_UNAVAILABLE');
+      expect((failed as IndexUnavailableError).code).toBe('unavailable');
       expect(idx.pendingResync()).toEqual(['b']);
       expect(idx.bufferedKeys).toBe(0); // the failed batch is not kept: memory stays bounded
       await expect(idx.reserve('c', keys(1), 1000)).rejects.toBeInstanceOf(IndexUnavailableError);

@@ -89,6 +89,7 @@ export const ENDPOINT_SCORE = {
   normalized: one(4, WIRE_FIXED64),
   blocks_by_tier: many(5, WIRE_LEN),
   speculative_blocks: one(6, WIRE_VARINT),
+  images_seen: one(7, WIRE_VARINT),
 } as const satisfies WireMessage;
 
 /** The entry message of EndpointScore's `map<string, uint32> blocks_by_tier`. */

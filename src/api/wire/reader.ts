@@ -5,8 +5,9 @@
 
 import { isUtf8 } from 'node:buffer';
 import { WIRE_END_GROUP, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_START_GROUP, WIRE_VARINT } from './fields.js';
+import { InvalidInputError } from '../../common/index.js';
 
-export class WireFormatError extends Error {}
+export class WireFormatError extends InvalidInputError {}
 
 /** Thrown inside the fast decoder when the generic decoder must take over (never escapes the decoders). */
 export const GENERIC = Symbol('generic decoder');

@@ -128,7 +128,8 @@ function endpointScoreSize(s: ScoreResponseMsg['scores'][number]): number {
     uint32FieldSize(s.matchedBlocks) +
     doubleFieldSize(s.weighted) +
     doubleFieldSize(s.normalized) +
-    uint32FieldSize(s.speculativeBlocks);
+    uint32FieldSize(s.speculativeBlocks) +
+    uint32FieldSize(s.imagesSeen ?? 0);
   for (const tier in s.blocksByTier) size += lenFieldSize(tierEntrySize(tier, s.blocksByTier[tier]));
   return size;
 }
@@ -185,6 +186,7 @@ export function encodeScoreResponse(msg: ScoreResponseMsg): Buffer {
       w.uint32Field(TIER.value, blocks);
     }
     w.uint32Field(SCORE.speculative_blocks, s.speculativeBlocks);
+    w.uint32Field(SCORE.images_seen, s.imagesSeen ?? 0);
   }
   for (const item of msg.items) {
     w.lenHeader(RESPONSE.items, itemSize(item));

@@ -2,6 +2,7 @@
  * Stable reason codes of the decoder. Metrics pre-register them as label values, so they only ever grow.
  * `bad_msgpack` and `bad_batch` reject a whole payload (PayloadError); the others reject one event (DecodeIssue).
  */
+import { IndexerError } from '../../common/index.js';
 export const DECODE_REASONS = [
   'bad_msgpack',
   'bad_batch',
@@ -23,15 +24,14 @@ export const DECODE_REASONS = [
 export type DecodeReason = (typeof DECODE_REASONS)[number];
 
 /** The whole payload is unusable (not msgpack, trailing bytes, not a batch). Nothing of it may be applied. */
-export class PayloadError extends Error {
-  override readonly name = 'PayloadError';
+export class PayloadError extends IndexerError {
   constructor(
     readonly reason: DecodeReason,
     /** Which part of the batch is wrong (`ts`, `events`, `data_parallel_rank`, `batch`); empty for bad msgpack. */
-    readonly field: string,
+    field: string,
     message: string,
   ) {
-    super(message);
+    super('invalid_argument', field, message);
   }
 }
 
@@ -39,15 +39,14 @@ export class PayloadError extends Error {
  * One value is unusable. Inside the decoder it rejects the event that holds it (and becomes a DecodeIssue);
  * `normaliseHash` throws it to its callers as well.
  */
-export class FieldError extends Error {
-  override readonly name = 'FieldError';
+export class FieldError extends IndexerError {
   constructor(
     readonly reason: DecodeReason,
     /** Full path of the value, e.g. `events[3].block_hashes[2]`. */
-    readonly field: string,
+    field: string,
     /** What was expected and what was found, e.g. `expected int or bytes, got string`. */
     message: string,
   ) {
-    super(message);
+    super('invalid_argument', field, message);
   }
 }

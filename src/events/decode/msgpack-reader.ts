@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { InvalidInputError } from '../../common/index.js';
 import { PackedListReader } from './packed-lists.js';
 
 // Packed lists are read by packed-lists.ts; their type and helpers are part of this reader's surface.
@@ -32,9 +33,7 @@ export { isPackedList, type PackedList, wireList } from './packed-lists.js';
  * Every problem throws MsgpackError; nothing else is thrown.
  */
 
-export class MsgpackError extends Error {
-  override readonly name = 'MsgpackError';
-}
+export class MsgpackError extends InvalidInputError {}
 
 /** An ext value other than a valid timestamp. */
 export class WireExt {

@@ -138,6 +138,39 @@ export function identifierOf(item: ExtraKeyItem, loraName: string | null): strin
   }
 }
 
+/**
+ * The multimodal identifiers (images) of an event's extra_keys, each once, in wire order: `[id, offset]` items and
+ * bare strings (vLLM ≤ 0.18 identifiers), but not the LoRA marker (the event's lora_name, or an int LoRA id), not the
+ * cache salt (block 0's trailing bare string when the event starts a chain, the rule collectTaints applies) and not
+ * prompt-embeds bytes. Feeds encoder residency (index/encoder-residency.ts).
+ */
+export function imageIdentifiers(
+  extraKeys: readonly (ExtraKeyItem[] | null)[],
+  loraName: string | null,
+  chainStart: boolean,
+): string[] {
+  const out: string[] = [];
+  let seen: Set<string> | null = null;
+  for (let j = 0; j < extraKeys.length; j++) {
+    const items = extraKeys[j];
+    if (!items) continue;
+    for (let k = 0; k < items.length; k++) {
+      const item = items[k];
+      let id: string;
+      if (item.kind === 'mm') id = item.identifier;
+      else if (item.kind === 'string') {
+        if (loraName !== null && item.value === loraName) continue;
+        if (j === 0 && chainStart && k === items.length - 1 && !repeatedNext(extraKeys, item.value)) continue;
+        id = item.value;
+      } else continue;
+      if ((seen ??= new Set()).has(id)) continue;
+      seen.add(id);
+      out.push(id);
+    }
+  }
+  return out;
+}
+
 function repeatedNext(extraKeys: readonly (ExtraKeyItem[] | null)[], id: string): boolean {
   const next = extraKeys[1];
   return !!next && next.some((i) => i.kind === 'string' && i.value === id);

@@ -3,9 +3,10 @@ import { type ChainLeftover, newEngineKeyEntry } from './engine-key-map.js';
 import { KeyHalves } from '../../index/key-halves.js';
 import { GPU_TIER, MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
+import type { ResidencyRecorder } from '../../index/encoder-residency.js';
 import type { BlockRemovedEvent, BlockStoredEvent, KvEvent } from '../types.js';
 import { Holding } from './holding.js';
-import { spreadExtraFeatures } from './extra-features.js';
+import { imageIdentifiers, spreadExtraFeatures } from './extra-features.js';
 import { containedEnd, containedFirst } from './pairing.js';
 import { EndpointState } from './endpoint-state.js';
 import { defineSpans, leftoverPieces } from './event-spans.js';
@@ -22,6 +23,8 @@ export interface IngestorOptions {
   defaultStoreBound?: StoreBound | null;
   /** Milliseconds since the epoch, for store-bound TTLs; default Date.now. */
   clock?: () => number;
+  /** Encoder residency, told which image identifiers each endpoint's stored blocks carry; default none. */
+  residency?: ResidencyRecorder | null;
 }
 
 /** Most engine blocks one call drops for a store bound, so that a large backlog is spread over calls. */
@@ -47,9 +50,11 @@ export class Ingestor extends Holding {
   private readonly bounds = new Map<string, StoreBound>();
   private readonly clock: () => number;
   private readonly dropKey = { lo: 0, hi: 0 };
+  private readonly residency: ResidencyRecorder | null;
 
   constructor(options: IngestorOptions) {
     super(options.writer, options.tiers);
+    this.residency = options.residency ?? null;
     this.defaultBound = options.defaultStoreBound ?? null;
     this.clock = options.clock ?? Date.now;
     this.hasher = options.hasher;
@@ -135,6 +140,7 @@ export class Ingestor extends Holding {
   clear(endpoint: string): void {
     this.endpoints.get(endpoint)?.clear();
     this.writer.clearEndpoint(endpoint);
+    this.residency?.clearEndpoint(endpoint);
   }
 
   /** Forgets an endpoint entirely (after clear(), the bridge itself is released). */
@@ -149,6 +155,8 @@ export class Ingestor extends Holding {
    */
   handOver(endpoint: string): void {
     this.endpoints.delete(endpoint);
+    // Residency is what this process ingests: the new owner's events feed its own (docs/architecture.md).
+    this.residency?.clearEndpoint(endpoint);
   }
 
   /** Engine keys known for an endpoint (for stats and tests). */
@@ -165,6 +173,8 @@ export class Ingestor extends Holding {
   private store(endpoint: string, model: string, state: EndpointState, ev: BlockStoredEvent): void {
     const n = ev.blockHashes.length;
     if (n === 0) return;
+    // Whatever the index makes of the blocks, the endpoint processed the images they carry.
+    if (this.residency && ev.extraKeys) this.residency.record(endpoint, imageIdentifiers(ev.extraKeys, ev.loraName, ev.parentBlockHash === null));
     if (ev.kvCacheSpecKind !== null && !INDEXED_SPEC_KINDS.has(ev.kvCacheSpecKind)) {
       this.counters.skipKind(ev.kvCacheSpecKind, n);
       return;

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { constants, gunzipSync, gzip } from 'node:zlib';
+import { InvalidInputError } from '../../common/index.js';
 
 /**
  * The service's recording format (docs/events.md, "Recordings"): raw ZMQ messages as received, so that a recording
@@ -37,7 +38,7 @@ export interface RecordedMessage {
   frames: Uint8Array[];
 }
 
-export class RecordingError extends Error {}
+export class RecordingError extends InvalidInputError {}
 
 export function encodeHeader(header: RecordingHeader): Buffer {
   const json = Buffer.from(JSON.stringify(header), 'utf8');

@@ -1,15 +1,13 @@
 /** Errors of the Redis index that callers act on. */
+import { IndexerError } from '../../common/index.js';
 
 /**
  * Redis could not answer (down, unreachable, timed out, cluster not serving the slot, loading). The API answers
  * degraded or UNAVAILABLE; ingest marks the batch's endpoints for resync (RedisIndex.pendingResync()).
  */
-export class IndexUnavailableError extends Error {
-  readonly code = 'INDEX_UNAVAILABLE';
-
+export class IndexUnavailableError extends IndexerError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'IndexUnavailableError';
+    super('unavailable', '', message, options);
   }
 }
 
@@ -33,14 +31,14 @@ export function asUnavailable(err: unknown, what: string): Error {
  * the start-up failure line (`index.redisUrl redis://…: maxmemory-policy allkeys-lru is unsafe: …`), so it starts
  * with Redis's setting and its value: that is what the operator changes.
  */
-export class UnsafeEvictionPolicyError extends Error {
-  readonly code = 'UNSAFE_EVICTION_POLICY';
+export class UnsafeEvictionPolicyError extends IndexerError {
   constructor(readonly policy: string) {
     super(
+      'failed_precondition',
+      'index.redisUrl',
       `maxmemory-policy ${policy} is unsafe: Redis may evict the endpoint-id registry and the leases, and then credit one ` +
         `pod's cached blocks to another; set maxmemory-policy to noeviction, or volatile-lru with index.redisEntryTtlMs > 0 ` +
         `so that only block keys carry a TTL (docs/redis.md, "Eviction")`,
     );
-    this.name = 'UnsafeEvictionPolicyError';
   }
 }

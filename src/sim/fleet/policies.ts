@@ -48,9 +48,10 @@ export function createPolicy(name: PolicyName, options: PolicyOptions, score: Pr
   switch (name) {
     case 'precise':
       return new PrecisePolicy(options.loadGuardSeconds, score);
-    case 'approximate':
+    case 'approximate': {
       const replicas = Array.from({ length: options.routerReplicas }, () => new ApproximatePolicy(options.loadGuardSeconds, options.approximateCapacity, options.approximate));
       return replicas.length === 1 ? replicas[0] : new ReplicatedPolicy('approximate', replicas);
+    }
     case 'round-robin':
       return new RoundRobinPolicy();
     case 'random':

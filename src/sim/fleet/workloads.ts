@@ -2,7 +2,7 @@ import { IMAGE_PLACEHOLDER_TOKEN } from '../publisher/workload.js';
 import type { SimItem, SimRequest } from '../publisher/sim-engine.js';
 import { Random, Zipf } from './random.js';
 
-export const WORKLOADS = ['multi-turn', 'long-doc', 'image-chat', 'mixed'] as const;
+export const WORKLOADS = ['multi-turn', 'long-doc', 'image-chat', 'hot-spot', 'mixed'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 /** One request of a workload: its arrival, the prompt as the engine sees it (token ids + image items), and the reply. */
@@ -57,7 +57,7 @@ export function generateWorkload(name: WorkloadName, options: WorkloadOptions): 
       ...imageChats(new Random(options.seed * 3 + 3), share),
     ];
   } else {
-    const generate = { 'multi-turn': multiTurn, 'long-doc': longDocuments, 'image-chat': imageChats }[name];
+    const generate = { 'multi-turn': multiTurn, 'long-doc': longDocuments, 'image-chat': imageChats, 'hot-spot': hotSpot }[name];
     requests = generate(new Random(options.seed), { ...options, signedUrlShare });
   }
   // Stable order: by arrival, then by source and conversation (ties are impossible in practice, but determinism matters).
@@ -181,3 +181,29 @@ const imageChats: Generator = (random, { requests, rate, signedUrlShare }) => {
   }
   return out;
 };
+
+/**
+ * One very popular prefix: HOT_SHARE of the requests open with the same long system prompt (an agent's tool
+ * definitions and instructions, say), the rest with one of 30 other prefixes (Zipf-popular); each ends with its own
+ * question. A prefix-only router sends every hot request to the endpoint that holds the hot prefix: the case where
+ * cache affinity has to be weighed against that endpoint's queue.
+ */
+const hotSpot: Generator = (random, { requests, rate }) => {
+  const hot = random.tokens(4000);
+  const others = Array.from({ length: 30 }, () => random.tokens(random.between(1000, 3000)));
+  const popularity = new Zipf(others.length, 1.0);
+  const out: Omit<SimulatedRequest, 'id'>[] = [];
+  let at = 0;
+  for (let n = 0; out.length < requests; n++) {
+    at += random.exponential(rate);
+    const isHot = random.uniform() < HOT_SHARE;
+    const p = isHot ? -1 : popularity.sample(random);
+    const c: Conversation = { name: isHot ? `hot-q${n}` : `prefix-${p}-q${n}`, source: 'hot-spot', history: [...(isHot ? hot : others[p])], items: [], urls: [] };
+    say(c, random.tokens(random.between(50, 300)));
+    out.push(turn(c, at, random.tokens(random.between(60, 300))));
+  }
+  return out;
+};
+
+/** Share of the hot-spot workload's requests that open with the hot prefix. */
+const HOT_SHARE = 0.6;

@@ -286,6 +286,7 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
         normalized: fc.double(),
         blocksByTier: fc.dictionary(tierName, uint32),
         speculativeBlocks: uint32,
+        imagesSeen: fc.option(uint32, { nil: undefined }),
       }),
       { maxLength: 20 },
     ),
@@ -324,7 +325,7 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       tokenCount: 1024,
       scores: [
         { endpoint: '10.0.0.1:8000', matchedBlocks: 3, weighted: 2.5, normalized: 0.5, blocksByTier: { GPU: 2, CPU: 1 }, speculativeBlocks: 0 },
-        { endpoint: '10.0.0.2:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 },
+        { endpoint: '10.0.0.2:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 0 },
       ],
       items: [],
       fingerprint: { scheme: 'cbor-fnv64a', hashSeed: '', blockSize: 16 },
@@ -337,6 +338,27 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
     const first = [...len(1, utf8('10.0.0.1:8000')), 0x10, 3, 0x19, ...d(2.5), 0x21, ...d(0.5), ...len(5, [...len(1, utf8('GPU')), 0x10, 2]), ...len(5, [...len(1, utf8('CPU')), 0x10, 1])];
     const expected = [0x08, 64, 0x10, 16, 0x18, 0x80, 0x08, ...len(4, first), ...len(4, len(1, utf8('10.0.0.2:8000'))), ...len(6, [...len(1, utf8('cbor-fnv64a')), 0x18, 16]), ...len(7, [0xac, 0x02])];
     expect([...encodeScoreResponse(msg)]).toEqual(expected);
+  });
+
+  it('images_seen is field 7 of EndpointScore (0x38), left out when 0 or absent', () => {
+    const msg: ScoreResponseMsg = {
+      totalBlocks: 0,
+      blockSize: 0,
+      tokenCount: 0,
+      scores: [
+        { endpoint: 'a', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 2 },
+        { endpoint: 'b', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 0 },
+        { endpoint: 'c', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 },
+      ],
+      items: [],
+      fingerprint: undefined as unknown as ScoreResponseMsg['fingerprint'],
+      blockKeys: [],
+      degraded: false,
+      degradedReason: '',
+      unknownModel: false,
+    };
+    expect([...encodeScoreResponse(msg)]).toEqual([...len(4, [...len(1, utf8('a')), 0x38, 2]), ...len(4, len(1, utf8('b'))), ...len(4, len(1, utf8('c')))]);
+    expect(score.responseDeserialize(encodeScoreResponse(msg)).scores.map((s: { imagesSeen: number }) => s.imagesSeen)).toEqual([2, 0, 0]);
   });
 
   it('an item with its identifier source (field 5) and fetch outcome (field 6), byte for byte', () => {

@@ -306,10 +306,19 @@ describe('MemoryIndex eviction against a reference model (property)', () => {
         const idx = new MemoryIndex({ maxEntries: max, shards: 2, clock: () => 0 });
         for (const [kind, e, tier, ks] of ops) {
           const arr = BigUint64Array.from(ks);
-          if (kind === 'add') (model.add(e, tier, ks), idx.add(e, tier, arr));
-          else if (kind === 'remove') (model.remove(e, tier, ks), idx.remove(e, tier, arr));
-          else if (kind === 'clear') (model.clear(e), idx.clearEndpoint(e));
-          else (model.reserve(e, ks), idx.reserveSync(e, arr, 1e9));
+          if (kind === 'add') {
+            model.add(e, tier, ks);
+            idx.add(e, tier, arr);
+          } else if (kind === 'remove') {
+            model.remove(e, tier, ks);
+            idx.remove(e, tier, arr);
+          } else if (kind === 'clear') {
+            model.clear(e);
+            idx.clearEndpoint(e);
+          } else {
+            model.reserve(e, ks);
+            idx.reserveSync(e, arr, 1e9);
+          }
         }
         const tiers = new TierRegistry();
         for (const e of ENDPOINTS) {

@@ -48,7 +48,7 @@ describe('MemoryIndex eviction at maxEntries', () => {
   });
 
   it('counts speculative entries toward the bound and evicts them too', () => {
-    let now = 0;
+    const now = 0;
     const idx = new MemoryIndex({ maxEntries: 3, clock: () => now });
     idx.reserveSync('S', keys(1, 2), 1000);
     idx.add('A', 'GPU', keys(9));
@@ -86,7 +86,7 @@ describe('MemoryIndex validation at the edge', () => {
 
 describe('MemoryIndex async surface and lifecycle', () => {
   it('wraps the synchronous methods', async () => {
-    let now = 0;
+    const now = 0;
     const idx = new MemoryIndex({ clock: () => now, maxEntries: 1000 });
     expect(idx.backend).toBe('memory');
     idx.add('a', 'GPU', keys(1));

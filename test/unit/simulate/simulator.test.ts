@@ -20,7 +20,7 @@ function spelledLength(tokens: number[]): number {
 
 describe('workload generator', () => {
   it('is a pure function of its seed and options', () => {
-    for (const name of ['multi-turn', 'long-doc', 'image-chat', 'mixed'] as const) {
+    for (const name of ['multi-turn', 'long-doc', 'image-chat', 'hot-spot', 'mixed'] as const) {
       const a = generateWorkload(name, { seed: 7, requests: 120, rate: 20 });
       const b = generateWorkload(name, { seed: 7, requests: 120, rate: 20 });
       const c = generateWorkload(name, { seed: 8, requests: 120, rate: 20 });
@@ -30,6 +30,22 @@ describe('workload generator', () => {
       expect(a.map((r) => r.id)).toEqual(Array.from({ length: 120 }, (_, i) => i));
       for (let i = 1; i < a.length; i++) expect(a[i].arrival).toBeGreaterThanOrEqual(a[i - 1].arrival);
     }
+  });
+
+  it('makes the hot-spot workload open 60 % of its requests with one 4,000-token prefix, the rest with 30 others', () => {
+    const requests = generateWorkload('hot-spot', { seed: 5, requests: 2000, rate: 20 });
+    const hot = requests.filter((r) => r.conversation.startsWith('hot-'));
+    const hotPrefix = hot[0].prompt.tokens.slice(0, 4000);
+    for (const r of hot) expect(r.prompt.tokens.slice(0, 4000)).toEqual(hotPrefix);
+    // Every request is its own: a question of 50–300 tokens after its prefix, no images.
+    for (const r of requests) expect(r.prompt.items).toEqual([]);
+    expect(hot.every((r) => r.prompt.tokens.length >= 4050 && r.prompt.tokens.length <= 4300)).toBe(true);
+    const others = new Set(requests.filter((r) => !r.conversation.startsWith('hot-')).map((r) => r.conversation.split('-q')[0]));
+    expect(others.size).toBeLessThanOrEqual(30);
+    expect(others.size).toBeGreaterThan(20);
+    // Seeded draws: the share of hot requests is that of this seed, within a few percent of 60 %.
+    expect(Math.abs(hot.length / requests.length - 0.6)).toBeLessThan(0.03);
+    expect(new Set(requests.map((r) => r.source))).toEqual(new Set(['hot-spot']));
   });
 
   it('makes each turn of a chat repeat the previous prompt and reply before its new message', () => {
