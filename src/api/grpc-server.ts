@@ -17,6 +17,7 @@ import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
 import type { Cancellation } from './prompt-frontend.js';
 import { loadProtos } from './proto.js';
+import type { SelectApi } from './select.js';
 import { UndecodableRequest } from './wire/undecodable.js';
 
 export interface GrpcServerOptions {
@@ -109,6 +110,8 @@ export class GrpcServer {
     private readonly health: HealthService,
     private readonly options: GrpcServerOptions,
     private readonly log: GrpcLog,
+    /** Select, PrefillComplete, ReleaseReservation and GetStats' Select figures (select.ts). */
+    private readonly select: SelectApi,
   ) {
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
@@ -228,7 +231,10 @@ export class GrpcServer {
       removeEndpoint: this.unary((req: Parameters<IndexerApi['removeEndpoint']>[0]) => api.removeEndpoint(req)),
       clearEndpoint: this.unary((req: Parameters<IndexerApi['clearEndpoint']>[0]) => api.clearEndpoint(req)),
       getInfo: this.unary(() => api.getInfo()),
-      getStats: this.unary(() => api.getStats()),
+      getStats: this.unary(async () => ({ ...(await api.getStats()), ...this.select.stats() })),
+      select: this.unary((req: Parameters<SelectApi['select']>[0], signal, caller) => this.select.select(req, signal, caller)),
+      prefillComplete: this.unary((req: Parameters<SelectApi['prefillComplete']>[0]) => this.select.prefillComplete(req)),
+      releaseReservation: this.unary((req: Parameters<SelectApi['releaseReservation']>[0]) => this.select.releaseReservation(req)),
       lookupImages: this.unary((req: Parameters<IndexerApi['lookupImages']>[0]) => api.lookupImages(req)),
     };
   }

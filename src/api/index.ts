@@ -9,3 +9,4 @@ export { ApiError, type ApiErrorCode } from './errors.js';
 export type { Fleet, EndpointInfo, AddEndpointRequest } from './fleet.js';
 export type { Cancellation, PromptFrontend, RenderedPrompt, PromptItem, ChatRequestInput, CompletionRequestInput } from './prompt-frontend.js';
 export { loadProtos, PROTO_DIR, LOADER_OPTIONS } from './proto.js';
+export { SelectApi, type SelectApiDeps, type SelectObserver, type SelectSettings } from './select.js';

@@ -77,7 +77,8 @@ export interface IndexerApiDeps {
 /** The service's operations, independent of the transport (gRPC maps onto these one to one). */
 export class IndexerApi {
   private readonly scorer: Scorer;
-  private readonly quota: SpeculationQuota;
+  /** Per-caller bound on speculative entries, shared with Select's reservations (select.ts). */
+  readonly quota: SpeculationQuota;
 
   constructor(private readonly deps: IndexerApiDeps) {
     this.scorer = new Scorer(deps.index, deps.tiers, deps.weights);

@@ -1,5 +1,6 @@
 import type { PromptFrontend } from '../api/index.js';
 import { ConfigSchema, createLogger, type Config } from '../ops/index.js';
+import type { LoadSource } from '../scoring/load/index.js';
 import { startService, type RunningService } from './serve.js';
 import { startApi, type RunningApi } from './start-api.js';
 
@@ -27,11 +28,14 @@ export function embeddedConfig(overrides: Record<string, Record<string, unknown>
   });
 }
 
-/** Starts the write path and the API (with an optional prompt frontend) of `config`, silently. */
-export async function startEmbedded(config: Config, prompts: PromptFrontend | null = null): Promise<EmbeddedService> {
+/**
+ * Starts the write path and the API (with an optional prompt frontend) of `config`, silently. `loads`: scraped
+ * per-endpoint load for Select (absent = none).
+ */
+export async function startEmbedded(config: Config, prompts: PromptFrontend | null = null, options: { loads?: LoadSource } = {}): Promise<EmbeddedService> {
   const log = createLogger('silent');
   const service = await startService(config, log);
-  const api = await startApi(service, config, log, prompts);
+  const api = await startApi(service, config, log, prompts, options);
   return {
     config,
     service,

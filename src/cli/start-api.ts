@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { GrpcServer, HealthService, IndexerApi, type GrpcServerOptions, type PromptFrontend } from '../api/index.js';
+import { GrpcServer, HealthService, IndexerApi, type GrpcServerOptions, type PromptFrontend, type SelectApi } from '../api/index.js';
 import { BlockHasher } from '../keys/index.js';
 import { ConfigError, Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
 import { TierWeights } from '../scoring/index.js';
+import type { LoadSource } from '../scoring/load/index.js';
+import { createSelect } from './start-select.js';
 import { TransportFleet } from './transport-fleet.js';
 import type { RunningService } from './serve.js';
 import { atSetting } from './startup-error.js';
@@ -10,6 +12,7 @@ import { registerEndpointGauges } from './endpoint-metrics.js';
 
 export interface RunningApi {
   api: IndexerApi;
+  select: SelectApi;
   grpc: GrpcServer;
   health: HealthService;
   metrics: Metrics;
@@ -43,6 +46,8 @@ export async function startApi(
   config: Config,
   log: Logger,
   prompts: PromptFrontend | null = null,
+  /** Scraped per-endpoint load for Select (the Prometheus scraper); absent = Select sees no scraped load. */
+  options: { loads?: LoadSource } = {},
 ): Promise<RunningApi> {
   const metrics = new Metrics();
   const health = new HealthService();
@@ -51,11 +56,13 @@ export async function startApi(
 
   const { index, ingestor, pipeline } = service;
   const unknownModels = new UnknownModelWarnings(log);
+  const hasher = new BlockHasher(config.keys);
+  const weights = new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight });
   const api = new IndexerApi({
     index,
     tiers: index.tiers,
-    hasher: new BlockHasher(config.keys),
-    weights: new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight }),
+    hasher,
+    weights,
     prompts,
     fleet: new TransportFleet(service.transport, index, config.endpoints.leaseTtlMs === 0),
     limits: config.api,
@@ -91,7 +98,8 @@ export async function startApi(
     });
   }
 
-  const grpc = new GrpcServer(api, health, grpcOptions(config), log);
+  const select = createSelect({ service, config, api, hasher, weights, prompts, metrics, loads: options.loads });
+  const grpc = new GrpcServer(api, health, grpcOptions(config), log, select);
   const grpcPort = await atSetting('api.grpcAddress', config.api.grpcAddress, () => grpc.start());
   metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({ '': await grpc.connections() }));
   metrics.counter('kv_indexer_grpc_connections_closed_total', 'gRPC connections closed by the server guard, by reason', 'reason', () => ({
@@ -123,6 +131,7 @@ export async function startApi(
 
   return {
     api,
+    select,
     grpc,
     health,
     metrics,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT, InvalidInputError } from '../common/index.js';
 import { EncoderSchema } from './encoder-config.js';
+import { SelectConfigSchema } from './select-config.js';
 
 
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
@@ -226,6 +227,8 @@ export const ConfigSchema = z.object({
       restartDistance: z.number().int().min(1).default(1_000_000).meta({ env: 'KV_INDEXER_REPLAY_RESTART_DISTANCE' }),
     })
     .prefault({}),
+  // Select: cache against load, in-flight reservations (src/ops/select-config.ts).
+  select: SelectConfigSchema,
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ env: 'KV_INDEXER_LOG_LEVEL' }),

@@ -92,17 +92,19 @@ describe('gRPC Score codec over the wire (hand-written decoder and encoder)', ()
     }
   });
 
-  it('chat and prompt text that is not UTF-8 on the wire is INVALID_ARGUMENT naming the field (Score, ComputeBlockKeys, Render)', async () => {
+  it('chat and prompt text that is not UTF-8 on the wire is INVALID_ARGUMENT naming the field (Score, ComputeBlockKeys, Render, Select)', async () => {
     const messages = (bad: number[]) => [...utf8('[{"role":"user","content":"caf'), ...bad, ...utf8('"}]')];
     const cases: [string, number, number, string][] = [
       ['/kvindexer.v1.KvIndexer/Score', 4, 5, 'ScoreRequest'],
       ['/kvindexer.v1.KvIndexer/ComputeBlockKeys', 4, 5, 'ComputeBlockKeys request'],
       ['/kvindexer.v1.KvIndexer/Render', 2, 3, 'Render request'],
+      ['/kvindexer.v1.KvIndexer/Select', 4, 5, 'Select request'],
     ];
     for (const [path, chatField, promptField, name] of cases) {
       const raw = rawClient(`127.0.0.1:${t.api.grpcPort}`, path);
       try {
-        const head = len(1, utf8(MODEL));
+        // Select needs candidates before it gets to the prompt (a candidate first: the offsets below follow the head).
+        const head = path.endsWith('/Select') ? [...len(1, utf8(MODEL)), ...len(8, utf8(A))] : len(1, utf8(MODEL));
         // 0xe9 alone (é in Latin-1) is no UTF-8: protobuf decoding would make it U+FFFD and carry on. The byte offset
         // named is that of the field's length.
         const chat = len(chatField, len(1, messages([0xe9])));

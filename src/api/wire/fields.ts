@@ -142,6 +142,23 @@ export const RENDER_REQUEST = {
   prompt: one(3, WIRE_LEN),
 } as const satisfies WireMessage;
 
+/** Select carries ScoreRequest's prompt input (chat and prompt text checked for UTF-8 on the wire, as Score's). */
+export const SELECT_REQUEST = {
+  model: one(1, WIRE_LEN),
+  lora_name: one(2, WIRE_LEN),
+  cache_salt: one(3, WIRE_LEN),
+  chat: one(4, WIRE_LEN),
+  prompt: one(5, WIRE_LEN),
+  tokens: one(6, WIRE_LEN),
+  block_keys: one(7, WIRE_LEN),
+  candidates: many(8, WIRE_LEN),
+  tier_weights: many(9, WIRE_LEN),
+  policy: one(10, WIRE_LEN),
+  reserve: one(11, WIRE_VARINT),
+  expected_output_tokens: one(12, WIRE_VARINT),
+  reservation_ttl_ms: one(13, WIRE_VARINT),
+} as const satisfies WireMessage;
+
 /**
  * Every message above by its full proto name; a map's entry message is named `<Message>.<field>` (its proto type is
  * synthesized from the map field, so it has no name of its own to check against).
@@ -160,6 +177,7 @@ export const WIRE_MESSAGES: Readonly<Record<string, WireMessage>> = {
   'kvindexer.v1.ScoreResponse': SCORE_RESPONSE,
   'kvindexer.v1.ComputeBlockKeysRequest': COMPUTE_BLOCK_KEYS_REQUEST,
   'kvindexer.v1.RenderRequest': RENDER_REQUEST,
+  'kvindexer.v1.SelectRequest': SELECT_REQUEST,
 };
 
 // --- derived once at module load (the codec's hot loops read plain numbers) ----------------------------------------

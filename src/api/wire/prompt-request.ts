@@ -1,9 +1,10 @@
 /**
  * Chat and prompt text checked for UTF-8 on the wire, before the generic decoder would replace bad bytes with U+FFFD:
- * ChatInput's text fields (inside Score, ComputeBlockKeys and Render) and the prompt of ComputeBlockKeys and Render.
+ * ChatInput's text fields (inside Score, ComputeBlockKeys, Render and Select) and the prompt of ComputeBlockKeys, Render and
+ * Select.
  */
 
-import { CHAT_INPUT, COMPUTE_BLOCK_KEYS_REQUEST, RENDER_REQUEST, WIRE_LEN } from './fields.js';
+import { CHAT_INPUT, COMPUTE_BLOCK_KEYS_REQUEST, RENDER_REQUEST, SELECT_REQUEST, WIRE_LEN } from './fields.js';
 import { Reader, WireFormatError } from './reader.js';
 import { decodeGeneric, UndecodableRequest } from './undecodable.js';
 
@@ -38,6 +39,7 @@ export const PROMPT_FIELDS: Readonly<Record<string, { chat: number; prompt: numb
     prompt: COMPUTE_BLOCK_KEYS_REQUEST.prompt.number,
   },
   '/kvindexer.v1.KvIndexer/Render': { chat: RENDER_REQUEST.chat.number, prompt: RENDER_REQUEST.prompt.number },
+  '/kvindexer.v1.KvIndexer/Select': { chat: SELECT_REQUEST.chat.number, prompt: SELECT_REQUEST.prompt.number },
 };
 
 /**

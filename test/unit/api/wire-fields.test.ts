@@ -106,6 +106,7 @@ describe('wire field table (src/api/wire/fields.ts) against kvindexer.proto', ()
       'kvindexer.v1.ScoreRequest',
       'kvindexer.v1.ScoreRequest.tier_weights',
       'kvindexer.v1.ScoreResponse',
+      'kvindexer.v1.SelectRequest',
       'kvindexer.v1.Speculate',
       'kvindexer.v1.TokenInput',
     ]);
