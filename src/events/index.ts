@@ -8,14 +8,15 @@
 export * from './types.js';
 export { decodeEventBatch, normaliseHash, PayloadError, DECODE_REASONS, type WireFormat } from './decode/index.js';
 export { Ingestor, IngestCounters, INDEXED_SPEC_KINDS } from './ingest/index.js';
-export { parseTopic, rankIdentity, TOPIC_PREFIX, type ParsedTopic } from './topic.js';
-export { parseLiveFrames, type LiveMessage } from './frames.js';
+export { parseTopic, rankIdentity, TOPIC_PREFIX, type ParsedTopic } from './wire/topic.js';
+export { parseLiveFrames, type LiveMessage } from './wire/frames.js';
 export { newTransportCounters, type TransportCounters } from './counters.js';
 export { type WireTally } from './wire-tally.js';
-export { classifySeq, type SeqState, type SeqVerdict } from './sequence.js';
+export { classifySeq, type SeqState, type SeqVerdict } from './wire/sequence.js';
 export { requestReplay, ReplayError } from './replay-client.js';
-export { parseReplyFrames, type ReplayLayout, type ReplayReply } from './replay-protocol.js';
-export { DEFAULT_STREAM_OPTIONS, EndpointStream, type StreamOptions, type StreamStats, type UnrecoverablePolicy } from './stream.js';
+export { parseReplyFrames, type ReplayLayout, type ReplayReply } from './wire/replay-protocol.js';
+export { DEFAULT_STREAM_OPTIONS, type StreamOptions, type StreamStats, type StreamStatus, type UnrecoverablePolicy } from './stream/types.js';
+export { EndpointStream } from './stream/worker.js';
 export {
   BIND_ORIGIN,
   EventPipeline,

@@ -1,117 +1,33 @@
 import { decodeEventBatch, PayloadError, type WireFormat } from './decode/index.js';
 import { Limiter } from './bounded-queue.js';
 import { bump, newTransportCounters, type TransportCounters } from './counters.js';
-import { parseLiveFrames } from './frames.js';
+import { parseLiveFrames } from './wire/frames.js';
 import type { Ingestor } from './ingest/index.js';
-import { DEFAULT_STREAM_OPTIONS, EndpointStream, type ClearReason, type StreamContext, type StreamOptions, type StreamStats } from './stream.js';
-import { parseTopic, rankIdentity, type TopicResult } from './topic.js';
+import { DEFAULT_STREAM_OPTIONS, type ClearReason, type StreamContext } from './stream/types.js';
+import { EndpointStream } from './stream/worker.js';
+import { parseTopic, rankIdentity, type TopicResult } from './wire/topic.js';
 import { newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
+import {
+  BIND_ORIGIN,
+  DROP_WARN_INTERVAL_MS,
+  type EndpointFigures,
+  type EndpointInfo,
+  type EndpointState,
+  MAX_PUBLISHED_MODELS,
+  type MessageOrigin,
+  PIPELINE_LIMITS,
+  type PipelineLimits,
+  type PipelineLog,
+  type PipelineOptions,
+} from './pipeline-types.js';
 
-/** Kept for callers of the first pipeline: the counters are now the transport's. */
-export type PipelineCounters = TransportCounters;
-
-export interface PipelineLog {
-  warn(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-}
-
-/** Where a live message came from. */
-export interface MessageOrigin {
-  /** `bind`, a connect address, or `in-process`. */
-  source: string;
-  /** The replay ROUTER serving this origin's rank (connect mode), or null. */
-  replay: string | null;
-  /** The `<ip>:<port>` this origin's topic is expected to name (connect mode, optional). */
-  expect?: string | null;
-  /**
-   * The scoring identity of every message from this origin (a per-rank socket whose rank has a configured identity,
-   * e.g. llm-d's serving endpoint `<ip>:<port + r>`), or null/absent: the identity comes from the topic and the
-   * batch's data-parallel rank.
-   */
-  identity?: string | null;
-  /** The data-parallel rank of this origin's socket (used with `identity`). */
-  rank?: number;
-}
-
-export const BIND_ORIGIN: MessageOrigin = { source: 'bind', replay: null };
-
-export interface PipelineOptions {
-  format?: WireFormat;
-  stream?: Partial<StreamOptions>;
-  /** Replays running at once, over all endpoints. */
-  maxConcurrentReplays?: number;
-  /** Replay address for an endpoint whose origin names none (bind mode): topic `<ip>:<port>` and rank → address. */
-  resolveReplay?: (endpoint: string, rank: number) => string | null;
-  /** Index entries by tier for an endpoint identity (ListEndpoints). */
-  blockCounts?: (identity: string) => Record<string, number>;
-  /** An endpoint with no message for this long is stale (ms). */
-  staleMs?: number;
-  /**
-   * A stale endpoint silent for this long has its entries cleared by sweepStale() (ms; 0 or absent: never): its cache
-   * can no longer be vouched for (a network partition, a pod gone without a goodbye). When it publishes again it
-   * resynchronises like a new endpoint (replay from 0 where it has a replay socket).
-   */
-  clearStaleMs?: number;
-  clock?: () => number;
-  /** Bounds on hostile input, checked before decoding (defaults: PIPELINE_LIMITS). */
-  limits?: Partial<PipelineLimits>;
-}
-
-export interface PipelineLimits {
-  /** Longer topic frames are dropped (`bad_topic`) without being decoded, cached or logged in full. */
-  maxTopicBytes: number;
-  /** Larger payload frames are dropped (`payload_too_large`) before decoding; a valid topic's batch is then lost. */
-  maxPayloadBytes: number;
-  /** Endpoint identities (endpoint × rank) tracked at once; batches of further ones are dropped (`too_many_endpoints`). */
-  maxEndpoints: number;
-}
-
-export const PIPELINE_LIMITS: PipelineLimits = { maxTopicBytes: 1024, maxPayloadBytes: 16 * 1024 * 1024, maxEndpoints: 16_384 };
-
-/** Distinct model names remembered for hasPublished(); more are not added (a fleet serves a handful). */
-export const MAX_PUBLISHED_MODELS = 10_000;
-
-/** The warning about batches dropped at endpoints.maxTracked repeats at most this often (with the count meanwhile). */
-export const DROP_WARN_INTERVAL_MS = 60_000;
-
-export type EndpointState = 'live' | 'degraded' | 'stale';
-
-/** What /metrics shows of one endpoint identity. */
-export type EndpointFigures = Pick<EndpointInfo, 'identity' | 'state' | 'lagSeconds' | 'lastEventAgeMs' | 'queued'> & { applied: number };
-
-/** One endpoint identity as ListEndpoints shows it. */
-export interface EndpointInfo {
-  /** Scoring identity: `<ip>:<port>` or `<ip>:<port>@dp<rank>`. */
-  identity: string;
-  endpoint: string;
-  rank: number;
-  model: string;
-  /** `bind`, the connect address, or `in-process`. */
-  source: string;
-  replayAddress: string | null;
-  /** The identity configured for its connection, when one was (a difference is an identity mismatch). */
-  expectedEndpoint: string | null;
-  state: EndpointState;
-  degradedReason: string | null;
-  replaying: boolean;
-  lastSeq: bigint | null;
-  /** ms since the last message (null when none yet). */
-  lastEventAgeMs: number | null;
-  /** Seconds between the publisher's timestamp of the last applied batch and now (null before the first). */
-  lagSeconds: number | null;
-  queued: number;
-  stats: StreamStats;
-  /** Index entries by tier (request-key blocks). */
-  blocksByTier: Record<string, number>;
-  engineKeys: number;
-  /** Placement (locality, ownership) and refused events of its live batches (wire-tally.ts). */
-  wire: WireTally;
-}
+// The pipeline's types and limits live in pipeline-types.ts; importers of pipeline.js keep finding them here.
+export * from './pipeline-types.js';
 
 /**
  * Live messages → streams. Validates frames and topic, decodes the payload (its data-parallel rank names the
  * stream), and queues the batch on that (endpoint, rank)'s stream, whose worker applies the sequence rules and
- * replays gaps (stream.ts). handle() never throws on bad input: it is counted and, once per topic, logged.
+ * replays gaps (stream/worker.ts). handle() never throws on bad input: it is counted and, once per topic, logged.
  *
  * An undecodable payload is a lost batch: its rank (hence its stream) is unknown, so no sequence state moves; the
  * next batch of that stream shows the gap and is repaired by replay like any loss.
@@ -213,11 +129,10 @@ export class EventPipeline {
         return undefined;
       }
       const replay = origin.replay ?? this.options.resolveReplay?.(t.topic.endpoint, rank) ?? null;
-      stream = new EndpointStream(identity, t.topic.endpoint, rank, replay, origin.source, this.ctx);
-      stream.expectedEndpoint = origin.expect ?? null;
+      stream = new EndpointStream(identity, t.topic.endpoint, rank, replay, origin.source, this.ctx, origin.expect ?? null);
       this.streams.set(identity, stream);
     } else if (origin.replay !== null && origin.replay !== stream.replayAddress) {
-      stream.replayAddress = origin.replay; // the endpoint moved to a connection that names its replay ROUTER
+      stream.useReplayAddress(origin.replay); // the endpoint moved to a connection that names its replay ROUTER
     }
     let tally = this.tallies.get(identity);
     if (!tally) this.tallies.set(identity, (tally = newWireTally()));
@@ -260,9 +175,9 @@ export class EventPipeline {
   listEndpoints(): EndpointInfo[] {
     const now = this.clock();
     const out: EndpointInfo[] = [];
-    for (const s of this.streams.values()) {
+    for (const stream of this.streams.values()) {
+      const s = stream.status();
       const age = s.lastEventAt === 0 ? null : now - s.lastEventAt;
-      const state = this.stateOf(s, age);
       out.push({
         identity: s.identity,
         endpoint: s.endpoint,
@@ -271,14 +186,14 @@ export class EventPipeline {
         source: s.source,
         replayAddress: s.replayAddress,
         expectedEndpoint: s.expectedEndpoint,
-        state,
+        state: this.stateOf(stream, age),
         degradedReason: s.degradedReason,
         replaying: s.replaying,
-        lastSeq: s.last,
+        lastSeq: s.lastSeq,
         lastEventAgeMs: age,
         lagSeconds: Number.isFinite(s.lagTs) ? Math.max(0, now / 1000 - s.lagTs) : null,
         queued: s.queued,
-        stats: { ...s.stats },
+        stats: s.stats,
         blocksByTier: this.options.blockCounts?.(s.identity) ?? {},
         engineKeys: this.ingestor.engineKeyCount(s.identity),
         wire: copyTally(this.tallies.get(s.identity)),

@@ -1,5 +1,5 @@
 import { Dealer } from 'zeromq';
-import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './replay-protocol.js';
+import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './wire/replay-protocol.js';
 import { IndexerError } from '../common/index.js';
 
 /**

@@ -3,7 +3,7 @@ import { DiscoveryError, type DiscoveredSource } from './discovery-sources.js';
 import { DEFAULT_DISCOVERY, DiscoveryPoller, newDiscoveryCounters, type DiscoveryOptions, type DiscoveryStatus } from './discovery.js';
 import { parseEndpointSpec, rankAddress, rankIdentityOf, readEndpointFile, sameSpec, type EndpointSpec } from './endpoint-spec.js';
 import type { EventPipeline, PipelineLog } from './pipeline.js';
-import { rankIdentity } from './topic.js';
+import { rankIdentity } from './wire/topic.js';
 import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
 
 export interface TransportOptions {

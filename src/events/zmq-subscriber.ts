@@ -1,5 +1,5 @@
 import { Subscriber } from 'zeromq';
-import { TOPIC_PREFIX } from './topic.js';
+import { TOPIC_PREFIX } from './wire/topic.js';
 
 export interface SubscriberOptions {
   /** `bind`: one socket every vLLM pod connects to; `connect`: this socket connects to each pod's PUB. */

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
 import { decodeEventBatch, PayloadError } from '../../src/events/decode/index.js';
-import { parseTopic } from '../../src/events/topic.js';
+import { parseTopic } from '../../src/events/wire/topic.js';
 import type { MemoryIndex } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { startTestService, type TestService } from '../support/service.js';

@@ -1,5 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import { InvalidInputError } from '../../common/index.js';
+import { PackedListReader } from './packed-lists.js';
+
+// Packed lists are read by packed-lists.ts; their type and helpers are part of this reader's surface.
+export { isPackedList, type PackedList, wireList } from './packed-lists.js';
 
 /**
  * The msgpack decoder of event payloads: one pass over the bytes that yields the same values as `@msgpack/msgpack`
@@ -13,7 +17,8 @@ import { InvalidInputError } from '../../common/index.js';
  * Field lists, packed: an array at depth 3 — a field of an event, `root → events → event → field` in both the array
  * and the map layouts — whose elements are all unsigned ints becomes a Uint32Array when every element fits 32 bits,
  * else a BigUint64Array. Token ids and block hashes are such lists: they need no JS array, no bigint per element and
- * no second conversion pass. Readers of depth-3 values accept both (wireList() turns them back into an Array).
+ * no second conversion pass (packed-lists.ts). Readers of depth-3 values accept both (wireList() turns them back into an
+ * Array).
  *
  * Checks, so that hostile bytes cost neither memory nor time nor correctness:
  * - declared sizes: every value takes at least one byte, so the values still owed by the open containers can never
@@ -38,44 +43,12 @@ export class WireExt {
   ) {}
 }
 
-/** A depth-3 list of unsigned ints, as the reader packs it. */
-export type PackedList = Uint32Array | BigUint64Array;
-
-export function isPackedList(value: unknown): value is PackedList {
-  return value instanceof Uint32Array || value instanceof BigUint64Array;
-}
-
-/** A depth-3 array as a plain Array, whichever way the reader returned it (for the readers off the hot path). */
-export function wireList(value: unknown): unknown[] | null {
-  if (Array.isArray(value)) return value;
-  if (value instanceof Uint32Array) return Array.from(value);
-  if (value instanceof BigUint64Array) return Array.from(value, (v) => (v <= MAX_SAFE ? Number(v) : v));
-  return null;
-}
-
 /** Beyond this depth values are checked and skipped (vLLM's deepest field, an extra_keys item, is at depth 5). */
 export const MAX_DEPTH = 64;
 const PACKED_DEPTH = 3;
-/** Bytes taken by an unsigned int of at most 32 bits, by type byte (positive fixint, uint8/16/32); 0 for any other. */
-const UINT_LENGTH = new Uint8Array(256);
-/** Right shift that leaves the value of a uint8/16/32 in the big-endian word of the 4 bytes after its type byte. */
-const UINT_SHIFT = new Uint8Array(256);
-UINT_LENGTH.fill(1, 0, 0x80);
-UINT_LENGTH[0xcc] = 2;
-UINT_LENGTH[0xcd] = 3;
-UINT_LENGTH[0xce] = 5;
-UINT_SHIFT[0xcc] = 24;
-UINT_SHIFT[0xcd] = 16;
-/** Lists longer than this are checked before their buffer is claimed (see packed()). */
-const LARGE_LIST = 4096;
-/** packedNarrow()'s answer when the list needs 64-bit values. */
-const WIDE = Symbol('wide');
 /** Strings up to this many bytes are looked up in the reader's cache of short ASCII strings. */
 const CACHED_MAX = 32;
 const CACHE_MASK = 511;
-/** Size of the buffers packed lists are carved from (256 KB); a longer list gets a buffer of its own size. */
-const SLAB_WORDS = 1 << 16;
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Native Buffer slices, reached without Buffer's argument handling (strings are the commonest small value). */
 const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
@@ -88,12 +61,8 @@ class Reader {
   private pos = 0;
   /** Values still owed: the root plus the unread elements (maps: keys and values) of every open container. */
   private pending = 0;
-  /**
-   * Where packed lists are written: views of one shared buffer, which lives as long as any of its views (so a list
-   * kept beyond its batch must be copied, as the ingest path does with every list it keeps).
-   */
-  private slabWords: Uint32Array = new Uint32Array(SLAB_WORDS);
-  private slabUsed = 0;
+  /** Field lists at depth 3, packed into typed arrays (packed-lists.ts). */
+  private readonly lists = new PackedListReader();
   /** Recently read short ASCII strings, by hash of their bytes. */
   private readonly cache: (string | undefined)[] = new Array(CACHE_MASK + 1).fill(undefined);
   /** The bytes of each cached string (comparing bytes with bytes is cheaper than with a string's characters). */
@@ -178,8 +147,12 @@ class Reader {
     if (count === 0) return [];
     this.owe(count);
     if (depth === PACKED_DEPTH) {
-      const packed = this.packed(count);
-      if (packed !== null) return packed;
+      const packed = this.lists.read(this.bytes, this.pos, this.end, count);
+      if (packed !== null) {
+        this.pos = this.lists.after;
+        this.pending -= count;
+        return packed;
+      }
     }
     const out = new Array<unknown>(count);
     for (let i = 0; i < count; i++) out[i] = this.value(depth + 1);
@@ -212,157 +185,6 @@ class Reader {
       throw new MsgpackError('The type of key must be string or number but object');
     }
     return this.value(MAX_DEPTH);
-  }
-
-  /**
-   * `count` elements that are all unsigned ints, packed (see the header); null, with nothing consumed, when one is
-   * not (or the list is cut short: the generic path then reports it). One pass in the common cases: a list is read as
-   * 32-bit values unless its first element is a uint64, and read again as 64-bit values only if a later one is.
-   */
-  private packed(count: number): PackedList | null {
-    if (count > LARGE_LIST) {
-      // Checked before anything is allocated: a long list that is not all unsigned ints costs no buffer of its size.
-      const width = this.uintWidth(count);
-      if (width === null) return null;
-      return width === 64 ? this.packedWide(count) : (this.packedNarrow(count) as Uint32Array | null);
-    }
-    if (this.bytes[this.pos] !== 0xcf) {
-      const narrow = this.packedNarrow(count);
-      if (narrow !== WIDE) return narrow;
-    }
-    return this.packedWide(count);
-  }
-
-  /** 32 or 64 when the next `count` values are all unsigned ints (64: one needs it), else null. Consumes nothing. */
-  private uintWidth(count: number): 32 | 64 | null {
-    const b = this.bytes;
-    const end = this.end;
-    let p = this.pos;
-    let width: 32 | 64 = 32;
-    for (let i = 0; i < count; i++) {
-      if (p >= end) return null;
-      const t = b[p];
-      if (t === 0xcf) {
-        width = 64;
-        p += 9;
-        continue;
-      }
-      const length = UINT_LENGTH[t];
-      if (length === 0) return null;
-      p += length;
-    }
-    return p <= end ? width : null;
-  }
-
-  /** The list as uint32 values; WIDE when an element is a uint64 (nothing consumed then, nor for null). */
-  private packedNarrow(count: number): Uint32Array | null | typeof WIDE {
-    const b = this.bytes;
-    const end = this.end;
-    const slab = this.slabWords;
-    const used = this.slabUsed;
-    const word = this.claim(count);
-    const out = this.slabWords;
-    let p = this.pos;
-    let i = word;
-    // Token ids mix all four widths at random, so branching on the width mispredicts: while 5 bytes are left, read
-    // the 4 bytes after the type byte as one big-endian word and shift the value out by a table.
-    for (; i < word + count && p + 5 <= end; i++) {
-      const t = b[p];
-      const length = UINT_LENGTH[t];
-      if (length === 0) break;
-      const after = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
-      out[i] = t <= 0x7f ? t : after >>> UINT_SHIFT[t];
-      p += length;
-    }
-    for (; i < word + count; i++) {
-      const t = p < end ? b[p] : -1;
-      if (t >= 0 && t <= 0x7f) {
-        out[i] = t;
-        p += 1;
-        continue;
-      }
-      let v: number;
-      if (t === 0xcc && p + 2 <= end) {
-        v = b[p + 1];
-        p += 2;
-      } else if (t === 0xcd && p + 3 <= end) {
-        v = (b[p + 1] << 8) | b[p + 2];
-        p += 3;
-      } else if (t === 0xce && p + 5 <= end) {
-        v = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
-        p += 5;
-      } else {
-        this.unclaim(slab, used);
-        return t === 0xcf ? WIDE : null;
-      }
-      out[i] = v;
-    }
-    this.pos = p;
-    this.pending -= count;
-    return new Uint32Array(out.buffer, 4 * word, count);
-  }
-
-  /** The list as uint64 values; null when an element is not an unsigned int (nothing consumed then). */
-  private packedWide(count: number): BigUint64Array | null {
-    const b = this.bytes;
-    const end = this.end;
-    const slab = this.slabWords;
-    const used = this.slabUsed;
-    const word = this.claim(2 * count);
-    const out = this.slabWords;
-    let p = this.pos;
-    for (let i = 0; i < count; i++) {
-      const t = p < end ? b[p] : -1;
-      let lo: number;
-      let hi = 0;
-      if (t === 0xcf && p + 9 <= end) {
-        hi = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
-        lo = ((b[p + 5] << 24) | (b[p + 6] << 16) | (b[p + 7] << 8) | b[p + 8]) >>> 0;
-        p += 9;
-      } else if (t >= 0 && t <= 0x7f) {
-        lo = t;
-        p += 1;
-      } else if (t === 0xcc && p + 2 <= end) {
-        lo = b[p + 1];
-        p += 2;
-      } else if (t === 0xcd && p + 3 <= end) {
-        lo = (b[p + 1] << 8) | b[p + 2];
-        p += 3;
-      } else if (t === 0xce && p + 5 <= end) {
-        lo = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
-        p += 5;
-      } else {
-        this.unclaim(slab, used);
-        return null;
-      }
-      out[word + LO + 2 * i] = lo;
-      out[word + HI + 2 * i] = hi;
-    }
-    this.pos = p;
-    this.pending -= count;
-    return new BigUint64Array(out.buffer, 4 * word, count);
-  }
-
-  /** Gives back a claim() made when the slab was `slab` at `used` (nothing was handed out since). */
-  private unclaim(slab: Uint32Array, used: number): void {
-    // The slab claim() may have put in its place (as large as the list) is dropped, not kept for later lists.
-    this.slabWords = slab;
-    this.slabUsed = used;
-  }
-
-  /**
-   * Reserves `words` uint32 words (8-byte aligned) in the slab and returns the first one's index in slabWords. A new
-   * typed array with its own buffer costs ~1 µs (a backing-store allocation), a view into the slab ~50 ns.
-   */
-  private claim(words: number): number {
-    const aligned = (words + 1) & ~1;
-    if (this.slabUsed + aligned > this.slabWords.length) {
-      this.slabWords = new Uint32Array(Math.max(SLAB_WORDS, aligned));
-      this.slabUsed = 0;
-    }
-    const at = this.slabUsed;
-    this.slabUsed += aligned;
-    return at;
   }
 
   /** A string of `length` bytes whose header is at `header`. */
@@ -476,10 +298,6 @@ function timestamp(view: DataView, at: number, length: number): Date | null {
 
 const EMPTY = Buffer.alloc(0);
 const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
-/** Word order of a uint64 in a Uint32Array view of a BigUint64Array (the platform's byte order). */
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-const LO = LITTLE_ENDIAN ? 0 : 1;
-const HI = LITTLE_ENDIAN ? 1 : 0;
 
 const reader = new Reader();
 

@@ -1,4 +1,4 @@
-import { EngineKeyMap } from '../../index/engine-key-map.js';
+import { EngineKeyMap } from './engine-key-map.js';
 import { OffloadChunks } from './offload-chunks.js';
 import { SpanTable } from './spans.js';
 import { StoreAges, type StoreBound } from './store-bound.js';

@@ -1,5 +1,5 @@
 import type { ExtraKeyItem } from '../types.js';
-import type { LeftoverExtra } from '../../index/engine-key-map.js';
+import type { LeftoverExtra } from './engine-key-map.js';
 
 /**
  * Moves the identifiers vLLM attached to engine blocks (extra_keys) onto canonical blocks of B tokens

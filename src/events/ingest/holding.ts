@@ -1,4 +1,4 @@
-import type { KeySink } from '../../index/engine-key-map.js';
+import type { KeySink } from './engine-key-map.js';
 import { KeyHalves } from '../../index/key-halves.js';
 import { MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';

@@ -1,5 +1,5 @@
 import type { BlockHasher } from '../../keys/index.js';
-import type { ChainLeftover } from '../../index/engine-key-map.js';
+import { type ChainLeftover, newEngineKeyEntry } from './engine-key-map.js';
 import { KeyHalves } from '../../index/key-halves.js';
 import { GPU_TIER, MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
@@ -43,6 +43,8 @@ export class Ingestor extends Holding {
   private readonly hashes = new KeyHalves();
   /** Request keys of the event being defined, as uint32 halves (reused). */
   private keyHalves = new Uint32Array(128);
+  /** The engine-key entry define() takes, reused for every block (no allocation per block). */
+  private readonly entry = newEngineKeyEntry();
 
   private readonly defaultBound: StoreBound | null;
   private readonly bounds = new Map<string, StoreBound>();
@@ -278,6 +280,10 @@ export class Ingestor extends Holding {
 
     const added = this.scratch.begin();
     const anchors = this.trackAnchors ? this.anchorScratch.begin() : undefined;
+    const entry = this.entry;
+    entry.keys = keyHalves;
+    entry.anchorLo = anchorLo;
+    entry.anchorHi = anchorHi;
     for (let j = 0; j < n; j++) {
       const start = carried + j * eb;
       const end = start + eb;
@@ -299,7 +305,13 @@ export class Ingestor extends Holding {
       // the slot is valid until the next define().
       const lo = halves[2 * j];
       const hi = halves[2 * j + 1];
-      const slot = map.define(lo, hi, keyHalves, first, last, chainIndex, tail, anchorLo, anchorHi);
+      entry.lo = lo;
+      entry.hi = hi;
+      entry.first = first;
+      entry.end = last;
+      entry.chainIndex = chainIndex;
+      entry.leftover = tail;
+      const slot = map.define(entry);
       // A piece forgotten while its spans lived links to them again (spans.ts); define() left `slot` valid.
       state.spans.adopt(map, lo, hi);
       this.holdAt(state, slot, lo, hi, tier, added, anchors);

@@ -1,4 +1,4 @@
-import type { KeySink } from '../../index/engine-key-map.js';
+import type { KeySink } from './engine-key-map.js';
 
 /** A reusable growable list of request keys, so that each event makes one index call. */
 export class KeyScratch implements KeySink {

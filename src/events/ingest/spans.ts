@@ -1,5 +1,5 @@
-import { EngineKeyMap, type KeySink } from '../../index/engine-key-map.js';
-import { U64Table } from '../../index/u64-table.js';
+import { EngineKeyMap, type KeySink } from './engine-key-map.js';
+import { U64Table } from '../../index/table/u64-table.js';
 
 /**
  * Canonical blocks made of several engine blocks (engine block size < canonical `B`, or sizes that do not divide),

@@ -1,4 +1,4 @@
-import { U64Table } from '../../index/u64-table.js';
+import { U64Table } from '../../index/table/u64-table.js';
 
 /**
  * A per-endpoint bound on what ingest keeps for publishers that announce stores and never removals (LMCache's

@@ -1,7 +1,7 @@
 import { Publisher, Router } from 'zeromq';
 import { decodeEventBatch } from '../decode/index.js';
 import type { EventPipeline } from '../pipeline.js';
-import { parseReplayRequest, replayEndFrames, replayReplyFrames, type ReplayLayout } from '../replay-protocol.js';
+import { parseReplayRequest, replayEndFrames, replayReplyFrames, type ReplayLayout } from '../wire/replay-protocol.js';
 import type { RecordedMessage } from './format.js';
 
 const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));

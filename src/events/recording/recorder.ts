@@ -1,5 +1,5 @@
 import { Subscriber } from 'zeromq';
-import { TOPIC_PREFIX } from '../topic.js';
+import { TOPIC_PREFIX } from '../wire/topic.js';
 import { RecordingWriter, type RecordingHeader } from './format.js';
 
 export interface RecorderOptions {

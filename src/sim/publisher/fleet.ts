@@ -1,4 +1,4 @@
-import { rankIdentity } from '../../events/topic.js';
+import { rankIdentity } from '../../events/wire/topic.js';
 import { encodeBatch, type SimEvent, type WireStyle } from './encode.js';
 import type { SimBlock } from './block-pool.js';
 import { SimEngine, type SimRequest } from './sim-engine.js';

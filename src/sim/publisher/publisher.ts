@@ -1,5 +1,5 @@
 import { Publisher, Router } from 'zeromq';
-import { parseReplayRequest, replayEndFrames, replayReplyFrames, type ReplayLayout } from '../../events/replay-protocol.js';
+import { parseReplayRequest, replayEndFrames, replayReplyFrames, type ReplayLayout } from '../../events/wire/replay-protocol.js';
 
 export interface SimPublisherOptions {
   /** `kv@<ip>:<port>@<model>` (frame 0 of every message). */

@@ -15,7 +15,7 @@ import {
 } from '../../../src/common/index.js';
 import { parseEventSources } from '../../../src/events/discovery-sources.js';
 import { parseEndpointSpec, rankAddress, rankIdentityOf } from '../../../src/events/endpoint-spec.js';
-import { parseTopic } from '../../../src/events/topic.js';
+import { parseTopic } from '../../../src/events/wire/topic.js';
 
 /**
  * The endpoint identity is llm-d's pod identity `<ip>:<port>` taken from the topic `kv@<pod-ip>:<port>@<model>`

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { SERVICE_NAMES } from '../../../src/cli/start-api.js';
-import { parseTopic } from '../../../src/events/topic.js';
+import { parseTopic } from '../../../src/events/wire/topic.js';
 import { ConfigSchema, ENV_PATHS, loadConfig } from '../../../src/ops/config.js';
 import { find, render } from '../../support/kustomize.js';
 

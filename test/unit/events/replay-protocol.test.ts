@@ -9,7 +9,7 @@ import {
   replayReplyFrames,
   replayRequestFrames,
   REPLAY_END_SEQ,
-} from '../../../src/events/replay-protocol.js';
+} from '../../../src/events/wire/replay-protocol.js';
 
 const bytes = (frames: readonly (Uint8Array | string)[]) => frames.map((f) => (typeof f === 'string' ? Buffer.from(f) : Buffer.from(f)));
 

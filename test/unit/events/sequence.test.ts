@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classifySeq } from '../../../src/events/sequence.js';
-import { parseReplyFrames } from '../../../src/events/replay-protocol.js';
+import { classifySeq } from '../../../src/events/wire/sequence.js';
+import { parseReplyFrames } from '../../../src/events/wire/replay-protocol.js';
 import { BoundedQueue, Limiter } from '../../../src/events/bounded-queue.js';
 
 const seq = (n: bigint | number) => {

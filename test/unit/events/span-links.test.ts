@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SpanTable } from '../../../src/events/ingest/spans.js';
-import { EngineKeyMap, type KeySink } from '../../../src/index/engine-key-map.js';
+import { EngineKeyMap, type KeySink, newEngineKeyEntry } from '../../../src/events/ingest/engine-key-map.js';
 
 /**
  * SpanTable's piece → span links (spans.ts): the first span of a piece lives in its bridge entry, further spans of a
@@ -9,7 +9,6 @@ import { EngineKeyMap, type KeySink } from '../../../src/index/engine-key-map.js
  */
 
 const TIER = 0;
-const NO_KEYS = new Uint32Array(0);
 
 class Sink implements KeySink {
   keys: number[] = [];
@@ -26,7 +25,7 @@ function setup() {
   const spans = new SpanTable();
   /** Defines engine key k (lo = k, hi = 0) with no request keys of its own, and counts one store on TIER. */
   const store = (k: number) => {
-    const slot = map.define(k, 0, NO_KEYS, 0, 0, -1, null);
+    const slot = map.define({ ...newEngineKeyEntry(), lo: k, hi: 0 });
     spans.adopt(map, k, 0);
     if (map.addCountAt(slot, TIER, 1) !== 1) return [];
     const sink = new Sink();

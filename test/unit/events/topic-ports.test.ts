@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTopic } from '../../../src/events/topic.js';
+import { parseTopic } from '../../../src/events/wire/topic.js';
 
 /**
  * Issue 17, bug 8: `kv@10.0.0.1:65536@m`, `:99999` and `:080` were accepted. The topic's `<ip>:<port>` is llm-d's

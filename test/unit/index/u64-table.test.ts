@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mixKey, U64Table } from '../../../src/index/u64-table.js';
+import { fixTableSeed, mixKey, tableSeed } from '../../../src/index/table/mix.js';
+import { U64Table } from '../../../src/index/table/u64-table.js';
 
 const lo = (k: bigint) => Number(k & 0xffffffffn);
 const hi = (k: bigint) => Number(k >> 32n);
@@ -107,11 +108,12 @@ describe('U64Table', () => {
   });
 
   it('backward-shift deletion keeps colliding keys findable and vacated slots zeroed', () => {
-    const table = new U64Table(1);
+    const seed = 0x5eed;
+    const table = new U64Table(1, { seed });
     // Keys sharing one home slot (capacity 16), next to the key 0.
-    const home = mixKey(1, 9) & 15;
+    const home = mixKey(1, 9, seed) & 15;
     const colliding: number[] = [];
-    for (let lo = 1; colliding.length < 4; lo++) if ((mixKey(lo, 9) & 15) === home) colliding.push(lo);
+    for (let lo = 1; colliding.length < 4; lo++) if ((mixKey(lo, 9, seed) & 15) === home) colliding.push(lo);
     table.insert(0, 0);
     for (const lo of colliding) table.data[table.valueAt(table.insert(lo, 9))] = lo;
     expect(table.size).toBe(5);
@@ -129,5 +131,69 @@ describe('U64Table', () => {
     expect(table.size).toBe(4);
     // A re-inserted key starts with zeroed values.
     expect(table.data[table.valueAt(table.insert(colliding[0], 9))]).toBe(0);
+  });
+
+  it('shrinks below 1/8 load when asked, never under its minimum capacity, and keeps every key', () => {
+    const table = new U64Table(1, { shrink: true, minCapacity: 32 });
+    for (let i = 1; i <= 1000; i++) table.data[table.valueAt(table.insert(i, 3))] = i;
+    // 1000 keys: grown to 2048 slots (+1 reserved), 3 words each.
+    expect(table.byteLength).toBe(2049 * 3 * 4);
+    for (let i = 1; i <= 990; i++) table.delete(table.find(i, 3));
+    expect(table.size).toBe(10);
+    // 10 keys: halved while under 1/8 load, down to 64 slots (10 ≥ 64/8 stops it).
+    expect(table.byteLength).toBe(65 * 3 * 4);
+    for (let i = 991; i <= 1000; i++) expect(table.data[table.valueAt(table.find(i, 3))]).toBe(i);
+    for (let i = 991; i <= 1000; i++) table.delete(table.find(i, 3));
+    expect(table.byteLength).toBe(33 * 3 * 4);
+    // Without the option a table keeps its capacity.
+    const kept = new U64Table(1);
+    for (let i = 1; i <= 100; i++) kept.insert(i, 0);
+    const bytes = kept.byteLength;
+    for (let i = 1; i <= 100; i++) kept.delete(kept.find(i, 0));
+    expect(kept.byteLength).toBe(bytes);
+  });
+
+  it('as a shard, takes the home slot from the mix bits above the shard bits', () => {
+    const seed = 77;
+    const table = new U64Table(1, { seed, shift: 3 });
+    for (let lo = 1; lo <= 5; lo++) {
+      const h = mixKey(lo, 1, seed);
+      expect(table.mix(lo, 1)).toBe(h);
+      expect(table.homeSlot(h)).toBe((h >>> 3) & 15);
+      table.insertMixed(lo, 1, h);
+    }
+    // Alone in the table, a key sits at its home slot.
+    const lone = new U64Table(1, { seed, shift: 3 });
+    const slot = lone.insert(42, 42);
+    expect(slot).toBe((mixKey(42, 42, seed) >>> 3) & 15);
+    expect(lone.findMixed(42, 42, mixKey(42, 42, seed))).toBe(slot);
+  });
+});
+
+describe('seeded mix', () => {
+  it('is a pure function of key and seed, and the seed changes where keys land', () => {
+    expect(mixKey(1, 2, 3)).toBe(mixKey(1, 2, 3));
+    // Keys chosen to share one home slot (of 1024) under one seed spread out under another: a publisher who does not
+    // know the process seed cannot build a probe run (here no two of the 64 share a home under the other seed).
+    const home = mixKey(0, 0, 1) & 1023;
+    const crafted: number[] = [];
+    for (let lo = 1; crafted.length < 64; lo++) if ((mixKey(lo, 0, 1) & 1023) === home) crafted.push(lo);
+    const homesUnderSeed2 = new Set(crafted.map((lo) => mixKey(lo, 0, 2) & 1023));
+    expect(homesUnderSeed2.size).toBe(64);
+  });
+
+  it('defaults to the process seed, which tests can fix', () => {
+    const before = tableSeed();
+    try {
+      fixTableSeed(1234);
+      expect(tableSeed()).toBe(1234);
+      expect(new U64Table(1).seed).toBe(1234);
+      expect(new U64Table(1, { seed: 9 }).seed).toBe(9);
+      expect(() => fixTableSeed(-1)).toThrow(RangeError);
+      expect(() => fixTableSeed(2 ** 32)).toThrow(RangeError);
+      expect(tableSeed()).toBe(1234);
+    } finally {
+      fixTableSeed(before);
+    }
   });
 });

@@ -3,10 +3,10 @@
  * `@`; anything else is a configuration error to report, never to guess. The endpoint identity is `<ip>:<port>`
  * (plus `@dp<rank>` for data-parallel ranks > 0) — the same string the picker passes as a candidate.
  */
-import { parseHostPort } from '../common/index.js';
+import { parseHostPort } from '../../common/index.js';
 
 /** Re-exported: the rank identity is defined once, in src/common/. */
-export { rankIdentity } from '../common/index.js';
+export { rankIdentity } from '../../common/index.js';
 
 export const TOPIC_PREFIX = 'kv@';
 

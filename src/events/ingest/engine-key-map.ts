@@ -1,4 +1,4 @@
-import { U64Table } from './u64-table.js';
+import { U64Table } from '../../index/table/u64-table.js';
 
 /**
  * One endpoint's bridge from engine keys (the hashes vLLM publishes) to request keys (ours), plus per-tier store
@@ -76,6 +76,33 @@ export class ChainStart {
   anchorHi = 0;
 }
 
+/**
+ * One engine key seen in a store, as define() takes it: the engine key maps to request keys [first, end) of `keys`
+ * (uint32 halves, [lo0, hi0, lo1, hi1, …]), and a child continues from keys[chainIndex] (−1: the block ends inside a
+ * canonical block, and `leftover`, when set, holds what the next event needs to complete it). The ingestor reuses one
+ * entry for every block of an event (newEngineKeyEntry), so defining a block allocates nothing.
+ */
+export interface EngineKeyEntry {
+  /** The engine key, as uint32 halves. */
+  lo: number;
+  hi: number;
+  keys: Uint32Array;
+  first: number;
+  end: number;
+  chainIndex: number;
+  leftover: ChainLeftover | null;
+  /** Request key of the chain's block 0 (kept only when the map tracks anchors). */
+  anchorLo: number;
+  anchorHi: number;
+}
+
+const NO_KEYS = new Uint32Array(0);
+
+/** An entry for an engine key with no request keys, no chain continuation and no leftover, to fill in and reuse. */
+export function newEngineKeyEntry(): EngineKeyEntry {
+  return { lo: 0, hi: 0, keys: NO_KEYS, first: 0, end: 0, chainIndex: -1, leftover: null, anchorLo: 0, anchorHi: 0 };
+}
+
 /** A sink for request keys as uint32 halves. */
 export interface KeySink {
   pushHalves(lo: number, hi: number): void;
@@ -133,22 +160,12 @@ export class EngineKeyMap {
   }
 
   /**
-   * Records an engine key seen in a store: it maps to request keys [first, end) of `keys` (uint32 halves), and a
-   * child continues from keys[chainIndex] (−1: the block ends inside a canonical block; see `leftover`). An engine key
-   * that is already known keeps its first mapping (its counts are what change). Returns the key's slot, valid until
-   * the next define() or forgetAt(), so that the caller can count the store without probing again.
+   * Records an engine key seen in a store (see EngineKeyEntry). An engine key that is already known keeps its first
+   * mapping (its counts are what change). Returns the key's slot, valid until the next define() or forgetAt(), so that
+   * the caller can count the store without probing again.
    */
-  define(
-    lo: number,
-    hi: number,
-    keys: Uint32Array,
-    first: number,
-    end: number,
-    chainIndex: number,
-    leftover: ChainLeftover | null,
-    anchorLo = 0,
-    anchorHi = 0,
-  ): number {
+  define(entry: EngineKeyEntry): number {
+    const { lo, hi, keys, first, end, chainIndex, leftover } = entry;
     const before = this.table.size;
     const slot = this.table.insert(lo, hi);
     if (this.table.size === before) return slot;
@@ -171,8 +188,8 @@ export class EngineKeyMap {
     }
     d[v + W_FLAGS] = flags;
     if (this.trackAnchors) {
-      d[v + W_ANCHOR_LO] = anchorLo;
-      d[v + W_ANCHOR_HI] = anchorHi;
+      d[v + W_ANCHOR_LO] = entry.anchorLo;
+      d[v + W_ANCHOR_HI] = entry.anchorHi;
     }
     if (leftover) this.leftovers.set(join(lo, hi), leftover);
     return slot;

@@ -1,6 +1,6 @@
 /**
  * The per-(endpoint, rank) sequence rules of spec/vllm-kv-events.md §1, as a pure function so that they are tested
- * apart from sockets. The stream (stream.ts) acts on the verdict.
+ * apart from sockets. The stream (../stream/) acts on the verdict.
  */
 
 export type SeqVerdict =
