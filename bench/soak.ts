@@ -15,7 +15,7 @@ import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { embeddedConfig, startEmbedded } from '../src/cli/embedded.js';
+import { embeddedConfig, startEmbedded } from '../src/service/embedded.js';
 import { machine } from './harness.js';
 import { judgeLeak } from './leak-verdict.js';
 

@@ -17,10 +17,13 @@ const ALLOWED = {
   prompt: ['keys', 'ops', 'common'],
   scoring: ['index', 'keys', 'common'],
   api: ['prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'common'],
-  // Both simulators (issue 15's target: sim → events, keys, api, service, common; until service/ and common/ exist,
-  // the folders it uses today). Nothing but cli/ imports sim/.
-  sim: ['events', 'keys', 'api', 'index', 'ops', 'common'],
-  cli: ['api', 'prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'sim', 'common'],
+  // The composition root: builds the write path, the API server, metrics, the index backend and the ownership leases
+  // from a config. Everything but the command line and the simulators.
+  service: ['api', 'prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'common'],
+  // Both simulators; the fleet simulator runs against the real service. Nothing but cli/ imports sim/.
+  sim: ['events', 'keys', 'api', 'service', 'index', 'ops', 'common'],
+  // Argument parsing and one file per command.
+  cli: ['service', 'api', 'prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'sim', 'common'],
 };
 
 function walk(dir) {

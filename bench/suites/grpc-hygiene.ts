@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { forkChild } from '../support/child.js';
 import { loadavg } from 'node:os';
-import { startEmbedded, embeddedConfig, type EmbeddedService } from '../../src/cli/embedded.js';
+import { startEmbedded, embeddedConfig, type EmbeddedService } from '../../src/service/embedded.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { realisticTokens, rng, type Figure, type Suite } from '../harness.js';
 import { LoadClient, watchPauses, type PhaseResult } from './grpc.js';

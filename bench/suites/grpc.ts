@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
-import { embeddedConfig, startEmbedded } from '../../src/cli/embedded.js';
+import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import type { BlockStoredEvent } from '../../src/events/types.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { gc, realisticTokens, rng, type Figure, type Suite } from '../harness.js';

@@ -1,7 +1,7 @@
 import { credentials, loadPackageDefinition, type Client, type GrpcObject, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
-import { embeddedConfig, startEmbedded } from '../../src/cli/embedded.js';
+import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { percentile, realisticTokens, rng, type Figure, type Suite } from '../harness.js';
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
-import { embeddedConfig, startEmbedded } from '../../src/cli/embedded.js';
-import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
+import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
+import { PromptServiceFrontend } from '../../src/service/prompt-frontend.js';
 
 /** 16 candidates in their own /24, so two suites never share an endpoint name. */
 export function candidates(subnet: number): string[] {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../ops/index.js';
-import { failStartup } from './startup-error.js';
+import { failStartup } from '../service/startup-error.js';
 
 // Each command's module is imported when it runs: `health` or `--help` does not load the tokenizer, ZMQ or Redis.
 

@@ -1,8 +1,8 @@
 import { createLogger, loadConfigFrom, parseConfigArgs } from '../ops/index.js';
-import { PromptServiceFrontend } from './prompt-frontend.js';
-import { redactUrl, startService, type RunningService } from './serve.js';
-import { startApi } from './start-api.js';
-import { atSetting } from './startup-error.js';
+import { PromptServiceFrontend } from '../service/prompt-frontend.js';
+import { redactUrl, startService, type RunningService } from '../service/start-service.js';
+import { startApi } from '../service/start-api.js';
+import { atSetting } from '../service/startup-error.js';
 
 export const SERVE_USAGE = `usage: kv-indexer serve [--config FILE] [--set section.key=VALUE]... [--print-config]
 

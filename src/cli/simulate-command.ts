@@ -6,7 +6,7 @@ import { POLICIES, type PolicyName } from '../sim/fleet/policies.js';
 import { renderMarkdown, renderSvg, renderText, type ReportRow, type SimulationReport } from '../sim/fleet/report.js';
 import { DEFAULT_SIMULATION, runPolicy, type SimulationOptions } from '../sim/fleet/run.js';
 import { generateWorkload, WORKLOADS, type WorkloadName } from '../sim/fleet/workloads.js';
-import { EmbeddedIndexer } from './simulate-indexer.js';
+import { EmbeddedIndexer } from '../sim/fleet/embedded-indexer.js';
 
 const USAGE = `usage: kv-indexer simulate [options]
 

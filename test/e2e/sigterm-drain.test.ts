@@ -2,7 +2,7 @@ import { encode } from '@msgpack/msgpack';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DRAINING_LOG } from '../../src/cli/start-api.js';
+import { DRAINING_LOG } from '../../src/service/start-api.js';
 import { SimFleet } from '../../src/sim/publisher/fleet.js';
 import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { ChatWorkload } from '../../src/sim/publisher/workload.js';

@@ -1,5 +1,5 @@
-import type { RunningApi } from '../../src/cli/start-api.js';
-import type { RunningService } from '../../src/cli/serve.js';
+import type { RunningApi } from '../../src/service/start-api.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { replayCommand } from '../../src/cli/replay-command.js';

@@ -1,8 +1,8 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
-import { startApi, type RunningApi } from '../../src/cli/start-api.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
+import { startApi, type RunningApi } from '../../src/service/start-api.js';
+import { startService, type RunningService } from '../../src/service/start-service.js';
 import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { freePort, startRedis, type RedisServer } from '../support/redis-server.js';
 import { startTestService, type TestService } from '../support/service.js';

@@ -1,12 +1,12 @@
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Publisher } from 'zeromq';
-import { embeddedConfig } from '../../src/cli/embedded.js';
+import { embeddedConfig } from '../../src/service/embedded.js';
 import { EventPipeline, Ingestor } from '../../src/events/index.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
-import { startApi, type RunningApi } from '../../src/cli/start-api.js';
+import { startService, type RunningService } from '../../src/service/start-service.js';
+import { startApi, type RunningApi } from '../../src/service/start-api.js';
 import { kvMessage, tokenRange, waitFor } from '../support/zmq.js';
 
 const MODEL = 'churn/model';

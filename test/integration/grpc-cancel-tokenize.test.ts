@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedConfig, startEmbedded, type EmbeddedService } from '../../src/cli/embedded.js';
-import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
+import { embeddedConfig, startEmbedded, type EmbeddedService } from '../../src/service/embedded.js';
+import { PromptServiceFrontend } from '../../src/service/prompt-frontend.js';
 import { grpcClient } from '../support/grpc-client.js';
 
 const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
-import type { RunningApi } from '../../src/cli/start-api.js';
-import type { RunningService } from '../../src/cli/serve.js';
+import type { RunningApi } from '../../src/service/start-api.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';

@@ -1,7 +1,7 @@
 import { credentials, loadPackageDefinition, status, type GrpcObject } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import type { RunningApi } from '../../src/cli/start-api.js';
+import type { RunningApi } from '../../src/service/start-api.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClient } from '../support/grpc-client.js';

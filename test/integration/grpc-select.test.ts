@@ -5,8 +5,8 @@
 // per waiting request, default output 32 tokens (2 decode blocks), KV-usage gate 0.9.
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { embeddedConfig, startEmbedded, type EmbeddedService } from '../../src/cli/embedded.js';
-import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
+import { embeddedConfig, startEmbedded, type EmbeddedService } from '../../src/service/embedded.js';
+import { PromptServiceFrontend } from '../../src/service/prompt-frontend.js';
 import type { LoadSource, ScrapedLoad } from '../../src/scoring/load/index.js';
 import { tieHash } from '../../src/scoring/load/cost-model.js';
 import { grpcClient } from '../support/grpc-client.js';

@@ -6,9 +6,9 @@ import { inspect } from 'node:util';
 import type { Cluster } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startApi } from '../../src/cli/start-api.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
-import { StartupError } from '../../src/cli/startup-error.js';
+import { startApi } from '../../src/service/start-api.js';
+import { startService, type RunningService } from '../../src/service/start-service.js';
+import { StartupError } from '../../src/service/startup-error.js';
 import { serveCommand } from '../../src/cli/serve-command.js';
 import { RedisIndex } from '../../src/index/index.js';
 import { ConfigError, ConfigSchema } from '../../src/ops/index.js';
@@ -104,7 +104,7 @@ async function failingStart(index: Record<string, unknown>) {
     },
     (e: unknown) => e as Error,
   );
-  // A failed start names the setting (StartupError, cli/startup-error.ts): `index.redisUrl <url>: <reason>`.
+  // A failed start names the setting (StartupError, service/startup-error.ts): `index.redisUrl <url>: <reason>`.
   const setting = err instanceof StartupError ? err.setting : null;
   return { err, setting, reason: err instanceof StartupError ? err.reason : err.message, lines, everything: `${inspect(err, { depth: null, showHidden: true })}\n${String(err.stack)}\n${lines.join('')}` };
 }

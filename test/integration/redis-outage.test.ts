@@ -1,8 +1,8 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
-import { backendFollowers, startApi, type RunningApi } from '../../src/cli/start-api.js';
-import { startService, type RunningService } from '../../src/cli/serve.js';
+import { backendFollowers, startApi, type RunningApi } from '../../src/service/start-api.js';
+import { startService, type RunningService } from '../../src/service/start-service.js';
 import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';

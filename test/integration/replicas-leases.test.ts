@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/cli/serve.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import type { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { expectedView, observedState } from '../support/fixture-check.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
-import { startService, type RunningService } from '../../src/cli/serve.js';
+import { startService, type RunningService } from '../../src/service/start-service.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { ConfigSchema } from '../../src/ops/index.js';
 import { Scorer } from '../../src/scoring/index.js';

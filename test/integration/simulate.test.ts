@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { simulateCommand } from '../../src/cli/simulate-command.js';
 import { createPolicy } from '../../src/sim/fleet/policies.js';
 import type { SimulationReport } from '../../src/sim/fleet/report.js';
-import { EmbeddedIndexer } from '../../src/cli/simulate-indexer.js';
+import { EmbeddedIndexer } from '../../src/sim/fleet/embedded-indexer.js';
 import { DEFAULT_SIMULATION, SimulatedFleet } from '../../src/sim/fleet/run.js';
 import { generateWorkload } from '../../src/sim/fleet/workloads.js';
 import { EndpointQueues } from '../../src/sim/fleet/cost-model.js';

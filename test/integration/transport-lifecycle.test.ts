@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Publisher } from 'zeromq';
-import type { RunningService } from '../../src/cli/serve.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import { recordCommand } from '../../src/cli/record-command.js';
 import { replayCommand } from '../../src/cli/replay-command.js';
 import { EventPipeline, Ingestor } from '../../src/events/index.js';

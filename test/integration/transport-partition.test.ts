@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/cli/serve.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import { EventPipeline, Ingestor } from '../../src/events/index.js';
 import type { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';

@@ -1,7 +1,7 @@
 import { encode } from '@msgpack/msgpack';
 import { Router } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/cli/serve.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import { SimPublisher, seqBytes } from '../../src/sim/publisher/publisher.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { boundPublisher, endpointsOf, MODEL, testService, untilApplied, untilSubscribed } from '../support/transport.js';

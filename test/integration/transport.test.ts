@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/cli/serve.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { expectedView, observedState } from '../support/fixture-check.js';
 import { boundPublisher, chatTraffic, endpointsOf, MODEL, publishAll, testService, untilApplied, untilSubscribed } from '../support/transport.js';

@@ -1,7 +1,7 @@
-import { PromptServiceFrontend } from '../../src/cli/prompt-frontend.js';
-import { embeddedConfig, startEmbedded } from '../../src/cli/embedded.js';
-import type { RunningApi } from '../../src/cli/start-api.js';
-import type { RunningService } from '../../src/cli/serve.js';
+import { PromptServiceFrontend } from '../../src/service/prompt-frontend.js';
+import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
+import type { RunningApi } from '../../src/service/start-api.js';
+import type { RunningService } from '../../src/service/start-service.js';
 import type { Config } from '../../src/ops/index.js';
 import { grpcClient } from './grpc-client.js';
 

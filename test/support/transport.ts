@@ -1,5 +1,5 @@
 import { encode } from '@msgpack/msgpack';
-import { startService, type RunningService } from '../../src/cli/serve.js';
+import { startService, type RunningService } from '../../src/service/start-service.js';
 import type { ExpectedState } from '../../src/sim/publisher/scenarios.js';
 import { groundTruth } from '../../src/sim/publisher/scenarios.js';
 import { SimFleet, type SimBatch, type SimEndpointConfig } from '../../src/sim/publisher/fleet.js';

@@ -193,8 +193,8 @@ export class SimulatedFleet {
 
 /**
  * What the fleet simulator needs of the indexer under test: its gRPC client, its config and index, and the last seq it
- * applied per endpoint. The caller starts it (the CLI starts the real service: src/cli/simulate-indexer.ts), so that
- * sim/ does not depend on the service composition, which lives in cli/ for now.
+ * applied per endpoint. The caller starts it (`simulate` starts the real service: embedded-indexer.ts), so that a run
+ * can be pointed at any indexer that offers these.
  */
 export interface SimulationIndexer {
   readonly client: IndexerClient;

@@ -6,7 +6,7 @@ import { FieldError, PayloadError } from '../../../src/events/decode/errors.js';
 import { IndexUnavailableError, UnsafeEvictionPolicyError } from '../../../src/index/index.js';
 import { ConfigError } from '../../../src/ops/config.js';
 import { PromptError } from '../../../src/prompt/errors.js';
-import { StartupError } from '../../../src/cli/startup-error.js';
+import { StartupError } from '../../../src/service/startup-error.js';
 
 /** Every module's errors share one shape, {code, field, message}, which the API maps to a status in one place. */
 describe('the error base', () => {

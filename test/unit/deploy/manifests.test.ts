@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { SERVICE_NAMES } from '../../../src/cli/start-api.js';
+import { SERVICE_NAMES } from '../../../src/service/start-api.js';
 import { parseTopic } from '../../../src/events/wire/topic.js';
 import { ConfigSchema, ENV_PATHS, loadConfig } from '../../../src/ops/config.js';
 import { find, render } from '../../support/kustomize.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { backendFollowers } from '../../../src/cli/start-api.js';
+import { backendFollowers } from '../../../src/service/start-api.js';
 import { ENV_PATHS, loadConfig } from '../../../src/ops/config.js';
 import { PromptService } from '../../../src/prompt/index.js';
 import { RegistryConfigSchema } from '../../../src/prompt/model-config.js';

@@ -3,7 +3,7 @@ import type { BlockHasher } from '../keys/index.js';
 import { SelectMetrics, type Config, type Metrics } from '../ops/index.js';
 import type { TierWeights } from '../scoring/index.js';
 import { MemoryInflightLedger, ThroughputTable, type LoadSource } from '../scoring/load/index.js';
-import type { RunningService } from './serve.js';
+import type { RunningService } from './start-service.js';
 
 /**
  * Builds Select from `select.*`: the in-flight ledger (memory: per replica, not yet shared through Redis), the

@@ -6,7 +6,7 @@ import { TierWeights } from '../scoring/index.js';
 import type { LoadSource } from '../scoring/load/index.js';
 import { createSelect } from './start-select.js';
 import { TransportFleet } from './transport-fleet.js';
-import type { RunningService } from './serve.js';
+import type { RunningService } from './start-service.js';
 import { atSetting } from './startup-error.js';
 import { registerEndpointGauges } from './endpoint-metrics.js';
 

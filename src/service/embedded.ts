@@ -1,7 +1,7 @@
 import type { PromptFrontend } from '../api/index.js';
 import { ConfigSchema, createLogger, type Config } from '../ops/index.js';
 import type { LoadSource } from '../scoring/load/index.js';
-import { startService, type RunningService } from './serve.js';
+import { startService, type RunningService } from './start-service.js';
 import { startApi, type RunningApi } from './start-api.js';
 
 /** The whole service inside another program: the simulator, benchmarks, the soak and tests. */

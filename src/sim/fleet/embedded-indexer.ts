@@ -1,12 +1,11 @@
-import { IndexerClient } from '../sim/fleet/indexer-client.js';
-import type { SimulationIndexer } from '../sim/fleet/run.js';
-import { embeddedConfig, startEmbedded, type EmbeddedService } from './embedded.js';
-import type { RunningService } from './serve.js';
+import { IndexerClient } from './indexer-client.js';
+import type { SimulationIndexer } from './run.js';
+import { embeddedConfig, startEmbedded, type EmbeddedService } from '../../service/embedded.js';
+import type { RunningService } from '../../service/start-service.js';
 
 /**
- * The real service (in-memory index, gRPC on a free port), started for one fleet-simulator run. It lives in cli/
- * because it builds on the service composition (embedded.ts), which is in cli/ for now; src/sim/ only sees it as a
- * SimulationIndexer.
+ * The real service (in-memory index, gRPC on a free port, src/service/embedded.ts), started for one fleet-simulator
+ * run; the run itself (run.ts) only sees it as a SimulationIndexer.
  */
 export class EmbeddedIndexer implements SimulationIndexer {
   private constructor(
