@@ -7,6 +7,8 @@ import { TransportFleet } from './transport-fleet.js';
 import type { RunningService } from './serve.js';
 import { atSetting } from './startup-error.js';
 import { registerEndpointGauges } from './endpoint-metrics.js';
+import { createLoadScraper } from './load-scrape.js';
+import type { LoadScraper } from '../scoring/index.js';
 
 export interface RunningApi {
   api: IndexerApi;
@@ -15,6 +17,8 @@ export interface RunningApi {
   metrics: Metrics;
   grpcPort: number;
   metricsPort: number;
+  /** Load scraped from the endpoints' vLLM /metrics (a LoadSource for Select); null unless load.scrape.enabled. */
+  load: LoadScraper | null;
   stop(): Promise<void>;
 }
 
@@ -51,13 +55,14 @@ export async function startApi(
 
   const { index, ingestor, pipeline } = service;
   const unknownModels = new UnknownModelWarnings(log);
+  const load = createLoadScraper(service.transport, config, metrics);
   const api = new IndexerApi({
     index,
     tiers: index.tiers,
     hasher: new BlockHasher(config.keys),
     weights: new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight }),
     prompts,
-    fleet: new TransportFleet(service.transport, index, config.endpoints.leaseTtlMs === 0),
+    fleet: new TransportFleet(service.transport, index, config.endpoints.leaseTtlMs === 0, load),
     limits: config.api,
     version: VERSION,
     ingestStats: () => ({
@@ -105,6 +110,7 @@ export async function startApi(
     throw err;
   });
   for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
+  load?.start();
   // A remote index that drops out: `index` reports it; readiness follows only without fail-open (backendFollowers).
   const followers = backendFollowers(config.api.failOpen);
   const readiness = watchAvailability(index, (up) => {
@@ -119,8 +125,10 @@ export async function startApi(
     metrics,
     grpcPort,
     metricsPort: metricsServer.port,
+    load,
     async stop() {
       clearInterval(readiness);
+      await load?.stop(); // aborts the scrapes in flight
       for (const name of SERVICE_NAMES) health.set(name, 'NOT_SERVING');
       const outcome = await grpc.stop(GRPC_DRAIN_MS, () => log.info(DRAINING_LOG));
       if (outcome === 'drained') log.info('gRPC calls drained');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from '../common/index.js';
+import { LoadScrapeSchema } from './load-scrape-config.js';
 
 
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
@@ -180,6 +181,8 @@ export const ConfigSchema = z.object({
     .default({ registry: '' }),
   // http(s) image URLs in chat requests (src/prompt/image-fetch.ts, docs/models.md "Image URLs").
   images: z.object({ fetch: ImageFetchSchema }).prefault({}),
+  /** Load signals: scraping of vLLM's /metrics (load-scrape-config.ts). */
+  load: z.object({ scrape: LoadScrapeSchema }).prefault({}),
   metrics: z
     .object({
       /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */
