@@ -62,14 +62,14 @@ export class PageFetcher {
       req.on('error', (err: NodeJS.ErrnoException) => finish('refused', err.code ? `${err.code}: ${err.message}` : err.message));
       req.on('response', (res: IncomingMessage) => {
         if (res.statusCode !== 200) {
-          res.destroy();
           finish('http_error', `HTTP ${res.statusCode}`);
+          res.destroy();
           return;
         }
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > options.maxBytes) {
-          res.destroy();
           finish('too_large', `Content-Length ${declared} > ${options.maxBytes} bytes`);
+          res.destroy();
           return;
         }
         const decoder = new StringDecoder('utf8'); // a character split across two chunks is joined, not garbled
@@ -77,8 +77,8 @@ export class PageFetcher {
           if (settled) return;
           bytes += chunk.length;
           if (bytes > options.maxBytes) {
-            res.destroy();
             finish('too_large', `page longer than ${options.maxBytes} bytes`);
+            res.destroy();
             return;
           }
           onText(decoder.write(chunk));
