@@ -15,8 +15,9 @@ import { promptSuite } from './suites/prompt.js';
 import { transportSuite } from './suites/transport.js';
 import { redisSuite } from './suites/redis.js';
 import { mmHashSuite } from './suites/mm-hash.js';
+import { scrapeSuite } from './suites/scrape.js';
 
-const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, grpcHygieneSuite, redisSuite, mmHashSuite];
+const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, grpcHygieneSuite, redisSuite, mmHashSuite, scrapeSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -30,12 +30,16 @@ export interface PromParseStats {
 }
 
 export interface PromParserOptions {
-  /** Only samples whose metric name passes are parsed in full and reported. */
-  wanted?: (name: string) => boolean;
+  /**
+   * Only samples of these metric names (or whose name passes the function) are parsed in full and reported. A set is
+   * the fast form: a line's name is compared in place, by length first, never copied unless wanted.
+   */
+  wanted?: ReadonlySet<string> | ((name: string) => boolean);
 }
 
-const NAME_START = /[a-zA-Z_:]/;
-const NAME_CHAR = /[a-zA-Z0-9_:]/;
+const CR = 13;
+const HASH = 35;
+const BRACE = 123;
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const METRIC_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const FLOAT_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -50,27 +54,36 @@ export class PromTextParser {
   /** `# HELP` per family name (escapes resolved). */
   readonly help = new Map<string, string>();
   private rest = '';
+  /** Wanted names by length (the set form of `wanted`). */
+  private readonly byLength: Map<number, string[]> | null = null;
+  private readonly wantedFn: ((name: string) => boolean) | null = null;
 
   constructor(
     private readonly onSample: (sample: PromSample) => void,
-    private readonly options: PromParserOptions = {},
-  ) {}
+    options: PromParserOptions = {},
+  ) {
+    const wanted = options.wanted;
+    if (typeof wanted === 'function') this.wantedFn = wanted;
+    else if (wanted) {
+      this.byLength = new Map();
+      for (const name of wanted) this.byLength.set(name.length, [...(this.byLength.get(name.length) ?? []), name]);
+    }
+  }
 
-  /** Feeds the next piece of the page (any split: mid-line, mid-CRLF). */
+  /** Feeds the next piece of the page (any split: mid-line, mid-CRLF). Lines are read in place, not copied. */
   push(chunk: string): void {
-    let text = this.rest + chunk;
+    const text = this.rest === '' ? chunk : this.rest + chunk;
     let start = 0;
-    for (let nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
-      this.line(text.slice(start, nl));
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      this.line(text, start, nl);
       start = nl + 1;
     }
-    text = text.slice(start);
-    this.rest = text;
+    this.rest = start < text.length ? text.slice(start) : '';
   }
 
   /** The page is complete: its last line may lack a newline. */
   end(): PromParseStats {
-    if (this.rest !== '') this.line(this.rest);
+    if (this.rest !== '') this.line(this.rest, 0, this.rest.length);
     this.rest = '';
     return this.stats;
   }
@@ -87,17 +100,30 @@ export class PromTextParser {
     return undefined;
   }
 
-  private line(raw: string): void {
+  /** The line text[start, end): the hot path, so names are scanned by char code and only wanted lines are sliced. */
+  private line(text: string, start: number, end: number): void {
     this.stats.lines++;
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    const first = firstNonBlank(line);
-    if (first === line.length) return; // blank
-    if (line[first] === '#') {
-      if (!this.comment(line.slice(first + 1))) this.stats.skipped++;
+    if (end > start && text.charCodeAt(end - 1) === CR) end--;
+    let i = start;
+    while (i < end && isBlank(text.charCodeAt(i))) i++;
+    if (i === end) return; // blank
+    if (text.charCodeAt(i) === HASH) {
+      if (!this.comment(text, i + 1, end)) this.stats.skipped++;
       return;
     }
-    const sample = this.sample(line, first);
-    if (sample === 'unwanted') return;
+    let k = i;
+    if (!isNameStart(text.charCodeAt(k))) {
+      this.stats.skipped++;
+      return;
+    }
+    while (++k < end && isNameChar(text.charCodeAt(k)));
+    if (k < end && text.charCodeAt(k) !== BRACE && !isBlank(text.charCodeAt(k))) {
+      this.stats.skipped++;
+      return;
+    }
+    if (this.byLength && !this.byLength.get(k - i)?.some((name) => text.startsWith(name, i))) return;
+    if (this.wantedFn && !this.wantedFn(text.slice(i, k))) return;
+    const sample = this.sample(text.slice(i, end), k - i);
     if (sample === null) {
       this.stats.skipped++;
       return;
@@ -106,43 +132,40 @@ export class PromTextParser {
     this.onSample(sample);
   }
 
-  /** HELP and TYPE are checked; any other comment is free text. False for a malformed HELP/TYPE. */
-  private comment(body: string): boolean {
-    const words = body.trimStart();
-    const keyword = /^(HELP|TYPE)[ \t]+/.exec(words);
-    if (!keyword) return true;
-    const rest = words.slice(keyword[0].length);
+  /** HELP and TYPE are checked; any other comment is free text (not copied). False for a malformed HELP/TYPE. */
+  private comment(text: string, from: number, end: number): boolean {
+    let i = from;
+    while (i < end && isBlank(text.charCodeAt(i))) i++;
+    const isHelp = text.startsWith('HELP', i);
+    if (!isHelp && !text.startsWith('TYPE', i)) return true;
+    if (i + 4 < end && !isBlank(text.charCodeAt(i + 4))) return true; // `# HELPFUL…`: a free comment
+    const rest = text.slice(i + 4, end).replace(/^[ \t]+/, '');
     const nameEnd = rest.search(/[ \t]|$/);
     const name = rest.slice(0, nameEnd);
     if (!METRIC_RE.test(name)) return false;
     const tail = rest.slice(nameEnd).replace(/^[ \t]+/, '');
-    if (keyword[1] === 'TYPE') {
-      if (!TYPES.has(tail.trimEnd())) return false;
-      this.types.set(name, tail.trimEnd() as PromType);
+    if (!isHelp) {
+      const type = tail.trimEnd();
+      if (!TYPES.has(type)) return false;
+      this.types.set(name, type as PromType);
     } else {
-      const text = unescapeHelp(tail);
-      if (text === null) return false;
-      this.help.set(name, text);
+      this.help.set(name, unescapeHelp(tail));
     }
     return true;
   }
 
-  private sample(line: string, at: number): PromSample | 'unwanted' | null {
-    let i = at;
-    if (!NAME_START.test(line[i])) return null;
-    while (i < line.length && NAME_CHAR.test(line[i])) i++;
-    const name = line.slice(at, i);
-    if (i < line.length && line[i] !== '{' && line[i] !== ' ' && line[i] !== '\t') return null;
-    if (this.options.wanted && !this.options.wanted(name)) return 'unwanted';
+  /** A sample line (leading blanks removed) whose name, `nameLength` long, was checked already; null when invalid. */
+  private sample(line: string, nameLength: number): PromSample | null {
+    const name = line.slice(0, nameLength);
     const labels: Record<string, string> = {};
-    i = skipBlank(line, i);
+    let i = skipBlank(line, nameLength);
     if (line[i] === '{') {
       const end = parseLabels(line, i + 1, labels);
       if (end < 0) return null;
       i = end;
     }
     const rest = line.slice(i).trim().split(/[ \t]+/);
-    if (rest.length < 1 || rest.length > 2 || rest[0] === '') return null;
+    if (rest.length > 2 || rest[0] === '') return null;
     const value = parseValue(rest[0]);
     if (value === null) return null;
     let timestampMs: number | null = null;
@@ -209,13 +232,15 @@ function parseLabels(line: string, from: number, labels: Record<string, string>)
 }
 
 /** HELP text escapes: `\\` and `\n` (a lone backslash before anything else is kept, as Prometheus does). */
-function unescapeHelp(text: string): string | null {
+function unescapeHelp(text: string): string {
   return text.replace(/\\(.)?/g, (_, c: string | undefined) => (c === 'n' ? '\n' : c === '\\' ? '\\' : `\\${c ?? ''}`));
 }
 
-function firstNonBlank(line: string): number {
-  return skipBlank(line, 0);
-}
+const isBlank = (c: number) => c === 32 || c === 9;
+/** [a-zA-Z_:] */
+const isNameStart = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 58;
+/** [a-zA-Z0-9_:] */
+const isNameChar = (c: number) => isNameStart(c) || (c >= 48 && c <= 57);
 
 function skipBlank(line: string, i: number): number {
   while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;

@@ -185,7 +185,7 @@ export class LoadScraper implements LoadSource {
       if (target.removed || this.stopped) return;
       target.abort = new AbortController();
       const page = new PageLoads();
-      const parser = new PromTextParser((s) => page.add(s), { wanted: (name) => LOAD_METRICS.has(name) });
+      const parser = new PromTextParser((s) => page.add(s), { wanted: LOAD_METRICS });
       const started = performance.now();
       const fetched = await this.fetcher.fetch(target.url, (text) => parser.push(text), {
         timeoutMs: this.options.timeoutMs,
