@@ -119,6 +119,21 @@ describe('LoadScraper against real HTTP servers', () => {
     expect([...vllm.paths.keys()]).toEqual(['/custom/metrics']);
     expect(s.targetCount).toBe(1);
   });
+
+  it('forgets a metrics_url once its endpoint is no longer known (it comes back on the template)', async () => {
+    const custom = await server({ page: FIXTURE });
+    const templated = await server({ page: FIXTURE });
+    let known: KnownEndpoint[] = [{ endpoint: templated.hostPort, rank: 0, model: null }];
+    const s = scraper(() => known);
+    s.setMetricsUrl(templated.hostPort, custom.url('/custom'));
+    s.refresh();
+    expect(s.status(templated.hostPort)!.metricsUrl).toBe(custom.url('/custom'));
+    known = [];
+    s.refresh();
+    known = [{ endpoint: templated.hostPort, rank: 0, model: null }];
+    s.refresh();
+    expect(s.status(templated.hostPort)!.metricsUrl).toBe(templated.url());
+  });
 });
 
 describe('PageFetcher size bound', () => {

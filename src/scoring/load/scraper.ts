@@ -108,7 +108,11 @@ export class LoadScraper implements LoadSource {
   refresh(): void {
     if (this.stopped) return;
     const wanted = new Map<string, Map<string, KnownEndpoint>>();
-    for (const k of this.options.known()) {
+    const known = this.options.known();
+    // A metrics_url outlives no endpoint it was given for (endpoints also leave by file reload, lease loss, staleness).
+    const ids = new Set(known.map((k) => k.endpoint));
+    for (const endpoint of this.overrides.keys()) if (!ids.has(endpoint)) this.overrides.delete(endpoint);
+    for (const k of known) {
       const url = this.urlOf(k.endpoint);
       if (url === null) continue;
       let group = wanted.get(url);
