@@ -10,8 +10,9 @@ import { connectedPublisher, kvMessage, tokenRange, waitFor } from '../support/z
 
 const FIXTURE = readFileSync(new URL('../../fixtures/vllm-metrics/vllm-0.11-dp2.prom', import.meta.url), 'utf8');
 const MODEL = 'Qwen/Qwen3-0.6B';
-// A timeout long enough to read 4 MiB on a busy machine: the 50 MB page must end as too_large, not as a timeout.
-const SCRAPE = { enabled: true, intervalMs: 50, timeoutMs: 1000, staleMs: 600 };
+// A page bound of 64 KiB (the 30 kB fixture fits): the 50 MB page is cut off within milliseconds, well inside the
+// timeout even on a busy machine, so it ends as too_large and never as a timeout.
+const SCRAPE = { enabled: true, intervalMs: 50, timeoutMs: 1000, staleMs: 1_500, maxBytes: 65_536 };
 
 interface Row {
   endpoint: string;
@@ -87,7 +88,7 @@ describe('load scraping through the service (real gRPC client, real HTTP metric 
     await waitFor(() => ['10.0.0.8:8000', '10.0.0.9:8000', '10.0.0.10:8000'].every((id) => svc.api.load?.status(id)?.error), 'three failures');
     const listed = await rows();
     expect(scrapeView(listed.get('10.0.0.8:8000')!)).toEqual({ error: 'timeout: no complete answer within 1000 ms', url: servers.hang.url() });
-    expect(scrapeView(listed.get('10.0.0.9:8000')!)).toEqual({ error: 'too_large: page longer than 4194304 bytes', url: servers.huge.url() });
+    expect(scrapeView(listed.get('10.0.0.9:8000')!)).toEqual({ error: 'too_large: page longer than 65536 bytes', url: servers.huge.url() });
     expect(scrapeView(listed.get('10.0.0.10:8000')!)).toEqual({ error: 'parse_error: no vLLM load series on the page', url: servers.junk.url() });
     for (const id of ['10.0.0.8:8000', '10.0.0.9:8000', '10.0.0.10:8000']) expect(listed.get(id)!.scrapeAgeSeconds).toBe(-1);
     expect(svc.api.load!.get(servers.vllm.hostPort)).toMatchObject({ running: 3, waiting: 1, kvUsage: 0.25, stale: false });

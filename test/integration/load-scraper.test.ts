@@ -5,7 +5,7 @@ import { FakeMetricsServer } from '../support/metrics-server.js';
 import { waitFor } from '../support/zmq.js';
 
 const FIXTURE = readFileSync(new URL('../../fixtures/vllm-metrics/vllm-0.11-dp2.prom', import.meta.url), 'utf8');
-const SETTINGS = { intervalMs: 40, timeoutMs: 150, concurrency: 32, staleMs: 400, maxBytes: 4 * 1024 * 1024, urlTemplate: 'http://{host}:{port}/metrics' };
+const SETTINGS = { intervalMs: 40, timeoutMs: 500, concurrency: 32, staleMs: 1_500, maxBytes: 4 * 1024 * 1024, urlTemplate: 'http://{host}:{port}/metrics' };
 
 const servers: FakeMetricsServer[] = [];
 const scrapers: LoadScraper[] = [];
@@ -65,7 +65,7 @@ describe('LoadScraper against real HTTP servers', () => {
       { endpoint: good.hostPort, rank: 0, model: null },
     ]);
     await waitFor(() => s.counters.outcomes.timeout >= 2 && s.counters.outcomes.ok >= 5, 'timeouts and good scrapes');
-    expect(s.status(hang.hostPort)).toEqual({ metricsUrl: hang.url(), load: undefined, error: 'timeout: no complete answer within 150 ms' });
+    expect(s.status(hang.hostPort)).toEqual({ metricsUrl: hang.url(), load: undefined, error: 'timeout: no complete answer within 500 ms' });
     expect(s.get(good.hostPort)).toMatchObject({ running: 3, waiting: 1, kvUsage: 0.25, stale: false });
     // No two scrapes of the hanging target overlap: each request was aborted before the next one started.
     expect(hang.requests).toBeLessThanOrEqual(s.counters.outcomes.timeout + 1);
