@@ -99,6 +99,18 @@ describe('LoadScraper against real HTTP servers', () => {
     expect(vllm.requests).toBe(after);
   });
 
+  it('stop() aborts the scrapes in flight: the hanging connections are closed and nothing is scraped after', async () => {
+    const hang = await server({ hang: true });
+    const s = scraper(() => [{ endpoint: hang.hostPort, rank: 0, model: null }], { timeoutMs: 60_000 });
+    await waitFor(() => hang.hanging === 1, 'a scrape hanging');
+    await s.stop();
+    await waitFor(() => hang.hanging === 0, 'the hanging connection closed by the client');
+    expect(s.counters.outcomes.timeout).toBe(0); // aborted by stop: not an outcome of the target
+    const after = hang.requests;
+    await new Promise((r) => setTimeout(r, 5 * SETTINGS.intervalMs));
+    expect(hang.requests).toBe(after);
+  });
+
   it('answers an HTTP error status as http_error', async () => {
     const down = await server({ status: 503 });
     const s = scraper(() => [{ endpoint: down.hostPort, rank: 0, model: null }]);

@@ -19,6 +19,11 @@ export class FakeMetricsServer {
   private readonly server: Server;
   private readonly open = new Set<ServerResponse>();
 
+  /** Hanging requests whose connection is still open. */
+  get hanging(): number {
+    return this.open.size;
+  }
+
   private constructor(
     public behaviour: MetricsBehaviour,
     readonly port: number,

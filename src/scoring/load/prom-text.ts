@@ -37,6 +37,8 @@ export interface PromParserOptions {
   wanted?: ReadonlySet<string> | ((name: string) => boolean);
 }
 
+/** A longer line is garbage (no real label set comes near): it is skipped, not buffered. */
+export const MAX_LINE_CHARS = 256 * 1024;
 const CR = 13;
 const HASH = 35;
 const BRACE = 123;
@@ -54,6 +56,8 @@ export class PromTextParser {
   /** `# HELP` per family name (escapes resolved). */
   readonly help = new Map<string, string>();
   private rest = '';
+  /** Inside a line longer than MAX_LINE_CHARS: skipping to its end. */
+  private discarding = false;
   /** Wanted names by length (the set form of `wanted`). */
   private readonly byLength: Map<number, string[]> | null = null;
   private readonly wantedFn: ((name: string) => boolean) | null = null;
@@ -72,20 +76,39 @@ export class PromTextParser {
 
   /** Feeds the next piece of the page (any split: mid-line, mid-CRLF). Lines are read in place, not copied. */
   push(chunk: string): void {
+    if (this.discarding) {
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) return;
+      this.endOverlong();
+      chunk = chunk.slice(nl + 1);
+    }
+    // The kept rest has no newline: the search starts after it (a long line is not scanned again per chunk).
+    const from = this.rest.length;
     const text = this.rest === '' ? chunk : this.rest + chunk;
     let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+    for (let nl = text.indexOf('\n', from); nl >= 0; nl = text.indexOf('\n', start)) {
       this.line(text, start, nl);
       start = nl + 1;
     }
     this.rest = start < text.length ? text.slice(start) : '';
+    if (this.rest.length > MAX_LINE_CHARS) {
+      this.rest = '';
+      this.discarding = true; // dropped up to its newline: memory stays bounded by a line, not the page
+    }
   }
 
   /** The page is complete: its last line may lack a newline. */
   end(): PromParseStats {
+    if (this.discarding) this.endOverlong();
     if (this.rest !== '') this.line(this.rest, 0, this.rest.length);
     this.rest = '';
     return this.stats;
+  }
+
+  private endOverlong(): void {
+    this.discarding = false;
+    this.stats.lines++;
+    this.stats.skipped++;
   }
 
   /** The TYPE of the family a sample name belongs to (`x_bucket` → x's histogram), or undefined if not declared. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PromTextParser, parsePromText, parseValue } from '../../../src/scoring/load/prom-text.js';
+import { MAX_LINE_CHARS, PromTextParser, parsePromText, parseValue } from '../../../src/scoring/load/prom-text.js';
 import { LOAD_METRICS, PageLoads } from '../../../src/scoring/load/vllm-load.js';
 
 const FIXTURE = readFileSync(new URL('../../../fixtures/vllm-metrics/vllm-0.11-dp2.prom', import.meta.url), 'utf8');
@@ -108,6 +108,18 @@ describe('Prometheus text format 0.0.4 parser', () => {
       expect(samples).toEqual(whole.samples);
     }
     expect(whole.stats).toEqual({ lines: 338, samples: 278, skipped: 0 }); // 338 lines, 60 of them HELP/TYPE
+  });
+
+  it('skips a line longer than MAX_LINE_CHARS without buffering it, and goes on after its newline', () => {
+    const samples: string[] = [];
+    const parser = new PromTextParser((s) => samples.push(`${s.name}=${s.value}`));
+    parser.push('a 1\nhuge{x="');
+    for (let i = 0; i < 40; i++) parser.push('y'.repeat(16 * 1024)); // 640 KiB of one line, in chunks
+    parser.push('"} 2\nb 3\nlast');
+    parser.push('line{x="');
+    parser.push('z'.repeat(MAX_LINE_CHARS + 1));
+    expect(parser.end()).toEqual({ lines: 4, samples: 2, skipped: 2 });
+    expect(samples).toEqual(['a=1', 'b=3']);
   });
 
   it('with a wanted filter, reports only those names and checks other lines only up to their name', () => {
