@@ -10,7 +10,12 @@ import { LoadScraper, SCRAPE_OUTCOMES, type KnownEndpoint } from '../scoring/ind
  */
 export function createLoadScraper(transport: EventTransport, config: Config, metrics: Metrics): LoadScraper | null {
   const scraper = config.load.scrape.enabled
-    ? new LoadScraper({ ...config.load.scrape, known: () => knownEndpoints(transport), onScrape: (_outcome, seconds) => metrics.observeLoadScrape(seconds) })
+    ? new LoadScraper({
+        ...config.load.scrape,
+        allowHostnames: config.api.allowHostnameEndpoints,
+        known: () => knownEndpoints(transport),
+        onScrape: (_outcome, seconds) => metrics.observeLoadScrape(seconds),
+      })
     : null;
   // The families exist (at zero) with scraping off too, so dashboards need no special case. No endpoint label: at
   // 256 endpoints that would be 256 × 6 series for a figure ListEndpoints already gives per endpoint.

@@ -13,6 +13,8 @@ export interface LoadScraperOptions extends LoadScrapeSettings {
   syncMs?: number;
   /** Every finished scrape: its outcome and duration (the kv_indexer_load_scrape_seconds histogram). */
   onScrape?: (outcome: ScrapeOutcome, seconds: number) => void;
+  /** Template URLs for host-name identities too (api.allowHostnameEndpoints); else IP literals only. */
+  allowHostnames?: boolean;
   /** Start offsets are random in [0, interval) so that hundreds of targets do not fire together. */
   random?: () => number;
 }
@@ -145,7 +147,7 @@ export class LoadScraper implements LoadSource {
   }
 
   private urlOf(endpoint: string): string | null {
-    return this.overrides.get(endpoint) ?? this.overrides.get(baseIdentity(endpoint)) ?? metricsUrlFromTemplate(this.options.urlTemplate, endpoint);
+    return this.overrides.get(endpoint) ?? this.overrides.get(baseIdentity(endpoint)) ?? metricsUrlFromTemplate(this.options.urlTemplate, endpoint, this.options.allowHostnames);
   }
 
   private addTarget(url: string): Target {

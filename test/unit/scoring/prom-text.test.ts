@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MAX_LINE_CHARS, PromTextParser, parsePromText, parseValue } from '../../../src/scoring/load/prom-text.js';
 import { LOAD_METRICS, PageLoads } from '../../../src/scoring/load/vllm-load.js';
+import { metricsUrlFromTemplate } from '../../../src/scoring/load/metrics-url.js';
 
 const FIXTURE = readFileSync(new URL('../../../fixtures/vllm-metrics/vllm-0.11-dp2.prom', import.meta.url), 'utf8');
 
@@ -170,5 +171,18 @@ describe('vLLM load figures of a page', () => {
     expect(loads('garbage\n').figures(0, null)).toBe('no vLLM load series on the page');
     expect(loads('vllm:num_requests_running NaN\nvllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0\n').figures(0, null)).toBe('vllm:num_requests_running is NaN');
     expect(loads('vllm:num_requests_running 1\nvllm:num_requests_waiting -1\nvllm:kv_cache_usage_perc 0\n').figures(0, null)).toBe('vllm:num_requests_waiting is -1');
+  });
+});
+
+describe('metrics URL of an endpoint identity', () => {
+  it('fills the template from <host>:<port>, the same page for every @dp rank; host names only when allowed', () => {
+    const t = 'http://{host}:{port}/metrics';
+    expect(metricsUrlFromTemplate(t, '10.0.0.5:8000')).toBe('http://10.0.0.5:8000/metrics');
+    expect(metricsUrlFromTemplate(t, '10.0.0.5:8000@dp3')).toBe('http://10.0.0.5:8000/metrics');
+    expect(metricsUrlFromTemplate(t, '[fd00::5]:8000')).toBe('http://[fd00::5]:8000/metrics');
+    expect(metricsUrlFromTemplate('https://{host}:9{port}/m', '10.0.0.5:80')).toBe('https://10.0.0.5:980/m');
+    expect(metricsUrlFromTemplate(t, 'vllm-0.internal:8000')).toBeNull();
+    expect(metricsUrlFromTemplate(t, 'vllm-0.internal:8000', true)).toBe('http://vllm-0.internal:8000/metrics');
+    expect(metricsUrlFromTemplate(t, 'not an identity')).toBeNull();
   });
 });
