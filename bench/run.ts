@@ -16,8 +16,9 @@ import { transportSuite } from './suites/transport.js';
 import { redisSuite } from './suites/redis.js';
 import { mmHashSuite } from './suites/mm-hash.js';
 import { selectSuite } from './suites/select.js';
+import { scrapeSuite } from './suites/scrape.js';
 
-const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, grpcHygieneSuite, redisSuite, mmHashSuite, selectSuite];
+const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, grpcHygieneSuite, redisSuite, mmHashSuite, selectSuite, scrapeSuite];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

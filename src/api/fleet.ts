@@ -24,6 +24,15 @@ export interface EndpointInfo {
   storedBlocksByOwnership?: Record<string, number>;
   /** Events of its live batches skipped by the decoder, by reason (`bad_token_pairs`, `unknown_locality`, …). */
   skippedEvents?: Record<string, number>;
+  /** Load scraped from its vLLM /metrics page (load.scrape); absent when it is not scraped. */
+  scrape?: EndpointScrape;
+}
+
+/** An endpoint's load scraping (src/scoring/load): its page, the last good figures and the last failure. */
+export interface EndpointScrape {
+  metricsUrl: string;
+  load?: { running: number; waiting: number; kvUsage: number; ageMs: number; stale: boolean };
+  error: string | null;
 }
 
 export interface AddEndpointRequest {
@@ -39,6 +48,8 @@ export interface AddEndpointRequest {
   discoveryUrl?: string | null;
   /** Store bound for a store-only publisher (null/absent: the service default). */
   storeBound?: { maxBlocks: number | null; ttlMs: number | null } | null;
+  /** The vLLM /metrics page to scrape for load instead of load.scrape.urlTemplate (null/absent: the template). */
+  metricsUrl?: string | null;
 }
 
 export interface Fleet {

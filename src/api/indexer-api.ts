@@ -2,9 +2,9 @@ import type { Index, TierRegistry } from '../index/index.js';
 import { formatKey, type BlockHasher } from '../keys/index.js';
 import { Scorer, type ScoreResult, type TierWeights } from '../scoring/index.js';
 import { ApiError, invalid } from './errors.js';
-import type { AddEndpointRequest, EndpointInfo, Fleet } from './fleet.js';
+import type { AddEndpointRequest, Fleet } from './fleet.js';
+import { toEndpointMsg } from './endpoint-msg.js';
 import type {
-  EndpointInfoMsg,
   FingerprintMsg,
   ItemInfoMsg,
   LookupImagesRequestMsg,
@@ -198,11 +198,12 @@ export class IndexerApi {
     discoveryUrl?: string;
     maxBlocks?: string;
     ttlSeconds?: number;
+    metricsUrl?: string;
   }) {
     // Without an admin token anyone may call this: only IP literals, never a name the service would resolve.
     const hosts = (this.deps.limits.allowHostnameEndpoints ?? false) || !!this.deps.limits.adminTokenFile;
     const endpoint = checkCandidateShaped('endpoint', req.endpoint, hosts);
-    const discoveryUrl = req.discoveryUrl ? checkDiscoveryUrl('discovery_url', req.discoveryUrl, hosts) : null;
+    const discoveryUrl = req.discoveryUrl ? checkHttpUrl('discovery_url', req.discoveryUrl, hosts) : null;
     if (discoveryUrl && req.zmqAddress) throw invalid('zmq_address', 'give zmq_address or discovery_url, not both');
     if (discoveryUrl && req.replayAddress) throw invalid('replay_address', 'the replay sockets are listed by discovery_url');
     if (discoveryUrl && req.ranks) throw invalid('ranks', 'the ranks are listed by discovery_url');
@@ -224,6 +225,7 @@ export class IndexerApi {
         rankEndpoints.length > 0 ? { kind: 'explicit', endpoints: rankEndpoints } : req.servingPortRanks ? { kind: 'serving', endpoint } : undefined,
       discoveryUrl,
       storeBound: checkStoreBound(req.maxBlocks, req.ttlSeconds),
+      metricsUrl: req.metricsUrl ? checkHttpUrl('metrics_url', req.metricsUrl, hosts) : null,
     };
     return { endpoint: toEndpointMsg(await this.deps.fleet.add(request)) };
   }
@@ -327,7 +329,7 @@ function checkZmqAddress(field: string, value: string, allowHostnames: boolean):
   return value;
 }
 
-function checkDiscoveryUrl(field: string, value: string, allowHostnames: boolean): string {
+function checkHttpUrl(field: string, value: string, allowHostnames: boolean): string {
   const m = value.length > 300 ? null : /^https?:\/\/([^\s/?#@]+)(\/[^\s?#]*)?$/.exec(value);
   if (!m) throw invalid(field, `"${value.slice(0, 100)}" is not http(s)://<host>:<port>`);
   // The service would GET this URL: without an admin token, the same IP-literal rule as zmq_address (docs/security.md).
@@ -359,31 +361,6 @@ function toItemMsg(i: PromptItem): ItemInfoMsg {
     identifierSource: i.identifierSource ?? '',
     fetchOutcome: i.fetchOutcome ?? '',
   };
-}
-
-function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
-  return {
-    endpoint: e.endpoint,
-    models: e.models,
-    blocksByTier: Object.fromEntries(Object.entries(e.blocksByTier).map(([t, n]) => [t, String(n)])),
-    lastSeq: e.lastSeq === null ? '0' : e.lastSeq.toString(),
-    gaps: String(e.gaps),
-    replays: String(e.replays),
-    lastEventAgeSeconds: e.lastEventAgeSeconds ?? -1,
-    state: e.state,
-    dataParallelRank: e.rank ?? 0,
-    zmqAddress: e.zmqAddress ?? '',
-    discoveryUrl: e.discoveryUrl ?? '',
-    discoveryError: e.discoveryError ?? '',
-    discoveryFailures: String(e.discoveryFailures ?? 0),
-    storedBlocksByLocality: uint64Map(e.storedBlocksByLocality),
-    storedBlocksByOwnership: uint64Map(e.storedBlocksByOwnership),
-    skippedEvents: uint64Map(e.skippedEvents),
-  };
-}
-
-function uint64Map(m: Record<string, number> | undefined): Record<string, string> {
-  return m ? Object.fromEntries(Object.entries(m).map(([k, n]) => [k, String(n)])) : {};
 }
 
 /** AddEndpoint's optional store bound: max_blocks 0..10^9 and ttl_seconds 0..30 days (0 = the service default). */

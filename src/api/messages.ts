@@ -120,4 +120,11 @@ export interface EndpointInfoMsg {
   storedBlocksByLocality: Record<string, string>;
   storedBlocksByOwnership: Record<string, string>;
   skippedEvents: Record<string, string>;
+  /** Scraped load (fields 20-25): the three figures only while fresh. */
+  scrapedRunning?: number;
+  scrapedWaiting?: number;
+  scrapedKvUsage?: number;
+  scrapeAgeSeconds: number;
+  scrapeError: string;
+  metricsUrl: string;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT, InvalidInputError } from '../common/index.js';
 import { EncoderSchema } from './encoder-config.js';
 import { SelectConfigSchema } from './select-config.js';
+import { LoadScrapeSchema } from './load-scrape-config.js';
 
 
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
@@ -139,6 +140,8 @@ export const ConfigSchema = z.object({
   images: z.object({ fetch: ImageFetchSchema }).prefault({}),
   // Which endpoints have processed which images, from their KV events (src/index/encoder-residency.ts).
   encoder: EncoderSchema,
+  /** Load signals: scraping of vLLM's /metrics (load-scrape-config.ts). */
+  load: z.object({ scrape: LoadScrapeSchema }).prefault({}),
   metrics: z
     .object({
       /** HTTP listen address for /metrics and /healthz (port 0 picks a free port). */

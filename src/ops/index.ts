@@ -1,4 +1,5 @@
 export { ConfigSchema, ImageFetchSchema, type ImageFetchConfig, ConfigError, ENV_PATHS, configFromEnv, loadConfig, resolveConfig, type Config, type RawConfig } from './config.js';
+export { LoadScrapeSchema, type LoadScrapeConfig } from './load-scrape-config.js';
 export { createLogger, type Logger } from './logger.js';
 export { Metrics, startMetricsServer, type Snapshot } from './metrics.js';
 export { SelectConfigSchema, type SelectConfig } from './select-config.js';

@@ -20,6 +20,7 @@ export class Metrics {
   private readonly prepareSeconds: Histogram<'input'>;
   private readonly identifierSources: Counter<'source'>;
   private readonly imageFetches: Counter<'outcome'>;
+  private readonly loadScrapeSeconds: Histogram;
 
   constructor(prefix = 'kv_indexer_') {
     collectDefaultMetrics({ register: this.registry, prefix });
@@ -56,6 +57,12 @@ export class Metrics {
       labelNames: ['outcome'],
       registers: [this.registry],
     });
+    this.loadScrapeSeconds = new Histogram({
+      name: `${prefix}load_scrape_seconds`,
+      help: 'Duration of one scrape of an endpoint\'s vLLM /metrics page (fetch + parse), every outcome',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1],
+      registers: [this.registry],
+    });
     this.degraded = new Counter({
       name: `${prefix}score_degraded_total`,
       help: 'Score calls answered with zero scores because a dependency failed',
@@ -79,6 +86,10 @@ export class Metrics {
       if (item.identifierSource) this.identifierSources.inc({ source: item.identifierSource });
       if (item.fetchOutcome) this.imageFetches.inc({ outcome: item.fetchOutcome });
     }
+  }
+
+  observeLoadScrape(seconds: number): void {
+    this.loadScrapeSeconds.observe(seconds);
   }
 
   countDegraded(reason: string): void {

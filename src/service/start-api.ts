@@ -9,6 +9,8 @@ import { TransportFleet } from './transport-fleet.js';
 import type { RunningService } from './start-service.js';
 import { atSetting } from './startup-error.js';
 import { registerEndpointGauges } from './endpoint-metrics.js';
+import { createLoadScraper } from './load-scrape.js';
+import type { LoadScraper } from '../scoring/index.js';
 
 export interface RunningApi {
   api: IndexerApi;
@@ -18,6 +20,8 @@ export interface RunningApi {
   metrics: Metrics;
   grpcPort: number;
   metricsPort: number;
+  /** Load scraped from the endpoints' vLLM /metrics (a LoadSource for Select); null unless load.scrape.enabled. */
+  load: LoadScraper | null;
   stop(): Promise<void>;
 }
 
@@ -46,7 +50,7 @@ export async function startApi(
   config: Config,
   log: Logger,
   prompts: PromptFrontend | null = null,
-  /** Scraped per-endpoint load for Select (the Prometheus scraper); absent = Select sees no scraped load. */
+  /** Scraped per-endpoint load for Select; absent = the service's own scraper (load.scrape), if it is on. */
   options: { loads?: LoadSource } = {},
 ): Promise<RunningApi> {
   const metrics = new Metrics();
@@ -58,13 +62,14 @@ export async function startApi(
   const unknownModels = new UnknownModelWarnings(log);
   const hasher = new BlockHasher(config.keys);
   const weights = new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight });
+  const load = createLoadScraper(service.transport, config, metrics);
   const api = new IndexerApi({
     index,
     tiers: index.tiers,
     hasher,
     weights,
     prompts,
-    fleet: new TransportFleet(service.transport, index, config.endpoints.leaseTtlMs === 0),
+    fleet: new TransportFleet(service.transport, index, config.endpoints.leaseTtlMs === 0, load),
     limits: config.api,
     version: VERSION,
     ingestStats: () => ({
@@ -98,7 +103,7 @@ export async function startApi(
     });
   }
 
-  const select = createSelect({ service, config, api, hasher, weights, prompts, metrics, loads: options.loads });
+  const select = createSelect({ service, config, api, hasher, weights, prompts, metrics, loads: options.loads ?? load ?? undefined });
   const grpc = new GrpcServer(api, health, grpcOptions(config), log, select);
   const grpcPort = await atSetting('api.grpcAddress', config.api.grpcAddress, () => grpc.start());
   metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({ '': await grpc.connections() }));
@@ -122,6 +127,7 @@ export async function startApi(
     throw err;
   });
   for (const name of SERVICE_NAMES) health.set(name, 'SERVING');
+  load?.start();
   // A remote index that drops out: `index` reports it; readiness follows only without fail-open (backendFollowers).
   const followers = backendFollowers(config.api.failOpen);
   const readiness = watchAvailability(index, (up) => {
@@ -137,8 +143,10 @@ export async function startApi(
     metrics,
     grpcPort,
     metricsPort: metricsServer.port,
+    load,
     async stop() {
       clearInterval(readiness);
+      await load?.stop(); // aborts the scrapes in flight
       for (const name of SERVICE_NAMES) health.set(name, 'NOT_SERVING');
       const outcome = await grpc.stop(GRPC_DRAIN_MS, () => log.info(DRAINING_LOG));
       if (outcome === 'drained') log.info('gRPC calls drained');

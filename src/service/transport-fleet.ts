@@ -1,6 +1,7 @@
 import { ApiError, type AddEndpointRequest, type EndpointInfo, type Fleet } from '../api/index.js';
 import { EndpointSpecError, type DiscoveryStatus, type EndpointInfo as StreamInfo, type EventTransport } from '../events/index.js';
 import type { Index } from '../index/index.js';
+import type { LoadScraper } from '../scoring/index.js';
 
 /** The API's fleet operations on the event transport: list streams, connect/disconnect endpoints, clear + resync. */
 export class TransportFleet implements Fleet {
@@ -9,6 +10,8 @@ export class TransportFleet implements Fleet {
     private readonly index: Index,
     /** false with endpoint leases: this replica follows only the endpoints it owns. */
     private readonly seesAllEndpoints = true,
+    /** Load scraping (load.scrape.enabled), else null: its status joins each row. */
+    private readonly load: LoadScraper | null = null,
   ) {}
 
   publishes(model: string): boolean | null {
@@ -32,6 +35,12 @@ export class TransportFleet implements Fleet {
       if (sources.has(d.url)) continue;
       rows.push({ ...waiting(d.identity ?? d.url), state: d.state === 'failing' ? 'degraded' : 'live', ...discoveryFields(d) });
     }
+    if (this.load) {
+      // A declared endpoint that has not published yet is scraped already: it shows, with its load.
+      const listed = new Set(rows.map((r) => r.endpoint));
+      for (const endpoint of this.load.endpoints()) if (!listed.has(endpoint)) rows.push(waiting(endpoint));
+      for (const row of rows) row.scrape = this.load.status(row.endpoint);
+    }
     return rows;
   }
 
@@ -48,14 +57,20 @@ export class TransportFleet implements Fleet {
       if (err instanceof EndpointSpecError) throw new ApiError('invalid_argument', '', err.message);
       throw err;
     }
+    if (this.load) {
+      this.load.setMetricsUrl(request.endpoint, request.metricsUrl ?? null);
+      this.load.refresh();
+    }
     const known = this.transport.listEndpoints().find((e) => e.identity === request.endpoint);
     // Until it publishes, the endpoint is connected but has no stream yet.
-    return known ? toInfo(known) : { ...waiting(request.endpoint), discoveryUrl: request.discoveryUrl ?? null };
+    const info = known ? toInfo(known) : { ...waiting(request.endpoint), discoveryUrl: request.discoveryUrl ?? null };
+    return { ...info, scrape: this.load?.status(request.endpoint) };
   }
 
   async remove(endpoint: string): Promise<number> {
     const entries = await this.entries(endpoint);
     const removed = await this.transport.removeIdentity(endpoint);
+    this.load?.forget(endpoint); // stops scraping it now, not at the next sync
     if (removed.length === 0 && entries === 0) throw new ApiError('not_found', 'endpoint', `"${endpoint}" is not a known endpoint`);
     return entries;
   }

@@ -1,4 +1,4 @@
-/** Load-aware selection: in-flight ledger, the cost model, learned prefill throughput, scraped load (interface). */
+/** Load-aware selection: scraped load (vLLM /metrics), in-flight ledger, the cost model, learned prefill throughput. */
 export type { LoadSource, ScrapedLoad } from './load-source.js';
 export {
   MemoryInflightLedger,
@@ -28,3 +28,9 @@ export {
   type Decision,
 } from './cost-model.js';
 export { ThroughputTable } from './throughput.js';
+export type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus } from './types.js';
+export { LoadScraper, type LoadScraperOptions } from './scraper.js';
+export { SCRAPE_OUTCOMES, PageFetcher, type ScrapeOutcome, type FetchResult } from './page-fetch.js';
+export { PromTextParser, parsePromText, parseValue, type PromSample, type PromType, type PromParseStats } from './prom-text.js';
+export { PageLoads, LOAD_METRICS, RUNNING, WAITING, KV_USAGE, KV_USAGE_OLD, type LoadFigures } from './vllm-load.js';
+export { metricsUrlFromTemplate } from './metrics-url.js';

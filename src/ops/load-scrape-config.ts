@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * Scraping of each endpoint's vLLM Prometheus page for load signals (config `load.scrape`, src/scoring/load/,
+ * docs/operations.md "Load signals"). Off by default: the service then makes no HTTP request to endpoints.
+ */
+export const LoadScrapeSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Each target is fetched this often (fixed rate; a scrape still running makes the next one wait, never overlap). */
+    intervalMs: z.number().int().min(10).default(200),
+    /** Whole scrape (connect + headers + body); a target that hangs is aborted and counted `timeout`. */
+    timeoutMs: z.number().int().min(1).default(150),
+    /** Scrapes in flight at once across all targets (further ones wait for a slot). */
+    concurrency: z.number().int().min(1).default(32),
+    /** A value older than this is reported stale: not fresh load (ListEndpoints omits it, LoadSource flags it). */
+    staleMs: z.number().int().min(1).default(2_000),
+    /** Largest page read; a longer one is cut off while streaming and counted `too_large`. */
+    maxBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+    /** The page of an endpoint `<host>:<port>[@dp<r>]` without its own AddEndpoint metrics_url. */
+    urlTemplate: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, 'must be an http(s) URL template such as http://{host}:{port}/metrics')
+      .default('http://{host}:{port}/metrics'),
+  })
+  .strict()
+  .prefault({});
+export type LoadScrapeConfig = z.output<typeof LoadScrapeSchema>;
