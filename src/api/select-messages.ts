@@ -24,6 +24,8 @@ export interface CandidateCostMsg {
   kvUsage: number;
   loadScraped: boolean;
   prefillTokensPerSecond: number;
+  encodeTokens: number;
+  encodeMs: number;
   predictedTtftMs: number;
   cost: number;
   excludedReason: string;

@@ -1,4 +1,4 @@
-import type { Index, TierRegistry } from '../index/index.js';
+import type { ImageResidency, Index, TierRegistry } from '../index/index.js';
 import type { BlockHasher } from '../keys/index.js';
 import { Scorer, type TierWeights } from '../scoring/index.js';
 import {
@@ -38,6 +38,7 @@ export interface SelectSettings {
   decodePenaltyMs: number;
   meanPromptTokens: number;
   kvUsageGate: number;
+  encodeTokensPerSecond: number;
   defaultOutputTokens: number;
 }
 
@@ -61,6 +62,8 @@ export interface SelectApiDeps {
   quota: SpeculationQuota;
   /** Scraped load per endpoint (Prometheus scraper); absent = none. */
   loads?: LoadSource;
+  /** Encoder residency (which endpoints have seen which images); absent = none has seen any. */
+  residency?: Pick<ImageResidency, 'imagesSeen'>;
   observer?: SelectObserver;
 }
 
@@ -159,12 +162,18 @@ export class SelectApi {
       inflight: inflight[i],
       scraped: this.freshLoad(s.endpoint),
       prefillTokensPerSecond: this.deps.throughput.get(s.endpoint),
+      images: prepared.items.map((item) => ({
+        offset: item.offset,
+        length: item.length,
+        seen: this.deps.residency !== undefined && this.deps.residency.imagesSeen(s.endpoint, [item.identifier]) > 0,
+      })),
     }));
     const params: CostParams = {
       blockSize: hasher.blockSize,
       decodePenaltyMs: settings.decodePenaltyMs,
       meanPromptTokens: settings.meanPromptTokens,
       kvUsageGate: settings.kvUsageGate,
+      encodeTokensPerSecond: settings.encodeTokensPerSecond,
     };
     const decision = decide(policy, prepared.tokenCount, requestDigest(prepared.keys, prepared.tokenCount), inputs, params);
     const chosen = decision.costs[decision.chosen];
@@ -200,6 +209,8 @@ export class SelectApi {
           kvUsage: c.kvUsage,
           loadScraped: c.loadScraped,
           prefillTokensPerSecond: c.prefillTokensPerSecond,
+          encodeTokens: c.encodeTokens,
+          encodeMs: c.encodeMs,
           predictedTtftMs: c.predictedTtftMs,
           cost: c.cost,
           excludedReason: c.excludedReason,

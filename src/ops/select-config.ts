@@ -19,6 +19,13 @@ export const SelectConfigSchema = z
     meanPromptTokens: z.number().int().min(0).max(10_000_000).default(1024).meta({ env: 'KV_INDEXER_SELECT_MEAN_PROMPT_TOKENS' }),
     /** Endpoints whose scraped KV-cache usage is above this are excluded, unless every candidate is. */
     kvUsageGate: z.number().min(0).max(1).default(0.95).meta({ env: 'KV_INDEXER_SELECT_KV_USAGE_GATE' }),
+    /**
+     * Image placeholder tokens the vision encoder runs per second (0 = images cost nothing to encode): the price of an
+     * image an endpoint has neither in its cached prefix nor in its encoder residency. An estimate to tune: a VL model's
+     * vision tower is ~10 % of its parameters (Qwen2.5-VL-7B: 0.67B of 8.3B) but runs over 4× the placeholder tokens
+     * (its 2×2 patch merge), so about 2.5× the prefill rate.
+     */
+    encodeTokensPerSecond: z.number().min(0).max(1e9).default(20_000).meta({ env: 'KV_INDEXER_SELECT_ENCODE_TOKENS_PER_SECOND' }),
     /** Expected output tokens of a reservation that does not say (its decode blocks: ⌈tokens / block size⌉). */
     defaultOutputTokens: z.number().int().min(0).max(10_000_000).default(256).meta({ env: 'KV_INDEXER_SELECT_DEFAULT_OUTPUT_TOKENS' }),
   })

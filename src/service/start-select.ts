@@ -35,6 +35,7 @@ export function createSelect(deps: {
     throughput: new ThroughputTable(s.prefillTokensPerSecond, s.throughputAlpha),
     quota: deps.api.quota,
     loads: deps.loads,
+    residency: service.residency,
     observer: {
       selected: (policy, outcome) => metrics.countSelect(policy, outcome),
       calibrated: (predicted, actual, prompt) => metrics.observeCalibration(predicted, actual, prompt),

@@ -105,6 +105,35 @@ describe('encoder residency over ZMQ and gRPC', () => {
     expect(text.scores.map((s: { imagesSeen: number }) => s.imagesSeen)).toEqual([0, 0]);
   });
 
+  it('Select prices the images each candidate would encode: past its cached prefix and not seen there', async () => {
+    const select = async (policy: string) => {
+      const res = await t.kv.call('Select', {
+        model: MODEL,
+        tokens: { tokenIds: tokenRange(32), items: [{ identifier: 'img-1', offset: 4, length: 20 }, { identifier: 'img-2', offset: 26, length: 4 }] },
+        candidates: [A, B, C],
+        policy,
+      });
+      return { chosen: res.endpoint, rows: res.candidates.map((c: Record<string, number>) => [c.endpoint, c.cachedBlocks, c.encodeTokens, c.encodeMs, c.predictedTtftMs]) };
+    };
+    // Defaults: prefill 8000 tokens/s, encoder 20000 tokens/s. A holds both blocks (both images inside its prefix);
+    // B holds nothing and has seen img-2 only (img-1's 20 tokens to encode); C has seen neither (20 + 4).
+    const ms = (tokens: number, perSecond: number) => (tokens / perSecond) * 1000;
+    expect(await select('cache+load')).toEqual({
+      chosen: A,
+      rows: [
+        [A, 2, 0, 0, 0],
+        [B, 0, 20, ms(20, 20_000), ms(32, 8000) + ms(20, 20_000)],
+        [C, 0, 24, ms(24, 20_000), ms(32, 8000) + ms(24, 20_000)],
+      ],
+    });
+    // Policy load ignores the cache: every candidate prefills all 32 tokens, A has seen both images.
+    expect((await select('load')).rows.map((r: number[]) => r.slice(2))).toEqual([
+      [0, 0, ms(32, 8000)],
+      [20, ms(20, 20_000), ms(32, 8000) + ms(20, 20_000)],
+      [24, ms(24, 20_000), ms(32, 8000) + ms(24, 20_000)],
+    ]);
+  });
+
   it('GetStats and the metrics report the residency', async () => {
     expect(await stats()).toEqual(['3', '2', '0']);
     expect(await metricLines()).toEqual([

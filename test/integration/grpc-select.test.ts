@@ -67,6 +67,8 @@ function cand(endpoint: string, f: Partial<Record<string, unknown>>) {
     predictedTtftMs: 80,
     cost: 80,
     excludedReason: '',
+    encodeTokens: 0,
+    encodeMs: 0,
     ...f,
   };
 }

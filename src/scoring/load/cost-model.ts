@@ -16,8 +16,12 @@ import type { ScrapedLoad } from './load-source.js';
  *   queued      = in-flight prefill tokens + waiting × meanPromptTokens   (waiting only from a fresh scrape)
  *   ttft_ms     = (queued + uncached) / prefill tokens per second × 1000
  *               + (running + in-flight decode blocks) × decodePenaltyMs
+ *               + encode tokens / encodeTokensPerSecond × 1000
  *
- * `uncached` is the prompt minus the endpoint's cached blocks (policy `load`: the whole prompt).
+ * `uncached` is the prompt minus the endpoint's cached blocks (policy `load`: the whole prompt). `encode tokens` are
+ * the placeholder tokens of the request's images that the endpoint would have to run through its vision encoder: those
+ * not inside its cached prefix (a prefix-cache hit skips the encoder) and not seen there recently (encoder residency,
+ * src/index/encoder-residency.ts; vLLM's encoder cache keeps an image's output by identifier).
  */
 
 export type Policy = 'cache' | 'load' | 'cache+load';
@@ -34,6 +38,15 @@ export interface CostParams {
   meanPromptTokens: number;
   /** Endpoints whose scraped KV usage is above this are excluded (unless every candidate is). */
   kvUsageGate: number;
+  /** Image placeholder tokens the vision encoder runs per second; 0 = images cost nothing to encode. */
+  encodeTokensPerSecond: number;
+}
+
+/** One image of the request: where its placeholder tokens are, and whether the candidate has seen it recently. */
+export interface ImageCost {
+  offset: number;
+  length: number;
+  seen: boolean;
 }
 
 export interface CostInput {
@@ -44,6 +57,8 @@ export interface CostInput {
   /** The endpoint's scraped load, or undefined when there is none or it is stale. */
   scraped: ScrapedLoad | undefined;
   prefillTokensPerSecond: number;
+  /** The request's images as this endpoint would see them; empty for a text prompt. */
+  images: readonly ImageCost[];
 }
 
 export interface CandidateCost {
@@ -59,6 +74,9 @@ export interface CandidateCost {
   /** Whether running, waiting and kvUsage come from a fresh scrape (else they are 0). */
   loadScraped: boolean;
   prefillTokensPerSecond: number;
+  /** Image placeholder tokens it would have to encode (not in its cached prefix, not seen there), and their time. */
+  encodeTokens: number;
+  encodeMs: number;
   /** Under policy `load`, with the whole prompt as uncached. */
   predictedTtftMs: number;
   /** What the policy minimises: `cache` uncached prefill tokens, otherwise predictedTtftMs. */
@@ -97,7 +115,9 @@ export function predictTtftMs(
 export function decide(policy: Policy, promptTokens: number, requestDigest: bigint, inputs: readonly CostInput[], params: CostParams): Decision {
   const costs = inputs.map((c) => {
     const uncached = Math.max(0, promptTokens - c.cachedBlocks * params.blockSize);
-    const ttft = predictTtftMs(policy === 'load' ? promptTokens : uncached, c.inflight, c.scraped, c.prefillTokensPerSecond, params);
+    const encodeTokens = imagesToEncode(c.images, policy === 'load' ? 0 : c.cachedBlocks * params.blockSize);
+    const encodeMs = params.encodeTokensPerSecond > 0 ? (encodeTokens / params.encodeTokensPerSecond) * 1000 : 0;
+    const ttft = predictTtftMs(policy === 'load' ? promptTokens : uncached, c.inflight, c.scraped, c.prefillTokensPerSecond, params) + encodeMs;
     const over = c.scraped !== undefined && c.scraped.kvUsage > params.kvUsageGate;
     const cost: CandidateCost = {
       endpoint: c.endpoint,
@@ -110,6 +130,8 @@ export function decide(policy: Policy, promptTokens: number, requestDigest: bigi
       kvUsage: c.scraped?.kvUsage ?? 0,
       loadScraped: c.scraped !== undefined,
       prefillTokensPerSecond: c.prefillTokensPerSecond,
+      encodeTokens,
+      encodeMs,
       predictedTtftMs: ttft,
       cost: policy === 'cache' ? uncached : ttft,
       excludedReason: over ? KV_USAGE_EXCLUSION : '',
@@ -147,4 +169,14 @@ export function tieHash(requestDigest: bigint, endpoint: string): number {
  */
 export function requestDigest(keys: BigUint64Array, tokenCount: number): bigint {
   return keys.length > 0 ? keys[keys.length - 1] : BigInt(tokenCount);
+}
+
+/**
+ * Placeholder tokens of the images an endpoint would encode: those ending past its cached prefix (an image inside it is
+ * a prefix-cache hit: the engine skips its encoder) that it has not seen recently.
+ */
+export function imagesToEncode(images: readonly ImageCost[], cachedTokens: number): number {
+  let tokens = 0;
+  for (const image of images) if (!image.seen && image.offset + image.length > cachedTokens) tokens += image.length;
+  return tokens;
 }

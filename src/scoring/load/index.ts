@@ -15,6 +15,7 @@ export {
 } from './inflight.js';
 export {
   decide,
+  imagesToEncode,
   predictTtftMs,
   requestDigest,
   tieHash,
@@ -24,6 +25,7 @@ export {
   type Policy,
   type CostParams,
   type CostInput,
+  type ImageCost,
   type CandidateCost,
   type Decision,
 } from './cost-model.js';

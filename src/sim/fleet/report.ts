@@ -24,7 +24,7 @@ const sec = (x: number) => `${x.toFixed(3)} s`;
 /** A plain-text table per workload for the terminal. */
 export function renderText(report: SimulationReport): string {
   const lines: string[] = [];
-  const header = ['policy', 'hit rate', 'prefill tokens', 'TTFT mean', 'TTFT p50', 'TTFT p90', 'TTFT p99', 'imbalance', 'index exact'];
+  const header = ['policy', 'hit rate', 'prefill tokens', 'TTFT mean', 'TTFT p50', 'TTFT p90', 'TTFT p99', 'imbalance', 'image encodes', 'index exact'];
   for (const w of report.workloads) {
     lines.push(`\n${w.workload} (${w.requests} requests)`);
     const cells = w.rows.map((r) => [
@@ -36,6 +36,7 @@ export function renderText(report: SimulationReport): string {
       sec(r.ttftSeconds.p90),
       sec(r.ttftSeconds.p99),
       r.imbalance.toFixed(2),
+      `${r.imageEncodes.runs} / ${r.imageEncodes.images}`,
       r.index.exact ? 'yes' : `NO (${r.index.problems.length})`,
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
@@ -47,11 +48,14 @@ export function renderText(report: SimulationReport): string {
 
 /** A Markdown table of every workload (README and docs). */
 export function renderMarkdown(report: SimulationReport): string {
-  const lines = ['| workload | policy | KV hit rate | prefill tokens | TTFT p50 | TTFT p90 | load imbalance |', '|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| workload | policy | KV hit rate | prefill tokens | TTFT p50 | TTFT p90 | load imbalance | image encodes |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
   for (const w of report.workloads) {
     for (const r of w.rows) {
       lines.push(
-        `| ${w.workload} | ${r.label} | ${pct(r.hitRate)} | ${r.prefillTokens.toLocaleString('en-US')} | ${sec(r.ttftSeconds.p50)} | ${sec(r.ttftSeconds.p90)} | ${r.imbalance.toFixed(2)} |`,
+        `| ${w.workload} | ${r.label} | ${pct(r.hitRate)} | ${r.prefillTokens.toLocaleString('en-US')} | ${sec(r.ttftSeconds.p50)} | ${sec(r.ttftSeconds.p90)} | ${r.imbalance.toFixed(2)} | ${r.imageEncodes.runs} / ${r.imageEncodes.images} |`,
       );
     }
   }

@@ -51,6 +51,11 @@ export interface PolicyResult {
   ttftSeconds: { mean: number; p50: number; p90: number; p99: number };
   /** Busiest endpoint's prefill work over the mean. */
   imbalance: number;
+  /**
+   * Encoder runs (E/P/D): of the requests' `images`, the `runs` whose placeholder tokens were not all in the chosen
+   * endpoint's cached prefix, so its vision encoder had to run again (a prefix hit skips it).
+   */
+  imageEncodes: { runs: number; images: number };
   requestsPerEndpoint: number[];
   /** After quiescence: does the service's index hold exactly the blocks the simulated endpoints hold? */
   index: { exact: boolean; entries: number; engineBlocks: number; problems: string[] };
@@ -244,6 +249,7 @@ export async function runPolicy(
     const inFlight: { at: number; request: SimulatedRequest; cached: number }[] = [];
     let promptTokens = 0;
     let cachedTokens = 0;
+    const imageEncodes = { runs: 0, images: 0 };
     for (const request of requests) {
       if (policy.readsIndex) await sim.quiesce();
       const now = request.arrival;
@@ -259,6 +265,10 @@ export async function runPolicy(
       const cached = Math.min(tokens, sim.cachedTokens(endpoint, request));
       promptTokens += tokens;
       cachedTokens += cached;
+      for (const item of request.prompt.items) {
+        imageEncodes.images++;
+        if (item.offset + item.length > cached) imageEncodes.runs++;
+      }
       const dispatched = queues.dispatch(endpoint, now, tokens - cached);
       ttft.push(dispatched.ttftSeconds);
       if (policy.prefillDone) inFlight.push({ at: now + dispatched.ttftSeconds, request, cached });
@@ -277,6 +287,7 @@ export async function runPolicy(
       prefillTokens: promptTokens - cachedTokens,
       ttftSeconds: { mean: ttft.reduce((a, b) => a + b, 0) / ttft.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) },
       imbalance: queues.imbalance(),
+      imageEncodes,
       requestsPerEndpoint: sim.endpoints.map((e) => queues.requests.get(e) ?? 0),
       index: await sim.verifyIndex(),
       eventBatches: sim.batches,

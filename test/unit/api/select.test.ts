@@ -25,7 +25,7 @@ function setup(failReserve: boolean) {
     weights: new TierWeights(),
     prompts: null,
     limits: { maxCandidates: 8, maxPromptTokens: 4096, maxItems: 4, speculativeTtlMs: 2000, failOpen: true },
-    settings: { defaultPolicy: 'cache+load', reservationTtlMs: 1000, decodePenaltyMs: 1, meanPromptTokens: 100, kvUsageGate: 0.95, defaultOutputTokens: 16 },
+    settings: { defaultPolicy: 'cache+load', reservationTtlMs: 1000, decodePenaltyMs: 1, meanPromptTokens: 100, kvUsageGate: 0.95, encodeTokensPerSecond: 20_000, defaultOutputTokens: 16 },
     ledger,
     throughput: new ThroughputTable(1000, 0.5),
     quota,

@@ -1,13 +1,13 @@
 // The cost model with hand-computed figures: every expected number is worked out in the comment above it.
 import { describe, expect, it } from 'vitest';
-import { decide, predictTtftMs, requestDigest, tieHash, type CostInput, type CostParams } from '../../../../src/scoring/load/cost-model.js';
+import { decide, imagesToEncode, predictTtftMs, requestDigest, tieHash, type CostInput, type CostParams } from '../../../../src/scoring/load/cost-model.js';
 import { ThroughputTable } from '../../../../src/scoring/load/throughput.js';
 
-const params: CostParams = { blockSize: 16, decodePenaltyMs: 2, meanPromptTokens: 1000, kvUsageGate: 0.95 };
+const params: CostParams = { blockSize: 16, decodePenaltyMs: 2, meanPromptTokens: 1000, kvUsageGate: 0.95, encodeTokensPerSecond: 20_000 };
 const none = { prefillTokens: 0, decodeBlocks: 0, reservations: 0 };
 
 function input(endpoint: string, over: Partial<CostInput> = {}): CostInput {
-  return { endpoint, cachedBlocks: 0, inflight: none, scraped: undefined, prefillTokensPerSecond: 8000, ...over };
+  return { endpoint, cachedBlocks: 0, inflight: none, scraped: undefined, prefillTokensPerSecond: 8000, images: [], ...over };
 }
 
 describe('predictTtftMs', () => {
@@ -141,7 +141,7 @@ describe('ThroughputTable', () => {
 });
 
 describe('docs/api.md worked example (defaults: 8000 tokens/s, 1 ms decode penalty, 1024 tokens per waiting request)', () => {
-  const defaults: CostParams = { blockSize: 16, decodePenaltyMs: 1, meanPromptTokens: 1024, kvUsageGate: 0.95 };
+  const defaults: CostParams = { blockSize: 16, decodePenaltyMs: 1, meanPromptTokens: 1024, kvUsageGate: 0.95, encodeTokensPerSecond: 20_000 };
   const a = input('A', {
     cachedBlocks: 112,
     inflight: { prefillTokens: 12_000, decodeBlocks: 32, reservations: 3 },
@@ -167,5 +167,48 @@ describe('docs/api.md worked example (defaults: 8000 tokens/s, 1 ms decode penal
     const d = decide('cache+load', 2048, 1n, [idle, b], defaults);
     expect(d.costs.map((c) => c.cost)).toEqual([36, 259]);
     expect(d.chosen).toBe(0);
+  });
+});
+
+describe('images to encode', () => {
+  // Two images: 400 placeholder tokens at 100..499 and 1000 at 800..1799.
+  const images = (seen: [boolean, boolean]) => [
+    { offset: 100, length: 400, seen: seen[0] },
+    { offset: 800, length: 1000, seen: seen[1] },
+  ];
+
+  it('counts the images past the cached prefix that the endpoint has not seen', () => {
+    expect(imagesToEncode(images([false, false]), 0)).toBe(1400);
+    // 512 cached tokens: the first image (ends at 500) is inside the prefix, a hit; the second must be encoded.
+    expect(imagesToEncode(images([false, false]), 512)).toBe(1000);
+    expect(imagesToEncode(images([false, true]), 0)).toBe(400);
+    expect(imagesToEncode(images([true, true]), 0)).toBe(0);
+    // An image cut by the prefix's end (ends at 1800 > 1792 cached) is encoded whole.
+    expect(imagesToEncode(images([false, false]), 1792)).toBe(1000);
+  });
+
+  it('adds their encoding time to the predicted TTFT; policy load ignores the cached prefix for it too', () => {
+    // Prompt 2048 tokens (128 blocks); A holds 32 blocks (512 tokens) and has seen neither image, B holds none and has
+    // seen both. cache+load: A = (2048 − 512) / 8000 × 1000 + 1000 / 20000 × 1000 = 192 + 50 = 242 ms;
+    // B = 2048 / 8000 × 1000 + 0 = 256 ms → A. With B having seen only the first image: B = 256 + 1000 / 20000 × 1000
+    // = 306 ms. load: A = 256 + 1400 / 20000 × 1000 = 326 ms, B = 256 ms → B.
+    const a = input('A', { cachedBlocks: 32, images: images([false, false]) });
+    const b = input('B', { images: images([true, true]) });
+    const cacheLoad = decide('cache+load', 2048, 1n, [a, b], params);
+    expect(cacheLoad.costs.map((c) => [c.endpoint, c.encodeTokens, c.encodeMs, c.predictedTtftMs])).toEqual([
+      ['A', 1000, 50, 242],
+      ['B', 0, 0, 256],
+    ]);
+    expect(cacheLoad.chosen).toBe(0);
+    const bSeenFirst = input('B', { images: images([true, false]) });
+    expect(decide('cache+load', 2048, 1n, [a, bSeenFirst], params).costs[1].predictedTtftMs).toBe(306);
+    const load = decide('load', 2048, 1n, [a, b], params);
+    expect(load.costs.map((c) => [c.encodeTokens, c.predictedTtftMs])).toEqual([
+      [1400, 326],
+      [0, 256],
+    ]);
+    expect(load.chosen).toBe(1);
+    // encodeTokensPerSecond 0: images cost nothing.
+    expect(decide('cache+load', 2048, 1n, [a, b], { ...params, encodeTokensPerSecond: 0 }).costs[0].predictedTtftMs).toBe(192);
   });
 });
