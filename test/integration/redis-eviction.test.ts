@@ -51,6 +51,10 @@ describe('Redis eviction and the endpoint registry', () => {
     await podA.flush();
     expect((await podA.lookup(K, { candidates: ['10.0.0.1:8000'] }))[0].matchedBlocks).toBe(8);
     await podA.checkRegistry();
+    // Redis's LRU clock ticks once a second: let the registry age past it, so that its keys are older than pod A's
+    // block keys (touched below at every round) whatever the machine's speed; else both look equally idle and an
+    // eviction may take the block keys first, leaving nothing to credit wrongly.
+    await new Promise((r) => setTimeout(r, 2_100));
 
     // Memory fills under allkeys-lru (set at run time, after the start-up check): fill until part of the registry is
     // evicted, touching pod A's block keys meanwhile so that they are the ones that survive (the dangerous case).

@@ -13,6 +13,7 @@ describe('select.* configuration', () => {
       decodePenaltyMs: 1,
       meanPromptTokens: 1024,
       kvUsageGate: 0.95,
+      encodeTokensPerSecond: 20_000,
       defaultOutputTokens: 256,
     });
   });
@@ -28,6 +29,7 @@ describe('select.* configuration', () => {
         KV_INDEXER_SELECT_DECODE_PENALTY_MS: '2.5',
         KV_INDEXER_SELECT_MEAN_PROMPT_TOKENS: '512',
         KV_INDEXER_SELECT_KV_USAGE_GATE: '0.8',
+        KV_INDEXER_SELECT_ENCODE_TOKENS_PER_SECOND: '40000',
         KV_INDEXER_SELECT_DEFAULT_OUTPUT_TOKENS: '64',
       }),
     );
@@ -40,6 +42,7 @@ describe('select.* configuration', () => {
       decodePenaltyMs: 2.5,
       meanPromptTokens: 512,
       kvUsageGate: 0.8,
+      encodeTokensPerSecond: 40_000,
       defaultOutputTokens: 64,
     });
   });
