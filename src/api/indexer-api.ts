@@ -16,8 +16,9 @@ import type {
 import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { SpeculationQuota } from './speculation-quota.js';
-import { formatHostPort, parseEndpointIdentity, parseTcpAddress } from '../common/index.js';
+import { formatHostPort, parseEndpointIdentity } from '../common/index.js';
 import { checkCandidates, checkCandidateShaped, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
+import { checkHttpUrl, checkStoreBound, checkZmqAddress } from './endpoint-checks.js';
 import { addImagesSeen, lookupImages, type ResidencyView } from './image-residency.js';
 
 export interface ApiLimits {
@@ -323,20 +324,6 @@ function checkDeadline(signal?: Cancellation): void {
   if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
 }
 
-function checkZmqAddress(field: string, value: string, allowHostnames: boolean): string {
-  if (!parseTcpAddress(value).ok) throw invalid(field, `"${value}" is not tcp://<host>:<port>`);
-  if (!allowHostnames) checkCandidateShaped(field, value.slice('tcp://'.length), false);
-  return value;
-}
-
-function checkHttpUrl(field: string, value: string, allowHostnames: boolean): string {
-  const m = value.length > 300 ? null : /^https?:\/\/([^\s/?#@]+)(\/[^\s?#]*)?$/.exec(value);
-  if (!m) throw invalid(field, `"${value.slice(0, 100)}" is not http(s)://<host>:<port>`);
-  // The service would GET this URL: without an admin token, the same IP-literal rule as zmq_address (docs/security.md).
-  if (!allowHostnames) checkCandidateShaped(field, m[1], false);
-  return value;
-}
-
 function zeroResult(blocks: number, maxBlocks: number, candidates?: readonly string[]): ScoreResult {
   const totalBlocks = maxBlocks ? Math.min(blocks, maxBlocks) : blocks;
   return {
@@ -361,14 +348,4 @@ function toItemMsg(i: PromptItem): ItemInfoMsg {
     identifierSource: i.identifierSource ?? '',
     fetchOutcome: i.fetchOutcome ?? '',
   };
-}
-
-/** AddEndpoint's optional store bound: max_blocks 0..10^9 and ttl_seconds 0..30 days (0 = the service default). */
-function checkStoreBound(maxBlocks: string | undefined, ttlSeconds: number | undefined): AddEndpointRequest['storeBound'] {
-  const max = maxBlocks === undefined || maxBlocks === '' ? 0 : Number(maxBlocks);
-  if (!Number.isSafeInteger(max) || max < 0 || max > 1e9) throw new ApiError('invalid_argument', 'max_blocks', `max_blocks must be 0..1000000000, got ${maxBlocks}`);
-  const ttl = ttlSeconds ?? 0;
-  if (!Number.isFinite(ttl) || ttl < 0 || ttl > 30 * 86400) throw new ApiError('invalid_argument', 'ttl_seconds', `ttl_seconds must be 0..2592000, got ${ttlSeconds}`);
-  if (max === 0 && ttl === 0) return null;
-  return { maxBlocks: max > 0 ? max : null, ttlMs: ttl > 0 ? Math.round(ttl * 1000) : null };
 }

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT, InvalidInputError } from '../common/index.js';
 import { EncoderSchema } from './encoder-config.js';
 import { SelectConfigSchema } from './select-config.js';
+import { ApiConfigSchema } from './api-config.js';
+import { EndpointsConfigSchema } from './endpoints-config.js';
 import { LoadScrapeSchema } from './load-scrape-config.js';
 
 
@@ -87,49 +89,7 @@ export const ConfigSchema = z.object({
       curveSecretKeyFile: z.string().default('').meta({ env: 'KV_INDEXER_ZMQ_CURVE_SECRET_KEY_FILE' }),
     })
     .prefault({}),
-  api: z
-    .object({
-      /** gRPC listen address. */
-      grpcAddress: z.string().min(1).default('0.0.0.0:50051').meta({ env: 'KV_INDEXER_GRPC_ADDRESS' }),
-      /** Largest accepted gRPC message. */
-      maxMessageBytes: z.number().int().min(1024).default(16 * 1024 * 1024).meta({ env: 'KV_INDEXER_MAX_MESSAGE_BYTES' }),
-      maxCandidates: z.number().int().min(1).default(1024).meta({ env: 'KV_INDEXER_MAX_CANDIDATES' }),
-      /** Longest prompt (tokens or block keys × block size) a request may carry. */
-      maxPromptTokens: z.number().int().min(1).default(262_144).meta({ env: 'KV_INDEXER_MAX_PROMPT_TOKENS' }),
-      /** Multimodal items a tokens request may carry (each one's identifier is hashed into every block it covers). */
-      maxItems: z.number().int().min(1).default(64).meta({ env: 'KV_INDEXER_MAX_ITEMS' }),
-      /** Default TTL of speculative entries (Reserve, Score.speculate). */
-      speculativeTtlMs: z.number().int().min(1).max(600_000).default(2_000).meta({ env: 'KV_INDEXER_SPECULATIVE_TTL_MS' }),
-      /** When the index backend fails: true = zero scores with `degraded`, false = UNAVAILABLE. */
-      failOpen: z.boolean().default(true).meta({ env: 'KV_INDEXER_FAIL_OPEN' }),
-      /** TLS: PEM files; empty = plaintext. With `tlsClientCaFile`, clients must present a certificate it signed (mTLS). */
-      tlsCertFile: z.string().default('').meta({ env: 'KV_INDEXER_TLS_CERT_FILE' }),
-      tlsKeyFile: z.string().default('').meta({ env: 'KV_INDEXER_TLS_KEY_FILE' }),
-      tlsClientCaFile: z.string().default('').meta({ env: 'KV_INDEXER_TLS_CLIENT_CA_FILE' }),
-      /** File holding the bearer token required by AddEndpoint/RemoveEndpoint/ClearEndpoint; empty = no check. */
-      adminTokenFile: z.string().default('').meta({ env: 'KV_INDEXER_ADMIN_TOKEN_FILE' }),
-      /**
-       * Host names (not only IP literals) as endpoints of Reserve, Score.speculate and, without an admin token,
-       * AddEndpoint (docs/security.md). Off: a caller cannot make the service resolve or connect to arbitrary names.
-       */
-      allowHostnameEndpoints: z.boolean().default(false).meta({ env: 'KV_INDEXER_ALLOW_HOSTNAME_ENDPOINTS' }),
-      /** Speculative entries (Reserve, Score.speculate) one caller (peer address) may hold unexpired; 0 = no bound. */
-      maxSpeculativePerCaller: z.number().int().min(0).default(100_000).meta({ env: 'KV_INDEXER_MAX_SPECULATIVE_PER_CALLER' }),
-      /** HTTP/2 hygiene (docs/configuration.md, "gRPC connections"): idle and maximum age of a connection, grace. */
-      maxConnectionIdleMs: z.number().int().min(1).default(300_000).meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_IDLE_MS' }),
-      maxConnectionAgeMs: z.number().int().min(1).default(1_800_000).meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_AGE_MS' }),
-      maxConnectionAgeGraceMs: z.number().int().min(0).default(30_000).meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_AGE_GRACE_MS' }),
-      /** Server PINGs after this much silence; no acknowledgement within keepaliveTimeoutMs closes the connection. */
-      keepaliveTimeMs: z.number().int().min(1).default(60_000).meta({ env: 'KV_INDEXER_GRPC_KEEPALIVE_TIME_MS' }),
-      keepaliveTimeoutMs: z.number().int().min(1).default(20_000).meta({ env: 'KV_INDEXER_GRPC_KEEPALIVE_TIMEOUT_MS' }),
-      /** Calls in flight per connection; open connections; time for a new connection's TLS + HTTP/2 handshake. */
-      maxConcurrentStreams: z.number().int().min(1).default(1024).meta({ env: 'KV_INDEXER_GRPC_MAX_CONCURRENT_STREAMS' }),
-      maxConnections: z.number().int().min(1).default(4096).meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTIONS' }),
-      handshakeTimeoutMs: z.number().int().min(1).default(10_000).meta({ env: 'KV_INDEXER_GRPC_HANDSHAKE_TIMEOUT_MS' }),
-      /** Calls open at once over all connections (~6 KB each); beyond it RESOURCE_EXHAUSTED at once. */
-      maxOpenCalls: z.number().int().min(1).default(4096).meta({ env: 'KV_INDEXER_GRPC_MAX_OPEN_CALLS' }),
-    })
-    .prefault({}),
+  api: ApiConfigSchema,
   models: z
     .object({
       /** Model registry file (YAML/JSON, docs/models.md) for chat/prompt input; '' = tokens/keys input only. */
@@ -163,41 +123,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   // Event transport (src/events, docs/events.md): connect-mode endpoints, per-endpoint queues and staleness.
-  endpoints: z
-    .object({
-      /**
-       * Connect-mode endpoint specs `tcp://ip:5557[;replay=tcp://ip:5558][;ranks=n][;serving=ip:8000|identities=…]` or
-       * a vLLM HTTP base URL `http://ip:8000` to discover them from (docs/events.md), connected besides zmq.*.
-       */
-      static: z.array(z.string().min(1)).default([]).meta({ env: 'KV_INDEXER_ENDPOINTS' }),
-      /** YAML/JSON file listing connect-mode endpoints, watched for changes ('' = none). */
-      file: z.string().default('').meta({ env: 'KV_INDEXER_ENDPOINTS_FILE' }),
-      fileCheckSeconds: z.number().min(0.1).default(2).meta({ env: 'KV_INDEXER_ENDPOINTS_FILE_CHECK_SECONDS' }),
-      /** An endpoint silent for this long is reported stale. */
-      staleSeconds: z.number().min(1).default(60).meta({ env: 'KV_INDEXER_STALE_SECONDS' }),
-      /**
-       * An endpoint silent for this long has its entries cleared (0 = never). vLLM publishes only when its cache
-       * changes, so an idle pod is silent too: set this well above the longest idle time you expect.
-       */
-      clearStaleSeconds: z.number().min(0).default(0).meta({ env: 'KV_INDEXER_CLEAR_STALE_SECONDS' }),
-      /** Decoded batches queued per endpoint; beyond it batches are dropped and the endpoint resyncs by replay. */
-      queueBatches: z.number().int().min(1).default(10_000).meta({ env: 'KV_INDEXER_QUEUE_BATCHES' }),
-      /**
-       * Connect mode with several replicas sharing a Redis index: the static endpoints are owned through leases of
-       * this TTL in Redis, so each is ingested by one replica at a time (0 = off: connect to every static endpoint).
-       */
-      leaseTtlMs: z.number().int().min(0).default(0).meta({ env: 'KV_INDEXER_ENDPOINT_LEASE_TTL_MS' }),
-      /** Endpoint identities (endpoint × data-parallel rank) tracked at once; batches of further ones are dropped. */
-      maxTracked: z.number().int().min(1).max(65_536).default(16_384).meta({ env: 'KV_INDEXER_MAX_ENDPOINTS' }),
-      /**
-       * Default store bound of every endpoint (a spec's max_blocks/ttl overrides it): engine blocks kept per endpoint
-       * identity, oldest dropped first (0 = no limit). For publishers that never announce removals (LMCache).
-       */
-      storeBoundMaxBlocks: z.number().int().min(0).max(1e9).default(0).meta({ env: 'KV_INDEXER_STORE_BOUND_MAX_BLOCKS' }),
-      /** Default store bound TTL: an engine block not stored again for this long is dropped (0 = never). */
-      storeBoundTtlSeconds: z.number().min(0).max(30 * 86400).default(0).meta({ env: 'KV_INDEXER_STORE_BOUND_TTL_SECONDS' }),
-    })
-    .prefault({}),
+  endpoints: EndpointsConfigSchema,
   // Discovery endpoints (a vLLM HTTP base URL as an endpoint spec): polling of GET /kv_event_sources (vLLM #55844).
   discovery: z
     .object({
