@@ -6,7 +6,7 @@ import type { Ingestor } from './ingest/index.js';
 import { DEFAULT_STREAM_OPTIONS, type ClearReason, type StreamContext } from './stream/types.js';
 import { EndpointStream } from './stream/worker.js';
 import { parseTopic, rankIdentity, type TopicResult } from './wire/topic.js';
-import { newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
+import { copyTally, newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
 import {
   BIND_ORIGIN,
   DROP_WARN_INTERVAL_MS,
@@ -353,9 +353,4 @@ export class EventPipeline {
       this.log.warn({ source: origin.source, expected: origin.expect, topicEndpoint: named }, 'endpoint identity mismatch: the topic names another endpoint than configured');
     }
   }
-}
-
-function copyTally(t: WireTally | undefined): WireTally {
-  if (!t) return newWireTally();
-  return { storedBlocksByLocality: { ...t.storedBlocksByLocality }, storedBlocksByOwnership: { ...t.storedBlocksByOwnership }, skippedEvents: { ...t.skippedEvents } };
 }

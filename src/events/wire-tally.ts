@@ -48,3 +48,9 @@ export function tallyBatch(
   for (const issue of issues) add(tally.skippedEvents, issue.reason, 1);
   if (unlisted) for (const [reason, n] of Object.entries(unlisted)) add(tally.skippedEvents, reason, n);
 }
+
+/** A copy of a tally (a fresh one for none), for callers that must not see later counts. */
+export function copyTally(t: WireTally | undefined): WireTally {
+  if (!t) return newWireTally();
+  return { storedBlocksByLocality: { ...t.storedBlocksByLocality }, storedBlocksByOwnership: { ...t.storedBlocksByOwnership }, skippedEvents: { ...t.skippedEvents } };
+}

@@ -1,5 +1,6 @@
 import { EngineKeyMap, type KeySink } from './engine-key-map.js';
 import { U64Table } from '../../index/table/u64-table.js';
+import { addOnce, join, removeOnce } from './span-links.js';
 
 /**
  * Canonical blocks made of several engine blocks (engine block size < canonical `B`, or sizes that do not divide),
@@ -361,23 +362,3 @@ export class SpanTable {
  */
 const HAS_MORE = 1;
 const MAX_FIRST = EngineKeyMap.MAX_SPAN_LINK >>> 1;
-
-function addOnce(links: Map<bigint, number[]>, key: bigint, id: number): void {
-  const ids = links.get(key);
-  if (!ids) links.set(key, [id]);
-  else if (!ids.includes(id)) ids.push(id);
-}
-
-/** Removes `id` from the key's list; returns how many ids are left (−1 when the key had none). */
-function removeOnce(links: Map<bigint, number[]>, key: bigint, id: number): number {
-  const ids = links.get(key);
-  if (!ids) return -1;
-  const at = ids.indexOf(id);
-  if (at >= 0) ids.splice(at, 1);
-  if (ids.length === 0) links.delete(key);
-  return ids.length;
-}
-
-function join(lo: number, hi: number): bigint {
-  return (BigInt(hi) << 32n) | BigInt(lo);
-}

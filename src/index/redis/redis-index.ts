@@ -21,7 +21,7 @@
 import { normaliseTier, TierRegistry } from '../tiers.js';
 import type { Index, LookupOptions, PrefixMatch } from '../types.js';
 import { checkEndpoint, checkKeys, checkLookupOptions, checkTier, checkTtl } from '../memory/validate.js';
-import { asUnavailable, IndexUnavailableError, UnsafeEvictionPolicyError } from './errors.js';
+import { asUnavailable, IndexUnavailableError } from './errors.js';
 import { EndpointLeases } from './leases.js';
 import { KeySchema } from './key-schema.js';
 import { RedisConnection } from './redis-client.js';
@@ -29,7 +29,8 @@ import { resolveOptions, type RedisIndexOptions, type RedisIndexStats } from './
 import { lookupArgs, mergeCounters, parseMatches } from './replies.js';
 import { SharedIds } from './shared-ids.js';
 import { TagStore } from './tag-store.js';
-import { checkAnchors, WriteBuffer, type WriteOp } from './write-buffer.js';
+import { checkAnchors, rawKeys, WriteBuffer, type WriteOp } from './write-buffer.js';
+import { refuseUnsafeEviction, registryMapsBack } from './registry-check.js';
 
 export class RedisIndex implements Index {
   readonly backend = 'redis' as const;
@@ -78,11 +79,7 @@ export class RedisIndex implements Index {
       await index.conn.close();
       throw asUnavailable(err, 'connect');
     }
-    const unsafe = (await index.conn.evictionPolicies()).find((p) => p.startsWith('allkeys-'));
-    if (unsafe && !options.allowUnsafeEviction) {
-      await index.conn.close();
-      throw new UnsafeEvictionPolicyError(unsafe);
-    }
+    await refuseUnsafeEviction(index.conn, options.allowUnsafeEviction ?? false);
     const check = options.registryCheckMs ?? 1000;
     index.registryTimer = setInterval(() => void index.checkRegistry().catch(() => undefined), check);
     index.registryTimer.unref();
@@ -305,13 +302,9 @@ export class RedisIndex implements Index {
       return;
     }
     this.noteGeneration(g, false);
-    // A partial loss (some registry hashes evicted, the generation kept): the ids this process wrote under must still
-    // map both ways. If not, the generation is dropped so that every replica (and the next PREPARE) starts a new one.
-    const names = [...this.written].slice(0, 64).filter((e) => this.ids.endpointId(e) !== undefined);
-    if (names.length === 0) return;
-    const ids = names.map((e) => String(this.ids.endpointId(e)));
-    const [byName, byId] = await Promise.all([this.conn.hmget(this.schema.meta('eid'), ...names), this.conn.hmget(this.schema.meta('ename'), ...ids)]);
-    if (names.some((e, i) => byName[i] !== ids[i] || byId[i] !== e)) {
+    // A partial loss (some registry hashes evicted, the generation kept): the generation is dropped so that every
+    // replica (and the next PREPARE) starts a new one.
+    if (!(await registryMapsBack(this.conn, this.schema, this.ids, this.written))) {
       await this.conn.del(this.schema.meta('gen'));
       this.generation = undefined;
       this.registryLost();
@@ -389,8 +382,4 @@ export class RedisIndex implements Index {
   private checkOpen(): void {
     if (this.closed) throw new Error('RedisIndex is closed');
   }
-}
-
-function rawKeys(keys: BigUint64Array): Buffer {
-  return Buffer.from(keys.buffer, keys.byteOffset, keys.length * 8);
 }

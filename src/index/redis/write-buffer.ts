@@ -90,3 +90,8 @@ export class WriteBuffer {
     });
   }
 }
+
+/** The keys as the scripts take them: 8 bytes each, little-endian, no copy. */
+export function rawKeys(keys: BigUint64Array): Buffer {
+  return Buffer.from(keys.buffer, keys.byteOffset, keys.length * 8);
+}
