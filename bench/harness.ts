@@ -42,7 +42,14 @@ export function writeResult(suite: Suite, result: SuiteResult, quick: boolean): 
   const dir = new URL('./results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${suite.name}${quick ? '.quick' : ''}.json`, dir);
-  const body = { suite: suite.name, description: suite.description, date: new Date().toISOString(), quick, machine: machine(), ...result };
+  const body = {
+    suite: suite.name,
+    description: suite.description,
+    date: new Date().toISOString(),
+    quick,
+    machine: machine(),
+    ...result,
+  };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   return file.pathname;
 }
@@ -113,7 +120,10 @@ export async function micro(name: string, operation: () => void, quick: boolean)
   bench.add(name, operation);
   await bench.run();
   const result = bench.tasks[0].result;
-  if (result.state !== 'completed') throw new Error(`micro-benchmark ${name} did not complete (${result.state}${result.state === 'errored' ? `: ${result.error.message}` : ''})`);
+  if (result.state !== 'completed')
+    throw new Error(
+      `micro-benchmark ${name} did not complete (${result.state}${result.state === 'errored' ? `: ${result.error.message}` : ''})`,
+    );
   return {
     meanNs: result.latency.mean * 1e6,
     p50Ns: (result.latency.p50 ?? result.latency.mean) * 1e6,

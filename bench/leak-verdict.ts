@@ -63,7 +63,12 @@ export function linearSlope(points: readonly { x: number; y: number }[]): { slop
 function fit(points: { x: number; y: number }[], limit: number): Slope {
   // Seconds → minutes on the x axis, so the slope is MiB per minute.
   const { slope, standardError } = linearSlope(points.map((p) => ({ x: p.x / 60, y: p.y })));
-  return { slopeMiBPerMinute: slope, standardErrorMiBPerMinute: standardError, points: points.length, limitMiBPerMinute: limit };
+  return {
+    slopeMiBPerMinute: slope,
+    standardErrorMiBPerMinute: standardError,
+    points: points.length,
+    limitMiBPerMinute: limit,
+  };
 }
 
 /** Judges the samples of a run of `minutes` (the run's requested length). */
@@ -75,14 +80,27 @@ export function judgeLeak(samples: readonly MemorySample[], minutes: number): Le
     half.filter((s) => s.heapAfterGcMiB !== undefined).map((s) => ({ x: s.t, y: s.heapAfterGcMiB as number })),
     HEAP_AFTER_GC_LIMIT_MIB_PER_MINUTE,
   );
-  const rss = fit(half.map((s) => ({ x: s.t, y: s.rssMiB })), RSS_LIMIT_MIB_PER_MINUTE);
+  const rss = fit(
+    half.map((s) => ({ x: s.t, y: s.rssMiB })),
+    RSS_LIMIT_MIB_PER_MINUTE,
+  );
   const window = { fromSecond: from, toSecond: end };
   if (minutes < MIN_JUDGED_MINUTES || heapAfterGc.points < 3) {
-    return { verdict: 'too short to judge', reason: `runs shorter than ${MIN_JUDGED_MINUTES} minutes are not judged`, window, heapAfterGc, rss };
+    return {
+      verdict: 'too short to judge',
+      reason: `runs shorter than ${MIN_JUDGED_MINUTES} minutes are not judged`,
+      window,
+      heapAfterGc,
+      rss,
+    };
   }
   const over = [
-    heapAfterGc.slopeMiBPerMinute >= heapAfterGc.limitMiBPerMinute ? `heap after GC grows ${heapAfterGc.slopeMiBPerMinute.toFixed(2)} MiB/min (limit ${heapAfterGc.limitMiBPerMinute})` : '',
-    rss.slopeMiBPerMinute >= rss.limitMiBPerMinute ? `RSS grows ${rss.slopeMiBPerMinute.toFixed(2)} MiB/min (limit ${rss.limitMiBPerMinute})` : '',
+    heapAfterGc.slopeMiBPerMinute >= heapAfterGc.limitMiBPerMinute
+      ? `heap after GC grows ${heapAfterGc.slopeMiBPerMinute.toFixed(2)} MiB/min (limit ${heapAfterGc.limitMiBPerMinute})`
+      : '',
+    rss.slopeMiBPerMinute >= rss.limitMiBPerMinute
+      ? `RSS grows ${rss.slopeMiBPerMinute.toFixed(2)} MiB/min (limit ${rss.limitMiBPerMinute})`
+      : '',
   ].filter(Boolean);
   if (over.length > 0) return { verdict: 'leak', reason: over.join('; '), window, heapAfterGc, rss };
   return {

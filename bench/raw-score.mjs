@@ -5,7 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { loadSync } from '@grpc/proto-loader';
 
 const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
-const def = loadSync('kvindexer/v1/kvindexer.proto', { keepCase: false, longs: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] });
+const def = loadSync('kvindexer/v1/kvindexer.proto', {
+  keepCase: false,
+  longs: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+});
 
 /** kvindexer.v1.KvIndexer/Score as proto-loader defines it (path, requestSerialize, responseDeserialize). */
 export const score = def['kvindexer.v1.KvIndexer'].Score;

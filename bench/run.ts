@@ -18,11 +18,28 @@ import { mmHashSuite } from './suites/mm-hash.js';
 import { selectSuite } from './suites/select.js';
 import { scrapeSuite } from './suites/scrape.js';
 
-const SUITES: Suite[] = [decodeSuite, hashingSuite, ingestSuite, indexSuite, transportSuite, promptSuite, grpcSuite, grpcChatSuite, grpcToolsSuite, grpcHygieneSuite, redisSuite, mmHashSuite, selectSuite, scrapeSuite];
+const SUITES: Suite[] = [
+  decodeSuite,
+  hashingSuite,
+  ingestSuite,
+  indexSuite,
+  transportSuite,
+  promptSuite,
+  grpcSuite,
+  grpcChatSuite,
+  grpcToolsSuite,
+  grpcHygieneSuite,
+  redisSuite,
+  mmHashSuite,
+  selectSuite,
+  scrapeSuite,
+];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const onlyArg = args.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
+const onlyArg =
+  args.find((a) => a.startsWith('--only='))?.slice('--only='.length) ??
+  (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
 const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 
 for (const suite of SUITES) {

@@ -22,7 +22,10 @@ const fleet = new SimFleet(
     model: MODEL,
     gpuBlocks: 1_024,
     cpuBlocks: e % 2 === 0 ? 512 : 0,
-    style: { encoding: e % 2 === 0 ? ('map' as const) : ('array' as const), hashes: e % 3 === 0 ? ('bytes' as const) : ('int' as const) },
+    style: {
+      encoding: e % 2 === 0 ? ('map' as const) : ('array' as const),
+      hashes: e % 3 === 0 ? ('bytes' as const) : ('int' as const),
+    },
   })),
 );
 const workload = new ChatWorkload(fleet, {

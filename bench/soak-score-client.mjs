@@ -12,7 +12,6 @@ import { grpcFrame, SCORE_HEADERS, score } from './raw-score.mjs';
 const BUCKET_MS = 0.01;
 const BUCKETS = 200_000; // 2 s; slower calls land in the last bucket
 
-
 function run({ address, requests, seconds, concurrency }) {
   const frames = requests.map((r) => grpcFrame(score.requestSerialize(r)));
   const sessions = Array.from({ length: concurrency }, () => connect(`http://${address}`));
@@ -52,7 +51,14 @@ function run({ address, requests, seconds, concurrency }) {
         if (t1 < end) one(lane);
         else if (--running === 0) {
           for (const s of sessions) s.close();
-          resolve({ calls, errors, firstError, seconds: (t1 - started) / 1000, ...percentiles(histogram, calls), maxMs });
+          resolve({
+            calls,
+            errors,
+            firstError,
+            seconds: (t1 - started) / 1000,
+            ...percentiles(histogram, calls),
+            maxMs,
+          });
         }
       });
       stream.end(frames[next++ % frames.length]);

@@ -39,11 +39,16 @@ const embedded = await startEmbedded(embeddedConfig());
 const { service, api } = embedded;
 
 // The fleet (simulated vLLM publishers, src/sim/publisher) in its own process, as vLLM's are: see soak-fleet.ts.
-const fleetProcess = fork(new URL('./soak-fleet.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-type FleetMessage = { type: 'ready'; requests: object[] } | { type: 'done'; published: number } | { type: 'error'; message: string };
+const fleetProcess = fork(new URL('./soak-fleet.ts', import.meta.url), [], {
+  execArgv: ['--import', 'tsx'],
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+type FleetMessage =
+  { type: 'ready'; requests: object[] } | { type: 'done'; published: number } | { type: 'error'; message: string };
 const fromFleet = (want: FleetMessage['type']) =>
   new Promise<FleetMessage>((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`the fleet process exited (${String(code)}) before '${want}'`));
+    const onExit = (code: number | null) =>
+      reject(new Error(`the fleet process exited (${String(code)}) before '${want}'`));
     fleetProcess.once('exit', onExit);
     fleetProcess.once('message', (m: FleetMessage) => {
       fleetProcess.off('exit', onExit);
@@ -67,8 +72,13 @@ interface ScoreResult {
   maxMs: number;
 }
 const scoring = new Promise<ScoreResult>((resolve, reject) => {
-  const client = fork(new URL('./soak-score-client.mjs', import.meta.url), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  client.once('message', (m: { type: string; message?: string } & ScoreResult) => (m.type === 'result' ? resolve(m) : reject(new Error(m.message))));
+  const client = fork(new URL('./soak-score-client.mjs', import.meta.url), [], {
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  client.once('message', (m: { type: string; message?: string } & ScoreResult) =>
+    m.type === 'result' ? resolve(m) : reject(new Error(m.message)),
+  );
   client.once('error', reject);
   client.once('exit', (code) => reject(new Error(`the Score client exited (${String(code)}) before reporting`)));
   client.send({ type: 'run', address: `127.0.0.1:${api.grpcPort}`, seconds, concurrency: 4, requests });
@@ -86,7 +96,8 @@ let gcTotal = 0;
 const gcObserver = new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     // The sampler's own forced collections are not pauses of the service: left out.
-    if (((e as { detail?: { flags?: number } }).detail?.flags ?? 0) & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) continue;
+    if (((e as { detail?: { flags?: number } }).detail?.flags ?? 0) & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED)
+      continue;
     gcMax = Math.max(gcMax, e.duration);
     gcTotal += e.duration;
   }
@@ -116,7 +127,11 @@ const sampler = setInterval(() => {
   if (++tick % GC_EVERY_SECONDS === 0) {
     gc();
     const g = process.memoryUsage();
-    afterGc = { heapAfterGcMiB: g.heapUsed / 2 ** 20, arrayBuffersAfterGcMiB: g.arrayBuffers / 2 ** 20, externalAfterGcMiB: g.external / 2 ** 20 };
+    afterGc = {
+      heapAfterGcMiB: g.heapUsed / 2 ** 20,
+      arrayBuffersAfterGcMiB: g.arrayBuffers / 2 ** 20,
+      externalAfterGcMiB: g.external / 2 ** 20,
+    };
   }
   const m = process.memoryUsage();
   samples.push({
@@ -189,8 +204,15 @@ const leaking = leak.verdict === 'leak';
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
 const file = new URL(minutes < 1 ? 'soak.quick.json' : 'soak.json', dir);
-writeFileSync(file, `${JSON.stringify({ suite: 'soak', date: new Date().toISOString(), machine: machine(), summary, samples }, null, 2)}\n`);
-console.table(Object.entries(summary).filter(([, v]) => typeof v === 'number').map(([k, v]) => ({ figure: k, value: Number((v as number).toPrecision(5)) })));
+writeFileSync(
+  file,
+  `${JSON.stringify({ suite: 'soak', date: new Date().toISOString(), machine: machine(), summary, samples }, null, 2)}\n`,
+);
+console.table(
+  Object.entries(summary)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => ({ figure: k, value: Number((v as number).toPrecision(5)) })),
+);
 console.log(`errors: ${JSON.stringify(errors)}${failed ? '  ← FAILED' : ''}`);
 console.log(`leak verdict: ${leak.verdict} — ${leak.reason}`);
 console.log(`wrote ${file.pathname}`);

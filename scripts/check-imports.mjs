@@ -78,7 +78,10 @@ for (const start of files) {
     if (!graph.has(next)) continue;
     const c = colour.get(next);
     if (c === 1) {
-      const cycle = path.slice(path.indexOf(next)).concat(next).map((f) => relative(SRC, f));
+      const cycle = path
+        .slice(path.indexOf(next))
+        .concat(next)
+        .map((f) => relative(SRC, f));
       problems.push(`import cycle: ${cycle.join(' → ')}`);
     } else if (!c) {
       colour.set(next, 1);

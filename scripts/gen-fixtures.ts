@@ -18,5 +18,7 @@ for (const name of Object.keys(SCENARIOS)) {
   const gz = gzipSync(Buffer.concat(parts), { level: 9 });
   writeFileSync(new URL(`${name}.kvrec.gz`, dir), gz);
   writeFileSync(new URL(`${name}.expected.json`, dir), `${JSON.stringify(s.expected, null, 1)}\n`);
-  console.log(`${name}: ${s.messages.length} messages, ${gz.length} bytes; endpoints ${JSON.stringify(s.expected.endpoints)}`);
+  console.log(
+    `${name}: ${s.messages.length} messages, ${gz.length} bytes; endpoints ${JSON.stringify(s.expected.endpoints)}`,
+  );
 }

@@ -113,7 +113,12 @@ function riff(chunks) {
     ]),
   );
   const size = body.length + 4;
-  return Buffer.concat([Buffer.from('RIFF'), Buffer.from([size & 255, (size >>> 8) & 255, (size >>> 16) & 255, size >>> 24]), Buffer.from('WEBP'), body]);
+  return Buffer.concat([
+    Buffer.from('RIFF'),
+    Buffer.from([size & 255, (size >>> 8) & 255, (size >>> 16) & 255, size >>> 24]),
+    Buffer.from('WEBP'),
+    body,
+  ]);
 }
 
 export const webpLossless = (width, height) => riff([['VP8L', vp8l(width, height)]]);
@@ -123,7 +128,10 @@ export function webpExtended(width, height) {
   const x = Buffer.alloc(10);
   x.writeUIntLE(width - 1, 4, 3);
   x.writeUIntLE(height - 1, 7, 3);
-  return riff([['VP8X', x], ['VP8L', vp8l(width, height)]]);
+  return riff([
+    ['VP8X', x],
+    ['VP8L', vp8l(width, height)],
+  ]);
 }
 
 /** GIF89a, two-colour palette, LZW with a clear code every two literals so the code size stays 3 bits. */
@@ -143,10 +151,19 @@ export function gif(width, height) {
   }
   return Buffer.concat([
     Buffer.from('GIF89a', 'ascii'),
-    u16le(width), u16le(height), Buffer.from([0x80, 0, 0]),
+    u16le(width),
+    u16le(height),
+    Buffer.from([0x80, 0, 0]),
     Buffer.from([0, 0, 0, 255, 255, 255]),
-    Buffer.from([0x2c]), u16le(0), u16le(0), u16le(width), u16le(height), Buffer.from([0]),
-    Buffer.from([2]), ...blocks, Buffer.from([0]),
+    Buffer.from([0x2c]),
+    u16le(0),
+    u16le(0),
+    u16le(width),
+    u16le(height),
+    Buffer.from([0]),
+    Buffer.from([2]),
+    ...blocks,
+    Buffer.from([0]),
     Buffer.from([0x3b]),
   ]);
 }

@@ -32,10 +32,15 @@ export async function demoRecordingFrames(): Promise<Buffer[][]> {
     const [image] = p.items;
     // vLLM ≥ 0.19 extra_keys: each block the image overlaps carries [identifier, item_offset - block_start].
     const extraKeys = Array.from({ length: blocks }, (_, b) =>
-      b * 16 < image.offset + image.length && (b + 1) * 16 > image.offset ? [[image.identifier, image.offset - b * 16]] : null,
+      b * 16 < image.offset + image.length && (b + 1) * 16 > image.offset
+        ? [[image.identifier, image.offset - b * 16]]
+        : null,
     );
     // Engine hashes are opaque to the indexer: any distinct values do.
-    const hashes = Array.from({ length: blocks }, (_, b) => 0x9e3779b97f4a7c15n * BigInt(b + 1) & 0xffffffffffffffffn);
+    const hashes = Array.from(
+      { length: blocks },
+      (_, b) => (0x9e3779b97f4a7c15n * BigInt(b + 1)) & 0xffffffffffffffffn,
+    );
     const stored = {
       type: 'BlockStored',
       block_hashes: hashes,

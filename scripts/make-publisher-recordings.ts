@@ -30,14 +30,22 @@ function message(endpoint: string, seq: number, events: unknown[], rank: number 
   const seqFrame = Buffer.alloc(8);
   seqFrame.writeBigUInt64BE(BigInt(seq));
   const payload = Buffer.from(encode([T0 + seq * 0.01, events, rank], { useBigInt64: true }));
-  return { time: (T0 + seq * 0.01) * 1000, frames: [Buffer.from(`kv@${endpoint}@${PUBLISHER_MODEL}`), seqFrame, payload] };
+  return {
+    time: (T0 + seq * 0.01) * 1000,
+    frames: [Buffer.from(`kv@${endpoint}@${PUBLISHER_MODEL}`), seqFrame, payload],
+  };
 }
 
 /** TensorRT-LLM engine hashes: the low 64 bits of its radix block key (any uint64, so half exceed 2^63). */
 const TRT = [0xfedcba9876543210n, 0x0123456789abcdefn, 0x8000000000000001n, 0x7fffffffffffffffn, 0xaaaaaaaaaaaaaaaan];
 
 export function trtllmMessages(): RecordedMessage[] {
-  const stored = (hashes: bigint[], parent: bigint | null, tokens: (number | string)[], extra: Record<string, unknown> = {}) => ({
+  const stored = (
+    hashes: bigint[],
+    parent: bigint | null,
+    tokens: (number | string)[],
+    extra: Record<string, unknown> = {},
+  ) => ({
     type: 'BlockStored',
     block_hashes: hashes,
     parent_block_hash: parent,
@@ -51,11 +59,18 @@ export function trtllmMessages(): RecordedMessage[] {
   return [
     // Two complete blocks, coalesced into one event.
     message(TRT_ENDPOINT, 0, [stored([TRT[0], TRT[1]], null, range(32, 1))], 0),
-    message(TRT_ENDPOINT, 1, [
-      stored([TRT[2]], TRT[1], range(16, 33)),
-      // A block with an image segment: mm_keys names it; refused (unsupported_mm_keys), nothing indexed from it.
-      stored([TRT[3]], TRT[2], range(16, 49), { mm_keys: [[{ type: 'mm_key', hash: '9f86d081884c7d659a2feaa0c55ad015', start_offset: 0 }]] }),
-    ], 0),
+    message(
+      TRT_ENDPOINT,
+      1,
+      [
+        stored([TRT[2]], TRT[1], range(16, 33)),
+        // A block with an image segment: mm_keys names it; refused (unsupported_mm_keys), nothing indexed from it.
+        stored([TRT[3]], TRT[2], range(16, 49), {
+          mm_keys: [[{ type: 'mm_key', hash: '9f86d081884c7d659a2feaa0c55ad015', start_offset: 0 }]],
+        }),
+      ],
+      0,
+    ),
     // EventTokenId = int | str: a string token cannot be hashed (bad_token_ids), nothing indexed from the event.
     message(TRT_ENDPOINT, 2, [stored([TRT[4]], null, [...range(15, 100), '<image>'])], 0),
     message(TRT_ENDPOINT, 3, [{ type: 'BlockRemoved', block_hashes: [TRT[2]], medium: 'GPU' }], 0),
@@ -68,19 +83,38 @@ const SG = [-8070450532247928832n, 1234567890123456789n, -2n, 42n, -922337203685
 export function sglangMessages(): RecordedMessage[] {
   const pairs = (raw: number[]) => raw.slice(0, -1).map((t, j) => [t, raw[j + 1]]);
   return [
-    message(SGLANG_ENDPOINT, 0, [
-      // Legacy length: medium None is a trailing default, omitted.
-      ['BlockStored', [SG[0]], null, range(16, 1), 16, null],
-      ['BlockStored', [SG[1]], SG[0], range(16, 17), 16, null, 'GPU'],
-      // BlockStoredWithMetadata: the metadata map at position 7 (where vLLM has lora_name).
-      ['BlockStored', [SG[2], SG[3]], null, range(32, 1), 16, null, 'GPU', { cache_salt: 'tenant-a', session_id: 's-1' }],
-    ], 0),
-    message(SGLANG_ENDPOINT, 1, [
-      // EAGLE speculative decoding: 16 pairs over raw tokens 201..217 stand for positions 201..216.
-      ['BlockStored', [SG[4]], null, pairs(range(17, 201)), 16, null, 'GPU'],
-      // A broken pair chain: refused (bad_token_pairs).
-      ['BlockStored', [SG[5]], SG[4], [[217, 218], [219, 220], ...pairs(range(15, 221))], 16, null, 'GPU'],
-    ], 0),
+    message(
+      SGLANG_ENDPOINT,
+      0,
+      [
+        // Legacy length: medium None is a trailing default, omitted.
+        ['BlockStored', [SG[0]], null, range(16, 1), 16, null],
+        ['BlockStored', [SG[1]], SG[0], range(16, 17), 16, null, 'GPU'],
+        // BlockStoredWithMetadata: the metadata map at position 7 (where vLLM has lora_name).
+        [
+          'BlockStored',
+          [SG[2], SG[3]],
+          null,
+          range(32, 1),
+          16,
+          null,
+          'GPU',
+          { cache_salt: 'tenant-a', session_id: 's-1' },
+        ],
+      ],
+      0,
+    ),
+    message(
+      SGLANG_ENDPOINT,
+      1,
+      [
+        // EAGLE speculative decoding: 16 pairs over raw tokens 201..217 stand for positions 201..216.
+        ['BlockStored', [SG[4]], null, pairs(range(17, 201)), 16, null, 'GPU'],
+        // A broken pair chain: refused (bad_token_pairs).
+        ['BlockStored', [SG[5]], SG[4], [[217, 218], [219, 220], ...pairs(range(15, 221))], 16, null, 'GPU'],
+      ],
+      0,
+    ),
     message(SGLANG_ENDPOINT, 2, [['BlockRemoved', [SG[1]], 'GPU']], 0),
   ];
 }
@@ -98,14 +132,33 @@ export function vllmStorageMessages(): RecordedMessage[] {
     ...extra,
   });
   return [
-    message(VLLM_ENDPOINT, 0, [
-      { type: 'BlockStored', block_hashes: [501, 502], parent_block_hash: null, token_ids: range(32, 1), block_size: 16, lora_id: null, medium: 'GPU', lora_name: null },
-    ], null),
-    message(VLLM_ENDPOINT, 1, [
-      placeholder([501, 502], { locality: 'REMOTE', ownership: 'fs-shared', session_id: 'req-7' }),
-      placeholder([501], { locality: 'LOCAL', ownership: 'fs-local' }),
-      placeholder([503], { locality: 'ELSEWHERE' }),
-    ], null),
+    message(
+      VLLM_ENDPOINT,
+      0,
+      [
+        {
+          type: 'BlockStored',
+          block_hashes: [501, 502],
+          parent_block_hash: null,
+          token_ids: range(32, 1),
+          block_size: 16,
+          lora_id: null,
+          medium: 'GPU',
+          lora_name: null,
+        },
+      ],
+      null,
+    ),
+    message(
+      VLLM_ENDPOINT,
+      1,
+      [
+        placeholder([501, 502], { locality: 'REMOTE', ownership: 'fs-shared', session_id: 'req-7' }),
+        placeholder([501], { locality: 'LOCAL', ownership: 'fs-local' }),
+        placeholder([503], { locality: 'ELSEWHERE' }),
+      ],
+      null,
+    ),
     message(VLLM_ENDPOINT, 2, [{ type: 'BlockRemoved', block_hashes: [501, 502], medium: null }], null),
   ];
 }
@@ -113,13 +166,30 @@ export function vllmStorageMessages(): RecordedMessage[] {
 const root = new URL('../', import.meta.url);
 
 export const PUBLISHER_RECORDINGS: { name: string; header: RecordingHeader; messages: () => RecordedMessage[] }[] = [
-  { name: 'trtllm-streaming', header: header('TensorRT-LLM streaming KV events (map-form events, mm_keys, string token)'), messages: trtllmMessages },
-  { name: 'sglang-vllm-wire', header: header('SGLang ≥ 0.5.18 on the vLLM wire: metadata map at position 7, EAGLE token pairs'), messages: sglangMessages },
-  { name: 'vllm-storage-locality', header: header('vLLM main: STORAGE placeholders with locality and ownership'), messages: vllmStorageMessages },
+  {
+    name: 'trtllm-streaming',
+    header: header('TensorRT-LLM streaming KV events (map-form events, mm_keys, string token)'),
+    messages: trtllmMessages,
+  },
+  {
+    name: 'sglang-vllm-wire',
+    header: header('SGLang ≥ 0.5.18 on the vLLM wire: metadata map at position 7, EAGLE token pairs'),
+    messages: sglangMessages,
+  },
+  {
+    name: 'vllm-storage-locality',
+    header: header('vLLM main: STORAGE placeholders with locality and ownership'),
+    messages: vllmStorageMessages,
+  },
 ];
 
 function header(note: string): RecordingHeader {
-  return { createdAt: '2026-12-02T00:00:00.000Z', source: 'scripts/make-publisher-recordings.ts', format: 'vllm', note };
+  return {
+    createdAt: '2026-12-02T00:00:00.000Z',
+    source: 'scripts/make-publisher-recordings.ts',
+    format: 'vllm',
+    note,
+  };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -20,12 +20,15 @@ const SHOWN: Record<string, Record<string, string>> = {
     'sglang-arrayMessagesPerSecond': 'SGLang array events',
   },
   'mm-hash': {
-    identifier_blake3_MBps: "vLLM image identifier (BLAKE3, hash-wasm), 20 MB image, one core",
+    identifier_blake3_MBps: 'vLLM image identifier (BLAKE3, hash-wasm), 20 MB image, one core',
     identifier_sha256_MBps: 'same, sha256 (node:crypto)',
     fetchColdP50: 'image URL fetch from a local server, cold, p50 (695 KB PNG)',
     fetchCachedP50: 'same, cached, p50',
   },
-  hashing: { nsPerBlockRealistic: 'request-key hashing, 16-token blocks', nsPerBlockWideTokens: 'same, every token 5 CBOR bytes' },
+  hashing: {
+    nsPerBlockRealistic: 'request-key hashing, 16-token blocks',
+    nsPerBlockWideTokens: 'same, every token 5 CBOR bytes',
+  },
   ingest: {
     storedBlocksPerSecond: 'decoded stores applied (hash + bridge + index), one core',
     removedBlocksPerSecond: 'removes applied',
@@ -55,7 +58,8 @@ const SHOWN: Record<string, Record<string, string>> = {
     fourImagesP50Ms: 'chat with 4 images, render + expand + keys, p50',
   },
   grpc: {
-    requestsPerSecond: 'gRPC Score (1k tokens, 16 candidates) while ingesting 100k blocks/s: max throughput (closed loop, 16 in flight)',
+    requestsPerSecond:
+      'gRPC Score (1k tokens, 16 candidates) while ingesting 100k blocks/s: max throughput (closed loop, 16 in flight)',
     p50: 'same, at 5,000 req/s offered (open loop), p50',
     p99: 'same, at 5,000 req/s offered (open loop), p99',
     h2loadRequestsPerSecond: 'max throughput, h2load as the client (closed loop)',
@@ -67,7 +71,8 @@ const SHOWN: Record<string, Record<string, string>> = {
     nextTurnP50Ms: 'same, next turn of the conversation, p50',
   },
   'grpc-tools': {
-    coldP50Ms: 'gRPC Score from a tool-using agent chat (8k tokens: tools, tool calls, results; 16 candidates), new conversation, p50',
+    coldP50Ms:
+      'gRPC Score from a tool-using agent chat (8k tokens: tools, tool calls, results; 16 candidates), new conversation, p50',
     coldP99Ms: 'same, p99',
     nextTurnP50Ms: 'same, next turn of the conversation, p50',
   },
@@ -96,7 +101,20 @@ const SHOWN: Record<string, Record<string, string>> = {
   },
 };
 
-const ORDER = ['decode', 'hashing', 'ingest', 'index-memory', 'transport', 'prompt', 'grpc', 'grpc-chat', 'grpc-tools', 'grpc-hygiene', 'redis', 'mm-hash'];
+const ORDER = [
+  'decode',
+  'hashing',
+  'ingest',
+  'index-memory',
+  'transport',
+  'prompt',
+  'grpc',
+  'grpc-chat',
+  'grpc-tools',
+  'grpc-hygiene',
+  'redis',
+  'mm-hash',
+];
 
 function format(value: number): string {
   if (value >= 1_000_000) return `${(value / 1e6).toFixed(value >= 1e7 ? 1 : 2)}M`;
@@ -135,7 +153,9 @@ export function renderPerformanceTable(resultsDir: URL): string {
     const reference = REFERENCE[suite] ?? {};
     for (const [name, f] of Object.entries({ ...result.figures, ...derived(suite, result.figures) })) {
       if (!(name in shown) && !(name in reference) && !f.goal) continue;
-      rows.push(`| ${suite} | ${shown[name] ?? name} | ${format(f.value)} ${f.unit} | ${f.goal ?? ''} | ${reference[name] ?? ''} |`);
+      rows.push(
+        `| ${suite} | ${shown[name] ?? name} | ${format(f.value)} ${f.unit} | ${f.goal ?? ''} | ${reference[name] ?? ''} |`,
+      );
     }
   }
   return rows.join('\n');
@@ -172,7 +192,11 @@ export function renderDocs(root: URL): { path: URL; text: string }[] {
   const readmePath = new URL('README.md', root);
   const simulatorPath = new URL('docs/simulator.md', root);
   const simulation = renderSimulationTable(results);
-  const readme = withSection(withTable(readFileSync(readmePath, 'utf8'), renderPerformanceTable(results)), 'sim', simulation);
+  const readme = withSection(
+    withTable(readFileSync(readmePath, 'utf8'), renderPerformanceTable(results)),
+    'sim',
+    simulation,
+  );
   return [
     { path: readmePath, text: readme },
     { path: simulatorPath, text: withSection(readFileSync(simulatorPath, 'utf8'), 'sim', simulation) },

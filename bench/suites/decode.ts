@@ -22,13 +22,37 @@ function payloads(): Record<string, { format: WireFormat; payload: Uint8Array }>
     // vLLM ≤ 0.22: positional events, int hashes
     'vllm-array-int': {
       format: 'vllm',
-      payload: encode([1.0, [...stores.map((s) => ['BlockStored', s.hashes, null, s.tokens, BLOCK, null, 'GPU']), ['BlockRemoved', removed, 'GPU']], 0], { useBigInt64: true }),
+      payload: encode(
+        [
+          1.0,
+          [
+            ...stores.map((s) => ['BlockStored', s.hashes, null, s.tokens, BLOCK, null, 'GPU']),
+            ['BlockRemoved', removed, 'GPU'],
+          ],
+          0,
+        ],
+        { useBigInt64: true },
+      ),
     },
     // vLLM ≥ 0.23: tagged maps, defaults omitted, extra keys present
     'vllm-map-int': {
       format: 'vllm',
       payload: encode(
-        [1.0, [...stores.map((s) => ({ type: 'BlockStored', block_hashes: s.hashes, parent_block_hash: null, token_ids: s.tokens, block_size: BLOCK, locality: 'local' })), { type: 'BlockRemoved', block_hashes: removed }], 0],
+        [
+          1.0,
+          [
+            ...stores.map((s) => ({
+              type: 'BlockStored',
+              block_hashes: s.hashes,
+              parent_block_hash: null,
+              token_ids: s.tokens,
+              block_size: BLOCK,
+              locality: 'local',
+            })),
+            { type: 'BlockRemoved', block_hashes: removed },
+          ],
+          0,
+        ],
         { useBigInt64: true },
       ),
     },
@@ -36,14 +60,45 @@ function payloads(): Record<string, { format: WireFormat; payload: Uint8Array }>
     'vllm-map-bytes': {
       format: 'vllm',
       payload: encode(
-        [1.0, [...stores.map((s) => ({ type: 'BlockStored', block_hashes: s.hashes.map(bytes), parent_block_hash: null, token_ids: s.tokens, block_size: BLOCK })), { type: 'BlockRemoved', block_hashes: removed.map(bytes) }], 0],
+        [
+          1.0,
+          [
+            ...stores.map((s) => ({
+              type: 'BlockStored',
+              block_hashes: s.hashes.map(bytes),
+              parent_block_hash: null,
+              token_ids: s.tokens,
+              block_size: BLOCK,
+            })),
+            { type: 'BlockRemoved', block_hashes: removed.map(bytes) },
+          ],
+          0,
+        ],
         { useBigInt64: true },
       ),
     },
     // SGLang: positional events, signed int64 hashes
     'sglang-array': {
       format: 'sglang',
-      payload: encode([1.0, [...stores.map((s) => ['BlockStored', s.hashes.map((h) => BigInt.asIntN(64, h)), null, s.tokens, BLOCK, null, 'GPU']), ['BlockRemoved', removed.map((h) => BigInt.asIntN(64, h)), 'GPU']], 0], { useBigInt64: true }),
+      payload: encode(
+        [
+          1.0,
+          [
+            ...stores.map((s) => [
+              'BlockStored',
+              s.hashes.map((h) => BigInt.asIntN(64, h)),
+              null,
+              s.tokens,
+              BLOCK,
+              null,
+              'GPU',
+            ]),
+            ['BlockRemoved', removed.map((h) => BigInt.asIntN(64, h)), 'GPU'],
+          ],
+          0,
+        ],
+        { useBigInt64: true },
+      ),
     },
   };
 }
@@ -57,13 +112,17 @@ export const decodeSuite: Suite = {
     const samples: Record<string, number> = {};
     for (const [name, { format, payload }] of Object.entries(payloads())) {
       const check = decodeEventBatch(payload, format);
-      if (check.issues.length > 0 || check.events.length !== 4) throw new Error(`decode bench: ${name} did not decode cleanly`);
+      if (check.issues.length > 0 || check.events.length !== 4)
+        throw new Error(`decode bench: ${name} did not decode cleanly`);
       const run = await micro(`decode ${name}`, () => decodeEventBatch(payload, format), quick);
       samples[name] = run.samples;
       figures[`${name}MessagesPerSecond`] = { value: 1e9 / run.meanNs, unit: 'msgs/s' };
       figures[`${name}StoredBlocksPerSecond`] = { value: (3 * BLOCKS * 1e9) / run.meanNs, unit: 'blocks/s' };
       figures[`${name}P99`] = { value: run.p99Ns / 1e3, unit: 'µs/msg' };
     }
-    return { parameters: { harness: 'tinybench', samples, storesPerMessage: 3, blocksPerStore: BLOCKS, blockSize: BLOCK }, figures };
+    return {
+      parameters: { harness: 'tinybench', samples, storesPerMessage: 3, blocksPerStore: BLOCKS, blockSize: BLOCK },
+      figures,
+    };
   },
 };

@@ -28,10 +28,25 @@ export const grpcChatSuite: Suite = {
         const first = await timed(chat);
         cold.push(first.ms);
         tokens = first.tokens;
-        nextTurn.push((await timed([...chat, { role: 'assistant', content: 'Done.' }, { role: 'user', content: `Again, turn ${i}.` }])).ms);
+        nextTurn.push(
+          (
+            await timed([
+              ...chat,
+              { role: 'assistant', content: 'Done.' },
+              { role: 'user', content: `Again, turn ${i}.` },
+            ])
+          ).ms,
+        );
       }
       return {
-        parameters: { model: MODEL, candidates: CANDIDATES.length, promptTokens: tokens, rounds, tokenizerWorkers: 2, registry: 'fixtures/models/demo.yaml with workers: 2' },
+        parameters: {
+          model: MODEL,
+          candidates: CANDIDATES.length,
+          promptTokens: tokens,
+          rounds,
+          tokenizerWorkers: 2,
+          registry: 'fixtures/models/demo.yaml with workers: 2',
+        },
         figures: {
           coldP50Ms: { value: percentile(cold, 50), unit: 'ms', goal: '≤ 15' },
           coldP99Ms: { value: percentile(cold, 99), unit: 'ms' },

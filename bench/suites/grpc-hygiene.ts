@@ -30,7 +30,8 @@ const STREAMS_PER_CONNECTION = 1_000;
  */
 export const grpcHygieneSuite: Suite = {
   name: 'grpc-hygiene',
-  description: "Score p50/p99 of one client while 100k streams are held open and another client never reads; leaked connections reclaimed",
+  description:
+    'Score p50/p99 of one client while 100k streams are held open and another client never reads; leaked connections reclaimed',
   async run({ quick }) {
     const p = {
       phaseSeconds: quick ? 1 : 10,
@@ -45,7 +46,13 @@ export const grpcHygieneSuite: Suite = {
       maxConnectionAgeGraceMs: quick ? 300 : 1_000,
     };
     const embedded = await startEmbedded(
-      embeddedConfig({ api: { maxConnectionIdleMs: p.maxConnectionIdleMs, maxConnectionAgeMs: p.maxConnectionAgeMs, maxConnectionAgeGraceMs: p.maxConnectionAgeGraceMs } }),
+      embeddedConfig({
+        api: {
+          maxConnectionIdleMs: p.maxConnectionIdleMs,
+          maxConnectionAgeMs: p.maxConnectionAgeMs,
+          maxConnectionAgeGraceMs: p.maxConnectionAgeGraceMs,
+        },
+      }),
     );
     const load = await LoadClient.start();
     const hostile = await HostileClient.start();
@@ -88,7 +95,10 @@ export const grpcHygieneSuite: Suite = {
       // (a) Held streams, and one idle connection beside them.
       const rssBefore = process.memoryUsage().rss;
       const holdStarted = performance.now();
-      const held = (await hostile.request({ type: 'hold', address, connections: p.holdConnections, streams: p.streamsPerConnection }, 'held')) as HoldTally;
+      const held = (await hostile.request(
+        { type: 'hold', address, connections: p.holdConnections, streams: p.streamsPerConnection },
+        'held',
+      )) as HoldTally;
       const holdOpenSeconds = (performance.now() - holdStarted) / 1000;
       await hostile.request({ type: 'idle', address }, 'started');
       const openWhileHeld = await connections();
@@ -119,8 +129,10 @@ export const grpcHygieneSuite: Suite = {
           ...p,
           candidates: CANDIDATES,
           promptTokens: PROMPT_TOKENS,
-          clientA: 'child process speaking HTTP/2 itself (grpc-load-client.mjs), 4 connections, open loop, latency from the scheduled send time',
-          heldStreams: 'raw HTTP/2: HEADERS of a Score call, no message, no END_STREAM (a unary call left pending), from a second child process',
+          clientA:
+            'child process speaking HTTP/2 itself (grpc-load-client.mjs), 4 connections, open loop, latency from the scheduled send time',
+          heldStreams:
+            'raw HTTP/2: HEADERS of a Score call, no message, no END_STREAM (a unary call left pending), from a second child process',
           neverReading: 'node:http2 session, every stream paused: no response read, no WINDOW_UPDATE sent',
           maxConcurrentStreams: embedded.config.api.maxConcurrentStreams,
           maxOpenCalls: embedded.config.api.maxOpenCalls,
@@ -133,7 +145,11 @@ export const grpcHygieneSuite: Suite = {
           heldStreams: { value: held.opened - held.reset, unit: 'streams' },
           heldStreamsRefused: { value: held.reset, unit: 'streams' },
           // The server's own count of open calls once the held streams were sent (the bound, api.maxOpenCalls).
-          serverOpenCallsWhileHeld: { value: serverOpenCalls, unit: 'calls', goal: `≤ ${embedded.config.api.maxOpenCalls}` },
+          serverOpenCallsWhileHeld: {
+            value: serverOpenCalls,
+            unit: 'calls',
+            goal: `≤ ${embedded.config.api.maxOpenCalls}`,
+          },
           heldStreamsOpenSeconds: { value: holdOpenSeconds, unit: 's' },
           heldConnectionsOpen: { value: openWhileHeld, unit: 'connections' },
           heldServerRssMiB: { value: (rssHeld - rssBefore) / 2 ** 20, unit: 'MiB' },
@@ -155,13 +171,24 @@ export const grpcHygieneSuite: Suite = {
           noiseP99Ratio: { value: ratio(aloneAgain), unit: '×' },
           ...phaseStalls({ alone, whileHeld, whileNeverRead, aloneAgain }),
           idleConnectionLifeSeconds: { value: (lives.idle.lifeMs ?? NaN) / 1000, unit: 's' },
-          heldConnectionsMaxLifeSeconds: { value: lives.hold.closed === p.holdConnections ? lives.hold.maxLifeMs / 1000 : NaN, unit: 's' },
+          heldConnectionsMaxLifeSeconds: {
+            value: lives.hold.closed === p.holdConnections ? lives.hold.maxLifeMs / 1000 : NaN,
+            unit: 's',
+          },
           neverReadConnectionLifeSeconds: { value: (lives.neverRead.lifeMs ?? NaN) / 1000, unit: 's' },
           heldServerCountBackToBaselineSeconds: { value: heldReclaim.seconds, unit: 's' },
           neverReadServerCountBackToBaselineSeconds: { value: neverReclaim.seconds, unit: 's' },
-          connectionsAfterReclaim: { value: Math.max(heldReclaim.connections, neverReclaim.connections), unit: 'connections', goal: `≤ ${baselineConnections}` },
+          connectionsAfterReclaim: {
+            value: Math.max(heldReclaim.connections, neverReclaim.connections),
+            unit: 'connections',
+            goal: `≤ ${baselineConnections}`,
+          },
           connectionsAtEnd: { value: finalConnections, unit: 'connections', goal: `≤ ${baselineConnections}` },
-          errors: { value: alone.errors + whileHeld.errors + whileNeverRead.errors + aloneAgain.errors, unit: 'calls', goal: '≤ 0' },
+          errors: {
+            value: alone.errors + whileHeld.errors + whileNeverRead.errors + aloneAgain.errors,
+            unit: 'calls',
+            goal: '≤ 0',
+          },
         } satisfies Record<string, Figure>,
       };
     } finally {
@@ -207,7 +234,16 @@ interface HoldTally {
 
 interface HostileStatus {
   hold: HoldTally & { held: number };
-  neverRead: { sent: number; responses: number; completed: number; refused: number; dataBytes: number; open: number; closed: boolean; lifeMs: number | null };
+  neverRead: {
+    sent: number;
+    responses: number;
+    completed: number;
+    refused: number;
+    dataBytes: number;
+    open: number;
+    closed: boolean;
+    lifeMs: number | null;
+  };
   idle: { closed: boolean; lifeMs: number | null };
 }
 

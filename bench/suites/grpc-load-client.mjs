@@ -18,8 +18,6 @@ import { connect } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { grpcFrame, SCORE_HEADERS, score } from '../raw-score.mjs';
 
-
-
 function hostPort(address) {
   const i = address.lastIndexOf(':');
   return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
@@ -39,7 +37,9 @@ async function checkedCall(address, payload) {
       stream.on('trailers', (t) => (grpcStatus = t['grpc-status']));
       stream.on('data', (c) => chunks.push(c));
       stream.on('error', reject);
-      stream.on('close', () => (grpcStatus === '0' ? resolve(Buffer.concat(chunks)) : reject(new Error(`grpc-status ${grpcStatus}`))));
+      stream.on('close', () =>
+        grpcStatus === '0' ? resolve(Buffer.concat(chunks)) : reject(new Error(`grpc-status ${grpcStatus}`)),
+      );
       stream.end(payload);
     });
   } finally {
@@ -126,7 +126,11 @@ class RawH2Connection {
   template(payload) {
     const h = frameHeader(this.block.length, FRAME.HEADERS, FLAG.END_HEADERS, 0);
     const d = frameHeader(payload.length, FRAME.DATA, FLAG.END_STREAM, 0);
-    return { bytes: Buffer.concat([h, this.block, d, payload]), dataAt: 9 + this.block.length, dataLength: payload.length };
+    return {
+      bytes: Buffer.concat([h, this.block, d, payload]),
+      dataAt: 9 + this.block.length,
+      dataLength: payload.length,
+    };
   }
 
   /** Sends a call; `done(ok)` when its stream ends: ok = exactly `expected` DATA bytes came back. */
@@ -187,11 +191,13 @@ class RawH2Connection {
         return;
       case FRAME.SETTINGS:
         if (flags & FLAG.ACK) return;
-        for (let p = at; p + 6 <= at + length; p += 6) if (buf.readUInt16BE(p) === 0x3) this.maxStreams = buf.readUInt32BE(p + 2);
+        for (let p = at; p + 6 <= at + length; p += 6)
+          if (buf.readUInt16BE(p) === 0x3) this.maxStreams = buf.readUInt32BE(p + 2);
         this.socket.write(frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0));
         return;
       case FRAME.PING:
-        if (!(flags & FLAG.ACK)) this.socket.write(Buffer.concat([frameHeader(8, FRAME.PING, FLAG.ACK, 0), buf.subarray(at, at + 8)]));
+        if (!(flags & FLAG.ACK))
+          this.socket.write(Buffer.concat([frameHeader(8, FRAME.PING, FLAG.ACK, 0), buf.subarray(at, at + 8)]));
         return;
       case FRAME.WINDOW_UPDATE:
         if (id === 0) {
@@ -354,7 +360,8 @@ process.on('message', async (msg) => {
       for (const f of frames) {
         const body = await checkedCall(msg.address, f);
         const reply = score.responseDeserialize(body.subarray(5));
-        if (!Array.isArray(reply.scores) || reply.scores.length === 0) throw new Error('grpc bench: unexpected Score response');
+        if (!Array.isArray(reply.scores) || reply.scores.length === 0)
+          throw new Error('grpc bench: unexpected Score response');
         expected.push(body.length);
       }
       conns = new Connections(msg.address, msg.connections, frames, expected);

@@ -17,7 +17,8 @@ type ChatInput = { messagesJson: string; toolsJson: string; toolChoice: string }
  */
 export const grpcToolsSuite: Suite = {
   name: 'grpc-tools',
-  description: 'gRPC Score from an 8k-token tool-using agent chat (Qwen3 template + tokenizer, 16 candidates), cold and next turn',
+  description:
+    'gRPC Score from an 8k-token tool-using agent chat (Qwen3 template + tokenizer, 16 candidates), cold and next turn',
   async run({ quick }) {
     const server = await startChatScoreServer(MODEL, 'qwen3', CANDIDATES);
     const chatInput = (turns: number, seed: number): ChatInput => {
@@ -40,7 +41,15 @@ export const grpcToolsSuite: Suite = {
         nextTurn.push((await timed({ ...chat, messagesJson: chat.messagesJson.slice(0, -1) + more })).ms);
       }
       return {
-        parameters: { model: MODEL, candidates: CANDIDATES.length, promptTokens: tokens, agentTurns: TURNS, toolsPerRequest: 2, rounds, tokenizerWorkers: 2 },
+        parameters: {
+          model: MODEL,
+          candidates: CANDIDATES.length,
+          promptTokens: tokens,
+          agentTurns: TURNS,
+          toolsPerRequest: 2,
+          rounds,
+          tokenizerWorkers: 2,
+        },
         figures: {
           coldP50Ms: { value: percentile(cold, 50), unit: 'ms' },
           coldP99Ms: { value: percentile(cold, 99), unit: 'ms' },

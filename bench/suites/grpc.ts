@@ -81,8 +81,10 @@ export const grpcSuite: Suite = {
         promptTokens: PROMPT_TOKENS,
         backgroundBlocksPerSecond: INGEST_BLOCKS_PER_SECOND,
         backgroundResidentBlocks: RESIDENT_BLOCKS,
-        background: 'BlockStored events of 16 blocks, each evicting the oldest 16 (BlockRemoved) once the resident blocks are held',
-        client: 'child process speaking HTTP/2 itself (pre-built frames, responses checked by size); cross-check: h2load (closed loop, one request)',
+        background:
+          'BlockStored events of 16 blocks, each evicting the oldest 16 (BlockRemoved) once the resident blocks are held',
+        client:
+          'child process speaking HTTP/2 itself (pre-built frames, responses checked by size); cross-check: h2load (closed loop, one request)',
         connections: CONNECTIONS,
         closedLoopConcurrency: CONCURRENCY,
         openLoopOfferedRate: OFFERED_RATE,
@@ -122,7 +124,9 @@ export const grpcSuite: Suite = {
           noopHandlerP50: { value: noop.open.p50, unit: 'ms' },
           noopHandlerP99: { value: noop.open.p99, unit: 'ms' },
           noopHandlerGcMaxPause: { value: noop.open.serverGcMaxMs ?? NaN, unit: 'ms' },
-          ...(noop.h2load && { noopHandlerH2loadRequestsPerSecond: { value: noop.h2load.requestsPerSecond, unit: 'req/s' } }),
+          ...(noop.h2load && {
+            noopHandlerH2loadRequestsPerSecond: { value: noop.h2load.requestsPerSecond, unit: 'req/s' },
+          }),
         }),
       } satisfies Record<string, Figure>,
     };
@@ -163,13 +167,26 @@ async function measureService(client: LoadClient, seconds: number) {
     const slot = events % slots;
     const endpoint = endpoints[events % CANDIDATES];
     const hashes = ring.subarray(slot * 16, slot * 16 + 16);
-    if (events >= slots) service.ingestor.applySync(endpoint, 'model', [{ type: 'BlockRemoved', blockHashes: hashes, medium: 'GPU', groupIdx: null }]);
+    if (events >= slots)
+      service.ingestor.applySync(endpoint, 'model', [
+        { type: 'BlockRemoved', blockHashes: hashes, medium: 'GPU', groupIdx: null },
+      ]);
     // Random engine hashes written as 32-bit words (no BigInt per block: the bench's own cost stays small).
     for (let w = slot * 32; w < slot * 32 + 32; w++) ringWords[w] = (random() * 2 ** 32) >>> 0;
     const ev: BlockStoredEvent = {
-      type: 'BlockStored', blockHashes: hashes, parentBlockHash: null, tokenIds: tokenPool[events++ % tokenPool.length],
-      blockSize: 16, loraId: null, medium: 'GPU', loraName: null, extraKeys: null, groupIdx: null,
-      kvCacheSpecKind: null, kvCacheSpecSlidingWindow: null, cacheSalt: null,
+      type: 'BlockStored',
+      blockHashes: hashes,
+      parentBlockHash: null,
+      tokenIds: tokenPool[events++ % tokenPool.length],
+      blockSize: 16,
+      loraId: null,
+      medium: 'GPU',
+      loraName: null,
+      extraKeys: null,
+      groupIdx: null,
+      kvCacheSpecKind: null,
+      kvCacheSpecSlidingWindow: null,
+      cacheSalt: null,
     };
     service.ingestor.applySync(endpoint, 'model', [ev]);
   };
@@ -177,14 +194,22 @@ async function measureService(client: LoadClient, seconds: number) {
   const ingestStarted = performance.now();
   const eventsBefore = events;
   const ingestTimer = setInterval(() => {
-    const due = eventsBefore + Math.floor(((performance.now() - ingestStarted) / 1000) * (INGEST_BLOCKS_PER_SECOND / 16)) - events;
+    const due =
+      eventsBefore +
+      Math.floor(((performance.now() - ingestStarted) / 1000) * (INGEST_BLOCKS_PER_SECOND / 16)) -
+      events;
     for (let e = 0; e < due; e++) ingestEvent();
   }, 10);
 
   try {
     const address = embedded.grpcAddress;
     const responseBytes = await client.setup(address, requests);
-    const result = await phases(client, seconds, { address, request: serialise(requests[0]), responseBytes }, () => service.ingestor.counters.blocksStored);
+    const result = await phases(
+      client,
+      seconds,
+      { address, request: serialise(requests[0]), responseBytes },
+      () => service.ingestor.counters.blocksStored,
+    );
     return { result, requests };
   } finally {
     clearInterval(ingestTimer);
@@ -219,7 +244,8 @@ async function phases(client: LoadClient, seconds: number, target: H2Target, ing
   openLower.serverCpuCores = cores(process.cpuUsage(cpu), openLower.seconds);
   const h2load = await h2loadClosed(target.address, target.request, target.responseBytes, seconds);
   const ingestedPerSecond = ((ingested?.() ?? 0) - before) / ((performance.now() - started) / 1000);
-  if (process.env.GRPC_BENCH_VERBOSE) console.log(JSON.stringify({ closed, open, openLower, h2load, ingestedPerSecond }));
+  if (process.env.GRPC_BENCH_VERBOSE)
+    console.log(JSON.stringify({ closed, open, openLower, h2load, ingestedPerSecond }));
   return { closed, open, openLower, h2load, ingestedPerSecond };
 }
 
@@ -250,7 +276,12 @@ export function watchPauses() {
     stop() {
       gcs.disconnect();
       loop.disable();
-      return { serverGcMaxMs: gcMaxMs, serverGcTotalMs: gcTotalMs, serverLoopDelayP99Ms: loop.percentile(99) / 1e6, serverLoopDelayMaxMs: loop.max / 1e6 };
+      return {
+        serverGcMaxMs: gcMaxMs,
+        serverGcTotalMs: gcTotalMs,
+        serverLoopDelayP99Ms: loop.percentile(99) / 1e6,
+        serverLoopDelayMaxMs: loop.max / 1e6,
+      };
     },
   };
 }
@@ -260,7 +291,9 @@ async function startProfile(): Promise<() => Promise<object>> {
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))));
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))),
+    );
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 200 });
   await post('Profiler.start');
@@ -285,10 +318,14 @@ export class LoadClient {
 
   /** Connects to `address`, serialises `requests`; resolves with the DATA bytes of the response to requests[0]. */
   setup(address: string, requests: object[]): Promise<number> {
-    return this.request({ type: 'setup', address, connections: CONNECTIONS, requests }, 'ready').then((m) => (m as { bytes: number }).bytes);
+    return this.request({ type: 'setup', address, connections: CONNECTIONS, requests }, 'ready').then(
+      (m) => (m as { bytes: number }).bytes,
+    );
   }
 
-  run(phase: { type: 'closed'; seconds: number; concurrency: number } | { type: 'open'; seconds: number; rate: number }) {
+  run(
+    phase: { type: 'closed'; seconds: number; concurrency: number } | { type: 'open'; seconds: number; rate: number },
+  ) {
     return this.request(phase, 'result').then((m) => (m as { result: PhaseResult }).result);
   }
 
@@ -328,17 +365,30 @@ async function noopCeiling(client: LoadClient, seconds: number, requests: object
   const score = (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score;
   const reply = score.responseSerialize({
     totalBlocks: 64,
-    scores: Array.from({ length: CANDIDATES }, (_, i) => ({ endpoint: `10.1.0.${i + 1}:8000`, matchedBlocks: 10, weighted: 10, normalized: 0.15, blocksByTier: { GPU: 10 } })),
+    scores: Array.from({ length: CANDIDATES }, (_, i) => ({
+      endpoint: `10.1.0.${i + 1}:8000`,
+      matchedBlocks: 10,
+      weighted: 10,
+      normalized: 0.15,
+      blocksByTier: { GPU: 10 },
+    })),
   });
   const raw = (b: Buffer) => b;
   const server = new Server();
-  server.addService({ Score: { ...score, requestDeserialize: raw, responseSerialize: raw } }, { Score: (_call: unknown, cb: (e: null, r: Buffer) => void) => cb(null, reply) });
+  server.addService(
+    { Score: { ...score, requestDeserialize: raw, responseSerialize: raw } },
+    { Score: (_call: unknown, cb: (e: null, r: Buffer) => void) => cb(null, reply) },
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   try {
     const responseBytes = await client.setup(`127.0.0.1:${port}`, requests);
-    return await phases(client, seconds, { address: `127.0.0.1:${port}`, request: serialise(requests[0]), responseBytes });
+    return await phases(client, seconds, {
+      address: `127.0.0.1:${port}`,
+      request: serialise(requests[0]),
+      responseBytes,
+    });
   } finally {
     server.forceShutdown();
   }
@@ -351,7 +401,12 @@ async function noopCeiling(client: LoadClient, seconds: number, requests: object
  * expected response (`responseBytes` per call, gRPC prefix included; an error reply has none). Null when h2load is
  * not installed.
  */
-async function h2loadClosed(address: string, requestBytes: Buffer, responseBytes: number, seconds: number): Promise<PhaseResult | null> {
+async function h2loadClosed(
+  address: string,
+  requestBytes: Buffer,
+  responseBytes: number,
+  seconds: number,
+): Promise<PhaseResult | null> {
   const dir = mkdtempSync(join(tmpdir(), 'grpc-bench-'));
   try {
     const body = join(dir, 'request.bin');
@@ -361,8 +416,20 @@ async function h2loadClosed(address: string, requestBytes: Buffer, responseBytes
     requestBytes.copy(frame, 5);
     writeFileSync(body, frame);
     const args = [
-      '-D', String(seconds), '-c', String(CONNECTIONS), '-m', String(CONCURRENCY / CONNECTIONS),
-      '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--log-file', log,
+      '-D',
+      String(seconds),
+      '-c',
+      String(CONNECTIONS),
+      '-m',
+      String(CONCURRENCY / CONNECTIONS),
+      '-d',
+      body,
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      '--log-file',
+      log,
       `http://${address}/kvindexer.v1.KvIndexer/Score`,
     ];
     const out = await new Promise<string | null>((resolve, reject) => {
@@ -370,7 +437,9 @@ async function h2loadClosed(address: string, requestBytes: Buffer, responseBytes
       let text = '';
       child.stdout.on('data', (d: Buffer) => (text += d.toString()));
       child.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve(null) : reject(err)));
-      child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`h2load exited with ${code}: ${text}`))));
+      child.on('close', (code) =>
+        code === 0 ? resolve(text) : reject(new Error(`h2load exited with ${code}: ${text}`)),
+      );
     });
     if (out === null) return null;
     if (process.env.GRPC_BENCH_VERBOSE) console.log(out);

@@ -36,12 +36,21 @@ function hostPort(address) {
 /** HPACK literal without indexing (RFC 7541 §6.2.2); strings short enough for a 7-bit length. */
 function literal(nameIndex, name, value) {
   const str = (s) => [Buffer.byteLength(s), ...Buffer.from(s)];
-  return nameIndex ? [nameIndex < 15 ? nameIndex : 15, ...(nameIndex < 15 ? [] : [nameIndex - 15]), ...str(value)] : [0, ...str(name), ...str(value)];
+  return nameIndex
+    ? [nameIndex < 15 ? nameIndex : 15, ...(nameIndex < 15 ? [] : [nameIndex - 15]), ...str(value)]
+    : [0, ...str(name), ...str(value)];
 }
 
 /** HEADERS block of a Score call: POST, http, :path, :authority, content-type, te. */
 function scoreHeaderBlock(authority) {
-  return Buffer.from([0x83, 0x86, ...literal(4, null, score.path), ...literal(1, null, authority), ...literal(0, 'content-type', 'application/grpc'), ...literal(0, 'te', 'trailers')]);
+  return Buffer.from([
+    0x83,
+    0x86,
+    ...literal(4, null, score.path),
+    ...literal(1, null, authority),
+    ...literal(0, 'content-type', 'application/grpc'),
+    ...literal(0, 'te', 'trailers'),
+  ]);
 }
 
 /** One raw connection holding `streams` pending calls. Resolves once the server has seen them all (PING ACK). */
@@ -70,7 +79,8 @@ function holdConnection(address, streams, tally) {
         socket.write(frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0));
         // The server's SETTINGS came: open the streams (stream ids 1, 3, 5, …), then a PING to know they arrived.
         const frames = [];
-        for (let s = 0; s < streams; s++) frames.push(frameHeader(block.length, FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * s), block);
+        for (let s = 0; s < streams; s++)
+          frames.push(frameHeader(block.length, FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * s), block);
         frames.push(frameHeader(8, FRAME.PING, 0, 0), Buffer.from('holdping'));
         socket.write(Buffer.concat(frames));
         tally.opened += streams;
@@ -91,20 +101,35 @@ function holdConnection(address, streams, tally) {
       }
       rest = at === buf.length ? null : buf.subarray(at);
     });
-    socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frameHeader(0, FRAME.SETTINGS, 0, 0)]));
+    socket.write(
+      Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frameHeader(0, FRAME.SETTINGS, 0, 0)]),
+    );
   });
 }
 
 // lifeMs: from connect to the server closing the connection (the longest one of the held connections).
 const hold = { opened: 0, reset: 0, goaway: 0, closed: 0, connections: 0, maxLifeMs: 0 };
-const never = { sent: 0, responses: 0, completed: 0, refused: 0, dataBytes: 0, open: 0, closed: false, lifeMs: null, timer: null, socket: null };
+const never = {
+  sent: 0,
+  responses: 0,
+  completed: 0,
+  refused: 0,
+  dataBytes: 0,
+  open: 0,
+  closed: false,
+  lifeMs: null,
+  timer: null,
+  socket: null,
+};
 const idle = { closed: false, lifeMs: null };
 
 async function startHold({ address, connections, streams }) {
   hold.connections += connections;
   // A few connections at a time: the server's CPU, not a burst of connects, paces the opening.
   for (let c = 0; c < connections; c += 10) {
-    await Promise.all(Array.from({ length: Math.min(10, connections - c) }, () => holdConnection(address, streams, hold)));
+    await Promise.all(
+      Array.from({ length: Math.min(10, connections - c) }, () => holdConnection(address, streams, hold)),
+    );
   }
   return { ...hold, held: hold.opened - hold.reset };
 }
@@ -134,7 +159,8 @@ function startNeverRead({ address, rate, request }) {
   });
   const onFrame = (type, flags, id, buf, at, length) => {
     if (type === FRAME.SETTINGS && !(flags & FLAG.ACK)) {
-      for (let q = at; q + 6 <= at + length; q += 6) if (buf.readUInt16BE(q) === 0x3) maxStreams = buf.readUInt32BE(q + 2);
+      for (let q = at; q + 6 <= at + length; q += 6)
+        if (buf.readUInt16BE(q) === 0x3) maxStreams = buf.readUInt32BE(q + 2);
       socket.write(frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0));
     } else if (type === FRAME.PING && !(flags & FLAG.ACK)) {
       socket.write(Buffer.concat([frameHeader(8, FRAME.PING, FLAG.ACK, 0), buf.subarray(at, at + 8)]));
@@ -169,7 +195,12 @@ function startNeverRead({ address, rate, request }) {
       const id = nextId;
       nextId += 2;
       open.add(id);
-      frames.push(frameHeader(block.length, FRAME.HEADERS, FLAG.END_HEADERS, id), block, frameHeader(message.length, FRAME.DATA, 1, id), message);
+      frames.push(
+        frameHeader(block.length, FRAME.HEADERS, FLAG.END_HEADERS, id),
+        block,
+        frameHeader(message.length, FRAME.DATA, 1, id),
+        message,
+      );
       never.sent++;
     }
     never.open = open.size;
@@ -190,7 +221,11 @@ function startIdle({ address }) {
 
 function status() {
   const { sent, responses, completed, refused, dataBytes, open, closed, lifeMs } = never;
-  return { hold: { ...hold, held: hold.opened - hold.reset }, neverRead: { sent, responses, completed, refused, dataBytes, open, closed, lifeMs }, idle };
+  return {
+    hold: { ...hold, held: hold.opened - hold.reset },
+    neverRead: { sent, responses, completed, refused, dataBytes, open, closed, lifeMs },
+    idle,
+  };
 }
 
 process.on('message', async (msg) => {

@@ -12,10 +12,19 @@ export const hashingSuite: Suite = {
     const wide = Uint32Array.from({ length: 8192 }, () => 65_536 + Math.floor(random() * 86_000));
     const out = new BigUint64Array(512);
     // One sample = one 8,192-token prompt (512 blocks) hashed.
-    const realisticRun = await micro('hash 512 blocks (realistic tokens)', () => hasher.chain(realistic, 1n, null, out), quick);
+    const realisticRun = await micro(
+      'hash 512 blocks (realistic tokens)',
+      () => hasher.chain(realistic, 1n, null, out),
+      quick,
+    );
     const wideRun = await micro('hash 512 blocks (5-byte tokens)', () => hasher.chain(wide, 1n, null, out), quick);
     return {
-      parameters: { blockSize: 16, promptTokens: 8192, harness: 'tinybench', samples: { realistic: realisticRun.samples, wide: wideRun.samples } },
+      parameters: {
+        blockSize: 16,
+        promptTokens: 8192,
+        harness: 'tinybench',
+        samples: { realistic: realisticRun.samples, wide: wideRun.samples },
+      },
       figures: {
         nsPerBlockRealistic: { value: realisticRun.meanNs / 512, unit: 'ns/block', goal: '≤ 100' },
         nsPerBlockRealisticP99: { value: realisticRun.p99Ns / 512, unit: 'ns/block' },

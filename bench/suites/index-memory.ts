@@ -5,7 +5,6 @@ import { gc, percentile, randomChain, rng, usedBytes, type Suite } from '../harn
 const ENDPOINTS = 8;
 const CHAIN = 512;
 
-
 /** Fills a fresh index with `entries` entries, measures its memory, then lookups and Scores of resident chains. */
 async function measureAt(entries: number, lookups: number) {
   const chains = Math.floor(entries / CHAIN);
@@ -44,7 +43,15 @@ async function measureAt(entries: number, lookups: number) {
   }
   index = null;
   gc();
-  return { entries: stats.entries, wallSeconds, addsPerSecond: stats.entries / addSeconds, bytesPerEntry: bytes / stats.entries, reportedBytesPerEntry: stats.bytes / stats.entries, samples, scoreSamples };
+  return {
+    entries: stats.entries,
+    wallSeconds,
+    addsPerSecond: stats.entries / addSeconds,
+    bytesPerEntry: bytes / stats.entries,
+    reportedBytesPerEntry: stats.bytes / stats.entries,
+    samples,
+    scoreSamples,
+  };
 }
 
 /**
@@ -67,7 +74,15 @@ export const indexSuite: Suite = {
     // Quick runs stop at 1M; the goals are stated at 10M.
     const large = quick ? small : await measureAt(10_000_000, lookups);
     return {
-      parameters: { entries: large.entries, entriesSmall: small.entries, endpoints: ENDPOINTS, chainLength: CHAIN, candidates: 16, lookups, wallSeconds: large.wallSeconds },
+      parameters: {
+        entries: large.entries,
+        entriesSmall: small.entries,
+        endpoints: ENDPOINTS,
+        chainLength: CHAIN,
+        candidates: 16,
+        lookups,
+        wallSeconds: large.wallSeconds,
+      },
       figures: {
         addsPerSecond: { value: large.addsPerSecond, unit: 'entries/s', goal: '≥ 1000000' },
         bytesPerEntry: { value: large.bytesPerEntry, unit: 'B/entry', goal: '≤ 64' },

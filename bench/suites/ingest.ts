@@ -55,7 +55,11 @@ function measure(totalBlocks: number, canonical: number) {
   gc();
   const before = usedBytes();
   const index = new MemoryIndex({ tiers });
-  const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: canonical, hashSeed: '' }), writer: index, tiers });
+  const ingestor = new Ingestor({
+    hasher: new BlockHasher({ blockSize: canonical, hashSeed: '' }),
+    writer: index,
+    tiers,
+  });
 
   // Interleave endpoints one event at a time, as live traffic would.
   const t0 = process.hrtime.bigint();
@@ -80,7 +84,15 @@ function measure(totalBlocks: number, canonical: number) {
     ingestor.applySync(s.endpoint, 'model', removes);
   }
   const removeSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
-  return { stored, storeSeconds, removeSeconds, bytes, stats, ingestor, entriesAfterRemoves: index.statsSync().entries };
+  return {
+    stored,
+    storeSeconds,
+    removeSeconds,
+    bytes,
+    stats,
+    ingestor,
+    entriesAfterRemoves: index.statsSync().entries,
+  };
 }
 
 /** Decoded BlockStored blocks applied in process: hashing, engine-key bridge, index writes. One core. */
@@ -93,7 +105,13 @@ export const ingestSuite: Suite = {
     // vLLM's 16-token engine blocks under llm-d's 64-token canonical blocks: every canonical block is a span of 4.
     const s = measure(totalBlocks, 64);
     return {
-      parameters: { totalBlocks: m.stored, endpoints: ENDPOINTS, blocksPerEvent: BLOCKS_PER_EVENT, blockSize: BLOCK, spanCanonicalBlockSize: 64 },
+      parameters: {
+        totalBlocks: m.stored,
+        endpoints: ENDPOINTS,
+        blocksPerEvent: BLOCKS_PER_EVENT,
+        blockSize: BLOCK,
+        spanCanonicalBlockSize: 64,
+      },
       figures: {
         storedBlocksPerSecond: { value: m.stored / m.storeSeconds, unit: 'blocks/s', goal: '≥ 1000000' },
         removedBlocksPerSecond: { value: m.ingestor.counters.blocksRemoved / m.removeSeconds, unit: 'blocks/s' },
@@ -103,9 +121,15 @@ export const ingestSuite: Suite = {
         entriesAfterStores: { value: m.stats.entries, unit: 'entries' },
         entriesAfterRemoves: { value: m.entriesAfterRemoves, unit: 'entries' },
         spans16of64StoredBlocksPerSecond: { value: s.stored / s.storeSeconds, unit: 'engine blocks/s' },
-        spans16of64RemovedBlocksPerSecond: { value: s.ingestor.counters.blocksRemoved / s.removeSeconds, unit: 'engine blocks/s' },
+        spans16of64RemovedBlocksPerSecond: {
+          value: s.ingestor.counters.blocksRemoved / s.removeSeconds,
+          unit: 'engine blocks/s',
+        },
         spans16of64BytesPerCanonicalBlock: { value: s.bytes / s.stats.entries, unit: 'B/(canonical block, endpoint)' },
-        spans16of64BridgeBytesPerCanonicalBlock: { value: s.ingestor.engineMapBytes() / s.stats.entries, unit: 'B/(canonical block, endpoint)' },
+        spans16of64BridgeBytesPerCanonicalBlock: {
+          value: s.ingestor.engineMapBytes() / s.stats.entries,
+          unit: 'B/(canonical block, endpoint)',
+        },
         spans16of64EntriesAfterStores: { value: s.stats.entries, unit: 'entries' },
         spans16of64EntriesAfterRemoves: { value: s.entriesAfterRemoves, unit: 'entries' },
       },

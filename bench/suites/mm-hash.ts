@@ -28,13 +28,27 @@ export const mmHashSuite: Suite = {
     const rounds = quick ? 3 : 10;
     const figures: Record<string, Figure> = {};
     for (const hasher of ['blake3', 'sha256', 'sha512'] as MmHasher[]) {
-      const cfg = resolveVllmConfig(VllmEntrySchema.parse({ version: '0.19.1', mmHasher: hasher }), 'Qwen/Qwen2-VL-2B-Instruct', 'bench');
-      const req = { image: { kind: 'bytes' as const, bytes: big, decodesAsRgb: true }, kwargs: [], addSpecialTokens: false, maxTokens: null, lora: null };
+      const cfg = resolveVllmConfig(
+        VllmEntrySchema.parse({ version: '0.19.1', mmHasher: hasher }),
+        'Qwen/Qwen2-VL-2B-Instruct',
+        'bench',
+      );
+      const req = {
+        image: { kind: 'bytes' as const, bytes: big, decodesAsRgb: true },
+        kwargs: [],
+        addSpecialTokens: false,
+        maxTokens: null,
+        lora: null,
+      };
       await vllmIdentifier(cfg, req); // warm-up (WASM instantiation)
       const started = process.hrtime.bigint();
       for (let r = 0; r < rounds; r++) await vllmIdentifier(cfg, req);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      figures[`identifier_${hasher}_MBps`] = { value: (rounds * size) / 1e6 / seconds, unit: 'MB/s', ...(hasher === 'blake3' ? { goal: '≥ 500' } : {}) };
+      figures[`identifier_${hasher}_MBps`] = {
+        value: (rounds * size) / 1e6 / seconds,
+        unit: 'MB/s',
+        ...(hasher === 'blake3' ? { goal: '≥ 500' } : {}),
+      };
     }
 
     const png = readFileSync(GOLDEN_IMAGE);
@@ -44,7 +58,12 @@ export const mmHashSuite: Suite = {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const fetcher = new ImageFetcher({ ...DEFAULT_FETCH_OPTIONS, enabled: true, allowHosts: ['127.0.0.1'], allowPrivateAddresses: true });
+    const fetcher = new ImageFetcher({
+      ...DEFAULT_FETCH_OPTIONS,
+      enabled: true,
+      allowHosts: ['127.0.0.1'],
+      allowPrivateAddresses: true,
+    });
     const n = quick ? 50 : 300;
     const cold: number[] = [];
     const cached: number[] = [];
@@ -71,7 +90,14 @@ export const mmHashSuite: Suite = {
     figures.fetchCachedP50 = { value: percentile(cached, 50), unit: 'ms' };
     figures.fetchCachedP99 = { value: percentile(cached, 99), unit: 'ms' };
     return {
-      parameters: { imageBytes: size, rounds, vllm: '0.19.1', fetchImageBytes: png.length, fetches: n, sliceBytes: 1 << 20 },
+      parameters: {
+        imageBytes: size,
+        rounds,
+        vllm: '0.19.1',
+        fetchImageBytes: png.length,
+        fetches: n,
+        sliceBytes: 1 << 20,
+      },
       figures,
     };
   },

@@ -8,7 +8,13 @@ const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
 
 /** Varied English/code text from the repository's own docs and sources, cut into message-sized pieces. */
 function textPool(): string[] {
-  const files = ['docs/architecture.md', 'README.md', 'src/keys/block-hasher.ts', 'src/prompt/prompt-service.ts', 'src/prompt/image-probe.ts'];
+  const files = [
+    'docs/architecture.md',
+    'README.md',
+    'src/keys/block-hasher.ts',
+    'src/prompt/prompt-service.ts',
+    'src/prompt/image-probe.ts',
+  ];
   const text = files.map((f) => readFileSync(`${ROOT}${f}`, 'utf8')).join('\n');
   const pieces: string[] = [];
   for (let i = 0; i < text.length; i += 1500) pieces.push(text.slice(i, i + 1500));
@@ -30,7 +36,8 @@ export function chatOf(tokens: number, seed: number): { role: string; content: s
   return messages;
 }
 
-const dataUrl = (file: string, type: string) => `data:${type};base64,${readFileSync(`${ROOT}fixtures/images/${file}`).toString('base64')}`;
+const dataUrl = (file: string, type: string) =>
+  `data:${type};base64,${readFileSync(`${ROOT}fixtures/images/${file}`).toString('base64')}`;
 
 /**
  * Read path front half: chat render + tokenization (worker pool) + keys, cold (empty prefix cache) and with the
@@ -42,7 +49,10 @@ export const promptSuite: Suite = {
   async run({ quick }) {
     const svc = await PromptService.create({
       keys: { blockSize: 16, hashSeed: '' },
-      registry: { workers: 2, models: [{ name: MODEL, dir: `${ROOT}fixtures/models/qwen2-vl`, limits: { maxTokens: 200_000 } }] },
+      registry: {
+        workers: 2,
+        models: [{ name: MODEL, dir: `${ROOT}fixtures/models/qwen2-vl`, limits: { maxTokens: 200_000 } }],
+      },
     });
     const cache = svc.registry.cache!;
     const figures: Record<string, { value: number; unit: string; goal?: string }> = {};
@@ -66,16 +76,30 @@ export const promptSuite: Suite = {
           cold.push(performance.now() - t0);
           tokens = first.tokenIds.length;
           // The next turn of the same conversation: everything before the new user message is cached.
-          const next = [...messages, { role: 'assistant', content: 'Done.' }, { role: 'user', content: `And now? (${r})` }];
+          const next = [
+            ...messages,
+            { role: 'assistant', content: 'Done.' },
+            { role: 'user', content: `And now? (${r})` },
+          ];
           t0 = performance.now();
           await svc.keys({ model: MODEL, messages: next });
           cached.push(performance.now() - t0);
         }
         const label = `${size / 1024}k`;
         parameters[`tokens${label}`] = tokens;
-        figures[`coldTokensPerSec${label}`] = { value: Math.round(tokens / (percentile(cold, 50) / 1000)), unit: 'tokens/s' };
-        figures[`coldP50Ms${label}`] = { value: percentile(cold, 50), unit: 'ms', ...(size === 8192 ? { goal: '≤ 15' } : {}) };
-        figures[`cachedTokensPerSec${label}`] = { value: Math.round(tokens / (percentile(cached, 50) / 1000)), unit: 'tokens/s' };
+        figures[`coldTokensPerSec${label}`] = {
+          value: Math.round(tokens / (percentile(cold, 50) / 1000)),
+          unit: 'tokens/s',
+        };
+        figures[`coldP50Ms${label}`] = {
+          value: percentile(cold, 50),
+          unit: 'ms',
+          ...(size === 8192 ? { goal: '≤ 15' } : {}),
+        };
+        figures[`cachedTokensPerSec${label}`] = {
+          value: Math.round(tokens / (percentile(cached, 50) / 1000)),
+          unit: 'tokens/s',
+        };
         figures[`cachedP50Ms${label}`] = { value: percentile(cached, 50), unit: 'ms' };
       }
 
@@ -88,7 +112,13 @@ export const promptSuite: Suite = {
       const fourImages = (i: number) => ({
         model: MODEL,
         messages: [
-          { role: 'user', content: [{ type: 'text', text: `Compare these (${i}):` }, ...images.map((url) => ({ type: 'image_url', image_url: { url } }))] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: `Compare these (${i}):` },
+              ...images.map((url) => ({ type: 'image_url', image_url: { url } })),
+            ],
+          },
         ],
       });
       const rounds = quick ? 20 : 300;

@@ -9,7 +9,6 @@ const CHAIN = 512;
 const ENDPOINTS = 16;
 const CHAINS_PER_FLUSH = 8;
 
-
 /**
  * Commands the clients sent (ioredis traces each command it writes to a socket, once, on diagnostics_channel):
  * what the index costs in round trips. The bench's own INFO calls and the cluster client's slot refreshes are left
@@ -94,7 +93,8 @@ function figures(tag: string, m: Awaited<ReturnType<typeof measure>>, goals: boo
  */
 export const redisSuite: Suite = {
   name: 'redis',
-  description: 'Redis index: 512-block Score latency, ingest keys/s, commands per Score and per flush (server, cluster)',
+  description:
+    'Redis index: 512-block Score latency, ingest keys/s, commands per Score and per flush (server, cluster)',
   async run({ quick }) {
     const chains = quick ? 64 : 1024;
     const lookups = quick ? 200 : 2000;

@@ -9,8 +9,13 @@ process.on('message', async (msg) => {
     const ports = [];
     for (let i = 0; i < msg.count; i++) {
       // Each server's figures differ a little, as a fleet's would.
-      const page = msg.page.replace('vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} 3.0', `vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} ${i % 17}.0`);
-      const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(page));
+      const page = msg.page.replace(
+        'vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} 3.0',
+        `vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} ${i % 17}.0`,
+      );
+      const server = createServer((req, res) =>
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(page),
+      );
       server.keepAliveTimeout = 60_000;
       await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
       servers.push(server);

@@ -48,17 +48,23 @@ export const scrapeSuite: Suite = {
       const used = process.cpuUsage(cpu);
       const elapsed = (performance.now() - started) / 1000;
       delay.disable();
-      const outcomes = Object.fromEntries(Object.entries(scraper.counters.outcomes).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
+      const outcomes = Object.fromEntries(
+        Object.entries(scraper.counters.outcomes).map(([k, v]) => [k, v - before[k as keyof typeof before]]),
+      );
       const fresh = ports.filter((p) => scraper.get(`127.0.0.1:${p}`)?.stale === false).length;
       await scraper.stop();
       scrapeSeconds.sort((a, b) => a - b);
-      const pct = (p: number) => scrapeSeconds[Math.min(scrapeSeconds.length - 1, Math.floor(p * scrapeSeconds.length))] ?? NaN;
+      const pct = (p: number) =>
+        scrapeSeconds[Math.min(scrapeSeconds.length - 1, Math.floor(p * scrapeSeconds.length))] ?? NaN;
       const total = Object.values(outcomes).reduce((a, b) => a + b, 0);
       return {
         figures: {
           cpuMsPerScrape: { value: perScrape, unit: 'CPU ms (one target, back to back: fetch + parse)' },
           cpuMsPerSecondExpected: { value: perScrape * endpoints * 5, unit: 'CPU ms/s (per-scrape cost × 1280/s)' },
-          cpuMsPerSecond: { value: ((used.user + used.system) / 1000) / elapsed, unit: 'CPU ms/s (measured, 256 targets)' },
+          cpuMsPerSecond: {
+            value: (used.user + used.system) / 1000 / elapsed,
+            unit: 'CPU ms/s (measured, 256 targets)',
+          },
           scrapesPerSecond: { value: total / elapsed, unit: 'scrapes/s', goal: '≥ 1280' },
           okShare: { value: (outcomes.ok ?? 0) / Math.max(1, total), unit: 'fraction', goal: '= 1' },
           eventLoopDelayP99: { value: delay.percentile(99) / 1e6, unit: 'ms' },
@@ -67,7 +73,15 @@ export const scrapeSuite: Suite = {
           scrapeP99: { value: pct(0.99) * 1000, unit: 'ms' },
           freshEndpoints: { value: fresh, unit: 'endpoints', goal: `= ${endpoints}` },
         },
-        parameters: { endpoints, intervalMs: 200, timeoutMs: 150, concurrency: 32, pageBytes: Buffer.byteLength(PAGE), seconds, outcomes },
+        parameters: {
+          endpoints,
+          intervalMs: 200,
+          timeoutMs: 150,
+          concurrency: 32,
+          pageBytes: Buffer.byteLength(PAGE),
+          seconds,
+          outcomes,
+        },
       };
     } finally {
       if (child.connected) child.send({ type: 'exit' });
@@ -81,7 +95,10 @@ async function sequentialCost(port: number, n: number): Promise<number> {
   const once = async () => {
     const loads = new PageLoads();
     const parser = new PromTextParser((s) => loads.add(s), { wanted: LOAD_METRICS });
-    await fetcher.fetch(`http://127.0.0.1:${port}/metrics`, (text) => parser.push(text), { timeoutMs: 5_000, maxBytes: 4 * 1024 * 1024 });
+    await fetcher.fetch(`http://127.0.0.1:${port}/metrics`, (text) => parser.push(text), {
+      timeoutMs: 5_000,
+      maxBytes: 4 * 1024 * 1024,
+    });
     parser.end();
     loads.figures(0, null);
   };

@@ -24,7 +24,9 @@ export const selectSuite: Suite = {
   async run({ quick }) {
     const calls = quick ? 2_000 : 20_000;
     // No per-caller bound on speculative entries: every reserving call adds its 64 blocks for 2 s.
-    const embedded = await startEmbedded(embeddedConfig({ zmq: { addresses: [] }, api: { maxSpeculativePerCaller: 0 } }));
+    const embedded = await startEmbedded(
+      embeddedConfig({ zmq: { addresses: [] }, api: { maxSpeculativePerCaller: 0 } }),
+    );
     const { config, service, api } = embedded;
     const hasher = new BlockHasher(config.keys);
     const random = rng(7);
@@ -36,7 +38,13 @@ export const selectSuite: Suite = {
       for (let k = 0; k < 4; k++) service.index.add(endpoints[(p + k * 4) % CANDIDATES], 'GPU', keys);
     });
     // In process the request is what proto-loader would hand over (`input` names the oneof member).
-    const requests = prompts.map((tokens) => ({ model: 'model', input: 'tokens', tokens: { tokenIds: tokens, items: [] }, candidates: endpoints, tierWeights: {} }));
+    const requests = prompts.map((tokens) => ({
+      model: 'model',
+      input: 'tokens',
+      tokens: { tokenIds: tokens, items: [] },
+      candidates: endpoints,
+      tierWeights: {},
+    }));
     const client = grpcClient(embedded.grpcAddress);
     try {
       const inProcess = {
@@ -57,7 +65,10 @@ export const selectSuite: Suite = {
       await measure(inProcess.score, requests, 500, 1, release);
       await measure(inProcess.select, requests, 500, 1, release);
       const figures: Record<string, Figure> = {};
-      for (const [where, fns, concurrency] of [['inProcess', inProcess, 1], ['grpc', grpc, CONCURRENCY]] as const) {
+      for (const [where, fns, concurrency] of [
+        ['inProcess', inProcess, 1],
+        ['grpc', grpc, CONCURRENCY],
+      ] as const) {
         for (const [name, fn] of Object.entries(fns)) {
           const lat = await measure(fn, requests, calls, concurrency, release);
           figures[`${where}${cap(name)}P50`] = { value: percentile(lat, 50), unit: 'ms' };
@@ -66,7 +77,14 @@ export const selectSuite: Suite = {
       }
       figures.reservationsLeft = { value: Number(api.select.stats().inflightReservations), unit: 'reservations' };
       return {
-        parameters: { calls, candidates: CANDIDATES, promptTokens: PROMPT_TOKENS, grpcConcurrency: CONCURRENCY, inProcessConcurrency: 1, policy: 'cache+load (default)' },
+        parameters: {
+          calls,
+          candidates: CANDIDATES,
+          promptTokens: PROMPT_TOKENS,
+          grpcConcurrency: CONCURRENCY,
+          inProcessConcurrency: 1,
+          policy: 'cache+load (default)',
+        },
         figures,
       };
     } finally {
@@ -77,7 +95,13 @@ export const selectSuite: Suite = {
 };
 
 /** Latencies (ms) of `n` calls, `concurrency` in flight, cycling through the requests; `after` runs untimed. */
-async function measure(fn: Call, requests: object[], n: number, concurrency: number, after: (res: unknown) => Promise<void>): Promise<Float64Array> {
+async function measure(
+  fn: Call,
+  requests: object[],
+  n: number,
+  concurrency: number,
+  after: (res: unknown) => Promise<void>,
+): Promise<Float64Array> {
   const lat = new Float64Array(n);
   let next = 0;
   const worker = async () => {
@@ -99,10 +123,15 @@ function cap(s: string): string {
 
 function grpcClient(address: string) {
   const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
-  const Ctor = ((loadPackageDefinition(def).kvindexer as GrpcObject).v1 as GrpcObject).KvIndexer as unknown as new (a: string, c: ReturnType<typeof credentials.createInsecure>) => Client;
-  const client = new Ctor(address, credentials.createInsecure()) as Client & Record<string, (req: object, cb: (err: ServiceError | null, res: unknown) => void) => void>;
+  const Ctor = ((loadPackageDefinition(def).kvindexer as GrpcObject).v1 as GrpcObject).KvIndexer as unknown as new (
+    a: string,
+    c: ReturnType<typeof credentials.createInsecure>,
+  ) => Client;
+  const client = new Ctor(address, credentials.createInsecure()) as Client &
+    Record<string, (req: object, cb: (err: ServiceError | null, res: unknown) => void) => void>;
   return {
-    call: (method: string, req: object) => new Promise<unknown>((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res)))),
+    call: (method: string, req: object) =>
+      new Promise<unknown>((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res)))),
     close: () => client.close(),
   };
 }

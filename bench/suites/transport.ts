@@ -18,7 +18,10 @@ function traffic(endpoints: number, storedBlocks: number, seed: number, requests
       model: MODEL,
       gpuBlocks: 8_192,
       cpuBlocks: e % 2 === 0 ? 4_096 : 0,
-      style: { encoding: e % 2 === 0 ? ('array' as const) : ('map' as const), hashes: e % 3 === 0 ? ('bytes' as const) : ('int' as const) },
+      style: {
+        encoding: e % 2 === 0 ? ('array' as const) : ('map' as const),
+        hashes: e % 3 === 0 ? ('bytes' as const) : ('int' as const),
+      },
     })),
   );
   const workload = new ChatWorkload(fleet, {
@@ -82,7 +85,11 @@ async function endToEnd(quick: boolean, requestsPerStep: number) {
   const { frames, blocks } = traffic(8, quick ? 60_000 : 600_000, 21, requestsPerStep);
   const { index, ingestor } = setup();
   const pipeline = new EventPipeline(ingestor, quiet, { stream: { queueCapacity: 100_000 } });
-  const transport = new EventTransport(pipeline, { bind: ['tcp://127.0.0.1:*'], endpoints: [], receiveHighWaterMark: 0 }, quiet);
+  const transport = new EventTransport(
+    pipeline,
+    { bind: ['tcp://127.0.0.1:*'], endpoints: [], receiveHighWaterMark: 0 },
+    quiet,
+  );
   await transport.start();
   const { worker, next } = peer({ pubAddress: transport.bindSubscriber.lastEndpoint, frames, replay: false });
   worker.postMessage({ type: 'start' });
@@ -149,7 +156,8 @@ async function replayRecovery() {
 
 export const transportSuite: Suite = {
   name: 'transport',
-  description: 'end to end over real ZMQ (publisher thread → SUB → decode → streams → ingest → in-memory index), and replay recovery',
+  description:
+    'end to end over real ZMQ (publisher thread → SUB → decode → streams → ingest → in-memory index), and replay recovery',
   async run({ quick }) {
     const e2e = await endToEnd(quick, 2);
     const replay = await replayRecovery();

@@ -19,23 +19,37 @@ export interface ChatScoreServer {
   close(): Promise<void>;
 }
 
-type ScoreClient = { Score(req: object, opts: { deadline: number }, cb: (err: ServiceError | null, res: { tokenCount: number }) => void): void; close(): void };
+type ScoreClient = {
+  Score(
+    req: object,
+    opts: { deadline: number },
+    cb: (err: ServiceError | null, res: { tokenCount: number }) => void,
+  ): void;
+  close(): void;
+};
 
 /**
  * The real read path for the chat benchmarks: an in-process service with one model from `fixtures/models/<fixture>`
  * and two tokenizer workers (the registry's default is cores − 1, one on the 2-core VM), and a gRPC client.
  */
-export async function startChatScoreServer(model: string, fixture: string, scoreCandidates: string[]): Promise<ChatScoreServer> {
+export async function startChatScoreServer(
+  model: string,
+  fixture: string,
+  scoreCandidates: string[],
+): Promise<ChatScoreServer> {
   const config = embeddedConfig({ zmq: { addresses: [] } });
   const registry = join(mkdtempSync(join(tmpdir(), `bench-${fixture}-`)), 'models.yaml');
-  writeFileSync(registry, `workers: 2\nmodels:\n  - name: ${model}\n    dir: ${fileURLToPath(new URL(`../../fixtures/models/${fixture}`, import.meta.url))}\n`);
+  writeFileSync(
+    registry,
+    `workers: 2\nmodels:\n  - name: ${model}\n    dir: ${fileURLToPath(new URL(`../../fixtures/models/${fixture}`, import.meta.url))}\n`,
+  );
   const prompts = await PromptServiceFrontend.load(registry, config.keys);
   const embedded = await startEmbedded(config, prompts);
-  const pkg = (loadPackageDefinition(loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS)).kvindexer as GrpcObject).v1 as GrpcObject;
-  const client = new (pkg.KvIndexer as unknown as new (a: string, c: ReturnType<typeof credentials.createInsecure>) => ScoreClient)(
-    embedded.grpcAddress,
-    credentials.createInsecure(),
-  );
+  const pkg = (loadPackageDefinition(loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS)).kvindexer as GrpcObject)
+    .v1 as GrpcObject;
+  const client = new (
+    pkg.KvIndexer as unknown as new (a: string, c: ReturnType<typeof credentials.createInsecure>) => ScoreClient
+  )(embedded.grpcAddress, credentials.createInsecure());
   return {
     timedScore: (chat) =>
       new Promise((resolve, reject) => {

@@ -60,7 +60,11 @@ export interface ConnectionGuardCounters {
 }
 
 /** Applies maxConnections and the handshake timeout to one listening HTTP/2 server of grpc-js. */
-export function guardConnections(server: Http2Server, limits: ConnectionLimits, counters: ConnectionGuardCounters): void {
+export function guardConnections(
+  server: Http2Server,
+  limits: ConnectionLimits,
+  counters: ConnectionGuardCounters,
+): void {
   server.maxConnections = limits.maxConnections;
   server.on('drop', () => counters.refused++);
   // A connection is known by its remote address and port on both its raw socket and its session (TLS or not).
@@ -98,7 +102,11 @@ export function guardConnections(server: Http2Server, limits: ConnectionLimits, 
  * request is complete). So a client that opens calls and never finishes them holds no more than the bound, and cannot
  * starve a client with fewer calls open. Per call: one Set insertion and one shared 'close' listener, no closure.
  */
-export function guardCalls(server: Http2Server, limits: Pick<ConnectionLimits, 'maxOpenCalls'>, counters: ConnectionGuardCounters): void {
+export function guardCalls(
+  server: Http2Server,
+  limits: Pick<ConnectionLimits, 'maxOpenCalls'>,
+  counters: ConnectionGuardCounters,
+): void {
   const held = new Set<SessionCalls>(); // connections with calls open
   function onClose(this: ServerHttp2Stream) {
     const calls = (this as Tracked)[CALLS];

@@ -19,11 +19,16 @@ export function checkHttpUrl(field: string, value: string, allowHostnames: boole
 }
 
 /** AddEndpoint's optional store bound: max_blocks 0..10^9 and ttl_seconds 0..30 days (0 = the service default). */
-export function checkStoreBound(maxBlocks: string | undefined, ttlSeconds: number | undefined): AddEndpointRequest['storeBound'] {
+export function checkStoreBound(
+  maxBlocks: string | undefined,
+  ttlSeconds: number | undefined,
+): AddEndpointRequest['storeBound'] {
   const max = maxBlocks === undefined || maxBlocks === '' ? 0 : Number(maxBlocks);
-  if (!Number.isSafeInteger(max) || max < 0 || max > 1e9) throw new ApiError('invalid_argument', 'max_blocks', `max_blocks must be 0..1000000000, got ${maxBlocks}`);
+  if (!Number.isSafeInteger(max) || max < 0 || max > 1e9)
+    throw new ApiError('invalid_argument', 'max_blocks', `max_blocks must be 0..1000000000, got ${maxBlocks}`);
   const ttl = ttlSeconds ?? 0;
-  if (!Number.isFinite(ttl) || ttl < 0 || ttl > 30 * 86400) throw new ApiError('invalid_argument', 'ttl_seconds', `ttl_seconds must be 0..2592000, got ${ttlSeconds}`);
+  if (!Number.isFinite(ttl) || ttl < 0 || ttl > 30 * 86400)
+    throw new ApiError('invalid_argument', 'ttl_seconds', `ttl_seconds must be 0..2592000, got ${ttlSeconds}`);
   if (max === 0 && ttl === 0) return null;
   return { maxBlocks: max > 0 ? max : null, ttlMs: ttl > 0 ? Math.round(ttl * 1000) : null };
 }

@@ -25,10 +25,23 @@ export function toEndpointMsg(e: EndpointInfo): EndpointInfoMsg {
 }
 
 /** The scraped load: the optional figures only while fresh (a stale value is not load), the rest always. */
-function scrapeFields(s: EndpointInfo['scrape']): Pick<EndpointInfoMsg, 'scrapeAgeSeconds' | 'scrapeError' | 'metricsUrl' | 'scrapedRunning' | 'scrapedWaiting' | 'scrapedKvUsage'> {
+function scrapeFields(
+  s: EndpointInfo['scrape'],
+): Pick<
+  EndpointInfoMsg,
+  'scrapeAgeSeconds' | 'scrapeError' | 'metricsUrl' | 'scrapedRunning' | 'scrapedWaiting' | 'scrapedKvUsage'
+> {
   if (!s) return { scrapeAgeSeconds: -1, scrapeError: '', metricsUrl: '' };
-  const fresh = s.load && !s.load.stale ? { scrapedRunning: s.load.running, scrapedWaiting: s.load.waiting, scrapedKvUsage: s.load.kvUsage } : {};
-  return { ...fresh, scrapeAgeSeconds: s.load ? s.load.ageMs / 1000 : -1, scrapeError: s.error ?? '', metricsUrl: s.metricsUrl };
+  const fresh =
+    s.load && !s.load.stale
+      ? { scrapedRunning: s.load.running, scrapedWaiting: s.load.waiting, scrapedKvUsage: s.load.kvUsage }
+      : {};
+  return {
+    ...fresh,
+    scrapeAgeSeconds: s.load ? s.load.ageMs / 1000 : -1,
+    scrapeError: s.error ?? '',
+    metricsUrl: s.metricsUrl,
+  };
 }
 
 function uint64Map(m: Record<string, number> | undefined): Record<string, string> {

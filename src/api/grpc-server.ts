@@ -10,7 +10,13 @@ import {
 import { ReflectionService } from '@grpc/reflection';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Http2Server, Http2Session } from 'node:http2';
-import { grpcChannelOptions, guardCalls, guardConnections, type ConnectionGuardCounters, type ConnectionLimits } from './connection-limits.js';
+import {
+  grpcChannelOptions,
+  guardCalls,
+  guardConnections,
+  type ConnectionGuardCounters,
+  type ConnectionLimits,
+} from './connection-limits.js';
 import { IndexerError } from '../common/index.js';
 import type { ApiErrorCode } from './errors.js';
 import type { HealthService } from './health.js';
@@ -48,7 +54,9 @@ function listeners(server: Server): Map<Http2Server, { sessions?: unknown }> {
 
 /** The server's open HTTP/2 connections: grpc-js keeps them per listening server. */
 function openSessions(server: Server): Http2Session[] {
-  return [...listeners(server).values()].flatMap((entry) => (entry.sessions instanceof Set ? [...(entry.sessions as Set<Http2Session>)] : []));
+  return [...listeners(server).values()].flatMap((entry) =>
+    entry.sessions instanceof Set ? [...(entry.sessions as Set<Http2Session>)] : [],
+  );
 }
 
 /**
@@ -103,7 +111,13 @@ export class GrpcServer {
   private readonly server: Server;
   private boundPort = 0;
   /** Connections closed by the handshake timeout or refused at maxConnections (connection-limits.ts). */
-  readonly guard: ConnectionGuardCounters = { handshakeTimeouts: 0, refused: 0, openCalls: 0, callsRefused: 0, callsEvicted: 0 };
+  readonly guard: ConnectionGuardCounters = {
+    handshakeTimeouts: 0,
+    refused: 0,
+    openCalls: 0,
+    callsRefused: 0,
+    callsEvicted: 0,
+  };
 
   constructor(
     private readonly api: IndexerApi,
@@ -123,7 +137,9 @@ export class GrpcServer {
     const protos = loadProtos();
     this.server.addService(protos.kvIndexer, this.kvIndexerHandlers());
     this.server.addService(protos.llmdIndexer, {
-      getPodScores: this.unary((req: Parameters<IndexerApi['getPodScores']>[0], signal) => this.api.getPodScores(req, signal)),
+      getPodScores: this.unary((req: Parameters<IndexerApi['getPodScores']>[0], signal) =>
+        this.api.getPodScores(req, signal),
+      ),
     });
     this.server.addService(protos.health, health.implementation());
     new ReflectionService(protos.definition).addToServer(this.server);
@@ -152,7 +168,9 @@ export class GrpcServer {
   /** Open TCP connections on the listening addresses (accepted, not yet closed). */
   async connections(): Promise<number> {
     const counts = await Promise.all(
-      [...listeners(this.server).keys()].map((s) => new Promise<number>((resolve) => s.getConnections((err, n) => resolve(err ? 0 : n)))),
+      [...listeners(this.server).keys()].map(
+        (s) => new Promise<number>((resolve) => s.getConnections((err, n) => resolve(err ? 0 : n))),
+      ),
     );
     return counts.reduce((a, b) => a + b, 0);
   }
@@ -172,7 +190,8 @@ export class GrpcServer {
     this.health.endWatches();
     const deadline = Date.now() + graceMs;
     let timer: NodeJS.Timeout | undefined;
-    const expired = (ms: number) => new Promise<'forced'>((resolve) => (timer = setTimeout(() => resolve('forced'), Math.max(0, ms))));
+    const expired = (ms: number) =>
+      new Promise<'forced'>((resolve) => (timer = setTimeout(() => resolve('forced'), Math.max(0, ms))));
     try {
       await Promise.race([Promise.all(openSessions(this.server).map(roundTrip)), expired(graceMs)]);
       clearTimeout(timer);
@@ -191,7 +210,11 @@ export class GrpcServer {
   private credentials(): ServerCredentials {
     const tls = this.options.tls;
     if (!tls) return ServerCredentials.createInsecure();
-    return ServerCredentials.createSsl(tls.clientCa ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], !!tls.clientCa);
+    return ServerCredentials.createSsl(
+      tls.clientCa ?? null,
+      [{ cert_chain: tls.cert, private_key: tls.key }],
+      !!tls.clientCa,
+    );
   }
 
   private kvIndexerHandlers(): UntypedServiceImplementation {
@@ -221,7 +244,9 @@ export class GrpcServer {
     const api = this.api;
     return {
       score: this.unary((req: Parameters<IndexerApi['score']>[0], signal, caller) => api.score(req, signal, caller)),
-      computeBlockKeys: this.unary((req: Parameters<IndexerApi['computeBlockKeys']>[0], signal) => api.computeBlockKeys(req, signal)),
+      computeBlockKeys: this.unary((req: Parameters<IndexerApi['computeBlockKeys']>[0], signal) =>
+        api.computeBlockKeys(req, signal),
+      ),
       render: this.unary((req: Parameters<IndexerApi['render']>[0], signal) => api.render(req, signal)),
       lookup: this.unary((req: Parameters<IndexerApi['lookup']>[0]) => api.lookup(req)),
       reserve: this.unary((req: Parameters<IndexerApi['reserve']>[0], _signal, caller) => api.reserve(req, caller)),
@@ -232,9 +257,15 @@ export class GrpcServer {
       clearEndpoint: this.unary((req: Parameters<IndexerApi['clearEndpoint']>[0]) => api.clearEndpoint(req)),
       getInfo: this.unary(() => api.getInfo()),
       getStats: this.unary(async () => ({ ...(await api.getStats()), ...this.select.stats() })),
-      select: this.unary((req: Parameters<SelectApi['select']>[0], signal, caller) => this.select.select(req, signal, caller)),
-      prefillComplete: this.unary((req: Parameters<SelectApi['prefillComplete']>[0]) => this.select.prefillComplete(req)),
-      releaseReservation: this.unary((req: Parameters<SelectApi['releaseReservation']>[0]) => this.select.releaseReservation(req)),
+      select: this.unary((req: Parameters<SelectApi['select']>[0], signal, caller) =>
+        this.select.select(req, signal, caller),
+      ),
+      prefillComplete: this.unary((req: Parameters<SelectApi['prefillComplete']>[0]) =>
+        this.select.prefillComplete(req),
+      ),
+      releaseReservation: this.unary((req: Parameters<SelectApi['releaseReservation']>[0]) =>
+        this.select.releaseReservation(req),
+      ),
       lookupImages: this.unary((req: Parameters<IndexerApi['lookupImages']>[0]) => api.lookupImages(req)),
     };
   }

@@ -7,6 +7,13 @@ export { GrpcServer, type GrpcServerOptions } from './grpc-server.js';
 export { HealthService, type ServingStatus } from './health.js';
 export { ApiError, type ApiErrorCode } from './errors.js';
 export type { Fleet, EndpointInfo, EndpointScrape, AddEndpointRequest } from './fleet.js';
-export type { Cancellation, PromptFrontend, RenderedPrompt, PromptItem, ChatRequestInput, CompletionRequestInput } from './prompt-frontend.js';
+export type {
+  Cancellation,
+  PromptFrontend,
+  RenderedPrompt,
+  PromptItem,
+  ChatRequestInput,
+  CompletionRequestInput,
+} from './prompt-frontend.js';
 export { loadProtos, PROTO_DIR, LOADER_OPTIONS } from './proto.js';
 export { SelectApi, type SelectApiDeps, type SelectObserver, type SelectSettings } from './select.js';

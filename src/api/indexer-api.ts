@@ -17,7 +17,14 @@ import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { SpeculationQuota } from './speculation-quota.js';
 import { formatHostPort, parseEndpointIdentity } from '../common/index.js';
-import { checkCandidates, checkCandidateShaped, checkEndpoint, checkModel, checkTierWeights, parseBlockKeys } from './validate.js';
+import {
+  checkCandidates,
+  checkCandidateShaped,
+  checkEndpoint,
+  checkModel,
+  checkTierWeights,
+  parseBlockKeys,
+} from './validate.js';
 import { checkHttpUrl, checkStoreBound, checkZmqAddress } from './endpoint-checks.js';
 import { addImagesSeen, lookupImages, type ResidencyView } from './image-residency.js';
 
@@ -104,7 +111,11 @@ export class IndexerApi {
     let result: ScoreResult;
     let degradedReason = '';
     try {
-      result = await this.scorer.score(prepared.keys, { candidates, tierWeights, maxBlocks: req.maxBlocks || undefined });
+      result = await this.scorer.score(prepared.keys, {
+        candidates,
+        tierWeights,
+        maxBlocks: req.maxBlocks || undefined,
+      });
       if (speculate) {
         this.quota.take(caller, prepared.keys.length, speculate.ttlMs, 'speculate');
         await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);
@@ -116,12 +127,18 @@ export class IndexerApi {
       this.deps.observer?.degraded?.('backend');
       result = zeroResult(prepared.keys.length, req.maxBlocks, candidates);
     }
-    if (prepared.items.length > 0 && this.deps.residency) addImagesSeen(this.deps.residency, result.scores, prepared.items);
+    if (prepared.items.length > 0 && this.deps.residency)
+      addImagesSeen(this.deps.residency, result.scores, prepared.items);
     const best = result.scores.reduce((m, s) => Math.max(m, s.matchedBlocks), 0);
     // Block-key input may leave the model empty: nothing to check then.
     const unknownModel = !!req.model && this.deps.fleet.publishes?.(req.model) === false;
     if (unknownModel) this.deps.observer?.unknownModel?.(req.model);
-    this.deps.observer?.scored?.(prepared.kind, Number(process.hrtime.bigint() - started) / 1e9, result.totalBlocks, best);
+    this.deps.observer?.scored?.(
+      prepared.kind,
+      Number(process.hrtime.bigint() - started) / 1e9,
+      result.totalBlocks,
+      best,
+    );
     return {
       totalBlocks: result.totalBlocks,
       blockSize: this.deps.hasher.blockSize,
@@ -154,7 +171,11 @@ export class IndexerApi {
   }
 
   async lookup(req: LookupRequestMsg) {
-    const keys = parseBlockKeys('block_keys', req.blockKeys ?? [], Math.floor(this.deps.limits.maxPromptTokens / this.deps.hasher.blockSize));
+    const keys = parseBlockKeys(
+      'block_keys',
+      req.blockKeys ?? [],
+      Math.floor(this.deps.limits.maxPromptTokens / this.deps.hasher.blockSize),
+    );
     const candidates = checkCandidates(req.candidates ?? [], this.deps.limits.maxCandidates);
     const result = await this.scorer.score(keys, {
       candidates,
@@ -206,12 +227,14 @@ export class IndexerApi {
     const endpoint = checkCandidateShaped('endpoint', req.endpoint, hosts);
     const discoveryUrl = req.discoveryUrl ? checkHttpUrl('discovery_url', req.discoveryUrl, hosts) : null;
     if (discoveryUrl && req.zmqAddress) throw invalid('zmq_address', 'give zmq_address or discovery_url, not both');
-    if (discoveryUrl && req.replayAddress) throw invalid('replay_address', 'the replay sockets are listed by discovery_url');
+    if (discoveryUrl && req.replayAddress)
+      throw invalid('replay_address', 'the replay sockets are listed by discovery_url');
     if (discoveryUrl && req.ranks) throw invalid('ranks', 'the ranks are listed by discovery_url');
     const ranks = req.ranks ? req.ranks : 1;
     if (!Number.isInteger(ranks) || ranks < 1 || ranks > 64) throw invalid('ranks', `must be 1..64, got ${ranks}`);
     const rankEndpoints = req.rankEndpoints ?? [];
-    if (rankEndpoints.length > 0 && req.servingPortRanks) throw invalid('rank_endpoints', 'give rank_endpoints or serving_port_ranks, not both');
+    if (rankEndpoints.length > 0 && req.servingPortRanks)
+      throw invalid('rank_endpoints', 'give rank_endpoints or serving_port_ranks, not both');
     if (rankEndpoints.length > 64) throw invalid('rank_endpoints', `at most 64, got ${rankEndpoints.length}`);
     rankEndpoints.forEach((e, i) => checkCandidateShaped(`rank_endpoints[${i}]`, e, hosts));
     if (rankEndpoints.length > 0 && !discoveryUrl && rankEndpoints.length !== ranks) {
@@ -223,7 +246,11 @@ export class IndexerApi {
       replayAddress: req.replayAddress ? checkZmqAddress('replay_address', req.replayAddress, hosts) : null,
       ranks,
       rankIdentities:
-        rankEndpoints.length > 0 ? { kind: 'explicit', endpoints: rankEndpoints } : req.servingPortRanks ? { kind: 'serving', endpoint } : undefined,
+        rankEndpoints.length > 0
+          ? { kind: 'explicit', endpoints: rankEndpoints }
+          : req.servingPortRanks
+            ? { kind: 'serving', endpoint }
+            : undefined,
       discoveryUrl,
       storeBound: checkStoreBound(req.maxBlocks, req.ttlSeconds),
       metricsUrl: req.metricsUrl ? checkHttpUrl('metrics_url', req.metricsUrl, hosts) : null,
@@ -292,7 +319,12 @@ export class IndexerApi {
 
   private async prepare(req: PromptFields, signal?: Cancellation, allowKeys = true): Promise<PreparedPrompt> {
     const prepared = await preparePrompt(
-      { hasher: this.deps.hasher, prompts: this.deps.prompts, maxPromptTokens: this.deps.limits.maxPromptTokens, maxItems: this.deps.limits.maxItems },
+      {
+        hasher: this.deps.hasher,
+        prompts: this.deps.prompts,
+        maxPromptTokens: this.deps.limits.maxPromptTokens,
+        maxItems: this.deps.limits.maxItems,
+      },
       req,
       signal,
       allowKeys,
@@ -315,7 +347,11 @@ export class IndexerApi {
   }
 
   private checkSpeculate(s: { endpoint: string; ttlMs: number }) {
-    const endpoint = checkCandidateShaped('speculate.endpoint', s.endpoint, this.deps.limits.allowHostnameEndpoints ?? false);
+    const endpoint = checkCandidateShaped(
+      'speculate.endpoint',
+      s.endpoint,
+      this.deps.limits.allowHostnameEndpoints ?? false,
+    );
     return { endpoint, ttlMs: this.checkTtl(s.ttlMs) };
   }
 }

@@ -46,7 +46,10 @@ export async function preparePrompt(
     }
     case 'tokens': {
       const tokenIds = checkTokens('tokens.token_ids', req.tokens?.tokenIds ?? [], ctx.maxPromptTokens);
-      const items = checkItems('tokens.items', req.tokens?.items ?? [], tokenIds.length, { maxItems: ctx.maxItems, blockSize: B });
+      const items = checkItems('tokens.items', req.tokens?.items ?? [], tokenIds.length, {
+        maxItems: ctx.maxItems,
+        blockSize: B,
+      });
       const keys = ctx.hasher.keysFor(chainModel, tokenIds, blockExtras(items, tokenIds.length, B, salt));
       return {
         kind: 'tokens',
@@ -76,10 +79,15 @@ export async function preparePrompt(
             };
       if (input.kind === 'chat' && input.messages === undefined) throw invalid('chat.messages_json', 'is required');
       // JSON null would reach the prompt pipeline as "no messages" and be reported without a field.
-      if (input.kind === 'chat' && input.messages === null) throw invalid('chat.messages_json', 'must be a JSON array of messages, not null');
+      if (input.kind === 'chat' && input.messages === null)
+        throw invalid('chat.messages_json', 'must be a JSON array of messages, not null');
       const rendered = await frontend.render(model, input, signal).catch(rethrowAsApiError);
       if (rendered.tokenIds.length > ctx.maxPromptTokens) {
-        throw new ApiError('resource_exhausted', req.input, `${rendered.tokenIds.length} tokens, at most ${ctx.maxPromptTokens}`);
+        throw new ApiError(
+          'resource_exhausted',
+          req.input,
+          `${rendered.tokenIds.length} tokens, at most ${ctx.maxPromptTokens}`,
+        );
       }
       const keys = ctx.hasher.keysFor(
         chainModel,
@@ -108,9 +116,11 @@ function chatTemplateFields(chat: ChatInputMsg | null | undefined) {
   const tools = pyJsonField('chat.tools_json', chat?.toolsJson ?? '');
   if (tools !== undefined && !Array.isArray(tools)) throw invalid('chat.tools_json', 'must be a JSON array of tools');
   const documents = pyJsonField('chat.documents_json', chat?.documentsJson ?? '');
-  if (documents !== undefined && !Array.isArray(documents)) throw invalid('chat.documents_json', 'must be a JSON array of objects');
+  if (documents !== undefined && !Array.isArray(documents))
+    throw invalid('chat.documents_json', 'must be a JSON array of objects');
   const kwargs = pyJsonField('chat.chat_template_kwargs_json', chat?.chatTemplateKwargsJson ?? '');
-  if (kwargs !== undefined && !(kwargs instanceof Map)) throw invalid('chat.chat_template_kwargs_json', 'must be a JSON object');
+  if (kwargs !== undefined && !(kwargs instanceof Map))
+    throw invalid('chat.chat_template_kwargs_json', 'must be a JSON object');
   const choice = (chat?.toolChoice ?? '').trim();
   return {
     messages: pyJsonField('chat.messages_json', chat?.messagesJson ?? ''),
@@ -136,7 +146,8 @@ function pyJsonField(field: string, text: string): unknown {
 function objectField(field: string, text: string): Record<string, unknown> | undefined {
   const value = parseJsonField(field, text);
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalid(field, 'must be a JSON object');
   return value as Record<string, unknown>;
 }
 

@@ -60,7 +60,11 @@ export interface PromptFrontend {
    * Renders and tokenizes. Throws an ApiError-compatible error: `{ code, field, message }` with code
    * not_found (unknown model), invalid_argument or resource_exhausted.
    */
-  render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: Cancellation): Promise<RenderedPrompt>;
+  render(
+    model: string,
+    input: ChatRequestInput | CompletionRequestInput,
+    signal?: Cancellation,
+  ): Promise<RenderedPrompt>;
   /** Tokenizer pool counters for metrics (optional). */
   tokenizerStats?(): TokenizerStats;
 }

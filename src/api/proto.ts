@@ -63,7 +63,11 @@ function withFastCodecs(service: ServiceDefinition): ServiceDefinition {
             responseSerialize: (msg: ScoreResponseMsg) => encodeScoreResponse(msg),
           }
         : PROMPT_FIELDS[method.path]
-          ? { ...method, requestDeserialize: (buf: Buffer) => decodePromptRequest(buf, generic, `${messageName} request`, PROMPT_FIELDS[method.path]) }
+          ? {
+              ...method,
+              requestDeserialize: (buf: Buffer) =>
+                decodePromptRequest(buf, generic, `${messageName} request`, PROMPT_FIELDS[method.path]),
+            }
           : { ...method, requestDeserialize: (buf: Buffer) => decodeGeneric(buf, generic, `${messageName} request`) };
   }
   return out;

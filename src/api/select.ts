@@ -101,19 +101,27 @@ export class SelectApi {
 
   async prefillComplete(req: PrefillCompleteRequestMsg) {
     const id = checkReservationId(req.reservationId);
-    const cached = req.cachedTokens === undefined || req.cachedTokens === null ? null : checkCachedTokens(req.cachedTokens);
+    const cached =
+      req.cachedTokens === undefined || req.cachedTokens === null ? null : checkCachedTokens(req.cachedTokens);
     const prefillMs = req.prefillMs === undefined || req.prefillMs === null ? null : checkPrefillMs(req.prefillMs);
     // Everything is checked before the ledger changes: a refused call retires nothing.
     const res = await ledgerCall(() => this.deps.ledger.prefillComplete(id));
     const prefilled = cached === null ? res.uncachedPrefillTokens : Math.max(0, res.promptTokens - cached);
-    const throughput = prefillMs === null ? this.deps.throughput.get(res.endpoint) : this.deps.throughput.observe(res.endpoint, prefilled, prefillMs);
+    const throughput =
+      prefillMs === null
+        ? this.deps.throughput.get(res.endpoint)
+        : this.deps.throughput.observe(res.endpoint, prefilled, prefillMs);
     if (cached !== null) {
       this.counters.calibrated++;
       this.counters.predicted += res.predictedCachedTokens;
       this.counters.actual += cached;
       this.deps.observer?.calibrated?.(res.predictedCachedTokens, cached, res.promptTokens);
     }
-    return { endpoint: res.endpoint, predictedCachedTokens: res.predictedCachedTokens, prefillTokensPerSecond: throughput };
+    return {
+      endpoint: res.endpoint,
+      predictedCachedTokens: res.predictedCachedTokens,
+      prefillTokensPerSecond: throughput,
+    };
   }
 
   async releaseReservation(req: ReleaseReservationRequestMsg) {
@@ -134,17 +142,26 @@ export class SelectApi {
     };
   }
 
-  private async run(req: SelectRequestMsg, policy: Policy, signal: Cancellation | undefined, caller: string): Promise<SelectResponseMsg> {
+  private async run(
+    req: SelectRequestMsg,
+    policy: Policy,
+    signal: Cancellation | undefined,
+    caller: string,
+  ): Promise<SelectResponseMsg> {
     const { limits, settings, hasher } = this.deps;
-    if (!req.candidates || req.candidates.length === 0) throw invalid('candidates', 'is required (Select picks one of them)');
+    if (!req.candidates || req.candidates.length === 0)
+      throw invalid('candidates', 'is required (Select picks one of them)');
     const candidates = checkCandidates(req.candidates, limits.maxCandidates)!;
     // Reserving inserts speculative entries for the chosen candidate: the same IP-literal rule as Score.speculate.
-    if (req.reserve) candidates.forEach((c, i) => checkCandidateShaped(`candidates[${i}]`, c, limits.allowHostnameEndpoints ?? false));
+    if (req.reserve)
+      candidates.forEach((c, i) => checkCandidateShaped(`candidates[${i}]`, c, limits.allowHostnameEndpoints ?? false));
     const tierWeights = checkTierWeights(req.tierWeights ?? {});
     const outputTokens = req.expectedOutputTokens ?? settings.defaultOutputTokens;
-    if (outputTokens > MAX_TOKEN_COUNT) throw invalid('expected_output_tokens', `${outputTokens} is absurd (at most ${MAX_TOKEN_COUNT})`);
+    if (outputTokens > MAX_TOKEN_COUNT)
+      throw invalid('expected_output_tokens', `${outputTokens} is absurd (at most ${MAX_TOKEN_COUNT})`);
     const ttlMs = req.reservationTtlMs || settings.reservationTtlMs;
-    if (ttlMs > MAX_RESERVATION_TTL_MS) throw invalid('reservation_ttl_ms', `must be at most ${MAX_RESERVATION_TTL_MS}, got ${ttlMs}`);
+    if (ttlMs > MAX_RESERVATION_TTL_MS)
+      throw invalid('reservation_ttl_ms', `must be at most ${MAX_RESERVATION_TTL_MS}, got ${ttlMs}`);
 
     const prepared = await preparePrompt(
       { hasher, prompts: this.deps.prompts, maxPromptTokens: limits.maxPromptTokens, maxItems: limits.maxItems },
@@ -175,7 +192,13 @@ export class SelectApi {
       kvUsageGate: settings.kvUsageGate,
       encodeTokensPerSecond: settings.encodeTokensPerSecond,
     };
-    const decision = decide(policy, prepared.tokenCount, requestDigest(prepared.keys, prepared.tokenCount), inputs, params);
+    const decision = decide(
+      policy,
+      prepared.tokenCount,
+      requestDigest(prepared.keys, prepared.tokenCount),
+      inputs,
+      params,
+    );
     const chosen = decision.costs[decision.chosen];
 
     let reservationId = '';
@@ -196,26 +219,24 @@ export class SelectApi {
       totalBlocks: scored.totalBlocks,
       tokenCount: prepared.tokenCount,
       blockSize: hasher.blockSize,
-      candidates: decision.costs.map(
-        (c, i): CandidateCostMsg => ({
-          endpoint: c.endpoint,
-          cachedBlocks: c.cachedBlocks,
-          cachedBlocksByTier: scored.scores[i].blocksByTier,
-          uncachedPrefillTokens: c.uncachedPrefillTokens,
-          inflightPrefillTokens: String(c.inflightPrefillTokens),
-          inflightDecodeBlocks: String(c.inflightDecodeBlocks),
-          running: c.running,
-          waiting: c.waiting,
-          kvUsage: c.kvUsage,
-          loadScraped: c.loadScraped,
-          prefillTokensPerSecond: c.prefillTokensPerSecond,
-          encodeTokens: c.encodeTokens,
-          encodeMs: c.encodeMs,
-          predictedTtftMs: c.predictedTtftMs,
-          cost: c.cost,
-          excludedReason: c.excludedReason,
-        }),
-      ),
+      candidates: decision.costs.map((c, i): CandidateCostMsg => ({
+        endpoint: c.endpoint,
+        cachedBlocks: c.cachedBlocks,
+        cachedBlocksByTier: scored.scores[i].blocksByTier,
+        uncachedPrefillTokens: c.uncachedPrefillTokens,
+        inflightPrefillTokens: String(c.inflightPrefillTokens),
+        inflightDecodeBlocks: String(c.inflightDecodeBlocks),
+        running: c.running,
+        waiting: c.waiting,
+        kvUsage: c.kvUsage,
+        loadScraped: c.loadScraped,
+        prefillTokensPerSecond: c.prefillTokensPerSecond,
+        encodeTokens: c.encodeTokens,
+        encodeMs: c.encodeMs,
+        predictedTtftMs: c.predictedTtftMs,
+        cost: c.cost,
+        excludedReason: c.excludedReason,
+      })),
     };
   }
 
@@ -223,7 +244,11 @@ export class SelectApi {
    * Records the decision all or nothing: the speculative-entry quota is checked first, then the ledger entry, then
    * the speculative entries; a failure at a later step undoes the earlier ones.
    */
-  private async reserve(caller: string, keys: BigUint64Array, r: Parameters<InflightLedger['reserve']>[0]): Promise<string> {
+  private async reserve(
+    caller: string,
+    keys: BigUint64Array,
+    r: Parameters<InflightLedger['reserve']>[0],
+  ): Promise<string> {
     const specTtl = this.deps.limits.speculativeTtlMs;
     if (keys.length > 0) this.deps.quota.take(caller, keys.length, specTtl, 'reserve');
     let id = '';
@@ -253,7 +278,8 @@ function backendFailure(err: unknown): never {
 
 function checkPolicy(value: string, fallback: Policy): Policy {
   if (!value) return fallback;
-  if (!(POLICIES as readonly string[]).includes(value)) throw invalid('policy', `"${value.slice(0, 50)}" is not one of ${POLICIES.join(', ')}`);
+  if (!(POLICIES as readonly string[]).includes(value))
+    throw invalid('policy', `"${value.slice(0, 50)}" is not one of ${POLICIES.join(', ')}`);
   return value as Policy;
 }
 
@@ -273,7 +299,8 @@ function checkCachedTokens(value: string | number): number {
 }
 
 function checkPrefillMs(value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid('prefill_ms', `must be a finite number ≥ 0, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw invalid('prefill_ms', `must be a finite number ≥ 0, got ${String(value)}`);
   if (value > MAX_PREFILL_MS) throw invalid('prefill_ms', `${value} is absurd (at most ${MAX_PREFILL_MS})`);
   return value;
 }

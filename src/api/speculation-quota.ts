@@ -29,7 +29,10 @@ export class SpeculationQuota {
     } else c = { batches: [], held: 0 };
     if (c.held + n > this.max) {
       this.callers.set(caller, c);
-      throw exhausted(field, `${caller} holds ${c.held} speculative entries; ${n} more would pass api.maxSpeculativePerCaller (${this.max})`);
+      throw exhausted(
+        field,
+        `${caller} holds ${c.held} speculative entries; ${n} more would pass api.maxSpeculativePerCaller (${this.max})`,
+      );
     }
     c.batches.push({ expiresAt: now + ttlMs, n });
     c.held += n;

@@ -6,7 +6,8 @@ import type { MultimodalItemMsg } from './messages.js';
 export function checkEndpoint(field: string, value: string): string {
   if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'is required');
   // `<host>:<port>`, optionally `@dp<rank>` (data-parallel rank > 0), as the transport names endpoints (src/common/).
-  if (value.length > 300 || !parseEndpointIdentity(value).ok) throw invalid(field, `"${truncate(value)}" is not <host>:<port>`);
+  if (value.length > 300 || !parseEndpointIdentity(value).ok)
+    throw invalid(field, `"${truncate(value)}" is not <host>:<port>`);
   return value;
 }
 
@@ -21,7 +22,10 @@ export function checkCandidateShaped(field: string, value: string, allowHostname
   // An IP literal (dotted IPv4 or bracketed IPv6); the port and `@dp<rank>` were checked by checkEndpoint.
   const parsed = parseEndpointIdentity(value);
   if (!parsed.ok || !isIpLiteral(parsed.value.host)) {
-    throw invalid(field, `"${truncate(value)}" is not <ip>:<port> (host names are refused without an admin token; see api.allowHostnameEndpoints)`);
+    throw invalid(
+      field,
+      `"${truncate(value)}" is not <ip>:<port> (host names are refused without an admin token; see api.allowHostnameEndpoints)`,
+    );
   }
   return value;
 }
@@ -34,7 +38,11 @@ const checkedEndpoints = new Set<string>();
 const CHECKED_ENDPOINTS_MAX = 4096;
 
 /** `field` is the request's name for the list (llm-d's GetPodScores calls it pod_identifiers). */
-export function checkCandidates(values: readonly string[], max: number, field = 'candidates'): readonly string[] | undefined {
+export function checkCandidates(
+  values: readonly string[],
+  max: number,
+  field = 'candidates',
+): readonly string[] | undefined {
   if (values.length === 0) return undefined;
   if (values.length > max) throw exhausted(field, `${values.length} candidates, at most ${max}`);
   for (let i = 0; i < values.length; i++) {
@@ -90,14 +98,20 @@ export const MAX_IDENTIFIER_LENGTH = 512;
  * by the prompt's blocks plus the items (what items that do not overlap each other can reach), so piled-up overlapping
  * items cannot make a small request hash for minutes.
  */
-export function checkItems(field: string, items: readonly MultimodalItemMsg[], tokenCount: number, limits: { maxItems: number; blockSize: number }) {
+export function checkItems(
+  field: string,
+  items: readonly MultimodalItemMsg[],
+  tokenCount: number,
+  limits: { maxItems: number; blockSize: number },
+) {
   if (items.length > limits.maxItems) throw exhausted(field, `${items.length} items, at most ${limits.maxItems}`);
   const B = limits.blockSize;
   let covered = 0;
   const out = items.map((item, i) => {
     const at = `${field}[${i}]`;
     if (!item.identifier) throw invalid(`${at}.identifier`, 'is required');
-    if (item.identifier.length > MAX_IDENTIFIER_LENGTH) throw invalid(`${at}.identifier`, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
+    if (item.identifier.length > MAX_IDENTIFIER_LENGTH)
+      throw invalid(`${at}.identifier`, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
     if (item.length === 0) throw invalid(`${at}.length`, 'must be > 0');
     if (item.offset + item.length > tokenCount) {
       throw invalid(at, `range [${item.offset}, ${item.offset + item.length}) is past the ${tokenCount} tokens`);
@@ -106,7 +120,11 @@ export function checkItems(field: string, items: readonly MultimodalItemMsg[], t
     return { identifier: item.identifier, offset: item.offset, length: item.length };
   });
   const bound = Math.ceil(tokenCount / B) + items.length;
-  if (covered > bound) throw exhausted(field, `the items overlap too much: they cover ${covered} blocks in all, at most ${bound} (blocks + items)`);
+  if (covered > bound)
+    throw exhausted(
+      field,
+      `the items overlap too much: they cover ${covered} blocks in all, at most ${bound} (blocks + items)`,
+    );
   return out;
 }
 

@@ -13,7 +13,9 @@ export function clientAddress(flag: string | undefined, env: NodeJS.ProcessEnv):
   if (flag) return flag;
   const configured = env.KV_INDEXER_GRPC_ADDRESS?.trim();
   if (!configured) return DEFAULT_CLIENT_ADDRESS;
-  return configured.replace(/^(0\.0\.0\.0|\[::\]|::|\*)(?=:\d+$)/, (host) => (host.includes(':') ? '[::1]' : '127.0.0.1'));
+  return configured.replace(/^(0\.0\.0\.0|\[::\]|::|\*)(?=:\d+$)/, (host) =>
+    host.includes(':') ? '[::1]' : '127.0.0.1',
+  );
 }
 
 type Callback = (err: ServiceError | null, res: unknown) => void;
@@ -31,13 +33,18 @@ export class ApiClient {
   ) {
     let node: unknown = loadPackageDefinition(loadSync(protoFile, LOADER_OPTIONS));
     for (const part of service.split('.')) node = (node as GrpcObject)[part];
-    const Client = node as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Record<string, UnaryMethod> & { close(): void };
+    const Client = node as new (
+      address: string,
+      creds: ReturnType<typeof credentials.createInsecure>,
+    ) => Record<string, UnaryMethod> & { close(): void };
     this.client = new Client(address, credentials.createInsecure());
   }
 
   call<T>(method: string, request: object = {}): Promise<T> {
     return new Promise<T>((resolve, reject) =>
-      this.client[method].call(this.client, request, { deadline: Date.now() + this.deadlineMs }, (err, res) => (err ? reject(err) : resolve(res as T))),
+      this.client[method].call(this.client, request, { deadline: Date.now() + this.deadlineMs }, (err, res) =>
+        err ? reject(err) : resolve(res as T),
+      ),
     );
   }
 
@@ -49,7 +56,14 @@ export class ApiClient {
 /** A failed call as one line: the gRPC status name and its details. */
 export function describeCallError(err: unknown): string {
   const e = err as ServiceError;
-  const names: Record<number, string> = { 4: 'DEADLINE_EXCEEDED', 14: 'UNAVAILABLE', 12: 'UNIMPLEMENTED', 16: 'UNAUTHENTICATED', 3: 'INVALID_ARGUMENT', 5: 'NOT_FOUND' };
+  const names: Record<number, string> = {
+    4: 'DEADLINE_EXCEEDED',
+    14: 'UNAVAILABLE',
+    12: 'UNIMPLEMENTED',
+    16: 'UNAUTHENTICATED',
+    3: 'INVALID_ARGUMENT',
+    5: 'NOT_FOUND',
+  };
   const status = typeof e?.code === 'number' ? (names[e.code] ?? `status ${e.code}`) : 'error';
   return `${status}: ${e?.details || e?.message || String(err)}`;
 }

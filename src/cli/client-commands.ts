@@ -35,7 +35,11 @@ per endpoint. Block keys of a request come from "kv-indexer keys REQUEST.json".
 ${COMMON}`,
 };
 
-export async function clientCommand(command: 'health' | 'info' | 'endpoints' | 'lookup', argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export async function clientCommand(
+  command: 'health' | 'info' | 'endpoints' | 'lookup',
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -45,7 +49,9 @@ export async function clientCommand(command: 'health' | 'info' | 'endpoints' | '
         address: { type: 'string' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
-        ...(command === 'health' ? { service: { type: 'string' }, http: { type: 'boolean' }, config: { type: 'string' } } : {}),
+        ...(command === 'health'
+          ? { service: { type: 'string' }, http: { type: 'boolean' }, config: { type: 'string' } }
+          : {}),
         ...(command === 'info' ? { stats: { type: 'boolean' } } : {}),
         ...(command === 'lookup' ? { candidates: { type: 'string' }, 'max-blocks': { type: 'string' } } : {}),
       },
@@ -66,7 +72,10 @@ export async function clientCommand(command: 'health' | 'info' | 'endpoints' | '
   }
   let request: object = {};
   if (command === 'lookup') {
-    const raw = parsed.positionals.flatMap((p) => p.split(',')).map((s) => s.trim()).filter(Boolean);
+    const raw = parsed.positionals
+      .flatMap((p) => p.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (raw.length === 0) {
       console.error(`lookup needs at least one block key\n\n${CLIENT_USAGE.lookup}`);
       return 2;
@@ -83,10 +92,22 @@ export async function clientCommand(command: 'health' | 'info' | 'endpoints' | '
       console.error(`--max-blocks: expected a non-negative integer, got "${String(v['max-blocks'])}"`);
       return 2;
     }
-    const candidates = typeof v.candidates === 'string' ? v.candidates.split(',').map((s) => s.trim()).filter(Boolean) : [];
+    const candidates =
+      typeof v.candidates === 'string'
+        ? v.candidates
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [];
     request = { blockKeys: keys, candidates, maxBlocks };
   }
-  if (command === 'health' && v.http) return httpHealth(typeof v.address === 'string' ? v.address : null, typeof v.config === 'string' ? v.config : null, env, timeout);
+  if (command === 'health' && v.http)
+    return httpHealth(
+      typeof v.address === 'string' ? v.address : null,
+      typeof v.config === 'string' ? v.config : null,
+      env,
+      timeout,
+    );
   const address = clientAddress(typeof v.address === 'string' ? v.address : undefined, env);
   const health = command === 'health';
   const client = health
@@ -118,7 +139,12 @@ export async function clientCommand(command: 'health' | 'info' | 'endpoints' | '
 }
 
 /** `health --http`: /healthz of the metrics listener serve would open with this configuration. */
-async function httpHealth(address: string | null, configFile: string | null, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<number> {
+async function httpHealth(
+  address: string | null,
+  configFile: string | null,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<number> {
   let target = address;
   if (target === null) {
     const { metrics } = loadConfigFrom({ file: configFile, env, flags: [] });

@@ -63,9 +63,15 @@ export async function keysCommand(argv: string[]): Promise<number> {
     // otherwise load them all so the error lists every known name.
     const wanted = asRecord(request)?.model;
     const entries = Array.isArray(config?.models) ? config.models : [];
-    const match = entries.filter((m) => m && (m.name === wanted || m.aliases?.includes(String(wanted)) || m.loras?.includes(String(wanted))));
+    const match = entries.filter(
+      (m) => m && (m.name === wanted || m.aliases?.includes(String(wanted)) || m.loras?.includes(String(wanted))),
+    );
     const registry = match.length > 0 ? { ...config, models: match } : config;
-    service = await PromptService.create({ registry: { workers: 1, ...registry }, keys: { blockSize, hashSeed }, baseDir });
+    service = await PromptService.create({
+      registry: { workers: 1, ...registry },
+      keys: { blockSize, hashSeed },
+      baseDir,
+    });
     const r = await service.keys(request);
     const out = {
       model: r.model,
@@ -83,7 +89,10 @@ export async function keysCommand(argv: string[]): Promise<number> {
       blocks: Array.from(r.blockKeys, (key, i) => ({ index: i, key: formatKey(key), extra: r.extras?.[i] ?? null })),
     };
     // Token ids on one line; everything else indented.
-    const json = JSON.stringify(out, (k, v: unknown) => (k === 'tokenIds' ? '\u0000ids' : v), 2).replace('"\\u0000ids"', JSON.stringify(out.tokenIds));
+    const json = JSON.stringify(out, (k, v: unknown) => (k === 'tokenIds' ? '\u0000ids' : v), 2).replace(
+      '"\\u0000ids"',
+      JSON.stringify(out.tokenIds),
+    );
     process.stdout.write(`${json}\n`);
     return 0;
   } catch (err) {

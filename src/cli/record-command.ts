@@ -40,14 +40,24 @@ export async function recordCommand(argv: string[]): Promise<number> {
   const format = args.format ?? 'vllm';
   const duration = args.duration === undefined ? Infinity : Number(args.duration);
   const count = args.count === undefined ? Infinity : Number(args.count);
-  if (!args.out || (bind.length === 0 && connect.length === 0) || (format !== 'vllm' && format !== 'sglang') || !(duration > 0) || !(count > 0)) {
+  if (
+    !args.out ||
+    (bind.length === 0 && connect.length === 0) ||
+    (format !== 'vllm' && format !== 'sglang') ||
+    !(duration > 0) ||
+    !(count > 0)
+  ) {
     console.error(USAGE);
     return 2;
   }
   let recorder: Recorder;
   try {
     // The file is opened first: an unwritable path fails before any socket is bound.
-    recorder = new Recorder(args.out, { source: `record ${[...bind, ...connect].join(' ')}`, format, note: args.note }, { bind, connect });
+    recorder = new Recorder(
+      args.out,
+      { source: `record ${[...bind, ...connect].join(' ')}`, format, note: args.note },
+      { bind, connect },
+    );
   } catch (err) {
     if (!(err instanceof RecordingError)) throw err;
     console.error(`record: ${err.message}`);
@@ -57,7 +67,9 @@ export async function recordCommand(argv: string[]): Promise<number> {
     await recorder.start();
   } catch (err) {
     await recorder.stop().catch(() => undefined);
-    console.error(`record: cannot listen on or connect to ${[...bind, ...connect].join(', ')}: ${(err as Error).message}`);
+    console.error(
+      `record: cannot listen on or connect to ${[...bind, ...connect].join(', ')}: ${(err as Error).message}`,
+    );
     return 1;
   }
   console.error(`recording to ${args.out} from ${[...bind, ...connect].join(', ')}`);

@@ -1,7 +1,12 @@
 import { parseArgs } from 'node:util';
 import { Publisher } from 'zeromq';
 import { EventPipeline, Ingestor } from '../events/index.js';
-import { DEFAULT_MAX_RECORDING_BYTES, readRecording, RecordingError, type RecordedMessage } from '../events/recording/format.js';
+import {
+  DEFAULT_MAX_RECORDING_BYTES,
+  readRecording,
+  RecordingError,
+  type RecordedMessage,
+} from '../events/recording/format.js';
 import { playIntoPipeline, publishRecording, RecordedReplayServer } from '../events/recording/player.js';
 import { MemoryIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
@@ -69,7 +74,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   const { header, messages, truncated } = recording;
   if (truncated) {
-    console.error(`replay: ${file} is cut short: replaying its ${truncated.messages} whole messages; stopped at byte ${truncated.atByte} of the recording (${truncated.reason})`);
+    console.error(
+      `replay: ${file} is cut short: replaying its ${truncated.messages} whole messages; stopped at byte ${truncated.atByte} of the recording (${truncated.reason})`,
+    );
   }
   if (args['in-process']) {
     const blockSize = Number(args['block-size'] ?? 16);
@@ -81,7 +88,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
     console.error(`exactly one of --bind and --connect\n\n${USAGE}`);
     return 2;
   }
-  const pace = args.pace === undefined || args.pace === 'original' ? 1 : args.pace === 'fast' ? 'fast' : Number(args.pace);
+  const pace =
+    args.pace === undefined || args.pace === 'original' ? 1 : args.pace === 'fast' ? 'fast' : Number(args.pace);
   if (pace !== 'fast' && !(pace > 0)) {
     console.error(`--pace must be original, fast or a positive factor\n\n${USAGE}`);
     return 2;
@@ -114,7 +122,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
 }
 
 /** Applies a recording to a fresh in-memory index; returns per-endpoint state and the counters. */
-export async function replayInProcess(messages: readonly RecordedMessage[], format: 'vllm' | 'sglang', blockSize: number, hashSeed: string) {
+export async function replayInProcess(
+  messages: readonly RecordedMessage[],
+  format: 'vllm' | 'sglang',
+  blockSize: number,
+  hashSeed: string,
+) {
   const tiers = new TierRegistry();
   const index = new MemoryIndex({ tiers });
   const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize, hashSeed }), writer: index, tiers });
@@ -125,8 +138,21 @@ export async function replayInProcess(messages: readonly RecordedMessage[], form
     blockCounts: (id) => index.endpointEntriesSync(id),
   });
   await playIntoPipeline(pipeline, messages);
-  const endpoints = pipeline.listEndpoints().map((e) => ({ identity: e.identity, model: e.model, lastSeq: e.lastSeq, state: e.state, blocksByTier: e.blocksByTier, wire: e.wire }));
-  const result = { messages: messages.length, endpoints, transport: pipeline.counters, ingest: { ...ingestor.counters, skippedByKind: Object.fromEntries(ingestor.counters.skippedByKind) }, index: index.statsSync() };
+  const endpoints = pipeline.listEndpoints().map((e) => ({
+    identity: e.identity,
+    model: e.model,
+    lastSeq: e.lastSeq,
+    state: e.state,
+    blocksByTier: e.blocksByTier,
+    wire: e.wire,
+  }));
+  const result = {
+    messages: messages.length,
+    endpoints,
+    transport: pipeline.counters,
+    ingest: { ...ingestor.counters, skippedByKind: Object.fromEntries(ingestor.counters.skippedByKind) },
+    index: index.statsSync(),
+  };
   await pipeline.close();
   await index.close();
   return result;

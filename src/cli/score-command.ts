@@ -45,7 +45,13 @@ export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     console.error(`cannot read ${parsed.positionals[0]}: ${(err as Error).message}`);
     return 1;
   }
-  const candidates = parsed.values.candidates?.split(',').map((s) => s.trim()).filter(Boolean) ?? (body.candidates as string[] | undefined) ?? [];
+  const candidates =
+    parsed.values.candidates
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ??
+    (body.candidates as string[] | undefined) ??
+    [];
   const request: Record<string, unknown> = {
     model: body.model,
     loraName: body.lora ?? '',
@@ -83,14 +89,37 @@ export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = proc
 
   const client = new ApiClient(clientAddress(parsed.values.address, env));
   try {
-    const res = await client.call<{ totalBlocks: number; tokenCount: number; scores: ScoreRow[]; degraded: boolean; unknownModel?: boolean }>('Score', request);
-    const notes = [res.degraded ? ' (degraded: index unavailable)' : '', res.unknownModel ? ` (unknown model: no endpoint publishes "${String(request.model)}")` : ''];
+    const res = await client.call<{
+      totalBlocks: number;
+      tokenCount: number;
+      scores: ScoreRow[];
+      degraded: boolean;
+      unknownModel?: boolean;
+    }>('Score', request);
+    const notes = [
+      res.degraded ? ' (degraded: index unavailable)' : '',
+      res.unknownModel ? ` (unknown model: no endpoint publishes "${String(request.model)}")` : '',
+    ];
     console.log(`${res.tokenCount} tokens, ${res.totalBlocks} blocks${notes.join('')}`);
     const rows = [...res.scores].sort((a, b) => b.weighted - a.weighted);
-    console.log(['endpoint'.padEnd(24), 'matched'.padStart(8), 'weighted'.padStart(9), 'normalized'.padStart(11), '  tiers'].join(''));
+    console.log(
+      ['endpoint'.padEnd(24), 'matched'.padStart(8), 'weighted'.padStart(9), 'normalized'.padStart(11), '  tiers'].join(
+        '',
+      ),
+    );
     for (const s of rows) {
-      const tiers = Object.entries(s.blocksByTier).map(([t, n]) => `${t}:${n}`).join(' ');
-      console.log([s.endpoint.padEnd(24), String(s.matchedBlocks).padStart(8), s.weighted.toFixed(2).padStart(9), s.normalized.toFixed(3).padStart(11), `  ${tiers}`].join(''));
+      const tiers = Object.entries(s.blocksByTier)
+        .map(([t, n]) => `${t}:${n}`)
+        .join(' ');
+      console.log(
+        [
+          s.endpoint.padEnd(24),
+          String(s.matchedBlocks).padStart(8),
+          s.weighted.toFixed(2).padStart(9),
+          s.normalized.toFixed(3).padStart(11),
+          `  ${tiers}`,
+        ].join(''),
+      );
     }
     return 0;
   } catch (err) {
@@ -109,7 +138,8 @@ export function maxTokensOf(body: Record<string, unknown>): number | undefined {
   for (const field of ['max_completion_tokens', 'max_tokens']) {
     const v = toPlain(body[field]);
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`${field} must be a non-negative integer`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new Error(`${field} must be a non-negative integer`);
     if (v > 0) return v;
   }
   return undefined;

@@ -33,11 +33,14 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   const args = parseConfigArgs(argv);
-  if (args.rest.length > 0) throw new Error(`serve: unexpected arguments ${args.rest.join(' ')} (kv-indexer serve --help)`);
+  if (args.rest.length > 0)
+    throw new Error(`serve: unexpected arguments ${args.rest.join(' ')} (kv-indexer serve --help)`);
   const config = loadConfigFrom({ file: args.file, env, flags: args.flags });
   if (args.print) {
     // A password given in the URL is shown as *** (secrets belong in files: index.redisPasswordFile).
-    console.log(JSON.stringify({ ...config, index: { ...config.index, redisUrl: redactUrl(config.index.redisUrl) } }, null, 2));
+    console.log(
+      JSON.stringify({ ...config, index: { ...config.index, redisUrl: redactUrl(config.index.redisUrl) } }, null, 2),
+    );
     return 0;
   }
   const log = createLogger(config.log.level);
@@ -46,7 +49,11 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     for (const name of SHUTDOWN_SIGNALS) process.once(name, () => resolve(name));
   });
   const registry = config.models.registry;
-  const prompts = registry ? await atSetting('models.registry', registry, () => PromptServiceFrontend.load(registry, config.keys, config.images.fetch)) : null;
+  const prompts = registry
+    ? await atSetting('models.registry', registry, () =>
+        PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
+      )
+    : null;
   if (prompts) log.info({ registry, models: prompts.models() }, 'models loaded');
   else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
   let service: RunningService | null = null;
@@ -62,7 +69,10 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   }
   const received = await signal;
   log.info(
-    { signal: received, ...(received === 'SIGHUP' ? { note: 'SIGHUP does not reload the configuration: restart to apply changes' } : {}) },
+    {
+      signal: received,
+      ...(received === 'SIGHUP' ? { note: 'SIGHUP does not reload the configuration: restart to apply changes' } : {}),
+    },
     'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets',
   );
   try {

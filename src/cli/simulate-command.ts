@@ -34,14 +34,19 @@ options:
 function positiveNumber(name: string, raw: string | undefined, fallback: number, integer = false): number {
   if (raw === undefined) return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v)))
+    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
   return v;
 }
 
 function list<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T[] {
   if (raw === undefined) return [...allowed];
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`--${name}: unknown "${item}" (one of ${allowed.join(', ')})`);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const item of items)
+    if (!allowed.includes(item as T)) throw new Error(`--${name}: unknown "${item}" (one of ${allowed.join(', ')})`);
   if (items.length === 0) throw new Error(`--${name} is empty`);
   return items as T[];
 }
@@ -74,13 +79,18 @@ export async function simulateCommand(argv: string[]): Promise<number> {
       return 0;
     }
     const quick = values.quick ?? false;
-    const loadGuard = values['load-guard'] === undefined ? DEFAULT_SIMULATION.loadGuardSeconds : Number(values['load-guard']);
-    if (!Number.isFinite(loadGuard) || loadGuard < 0) throw new Error(`--load-guard must be a number ≥ 0, got "${values['load-guard']}"`);
-    const replicas = (values['router-replicas'] ?? '1').split(',').map((r) => positiveNumber('router-replicas', r.trim(), 1, true));
+    const loadGuard =
+      values['load-guard'] === undefined ? DEFAULT_SIMULATION.loadGuardSeconds : Number(values['load-guard']);
+    if (!Number.isFinite(loadGuard) || loadGuard < 0)
+      throw new Error(`--load-guard must be a number ≥ 0, got "${values['load-guard']}"`);
+    const replicas = (values['router-replicas'] ?? '1')
+      .split(',')
+      .map((r) => positiveNumber('router-replicas', r.trim(), 1, true));
     const seed = values.seed === undefined ? DEFAULT_SIMULATION.seed : Number(values.seed);
     if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be an integer ≥ 0, got "${values.seed}"`);
     const signedUrlShare = values['signed-url-share'] === undefined ? 0.5 : Number(values['signed-url-share']);
-    if (!(signedUrlShare >= 0 && signedUrlShare <= 1)) throw new Error(`--signed-url-share must be in [0, 1], got "${values['signed-url-share']}"`);
+    if (!(signedUrlShare >= 0 && signedUrlShare <= 1))
+      throw new Error(`--signed-url-share must be in [0, 1], got "${values['signed-url-share']}"`);
     settings = {
       signedUrlShare,
       workloads: list<WorkloadName>('workload', values.workload, WORKLOADS),
@@ -95,10 +105,22 @@ export async function simulateCommand(argv: string[]): Promise<number> {
         loadGuardSeconds: loadGuard,
         fleet: {
           ...DEFAULT_SIMULATION.fleet,
-          endpoints: positiveNumber('endpoints', values.endpoints, quick ? 4 : DEFAULT_SIMULATION.fleet.endpoints, true),
+          endpoints: positiveNumber(
+            'endpoints',
+            values.endpoints,
+            quick ? 4 : DEFAULT_SIMULATION.fleet.endpoints,
+            true,
+          ),
           gpuBlocks: positiveNumber('gpu-blocks', values['gpu-blocks'], DEFAULT_SIMULATION.fleet.gpuBlocks, true),
         },
-        cost: { ...DEFAULT_SIMULATION.cost, prefillTokensPerSecond: positiveNumber('prefill-rate', values['prefill-rate'], DEFAULT_SIMULATION.cost.prefillTokensPerSecond) },
+        cost: {
+          ...DEFAULT_SIMULATION.cost,
+          prefillTokensPerSecond: positiveNumber(
+            'prefill-rate',
+            values['prefill-rate'],
+            DEFAULT_SIMULATION.cost.prefillTokensPerSecond,
+          ),
+        },
       } satisfies SimulationOptions,
     };
   } catch (err) {
@@ -133,8 +155,11 @@ export async function simulateCommand(argv: string[]): Promise<number> {
       const variants = policy === 'approximate' ? settings.replicas : [1];
       for (const routerReplicas of variants) {
         const started = Date.now();
-        const result = await runPolicy(requests, policy, { ...settings.options, routerReplicas }, (blockSize, rate) => EmbeddedIndexer.start(blockSize, rate));
-        const label = policy === 'approximate' && routerReplicas > 1 ? `approximate ×${routerReplicas} routers` : policy;
+        const result = await runPolicy(requests, policy, { ...settings.options, routerReplicas }, (blockSize, rate) =>
+          EmbeddedIndexer.start(blockSize, rate),
+        );
+        const label =
+          policy === 'approximate' && routerReplicas > 1 ? `approximate ×${routerReplicas} routers` : policy;
         rows.push({ label, ...result });
         process.stderr.write(`${workload} / ${label}: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
       }
@@ -149,7 +174,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     writeFileSync(join(settings.out, 'simulate.svg'), renderSvg(report));
     console.log(`\nwrote ${join(settings.out, 'simulate.{json,md,svg}')}`);
   }
-  const inexact = report.workloads.flatMap((w) => w.rows.filter((r) => !r.index.exact).map((r) => `${w.workload}/${r.label}: ${r.index.problems.join('; ')}`));
+  const inexact = report.workloads.flatMap((w) =>
+    w.rows.filter((r) => !r.index.exact).map((r) => `${w.workload}/${r.label}: ${r.index.problems.join('; ')}`),
+  );
   if (inexact.length > 0) {
     console.error(`the indexer's entries differ from the simulated caches:\n${inexact.join('\n')}`);
     return 1;

@@ -79,14 +79,18 @@ export function parseEndpointIdentity(text: string): Parsed<EndpointIdentity> {
   if (at < 0) return { ok: true, value: { ...hostPort.value, rank: 0 } };
   const suffix = text.slice(at + 1);
   if (!suffix.startsWith('dp') || !RANK_RE.test(suffix.slice(2))) {
-    return fail('rank', `"${text}": "@${suffix}" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)`);
+    return fail(
+      'rank',
+      `"${text}": "@${suffix}" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)`,
+    );
   }
   return { ok: true, value: { ...hostPort.value, rank: Number(suffix.slice(2)) } };
 }
 
 /** `tcp://<host>:<port>`; host may be `*` (bind on all interfaces). */
 export function parseTcpAddress(text: string): Parsed<HostPort> {
-  if (typeof text !== 'string' || !text.startsWith('tcp://')) return fail('syntax', `${JSON.stringify(text)} is not tcp://<host>:<port>`);
+  if (typeof text !== 'string' || !text.startsWith('tcp://'))
+    return fail('syntax', `${JSON.stringify(text)} is not tcp://<host>:<port>`);
   const rest = text.slice('tcp://'.length);
   const parsed = parseHostPort(rest.startsWith('*:') ? `0.0.0.0${rest.slice(1)}` : rest);
   if (!parsed.ok) return parsed.problem === 'syntax' ? fail('syntax', `"${text}" is not tcp://<host>:<port>`) : parsed;

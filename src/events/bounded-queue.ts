@@ -4,7 +4,8 @@ export class BoundedQueue<T> {
   private head = 0;
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity must be ≥ 1, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`queue capacity must be ≥ 1, got ${capacity}`);
   }
 
   get length(): number {

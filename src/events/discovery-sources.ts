@@ -91,29 +91,47 @@ export function parseEventSources(text: string, baseUrl: string, maxSources: num
   }
   const list = Array.isArray(doc) ? doc : isObject(doc) && Array.isArray(doc.sources) ? doc.sources : null;
   if (list === null) throw new DiscoveryError('bad_shape', 'expected a JSON array of sources or {"sources": [...]}');
-  if (list.length > maxSources) throw new DiscoveryError('too_many_sources', `${list.length} sources listed, at most ${maxSources} (discovery.maxSources)`);
+  if (list.length > maxSources)
+    throw new DiscoveryError(
+      'too_many_sources',
+      `${list.length} sources listed, at most ${maxSources} (discovery.maxSources)`,
+    );
   const host = new URL(baseUrl).hostname; // IPv6 comes bracketed
   const seen = new Set<number>();
   return list.map((item: unknown, i: number) => {
     if (!isObject(item)) throw new DiscoveryError('bad_field', `sources[${i}] is not an object`);
     const rank = item.data_parallel_rank ?? 0;
     if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank > 63) {
-      throw new DiscoveryError('bad_field', `sources[${i}].data_parallel_rank ${JSON.stringify(rank)} is not an integer 0..63`);
+      throw new DiscoveryError(
+        'bad_field',
+        `sources[${i}].data_parallel_rank ${JSON.stringify(rank)} is not an integer 0..63`,
+      );
     }
-    if (seen.has(rank)) throw new DiscoveryError('duplicate_rank', `sources[${i}]: data_parallel_rank ${rank} listed twice`);
+    if (seen.has(rank))
+      throw new DiscoveryError('duplicate_rank', `sources[${i}]: data_parallel_rank ${rank} listed twice`);
     seen.add(rank);
     const endpoint = tcpAddress(item.endpoint, `sources[${i}].endpoint`, host);
-    const replay = item.replay_endpoint === undefined || item.replay_endpoint === null ? null : tcpAddress(item.replay_endpoint, `sources[${i}].replay_endpoint`, host);
+    const replay =
+      item.replay_endpoint === undefined || item.replay_endpoint === null
+        ? null
+        : tcpAddress(item.replay_endpoint, `sources[${i}].replay_endpoint`, host);
     const topic = item.topic ?? '';
-    if (typeof topic !== 'string') throw new DiscoveryError('bad_field', `sources[${i}].topic ${JSON.stringify(topic)} is not a string`);
+    if (typeof topic !== 'string')
+      throw new DiscoveryError('bad_field', `sources[${i}].topic ${JSON.stringify(topic)} is not a string`);
     return { rank, endpoint, replay, topic };
   });
 }
 
 function tcpAddress(value: unknown, field: string, host: string): string {
   const parsed = parseTcpAddress(value as string);
-  if (!parsed.ok) throw new DiscoveryError('bad_field', `${field} ${JSON.stringify(value)?.slice(0, 100)} is not tcp://<host>:<port 1..65535>`);
-  return WILDCARD_HOSTS.has(parsed.value.host) ? formatTcpAddress({ host, port: parsed.value.port }) : (value as string);
+  if (!parsed.ok)
+    throw new DiscoveryError(
+      'bad_field',
+      `${field} ${JSON.stringify(value)?.slice(0, 100)} is not tcp://<host>:<port 1..65535>`,
+    );
+  return WILDCARD_HOSTS.has(parsed.value.host)
+    ? formatTcpAddress({ host, port: parsed.value.port })
+    : (value as string);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -146,7 +164,12 @@ export function fetchEventSources(baseUrl: string, limits: DiscoveryLimits): Pro
       }
       const declared = Number(res.headers['content-length'] ?? -1);
       if (declared > limits.maxBodyBytes) {
-        finish(new DiscoveryError('too_large', `body of ${declared} bytes, at most ${limits.maxBodyBytes} (discovery.maxBodyBytes)`));
+        finish(
+          new DiscoveryError(
+            'too_large',
+            `body of ${declared} bytes, at most ${limits.maxBodyBytes} (discovery.maxBodyBytes)`,
+          ),
+        );
         return;
       }
       const chunks: Buffer[] = [];
@@ -154,7 +177,9 @@ export function fetchEventSources(baseUrl: string, limits: DiscoveryLimits): Pro
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > limits.maxBodyBytes) {
-          finish(new DiscoveryError('too_large', `body longer than ${limits.maxBodyBytes} bytes (discovery.maxBodyBytes)`));
+          finish(
+            new DiscoveryError('too_large', `body longer than ${limits.maxBodyBytes} bytes (discovery.maxBodyBytes)`),
+          );
           return;
         }
         chunks.push(chunk);
@@ -169,7 +194,11 @@ export function fetchEventSources(baseUrl: string, limits: DiscoveryLimits): Pro
       });
       res.on('error', (err) => finish(new DiscoveryError('connect_error', err.message)));
     });
-    timer = setTimeout(() => finish(new DiscoveryError('timeout', `no complete answer within ${limits.timeoutMs} ms (discovery.timeoutMs)`)), limits.timeoutMs);
+    timer = setTimeout(
+      () =>
+        finish(new DiscoveryError('timeout', `no complete answer within ${limits.timeoutMs} ms (discovery.timeoutMs)`)),
+      limits.timeoutMs,
+    );
     req.on('error', (err) => finish(new DiscoveryError('connect_error', err.message)));
     req.end();
   });

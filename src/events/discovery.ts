@@ -1,4 +1,10 @@
-import { DiscoveryError, fetchEventSources, type DiscoveredSource, type DiscoveryFailure, type DiscoveryLimits } from './discovery-sources.js';
+import {
+  DiscoveryError,
+  fetchEventSources,
+  type DiscoveredSource,
+  type DiscoveryFailure,
+  type DiscoveryLimits,
+} from './discovery-sources.js';
 
 export interface DiscoveryOptions extends DiscoveryLimits {
   /** Time between two polls while answers are good (ms). */
@@ -7,7 +13,13 @@ export interface DiscoveryOptions extends DiscoveryLimits {
   maxBackoffMs: number;
 }
 
-export const DEFAULT_DISCOVERY: DiscoveryOptions = { intervalMs: 5_000, timeoutMs: 2_000, maxBackoffMs: 60_000, maxBodyBytes: 65_536, maxSources: 64 };
+export const DEFAULT_DISCOVERY: DiscoveryOptions = {
+  intervalMs: 5_000,
+  timeoutMs: 2_000,
+  maxBackoffMs: 60_000,
+  maxBodyBytes: 65_536,
+  maxSources: 64,
+};
 
 /** Poll outcomes and the changes they caused, over the process's life (metrics). */
 export interface DiscoveryCounters {
@@ -109,7 +121,10 @@ export class DiscoveryPoller {
       const previous = this.current.lastError;
       this.current = { ...this.current, state: 'failing', lastError: message, failures: this.current.failures + 1 };
       if (previous === null || !previous.startsWith(`${reason}:`)) {
-        this.log.warn({ url: this.url, reason, error: message }, 'KV-event discovery answer refused: sockets left as they were, retrying with backoff');
+        this.log.warn(
+          { url: this.url, reason, error: message },
+          'KV-event discovery answer refused: sockets left as they were, retrying with backoff',
+        );
       }
     } finally {
       this.polls++;

@@ -1,6 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { formatHostPort, formatTcpAddress, parseHostPort, parseTcpAddress, rankHostPort, InvalidInputError } from '../common/index.js';
+import {
+  formatHostPort,
+  formatTcpAddress,
+  parseHostPort,
+  parseTcpAddress,
+  rankHostPort,
+  InvalidInputError,
+} from '../common/index.js';
 
 /**
  * A connect-mode endpoint: the pod's PUB address, optionally its replay ROUTER, and its data-parallel rank count
@@ -56,27 +63,50 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
     return parseEndpointSpec(spec);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new EndpointSpecError(`endpoint must be a string or {address, replay?, ranks?, endpoint?, serving?, identities?}, got ${JSON.stringify(value)}`);
+    throw new EndpointSpecError(
+      `endpoint must be a string or {address, replay?, ranks?, endpoint?, serving?, identities?}, got ${JSON.stringify(value)}`,
+    );
   }
-  const { address, replay, ranks, endpoint, discovery: _parsed, max_blocks, maxBlocks, ttl, ttlSeconds, storeBound: parsedBound, ...more } = value as Record<string, unknown>;
+  const {
+    address,
+    replay,
+    ranks,
+    endpoint,
+    discovery: _parsed,
+    max_blocks,
+    maxBlocks,
+    ttl,
+    ttlSeconds,
+    storeBound: parsedBound,
+    ...more
+  } = value as Record<string, unknown>;
   // A parsed spec (its `identities` object, `discovery` flag and `storeBound`) parses to itself.
   const { serving, identities, ...rest } = unparsedIdentities(more);
   const unknownKeys = Object.keys(rest);
-  if (unknownKeys.length) throw new EndpointSpecError(`endpoint ${JSON.stringify(value)}: unknown option(s) ${unknownKeys.join(', ')}`);
+  if (unknownKeys.length)
+    throw new EndpointSpecError(`endpoint ${JSON.stringify(value)}: unknown option(s) ${unknownKeys.join(', ')}`);
   const discovery = typeof address === 'string' && /^https?:\/\//.test(address);
   if (discovery) {
-    if (!BASE_URL.test(address as string)) throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not http(s)://<host>[:<port>][/<path>]`);
-    if (replay !== undefined && replay !== null) throw new EndpointSpecError(`endpoint ${address}: replay is listed by the discovery URL, not configured`);
+    if (!BASE_URL.test(address as string))
+      throw new EndpointSpecError(
+        `endpoint address ${JSON.stringify(address)} is not http(s)://<host>[:<port>][/<path>]`,
+      );
+    if (replay !== undefined && replay !== null)
+      throw new EndpointSpecError(`endpoint ${address}: replay is listed by the discovery URL, not configured`);
     // (a parsed discovery spec carries ranks: 1, its placeholder)
-    if (ranks !== undefined && ranks !== null && Number(ranks) !== 1) throw new EndpointSpecError(`endpoint ${address}: ranks are listed by the discovery URL, not configured`);
+    if (ranks !== undefined && ranks !== null && Number(ranks) !== 1)
+      throw new EndpointSpecError(`endpoint ${address}: ranks are listed by the discovery URL, not configured`);
   } else if (!isAddress(address)) {
-    throw new EndpointSpecError(`endpoint address ${JSON.stringify(address)} is not tcp://<host>:<port> or http(s)://<host>:<port>`);
+    throw new EndpointSpecError(
+      `endpoint address ${JSON.stringify(address)} is not tcp://<host>:<port> or http(s)://<host>:<port>`,
+    );
   }
   if (replay !== undefined && replay !== null && !isAddress(replay)) {
     throw new EndpointSpecError(`endpoint ${address}: replay ${JSON.stringify(replay)} is not tcp://<host>:<port>`);
   }
   const n = ranks === undefined || ranks === null ? 1 : Number(ranks);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new EndpointSpecError(`endpoint ${address}: ranks must be 1..64, got ${String(ranks)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new EndpointSpecError(`endpoint ${address}: ranks must be 1..64, got ${String(ranks)}`);
   if (endpoint !== undefined && endpoint !== null && !isIdentity(endpoint)) {
     throw new EndpointSpecError(`endpoint ${address}: endpoint ${JSON.stringify(endpoint)} is not <host>:<port>`);
   }
@@ -90,11 +120,17 @@ export function parseEndpointSpec(value: unknown): EndpointSpec {
   if (rankIds) spec.identities = rankIds;
   if (discovery) spec.discovery = true;
   // An already parsed spec (re-validated by the transport) carries its bound as `storeBound`.
-  const given = typeof parsedBound === 'object' && parsedBound !== null ? (parsedBound as { maxBlocks?: unknown; ttlMs?: unknown }) : null;
+  const given =
+    typeof parsedBound === 'object' && parsedBound !== null
+      ? (parsedBound as { maxBlocks?: unknown; ttlMs?: unknown })
+      : null;
   const storeBound = given
     ? parseStoreBound(address, given.maxBlocks, typeof given.ttlMs === 'number' ? given.ttlMs / 1000 : given.ttlMs)
     : parseStoreBound(address, maxBlocks ?? max_blocks, ttlSeconds ?? ttl);
-  if (storeBound && typeof endpoint !== 'string') throw new EndpointSpecError(`endpoint ${address}: max_blocks/ttl need endpoint=<host>:<port> (the identity they bound)`);
+  if (storeBound && typeof endpoint !== 'string')
+    throw new EndpointSpecError(
+      `endpoint ${address}: max_blocks/ttl need endpoint=<host>:<port> (the identity they bound)`,
+    );
   if (storeBound) spec.storeBound = storeBound;
   return spec;
 }
@@ -108,26 +144,38 @@ function unparsedIdentities(options: Record<string, unknown>): Record<string, un
 }
 
 /** `serving=<host>:<port>` (llm-d: rank r is `<host>:<port + r>`) or `identities=<id0>,<id1>,…` (one per rank). */
-function parseRankIdentities(address: string, serving: unknown, identities: unknown, ranks: number | null): RankIdentities | undefined {
+function parseRankIdentities(
+  address: string,
+  serving: unknown,
+  identities: unknown,
+  ranks: number | null,
+): RankIdentities | undefined {
   const hasServing = serving !== undefined && serving !== null;
   const hasList = identities !== undefined && identities !== null;
   if (hasServing && hasList) throw new EndpointSpecError(`endpoint ${address}: give serving or identities, not both`);
   if (hasServing) {
     const m = typeof serving === 'string' ? parseHostPort(serving) : null;
-    if (!m?.ok) throw new EndpointSpecError(`endpoint ${address}: serving ${JSON.stringify(serving)} is not <host>:<port>`);
-    if (rankHostPort(m.value, (ranks ?? 1) - 1) === null) throw new EndpointSpecError(`endpoint ${address}: serving port + rank passes 65535`);
+    if (!m?.ok)
+      throw new EndpointSpecError(`endpoint ${address}: serving ${JSON.stringify(serving)} is not <host>:<port>`);
+    if (rankHostPort(m.value, (ranks ?? 1) - 1) === null)
+      throw new EndpointSpecError(`endpoint ${address}: serving port + rank passes 65535`);
     return { kind: 'serving', endpoint: serving as string };
   }
   if (!hasList) return undefined;
   const list = typeof identities === 'string' ? identities.split(',').map((s) => s.trim()) : identities;
   if (!Array.isArray(list) || list.length === 0 || list.length > 64) {
-    throw new EndpointSpecError(`endpoint ${address}: identities must be a list of 1..64 <host>:<port>, got ${JSON.stringify(identities)}`);
+    throw new EndpointSpecError(
+      `endpoint ${address}: identities must be a list of 1..64 <host>:<port>, got ${JSON.stringify(identities)}`,
+    );
   }
   list.forEach((id, r) => {
-    if (!isIdentity(id)) throw new EndpointSpecError(`endpoint ${address}: identities[${r}] ${JSON.stringify(id)} is not <host>:<port>`);
+    if (!isIdentity(id))
+      throw new EndpointSpecError(`endpoint ${address}: identities[${r}] ${JSON.stringify(id)} is not <host>:<port>`);
   });
-  if (new Set(list).size !== list.length) throw new EndpointSpecError(`endpoint ${address}: identities are not distinct`);
-  if (ranks !== null && list.length !== ranks) throw new EndpointSpecError(`endpoint ${address}: ${list.length} identities for ${ranks} rank(s)`);
+  if (new Set(list).size !== list.length)
+    throw new EndpointSpecError(`endpoint ${address}: identities are not distinct`);
+  if (ranks !== null && list.length !== ranks)
+    throw new EndpointSpecError(`endpoint ${address}: ${list.length} identities for ${ranks} rank(s)`);
   return { kind: 'explicit', endpoints: [...(list as string[])] };
 }
 
@@ -164,12 +212,16 @@ function parseStoreBound(address: string, maxBlocks: unknown, ttl: unknown): End
   let max: number | null = null;
   if (maxBlocks !== undefined && maxBlocks !== null) {
     max = Number(maxBlocks);
-    if (!Number.isInteger(max) || max < 1 || max > 1e9) throw new EndpointSpecError(`endpoint ${address}: max_blocks must be an integer 1..1000000000, got ${String(maxBlocks)}`);
+    if (!Number.isInteger(max) || max < 1 || max > 1e9)
+      throw new EndpointSpecError(
+        `endpoint ${address}: max_blocks must be an integer 1..1000000000, got ${String(maxBlocks)}`,
+      );
   }
   let ttlMs: number | null = null;
   if (ttl !== undefined && ttl !== null) {
     const seconds = Number(ttl);
-    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 30 * 86400) throw new EndpointSpecError(`endpoint ${address}: ttl must be seconds in (0, 2592000], got ${String(ttl)}`);
+    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 30 * 86400)
+      throw new EndpointSpecError(`endpoint ${address}: ttl must be seconds in (0, 2592000], got ${String(ttl)}`);
     ttlMs = Math.round(seconds * 1000);
   }
   return { maxBlocks: max, ttlMs };

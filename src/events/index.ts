@@ -15,7 +15,13 @@ export { type WireTally } from './wire-tally.js';
 export { classifySeq, type SeqState, type SeqVerdict } from './wire/sequence.js';
 export { requestReplay, ReplayError } from './replay-client.js';
 export { parseReplyFrames, type ReplayLayout, type ReplayReply } from './wire/replay-protocol.js';
-export { DEFAULT_STREAM_OPTIONS, type StreamOptions, type StreamStats, type StreamStatus, type UnrecoverablePolicy } from './stream/types.js';
+export {
+  DEFAULT_STREAM_OPTIONS,
+  type StreamOptions,
+  type StreamStats,
+  type StreamStatus,
+  type UnrecoverablePolicy,
+} from './stream/types.js';
 export { EndpointStream } from './stream/worker.js';
 export {
   BIND_ORIGIN,
@@ -37,8 +43,22 @@ export {
   type EndpointSpec,
   type RankIdentities,
 } from './endpoint-spec.js';
-export { DISCOVERY_FAILURES, DiscoveryError, fetchEventSources, parseEventSources, sourcesUrl, type DiscoveredSource, type DiscoveryFailure } from './discovery-sources.js';
-export { DEFAULT_DISCOVERY, DiscoveryPoller, type DiscoveryCounters, type DiscoveryOptions, type DiscoveryStatus } from './discovery.js';
+export {
+  DISCOVERY_FAILURES,
+  DiscoveryError,
+  fetchEventSources,
+  parseEventSources,
+  sourcesUrl,
+  type DiscoveredSource,
+  type DiscoveryFailure,
+} from './discovery-sources.js';
+export {
+  DEFAULT_DISCOVERY,
+  DiscoveryPoller,
+  type DiscoveryCounters,
+  type DiscoveryOptions,
+  type DiscoveryStatus,
+} from './discovery.js';
 export { EventTransport, type ConnectedEndpoint, type EndpointOrigin, type TransportOptions } from './transport.js';
 export { ZmqSubscriber, type CurveClientKeys, type SubscriberOptions } from './zmq-subscriber.js';
 export {

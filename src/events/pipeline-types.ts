@@ -67,7 +67,11 @@ export interface PipelineLimits {
   maxEndpoints: number;
 }
 
-export const PIPELINE_LIMITS: PipelineLimits = { maxTopicBytes: 1024, maxPayloadBytes: 16 * 1024 * 1024, maxEndpoints: 16_384 };
+export const PIPELINE_LIMITS: PipelineLimits = {
+  maxTopicBytes: 1024,
+  maxPayloadBytes: 16 * 1024 * 1024,
+  maxEndpoints: 16_384,
+};
 
 /** Distinct model names remembered for hasPublished(); more are not added (a fleet serves a handful). */
 export const MAX_PUBLISHED_MODELS = 10_000;
@@ -78,7 +82,9 @@ export const DROP_WARN_INTERVAL_MS = 60_000;
 export type EndpointState = 'live' | 'degraded' | 'stale';
 
 /** What /metrics shows of one endpoint identity. */
-export type EndpointFigures = Pick<EndpointInfo, 'identity' | 'state' | 'lagSeconds' | 'lastEventAgeMs' | 'queued'> & { applied: number };
+export type EndpointFigures = Pick<EndpointInfo, 'identity' | 'state' | 'lagSeconds' | 'lastEventAgeMs' | 'queued'> & {
+  applied: number;
+};
 
 /** One endpoint identity as ListEndpoints shows it. */
 export interface EndpointInfo {

@@ -81,7 +81,11 @@ export class EventPipeline {
       const topicBytes = frames[0].length;
       if (topicBytes > this.limits.maxTopicBytes) {
         const head = Buffer.from(frames[0].buffer, frames[0].byteOffset, Math.min(64, topicBytes)).toString('utf8');
-        this.rejectTopic(`${head}… (${topicBytes} bytes)`, `topic of ${topicBytes} bytes is longer than zmq.maxTopicBytes (${this.limits.maxTopicBytes})`, origin);
+        this.rejectTopic(
+          `${head}… (${topicBytes} bytes)`,
+          `topic of ${topicBytes} bytes is longer than zmq.maxTopicBytes (${this.limits.maxTopicBytes})`,
+          origin,
+        );
         return undefined;
       }
       if (frames[2].length > this.limits.maxPayloadBytes) {
@@ -116,7 +120,8 @@ export class EventPipeline {
       return;
     }
     for (const issue of batch.issues) bump(this.counters.decodeErrors, issue.reason);
-    if (batch.unlistedIssues) for (const [reason, n] of Object.entries(batch.unlistedIssues)) bump(this.counters.decodeErrors, reason, n);
+    if (batch.unlistedIssues)
+      for (const [reason, n] of Object.entries(batch.unlistedIssues)) bump(this.counters.decodeErrors, reason, n);
     if (origin.expect && origin.expect !== t.topic.endpoint) this.mismatch(origin, t.topic.endpoint);
     // A socket bound to one rank's identity names it whatever the topic says: llm-d's per-rank publishers all share
     // the topic of rank 0 (`kv@<ip>:<port>@<model>`), so the topic cannot tell them apart (llm-d-router #2233).
@@ -129,7 +134,15 @@ export class EventPipeline {
         return undefined;
       }
       const replay = origin.replay ?? this.options.resolveReplay?.(t.topic.endpoint, rank) ?? null;
-      stream = new EndpointStream(identity, t.topic.endpoint, rank, replay, origin.source, this.ctx, origin.expect ?? null);
+      stream = new EndpointStream(
+        identity,
+        t.topic.endpoint,
+        rank,
+        replay,
+        origin.source,
+        this.ctx,
+        origin.expect ?? null,
+      );
       this.streams.set(identity, stream);
     } else if (origin.replay !== null && origin.replay !== stream.replayAddress) {
       stream.useReplayAddress(origin.replay); // the endpoint moved to a connection that names its replay ROUTER
@@ -137,7 +150,9 @@ export class EventPipeline {
     let tally = this.tallies.get(identity);
     if (!tally) this.tallies.set(identity, (tally = newWireTally()));
     tallyBatch(tally, batch.events, batch.issues, batch.unlistedIssues);
-    return stream.offer({ seq, ts: batch.ts, receivedAt: this.clock(), model: t.topic.model, events: batch.events }) ? stream.backpressure() : undefined;
+    return stream.offer({ seq, ts: batch.ts, receivedAt: this.clock(), model: t.topic.model, events: batch.events })
+      ? stream.backpressure()
+      : undefined;
   }
 
   /** Endpoint identities with something applied, and their last sequence number. */
@@ -163,7 +178,14 @@ export class EventPipeline {
     for (const s of this.streams.values()) {
       const age = s.lastEventAt === 0 ? null : now - s.lastEventAt;
       const lagSeconds = Number.isFinite(s.lagTs) ? Math.max(0, now / 1000 - s.lagTs) : null;
-      out.push({ identity: s.identity, state: this.stateOf(s, age), applied: s.stats.applied, lagSeconds, lastEventAgeMs: age, queued: s.queued });
+      out.push({
+        identity: s.identity,
+        state: this.stateOf(s, age),
+        applied: s.stats.applied,
+        lagSeconds,
+        lastEventAgeMs: age,
+        queued: s.queued,
+      });
     }
     return out;
   }
@@ -213,7 +235,10 @@ export class EventPipeline {
     const cleared: string[] = [];
     for (const s of [...this.streams.values()]) {
       if (s.lastEventAt === 0 || now - s.lastEventAt <= limit || s.busy || s.replaying) continue;
-      this.log.info({ endpoint: s.identity, silentSeconds: Math.round((now - s.lastEventAt) / 1000) }, 'stale endpoint cleared');
+      this.log.info(
+        { endpoint: s.identity, silentSeconds: Math.round((now - s.lastEventAt) / 1000) },
+        'stale endpoint cleared',
+      );
       this.retire(s, 'stale');
       cleared.push(s.identity);
     }
@@ -247,7 +272,10 @@ export class EventPipeline {
       if (oldest === null || s.lastEventAt < oldest.lastEventAt) oldest = s;
     }
     if (oldest === null) return false;
-    this.log.info({ endpoint: oldest.identity, silentSeconds: Math.round((now - oldest.lastEventAt) / 1000) }, 'endpoints.maxTracked reached: the longest-silent stale endpoint is cleared to make room');
+    this.log.info(
+      { endpoint: oldest.identity, silentSeconds: Math.round((now - oldest.lastEventAt) / 1000) },
+      'endpoints.maxTracked reached: the longest-silent stale endpoint is cleared to make room',
+    );
     this.retire(oldest, 'reclaimed');
     return true;
   }
@@ -260,7 +288,12 @@ export class EventPipeline {
     if (now - this.capacityWarnedAt < DROP_WARN_INTERVAL_MS) return;
     this.capacityWarnedAt = now;
     this.log.warn(
-      { identity, maxEndpoints: this.limits.maxEndpoints, droppedSinceLastWarning: this.capacityDrops, droppedTotal: this.counters.dropped.too_many_endpoints },
+      {
+        identity,
+        maxEndpoints: this.limits.maxEndpoints,
+        droppedSinceLastWarning: this.capacityDrops,
+        droppedTotal: this.counters.dropped.too_many_endpoints,
+      },
       'too many endpoints: batches of new endpoints are dropped (endpoints.maxTracked reached and no endpoint is stale)',
     );
     this.capacityDrops = 0;
@@ -350,7 +383,10 @@ export class EventPipeline {
     const key = `${origin.source} ${named}`;
     if (!this.mismatchLogged.has(key) && this.mismatchLogged.size < 1000) {
       this.mismatchLogged.add(key);
-      this.log.warn({ source: origin.source, expected: origin.expect, topicEndpoint: named }, 'endpoint identity mismatch: the topic names another endpoint than configured');
+      this.log.warn(
+        { source: origin.source, expected: origin.expect, topicEndpoint: named },
+        'endpoint identity mismatch: the topic names another endpoint than configured',
+      );
     }
   }
 }

@@ -60,7 +60,8 @@ export async function* requestReplay(
       }
       const parsed = parseReplyFrames(frames);
       if (parsed.kind === 'end') return;
-      if (parsed.kind === 'bad') throw new ReplayError('bad_reply', `malformed replay reply from ${address}: ${parsed.why}`);
+      if (parsed.kind === 'bad')
+        throw new ReplayError('bad_reply', `malformed replay reply from ${address}: ${parsed.why}`);
       yield parsed.reply;
     }
   } finally {

@@ -1,7 +1,20 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { DiscoveryError, type DiscoveredSource } from './discovery-sources.js';
-import { DEFAULT_DISCOVERY, DiscoveryPoller, newDiscoveryCounters, type DiscoveryOptions, type DiscoveryStatus } from './discovery.js';
-import { parseEndpointSpec, rankAddress, rankIdentityOf, readEndpointFile, sameSpec, type EndpointSpec } from './endpoint-spec.js';
+import {
+  DEFAULT_DISCOVERY,
+  DiscoveryPoller,
+  newDiscoveryCounters,
+  type DiscoveryOptions,
+  type DiscoveryStatus,
+} from './discovery.js';
+import {
+  parseEndpointSpec,
+  rankAddress,
+  rankIdentityOf,
+  readEndpointFile,
+  sameSpec,
+  type EndpointSpec,
+} from './endpoint-spec.js';
 import type { EventPipeline, PipelineLog } from './pipeline.js';
 import { rankIdentity } from './wire/topic.js';
 import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
@@ -107,11 +120,22 @@ export class EventTransport {
     if (spec.endpoint !== null) this.options.storeBound?.(specIdentities(spec), spec.storeBound ?? null);
     if (spec.discovery) {
       // The ranks' sockets come from the URL's answers; the first poll starts now, AddEndpoint does not wait for it.
-      connection.poller = new DiscoveryPoller(spec.address, this.discovery, (sources) => this.applySources(connection, sources), this.discoveryCounters, this.log);
+      connection.poller = new DiscoveryPoller(
+        spec.address,
+        this.discovery,
+        (sources) => this.applySources(connection, sources),
+        this.discoveryCounters,
+        this.log,
+      );
       connection.poller.start();
     } else {
       for (let r = 0; r < spec.ranks; r++) {
-        await this.openRank(connection, r, rankAddress(spec.address, r), spec.replay === null ? null : rankAddress(spec.replay, r));
+        await this.openRank(
+          connection,
+          r,
+          rankAddress(spec.address, r),
+          spec.replay === null ? null : rankAddress(spec.replay, r),
+        );
       }
     }
     this.log.info({ endpoint: spec, origin, curve: !!this.options.curve }, 'connected to endpoint');
@@ -138,7 +162,13 @@ export class EventTransport {
       },
     });
     connection.sockets.set(rank, { address, replay, sub });
-    const messageOrigin = { source: spec.address, replay, expect: spec.endpoint, identity: rankIdentityOf(spec, rank), rank };
+    const messageOrigin = {
+      source: spec.address,
+      replay,
+      expect: spec.endpoint,
+      identity: rankIdentityOf(spec, rank),
+      rank,
+    };
     await sub.start((frames) => this.pipeline.handle(frames, messageOrigin));
   }
 
@@ -152,7 +182,8 @@ export class EventTransport {
     if (this.connections.get(spec.address) !== connection) return; // removed meanwhile
     if (spec.identities) {
       const missing = sources.find((s) => rankIdentityOf(spec, s.rank) === null);
-      if (missing) throw new DiscoveryError('unknown_rank', `data_parallel_rank ${missing.rank} has no configured identity`);
+      if (missing)
+        throw new DiscoveryError('unknown_rank', `data_parallel_rank ${missing.rank} has no configured identity`);
     }
     const listed = new Map(sources.map((s) => [s.rank, s]));
     const changes = this.discoveryCounters.changes;
@@ -164,7 +195,10 @@ export class EventTransport {
       await socket.sub.close();
       await this.pipeline.remove(inRank(rank));
       changes.removed++;
-      this.log.info({ url: spec.address, rank, endpoint: socket.address }, 'discovery: rank no longer listed, disconnected');
+      this.log.info(
+        { url: spec.address, rank, endpoint: socket.address },
+        'discovery: rank no longer listed, disconnected',
+      );
     }
     for (const source of sources) {
       const current = connection.sockets.get(source.rank);
@@ -174,7 +208,10 @@ export class EventTransport {
         await current.sub.close();
         const cleared = this.pipeline.resetWhere(inRank(source.rank), 'moved');
         changes.moved++;
-        this.log.info({ url: spec.address, rank: source.rank, from: current.address, to: source.endpoint, cleared }, 'discovery: rank moved to new sockets');
+        this.log.info(
+          { url: spec.address, rank: source.rank, from: current.address, to: source.endpoint, cleared },
+          'discovery: rank moved to new sockets',
+        );
       } else {
         changes.added++;
         this.boundDiscoveredRank(spec, source.rank, spec.storeBound ?? null);
@@ -218,7 +255,8 @@ export class EventTransport {
     const connection = this.connections.get(address);
     if (!connection) return [];
     this.connections.delete(address);
-    if (connection.spec.endpoint !== null && connection.spec.storeBound) this.options.storeBound?.(specIdentities(connection.spec), null);
+    if (connection.spec.endpoint !== null && connection.spec.storeBound)
+      this.options.storeBound?.(specIdentities(connection.spec), null);
     for (const rank of connection.sockets.keys()) this.boundDiscoveredRank(connection.spec, rank, null);
     await connection.poller?.stop();
     await Promise.all([...connection.sockets.values()].map((s) => s.sub.close()));
@@ -232,10 +270,16 @@ export class EventTransport {
    * are closed and their identities cleared; a bind-mode identity is forgotten. Returns the identities removed.
    */
   async removeIdentity(identity: string): Promise<string[]> {
-    const sources = new Set(this.pipeline.listEndpoints().filter((e) => e.identity === identity).map((e) => e.source));
+    const sources = new Set(
+      this.pipeline
+        .listEndpoints()
+        .filter((e) => e.identity === identity)
+        .map((e) => e.source),
+    );
     const removed = new Set<string>();
     for (const c of [...this.connections.values()]) {
-      const declared = c.spec.endpoint === identity || [...c.sockets.keys()].some((r) => rankIdentityOf(c.spec, r) === identity);
+      const declared =
+        c.spec.endpoint === identity || [...c.sockets.keys()].some((r) => rankIdentityOf(c.spec, r) === identity);
       if (!declared && !sources.has(c.spec.address)) continue;
       for (const id of await this.removeEndpoint(c.spec.address)) removed.add(id);
       // A connection declared for this identity counts as removing it, even if it never published.

@@ -52,5 +52,9 @@ export function tallyBatch(
 /** A copy of a tally (a fresh one for none), for callers that must not see later counts. */
 export function copyTally(t: WireTally | undefined): WireTally {
   if (!t) return newWireTally();
-  return { storedBlocksByLocality: { ...t.storedBlocksByLocality }, storedBlocksByOwnership: { ...t.storedBlocksByOwnership }, skippedEvents: { ...t.skippedEvents } };
+  return {
+    storedBlocksByLocality: { ...t.storedBlocksByLocality },
+    storedBlocksByOwnership: { ...t.storedBlocksByOwnership },
+    skippedEvents: { ...t.skippedEvents },
+  };
 }

@@ -46,7 +46,9 @@ export class ZmqSubscriber {
     this.socket = new Subscriber({
       receiveHighWaterMark: options.receiveHighWaterMark ?? 100_000,
       linger: 0,
-      ...(curve ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey } : {}),
+      ...(curve
+        ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey }
+        : {}),
     });
     if (curve) this.watching = this.watchHandshakes();
   }

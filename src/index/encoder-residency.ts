@@ -64,12 +64,14 @@ export class EncoderResidency implements ImageResidency, ResidencyRecorder {
   readonly evictions: Record<ResidencyEvictionReason, number> = { lru: 0, ttl: 0, endpoint_cleared: 0 };
 
   constructor(options: EncoderResidencyOptions) {
-    if (!Number.isInteger(options.cacheEntries) || options.cacheEntries < 1) throw new RangeError(`cacheEntries must be ≥ 1, got ${options.cacheEntries}`);
+    if (!Number.isInteger(options.cacheEntries) || options.cacheEntries < 1)
+      throw new RangeError(`cacheEntries must be ≥ 1, got ${options.cacheEntries}`);
     if (!(options.ttlMs >= 0)) throw new RangeError(`ttlMs must be ≥ 0, got ${options.ttlMs}`);
     this.cacheEntries = options.cacheEntries;
     this.ttlMs = options.ttlMs;
     this.maxEntries = options.maxEntries ?? options.cacheEntries * 256;
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError(`maxEntries must be ≥ 1, got ${this.maxEntries}`);
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new RangeError(`maxEntries must be ≥ 1, got ${this.maxEntries}`);
     this.clock = options.clock ?? Date.now;
   }
 

@@ -94,7 +94,11 @@ export class BlockHasher {
   }
 
   /** Keys of every full block of `tokens` for `model`, starting at the model's root. */
-  keysFor(model: string, tokens: Uint32Array | readonly number[], extras?: readonly BlockExtra[] | null): BigUint64Array {
+  keysFor(
+    model: string,
+    tokens: Uint32Array | readonly number[],
+    extras?: readonly BlockExtra[] | null,
+  ): BigUint64Array {
     return this.chain(tokens, this.rootKey(model), extras);
   }
 

@@ -6,14 +6,25 @@ export const ApiConfigSchema = z
     /** gRPC listen address. */
     grpcAddress: z.string().min(1).default('0.0.0.0:50051').meta({ env: 'KV_INDEXER_GRPC_ADDRESS' }),
     /** Largest accepted gRPC message. */
-    maxMessageBytes: z.number().int().min(1024).default(16 * 1024 * 1024).meta({ env: 'KV_INDEXER_MAX_MESSAGE_BYTES' }),
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(16 * 1024 * 1024)
+      .meta({ env: 'KV_INDEXER_MAX_MESSAGE_BYTES' }),
     maxCandidates: z.number().int().min(1).default(1024).meta({ env: 'KV_INDEXER_MAX_CANDIDATES' }),
     /** Longest prompt (tokens or block keys × block size) a request may carry. */
     maxPromptTokens: z.number().int().min(1).default(262_144).meta({ env: 'KV_INDEXER_MAX_PROMPT_TOKENS' }),
     /** Multimodal items a tokens request may carry (each one's identifier is hashed into every block it covers). */
     maxItems: z.number().int().min(1).default(64).meta({ env: 'KV_INDEXER_MAX_ITEMS' }),
     /** Default TTL of speculative entries (Reserve, Score.speculate). */
-    speculativeTtlMs: z.number().int().min(1).max(600_000).default(2_000).meta({ env: 'KV_INDEXER_SPECULATIVE_TTL_MS' }),
+    speculativeTtlMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(600_000)
+      .default(2_000)
+      .meta({ env: 'KV_INDEXER_SPECULATIVE_TTL_MS' }),
     /** When the index backend fails: true = zero scores with `degraded`, false = UNAVAILABLE. */
     failOpen: z.boolean().default(true).meta({ env: 'KV_INDEXER_FAIL_OPEN' }),
     /** TLS: PEM files; empty = plaintext. With `tlsClientCaFile`, clients must present a certificate it signed (mTLS). */
@@ -28,11 +39,31 @@ export const ApiConfigSchema = z
      */
     allowHostnameEndpoints: z.boolean().default(false).meta({ env: 'KV_INDEXER_ALLOW_HOSTNAME_ENDPOINTS' }),
     /** Speculative entries (Reserve, Score.speculate) one caller (peer address) may hold unexpired; 0 = no bound. */
-    maxSpeculativePerCaller: z.number().int().min(0).default(100_000).meta({ env: 'KV_INDEXER_MAX_SPECULATIVE_PER_CALLER' }),
+    maxSpeculativePerCaller: z
+      .number()
+      .int()
+      .min(0)
+      .default(100_000)
+      .meta({ env: 'KV_INDEXER_MAX_SPECULATIVE_PER_CALLER' }),
     /** HTTP/2 hygiene (docs/configuration.md, "gRPC connections"): idle and maximum age of a connection, grace. */
-    maxConnectionIdleMs: z.number().int().min(1).default(300_000).meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_IDLE_MS' }),
-    maxConnectionAgeMs: z.number().int().min(1).default(1_800_000).meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_AGE_MS' }),
-    maxConnectionAgeGraceMs: z.number().int().min(0).default(30_000).meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_AGE_GRACE_MS' }),
+    maxConnectionIdleMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(300_000)
+      .meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_IDLE_MS' }),
+    maxConnectionAgeMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(1_800_000)
+      .meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_AGE_MS' }),
+    maxConnectionAgeGraceMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(30_000)
+      .meta({ env: 'KV_INDEXER_GRPC_MAX_CONNECTION_AGE_GRACE_MS' }),
     /** Server PINGs after this much silence; no acknowledgement within keepaliveTimeoutMs closes the connection. */
     keepaliveTimeMs: z.number().int().min(1).default(60_000).meta({ env: 'KV_INDEXER_GRPC_KEEPALIVE_TIME_MS' }),
     keepaliveTimeoutMs: z.number().int().min(1).default(20_000).meta({ env: 'KV_INDEXER_GRPC_KEEPALIVE_TIMEOUT_MS' }),

@@ -26,7 +26,8 @@ export function configFromFile(path: string): RawConfig {
     throw new ConfigError(`config file ${path} is not valid YAML/JSON: ${(err as Error).message}`);
   }
   if (value === null || value === undefined) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`config file ${path} must hold an object`);
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(`config file ${path} must hold an object`);
   return value as RawConfig;
 }
 
@@ -52,11 +53,20 @@ export function configFromFlags(flags: readonly string[]): RawConfig {
 }
 
 export function loadConfigFrom(sources: ConfigSources): Config {
-  return resolveConfig(sources.file ? configFromFile(sources.file) : {}, configFromEnv(sources.env), configFromFlags(sources.flags));
+  return resolveConfig(
+    sources.file ? configFromFile(sources.file) : {},
+    configFromEnv(sources.env),
+    configFromFlags(sources.flags),
+  );
 }
 
 /** Splits `--config F`, `--set k=v` (repeatable) and `--print-config` from the other arguments. */
-export function parseConfigArgs(argv: readonly string[]): { file: string | null; flags: string[]; print: boolean; rest: string[] } {
+export function parseConfigArgs(argv: readonly string[]): {
+  file: string | null;
+  flags: string[];
+  print: boolean;
+  rest: string[];
+} {
   let file: string | null = null;
   const flags: string[] = [];
   const rest: string[] = [];

@@ -6,7 +6,6 @@ import { ApiConfigSchema } from './api-config.js';
 import { EndpointsConfigSchema } from './endpoints-config.js';
 import { LoadScrapeSchema } from './load-scrape-config.js';
 
-
 /** http(s) image fetching (config `images.fetch`, src/prompt/image-fetch.ts, docs/models.md "Image URLs"). */
 export const ImageFetchSchema = z
   .object({
@@ -17,7 +16,11 @@ export const ImageFetchSchema = z
     /** Private, loopback and link-local addresses are refused unless set (a name resolving to one, too). */
     allowPrivateAddresses: z.boolean().default(false),
     /** Largest body, checked from Content-Length and again while the body streams. */
-    maxBytes: z.number().int().min(1).default(20 * 1024 * 1024),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(20 * 1024 * 1024),
     /** Whole fetch, redirects included. */
     timeoutMs: z.number().int().min(1).default(5000),
     /** Fetches in flight at once (further ones wait). */
@@ -26,7 +29,11 @@ export const ImageFetchSchema = z
     maxRedirects: z.number().int().min(0).max(10).default(3),
     /** Bodies cached by URL (0 = no cache). */
     cacheEntries: z.number().int().min(0).default(256),
-    cacheBytes: z.number().int().min(0).default(256 * 1024 * 1024),
+    cacheBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(256 * 1024 * 1024),
   })
   .strict()
   .prefault({});
@@ -52,7 +59,10 @@ export const ConfigSchema = z.object({
       /** redis://[user:pass@]host:port[/db] (backend redis). */
       redisUrl: z.string().default('redis://127.0.0.1:6379').meta({ env: 'KV_INDEXER_REDIS_URL' }),
       /** Redis Cluster startup nodes `host:port` (backend redis); when set, used instead of redisUrl. */
-      redisCluster: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).default([]).meta({ env: 'KV_INDEXER_REDIS_CLUSTER' }),
+      redisCluster: z
+        .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port'))
+        .default([])
+        .meta({ env: 'KV_INDEXER_REDIS_CLUSTER' }),
       /** Key prefix; replicas sharing one index use the same prefix (and block size and seed). */
       redisKeyPrefix: z.string().min(1).default('kvi:').meta({ env: 'KV_INDEXER_REDIS_KEY_PREFIX' }),
       redisCommandTimeoutMs: z.number().int().min(1).default(1000).meta({ env: 'KV_INDEXER_REDIS_COMMAND_TIMEOUT_MS' }),
@@ -79,7 +89,12 @@ export const ConfigSchema = z.object({
       /** Longer topic frames are dropped (`bad_topic`) before they are decoded, cached or logged. */
       maxTopicBytes: z.number().int().min(16).default(1024).meta({ env: 'KV_INDEXER_ZMQ_MAX_TOPIC_BYTES' }),
       /** Larger payload frames are dropped (`payload_too_large`, a lost batch) before decoding. */
-      maxPayloadBytes: z.number().int().min(1024).default(16 * 1024 * 1024).meta({ env: 'KV_INDEXER_ZMQ_MAX_PAYLOAD_BYTES' }),
+      maxPayloadBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(16 * 1024 * 1024)
+        .meta({ env: 'KV_INDEXER_ZMQ_MAX_PAYLOAD_BYTES' }),
       /**
        * CURVE for connect-mode endpoints (publishers that are CURVE servers, e.g. a ZMQ proxy in front of vLLM): files
        * holding the publishers' public key and this service's key pair, Z85 text; all three or none ('' = plaintext).
@@ -108,7 +123,13 @@ export const ConfigSchema = z.object({
       host: z.string().min(1).default('0.0.0.0').meta({ env: 'KV_INDEXER_METRICS_HOST' }),
       port: z.number().int().min(0).max(65535).default(9090).meta({ env: 'KV_INDEXER_METRICS_PORT' }),
       /** Endpoints with their own per-endpoint series; the others are folded into endpoint="other". */
-      maxEndpointSeries: z.number().int().min(0).max(65_536).default(256).meta({ env: 'KV_INDEXER_METRICS_MAX_ENDPOINT_SERIES' }),
+      maxEndpointSeries: z
+        .number()
+        .int()
+        .min(0)
+        .max(65_536)
+        .default(256)
+        .meta({ env: 'KV_INDEXER_METRICS_MAX_ENDPOINT_SERIES' }),
     })
     .prefault({}),
   scoring: z
@@ -134,7 +155,13 @@ export const ConfigSchema = z.object({
       /** After n refused answers in a row the next poll waits min(maxBackoffMs, intervalMs × 2^n). */
       maxBackoffMs: z.number().int().min(10).default(60_000).meta({ env: 'KV_INDEXER_DISCOVERY_MAX_BACKOFF_MS' }),
       /** Longer answers are refused (`too_large`) unparsed. */
-      maxBodyBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(65_536).meta({ env: 'KV_INDEXER_DISCOVERY_MAX_BODY_BYTES' }),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(256)
+        .max(16 * 1024 * 1024)
+        .default(65_536)
+        .meta({ env: 'KV_INDEXER_DISCOVERY_MAX_BODY_BYTES' }),
       /** Answers listing more sources are refused (`too_many_sources`); vLLM lists one per data-parallel rank. */
       maxSources: z.number().int().min(1).max(64).default(64).meta({ env: 'KV_INDEXER_DISCOVERY_MAX_SOURCES' }),
     })
@@ -142,14 +169,20 @@ export const ConfigSchema = z.object({
   // Gap recovery over the publishers' replay ROUTERs (spec/vllm-kv-events.md §1).
   replay: z
     .object({
-      enabled: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true).meta({ env: 'KV_INDEXER_REPLAY_ENABLED' }),
+      enabled: z
+        .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+        .default(true)
+        .meta({ env: 'KV_INDEXER_REPLAY_ENABLED' }),
       timeoutMs: z.number().int().min(1).default(2_000).meta({ env: 'KV_INDEXER_REPLAY_TIMEOUT_MS' }),
       /** A started replay that pauses this long lost its tail (the publisher's send high-water mark): resumed at once. */
       idleTimeoutMs: z.number().int().min(1).default(500).meta({ env: 'KV_INDEXER_REPLAY_IDLE_TIMEOUT_MS' }),
       cooldownMs: z.number().int().min(0).default(5_000).meta({ env: 'KV_INDEXER_REPLAY_COOLDOWN_MS' }),
       maxConcurrent: z.number().int().min(1).default(4).meta({ env: 'KV_INDEXER_REPLAY_MAX_CONCURRENT' }),
       /** When replay cannot fill a hole: clear the endpoint and rebuild from live events, or keep it marked degraded. */
-      onUnrecoverable: z.enum(['clear', 'degrade']).default('clear').meta({ env: 'KV_INDEXER_REPLAY_ON_UNRECOVERABLE' }),
+      onUnrecoverable: z
+        .enum(['clear', 'degrade'])
+        .default('clear')
+        .meta({ env: 'KV_INDEXER_REPLAY_ON_UNRECOVERABLE' }),
       /** Bind mode: replay ROUTER port of topic `<ip>:<port>` is `tcp://<ip>:<bindPort + rank>` (0 = no replay). */
       bindPort: z.number().int().min(0).max(65535).default(0).meta({ env: 'KV_INDEXER_REPLAY_BIND_PORT' }),
       /** A sequence number this far below the last one is a publisher restart whatever its timestamp. */
@@ -160,7 +193,10 @@ export const ConfigSchema = z.object({
   select: SelectConfigSchema,
   log: z
     .object({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ env: 'KV_INDEXER_LOG_LEVEL' }),
+      level: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info')
+        .meta({ env: 'KV_INDEXER_LOG_LEVEL' }),
       statsIntervalSeconds: z.number().min(0).default(30).meta({ env: 'KV_INDEXER_STATS_INTERVAL_SECONDS' }),
     })
     .prefault({}),
@@ -189,7 +225,8 @@ function envTable(): Record<string, { path: [string, string]; kind: EnvKind }> {
 
 function envKind(field: z.ZodType, path: string): EnvKind {
   let t: z.ZodType = field;
-  while (t instanceof z.ZodDefault || t instanceof z.ZodPrefault || t instanceof z.ZodOptional) t = t.unwrap() as z.ZodType;
+  while (t instanceof z.ZodDefault || t instanceof z.ZodPrefault || t instanceof z.ZodOptional)
+    t = t.unwrap() as z.ZodType;
   if (t instanceof z.ZodNumber) return t.format === 'safeint' ? 'int' : 'number';
   if (t instanceof z.ZodBoolean) return 'bool';
   if (t instanceof z.ZodArray) return 'list';
@@ -211,10 +248,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     if (value === undefined) continue;
     const section = (raw[path[0]] ??= {});
     section[path[1]] =
-      kind === 'int' || kind === 'number' ? (value.trim() === '' ? NaN : Number(value))
-      : kind === 'list' ? value.split(',').map((s) => s.trim()).filter(Boolean)
-      : kind === 'bool' ? parseBool(value)
-      : value;
+      kind === 'int' || kind === 'number'
+        ? value.trim() === ''
+          ? NaN
+          : Number(value)
+        : kind === 'list'
+          ? value
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : kind === 'bool'
+            ? parseBool(value)
+            : value;
   }
   return raw;
 }
@@ -232,7 +277,8 @@ export function resolveConfig(...layers: RawConfig[]): Config {
   }
   const parsed = ConfigSchema.strict().safeParse(raw);
   const lines = unknownKeys(raw);
-  if (!parsed.success) lines.push(...parsed.error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`));
+  if (!parsed.success)
+    lines.push(...parsed.error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`));
   if (lines.length > 0 || !parsed.success) throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   return parsed.data;
 }

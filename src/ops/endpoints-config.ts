@@ -36,6 +36,11 @@ export const EndpointsConfigSchema = z
      */
     storeBoundMaxBlocks: z.number().int().min(0).max(1e9).default(0).meta({ env: 'KV_INDEXER_STORE_BOUND_MAX_BLOCKS' }),
     /** Default store bound TTL: an engine block not stored again for this long is dropped (0 = never). */
-    storeBoundTtlSeconds: z.number().min(0).max(30 * 86400).default(0).meta({ env: 'KV_INDEXER_STORE_BOUND_TTL_SECONDS' }),
+    storeBoundTtlSeconds: z
+      .number()
+      .min(0)
+      .max(30 * 86400)
+      .default(0)
+      .meta({ env: 'KV_INDEXER_STORE_BOUND_TTL_SECONDS' }),
   })
   .prefault({});

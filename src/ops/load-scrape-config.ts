@@ -16,7 +16,11 @@ export const LoadScrapeSchema = z
     /** A value older than this is reported stale: not fresh load (ListEndpoints omits it, LoadSource flags it). */
     staleMs: z.number().int().min(1).default(2_000),
     /** Largest page read; a longer one is cut off while streaming and counted `too_large`. */
-    maxBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024),
     /** The page of an endpoint `<host>:<port>[@dp<r>]` without its own AddEndpoint metrics_url. */
     urlTemplate: z
       .string()

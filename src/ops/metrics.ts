@@ -59,7 +59,7 @@ export class Metrics {
     });
     this.loadScrapeSeconds = new Histogram({
       name: `${prefix}load_scrape_seconds`,
-      help: 'Duration of one scrape of an endpoint\'s vLLM /metrics page (fetch + parse), every outcome',
+      help: "Duration of one scrape of an endpoint's vLLM /metrics page (fetch + parse), every outcome",
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1],
       registers: [this.registry],
     });
@@ -103,7 +103,13 @@ export class Metrics {
    */
   gauge(name: string, help: string, label: string | null, snapshot: Snapshot): void {
     if (name.endsWith('_total')) throw new Error(`${name}: a *_total family only grows: register it with counter()`);
-    new Gauge({ name, help, labelNames: label ? [label] : [], registers: [this.registry], collect: collectFrom(label, snapshot, NaN) });
+    new Gauge({
+      name,
+      help,
+      labelNames: label ? [label] : [],
+      registers: [this.registry],
+      collect: collectFrom(label, snapshot, NaN),
+    });
   }
 
   /**
@@ -112,7 +118,13 @@ export class Metrics {
    */
   counter(name: string, help: string, label: string | null, snapshot: Snapshot): void {
     if (!name.endsWith('_total')) throw new Error(`${name}: a counter family's name ends in _total`);
-    new Counter({ name, help, labelNames: label ? [label] : [], registers: [this.registry], collect: collectFrom(label, snapshot, null) });
+    new Counter({
+      name,
+      help,
+      labelNames: label ? [label] : [],
+      registers: [this.registry],
+      collect: collectFrom(label, snapshot, null),
+    });
   }
 }
 
@@ -149,7 +161,10 @@ export interface MetricsServerOptions {
 }
 
 /** /metrics (Prometheus text) and /healthz on their own port. */
-export async function startMetricsServer(metrics: Metrics, options: MetricsServerOptions): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer(
+  metrics: Metrics,
+  options: MetricsServerOptions,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET') {
       res.writeHead(405).end();

@@ -42,8 +42,10 @@ function dumpTool(tool: unknown, field: string): PyDict {
   const fn = asRecord(rec.function);
   if (!fn) throw invalid(`${field}.function`, 'must be an object with a name');
   if (typeof fn.name !== 'string') throw invalid(`${field}.function.name`, 'must be a string');
-  if (given(fn.description) && typeof fn.description !== 'string') throw invalid(`${field}.function.description`, 'must be a string or null');
-  if (given(fn.parameters) && !asRecord(fn.parameters)) throw invalid(`${field}.function.parameters`, 'must be a JSON object or null');
+  if (given(fn.description) && typeof fn.description !== 'string')
+    throw invalid(`${field}.function.description`, 'must be a string or null');
+  if (given(fn.parameters) && !asRecord(fn.parameters))
+    throw invalid(`${field}.function.parameters`, 'must be a JSON object or null');
   const fnOut: PyDict = new Map<string, PyValue>([
     ['name', fn.name],
     ['description', (fn.description ?? null) as PyValue],
@@ -66,12 +68,17 @@ export function toolChoice(value: unknown): 'none' | 'auto' | 'required' | { nam
   if (!given(value)) return null;
   if (typeof value === 'string') {
     if (value === 'none' || value === 'auto' || value === 'required') return value;
-    throw invalid('tool_choice', 'must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}');
+    throw invalid(
+      'tool_choice',
+      'must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}',
+    );
   }
   const rec = asRecord(value);
   const fn = rec ? asRecord(rec.function) : null;
-  if (!rec || !fn || (given(rec.type) && rec.type !== 'function')) throw invalid('tool_choice', 'a named tool choice must be {"type": "function", "function": {"name": ...}}');
-  if (typeof fn.name !== 'string' || fn.name.length === 0) throw invalid('tool_choice.function.name', 'must be a non-empty string');
+  if (!rec || !fn || (given(rec.type) && rec.type !== 'function'))
+    throw invalid('tool_choice', 'a named tool choice must be {"type": "function", "function": {"name": ...}}');
+  if (typeof fn.name !== 'string' || fn.name.length === 0)
+    throw invalid('tool_choice.function.name', 'must be a non-empty string');
   return { name: fn.name };
 }
 
@@ -82,11 +89,18 @@ export function toolChoice(value: unknown): 'none' | 'auto' | 'required' | { nam
  */
 function checkToolUsage(choice: ReturnType<typeof toolChoice>, tools: PyDict[] | null): void {
   if (choice === null || choice === 'none') return;
-  if (tools === null) throw invalid('tool_choice', `"${typeof choice === 'string' ? choice : choice.name}" needs \`tools\` (vLLM: "When using \`tool_choice\`, \`tools\` must be set")`);
+  if (tools === null)
+    throw invalid(
+      'tool_choice',
+      `"${typeof choice === 'string' ? choice : choice.name}" needs \`tools\` (vLLM: "When using \`tool_choice\`, \`tools\` must be set")`,
+    );
   if (typeof choice === 'string') return;
   const names = tools.map((t) => (t.get('function') as PyDict).get('name'));
   if (!names.includes(choice.name)) {
-    throw invalid('tool_choice', `names function "${choice.name}", which is not one of the request's tools (${names.map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
+    throw invalid(
+      'tool_choice',
+      `names function "${choice.name}", which is not one of the request's tools (${names.map((n) => JSON.stringify(n)).join(', ') || 'none'})`,
+    );
   }
 }
 
@@ -117,7 +131,8 @@ export function chatTemplateInputs(request: Record<string, unknown>, model: Load
     if (!Array.isArray(request.documents)) throw invalid('documents', 'must be an array of objects');
     request.documents.forEach((doc, i) => {
       if (!asRecord(doc)) throw invalid(`documents[${i}]`, 'must be an object of strings');
-      for (const [k, v] of entries(doc)) if (typeof v !== 'string') throw invalid(`documents[${i}].${k}`, 'must be a string');
+      for (const [k, v] of entries(doc))
+        if (typeof v !== 'string') throw invalid(`documents[${i}].${k}`, 'must be a string');
     });
     documents = request.documents;
   }
@@ -127,10 +142,15 @@ export function chatTemplateInputs(request: Record<string, unknown>, model: Load
     // vLLM's _validate_chat_template: a request template (field or kwarg) needs --trust-request-chat-template.
     const field = given(request.chat_template) ? 'chat_template' : 'chat_template_kwargs.chat_template';
     if (!model.entry.trustRequestChatTemplate) {
-      throw new PromptError('failed_precondition', `model "${model.name}" does not accept a request's own chat template (set trustRequestChatTemplate: true in its registry entry)`, field);
+      throw new PromptError(
+        'failed_precondition',
+        `model "${model.name}" does not accept a request's own chat template (set trustRequestChatTemplate: true in its registry entry)`,
+        field,
+      );
     }
     if (given(request.chat_template)) {
-      if (typeof request.chat_template !== 'string' || request.chat_template.length === 0) throw invalid('chat_template', 'must be a non-empty string');
+      if (typeof request.chat_template !== 'string' || request.chat_template.length === 0)
+        throw invalid('chat_template', 'must be a non-empty string');
       chatTemplate = request.chat_template;
     }
   }

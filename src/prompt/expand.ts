@@ -70,7 +70,11 @@ function mergeNewlines(
 ): { tokens: Uint32Array; ranges: PlaceholderRange[] } {
   let seq = tokens;
   let starts = ranges.map((r) => r.offset);
-  for (const [a, b, merged] of [[n1, n2, n3], [n2, n1, n3], [n2, n2, n4]] as const) {
+  for (const [a, b, merged] of [
+    [n1, n2, n3],
+    [n2, n1, n3],
+    [n2, n2, n4],
+  ] as const) {
     const next = new Uint32Array(seq.length);
     const map = new Int32Array(seq.length);
     let j = 0;

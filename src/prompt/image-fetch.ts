@@ -33,7 +33,8 @@ export type FetchFailure =
 
 export type FetchOutcome = 'fetched' | 'cached' | FetchFailure;
 
-export type FetchResult = { ok: true; bytes: Uint8Array; outcome: 'fetched' | 'cached' } | { ok: false; outcome: FetchFailure; detail: string };
+export type FetchResult =
+  { ok: true; bytes: Uint8Array; outcome: 'fetched' | 'cached' } | { ok: false; outcome: FetchFailure; detail: string };
 
 /** Successful fetches of one request, cached when it completes. */
 export type PendingFetches = [url: string, bytes: Uint8Array][];
@@ -50,10 +51,26 @@ class Failure extends Error {
 /** Ranges a fetch must not reach unless `allowPrivateAddresses` (SSRF guard). */
 const PRIVATE = new BlockList();
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 3],
-] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 3],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv6');
 
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
@@ -89,7 +106,8 @@ export class ImageFetcher {
 
   /** The URL's body, from the cache or the network; a failure says why (the caller falls back to estimating). */
   async fetch(url: string, pending: PendingFetches): Promise<FetchResult> {
-    if (!this.options.enabled) return { ok: false, outcome: 'disabled', detail: 'image URL fetching is disabled (images.fetch.enabled)' };
+    if (!this.options.enabled)
+      return { ok: false, outcome: 'disabled', detail: 'image URL fetching is disabled (images.fetch.enabled)' };
     const cached = this.cache.get(url) ?? pending.find(([u]) => u === url)?.[1];
     if (cached) return { ok: true, bytes: cached, outcome: 'cached' };
     try {
@@ -134,7 +152,8 @@ export class ImageFetcher {
   }
 
   private async download(url: string, deadline: number): Promise<Uint8Array> {
-    if (Date.now() >= deadline) throw new Failure('timeout', `waited ${this.options.timeoutMs} ms for a free fetch slot`);
+    if (Date.now() >= deadline)
+      throw new Failure('timeout', `waited ${this.options.timeoutMs} ms for a free fetch slot`);
     let target = new URL(url);
     const host = target.hostname;
     for (let hop = 0; ; hop++) {
@@ -142,7 +161,8 @@ export class ImageFetcher {
       if (res.status >= 300 && res.status < 400 && res.location !== null) {
         const next = new URL(res.location, target);
         if (next.hostname !== host) throw new Failure('redirect', `redirected to another host (${next.hostname})`);
-        if (hop >= this.options.maxRedirects) throw new Failure('redirect', `more than ${this.options.maxRedirects} redirects`);
+        if (hop >= this.options.maxRedirects)
+          throw new Failure('redirect', `more than ${this.options.maxRedirects} redirects`);
         target = next;
         continue;
       }
@@ -151,9 +171,14 @@ export class ImageFetcher {
   }
 
   /** One GET: the body when 200 with an image content type, or the redirect location. */
-  private get(url: URL, deadline: number): Promise<{ status: number; location: string | null; body: Uint8Array | null }> {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.reject(new Failure('redirect', `unsupported scheme ${url.protocol}`));
-    if (!this.hostAllowed(url.hostname)) return Promise.reject(new Failure('host-not-allowed', `host ${url.hostname} is not in images.fetch.allowHosts`));
+  private get(
+    url: URL,
+    deadline: number,
+  ): Promise<{ status: number; location: string | null; body: Uint8Array | null }> {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return Promise.reject(new Failure('redirect', `unsupported scheme ${url.protocol}`));
+    if (!this.hostAllowed(url.hostname))
+      return Promise.reject(new Failure('host-not-allowed', `host ${url.hostname} is not in images.fetch.allowHosts`));
     const literal = url.hostname.replace(/^\[|\]$/g, '');
     if (isIP(literal) && !this.options.allowPrivateAddresses && isPrivateAddress(literal)) {
       return Promise.reject(new Failure('private-address', `${literal} is a private or loopback address`));
@@ -165,7 +190,10 @@ export class ImageFetcher {
         reject(f);
       };
       const remaining = deadline - Date.now();
-      const timer = setTimeout(() => fail(new Failure('timeout', `no complete answer within ${this.options.timeoutMs} ms`)), Math.max(0, remaining));
+      const timer = setTimeout(
+        () => fail(new Failure('timeout', `no complete answer within ${this.options.timeoutMs} ms`)),
+        Math.max(0, remaining),
+      );
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       const req = send(url, {
         method: 'GET',
@@ -195,9 +223,11 @@ export class ImageFetcher {
         }
         if (status !== 200) return fail(new Failure('status', `HTTP ${status}`));
         const type = String(res.headers['content-type'] ?? '');
-        if (!/^image\//i.test(type)) return fail(new Failure('content-type', `content type ${JSON.stringify(type)} is not image/*`));
+        if (!/^image\//i.test(type))
+          return fail(new Failure('content-type', `content type ${JSON.stringify(type)} is not image/*`));
         const declared = Number(res.headers['content-length']);
-        if (declared > maxBytes) return fail(new Failure('too-large', `content-length ${declared} is more than ${maxBytes} bytes`));
+        if (declared > maxBytes)
+          return fail(new Failure('too-large', `content-length ${declared} is more than ${maxBytes} bytes`));
         const parts: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {

@@ -95,7 +95,11 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * Decodes a `data:<type>;base64,<data>` URL strictly (as vLLM's validating base64 decoder does). Data over `maxBytes`
  * once decoded is refused from its base64 length alone, before it is validated or decoded.
  */
-export function decodeDataUrl(url: string, field?: string, maxBytes = Infinity): { mediaType: string; bytes: Uint8Array } {
+export function decodeDataUrl(
+  url: string,
+  field?: string,
+  maxBytes = Infinity,
+): { mediaType: string; bytes: Uint8Array } {
   const comma = url.indexOf(',');
   if (!url.startsWith('data:') || comma < 0) throw invalid(field, 'malformed data URL');
   const header = url.slice(5, comma);
@@ -105,7 +109,11 @@ export function decodeDataUrl(url: string, field?: string, maxBytes = Infinity):
   if (data.length === 0) throw invalid(field, 'empty data URL');
   const decodedBytes = Math.floor(data.length / 4) * 3 - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
   if (decodedBytes > maxBytes) {
-    throw new PromptError('resource_exhausted', `image data is ${decodedBytes} bytes, more than the limit of ${maxBytes}`, field);
+    throw new PromptError(
+      'resource_exhausted',
+      `image data is ${decodedBytes} bytes, more than the limit of ${maxBytes}`,
+      field,
+    );
   }
   if (data.length % 4 !== 0 || !BASE64.test(data)) throw invalid(field, 'data URL payload is not valid base64');
   return { mediaType: params[0] || 'application/octet-stream', bytes: Buffer.from(data, 'base64') };

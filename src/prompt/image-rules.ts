@@ -66,15 +66,30 @@ export function resolveImageRule(files: ModelFiles, o: ImageOverrides, where: st
       const merge = o.mergeSize ?? numberField(pp, 'merge_size') ?? 2;
       const base = {
         factor: patch * merge,
-        minPixels: o.minPixels ?? numberField(pp, 'min_pixels') ?? numberField(pp, 'size', 'shortest_edge') ?? QWEN_DEFAULT_PIXELS.min,
-        maxPixels: o.maxPixels ?? numberField(pp, 'max_pixels') ?? numberField(pp, 'size', 'longest_edge') ?? QWEN_DEFAULT_PIXELS.max,
+        minPixels:
+          o.minPixels ??
+          numberField(pp, 'min_pixels') ??
+          numberField(pp, 'size', 'shortest_edge') ??
+          QWEN_DEFAULT_PIXELS.min,
+        maxPixels:
+          o.maxPixels ??
+          numberField(pp, 'max_pixels') ??
+          numberField(pp, 'size', 'longest_edge') ??
+          QWEN_DEFAULT_PIXELS.max,
       };
       const pad = o.imageToken ?? tokenString(tc.image_token) ?? '<|image_pad|>';
       const start = o.beginToken ?? tokenString(tc.vision_start_token) ?? '<|vision_start|>';
       const end = o.endToken ?? tokenString(tc.vision_end_token) ?? '<|vision_end|>';
       return {
-        strategy, target: pad, placeholderText: `${start}${pad}${end}`, prefix: [], repeat: pad, suffix: [],
-        mergeNewlines: false, needsSize: true, defaultSize,
+        strategy,
+        target: pad,
+        placeholderText: `${start}${pad}${end}`,
+        prefix: [],
+        repeat: pad,
+        suffix: [],
+        mergeNewlines: false,
+        needsSize: true,
+        defaultSize,
         params: { factor: base.factor, minPixels: base.minPixels, maxPixels: base.maxPixels },
         count(width, height, kwargs, field) {
           const minPixels = kwargs?.min_pixels ?? kwargs?.size?.shortest_edge ?? base.minPixels;
@@ -87,10 +102,22 @@ export function resolveImageRule(files: ModelFiles, o: ImageOverrides, where: st
       const boi = o.beginToken ?? tokenString(tc.boi_token) ?? '<start_of_image>';
       const soft = o.imageToken ?? tokenString(tc.image_token) ?? '<image_soft_token>';
       const eoi = o.endToken ?? tokenString(tc.eoi_token) ?? '<end_of_image>';
-      const n = o.tokensPerImage ?? numberField(pp, 'mm_tokens_per_image') ?? numberField(files.config, 'mm_tokens_per_image') ?? 256;
+      const n =
+        o.tokensPerImage ??
+        numberField(pp, 'mm_tokens_per_image') ??
+        numberField(files.config, 'mm_tokens_per_image') ??
+        256;
       return {
-        strategy, target: boi, placeholderText: boi, prefix: ['\n\n', boi], repeat: soft, suffix: [eoi, '\n\n'],
-        mergeNewlines: true, needsSize: false, defaultSize, params: { tokensPerImage: n },
+        strategy,
+        target: boi,
+        placeholderText: boi,
+        prefix: ['\n\n', boi],
+        repeat: soft,
+        suffix: [eoi, '\n\n'],
+        mergeNewlines: true,
+        needsSize: false,
+        defaultSize,
+        params: { tokensPerImage: n },
         count: () => n,
       };
     }
@@ -100,11 +127,20 @@ export function resolveImageRule(files: ModelFiles, o: ImageOverrides, where: st
       const eoi = need(o.endToken ?? tokenString(tc.eoi_token) ?? undefined, 'endToken');
       const budget = o.maxSoftTokens ?? numberField(pp, 'max_soft_tokens') ?? 280;
       return {
-        strategy, target: o.placeholderToken ?? boi, placeholderText: o.placeholderToken ?? boi, prefix: [boi], repeat: img,
-        suffix: [eoi], mergeNewlines: false, needsSize: true, defaultSize, params: { maxSoftTokens: budget },
+        strategy,
+        target: o.placeholderToken ?? boi,
+        placeholderText: o.placeholderToken ?? boi,
+        prefix: [boi],
+        repeat: img,
+        suffix: [eoi],
+        mergeNewlines: false,
+        needsSize: true,
+        defaultSize,
+        params: { maxSoftTokens: budget },
         count(width, height, kwargs, field) {
           const b = kwargs?.max_soft_tokens ?? budget;
-          if (![70, 140, 280, 560, 1120].includes(b)) throw invalid(field, `max_soft_tokens must be one of 70, 140, 280, 560, 1120`);
+          if (![70, 140, 280, 560, 1120].includes(b))
+            throw invalid(field, `max_soft_tokens must be one of 70, 140, 280, 560, 1120`);
           return gemma4ImageTokens(width, height, b);
         },
       };
@@ -115,20 +151,35 @@ export function resolveImageRule(files: ModelFiles, o: ImageOverrides, where: st
       const patch = numberField(files.config, 'vision_config', 'patch_size') ?? 14;
       const n = o.tokensPerImage ?? (image / patch) ** 2;
       return {
-        strategy, target: token, placeholderText: token, prefix: [], repeat: o.imageToken ?? token, suffix: [],
-        mergeNewlines: false, needsSize: false, defaultSize, params: { tokensPerImage: n }, count: () => n,
+        strategy,
+        target: token,
+        placeholderText: token,
+        prefix: [],
+        repeat: o.imageToken ?? token,
+        suffix: [],
+        mergeNewlines: false,
+        needsSize: false,
+        defaultSize,
+        params: { tokensPerImage: n },
+        count: () => n,
       };
     }
     case 'dimension':
     case 'fixed': {
       const token = need(o.placeholderToken, 'placeholderToken');
-      const perToken = strategy === 'dimension' ? o.pixelsPerToken ?? 1024 : 0;
+      const perToken = strategy === 'dimension' ? (o.pixelsPerToken ?? 1024) : 0;
       const fixed = strategy === 'fixed' ? o.tokensPerImage : 0;
       if (strategy === 'fixed' && !fixed) need(undefined, 'tokensPerImage');
       return {
-        strategy, target: token, placeholderText: token, prefix: o.beginToken ? [o.beginToken] : [],
-        repeat: o.imageToken ?? token, suffix: o.endToken ? [o.endToken] : [], mergeNewlines: false,
-        needsSize: strategy === 'dimension', defaultSize,
+        strategy,
+        target: token,
+        placeholderText: token,
+        prefix: o.beginToken ? [o.beginToken] : [],
+        repeat: o.imageToken ?? token,
+        suffix: o.endToken ? [o.endToken] : [],
+        mergeNewlines: false,
+        needsSize: strategy === 'dimension',
+        defaultSize,
         params: strategy === 'dimension' ? { pixelsPerToken: perToken } : { tokensPerImage: fixed! },
         count: (w, h) => (strategy === 'dimension' ? dimensionImageTokens(w, h, perToken) : fixed!),
       };
@@ -138,5 +189,13 @@ export function resolveImageRule(files: ModelFiles, o: ImageOverrides, where: st
 
 /** Token strings a rule needs ids for. */
 export function ruleTokens(rule: ImageRule): string[] {
-  return [...new Set([rule.target, ...rule.prefix, rule.repeat, ...rule.suffix, ...(rule.mergeNewlines ? ['\n', '\n\n', '\n\n\n', '\n\n\n\n'] : [])])];
+  return [
+    ...new Set([
+      rule.target,
+      ...rule.prefix,
+      rule.repeat,
+      ...rule.suffix,
+      ...(rule.mergeNewlines ? ['\n', '\n\n', '\n\n\n', '\n\n\n\n'] : []),
+    ]),
+  ];
 }

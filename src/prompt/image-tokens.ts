@@ -18,7 +18,10 @@ export interface QwenResizeParams {
 export function smartResize(height: number, width: number, p: QwenResizeParams, field?: string): [number, number] {
   const { factor, minPixels, maxPixels } = p;
   if (Math.max(height, width) / Math.min(height, width) > MAX_ASPECT_RATIO) {
-    throw invalid(field, `absolute aspect ratio must be smaller than ${MAX_ASPECT_RATIO}, got ${Math.max(height, width) / Math.min(height, width)}`);
+    throw invalid(
+      field,
+      `absolute aspect ratio must be smaller than ${MAX_ASPECT_RATIO}, got ${Math.max(height, width) / Math.min(height, width)}`,
+    );
   }
   let hBar = roundHalfEven(height / factor) * factor;
   let wBar = roundHalfEven(width / factor) * factor;

@@ -80,7 +80,10 @@ export async function resolveImage(ref: ImagePartRef, ctx: ImageContext): Promis
     }
     if (bytes === null && width === null && rule.needsSize) {
       if (!rule.defaultSize) {
-        throw invalid(ref.field, `http image without width/height, and model "${model.name}" has no default image size`);
+        throw invalid(
+          ref.field,
+          `http image without width/height, and model "${model.name}" has no default image size`,
+        );
       }
       width = rule.defaultSize.width;
       height = rule.defaultSize.height;
@@ -94,16 +97,30 @@ export async function resolveImage(ref: ImagePartRef, ctx: ImageContext): Promis
     height = size.height;
   }
   if (width !== null && height !== null) checkDimensions(width, height, model, ref.field);
-  const tokens = rule.needsSize ? rule.count(width!, height!, ctx.kwargs, ref.field) : rule.count(0, 0, ctx.kwargs, ref.field);
+  const tokens = rule.needsSize
+    ? rule.count(width!, height!, ctx.kwargs, ref.field)
+    : rule.count(0, 0, ctx.kwargs, ref.field);
   const { identifier, identifierSource } = await identify(ref, ctx, bytes, size);
   return { field: ref.field, width, height, estimated, tokens, identifier, identifierSource, fetchOutcome };
 }
 
-async function identify(ref: ImagePartRef, ctx: ImageContext, bytes: Uint8Array | null, size: ImageSize | null): Promise<{ identifier: string; identifierSource: IdentifierSource }> {
+async function identify(
+  ref: ImagePartRef,
+  ctx: ImageContext,
+  bytes: Uint8Array | null,
+  size: ImageSize | null,
+): Promise<{ identifier: string; identifierSource: IdentifierSource }> {
   const vllm = ctx.model.vllm;
-  const request = { kwargs: ctx.hashKwargs, lora: ctx.lora, addSpecialTokens: ctx.addSpecialTokens, maxTokens: ctx.maxTokens };
+  const request = {
+    kwargs: ctx.hashKwargs,
+    lora: ctx.lora,
+    addSpecialTokens: ctx.addSpecialTokens,
+    maxTokens: ctx.maxTokens,
+  };
   if (ref.uuid !== null) {
-    const identifier = vllm ? await vllmIdentifier(vllm, { ...request, image: { kind: 'uuid', uuid: ref.uuid } }) : ref.uuid;
+    const identifier = vllm
+      ? await vllmIdentifier(vllm, { ...request, image: { kind: 'uuid', uuid: ref.uuid } })
+      : ref.uuid;
     return { identifier, identifierSource: 'uuid' };
   }
   if (ref.identifier !== null) return { identifier: ref.identifier, identifierSource: 'caller' };
@@ -119,8 +136,10 @@ async function identify(ref: ImagePartRef, ctx: ImageContext, bytes: Uint8Array 
 function checkDimensions(width: number, height: number, model: LoadedModel, field: string): void {
   const { maxImageSide, maxImagePixels } = model.limits;
   if (width <= 0 || height <= 0) throw invalid(field, `image has a zero dimension (${width}×${height})`);
-  if (width > maxImageSide || height > maxImageSide) throw invalid(field, `image ${width}×${height} exceeds ${maxImageSide} pixels per side`);
-  if (width * height > maxImagePixels) throw invalid(field, `image ${width}×${height} exceeds ${maxImagePixels} pixels`);
+  if (width > maxImageSide || height > maxImageSide)
+    throw invalid(field, `image ${width}×${height} exceeds ${maxImageSide} pixels per side`);
+  if (width * height > maxImagePixels)
+    throw invalid(field, `image ${width}×${height} exceeds ${maxImagePixels} pixels`);
   if (Math.max(width, height) / Math.min(width, height) > MAX_ASPECT_RATIO) {
     throw invalid(field, `image aspect ratio ${width}×${height} is more than ${MAX_ASPECT_RATIO}`);
   }

@@ -45,7 +45,18 @@ type Node = {
 type Env = InstanceType<typeof Environment>;
 
 /** Statement nodes whose NullValue result is not printed (`{% set %}`, `{% if %}`…); any other null prints `None`. */
-const STATEMENTS = new Set(['Program', 'If', 'For', 'Break', 'Continue', 'Set', 'Macro', 'Comment', 'CallStatement', 'FilterStatement']);
+const STATEMENTS = new Set([
+  'Program',
+  'If',
+  'For',
+  'Break',
+  'Continue',
+  'Set',
+  'Macro',
+  'Comment',
+  'CallStatement',
+  'FilterStatement',
+]);
 
 /** The library's Interpreter seen without its TypeScript `private` modifiers (JavaScript methods, overridable). */
 interface InterpreterMethods {
@@ -66,7 +77,10 @@ const STRIP_SIDES = { strip: 'both', lstrip: 'left', rstrip: 'right' } as const;
 function pyStripMethod(s: string, side: 'both' | 'left' | 'right'): Runtime {
   return new FunctionValue((args: Runtime[]) => {
     const chars = args[0];
-    if (args.length > 1 || (chars && chars.type !== 'StringValue' && chars.type !== 'NullValue' && chars.type !== 'UndefinedValue')) {
+    if (
+      args.length > 1 ||
+      (chars && chars.type !== 'StringValue' && chars.type !== 'NullValue' && chars.type !== 'UndefinedValue')
+    ) {
       throw new Error(`${side === 'both' ? '' : side[0]}strip arg must be None or str`);
     }
     return new StringValue(pyStrip(s, chars?.type === 'StringValue' ? (chars.value as string) : null, side));
@@ -76,16 +90,24 @@ function pyStripMethod(s: string, side: 'both' | 'left' | 'right'): Runtime {
 class PyInterpreter extends BaseInterpreter {
   // The library's methods are untyped here; their shapes are those of @huggingface/jinja 0.5.x (dist/index.js).
   applyFilter(operand: Runtime, filter: Node, env: Env): Runtime {
-    const name = filter.type === 'Identifier' ? filter.value : filter.type === 'CallExpression' && filter.callee?.type === 'Identifier' ? filter.callee.value : null;
+    const name =
+      filter.type === 'Identifier'
+        ? filter.value
+        : filter.type === 'CallExpression' && filter.callee?.type === 'Identifier'
+          ? filter.callee.value
+          : null;
     const args = filter.type === 'CallExpression' ? (filter.args ?? []) : [];
-    if (name === 'tojson') return new StringValue(pyDumps(operand, args.length ? this.dumpOptions(args, env) : DEFAULT_DUMP));
+    if (name === 'tojson')
+      return new StringValue(pyDumps(operand, args.length ? this.dumpOptions(args, env) : DEFAULT_DUMP));
     // Jinja2's |string is str() of anything (the library refuses dicts and lists).
     if (name === 'string') return new StringValue(pyStr(operand));
     // Jinja2's trim(value, chars=None) is value.strip(chars); the library's ignores chars and trims JS whitespace.
     if (name === 'trim' && operand.type === 'StringValue') {
       const [positional, kwargs] = this.evaluateArguments(args, env);
       const chars = kwargs.get('chars') ?? positional[0];
-      return new StringValue(pyStrip(operand.value as string, chars?.type === 'StringValue' ? (chars.value as string) : null));
+      return new StringValue(
+        pyStrip(operand.value as string, chars?.type === 'StringValue' ? (chars.value as string) : null),
+      );
     }
     if ((name === 'select' || name === 'reject') && (operand.type === 'ArrayValue' || operand.type === 'TupleValue')) {
       return new ArrayValue(this.selectItems(operand.value as Runtime[], args, env, name === 'select'));
@@ -122,7 +144,12 @@ class PyInterpreter extends BaseInterpreter {
       const [a, b] = separators.value as Runtime[];
       seps = [String(a?.value ?? ''), String(b?.value ?? '')];
     }
-    return { ensureAscii: get('ensure_ascii')?.value === true, indent: indentText, separators: seps, sortKeys: get('sort_keys')?.value === true };
+    return {
+      ensureAscii: get('ensure_ascii')?.value === true,
+      indent: indentText,
+      separators: seps,
+      sortKeys: get('sort_keys')?.value === true,
+    };
   }
 
   evaluateBlock(statements: Node[], env: Env): Runtime {
@@ -161,14 +188,23 @@ class PyInterpreter extends BaseInterpreter {
       if (ls && rs) return new StringValue((left.value as string) + (right.value as string));
       if (ls || rs) {
         const other = ls ? right : left;
-        if (other.type !== 'UndefinedValue') throw new Error(`can only concatenate str (not "${PY_TYPE[other.type] ?? other.type}") to str`);
+        if (other.type !== 'UndefinedValue')
+          throw new Error(`can only concatenate str (not "${PY_TYPE[other.type] ?? other.type}") to str`);
       }
     }
     return base.evaluateBinaryExpression.call(this, node, env);
   }
 }
 
-const PY_TYPE: Record<string, string> = { IntegerValue: 'int', FloatValue: 'float', BooleanValue: 'bool', NullValue: 'NoneType', ArrayValue: 'list', TupleValue: 'tuple', ObjectValue: 'dict' };
+const PY_TYPE: Record<string, string> = {
+  IntegerValue: 'int',
+  FloatValue: 'float',
+  BooleanValue: 'bool',
+  NullValue: 'NoneType',
+  ArrayValue: 'list',
+  TupleValue: 'tuple',
+  ObjectValue: 'dict',
+};
 
 const DEFAULT_DUMP: DumpOptions = { ensureAscii: false, indent: null, separators: null, sortKeys: false };
 

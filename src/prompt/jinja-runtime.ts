@@ -14,7 +14,8 @@ export type RuntimeClass = new (value?: unknown) => Runtime;
 // The runtime value classes are not exported; every converted value tells its class.
 export const probe = new Environment();
 let probes = 0;
-export const classOf = (v: unknown): RuntimeClass => (probe.set(`probe${probes++}`, v) as unknown as { constructor: RuntimeClass }).constructor;
+export const classOf = (v: unknown): RuntimeClass =>
+  (probe.set(`probe${probes++}`, v) as unknown as { constructor: RuntimeClass }).constructor;
 export const IntegerValue = classOf(1);
 export const FloatValue = classOf(1.5);
 export const StringValue = classOf('');

@@ -22,11 +22,11 @@ export interface NormalizedMessage {
   extra: Record<string, unknown>;
 }
 
-
 function optionalDimension(raw: unknown, field: string): number | null {
   if (raw === undefined || raw === null) return null;
   const value = numberOf(raw) ?? raw;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw invalid(field, 'must be a positive integer');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
+    throw invalid(field, 'must be a positive integer');
   return value;
 }
 
@@ -80,7 +80,8 @@ function toolCalls(value: unknown, field: string): unknown[] {
     const rec = asRecord(call);
     const fn = rec ? asRecord(rec.function) : null;
     if (!rec || !fn) throw invalid(f, 'a tool call needs a function object');
-    if (typeof fn.name !== 'string' || fn.name.length === 0) throw invalid(`${f}.function.name`, 'must be a non-empty string');
+    if (typeof fn.name !== 'string' || fn.name.length === 0)
+      throw invalid(`${f}.function.name`, 'must be a non-empty string');
     const raw = fn.arguments;
     let args: unknown;
     if (raw === undefined || raw === null || raw === '') args = new Map() as PyDict;
@@ -94,8 +95,7 @@ function toolCalls(value: unknown, field: string): unknown[] {
       // An empty dict or list is falsy in Python: vLLM replaces it with {} too.
       const size = Array.isArray(raw) ? raw.length : raw instanceof Map ? raw.size : Object.keys(raw as object).length;
       args = size === 0 ? (new Map() as PyDict) : raw;
-    }
-    else throw invalid(`${f}.function.arguments`, 'must be a JSON string (or an object)');
+    } else throw invalid(`${f}.function.arguments`, 'must be a JSON string (or an object)');
     return withKey(call, 'function', withKey(rec.function, 'arguments', args));
   });
 }
@@ -143,13 +143,22 @@ export function normalizeMessages(value: unknown): NormalizedMessage[] {
         const pf = `${field}.content[${j}]`;
         const part = asRecord(rawPart);
         if (!part) throw invalid(pf, 'a content part must be an object');
-        if (part.type === 'text' || part.type === 'input_text' || part.type === 'output_text' || part.type === 'refusal') {
+        if (
+          part.type === 'text' ||
+          part.type === 'input_text' ||
+          part.type === 'output_text' ||
+          part.type === 'refusal'
+        ) {
           const key = part.type === 'refusal' ? 'refusal' : 'text';
           if (typeof part[key] !== 'string') throw invalid(`${pf}.${key}`, 'must be a string');
           return { type: 'text', text: part[key] as string };
         }
-        if (part.type === 'image_url' || part.type === 'input_image') return { type: 'image', image: imagePart(part, pf) };
-        throw invalid(`${pf}.type`, `unknown content part type ${JSON.stringify(part.type)} (supported: text, image_url)`);
+        if (part.type === 'image_url' || part.type === 'input_image')
+          return { type: 'image', image: imagePart(part, pf) };
+        throw invalid(
+          `${pf}.type`,
+          `unknown content part type ${JSON.stringify(part.type)} (supported: text, image_url)`,
+        );
       });
     } else {
       throw invalid(`${field}.content`, 'content must be a string, an array of parts, or null');

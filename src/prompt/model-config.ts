@@ -5,7 +5,16 @@ import { z } from 'zod';
  * local model directories, with per-model overrides. Validated with zod; problems are reported by path.
  */
 
-export const IMAGE_STRATEGIES = ['qwen2-vl', 'qwen3-vl', 'gemma3', 'gemma4', 'llava', 'dimension', 'fixed', 'none'] as const;
+export const IMAGE_STRATEGIES = [
+  'qwen2-vl',
+  'qwen3-vl',
+  'gemma3',
+  'gemma4',
+  'llava',
+  'dimension',
+  'fixed',
+  'none',
+] as const;
 export type ImageStrategy = (typeof IMAGE_STRATEGIES)[number];
 
 const positiveInt = z.number().int().positive();
@@ -69,7 +78,9 @@ export const VllmEntrySchema = z
     maxModelLen: positiveInt.optional(),
     /** ≥ 0.27: --media-io-kwargs image_mode (RGB, or null when conversion is disabled) and rgba_background_color. */
     imageMode: z.union([z.literal('RGB'), z.null()]).default('RGB'),
-    rgbaBackgroundColor: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]).default([255, 255, 255]),
+    rgbaBackgroundColor: z
+      .tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)])
+      .default([255, 255, 255]),
   })
   .strict();
 export type VllmEntry = z.output<typeof VllmEntrySchema>;
@@ -104,7 +115,11 @@ export const RegistryConfigSchema = z
     /** Identifier for images without a uuid or caller identifier: a node:crypto hash of the raw bytes. */
     identifierHash: z.string().default('sha256'),
     /** Entries of the tokenization cache budget, in bytes (text + token ids). */
-    cacheBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+    cacheBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024),
     /** Tokenizer worker threads (default: the machine's cores). */
     workers: z.number().int().min(1).max(64).optional(),
     /** Longest one encode call may keep a tokenizer worker busy; then resource_exhausted (tokenizer-pool.ts). */

@@ -47,7 +47,8 @@ export function readModelDir(dir: string): ModelFiles {
     chatTemplate = { source: readFileSync(jinjaPath, 'utf8'), from: 'chat_template.jinja' };
   } else {
     const json = readJson(dir, 'chat_template.json', false);
-    if (typeof json.chat_template === 'string') chatTemplate = { source: json.chat_template, from: 'chat_template.json' };
+    if (typeof json.chat_template === 'string')
+      chatTemplate = { source: json.chat_template, from: 'chat_template.json' };
   }
   const fromTokenizer = tokenizerConfig.chat_template;
   if (typeof fromTokenizer === 'string') {
@@ -81,7 +82,8 @@ export function specialTokensMap(tokenizerConfig: Record<string, unknown>): Reco
     if (s !== null) out[key] = s;
   }
   const extra = tokenizerConfig.additional_special_tokens;
-  if (Array.isArray(extra)) out.additional_special_tokens = extra.map(tokenString).filter((s): s is string => s !== null);
+  if (Array.isArray(extra))
+    out.additional_special_tokens = extra.map(tokenString).filter((s): s is string => s !== null);
   return out;
 }
 

@@ -20,7 +20,9 @@ const WAVE_CHARS = 256 * 1024;
  */
 export function safeCutTokens(added: readonly AddedTokenInfo[]): string[] {
   const candidates = new Set(
-    added.filter((t) => t.special && !t.lstrip && !t.singleWord && !t.normalized && t.content.length > 0).map((t) => t.content),
+    added
+      .filter((t) => t.special && !t.lstrip && !t.singleWord && !t.normalized && t.content.length > 0)
+      .map((t) => t.content),
   );
   const byPrefix = new Map<string, string[]>();
   for (const c of candidates) {
@@ -85,7 +87,14 @@ export class ModelTokenizer {
    * that has more tokens is refused (`resource_exhausted`) as soon as that is known (see WAVE_CHARS). With `signal`, a
    * cancelled call's tokenization is dropped (queued) or stopped (running) by the pool.
    */
-  async encode(text: string, addSpecialTokens: boolean, pending: PendingCacheWrites, maxTokens = Infinity, field?: string, signal?: TokenizeSignal): Promise<Uint32Array> {
+  async encode(
+    text: string,
+    addSpecialTokens: boolean,
+    pending: PendingCacheWrites,
+    maxTokens = Infinity,
+    field?: string,
+    signal?: TokenizeSignal,
+  ): Promise<Uint32Array> {
     if (addSpecialTokens && !this.description.prefixOnly) return this.encodeUncached(text, true, signal);
     const prefix = addSpecialTokens ? this.description.prefixIds : [];
     const chunks = this.chunks(text);
@@ -99,7 +108,16 @@ export class ModelTokenizer {
     for (const wave of this.waves(missing, chunks, maxTokens)) {
       if (total > maxTokens) throw tooManyTokens(total, maxTokens, field);
       const batches = this.batches(wave, chunks);
-      const results = await Promise.all(batches.map((b) => this.pool.encode(this.dir, b.map((i) => chunks[i]), false, signal)));
+      const results = await Promise.all(
+        batches.map((b) =>
+          this.pool.encode(
+            this.dir,
+            b.map((i) => chunks[i]),
+            false,
+            signal,
+          ),
+        ),
+      );
       batches.forEach((batch, j) => {
         const encoded = results[j];
         if (encoded.length !== batch.length) throw new PromptError('internal', 'tokenizer returned a wrong batch size');
@@ -179,5 +197,9 @@ export class ModelTokenizer {
 
 /** A text's tokens known so far already exceed the limit (the prompt has at least that many: every part adds). */
 function tooManyTokens(atLeast: number, maxTokens: number, field: string | undefined): PromptError {
-  return new PromptError('resource_exhausted', `prompt has at least ${atLeast} tokens, more than the limit of ${maxTokens}`, field);
+  return new PromptError(
+    'resource_exhausted',
+    `prompt has at least ${atLeast} tokens, more than the limit of ${maxTokens}`,
+    field,
+  );
 }

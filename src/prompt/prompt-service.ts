@@ -10,7 +10,15 @@ import type { RegistryConfig } from './model-config.js';
 import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
 import { renderChat } from './render.js';
-import { hashKwargs, imageKwargs, isObject, optionalBool, optionalCount, tokenIds, type PromptRequest } from './request.js';
+import {
+  hashKwargs,
+  imageKwargs,
+  isObject,
+  optionalBool,
+  optionalCount,
+  tokenIds,
+  type PromptRequest,
+} from './request.js';
 import type { TokenizeSignal, TokenizerPool } from './tokenizer-pool.js';
 
 /** One multimodal item of a prepared prompt: its placeholder range and identifier. */
@@ -96,7 +104,8 @@ function requestFields(input: unknown): Record<string, unknown> {
   // vLLM's image identifier hashes the kwargs as Python typed them (`2.0` a float, key order as written): keep that
   // as JSON text, which hashKwargs prefers over the plain object (which still sets token counts).
   const kwargs = input.get('mm_processor_kwargs');
-  if (kwargs instanceof Map && out.mm_processor_kwargs_json === undefined) out.mm_processor_kwargs_json = stringifyPyJson(kwargs);
+  if (kwargs instanceof Map && out.mm_processor_kwargs_json === undefined)
+    out.mm_processor_kwargs_json = stringifyPyJson(kwargs);
   return out;
 }
 
@@ -152,9 +161,12 @@ export class PromptService {
     const request = requestFields(input);
     const { model, lora, keyModel } = this.registry.resolve(request.model, request.lora);
     const salt = request.cache_salt;
-    if (salt !== undefined && salt !== null && (typeof salt !== 'string' || salt.length === 0)) throw invalid('cache_salt', 'must be a non-empty string');
+    if (salt !== undefined && salt !== null && (typeof salt !== 'string' || salt.length === 0))
+      throw invalid('cache_salt', 'must be a non-empty string');
     const cacheSalt = (salt as string | null | undefined) ?? null;
-    const given = (['messages', 'prompt', 'prompt_token_ids'] as const).filter((k) => request[k] !== undefined && request[k] !== null);
+    const given = (['messages', 'prompt', 'prompt_token_ids'] as const).filter(
+      (k) => request[k] !== undefined && request[k] !== null,
+    );
     if (given.length !== 1) throw invalid(undefined, 'give exactly one of messages, prompt, prompt_token_ids');
     const base = { model: model.name, lora, keyModel, cacheSalt };
     const pending: PendingCacheWrites = [];
@@ -164,15 +176,32 @@ export class PromptService {
       result = { ...base, kind: 'chat', ...(await this.chat(model, lora, request, pending, fetched, signal)) };
     } else if (given[0] === 'prompt' && typeof request.prompt === 'string') {
       const addSpecial = optionalBool(request.add_special_tokens, 'add_special_tokens', true);
-      const ids = await model.tokenizer.encode(request.prompt, addSpecial, pending, model.limits.maxTokens, 'prompt', signal);
+      const ids = await model.tokenizer.encode(
+        request.prompt,
+        addSpecial,
+        pending,
+        model.limits.maxTokens,
+        'prompt',
+        signal,
+      );
       result = { ...base, kind: 'completion', text: request.prompt, tokenIds: ids, items: [] };
     } else {
       const field = given[0];
       const ids = tokenIds(request[field], field);
-      result = { ...base, kind: 'tokens', text: null, tokenIds: ids, items: this.tokenItems(request.mm_items, ids.length, model) };
+      result = {
+        ...base,
+        kind: 'tokens',
+        text: null,
+        tokenIds: ids,
+        items: this.tokenItems(request.mm_items, ids.length, model),
+      };
     }
     if (result.tokenIds.length > model.limits.maxTokens) {
-      throw new PromptError('resource_exhausted', `prompt has ${result.tokenIds.length} tokens, more than the limit of ${model.limits.maxTokens}`, given[0]);
+      throw new PromptError(
+        'resource_exhausted',
+        `prompt has ${result.tokenIds.length} tokens, more than the limit of ${model.limits.maxTokens}`,
+        given[0],
+      );
     }
     model.tokenizer.commit(pending);
     this.fetcher.commit(fetched);
@@ -191,15 +220,29 @@ export class PromptService {
     await this.registry.close();
   }
 
-  private async chat(model: LoadedModel, lora: string | null, request: Record<string, unknown>, pending: PendingCacheWrites, fetched: PendingFetches, signal?: TokenizeSignal) {
+  private async chat(
+    model: LoadedModel,
+    lora: string | null,
+    request: Record<string, unknown>,
+    pending: PendingCacheWrites,
+    fetched: PendingFetches,
+    signal?: TokenizeSignal,
+  ) {
     const messages = normalizeMessages(request.messages);
     const kwargs = imageKwargs(request.mm_processor_kwargs);
     // vLLM's `max_completion_tokens or max_tokens`: Python's `or` also passes over a 0.
-    const maxTokens = optionalCount(request.max_completion_tokens, 'max_completion_tokens') || optionalCount(request.max_tokens, 'max_tokens') || null;
+    const maxTokens =
+      optionalCount(request.max_completion_tokens, 'max_completion_tokens') ||
+      optionalCount(request.max_tokens, 'max_tokens') ||
+      null;
     const inputs = chatTemplateInputs(request, model);
     const refs = imageParts(messages);
     if (refs.length > model.limits.maxImages) {
-      throw new PromptError('resource_exhausted', `${refs.length} images, more than the limit of ${model.limits.maxImages} per request`, refs[model.limits.maxImages].field);
+      throw new PromptError(
+        'resource_exhausted',
+        `${refs.length} images, more than the limit of ${model.limits.maxImages} per request`,
+        refs[model.limits.maxImages].field,
+      );
     }
     const ctx: ImageContext = {
       model,
@@ -224,9 +267,20 @@ export class PromptService {
     });
     // vLLM tokenizes rendered chats without adding special tokens unless asked (the template already wrote them).
     // The rendered tokens are a lower bound of the prompt's (expansion only adds): over the limit, tokenizing stops early.
-    const rendered = await model.tokenizer.encode(text, optionalBool(request.add_special_tokens, 'add_special_tokens', false), pending, model.limits.maxTokens, 'messages', signal);
+    const rendered = await model.tokenizer.encode(
+      text,
+      optionalBool(request.add_special_tokens, 'add_special_tokens', false),
+      pending,
+      model.limits.maxTokens,
+      'messages',
+      signal,
+    );
     if (images.length === 0) return { text, tokenIds: rendered, items: [] };
-    const { tokens, ranges } = expandPlaceholders(rendered, model.expansionIds!, images.map((i) => i.tokens));
+    const { tokens, ranges } = expandPlaceholders(
+      rendered,
+      model.expansionIds!,
+      images.map((i) => i.tokens),
+    );
     const items: PromptItem[] = images.map((img, k) => ({
       offset: ranges[k].offset,
       length: ranges[k].length,
@@ -245,17 +299,26 @@ export class PromptService {
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) throw invalid('mm_items', 'must be an array');
     if (value.length > model.limits.maxImages) {
-      throw new PromptError('resource_exhausted', `${value.length} items, more than the limit of ${model.limits.maxImages}`, 'mm_items');
+      throw new PromptError(
+        'resource_exhausted',
+        `${value.length} items, more than the limit of ${model.limits.maxImages}`,
+        'mm_items',
+      );
     }
     return value.map((item, i) => {
       const f = `mm_items[${i}]`;
       if (!isObject(item)) throw invalid(f, 'must be an object');
       const { offset, length, identifier } = item;
-      if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw invalid(`${f}.offset`, 'must be a non-negative integer');
-      if (typeof length !== 'number' || !Number.isInteger(length) || length <= 0) throw invalid(`${f}.length`, 'must be a positive integer');
-      if (offset + length > tokenCount) throw invalid(f, `range [${offset}, ${offset + length}) is beyond the ${tokenCount} tokens`);
-      if (typeof identifier !== 'string' || identifier.length === 0) throw invalid(`${f}.identifier`, 'must be a non-empty string');
-      if (identifier.length > MAX_IDENTIFIER_LENGTH) throw invalid(`${f}.identifier`, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
+      if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0)
+        throw invalid(`${f}.offset`, 'must be a non-negative integer');
+      if (typeof length !== 'number' || !Number.isInteger(length) || length <= 0)
+        throw invalid(`${f}.length`, 'must be a positive integer');
+      if (offset + length > tokenCount)
+        throw invalid(f, `range [${offset}, ${offset + length}) is beyond the ${tokenCount} tokens`);
+      if (typeof identifier !== 'string' || identifier.length === 0)
+        throw invalid(`${f}.identifier`, 'must be a non-empty string');
+      if (identifier.length > MAX_IDENTIFIER_LENGTH)
+        throw invalid(`${f}.identifier`, `is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
       return { offset, length, identifier, estimated: item.estimated === true, identifierSource: 'caller' as const };
     });
   }

@@ -225,7 +225,8 @@ export function parsePyJson(text: string): PyValue {
 /** A record view of a JSON object (a parsed `Map`, or a plain object from JSON.parse); null for anything else. */
 export function asRecord(v: unknown): Record<string, unknown> | null {
   if (v instanceof Map) return Object.fromEntries(v) as Record<string, unknown>;
-  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PyInt) && !(v instanceof PyFloat)) return v as Record<string, unknown>;
+  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PyInt) && !(v instanceof PyFloat))
+    return v as Record<string, unknown>;
   return null;
 }
 

@@ -69,7 +69,10 @@ export function pyFromJs(value: unknown, field: string, depth = 0): KwargValue {
   }
   if (Array.isArray(value)) return { t: 'list', v: value.map((x, i) => pyFromJs(x, `${field}[${i}]`, depth + 1)) };
   if (typeof value === 'object') {
-    return { t: 'dict', v: Object.entries(value as Record<string, unknown>).map(([k, x]) => [k, pyFromJs(x, `${field}.${k}`, depth + 1)]) };
+    return {
+      t: 'dict',
+      v: Object.entries(value as Record<string, unknown>).map(([k, x]) => [k, pyFromJs(x, `${field}.${k}`, depth + 1)]),
+    };
   }
   throw invalid(field, `unsupported value of type ${typeof value}`);
 }

@@ -16,7 +16,11 @@ export function loadRegistryFile(path: string): { config: RegistryConfig; baseDi
   try {
     value = /\.json$/i.test(path) ? JSON.parse(text) : parse(text);
   } catch (err) {
-    throw new PromptError('failed_precondition', `model registry is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(err as Error).message}`, path);
+    throw new PromptError(
+      'failed_precondition',
+      `model registry is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+      path,
+    );
   }
   return { config: value as RegistryConfig, baseDir: dirname(resolve(path)) };
 }

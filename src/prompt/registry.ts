@@ -2,7 +2,13 @@ import { isAbsolute, resolve } from 'node:path';
 import { PromptError } from './errors.js';
 import { resolveImageRule, ruleTokens, type ImageRule } from './image-rules.js';
 import type { ExpansionIds } from './expand.js';
-import { DEFAULT_LIMITS, RegistryConfigSchema, type ModelEntryResolved, type RegistryConfig, type RegistryConfigResolved } from './model-config.js';
+import {
+  DEFAULT_LIMITS,
+  RegistryConfigSchema,
+  type ModelEntryResolved,
+  type RegistryConfig,
+  type RegistryConfigResolved,
+} from './model-config.js';
 import { numberField, readModelDir, specialTokensMap, type ModelFiles } from './model-dir.js';
 import { PyTemplate } from './jinja-py.js';
 import { ModelTokenizer } from './model-tokenizer.js';
@@ -50,7 +56,9 @@ export interface ResolvedModel {
  * content gets OpenAI-style part lists ("openai"), any other gets one string per message ("string").
  */
 export function detectContentFormat(source: string): ContentFormat {
-  return /\{%-?\s*for\s+\w+\s+in\s+\w+(\[\s*['"]content['"]\s*\]|\.content)\s*(\||-?%\})/.test(source) ? 'openai' : 'string';
+  return /\{%-?\s*for\s+\w+\s+in\s+\w+(\[\s*['"]content['"]\s*\]|\.content)\s*(\||-?%\})/.test(source)
+    ? 'openai'
+    : 'string';
 }
 
 export function compileTemplate(source: string, where: string): PyTemplate {
@@ -61,7 +69,13 @@ export function compileTemplate(source: string, where: string): PyTemplate {
   }
 }
 
-async function loadModel(entry: ModelEntryResolved, where: string, baseDir: string, pool: TokenizerPool, cache: TokenCache | null): Promise<LoadedModel> {
+async function loadModel(
+  entry: ModelEntryResolved,
+  where: string,
+  baseDir: string,
+  pool: TokenizerPool,
+  cache: TokenCache | null,
+): Promise<LoadedModel> {
   const dir = isAbsolute(entry.dir) ? entry.dir : resolve(baseDir, entry.dir);
   const vllm = entry.vllm ? resolveVllmConfig(entry.vllm, entry.name, where) : null;
   const files = readModelDir(dir);
@@ -75,7 +89,12 @@ async function loadModel(entry: ModelEntryResolved, where: string, baseDir: stri
   if (imageRule) {
     const id = (t: string): number => {
       const v = tokenizer.id(t);
-      if (v === undefined) throw new PromptError('failed_precondition', `token ${JSON.stringify(t)} is not in the tokenizer`, `${where}.image`);
+      if (v === undefined)
+        throw new PromptError(
+          'failed_precondition',
+          `token ${JSON.stringify(t)} is not in the tokenizer`,
+          `${where}.image`,
+        );
       return v;
     };
     expansionIds = {
@@ -87,14 +106,18 @@ async function loadModel(entry: ModelEntryResolved, where: string, baseDir: stri
     };
   }
   const source = files.chatTemplate?.source ?? null;
-  const maxPositions = numberField(files.config, 'max_position_embeddings') ?? numberField(files.config, 'text_config', 'max_position_embeddings');
+  const maxPositions =
+    numberField(files.config, 'max_position_embeddings') ??
+    numberField(files.config, 'text_config', 'max_position_embeddings');
   return {
     name: entry.name,
     entry,
     files,
     template: source === null ? null : compileTemplate(source, `${where} (${files.chatTemplate!.from})`),
-    toolTemplate: files.toolChatTemplate === null ? null : compileTemplate(files.toolChatTemplate, `${where} (tool_use template)`),
-    contentFormat: entry.contentFormat === 'auto' ? (source === null ? 'string' : detectContentFormat(source)) : entry.contentFormat,
+    toolTemplate:
+      files.toolChatTemplate === null ? null : compileTemplate(files.toolChatTemplate, `${where} (tool_use template)`),
+    contentFormat:
+      entry.contentFormat === 'auto' ? (source === null ? 'string' : detectContentFormat(source)) : entry.contentFormat,
     specialTokens: specialTokensMap(files.tokenizerConfig),
     tokenizer,
     imageRule,
@@ -133,12 +156,16 @@ export class ModelRegistry {
   }
 
   private add(name: string, model: LoadedModel, lora: string | null): void {
-    if (this.byName.has(name)) throw new PromptError('failed_precondition', `model name "${name}" is configured twice`, 'models');
+    if (this.byName.has(name))
+      throw new PromptError('failed_precondition', `model name "${name}" is configured twice`, 'models');
     this.byName.set(name, { model, lora });
   }
 
   /** Validates the configuration, starts the tokenizer pool and loads every model (relative dirs from `baseDir`). */
-  static async load(config: RegistryConfig, options: { baseDir?: string; pool?: TokenizerPool } = {}): Promise<ModelRegistry> {
+  static async load(
+    config: RegistryConfig,
+    options: { baseDir?: string; pool?: TokenizerPool } = {},
+  ): Promise<ModelRegistry> {
     const parsed = RegistryConfigSchema.safeParse(config);
     if (!parsed.success) {
       const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -165,15 +192,26 @@ export class ModelRegistry {
 
   /** Resolves a request's model (and optional explicit LoRA adapter); unknown names list the known ones. */
   resolve(name: unknown, lora?: unknown): ResolvedModel {
-    if (typeof name !== 'string' || name.length === 0) throw new PromptError('invalid_argument', 'model must be a non-empty string', 'model');
+    if (typeof name !== 'string' || name.length === 0)
+      throw new PromptError('invalid_argument', 'model must be a non-empty string', 'model');
     const hit = this.byName.get(name);
-    if (!hit) throw new PromptError('not_found', `unknown model "${shortName(name)}"; known models: ${this.names().join(', ')}`, 'model');
+    if (!hit)
+      throw new PromptError(
+        'not_found',
+        `unknown model "${shortName(name)}"; known models: ${this.names().join(', ')}`,
+        'model',
+      );
     let adapter = hit.lora;
     if (lora !== undefined && lora !== null) {
       // A non-string used to be JSON-stringified into the message: a deeply nested value overflowed the stack.
-      if (typeof lora !== 'string' || lora.length === 0) throw new PromptError('invalid_argument', 'must be a non-empty string', 'lora');
+      if (typeof lora !== 'string' || lora.length === 0)
+        throw new PromptError('invalid_argument', 'must be a non-empty string', 'lora');
       if (!hit.model.entry.loras.includes(lora)) {
-        throw new PromptError('not_found', `unknown LoRA adapter ${JSON.stringify(shortName(lora))} for model "${hit.model.name}"; known: ${hit.model.entry.loras.join(', ') || 'none'}`, 'lora');
+        throw new PromptError(
+          'not_found',
+          `unknown LoRA adapter ${JSON.stringify(shortName(lora))} for model "${hit.model.name}"; known: ${hit.model.entry.loras.join(', ') || 'none'}`,
+          'lora',
+        );
       }
       adapter = lora;
     }

@@ -19,10 +19,17 @@ const MAX_REQUEST_TEMPLATES = 32;
  * The template a request renders with, as transformers picks it: the request's own (a name of one of the model's
  * templates, or a source), else the `tool_use` template when tools are passed and the model has one, else the default.
  */
-function pickTemplate(model: LoadedModel, inputs: ChatTemplateInputs): { template: PyTemplate | null; remember: () => void } {
+function pickTemplate(
+  model: LoadedModel,
+  inputs: ChatTemplateInputs,
+): { template: PyTemplate | null; remember: () => void } {
   const none = () => {};
   const source = inputs.chatTemplate;
-  if (source === null) return { template: inputs.tools !== null && model.toolTemplate ? model.toolTemplate : model.template, remember: none };
+  if (source === null)
+    return {
+      template: inputs.tools !== null && model.toolTemplate ? model.toolTemplate : model.template,
+      remember: none,
+    };
   if (model.toolTemplate && source === 'tool_use') return { template: model.toolTemplate, remember: none };
   if (model.toolTemplate && source === 'default') return { template: model.template, remember: none };
   const cached = requestTemplates.get(source);
@@ -54,7 +61,8 @@ function templateMessage(m: NormalizedMessage, model: LoadedModel): Record<strin
       // vLLM's _get_full_multimodal_text_prompt: placeholders the text lacks are prepended, one per line.
       const placeholder = model.imageRule?.placeholderText ?? '';
       const present = placeholder ? text.split(placeholder).length - 1 : 0;
-      if (present > images) throw invalid('messages', `found more ${JSON.stringify(placeholder)} placeholders in the text than images`);
+      if (present > images)
+        throw invalid('messages', `found more ${JSON.stringify(placeholder)} placeholders in the text than images`);
       const missing = images - present;
       text = [...new Array<string>(missing).fill(placeholder), text].join('\n');
     }
@@ -75,16 +83,21 @@ function templateMessage(m: NormalizedMessage, model: LoadedModel): Record<strin
 function cutAfterFinalMessage(rendered: string, last: Record<string, unknown>): string {
   let finalText: unknown = last.content;
   if (Array.isArray(finalText)) {
-    const withText = [...finalText].reverse().find((part) => typeof part === 'object' && part !== null && 'text' in part) as { text: unknown } | undefined;
+    const withText = [...finalText]
+      .reverse()
+      .find((part) => typeof part === 'object' && part !== null && 'text' in part) as { text: unknown } | undefined;
     if (!withText) throw invalid('continue_final_message', 'the final message has no text to continue');
     finalText = withText.text;
   }
-  if (typeof finalText !== 'string') throw invalid('continue_final_message', 'the final message has no text to continue');
+  if (typeof finalText !== 'string')
+    throw invalid('continue_final_message', 'the final message has no text to continue');
   const stripped = pyStrip(finalText, null);
   const at = rendered.lastIndexOf(stripped);
   if (at < 0) throw invalid('continue_final_message', 'the final message does not appear in the rendered chat');
   const lstrippedLength = pyStrip(finalText, null, 'left').length;
-  return rendered.slice(at, at + lstrippedLength) === finalText ? rendered.slice(0, at + lstrippedLength) : rendered.slice(0, at + stripped.length);
+  return rendered.slice(at, at + lstrippedLength) === finalText
+    ? rendered.slice(0, at + lstrippedLength)
+    : rendered.slice(0, at + stripped.length);
 }
 
 /** Renders a chat with the model's own template, as vLLM's chat completions endpoint does. */
@@ -114,7 +127,9 @@ export function renderChat(model: LoadedModel, messages: NormalizedMessage[], op
   } catch (err) {
     throw invalid('messages', `chat template rejected the conversation: ${(err as Error).message}`);
   }
-  const text = opts.continueFinalMessage ? cutAfterFinalMessage(rendered, templateMessages[templateMessages.length - 1]) : rendered;
+  const text = opts.continueFinalMessage
+    ? cutAfterFinalMessage(rendered, templateMessages[templateMessages.length - 1])
+    : rendered;
   remember();
   return text;
 }

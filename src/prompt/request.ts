@@ -42,7 +42,8 @@ export interface PromptRequest {
   cache_salt?: string | null;
 }
 
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function optionalBool(v: unknown, field: string, dflt: boolean): boolean {
   if (v === undefined || v === null) return dflt;
@@ -55,7 +56,8 @@ export function tokenIds(v: unknown, field: string): Uint32Array {
   const out = new Uint32Array(v.length);
   for (let i = 0; i < v.length; i++) {
     const t: unknown = v[i];
-    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > 0xffffffff) throw invalid(`${field}[${i}]`, 'must be a uint32 token id');
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > 0xffffffff)
+      throw invalid(`${field}[${i}]`, 'must be a uint32 token id');
     out[i] = t;
   }
   return out;
@@ -68,7 +70,8 @@ export function imageKwargs(v: unknown): ImageKwargs | undefined {
   for (const key of ['min_pixels', 'max_pixels', 'max_soft_tokens'] as const) {
     const x = v[key];
     if (x === undefined) continue;
-    if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0) throw invalid(`mm_processor_kwargs.${key}`, 'must be a positive integer');
+    if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0)
+      throw invalid(`mm_processor_kwargs.${key}`, 'must be a positive integer');
     out[key] = x;
   }
   if (v.size !== undefined) {
@@ -77,7 +80,8 @@ export function imageKwargs(v: unknown): ImageKwargs | undefined {
     for (const key of ['shortest_edge', 'longest_edge'] as const) {
       const x = v.size[key];
       if (x === undefined) continue;
-      if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0) throw invalid(`mm_processor_kwargs.size.${key}`, 'must be a positive integer');
+      if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0)
+        throw invalid(`mm_processor_kwargs.size.${key}`, 'must be a positive integer');
       out.size[key] = x;
     }
   }
@@ -104,7 +108,8 @@ export function hashKwargs(json: unknown, object: unknown): [string, KwargValue]
     entries = v.v;
   }
   for (const [key] of entries) {
-    if (RESERVED_KWARGS.has(key)) throw invalid(`mm_processor_kwargs.${key}`, 'is reserved (vLLM passes it to its hasher itself)');
+    if (RESERVED_KWARGS.has(key))
+      throw invalid(`mm_processor_kwargs.${key}`, 'is reserved (vLLM passes it to its hasher itself)');
   }
   return entries;
 }

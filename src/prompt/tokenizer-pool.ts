@@ -97,7 +97,12 @@ export class TokenizerPool {
   respawns = 0;
   /** Characters of text sent to the workers to encode (for metrics and tests). */
   encodedChars = 0;
-  readonly counters: TokenizerPoolCounters = { completedChars: 0, cancelledQueued: 0, cancelledRunning: 0, overBudget: 0 };
+  readonly counters: TokenizerPoolCounters = {
+    completedChars: 0,
+    cancelledQueued: 0,
+    cancelledRunning: 0,
+    overBudget: 0,
+  };
   private readonly budgetMs: number;
   private watch: NodeJS.Timeout | undefined;
 
@@ -121,11 +126,18 @@ export class TokenizerPool {
    * Token ids of each text. With `signal`, a call cancelled while queued is dropped from the queue, and one cancelled
    * while a worker runs it stops that worker (replaced at once): abandoned requests do not keep the tokenizer busy.
    */
-  encode(dir: string, texts: readonly string[], addSpecialTokens: boolean, signal?: TokenizeSignal): Promise<Uint32Array[]> {
+  encode(
+    dir: string,
+    texts: readonly string[],
+    addSpecialTokens: boolean,
+    signal?: TokenizeSignal,
+  ): Promise<Uint32Array[]> {
     let chars = 0;
     for (const t of texts) chars += t.length;
     this.encodedChars += chars;
-    return this.run({ op: 'encode', dir, texts, addSpecialTokens }, chars, signal).then((r) => (r as { ids: Uint32Array[] }).ids);
+    return this.run({ op: 'encode', dir, texts, addSpecialTokens }, chars, signal).then(
+      (r) => (r as { ids: Uint32Array[] }).ids,
+    );
   }
 
   /** Test hook: makes the next free worker exit abruptly while `encode`s may be queued behind it. */
@@ -147,7 +159,9 @@ export class TokenizerPool {
       return Promise.reject(cancelled());
     }
     if (this.queue.length >= this.maxQueue) {
-      return Promise.reject(new PromptError('resource_exhausted', `tokenizer queue is full (${this.maxQueue} waiting requests)`));
+      return Promise.reject(
+        new PromptError('resource_exhausted', `tokenizer queue is full (${this.maxQueue} waiting requests)`),
+      );
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ message, chars, signal, resolve, reject });
@@ -210,7 +224,10 @@ export class TokenizerPool {
         this.counters.overBudget++;
         this.replace(
           slot,
-          new PromptError('resource_exhausted', `tokenizing ${task.chars} characters took longer than the budget of ${this.budgetMs} ms (one very long word?)`),
+          new PromptError(
+            'resource_exhausted',
+            `tokenizing ${task.chars} characters took longer than the budget of ${this.budgetMs} ms (one very long word?)`,
+          ),
         );
       }
     }
@@ -229,7 +246,10 @@ export class TokenizerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(TOKENIZER_WORKER_SOURCE, { eval: true, workerData: { tokenizersPath: this.tokenizersPath } });
+    const worker = new Worker(TOKENIZER_WORKER_SOURCE, {
+      eval: true,
+      workerData: { tokenizersPath: this.tokenizersPath },
+    });
     const slot: Slot = { worker, task: null, startedAt: 0 };
     worker.on('message', (msg: { ok: boolean; started?: boolean; message?: string }) => {
       if (msg.started) {
@@ -257,7 +277,9 @@ export class TokenizerPool {
       }
       this.slots[index] = this.spawn();
       this.respawns++;
-      task?.reject(new PromptError('internal', `tokenizer worker died (${why}); the request was not tokenized, retry it`));
+      task?.reject(
+        new PromptError('internal', `tokenizer worker died (${why}); the request was not tokenized, retry it`),
+      );
       this.pump();
     };
     worker.on('error', (err) => onDeath(err.message));
@@ -267,5 +289,8 @@ export class TokenizerPool {
 }
 
 function cancelled(): PromptError {
-  return new PromptError('deadline_exceeded', 'the call was cancelled or its deadline passed; its tokenization was dropped');
+  return new PromptError(
+    'deadline_exceeded',
+    'the call was cancelled or its deadline passed; its tokenization was dropped',
+  );
 }

@@ -35,7 +35,12 @@ export const OLDEST_SUPPORTED_VLLM = '0.13.0';
 export function resolveVllmConfig(entry: VllmEntry, servedName: string, where: string): VllmHashConfig {
   const key = `${where}.vllm`;
   const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(entry.version);
-  if (!m) throw new PromptError('failed_precondition', `unknown vLLM version ${JSON.stringify(entry.version)} (expected X.Y.Z, e.g. "0.19.1")`, `${key}.version`);
+  if (!m)
+    throw new PromptError(
+      'failed_precondition',
+      `unknown vLLM version ${JSON.stringify(entry.version)} (expected X.Y.Z, e.g. "0.19.1")`,
+      `${key}.version`,
+    );
   const [major, minor] = [Number(m[1]), Number(m[2])];
   const at = (maj: number, min: number): boolean => major > maj || (major === maj && minor >= min);
   if (!at(0, 13)) {
@@ -49,13 +54,25 @@ export function resolveVllmConfig(entry: VllmEntry, servedName: string, where: s
   const hasher = entry.mmHasher;
   // VLLM_MM_HASHER_ALGORITHM appeared in 0.15; before it the hash is always blake3.
   if (hasher !== 'blake3' && !at(0, 15)) {
-    throw new PromptError('failed_precondition', `vLLM ${entry.version} always hashes with blake3 (the algorithm became configurable in 0.15)`, `${key}.mmHasher`);
+    throw new PromptError(
+      'failed_precondition',
+      `vLLM ${entry.version} always hashes with blake3 (the algorithm became configurable in 0.15)`,
+      `${key}.mmHasher`,
+    );
   }
   if (entry.towerConnectorLora && !at(0, 14)) {
-    throw new PromptError('failed_precondition', `--enable-tower-connector-lora exists from vLLM 0.14.0`, `${key}.towerConnectorLora`);
+    throw new PromptError(
+      'failed_precondition',
+      `--enable-tower-connector-lora exists from vLLM 0.14.0`,
+      `${key}.towerConnectorLora`,
+    );
   }
   if (scheme === 'v0.16' && entry.maxModelLen === undefined) {
-    throw new PromptError('failed_precondition', `vLLM 0.16 hashes images with the engine's max_model_len: set it`, `${key}.maxModelLen`);
+    throw new PromptError(
+      'failed_precondition',
+      `vLLM 0.16 hashes images with the engine's max_model_len: set it`,
+      `${key}.maxModelLen`,
+    );
   }
   return {
     version: entry.version,
@@ -91,7 +108,11 @@ async function newDigest(algorithm: MmHasher): Promise<Digest> {
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Hex digest of the chunks' concatenation, yielding to the event loop after every HASH_SLICE_BYTES. */
-export async function digestChunks(algorithm: MmHasher, chunks: readonly Uint8Array[], sliceBytes = HASH_SLICE_BYTES): Promise<string> {
+export async function digestChunks(
+  algorithm: MmHasher,
+  chunks: readonly Uint8Array[],
+  sliceBytes = HASH_SLICE_BYTES,
+): Promise<string> {
   const digest = await newDigest(algorithm);
   let sinceYield = 0;
   for (const chunk of chunks) {
@@ -139,8 +160,21 @@ export async function vllmIdentifier(cfg: VllmHashConfig, req: IdentifierRequest
                 ? { imageMode: cfg.imageMode, rgbaBackgroundColor: cfg.rgbaBackgroundColor }
                 : null,
           };
-    const tokenization = cfg.scheme === 'v0.16' ? { addSpecialTokens: req.addSpecialTokens, maxLength: maxLength016(cfg.maxModelLen!, req.maxTokens) } : undefined;
-    base = await digestChunks(cfg.hasher, mmHashChunks({ scheme: cfg.scheme, noneAsPickle: cfg.noneAsPickle, modelId: cfg.modelId, image, kwargs: req.kwargs, tokenization }));
+    const tokenization =
+      cfg.scheme === 'v0.16'
+        ? { addSpecialTokens: req.addSpecialTokens, maxLength: maxLength016(cfg.maxModelLen!, req.maxTokens) }
+        : undefined;
+    base = await digestChunks(
+      cfg.hasher,
+      mmHashChunks({
+        scheme: cfg.scheme,
+        noneAsPickle: cfg.noneAsPickle,
+        modelId: cfg.modelId,
+        image,
+        kwargs: req.kwargs,
+        tokenization,
+      }),
+    );
   }
   return cfg.towerConnectorLora && req.lora !== null ? `${req.lora}:${base}` : base;
 }

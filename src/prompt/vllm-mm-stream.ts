@@ -101,7 +101,9 @@ function flattenImage(image: HashedImage, out: Uint8Array[]): void {
     return;
   }
   out.push(utf8('image.io_config.image_mode'), utf8(image.ioConfig.imageMode));
-  image.ioConfig.rgbaBackgroundColor.forEach((c, i) => out.push(utf8(`image.io_config.rgba_background_color.${i}`), int64(BigInt(c))));
+  image.ioConfig.rgbaBackgroundColor.forEach((c, i) =>
+    out.push(utf8(`image.io_config.rgba_background_color.${i}`), int64(BigInt(c))),
+  );
   out.push(utf8('image.data'), image.bytes);
 }
 
@@ -132,7 +134,10 @@ export function mmHashChunks(input: StreamInput): Uint8Array[] {
     const tok = input.tokenization;
     if (!tok) throw new Error('vLLM 0.16 stream needs the tokenization kwargs');
     entries.push(
-      { key: 'add_special_tokens', emit: (out) => flatten('add_special_tokens', { t: 'bool', v: tok.addSpecialTokens }, out, false) },
+      {
+        key: 'add_special_tokens',
+        emit: (out) => flatten('add_special_tokens', { t: 'bool', v: tok.addSpecialTokens }, out, false),
+      },
       { key: 'max_length', emit: (out) => flatten('max_length', { t: 'int', v: BigInt(tok.maxLength) }, out, false) },
       { key: 'truncation', emit: (out) => flatten('truncation', { t: 'bool', v: true }, out, false) },
     );

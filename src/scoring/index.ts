@@ -1,4 +1,18 @@
 export { Scorer, type ScoreOptions } from './scorer.js';
 export { scoreMatches, type CandidateScore, type ScoreResult } from './score.js';
-export { TierWeights, DEFAULT_TIER_WEIGHTS, DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT, type TierWeightConfig } from './tier-weights.js';
-export { LoadScraper, SCRAPE_OUTCOMES, type LoadSource, type ScrapedLoad, type KnownEndpoint, type LoadScrapeStatus, type ScrapeOutcome } from './load/index.js';
+export {
+  TierWeights,
+  DEFAULT_TIER_WEIGHTS,
+  DEFAULT_TIER_WEIGHT_TABLE,
+  UNKNOWN_TIER_WEIGHT,
+  type TierWeightConfig,
+} from './tier-weights.js';
+export {
+  LoadScraper,
+  SCRAPE_OUTCOMES,
+  type LoadSource,
+  type ScrapedLoad,
+  type KnownEndpoint,
+  type LoadScrapeStatus,
+  type ScrapeOutcome,
+} from './load/index.js';

@@ -10,7 +10,10 @@ export interface TierWeightConfig {
   unknown?: number;
 }
 
-export const DEFAULT_TIER_WEIGHTS: TierWeightConfig = { weights: DEFAULT_TIER_WEIGHT_TABLE, unknown: UNKNOWN_TIER_WEIGHT };
+export const DEFAULT_TIER_WEIGHTS: TierWeightConfig = {
+  weights: DEFAULT_TIER_WEIGHT_TABLE,
+  unknown: UNKNOWN_TIER_WEIGHT,
+};
 
 /** Tier weights resolved against the tier registry: a block's weight is the best weight among the tiers it is on. */
 export class TierWeights {

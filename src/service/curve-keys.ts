@@ -18,7 +18,10 @@ export function readCurveClientKeys(zmq: Config['zmq']): CurveClientKeys | null 
   };
   const given = Object.values(files).filter(Boolean).length;
   if (given === 0) return null;
-  if (given !== 3) throw new ConfigError('zmq.curveServerPublicKeyFile, zmq.curvePublicKeyFile and zmq.curveSecretKeyFile go together');
+  if (given !== 3)
+    throw new ConfigError(
+      'zmq.curveServerPublicKeyFile, zmq.curvePublicKeyFile and zmq.curveSecretKeyFile go together',
+    );
   const read = (key: keyof typeof files): string => {
     const path = files[key];
     let text: string;
@@ -30,9 +33,15 @@ export function readCurveClientKeys(zmq: Config['zmq']): CurveClientKeys | null 
     if (!Z85_KEY.test(text)) throw new ConfigError(`zmq.${key}: ${path} does not hold a Z85 CURVE key (40 characters)`);
     return text;
   };
-  const keys = { serverPublicKey: read('curveServerPublicKeyFile'), publicKey: read('curvePublicKeyFile'), secretKey: read('curveSecretKeyFile') };
+  const keys = {
+    serverPublicKey: read('curveServerPublicKeyFile'),
+    publicKey: read('curvePublicKeyFile'),
+    secretKey: read('curveSecretKeyFile'),
+  };
   if (keys.secretKey === keys.publicKey || keys.secretKey === keys.serverPublicKey) {
-    throw new ConfigError('zmq.curveSecretKeyFile holds a public key: it must hold the secret key of the zmq.curvePublicKeyFile pair');
+    throw new ConfigError(
+      'zmq.curveSecretKeyFile holds a public key: it must hold the secret key of the zmq.curvePublicKeyFile pair',
+    );
   }
   return keys;
 }

@@ -32,7 +32,11 @@ export function embeddedConfig(overrides: Record<string, Record<string, unknown>
  * Starts the write path and the API (with an optional prompt frontend) of `config`, silently. `loads`: scraped
  * per-endpoint load for Select (absent = none).
  */
-export async function startEmbedded(config: Config, prompts: PromptFrontend | null = null, options: { loads?: LoadSource } = {}): Promise<EmbeddedService> {
+export async function startEmbedded(
+  config: Config,
+  prompts: PromptFrontend | null = null,
+  options: { loads?: LoadSource } = {},
+): Promise<EmbeddedService> {
   const log = createLogger('silent');
   const service = await startService(config, log);
   const api = await startApi(service, config, log, prompts, options);

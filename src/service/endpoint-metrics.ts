@@ -12,7 +12,12 @@ export const OTHER_ENDPOINTS = 'other';
  * scrape to the next). One pass over the streams per scrape, shared by all the gauges: a scrape of 16k endpoints
  * stays small and takes milliseconds of the event loop.
  */
-export function registerEndpointGauges(metrics: Metrics, pipeline: EventPipeline, maxSeries: number, prefix = 'kv_indexer_'): void {
+export function registerEndpointGauges(
+  metrics: Metrics,
+  pipeline: EventPipeline,
+  maxSeries: number,
+  prefix = 'kv_indexer_',
+): void {
   const named = new Set<string>();
   let snapshot: { at: number; figures: EndpointFigures[] } | null = null;
   const figures = () => {
@@ -40,14 +45,36 @@ export function registerEndpointGauges(metrics: Metrics, pipeline: EventPipeline
     return out;
   };
   const sum = (a: number, b: number) => a + b;
-  metrics.counter(`${prefix}endpoint_batches_applied_total`, `Batches applied per endpoint (beyond metrics.maxEndpointSeries: summed under endpoint="${OTHER_ENDPOINTS}")`, 'endpoint', perEndpoint((f) => f.applied, sum));
-  metrics.gauge(`${prefix}endpoint_lag_seconds`, `Now minus the publisher timestamp of the last applied batch (rebased when far off: a replayed recording); "${OTHER_ENDPOINTS}": the largest`, 'endpoint', perEndpoint((f) => f.lagSeconds, Math.max));
-  metrics.gauge(`${prefix}endpoint_last_event_age_seconds`, `Seconds since the endpoint last published; "${OTHER_ENDPOINTS}": the largest`, 'endpoint', perEndpoint((f) => (f.lastEventAgeMs === null ? null : f.lastEventAgeMs / 1000), Math.max));
-  metrics.gauge(`${prefix}endpoint_series_folded`, `Endpoints beyond metrics.maxEndpointSeries, folded into endpoint="${OTHER_ENDPOINTS}"`, null, () => ({ '': Math.max(0, figures().length - named.size) }));
+  metrics.counter(
+    `${prefix}endpoint_batches_applied_total`,
+    `Batches applied per endpoint (beyond metrics.maxEndpointSeries: summed under endpoint="${OTHER_ENDPOINTS}")`,
+    'endpoint',
+    perEndpoint((f) => f.applied, sum),
+  );
+  metrics.gauge(
+    `${prefix}endpoint_lag_seconds`,
+    `Now minus the publisher timestamp of the last applied batch (rebased when far off: a replayed recording); "${OTHER_ENDPOINTS}": the largest`,
+    'endpoint',
+    perEndpoint((f) => f.lagSeconds, Math.max),
+  );
+  metrics.gauge(
+    `${prefix}endpoint_last_event_age_seconds`,
+    `Seconds since the endpoint last published; "${OTHER_ENDPOINTS}": the largest`,
+    'endpoint',
+    perEndpoint((f) => (f.lastEventAgeMs === null ? null : f.lastEventAgeMs / 1000), Math.max),
+  );
+  metrics.gauge(
+    `${prefix}endpoint_series_folded`,
+    `Endpoints beyond metrics.maxEndpointSeries, folded into endpoint="${OTHER_ENDPOINTS}"`,
+    null,
+    () => ({ '': Math.max(0, figures().length - named.size) }),
+  );
   metrics.gauge(`${prefix}endpoints`, 'Endpoint streams by state', 'state', () => {
     const states: Record<string, number> = { live: 0, degraded: 0, stale: 0 };
     for (const f of figures()) states[f.state]++;
     return states;
   });
-  metrics.gauge(`${prefix}queue_depth`, 'Decoded batches waiting in endpoint queues', null, () => ({ '': figures().reduce((n, f) => n + f.queued, 0) }));
+  metrics.gauge(`${prefix}queue_depth`, 'Decoded batches waiting in endpoint queues', null, () => ({
+    '': figures().reduce((n, f) => n + f.queued, 0),
+  }));
 }

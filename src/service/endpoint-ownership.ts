@@ -24,7 +24,10 @@ export class EndpointOwnership {
     private readonly log: Logger,
   ) {
     for (const s of specs) {
-      if (!s.endpoint) throw new ConfigError(`endpoint leases need the identity of every endpoint: add ;endpoint=<ip>:<port> to ${s.address}`);
+      if (!s.endpoint)
+        throw new ConfigError(
+          `endpoint leases need the identity of every endpoint: add ;endpoint=<ip>:<port> to ${s.address}`,
+        );
     }
   }
 
@@ -35,9 +38,12 @@ export class EndpointOwnership {
 
   async start(): Promise<void> {
     await this.tick();
-    this.timer = setInterval(() => {
-      this.ticking = this.ticking.then(() => this.tick());
-    }, Math.max(50, Math.floor(this.leases.ttlMs / 3)));
+    this.timer = setInterval(
+      () => {
+        this.ticking = this.ticking.then(() => this.tick());
+      },
+      Math.max(50, Math.floor(this.leases.ttlMs / 3)),
+    );
     this.timer.unref();
   }
 

@@ -13,7 +13,8 @@ export function grpcOptions(config: Config): GrpcServerOptions {
     }
   };
   if (!!api.tlsCertFile !== !!api.tlsKeyFile) throw new ConfigError('api.tlsCertFile and api.tlsKeyFile go together');
-  if (api.tlsClientCaFile && !api.tlsCertFile) throw new ConfigError('api.tlsClientCaFile needs api.tlsCertFile and api.tlsKeyFile');
+  if (api.tlsClientCaFile && !api.tlsCertFile)
+    throw new ConfigError('api.tlsClientCaFile needs api.tlsCertFile and api.tlsKeyFile');
   const options: GrpcServerOptions = {
     address: api.grpcAddress,
     maxMessageBytes: api.maxMessageBytes,
@@ -38,7 +39,8 @@ export function grpcOptions(config: Config): GrpcServerOptions {
   }
   if (api.adminTokenFile) {
     const token = read('adminTokenFile', api.adminTokenFile).toString('utf8').trim();
-    if (token.length < 16) throw new ConfigError(`api.adminTokenFile: the token in ${api.adminTokenFile} is shorter than 16 characters`);
+    if (token.length < 16)
+      throw new ConfigError(`api.adminTokenFile: the token in ${api.adminTokenFile} is shorter than 16 characters`);
     options.adminToken = token;
   }
   return options;

@@ -20,19 +20,36 @@ export function createLoadScraper(transport: EventTransport, config: Config, met
   // The families exist (at zero) with scraping off too, so dashboards need no special case. No endpoint label: at
   // 256 endpoints that would be 256 × 6 series for a figure ListEndpoints already gives per endpoint.
   const zeros = Object.fromEntries(SCRAPE_OUTCOMES.map((o) => [o, 0]));
-  metrics.counter('kv_indexer_load_scrapes_total', 'Scrapes of endpoints\' vLLM /metrics pages, by outcome', 'outcome', () => scraper?.counters.outcomes ?? zeros);
-  metrics.counter('kv_indexer_load_scrape_skipped_lines_total', 'Invalid lines skipped on scraped /metrics pages', null, () => ({ '': scraper?.counters.skippedLines ?? 0 }));
-  metrics.gauge('kv_indexer_load_scrape_targets', 'Metrics pages being scraped (ranks of one vLLM server share one)', null, () => ({ '': scraper?.targetCount ?? 0 }));
+  metrics.counter(
+    'kv_indexer_load_scrapes_total',
+    "Scrapes of endpoints' vLLM /metrics pages, by outcome",
+    'outcome',
+    () => scraper?.counters.outcomes ?? zeros,
+  );
+  metrics.counter(
+    'kv_indexer_load_scrape_skipped_lines_total',
+    'Invalid lines skipped on scraped /metrics pages',
+    null,
+    () => ({ '': scraper?.counters.skippedLines ?? 0 }),
+  );
+  metrics.gauge(
+    'kv_indexer_load_scrape_targets',
+    'Metrics pages being scraped (ranks of one vLLM server share one)',
+    null,
+    () => ({ '': scraper?.targetCount ?? 0 }),
+  );
   return scraper;
 }
 
 /** Identities with a stream (events), plus the per-rank identities connected endpoints declare. */
 export function knownEndpoints(transport: EventTransport): KnownEndpoint[] {
   const known = new Map<string, KnownEndpoint>();
-  for (const s of transport.listEndpoints()) known.set(s.identity, { endpoint: s.identity, rank: s.rank ?? 0, model: s.model ?? null });
+  for (const s of transport.listEndpoints())
+    known.set(s.identity, { endpoint: s.identity, rank: s.rank ?? 0, model: s.model ?? null });
   for (const { spec } of transport.connectedEndpoints()) {
     for (let rank = 0; rank < spec.ranks; rank++) {
-      const identity = rankIdentityOf(spec, rank) ?? (spec.endpoint === null ? null : rankIdentity(spec.endpoint, rank));
+      const identity =
+        rankIdentityOf(spec, rank) ?? (spec.endpoint === null ? null : rankIdentity(spec.endpoint, rank));
       if (identity !== null && !known.has(identity)) known.set(identity, { endpoint: identity, rank, model: null });
     }
   }

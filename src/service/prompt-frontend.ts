@@ -1,4 +1,11 @@
-import { ApiError, type Cancellation, type ChatRequestInput, type CompletionRequestInput, type PromptFrontend, type RenderedPrompt } from '../api/index.js';
+import {
+  ApiError,
+  type Cancellation,
+  type ChatRequestInput,
+  type CompletionRequestInput,
+  type PromptFrontend,
+  type RenderedPrompt,
+} from '../api/index.js';
 import { loadRegistryFile, PromptService, type ImageFetchOptions } from '../prompt/index.js';
 import type { KeySchemeConfig } from '../keys/index.js';
 
@@ -7,7 +14,11 @@ export class PromptServiceFrontend implements PromptFrontend {
   private constructor(readonly service: PromptService) {}
 
   /** Loads the registry file and every model it lists (tokenizers warm in the worker pool). */
-  static async load(registryPath: string, keys: KeySchemeConfig, fetch?: ImageFetchOptions): Promise<PromptServiceFrontend> {
+  static async load(
+    registryPath: string,
+    keys: KeySchemeConfig,
+    fetch?: ImageFetchOptions,
+  ): Promise<PromptServiceFrontend> {
     const { config, baseDir } = loadRegistryFile(registryPath);
     return new PromptServiceFrontend(await PromptService.create({ registry: config, keys, baseDir, fetch }));
   }
@@ -16,7 +27,11 @@ export class PromptServiceFrontend implements PromptFrontend {
     return this.service.models();
   }
 
-  async render(model: string, input: ChatRequestInput | CompletionRequestInput, signal?: Cancellation): Promise<RenderedPrompt> {
+  async render(
+    model: string,
+    input: ChatRequestInput | CompletionRequestInput,
+    signal?: Cancellation,
+  ): Promise<RenderedPrompt> {
     const request =
       input.kind === 'prompt'
         ? { model, prompt: input.text }
@@ -54,7 +69,12 @@ export class PromptServiceFrontend implements PromptFrontend {
 
   tokenizerStats() {
     const s = this.service.stats();
-    return { workers: s.workers, cancelledQueued: s.tokenizeCancelledQueued, cancelledRunning: s.tokenizeCancelledRunning, overBudget: s.tokenizeOverBudget };
+    return {
+      workers: s.workers,
+      cancelledQueued: s.tokenizeCancelledQueued,
+      cancelledRunning: s.tokenizeCancelledRunning,
+      overBudget: s.tokenizeOverBudget,
+    };
   }
 
   close(): Promise<void> {

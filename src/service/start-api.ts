@@ -32,7 +32,14 @@ export const GRPC_DRAIN_MS = 5_000;
 /** Logged when new gRPC calls start being refused (UNAVAILABLE) and the calls in flight are drained. */
 export const DRAINING_LOG = 'gRPC draining: new calls refused, calls in flight finishing';
 
-export const SERVICE_NAMES = ['', 'liveness', 'readiness', 'index', 'kvindexer.v1.KvIndexer', 'indexer.v1.IndexerService'];
+export const SERVICE_NAMES = [
+  '',
+  'liveness',
+  'readiness',
+  'index',
+  'kvindexer.v1.KvIndexer',
+  'indexer.v1.IndexerService',
+];
 
 /**
  * Health names that follow the index backend (Redis) when it drops out. `index` always does. Readiness does only
@@ -44,7 +51,9 @@ export function backendFollowers(failOpen: boolean): string[] {
   return failOpen ? ['index'] : ['', 'readiness', 'index'];
 }
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /** Starts the gRPC API and the metrics endpoint in front of a running write path. */
 export async function startApi(
@@ -91,33 +100,85 @@ export async function startApi(
     },
     residency: service.residency,
   });
-  metrics.counter('kv_indexer_score_unknown_model_total', 'Score calls naming a model no followed endpoint has published (ScoreResponse.unknown_model)', null, () => ({ '': unknownModels.total }));
+  metrics.counter(
+    'kv_indexer_score_unknown_model_total',
+    'Score calls naming a model no followed endpoint has published (ScoreResponse.unknown_model)',
+    null,
+    () => ({ '': unknownModels.total }),
+  );
   registerWritePathGauges(metrics, service);
   const residency = service.residency;
-  metrics.gauge('kv_indexer_encoder_residency_entries', 'Image identifiers held by encoder residency over all endpoints (this replica)', null, () => ({ '': residency.entries }));
-  metrics.counter('kv_indexer_encoder_residency_evictions_total', 'Encoder residency entries dropped, by reason (lru, ttl, endpoint_cleared)', 'reason', () => ({ ...residency.evictions }));
+  metrics.gauge(
+    'kv_indexer_encoder_residency_entries',
+    'Image identifiers held by encoder residency over all endpoints (this replica)',
+    null,
+    () => ({ '': residency.entries }),
+  );
+  metrics.counter(
+    'kv_indexer_encoder_residency_evictions_total',
+    'Encoder residency entries dropped, by reason (lru, ttl, endpoint_cleared)',
+    'reason',
+    () => ({ ...residency.evictions }),
+  );
   const tokenizer = prompts?.tokenizerStats?.bind(prompts);
   if (tokenizer) {
-    metrics.gauge('kv_indexer_tokenizer_workers', 'Tokenizer worker threads', null, () => ({ '': tokenizer().workers }));
-    metrics.counter('kv_indexer_tokenizer_dropped_total', 'Tokenizations dropped or stopped, by reason', 'reason', () => {
-      const t = tokenizer();
-      return { cancelled_queued: t.cancelledQueued, cancelled_running: t.cancelledRunning, over_budget: t.overBudget };
-    });
+    metrics.gauge('kv_indexer_tokenizer_workers', 'Tokenizer worker threads', null, () => ({
+      '': tokenizer().workers,
+    }));
+    metrics.counter(
+      'kv_indexer_tokenizer_dropped_total',
+      'Tokenizations dropped or stopped, by reason',
+      'reason',
+      () => {
+        const t = tokenizer();
+        return {
+          cancelled_queued: t.cancelledQueued,
+          cancelled_running: t.cancelledRunning,
+          over_budget: t.overBudget,
+        };
+      },
+    );
   }
 
-  const select = createSelect({ service, config, api, hasher, weights, prompts, metrics, loads: options.loads ?? load ?? undefined });
+  const select = createSelect({
+    service,
+    config,
+    api,
+    hasher,
+    weights,
+    prompts,
+    metrics,
+    loads: options.loads ?? load ?? undefined,
+  });
   const grpc = new GrpcServer(api, health, grpcOptions(config), log, select);
   const grpcPort = await atSetting('api.grpcAddress', config.api.grpcAddress, () => grpc.start());
-  metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({ '': await grpc.connections() }));
-  metrics.counter('kv_indexer_grpc_connections_closed_total', 'gRPC connections closed by the server guard, by reason', 'reason', () => ({
-    handshake_timeout: grpc.guard.handshakeTimeouts,
-    max_connections: grpc.guard.refused,
+  metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({
+    '': await grpc.connections(),
   }));
-  metrics.gauge('kv_indexer_grpc_open_calls', 'gRPC calls (HTTP/2 streams) open now over all connections', null, () => ({ '': grpc.guard.openCalls }));
-  metrics.counter('kv_indexer_grpc_calls_refused_total', 'gRPC calls refused or reset at the open-call bound, by reason', 'reason', () => ({
-    max_open_calls: grpc.guard.callsRefused,
-    evicted_fair_share: grpc.guard.callsEvicted,
-  }));
+  metrics.counter(
+    'kv_indexer_grpc_connections_closed_total',
+    'gRPC connections closed by the server guard, by reason',
+    'reason',
+    () => ({
+      handshake_timeout: grpc.guard.handshakeTimeouts,
+      max_connections: grpc.guard.refused,
+    }),
+  );
+  metrics.gauge(
+    'kv_indexer_grpc_open_calls',
+    'gRPC calls (HTTP/2 streams) open now over all connections',
+    null,
+    () => ({ '': grpc.guard.openCalls }),
+  );
+  metrics.counter(
+    'kv_indexer_grpc_calls_refused_total',
+    'gRPC calls refused or reset at the open-call bound, by reason',
+    'reason',
+    () => ({
+      max_open_calls: grpc.guard.callsRefused,
+      evicted_fair_share: grpc.guard.callsEvicted,
+    }),
+  );
   const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
     startMetricsServer(metrics, {
       host: config.metrics.host,

@@ -1,4 +1,12 @@
-import { bindReplayAddress, EventPipeline, EventTransport, Ingestor, parseEndpointSpec, ZmqSubscriber, type TransportOptions } from '../events/index.js';
+import {
+  bindReplayAddress,
+  EventPipeline,
+  EventTransport,
+  Ingestor,
+  parseEndpointSpec,
+  ZmqSubscriber,
+  type TransportOptions,
+} from '../events/index.js';
 import { EncoderResidency, MemoryIndex, RedisIndex, TierRegistry } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
 import { readFileSync } from 'node:fs';
@@ -33,7 +41,10 @@ export function transportSettings(config: Config) {
   const bind = config.zmq.mode === 'bind' ? config.zmq.addresses : [];
   // With leases, the static endpoints are connected by EndpointOwnership as their leases are won.
   const leased = config.endpoints.leaseTtlMs > 0;
-  const endpoints = [...(config.zmq.mode === 'connect' ? config.zmq.addresses : []), ...(leased ? [] : config.endpoints.static)];
+  const endpoints = [
+    ...(config.zmq.mode === 'connect' ? config.zmq.addresses : []),
+    ...(leased ? [] : config.endpoints.static),
+  ];
   const replayPort = config.replay.bindPort;
   return {
     transport: {
@@ -50,8 +61,13 @@ export function transportSettings(config: Config) {
       maxConcurrentReplays: config.replay.maxConcurrent,
       staleMs: config.endpoints.staleSeconds * 1000,
       clearStaleMs: config.endpoints.clearStaleSeconds * 1000,
-      limits: { maxTopicBytes: config.zmq.maxTopicBytes, maxPayloadBytes: config.zmq.maxPayloadBytes, maxEndpoints: config.endpoints.maxTracked },
-      resolveReplay: replayPort > 0 ? (endpoint: string, rank: number) => bindReplayAddress(endpoint, replayPort, rank) : undefined,
+      limits: {
+        maxTopicBytes: config.zmq.maxTopicBytes,
+        maxPayloadBytes: config.zmq.maxPayloadBytes,
+        maxEndpoints: config.endpoints.maxTracked,
+      },
+      resolveReplay:
+        replayPort > 0 ? (endpoint: string, rank: number) => bindReplayAddress(endpoint, replayPort, rank) : undefined,
       stream: {
         queueCapacity: config.endpoints.queueBatches,
         replayEnabled: config.replay.enabled,
@@ -69,7 +85,11 @@ export function transportSettings(config: Config) {
  * Opens the configured index. With Redis, an endpoint whose writes may have been lost (failed flush, buffer overflow,
  * Redis restarted empty) is cleared and resynchronised by its stream (replay from 0 when its publisher has one).
  */
-async function openIndex(config: Config, tiers: TierRegistry, resync: (endpoint: string, reason: string) => void): Promise<ServiceIndex> {
+async function openIndex(
+  config: Config,
+  tiers: TierRegistry,
+  resync: (endpoint: string, reason: string) => void,
+): Promise<ServiceIndex> {
   const c = config.index;
   if (c.backend === 'memory') return new MemoryIndex({ maxEntries: c.maxEntries, shards: c.shards, tiers });
   const cluster = c.redisCluster.map((node) => {
@@ -117,9 +137,13 @@ export function redisCredentials(config: Config): {
   }
   if (c.redisPasswordFile) {
     if (single && /^\w+:\/\/[^@/]*:[^@/]*@/.test(c.redisUrl)) {
-      throw new ConfigError('index.redisPasswordFile and a password in index.redisUrl: give the password in one place (the file)');
+      throw new ConfigError(
+        'index.redisPasswordFile and a password in index.redisUrl: give the password in one place (the file)',
+      );
     }
-    const password = read('redisPasswordFile', c.redisPasswordFile).toString('utf8').replace(/\r?\n$/, '');
+    const password = read('redisPasswordFile', c.redisPasswordFile)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
     if (password.length === 0) throw new ConfigError(`index.redisPasswordFile: ${c.redisPasswordFile} is empty`);
     out.password = password;
     // Read again before every reconnection, so a rotated Secret is picked up without a restart.
@@ -127,13 +151,18 @@ export function redisCredentials(config: Config): {
     out.passwordSource = () => readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   }
   if (!tls && (c.redisTlsCaFile || c.redisTlsCertFile || c.redisTlsKeyFile)) {
-    throw new ConfigError('index.redisTlsCaFile, redisTlsCertFile and redisTlsKeyFile need index.redisTls: true (or a rediss:// URL)');
+    throw new ConfigError(
+      'index.redisTlsCaFile, redisTlsCertFile and redisTlsKeyFile need index.redisTls: true (or a rediss:// URL)',
+    );
   }
-  if (!!c.redisTlsCertFile !== !!c.redisTlsKeyFile) throw new ConfigError('index.redisTlsCertFile and index.redisTlsKeyFile go together');
+  if (!!c.redisTlsCertFile !== !!c.redisTlsKeyFile)
+    throw new ConfigError('index.redisTlsCertFile and index.redisTlsKeyFile go together');
   if (tls) {
     out.tls = {
       ...(c.redisTlsCaFile ? { ca: read('redisTlsCaFile', c.redisTlsCaFile) } : {}),
-      ...(c.redisTlsCertFile ? { cert: read('redisTlsCertFile', c.redisTlsCertFile), key: read('redisTlsKeyFile', c.redisTlsKeyFile) } : {}),
+      ...(c.redisTlsCertFile
+        ? { cert: read('redisTlsCertFile', c.redisTlsCertFile), key: read('redisTlsKeyFile', c.redisTlsKeyFile) }
+        : {}),
     };
   }
   return out;
@@ -151,8 +180,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
   let pipeline: EventPipeline | null = null;
   // A bad static spec (e.g. a discovery URL with ranks=) names endpoints.static, before anything is opened (the
   // transport would otherwise fail under zmq.addresses).
-  for (const s of config.endpoints.static) await atSetting('endpoints.static', typeof s === 'string' ? s : JSON.stringify(s), async () => parseEndpointSpec(s));
-  const redisSetting = config.index.redisCluster.length > 0 ? ['index.redisCluster', config.index.redisCluster.join(',')] : ['index.redisUrl', redactUrl(config.index.redisUrl)];
+  for (const s of config.endpoints.static)
+    await atSetting('endpoints.static', typeof s === 'string' ? s : JSON.stringify(s), async () =>
+      parseEndpointSpec(s),
+    );
+  const redisSetting =
+    config.index.redisCluster.length > 0
+      ? ['index.redisCluster', config.index.redisCluster.join(',')]
+      : ['index.redisUrl', redactUrl(config.index.redisUrl)];
   const index = await atSetting(redisSetting[0], redisSetting[1], () =>
     openIndex(config, tiers, (endpoint, reason) => {
       log.warn({ endpoint, reason }, 'index writes of this endpoint may be lost: clearing and resynchronising it');
@@ -162,7 +197,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const e = config.endpoints;
   const defaultStoreBound =
     e.storeBoundMaxBlocks > 0 || e.storeBoundTtlSeconds > 0
-      ? { maxBlocks: e.storeBoundMaxBlocks > 0 ? e.storeBoundMaxBlocks : null, ttlMs: e.storeBoundTtlSeconds > 0 ? e.storeBoundTtlSeconds * 1000 : null }
+      ? {
+          maxBlocks: e.storeBoundMaxBlocks > 0 ? e.storeBoundMaxBlocks : null,
+          ttlMs: e.storeBoundTtlSeconds > 0 ? e.storeBoundTtlSeconds * 1000 : null,
+        }
       : null;
   const residency = new EncoderResidency({
     cacheEntries: config.encoder.cacheEntries,
@@ -186,16 +224,28 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const events = pipeline;
   let ownership: EndpointOwnership | null = null;
   if (config.endpoints.leaseTtlMs > 0) {
-    if (!(index instanceof RedisIndex)) throw new ConfigError('endpoints.leaseTtlMs needs index.backend: redis (the leases live in Redis)');
+    if (!(index instanceof RedisIndex))
+      throw new ConfigError('endpoints.leaseTtlMs needs index.backend: redis (the leases live in Redis)');
     const owner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
     const specs = config.endpoints.static.map((s) => parseEndpointSpec(s));
     ownership = new EndpointOwnership(specs, index.leases(owner, config.endpoints.leaseTtlMs), transport, index, log);
   }
-  if (settings.transport.bind.length === 0 && settings.transport.endpoints.length === 0 && !settings.transport.endpointsFile) {
-    log.warn({}, 'no bind address, no endpoints and no endpoints file: events arrive only from endpoints added at runtime');
+  if (
+    settings.transport.bind.length === 0 &&
+    settings.transport.endpoints.length === 0 &&
+    !settings.transport.endpointsFile
+  ) {
+    log.warn(
+      {},
+      'no bind address, no endpoints and no endpoints file: events arrive only from endpoints added at runtime',
+    );
   }
   try {
-    await atSetting('zmq.addresses', (err) => String((err as { address?: string }).address ?? settings.transport.bind.join(',')), () => transport.start());
+    await atSetting(
+      'zmq.addresses',
+      (err) => String((err as { address?: string }).address ?? settings.transport.bind.join(',')),
+      () => transport.start(),
+    );
     await ownership?.start();
   } catch (err) {
     // Nothing may stay open behind a failed start (a Redis connection keeps the process alive).
@@ -208,20 +258,30 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config.index.backend === 'redis'
       ? {
           backend: 'redis',
-          ...(config.index.redisCluster.length > 0 ? { cluster: config.index.redisCluster } : { url: redactUrl(config.index.redisUrl) }),
+          ...(config.index.redisCluster.length > 0
+            ? { cluster: config.index.redisCluster }
+            : { url: redactUrl(config.index.redisUrl) }),
           keyPrefix: config.index.redisKeyPrefix,
           // Paths only: the password file's content is never logged.
           ...(config.index.redisUsername ? { username: config.index.redisUsername } : {}),
           ...(config.index.redisPasswordFile ? { passwordFile: config.index.redisPasswordFile } : {}),
-          tls: config.index.redisTls || (config.index.redisCluster.length === 0 && /^rediss:\/\//i.test(config.index.redisUrl)),
+          tls:
+            config.index.redisTls ||
+            (config.index.redisCluster.length === 0 && /^rediss:\/\//i.test(config.index.redisUrl)),
         }
       : { backend: 'memory', maxEntries: config.index.maxEntries };
-  log.info({ zmq: config.zmq, endpoints: config.endpoints, replay: config.replay, keys: hasher.fingerprint, index: backend }, 'kv-indexer started');
+  log.info(
+    { zmq: config.zmq, endpoints: config.endpoints, replay: config.replay, keys: hasher.fingerprint, index: backend },
+    'kv-indexer started',
+  );
 
   // Stale endpoints past endpoints.clearStaleSeconds are cleared by a sweep a few times per that period.
   let staleTimer: NodeJS.Timeout | undefined;
   if (config.endpoints.clearStaleSeconds > 0) {
-    staleTimer = setInterval(() => events.sweepStale(), Math.min(5_000, (config.endpoints.clearStaleSeconds * 1000) / 4));
+    staleTimer = setInterval(
+      () => events.sweepStale(),
+      Math.min(5_000, (config.endpoints.clearStaleSeconds * 1000) / 4),
+    );
     staleTimer.unref();
   }
   // Store-bound TTLs expire between events too: a sweep every second drops what is due (bounded per call).

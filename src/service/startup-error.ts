@@ -32,7 +32,11 @@ export function explainError(err: unknown): string {
 }
 
 /** Runs one start-up step; its failure becomes a StartupError naming `setting` (ConfigErrors and StartupErrors pass). */
-export async function atSetting<T>(setting: string, value: string | ((err: unknown) => string), step: () => Promise<T>): Promise<T> {
+export async function atSetting<T>(
+  setting: string,
+  value: string | ((err: unknown) => string),
+  step: () => Promise<T>,
+): Promise<T> {
   try {
     return await step();
   } catch (err) {
@@ -43,10 +47,14 @@ export async function atSetting<T>(setting: string, value: string | ((err: unkno
 
 /** The fields of the one log line a failed start writes: the setting (when known), the reason and the message. */
 export function startupFailureRecord(err: unknown): { setting: string | null; error: string; msg: string } {
-  if (err instanceof StartupError) return { setting: err.setting, error: err.reason, msg: `start-up failed: ${err.message}` };
+  if (err instanceof StartupError)
+    return { setting: err.setting, error: err.reason, msg: `start-up failed: ${err.message}` };
   const message = err instanceof Error ? err.message : String(err);
   // ConfigError lists its problems as `  section.key: reason` lines after a heading: one line, the first setting named.
-  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const problems = lines.filter((l) => /^[\w.]+: /.test(l) || /^--set /.test(l));
   const first = problems[0] ?? lines[0] ?? '';
   // Keys may be nested deeper than section.key (images.fetch.maxBytes): the whole dotted path is the setting.

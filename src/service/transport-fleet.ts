@@ -1,5 +1,10 @@
 import { ApiError, type AddEndpointRequest, type EndpointInfo, type Fleet } from '../api/index.js';
-import { EndpointSpecError, type DiscoveryStatus, type EndpointInfo as StreamInfo, type EventTransport } from '../events/index.js';
+import {
+  EndpointSpecError,
+  type DiscoveryStatus,
+  type EndpointInfo as StreamInfo,
+  type EventTransport,
+} from '../events/index.js';
 import type { Index } from '../index/index.js';
 import type { LoadScraper } from '../scoring/index.js';
 
@@ -33,7 +38,11 @@ export class TransportFleet implements Fleet {
     const sources = new Set(streams.map((e) => e.source));
     for (const d of discoveries.values()) {
       if (sources.has(d.url)) continue;
-      rows.push({ ...waiting(d.identity ?? d.url), state: d.state === 'failing' ? 'degraded' : 'live', ...discoveryFields(d) });
+      rows.push({
+        ...waiting(d.identity ?? d.url),
+        state: d.state === 'failing' ? 'degraded' : 'live',
+        ...discoveryFields(d),
+      });
     }
     if (this.load) {
       // A declared endpoint that has not published yet is scraped already: it shows, with its load.
@@ -49,8 +58,23 @@ export class TransportFleet implements Fleet {
       const bound = request.storeBound ? { storeBound: request.storeBound } : {};
       await this.transport.addEndpoint(
         request.discoveryUrl
-          ? { address: request.discoveryUrl, replay: null, ranks: 1, endpoint: request.endpoint, identities: request.rankIdentities, discovery: true, ...bound }
-          : { address: request.zmqAddress!, replay: request.replayAddress, ranks: request.ranks ?? 1, endpoint: request.endpoint, identities: request.rankIdentities, ...bound },
+          ? {
+              address: request.discoveryUrl,
+              replay: null,
+              ranks: 1,
+              endpoint: request.endpoint,
+              identities: request.rankIdentities,
+              discovery: true,
+              ...bound,
+            }
+          : {
+              address: request.zmqAddress!,
+              replay: request.replayAddress,
+              ranks: request.ranks ?? 1,
+              endpoint: request.endpoint,
+              identities: request.rankIdentities,
+              ...bound,
+            },
         'api',
       );
     } catch (err) {
@@ -71,7 +95,8 @@ export class TransportFleet implements Fleet {
     const entries = await this.entries(endpoint);
     const removed = await this.transport.removeIdentity(endpoint);
     this.load?.forget(endpoint); // stops scraping it now, not at the next sync
-    if (removed.length === 0 && entries === 0) throw new ApiError('not_found', 'endpoint', `"${endpoint}" is not a known endpoint`);
+    if (removed.length === 0 && entries === 0)
+      throw new ApiError('not_found', 'endpoint', `"${endpoint}" is not a known endpoint`);
     return entries;
   }
 
@@ -106,7 +131,16 @@ function toInfo(e: StreamInfo): EndpointInfo {
 
 /** A connected endpoint with no stream yet (it has not published). */
 function waiting(endpoint: string): EndpointInfo {
-  return { endpoint, models: [], blocksByTier: {}, lastSeq: null, gaps: 0, replays: 0, lastEventAgeSeconds: null, state: 'live' };
+  return {
+    endpoint,
+    models: [],
+    blocksByTier: {},
+    lastSeq: null,
+    gaps: 0,
+    replays: 0,
+    lastEventAgeSeconds: null,
+    state: 'live',
+  };
 }
 
 function discoveryFields(d: (DiscoveryStatus & { identity?: string | null }) | undefined) {

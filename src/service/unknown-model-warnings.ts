@@ -23,6 +23,9 @@ export class UnknownModelWarnings {
       this.perModel.set(model, 1);
     } else if (Date.now() - this.lastOverflowWarning < 60_000) return;
     else this.lastOverflowWarning = Date.now();
-    this.log.warn({ model: model.slice(0, 200), unknownModelScores: this.total }, 'Score for a model no endpoint has published: scores are zero (a misspelt or unserved model?)');
+    this.log.warn(
+      { model: model.slice(0, 200), unknownModelScores: this.total },
+      'Score for a model no endpoint has published: scores are zero (a misspelt or unserved model?)',
+    );
   }
 }

@@ -47,9 +47,19 @@ describe('kv-indexer serve (spawned process, default ports)', () => {
       let matched = 0;
       // ZMQ may drop messages sent before the subscription propagates: republish until the block shows up.
       for (let seq = 0; matched === 0 && seq < 100; seq++) {
-        await pub.send(msg(`kv@10.0.0.1:8000@${MODEL}`, seq, [1, [['BlockStored', [1n, 2n], null, tokens(32), 16, null, null]], null]));
+        await pub.send(
+          msg(`kv@10.0.0.1:8000@${MODEL}`, seq, [
+            1,
+            [['BlockStored', [1n, 2n], null, tokens(32), 16, null, null]],
+            null,
+          ]),
+        );
         await new Promise((r) => setTimeout(r, 50));
-        const res = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(32) }, candidates: ['10.0.0.1:8000'] });
+        const res = await kv.call('Score', {
+          model: MODEL,
+          tokens: { tokenIds: tokens(32) },
+          candidates: ['10.0.0.1:8000'],
+        });
         matched = res.scores[0].matchedBlocks;
       }
       expect(matched).toBe(2);

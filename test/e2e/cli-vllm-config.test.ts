@@ -11,7 +11,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** `kv-indexer serve` with a registry whose `vllm` block is wrong: it stops at start, naming the key. */
 async function serveWith(vllm: Record<string, unknown>): Promise<{ code: number | null; output: string }> {
   const registry = join(dir, `registry-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(registry, JSON.stringify({ models: [{ name: 'Qwen/Qwen2-VL-2B-Instruct', dir: `${ROOT}fixtures/models/qwen2-vl`, vllm }] }));
+  writeFileSync(
+    registry,
+    JSON.stringify({ models: [{ name: 'Qwen/Qwen2-VL-2B-Instruct', dir: `${ROOT}fixtures/models/qwen2-vl`, vllm }] }),
+  );
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
     cwd: ROOT,
     env: {

@@ -51,7 +51,10 @@ describe('record killed with SIGKILL, truncated and hostile recordings', () => {
     // The CLI replays it (in process) without complaint.
     const replay = await runCli(['replay', out, '--in-process']);
     expect([replay.code, replay.stderr]).toEqual([0, '']);
-    expect(JSON.parse(replay.stdout)).toMatchObject({ messages: seqs.length, endpoints: [{ identity: '10.0.0.1:8000', lastSeq: String(lastSent) }] });
+    expect(JSON.parse(replay.stdout)).toMatchObject({
+      messages: seqs.length,
+      endpoints: [{ identity: '10.0.0.1:8000', lastSeq: String(lastSent) }],
+    });
 
     // Cut in the middle of the last member (a kill during a write): the whole records are replayed, the cut is named.
     const bytes = readFileSync(out);
@@ -82,24 +85,34 @@ describe('record killed with SIGKILL, truncated and hostile recordings', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).messages).toBe(2);
     const at = header.length + recs[0].length + recs[1].length;
-    expect(r.stderr.trim()).toBe(`replay: ${file} is cut short: replaying its 2 whole messages; stopped at byte ${at} of the recording (truncated record at byte ${at} (16 of ${recs[2].length - 4} bytes))`);
+    expect(r.stderr.trim()).toBe(
+      `replay: ${file} is cut short: replaying its 2 whole messages; stopped at byte ${at} of the recording (truncated record at byte ${at} (16 of ${recs[2].length - 4} bytes))`,
+    );
   });
 
   it('a 1 MB gzip bomb is refused with a clear error, without inflating it (bounded RSS)', async () => {
     // 16 gzip members of 64 MiB of zeros each: about 1 MB on disk, 1 GiB inflated.
     const zeros = gzipSync(Buffer.alloc(64 * 1024 * 1024));
-    const first = gzipSync(Buffer.concat([encodeHeader({ createdAt: 'x', source: 'bomb', format: 'vllm' }), Buffer.alloc(64 * 1024 * 1024)]));
+    const first = gzipSync(
+      Buffer.concat([encodeHeader({ createdAt: 'x', source: 'bomb', format: 'vllm' }), Buffer.alloc(64 * 1024 * 1024)]),
+    );
     const bomb = join(dir, 'bomb.kvrec.gz');
     writeFileSync(bomb, Buffer.concat([first, ...Array.from({ length: 15 }, () => zeros)]));
     const size = statSync(bomb).size;
     expect(size).toBeLessThan(1.2 * 1024 * 1024);
     // GNU time reports the child's peak RSS (kB) on stderr.
-    const child = spawn('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'replay', bomb, '--in-process'], { cwd: REPO });
+    const child = spawn(
+      '/usr/bin/time',
+      ['-f', 'maxrss_kb=%M', process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'replay', bomb, '--in-process'],
+      { cwd: REPO },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(code).toBe(1);
-    expect(stderr).toContain(`replay: ${bomb}: the recording inflates to more than 268435456 bytes (${size} bytes compressed): not read (a gzip bomb, or raise the limit: replay --max-bytes)`);
+    expect(stderr).toContain(
+      `replay: ${bomb}: the recording inflates to more than 268435456 bytes (${size} bytes compressed): not read (a gzip bomb, or raise the limit: replay --max-bytes)`,
+    );
     const rssMiB = Number(/maxrss_kb=(\d+)/.exec(stderr)![1]) / 1024;
     expect(rssMiB).toBeLessThan(700); // was 2.2 GB; the bound is 256 MiB of output plus the runtime
   }, 60_000);
@@ -109,9 +122,14 @@ describe('record killed with SIGKILL, truncated and hostile recordings', () => {
     const port = await freePort();
     const r = await runCli(['record', '--out', missing, '--bind', `tcp://127.0.0.1:${port}`]);
     expect([r.code, r.signal]).toEqual([1, null]);
-    expect(r.stderr.trim()).toBe(`record: cannot write ${missing}: ENOENT: no such file or directory, open '${missing}'`);
+    expect(r.stderr.trim()).toBe(
+      `record: cannot write ${missing}: ENOENT: no such file or directory, open '${missing}'`,
+    );
     const underFile = join(dir, 'half.kvrec', 'x.kvrec');
     const r2 = await runCli(['record', '--out', underFile, '--bind', `tcp://127.0.0.1:${port}`]);
-    expect([r2.code, r2.stderr.trim()]).toEqual([1, `record: cannot write ${underFile}: ENOTDIR: not a directory, open '${underFile}'`]);
+    expect([r2.code, r2.stderr.trim()]).toEqual([
+      1,
+      `record: cannot write ${underFile}: ENOTDIR: not a directory, open '${underFile}'`,
+    ]);
   });
 });

@@ -62,7 +62,11 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
 
   beforeAll(async () => {
     // Publishers bind (as vLLM does with tcp://*:5557), each with a replay ROUTER; the service connects to them.
-    const holder = new SimPublisher({ topic: `kv@${HOLDER}@${MODEL}`, endpoint: 'tcp://127.0.0.1:*', replayEndpoint: 'tcp://127.0.0.1:*' });
+    const holder = new SimPublisher({
+      topic: `kv@${HOLDER}@${MODEL}`,
+      endpoint: 'tcp://127.0.0.1:*',
+      replayEndpoint: 'tcp://127.0.0.1:*',
+    });
     await holder.start();
     publishers.push(holder);
     const fleet = new SimFleet(
@@ -76,7 +80,11 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
     );
     const fleetPubs = new Map<string, SimPublisher>();
     for (const identity of fleet.identities()) {
-      const pub = new SimPublisher({ topic: `kv@${identity}@${MODEL}`, endpoint: 'tcp://127.0.0.1:*', replayEndpoint: 'tcp://127.0.0.1:*' });
+      const pub = new SimPublisher({
+        topic: `kv@${identity}@${MODEL}`,
+        endpoint: 'tcp://127.0.0.1:*',
+        replayEndpoint: 'tcp://127.0.0.1:*',
+      });
       await pub.start();
       publishers.push(pub);
       fleetPubs.set(identity, pub);
@@ -90,13 +98,20 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
         'tsx',
         'src/cli/main.ts',
         'serve',
-        '--set', 'zmq.addresses=[]',
-        '--set', `endpoints.static=${JSON.stringify(specs)}`,
-        '--set', 'api.grpcAddress=127.0.0.1:0',
-        '--set', 'metrics.host=127.0.0.1',
-        '--set', 'metrics.port=0',
-        '--set', 'models.registry=fixtures/models/demo.yaml',
-        '--set', 'log.statsIntervalSeconds=0',
+        '--set',
+        'zmq.addresses=[]',
+        '--set',
+        `endpoints.static=${JSON.stringify(specs)}`,
+        '--set',
+        'api.grpcAddress=127.0.0.1:0',
+        '--set',
+        'metrics.host=127.0.0.1',
+        '--set',
+        'metrics.port=0',
+        '--set',
+        'models.registry=fixtures/models/demo.yaml',
+        '--set',
+        'log.statsIntervalSeconds=0',
       ],
       { cwd: new URL('../../', import.meta.url).pathname, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -109,7 +124,11 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
       }
     });
     createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-    await waitFor(() => logs.some((l) => l.msg === 'API serving') || child.exitCode !== null, 'the service to start', 30_000);
+    await waitFor(
+      () => logs.some((l) => l.msg === 'API serving') || child.exitCode !== null,
+      'the service to start',
+      30_000,
+    );
     const port = (logs.find((l) => l.msg === 'API serving') as { grpcPort: number }).grpcPort;
     kv = grpcClient(`127.0.0.1:${port}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
 
@@ -122,7 +141,8 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
     for (let i = 0; matched !== 64 && i < 200; i++) {
       await holder.publish(batch([]));
       await new Promise((r) => setTimeout(r, 25));
-      matched = (await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(1024) }, candidates: [HOLDER] })).scores[0].matchedBlocks;
+      matched = (await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(1024) }, candidates: [HOLDER] }))
+        .scores[0].matchedBlocks;
     }
     expect(matched).toBe(64);
 
@@ -140,7 +160,11 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
     });
     traffic = setInterval(() => {
       workload.run(2);
-      for (const b of fleet.step()) void fleetPubs.get(b.identity)!.publish(b.payload).catch(() => undefined);
+      for (const b of fleet.step())
+        void fleetPubs
+          .get(b.identity)!
+          .publish(b.payload)
+          .catch(() => undefined);
     }, 10);
     // Ingest flows before the load starts: both fleet endpoints have applied batches.
     for (let i = 0; i < 400; i++) {
@@ -159,10 +183,12 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
 
   it('answers every call started before SIGTERM, refuses calls after the drain began with UNAVAILABLE, exits 0', async () => {
     const listed = (await kv.call('ListEndpoints', {})).endpoints as { endpoint: string; lastSeq: string }[];
-    expect(listed.filter((e) => e.endpoint.startsWith('10.0.1.') && Number(e.lastSeq) > 5).map((e) => e.endpoint).sort()).toEqual([
-      '10.0.1.1:8000',
-      '10.0.1.2:8000',
-    ]);
+    expect(
+      listed
+        .filter((e) => e.endpoint.startsWith('10.0.1.') && Number(e.lastSeq) > 5)
+        .map((e) => e.endpoint)
+        .sort(),
+    ).toEqual(['10.0.1.1:8000', '10.0.1.2:8000']);
 
     const chatText = Array.from({ length: 6000 }, (_, i) => `word${i % 97}`).join(' ');
     const requests = {
@@ -176,7 +202,9 @@ describe('kv-indexer serve: SIGTERM under ZMQ ingest and gRPC load', () => {
     };
     // The chat's reply is taken once before the load: every later one must equal it.
     const chatReference = await kv.call('Score', requests.chat, 20_000);
-    expect(chatReference.scores).toEqual([score(HOLDER, 0, 1), score(EMPTY, 0, 1)].map((s) => ({ ...s, normalized: 0 })));
+    expect(chatReference.scores).toEqual(
+      [score(HOLDER, 0, 1), score(EMPTY, 0, 1)].map((s) => ({ ...s, normalized: 0 })),
+    );
     expect(chatReference.tokenCount).toBeGreaterThan(6000);
     const expected = { short: expectedTokens(1024 + 256), long: expectedTokens(100_000), chat: strip(chatReference) };
     expect(strip(await kv.call('Score', requests.short))).toEqual(expected.short);

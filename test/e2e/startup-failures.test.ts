@@ -22,7 +22,17 @@ describe('kv-indexer serve: start-up failures exit with one structured line', ()
   /** A serve command on free ports with `overrides` (--set flags), expected to fail. */
   async function failingServe(overrides: string[], env: NodeJS.ProcessEnv = {}) {
     const grpcPort = await freePort();
-    const flags = ['serve', '--set', `api.grpcAddress=127.0.0.1:${grpcPort}`, '--set', 'metrics.host=127.0.0.1', '--set', 'metrics.port=0', '--set', 'zmq.addresses=[]'];
+    const flags = [
+      'serve',
+      '--set',
+      `api.grpcAddress=127.0.0.1:${grpcPort}`,
+      '--set',
+      'metrics.host=127.0.0.1',
+      '--set',
+      'metrics.port=0',
+      '--set',
+      'zmq.addresses=[]',
+    ];
     for (const o of overrides) flags.push('--set', o);
     const result = await runCli(flags, env, 25_000);
     const last = result.logs.at(-1) as Record<string, unknown>;
@@ -39,32 +49,56 @@ describe('kv-indexer serve: start-up failures exit with one structured line', ()
     expect(r.signal).toBeNull(); // it exited by itself (not killed by the timeout)
     expect(r.code).toBe(1);
     expect(r.ms).toBeLessThan(15_000);
-    expectFailureLine(r.last, 'metrics.port', `start-up failed: metrics.port 127.0.0.1:${busyPort}: address in use`, 'address in use');
+    expectFailureLine(
+      r.last,
+      'metrics.port',
+      `start-up failed: metrics.port 127.0.0.1:${busyPort}: address in use`,
+      'address in use',
+    );
     expect(r.stderr).not.toMatch(/EADDRINUSE|at Server/); // no raw stack trace
   });
 
   it('gRPC port already taken', async () => {
     const r = await failingServe([`api.grpcAddress=127.0.0.1:${busyPort}`]);
     expect([r.signal, r.code]).toEqual([null, 1]);
-    expectFailureLine(r.last, 'api.grpcAddress', `start-up failed: api.grpcAddress 127.0.0.1:${busyPort}: address in use`, 'address in use');
+    expectFailureLine(
+      r.last,
+      'api.grpcAddress',
+      `start-up failed: api.grpcAddress 127.0.0.1:${busyPort}: address in use`,
+      'address in use',
+    );
   });
 
   it('ZMQ bind port already taken (the failing address is named)', async () => {
     const free = await freePort();
     const r = await failingServe([`zmq.addresses=["tcp://127.0.0.1:${free}", "tcp://127.0.0.1:${busyPort}"]`]);
     expect([r.signal, r.code]).toEqual([null, 1]);
-    expectFailureLine(r.last, 'zmq.addresses', `start-up failed: zmq.addresses tcp://127.0.0.1:${busyPort}: address in use`, 'address in use');
+    expectFailureLine(
+      r.last,
+      'zmq.addresses',
+      `start-up failed: zmq.addresses tcp://127.0.0.1:${busyPort}: address in use`,
+      'address in use',
+    );
   });
 
   it('Redis down with a model registry loaded (tokenizer worker threads must not keep it alive)', async () => {
     const dead = await freePort(); // nothing listens there
-    const r = await failingServe(['index.backend=redis', `index.redisUrl=redis://127.0.0.1:${dead}`, 'models.registry=fixtures/models/demo.yaml']);
+    const r = await failingServe([
+      'index.backend=redis',
+      `index.redisUrl=redis://127.0.0.1:${dead}`,
+      'models.registry=fixtures/models/demo.yaml',
+    ]);
     expect([r.signal, r.code]).toEqual([null, 1]);
     expect(r.logs.some((l) => l.msg === 'models loaded')).toBe(true); // the workers were running
-    expectFailureLine(r.last, 'index.redisUrl', `start-up failed: index.redisUrl redis://127.0.0.1:${dead}: connection refused`, 'connection refused');
+    expectFailureLine(
+      r.last,
+      'index.redisUrl',
+      `start-up failed: index.redisUrl redis://127.0.0.1:${dead}: connection refused`,
+      'connection refused',
+    );
   });
 
-  it('Redis with an allkeys-* maxmemory-policy: refused, the reason names Redis\'s setting first', async () => {
+  it("Redis with an allkeys-* maxmemory-policy: refused, the reason names Redis's setting first", async () => {
     // Issue 17 bug 2: allkeys-lru may evict the endpoint-id registry (RedisIndex.open refuses it). The failure line
     // names our setting that says which Redis (index.redisUrl) and, first in the reason, Redis's setting to change.
     const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
@@ -86,7 +120,12 @@ describe('kv-indexer serve: start-up failures exit with one structured line', ()
   it('a bad setting names the setting', async () => {
     const r = await failingServe(['keys.blockSize=0']);
     expect([r.signal, r.code]).toEqual([null, 1]);
-    expectFailureLine(r.last, 'keys.blockSize', 'start-up failed: keys.blockSize: Too small: expected number to be >=1', 'keys.blockSize: Too small: expected number to be >=1');
+    expectFailureLine(
+      r.last,
+      'keys.blockSize',
+      'start-up failed: keys.blockSize: Too small: expected number to be >=1',
+      'keys.blockSize: Too small: expected number to be >=1',
+    );
   });
 
   it('a bad images.fetch setting names the whole key (three levels deep)', async () => {
@@ -104,7 +143,9 @@ describe('kv-indexer serve: start-up failures exit with one structured line', ()
     const s = await failingServe(['endpoints.static=["http://10.0.0.5:8000;ranks=2"]']);
     expect([s.signal, s.code]).toEqual([null, 1]);
     expect(s.last).toMatchObject({ level: 60, name: 'kv-indexer', setting: 'endpoints.static' });
-    expect(s.last.msg).toBe('start-up failed: endpoints.static http://10.0.0.5:8000;ranks=2: endpoint http://10.0.0.5:8000: ranks are listed by the discovery URL, not configured');
+    expect(s.last.msg).toBe(
+      'start-up failed: endpoints.static http://10.0.0.5:8000;ranks=2: endpoint http://10.0.0.5:8000: ranks are listed by the discovery URL, not configured',
+    );
   });
 
   it('a model registry that cannot be read names models.registry', async () => {

@@ -36,7 +36,17 @@ describe('README walk-through (replay a recording, score a chat with an image)',
 
   it('kv-indexer replay … --connect, then kv-indexer score ranks the endpoint that served the chat first', async () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    expect(await replayCommand([RECORDING, '--connect', service.subscriber.lastEndpoint!, '--pace', 'fast', '--linger', '0'])).toBe(0);
+    expect(
+      await replayCommand([
+        RECORDING,
+        '--connect',
+        service.subscriber.lastEndpoint!,
+        '--pace',
+        'fast',
+        '--linger',
+        '0',
+      ]),
+    ).toBe(0);
     err.mockRestore();
     await waitFor(() => service.index.entriesOf('10.0.0.1:8000') === 26, 'the replayed blocks');
 

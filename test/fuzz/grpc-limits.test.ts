@@ -72,7 +72,9 @@ describe('candidates (api.maxCandidates) and their format', () => {
               ? [t.kv, { blockKeys: ['1', '2'], candidates }, 'candidates']
               : [llmd, { prompt: 'hello there', modelName: MODEL, podIdentifiers: candidates }, 'pod_identifiers'];
         const f = await failure(method, req, client);
-        expect(f).toStrictEqual(n <= LIMITS.maxCandidates ? null : exhausted(`${field}: ${n} candidates, at most ${LIMITS.maxCandidates}`));
+        expect(f).toStrictEqual(
+          n <= LIMITS.maxCandidates ? null : exhausted(`${field}: ${n} candidates, at most ${LIMITS.maxCandidates}`),
+        );
       }),
       { seed: SEED, numRuns: 40 },
     );
@@ -85,7 +87,9 @@ describe('candidates (api.maxCandidates) and their format', () => {
     host: fc.string({ unit: hostChar, minLength: 1, maxLength: 40 }),
     port: fc.oneof(fc.integer({ min: 0, max: 99_999 }), fc.integer({ min: 100_000, max: 9_999_999 })),
     rank: fc.option(fc.integer({ min: 1, max: 99_999 }), { nil: null }),
-    bad: fc.option(fc.tuple(fc.nat(), fc.constantFrom(' ', '/', '@', ':', '#', '\u00e9', '\uFFFD', '[', '\n')), { nil: null }),
+    bad: fc.option(fc.tuple(fc.nat(), fc.constantFrom(' ', '/', '@', ':', '#', '\u00e9', '\uFFFD', '[', '\n')), {
+      nil: null,
+    }),
   });
   const shown = (v: string) => (v.length > 80 ? `${v.slice(0, 77)}...` : v);
 
@@ -104,17 +108,23 @@ describe('candidates (api.maxCandidates) and their format', () => {
           method === 'Score'
             ? [{ model: MODEL, tokens: { tokenIds: tokenRange(16) }, candidates }, `candidates[${pos}]`]
             : [{ endpoint: value, blockKeys: ['1'], ttlMs: 1 }, 'endpoint'];
-        expect(await failure(method, req)).toStrictEqual(valid ? null : invalidArg(`${field}: "${shown(value)}" is not <host>:<port>`));
+        expect(await failure(method, req)).toStrictEqual(
+          valid ? null : invalidArg(`${field}: "${shown(value)}" is not <host>:<port>`),
+        );
       }),
       { seed: SEED + 1, numRuns: 80 },
     );
     // Length: exactly 300 characters accepted, 301 refused (a valid shape otherwise).
     const ofLength = (n: number) => `${'h'.repeat(n - ':8000'.length)}:8000`;
-    expect(await failure('Score', { model: MODEL, tokens: { tokenIds: tokenRange(16) }, candidates: [ofLength(300)] })).toBeNull();
-    expect(await failure('Score', { model: MODEL, tokens: { tokenIds: tokenRange(16) }, candidates: [ofLength(301)] })).toStrictEqual(
-      invalidArg(`candidates[0]: "${shown(ofLength(301))}" is not <host>:<port>`),
+    expect(
+      await failure('Score', { model: MODEL, tokens: { tokenIds: tokenRange(16) }, candidates: [ofLength(300)] }),
+    ).toBeNull();
+    expect(
+      await failure('Score', { model: MODEL, tokens: { tokenIds: tokenRange(16) }, candidates: [ofLength(301)] }),
+    ).toStrictEqual(invalidArg(`candidates[0]: "${shown(ofLength(301))}" is not <host>:<port>`));
+    expect(await failure('ClearEndpoint', { endpoint: ofLength(301) })).toStrictEqual(
+      invalidArg(`endpoint: "${shown(ofLength(301))}" is not <host>:<port>`),
     );
-    expect(await failure('ClearEndpoint', { endpoint: ofLength(301) })).toStrictEqual(invalidArg(`endpoint: "${shown(ofLength(301))}" is not <host>:<port>`));
     await stillServing();
   });
 });
@@ -122,23 +132,51 @@ describe('candidates (api.maxCandidates) and their format', () => {
 describe('prompt size (api.maxPromptTokens) and block-key counts', () => {
   it('token ids, block keys (Score, Lookup, Reserve, Release, ComputeBlockKeys): at the limit accepted, over it RESOURCE_EXHAUSTED naming the field', async () => {
     await fc.assert(
-      fc.asyncProperty(around, fc.constantFrom('Score.tokens', 'ComputeBlockKeys.tokens', 'Score.block_keys', 'Lookup', 'Reserve', 'Release'), async (off, what) => {
-        const tokens = Math.max(1, LIMITS.maxPromptTokens + off * 7);
-        const keys = Math.max(1, MAX_KEYS + off);
-        const keyList = Array.from({ length: keys }, (_, i) => String(i + 1));
-        const cases: Record<string, [string, object, Failure]> = {
-          'Score.tokens': ['Score', { model: MODEL, tokens: { tokenIds: tokenRange(tokens) } }, exhausted(`tokens.token_ids: ${tokens} tokens, at most ${LIMITS.maxPromptTokens}`)],
-          'ComputeBlockKeys.tokens': ['ComputeBlockKeys', { model: MODEL, tokens: { tokenIds: tokenRange(tokens) } }, exhausted(`tokens.token_ids: ${tokens} tokens, at most ${LIMITS.maxPromptTokens}`)],
-          'Score.block_keys': ['Score', { model: MODEL, blockKeys: { keys: keyList } }, exhausted(`block_keys.keys: ${keys} block keys, at most ${MAX_KEYS}`)],
-          Lookup: ['Lookup', { blockKeys: keyList }, exhausted(`block_keys: ${keys} block keys, at most ${MAX_KEYS}`)],
-          Reserve: ['Reserve', { endpoint: A, blockKeys: keyList, ttlMs: 1 }, exhausted(`block_keys: ${keys} block keys, at most ${MAX_KEYS}`)],
-          Release: ['Release', { endpoint: A, blockKeys: keyList }, exhausted(`block_keys: ${keys} block keys, at most ${MAX_KEYS}`)],
-        };
-        const [method, req, over] = cases[what];
-        const size = what.endsWith('tokens') ? tokens : keys;
-        const limit = what.endsWith('tokens') ? LIMITS.maxPromptTokens : MAX_KEYS;
-        expect(await failure(method, req)).toStrictEqual(size <= limit ? null : over);
-      }),
+      fc.asyncProperty(
+        around,
+        fc.constantFrom('Score.tokens', 'ComputeBlockKeys.tokens', 'Score.block_keys', 'Lookup', 'Reserve', 'Release'),
+        async (off, what) => {
+          const tokens = Math.max(1, LIMITS.maxPromptTokens + off * 7);
+          const keys = Math.max(1, MAX_KEYS + off);
+          const keyList = Array.from({ length: keys }, (_, i) => String(i + 1));
+          const cases: Record<string, [string, object, Failure]> = {
+            'Score.tokens': [
+              'Score',
+              { model: MODEL, tokens: { tokenIds: tokenRange(tokens) } },
+              exhausted(`tokens.token_ids: ${tokens} tokens, at most ${LIMITS.maxPromptTokens}`),
+            ],
+            'ComputeBlockKeys.tokens': [
+              'ComputeBlockKeys',
+              { model: MODEL, tokens: { tokenIds: tokenRange(tokens) } },
+              exhausted(`tokens.token_ids: ${tokens} tokens, at most ${LIMITS.maxPromptTokens}`),
+            ],
+            'Score.block_keys': [
+              'Score',
+              { model: MODEL, blockKeys: { keys: keyList } },
+              exhausted(`block_keys.keys: ${keys} block keys, at most ${MAX_KEYS}`),
+            ],
+            Lookup: [
+              'Lookup',
+              { blockKeys: keyList },
+              exhausted(`block_keys: ${keys} block keys, at most ${MAX_KEYS}`),
+            ],
+            Reserve: [
+              'Reserve',
+              { endpoint: A, blockKeys: keyList, ttlMs: 1 },
+              exhausted(`block_keys: ${keys} block keys, at most ${MAX_KEYS}`),
+            ],
+            Release: [
+              'Release',
+              { endpoint: A, blockKeys: keyList },
+              exhausted(`block_keys: ${keys} block keys, at most ${MAX_KEYS}`),
+            ],
+          };
+          const [method, req, over] = cases[what];
+          const size = what.endsWith('tokens') ? tokens : keys;
+          const limit = what.endsWith('tokens') ? LIMITS.maxPromptTokens : MAX_KEYS;
+          expect(await failure(method, req)).toStrictEqual(size <= limit ? null : over);
+        },
+      ),
       { seed: SEED + 2, numRuns: 60 },
     );
     await stillServing();
@@ -151,10 +189,18 @@ describe('prompt size (api.maxPromptTokens) and block-key counts', () => {
         const text = Array.from({ length: words }, (_, i) => `w${i % 97}`).join(' ');
         const messages = [{ role: 'user', content: text }];
         // The token count the prompt pipeline gives without the API limit.
-        const rendered = await frontend.render(MODEL, input === 'chat' ? { kind: 'chat', messages, continueFinalMessage: false } : { kind: 'prompt', text });
+        const rendered = await frontend.render(
+          MODEL,
+          input === 'chat' ? { kind: 'chat', messages, continueFinalMessage: false } : { kind: 'prompt', text },
+        );
         const n = rendered.tokenIds.length;
-        const req = input === 'chat' ? { model: MODEL, chat: { messagesJson: JSON.stringify(messages) } } : { model: MODEL, prompt: text };
-        expect(await failure('Score', req)).toStrictEqual(n <= LIMITS.maxPromptTokens ? null : exhausted(`${input}: ${n} tokens, at most ${LIMITS.maxPromptTokens}`));
+        const req =
+          input === 'chat'
+            ? { model: MODEL, chat: { messagesJson: JSON.stringify(messages) } }
+            : { model: MODEL, prompt: text };
+        expect(await failure('Score', req)).toStrictEqual(
+          n <= LIMITS.maxPromptTokens ? null : exhausted(`${input}: ${n} tokens, at most ${LIMITS.maxPromptTokens}`),
+        );
       }),
       { seed: SEED + 3, numRuns: 30 },
     );
@@ -172,21 +218,35 @@ describe('multimodal items (api.maxItems) and images (the model limit maxImages 
         // n items side by side over 512 tokens (each its own 16-token range, wrapping around): never overlapping too much.
         const items = Array.from({ length: n }, (_, i) => item(i, (i * B) % 512, B));
         const f = await failure('Score', { model: MODEL, tokens: { tokenIds: tokenRange(512), items } });
-        expect(f).toStrictEqual(n <= LIMITS.maxItems ? null : exhausted(`tokens.items: ${n} items, at most ${LIMITS.maxItems}`));
+        expect(f).toStrictEqual(
+          n <= LIMITS.maxItems ? null : exhausted(`tokens.items: ${n} items, at most ${LIMITS.maxItems}`),
+        );
       }),
       { seed: SEED + 4, numRuns: 30 },
     );
     const tokens = { tokenIds: tokenRange(512) };
-    expect(await failure('Score', { model: MODEL, tokens: { ...tokens, items: [item(0, 0, 16, 'i'.repeat(512))] } })).toBeNull();
-    expect(await failure('Score', { model: MODEL, tokens: { ...tokens, items: [item(0, 0, 16, 'i'.repeat(513))] } })).toStrictEqual(
-      invalidArg('tokens.items[0].identifier: is longer than 512 characters'),
-    );
+    expect(
+      await failure('Score', { model: MODEL, tokens: { ...tokens, items: [item(0, 0, 16, 'i'.repeat(512))] } }),
+    ).toBeNull();
+    expect(
+      await failure('Score', { model: MODEL, tokens: { ...tokens, items: [item(0, 0, 16, 'i'.repeat(513))] } }),
+    ).toStrictEqual(invalidArg('tokens.items[0].identifier: is longer than 512 characters'));
     // Coverage: 32 blocks + 4 items = 36 (block, item) pairs at most. Three whole-prompt items + one block: 97 → refused;
     // one whole-prompt item plus three single blocks (35) → accepted.
-    expect(await failure('Score', { model: MODEL, tokens: { ...tokens, items: [item(0, 0, 512), item(1, 0, 512), item(2, 0, 512), item(3, 0, 16)] } })).toStrictEqual(
+    expect(
+      await failure('Score', {
+        model: MODEL,
+        tokens: { ...tokens, items: [item(0, 0, 512), item(1, 0, 512), item(2, 0, 512), item(3, 0, 16)] },
+      }),
+    ).toStrictEqual(
       exhausted('tokens.items: the items overlap too much: they cover 97 blocks in all, at most 36 (blocks + items)'),
     );
-    expect(await failure('Score', { model: MODEL, tokens: { ...tokens, items: [item(0, 0, 512), item(1, 0, 16), item(2, 16, 16), item(3, 32, 16)] } })).toBeNull();
+    expect(
+      await failure('Score', {
+        model: MODEL,
+        tokens: { ...tokens, items: [item(0, 0, 512), item(1, 0, 16), item(2, 16, 16), item(3, 32, 16)] },
+      }),
+    ).toBeNull();
     await stillServing();
   });
 
@@ -196,10 +256,14 @@ describe('multimodal items (api.maxItems) and images (the model limit maxImages 
     try {
       const tokenIds = tokenRange(262_144);
       const many = Array.from({ length: 1000 }, (_, i) => item(i, 0, 262_144));
-      expect(await failure('Score', { model: 'm', tokens: { tokenIds, items: many } }, d.kv)).toStrictEqual(exhausted('tokens.items: 1000 items, at most 64'));
+      expect(await failure('Score', { model: 'm', tokens: { tokenIds, items: many } }, d.kv)).toStrictEqual(
+        exhausted('tokens.items: 1000 items, at most 64'),
+      );
       const piled = Array.from({ length: 64 }, (_, i) => item(i, 0, 262_144));
       expect(await failure('Score', { model: 'm', tokens: { tokenIds, items: piled } }, d.kv)).toStrictEqual(
-        exhausted('tokens.items: the items overlap too much: they cover 1048576 blocks in all, at most 16448 (blocks + items)'),
+        exhausted(
+          'tokens.items: the items overlap too much: they cover 1048576 blocks in all, at most 16448 (blocks + items)',
+        ),
       );
       const ok = await d.kv.call('Score', { model: 'm', tokens: { tokenIds: tokenRange(64) } });
       expect(ok.totalBlocks).toBe(4);
@@ -211,15 +275,30 @@ describe('multimodal items (api.maxItems) and images (the model limit maxImages 
   it('chat images: 16 accepted, 17 RESOURCE_EXHAUSTED naming the 17th image', async () => {
     const url = `data:image/png;base64,${imageBytes('grey-70x70.png').toString('base64')}`;
     for (const n of [15, 16, 17, 20]) {
-      const content = [...Array.from({ length: n }, (_, i) => ({ type: 'image_url', image_url: { url }, uuid: `u${i}` })), { type: 'text', text: 'compare' }];
-      const f = await failure('Score', { model: MODEL, chat: { messagesJson: JSON.stringify([{ role: 'user', content }]) } });
-      expect(f).toStrictEqual(n <= 16 ? null : exhausted(`messages[0].content[16].image_url: ${n} images, more than the limit of 16 per request`));
+      const content = [
+        ...Array.from({ length: n }, (_, i) => ({ type: 'image_url', image_url: { url }, uuid: `u${i}` })),
+        { type: 'text', text: 'compare' },
+      ];
+      const f = await failure('Score', {
+        model: MODEL,
+        chat: { messagesJson: JSON.stringify([{ role: 'user', content }]) },
+      });
+      expect(f).toStrictEqual(
+        n <= 16
+          ? null
+          : exhausted(`messages[0].content[16].image_url: ${n} images, more than the limit of 16 per request`),
+      );
     }
     // An image uuid is hashed into every block of the image: 512 characters accepted, 513 refused.
     for (const len of [512, 513]) {
       const content = [{ type: 'image_url', image_url: { url }, uuid: 'u'.repeat(len) }];
-      const f = await failure('Score', { model: MODEL, chat: { messagesJson: JSON.stringify([{ role: 'user', content }]) } });
-      expect(f).toStrictEqual(len <= 512 ? null : invalidArg('messages[0].content[0].uuid: is longer than 512 characters'));
+      const f = await failure('Score', {
+        model: MODEL,
+        chat: { messagesJson: JSON.stringify([{ role: 'user', content }]) },
+      });
+      expect(f).toStrictEqual(
+        len <= 512 ? null : invalidArg('messages[0].content[0].uuid: is longer than 512 characters'),
+      );
     }
     await stillServing();
   });
@@ -227,7 +306,8 @@ describe('multimodal items (api.maxItems) and images (the model limit maxImages 
 
 describe('message size (api.maxMessageBytes)', () => {
   const def = loadSync('kvindexer/v1/kvindexer.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
-  const serialize = (def['kvindexer.v1.KvIndexer'] as Record<string, { requestSerialize(v: object): Buffer }>).Score.requestSerialize;
+  const serialize = (def['kvindexer.v1.KvIndexer'] as Record<string, { requestSerialize(v: object): Buffer }>).Score
+    .requestSerialize;
 
   /** A Score request of exactly `bytes` serialized bytes (a cache salt pads it). */
   function scoreOfSize(bytes: number): object {
@@ -249,7 +329,11 @@ describe('message size (api.maxMessageBytes)', () => {
       fc.asyncProperty(fc.oneof(fc.constantFrom(0, 1), fc.integer({ min: -2000, max: 2000 })), async (off) => {
         const size = LIMITS.maxMessageBytes + off;
         const f = await failure('Score', scoreOfSize(size));
-        expect(f).toStrictEqual(size <= LIMITS.maxMessageBytes ? null : exhausted(`Received message larger than max (${size} vs ${LIMITS.maxMessageBytes})`));
+        expect(f).toStrictEqual(
+          size <= LIMITS.maxMessageBytes
+            ? null
+            : exhausted(`Received message larger than max (${size} vs ${LIMITS.maxMessageBytes})`),
+        );
       }),
       { seed: SEED + 5, numRuns: 25 },
     );

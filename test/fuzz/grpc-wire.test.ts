@@ -17,7 +17,13 @@ import { tokenRange } from '../support/zmq.js';
 const SEED = 0x4b56_0005;
 const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
 const A = '10.0.0.1:8000';
-const CALLER_STATUSES = [status.OK, status.INVALID_ARGUMENT, status.RESOURCE_EXHAUSTED, status.NOT_FOUND, status.FAILED_PRECONDITION];
+const CALLER_STATUSES = [
+  status.OK,
+  status.INVALID_ARGUMENT,
+  status.RESOURCE_EXHAUSTED,
+  status.NOT_FOUND,
+  status.FAILED_PRECONDITION,
+];
 
 let t: TestService;
 
@@ -34,7 +40,17 @@ type Raw = { call(bytes: Uint8Array): Promise<{ code: number; details: string }>
 function rawClient(path: string): Raw {
   const identity = (b: Buffer) => b;
   const Ctor = makeGenericClientConstructor(
-    { Call: { path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    {
+      Call: {
+        path,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
     'Raw',
   );
   const client = new Ctor(`127.0.0.1:${t.api.grpcPort}`, credentials.createInsecure()) as unknown as {
@@ -42,7 +58,12 @@ function rawClient(path: string): Raw {
     close(): void;
   };
   return {
-    call: (bytes) => new Promise((resolve) => client.Call(Buffer.from(bytes), (err) => resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '' }))),
+    call: (bytes) =>
+      new Promise((resolve) =>
+        client.Call(Buffer.from(bytes), (err) =>
+          resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '' }),
+        ),
+      ),
     close: () => client.close(),
   };
 }
@@ -56,8 +77,20 @@ const llmdMethods = llmd['indexer.v1.IndexerService'] as unknown as Methods;
 const chat = JSON.stringify([{ role: 'user', content: [{ type: 'text', text: 'Hello there, what is this?' }] }]);
 /** A valid request per method (AddEndpoint left out: it would open sockets to whatever a mutation names). */
 const VALID: [Methods[string], object][] = [
-  [kvMethods.Score, { model: MODEL, tokens: { tokenIds: tokenRange(64), items: [{ identifier: 'img', offset: 16, length: 16 }] }, candidates: [A, '10.0.0.2:8000'], tierWeights: { GPU: 1 }, cacheSalt: 's' }],
-  [kvMethods.Score, { model: MODEL, chat: { messagesJson: chat }, candidates: [A], speculate: { endpoint: A, ttlMs: 100 } }],
+  [
+    kvMethods.Score,
+    {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(64), items: [{ identifier: 'img', offset: 16, length: 16 }] },
+      candidates: [A, '10.0.0.2:8000'],
+      tierWeights: { GPU: 1 },
+      cacheSalt: 's',
+    },
+  ],
+  [
+    kvMethods.Score,
+    { model: MODEL, chat: { messagesJson: chat }, candidates: [A], speculate: { endpoint: A, ttlMs: 100 } },
+  ],
   [kvMethods.Score, { model: MODEL, blockKeys: { keys: ['1', '18446744073709551615'] }, returnBlockKeys: true }],
   [kvMethods.ComputeBlockKeys, { model: MODEL, prompt: 'Hello there' }],
   [kvMethods.Render, { model: MODEL, chat: { messagesJson: chat } }],
@@ -109,19 +142,25 @@ describe('raw request bytes on the wire', () => {
   const expectedCode = (m: Methods[string]) => (m === kvMethods.RemoveEndpoint ? status.NOT_FOUND : status.OK);
 
   it('the valid requests succeed as sent', async () => {
-    for (const [m, req] of VALID) expect([m.path, (await raw(m.path).call(m.requestSerialize(req))).code]).toStrictEqual([m.path, expectedCode(m)]);
+    for (const [m, req] of VALID)
+      expect([m.path, (await raw(m.path).call(m.requestSerialize(req))).code]).toStrictEqual([m.path, expectedCode(m)]);
   });
 
   it('mutated valid requests of every method: a caller-facing status, never INTERNAL or UNKNOWN, and the server goes on', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.nat(VALID.length - 1), fc.array(mutation, { minLength: 1, maxLength: 5 }), async (which, ms) => {
-        const [m, req] = VALID[which];
-        const r = await raw(m.path).call(mutate(m.requestSerialize(req), ms));
-        expect(CALLER_STATUSES, `${m.path}: ${r.code} ${r.details}`).toContain(r.code);
-      }),
+      fc.asyncProperty(
+        fc.nat(VALID.length - 1),
+        fc.array(mutation, { minLength: 1, maxLength: 5 }),
+        async (which, ms) => {
+          const [m, req] = VALID[which];
+          const r = await raw(m.path).call(mutate(m.requestSerialize(req), ms));
+          expect(CALLER_STATUSES, `${m.path}: ${r.code} ${r.details}`).toContain(r.code);
+        },
+      ),
       { seed: SEED, numRuns: 600 },
     );
-    for (const [m, req] of VALID) expect([m.path, (await raw(m.path).call(m.requestSerialize(req))).code]).toStrictEqual([m.path, expectedCode(m)]);
+    for (const [m, req] of VALID)
+      expect([m.path, (await raw(m.path).call(m.requestSerialize(req))).code]).toStrictEqual([m.path, expectedCode(m)]);
   });
 
   it('random bytes to every method: a caller-facing status', async () => {
@@ -145,11 +184,30 @@ describe('hostile chat JSON through the typed client', () => {
   /** Text that is JSON-ish but broken, deeply nested, huge, or of the wrong shape. */
   const messagesJson = fc.oneof(
     fc.nat(chat.length - 1).map((n) => chat.slice(0, n)),
-    fc.tuple(fc.nat(chat.length - 1), fc.constantFrom('"', '{', '[', ']', '}', ',', ':', '\\', '\u0000', '\uD800', 'null')).map(([at, c]) => chat.slice(0, at) + c + chat.slice(at + 1)),
+    fc
+      .tuple(
+        fc.nat(chat.length - 1),
+        fc.constantFrom('"', '{', '[', ']', '}', ',', ':', '\\', '\u0000', '\uD800', 'null'),
+      )
+      .map(([at, c]) => chat.slice(0, at) + c + chat.slice(at + 1)),
     fc.integer({ min: 1_000, max: 200_000 }).map((d) => named('['.repeat(d) + ']'.repeat(d), `[×${d} ]×${d}`)),
-    fc.integer({ min: 1_000, max: 50_000 }).map((d) => named(`[{"role":"user","content":${'['.repeat(d)}"x"${']'.repeat(d)}}]`, `content nested ${d} deep`)),
-    fc.constantFrom('[]', '{}', 'null', '1', '"x"', '[null]', '[{}]', '[{"role":"user"}]', '[{"role":"user","content":{"__proto__":{"x":1}}}]'),
-    fc.integer({ min: 10_000, max: 100_000 }).map((n) => named(JSON.stringify([{ role: 'user', content: 'word '.repeat(n) }]), `content "word " × ${n}`)),
+    fc
+      .integer({ min: 1_000, max: 50_000 })
+      .map((d) => named(`[{"role":"user","content":${'['.repeat(d)}"x"${']'.repeat(d)}}]`, `content nested ${d} deep`)),
+    fc.constantFrom(
+      '[]',
+      '{}',
+      'null',
+      '1',
+      '"x"',
+      '[null]',
+      '[{}]',
+      '[{"role":"user"}]',
+      '[{"role":"user","content":{"__proto__":{"x":1}}}]',
+    ),
+    fc
+      .integer({ min: 10_000, max: 100_000 })
+      .map((n) => named(JSON.stringify([{ role: 'user', content: 'word '.repeat(n) }]), `content "word " × ${n}`)),
     fc.json({ maxDepth: 6 }),
   );
 
@@ -164,7 +222,8 @@ describe('hostile chat JSON through the typed client', () => {
         expect(CALLER_STATUSES, `${r.code} ${r.details}`).toContain(r.code);
         if (r.code === status.INVALID_ARGUMENT) expect(r.details).toMatch(/^(chat\.messages_json|messages)/);
         // the API's limit (chat: N tokens) or the model's (messages: prompt has [at least] N tokens)
-        if (r.code === status.RESOURCE_EXHAUSTED) expect(r.details).toMatch(/^(chat: \d+ tokens|messages: prompt has (at least )?\d+ tokens)/);
+        if (r.code === status.RESOURCE_EXHAUSTED)
+          expect(r.details).toMatch(/^(chat: \d+ tokens|messages: prompt has (at least )?\d+ tokens)/);
       }),
       { seed: SEED + 2, numRuns: 120 },
     );

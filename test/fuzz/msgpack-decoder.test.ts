@@ -30,7 +30,10 @@ const hashBytesArb = fc.oneof(
   fc.constant(Uint8Array.from({ length: 32 }, (_, i) => (i === 24 ? 0x80 : 0))), // 2^63: negative as int64
 );
 const tokenArb = fc.oneof(fc.nat(200_000), fc.constantFrom(0, 0xffff_ffff, 0x7fff_ffff, 65_535, 65_536));
-const extraKeyArb = fc.oneof(fc.string({ maxLength: 12 }), fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.integer({ min: -1000, max: 1000 })));
+const extraKeyArb = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.integer({ min: -1000, max: 1000 })),
+);
 
 const storedArb: fc.Arbitrary<SimEvent> = fc.integer({ min: 1, max: 4 }).chain((blocks) =>
   fc.record({
@@ -41,9 +44,15 @@ const storedArb: fc.Arbitrary<SimEvent> = fc.integer({ min: 1, max: 4 }).chain((
     blockSize: fc.constant(4),
     medium: fc.constantFrom(null, 'GPU', 'CPU', 'cpu'),
     loraName: fc.option(fc.string({ unit: 'binary', maxLength: 10 }), { nil: null }),
-    extraKeys: fc.option(fc.array(fc.option(fc.array(extraKeyArb, { minLength: 1, maxLength: 3 }), { nil: null }), { minLength: blocks, maxLength: blocks }), {
-      nil: null,
-    }),
+    extraKeys: fc.option(
+      fc.array(fc.option(fc.array(extraKeyArb, { minLength: 1, maxLength: 3 }), { nil: null }), {
+        minLength: blocks,
+        maxLength: blocks,
+      }),
+      {
+        nil: null,
+      },
+    ),
   }),
 );
 const removedArb: fc.Arbitrary<SimEvent> = fc.record({
@@ -51,8 +60,15 @@ const removedArb: fc.Arbitrary<SimEvent> = fc.record({
   hashes: fc.array(hashBytesArb, { minLength: 1, maxLength: 4 }),
   medium: fc.constantFrom(null, 'GPU', 'CPU'),
 });
-const simEventArb = fc.oneof({ weight: 4, arbitrary: storedArb }, { weight: 2, arbitrary: removedArb }, { weight: 1, arbitrary: fc.constant<SimEvent>({ type: 'AllBlocksCleared' }) });
-const styleArb: fc.Arbitrary<WireStyle> = fc.record({ encoding: fc.constantFrom('array', 'map'), hashes: fc.constantFrom('int', 'bytes') });
+const simEventArb = fc.oneof(
+  { weight: 4, arbitrary: storedArb },
+  { weight: 2, arbitrary: removedArb },
+  { weight: 1, arbitrary: fc.constant<SimEvent>({ type: 'AllBlocksCleared' }) },
+);
+const styleArb: fc.Arbitrary<WireStyle> = fc.record({
+  encoding: fc.constantFrom('array', 'map'),
+  hashes: fc.constantFrom('int', 'bytes'),
+});
 const simBatchArb = fc.record({
   ts: fc.double({ min: 0, max: 2e9, noNaN: true }),
   events: fc.array(simEventArb, { minLength: 1, maxLength: 6 }),
@@ -90,62 +106,98 @@ const badEventArb: fc.Arbitrary<Bad> = fc.oneof(
     { wire: { block_hashes: [1] }, reason: 'bad_event', field: '.type' },
     { wire: [U64_MAX, [1]], reason: 'bad_event', field: '.type' },
   ),
-  fc.string({ maxLength: 300 }).filter((t) => !['BlockStored', 'BlockRemoved', 'AllBlocksCleared'].includes(t)).map((t) => ({ wire: [t, [1]], reason: 'unknown_tag', field: '.type' })),
+  fc
+    .string({ maxLength: 300 })
+    .filter((t) => !['BlockStored', 'BlockRemoved', 'AllBlocksCleared'].includes(t))
+    .map((t) => ({ wire: [t, [1]], reason: 'unknown_tag', field: '.type' })),
   // wrong types and out-of-range values at fields, array and map form
-  fc.tuple(
-    fc.constantFrom(
-      { name: 'block_hashes', at: 1, value: 'x' as unknown, reason: 'bad_field_type', path: '' },
-      { name: 'block_hashes', at: 1, value: { a: 1 }, reason: 'bad_field_type', path: '' },
-      { name: 'block_hashes', at: 1, value: [1, U64_MAX + 0n, 'h'], reason: 'bad_hash', path: '[2]' },
-      { name: 'block_hashes', at: 1, value: [1.5], reason: 'bad_hash', path: '[0]' },
-      { name: 'block_hashes', at: 1, value: [new Uint8Array(33)], reason: 'bad_hash', path: '[0]' },
-      { name: 'block_hashes', at: 1, value: [new Uint8Array(0)], reason: 'bad_hash', path: '[0]' },
-      { name: 'parent_block_hash', at: 2, value: 'p', reason: 'bad_hash', path: '' },
-      { name: 'parent_block_hash', at: 2, value: 2 ** 60, reason: 'bad_hash', path: '' },
-      { name: 'token_ids', at: 3, value: [1, 2, U64_MAX], reason: 'bad_token_ids', path: '[2]' },
-      { name: 'token_ids', at: 3, value: [-1], reason: 'bad_token_ids', path: '[0]' },
-      { name: 'token_ids', at: 3, value: [2 ** 32], reason: 'bad_token_ids', path: '[0]' },
-      { name: 'token_ids', at: 3, value: [0.5], reason: 'bad_token_ids', path: '[0]' },
-      { name: 'token_ids', at: 3, value: 'tokens', reason: 'bad_field_type', path: '' },
-      { name: 'block_size', at: 4, value: U64_MAX, reason: 'bad_field_type', path: '' },
-      { name: 'block_size', at: 4, value: -(1n << 63n), reason: 'bad_field_type', path: '' },
-      { name: 'block_size', at: 4, value: -16, reason: 'bad_field_type', path: '' },
-      { name: 'block_size', at: 4, value: 16.5, reason: 'bad_field_type', path: '' },
-      { name: 'block_size', at: 4, value: null, reason: 'bad_field_type', path: '' },
-      { name: 'lora_id', at: 5, value: U64_MAX, reason: 'bad_field_type', path: '' },
-      { name: 'medium', at: 6, value: 7, reason: 'bad_field_type', path: '' },
-    ),
-    fc.boolean(),
-  ).map(([f, asMap]) => {
-    const fields: unknown[] = ['BlockStored', [1n, 2n], null, [1, 2, 3, 4, 5, 6, 7, 8], 4, null, null];
-    fields[f.at] = f.value;
-    const names = ['type', 'block_hashes', 'parent_block_hash', 'token_ids', 'block_size', 'lora_id', 'medium'];
-    const wire = asMap ? Object.fromEntries(names.map((n, i) => [n, fields[i]])) : fields;
-    return { wire, reason: f.reason, field: `.${f.name}${f.path}` };
-  }),
+  fc
+    .tuple(
+      fc.constantFrom(
+        { name: 'block_hashes', at: 1, value: 'x' as unknown, reason: 'bad_field_type', path: '' },
+        { name: 'block_hashes', at: 1, value: { a: 1 }, reason: 'bad_field_type', path: '' },
+        { name: 'block_hashes', at: 1, value: [1, U64_MAX + 0n, 'h'], reason: 'bad_hash', path: '[2]' },
+        { name: 'block_hashes', at: 1, value: [1.5], reason: 'bad_hash', path: '[0]' },
+        { name: 'block_hashes', at: 1, value: [new Uint8Array(33)], reason: 'bad_hash', path: '[0]' },
+        { name: 'block_hashes', at: 1, value: [new Uint8Array(0)], reason: 'bad_hash', path: '[0]' },
+        { name: 'parent_block_hash', at: 2, value: 'p', reason: 'bad_hash', path: '' },
+        { name: 'parent_block_hash', at: 2, value: 2 ** 60, reason: 'bad_hash', path: '' },
+        { name: 'token_ids', at: 3, value: [1, 2, U64_MAX], reason: 'bad_token_ids', path: '[2]' },
+        { name: 'token_ids', at: 3, value: [-1], reason: 'bad_token_ids', path: '[0]' },
+        { name: 'token_ids', at: 3, value: [2 ** 32], reason: 'bad_token_ids', path: '[0]' },
+        { name: 'token_ids', at: 3, value: [0.5], reason: 'bad_token_ids', path: '[0]' },
+        { name: 'token_ids', at: 3, value: 'tokens', reason: 'bad_field_type', path: '' },
+        { name: 'block_size', at: 4, value: U64_MAX, reason: 'bad_field_type', path: '' },
+        { name: 'block_size', at: 4, value: -(1n << 63n), reason: 'bad_field_type', path: '' },
+        { name: 'block_size', at: 4, value: -16, reason: 'bad_field_type', path: '' },
+        { name: 'block_size', at: 4, value: 16.5, reason: 'bad_field_type', path: '' },
+        { name: 'block_size', at: 4, value: null, reason: 'bad_field_type', path: '' },
+        { name: 'lora_id', at: 5, value: U64_MAX, reason: 'bad_field_type', path: '' },
+        { name: 'medium', at: 6, value: 7, reason: 'bad_field_type', path: '' },
+      ),
+      fc.boolean(),
+    )
+    .map(([f, asMap]) => {
+      const fields: unknown[] = ['BlockStored', [1n, 2n], null, [1, 2, 3, 4, 5, 6, 7, 8], 4, null, null];
+      fields[f.at] = f.value;
+      const names = ['type', 'block_hashes', 'parent_block_hash', 'token_ids', 'block_size', 'lora_id', 'medium'];
+      const wire = asMap ? Object.fromEntries(names.map((n, i) => [n, fields[i]])) : fields;
+      return { wire, reason: f.reason, field: `.${f.name}${f.path}` };
+    }),
   // required fields missing
   fc.constantFrom<Bad>(
     { wire: ['BlockStored', [1], null, [1, 2, 3, 4]], reason: 'missing_field', field: '.block_size' },
     { wire: ['BlockRemoved'], reason: 'missing_field', field: '.block_hashes' },
-    { wire: { type: 'BlockStored', block_hashes: [1], token_ids: [], block_size: 0 }, reason: 'missing_field', field: '.parent_block_hash' },
+    {
+      wire: { type: 'BlockStored', block_hashes: [1], token_ids: [], block_size: 0 },
+      reason: 'missing_field',
+      field: '.parent_block_hash',
+    },
   ),
 );
 
 /** vLLM only: extra_keys and group_idx are vLLM fields (SGLang ignores those positions and keys). */
 const badVllmOnlyArb: fc.Arbitrary<Bad> = fc.constantFrom<Bad>(
   // 2^64-1 and negative values where only a small non-negative int fits
-  ...[U64_MAX, -(1n << 63n), -1, 2 ** 53, 1.5].map((v) => ({ wire: ['BlockRemoved', [1], null, v] as unknown, reason: 'bad_field_type', field: '.group_idx' })),
-  { wire: ['BlockStored', [1, 2], null, [1, 2, 3, 4, 5, 6, 7, 8], 4, null, null, null, [null]], reason: 'bad_extra_keys', field: '.extra_keys' },
-  { wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, [[{}]]], reason: 'bad_extra_keys', field: '.extra_keys[0][0]' },
-  { wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, [[['mm', U64_MAX]]]], reason: 'bad_extra_keys', field: '.extra_keys[0][0][1]' },
-  { wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, [[U64_MAX]]], reason: 'bad_extra_keys', field: '.extra_keys[0][0]' },
-  { wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, 'keys'], reason: 'bad_extra_keys', field: '.extra_keys' },
+  ...[U64_MAX, -(1n << 63n), -1, 2 ** 53, 1.5].map((v) => ({
+    wire: ['BlockRemoved', [1], null, v] as unknown,
+    reason: 'bad_field_type',
+    field: '.group_idx',
+  })),
+  {
+    wire: ['BlockStored', [1, 2], null, [1, 2, 3, 4, 5, 6, 7, 8], 4, null, null, null, [null]],
+    reason: 'bad_extra_keys',
+    field: '.extra_keys',
+  },
+  {
+    wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, [[{}]]],
+    reason: 'bad_extra_keys',
+    field: '.extra_keys[0][0]',
+  },
+  {
+    wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, [[['mm', U64_MAX]]]],
+    reason: 'bad_extra_keys',
+    field: '.extra_keys[0][0][1]',
+  },
+  {
+    wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, [[U64_MAX]]],
+    reason: 'bad_extra_keys',
+    field: '.extra_keys[0][0]',
+  },
+  {
+    wire: ['BlockStored', [1], null, [1, 2, 3, 4], 4, null, null, null, 'keys'],
+    reason: 'bad_extra_keys',
+    field: '.extra_keys',
+  },
 );
 
 describe('valid events mixed with invalid ones: the batch equals the valid events alone', () => {
   for (const format of ['vllm', 'sglang'] as const) {
     it(`${format}: every invalid event is skipped with exactly its issue; the rest decodes as if alone`, () => {
-      const bad = format === 'vllm' ? fc.oneof({ weight: 4, arbitrary: badEventArb }, { weight: 1, arbitrary: badVllmOnlyArb }) : badEventArb;
+      const bad =
+        format === 'vllm'
+          ? fc.oneof({ weight: 4, arbitrary: badEventArb }, { weight: 1, arbitrary: badVllmOnlyArb })
+          : badEventArb;
       fc.assert(
         fc.property(simBatchArb, fc.array(fc.tuple(fc.nat(), bad), { minLength: 1, maxLength: 5 }), (b, inserts) => {
           const clean = encodeSim(b);
@@ -237,7 +289,9 @@ describe('byte-level mutations of real encoded batches', () => {
       fc.property(simBatchArb, hostile, fc.nat(), fc.constantFrom('insert', 'overwrite', 'append'), (b, h, at, how) => {
         const bytes = encodeSim(b);
         const p = at % (bytes.length + 1);
-        const out = new Uint8Array(how === 'overwrite' ? Math.max(bytes.length, p + h.length) : bytes.length + h.length);
+        const out = new Uint8Array(
+          how === 'overwrite' ? Math.max(bytes.length, p + h.length) : bytes.length + h.length,
+        );
         if (how === 'append') {
           out.set(bytes);
           out.set(h, bytes.length);
@@ -265,7 +319,9 @@ describe('byte-level mutations of real encoded batches', () => {
     const grownMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
     expect(r).toBeInstanceOf(PayloadError);
     // After k headers 16382k + 1 values are owed and 300002 - (2 + 3k) bytes are left: k = 19 is the first that lies.
-    expect((r as PayloadError).message).toBe('payload is not one msgpack value: it declares 311259 more values than the 299943 bytes left can hold (at byte 59)');
+    expect((r as PayloadError).message).toBe(
+      'payload is not one msgpack value: it declares 311259 more values than the 299943 bytes left can hold (at byte 59)',
+    );
     expect(grownMb).toBeLessThan(64); // the old decoder needed gigabytes here
     // A well-formed payload of the same shape (each array filled) still decodes: the bound only refuses lies.
     const filled = pack([0, [['BlockRemoved', Array.from({ length: 16_383 }, (_, i) => i)]]]);
@@ -274,7 +330,20 @@ describe('byte-level mutations of real encoded batches', () => {
 
   it('map32 and array32 headers declaring 2^32-1 entries inside an event: PayloadError, not an allocation', () => {
     for (const header of [[0xdd], [0xdf], [0xdb], [0xc6]]) {
-      const payload = Uint8Array.from([0x92, 0x00, 0x91, 0x92, 0xac, ...Buffer.from('BlockRemoved'), ...header, 0xff, 0xff, 0xff, 0xff, 0x01]);
+      const payload = Uint8Array.from([
+        0x92,
+        0x00,
+        0x91,
+        0x92,
+        0xac,
+        ...Buffer.from('BlockRemoved'),
+        ...header,
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+        0x01,
+      ]);
       const r = outcome(payload);
       expect(r).toBeInstanceOf(PayloadError);
       expect((r as PayloadError).reason).toBe('bad_msgpack');
@@ -289,7 +358,10 @@ describe('the reader against @msgpack/msgpack', () => {
     fc.array(fc.nat(), { minLength: 1, maxLength: 50 }),
     fc.array(fc.bigInt({ min: 0n, max: U64_MAX }), { minLength: 1, maxLength: 50 }),
     fc.array(fc.oneof(fc.nat(0xffff_ffff), fc.bigInt({ min: 0n, max: U64_MAX })), { minLength: 1, maxLength: 50 }),
-    fc.array(fc.oneof(fc.integer({ min: -200, max: 200 }), fc.bigInt({ min: -(1n << 63n), max: 5n })), { minLength: 1, maxLength: 20 }),
+    fc.array(fc.oneof(fc.integer({ min: -200, max: 200 }), fc.bigInt({ min: -(1n << 63n), max: 5n })), {
+      minLength: 1,
+      maxLength: 20,
+    }),
   );
   const { value } = fc.letrec((tie) => ({
     value: fc.oneof(
@@ -302,17 +374,29 @@ describe('the reader against @msgpack/msgpack', () => {
       fc.string({ unit: 'binary', maxLength: 300 }),
       fc.uint8Array({ maxLength: 300 }),
       fc.date({ noInvalidDate: true }),
-      fc.tuple(fc.integer({ min: -128, max: 127 }).filter((t) => t !== -1), fc.uint8Array({ maxLength: 40 })).map(([type, data]) => new ExtData(type, data)),
+      fc
+        .tuple(
+          fc.integer({ min: -128, max: 127 }).filter((t) => t !== -1),
+          fc.uint8Array({ maxLength: 40 }),
+        )
+        .map(([type, data]) => new ExtData(type, data)),
       intList,
       fc.array(tie('value'), { maxLength: 40 }),
-      fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }).filter((k) => k !== '__proto__'), tie('value'), { maxKeys: 20 }),
+      fc.dictionary(
+        fc.string({ unit: 'binary', maxLength: 8 }).filter((k) => k !== '__proto__'),
+        tie('value'),
+        { maxKeys: 20 },
+      ),
       fc.constantFrom(15, 16, 65_535, 65_536).map((n) => new Array(n).fill(0)), // fixarray / array16 / array32 boundaries
     ),
   }));
   // Shapes that put int lists at depth 3, where the reader packs them: [ts, [event], rank] and {events: [{field}]}.
   const batchLike = fc.oneof(
     fc.tuple(value, fc.array(fc.array(value, { maxLength: 6 }), { maxLength: 4 }), value),
-    fc.dictionary(fc.constantFrom('ts', 'events', 'x'), fc.array(fc.dictionary(fc.constantFrom('a', 'b', 'token_ids'), value), { maxLength: 4 })),
+    fc.dictionary(
+      fc.constantFrom('ts', 'events', 'x'),
+      fc.array(fc.dictionary(fc.constantFrom('a', 'b', 'token_ids'), value), { maxLength: 4 }),
+    ),
     value,
   );
 
@@ -333,19 +417,24 @@ describe('the reader against @msgpack/msgpack', () => {
   it('on mutated bytes: what the reader accepts the reference reads alike; what it refuses the reference refuses too, but invalid UTF-8', () => {
     // Real batches of every wire style with bytes overwritten, inserted or cut: the reader may be stricter than the
     // reference only on strings that are not UTF-8 (the reference decodes them into U+FFFD).
-    const mutated = fc.tuple(
-      simBatchArb,
-      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), { minLength: 1, maxLength: 4 }),
-    ).map(([batch, edits]) => {
-      const bytes = Array.from(encodeSim(batch));
-      for (const [at, byte, how] of edits) {
-        const i = at % (bytes.length + 1);
-        if (how === 'set' && i < bytes.length) bytes[i] = byte;
-        else if (how === 'insert') bytes.splice(i, 0, byte);
-        else bytes.splice(i, 1);
-      }
-      return Uint8Array.from(bytes);
-    });
+    const mutated = fc
+      .tuple(
+        simBatchArb,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+      )
+      .map(([batch, edits]) => {
+        const bytes = Array.from(encodeSim(batch));
+        for (const [at, byte, how] of edits) {
+          const i = at % (bytes.length + 1);
+          if (how === 'set' && i < bytes.length) bytes[i] = byte;
+          else if (how === 'insert') bytes.splice(i, 0, byte);
+          else bytes.splice(i, 1);
+        }
+        return Uint8Array.from(bytes);
+      });
     const tryRead = (read: () => unknown) => {
       try {
         return { ok: true as const, value: read() };
@@ -369,11 +458,19 @@ describe('the reader against @msgpack/msgpack', () => {
   });
 
   it('timestamps of all three sizes become the same Date; other ext values stay ext', () => {
-    for (const date of [new Date(0), new Date(1_700_000_000_000), new Date(1_700_000_000_123), new Date(-1), new Date(2 ** 40 * 1000)]) {
+    for (const date of [
+      new Date(0),
+      new Date(1_700_000_000_000),
+      new Date(1_700_000_000_123),
+      new Date(-1),
+      new Date(2 ** 40 * 1000),
+    ]) {
       const bytes = pack(date);
       expect(readMsgpack(bytes)).toEqual(unpack(bytes));
     }
-    expect([pack(new Date(0))[0], pack(new Date(1_700_000_000_123))[0], pack(new Date(-1))[0]]).toEqual([0xd6, 0xd7, 0xc7]);
+    expect([pack(new Date(0))[0], pack(new Date(1_700_000_000_123))[0], pack(new Date(-1))[0]]).toEqual([
+      0xd6, 0xd7, 0xc7,
+    ]);
     expect(readMsgpack(Uint8Array.from([0xd4, 0x05, 0x2a]))).toEqual(new WireExt(5, Uint8Array.of(0x2a)));
   });
 
@@ -381,10 +478,16 @@ describe('the reader against @msgpack/msgpack', () => {
     const nest = (depth: number, inner: number[]) => Uint8Array.from([...new Array(depth).fill(0x91), ...inner]);
     expect(readMsgpack(nest(MAX_DEPTH, [0x01]))).toEqual(nestedArrays(MAX_DEPTH, 1));
     expect(readMsgpack(nest(MAX_DEPTH + 1, [0x01]))).toEqual(nestedArrays(MAX_DEPTH + 1, null));
-    expect(readMsgpack(nest(MAX_DEPTH + 5, [0x92, 0xa1, 0x61, 0x81, 0xa1, 0x6b, 0xc3]))).toEqual(nestedArrays(MAX_DEPTH + 1, null));
+    expect(readMsgpack(nest(MAX_DEPTH + 5, [0x92, 0xa1, 0x61, 0x81, 0xa1, 0x6b, 0xc3]))).toEqual(
+      nestedArrays(MAX_DEPTH + 1, null),
+    );
     expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xc1]))).toThrow(new MsgpackError('Unrecognized type byte: 0xc1'));
-    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xa2, 0xc3, 0x28]))).toThrow(new MsgpackError(`it has a string that is not valid UTF-8 (at byte ${MAX_DEPTH + 5})`));
-    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xdc, 0x00, 0x09, 0x01]))).toThrow(new MsgpackError(`it declares 9 more values than the 1 bytes left can hold (at byte ${MAX_DEPTH + 8})`));
+    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xa2, 0xc3, 0x28]))).toThrow(
+      new MsgpackError(`it has a string that is not valid UTF-8 (at byte ${MAX_DEPTH + 5})`),
+    );
+    expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0xdc, 0x00, 0x09, 0x01]))).toThrow(
+      new MsgpackError(`it declares 9 more values than the 1 bytes left can hold (at byte ${MAX_DEPTH + 8})`),
+    );
     expect(() => readMsgpack(nest(MAX_DEPTH + 5, [0x92, 0x01]))).toThrow(MsgpackError);
   });
 });
@@ -405,7 +508,8 @@ function canonical(v: unknown): unknown {
   if (v instanceof Date) return { date: v.getTime() };
   if (v instanceof ExtData || v instanceof WireExt) return { ext: v.type, data: Array.from(v.data as Uint8Array) };
   if (Array.isArray(v)) return v.map(canonical);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, canonical(x)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, canonical(x)]));
   return v;
 }
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -414,7 +518,13 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 function misPacked(ours: unknown, reference: unknown, depth: number, path = 'root'): string | null {
   if (Array.isArray(reference)) {
     // Numbers off the wire were int encodings up to 32 bits (larger JS numbers are written as float64).
-    const unsigned = reference.length > 0 && reference.every((x) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff) || (typeof x === 'bigint' && x >= 0n));
+    const unsigned =
+      reference.length > 0 &&
+      reference.every(
+        (x) =>
+          (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff) ||
+          (typeof x === 'bigint' && x >= 0n),
+      );
     if (depth === 3 && unsigned) {
       const want = reference.every((x) => typeof x === 'number') ? Uint32Array : BigUint64Array;
       return ours instanceof want ? null : `${path}: expected ${want.name}`;
@@ -424,7 +534,11 @@ function misPacked(ours: unknown, reference: unknown, depth: number, path = 'roo
       const problem = misPacked(ours[i], reference[i], depth + 1, `${path}[${i}]`);
       if (problem) return problem;
     }
-  } else if (reference !== null && typeof reference === 'object' && Object.getPrototypeOf(reference) === Object.prototype) {
+  } else if (
+    reference !== null &&
+    typeof reference === 'object' &&
+    Object.getPrototypeOf(reference) === Object.prototype
+  ) {
     for (const [k, x] of Object.entries(reference)) {
       const problem = misPacked((ours as Record<string, unknown>)[k], x, depth + 1, `${path}.${k}`);
       if (problem) return problem;
@@ -458,7 +572,11 @@ describe('many bad events in one batch', () => {
         const r = outcome(pack([0, events]));
         if (bad <= 1000) {
           const batch = r as EventBatch;
-          expect([batch.events.length, batch.issues.length, batch.unlistedIssues]).toStrictEqual([goodAt.length, bad, undefined]);
+          expect([batch.events.length, batch.issues.length, batch.unlistedIssues]).toStrictEqual([
+            goodAt.length,
+            bad,
+            undefined,
+          ]);
         } else {
           expect([(r as PayloadError).reason, (r as PayloadError).field]).toStrictEqual(['bad_batch', 'events']);
         }
@@ -468,10 +586,23 @@ describe('many bad events in one batch', () => {
   });
 
   it('unknown tags (a newer engine) never reject the batch: 1000 listed, the rest counted by reason', () => {
-    const events: unknown[] = [GOOD, ...Array.from({ length: 5000 }, (_, i) => (i % 2 === 0 ? ['BlockInactive', [1]] : { type: 'BlockPinned' })), GOOD];
+    const events: unknown[] = [
+      GOOD,
+      ...Array.from({ length: 5000 }, (_, i) => (i % 2 === 0 ? ['BlockInactive', [1]] : { type: 'BlockPinned' })),
+      GOOD,
+    ];
     const batch = outcome(pack([0, events])) as EventBatch;
-    expect([batch.events.length, batch.issues.length, batch.unlistedIssues]).toStrictEqual([2, 1000, { unknown_tag: 4000 }]);
-    expect(batch.issues[999]).toStrictEqual({ reason: 'unknown_tag', eventIndex: 1000, field: 'events[1000].type', message: 'unknown event tag "BlockPinned"' });
+    expect([batch.events.length, batch.issues.length, batch.unlistedIssues]).toStrictEqual([
+      2,
+      1000,
+      { unknown_tag: 4000 },
+    ]);
+    expect(batch.issues[999]).toStrictEqual({
+      reason: 'unknown_tag',
+      eventIndex: 1000,
+      field: 'events[1000].type',
+      message: 'unknown event tag "BlockPinned"',
+    });
   });
 });
 
@@ -493,50 +624,66 @@ describe('strings that are not valid UTF-8', () => {
 
   it('anywhere in a real batch: the payload is rejected as bad_msgpack (as msgspec rejects it), nothing is mangled into keys', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 6, unit: 'grapheme-ascii' }), invalidUtf8, fc.string({ maxLength: 250, unit: 'grapheme-ascii' }), target, (pre, bad, post, where) => {
-        const marker = '\u0007'.repeat(pre.length + bad.length + post.length);
-        const ev: Record<string, unknown> = {
-          type: 'BlockStored',
-          block_hashes: [1n],
-          parent_block_hash: null,
-          token_ids: [1, 2, 3, 4],
-          block_size: 4,
-          medium: 'CPU',
-          lora_name: 'adapter',
-          extra_keys: [[['image-1', 0]]],
-        };
-        if (where === 'tag') ev.type = marker;
-        if (where === 'medium') ev.medium = marker;
-        if (where === 'lora_name') ev.lora_name = marker;
-        if (where === 'mm identifier') ev.extra_keys = [[[marker, 0]]];
-        if (where === 'map key') ev[marker] = 1;
-        const bytes = pack([1.5, [ev], null]);
-        const at = Buffer.from(bytes).indexOf(Buffer.from(marker));
-        expect([at > 0, Buffer.from(bytes).indexOf(Buffer.from(marker), at + 1)]).toStrictEqual([true, -1]);
-        bytes.set([...Buffer.from(pre), ...bad, ...Buffer.from(post)], at);
-        const r = outcome(bytes);
-        expect(r).toBeInstanceOf(PayloadError);
-        expect((r as PayloadError).reason).toBe('bad_msgpack');
-        expect((r as PayloadError).message).toMatch(/^payload is not one msgpack value: it has a string that is not valid UTF-8 \(at byte \d+\)$/);
-      }),
+      fc.property(
+        fc.string({ maxLength: 6, unit: 'grapheme-ascii' }),
+        invalidUtf8,
+        fc.string({ maxLength: 250, unit: 'grapheme-ascii' }),
+        target,
+        (pre, bad, post, where) => {
+          const marker = '\u0007'.repeat(pre.length + bad.length + post.length);
+          const ev: Record<string, unknown> = {
+            type: 'BlockStored',
+            block_hashes: [1n],
+            parent_block_hash: null,
+            token_ids: [1, 2, 3, 4],
+            block_size: 4,
+            medium: 'CPU',
+            lora_name: 'adapter',
+            extra_keys: [[['image-1', 0]]],
+          };
+          if (where === 'tag') ev.type = marker;
+          if (where === 'medium') ev.medium = marker;
+          if (where === 'lora_name') ev.lora_name = marker;
+          if (where === 'mm identifier') ev.extra_keys = [[[marker, 0]]];
+          if (where === 'map key') ev[marker] = 1;
+          const bytes = pack([1.5, [ev], null]);
+          const at = Buffer.from(bytes).indexOf(Buffer.from(marker));
+          expect([at > 0, Buffer.from(bytes).indexOf(Buffer.from(marker), at + 1)]).toStrictEqual([true, -1]);
+          bytes.set([...Buffer.from(pre), ...bad, ...Buffer.from(post)], at);
+          const r = outcome(bytes);
+          expect(r).toBeInstanceOf(PayloadError);
+          expect((r as PayloadError).reason).toBe('bad_msgpack');
+          expect((r as PayloadError).message).toMatch(
+            /^payload is not one msgpack value: it has a string that is not valid UTF-8 \(at byte \d+\)$/,
+          );
+        },
+      ),
       { seed: SEED + 4, numRuns: 300 },
     );
   });
 
   it('valid UTF-8 of every plane (short and long strings) decodes to exactly the string sent', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 40 }), (lora, id) => {
-        const batch = decodeEventBatch(
-          pack([0, [['BlockStored', [1n], null, [1, 2, 3, 4], 4, null, lora || null, lora || null, [[[id, 0]]]]], null]),
-        );
-        expect(batch.issues).toStrictEqual([]);
-        const e = batch.events[0];
-        expect(e.type === 'BlockStored' && [e.medium, e.loraName, e.extraKeys]).toStrictEqual([
-          lora ? (lora === 'GPU' ? 'GPU' : lora.toUpperCase()) : 'GPU',
-          lora || null,
-          [[{ kind: 'mm', identifier: id, offset: 0 }]],
-        ]);
-      }),
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 300 }),
+        fc.string({ unit: 'grapheme', maxLength: 40 }),
+        (lora, id) => {
+          const batch = decodeEventBatch(
+            pack([
+              0,
+              [['BlockStored', [1n], null, [1, 2, 3, 4], 4, null, lora || null, lora || null, [[[id, 0]]]]],
+              null,
+            ]),
+          );
+          expect(batch.issues).toStrictEqual([]);
+          const e = batch.events[0];
+          expect(e.type === 'BlockStored' && [e.medium, e.loraName, e.extraKeys]).toStrictEqual([
+            lora ? (lora === 'GPU' ? 'GPU' : lora.toUpperCase()) : 'GPU',
+            lora || null,
+            [[{ kind: 'mm', identifier: id, offset: 0 }]],
+          ]);
+        },
+      ),
       { seed: SEED + 5, numRuns: 300 },
     );
   });

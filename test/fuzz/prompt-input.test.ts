@@ -26,7 +26,12 @@ beforeAll(async () => {
   svc = await PromptService.create({
     pool,
     keys: { blockSize: 16, hashSeed: '' },
-    registry: { models: [QWEN2_VL, { name: SMALL, dir: `${MODELS}qwen2-vl`, limits: { maxImageBytes: SMALL_IMAGE_BYTES, maxImages: 4 } }] },
+    registry: {
+      models: [
+        QWEN2_VL,
+        { name: SMALL, dir: `${MODELS}qwen2-vl`, limits: { maxImageBytes: SMALL_IMAGE_BYTES, maxImages: 4 } },
+      ],
+    },
   });
 }, 60_000);
 
@@ -35,13 +40,19 @@ afterAll(async () => {
   await pool?.close();
 });
 
-type Outcome = { ok: true; tokens: number; items: { width?: number | null; height?: number | null; length: number }[] } | { ok: false; code: string; field: string; message: string };
+type Outcome =
+  | { ok: true; tokens: number; items: { width?: number | null; height?: number | null; length: number }[] }
+  | { ok: false; code: string; field: string; message: string };
 
 /** prepare()'s result, or its PromptError; any other exception fails the test. */
 async function outcome(request: unknown): Promise<Outcome> {
   try {
     const r = await svc.prepare(request);
-    return { ok: true, tokens: r.tokenIds.length, items: r.items.map((i) => ({ width: i.width, height: i.height, length: i.length })) };
+    return {
+      ok: true,
+      tokens: r.tokenIds.length,
+      items: r.items.map((i) => ({ width: i.width, height: i.height, length: i.length })),
+    };
   } catch (err) {
     expect(err, String(err)).toBeInstanceOf(PromptError);
     const e = err as PromptError;
@@ -51,7 +62,10 @@ async function outcome(request: unknown): Promise<Outcome> {
   }
 }
 
-const chatWith = (model: string, url: string) => ({ model, messages: [{ role: 'user', content: [imagePart(url), textPart('What is this?')] }] });
+const chatWith = (model: string, url: string) => ({
+  model,
+  messages: [{ role: 'user', content: [imagePart(url), textPart('What is this?')] }],
+});
 const IMG_FIELD = 'messages[0].content[0].image_url';
 
 // --- mutated chats --------------------------------------------------------------------------------------------------
@@ -76,7 +90,15 @@ function named(v: unknown, label: string): unknown {
 /** Values that do not belong where they land: wrong types, huge strings, deep nesting, lone surrogates, `__proto__`. */
 const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom<unknown>(42, -1, 1.5, true, null, [], {}, '', 'x', Number.MAX_SAFE_INTEGER, 2 ** 64),
-  fc.constantFrom('\uD800', 'a\uDFFFb', '\uFFFD', '\u0000', '<|image_pad|>', '<|vision_start|>', '{{ raise_exception("x") }}'),
+  fc.constantFrom(
+    '\uD800',
+    'a\uDFFFb',
+    '\uFFFD',
+    '\u0000',
+    '<|image_pad|>',
+    '<|vision_start|>',
+    '{{ raise_exception("x") }}',
+  ),
   fc.integer({ min: 10_000, max: 60_000 }).map((n) => 'ab '.repeat(n)),
   fc.integer({ min: 100, max: 5_000 }).map((depth) => {
     let v: unknown = 'leaf';
@@ -89,14 +111,19 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
     return named(v, `{content: …${depth} nested objects…}`);
   }),
   fc.constant(JSON.parse('{"__proto__": {"role": "user", "content": "polluted"}, "role": "user"}') as unknown),
-  fc.constantFrom<unknown>({ type: 'image_url', image_url: { url: 'data:image/png;base64,' } }, { type: 'image_url', image_url: 'https://example.com/x.png' }, { type: 'input_audio' }),
+  fc.constantFrom<unknown>(
+    { type: 'image_url', image_url: { url: 'data:image/png;base64,' } },
+    { type: 'image_url', image_url: 'https://example.com/x.png' },
+    { type: 'input_audio' },
+  ),
 );
 
 /** Every path into a JSON value (arrays and objects), the root first. */
 function paths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
   const out = [at];
   if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...at, i])));
-  else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...at, k]));
+  else if (v !== null && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...at, k]));
   return out;
 }
 
@@ -110,29 +137,39 @@ function replaceAt(root: unknown, path: (string | number)[], value: unknown): un
 describe('mutated chat messages', () => {
   it('a hostile value anywhere in a valid chat: prepared, or one caller-facing PromptError naming a messages field; the same again on a retry', async () => {
     await fc.assert(
-      fc.asyncProperty(chatArb, fc.nat(), hostileValue, fc.constantFrom('replace', 'delete-key', 'add-key'), async (chat, pick, value, how) => {
-        const all = paths(chat);
-        const path = all[pick % all.length];
-        let messages: unknown;
-        if (how === 'replace' || path.length === 0) messages = replaceAt(chat, path, value);
-        else if (how === 'delete-key') messages = replaceAt(chat, path, undefined);
-        else {
-          // Extra keys on an object (a message or part): tool_calls, name, reasoning, uuid carrying the value.
-          const target = path.reduce<any>((v, k) => v[k], chat);
-          const isObj = target !== null && typeof target === 'object' && !Array.isArray(target);
-          messages = replaceAt(chat, path, isObj ? { ...target, tool_calls: value, name: value, reasoning: value, uuid: value } : value);
-        }
-        const request = { model: QWEN2_VL.name, messages };
-        const first = await outcome(request);
-        if (!first.ok && first.code === 'invalid_argument') {
-          // messages itself nil (null, or the key removed) is "no prompt"; everything else names a messages field
-          const nil = messages === null || messages === undefined;
-          expect(first.field === '').toBe(nil);
-          if (nil) expect(first.message).toBe('give exactly one of messages, prompt, prompt_token_ids');
-          else expect(first.field).toMatch(/^messages/);
-        }
-        expect(await outcome(request)).toStrictEqual(first);
-      }),
+      fc.asyncProperty(
+        chatArb,
+        fc.nat(),
+        hostileValue,
+        fc.constantFrom('replace', 'delete-key', 'add-key'),
+        async (chat, pick, value, how) => {
+          const all = paths(chat);
+          const path = all[pick % all.length];
+          let messages: unknown;
+          if (how === 'replace' || path.length === 0) messages = replaceAt(chat, path, value);
+          else if (how === 'delete-key') messages = replaceAt(chat, path, undefined);
+          else {
+            // Extra keys on an object (a message or part): tool_calls, name, reasoning, uuid carrying the value.
+            const target = path.reduce<any>((v, k) => v[k], chat);
+            const isObj = target !== null && typeof target === 'object' && !Array.isArray(target);
+            messages = replaceAt(
+              chat,
+              path,
+              isObj ? { ...target, tool_calls: value, name: value, reasoning: value, uuid: value } : value,
+            );
+          }
+          const request = { model: QWEN2_VL.name, messages };
+          const first = await outcome(request);
+          if (!first.ok && first.code === 'invalid_argument') {
+            // messages itself nil (null, or the key removed) is "no prompt"; everything else names a messages field
+            const nil = messages === null || messages === undefined;
+            expect(first.field === '').toBe(nil);
+            if (nil) expect(first.message).toBe('give exactly one of messages, prompt, prompt_token_ids');
+            else expect(first.field).toMatch(/^messages/);
+          }
+          expect(await outcome(request)).toStrictEqual(first);
+        },
+      ),
       { seed: SEED, numRuns: 150 },
     );
     // Still serving: the README's demo chat renders to its known 418 tokens, the image 391 of them.
@@ -146,7 +183,9 @@ describe('hostile request fields next to a valid chat', () => {
   it('regression: a deeply nested lora is invalid_argument (it was JSON-stringified into the message: RangeError, an internal error)', async () => {
     let deep: unknown = 'x';
     for (let i = 0; i < 20_000; i++) deep = [deep];
-    expect(await outcome({ model: QWEN2_VL.name, lora: deep, messages: [{ role: 'user', content: 'hi' }] })).toStrictEqual({
+    expect(
+      await outcome({ model: QWEN2_VL.name, lora: deep, messages: [{ role: 'user', content: 'hi' }] }),
+    ).toStrictEqual({
       ok: false,
       code: 'invalid_argument',
       field: 'lora',
@@ -162,13 +201,31 @@ describe('hostile request fields next to a valid chat', () => {
   });
 
   it('chat_template_kwargs, tools, mm_processor_kwargs, flags, cache_salt, model, lora: prepared or one caller-facing PromptError', async () => {
-    const field = fc.constantFrom('chat_template_kwargs', 'tools', 'mm_processor_kwargs', 'add_generation_prompt', 'continue_final_message', 'add_special_tokens', 'cache_salt', 'model', 'lora');
+    const field = fc.constantFrom(
+      'chat_template_kwargs',
+      'tools',
+      'mm_processor_kwargs',
+      'add_generation_prompt',
+      'continue_final_message',
+      'add_special_tokens',
+      'cache_salt',
+      'model',
+      'lora',
+    );
     await fc.assert(
-      fc.asyncProperty(chatArb, field, fc.oneof(hostileValue, hostileValue.map((v) => ({ nested: v, tools: v, enable_thinking: v }))), async (chat, key, value) => {
-        const request = { model: QWEN2_VL.name, messages: chat, [key]: value };
-        const first = await outcome(request);
-        expect(await outcome(request)).toStrictEqual(first);
-      }),
+      fc.asyncProperty(
+        chatArb,
+        field,
+        fc.oneof(
+          hostileValue,
+          hostileValue.map((v) => ({ nested: v, tools: v, enable_thinking: v })),
+        ),
+        async (chat, key, value) => {
+          const request = { model: QWEN2_VL.name, messages: chat, [key]: value };
+          const first = await outcome(request);
+          expect(await outcome(request)).toStrictEqual(first);
+        },
+      ),
       { seed: SEED + 6, numRuns: 150 },
     );
   });
@@ -181,7 +238,8 @@ function sizeVerdict(w: number, h: number): string | null {
   if (w <= 0 || h <= 0) return `image has a zero dimension (${w}×${h})`;
   if (w > 65_500 || h > 65_500) return `image ${w}×${h} exceeds 65500 pixels per side`;
   if (w * h > 178_956_970) return `image ${w}×${h} exceeds 178956970 pixels`;
-  if (Math.max(w, h) / Math.min(w, h) > MAX_ASPECT_RATIO) return `image aspect ratio ${w}×${h} is more than ${MAX_ASPECT_RATIO}`;
+  if (Math.max(w, h) / Math.min(w, h) > MAX_ASPECT_RATIO)
+    return `image aspect ratio ${w}×${h} is more than ${MAX_ASPECT_RATIO}`;
   return null;
 }
 
@@ -204,8 +262,33 @@ function withSize(format: string, w: number, h: number): Header {
     }
     case 'jpeg': {
       // SOI, an APP0 and a COM segment to skip, then SOF0 with height and width, then EOI.
-      const sof = Buffer.from([0xff, 0xc0, 0x00, 0x11, 0x08, (h >> 8) & 0xff, h & 0xff, (w >> 8) & 0xff, w & 0xff, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
-      const b = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x06, 0x4a, 0x46, 0x49, 0x46]), Buffer.from([0xff, 0xfe, 0x00, 0x04, 0x68, 0x69]), sof, Buffer.from([0xff, 0xd9])]);
+      const sof = Buffer.from([
+        0xff,
+        0xc0,
+        0x00,
+        0x11,
+        0x08,
+        (h >> 8) & 0xff,
+        h & 0xff,
+        (w >> 8) & 0xff,
+        w & 0xff,
+        0x03,
+        1,
+        0x22,
+        0,
+        2,
+        0x11,
+        1,
+        3,
+        0x11,
+        1,
+      ]);
+      const b = Buffer.concat([
+        Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x06, 0x4a, 0x46, 0x49, 0x46]),
+        Buffer.from([0xff, 0xfe, 0x00, 0x04, 0x68, 0x69]),
+        sof,
+        Buffer.from([0xff, 0xd9]),
+      ]);
       return { format, bytes: b, width: w & 0xffff, height: h & 0xffff };
     }
     default: {
@@ -236,14 +319,21 @@ describe('image headers', () => {
         if (verdict === null) {
           expect(r.ok && r.items.map((i) => [i.width, i.height])).toStrictEqual([[img.width, img.height]]);
         } else {
-          expect(r).toStrictEqual({ ok: false, code: 'invalid_argument', field: IMG_FIELD, message: `${IMG_FIELD}: ${verdict}` });
+          expect(r).toStrictEqual({
+            ok: false,
+            code: 'invalid_argument',
+            field: IMG_FIELD,
+            message: `${IMG_FIELD}: ${verdict}`,
+          });
         }
       }),
       { seed: SEED + 1, numRuns: 200 },
     );
     // The zip-bomb shape of the issue: a PNG declaring 100000×100000 (10^10 pixels) in a 100-byte file.
     const bomb = withSize('png', 100_000, 100_000);
-    expect(await outcome(chatWith(QWEN2_VL.name, `data:image/png;base64,${bomb.bytes.toString('base64')}`))).toStrictEqual({
+    expect(
+      await outcome(chatWith(QWEN2_VL.name, `data:image/png;base64,${bomb.bytes.toString('base64')}`)),
+    ).toStrictEqual({
       ok: false,
       code: 'invalid_argument',
       field: IMG_FIELD,
@@ -252,15 +342,27 @@ describe('image headers', () => {
   });
 
   it('random byte changes in the first 40 bytes of real files of every format: prepared or invalid_argument naming the image', async () => {
-    const files = ['grey-70x70.png', 'grey-640x480.png', 'grey-1024x768.jpg', 'solid-100x100.webp', 'solid-300x200-vp8x.webp', 'dots-64x48.gif'];
+    const files = [
+      'grey-70x70.png',
+      'grey-640x480.png',
+      'grey-1024x768.jpg',
+      'solid-100x100.webp',
+      'solid-300x200-vp8x.webp',
+      'dots-64x48.gif',
+    ];
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...files), fc.array(fc.tuple(fc.nat(39), fc.nat(255)), { minLength: 1, maxLength: 6 }), fc.nat(), async (file, sets, cut) => {
-        const b = Buffer.from(imageBytes(file));
-        for (const [at, v] of sets) if (at < b.length) b[at] = v;
-        const bytes = cut % 3 === 0 ? b.subarray(0, cut % b.length) : b;
-        const r = await outcome(chatWith(QWEN2_VL.name, `data:image/png;base64,${bytes.toString('base64')}`));
-        if (!r.ok) expect([r.code, r.field]).toStrictEqual(['invalid_argument', IMG_FIELD]);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...files),
+        fc.array(fc.tuple(fc.nat(39), fc.nat(255)), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        async (file, sets, cut) => {
+          const b = Buffer.from(imageBytes(file));
+          for (const [at, v] of sets) if (at < b.length) b[at] = v;
+          const bytes = cut % 3 === 0 ? b.subarray(0, cut % b.length) : b;
+          const r = await outcome(chatWith(QWEN2_VL.name, `data:image/png;base64,${bytes.toString('base64')}`));
+          if (!r.ok) expect([r.code, r.field]).toStrictEqual(['invalid_argument', IMG_FIELD]);
+        },
+      ),
       { seed: SEED + 2, numRuns: 200 },
     );
   });
@@ -274,16 +376,29 @@ describe('data URL payloads', () => {
   it('bad base64 (wrong alphabet, padding, length, whitespace, url-safe): invalid_argument naming the image, nothing decoded', async () => {
     const good = imageBytes('grey-70x70.png').toString('base64');
     const mangle = fc.oneof(
-      fc.tuple(fc.nat(good.length - 1), fc.constantFrom('-', '_', ' ', '\n', '=', '.', '\u00e9', '\uD800', '%', '*')).map(([at, c]) => good.slice(0, at) + c + good.slice(at + 1)),
+      fc
+        .tuple(fc.nat(good.length - 1), fc.constantFrom('-', '_', ' ', '\n', '=', '.', '\u00e9', '\uD800', '%', '*'))
+        .map(([at, c]) => good.slice(0, at) + c + good.slice(at + 1)),
       fc.nat(good.length - 1).map((n) => good.slice(0, n)),
-      fc.constantFrom(`${good}=`, `${good}====`, `=${good.slice(1)}`, `${good.slice(0, -4)}A===`, good.replace(/(.{8})/g, '$1\n')),
+      fc.constantFrom(
+        `${good}=`,
+        `${good}====`,
+        `=${good.slice(1)}`,
+        `${good.slice(0, -4)}A===`,
+        good.replace(/(.{8})/g, '$1\n'),
+      ),
       fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }),
     );
     await fc.assert(
       fc.asyncProperty(mangle, async (data) => {
         const r = await outcome(chatWith(QWEN2_VL.name, `data:image/png;base64,${data}`));
         if (data.length % 4 !== 0 || !STRICT_BASE64.test(data)) {
-          expect(r).toStrictEqual({ ok: false, code: 'invalid_argument', field: IMG_FIELD, message: `${IMG_FIELD}: data URL payload is not valid base64` });
+          expect(r).toStrictEqual({
+            ok: false,
+            code: 'invalid_argument',
+            field: IMG_FIELD,
+            message: `${IMG_FIELD}: data URL payload is not valid base64`,
+          });
         } else if (!r.ok) {
           expect([r.code, r.field]).toStrictEqual(['invalid_argument', IMG_FIELD]);
         }
@@ -295,26 +410,30 @@ describe('data URL payloads', () => {
   it('maxImageBytes: an image of exactly the limit is accepted, one byte over is RESOURCE_EXHAUSTED from the base64 length', async () => {
     const png = imageBytes('grey-70x70.png');
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: png.length, max: 2 * SMALL_IMAGE_BYTES }), fc.boolean(), async (size, validBase64) => {
-        // The real 70×70 PNG padded with zeros to `size` bytes (decoders ignore what follows IEND).
-        const bytes = Buffer.concat([png, Buffer.alloc(size - png.length)]);
-        let data = bytes.toString('base64');
-        if (!validBase64) data = `${data.slice(0, -4)}@@@@`; // the length is what counts: not even validated
-        const r = await outcome(chatWith(SMALL, `data:image/png;base64,${data}`));
-        if (size > SMALL_IMAGE_BYTES) {
-          const declared = Math.floor(data.length / 4) * 3 - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
-          expect(r).toStrictEqual({
-            ok: false,
-            code: 'resource_exhausted',
-            field: IMG_FIELD,
-            message: `${IMG_FIELD}: image data is ${declared} bytes, more than the limit of ${SMALL_IMAGE_BYTES}`,
-          });
-        } else if (validBase64) {
-          expect(r.ok && r.items.map((i) => [i.width, i.height])).toStrictEqual([[70, 70]]);
-        } else {
-          expect(r).toMatchObject({ ok: false, code: 'invalid_argument', field: IMG_FIELD });
-        }
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: png.length, max: 2 * SMALL_IMAGE_BYTES }),
+        fc.boolean(),
+        async (size, validBase64) => {
+          // The real 70×70 PNG padded with zeros to `size` bytes (decoders ignore what follows IEND).
+          const bytes = Buffer.concat([png, Buffer.alloc(size - png.length)]);
+          let data = bytes.toString('base64');
+          if (!validBase64) data = `${data.slice(0, -4)}@@@@`; // the length is what counts: not even validated
+          const r = await outcome(chatWith(SMALL, `data:image/png;base64,${data}`));
+          if (size > SMALL_IMAGE_BYTES) {
+            const declared = Math.floor(data.length / 4) * 3 - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
+            expect(r).toStrictEqual({
+              ok: false,
+              code: 'resource_exhausted',
+              field: IMG_FIELD,
+              message: `${IMG_FIELD}: image data is ${declared} bytes, more than the limit of ${SMALL_IMAGE_BYTES}`,
+            });
+          } else if (validBase64) {
+            expect(r.ok && r.items.map((i) => [i.width, i.height])).toStrictEqual([[70, 70]]);
+          } else {
+            expect(r).toMatchObject({ ok: false, code: 'invalid_argument', field: IMG_FIELD });
+          }
+        },
+      ),
       { seed: SEED + 4, numRuns: 120 },
     );
   });

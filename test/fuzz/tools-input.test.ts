@@ -17,7 +17,11 @@ let pool: TokenizerPool;
 
 beforeAll(async () => {
   pool = new TokenizerPool({ size: 1 });
-  svc = await PromptService.create({ pool, keys: { blockSize: 16, hashSeed: '' }, registry: { models: [{ ...QWEN3, excludeToolsWhenToolChoiceNone: true }] } });
+  svc = await PromptService.create({
+    pool,
+    keys: { blockSize: 16, hashSeed: '' },
+    registry: { models: [{ ...QWEN3, excludeToolsWhenToolChoiceNone: true }] },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -28,9 +32,27 @@ afterAll(async () => {
 const json = fc.jsonValue({ maxDepth: 4 });
 const toolArb = fc.oneof(
   json,
-  fc.record({ type: fc.oneof(fc.constant('function'), json), function: fc.oneof(json, fc.record({ name: fc.oneof(fc.string(), json), description: json, parameters: json }, { requiredKeys: ['name'] })) }, { requiredKeys: [] }),
+  fc.record(
+    {
+      type: fc.oneof(fc.constant('function'), json),
+      function: fc.oneof(
+        json,
+        fc.record(
+          { name: fc.oneof(fc.string(), json), description: json, parameters: json },
+          { requiredKeys: ['name'] },
+        ),
+      ),
+    },
+    { requiredKeys: [] },
+  ),
 );
-const argsArb = fc.oneof(fc.json({ maxDepth: 3 }), fc.string(), json, fc.constant(''), fc.constant('{"a": 2.0, "10": 1}'));
+const argsArb = fc.oneof(
+  fc.json({ maxDepth: 3 }),
+  fc.string(),
+  json,
+  fc.constant(''),
+  fc.constant('{"a": 2.0, "10": 1}'),
+);
 
 describe('fuzz: tools and tool calls never crash the prompt path', () => {
   it('prepares or fails with a caller-facing PromptError', async () => {
@@ -49,7 +71,11 @@ describe('fuzz: tools and tool calls never crash the prompt path', () => {
             ...fields,
             messages: [
               { role: 'user', content: 'go' },
-              { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: args } }] },
+              {
+                role: 'assistant',
+                content: null,
+                tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: args } }],
+              },
               { role: 'tool', tool_call_id: 'c', content: 'ok' },
             ],
           };

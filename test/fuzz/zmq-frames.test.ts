@@ -28,7 +28,8 @@ const pack = (value: unknown) => Buffer.from(encode(value, { useBigInt64: true }
 
 /** Token ids of prompt p (4 prompts, 4 blocks each); block b of prompt p of endpoint e has engine hash h(e, p, b). */
 const promptTokens = (p: number) => tokenRange(4 * B, 1 + 1000 * p);
-const engineHash = (run: number, e: number, p: number, b: number) => BigInt(run) * 1_000_000n + BigInt(e * 10_000 + p * 100 + b + 1);
+const engineHash = (run: number, e: number, p: number, b: number) =>
+  BigInt(run) * 1_000_000n + BigInt(e * 10_000 + p * 100 + b + 1);
 
 type Op =
   | { kind: 'store'; p: number; from: number; to: number; medium: 'GPU' | 'CPU' | null }
@@ -36,8 +37,25 @@ type Op =
   | { kind: 'clear' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('store' as const), p: fc.nat(3), from: fc.nat(3), to: fc.integer({ min: 1, max: 4 }), medium: fc.constantFrom('GPU' as const, 'CPU' as const, null) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('remove' as const), p: fc.nat(3), b: fc.nat(3), medium: fc.constantFrom('GPU' as const, 'CPU' as const, null) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('store' as const),
+      p: fc.nat(3),
+      from: fc.nat(3),
+      to: fc.integer({ min: 1, max: 4 }),
+      medium: fc.constantFrom('GPU' as const, 'CPU' as const, null),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('remove' as const),
+      p: fc.nat(3),
+      b: fc.nat(3),
+      medium: fc.constantFrom('GPU' as const, 'CPU' as const, null),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
 );
 
@@ -55,7 +73,9 @@ function wireEvent(run: number, e: number, op: Op, form: 'array' | 'map'): unkno
   if (op.kind === 'clear') return form === 'array' ? ['AllBlocksCleared'] : { type: 'AllBlocksCleared' };
   if (op.kind === 'remove') {
     const hashes = [engineHash(run, e, op.p, op.b)];
-    return form === 'array' ? ['BlockRemoved', hashes, op.medium] : { type: 'BlockRemoved', block_hashes: hashes, medium: op.medium };
+    return form === 'array'
+      ? ['BlockRemoved', hashes, op.medium]
+      : { type: 'BlockRemoved', block_hashes: hashes, medium: op.medium };
   }
   const from = Math.min(op.from, op.to - 1);
   const hashes = Array.from({ length: op.to - from }, (_, i) => engineHash(run, e, op.p, from + i));
@@ -63,7 +83,14 @@ function wireEvent(run: number, e: number, op: Op, form: 'array' | 'map'): unkno
   const tokens = promptTokens(op.p).slice(from * B, op.to * B);
   return form === 'array'
     ? ['BlockStored', hashes, parent, tokens, B, null, op.medium]
-    : { type: 'BlockStored', block_hashes: hashes, parent_block_hash: parent, token_ids: tokens, block_size: B, medium: op.medium };
+    : {
+        type: 'BlockStored',
+        block_hashes: hashes,
+        parent_block_hash: parent,
+        token_ids: tokens,
+        block_size: B,
+        medium: op.medium,
+      };
 }
 
 /** One valid message of the simulated fleet: endpoint k's next batch (1–2 events), maybe with invalid events mixed in. */
@@ -81,67 +108,107 @@ type Expect = { counted: false } | { counted: true; dropped?: string; decodeErro
 type Garbage = (validTopic: string) => { frames: Buffer[]; expect: Expect };
 
 const bytesArb = (max: number) => fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b));
-const INVALID_TOPICS = ['kv@', 'kv@@', 'kv@x@m', 'kv@10.0.0.1:80', 'kv@10.0.0.1:80@m@extra', 'kv@10.0.0.1:123456@m', 'kv@ho st:1@m', 'kv@10.0.0.1:80@', 'kv@[zz]:1@m', 'kv@10.0.0.1:@m'];
+const INVALID_TOPICS = [
+  'kv@',
+  'kv@@',
+  'kv@x@m',
+  'kv@10.0.0.1:80',
+  'kv@10.0.0.1:80@m@extra',
+  'kv@10.0.0.1:123456@m',
+  'kv@ho st:1@m',
+  'kv@10.0.0.1:80@',
+  'kv@[zz]:1@m',
+  'kv@10.0.0.1:@m',
+];
 const VALID_BATCH = pack([1, [['BlockStored', [1n], null, tokenRange(B), B]], null]);
 
 /** A kv@ topic: the run's valid one (null here), a malformed one, or random. */
-const anyKvTopic = fc.oneof(fc.constant(null), fc.constantFrom(...INVALID_TOPICS), fc.string({ maxLength: 30 }).map((s) => `kv@${s}`));
+const anyKvTopic = fc.oneof(
+  fc.constant(null),
+  fc.constantFrom(...INVALID_TOPICS),
+  fc.string({ maxLength: 30 }).map((s) => `kv@${s}`),
+);
 const seq8 = bytesArb(8).map((b) => Buffer.concat([b, Buffer.alloc(8 - b.length)]));
 
 const garbageArb: fc.Arbitrary<Garbage> = fc.oneof(
   // 1, 2, 4, 5 or 7 frames (ZMQ has no 0-frame message; in process below), first frame a kv@ topic
-  fc.tuple(anyKvTopic, fc.constantFrom(0, 1, 3, 4, 6), fc.array(bytesArb(40), { minLength: 6, maxLength: 6 })).map(
-    ([topic, extra, rest]): Garbage =>
-      (valid) => ({ frames: [Buffer.from(topic ?? valid), ...rest.slice(0, extra)], expect: { counted: true, dropped: 'frame_count' } }),
-  ),
+  fc
+    .tuple(anyKvTopic, fc.constantFrom(0, 1, 3, 4, 6), fc.array(bytesArb(40), { minLength: 6, maxLength: 6 }))
+    .map(([topic, extra, rest]): Garbage => (valid) => ({
+      frames: [Buffer.from(topic ?? valid), ...rest.slice(0, extra)],
+      expect: { counted: true, dropped: 'frame_count' },
+    })),
   // a sequence frame of the wrong length (empty included)
-  fc.tuple(anyKvTopic, fc.constantFrom(0, 1, 7, 9, 16), bytesArb(40)).map(
-    ([topic, n, payload]): Garbage =>
-      (valid) => ({ frames: [Buffer.from(topic ?? valid), Buffer.alloc(n, 1), payload], expect: { counted: true, dropped: 'bad_seq' } }),
-  ),
+  fc
+    .tuple(anyKvTopic, fc.constantFrom(0, 1, 7, 9, 16), bytesArb(40))
+    .map(([topic, n, payload]): Garbage => (valid) => ({
+      frames: [Buffer.from(topic ?? valid), Buffer.alloc(n, 1), payload],
+      expect: { counted: true, dropped: 'bad_seq' },
+    })),
   // a topic that is not kv@<host>:<port>@<model>, or the valid one grown over zmq.maxTopicBytes; the payload is valid
-  fc.tuple(
-    fc.oneof(
-      fc.constantFrom(...INVALID_TOPICS),
-      fc.string({ unit: 'binary', maxLength: 60 }).map((s) => `kv@${s}`).filter((t) => !parseTopic(t).ok && Buffer.byteLength(t) <= LIMITS.maxTopicBytes),
-      fc.integer({ min: LIMITS.maxTopicBytes + 1, max: 4 * LIMITS.maxTopicBytes }),
-    ),
-    seq8,
-  ).map(
-    ([topic, seq]): Garbage =>
-      (valid) => ({
-        frames: [Buffer.from(typeof topic === 'string' ? topic : `${valid}${'m'.repeat(topic - valid.length)}`), seq, VALID_BATCH],
-        expect: { counted: true, dropped: 'bad_topic' },
-      }),
-  ),
+  fc
+    .tuple(
+      fc.oneof(
+        fc.constantFrom(...INVALID_TOPICS),
+        fc
+          .string({ unit: 'binary', maxLength: 60 })
+          .map((s) => `kv@${s}`)
+          .filter((t) => !parseTopic(t).ok && Buffer.byteLength(t) <= LIMITS.maxTopicBytes),
+        fc.integer({ min: LIMITS.maxTopicBytes + 1, max: 4 * LIMITS.maxTopicBytes }),
+      ),
+      seq8,
+    )
+    .map(([topic, seq]): Garbage => (valid) => ({
+      frames: [
+        Buffer.from(typeof topic === 'string' ? topic : `${valid}${'m'.repeat(topic - valid.length)}`),
+        seq,
+        VALID_BATCH,
+      ],
+      expect: { counted: true, dropped: 'bad_topic' },
+    })),
   // a payload the decoder rejects, on the valid topic: a lost batch counted under the decoder's reason
-  fc.tuple(
-    fc
-      .oneof(
-        bytesArb(64),
-        fc.constant(Buffer.alloc(0)),
-        fc.nat(VALID_BATCH.length - 1).map((n) => VALID_BATCH.subarray(0, n)),
-        fc.constantFrom(Buffer.from([0x92, 0x00, 0xdd, 0xff, 0xff, 0xff, 0xff]), Buffer.from([0x92, 0x00, 0xa2, 0xc3, 0x28]), Buffer.alloc(600, 0xdc)),
-        fc.constantFrom(pack('batch'), pack([null, []]), pack([1, {}]), pack([1, [], -1]), pack({ ts: 1 }), pack([1, Array.from({ length: 1001 }, () => 42)])),
-      )
-      .map((payload: Buffer) => ({ payload, reason: payloadErrorReason(payload) ?? '' }))
-      .filter((x) => x.reason !== ''),
-    seq8,
-  ).map(
-    ([{ payload, reason }, seq]): Garbage =>
-      (valid) => ({ frames: [Buffer.from(valid), seq, payload], expect: { counted: true, decodeError: reason, lost: true } }),
-  ),
+  fc
+    .tuple(
+      fc
+        .oneof(
+          bytesArb(64),
+          fc.constant(Buffer.alloc(0)),
+          fc.nat(VALID_BATCH.length - 1).map((n) => VALID_BATCH.subarray(0, n)),
+          fc.constantFrom(
+            Buffer.from([0x92, 0x00, 0xdd, 0xff, 0xff, 0xff, 0xff]),
+            Buffer.from([0x92, 0x00, 0xa2, 0xc3, 0x28]),
+            Buffer.alloc(600, 0xdc),
+          ),
+          fc.constantFrom(
+            pack('batch'),
+            pack([null, []]),
+            pack([1, {}]),
+            pack([1, [], -1]),
+            pack({ ts: 1 }),
+            pack([1, Array.from({ length: 1001 }, () => 42)]),
+          ),
+        )
+        .map((payload: Buffer) => ({ payload, reason: payloadErrorReason(payload) ?? '' }))
+        .filter((x) => x.reason !== ''),
+      seq8,
+    )
+    .map(([{ payload, reason }, seq]): Garbage => (valid) => ({
+      frames: [Buffer.from(valid), seq, payload],
+      expect: { counted: true, decodeError: reason, lost: true },
+    })),
   // a payload over zmq.maxPayloadBytes (a valid batch): dropped before decoding, a lost batch
   fc.integer({ min: 1, max: 3 }).map((k): Garbage => {
     const payload = pack([1, [['BlockStored', [1n], null, tokenRange((k * LIMITS.maxPayloadBytes) / 2), B]], null]);
     if (payload.length <= LIMITS.maxPayloadBytes) throw new Error('oversize payload generator is too small');
-    return (valid) => ({ frames: [Buffer.from(valid), seqFrame(0), payload], expect: { counted: true, dropped: 'payload_too_large', lost: true } });
+    return (valid) => ({
+      frames: [Buffer.from(valid), seqFrame(0), payload],
+      expect: { counted: true, dropped: 'payload_too_large', lost: true },
+    });
   }),
   // first frame not starting with kv@ (empty, other case, short): the SUB's prefix filter drops it, uncounted
-  fc.tuple(fc.constantFrom('', 'KV@10.0.0.1:1@m', 'k', 'kv', 'kv#1'), fc.array(bytesArb(16), { maxLength: 3 })).map(
-    ([t, rest]): Garbage =>
-      () => ({ frames: [Buffer.from(t), ...rest], expect: { counted: false } }),
-  ),
+  fc
+    .tuple(fc.constantFrom('', 'KV@10.0.0.1:1@m', 'k', 'kv', 'kv#1'), fc.array(bytesArb(16), { maxLength: 3 }))
+    .map(([t, rest]): Garbage => () => ({ frames: [Buffer.from(t), ...rest], expect: { counted: false } })),
 );
 
 function payloadErrorReason(payload: Uint8Array): string | null {
@@ -155,7 +222,11 @@ function payloadErrorReason(payload: Uint8Array): string | null {
 }
 
 const delta = (after: Record<string, number>, before: Record<string, number>) =>
-  Object.fromEntries(Object.entries(after).filter(([k, v]) => v !== (before[k] ?? 0)).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+  Object.fromEntries(
+    Object.entries(after)
+      .filter(([k, v]) => v !== (before[k] ?? 0))
+      .map(([k, v]) => [k, v - (before[k] ?? 0)]),
+  );
 const add = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
 
 describe('hostile ZMQ traffic through the real service', () => {
@@ -166,8 +237,10 @@ describe('hostile ZMQ traffic through the real service', () => {
 
   /** Publisher connected to `t`, past a sentinel: every probe sent before it has arrived (one connection is FIFO). */
   async function publisherFor(t: TestService): Promise<Publisher> {
-    const pub = await connectedPublisher(t.service.subscriber.lastEndpoint!, kvMessage('kv@10.255.0.1:1@probe', 0, [0, [], null]), () =>
-      t.service.pipeline.endpoints().has('10.255.0.1:1'),
+    const pub = await connectedPublisher(
+      t.service.subscriber.lastEndpoint!,
+      kvMessage('kv@10.255.0.1:1@probe', 0, [0, [], null]),
+      () => t.service.pipeline.endpoints().has('10.255.0.1:1'),
     );
     await pub.send(kvMessage('kv@10.255.0.2:1@probe', 0, [0, [], null]));
     await waitFor(() => t.service.pipeline.endpoints().has('10.255.0.2:1'), 'sentinel');
@@ -207,7 +280,8 @@ describe('hostile ZMQ traffic through the real service', () => {
               mixed.splice(at % (mixed.length + 1), 0, BAD_EVENTS[which][0]);
               add(expectedDecode, BAD_EVENTS[which][1]);
             }
-            const env = (evs: unknown[]) => (v.envelope === 'array' ? [1.5, evs, null] : { ts: 1.5, events: evs, data_parallel_rank: 0 });
+            const env = (evs: unknown[]) =>
+              v.envelope === 'array' ? [1.5, evs, null] : { ts: 1.5, events: evs, data_parallel_rank: 0 };
             const seq = seqs[v.endpoint]++;
             return {
               hostile: [Buffer.from(topic(v.endpoint)), seqFrame(seq), pack(env(mixed))],
@@ -231,11 +305,21 @@ describe('hostile ZMQ traffic through the real service', () => {
 
           const h = hostile.service.pipeline;
           const c = clean.service.pipeline;
-          const before = { messages: h.counters.messages, dropped: { ...h.counters.dropped }, decode: { ...h.counters.decodeErrors }, lost: h.counters.lostBatches };
+          const before = {
+            messages: h.counters.messages,
+            dropped: { ...h.counters.dropped },
+            decode: { ...h.counters.decodeErrors },
+            lost: h.counters.lostBatches,
+          };
           const cleanBefore = c.counters.messages;
           for (const m of hostileMsgs) await toHostile.send(m);
           for (const p of validPairs) await toClean.send(p.clean);
-          await waitFor(() => h.counters.messages >= before.messages + counted && c.counters.messages >= cleanBefore + validPairs.length, 'all messages');
+          await waitFor(
+            () =>
+              h.counters.messages >= before.messages + counted &&
+              c.counters.messages >= cleanBefore + validPairs.length,
+            'all messages',
+          );
           await Promise.all([h.idle(), c.idle()]);
 
           expect({
@@ -248,11 +332,17 @@ describe('hostile ZMQ traffic through the real service', () => {
           // Same endpoints, sequence state and per-tier entries, through gRPC ListEndpoints.
           // skipped_events differs by design: it counts, per endpoint, the malformed events only the hostile side saw.
           type Info = { endpoint: string; lastEventAgeSeconds: number; skippedEvents: Record<string, string> };
-          const mine = (r: { endpoints: Info[] }) => r.endpoints.filter((e) => [0, 1, 2].some((k) => e.endpoint === ident(k)));
+          const mine = (r: { endpoints: Info[] }) =>
+            r.endpoints.filter((e) => [0, 1, 2].some((k) => e.endpoint === ident(k)));
           const strip = ({ lastEventAgeSeconds: _age, skippedEvents: _skipped, ...rest }: Info) => rest;
-          const [hl, cl] = await Promise.all([hostile.kv.call('ListEndpoints', {}), clean.kv.call('ListEndpoints', {})]);
+          const [hl, cl] = await Promise.all([
+            hostile.kv.call('ListEndpoints', {}),
+            clean.kv.call('ListEndpoints', {}),
+          ]);
           expect(mine(hl).map(strip)).toStrictEqual(mine(cl).map(strip));
-          expect(mine(hl).map((e) => e.endpoint)).toStrictEqual([...new Set(valid.map((v) => v.endpoint))].sort().map(ident));
+          expect(mine(hl).map((e) => e.endpoint)).toStrictEqual(
+            [...new Set(valid.map((v) => v.endpoint))].sort().map(ident),
+          );
           // Same prefix matches for every prompt, through gRPC Lookup (block keys of the prompt's tokens).
           const candidates = [0, 1, 2].map(ident);
           for (let p = 0; p < 4; p++) {
@@ -274,8 +364,10 @@ describe('hostile ZMQ traffic through the real service', () => {
     const t = hostile.service.pipeline.counters;
     expect(text).toContain(`kv_indexer_messages_received_total ${t.messages}\n`);
     expect(Object.keys(t.dropped).sort()).toStrictEqual(['bad_seq', 'bad_topic', 'frame_count', 'payload_too_large']);
-    for (const [reason, n] of Object.entries(t.dropped)) expect(text).toContain(`kv_indexer_messages_dropped_total{reason="${reason}"} ${n}\n`);
-    for (const [reason, n] of Object.entries(t.decodeErrors)) expect(text).toContain(`kv_indexer_decode_errors_total{reason="${reason}"} ${n}\n`);
+    for (const [reason, n] of Object.entries(t.dropped))
+      expect(text).toContain(`kv_indexer_messages_dropped_total{reason="${reason}"} ${n}\n`);
+    for (const [reason, n] of Object.entries(t.decodeErrors))
+      expect(text).toContain(`kv_indexer_decode_errors_total{reason="${reason}"} ${n}\n`);
     expect(text).toContain(`kv_indexer_lost_batches_total ${t.lostBatches}\n`);
   });
 
@@ -294,9 +386,13 @@ describe('input size limits of the write path (zmq.maxTopicBytes, zmq.maxPayload
   let pub: Publisher;
 
   beforeAll(async () => {
-    t = await startTestService({ overrides: { zmq: { maxTopicBytes: 64, maxPayloadBytes: 2048 }, endpoints: { maxTracked: 4 } } });
-    pub = await connectedPublisher(t.service.subscriber.lastEndpoint!, kvMessage('kv@10.255.0.1:1@probe', 0, [0, [], null]), () =>
-      t.service.pipeline.endpoints().has('10.255.0.1:1'),
+    t = await startTestService({
+      overrides: { zmq: { maxTopicBytes: 64, maxPayloadBytes: 2048 }, endpoints: { maxTracked: 4 } },
+    });
+    pub = await connectedPublisher(
+      t.service.subscriber.lastEndpoint!,
+      kvMessage('kv@10.255.0.1:1@probe', 0, [0, [], null]),
+      () => t.service.pipeline.endpoints().has('10.255.0.1:1'),
     );
     await pub.send(kvMessage('kv@10.255.0.2:1@probe', 0, [0, [], null]));
     await waitFor(() => t.service.pipeline.endpoints().has('10.255.0.2:1'), 'sentinel');
@@ -318,7 +414,8 @@ describe('input size limits of the write path (zmq.maxTopicBytes, zmq.maxPayload
     await pub.send(kvMessage(at64, 0, stored(1n)));
     await pub.send(kvMessage(`${at64}m`, 0, stored(2n)));
     // A payload of exactly 2048 bytes is accepted (on another endpoint); 2049 bytes is dropped before decoding.
-    const withName = (len: number) => pack([1, [['BlockStored', [3n], null, tokenRange(B), B, null, null, 'n'.repeat(len)]], null]);
+    const withName = (len: number) =>
+      pack([1, [['BlockStored', [3n], null, tokenRange(B), B, null, null, 'n'.repeat(len)]], null]);
     let len = 0;
     while (withName(len).length < 2048) len++;
     const at2048 = withName(len);
@@ -348,6 +445,8 @@ describe('input size limits of the write path (zmq.maxTopicBytes, zmq.maxPayload
     await waitFor(() => p.counters.messages >= before.messages + 20, 'twenty messages');
     expect((p.counters.dropped.bad_topic ?? 0) - before.bad).toBe(20);
     const listed = [...p.rejectedTopics().keys()].filter((k) => k.startsWith('kv@10.0.0.9:'));
-    expect(listed).toStrictEqual(Array.from({ length: 20 }, (_, i) => `${long(i).slice(0, 64)}… (${Buffer.byteLength(long(i))} bytes)`));
+    expect(listed).toStrictEqual(
+      Array.from({ length: 20 }, (_, i) => `${long(i).slice(0, 64)}… (${Buffer.byteLength(long(i))} bytes)`),
+    );
   });
 });

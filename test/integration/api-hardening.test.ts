@@ -7,7 +7,11 @@ import { startTestService, type TestService } from '../support/service.js';
 import { kvMessage, tokenRange, waitFor } from '../support/zmq.js';
 
 const MODEL = 'hardening/model';
-const failure = (p: Promise<unknown>) => p.then(() => null, (e: ServiceError) => ({ code: e.code, details: e.details }));
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: ServiceError) => ({ code: e.code, details: e.details }),
+  );
 const INVALID = 3;
 const EXHAUSTED = 8;
 
@@ -35,7 +39,13 @@ describe('API hardening', () => {
     // A pod publishes the model (ZMQ may drop what is sent before the subscription: republish until it lands).
     let seq = 0;
     await waitFor(() => {
-      void pub.send(kvMessage(`kv@10.0.0.1:8000@${MODEL}`, seq++, [Date.now() / 1000, [['BlockStored', [1n, 2n], null, tokenRange(32), 16, null, null]], null]));
+      void pub.send(
+        kvMessage(`kv@10.0.0.1:8000@${MODEL}`, seq++, [
+          Date.now() / 1000,
+          [['BlockStored', [1n, 2n], null, tokenRange(32), 16, null, null]],
+          null,
+        ]),
+      );
       return (t.service.index as MemoryIndex).entriesOf('10.0.0.1:8000') === 2;
     }, 'the pod indexed');
     const after = await t.kv.call('Score', request);
@@ -45,24 +55,58 @@ describe('API hardening', () => {
 
   it('Reserve, Score.speculate and AddEndpoint (no admin token) refuse host names; IP literals pass', async () => {
     const named = 'metadata.internal:80';
-    const why = (field: string, v: string) => `${field}: "${v}" is not <ip>:<port> (host names are refused without an admin token; see api.allowHostnameEndpoints)`;
-    expect(await failure(t.kv.call('Reserve', { endpoint: named, blockKeys: ['1'], ttlMs: 100 }))).toEqual({ code: INVALID, details: why('endpoint', named) });
-    expect(await failure(t.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(16) }, speculate: { endpoint: named, ttlMs: 100 } }))).toEqual({ code: INVALID, details: why('speculate.endpoint', named) });
-    expect(await failure(t.kv.call('AddEndpoint', { endpoint: named, zmqAddress: 'tcp://10.0.0.9:5557' }))).toEqual({ code: INVALID, details: why('endpoint', named) });
-    expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', zmqAddress: `tcp://${named}` }))).toEqual({ code: INVALID, details: why('zmq_address', named) });
-    expect(await failure(t.kv.call('Reserve', { endpoint: '10.0.0.1:08000', blockKeys: ['1'], ttlMs: 100 }))).toMatchObject({ code: INVALID });
+    const why = (field: string, v: string) =>
+      `${field}: "${v}" is not <ip>:<port> (host names are refused without an admin token; see api.allowHostnameEndpoints)`;
+    expect(await failure(t.kv.call('Reserve', { endpoint: named, blockKeys: ['1'], ttlMs: 100 }))).toEqual({
+      code: INVALID,
+      details: why('endpoint', named),
+    });
+    expect(
+      await failure(
+        t.kv.call('Score', {
+          model: MODEL,
+          tokens: { tokenIds: tokenRange(16) },
+          speculate: { endpoint: named, ttlMs: 100 },
+        }),
+      ),
+    ).toEqual({ code: INVALID, details: why('speculate.endpoint', named) });
+    expect(await failure(t.kv.call('AddEndpoint', { endpoint: named, zmqAddress: 'tcp://10.0.0.9:5557' }))).toEqual({
+      code: INVALID,
+      details: why('endpoint', named),
+    });
+    expect(
+      await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', zmqAddress: `tcp://${named}` })),
+    ).toEqual({ code: INVALID, details: why('zmq_address', named) });
+    expect(
+      await failure(t.kv.call('Reserve', { endpoint: '10.0.0.1:08000', blockKeys: ['1'], ttlMs: 100 })),
+    ).toMatchObject({ code: INVALID });
     // The per-rank identities and the discovery URL (the service would GET it) take the same rule.
-    expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', zmqAddress: 'tcp://10.0.0.9:5557', ranks: 2, rankEndpoints: ['10.0.0.9:8000', named] }))).toEqual({
+    expect(
+      await failure(
+        t.kv.call('AddEndpoint', {
+          endpoint: '10.0.0.9:8000',
+          zmqAddress: 'tcp://10.0.0.9:5557',
+          ranks: 2,
+          rankEndpoints: ['10.0.0.9:8000', named],
+        }),
+      ),
+    ).toEqual({
       code: INVALID,
       details: why('rank_endpoints[1]', named),
     });
-    expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', discoveryUrl: `http://${named}/v1` }))).toEqual({ code: INVALID, details: why('discovery_url', named) });
-    expect(await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', discoveryUrl: 'http://localhost:8000' }))).toEqual({
+    expect(
+      await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', discoveryUrl: `http://${named}/v1` })),
+    ).toEqual({ code: INVALID, details: why('discovery_url', named) });
+    expect(
+      await failure(t.kv.call('AddEndpoint', { endpoint: '10.0.0.9:8000', discoveryUrl: 'http://localhost:8000' })),
+    ).toEqual({
       code: INVALID,
       details: why('discovery_url', 'localhost:8000'),
     });
     expect(t.service.transport.connectedEndpoints()).toEqual([]); // nothing was connected
-    expect(await t.kv.call('Reserve', { endpoint: '[fd00::5]:8000', blockKeys: ['1'], ttlMs: 50 })).toEqual({ reservedBlocks: 1 });
+    expect(await t.kv.call('Reserve', { endpoint: '[fd00::5]:8000', blockKeys: ['1'], ttlMs: 50 })).toEqual({
+      reservedBlocks: 1,
+    });
   });
 
   it('speculative entries per caller are bounded (api.maxSpeculativePerCaller = 100): RESOURCE_EXHAUSTED, nothing reserved, freed at TTL or Release', async () => {
@@ -71,22 +115,36 @@ describe('API hardening', () => {
     const index = t.service.index as MemoryIndex;
     const speculative = () => index.statsSync().speculativeEntries;
     const base = speculative();
-    expect(await t.kv.call('Reserve', { endpoint: '10.0.0.2:8000', blockKeys: keys(1000), ttlMs: 400 })).toEqual({ reservedBlocks: 60 });
-    expect(await failure(t.kv.call('Reserve', { endpoint: '10.0.0.2:8000', blockKeys: keys(2000), ttlMs: 400 }))).toEqual({
+    expect(await t.kv.call('Reserve', { endpoint: '10.0.0.2:8000', blockKeys: keys(1000), ttlMs: 400 })).toEqual({
+      reservedBlocks: 60,
+    });
+    expect(
+      await failure(t.kv.call('Reserve', { endpoint: '10.0.0.2:8000', blockKeys: keys(2000), ttlMs: 400 })),
+    ).toEqual({
       code: EXHAUSTED,
-      details: 'block_keys: 127.0.0.1 holds 60 speculative entries; 60 more would pass api.maxSpeculativePerCaller (100)',
+      details:
+        'block_keys: 127.0.0.1 holds 60 speculative entries; 60 more would pass api.maxSpeculativePerCaller (100)',
     });
     expect(speculative() - base).toBe(60); // the refused call reserved nothing
     // Score.speculate counts against the same bound: 16 tokens = 1 block … 48 tokens = 3 blocks.
-    const spec = (n: number) => t.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(16 * n, 5000) }, speculate: { endpoint: '10.0.0.2:8000', ttlMs: 400 } });
+    const spec = (n: number) =>
+      t.kv.call('Score', {
+        model: MODEL,
+        tokens: { tokenIds: tokenRange(16 * n, 5000) },
+        speculate: { endpoint: '10.0.0.2:8000', ttlMs: 400 },
+      });
     expect((await spec(40)).totalBlocks).toBe(40);
     expect(await failure(spec(1))).toMatchObject({ code: EXHAUSTED });
     // Release gives entries back at once.
-    expect(await t.kv.call('Release', { endpoint: '10.0.0.2:8000', blockKeys: keys(1000).slice(0, 30) })).toEqual({ releasedBlocks: 30 });
+    expect(await t.kv.call('Release', { endpoint: '10.0.0.2:8000', blockKeys: keys(1000).slice(0, 30) })).toEqual({
+      releasedBlocks: 30,
+    });
     expect((await spec(30)).totalBlocks).toBe(30);
     // After the TTL the caller's quota is free again.
     await new Promise((r) => setTimeout(r, 450));
-    expect(await t.kv.call('Reserve', { endpoint: '10.0.0.2:8000', blockKeys: keys(3000), ttlMs: 400 })).toEqual({ reservedBlocks: 60 });
+    expect(await t.kv.call('Reserve', { endpoint: '10.0.0.2:8000', blockKeys: keys(3000), ttlMs: 400 })).toEqual({
+      reservedBlocks: 60,
+    });
   });
 });
 
@@ -100,16 +158,28 @@ describe('the speculative bound with the Redis backend (shared index, real redis
 
   it('refuses past api.maxSpeculativePerCaller and reserves nothing in Redis', async () => {
     redis = await startRedis();
-    t = await startTestService({ overrides: { index: { backend: 'redis', redisUrl: redis.url, redisKeyPrefix: 'hard:' }, api: { maxSpeculativePerCaller: 50 } } });
+    t = await startTestService({
+      overrides: {
+        index: { backend: 'redis', redisUrl: redis.url, redisKeyPrefix: 'hard:' },
+        api: { maxSpeculativePerCaller: 50 },
+      },
+    });
     const keys = (from: number, n: number) => Array.from({ length: n }, (_, i) => String(from + i));
-    expect(await t.kv.call('Reserve', { endpoint: '10.0.0.3:8000', blockKeys: keys(1, 40), ttlMs: 30_000 })).toEqual({ reservedBlocks: 40 });
-    expect(await failure(t.kv.call('Reserve', { endpoint: '10.0.0.3:8000', blockKeys: keys(100, 11), ttlMs: 30_000 }))).toEqual({
+    expect(await t.kv.call('Reserve', { endpoint: '10.0.0.3:8000', blockKeys: keys(1, 40), ttlMs: 30_000 })).toEqual({
+      reservedBlocks: 40,
+    });
+    expect(
+      await failure(t.kv.call('Reserve', { endpoint: '10.0.0.3:8000', blockKeys: keys(100, 11), ttlMs: 30_000 })),
+    ).toEqual({
       code: EXHAUSTED,
-      details: 'block_keys: 127.0.0.1 holds 40 speculative entries; 11 more would pass api.maxSpeculativePerCaller (50)',
+      details:
+        'block_keys: 127.0.0.1 holds 40 speculative entries; 11 more would pass api.maxSpeculativePerCaller (50)',
     });
     const stats = await t.kv.call('GetStats', {});
     expect(stats.speculativeEntries).toBe('40');
-    expect(await failure(t.kv.call('Reserve', { endpoint: 'pod-a.svc:8000', blockKeys: ['1'], ttlMs: 100 }))).toMatchObject({ code: INVALID });
+    expect(
+      await failure(t.kv.call('Reserve', { endpoint: 'pod-a.svc:8000', blockKeys: ['1'], ttlMs: 100 })),
+    ).toMatchObject({ code: INVALID });
   });
 });
 
@@ -149,14 +219,25 @@ describe('metrics cardinality with 16k endpoints', () => {
     // How long a scrape holds the event loop is a figure for benchmarks, not an assertion here: this checks that
     // Scores interleaved with four concurrent scrapes of 16k endpoints all answer, with the right totals.
     await t.kv.call('Score', { model: 'm', tokens: { tokenIds: tokenRange(64) } }); // the connection is up
-    const scrapes = Array.from({ length: 4 }, () => fetch(`http://127.0.0.1:${t.api.metricsPort}/metrics`).then((r) => r.text()));
+    const scrapes = Array.from({ length: 4 }, () =>
+      fetch(`http://127.0.0.1:${t.api.metricsPort}/metrics`).then((r) => r.text()),
+    );
     const totals: number[] = [];
     for (let i = 0; i < 100; i++) {
-      const res = await t.kv.call('Score', { model: 'm', tokens: { tokenIds: tokenRange(64) }, candidates: ['10.0.0.1:8000'] });
+      const res = await t.kv.call('Score', {
+        model: 'm',
+        tokens: { tokenIds: tokenRange(64) },
+        candidates: ['10.0.0.1:8000'],
+      });
       totals.push(res.totalBlocks);
     }
     const texts = await Promise.all(scrapes);
     expect(totals).toEqual(Array(100).fill(4));
-    expect(texts.map((x) => x.includes('kv_indexer_endpoint_batches_applied_total{endpoint="other"}'))).toEqual([true, true, true, true]);
+    expect(texts.map((x) => x.includes('kv_indexer_endpoint_batches_applied_total{endpoint="other"}'))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
   });
 });

@@ -19,7 +19,15 @@ let pub: Publisher;
 
 /** vLLM ≥ 0.23 tagged-map BlockStored of `hashes.length` 16-token blocks. */
 function storedMap(hashes: number[], tokens: number[], extraKeys: unknown[], more: Record<string, unknown> = {}) {
-  return { type: 'BlockStored', block_hashes: hashes.map(BigInt), parent_block_hash: null, token_ids: tokens, block_size: 16, extra_keys: extraKeys, ...more };
+  return {
+    type: 'BlockStored',
+    block_hashes: hashes.map(BigInt),
+    parent_block_hash: null,
+    token_ids: tokens,
+    block_size: 16,
+    extra_keys: extraKeys,
+    ...more,
+  };
 }
 
 async function lookupImages(identifiers: string[], candidates: string[] = []) {
@@ -40,7 +48,11 @@ async function imageScore(candidates: string[]) {
     },
     candidates,
   });
-  return (res.scores as { endpoint: string; matchedBlocks: number; imagesSeen: number }[]).map((s) => [s.endpoint, s.matchedBlocks, s.imagesSeen]);
+  return (res.scores as { endpoint: string; matchedBlocks: number; imagesSeen: number }[]).map((s) => [
+    s.endpoint,
+    s.matchedBlocks,
+    s.imagesSeen,
+  ]);
 }
 
 async function stats() {
@@ -59,15 +71,35 @@ async function expectInvalid(call: Promise<unknown>, details: string) {
 
 beforeAll(async () => {
   t = await startTestService();
-  pub = await connectedPublisher(t.service.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
-    t.service.pipeline.endpoints().has('10.9.9.9:1'),
+  pub = await connectedPublisher(
+    t.service.subscriber.lastEndpoint!,
+    kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
+    () => t.service.pipeline.endpoints().has('10.9.9.9:1'),
   );
   // A: two blocks; img-1 starts at token 4 and runs into block 1, where img-2 starts at token 26 (vLLM ≥ 0.19 items).
-  await pub.send(kvMessage(`kv@${A}@${MODEL}`, 0, [1, [storedMap([1001, 1002], tokenRange(32), [[['img-1', 4]], [['img-1', -12], ['img-2', 10]]])], null]));
+  await pub.send(
+    kvMessage(`kv@${A}@${MODEL}`, 0, [
+      1,
+      [
+        storedMap([1001, 1002], tokenRange(32), [
+          [['img-1', 4]],
+          [
+            ['img-1', -12],
+            ['img-2', 10],
+          ],
+        ]),
+      ],
+      null,
+    ]),
+  );
   await waitFor(() => t.service.residency.entries === 2, 'A stored img-1 and img-2');
   // B, later: one LoRA block with img-2; the LoRA name and the cache salt in extra_keys are not images.
   await pub.send(
-    kvMessage(`kv@${B}@${MODEL}`, 0, [1, [storedMap([2001], tokenRange(16, 500), [['sql', ['img-2', 3], 'tenant-salt']], { lora_name: 'sql' })], null]),
+    kvMessage(`kv@${B}@${MODEL}`, 0, [
+      1,
+      [storedMap([2001], tokenRange(16, 500), [['sql', ['img-2', 3], 'tenant-salt']], { lora_name: 'sql' })],
+      null,
+    ]),
   );
   await waitFor(() => t.service.residency.entries === 3, 'B stored img-2');
 }, 30_000);
@@ -109,11 +141,26 @@ describe('encoder residency over ZMQ and gRPC', () => {
     const select = async (policy: string) => {
       const res = await t.kv.call('Select', {
         model: MODEL,
-        tokens: { tokenIds: tokenRange(32), items: [{ identifier: 'img-1', offset: 4, length: 20 }, { identifier: 'img-2', offset: 26, length: 4 }] },
+        tokens: {
+          tokenIds: tokenRange(32),
+          items: [
+            { identifier: 'img-1', offset: 4, length: 20 },
+            { identifier: 'img-2', offset: 26, length: 4 },
+          ],
+        },
         candidates: [A, B, C],
         policy,
       });
-      return { chosen: res.endpoint, rows: res.candidates.map((c: Record<string, number>) => [c.endpoint, c.cachedBlocks, c.encodeTokens, c.encodeMs, c.predictedTtftMs]) };
+      return {
+        chosen: res.endpoint,
+        rows: res.candidates.map((c: Record<string, number>) => [
+          c.endpoint,
+          c.cachedBlocks,
+          c.encodeTokens,
+          c.encodeMs,
+          c.predictedTtftMs,
+        ]),
+      };
     };
     // Defaults: prefill 8000 tokens/s, encoder 20000 tokens/s. A holds both blocks (both images inside its prefix);
     // B holds nothing and has seen img-2 only (img-1's 20 tokens to encode); C has seen neither (20 + 4).
@@ -145,12 +192,24 @@ describe('encoder residency over ZMQ and gRPC', () => {
   });
 
   it('refuses bad LookupImages requests with INVALID_ARGUMENT naming the field, changing nothing', async () => {
-    await expectInvalid(t.kv.call('LookupImages', { identifiers: [] }), 'identifiers: at least one identifier is required');
+    await expectInvalid(
+      t.kv.call('LookupImages', { identifiers: [] }),
+      'identifiers: at least one identifier is required',
+    );
     const tooMany = Array.from({ length: 65 }, (_, i) => `img-${i}`);
-    await expectInvalid(t.kv.call('LookupImages', { identifiers: tooMany }), 'identifiers: 65 identifiers, at most 64 (api.maxItems)');
-    await expectInvalid(t.kv.call('LookupImages', { identifiers: ['img-1', 'x'.repeat(257)] }), 'identifiers[1]: is longer than 256 characters');
+    await expectInvalid(
+      t.kv.call('LookupImages', { identifiers: tooMany }),
+      'identifiers: 65 identifiers, at most 64 (api.maxItems)',
+    );
+    await expectInvalid(
+      t.kv.call('LookupImages', { identifiers: ['img-1', 'x'.repeat(257)] }),
+      'identifiers[1]: is longer than 256 characters',
+    );
     await expectInvalid(t.kv.call('LookupImages', { identifiers: ['img-1', ''] }), 'identifiers[1]: is empty');
-    await expectInvalid(t.kv.call('LookupImages', { identifiers: ['img-1'], candidates: [A, 'nope'] }), 'candidates[1]: "nope" is not <host>:<port>');
+    await expectInvalid(
+      t.kv.call('LookupImages', { identifiers: ['img-1'], candidates: [A, 'nope'] }),
+      'candidates[1]: "nope" is not <host>:<port>',
+    );
     // 64 identifiers of 256 characters are fine.
     const longest = Array.from({ length: 64 }, (_, i) => `${i}`.padEnd(256, 'x'));
     expect((await lookupImages(longest)).map((i) => i.endpoints)).toEqual(longest.map(() => []));

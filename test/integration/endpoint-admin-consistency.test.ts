@@ -58,20 +58,36 @@ describe('resync clears are counted as reason="resync", not "api"', () => {
     const log = createLogger('silent');
     service = await startService(config, log);
     api = await startApi(service, config, log);
-    pub = await connectedPublisher(service.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () => service.pipeline.endpoints().has('10.9.9.9:1'));
+    pub = await connectedPublisher(
+      service.subscriber.lastEndpoint!,
+      kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
+      () => service.pipeline.endpoints().has('10.9.9.9:1'),
+    );
     const A = '10.0.0.1:8000';
-    await pub.send(kvMessage(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [1n], null, tokenRange(16), 16, null, null]], null]));
+    await pub.send(
+      kvMessage(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [1n], null, tokenRange(16), 16, null, null]], null]),
+    );
     await waitFor(() => service.pipeline.stream(A)?.last === 0n, 'the first batch applied');
     await service.index.flush();
     await redis.kill();
     await redis.restart();
     // The writer learns on its next writes that the server is a new, empty one: it clears and resynchronises A.
     let seq = 1;
-    await waitFor(() => {
-      void pub.send(kvMessage(`kv@${A}@${MODEL}`, seq++, [seq, [['BlockStored', [BigInt(seq + 10)], null, tokenRange(16, seq * 100), 16, null, null]], null]));
-      void service.index.flush().catch(() => undefined);
-      return (service.pipeline.counters.clears.resync ?? 0) >= 1;
-    }, 'a resync clear', 15_000);
+    await waitFor(
+      () => {
+        void pub.send(
+          kvMessage(`kv@${A}@${MODEL}`, seq++, [
+            seq,
+            [['BlockStored', [BigInt(seq + 10)], null, tokenRange(16, seq * 100), 16, null, null]],
+            null,
+          ]),
+        );
+        void service.index.flush().catch(() => undefined);
+        return (service.pipeline.counters.clears.resync ?? 0) >= 1;
+      },
+      'a resync clear',
+      15_000,
+    );
     expect(service.pipeline.counters.clears.api).toBeUndefined();
     const text = await (await fetch(`http://127.0.0.1:${api.metricsPort}/metrics`)).text();
     expect(text).toMatch(/kv_indexer_endpoint_clears_total\{reason="resync"\} [1-9]/);

@@ -20,7 +20,10 @@ const endpoint = (i: number) => `10.0.0.${i}:8000`;
  */
 describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode)', () => {
   const logs: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = pino(
+    { level: 'info' },
+    { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   let service: RunningService;
   let api: RunningApi;
   const pubs: Publisher[] = [];
@@ -36,17 +39,25 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
   function batch(i: number): Buffer[] {
     const seq = seqs.get(i) ?? 0;
     seqs.set(i, seq + 1);
-    return kvMessage(`kv@${endpoint(i)}@${MODEL}`, seq, [Date.now() / 1000, [['BlockStored', [BigInt(1000 + i)], null, tokenRange(16, i * 100), 16, null, null]], null]);
+    return kvMessage(`kv@${endpoint(i)}@${MODEL}`, seq, [
+      Date.now() / 1000,
+      [['BlockStored', [BigInt(1000 + i)], null, tokenRange(16, i * 100), 16, null, null]],
+      null,
+    ]);
   }
 
   async function publisher(i: number, arrived: () => boolean): Promise<Publisher> {
     const pub = new Publisher();
     pubs.push(pub);
     pub.connect(service.subscriber.lastEndpoint!);
-    await waitFor(() => {
-      void pub.send(batch(i));
-      return arrived();
-    }, `pod ${i}'s first batch`, 10_000);
+    await waitFor(
+      () => {
+        void pub.send(batch(i));
+        return arrived();
+      },
+      `pod ${i}'s first batch`,
+      10_000,
+    );
     return pub;
   }
 
@@ -54,13 +65,16 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
   const scrape = async () => (await fetch(`http://127.0.0.1:${api.metricsPort}/metrics`)).text();
   const drops = () => service.pipeline.counters.dropped.too_many_endpoints ?? 0;
 
-  it('drops a 4th pod while 3 are live (counted, one warning per interval), then gives it a stale pod\'s slot', async () => {
+  it("drops a 4th pod while 3 are live (counted, one warning per interval), then gives it a stale pod's slot", async () => {
     const config = embeddedConfig({ endpoints: { maxTracked: 3, staleSeconds: 1.5 } });
     service = await startService(config, log);
     api = await startApi(service, config, log);
     const live = new Map<number, Publisher>();
     for (const i of [1, 2, 3]) live.set(i, await publisher(i, () => identities().includes(endpoint(i))));
-    await waitFor(() => [1, 2, 3].every((i) => (service.index as MemoryIndex).entriesOf(endpoint(i)) === 1), 'three pods indexed');
+    await waitFor(
+      () => [1, 2, 3].every((i) => (service.index as MemoryIndex).entriesOf(endpoint(i)) === 1),
+      'three pods indexed',
+    );
 
     // All three slots live: pod 4 is dropped, every batch counted, one warning (rate-limited, with the count).
     const pub4 = await publisher(4, () => drops() >= 1);
@@ -68,7 +82,13 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
     await waitFor(() => drops() >= 6, 'six dropped batches');
     const warnings = logs.filter((l) => String(l.msg).startsWith('too many endpoints'));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ level: 40, identity: endpoint(4), maxEndpoints: 3, droppedSinceLastWarning: 1, droppedTotal: 1 });
+    expect(warnings[0]).toMatchObject({
+      level: 40,
+      identity: endpoint(4),
+      maxEndpoints: 3,
+      droppedSinceLastWarning: 1,
+      droppedTotal: 1,
+    });
     expect(identities()).toEqual([endpoint(1), endpoint(2), endpoint(3)]);
     expect(await scrape()).toContain(`kv_indexer_messages_dropped_total{reason="too_many_endpoints"} ${drops()}`);
 
@@ -83,18 +103,24 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
           void pub4.send(batch(4));
           return identities().includes(endpoint(4));
         },
-        'pod 4 admitted in pod 1\'s slot',
+        "pod 4 admitted in pod 1's slot",
         10_000,
       );
       await waitFor(() => (service.index as MemoryIndex).entriesOf(endpoint(4)) >= 1, 'pod 4 indexed');
       expect(identities()).toEqual([endpoint(2), endpoint(3), endpoint(4)]);
       expect((service.index as MemoryIndex).entriesOf(endpoint(1))).toBe(0); // nobody vouches for pod 1's cache any more
       expect(service.pipeline.counters.clears).toEqual({ reclaimed: 1 });
-      expect(logs.find((l) => String(l.msg).startsWith('endpoints.maxTracked reached'))).toMatchObject({ endpoint: endpoint(1) });
+      expect(logs.find((l) => String(l.msg).startsWith('endpoints.maxTracked reached'))).toMatchObject({
+        endpoint: endpoint(1),
+      });
       // Pod 1's per-endpoint series are gone from the scrape; pod 4's are there.
       const text = await scrape();
       expect(text).not.toContain(`endpoint="${endpoint(1)}"`);
-      expect(text).toMatch(new RegExp(`kv_indexer_endpoint_batches_applied_total\\{endpoint="${endpoint(4).replace(/\./g, '\\.')}"\\} \\d+`));
+      expect(text).toMatch(
+        new RegExp(
+          `kv_indexer_endpoint_batches_applied_total\\{endpoint="${endpoint(4).replace(/\./g, '\\.')}"\\} \\d+`,
+        ),
+      );
     } finally {
       clearInterval(heartbeat);
     }
@@ -133,7 +159,11 @@ describe('endpoint churn at endpoints.maxTracked (real ZMQ publishers, bind mode
       { limits: { maxEndpoints: 1 }, clock: () => now, staleMs: 1_000, clearStaleMs: 5_000 },
     );
     const wireOf = (i: number) => pipeline.listEndpoints().find((e) => e.identity === endpoint(i))?.wire;
-    const stored = (n: number) => ({ storedBlocksByLocality: { unspecified: n }, storedBlocksByOwnership: {}, skippedEvents: {} });
+    const stored = (n: number) => ({
+      storedBlocksByLocality: { unspecified: n },
+      storedBlocksByOwnership: {},
+      skippedEvents: {},
+    });
     for (let k = 0; k < 2; k++) pipeline.handle(batch(11));
     await pipeline.idle();
     expect(wireOf(11)).toEqual(stored(2));

@@ -36,13 +36,28 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
       service.pipeline.endpoints().has('10.9.9.9:1'),
     );
     // A: 3 GPU blocks; B: 2 GPU blocks, the second also on CPU.
-    await pub.send(msg(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [11n, 12n, 13n], null, tokens(48), 16, null, null]], null]));
+    await pub.send(
+      msg(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [11n, 12n, 13n], null, tokens(48), 16, null, null]], null]),
+    );
     await pub.send(
       msg(`kv@${B}@${MODEL}`, 0, [
         1,
         [
-          { type: 'BlockStored', block_hashes: [21n, 22n], parent_block_hash: null, token_ids: tokens(32), block_size: 16 },
-          { type: 'BlockStored', block_hashes: [22n], parent_block_hash: null, token_ids: [], block_size: 0, medium: 'CPU' },
+          {
+            type: 'BlockStored',
+            block_hashes: [21n, 22n],
+            parent_block_hash: null,
+            token_ids: tokens(32),
+            block_size: 16,
+          },
+          {
+            type: 'BlockStored',
+            block_hashes: [22n],
+            parent_block_hash: null,
+            token_ids: [],
+            block_size: 0,
+            medium: 'CPU',
+          },
         ],
         null,
       ]),
@@ -72,9 +87,33 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(res.blockKeys).toEqual(keysOf(tokens(48)));
     expect(res.degraded).toBe(false);
     expect(res.scores).toEqual([
-      { endpoint: A, matchedBlocks: 3, weighted: 3, normalized: 1, blocksByTier: { GPU: 3 }, speculativeBlocks: 0, imagesSeen: 0 },
-      { endpoint: B, matchedBlocks: 2, weighted: 2, normalized: 2 / 3, blocksByTier: { GPU: 2 }, speculativeBlocks: 0, imagesSeen: 0 },
-      { endpoint: '10.0.0.3:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 0 },
+      {
+        endpoint: A,
+        matchedBlocks: 3,
+        weighted: 3,
+        normalized: 1,
+        blocksByTier: { GPU: 3 },
+        speculativeBlocks: 0,
+        imagesSeen: 0,
+      },
+      {
+        endpoint: B,
+        matchedBlocks: 2,
+        weighted: 2,
+        normalized: 2 / 3,
+        blocksByTier: { GPU: 2 },
+        speculativeBlocks: 0,
+        imagesSeen: 0,
+      },
+      {
+        endpoint: '10.0.0.3:8000',
+        matchedBlocks: 0,
+        weighted: 0,
+        normalized: 0,
+        blocksByTier: {},
+        speculativeBlocks: 0,
+        imagesSeen: 0,
+      },
     ]);
   });
 
@@ -86,7 +125,12 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
       tierWeights: { GPU: 0.5 },
     });
     // Block 2 is on GPU (0.5 here) and CPU (0.8): the best tier counts.
-    expect(res.scores[0]).toMatchObject({ endpoint: B, matchedBlocks: 2, weighted: 1.3, blocksByTier: { GPU: 1, CPU: 1 } });
+    expect(res.scores[0]).toMatchObject({
+      endpoint: B,
+      matchedBlocks: 2,
+      weighted: 1.3,
+      blocksByTier: { GPU: 1, CPU: 1 },
+    });
     const look = await kv.call('Lookup', { blockKeys: keysOf(tokens(48)) });
     expect(look.totalBlocks).toBe(3);
     expect(look.scores.map((s: { endpoint: string; matchedBlocks: number }) => [s.endpoint, s.matchedBlocks])).toEqual([
@@ -97,7 +141,12 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
 
   it('Score with speculate, then Release', async () => {
     const c = '10.0.0.4:8000';
-    const first = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(32) }, candidates: [c], speculate: { endpoint: c, ttlMs: 60_000 } });
+    const first = await kv.call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokens(32) },
+      candidates: [c],
+      speculate: { endpoint: c, ttlMs: 60_000 },
+    });
     expect(first.scores[0].matchedBlocks).toBe(0);
     const second = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens(32) }, candidates: [c] });
     expect(second.scores[0]).toMatchObject({ matchedBlocks: 2, speculativeBlocks: 2 });
@@ -107,7 +156,9 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
   });
 
   it('Reserve, ComputeBlockKeys with an image item and a cache salt', async () => {
-    expect(await kv.call('Reserve', { endpoint: '10.0.0.5:8000', blockKeys: keysOf(tokens(16)) })).toEqual({ reservedBlocks: 1 });
+    expect(await kv.call('Reserve', { endpoint: '10.0.0.5:8000', blockKeys: keysOf(tokens(16)) })).toEqual({
+      reservedBlocks: 1,
+    });
     const res = await kv.call('ComputeBlockKeys', {
       model: MODEL,
       cacheSalt: 'tenant-a',
@@ -115,7 +166,9 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     });
     const expected = hasher.keysFor(MODEL, tokens(40), [['img', 'tenant-a'], ['img']]);
     expect(res.blockKeys).toEqual(Array.from(expected, String));
-    expect(res.items).toEqual([{ offset: 4, length: 20, identifier: 'img', estimated: false, identifierSource: 'caller', fetchOutcome: '' }]);
+    expect(res.items).toEqual([
+      { offset: 4, length: 20, identifier: 'img', estimated: false, identifierSource: 'caller', fetchOutcome: '' },
+    ]);
     expect(res.tokenCount).toBe(40);
   });
 
@@ -126,11 +179,25 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     expect(byName[B]).toMatchObject({ blocksByTier: { GPU: '2', CPU: '1' } });
 
     const info = await kv.call('GetInfo', {});
-    expect(info).toMatchObject({ backend: 'memory', fingerprint: { scheme: 'cbor-fnv64a', blockSize: 16 }, models: [] });
+    expect(info).toMatchObject({
+      backend: 'memory',
+      fingerprint: { scheme: 'cbor-fnv64a', blockSize: 16 },
+      models: [],
+    });
     // Default weights (scoring/tier-weights.ts); an unknown tier weighs 0.1, no longer 1.0 like GPU.
     expect(info.tierWeights).toEqual({
-      GPU: 1, CPU: 0.8, CPU_PINNED: 0.8, DISK: 0.25, STORAGE: 0.25, FS: 0.25, OBJ: 0.2, EXTERNAL: 0.2,
-      STORAGE_REMOTE: 0.1, FS_REMOTE: 0.1, OBJ_REMOTE: 0.1, '*': 0.1,
+      GPU: 1,
+      CPU: 0.8,
+      CPU_PINNED: 0.8,
+      DISK: 0.25,
+      STORAGE: 0.25,
+      FS: 0.25,
+      OBJ: 0.2,
+      EXTERNAL: 0.2,
+      STORAGE_REMOTE: 0.1,
+      FS_REMOTE: 0.1,
+      OBJ_REMOTE: 0.1,
+      '*': 0.1,
     });
 
     const stats = await kv.call('GetStats', {});
@@ -146,18 +213,63 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
     const cases: [string, object, status, RegExp][] = [
       ['Score', { model: '', tokens: { tokenIds: [1] } }, status.INVALID_ARGUMENT, /model: is required/],
       ['Score', { model: MODEL }, status.INVALID_ARGUMENT, /input: one of chat, prompt, tokens or block_keys/],
-      ['Score', { model: MODEL, tokens: { tokenIds: [1] }, candidates: ['nope'] }, status.INVALID_ARGUMENT, /candidates\[0\]: "nope" is not <host>:<port>/],
-      ['Score', { model: MODEL, tokens: { tokenIds: [1] }, candidates: [A, A, A, A, A] }, status.RESOURCE_EXHAUSTED, /candidates: 5 candidates, at most 4/],
-      ['Score', { model: MODEL, tokens: { tokenIds: [1, 2], items: [{ identifier: 'i', offset: 1, length: 5 }] } }, status.INVALID_ARGUMENT, /tokens.items\[0\]: range \[1, 6\) is past the 2 tokens/],
+      [
+        'Score',
+        { model: MODEL, tokens: { tokenIds: [1] }, candidates: ['nope'] },
+        status.INVALID_ARGUMENT,
+        /candidates\[0\]: "nope" is not <host>:<port>/,
+      ],
+      [
+        'Score',
+        { model: MODEL, tokens: { tokenIds: [1] }, candidates: [A, A, A, A, A] },
+        status.RESOURCE_EXHAUSTED,
+        /candidates: 5 candidates, at most 4/,
+      ],
+      [
+        'Score',
+        { model: MODEL, tokens: { tokenIds: [1, 2], items: [{ identifier: 'i', offset: 1, length: 5 }] } },
+        status.INVALID_ARGUMENT,
+        /tokens.items\[0\]: range \[1, 6\) is past the 2 tokens/,
+      ],
       ['Score', { model: MODEL, chat: { messagesJson: '[]' } }, status.NOT_FOUND, /no models are loaded/],
-      ['Score', { model: MODEL, tokens: { tokenIds: [1] }, tierWeights: { GPU: -1 } }, status.INVALID_ARGUMENT, /tier_weights\[GPU\]/],
+      [
+        'Score',
+        { model: MODEL, tokens: { tokenIds: [1] }, tierWeights: { GPU: -1 } },
+        status.INVALID_ARGUMENT,
+        /tier_weights\[GPU\]/,
+      ],
       ['Reserve', { endpoint: A, blockKeys: [] }, status.INVALID_ARGUMENT, /block_keys: is required/],
-      ['Reserve', { endpoint: A, blockKeys: ['1'], ttlMs: 700_000 }, status.INVALID_ARGUMENT, /ttl_ms: must be at most 600000/],
+      [
+        'Reserve',
+        { endpoint: A, blockKeys: ['1'], ttlMs: 700_000 },
+        status.INVALID_ARGUMENT,
+        /ttl_ms: must be at most 600000/,
+      ],
       ['ClearEndpoint', { endpoint: 'a b' }, status.INVALID_ARGUMENT, /endpoint: "a b" is not <host>:<port>/],
-      ['AddEndpoint', { endpoint: A, zmqAddress: 'http://10.0.0.1:5557' }, status.INVALID_ARGUMENT, /zmq_address: "http:\/\/10.0.0.1:5557" is not tcp:\/\/<host>:<port>/],
-      ['RemoveEndpoint', { endpoint: '10.0.0.77:8000' }, status.NOT_FOUND, /endpoint: "10.0.0.77:8000" is not a known endpoint/],
-      ['AddEndpoint', { endpoint: A, zmqAddress: 'tcp://10.0.0.1:5557', ttlSeconds: -1 }, status.INVALID_ARGUMENT, /ttl_seconds: ttl_seconds must be 0..2592000, got -1/],
-      ['AddEndpoint', { endpoint: A, zmqAddress: 'tcp://10.0.0.1:5557', maxBlocks: '2000000000' }, status.INVALID_ARGUMENT, /max_blocks: max_blocks must be 0..1000000000/],
+      [
+        'AddEndpoint',
+        { endpoint: A, zmqAddress: 'http://10.0.0.1:5557' },
+        status.INVALID_ARGUMENT,
+        /zmq_address: "http:\/\/10.0.0.1:5557" is not tcp:\/\/<host>:<port>/,
+      ],
+      [
+        'RemoveEndpoint',
+        { endpoint: '10.0.0.77:8000' },
+        status.NOT_FOUND,
+        /endpoint: "10.0.0.77:8000" is not a known endpoint/,
+      ],
+      [
+        'AddEndpoint',
+        { endpoint: A, zmqAddress: 'tcp://10.0.0.1:5557', ttlSeconds: -1 },
+        status.INVALID_ARGUMENT,
+        /ttl_seconds: ttl_seconds must be 0..2592000, got -1/,
+      ],
+      [
+        'AddEndpoint',
+        { endpoint: A, zmqAddress: 'tcp://10.0.0.1:5557', maxBlocks: '2000000000' },
+        status.INVALID_ARGUMENT,
+        /max_blocks: max_blocks must be 0..1000000000/,
+      ],
     ];
     for (const [method, req, code, message] of cases) {
       const err = await kv.call(method, req).then(
@@ -194,7 +306,9 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
       close(): void;
     };
     try {
-      const err = await new Promise<{ code: number; details: string } | null>((resolve) => client.Score(raw, (e) => resolve(e)));
+      const err = await new Promise<{ code: number; details: string } | null>((resolve) =>
+        client.Score(raw, (e) => resolve(e)),
+      );
       expect([err?.code, err?.details]).toEqual([status.INVALID_ARGUMENT, 'model: is not valid UTF-8']);
     } finally {
       client.close();
@@ -211,14 +325,18 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
       expect(added.endpoint).toMatchObject({ endpoint: C, state: 'live' });
       // The subscription propagates asynchronously: publish until the stream shows up.
       for (let seq = 0; service.index.entriesOf(C) === 0 && seq < 200; seq++) {
-        await pod.send(msg(`kv@${C}@${MODEL}`, 0, [1, [['BlockStored', [91n, 92n], null, tokens(32), 16, null, null]], null]));
+        await pod.send(
+          msg(`kv@${C}@${MODEL}`, 0, [1, [['BlockStored', [91n, 92n], null, tokens(32), 16, null, null]], null]),
+        );
         await new Promise((r) => setTimeout(r, 20));
       }
       const listed = (await kv.call('ListEndpoints', {})).endpoints.find((e: { endpoint: string }) => e.endpoint === C);
       expect(listed).toMatchObject({ endpoint: C, models: [MODEL], blocksByTier: { GPU: '2' }, state: 'live' });
       expect(await kv.call('RemoveEndpoint', { endpoint: C })).toEqual({ clearedEntries: '2' });
       expect(service.index.entriesOf(C)).toBe(0);
-      expect((await kv.call('ListEndpoints', {})).endpoints.map((e: { endpoint: string }) => e.endpoint)).not.toContain(C);
+      expect((await kv.call('ListEndpoints', {})).endpoints.map((e: { endpoint: string }) => e.endpoint)).not.toContain(
+        C,
+      );
     } finally {
       pod.close();
     }
@@ -227,7 +345,9 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
   it("serves llm-d's indexer.v1 (GetPodScores) and answers NOT_FOUND without loaded models", async () => {
     const llmd = grpcClient(`127.0.0.1:${api.grpcPort}`, 'indexer/v1/indexer.proto', 'indexer.v1.IndexerService');
     try {
-      const err = await llmd.call('GetPodScores', { prompt: 'hello', modelName: MODEL, podIdentifiers: [A] }).catch((e) => e);
+      const err = await llmd
+        .call('GetPodScores', { prompt: 'hello', modelName: MODEL, podIdentifiers: [A] })
+        .catch((e) => e);
       expect(err.code).toBe(status.NOT_FOUND);
     } finally {
       llmd.close();
@@ -278,7 +398,13 @@ describe('gRPC API: real client, real server, events from a real ZMQ publisher',
       const before = await kv.call('GetStats', {});
       await kv.call('AddEndpoint', { endpoint: D, zmqAddress: pod.lastEndpoint, maxBlocks: '2' });
       for (let seq = 0; service.index.entriesOf(D) === 0 && seq < 200; seq++) {
-        await pod.send(msg(`kv@${D}@${MODEL}`, seq, [1, [['BlockStored', [71n, 72n, 73n, 74n], null, tokens(64), 16, null, null]], null]));
+        await pod.send(
+          msg(`kv@${D}@${MODEL}`, seq, [
+            1,
+            [['BlockStored', [71n, 72n, 73n, 74n], null, tokens(64), 16, null, null]],
+            null,
+          ]),
+        );
         await new Promise((r) => setTimeout(r, 20));
       }
       // Each store of the 4 blocks keeps the 2 youngest (repeats of the message refresh, never grow past the bound).

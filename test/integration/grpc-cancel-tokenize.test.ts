@@ -14,7 +14,11 @@ const HUGE = 512 * 1024;
 
 /** One 0.5 MB "word" (no spaces: one pre-tokenizer piece, seconds of BPE work), different per call (no cache hit). */
 const hugeWord = (i: number) => `${String.fromCharCode(97 + i)}${'abcdefghij'.repeat(HUGE / 10)}`;
-const chat = (text: string) => ({ model: MODEL, chat: { messagesJson: JSON.stringify([{ role: 'user', content: text }]) }, candidates: ['10.0.0.1:8000'] });
+const chat = (text: string) => ({
+  model: MODEL,
+  chat: { messagesJson: JSON.stringify([{ role: 'user', content: text }]) },
+  candidates: ['10.0.0.1:8000'],
+});
 
 /**
  * Issue 17 bug 4: five 0.5 MB chats cancelled at a 300 ms deadline made the next small chat wait ~20 s, because the
@@ -31,7 +35,10 @@ describe('cancelled chats release the tokenizer', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kvi-cancel-'));
-    writeFileSync(join(dir, 'registry.yaml'), `models:\n  - name: ${MODEL}\n    dir: ${JSON.stringify(MODEL_DIR)}\nworkers: 1\n`);
+    writeFileSync(
+      join(dir, 'registry.yaml'),
+      `models:\n  - name: ${MODEL}\n    dir: ${JSON.stringify(MODEL_DIR)}\nworkers: 1\n`,
+    );
     const config = embeddedConfig({ api: { maxMessageBytes: 4 * 1024 * 1024 } });
     prompts = await PromptServiceFrontend.load(join(dir, 'registry.yaml'), config.keys);
     svc = await startEmbedded(config, prompts);
@@ -76,7 +83,15 @@ describe('cancelled chats release the tokenizer', () => {
     expect(after.workers).toBe(1);
     // The same counters on /metrics.
     const text = await (await fetch(`http://127.0.0.1:${svc.api.metricsPort}/metrics`)).text();
-    const sample = (labels: string) => Number(/ ([\d.]+)$/.exec(text.split('\n').find((l) => l.startsWith(`kv_indexer_tokenizer_dropped_total{${labels}}`)) ?? '')?.[1]);
-    expect([sample('reason="cancelled_queued"'), sample('reason="cancelled_running"')]).toEqual([after.tokenizeCancelledQueued, after.tokenizeCancelledRunning]);
+    const sample = (labels: string) =>
+      Number(
+        / ([\d.]+)$/.exec(
+          text.split('\n').find((l) => l.startsWith(`kv_indexer_tokenizer_dropped_total{${labels}}`)) ?? '',
+        )?.[1],
+      );
+    expect([sample('reason="cancelled_queued"'), sample('reason="cancelled_running"')]).toEqual([
+      after.tokenizeCancelledQueued,
+      after.tokenizeCancelledRunning,
+    ]);
   }, 60_000);
 });

@@ -37,8 +37,10 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
   beforeAll(async () => {
     t = await startTestService({ demoModel: true });
     ({ service, api } = t);
-    pub = await connectedPublisher(service.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
-      service.pipeline.endpoints().has('10.9.9.9:1'),
+    pub = await connectedPublisher(
+      service.subscriber.lastEndpoint!,
+      kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
+      () => service.pipeline.endpoints().has('10.9.9.9:1'),
     );
     kv = t.kv;
   }, 60_000);
@@ -51,12 +53,24 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
   it('Render gives the spec worked check: 418 tokens, placeholder at 15 of length 391', async () => {
     const res = await kv.call('Render', { model: MODEL, chat: { messagesJson: JSON.stringify(messages) } });
     expect(res.tokenIds.length).toBe(418);
-    expect(res.items).toEqual([{ offset: 15, length: 391, identifier: 'img-640x480', estimated: false, identifierSource: 'uuid', fetchOutcome: '' }]);
+    expect(res.items).toEqual([
+      {
+        offset: 15,
+        length: 391,
+        identifier: 'img-640x480',
+        estimated: false,
+        identifierSource: 'uuid',
+        fetchOutcome: '',
+      },
+    ]);
     expect(res.text).toContain('<|vision_start|><|image_pad|><|vision_end|>What is in this image?');
   });
 
   it('matches the blocks a vLLM publisher stored for the same chat, image identifier included', async () => {
-    const rendered = await kv.call('ComputeBlockKeys', { model: MODEL, chat: { messagesJson: JSON.stringify(messages) } });
+    const rendered = await kv.call('ComputeBlockKeys', {
+      model: MODEL,
+      chat: { messagesJson: JSON.stringify(messages) },
+    });
     const tokenIds: number[] = rendered.tokenIds;
     const blocks = Math.floor(tokenIds.length / 16); // 26 full blocks of 16
     // vLLM ≥ 0.19 extra_keys: every block the image overlaps carries [identifier, item_offset - block_start].
@@ -67,7 +81,16 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
     await pub.send(
       kvMessage(`kv@${A}@${MODEL}`, 0, [
         1,
-        [{ type: 'BlockStored', block_hashes: hashes, parent_block_hash: null, token_ids: tokenIds.slice(0, blocks * 16), block_size: 16, extra_keys: extraKeys }],
+        [
+          {
+            type: 'BlockStored',
+            block_hashes: hashes,
+            parent_block_hash: null,
+            token_ids: tokenIds.slice(0, blocks * 16),
+            block_size: 16,
+            extra_keys: extraKeys,
+          },
+        ],
         null,
       ]),
     );
@@ -75,7 +98,15 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
     await pub.send(
       kvMessage(`kv@${B}@${MODEL}`, 0, [
         1,
-        [{ type: 'BlockStored', block_hashes: hashes, parent_block_hash: null, token_ids: tokenIds.slice(0, blocks * 16), block_size: 16 }],
+        [
+          {
+            type: 'BlockStored',
+            block_hashes: hashes,
+            parent_block_hash: null,
+            token_ids: tokenIds.slice(0, blocks * 16),
+            block_size: 16,
+          },
+        ],
         null,
       ]),
     );
@@ -95,8 +126,16 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
     // Encoder residency: A's blocks carried the image's identifier, B's did not (images_seen, EndpointScore field 7).
     expect(res.scores.map((s: { imagesSeen: number }) => s.imagesSeen)).toEqual([1, 0]);
     // A longer conversation sharing the prefix still matches the stored blocks.
-    const followUp = [...messages, { role: 'assistant', content: 'A grey rectangle.' }, { role: 'user', content: 'Are you sure?' }];
-    const res2 = await kv.call('Score', { model: MODEL, chat: { messagesJson: JSON.stringify(followUp) }, candidates: [A] });
+    const followUp = [
+      ...messages,
+      { role: 'assistant', content: 'A grey rectangle.' },
+      { role: 'user', content: 'Are you sure?' },
+    ];
+    const res2 = await kv.call('Score', {
+      model: MODEL,
+      chat: { messagesJson: JSON.stringify(followUp) },
+      candidates: [A],
+    });
     expect(res2.scores[0].matchedBlocks).toBe(26);
   });
 
@@ -109,7 +148,15 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
       await pub.send(
         kvMessage(`kv@${B}@${MODEL}`, 1, [
           1,
-          [{ type: 'BlockStored', block_hashes: hashes, parent_block_hash: null, token_ids: keys.tokenIds.slice(0, hashes.length * 16), block_size: 16 }],
+          [
+            {
+              type: 'BlockStored',
+              block_hashes: hashes,
+              parent_block_hash: null,
+              token_ids: keys.tokenIds.slice(0, hashes.length * 16),
+              block_size: 16,
+            },
+          ],
           null,
         ]),
       );
@@ -125,15 +172,24 @@ describe('gRPC Score from chat messages with an image (demo model)', () => {
   });
 
   it('reports prompt errors with their status and field, and lists the models', async () => {
-    const unknown = await kv.call('Score', { model: 'nope', chat: { messagesJson: JSON.stringify(messages) } }).catch((e) => e);
+    const unknown = await kv
+      .call('Score', { model: 'nope', chat: { messagesJson: JSON.stringify(messages) } })
+      .catch((e) => e);
     expect(unknown.code).toBe(status.NOT_FOUND);
     expect(unknown.details).toContain('Qwen/Qwen2-VL-2B-Instruct');
-    const badImage = [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }];
-    const bad = await kv.call('Score', { model: MODEL, chat: { messagesJson: JSON.stringify(badImage) } }).catch((e) => e);
+    const badImage = [
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] },
+    ];
+    const bad = await kv
+      .call('Score', { model: MODEL, chat: { messagesJson: JSON.stringify(badImage) } })
+      .catch((e) => e);
     expect(bad.code).toBe(status.INVALID_ARGUMENT);
     expect(bad.details).toMatch(/^messages\[0\]\.content\[0\]\.image_url/);
     const notJson = await kv.call('Score', { model: MODEL, chat: { messagesJson: '[' } }).catch((e) => e);
-    expect([notJson.code, notJson.details]).toEqual([status.INVALID_ARGUMENT, expect.stringMatching(/^chat.messages_json: is not valid JSON/)]);
+    expect([notJson.code, notJson.details]).toEqual([
+      status.INVALID_ARGUMENT,
+      expect.stringMatching(/^chat.messages_json: is not valid JSON/),
+    ]);
     expect((await kv.call('GetInfo', {})).models).toEqual([MODEL]);
   });
 });

@@ -11,7 +11,17 @@ const tokens = Array.from({ length: 48 }, (_, i) => i * 1000 + 1);
 function rawClient(address: string, path: string) {
   const identity = (b: Buffer) => b;
   const Raw = makeGenericClientConstructor(
-    { Call: { path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    {
+      Call: {
+        path,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
     'Raw',
   );
   const client = new Raw(address, credentials.createInsecure()) as unknown as {
@@ -19,7 +29,9 @@ function rawClient(address: string, path: string) {
     close(): void;
   };
   const call = (bytes: number[]) =>
-    new Promise<{ code: number; details: string } | Buffer>((resolve) => client.Call(Buffer.from(bytes), (err, res) => resolve(err ? { code: err.code, details: err.details } : res!)));
+    new Promise<{ code: number; details: string } | Buffer>((resolve) =>
+      client.Call(Buffer.from(bytes), (err, res) => resolve(err ? { code: err.code, details: err.details } : res!)),
+    );
   return { call, close: () => client.close() };
 }
 
@@ -55,10 +67,19 @@ describe('gRPC Score codec over the wire (hand-written decoder and encoder)', ()
       const bytes = [...len(1, utf8(MODEL)), ...len(6, unpacked), ...len(8, utf8(A)), ...len(8, utf8('10.0.0.2:8000'))];
       const reply = await raw.call(bytes);
       expect(reply).toBeInstanceOf(Buffer);
-      const packed = await t.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens }, candidates: [A, '10.0.0.2:8000'] });
+      const packed = await t.kv.call('Score', {
+        model: MODEL,
+        tokens: { tokenIds: tokens },
+        candidates: [A, '10.0.0.2:8000'],
+      });
       expect(packed.scores.map((s: { matchedBlocks: number }) => s.matchedBlocks)).toEqual([3, 0]);
       // Same response bytes either way.
-      const again = await raw.call([...len(1, utf8(MODEL)), ...len(6, len(1, tokens.flatMap(varint))), ...len(8, utf8(A)), ...len(8, utf8('10.0.0.2:8000'))]);
+      const again = await raw.call([
+        ...len(1, utf8(MODEL)),
+        ...len(6, len(1, tokens.flatMap(varint))),
+        ...len(8, utf8(A)),
+        ...len(8, utf8('10.0.0.2:8000')),
+      ]);
       expect(again).toEqual(reply);
     } finally {
       raw.close();
@@ -75,7 +96,8 @@ describe('gRPC Score codec over the wire (hand-written decoder and encoder)', ()
       });
       expect(await raw.call([0x42, 0x0a, 0x61])).toEqual({
         code: status.INVALID_ARGUMENT,
-        details: 'malformed ScoreRequest: candidates[0]: length 10 runs past the end of the message (1 bytes left) at byte 2',
+        details:
+          'malformed ScoreRequest: candidates[0]: length 10 runs past the end of the message (1 bytes left) at byte 2',
       });
     } finally {
       raw.close();
@@ -86,7 +108,10 @@ describe('gRPC Score codec over the wire (hand-written decoder and encoder)', ()
     const raw = rawClient(`127.0.0.1:${t.api.grpcPort}`, '/kvindexer.v1.KvIndexer/Lookup');
     try {
       // candidates[0] with a truncated length (proto-loader's decoder)
-      expect(await raw.call([0x12, 0x80])).toEqual({ code: status.INVALID_ARGUMENT, details: 'malformed Lookup request: index out of range: 2 + 1 > 2' });
+      expect(await raw.call([0x12, 0x80])).toEqual({
+        code: status.INVALID_ARGUMENT,
+        details: 'malformed Lookup request: index out of range: 2 + 1 > 2',
+      });
     } finally {
       raw.close();
     }
@@ -118,7 +143,13 @@ describe('gRPC Score codec over the wire (hand-written decoder and encoder)', ()
           details: `malformed ${name}: chat.chat_template_kwargs_json: is not valid UTF-8 at byte ${head.length + 7}`,
         });
         // The ChatInput fields of issue 12 (tools_json 6 … reasoning_effort 10) are checked the same way.
-        for (const [n, fieldName] of [[6, 'tools_json'], [7, 'tool_choice'], [8, 'documents_json'], [9, 'chat_template'], [10, 'reasoning_effort']] as const) {
+        for (const [n, fieldName] of [
+          [6, 'tools_json'],
+          [7, 'tool_choice'],
+          [8, 'documents_json'],
+          [9, 'chat_template'],
+          [10, 'reasoning_effort'],
+        ] as const) {
           const bad = len(chatField, [...len(1, utf8('[]')), ...len(n, [0x7b, 0xff, 0x7d])]);
           expect(await raw.call([...head, ...bad])).toEqual({
             code: status.INVALID_ARGUMENT,

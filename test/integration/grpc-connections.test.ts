@@ -5,7 +5,8 @@ import { startTestService, type TestService } from '../support/service.js';
 import { tokenRange } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
-const closed = (s: { once(e: 'close', f: () => void): unknown }) => new Promise<void>((r) => s.once('close', () => r()));
+const closed = (s: { once(e: 'close', f: () => void): unknown }) =>
+  new Promise<void>((r) => s.once('close', () => r()));
 
 /**
  * Issue 17 bug 5, HTTP/2 hygiene, with small limits so that the test runs in seconds: sockets that never handshake,
@@ -35,7 +36,8 @@ describe('gRPC connection hygiene', () => {
     await svc?.stop();
   });
 
-  const score = () => svc.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(64) }, candidates: ['10.0.0.1:8000'] }, 3_000);
+  const score = () =>
+    svc.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(64) }, candidates: ['10.0.0.1:8000'] }, 3_000);
   const connections = () => svc.api.grpc.connections();
 
   async function settlesTo(count: number, timeoutMs: number): Promise<void> {
@@ -52,7 +54,12 @@ describe('gRPC connection hygiene', () => {
     await settlesTo(0, 5_000);
     // 30 sockets, under maxConnections (40): every one is accepted and closed by the handshake timeout, none refused.
     const sockets: Socket[] = [];
-    for (let i = 0; i < 30; i++) sockets.push(netConnect(svc.api.grpcPort, '127.0.0.1').on('error', () => undefined).resume()); // reads, never writes
+    for (let i = 0; i < 30; i++)
+      sockets.push(
+        netConnect(svc.api.grpcPort, '127.0.0.1')
+          .on('error', () => undefined)
+          .resume(),
+      ); // reads, never writes
     await Promise.all(sockets.map(closed));
     expect([svc.api.grpc.guard.handshakeTimeouts, svc.api.grpc.guard.refused]).toEqual([30, 0]);
     await settlesTo(0, 2_000);
@@ -91,7 +98,9 @@ describe('gRPC connection hygiene', () => {
     // Another client is served, with the exact answer, while those connections are open.
     const answers = [];
     for (let i = 0; i < 20; i++) answers.push(await score());
-    expect(answers.map((a) => [a.totalBlocks, a.scores[0].matchedBlocks])).toEqual(Array.from({ length: 20 }, () => [4, 0]));
+    expect(answers.map((a) => [a.totalBlocks, a.scores[0].matchedBlocks])).toEqual(
+      Array.from({ length: 20 }, () => [4, 0]),
+    );
     expect(refusedStreams).toBeGreaterThan(0); // streams beyond 16 per connection were not accepted
     expect(await connections()).toBeGreaterThanOrEqual(5);
 
@@ -112,27 +121,41 @@ describe('gRPC server-wide bounds', () => {
   let svc: TestService;
 
   beforeAll(async () => {
-    svc = await startTestService({ overrides: { api: { maxConnections: 8, handshakeTimeoutMs: 10_000, maxOpenCalls: 5 } } });
+    svc = await startTestService({
+      overrides: { api: { maxConnections: 8, handshakeTimeoutMs: 10_000, maxOpenCalls: 5 } },
+    });
   }, 30_000);
 
   afterAll(async () => {
     await svc?.stop();
   });
 
-  const score = () => svc.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(64) }, candidates: ['10.0.0.1:8000'] }, 3_000);
+  const score = () =>
+    svc.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(64) }, candidates: ['10.0.0.1:8000'] }, 3_000);
 
   async function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-    for (const deadline = Date.now() + timeoutMs; !(await check()) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + timeoutMs; !(await check()) && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 20));
   }
 
   it('refuses connections beyond maxConnections at once, exactly those', async () => {
     await score(); // the test client's own connection: 1 of 8
     const first: Socket[] = [];
-    for (let i = 0; i < 7; i++) first.push(netConnect(svc.api.grpcPort, '127.0.0.1').on('error', () => undefined).resume());
+    for (let i = 0; i < 7; i++)
+      first.push(
+        netConnect(svc.api.grpcPort, '127.0.0.1')
+          .on('error', () => undefined)
+          .resume(),
+      );
     await until(async () => (await svc.api.grpc.connections()) === 8, 5_000);
     expect(await svc.api.grpc.connections()).toBe(8);
     const extra: Socket[] = [];
-    for (let i = 0; i < 5; i++) extra.push(netConnect(svc.api.grpcPort, '127.0.0.1').on('error', () => undefined).resume());
+    for (let i = 0; i < 5; i++)
+      extra.push(
+        netConnect(svc.api.grpcPort, '127.0.0.1')
+          .on('error', () => undefined)
+          .resume(),
+      );
     await Promise.all(extra.map(closed));
     expect([svc.api.grpc.guard.refused, svc.api.grpc.guard.handshakeTimeouts]).toEqual([5, 0]);
     for (const s of first) s.destroy();
@@ -168,9 +191,16 @@ describe('gRPC server-wide bounds', () => {
     held.push(open());
     await until(() => svc.api.grpc.guard.openCalls === 5, 5_000);
     const refused = open();
-    const headers = await new Promise<Record<string, unknown>>((r) => refused.once('response', (h) => r(h as Record<string, unknown>)));
-    expect([headers['grpc-status'], headers['grpc-message']]).toEqual(['8', 'server holds 5 open calls (api.maxOpenCalls); retry later']);
-    expect([svc.api.grpc.guard.callsEvicted, svc.api.grpc.guard.callsRefused, svc.api.grpc.guard.openCalls]).toEqual([1, 1, 5]);
+    const headers = await new Promise<Record<string, unknown>>((r) =>
+      refused.once('response', (h) => r(h as Record<string, unknown>)),
+    );
+    expect([headers['grpc-status'], headers['grpc-message']]).toEqual([
+      '8',
+      'server holds 5 open calls (api.maxOpenCalls); retry later',
+    ]);
+    expect([svc.api.grpc.guard.callsEvicted, svc.api.grpc.guard.callsRefused, svc.api.grpc.guard.openCalls]).toEqual([
+      1, 1, 5,
+    ]);
     const metrics = await (await fetch(`http://127.0.0.1:${svc.api.metricsPort}/metrics`)).text();
     expect(metrics).toContain('kv_indexer_grpc_open_calls 5');
     expect(metrics).toContain('kv_indexer_grpc_calls_refused_total{reason="max_open_calls"} 1');

@@ -18,7 +18,10 @@ describe(`gRPC after replaying fixtures/recordings/${NAME}`, () => {
 
   beforeAll(async () => {
     t = await startTestService();
-    await playIntoPipeline(t.service.pipeline, readRecording(new URL(`${NAME}.kvrec.gz`, RECORDINGS).pathname).messages);
+    await playIntoPipeline(
+      t.service.pipeline,
+      readRecording(new URL(`${NAME}.kvrec.gz`, RECORDINGS).pathname).messages,
+    );
     await t.service.index.flush();
   }, 30_000);
 
@@ -27,19 +30,31 @@ describe(`gRPC after replaying fixtures/recordings/${NAME}`, () => {
   });
 
   it('ListEndpoints and GetStats give the recorded per-endpoint state', async () => {
-    const listed = (await t.kv.call('ListEndpoints', {})).endpoints as { endpoint: string; blocksByTier: Record<string, string> }[];
+    const listed = (await t.kv.call('ListEndpoints', {})).endpoints as {
+      endpoint: string;
+      blocksByTier: Record<string, string>;
+    }[];
     const byEndpoint = Object.fromEntries(
-      listed.map((e) => [e.endpoint, Object.fromEntries(Object.entries(e.blocksByTier).map(([tier, n]) => [tier, Number(n)]))]),
+      listed.map((e) => [
+        e.endpoint,
+        Object.fromEntries(Object.entries(e.blocksByTier).map(([tier, n]) => [tier, Number(n)])),
+      ]),
     );
     expect(byEndpoint).toEqual(expected.endpoints);
-    const total = Object.values(expected.endpoints).reduce((sum, tiers) => sum + Object.values(tiers).reduce((a, b) => a + b, 0), 0);
+    const total = Object.values(expected.endpoints).reduce(
+      (sum, tiers) => sum + Object.values(tiers).reduce((a, b) => a + b, 0),
+      0,
+    );
     expect(Number((await t.kv.call('GetStats', {})).indexEntries)).toBe(total);
   });
 
   it('Score, ComputeBlockKeys and Lookup give every recorded sample its recorded matches', async () => {
     expect(expected.samples.length).toBeGreaterThan(0);
     for (const sample of expected.samples) {
-      const tokens = { tokenIds: sample.tokens, items: sample.items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })) };
+      const tokens = {
+        tokenIds: sample.tokens,
+        items: sample.items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })),
+      };
       const score = await t.kv.call('Score', { model: sample.model, tokens, candidates });
       const got = Object.fromEntries(
         score.scores.map((s: { endpoint: string; matchedBlocks: number; blocksByTier: Record<string, number> }) => [

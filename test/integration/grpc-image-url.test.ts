@@ -10,7 +10,9 @@ import { startTestService, type TestService } from '../support/service.js';
 
 const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
 const png = readFileSync(`${SHARED_DIR}golden/images/coco-000000039769.png`);
-const golden = JSON.parse(readFileSync(`${SHARED_DIR}golden/mm-hash.json`, 'utf8')) as { cases: { identifier: string }[] };
+const golden = JSON.parse(readFileSync(`${SHARED_DIR}golden/mm-hash.json`, 'utf8')) as {
+  cases: { identifier: string }[];
+};
 
 /**
  * End to end over gRPC: a model entry naming its vLLM engine (0.19.1) and image URL fetching allowed for a real
@@ -49,10 +51,24 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
     dir = mkdtempSync(join(tmpdir(), 'kvi-image-url-'));
     const registry = join(dir, 'registry.json');
     const modelDir = new URL('../../fixtures/models/qwen2-vl', import.meta.url).pathname;
-    writeFileSync(registry, JSON.stringify({ models: [{ name: MODEL, dir: modelDir, image: { defaultWidth: 1024, defaultHeight: 768 }, vllm: { version: '0.19.1' } }] }));
+    writeFileSync(
+      registry,
+      JSON.stringify({
+        models: [
+          {
+            name: MODEL,
+            dir: modelDir,
+            image: { defaultWidth: 1024, defaultHeight: 768 },
+            vllm: { version: '0.19.1' },
+          },
+        ],
+      }),
+    );
     t = await startTestService({
       registry,
-      overrides: { images: { fetch: { enabled: true, allowHosts: ['127.0.0.1'], allowPrivateAddresses: true, timeoutMs: 2000 } } },
+      overrides: {
+        images: { fetch: { enabled: true, allowHosts: ['127.0.0.1'], allowPrivateAddresses: true, timeoutMs: 2000 } },
+      },
     });
   }, 60_000);
 
@@ -68,7 +84,17 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
       'Score',
       {
         model: MODEL,
-        chat: { messagesJson: JSON.stringify([{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text }] }]) },
+        chat: {
+          messagesJson: JSON.stringify([
+            {
+              role: 'user',
+              content: [
+                { type: 'image_url', image_url: { url } },
+                { type: 'text', text },
+              ],
+            },
+          ]),
+        },
         returnBlockKeys: true,
       },
       deadlineMs,
@@ -79,7 +105,16 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
     const fetched = await score(`${base}/coco.png`);
     expect(fetched.blockKeys).toEqual(data.blockKeys);
     expect(fetched.blockKeys).toHaveLength(Math.floor(418 / 16)); // full blocks only
-    expect(data.items).toEqual([{ offset: 15, length: 391, identifier: golden.cases[0].identifier, estimated: false, identifierSource: 'vllm-mm-hash', fetchOutcome: '' }]);
+    expect(data.items).toEqual([
+      {
+        offset: 15,
+        length: 391,
+        identifier: golden.cases[0].identifier,
+        estimated: false,
+        identifierSource: 'vllm-mm-hash',
+        fetchOutcome: '',
+      },
+    ]);
     expect(fetched.items).toEqual([{ ...data.items[0], fetchOutcome: 'fetched' }]);
     const cached = await score(`${base}/coco.png`);
     expect(cached.items[0].fetchOutcome).toBe('cached');
@@ -89,7 +124,11 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
 
   it('a failing URL falls back to the estimate, with its reason; metrics count sources and outcomes', async () => {
     const missing = await score(`${base}/missing.png`);
-    expect(missing.items[0]).toMatchObject({ estimated: true, identifierSource: 'content-hash', fetchOutcome: 'status' });
+    expect(missing.items[0]).toMatchObject({
+      estimated: true,
+      identifierSource: 'content-hash',
+      fetchOutcome: 'status',
+    });
     const text = await (await fetch(`http://127.0.0.1:${t.api.metricsPort}/metrics`)).text();
     expect(text).toContain('kv_indexer_image_identifiers_total{source="vllm-mm-hash"} 3');
     expect(text).toContain('kv_indexer_image_identifiers_total{source="content-hash"} 1');
@@ -113,14 +152,29 @@ describe('gRPC Score with an image URL (fetching enabled, vLLM 0.19.1 identifier
       expect(outcome).toBe(4); // DEADLINE_EXCEEDED
       // The fetch finishes after the caller left; the vLLM identifier is computed, then tokenization is refused at
       // the pool's door (the tokenizer signal reached the chat path) and neither the body nor the tokens are cached.
-      await waitFor(() => slowServed === 1 && stats().tokenizeCancelledQueued === before.tokenizeCancelledQueued + 1, 'the abandoned chat dropped at tokenization');
+      await waitFor(
+        () => slowServed === 1 && stats().tokenizeCancelledQueued === before.tokenizeCancelledQueued + 1,
+        'the abandoned chat dropped at tokenization',
+      );
       await new Promise((r) => setTimeout(r, 50));
-      expect([stats().fetchCacheEntries, stats().cacheEntries]).toEqual([before.fetchCacheEntries, before.cacheEntries]);
+      expect([stats().fetchCacheEntries, stats().cacheEntries]).toEqual([
+        before.fetchCacheEntries,
+        before.cacheEntries,
+      ]);
       expect(stats().tokenizedChars).toBe(before.tokenizedChars);
       expect(unhandled).toEqual([]);
       // Asked again without a deadline: fetched again (not cached), the vLLM identifier as for the same bytes.
       const again = await score(`${base}/slow.png`, text, 10_000);
-      expect(again.items).toEqual([{ offset: 15, length: 391, identifier: golden.cases[0].identifier, estimated: false, identifierSource: 'vllm-mm-hash', fetchOutcome: 'fetched' }]);
+      expect(again.items).toEqual([
+        {
+          offset: 15,
+          length: 391,
+          identifier: golden.cases[0].identifier,
+          estimated: false,
+          identifierSource: 'vllm-mm-hash',
+          fetchOutcome: 'fetched',
+        },
+      ]);
       expect(slowHits).toBe(2);
       expect(stats().fetchCacheEntries).toBe(before.fetchCacheEntries + 1);
     } finally {

@@ -8,7 +8,8 @@ import { grpcClient } from '../support/grpc-client.js';
 
 const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
 /** A chat long enough (~30k tokens, distinct per call so no cache helps) to still be in flight when checked. */
-const longChat = (i: number) => JSON.stringify([{ role: 'user', content: `request ${i}: ${'lorem ipsum dolor sit amet '.repeat(5_000)}` }]);
+const longChat = (i: number) =>
+  JSON.stringify([{ role: 'user', content: `request ${i}: ${'lorem ipsum dolor sit amet '.repeat(5_000)}` }]);
 
 describe('gRPC lifecycle: reflection, deadlines, graceful shutdown', () => {
   let t: TestService;
@@ -29,7 +30,10 @@ describe('gRPC lifecycle: reflection, deadlines, graceful shutdown', () => {
     const dir = fileURLToPath(new URL('../../node_modules/@grpc/reflection/build/proto/', import.meta.url));
     const def = loadSync('grpc/reflection/v1alpha/reflection.proto', { includeDirs: [dir], keepCase: true });
     const Reflection = ((loadPackageDefinition(def).grpc as GrpcObject).reflection as GrpcObject).v1alpha as GrpcObject;
-    const Ctor = (Reflection.ServerReflection as unknown) as new (a: string, c: unknown) => {
+    const Ctor = Reflection.ServerReflection as unknown as new (
+      a: string,
+      c: unknown,
+    ) => {
       ServerReflectionInfo(): NodeJS.EventEmitter & { write(m: object): void; end(): void };
       close(): void;
     };
@@ -44,7 +48,9 @@ describe('gRPC lifecycle: reflection, deadlines, graceful shutdown', () => {
         call.on('error', reject);
         call.write({ list_services: '' });
       });
-      expect(names).toEqual(expect.arrayContaining(['grpc.health.v1.Health', 'indexer.v1.IndexerService', 'kvindexer.v1.KvIndexer']));
+      expect(names).toEqual(
+        expect.arrayContaining(['grpc.health.v1.Health', 'indexer.v1.IndexerService', 'kvindexer.v1.KvIndexer']),
+      );
     } finally {
       client.close();
     }

@@ -26,15 +26,31 @@ class FixedLoads implements LoadSource {
   }
 }
 
-let running: { svc: EmbeddedService; kv: ReturnType<typeof grpcClient>; prompts: PromptServiceFrontend | null } | null = null;
+let running: { svc: EmbeddedService; kv: ReturnType<typeof grpcClient>; prompts: PromptServiceFrontend | null } | null =
+  null;
 
-async function start(select: Record<string, unknown> = {}, api: Record<string, unknown> = {}, loads?: LoadSource, demoModel = false) {
+async function start(
+  select: Record<string, unknown> = {},
+  api: Record<string, unknown> = {},
+  loads?: LoadSource,
+  demoModel = false,
+) {
   const config = embeddedConfig({
     zmq: { addresses: [] },
     api: { speculativeTtlMs: 600_000, ...api },
-    select: { prefillTokensPerSecond: 1000, decodePenaltyMs: 10, meanPromptTokens: 100, defaultOutputTokens: 32, kvUsageGate: 0.9, throughputAlpha: 0.5, ...select },
+    select: {
+      prefillTokensPerSecond: 1000,
+      decodePenaltyMs: 10,
+      meanPromptTokens: 100,
+      defaultOutputTokens: 32,
+      kvUsageGate: 0.9,
+      throughputAlpha: 0.5,
+      ...select,
+    },
   });
-  const prompts = demoModel ? await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys, config.images.fetch) : null;
+  const prompts = demoModel
+    ? await PromptServiceFrontend.load('fixtures/models/demo.yaml', config.keys, config.images.fetch)
+    : null;
   const svc = await startEmbedded(config, prompts, { loads });
   svc.service.index.add(A, 'GPU', new BigUint64Array([1n, 2n, 3n, 4n]));
   svc.service.index.add(B, 'GPU', new BigUint64Array([1n, 2n]));
@@ -99,8 +115,20 @@ describe('Select over gRPC', () => {
       tokenCount: 80,
       blockSize: 16,
       candidates: [
-        cand(A, { cachedBlocks: 4, cachedBlocksByTier: { GPU: 4 }, uncachedPrefillTokens: 16, predictedTtftMs: 16, cost: 16 }),
-        cand(B, { cachedBlocks: 2, cachedBlocksByTier: { GPU: 2 }, uncachedPrefillTokens: 48, predictedTtftMs: 48, cost: 48 }),
+        cand(A, {
+          cachedBlocks: 4,
+          cachedBlocksByTier: { GPU: 4 },
+          uncachedPrefillTokens: 16,
+          predictedTtftMs: 16,
+          cost: 16,
+        }),
+        cand(B, {
+          cachedBlocks: 2,
+          cachedBlocksByTier: { GPU: 2 },
+          uncachedPrefillTokens: 48,
+          predictedTtftMs: 48,
+          cost: 48,
+        }),
         cand(C, {}),
       ],
     });
@@ -113,7 +141,9 @@ describe('Select over gRPC', () => {
     expect(load.candidates.map((c: { predictedTtftMs: number }) => c.predictedTtftMs)).toEqual([80, 80, 80]);
     expect(load.endpoint).toBe([A, B, C].sort((x, y) => tieHash(5n, x) - tieHash(5n, y))[0]);
     // The same request again: the same answer.
-    expect((await kv.call('Select', { ...PROMPT, candidates: [A, B, C], policy: 'load' })).endpoint).toBe(load.endpoint);
+    expect((await kv.call('Select', { ...PROMPT, candidates: [A, B, C], policy: 'load' })).endpoint).toBe(
+      load.endpoint,
+    );
   });
 
   it('scraped load: fresh figures count, stale ones are ignored, the KV-usage gate excludes', async () => {
@@ -127,8 +157,24 @@ describe('Select over gRPC', () => {
     // C: 80 ms, but KV usage 0.95 > 0.9 → excluded. B wins.
     expect(res.endpoint).toBe(B);
     expect(res.candidates).toEqual([
-      cand(A, { cachedBlocks: 4, cachedBlocksByTier: { GPU: 4 }, uncachedPrefillTokens: 16, running: 2, waiting: 1, kvUsage: 0.5, loadScraped: true, predictedTtftMs: 136, cost: 136 }),
-      cand(B, { cachedBlocks: 2, cachedBlocksByTier: { GPU: 2 }, uncachedPrefillTokens: 48, predictedTtftMs: 48, cost: 48 }),
+      cand(A, {
+        cachedBlocks: 4,
+        cachedBlocksByTier: { GPU: 4 },
+        uncachedPrefillTokens: 16,
+        running: 2,
+        waiting: 1,
+        kvUsage: 0.5,
+        loadScraped: true,
+        predictedTtftMs: 136,
+        cost: 136,
+      }),
+      cand(B, {
+        cachedBlocks: 2,
+        cachedBlocksByTier: { GPU: 2 },
+        uncachedPrefillTokens: 48,
+        predictedTtftMs: 48,
+        cost: 48,
+      }),
       cand(C, { kvUsage: 0.95, loadScraped: true, excludedReason: 'kv_usage_over_gate' }),
     ]);
     // Only C as candidate: every candidate over the gate → none excluded, C chosen.
@@ -146,30 +192,54 @@ describe('Select over gRPC', () => {
     // speculative entry of the reservation): (16 queued + 0 uncached) ms + 2 × 10 ms = 36 ms. B: 48 ms.
     const second = await kv.call('Select', { ...PROMPT, candidates: [A, B] });
     expect(second.candidates[0]).toEqual(
-      cand(A, { cachedBlocks: 5, cachedBlocksByTier: { GPU: 5 }, uncachedPrefillTokens: 0, inflightPrefillTokens: '16', inflightDecodeBlocks: '2', predictedTtftMs: 36, cost: 36 }),
+      cand(A, {
+        cachedBlocks: 5,
+        cachedBlocksByTier: { GPU: 5 },
+        uncachedPrefillTokens: 0,
+        inflightPrefillTokens: '16',
+        inflightDecodeBlocks: '2',
+        predictedTtftMs: 36,
+        cost: 36,
+      }),
     );
     expect(second.endpoint).toBe(A);
 
     // The engine reports 64 cached tokens and a prefill of 8 ms: 80 − 64 = 16 tokens in 8 ms = 2000 tokens/s;
     // EWMA with alpha 0.5 from 1000 → 1500 tokens/s.
-    const done = await kv.call('PrefillComplete', { reservationId: first.reservationId, cachedTokens: 64, prefillMs: 8 });
+    const done = await kv.call('PrefillComplete', {
+      reservationId: first.reservationId,
+      cachedTokens: 64,
+      prefillMs: 8,
+    });
     expect(done).toEqual({ endpoint: A, predictedCachedTokens: 64, prefillTokensPerSecond: 1500 });
     // Prefill retired; decode pressure stays: 0 ms of prefill + 2 × 10 ms = 20 ms.
     const third = await kv.call('Select', { ...PROMPT, candidates: [A] });
-    expect(third.candidates[0]).toMatchObject({ inflightPrefillTokens: '0', inflightDecodeBlocks: '2', prefillTokensPerSecond: 1500, predictedTtftMs: 20 });
+    expect(third.candidates[0]).toMatchObject({
+      inflightPrefillTokens: '0',
+      inflightDecodeBlocks: '2',
+      prefillTokensPerSecond: 1500,
+      predictedTtftMs: 20,
+    });
 
-    expect(await kv.call('ReleaseReservation', { reservationId: first.reservationId })).toEqual({ endpoint: A, prefillCompleted: true });
+    expect(await kv.call('ReleaseReservation', { reservationId: first.reservationId })).toEqual({
+      endpoint: A,
+      prefillCompleted: true,
+    });
     const fourth = await kv.call('Select', { ...PROMPT, candidates: [A] });
-    expect(fourth.candidates[0]).toMatchObject({ inflightPrefillTokens: '0', inflightDecodeBlocks: '0', predictedTtftMs: 0 });
+    expect(fourth.candidates[0]).toMatchObject({
+      inflightPrefillTokens: '0',
+      inflightDecodeBlocks: '0',
+      predictedTtftMs: 0,
+    });
 
     const stats = await kv.call('GetStats', {});
-    expect([stats.inflightReservations, stats.selectCalls, stats.calibratedPrefills, stats.cachedTokensPredicted, stats.cachedTokensActual]).toEqual([
-      '0',
-      '4',
-      '1',
-      '64',
-      '64',
-    ]);
+    expect([
+      stats.inflightReservations,
+      stats.selectCalls,
+      stats.calibratedPrefills,
+      stats.cachedTokensPredicted,
+      stats.cachedTokensActual,
+    ]).toEqual(['0', '4', '1', '64', '64']);
     const text = await metricsText(svc);
     expect(text).toContain('kv_indexer_select_total{policy="cache+load",outcome="reserved"} 1');
     expect(text).toContain('kv_indexer_select_total{policy="cache+load",outcome="chosen"} 3');
@@ -193,7 +263,8 @@ describe('Select over gRPC', () => {
     // blocks); nobody releases it.
     const short = await kv.call('Select', { ...PROMPT, candidates: [B], reserve: true, reservationTtlMs: 50 });
     // Wait for the state, not a time: GetStats until only the long-lived reservation is left.
-    for (let i = 0; i < 500 && (await kv.call('GetStats', {})).inflightReservations !== '1'; i++) await new Promise((res) => setTimeout(res, 10));
+    for (let i = 0; i < 500 && (await kv.call('GetStats', {})).inflightReservations !== '1'; i++)
+      await new Promise((res) => setTimeout(res, 10));
     const after = await kv.call('Select', { ...PROMPT, candidates: [B] });
     expect(after.candidates[0]).toMatchObject({ inflightPrefillTokens: '48', inflightDecodeBlocks: '7' });
     const late = await refused(kv.call('PrefillComplete', { reservationId: short.reservationId }));
@@ -212,17 +283,62 @@ describe('Select over gRPC', () => {
     const cases: [string, object, number, RegExp][] = [
       ['PrefillComplete', { reservationId: 'f'.repeat(32) }, status.NOT_FOUND, /^reservation_id: no reservation/],
       ['ReleaseReservation', { reservationId: '0'.repeat(32) }, status.NOT_FOUND, /^reservation_id: no reservation/],
-      ['PrefillComplete', { reservationId: 'not-an-id' }, status.INVALID_ARGUMENT, /^reservation_id: must be the 32 hex digits/],
+      [
+        'PrefillComplete',
+        { reservationId: 'not-an-id' },
+        status.INVALID_ARGUMENT,
+        /^reservation_id: must be the 32 hex digits/,
+      ],
       ['PrefillComplete', { reservationId: '' }, status.INVALID_ARGUMENT, /^reservation_id: is required/],
-      ['PrefillComplete', { reservationId: r.reservationId, cachedTokens: -1 }, status.INVALID_ARGUMENT, /^cached_tokens: must be a non-negative integer/],
-      ['PrefillComplete', { reservationId: r.reservationId, cachedTokens: 10_000_001 }, status.INVALID_ARGUMENT, /^cached_tokens: 10000001 is absurd/],
-      ['PrefillComplete', { reservationId: r.reservationId, prefillMs: -5 }, status.INVALID_ARGUMENT, /^prefill_ms: must be a finite number/],
-      ['Select', { ...PROMPT, candidates: [A], policy: 'fastest' }, status.INVALID_ARGUMENT, /^policy: "fastest" is not one of cache, load, cache\+load/],
+      [
+        'PrefillComplete',
+        { reservationId: r.reservationId, cachedTokens: -1 },
+        status.INVALID_ARGUMENT,
+        /^cached_tokens: must be a non-negative integer/,
+      ],
+      [
+        'PrefillComplete',
+        { reservationId: r.reservationId, cachedTokens: 10_000_001 },
+        status.INVALID_ARGUMENT,
+        /^cached_tokens: 10000001 is absurd/,
+      ],
+      [
+        'PrefillComplete',
+        { reservationId: r.reservationId, prefillMs: -5 },
+        status.INVALID_ARGUMENT,
+        /^prefill_ms: must be a finite number/,
+      ],
+      [
+        'Select',
+        { ...PROMPT, candidates: [A], policy: 'fastest' },
+        status.INVALID_ARGUMENT,
+        /^policy: "fastest" is not one of cache, load, cache\+load/,
+      ],
       ['Select', { ...PROMPT, candidates: [] }, status.INVALID_ARGUMENT, /^candidates: is required/],
-      ['Select', { ...PROMPT, candidates: ['nope'] }, status.INVALID_ARGUMENT, /^candidates\[0\]: "nope" is not <host>:<port>/],
-      ['Select', { ...PROMPT, candidates: [A], reserve: true, expectedOutputTokens: 10_000_001 }, status.INVALID_ARGUMENT, /^expected_output_tokens: 10000001 is absurd/],
-      ['Select', { ...PROMPT, candidates: [A], reserve: true, reservationTtlMs: 3_600_001 }, status.INVALID_ARGUMENT, /^reservation_ttl_ms: must be at most 3600000/],
-      ['Select', { model: MODEL, candidates: [A] }, status.INVALID_ARGUMENT, /^input: one of chat, prompt, tokens or block_keys is required/],
+      [
+        'Select',
+        { ...PROMPT, candidates: ['nope'] },
+        status.INVALID_ARGUMENT,
+        /^candidates\[0\]: "nope" is not <host>:<port>/,
+      ],
+      [
+        'Select',
+        { ...PROMPT, candidates: [A], reserve: true, expectedOutputTokens: 10_000_001 },
+        status.INVALID_ARGUMENT,
+        /^expected_output_tokens: 10000001 is absurd/,
+      ],
+      [
+        'Select',
+        { ...PROMPT, candidates: [A], reserve: true, reservationTtlMs: 3_600_001 },
+        status.INVALID_ARGUMENT,
+        /^reservation_ttl_ms: must be at most 3600000/,
+      ],
+      [
+        'Select',
+        { model: MODEL, candidates: [A] },
+        status.INVALID_ARGUMENT,
+        /^input: one of chat, prompt, tokens or block_keys is required/,
+      ],
     ];
     for (const [method, req, code, details] of cases) {
       const err = await refused(kv.call(method, req));
@@ -235,7 +351,10 @@ describe('Select over gRPC', () => {
     // The reservation is intact: its PrefillComplete works once, the second is FAILED_PRECONDITION and changes nothing.
     await kv.call('PrefillComplete', { reservationId: r.reservationId });
     const twice = await refused(kv.call('PrefillComplete', { reservationId: r.reservationId }));
-    expect(twice).toEqual({ code: status.FAILED_PRECONDITION, details: `reservation_id: reservation ${r.reservationId} already had its PrefillComplete` });
+    expect(twice).toEqual({
+      code: status.FAILED_PRECONDITION,
+      details: `reservation_id: reservation ${r.reservationId} already had its PrefillComplete`,
+    });
     expect(await figures()).toMatchObject({ inflightPrefillTokens: '0', inflightDecodeBlocks: '2' });
     const text = await metricsText(svc);
     expect(text).toContain('kv_indexer_select_total{policy="invalid",outcome="invalid_argument"} 1');
@@ -266,13 +385,22 @@ describe('Select over gRPC', () => {
     const both = await kv.call('Select', { ...PROMPT, candidates: [A, A1] });
     // A: 4 cached blocks, 16 uncached tokens, nothing in flight. A@dp1: all 5 blocks now speculative, 80 prefill
     // tokens and 2 decode blocks in flight → 80 ms + 20 ms = 100 ms.
-    expect(both.candidates.map((c: { endpoint: string; inflightPrefillTokens: string; inflightDecodeBlocks: string; predictedTtftMs: number }) => [c.endpoint, c.inflightPrefillTokens, c.inflightDecodeBlocks, c.predictedTtftMs])).toEqual([
+    expect(
+      both.candidates.map(
+        (c: {
+          endpoint: string;
+          inflightPrefillTokens: string;
+          inflightDecodeBlocks: string;
+          predictedTtftMs: number;
+        }) => [c.endpoint, c.inflightPrefillTokens, c.inflightDecodeBlocks, c.predictedTtftMs],
+      ),
+    ).toEqual([
       [A, '0', '0', 16],
       [A1, '80', '2', 100],
     ]);
   });
 
-  it('reserving refuses host names as candidates (the speculative entries follow Score.speculate\'s IP-literal rule)', async () => {
+  it("reserving refuses host names as candidates (the speculative entries follow Score.speculate's IP-literal rule)", async () => {
     const { kv } = await start();
     const err = await refused(kv.call('Select', { ...PROMPT, candidates: [A, 'pod-b.local:8000'], reserve: true }));
     expect(err.code).toBe(status.INVALID_ARGUMENT);

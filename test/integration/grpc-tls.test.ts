@@ -79,7 +79,10 @@ describe('gRPC over mutual TLS, with a bearer token for admin RPCs', () => {
     try {
       for (const client of [anonymous, wrong]) {
         const err = await client.call('ClearEndpoint', { endpoint: '10.0.0.1:8000' }).catch((e) => e);
-        expect([err.code, err.details]).toEqual([status.UNAUTHENTICATED, 'admin RPCs need the header authorization: Bearer <token>']);
+        expect([err.code, err.details]).toEqual([
+          status.UNAUTHENTICATED,
+          'admin RPCs need the header authorization: Bearer <token>',
+        ]);
       }
       expect(await admin.call('ClearEndpoint', { endpoint: '10.0.0.1:8000' })).toEqual({ clearedEntries: '0' });
       expect((await anonymous.call('GetInfo', {})).backend).toBe('memory');
@@ -96,11 +99,22 @@ describe('gRPC over mutual TLS, with a bearer token for admin RPCs', () => {
   });
 
   it('fails the start with a clear error for unreadable or mismatched TLS settings', async () => {
-    const base = { zmq: { addresses: ['tcp://127.0.0.1:*'] }, metrics: { host: '127.0.0.1', port: 0 }, log: { level: 'silent', statsIntervalSeconds: 0 } };
+    const base = {
+      zmq: { addresses: ['tcp://127.0.0.1:*'] },
+      metrics: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent', statsIntervalSeconds: 0 },
+    };
     const log = pino({ level: 'silent' });
     const onlyCert = ConfigSchema.parse({ ...base, api: { grpcAddress: '127.0.0.1:0', tlsCertFile: pki.serverCert } });
-    await expect(startApi(service, onlyCert, log)).rejects.toThrow(new ConfigError('api.tlsCertFile and api.tlsKeyFile go together'));
-    const missing = ConfigSchema.parse({ ...base, api: { grpcAddress: '127.0.0.1:0', adminTokenFile: '/nonexistent/token' } });
-    await expect(startApi(service, missing, log)).rejects.toThrow(/api.adminTokenFile: cannot read \/nonexistent\/token/);
+    await expect(startApi(service, onlyCert, log)).rejects.toThrow(
+      new ConfigError('api.tlsCertFile and api.tlsKeyFile go together'),
+    );
+    const missing = ConfigSchema.parse({
+      ...base,
+      api: { grpcAddress: '127.0.0.1:0', adminTokenFile: '/nonexistent/token' },
+    });
+    await expect(startApi(service, missing, log)).rejects.toThrow(
+      /api.adminTokenFile: cannot read \/nonexistent\/token/,
+    );
   });
 });

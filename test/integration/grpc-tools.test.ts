@@ -31,7 +31,10 @@ function referenceTokens(request: string, excludeToolsWhenNone = true): number[]
     },
   ]);
   if (!('text' in r)) throw new Error(`reference failed: ${r.error}`);
-  const tokenizer = new Tokenizer(JSON.parse(readFileSync(`${QWEN3_DIR}/tokenizer.json`, 'utf8')), files.tokenizerConfig);
+  const tokenizer = new Tokenizer(
+    JSON.parse(readFileSync(`${QWEN3_DIR}/tokenizer.json`, 'utf8')),
+    files.tokenizerConfig,
+  );
   return tokenizer.encode(r.text, { add_special_tokens: false }).ids;
 }
 
@@ -50,10 +53,15 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'grpc-tools-'));
     const registry = join(dir, 'models.yaml');
-    writeFileSync(registry, `workers: 1\nmodels:\n  - name: ${MODEL}\n    dir: ${QWEN3_DIR}\n    excludeToolsWhenToolChoiceNone: true\n`);
+    writeFileSync(
+      registry,
+      `workers: 1\nmodels:\n  - name: ${MODEL}\n    dir: ${QWEN3_DIR}\n    excludeToolsWhenToolChoiceNone: true\n`,
+    );
     t = await startTestService({ registry });
-    pub = await connectedPublisher(t.service.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
-      t.service.pipeline.endpoints().has('10.9.9.9:1'),
+    pub = await connectedPublisher(
+      t.service.subscriber.lastEndpoint!,
+      kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
+      () => t.service.pipeline.endpoints().has('10.9.9.9:1'),
     );
   }, 60_000);
 
@@ -65,12 +73,19 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
 
   it('gives the reference tokens, and Score matches the blocks an engine stored for them', async () => {
     const expected = referenceTokens(request);
-    const keys = await t.kv.call('ComputeBlockKeys', { model: MODEL, chat: { messagesJson: chat.messages, toolsJson: chat.tools, toolChoice: 'auto' } });
+    const keys = await t.kv.call('ComputeBlockKeys', {
+      model: MODEL,
+      chat: { messagesJson: chat.messages, toolsJson: chat.tools, toolChoice: 'auto' },
+    });
     expect(keys.tokenIds).toEqual(expected);
     expect(expected.length).toBeGreaterThan(900);
 
     // The same chat as JSON.parse sees it (2.0 → 2, integer-like keys first): what this service rendered before.
-    const lossy = JSON.stringify({ messages: JSON.parse(chat.messages).map(lossyArguments), tools: JSON.parse(chat.tools), tool_choice: 'auto' });
+    const lossy = JSON.stringify({
+      messages: JSON.parse(chat.messages).map(lossyArguments),
+      tools: JSON.parse(chat.tools),
+      tool_choice: 'auto',
+    });
     const lossyTokens = referenceTokens(lossy);
     const firstDiff = expected.findIndex((id, i) => lossyTokens[i] !== id);
     expect(firstDiff).toBeGreaterThan(0);
@@ -81,7 +96,15 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
       return pub.send(
         kvMessage(`kv@${endpoint}@${MODEL}`, 0, [
           1,
-          [{ type: 'BlockStored', block_hashes: Array.from({ length: blocks }, (_, b) => BigInt(base + b)), parent_block_hash: null, token_ids: ids.slice(0, blocks * 16), block_size: 16 }],
+          [
+            {
+              type: 'BlockStored',
+              block_hashes: Array.from({ length: blocks }, (_, b) => BigInt(base + b)),
+              parent_block_hash: null,
+              token_ids: ids.slice(0, blocks * 16),
+              block_size: 16,
+            },
+          ],
           null,
         ]),
       );
@@ -89,9 +112,16 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
     await stored(A, expected, 1000);
     await stored(B, lossyTokens, 5000);
     const lossyBlocks = Math.floor(lossyTokens.length / 16);
-    await waitFor(() => t.service.index.entriesOf(A) === blocks && t.service.index.entriesOf(B) === lossyBlocks, 'both stores');
+    await waitFor(
+      () => t.service.index.entriesOf(A) === blocks && t.service.index.entriesOf(B) === lossyBlocks,
+      'both stores',
+    );
 
-    const res = await t.kv.call('Score', { model: MODEL, chat: { messagesJson: chat.messages, toolsJson: chat.tools, toolChoice: 'auto' }, candidates: [A, B] });
+    const res = await t.kv.call('Score', {
+      model: MODEL,
+      chat: { messagesJson: chat.messages, toolsJson: chat.tools, toolChoice: 'auto' },
+      candidates: [A, B],
+    });
     expect(res.tokenCount).toBe(expected.length);
     expect(res.scores.map((s: { endpoint: string; matchedBlocks: number }) => [s.endpoint, s.matchedBlocks])).toEqual([
       [A, blocks],
@@ -100,11 +130,16 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
 
     // The CLI: `kv-indexer score` with the same request as a file (raw JSON, re-encoded without loss).
     const file = join(dir, 'agent.json');
-    writeFileSync(file, `{"model": "${MODEL}", "messages": ${chat.messages}, "tools": ${chat.tools}, "tool_choice": "auto"}`);
+    writeFileSync(
+      file,
+      `{"model": "${MODEL}", "messages": ${chat.messages}, "tools": ${chat.tools}, "tool_choice": "auto"}`,
+    );
     const out: string[] = [];
     const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void out.push(line));
     try {
-      expect(await scoreCommand([file, '--candidates', `${A},${B}`, '--address', `127.0.0.1:${t.api.grpcPort}`])).toBe(0);
+      expect(await scoreCommand([file, '--candidates', `${A},${B}`, '--address', `127.0.0.1:${t.api.grpcPort}`])).toBe(
+        0,
+      );
     } finally {
       log.mockRestore();
     }
@@ -113,12 +148,21 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
   });
 
   it('withholds tools for tool_choice "none" (the model sets excludeToolsWhenToolChoiceNone), keeps them otherwise', async () => {
-    const none = await t.kv.call('ComputeBlockKeys', { model: MODEL, chat: { messagesJson: chat.messages, toolsJson: chat.tools, toolChoice: 'none' } });
-    expect(none.tokenIds).toEqual(referenceTokens(`{"messages": ${chat.messages}, "tools": ${chat.tools}, "tool_choice": "none"}`));
+    const none = await t.kv.call('ComputeBlockKeys', {
+      model: MODEL,
+      chat: { messagesJson: chat.messages, toolsJson: chat.tools, toolChoice: 'none' },
+    });
+    expect(none.tokenIds).toEqual(
+      referenceTokens(`{"messages": ${chat.messages}, "tools": ${chat.tools}, "tool_choice": "none"}`),
+    );
     expect(none.tokenIds).toEqual(referenceTokens(`{"messages": ${chat.messages}}`));
     const named = await t.kv.call('ComputeBlockKeys', {
       model: MODEL,
-      chat: { messagesJson: chat.messages, toolsJson: chat.tools, toolChoice: '{"type": "function", "function": {"name": "convert_currency"}}' },
+      chat: {
+        messagesJson: chat.messages,
+        toolsJson: chat.tools,
+        toolChoice: '{"type": "function", "function": {"name": "convert_currency"}}',
+      },
     });
     expect(named.tokenIds).toEqual(referenceTokens(request));
   });
@@ -132,21 +176,54 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
       );
     const badArgs = chat.messages.replace('"arguments":"{\\"from', '"arguments":"{from');
     expect(badArgs).not.toBe(chat.messages);
-    expect(await call({ toolsJson: '[{"type": "function"' })).toEqual([status.INVALID_ARGUMENT, expect.stringMatching(/^chat\.tools_json: is not valid JSON: expecting ',' delimiter at character 20/)]);
-    expect(await call({ toolsJson: '{"type": "function"}' })).toEqual([status.INVALID_ARGUMENT, 'chat.tools_json: must be a JSON array of tools']);
-    expect(await call({ toolsJson: '["search"]' })).toEqual([status.INVALID_ARGUMENT, 'tools[0]: a tool must be a JSON object']);
-    expect(await call({ toolsJson: '[{"type": "function", "function": {"description": "x"}}]' })).toEqual([status.INVALID_ARGUMENT, 'tools[0].function.name: must be a string']);
-    expect(await call({ toolsJson: chat.tools, toolChoice: 'sometimes' })).toEqual([status.INVALID_ARGUMENT, expect.stringMatching(/^tool_choice: must be "none", "auto", "required"/)]);
+    expect(await call({ toolsJson: '[{"type": "function"' })).toEqual([
+      status.INVALID_ARGUMENT,
+      expect.stringMatching(/^chat\.tools_json: is not valid JSON: expecting ',' delimiter at character 20/),
+    ]);
+    expect(await call({ toolsJson: '{"type": "function"}' })).toEqual([
+      status.INVALID_ARGUMENT,
+      'chat.tools_json: must be a JSON array of tools',
+    ]);
+    expect(await call({ toolsJson: '["search"]' })).toEqual([
+      status.INVALID_ARGUMENT,
+      'tools[0]: a tool must be a JSON object',
+    ]);
+    expect(await call({ toolsJson: '[{"type": "function", "function": {"description": "x"}}]' })).toEqual([
+      status.INVALID_ARGUMENT,
+      'tools[0].function.name: must be a string',
+    ]);
+    expect(await call({ toolsJson: chat.tools, toolChoice: 'sometimes' })).toEqual([
+      status.INVALID_ARGUMENT,
+      expect.stringMatching(/^tool_choice: must be "none", "auto", "required"/),
+    ]);
     // vLLM check_tool_usage (chat_completion/protocol.py): a named tool_choice must name one of the request's tools.
-    expect(await call({ toolsJson: chat.tools, toolChoice: '{"type": "function", "function": {"name": "no_such_tool"}}' })).toEqual([
+    expect(
+      await call({ toolsJson: chat.tools, toolChoice: '{"type": "function", "function": {"name": "no_such_tool"}}' }),
+    ).toEqual([
       status.INVALID_ARGUMENT,
       expect.stringMatching(/^tool_choice: names function "no_such_tool", which is not one of the request's tools \("/),
     ]);
-    expect(await call({ documentsJson: '[{"title": 1}]' })).toEqual([status.INVALID_ARGUMENT, 'documents[0].title: must be a string']);
-    expect(await call({ reasoningEffort: 'extreme' })).toEqual([status.INVALID_ARGUMENT, expect.stringMatching(/^reasoning_effort: must be one of none, minimal/)]);
-    expect(await call({ chatTemplate: '{{ messages }}' })).toEqual([status.FAILED_PRECONDITION, expect.stringMatching(/^chat_template: model "Qwen\/Qwen3-8B" does not accept a request's own chat template/)]);
-    const args = await t.kv.call('Score', { model: MODEL, chat: { messagesJson: badArgs, toolsJson: chat.tools } }).catch((e: { code: number; details: string }) => [e.code, e.details]);
-    expect(args).toEqual([status.INVALID_ARGUMENT, expect.stringMatching(/^messages\[2\]\.tool_calls\[0\]\.function\.arguments: is not valid JSON: expecting a property name/)]);
+    expect(await call({ documentsJson: '[{"title": 1}]' })).toEqual([
+      status.INVALID_ARGUMENT,
+      'documents[0].title: must be a string',
+    ]);
+    expect(await call({ reasoningEffort: 'extreme' })).toEqual([
+      status.INVALID_ARGUMENT,
+      expect.stringMatching(/^reasoning_effort: must be one of none, minimal/),
+    ]);
+    expect(await call({ chatTemplate: '{{ messages }}' })).toEqual([
+      status.FAILED_PRECONDITION,
+      expect.stringMatching(/^chat_template: model "Qwen\/Qwen3-8B" does not accept a request's own chat template/),
+    ]);
+    const args = await t.kv
+      .call('Score', { model: MODEL, chat: { messagesJson: badArgs, toolsJson: chat.tools } })
+      .catch((e: { code: number; details: string }) => [e.code, e.details]);
+    expect(args).toEqual([
+      status.INVALID_ARGUMENT,
+      expect.stringMatching(
+        /^messages\[2\]\.tool_calls\[0\]\.function\.arguments: is not valid JSON: expecting a property name/,
+      ),
+    ]);
     expect(t.prompts!.service.stats().cacheEntries).toBe(before);
   });
 });

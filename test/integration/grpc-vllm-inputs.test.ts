@@ -21,7 +21,11 @@ interface Vector {
   name: string;
   sha256: string;
 }
-const vectors = (JSON.parse(readFileSync(new URL('../unit/prompt/mm-hash-vectors.json', import.meta.url), 'utf8')) as { cases: Vector[] }).cases;
+const vectors = (
+  JSON.parse(readFileSync(new URL('../unit/prompt/mm-hash-vectors.json', import.meta.url), 'utf8')) as {
+    cases: Vector[];
+  }
+).cases;
 const vector = (name: string): string => {
   const v = vectors.find((c) => c.name === name);
   if (!v) throw new Error(`no vector named ${name}`);
@@ -33,7 +37,15 @@ const V019_FLOAT_KWARG = vector('golden image, 0.19.1, float kwarg max_pixels 10
 const V019_NO_KWARGS = vector('golden image, 0.19.1, no kwargs');
 
 const png = readFileSync(`${SHARED_DIR}golden/images/coco-000000039769.png`);
-const messages = [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } }, { type: 'text', text: 'What is in this image?' }] }];
+const messages = [
+  {
+    role: 'user',
+    content: [
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } },
+      { type: 'text', text: 'What is in this image?' },
+    ],
+  },
+];
 const ENGINE_MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
 
 describe('vLLM identifier inputs over gRPC and the CLI request file', () => {
@@ -49,7 +61,11 @@ describe('vLLM identifier inputs over gRPC and the CLI request file', () => {
       registry,
       JSON.stringify({
         models: [
-          { name: 'vl-016', dir: modelDir, vllm: { version: '0.16.0', model: ENGINE_MODEL, mmHasher: 'sha256', maxModelLen: 32768 } },
+          {
+            name: 'vl-016',
+            dir: modelDir,
+            vllm: { version: '0.16.0', model: ENGINE_MODEL, mmHasher: 'sha256', maxModelLen: 32768 },
+          },
           { name: 'vl-019', dir: modelDir, vllm: { version: '0.19.1', model: ENGINE_MODEL, mmHasher: 'sha256' } },
         ],
       }),
@@ -63,13 +79,20 @@ describe('vLLM identifier inputs over gRPC and the CLI request file', () => {
   });
 
   type Items = { items: { identifier: string; identifierSource: string }[]; blockKeys: string[] };
-  const chat = (model: string, extra: Record<string, unknown>) => ({ model, chat: { messagesJson: JSON.stringify(messages), ...extra } });
-  const score = (model: string, extra: Record<string, unknown> = {}) => t.kv.call('Score', { ...chat(model, extra), returnBlockKeys: true }) as Promise<Items>;
-  const computeKeys = (model: string, extra: Record<string, unknown> = {}) => t.kv.call('ComputeBlockKeys', chat(model, extra)) as Promise<Items>;
+  const chat = (model: string, extra: Record<string, unknown>) => ({
+    model,
+    chat: { messagesJson: JSON.stringify(messages), ...extra },
+  });
+  const score = (model: string, extra: Record<string, unknown> = {}) =>
+    t.kv.call('Score', { ...chat(model, extra), returnBlockKeys: true }) as Promise<Items>;
+  const computeKeys = (model: string, extra: Record<string, unknown> = {}) =>
+    t.kv.call('ComputeBlockKeys', chat(model, extra)) as Promise<Items>;
 
   it('0.16: ChatInput.max_tokens reaches the identifier (Score and ComputeBlockKeys) as the Python reference computes it', async () => {
     const without = await score('vl-016');
-    expect(without.items.map((i) => [i.identifier, i.identifierSource])).toEqual([[V016_NO_MAX_TOKENS, 'vllm-mm-hash']]);
+    expect(without.items.map((i) => [i.identifier, i.identifierSource])).toEqual([
+      [V016_NO_MAX_TOKENS, 'vllm-mm-hash'],
+    ]);
     const withMax = await score('vl-016', { maxTokens: 512 });
     expect(withMax.items.map((i) => i.identifier)).toEqual([V016_MAX_TOKENS_512]);
     const keys = await computeKeys('vl-016', { maxTokens: 512 });
@@ -94,7 +117,10 @@ describe('vLLM identifier inputs over gRPC and the CLI request file', () => {
     try {
       const file = join(dir, 'float-kwarg.json');
       // Raw text: JSON.stringify would write 1003520 (an int, hashed as int64).
-      writeFileSync(file, `{"model": "vl-019", "messages": ${JSON.stringify(messages)}, "mm_processor_kwargs": {"max_pixels": 1003520.0}}`);
+      writeFileSync(
+        file,
+        `{"model": "vl-019", "messages": ${JSON.stringify(messages)}, "mm_processor_kwargs": {"max_pixels": 1003520.0}}`,
+      );
       expect(await keysCommand(['--models', registry, '--block-size', '16', file])).toBe(0);
       const fromFile = JSON.parse(out.join('')) as { items: { identifier: string }[] };
       expect(fromFile.items[0].identifier).toBe(V019_FLOAT_KWARG);
@@ -102,14 +128,16 @@ describe('vLLM identifier inputs over gRPC and the CLI request file', () => {
       out.length = 0;
       writeFileSync(file, `{"model": "vl-016", "messages": ${JSON.stringify(messages)}, "max_tokens": 512}`);
       expect(await keysCommand(['--models', registry, '--block-size', '16', file])).toBe(0);
-      expect((JSON.parse(out.join('')) as { items: { identifier: string }[] }).items[0].identifier).toBe(V016_MAX_TOKENS_512);
+      expect((JSON.parse(out.join('')) as { items: { identifier: string }[] }).items[0].identifier).toBe(
+        V016_MAX_TOKENS_512,
+      );
     } finally {
       write.mockRestore();
     }
   }, 30_000);
 });
 
-describe('kv-indexer score: the request file\'s max_completion_tokens / max_tokens → ChatInput.max_tokens', () => {
+describe("kv-indexer score: the request file's max_completion_tokens / max_tokens → ChatInput.max_tokens", () => {
   const of = (json: string) => maxTokensOf(Object.fromEntries(parsePyJson(json) as Map<string, unknown>));
   it("takes vLLM's `max_completion_tokens or max_tokens` (a 0 falls through; neither → unset)", () => {
     expect(of('{"max_completion_tokens": 512, "max_tokens": 100}')).toBe(512);

@@ -58,7 +58,9 @@ describe('ingest over memory and Redis: identical entries (seeded model engine)'
                 const fromRedis = await masks(redis, keys[p], endpoints[e]);
                 const want = bound ? fromMem : model.expected(e, p);
                 if (fromMem.join() !== want.join() || fromRedis.join() !== fromMem.join()) {
-                  throw new Error(`run ${run} step ${step} ep ${e} prompt ${p}: memory ${fromMem} redis ${fromRedis} model ${want}`);
+                  throw new Error(
+                    `run ${run} step ${step} ep ${e} prompt ${p}: memory ${fromMem} redis ${fromRedis} model ${want}`,
+                  );
                 }
               }
             }

@@ -5,7 +5,14 @@ import { FakeMetricsServer } from '../support/metrics-server.js';
 import { waitFor } from '../support/zmq.js';
 
 const FIXTURE = readFileSync(new URL('../../fixtures/vllm-metrics/vllm-0.11-dp2.prom', import.meta.url), 'utf8');
-const SETTINGS = { intervalMs: 40, timeoutMs: 500, concurrency: 32, staleMs: 1_500, maxBytes: 4 * 1024 * 1024, urlTemplate: 'http://{host}:{port}/metrics' };
+const SETTINGS = {
+  intervalMs: 40,
+  timeoutMs: 500,
+  concurrency: 32,
+  staleMs: 1_500,
+  maxBytes: 4 * 1024 * 1024,
+  urlTemplate: 'http://{host}:{port}/metrics',
+};
 
 const servers: FakeMetricsServer[] = [];
 const scrapers: LoadScraper[] = [];
@@ -48,7 +55,9 @@ describe('LoadScraper against real HTTP servers', () => {
   it('counts the garbage lines of every page read whole, and a page without vLLM figures as parse_error', async () => {
     // Lines of other names are checked up to their name: `{}` and `=1` are garbage, `not a metric` is not looked into;
     // the vLLM line is parsed whole and its unterminated label value makes it garbage.
-    const junk = await server({ page: 'not a metric\n{}\n=1\nvllm:num_requests_running{x="unterminated} 1\n# TYPE m gauge\nm 1\n' });
+    const junk = await server({
+      page: 'not a metric\n{}\n=1\nvllm:num_requests_running{x="unterminated} 1\n# TYPE m gauge\nm 1\n',
+    });
     const s = scraper(() => [{ endpoint: junk.hostPort, rank: 0, model: null }]);
     await waitFor(() => s.counters.outcomes.parse_error >= 3, 'three parse errors');
     await s.stop();
@@ -65,7 +74,11 @@ describe('LoadScraper against real HTTP servers', () => {
       { endpoint: good.hostPort, rank: 0, model: null },
     ]);
     await waitFor(() => s.counters.outcomes.timeout >= 2 && s.counters.outcomes.ok >= 5, 'timeouts and good scrapes');
-    expect(s.status(hang.hostPort)).toEqual({ metricsUrl: hang.url(), load: undefined, error: 'timeout: no complete answer within 500 ms' });
+    expect(s.status(hang.hostPort)).toEqual({
+      metricsUrl: hang.url(),
+      load: undefined,
+      error: 'timeout: no complete answer within 500 ms',
+    });
     expect(s.get(good.hostPort)).toMatchObject({ running: 3, waiting: 1, kvUsage: 0.25, stale: false });
     // No two scrapes of the hanging target overlap: each request was aborted before the next one started.
     expect(hang.requests).toBeLessThanOrEqual(s.counters.outcomes.timeout + 1);
@@ -126,7 +139,10 @@ describe('LoadScraper against real HTTP servers', () => {
     ]);
     s.setMetricsUrl('10.1.2.3:8000', vllm.url('/custom/metrics'));
     s.refresh();
-    await waitFor(() => s.get('10.1.2.3:8000@dp1') !== undefined && s.get('10.1.2.3:8000') !== undefined, 'both ranks read');
+    await waitFor(
+      () => s.get('10.1.2.3:8000@dp1') !== undefined && s.get('10.1.2.3:8000') !== undefined,
+      'both ranks read',
+    );
     expect(s.get('10.1.2.3:8000@dp1')).toMatchObject({ running: 5, waiting: 7, kvUsage: 0.625 });
     expect([...vllm.paths.keys()]).toEqual(['/custom/metrics']);
     expect(s.targetCount).toBe(1);
@@ -153,7 +169,10 @@ describe('PageFetcher size bound', () => {
     const huge = await server({ hugeBytes: 50 * 1024 * 1024 });
     const fetcher = new PageFetcher();
     let handed = 0;
-    const result = await fetcher.fetch(huge.url(), (text) => (handed += text.length), { timeoutMs: 10_000, maxBytes: 1024 * 1024 });
+    const result = await fetcher.fetch(huge.url(), (text) => (handed += text.length), {
+      timeoutMs: 10_000,
+      maxBytes: 1024 * 1024,
+    });
     fetcher.close();
     expect(result.outcome).toBe('too_large');
     expect(result.detail).toBe('page longer than 1048576 bytes');

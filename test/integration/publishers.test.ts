@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Publisher } from 'zeromq';
 import { readRecording } from '../../src/events/recording/format.js';
 import { publishRecording } from '../../src/events/recording/player.js';
-import { PUBLISHER_MODEL as MODEL, SGLANG_ENDPOINT, TRT_ENDPOINT, VLLM_ENDPOINT } from '../../scripts/make-publisher-recordings.js';
+import {
+  PUBLISHER_MODEL as MODEL,
+  SGLANG_ENDPOINT,
+  TRT_ENDPOINT,
+  VLLM_ENDPOINT,
+} from '../../scripts/make-publisher-recordings.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { connectedPublisher, kvMessage, waitFor } from '../support/zmq.js';
 
@@ -14,7 +19,8 @@ import { connectedPublisher, kvMessage, waitFor } from '../support/zmq.js';
  * ListEndpoints `skipped_events`. Before this change the SGLang metadata map and the token pairs were refused
  * (`bad_field_type`, `bad_token_ids`), and the REMOTE blocks were credited on their medium's tier.
  */
-const recording = (name: string) => readRecording(new URL(`../../fixtures/recordings/${name}.kvrec`, import.meta.url).pathname).messages;
+const recording = (name: string) =>
+  readRecording(new URL(`../../fixtures/recordings/${name}.kvrec`, import.meta.url).pathname).messages;
 const range = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + i);
 
 let svc: TestService;
@@ -23,10 +29,13 @@ let pub: Publisher;
 beforeAll(async () => {
   svc = await startTestService();
   const address = svc.service.subscriber.lastEndpoint!;
-  pub = await connectedPublisher(address, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () => svc.service.pipeline.endpoints().has('10.9.9.9:1'));
+  pub = await connectedPublisher(address, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
+    svc.service.pipeline.endpoints().has('10.9.9.9:1'),
+  );
   const before = svc.service.pipeline.counters.messages;
   let sent = 0;
-  for (const name of ['trtllm-streaming', 'sglang-vllm-wire', 'vllm-storage-locality']) sent += await publishRecording(pub, recording(name), { pace: 'fast' });
+  for (const name of ['trtllm-streaming', 'sglang-vllm-wire', 'vllm-storage-locality'])
+    sent += await publishRecording(pub, recording(name), { pace: 'fast' });
   await waitFor(() => svc.service.pipeline.counters.messages - before >= sent, 'every recorded message received');
   await svc.service.pipeline.idle();
 });
@@ -37,7 +46,12 @@ afterAll(async () => {
 });
 
 async function score(endpoint: string, tokens: number[], extra: Record<string, unknown> = {}) {
-  const res = await svc.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokens }, candidates: [endpoint], ...extra });
+  const res = await svc.kv.call('Score', {
+    model: MODEL,
+    tokens: { tokenIds: tokens },
+    candidates: [endpoint],
+    ...extra,
+  });
   return res.scores[0] as { matchedBlocks: number; weighted: number; blocksByTier: Record<string, number> };
 }
 
@@ -48,7 +62,12 @@ async function listed(endpoint: string) {
 
 describe('publishers on the vLLM wire, end to end over ZMQ', () => {
   it('every refused event is a named reason in the decode counters', () => {
-    expect(svc.service.pipeline.counters.decodeErrors).toEqual({ unsupported_mm_keys: 1, bad_token_ids: 1, bad_token_pairs: 1, unknown_locality: 1 });
+    expect(svc.service.pipeline.counters.decodeErrors).toEqual({
+      unsupported_mm_keys: 1,
+      bad_token_ids: 1,
+      bad_token_pairs: 1,
+      unknown_locality: 1,
+    });
   });
 
   it('TensorRT-LLM streaming events: map-form stores and removals index; mm_keys and string tokens are refused', async () => {

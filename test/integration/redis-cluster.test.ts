@@ -79,7 +79,12 @@ describe('RedisIndex on a 3-master Redis Cluster (placement anchor)', () => {
       expect(await scoreRedis.score(ks, { candidates })).toEqual(await scoreMem.score(ks, { candidates }));
     }
     const [r, m] = [await idx.stats(), await mem.stats()];
-    expect([r.entries, r.keys, r.speculativeEntries, r.endpoints]).toEqual([m.entries, m.keys, m.speculativeEntries, m.endpoints]);
+    expect([r.entries, r.keys, r.speculativeEntries, r.endpoints]).toEqual([
+      m.entries,
+      m.keys,
+      m.speculativeEntries,
+      m.endpoints,
+    ]);
     expect(await idx.endpointEntries('10.0.0.0:8000')).toEqual(await mem.endpointEntries('10.0.0.0:8000'));
 
     // clearEndpoint visits every tag the endpoint has entries in, on every master.
@@ -116,7 +121,9 @@ describe('RedisIndex on a 3-master Redis Cluster (placement anchor)', () => {
     try {
       const slot = Number(await nodes[0].call('cluster', 'keyslot', idx.schema.counters(idx.schema.tagOf(ks[0]))));
       const ids = await Promise.all(nodes.map((n) => n.call('cluster', 'myid') as Promise<string>));
-      const counts = await Promise.all(nodes.map(async (n) => Number(await n.call('cluster', 'countkeysinslot', slot))));
+      const counts = await Promise.all(
+        nodes.map(async (n) => Number(await n.call('cluster', 'countkeysinslot', slot))),
+      );
       const from = counts.findIndex((c) => c > 0);
       const to = (from + 1) % nodes.length;
       await nodes[to].call('cluster', 'setslot', slot, 'importing', ids[from]);

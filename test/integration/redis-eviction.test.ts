@@ -4,7 +4,8 @@ import { RedisIndex, UnsafeEvictionPolicyError } from '../../src/index/index.js'
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 const PREFIX = 'ev:';
-const keysFrom = (from: number, n: number) => BigUint64Array.from({ length: n }, (_, i) => BigInt(from + i) * 0x9e3779b97f4a7c15n & 0xffffffffffffffffn);
+const keysFrom = (from: number, n: number) =>
+  BigUint64Array.from({ length: n }, (_, i) => (BigInt(from + i) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn);
 const REGISTRY = ['eid', 'ename', 'eseq', 'gen'].map((k) => `${PREFIX}{m}${k}`);
 
 /**
@@ -18,7 +19,12 @@ describe('Redis eviction and the endpoint registry', () => {
   let raw: Redis;
   const opened: RedisIndex[] = [];
   const open = async (allowUnsafeEviction = false) => {
-    const index = await RedisIndex.open({ url: server.url, keyPrefix: PREFIX, allowUnsafeEviction, registryCheckMs: 60_000 });
+    const index = await RedisIndex.open({
+      url: server.url,
+      keyPrefix: PREFIX,
+      allowUnsafeEviction,
+      registryCheckMs: 60_000,
+    });
     opened.push(index);
     return index;
   };
@@ -37,7 +43,9 @@ describe('Redis eviction and the endpoint registry', () => {
     await raw.config('SET', 'maxmemory-policy', 'allkeys-lru');
     const err = await RedisIndex.open({ url: server.url, keyPrefix: PREFIX }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsafeEvictionPolicyError);
-    expect((err as Error).message).toMatch(/^maxmemory-policy allkeys-lru is unsafe: Redis may evict the endpoint-id registry/);
+    expect((err as Error).message).toMatch(
+      /^maxmemory-policy allkeys-lru is unsafe: Redis may evict the endpoint-id registry/,
+    );
     for (const policy of ['volatile-lru', 'noeviction']) {
       await raw.config('SET', 'maxmemory-policy', policy);
       await (await open()).close();
@@ -75,7 +83,8 @@ describe('Redis eviction and the endpoint registry', () => {
     await raw.config('SET', 'maxmemory', '0');
     await raw.config('SET', 'maxmemory-policy', 'noeviction');
     // Pod A's leading blocks that survived, under its old id (block key = prefix {0} b + 8 raw little-endian bytes).
-    const blockName = (k: bigint) => Buffer.concat([Buffer.from(`${PREFIX}{0}b`), Buffer.from(BigUint64Array.of(k).buffer)]);
+    const blockName = (k: bigint) =>
+      Buffer.concat([Buffer.from(`${PREFIX}{0}b`), Buffer.from(BigUint64Array.of(k).buffer)]);
     let survived = 0;
     while (survived < K.length && (await raw.exists(blockName(K[survived]))) === 1) survived++;
     expect(survived).toBeGreaterThanOrEqual(1); // else there would be nothing to credit wrongly

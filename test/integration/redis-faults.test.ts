@@ -29,7 +29,11 @@ async function eventually<T>(fn: () => Promise<T>, tries = 150): Promise<T> {
 describe('RedisIndex when Redis fails', () => {
   it('rejects with IndexUnavailableError while Redis is down, reports resync, and recovers after a restart', async () => {
     const resyncs: [string, string][] = [];
-    const idx = await RedisIndex.open({ url: server.url, keyPrefix: 'f1:', onResync: (e, why) => resyncs.push([e, why]) });
+    const idx = await RedisIndex.open({
+      url: server.url,
+      keyPrefix: 'f1:',
+      onResync: (e, why) => resyncs.push([e, why]),
+    });
     idx.add('a', 'GPU', keys(1, 2));
     await idx.flush();
     expect(idx.available).toBe(true);

@@ -66,21 +66,26 @@ describe('fixture recordings into a 3-master Redis Cluster, chains placed by the
     await cluster?.stop();
   });
 
-  it.each(['fleet-mixed', 'offload-pressure'])('%s: same state and Scores as memory, every key anchored, spread over masters', async (name) => {
-    const memTiers = new TierRegistry();
-    const mem = await ingestAndScore(name, new MemoryIndex({ tiers: memTiers }), memTiers);
-    const tiers = new TierRegistry();
-    const index = await RedisIndex.open({ cluster: cluster.startupNodes, keyPrefix: `${name}:`, tiers });
-    try {
-      expect(index.needsAnchors).toBe(true);
-      const redis = await ingestAndScore(name, index, tiers);
-      expect(redis.endpoints).toEqual(mem.expected.endpoints);
-      expect(redis.scores).toEqual(mem.scores);
-      expect((await index.stats()).unanchoredKeys).toBe(0);
-      const perMaster = cluster.nodes.map((n) => Number(n.cli('EVAL', `return #redis.call('KEYS', ARGV[1])`, '0', `${name}:{t*`).trim()));
-      expect(perMaster.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2);
-    } finally {
-      await index.close();
-    }
-  });
+  it.each(['fleet-mixed', 'offload-pressure'])(
+    '%s: same state and Scores as memory, every key anchored, spread over masters',
+    async (name) => {
+      const memTiers = new TierRegistry();
+      const mem = await ingestAndScore(name, new MemoryIndex({ tiers: memTiers }), memTiers);
+      const tiers = new TierRegistry();
+      const index = await RedisIndex.open({ cluster: cluster.startupNodes, keyPrefix: `${name}:`, tiers });
+      try {
+        expect(index.needsAnchors).toBe(true);
+        const redis = await ingestAndScore(name, index, tiers);
+        expect(redis.endpoints).toEqual(mem.expected.endpoints);
+        expect(redis.scores).toEqual(mem.scores);
+        expect((await index.stats()).unanchoredKeys).toBe(0);
+        const perMaster = cluster.nodes.map((n) =>
+          Number(n.cli('EVAL', `return #redis.call('KEYS', ARGV[1])`, '0', `${name}:{t*`).trim()),
+        );
+        expect(perMaster.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2);
+      } finally {
+        await index.close();
+      }
+    },
+  );
 });

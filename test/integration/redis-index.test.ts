@@ -17,7 +17,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const open = (options: Partial<RedisIndexOptions> = {}) => RedisIndex.open({ url: server.url, keyPrefix: fresh(), ...options });
+const open = (options: Partial<RedisIndexOptions> = {}) =>
+  RedisIndex.open({ url: server.url, keyPrefix: fresh(), ...options });
 
 // The in-memory index's behaviour suite, unchanged, against a real redis-server.
 describeIndexBehaviour('RedisIndex', ({ tiers, clock }) => open({ tiers, clock }));
@@ -135,6 +136,7 @@ describe('RedisIndex specifics', () => {
 function commandCalls(srv: RedisServer): number {
   const out = srv.cli('info', 'commandstats');
   let n = 0;
-  for (const m of out.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) if (['evalsha', 'eval', 'info'].includes(m[1])) n += Number(m[2]);
+  for (const m of out.matchAll(/cmdstat_(\w+):calls=(\d+)/g))
+    if (['evalsha', 'eval', 'info'].includes(m[1])) n += Number(m[2]);
   return n;
 }

@@ -33,8 +33,18 @@ const WRONG = 'not-the-password-5555';
 const ACL_COMMANDS =
   '+info +evalsha +eval +hmget +smembers +hget +hset +hdel +hgetall +hkeys +hincrby +get +set +del +exists +incr +pexpire +sadd +zadd +zrem +zrangebyscore';
 const ACL_CLUSTER = '+cluster|slots +cluster|info +asking +client|setname';
-const aclArgs = (prefix: string, secret: string, extra = '') =>
-  ['ACL', 'SETUSER', 'indexer', 'reset', 'on', `>${secret}`, `~${prefix}*`, 'resetchannels', '-@all', ...`${ACL_COMMANDS} ${extra}`.trim().split(' ')];
+const aclArgs = (prefix: string, secret: string, extra = '') => [
+  'ACL',
+  'SETUSER',
+  'indexer',
+  'reset',
+  'on',
+  `>${secret}`,
+  `~${prefix}*`,
+  'resetchannels',
+  '-@all',
+  ...`${ACL_COMMANDS} ${extra}`.trim().split(' '),
+];
 
 describe('docs/security.md', () => {
   it('recommends exactly the ACL these tests run with', () => {
@@ -47,7 +57,10 @@ describe('docs/security.md', () => {
 /** A pino logger at trace level writing into `lines`: what the service would print. */
 function capture() {
   const lines: string[] = [];
-  const log = pino({ level: 'trace' }, new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }));
+  const log = pino(
+    { level: 'trace' },
+    new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }),
+  );
   return { log, lines };
 }
 
@@ -71,20 +84,38 @@ async function ingestAndScore(index: Record<string, unknown>, tokensFrom = 1) {
   const service = await startService(config, log);
   const api = await startApi(service, config, log);
   const kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
-  const pub = await connectedPublisher(service.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
-    service.pipeline.endpoints().has('10.9.9.9:1'),
+  const pub = await connectedPublisher(
+    service.subscriber.lastEndpoint!,
+    kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
+    () => service.pipeline.endpoints().has('10.9.9.9:1'),
   );
   try {
-    await pub.send(kvMessage(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [1n, 2n, 3n], null, tokenRange(48, tokensFrom), 16, null, null]], null]));
+    await pub.send(
+      kvMessage(`kv@${A}@${MODEL}`, 0, [
+        1,
+        [['BlockStored', [1n, 2n, 3n], null, tokenRange(48, tokensFrom), 16, null, null]],
+        null,
+      ]),
+    );
     await waitFor(() => service.pipeline.endpoints().get(A) === 0n, 'the batch applied');
     await service.index.flush();
-    const res = await kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48, tokensFrom) }, candidates: [A] });
-    return { matched: res.scores[0].matchedBlocks as number, degraded: res.degraded as boolean, service, lines, stop: async () => {
-      pub.close();
-      kv.close();
-      await api.stop();
-      await service.stop();
-    } };
+    const res = await kv.call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(48, tokensFrom) },
+      candidates: [A],
+    });
+    return {
+      matched: res.scores[0].matchedBlocks as number,
+      degraded: res.degraded as boolean,
+      service,
+      lines,
+      stop: async () => {
+        pub.close();
+        kv.close();
+        await api.stop();
+        await service.stop();
+      },
+    };
   } catch (err) {
     pub.close();
     kv.close();
@@ -106,7 +137,13 @@ async function failingStart(index: Record<string, unknown>) {
   );
   // A failed start names the setting (StartupError, service/startup-error.ts): `index.redisUrl <url>: <reason>`.
   const setting = err instanceof StartupError ? err.setting : null;
-  return { err, setting, reason: err instanceof StartupError ? err.reason : err.message, lines, everything: `${inspect(err, { depth: null, showHidden: true })}\n${String(err.stack)}\n${lines.join('')}` };
+  return {
+    err,
+    setting,
+    reason: err instanceof StartupError ? err.reason : err.message,
+    lines,
+    everything: `${inspect(err, { depth: null, showHidden: true })}\n${String(err.stack)}\n${lines.join('')}`,
+  };
 }
 
 describe('Redis with requirepass (the default user has a password)', () => {
@@ -132,7 +169,12 @@ describe('Redis with requirepass (the default user has a password)', () => {
     await fromFile.stop();
     expect([fromFile.matched, fromFile.degraded]).toEqual([3, false]);
     const started = inUrl.lines.find((l) => l.includes('kv-indexer started'))!;
-    expect(JSON.parse(started).index).toEqual({ backend: 'redis', url: `redis://:***@127.0.0.1:${redis.port}`, keyPrefix: 'test:', tls: false });
+    expect(JSON.parse(started).index).toEqual({
+      backend: 'redis',
+      url: `redis://:***@127.0.0.1:${redis.port}`,
+      keyPrefix: 'test:',
+      tls: false,
+    });
     expect(JSON.parse(fromFile.lines.find((l) => l.includes('kv-indexer started'))!).index).toEqual({
       backend: 'redis',
       url: redis.url,
@@ -143,10 +185,14 @@ describe('Redis with requirepass (the default user has a password)', () => {
     expect(inUrl.lines.join('') + fromFile.lines.join('')).not.toContain(PASSWORD);
   });
 
-  it('a wrong password fails the start with the server\'s reason and without the password', async () => {
-    const { setting, reason, everything } = await failingStart({ redisUrl: `redis://:${WRONG}@127.0.0.1:${redis.port}` });
+  it("a wrong password fails the start with the server's reason and without the password", async () => {
+    const { setting, reason, everything } = await failingStart({
+      redisUrl: `redis://:${WRONG}@127.0.0.1:${redis.port}`,
+    });
     expect(setting).toBe('index.redisUrl');
-    expect(reason).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
+    expect(reason).toBe(
+      'redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.',
+    );
     expect(everything).not.toContain(WRONG);
     const missing = await failingStart({ redisUrl: redis.url });
     expect(missing.reason).toMatch(/^redis index unavailable \(connect\): Redis refused the credentials: NOAUTH /);
@@ -156,10 +202,23 @@ describe('Redis with requirepass (the default user has a password)', () => {
     const empty = join(pki.dir, 'empty-password');
     writeFileSync(empty, '\n');
     const cases: [Record<string, unknown>, string][] = [
-      [{ redisUrl: `redis://:${PASSWORD}@127.0.0.1:${redis.port}`, redisPasswordFile: passwordFile }, 'index.redisPasswordFile and a password in index.redisUrl: give the password in one place (the file)'],
+      [
+        { redisUrl: `redis://:${PASSWORD}@127.0.0.1:${redis.port}`, redisPasswordFile: passwordFile },
+        'index.redisPasswordFile and a password in index.redisUrl: give the password in one place (the file)',
+      ],
       [{ redisUrl: redis.url, redisPasswordFile: empty }, `index.redisPasswordFile: ${empty} is empty`],
-      [{ redisUrl: `redis://indexer@127.0.0.1:${redis.port}`, redisUsername: 'indexer', redisPasswordFile: passwordFile }, 'index.redisUsername and a user in index.redisUrl: give the user in one place'],
-      [{ redisUrl: redis.url, redisPasswordFile: '/nonexistent/redis-password' }, "index.redisPasswordFile: cannot read /nonexistent/redis-password: ENOENT: no such file or directory, open '/nonexistent/redis-password'"],
+      [
+        {
+          redisUrl: `redis://indexer@127.0.0.1:${redis.port}`,
+          redisUsername: 'indexer',
+          redisPasswordFile: passwordFile,
+        },
+        'index.redisUsername and a user in index.redisUrl: give the user in one place',
+      ],
+      [
+        { redisUrl: redis.url, redisPasswordFile: '/nonexistent/redis-password' },
+        "index.redisPasswordFile: cannot read /nonexistent/redis-password: ENOENT: no such file or directory, open '/nonexistent/redis-password'",
+      ],
     ];
     for (const [index, message] of cases) {
       const { err } = await failingStart(index);
@@ -173,7 +232,11 @@ describe('Redis with requirepass (the default user has a password)', () => {
     writeFileSync(rotatedFile, `${PASSWORD}\n`);
     const run = await ingestAndScore({ redisUrl: redis.url, redisPasswordFile: rotatedFile }, 200);
     const asRotated = (...args: string[]) =>
-      spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), '-a', ROTATED, '--no-auth-warning', ...args], { encoding: 'utf8' }).stdout;
+      spawnSync(
+        'redis-cli',
+        ['-h', '127.0.0.1', '-p', String(redis.port), '-a', ROTATED, '--no-auth-warning', ...args],
+        { encoding: 'utf8' },
+      ).stdout;
     try {
       expect([run.matched, run.degraded]).toEqual([3, false]);
       const before = await run.service.index.endpointEntries(A);
@@ -190,7 +253,11 @@ describe('Redis with requirepass (the default user has a password)', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(entries).toEqual(before);
-      expect(asRotated('CLIENT', 'LIST').split('\n').filter((l) => l.includes('cmd=')).length).toBeGreaterThanOrEqual(2);
+      expect(
+        asRotated('CLIENT', 'LIST')
+          .split('\n')
+          .filter((l) => l.includes('cmd=')).length,
+      ).toBeGreaterThanOrEqual(2);
       expect(run.lines.join('')).not.toContain(ROTATED);
     } finally {
       asRotated('CONFIG', 'SET', 'requirepass', PASSWORD);
@@ -202,7 +269,10 @@ describe('Redis with requirepass (the default user has a password)', () => {
     const printed: string[] = [];
     const spy = vi.spyOn(console, 'log').mockImplementation((s: unknown) => void printed.push(String(s)));
     try {
-      const code = await serveCommand(['--print-config', '--set', `index.redisUrl=redis://:${PASSWORD}@127.0.0.1:${redis.port}`], {});
+      const code = await serveCommand(
+        ['--print-config', '--set', `index.redisUrl=redis://:${PASSWORD}@127.0.0.1:${redis.port}`],
+        {},
+      );
       expect(code).toBe(0);
     } finally {
       spy.mockRestore();
@@ -249,16 +319,24 @@ describe('Redis with the least-privilege ACL user', () => {
   });
 
   it('the ACL is enforced: keys outside the prefix are refused; a wrong secret fails the start', async () => {
-    const other = await RedisIndex.open({ url: `redis://indexer:${ACL_SECRET}@127.0.0.1:${redis.port}`, keyPrefix: 'other:' });
+    const other = await RedisIndex.open({
+      url: `redis://indexer:${ACL_SECRET}@127.0.0.1:${redis.port}`,
+      keyPrefix: 'other:',
+    });
     try {
       other.add(A, 'GPU', new BigUint64Array([1n]));
-      const refused = await other.flush().then(() => undefined, (e: Error) => e.message);
+      const refused = await other.flush().then(
+        () => undefined,
+        (e: Error) => e.message,
+      );
       expect(refused).toBe('NOPERM this user has no permissions to access one of the keys used as arguments');
     } finally {
       await other.close();
     }
     const wrong = await failingStart({ redisUrl: `redis://indexer:${WRONG}@127.0.0.1:${redis.port}` });
-    expect(wrong.reason).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
+    expect(wrong.reason).toBe(
+      'redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.',
+    );
     expect(wrong.everything).not.toContain(WRONG);
   });
 });
@@ -278,15 +356,26 @@ describe('Redis over TLS (Debian redis-server 7.0 is built with TLS); Redis requ
     await redis?.stop();
   });
 
-  const tlsFiles = (ca: TestPki, client: TestPki) => ({ redisTlsCaFile: ca.caCert, redisTlsCertFile: client.clientCert, redisTlsKeyFile: client.clientKey });
+  const tlsFiles = (ca: TestPki, client: TestPki) => ({
+    redisTlsCaFile: ca.caCert,
+    redisTlsCertFile: client.clientCert,
+    redisTlsKeyFile: client.clientKey,
+  });
 
   it('ingests and scores over rediss:// with the CA file and a client certificate (mutual TLS), and with redisTls: true', async () => {
-    const url = await ingestAndScore({ redisUrl: redis.url, redisPasswordFile: join(pki.dir, 'redis-password'), ...tlsFiles(pki, pki) });
+    const url = await ingestAndScore({
+      redisUrl: redis.url,
+      redisPasswordFile: join(pki.dir, 'redis-password'),
+      ...tlsFiles(pki, pki),
+    });
     await url.stop();
     expect([url.matched, url.degraded]).toEqual([3, false]);
     expect(JSON.parse(url.lines.find((l) => l.includes('kv-indexer started'))!).index.tls).toBe(true);
     // The same server named redis://: redisTls turns TLS on.
-    const flag = await ingestAndScore({ redisUrl: `redis://:${PASSWORD}@127.0.0.1:${redis.port}`, redisTls: true, ...tlsFiles(pki, pki) }, 100);
+    const flag = await ingestAndScore(
+      { redisUrl: `redis://:${PASSWORD}@127.0.0.1:${redis.port}`, redisTls: true, ...tlsFiles(pki, pki) },
+      100,
+    );
     await flag.stop();
     expect([flag.matched, flag.degraded]).toEqual([3, false]);
     expect(url.lines.join('') + flag.lines.join('')).not.toContain(PASSWORD);
@@ -295,21 +384,38 @@ describe('Redis over TLS (Debian redis-server 7.0 is built with TLS); Redis requ
   it('fails the start clearly on a server certificate of another CA, without a client certificate, or with a foreign one', async () => {
     const base = { redisUrl: `rediss://:${PASSWORD}@127.0.0.1:${redis.port}` };
     const wrongCa = await failingStart({ ...base, ...tlsFiles(foreign, pki) });
-    expect(wrongCa.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)');
+    expect(wrongCa.reason).toBe(
+      'redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)',
+    );
     const noCa = await failingStart({ ...base, redisTlsCertFile: pki.clientCert, redisTlsKeyFile: pki.clientKey });
-    expect(noCa.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)');
+    expect(noCa.reason).toBe(
+      'redis index unavailable (connect): TLS handshake with Redis failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)',
+    );
     const noClientCert = await failingStart({ ...base, redisTlsCaFile: pki.caCert });
-    expect(noClientCert.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+    expect(noClientCert.reason).toBe(
+      'redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+    );
     const foreignClient = await failingStart({ ...base, ...tlsFiles(pki, foreign) });
-    expect(foreignClient.reason).toBe('redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
+    expect(foreignClient.reason).toBe(
+      'redis index unavailable (connect): TLS handshake with Redis failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+    );
     for (const f of [wrongCa, noCa, noClientCert, foreignClient]) expect(f.everything).not.toContain(PASSWORD);
   });
 
   it('refuses TLS files without TLS, and a certificate without its key', async () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ redisUrl: 'redis://127.0.0.1:1', redisTlsCaFile: pki.caCert }, 'index.redisTlsCaFile, redisTlsCertFile and redisTlsKeyFile need index.redisTls: true (or a rediss:// URL)'],
-      [{ redisUrl: 'rediss://127.0.0.1:1', redisTlsCertFile: pki.clientCert }, 'index.redisTlsCertFile and index.redisTlsKeyFile go together'],
-      [{ redisUrl: 'rediss://127.0.0.1:1', redisTlsCaFile: '/nonexistent/ca.pem' }, "index.redisTlsCaFile: cannot read /nonexistent/ca.pem: ENOENT: no such file or directory, open '/nonexistent/ca.pem'"],
+      [
+        { redisUrl: 'redis://127.0.0.1:1', redisTlsCaFile: pki.caCert },
+        'index.redisTlsCaFile, redisTlsCertFile and redisTlsKeyFile need index.redisTls: true (or a rediss:// URL)',
+      ],
+      [
+        { redisUrl: 'rediss://127.0.0.1:1', redisTlsCertFile: pki.clientCert },
+        'index.redisTlsCertFile and index.redisTlsKeyFile go together',
+      ],
+      [
+        { redisUrl: 'rediss://127.0.0.1:1', redisTlsCaFile: '/nonexistent/ca.pem' },
+        "index.redisTlsCaFile: cannot read /nonexistent/ca.pem: ENOENT: no such file or directory, open '/nonexistent/ca.pem'",
+      ],
     ];
     for (const [index, message] of cases) {
       const { err } = await failingStart(index);
@@ -379,12 +485,16 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
       expect([run.matched, run.degraded]).toEqual([3, false]);
       const before = await run.service.index.stats();
       // Rotate: every node swaps the user's password, the Secret file follows, the user's connections are dropped.
-      for (const node of cluster.nodes) expect(node.cli('ACL', 'SETUSER', 'indexer', `>${ROTATED}`, `<${ACL_SECRET}`).trim()).toBe('OK');
+      for (const node of cluster.nodes)
+        expect(node.cli('ACL', 'SETUSER', 'indexer', `>${ROTATED}`, `<${ACL_SECRET}`).trim()).toBe('OK');
       writeFileSync(rotatingFile, `${ROTATED}\n`);
       const statsAgain = async () => {
         const deadline = Date.now() + 15_000;
         for (;;) {
-          const stats = await run.service.index.stats().then((x) => x.entries, (err: Error) => err.message);
+          const stats = await run.service.index.stats().then(
+            (x) => x.entries,
+            (err: Error) => err.message,
+          );
           if (typeof stats !== 'string' || Date.now() > deadline) return stats;
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -394,7 +504,14 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
       const everyMaster = async () => {
         const deadline = Date.now() + 15_000;
         for (;;) {
-          const answers = await Promise.all(probeKeys.map((k) => client.get(k).then(() => 'ok', (e: Error) => e.message)));
+          const answers = await Promise.all(
+            probeKeys.map((k) =>
+              client.get(k).then(
+                () => 'ok',
+                (e: Error) => e.message,
+              ),
+            ),
+          );
           if (answers.every((a) => a === 'ok') || Date.now() > deadline) return answers;
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -427,7 +544,9 @@ describe('Redis Cluster with TLS, a password and the ACL user on every node', ()
     const { setting, reason, everything } = await failingStart(clusterSettings(wrongFile));
     // ioredis gives up with "Failed to refresh slots cache."; the node's reason is what is reported.
     expect(setting).toBe('index.redisCluster');
-    expect(reason).toBe('redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.');
+    expect(reason).toBe(
+      'redis index unavailable (connect): Redis refused the credentials: WRONGPASS invalid username-password pair or user is disabled.',
+    );
     expect(everything).not.toContain(WRONG);
   });
 });

@@ -48,8 +48,10 @@ describe('Redis outage: metrics render, RPCs answer UNAVAILABLE, readiness holds
     api = await startApi(service, config, log);
     kv = grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
     health = grpcClient(`127.0.0.1:${api.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
-    pub = await connectedPublisher(service.subscriber.lastEndpoint!, kvMessage(`kv@${A}@${MODEL}`, 0, [0, [['BlockStored', [1n, 2n], null, tokenRange(32), 16, null, null]], null]), () =>
-      service.pipeline.endpoints().has(A),
+    pub = await connectedPublisher(
+      service.subscriber.lastEndpoint!,
+      kvMessage(`kv@${A}@${MODEL}`, 0, [0, [['BlockStored', [1n, 2n], null, tokenRange(32), 16, null, null]], null]),
+      () => service.pipeline.endpoints().has(A),
     );
     await service.index.flush();
   }, 60_000);
@@ -98,7 +100,10 @@ describe('Redis outage: metrics render, RPCs answer UNAVAILABLE, readiness holds
     await redis.restart();
     await waitFor(() => api.health.get('index') === 'SERVING', 'index health to return', 15_000);
     let after = await get(api.metricsPort, '/metrics');
-    for (const deadline = Date.now() + 5_000; sample(after.body, 'kv_indexer_index_backend_up') !== 1 && Date.now() < deadline; ) {
+    for (
+      const deadline = Date.now() + 5_000;
+      sample(after.body, 'kv_indexer_index_backend_up') !== 1 && Date.now() < deadline;
+    ) {
       await new Promise((r) => setTimeout(r, 200));
       after = await get(api.metricsPort, '/metrics');
     }

@@ -3,7 +3,15 @@ import type { RunningService } from '../../src/service/start-service.js';
 import type { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { expectedView, observedState } from '../support/fixture-check.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { boundPublisher, chatTraffic, MODEL, publishAll, testService, untilApplied, untilSubscribed } from '../support/transport.js';
+import {
+  boundPublisher,
+  chatTraffic,
+  MODEL,
+  publishAll,
+  testService,
+  untilApplied,
+  untilSubscribed,
+} from '../support/transport.js';
 import { waitFor } from '../support/zmq.js';
 
 const A = '10.0.0.1:8000';
@@ -62,7 +70,10 @@ describe('replicas sharing a Redis index, endpoints owned through leases', () =>
     // All but each endpoint's last batch (held back to follow the takeover).
     const last = new Map([A, B].map((id) => [id, batches.map((b) => b.identity).lastIndexOf(id)]));
     const held = new Set(last.values());
-    await publishAll(batches.filter((_, i) => !held.has(i)), new Map([...pods].map(([id, p]) => [id, p.pub])));
+    await publishAll(
+      batches.filter((_, i) => !held.has(i)),
+      new Map([...pods].map(([id, p]) => [id, p.pub])),
+    );
     const lastSeq = (id: string) => BigInt(batches.filter((b) => b.identity === id).length - 1);
     for (const id of [A, B]) await untilApplied(ownerOf(id)[0], id, lastSeq(id) - 1n);
 
@@ -75,7 +86,8 @@ describe('replicas sharing a Redis index, endpoints owned through leases', () =>
     const takenOver = [A, B].filter((id) => ownerOf(id)[0] === killed);
     await killed.stop({ releaseLeases: false });
     const survivors = replicas.filter((r) => r !== killed);
-    for (const id of takenOver) await waitFor(() => ownerOf(id, survivors).length === 1, `a survivor to take over ${id}`, 10_000);
+    for (const id of takenOver)
+      await waitFor(() => ownerOf(id, survivors).length === 1, `a survivor to take over ${id}`, 10_000);
     // The held-back batches: a successor joins mid-stream and replays the publisher's buffer from seq 0.
     for (const id of [A, B]) {
       const owner = ownerOf(id, survivors)[0];
@@ -84,7 +96,8 @@ describe('replicas sharing a Redis index, endpoints owned through leases', () =>
       await untilApplied(owner, id, lastSeq(id));
       await owner.index.flush();
     }
-    for (const id of takenOver) expect(ownerOf(id, survivors)[0].pipeline.counters.joinedMidStream).toBeGreaterThanOrEqual(1);
+    for (const id of takenOver)
+      expect(ownerOf(id, survivors)[0].pipeline.counters.joinedMidStream).toBeGreaterThanOrEqual(1);
 
     // The shared index equals the ground truth, seen from any surviving replica.
     for (const r of survivors) expect(await observedState(r.index, expected)).toEqual(expectedView(expected));

@@ -33,12 +33,18 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       const log = createLogger('silent');
       const service = await startService(config, log);
       const api = await startApi(service, config, log);
-      replicas.push({ service, api, kv: grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer') });
+      replicas.push({
+        service,
+        api,
+        kv: grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer'),
+      });
     }
     // Only replica 0 receives events (in production, a lease decides which replica ingests an endpoint).
     const writer = replicas[0].service;
-    pub = await connectedPublisher(writer.subscriber.lastEndpoint!, kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]), () =>
-      writer.pipeline.endpoints().has('10.9.9.9:1'),
+    pub = await connectedPublisher(
+      writer.subscriber.lastEndpoint!,
+      kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
+      () => writer.pipeline.endpoints().has('10.9.9.9:1'),
     );
   }, 60_000);
 
@@ -53,7 +59,13 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
   });
 
   it('scores on one replica what the other ingested', async () => {
-    await pub.send(kvMessage(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [1n, 2n, 3n], null, tokenRange(48), 16, null, null]], null]));
+    await pub.send(
+      kvMessage(`kv@${A}@${MODEL}`, 0, [
+        1,
+        [['BlockStored', [1n, 2n, 3n], null, tokenRange(48), 16, null, null]],
+        null,
+      ]),
+    );
     await waitFor(() => replicas[0].service.pipeline.endpoints().get(A) === 0n, 'the batch applied');
     await replicas[0].service.index.flush();
     for (const r of replicas) {
@@ -66,8 +78,17 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
 
   it('speculative entries reserved through one replica are seen by the other', async () => {
     const C = '10.0.0.7:8000';
-    await replicas[0].kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(32, 500) }, candidates: [C], speculate: { endpoint: C, ttlMs: 60_000 } });
-    const seen = await replicas[1].kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(32, 500) }, candidates: [C] });
+    await replicas[0].kv.call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(32, 500) },
+      candidates: [C],
+      speculate: { endpoint: C, ttlMs: 60_000 },
+    });
+    const seen = await replicas[1].kv.call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(32, 500) },
+      candidates: [C],
+    });
     expect(seen.scores[0]).toMatchObject({ endpoint: C, matchedBlocks: 2, speculativeBlocks: 2 });
   });
 
@@ -80,7 +101,9 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       expect(res.degraded).toBe(true);
       expect(res.scores[0].matchedBlocks).toBe(0);
       expect(res.degradedReason).toMatch(/^index backend failed/);
-      const strict = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A], strict: true }).catch((e) => e);
+      const strict = await r.kv
+        .call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A], strict: true })
+        .catch((e) => e);
       expect(strict.code).toBe(status.UNAVAILABLE);
       // Fail-open (the default): `index` drops, readiness holds so that the replicas are not all taken out at once.
       await waitFor(() => r.api.health.get('index') === 'NOT_SERVING', 'index health to drop');
@@ -90,8 +113,13 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       // Mid-ingest: a batch arrives while Redis is down. The ingesting replica survives; the write fails, the batch
       // does not count as applied (the next one shows the gap) and the endpoint is marked degraded.
       const writer = replicas[0].service;
-      await pub.send(kvMessage(`kv@${A}@${MODEL}`, 1, [2, [['BlockStored', [4n], 3n, tokenRange(16, 49), 16, null, null]], null]));
-      await waitFor(() => writer.pipeline.listEndpoints().find((e) => e.identity === A)?.state === 'degraded', 'A marked degraded');
+      await pub.send(
+        kvMessage(`kv@${A}@${MODEL}`, 1, [2, [['BlockStored', [4n], 3n, tokenRange(16, 49), 16, null, null]], null]),
+      );
+      await waitFor(
+        () => writer.pipeline.listEndpoints().find((e) => e.identity === A)?.state === 'degraded',
+        'A marked degraded',
+      );
       expect(writer.pipeline.counters.applyErrors).toBeGreaterThanOrEqual(1);
 
       await redis.restart();
@@ -103,12 +131,22 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       // resynchronises A (which may drop that very batch); the events after it land. Scored by the other replica.
       let matched = 0;
       for (let seq = 2; matched === 0 && seq < 8; seq++) {
-        await pub.send(kvMessage(`kv@${A}@${MODEL}`, seq, [seq, [['BlockStored', [21n, 22n], null, tokenRange(32, 900), 16, null, null]], null]));
+        await pub.send(
+          kvMessage(`kv@${A}@${MODEL}`, seq, [
+            seq,
+            [['BlockStored', [21n, 22n], null, tokenRange(32, 900), 16, null, null]],
+            null,
+          ]),
+        );
         await waitFor(() => writer.pipeline.stream(A)?.last === BigInt(seq), `batch ${seq} applied`);
         await writer.index.flush().catch(() => undefined);
         // A reader caches unknown endpoint names for up to a second: poll that long for the new registration.
-        for (const deadline = Date.now() + 2_000; matched === 0 && Date.now() < deadline; ) {
-          const fresh = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(32, 900) }, candidates: [A] });
+        for (const deadline = Date.now() + 2_000; matched === 0 && Date.now() < deadline;) {
+          const fresh = await r.kv.call('Score', {
+            model: MODEL,
+            tokens: { tokenIds: tokenRange(32, 900) },
+            candidates: [A],
+          });
           expect(fresh.degraded).toBe(false);
           matched = fresh.scores[0].matchedBlocks;
           if (matched === 0) await new Promise((res) => setTimeout(res, 100));

@@ -36,8 +36,12 @@ describe('serve: real ZMQ publisher → decoder → ingest → index', () => {
   it('indexes array-era and map-era publishers and counts what it drops', async () => {
     const before = service.pipeline.counters.messages;
     // Endpoint A, vLLM ≤ 0.22 array events over two batches (a chain across batches).
-    await pub.send(msg(`kv@${A}@${MODEL}`, 0, [1.0, [['BlockStored', [11n, 12n], null, tokens(32), 16, null, 'GPU']], null]));
-    await pub.send(msg(`kv@${A}@${MODEL}`, 1, [1.1, [['BlockStored', [13n], 12n, tokens(16, 33), 16, null, null]], null]));
+    await pub.send(
+      msg(`kv@${A}@${MODEL}`, 0, [1.0, [['BlockStored', [11n, 12n], null, tokens(32), 16, null, 'GPU']], null]),
+    );
+    await pub.send(
+      msg(`kv@${A}@${MODEL}`, 1, [1.1, [['BlockStored', [13n], 12n, tokens(16, 33), 16, null, null]], null]),
+    );
     // A duplicate sequence number (replay overlap) is dropped.
     await pub.send(msg(`kv@${A}@${MODEL}`, 1, [1.1, [['BlockRemoved', [13n], null]], null]));
     // Endpoint B, vLLM ≥ 0.23 map events with an unknown tag in the middle (skipped, the rest applies).
@@ -45,9 +49,22 @@ describe('serve: real ZMQ publisher → decoder → ingest → index', () => {
       msg(`kv@${B}@${MODEL}`, 0, [
         2.0,
         [
-          { type: 'BlockStored', block_hashes: [2n ** 64n - 1n, 2n ** 63n], parent_block_hash: null, token_ids: tokens(32), block_size: 16 },
+          {
+            type: 'BlockStored',
+            block_hashes: [2n ** 64n - 1n, 2n ** 63n],
+            parent_block_hash: null,
+            token_ids: tokens(32),
+            block_size: 16,
+          },
           { type: 'BlockInactive', block_hashes: [1n] },
-          { type: 'BlockStored', block_hashes: [7n], parent_block_hash: 2n ** 63n, token_ids: tokens(16, 33), block_size: 16, medium: 'CPU' },
+          {
+            type: 'BlockStored',
+            block_hashes: [7n],
+            parent_block_hash: 2n ** 63n,
+            token_ids: tokens(16, 33),
+            block_size: 16,
+            medium: 'CPU',
+          },
         ],
         0,
       ]),

@@ -27,26 +27,50 @@ describe('fleet simulator against the real indexer', () => {
       await sim.start();
       const requests = generateWorkload('mixed', { seed: 11, requests: 60, rate: 20 });
       const scores: Map<string, number>[] = [];
-      const policy = createPolicy('precise', { ...DEFAULT_SIMULATION, approximateCapacity: 1, approximate: { chunkChars: 64, maxChunks: 256 } }, async (r, candidates) => {
-        const m = await indexer.client.matchedBlocks(fleetOptions.model, r.prompt.tokens, r.prompt.items, candidates);
-        scores.push(m);
-        return m;
-      });
+      const policy = createPolicy(
+        'precise',
+        { ...DEFAULT_SIMULATION, approximateCapacity: 1, approximate: { chunkChars: 64, maxChunks: 256 } },
+        async (r, candidates) => {
+          const m = await indexer.client.matchedBlocks(fleetOptions.model, r.prompt.tokens, r.prompt.items, candidates);
+          scores.push(m);
+          return m;
+        },
+      );
       const queues = new EndpointQueues(sim.endpoints);
-      const hasher = new BlockHasher({ blockSize: fleetOptions.blockSize, hashSeed: indexer.service.config.keys.hashSeed });
+      const hasher = new BlockHasher({
+        blockSize: fleetOptions.blockSize,
+        hashSeed: indexer.service.config.keys.hashSeed,
+      });
       const requestKeyOf = new Map<bigint, bigint>();
       let checked = 0;
       for (const request of requests) {
         await sim.quiesce();
-        const endpoint = await policy.choose({ request, endpoints: sim.endpoints, backlog: (e) => queues.backlog(e, request.arrival), routedTo: () => 0 });
+        const endpoint = await policy.choose({
+          request,
+          endpoints: sim.endpoints,
+          backlog: (e) => queues.backlog(e, request.arrival),
+          routedTo: () => 0,
+        });
         // What Score said is what the engines hold: for every endpoint, the consecutive cached blocks of the prompt.
-        for (const e of sim.endpoints) expect(scores.at(-1)!.get(e) ?? 0).toBe(sim.fleet.expectedMatch(e, request.prompt).matchedBlocks);
+        for (const e of sim.endpoints)
+          expect(scores.at(-1)!.get(e) ?? 0).toBe(sim.fleet.expectedMatch(e, request.prompt).matchedBlocks);
         checked += sim.endpoints.length;
         queues.dispatch(endpoint, request.arrival, request.prompt.tokens.length);
         // The test's own map from engine block to request key, from the served tokens and images.
-        const served = { tokens: [...request.prompt.tokens, ...request.output], items: request.prompt.items, loraName: null };
-        const keys = hasher.keysFor(fleetOptions.model, served.tokens, blockExtras(served.items, served.tokens.length, fleetOptions.blockSize));
-        sim.fleet.ranks.get(endpoint)!.engine.blocksOf(served).forEach((b, i) => requestKeyOf.set(b.key, keys[i]));
+        const served = {
+          tokens: [...request.prompt.tokens, ...request.output],
+          items: request.prompt.items,
+          loraName: null,
+        };
+        const keys = hasher.keysFor(
+          fleetOptions.model,
+          served.tokens,
+          blockExtras(served.items, served.tokens.length, fleetOptions.blockSize),
+        );
+        sim.fleet.ranks
+          .get(endpoint)!
+          .engine.blocksOf(served)
+          .forEach((b, i) => requestKeyOf.set(b.key, keys[i]));
         await sim.serve(endpoint, request);
       }
       await sim.quiesce();
@@ -55,7 +79,9 @@ describe('fleet simulator against the real indexer', () => {
       let evicting = 0;
       for (const endpoint of sim.endpoints) {
         const engine = sim.fleet.ranks.get(endpoint)!.engine;
-        expect(await indexer.service.index.endpointEntries(endpoint)).toEqual(engine.gpu.size > 0 ? { GPU: engine.gpu.size } : {});
+        expect(await indexer.service.index.endpointEntries(endpoint)).toEqual(
+          engine.gpu.size > 0 ? { GPU: engine.gpu.size } : {},
+        );
         for (const engineKey of engine.gpu.keys()) {
           const key = requestKeyOf.get(engineKey)!;
           expect(key).toBeTypeOf('bigint');
@@ -67,7 +93,12 @@ describe('fleet simulator against the real indexer', () => {
       // The caches were under pressure, so removals were exercised too.
       expect(evicting).toBeGreaterThan(0);
       const verdict = await sim.verifyIndex();
-      expect(verdict).toEqual({ exact: true, entries: verdict.engineBlocks, engineBlocks: verdict.engineBlocks, problems: [] });
+      expect(verdict).toEqual({
+        exact: true,
+        entries: verdict.engineBlocks,
+        engineBlocks: verdict.engineBlocks,
+        problems: [],
+      });
 
       // The simulator's own check notices an index that lost one entry.
       const victim = sim.endpoints.find((e) => sim.fleet.ranks.get(e)!.engine.gpu.size > 0)!;
@@ -91,7 +122,22 @@ describe('fleet simulator against the real indexer', () => {
     const run = async () => {
       const out = mkdtempSync(join(tmpdir(), 'simulate-'));
       dirs.push(out);
-      const args = ['--workload', 'image-chat', '--requests', '40', '--endpoints', '3', '--gpu-blocks', '512', '--router-replicas', '1,2', '--seed', '5', '--out', out];
+      const args = [
+        '--workload',
+        'image-chat',
+        '--requests',
+        '40',
+        '--endpoints',
+        '3',
+        '--gpu-blocks',
+        '512',
+        '--router-replicas',
+        '1,2',
+        '--seed',
+        '5',
+        '--out',
+        out,
+      ];
       expect(await simulateCommand(args)).toBe(0);
       return { out, report: JSON.parse(readFileSync(join(out, 'simulate.json'), 'utf8')) as SimulationReport };
     };
@@ -100,7 +146,16 @@ describe('fleet simulator against the real indexer', () => {
     const strip = (r: SimulationReport) => ({ ...r, date: '' });
     expect(strip(second.report)).toEqual(strip(first.report));
     const rows = first.report.workloads[0].rows;
-    expect(rows.map((r) => r.label)).toEqual(['precise', 'cache+load', 'load', 'approximate', 'approximate ×2 routers', 'round-robin', 'random', 'least-loaded']);
+    expect(rows.map((r) => r.label)).toEqual([
+      'precise',
+      'cache+load',
+      'load',
+      'approximate',
+      'approximate ×2 routers',
+      'round-robin',
+      'random',
+      'least-loaded',
+    ]);
     for (const r of rows) {
       expect(r.requests).toBe(40);
       expect(r.index.exact).toBe(true);
@@ -120,7 +175,9 @@ describe('fleet simulator against the real indexer', () => {
   it('`simulate` refuses bad options with a clear message and exit code 2', async () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     expect(await simulateCommand(['--workload', 'chess'])).toBe(2);
-    expect(String(error.mock.calls[0][0])).toContain('--workload: unknown "chess" (one of multi-turn, long-doc, image-chat, hot-spot, mixed)');
+    expect(String(error.mock.calls[0][0])).toContain(
+      '--workload: unknown "chess" (one of multi-turn, long-doc, image-chat, hot-spot, mixed)',
+    );
     expect(await simulateCommand(['--requests', '2.5'])).toBe(2);
     expect(String(error.mock.calls[1][0])).toContain('--requests must be a positive integer, got "2.5"');
     expect(await simulateCommand(['--signed-url-share', '1.5'])).toBe(2);

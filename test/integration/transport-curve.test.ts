@@ -118,7 +118,9 @@ describe('ZMQ CURVE for connect-mode endpoints (libzmq of the zeromq package)', 
     expect(service.pipeline.counters.messages).toBe(0);
     expect(entries(service)).toBe(0);
     expect(service.transport.listEndpoints()).toEqual([]);
-    const warnings = logLines.map((l) => JSON.parse(l)).filter((l) => l.level === 40 && String(l.msg).startsWith('ZMQ handshake with the publisher failed'));
+    const warnings = logLines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.level === 40 && String(l.msg).startsWith('ZMQ handshake with the publisher failed'));
     expect(warnings.map((w) => w.endpoint)).toEqual([pub.pubAddress]);
   });
 
@@ -140,8 +142,16 @@ describe('ZMQ CURVE for connect-mode endpoints (libzmq of the zeromq package)', 
   it('reads keys from files: all three or none, Z85 only, a secret file must not hold a public key; errors never show content', () => {
     const zmq = ConfigSchema.parse({}).zmq;
     expect(readCurveClientKeys(zmq)).toBeNull();
-    const keys = { curveServerPublicKeyFile: files.serverPublic, curvePublicKeyFile: files.clientPublic, curveSecretKeyFile: files.clientSecret };
-    expect(readCurveClientKeys({ ...zmq, ...keys })).toEqual({ serverPublicKey: server.publicKey, publicKey: client.publicKey, secretKey: client.secretKey });
+    const keys = {
+      curveServerPublicKeyFile: files.serverPublic,
+      curvePublicKeyFile: files.clientPublic,
+      curveSecretKeyFile: files.clientSecret,
+    };
+    expect(readCurveClientKeys({ ...zmq, ...keys })).toEqual({
+      serverPublicKey: server.publicKey,
+      publicKey: client.publicKey,
+      secretKey: client.secretKey,
+    });
     const error = (more: Partial<typeof keys>) => {
       try {
         readCurveClientKeys({ ...zmq, ...keys, ...more });
@@ -151,9 +161,15 @@ describe('ZMQ CURVE for connect-mode endpoints (libzmq of the zeromq package)', 
       }
       return 'no error';
     };
-    expect(error({ curveSecretKeyFile: '' })).toBe('zmq.curveServerPublicKeyFile, zmq.curvePublicKeyFile and zmq.curveSecretKeyFile go together');
-    expect(error({ curveSecretKeyFile: files.garbage })).toBe(`zmq.curveSecretKeyFile: ${files.garbage} does not hold a Z85 CURVE key (40 characters)`);
-    expect(error({ curveSecretKeyFile: join(dir, 'missing.key') })).toBe(`zmq.curveSecretKeyFile: cannot read ${join(dir, 'missing.key')}: ENOENT`);
+    expect(error({ curveSecretKeyFile: '' })).toBe(
+      'zmq.curveServerPublicKeyFile, zmq.curvePublicKeyFile and zmq.curveSecretKeyFile go together',
+    );
+    expect(error({ curveSecretKeyFile: files.garbage })).toBe(
+      `zmq.curveSecretKeyFile: ${files.garbage} does not hold a Z85 CURVE key (40 characters)`,
+    );
+    expect(error({ curveSecretKeyFile: join(dir, 'missing.key') })).toBe(
+      `zmq.curveSecretKeyFile: cannot read ${join(dir, 'missing.key')}: ENOENT`,
+    );
     expect(error({ curveSecretKeyFile: files.clientPublic })).toBe(
       'zmq.curveSecretKeyFile holds a public key: it must hold the secret key of the zmq.curvePublicKeyFile pair',
     );

@@ -54,7 +54,11 @@ class SourcesServer {
   }
 }
 
-const open: { services: TestService[]; pubs: SimPublisher[]; servers: SourcesServer[] } = { services: [], pubs: [], servers: [] };
+const open: { services: TestService[]; pubs: SimPublisher[]; servers: SourcesServer[] } = {
+  services: [],
+  pubs: [],
+  servers: [],
+};
 afterEach(async () => {
   for (const s of open.services.splice(0)) await s.stop();
   for (const p of open.pubs.splice(0)) await p.close();
@@ -78,16 +82,40 @@ const sourceOf = (pub: SimPublisher, rank: number, wildcard = false) => ({
 
 /** Three blocks of `tokens` stored on `rank`, as one vLLM batch. */
 const store = (rank: number, first: number) =>
-  encode([Date.now() / 1000, [['BlockStored', [BigInt(first), BigInt(first + 1), BigInt(first + 2)], null, tokenRange(48, first), 16, null, null]], rank], {
-    useBigInt64: true,
-  });
+  encode(
+    [
+      Date.now() / 1000,
+      [
+        [
+          'BlockStored',
+          [BigInt(first), BigInt(first + 1), BigInt(first + 2)],
+          null,
+          tokenRange(48, first),
+          16,
+          null,
+          null,
+        ],
+      ],
+      rank,
+    ],
+    {
+      useBigInt64: true,
+    },
+  );
 const empty = (rank: number) => encode([Date.now() / 1000, [], rank]);
 
 /**
  * Publishes empty batches until the service follows `identity` from this publisher (the first one received may
  * join mid-stream: the replay ROUTER listed for the rank fills the start), then one store; waits until indexed.
  */
-async function storeThrough(svc: TestService, pub: SimPublisher, rank: number, identity: string, first: number, expected = 3): Promise<void> {
+async function storeThrough(
+  svc: TestService,
+  pub: SimPublisher,
+  rank: number,
+  identity: string,
+  first: number,
+  expected = 3,
+): Promise<void> {
   const stream = () => svc.service.pipeline.stream(identity);
   const deadline = Date.now() + 5_000;
   while (!(stream() && stream()!.last === pub.seq - 1n && pub.seq > 0n)) {
@@ -96,7 +124,10 @@ async function storeThrough(svc: TestService, pub: SimPublisher, rank: number, i
     await new Promise((r) => setTimeout(r, 20));
   }
   await pub.publish(store(rank, first));
-  await waitFor(() => stream()!.last === pub.seq - 1n && svc.service.index.entriesOf(identity) === expected, `${identity} indexed from ${pub.pubAddress}`);
+  await waitFor(
+    () => stream()!.last === pub.seq - 1n && svc.service.index.entriesOf(identity) === expected,
+    `${identity} indexed from ${pub.pubAddress}`,
+  );
 }
 
 async function matched(svc: TestService, first: number, candidates: string[]): Promise<number[]> {
@@ -113,7 +144,9 @@ describe('discovery from a vLLM HTTP base URL', () => {
     const url = await http.start();
     const [a0, a1] = [await publisher(), await publisher()];
     http.serve([sourceOf(a0, 0, true), sourceOf(a1, 1)]);
-    const svc = await startTestService({ overrides: { zmq: { mode: 'bind', addresses: [] }, endpoints: { static: [url] }, discovery: fast } });
+    const svc = await startTestService({
+      overrides: { zmq: { mode: 'bind', addresses: [] }, endpoints: { static: [url] }, discovery: fast },
+    });
     open.services.push(svc);
     const transport = svc.service.transport;
 
@@ -122,8 +155,14 @@ describe('discovery from a vLLM HTTP base URL', () => {
     expect(await matched(svc, 100, [POD, DP1])).toEqual([3, 0]);
     expect(await matched(svc, 200, [POD, DP1])).toEqual([0, 3]);
     // The wildcard host was replaced by the URL's; the listed replay ROUTERs are the streams' replay addresses.
-    expect([transport.rankSocketAddress(url, 0), transport.rankSocketAddress(url, 1)]).toEqual([a0.pubAddress, a1.pubAddress]);
-    expect([svc.service.pipeline.stream(POD)!.replayAddress, svc.service.pipeline.stream(DP1)!.replayAddress]).toEqual([a0.replayAddress, a1.replayAddress]);
+    expect([transport.rankSocketAddress(url, 0), transport.rankSocketAddress(url, 1)]).toEqual([
+      a0.pubAddress,
+      a1.pubAddress,
+    ]);
+    expect([svc.service.pipeline.stream(POD)!.replayAddress, svc.service.pipeline.stream(DP1)!.replayAddress]).toEqual([
+      a0.replayAddress,
+      a1.replayAddress,
+    ]);
     expect(transport.discoveryCounters.changes).toEqual({ added: 2, moved: 0, removed: 0 });
     const listed = (await svc.kv.call('ListEndpoints', {})).endpoints.map((e: Record<string, unknown>) => [
       e.endpoint,
@@ -142,7 +181,11 @@ describe('discovery from a vLLM HTTP base URL', () => {
     // identities stay and start empty (the new engines' caches are empty).
     const [b0, b1] = [await publisher(), await publisher()];
     http.serve([sourceOf(b0, 0), sourceOf(b1, 1)]);
-    await waitFor(() => transport.rankSocketAddress(url, 0) === b0.pubAddress && transport.rankSocketAddress(url, 1) === b1.pubAddress, 'moved to the new sockets');
+    await waitFor(
+      () =>
+        transport.rankSocketAddress(url, 0) === b0.pubAddress && transport.rankSocketAddress(url, 1) === b1.pubAddress,
+      'moved to the new sockets',
+    );
     expect(transport.discoveryCounters.changes).toEqual({ added: 2, moved: 2, removed: 0 });
     expect([svc.service.index.entriesOf(POD), svc.service.index.entriesOf(DP1)]).toEqual([0, 0]);
     expect(svc.service.pipeline.counters.clears.moved).toBe(2);
@@ -181,7 +224,11 @@ describe('discovery from a vLLM HTTP base URL', () => {
     const poller = transport.discoveryPoller(url)!;
     await storeThrough(svc, a0, 0, POD, 100);
     const polls = transport.discoveryCounters.polls;
-    const before = () => ({ entries: svc.service.index.entriesOf(POD), socket: transport.rankSocketAddress(url, 0), ids: svc.service.pipeline.listEndpoints().map((e) => e.identity) });
+    const before = () => ({
+      entries: svc.service.index.entriesOf(POD),
+      socket: transport.rankSocketAddress(url, 0),
+      ids: svc.service.pipeline.listEndpoints().map((e) => e.identity),
+    });
     const steady = before();
     expect(steady).toEqual({ entries: 3, socket: a0.pubAddress, ids: [POD] });
 
@@ -189,7 +236,15 @@ describe('discovery from a vLLM HTTP base URL', () => {
     const bad: [string, Handler][] = [
       ['bad_json', (_q, res) => res.end('<html>502 Bad Gateway</html>')],
       ['timeout', (_q, res) => res.write('[{"data_parallel_rank": 0, ')], // headers and half a body, then silence
-      ['too_many_sources', (_q, res) => res.end(JSON.stringify(Array.from({ length: 10_000 }, (_, r) => ({ data_parallel_rank: r, endpoint: other.pubAddress }))))],
+      [
+        'too_many_sources',
+        (_q, res) =>
+          res.end(
+            JSON.stringify(
+              Array.from({ length: 10_000 }, (_, r) => ({ data_parallel_rank: r, endpoint: other.pubAddress })),
+            ),
+          ),
+      ],
       ['too_large', (_q, res) => res.end(`[${' '.repeat(2 * 1024 * 1024)}]`)],
       ['bad_field', (_q, res) => res.end(JSON.stringify([{ ...sourceOf(other, 0), data_parallel_rank: '0' }]))],
       ['bad_shape', (_q, res) => res.end(JSON.stringify({ endpoints: [sourceOf(other, 0)] }))],
@@ -204,13 +259,30 @@ describe('discovery from a vLLM HTTP base URL', () => {
       expect(before()).toEqual(steady);
     }
     expect(polls.ok).toBeGreaterThanOrEqual(1);
-    expect(Object.keys(polls).sort()).toEqual(['bad_field', 'bad_json', 'bad_shape', 'duplicate_rank', 'http_status', 'ok', 'timeout', 'too_large', 'too_many_sources']);
+    expect(Object.keys(polls).sort()).toEqual([
+      'bad_field',
+      'bad_json',
+      'bad_shape',
+      'duplicate_rank',
+      'http_status',
+      'ok',
+      'timeout',
+      'too_large',
+      'too_many_sources',
+    ]);
     expect(poller.status().lastError).toBe('http_status: GET /kv_event_sources answered HTTP 503');
     // Failures in a row back off: 40 ms × 2^n, capped at 160 ms.
     expect(poller.status().failures).toBeGreaterThanOrEqual(2);
     expect(poller.nextDelay()).toBe(160);
-    const row = (await svc.kv.call('ListEndpoints', {})).endpoints.find((e: { endpoint: string }) => e.endpoint === POD);
-    expect(row).toMatchObject({ discoveryUrl: url, discoveryError: 'http_status: GET /kv_event_sources answered HTTP 503', zmqAddress: a0.pubAddress, state: 'live' });
+    const row = (await svc.kv.call('ListEndpoints', {})).endpoints.find(
+      (e: { endpoint: string }) => e.endpoint === POD,
+    );
+    expect(row).toMatchObject({
+      discoveryUrl: url,
+      discoveryError: 'http_status: GET /kv_event_sources answered HTTP 503',
+      zmqAddress: a0.pubAddress,
+      state: 'live',
+    });
     expect(Number(row.discoveryFailures)).toBeGreaterThanOrEqual(2);
     const metrics = await (await fetch(`http://127.0.0.1:${svc.api.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/kv_indexer_discovery_polls_total\{outcome="too_many_sources"\} [1-9]/);
@@ -240,7 +312,17 @@ describe('discovery from a vLLM HTTP base URL', () => {
     expect(rows[0]).toMatchObject({ endpoint: POD, state: 'degraded', discoveryUrl: url, zmqAddress: '' });
     expect(rows[0].discoveryError).toMatch(/^bad_json: /);
     expect(svc.service.transport.connectedEndpoints()).toEqual([
-      { spec: { address: url, replay: null, ranks: 1, endpoint: POD, identities: { kind: 'serving', endpoint: POD }, discovery: true }, origin: 'api' },
+      {
+        spec: {
+          address: url,
+          replay: null,
+          ranks: 1,
+          endpoint: POD,
+          identities: { kind: 'serving', endpoint: POD },
+          discovery: true,
+        },
+        origin: 'api',
+      },
     ]);
     // RemoveEndpoint by the identity stops the polling.
     expect(await svc.kv.call('RemoveEndpoint', { endpoint: POD })).toEqual({ clearedEntries: '0' });
@@ -256,7 +338,13 @@ describe('discovery from a vLLM HTTP base URL', () => {
     const url = await http.start();
     const [a0, a1] = [await publisher(), await publisher()];
     http.serve([sourceOf(a0, 0), sourceOf(a1, 1)]);
-    const svc = await startTestService({ overrides: { zmq: { mode: 'bind', addresses: [] }, endpoints: { static: [`${url};serving=${POD}`] }, discovery: fast } });
+    const svc = await startTestService({
+      overrides: {
+        zmq: { mode: 'bind', addresses: [] },
+        endpoints: { static: [`${url};serving=${POD}`] },
+        discovery: fast,
+      },
+    });
     open.services.push(svc);
     await storeThrough(svc, a0, 0, POD, 100);
     await storeThrough(svc, a1, 1, '10.0.0.5:8001', 200);
@@ -266,7 +354,9 @@ describe('discovery from a vLLM HTTP base URL', () => {
     await svc.service.transport.addEndpoint(`${url};identities=${POD}`);
     await waitFor(() => (svc.service.transport.discoveryCounters.polls.unknown_rank ?? 0) >= 1, 'unknown_rank');
     expect(svc.service.transport.rankSocketAddress(url, 0)).toBeNull();
-    expect(svc.service.transport.discoveryPoller(url)!.status().lastError).toBe('unknown_rank: data_parallel_rank 1 has no configured identity');
+    expect(svc.service.transport.discoveryPoller(url)!.status().lastError).toBe(
+      'unknown_rank: data_parallel_rank 1 has no configured identity',
+    );
   });
 
   it('a store bound (max_blocks) with serving identities reaches every listed rank, not only rank 0', async () => {

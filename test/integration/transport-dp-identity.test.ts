@@ -16,7 +16,21 @@ const POD = '10.0.0.5';
 const TOPIC = `kv@${POD}:8000@${MODEL}`;
 /** Rank r holds 3 blocks of its own prompt (tokens r*1000+1 …). */
 const promptOf = (rank: number) => tokenRange(48, rank * 1000 + 1);
-const storeOf = (rank: number) => [1 + rank, [['BlockStored', [100n + BigInt(rank) * 10n, 101n + BigInt(rank) * 10n, 102n + BigInt(rank) * 10n], null, promptOf(rank), 16, null, null]], rank];
+const storeOf = (rank: number) => [
+  1 + rank,
+  [
+    [
+      'BlockStored',
+      [100n + BigInt(rank) * 10n, 101n + BigInt(rank) * 10n, 102n + BigInt(rank) * 10n],
+      null,
+      promptOf(rank),
+      16,
+      null,
+      null,
+    ],
+  ],
+  rank,
+];
 
 const open: { services: TestService[]; pubs: Publisher[] } = { services: [], pubs: [] };
 afterEach(async () => {
@@ -60,7 +74,9 @@ async function publishUntilIndexed(svc: TestService, pubs: Publisher[], identiti
 
 async function matched(svc: TestService, rank: number, candidates: string[]): Promise<Record<string, number>> {
   const res = await svc.kv.call('Score', { model: MODEL, tokens: { tokenIds: promptOf(rank) }, candidates });
-  return Object.fromEntries(res.scores.map((s: { endpoint: string; matchedBlocks: number }) => [s.endpoint, s.matchedBlocks]));
+  return Object.fromEntries(
+    res.scores.map((s: { endpoint: string; matchedBlocks: number }) => [s.endpoint, s.matchedBlocks]),
+  );
 }
 
 const LLMD = [`${POD}:8000`, `${POD}:8001`];
@@ -72,7 +88,11 @@ describe('data-parallel identity', () => {
     const { pubs, port } = await rankPublishers(2);
     await svc.service.transport.addEndpoint(`tcp://127.0.0.1:${port};ranks=2`);
     await publishUntilIndexed(svc, pubs, [`${POD}:8000`, `${POD}:8000@dp1`]);
-    expect(await matched(svc, 1, [...LLMD, `${POD}:8000@dp1`])).toEqual({ [`${POD}:8000`]: 0, [`${POD}:8001`]: 0, [`${POD}:8000@dp1`]: 3 });
+    expect(await matched(svc, 1, [...LLMD, `${POD}:8000@dp1`])).toEqual({
+      [`${POD}:8000`]: 0,
+      [`${POD}:8001`]: 0,
+      [`${POD}:8000@dp1`]: 3,
+    });
   });
 
   it('serving=<ip>:<port> (llm-d): rank r is scored as <ip>:<port + r>, each rank its own blocks', async () => {
@@ -86,7 +106,12 @@ describe('data-parallel identity', () => {
     // ListEndpoints names each rank with its socket.
     const listed = (await svc.kv.call('ListEndpoints', {})).endpoints
       .filter((e: { endpoint: string }) => LLMD.includes(e.endpoint))
-      .map((e: { endpoint: string; dataParallelRank: number; zmqAddress: string; models: string[] }) => [e.endpoint, e.dataParallelRank, e.zmqAddress, e.models]);
+      .map((e: { endpoint: string; dataParallelRank: number; zmqAddress: string; models: string[] }) => [
+        e.endpoint,
+        e.dataParallelRank,
+        e.zmqAddress,
+        e.models,
+      ]);
     expect(listed).toEqual([
       [`${POD}:8000`, 0, `tcp://127.0.0.1:${port}`, [MODEL]],
       [`${POD}:8001`, 1, `tcp://127.0.0.1:${port + 1}`, [MODEL]],
@@ -101,14 +126,24 @@ describe('data-parallel identity', () => {
     const svc = await startTestService();
     open.services.push(svc);
     const a = await rankPublishers(2);
-    const added = await svc.kv.call('AddEndpoint', { endpoint: `${POD}:8000`, zmqAddress: `tcp://127.0.0.1:${a.port}`, ranks: 2, servingPortRanks: true });
+    const added = await svc.kv.call('AddEndpoint', {
+      endpoint: `${POD}:8000`,
+      zmqAddress: `tcp://127.0.0.1:${a.port}`,
+      ranks: 2,
+      servingPortRanks: true,
+    });
     expect(added.endpoint).toMatchObject({ endpoint: `${POD}:8000`, state: 'live' });
     await publishUntilIndexed(svc, a.pubs, LLMD);
     expect(await matched(svc, 1, LLMD)).toEqual({ [`${POD}:8000`]: 0, [`${POD}:8001`]: 3 });
 
     const b = await rankPublishers(2);
     const explicit = ['10.0.0.6:9100', '10.0.0.7:9100'];
-    await svc.kv.call('AddEndpoint', { endpoint: `${POD}:8000`, zmqAddress: `tcp://127.0.0.1:${b.port}`, ranks: 2, rankEndpoints: explicit });
+    await svc.kv.call('AddEndpoint', {
+      endpoint: `${POD}:8000`,
+      zmqAddress: `tcp://127.0.0.1:${b.port}`,
+      ranks: 2,
+      rankEndpoints: explicit,
+    });
     await publishUntilIndexed(svc, b.pubs, explicit);
     expect(await matched(svc, 0, explicit)).toEqual({ '10.0.0.6:9100': 3, '10.0.0.7:9100': 0 });
     expect(await matched(svc, 1, explicit)).toEqual({ '10.0.0.6:9100': 0, '10.0.0.7:9100': 3 });
@@ -118,12 +153,18 @@ describe('data-parallel identity', () => {
     ]);
   });
 
-  it('AddEndpoint max_blocks with rank_endpoints: the bound applies to each rank\'s own scoring identity', async () => {
+  it("AddEndpoint max_blocks with rank_endpoints: the bound applies to each rank's own scoring identity", async () => {
     const svc = await startTestService();
     open.services.push(svc);
     const a = await rankPublishers(2);
     const explicit = ['10.0.0.6:9100', '10.0.0.7:9100'];
-    await svc.kv.call('AddEndpoint', { endpoint: `${POD}:8000`, zmqAddress: `tcp://127.0.0.1:${a.port}`, ranks: 2, rankEndpoints: explicit, maxBlocks: '2' });
+    await svc.kv.call('AddEndpoint', {
+      endpoint: `${POD}:8000`,
+      zmqAddress: `tcp://127.0.0.1:${a.port}`,
+      ranks: 2,
+      rankEndpoints: explicit,
+      maxBlocks: '2',
+    });
     // Each rank stores 3 blocks and keeps the 2 youngest under its own identity (not under endpoint or <endpoint>@dp1).
     await publishUntilIndexed(svc, a.pubs, explicit, 2);
     expect(await matched(svc, 1, explicit)).toEqual({ '10.0.0.6:9100': 0, '10.0.0.7:9100': 0 }); // block 1 of each prompt dropped
@@ -131,7 +172,12 @@ describe('data-parallel identity', () => {
     // Removed, the bound goes: the same identities through an unbounded connection keep all 3 blocks.
     await svc.kv.call('RemoveEndpoint', { endpoint: explicit[0] });
     const b = await rankPublishers(2);
-    await svc.kv.call('AddEndpoint', { endpoint: `${POD}:8000`, zmqAddress: `tcp://127.0.0.1:${b.port}`, ranks: 2, rankEndpoints: explicit });
+    await svc.kv.call('AddEndpoint', {
+      endpoint: `${POD}:8000`,
+      zmqAddress: `tcp://127.0.0.1:${b.port}`,
+      ranks: 2,
+      rankEndpoints: explicit,
+    });
     await publishUntilIndexed(svc, b.pubs, explicit);
     expect(await matched(svc, 1, explicit)).toEqual({ '10.0.0.6:9100': 0, '10.0.0.7:9100': 3 });
   });
@@ -143,10 +189,16 @@ describe('data-parallel identity', () => {
     const cases: [object, string][] = [
       [{ ranks: 2, rankEndpoints: ['10.0.0.6:1'] }, 'rank_endpoints: 1 identities for 2 rank(s)'],
       [{ ranks: 2, rankEndpoints: ['10.0.0.6:1', 'nope'] }, 'rank_endpoints[1]: "nope" is not <host>:<port>'],
-      [{ ranks: 2, rankEndpoints: ['10.0.0.6:1', '10.0.0.6:2'], servingPortRanks: true }, 'rank_endpoints: give rank_endpoints or serving_port_ranks, not both'],
+      [
+        { ranks: 2, rankEndpoints: ['10.0.0.6:1', '10.0.0.6:2'], servingPortRanks: true },
+        'rank_endpoints: give rank_endpoints or serving_port_ranks, not both',
+      ],
       [{ ranks: 65 }, 'ranks: must be 1..64, got 65'],
       [{ discoveryUrl: 'http://127.0.0.1:8000' }, 'zmq_address: give zmq_address or discovery_url, not both'],
-      [{ zmqAddress: '', discoveryUrl: 'ftp://127.0.0.1:8000' }, 'discovery_url: "ftp://127.0.0.1:8000" is not http(s)://<host>:<port>'],
+      [
+        { zmqAddress: '', discoveryUrl: 'ftp://127.0.0.1:8000' },
+        'discovery_url: "ftp://127.0.0.1:8000" is not http(s)://<host>:<port>',
+      ],
     ];
     for (const [extra, details] of cases) {
       const err = await svc.kv.call('AddEndpoint', { ...base, ...extra }).catch((e: { details: string }) => e);

@@ -14,7 +14,17 @@ import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { expectedView, loadExpected, observedState, RECORDINGS } from '../support/fixture-check.js';
-import { boundPublisher, chatTraffic, endpointsOf, isProbe, MODEL, publishAll, testService, untilApplied, untilSubscribed } from '../support/transport.js';
+import {
+  boundPublisher,
+  chatTraffic,
+  endpointsOf,
+  isProbe,
+  MODEL,
+  publishAll,
+  testService,
+  untilApplied,
+  untilSubscribed,
+} from '../support/transport.js';
 import { waitFor } from '../support/zmq.js';
 
 const A = '10.0.0.1:8000';
@@ -47,12 +57,20 @@ describe('slow consumer: bounded queue, drop + resync', () => {
   }
 
   it('drops what does not fit, counts it, and resyncs by replay to the loss-free state', async () => {
-    const { batches, expected } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'array', hashes: 'int' } }], 20, 4);
+    const { batches, expected } = chatTraffic(
+      [{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'array', hashes: 'int' } }],
+      20,
+      4,
+    );
     const { pub } = await bound(TOPIC);
     await publishAll(batches, new Map([[A, pub]])); // no subscriber: only the replay buffer keeps them
     const { index, pipeline } = pipelineWith(4);
     // One burst in a single tick: the first batch applies at once, four wait, the rest overflow.
-    for (const b of batches) pipeline.handle([Buffer.from(b.topic), Buffer.from(seq8(b.seq)), b.payload], { source: 'test', replay: pub.replayAddress });
+    for (const b of batches)
+      pipeline.handle([Buffer.from(b.topic), Buffer.from(seq8(b.seq)), b.payload], {
+        source: 'test',
+        replay: pub.replayAddress,
+      });
     expect(pipeline.counters.overflowDrops).toBe(batches.length - 5);
     await pipeline.idle();
     expect(await observedState(index, expected)).toEqual(expectedView(expected));
@@ -62,7 +80,11 @@ describe('slow consumer: bounded queue, drop + resync', () => {
   });
 
   it('without replay the endpoint is marked degraded (overflow)', async () => {
-    const { batches } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }], 12, 4);
+    const { batches } = chatTraffic(
+      [{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }],
+      12,
+      4,
+    );
     const { pipeline } = pipelineWith(2);
     for (const b of batches) pipeline.handle([Buffer.from(b.topic), Buffer.from(seq8(b.seq)), b.payload]);
     await pipeline.idle();
@@ -85,13 +107,24 @@ describe('endpoint lifecycle', () => {
     await svc.transport.addEndpoint(rank1.spec);
     await untilSubscribed(svc, rank0.pub);
     await untilSubscribed(svc, rank1.pub);
-    await publishAll(batches, new Map([[A, rank0.pub], [`${A}@dp1`, rank1.pub]]));
+    await publishAll(
+      batches,
+      new Map([
+        [A, rank0.pub],
+        [`${A}@dp1`, rank1.pub],
+      ]),
+    );
     await untilApplied(svc, A, rank0.pub.seq - 1n);
     await untilApplied(svc, `${A}@dp1`, rank1.pub.seq - 1n);
     expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
-    expect(endpointsOf(svc).map((e) => [e.identity, e.rank])).toEqual([[A, 0], [`${A}@dp1`, 1]]);
+    expect(endpointsOf(svc).map((e) => [e.identity, e.rank])).toEqual([
+      [A, 0],
+      [`${A}@dp1`, 1],
+    ]);
 
-    expect((await svc.transport.removeEndpoint(rank1.pub.pubAddress!)).filter((id) => !isProbe(id))).toEqual([`${A}@dp1`]);
+    expect((await svc.transport.removeEndpoint(rank1.pub.pubAddress!)).filter((id) => !isProbe(id))).toEqual([
+      `${A}@dp1`,
+    ]);
     expect(svc.index.entriesOf(`${A}@dp1`)).toBe(0);
     expect(svc.index.entriesOf(A)).toBe(expected.endpoints[A].GPU);
     expect(svc.transport.connectedEndpoints().map((e) => e.spec.address)).toEqual([rank0.pub.pubAddress]);
@@ -108,7 +141,10 @@ describe('endpoint lifecycle', () => {
       { spec: { address: pub.pubAddress, replay: pub.replayAddress, ranks: 1, endpoint: null }, origin: 'file' },
     ]);
     await untilSubscribed(svc, pub);
-    await pub.publish(chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }], 1).batches[0].payload);
+    await pub.publish(
+      chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }], 1)
+        .batches[0].payload,
+    );
     await untilApplied(svc, A, 0n);
     expect(svc.index.entriesOf(A)).toBeGreaterThan(0);
     writeFileSync(file, '[]\n');
@@ -122,7 +158,10 @@ describe('endpoint lifecycle', () => {
     const index = new MemoryIndex({ tiers });
     const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer: index, tiers });
     const pipeline = new EventPipeline(ingestor, quiet, { staleMs: 30_000, clock: () => now });
-    const { batches } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }], 1);
+    const { batches } = chatTraffic(
+      [{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }],
+      1,
+    );
     pipeline.handle([Buffer.from(batches[0].topic), Buffer.from(seq8(0n)), batches[0].payload]);
     await pipeline.idle();
     now += 30_000;
@@ -138,17 +177,27 @@ describe('operations the API calls', () => {
     const svc = await service({ zmq: { mode: 'bind', addresses: [] } });
     await svc.transport.addEndpoint(`${spec};endpoint=10.0.0.9:8000`);
     await untilSubscribed(svc, pub);
-    await pub.publish(chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }], 1).batches[0].payload);
+    await pub.publish(
+      chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }], 1)
+        .batches[0].payload,
+    );
     await untilApplied(svc, A, 0n);
     expect(svc.pipeline.counters.identityMismatches).toBeGreaterThanOrEqual(2);
-    expect(endpointsOf(svc).find((e) => e.identity === A)).toMatchObject({ expectedEndpoint: '10.0.0.9:8000', source: pub.pubAddress });
+    expect(endpointsOf(svc).find((e) => e.identity === A)).toMatchObject({
+      expectedEndpoint: '10.0.0.9:8000',
+      source: pub.pubAddress,
+    });
     expect(await svc.transport.removeIdentity('10.0.0.9:8000')).toContain(A);
     expect(svc.transport.connectedEndpoints()).toEqual([]);
     expect(svc.index.entriesOf(A)).toBe(0);
   });
 
   it('clearing an endpoint drops its entries and resynchronises it from the replay buffer', async () => {
-    const { batches, expected } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 48, style: { encoding: 'array', hashes: 'int' } }], 12, 9);
+    const { batches, expected } = chatTraffic(
+      [{ endpoint: A, model: MODEL, gpuBlocks: 48, style: { encoding: 'array', hashes: 'int' } }],
+      12,
+      9,
+    );
     const { pub, spec } = await bound(TOPIC);
     const svc = await service({ endpoints: { static: [spec] } });
     await untilSubscribed(svc, pub);
@@ -159,7 +208,11 @@ describe('operations the API calls', () => {
     await pub.publish(batches[batches.length - 1].payload);
     await untilApplied(svc, A, BigInt(batches.length - 1));
     expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
-    expect([svc.pipeline.counters.clears.api, svc.pipeline.counters.joinedMidStream, svc.pipeline.counters.replaysCompleted]).toEqual([1, 1, 1]);
+    expect([
+      svc.pipeline.counters.clears.api,
+      svc.pipeline.counters.joinedMidStream,
+      svc.pipeline.counters.replaysCompleted,
+    ]).toEqual([1, 1, 1]);
   });
 
   it('bind mode repairs gaps through replay.bindPort (tcp://<topic ip>:<bindPort + rank>)', async () => {
@@ -168,9 +221,17 @@ describe('operations the API calls', () => {
     const port = Number(probe.lastEndpoint!.split(':').pop());
     probe.close();
     const endpoint = '127.0.0.1:8000';
-    const { batches, expected } = chatTraffic([{ endpoint, model: MODEL, gpuBlocks: 48, style: { encoding: 'map', hashes: 'bytes' } }], 15, 10);
+    const { batches, expected } = chatTraffic(
+      [{ endpoint, model: MODEL, gpuBlocks: 48, style: { encoding: 'map', hashes: 'bytes' } }],
+      15,
+      10,
+    );
     const svc = await service({ replay: { bindPort: port } });
-    const pub = new SimPublisher({ topic: `kv@${endpoint}@${MODEL}`, endpoint: svc.subscriber.lastEndpoint!, replayEndpoint: `tcp://127.0.0.1:${port}` });
+    const pub = new SimPublisher({
+      topic: `kv@${endpoint}@${MODEL}`,
+      endpoint: svc.subscriber.lastEndpoint!,
+      replayEndpoint: `tcp://127.0.0.1:${port}`,
+    });
     open.pubs.push(pub);
     await pub.start();
     await untilSubscribed(svc, pub);
@@ -179,7 +240,11 @@ describe('operations the API calls', () => {
     await untilApplied(svc, endpoint, BigInt(batches.length - 1));
     expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
     expect(svc.pipeline.stream(endpoint)!.replayAddress).toBe(`tcp://127.0.0.1:${port}`);
-    expect([svc.pipeline.counters.sequenceGaps, svc.pipeline.counters.replaysCompleted, svc.pipeline.counters.degraded]).toEqual([1, 1, {}]);
+    expect([
+      svc.pipeline.counters.sequenceGaps,
+      svc.pipeline.counters.replaysCompleted,
+      svc.pipeline.counters.degraded,
+    ]).toEqual([1, 1, {}]);
   });
 
   it('a failing index write marks the endpoint degraded until AllBlocksCleared', async () => {
@@ -194,7 +259,10 @@ describe('operations the API calls', () => {
     };
     const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer, tiers });
     const pipeline = new EventPipeline(ingestor, quiet);
-    const { batches } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }], 3);
+    const { batches } = chatTraffic(
+      [{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'map', hashes: 'int' } }],
+      3,
+    );
     const feed = async (i: number, payload = batches[i].payload) => {
       pipeline.handle([Buffer.from(TOPIC), Buffer.from(seq8(BigInt(i))), payload]);
       await pipeline.idle();
@@ -204,7 +272,11 @@ describe('operations the API calls', () => {
     await feed(1);
     failFlush = false;
     expect(pipeline.counters.applyErrors).toBe(1);
-    expect(pipeline.listEndpoints()[0]).toMatchObject({ state: 'degraded', degradedReason: 'index_write_failed', lastSeq: 1n });
+    expect(pipeline.listEndpoints()[0]).toMatchObject({
+      state: 'degraded',
+      degradedReason: 'index_write_failed',
+      lastSeq: 1n,
+    });
     const { encode } = await import('@msgpack/msgpack');
     await feed(2, encode([9e9, [['AllBlocksCleared']], null]));
     expect(pipeline.listEndpoints()[0]).toMatchObject({ state: 'live', degradedReason: null, lastSeq: 2n });
@@ -212,44 +284,60 @@ describe('operations the API calls', () => {
 });
 
 describe('recordings', () => {
-  it.each(['fleet-mixed', 'offload-pressure'])('fixture %s published over real ZMQ gives the recorded state', async (name) => {
-    const expected = loadExpected(name);
-    const { messages } = readRecording(new URL(`${name}.kvrec.gz`, RECORDINGS).pathname);
-    const svc = await service();
-    const pub = new SimPublisher({ topic: 'kv@127.0.0.9:1@probe', endpoint: svc.subscriber.lastEndpoint! });
-    open.pubs.push(pub);
-    await pub.start();
-    await untilSubscribed(svc, pub);
-    await publishRecording(pub.pub, messages, { pace: 'fast' });
-    await waitFor(() => svc.pipeline.counters.applied >= expected.messages + 1, 'all batches applied').catch((err) => {
-      throw new Error(`${err}: ${JSON.stringify(svc.pipeline.counters)} ${JSON.stringify(svc.pipeline.listEndpoints(), (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
-    });
-    await svc.pipeline.idle();
-    expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
-    expect(svc.pipeline.counters.restarts).toBe(expected.counters.restarts);
-  });
-
-  it.each(['old', 'new'] as const)('a recorded buffer served on a replay ROUTER (%s layout) rebuilds an endpoint that joins late', async (layout) => {
-    const expected = loadExpected('offload-pressure');
-    const { messages } = readRecording(new URL('offload-pressure.kvrec.gz', RECORDINGS).pathname);
-    const topic = Buffer.from(messages[0].frames[0]).toString();
-    const server = new RecordedReplayServer(messages, topic, layout);
-    const replay = await server.bind('tcp://127.0.0.1:*');
-    const pub = new SimPublisher({ topic, endpoint: 'tcp://127.0.0.1:*' });
-    open.pubs.push(pub);
-    await pub.start();
-    try {
-      const svc = await service({ zmq: { mode: 'bind', addresses: [] }, endpoints: { static: [`${pub.pubAddress};replay=${replay}`] } });
+  it.each(['fleet-mixed', 'offload-pressure'])(
+    'fixture %s published over real ZMQ gives the recorded state',
+    async (name) => {
+      const expected = loadExpected(name);
+      const { messages } = readRecording(new URL(`${name}.kvrec.gz`, RECORDINGS).pathname);
+      const svc = await service();
+      const pub = new SimPublisher({ topic: 'kv@127.0.0.9:1@probe', endpoint: svc.subscriber.lastEndpoint! });
+      open.pubs.push(pub);
+      await pub.start();
       await untilSubscribed(svc, pub);
-      await pub.sendRaw(messages[messages.length - 1].frames); // only the last batch live: joined mid-stream
-      const identity = Object.keys(expected.endpoints)[0];
-      await untilApplied(svc, identity, BigInt(messages.length - 1));
+      await publishRecording(pub.pub, messages, { pace: 'fast' });
+      await waitFor(() => svc.pipeline.counters.applied >= expected.messages + 1, 'all batches applied').catch(
+        (err) => {
+          throw new Error(
+            `${err}: ${JSON.stringify(svc.pipeline.counters)} ${JSON.stringify(svc.pipeline.listEndpoints(), (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+          );
+        },
+      );
+      await svc.pipeline.idle();
       expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
-      expect([svc.pipeline.counters.joinedMidStream, svc.pipeline.counters.replayedBatches]).toEqual([1, messages.length]);
-    } finally {
-      await server.close();
-    }
-  });
+      expect(svc.pipeline.counters.restarts).toBe(expected.counters.restarts);
+    },
+  );
+
+  it.each(['old', 'new'] as const)(
+    'a recorded buffer served on a replay ROUTER (%s layout) rebuilds an endpoint that joins late',
+    async (layout) => {
+      const expected = loadExpected('offload-pressure');
+      const { messages } = readRecording(new URL('offload-pressure.kvrec.gz', RECORDINGS).pathname);
+      const topic = Buffer.from(messages[0].frames[0]).toString();
+      const server = new RecordedReplayServer(messages, topic, layout);
+      const replay = await server.bind('tcp://127.0.0.1:*');
+      const pub = new SimPublisher({ topic, endpoint: 'tcp://127.0.0.1:*' });
+      open.pubs.push(pub);
+      await pub.start();
+      try {
+        const svc = await service({
+          zmq: { mode: 'bind', addresses: [] },
+          endpoints: { static: [`${pub.pubAddress};replay=${replay}`] },
+        });
+        await untilSubscribed(svc, pub);
+        await pub.sendRaw(messages[messages.length - 1].frames); // only the last batch live: joined mid-stream
+        const identity = Object.keys(expected.endpoints)[0];
+        await untilApplied(svc, identity, BigInt(messages.length - 1));
+        expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
+        expect([svc.pipeline.counters.joinedMidStream, svc.pipeline.counters.replayedBatches]).toEqual([
+          1,
+          messages.length,
+        ]);
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   it('record captures raw frames as sent; replay --in-process reports the state', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kv-rec-'));
@@ -258,7 +346,10 @@ describe('recordings', () => {
     await recorder.start();
     const pub = new Publisher({ linger: 0 });
     pub.connect(recorder.lastEndpoint!);
-    const { batches } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'array', hashes: 'bytes' } }], 8);
+    const { batches } = chatTraffic(
+      [{ endpoint: A, model: MODEL, gpuBlocks: 40, style: { encoding: 'array', hashes: 'bytes' } }],
+      8,
+    );
     // Wait for the subscription with probes, then send the batches and one malformed message.
     while (recorder.count === 0) {
       await pub.send(['kv@probe', 'x']);
@@ -274,7 +365,11 @@ describe('recordings', () => {
     expect(header).toMatchObject({ source: 'test', format: 'vllm' });
     const tail = messages.slice(-batches.length - 1);
     expect(tail.slice(0, -1).map((m) => m.frames.map((f) => Buffer.from(f).toString('hex')))).toEqual(
-      batches.map((b) => [Buffer.from(b.topic).toString('hex'), Buffer.from(seq8(b.seq)).toString('hex'), Buffer.from(b.payload).toString('hex')]),
+      batches.map((b) => [
+        Buffer.from(b.topic).toString('hex'),
+        Buffer.from(seq8(b.seq)).toString('hex'),
+        Buffer.from(b.payload).toString('hex'),
+      ]),
     );
     expect(tail[tail.length - 1].frames.map((f) => Buffer.from(f).toString())).toEqual([TOPIC, 'short']);
 

@@ -4,7 +4,16 @@ import { EventPipeline, Ingestor } from '../../src/events/index.js';
 import type { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { MemoryIndex, TierRegistry } from '../../src/index/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
-import { boundPublisher, chatTraffic, EMPTY_BATCH, MODEL, publishAll, testService, untilApplied, untilSubscribed } from '../support/transport.js';
+import {
+  boundPublisher,
+  chatTraffic,
+  EMPTY_BATCH,
+  MODEL,
+  publishAll,
+  testService,
+  untilApplied,
+  untilSubscribed,
+} from '../support/transport.js';
 import { seqFrame, waitFor } from '../support/zmq.js';
 
 const A = '10.0.0.1:8000';
@@ -25,7 +34,11 @@ describe('network partition of one endpoint: stale, then cleared after endpoints
     const index = new MemoryIndex({ tiers });
     const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer: index, tiers });
     const infos: unknown[] = [];
-    const pipeline = new EventPipeline(ingestor, { ...quiet, info: (o: unknown, m: string) => infos.push([o, m]) }, { staleMs: 2_000, clearStaleMs: 5_000, clock: () => now });
+    const pipeline = new EventPipeline(
+      ingestor,
+      { ...quiet, info: (o: unknown, m: string) => infos.push([o, m]) },
+      { staleMs: 2_000, clearStaleMs: 5_000, clock: () => now },
+    );
     const { batches } = chatTraffic(
       [
         { endpoint: A, model: MODEL, gpuBlocks: 60, style: STYLE },
@@ -64,7 +77,10 @@ describe('network partition of one endpoint: stale, then cleared after endpoints
   });
 
   it('real sockets: the silent endpoint is cleared while the other keeps its entries; back online, replay rebuilds it exactly', async () => {
-    const svc = await testService({ zmq: { mode: 'bind', addresses: [] }, endpoints: { staleSeconds: 1, clearStaleSeconds: 1.5 } });
+    const svc = await testService({
+      zmq: { mode: 'bind', addresses: [] },
+      endpoints: { staleSeconds: 1, clearStaleSeconds: 1.5 },
+    });
     open.services.push(svc);
     const pubs = new Map<string, SimPublisher>();
     for (const endpoint of [A, B]) {

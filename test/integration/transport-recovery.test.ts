@@ -4,7 +4,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/service/start-service.js';
 import { SimPublisher, seqBytes } from '../../src/sim/publisher/publisher.js';
 import { BlockHasher } from '../../src/keys/index.js';
-import { boundPublisher, endpointsOf, MODEL, testService, untilApplied, untilSubscribed } from '../support/transport.js';
+import {
+  boundPublisher,
+  endpointsOf,
+  MODEL,
+  testService,
+  untilApplied,
+  untilSubscribed,
+} from '../support/transport.js';
 import { waitFor } from '../support/zmq.js';
 
 const A = '10.0.0.1:8000';
@@ -15,7 +22,9 @@ const tokens = (n: number, from: number) => Array.from({ length: n }, (_, i) => 
 /** One batch storing a fresh chain of `blocks` blocks with engine keys from `hash`, tokens from `from`. */
 function chain(ts: number, hash: number, from: number, blocks = 1, events: unknown[] = []): Uint8Array {
   const hashes = Array.from({ length: blocks }, (_, i) => BigInt(hash + i));
-  return encode([ts, [['BlockStored', hashes, null, tokens(16 * blocks, from), 16], ...events], null], { useBigInt64: true });
+  return encode([ts, [['BlockStored', hashes, null, tokens(16 * blocks, from), 16], ...events], null], {
+    useBigInt64: true,
+  });
 }
 /** Blocks of the chain starting at token `from` the index holds for A. */
 async function held(svc: RunningService, from: number, blocks = 1): Promise<number> {
@@ -28,7 +37,10 @@ afterEach(async () => {
   for (const p of open.pubs.splice(0)) await p.close();
   for (const s of open.services.splice(0)) await s.stop();
 });
-async function connected(options: Parameters<typeof boundPublisher>[1] = {}, settings: Parameters<typeof testService>[0] = {}) {
+async function connected(
+  options: Parameters<typeof boundPublisher>[1] = {},
+  settings: Parameters<typeof testService>[0] = {},
+) {
   const { pub, spec } = await boundPublisher(TOPIC, options);
   open.pubs.push(pub);
   const svc = await testService({ ...settings, endpoints: { static: [spec] } });
@@ -41,23 +53,38 @@ describe('replay buffer exhausted', () => {
   it.each([
     ['clear', [0, 0, 1, 1, 1], { buffer_exhausted: 1 }, 'live'],
     ['degrade', [2, 0, 1, 1, 1], { buffer_exhausted: 1 }, 'degraded'],
-  ] as const)('policy %s: the hole is counted and the endpoint rebuilt from what remains', async (policy, heldAfter, unrecoverable, state) => {
-    const { pub, svc } = await connected({ bufferSteps: 2 }, { replay: { onUnrecoverable: policy } });
-    await pub.publish(chain(1, 100, 1000, 2)); // seq 0: X (2 blocks), applied live
-    await untilApplied(svc, A, 0n);
-    for (let i = 1; i <= 4; i++) pub.loseLive.add(BigInt(i));
-    for (let i = 1; i <= 4; i++) await pub.publish(chain(1 + i, 200 + i, 2000 + 100 * i)); // seqs 1-4: Y1..Y4, lost
-    await pub.publish(chain(6, 300, 3000)); // seq 5: Z; the buffer now holds only seqs 4 and 5
-    await untilApplied(svc, A, 5n);
-    await pub.publish(chain(7, 400, 4000)); // seq 6: W
-    await untilApplied(svc, A, 6n);
-    expect([await held(svc, 1000, 2), await held(svc, 2100), await held(svc, 2400), await held(svc, 3000), await held(svc, 4000)]).toEqual(heldAfter);
-    const c = svc.pipeline.counters;
-    expect([c.sequenceGaps, c.replaysRequested, c.unrecoverable]).toEqual([1, 1, unrecoverable]);
-    expect(c.clears.unrecoverable ?? 0).toBe(policy === 'clear' ? 1 : 0);
-    const [info] = endpointsOf(svc);
-    expect([info.identity, info.state, info.lastSeq, info.stats.unrecoverable, info.stats.replays]).toEqual([A, state, 6n, 1, 1]);
-  });
+  ] as const)(
+    'policy %s: the hole is counted and the endpoint rebuilt from what remains',
+    async (policy, heldAfter, unrecoverable, state) => {
+      const { pub, svc } = await connected({ bufferSteps: 2 }, { replay: { onUnrecoverable: policy } });
+      await pub.publish(chain(1, 100, 1000, 2)); // seq 0: X (2 blocks), applied live
+      await untilApplied(svc, A, 0n);
+      for (let i = 1; i <= 4; i++) pub.loseLive.add(BigInt(i));
+      for (let i = 1; i <= 4; i++) await pub.publish(chain(1 + i, 200 + i, 2000 + 100 * i)); // seqs 1-4: Y1..Y4, lost
+      await pub.publish(chain(6, 300, 3000)); // seq 5: Z; the buffer now holds only seqs 4 and 5
+      await untilApplied(svc, A, 5n);
+      await pub.publish(chain(7, 400, 4000)); // seq 6: W
+      await untilApplied(svc, A, 6n);
+      expect([
+        await held(svc, 1000, 2),
+        await held(svc, 2100),
+        await held(svc, 2400),
+        await held(svc, 3000),
+        await held(svc, 4000),
+      ]).toEqual(heldAfter);
+      const c = svc.pipeline.counters;
+      expect([c.sequenceGaps, c.replaysRequested, c.unrecoverable]).toEqual([1, 1, unrecoverable]);
+      expect(c.clears.unrecoverable ?? 0).toBe(policy === 'clear' ? 1 : 0);
+      const [info] = endpointsOf(svc);
+      expect([info.identity, info.state, info.lastSeq, info.stats.unrecoverable, info.stats.replays]).toEqual([
+        A,
+        state,
+        6n,
+        1,
+        1,
+      ]);
+    },
+  );
 });
 
 describe('publisher restart', () => {
@@ -87,7 +114,9 @@ describe('publisher restart', () => {
     await pub.publish(chain(12, 700, 7000)); // seq 2 (< 4, later ts): restart, then join → replay from 0
     await waitFor(() => svc.pipeline.counters.restarts === 1, 'restart');
     await untilApplied(svc, A, 2n);
-    expect([await held(svc, 1000), await held(svc, 5000), await held(svc, 6000), await held(svc, 7000)]).toEqual([0, 1, 1, 1]);
+    expect([await held(svc, 1000), await held(svc, 5000), await held(svc, 6000), await held(svc, 7000)]).toEqual([
+      0, 1, 1, 1,
+    ]);
     expect([svc.pipeline.counters.joinedMidStream, svc.pipeline.counters.replaysCompleted]).toEqual([1, 1]);
   });
 });
@@ -105,7 +134,13 @@ describe('publisher restart hidden behind a gap', () => {
     expect([await held(svc, 1000), await held(svc, 2000)]).toEqual([0, 0]);
     expect(await Promise.all([0, 1, 2, 3, 4].map((i) => held(svc, 5000 + 100 * i)))).toEqual([1, 1, 1, 1, 1]);
     const c = svc.pipeline.counters;
-    expect([c.sequenceGaps, c.restarts, c.clears.restart, c.replaysRequested, c.unrecoverable]).toEqual([1, 1, 1, 2, {}]);
+    expect([c.sequenceGaps, c.restarts, c.clears.restart, c.replaysRequested, c.unrecoverable]).toEqual([
+      1,
+      1,
+      1,
+      2,
+      {},
+    ]);
     expect(svc.pipeline.stream(A)!.stats.applied).toBe(2 + 5);
   });
 });
@@ -128,7 +163,12 @@ describe('malformed input is counted and survived', () => {
     expect(c.messages - before).toBe(7);
     expect(c.dropped).toEqual({ frame_count: 2, bad_seq: 1, bad_topic: 2 });
     expect(c.decodeErrors).toEqual({ bad_msgpack: 2 });
-    expect([c.lostBatches, c.sequenceGaps, c.unrecoverable, c.clears.unrecoverable]).toEqual([1, 1, { bad_payload: 1 }, 1]);
+    expect([c.lostBatches, c.sequenceGaps, c.unrecoverable, c.clears.unrecoverable]).toEqual([
+      1,
+      1,
+      { bad_payload: 1 },
+      1,
+    ]);
     expect([await held(svc, 1000), await held(svc, 3000)]).toEqual([0, 1]);
     expect([...svc.pipeline.rejectedTopics().keys()]).toEqual([`kv@10.0.0.1@${MODEL}`, 'kv@10.0.0.1:8000']);
   });
@@ -171,10 +211,16 @@ describe('replay timeouts, cooldown, and isolation between endpoints', () => {
       await a.pub.publish(chain(3, 300, 3000)); // gap: A waits on the silent ROUTER
       for (let i = 0; i < 20; i++) await b.pub.publish(chain(1 + i, 1000 + i, 10_000 + 100 * i));
       // B is fully applied while A is still waiting for its replay.
-      await waitFor(() => svc.pipeline.stream(B)?.last === 19n && svc.pipeline.stream(A)!.replaying, 'B applied during A replay');
+      await waitFor(
+        () => svc.pipeline.stream(B)?.last === 19n && svc.pipeline.stream(A)!.replaying,
+        'B applied during A replay',
+      );
       await waitFor(() => svc.pipeline.counters.replaysFailed.timeout === 1, 'replay timeout');
       await untilApplied(svc, A, 2n);
-      expect(endpointsOf(svc).find((e) => e.identity === A)).toMatchObject({ state: 'degraded', degradedReason: 'gap_no_replay' });
+      expect(endpointsOf(svc).find((e) => e.identity === A)).toMatchObject({
+        state: 'degraded',
+        degradedReason: 'gap_no_replay',
+      });
       expect([await held(svc, 1000), await held(svc, 2000), await held(svc, 3000)]).toEqual([1, 0, 1]);
       // Within the cooldown the next gap is not replayed.
       a.pub.loseLive.add(3n);
@@ -202,13 +248,17 @@ describe('a replay cut short (the publisher dropped its tail at the ROUTER high-
         const from = Buffer.from(start).readBigUInt64BE(0);
         requests.push(from);
         const last = requests.length === 1 ? 2n : 5n;
-        for (let seq = from; seq <= last; seq++) await router.send([identity, '', TOPIC, seqBytes(seq), payloads[Number(seq)]]);
+        for (let seq = from; seq <= last; seq++)
+          await router.send([identity, '', TOPIC, seqBytes(seq), payloads[Number(seq)]]);
         if (requests.length > 1) await router.send([identity, '', TOPIC, Buffer.alloc(8, 0xff), '']);
       }
     })().catch(() => undefined);
     const a = await boundPublisher(TOPIC, { replay: false });
     open.pubs.push(a.pub);
-    const svc = await testService({ endpoints: { static: [`${a.spec};replay=${router.lastEndpoint}`] }, replay: { timeoutMs: 60_000, idleTimeoutMs: 200, cooldownMs: 60_000 } });
+    const svc = await testService({
+      endpoints: { static: [`${a.spec};replay=${router.lastEndpoint}`] },
+      replay: { timeoutMs: 60_000, idleTimeoutMs: 200, cooldownMs: 60_000 },
+    });
     open.services.push(svc);
     try {
       await untilSubscribed(svc, a.pub);
@@ -221,7 +271,13 @@ describe('a replay cut short (the publisher dropped its tail at the ROUTER high-
       expect(requests).toEqual([0n, 2n]);
       const c = svc.pipeline.counters;
       // Replayed: 1, 2 from the first answer; 3, 4, 5 from the resume (so the live seq 5 is an overlap).
-      expect([c.replaysRequested, c.replaysCompleted, c.replaysFailed, c.replayedBatches, c.replayOverlap]).toEqual([2, 1, { partial: 1 }, 5, 1]);
+      expect([c.replaysRequested, c.replaysCompleted, c.replaysFailed, c.replayedBatches, c.replayOverlap]).toEqual([
+        2,
+        1,
+        { partial: 1 },
+        5,
+        1,
+      ]);
       expect(endpointsOf(svc)[0]).toMatchObject({ state: 'live', degradedReason: null });
       for (let i = 0; i < 6; i++) expect(await held(svc, 1000 * (i + 1))).toBe(1);
     } finally {
@@ -230,4 +286,3 @@ describe('a replay cut short (the publisher dropped its tail at the ROUTER high-
     }
   });
 });
-

@@ -2,7 +2,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/service/start-service.js';
 import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { expectedView, observedState } from '../support/fixture-check.js';
-import { boundPublisher, chatTraffic, endpointsOf, MODEL, publishAll, testService, untilApplied, untilSubscribed } from '../support/transport.js';
+import {
+  boundPublisher,
+  chatTraffic,
+  endpointsOf,
+  MODEL,
+  publishAll,
+  testService,
+  untilApplied,
+  untilSubscribed,
+} from '../support/transport.js';
 
 const A = '10.0.0.1:8000';
 const B = '10.0.0.2:8000';
@@ -41,7 +50,13 @@ describe('both shapes at once', () => {
     await viaBind.start();
     await untilSubscribed(svc, viaBind);
     await untilSubscribed(svc, viaConnect.pub);
-    await publishAll(batches, new Map([[A, viaBind], [B, viaConnect.pub]]));
+    await publishAll(
+      batches,
+      new Map([
+        [A, viaBind],
+        [B, viaConnect.pub],
+      ]),
+    );
     await untilApplied(svc, A, viaBind.seq - 1n);
     await untilApplied(svc, B, viaConnect.pub.seq - 1n);
     expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
@@ -56,29 +71,47 @@ describe('both shapes at once', () => {
 });
 
 describe('gap repair by replay', () => {
-  it.each(['old', 'new'] as const)('a publisher that drops seqs 5-6 is repaired (%s reply layout): index equals the loss-free run', async (layout) => {
-    const { batches, expected } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 48, cpuBlocks: 32, style: { encoding: 'map', hashes: 'int' } }], 30, 5);
-    const { pub, spec } = await bound(topic(A), { layout });
-    const svc = await service({ endpoints: { static: [spec] } });
-    await untilSubscribed(svc, pub);
-    pub.loseLive.add(5n);
-    pub.loseLive.add(6n);
-    await publishAll(batches, new Map([[A, pub]]));
-    await untilApplied(svc, A, BigInt(batches.length - 1));
-    expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
-    const c = svc.pipeline.counters;
-    expect([c.sequenceGaps, c.replaysRequested, c.replaysCompleted, c.unrecoverable, c.degraded, c.clears]).toEqual([1, 1, 1, {}, {}, {}]);
-    const s = svc.pipeline.stream(A)!;
-    // Each sequence number applied exactly once, live or replayed.
-    expect(s.stats.applied).toBe(batches.length);
-    expect(s.stats.replayedBatches).toBeGreaterThanOrEqual(2);
-    expect(pub.replayRequests).toBe(1);
-    // Live batches that arrived during the replay were dropped as overlap, never counted as duplicates.
-    expect(s.stats.duplicates).toBe(0);
-  });
+  it.each(['old', 'new'] as const)(
+    'a publisher that drops seqs 5-6 is repaired (%s reply layout): index equals the loss-free run',
+    async (layout) => {
+      const { batches, expected } = chatTraffic(
+        [{ endpoint: A, model: MODEL, gpuBlocks: 48, cpuBlocks: 32, style: { encoding: 'map', hashes: 'int' } }],
+        30,
+        5,
+      );
+      const { pub, spec } = await bound(topic(A), { layout });
+      const svc = await service({ endpoints: { static: [spec] } });
+      await untilSubscribed(svc, pub);
+      pub.loseLive.add(5n);
+      pub.loseLive.add(6n);
+      await publishAll(batches, new Map([[A, pub]]));
+      await untilApplied(svc, A, BigInt(batches.length - 1));
+      expect(await observedState(svc.index, expected)).toEqual(expectedView(expected));
+      const c = svc.pipeline.counters;
+      expect([c.sequenceGaps, c.replaysRequested, c.replaysCompleted, c.unrecoverable, c.degraded, c.clears]).toEqual([
+        1,
+        1,
+        1,
+        {},
+        {},
+        {},
+      ]);
+      const s = svc.pipeline.stream(A)!;
+      // Each sequence number applied exactly once, live or replayed.
+      expect(s.stats.applied).toBe(batches.length);
+      expect(s.stats.replayedBatches).toBeGreaterThanOrEqual(2);
+      expect(pub.replayRequests).toBe(1);
+      // Live batches that arrived during the replay were dropped as overlap, never counted as duplicates.
+      expect(s.stats.duplicates).toBe(0);
+    },
+  );
 
   it('joined mid-stream: replays from 0 and ends with the full state', async () => {
-    const { batches, expected } = chatTraffic([{ endpoint: A, model: MODEL, gpuBlocks: 48, style: { encoding: 'array', hashes: 'bytes' } }], 20, 8);
+    const { batches, expected } = chatTraffic(
+      [{ endpoint: A, model: MODEL, gpuBlocks: 48, style: { encoding: 'array', hashes: 'bytes' } }],
+      20,
+      8,
+    );
     const { pub, spec } = await bound(topic(A));
     // Published before anyone subscribed: only the replay buffer has them.
     await publishAll(batches.slice(0, 10), new Map([[A, pub]]));

@@ -22,7 +22,11 @@ export async function observedState(index: Index & { readonly tiers: TierRegistr
   for (const s of expected.samples) {
     const extras = blockExtras(s.items, s.tokens.length, expected.blockSize);
     const result = await scorer.score(hasher.keysFor(s.model, s.tokens, extras), { candidates });
-    samples.push(Object.fromEntries(result.scores.map((c) => [c.endpoint, { matchedBlocks: c.matchedBlocks, blocksByTier: c.blocksByTier }])));
+    samples.push(
+      Object.fromEntries(
+        result.scores.map((c) => [c.endpoint, { matchedBlocks: c.matchedBlocks, blocksByTier: c.blocksByTier }]),
+      ),
+    );
   }
   return { endpoints, samples };
 }

@@ -10,7 +10,12 @@ import {
 import { loadSync } from '@grpc/proto-loader';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/api/index.js';
 
-type Unary = (req: object, metadata: Metadata, options: { deadline?: number }, cb: (err: ServiceError | null, res: any) => void) => void;
+type Unary = (
+  req: object,
+  metadata: Metadata,
+  options: { deadline?: number },
+  cb: (err: ServiceError | null, res: any) => void,
+) => void;
 
 /** A real gRPC client for a service of the project's protos, with promise-returning calls. */
 export function grpcClient(
@@ -29,7 +34,9 @@ export function grpcClient(
     const metadata = new Metadata();
     for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
     return new Promise((resolve, reject) =>
-      client[method](req, metadata, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res))),
+      client[method](req, metadata, { deadline: Date.now() + deadlineMs }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      ),
     );
   };
   return { client, call, close: () => client.close() };

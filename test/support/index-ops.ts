@@ -23,7 +23,15 @@ export function indexOp(tiers: readonly string[]): fc.Arbitrary<IndexOp> {
     { weight: 5, arbitrary: fc.record({ kind: fc.constant('add' as const), endpoint, tier, keys: keyList }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('remove' as const), endpoint, tier, keys: keyList }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const), endpoint }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('reserve' as const), endpoint, keys: keyList, ttl: fc.integer({ min: 1, max: 50 }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('reserve' as const),
+        endpoint,
+        keys: keyList,
+        ttl: fc.integer({ min: 1, max: 50 }),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('release' as const), endpoint, keys: keyList }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 30 }) }) },
   );

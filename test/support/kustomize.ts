@@ -9,23 +9,38 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 
-export type K8sObject = { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: any; [k: string]: any };
+export type K8sObject = {
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: any;
+  data?: any;
+  [k: string]: any;
+};
 
 const KNOWN = new Set(['apiVersion', 'kind', 'resources', 'labels', 'replicas', 'patches']);
 
 export function render(dir: string): K8sObject[] {
   const k = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Record<string, any>;
-  for (const key of Object.keys(k)) if (!KNOWN.has(key)) throw new Error(`${dir}: kustomization field ${key} is not supported by the test renderer`);
+  for (const key of Object.keys(k))
+    if (!KNOWN.has(key)) throw new Error(`${dir}: kustomization field ${key} is not supported by the test renderer`);
   const objects: K8sObject[] = [];
   for (const r of k.resources ?? []) {
     const path = join(dir, r);
     if (statSync(path).isDirectory()) objects.push(...render(path));
-    else objects.push(...parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJSON() as K8sObject).filter(Boolean));
+    else
+      objects.push(
+        ...parseAllDocuments(readFileSync(path, 'utf8'))
+          .map((d) => d.toJSON() as K8sObject)
+          .filter(Boolean),
+      );
   }
-  for (const { pairs, includeSelectors } of k.labels ?? []) for (const o of objects) addLabels(o, pairs, !!includeSelectors);
+  for (const { pairs, includeSelectors } of k.labels ?? [])
+    for (const o of objects) addLabels(o, pairs, !!includeSelectors);
   for (const { name, count } of k.replicas ?? []) find(objects, 'Deployment', name).spec.replicas = count;
   for (const p of k.patches ?? []) {
-    const targets = objects.filter((o) => o.kind === p.target.kind && (!p.target.name || o.metadata.name === p.target.name));
+    const targets = objects.filter(
+      (o) => o.kind === p.target.kind && (!p.target.name || o.metadata.name === p.target.name),
+    );
     if (targets.length === 0) throw new Error(`${dir}: patch target ${p.target.kind}/${p.target.name} matches nothing`);
     for (const o of targets) for (const op of parse(p.patch)) applyOp(o, op);
   }
@@ -52,12 +67,16 @@ function addLabels(o: K8sObject, pairs: Record<string, string>, selectors: boole
     merge((o.spec.selector ??= {}), 'matchLabels');
   } else if (o.kind === 'NetworkPolicy') {
     merge((o.spec.podSelector ??= {}), 'matchLabels');
-    for (const rule of o.spec.ingress ?? []) for (const peer of rule.from ?? []) if (peer.podSelector?.matchLabels) merge(peer.podSelector, 'matchLabels');
+    for (const rule of o.spec.ingress ?? [])
+      for (const peer of rule.from ?? []) if (peer.podSelector?.matchLabels) merge(peer.podSelector, 'matchLabels');
   }
 }
 
 function applyOp(o: any, op: { op: string; path: string; value?: unknown }): void {
-  const parts = op.path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parts = op.path
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const last = parts.pop()!;
   let at = o;
   for (const p of parts) {
@@ -78,4 +97,5 @@ function applyOp(o: any, op: { op: string; path: string; value?: unknown }): voi
   }
 }
 
-export const renderOverlay = (root: URL, overlay: string) => render(join(dirname(new URL('deploy/x', root).pathname), 'overlays', overlay));
+export const renderOverlay = (root: URL, overlay: string) =>
+  render(join(dirname(new URL('deploy/x', root).pathname), 'overlays', overlay));

@@ -87,12 +87,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function cliLocks(locks: RedisLocks): string[] {
   const out: string[] = [];
   if (locks.password) out.push('-a', locks.password, '--no-auth-warning');
-  if (locks.tls) out.push('--tls', '--cacert', locks.tls.caCert, '--cert', locks.tls.clientCert, '--key', locks.tls.clientKey);
+  if (locks.tls)
+    out.push('--tls', '--cacert', locks.tls.caCert, '--cert', locks.tls.clientCert, '--key', locks.tls.clientKey);
   return out;
 }
 
 function cli(port: number, args: string[], locks: RedisLocks = {}): { ok: boolean; out: string } {
-  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...cliLocks(locks), ...args], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...cliLocks(locks), ...args], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
@@ -108,7 +112,9 @@ async function waitFor(what: string, check: () => boolean, tries = 200): Promise
  * Starts one redis-server; cluster = true enables cluster mode (the node still needs `--cluster create`); `args` are
  * further redis-server arguments (e.g. `['--maxmemory-policy', 'allkeys-lru']`).
  */
-export async function startRedis(options: { cluster?: boolean; args?: string[] } & RedisLocks = {}): Promise<RedisServer> {
+export async function startRedis(
+  options: { cluster?: boolean; args?: string[] } & RedisLocks = {},
+): Promise<RedisServer> {
   const locks: RedisLocks = { password: options.password, tls: options.tls };
   const port = await freePort(options.cluster);
   const dir = mkdtempSync(join(tmpdir(), 'kvi-redis-'));
@@ -118,22 +124,53 @@ export async function startRedis(options: { cluster?: boolean; args?: string[] }
     const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
     if (locks.tls) {
       const pki = locks.tls;
-      args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey, '--tls-ca-cert-file', pki.caCert);
+      args.push(
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        pki.serverCert,
+        '--tls-key-file',
+        pki.serverKey,
+        '--tls-ca-cert-file',
+        pki.caCert,
+      );
       // The cluster bus is TLS too; a node connecting to another presents the PKI's client certificate.
-      if (options.cluster) args.push('--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-client-cert-file', pki.clientCert, '--tls-client-key-file', pki.clientKey);
+      if (options.cluster)
+        args.push(
+          '--tls-cluster',
+          'yes',
+          '--tls-replication',
+          'yes',
+          '--tls-client-cert-file',
+          pki.clientCert,
+          '--tls-client-key-file',
+          pki.clientKey,
+        );
     } else {
       args.push('--port', String(port));
     }
     if (locks.password) args.push('--requirepass', locks.password, '--masterauth', locks.password);
     if (options.cluster) {
-      args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000');
+      args.push(
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '2000',
+      );
     }
     args.push(...(options.args ?? []));
     const proc = spawn('redis-server', args, { stdio: 'ignore' });
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
     child = proc;
-    await waitFor(`redis-server on ${port}`, () => proc.exitCode === null && cli(port, ['ping'], locks).out.includes('PONG'));
+    await waitFor(
+      `redis-server on ${port}`,
+      () => proc.exitCode === null && cli(port, ['ping'], locks).out.includes('PONG'),
+    );
   };
 
   const kill = async () => {
@@ -172,7 +209,15 @@ export async function startCluster(masters = 3, locks: RedisLocks = {}): Promise
     for (let i = 0; i < masters; i++) nodes.push(await startRedis({ cluster: true, ...locks }));
     const create = spawnSync(
       'redis-cli',
-      [...cliLocks(locks), '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        ...cliLocks(locks),
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
       { encoding: 'utf8', timeout: 30_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);

@@ -165,7 +165,12 @@ export class SpanModel {
 
   private store(ep: number, p: number, a: number, b: number): KvEvent {
     const keys = Array.from({ length: b - a }, (_, i) => this.key(p, a + i));
-    const ev = stored(keys, a === 0 ? null : this.key(p, a - 1), this.prompts[p].slice(a * this.eb, b * this.eb), this.eb);
+    const ev = stored(
+      keys,
+      a === 0 ? null : this.key(p, a - 1),
+      this.prompts[p].slice(a * this.eb, b * this.eb),
+      this.eb,
+    );
     this.lastStore = ev;
     this.lastStoreEp = ep;
     this.applyStore(ep, ev);
@@ -201,7 +206,9 @@ export class SpanModel {
     const out: number[] = [];
     if (this.prefixes.length === 0) {
       this.prefixes = this.prompts.map((tokens) =>
-        Array.from({ length: Math.floor(tokens.length / this.B) }, (_, k) => tokens.slice(0, (k + 1) * this.B).join(',')),
+        Array.from({ length: Math.floor(tokens.length / this.B) }, (_, k) =>
+          tokens.slice(0, (k + 1) * this.B).join(','),
+        ),
       );
     }
     const tokens = this.prompts[p];

@@ -40,7 +40,11 @@ export function chatTraffic(endpoints: SimEndpointConfig[], steps: number, seed 
     workload.run(2);
     batches.push(...fleet.step());
   }
-  const truth = groundTruth(fleet, workload.chats.map((c) => c.request), MODEL);
+  const truth = groundTruth(
+    fleet,
+    workload.chats.map((c) => c.request),
+    MODEL,
+  );
   const expected: ExpectedState = {
     recording: '',
     description: '',
@@ -55,7 +59,10 @@ export function chatTraffic(endpoints: SimEndpointConfig[], steps: number, seed 
 }
 
 /** A simulated vLLM publisher whose PUB binds an ephemeral port (connect mode), with a replay ROUTER unless told not. */
-export async function boundPublisher(topic: string, options: { replay?: boolean; layout?: 'old' | 'new'; bufferSteps?: number } = {}) {
+export async function boundPublisher(
+  topic: string,
+  options: { replay?: boolean; layout?: 'old' | 'new'; bufferSteps?: number } = {},
+) {
   const pub = new SimPublisher({
     topic,
     endpoint: 'tcp://127.0.0.1:*',
@@ -85,7 +92,11 @@ export function endpointsOf(service: RunningService) {
  */
 let probes = 0;
 
-export async function untilSubscribed(service: RunningService, pub: SimPublisher, probeEndpoint = `127.0.0.${++probes}:1`): Promise<void> {
+export async function untilSubscribed(
+  service: RunningService,
+  pub: SimPublisher,
+  probeEndpoint = `127.0.0.${++probes}:1`,
+): Promise<void> {
   const seen = () => service.pipeline.endpoints().has(probeEndpoint);
   const deadline = Date.now() + 5_000;
   while (!seen()) {
@@ -100,7 +111,12 @@ export async function publishAll(batches: readonly SimBatch[], pubs: Map<string,
   for (const b of batches) await pubs.get(b.identity)!.publish(b.payload);
 }
 
-export async function untilApplied(service: RunningService, identity: string, lastSeq: bigint, what = identity): Promise<void> {
+export async function untilApplied(
+  service: RunningService,
+  identity: string,
+  lastSeq: bigint,
+  what = identity,
+): Promise<void> {
   await waitFor(() => {
     const s = service.pipeline.stream(identity);
     return s !== undefined && s.last === lastSeq && s.queued === 0 && !s.replaying;

@@ -46,7 +46,12 @@ export const PROMPT_FIELDS: Readonly<Record<string, { chat: number; prompt: numb
  * A request with a chat or prompt input other than Score (ComputeBlockKeys, Render): its text fields are checked for
  * UTF-8 on the wire, then the generic decoder decodes it. `fields`: the field numbers of its chat and prompt inputs.
  */
-export function decodePromptRequest<T>(buf: Buffer, generic: (buf: Buffer) => T, name: string, fields: { chat: number; prompt: number }): T | UndecodableRequest {
+export function decodePromptRequest<T>(
+  buf: Buffer,
+  generic: (buf: Buffer) => T,
+  name: string,
+  fields: { chat: number; prompt: number },
+): T | UndecodableRequest {
   try {
     const r = new Reader(buf, buf.length);
     while (r.pos < r.end) {

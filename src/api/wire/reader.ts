@@ -67,7 +67,8 @@ export class Reader {
   lengthEnd(): number {
     const length = this.varint32();
     const end = this.pos + length;
-    if (end > this.end) this.fail(`length ${length} runs past the end of the message (${this.end - this.pos} bytes left)`);
+    if (end > this.end)
+      this.fail(`length ${length} runs past the end of the message (${this.end - this.pos} bytes left)`);
     return end;
   }
 

@@ -267,7 +267,10 @@ function decodeFast(buf: Buffer): ScoreRequestMsg {
  * ScoreRequest bytes → the message object, or an UndecodableRequest. `generic` is proto-loader's deserializer for the
  * same message (used for what the fast path leaves to it).
  */
-export function decodeScoreRequest(buf: Buffer, generic: (buf: Buffer) => unknown): ScoreRequestMsg | UndecodableRequest {
+export function decodeScoreRequest(
+  buf: Buffer,
+  generic: (buf: Buffer) => unknown,
+): ScoreRequestMsg | UndecodableRequest {
   try {
     return decodeFast(buf);
   } catch (err) {

@@ -111,10 +111,19 @@ export function decodeEventBatch(payload: Uint8Array, format: WireFormat = 'vllm
         unlistedIssues.unknown_tag = (unlistedIssues.unknown_tag ?? 0) + 1;
         continue;
       }
-      issue = { reason: 'unknown_tag', eventIndex: ev, field: fieldPath(ev, 'type'), message: unknownTagMessage(event) };
+      issue = {
+        reason: 'unknown_tag',
+        eventIndex: ev,
+        field: fieldPath(ev, 'type'),
+        message: unknownTagMessage(event),
+      };
     } catch (err) {
       if (++malformed > MAX_MALFORMED_EVENTS) {
-        throw new PayloadError('bad_batch', 'events', `more than ${MAX_MALFORMED_EVENTS} malformed events: not a batch a publisher sends`);
+        throw new PayloadError(
+          'bad_batch',
+          'events',
+          `more than ${MAX_MALFORMED_EVENTS} malformed events: not a batch a publisher sends`,
+        );
       }
       issue = toIssue(err, ev);
       if (issues.length >= MAX_LISTED_ISSUES) {
@@ -125,7 +134,9 @@ export function decodeEventBatch(payload: Uint8Array, format: WireFormat = 'vllm
     }
     issues.push(issue);
   }
-  return unlistedIssues ? { ts, events, dataParallelRank, issues, unlistedIssues } : { ts, events, dataParallelRank, issues };
+  return unlistedIssues
+    ? { ts, events, dataParallelRank, issues, unlistedIssues }
+    : { ts, events, dataParallelRank, issues };
 }
 
 function toIssue(err: unknown, ev: number): DecodeIssue {

@@ -26,7 +26,8 @@ function classifyItem(item: unknown, ev: number, block: number, k: number): Extr
   if (item instanceof Uint8Array) return { kind: 'embeds', hex: toHex(item) };
   if (typeof item === 'number' || typeof item === 'bigint') {
     const id = asSafeInt(item);
-    if (Number.isNaN(id)) throw new FieldError('bad_extra_keys', fieldPath(ev, NAME, block, k), expected('int LoRA id', item));
+    if (Number.isNaN(id))
+      throw new FieldError('bad_extra_keys', fieldPath(ev, NAME, block, k), expected('int LoRA id', item));
     return { kind: 'lora-id', id };
   }
   if (Array.isArray(item) && item.length === 2 && typeof item[0] === 'string') {
@@ -59,7 +60,8 @@ export function readExtraKeys(raw: unknown, blockCount: number, ev: number): (Ex
       out.push(null);
       continue;
     }
-    if (!Array.isArray(entry)) throw new FieldError('bad_extra_keys', fieldPath(ev, NAME, b), expected('array or nil', entry));
+    if (!Array.isArray(entry))
+      throw new FieldError('bad_extra_keys', fieldPath(ev, NAME, b), expected('array or nil', entry));
     const items: ExtraKeyItem[] = [];
     for (let k = 0; k < entry.length; k++) items.push(classifyItem(entry[k], ev, b, k));
     out.push(items);

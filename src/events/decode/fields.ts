@@ -35,20 +35,23 @@ export function readOptionalInt(value: unknown, ev: number, name: string): numbe
 export function readOptionalNonNegativeInt(value: unknown, ev: number, name: string): number | null {
   if (value === null || value === undefined) return null;
   const n = asSafeInt(value);
-  if (!(n >= 0)) throw new FieldError('bad_field_type', fieldPath(ev, name), expected('non-negative int or nil', value));
+  if (!(n >= 0))
+    throw new FieldError('bad_field_type', fieldPath(ev, name), expected('non-negative int or nil', value));
   return n;
 }
 
 export function readOptionalString(value: unknown, ev: number, name: string): string | null {
   if (value === null || value === undefined) return null;
-  if (typeof value !== 'string') throw new FieldError('bad_field_type', fieldPath(ev, name), expected('string or nil', value));
+  if (typeof value !== 'string')
+    throw new FieldError('bad_field_type', fieldPath(ev, name), expected('string or nil', value));
   return value;
 }
 
 /** Storage tier, upper-cased so `cpu` and `CPU` are one tier; nil means the engine's GPU. */
 export function readMedium(value: unknown, ev: number, name: string): string {
   if (value === null || value === undefined) return 'GPU';
-  if (typeof value !== 'string') throw new FieldError('bad_field_type', fieldPath(ev, name), expected('string or nil', value));
+  if (typeof value !== 'string')
+    throw new FieldError('bad_field_type', fieldPath(ev, name), expected('string or nil', value));
   return value === 'GPU' ? value : value.toUpperCase();
 }
 
@@ -56,7 +59,11 @@ export function readMedium(value: unknown, ev: number, name: string): string {
  * A BlockStored's `token_ids`: a plain list, or SGLang's speculative-decoding pairs (token-pairs.ts), which stand for
  * the first element of each pair plus a look-ahead token.
  */
-export function readEventTokens(value: unknown, ev: number, name: string): { tokens: Uint32Array; lookahead: number | null } {
+export function readEventTokens(
+  value: unknown,
+  ev: number,
+  name: string,
+): { tokens: Uint32Array; lookahead: number | null } {
   if (Array.isArray(value) && looksLikePairs(value)) return readTokenPairs(value, ev, name);
   return { tokens: readTokenIds(value, ev, name), lookahead: null };
 }

@@ -69,7 +69,9 @@ class Reader {
   private readonly cacheBytes: (Uint8Array | undefined)[] = new Array(CACHE_MASK + 1).fill(undefined);
 
   decode(payload: Uint8Array): unknown {
-    this.bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.bytes = Buffer.isBuffer(payload)
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     this.view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     this.end = payload.byteLength;
     this.pos = 0;
@@ -100,38 +102,70 @@ class Reader {
     if (b <= 0x9f) return this.array(b & 0x0f, depth);
     if (b <= 0xbf) return this.str(b & 0x1f, at);
     switch (b) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: return this.bin(this.uint(1));
-      case 0xc5: return this.bin(this.uint(2));
-      case 0xc6: return this.bin(this.uint(4));
-      case 0xc7: return this.ext(this.uint(1));
-      case 0xc8: return this.ext(this.uint(2));
-      case 0xc9: return this.ext(this.uint(4));
-      case 0xca: return this.view.getFloat32(this.take(4));
-      case 0xcb: return this.view.getFloat64(this.take(8));
-      case 0xcc: return this.uint(1);
-      case 0xcd: return this.uint(2);
-      case 0xce: return this.uint(4);
-      case 0xcf: return this.view.getBigUint64(this.take(8));
-      case 0xd0: return this.view.getInt8(this.take(1));
-      case 0xd1: return this.view.getInt16(this.take(2));
-      case 0xd2: return this.view.getInt32(this.take(4));
-      case 0xd3: return this.view.getBigInt64(this.take(8));
-      case 0xd4: return this.ext(1);
-      case 0xd5: return this.ext(2);
-      case 0xd6: return this.ext(4);
-      case 0xd7: return this.ext(8);
-      case 0xd8: return this.ext(16);
-      case 0xd9: return this.str(this.uint(1), at);
-      case 0xda: return this.str(this.uint(2), at);
-      case 0xdb: return this.str(this.uint(4), at);
-      case 0xdc: return this.array(this.uint(2), depth);
-      case 0xdd: return this.array(this.uint(4), depth);
-      case 0xde: return this.map(this.uint(2), depth);
-      case 0xdf: return this.map(this.uint(4), depth);
-      default: throw new MsgpackError(`Unrecognized type byte: 0x${b.toString(16)}`);
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return this.bin(this.uint(1));
+      case 0xc5:
+        return this.bin(this.uint(2));
+      case 0xc6:
+        return this.bin(this.uint(4));
+      case 0xc7:
+        return this.ext(this.uint(1));
+      case 0xc8:
+        return this.ext(this.uint(2));
+      case 0xc9:
+        return this.ext(this.uint(4));
+      case 0xca:
+        return this.view.getFloat32(this.take(4));
+      case 0xcb:
+        return this.view.getFloat64(this.take(8));
+      case 0xcc:
+        return this.uint(1);
+      case 0xcd:
+        return this.uint(2);
+      case 0xce:
+        return this.uint(4);
+      case 0xcf:
+        return this.view.getBigUint64(this.take(8));
+      case 0xd0:
+        return this.view.getInt8(this.take(1));
+      case 0xd1:
+        return this.view.getInt16(this.take(2));
+      case 0xd2:
+        return this.view.getInt32(this.take(4));
+      case 0xd3:
+        return this.view.getBigInt64(this.take(8));
+      case 0xd4:
+        return this.ext(1);
+      case 0xd5:
+        return this.ext(2);
+      case 0xd6:
+        return this.ext(4);
+      case 0xd7:
+        return this.ext(8);
+      case 0xd8:
+        return this.ext(16);
+      case 0xd9:
+        return this.str(this.uint(1), at);
+      case 0xda:
+        return this.str(this.uint(2), at);
+      case 0xdb:
+        return this.str(this.uint(4), at);
+      case 0xdc:
+        return this.array(this.uint(2), depth);
+      case 0xdd:
+        return this.array(this.uint(4), depth);
+      case 0xde:
+        return this.map(this.uint(2), depth);
+      case 0xdf:
+        return this.map(this.uint(4), depth);
+      default:
+        throw new MsgpackError(`Unrecognized type byte: 0x${b.toString(16)}`);
     }
   }
 
@@ -139,7 +173,9 @@ class Reader {
   private owe(count: number): void {
     this.pending += count;
     if (this.pending > this.end - this.pos) {
-      throw new MsgpackError(`it declares ${this.pending} more values than the ${Math.max(0, this.end - this.pos)} bytes left can hold (at byte ${this.pos})`);
+      throw new MsgpackError(
+        `it declares ${this.pending} more values than the ${Math.max(0, this.end - this.pos)} bytes left can hold (at byte ${this.pos})`,
+      );
     }
   }
 
@@ -206,7 +242,8 @@ class Reader {
     }
     for (let i = from; i < to; i++) {
       if (b[i] >= 0x80) {
-        if (!isUtf8(b.subarray(from, to))) throw new MsgpackError(`it has a string that is not valid UTF-8 (at byte ${header})`);
+        if (!isUtf8(b.subarray(from, to)))
+          throw new MsgpackError(`it has a string that is not valid UTF-8 (at byte ${header})`);
         return utf8Slice.call(b, from, to);
       }
     }
@@ -263,7 +300,8 @@ class Reader {
   /** Advances over `n` bytes and returns where they start. */
   private take(n: number): number {
     const at = this.pos;
-    if (n > this.end - at) throw new MsgpackError(`Insufficient data: ${n} bytes expected at byte ${at}, ${this.end - at} left`);
+    if (n > this.end - at)
+      throw new MsgpackError(`Insufficient data: ${n} bytes expected at byte ${at}, ${this.end - at} left`);
     this.pos = at + n;
     return at;
   }

@@ -19,11 +19,16 @@ export const REMOTE_TIER_SUFFIX = '_REMOTE';
 /** The two values vLLM defines; anything else is refused (`unknown_locality`): we cannot tell whose block it is. */
 export function readLocality(value: unknown, ev: number, name: string): Locality | null {
   if (value === null || value === undefined) return null;
-  if (typeof value !== 'string') throw new FieldError('bad_field_type', fieldPath(ev, name), expected('string or nil', value));
+  if (typeof value !== 'string')
+    throw new FieldError('bad_field_type', fieldPath(ev, name), expected('string or nil', value));
   const upper = value.toUpperCase();
   if (upper === 'LOCAL' || upper === 'REMOTE') return upper;
   const shown = value.length > 32 ? `${value.slice(0, 32)}…` : value;
-  throw new FieldError('unknown_locality', fieldPath(ev, name), `unknown locality ${JSON.stringify(shown)} (expected LOCAL, REMOTE or nil)`);
+  throw new FieldError(
+    'unknown_locality',
+    fieldPath(ev, name),
+    `unknown locality ${JSON.stringify(shown)} (expected LOCAL, REMOTE or nil)`,
+  );
 }
 
 /** The index tier of a block: its medium, or `<medium>_REMOTE` for a REMOTE block. */

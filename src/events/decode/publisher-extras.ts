@@ -32,11 +32,13 @@ export function readSglangMetadata(value: Record<string, unknown>, ev: number, n
  */
 export function refuseMultimodalKeys(value: unknown, ev: number): void {
   if (value === null || value === undefined) return;
-  if (!Array.isArray(value)) throw new FieldError('bad_field_type', fieldPath(ev, 'mm_keys'), expected('array or nil', value));
+  if (!Array.isArray(value))
+    throw new FieldError('bad_field_type', fieldPath(ev, 'mm_keys'), expected('array or nil', value));
   for (let i = 0; i < value.length; i++) {
     const block: unknown = value[i];
     if (block === null || (Array.isArray(block) && block.length === 0)) continue;
-    if (!Array.isArray(block)) throw new FieldError('bad_field_type', fieldPath(ev, 'mm_keys', i), expected('array or nil', block));
+    if (!Array.isArray(block))
+      throw new FieldError('bad_field_type', fieldPath(ev, 'mm_keys', i), expected('array or nil', block));
     throw new FieldError(
       'unsupported_mm_keys',
       fieldPath(ev, 'mm_keys', i),

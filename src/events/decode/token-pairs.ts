@@ -22,7 +22,10 @@ export interface TokenPairs {
 
 /** Whether a token_ids list is in the pair form (its first element is a list). */
 export function looksLikePairs(value: unknown[]): boolean {
-  return value.length > 0 && (Array.isArray(value[0]) || value[0] instanceof Uint32Array || value[0] instanceof BigUint64Array);
+  return (
+    value.length > 0 &&
+    (Array.isArray(value[0]) || value[0] instanceof Uint32Array || value[0] instanceof BigUint64Array)
+  );
 }
 
 function tokenOf(value: unknown): number {
@@ -45,13 +48,21 @@ export function readTokenPairs(value: unknown[], ev: number, name: string): Toke
     const isList = Array.isArray(pair) || pair instanceof Uint32Array || pair instanceof BigUint64Array;
     if (!isList || (pair as ArrayLike<unknown>).length !== 2) {
       const got = isList ? `a list of ${(pair as ArrayLike<unknown>).length}` : describe(pair);
-      throw new FieldError('bad_token_pairs', fieldPath(ev, name, j), `expected a [token, next token] pair, got ${got}`);
+      throw new FieldError(
+        'bad_token_pairs',
+        fieldPath(ev, name, j),
+        `expected a [token, next token] pair, got ${got}`,
+      );
     }
     const first = tokenOf((pair as ArrayLike<unknown>)[0]);
     const second = tokenOf((pair as ArrayLike<unknown>)[1]);
     if (first < 0 || second < 0) {
       const bad = first < 0 ? (pair as ArrayLike<unknown>)[0] : (pair as ArrayLike<unknown>)[1];
-      throw new FieldError('bad_token_pairs', fieldPath(ev, name, j), `expected uint32 token ids in the pair, got ${describe(bad)}`);
+      throw new FieldError(
+        'bad_token_pairs',
+        fieldPath(ev, name, j),
+        `expected uint32 token ids in the pair, got ${describe(bad)}`,
+      );
     }
     if (j > 0 && first !== previousSecond) {
       throw new FieldError(

@@ -41,7 +41,9 @@ function blockStored(body: unknown[] | WireMap, isArray: boolean, ev: number): B
   // SGLang ≥ 0.5.18 puts its metadata map where vLLM has lora_name (array form) or under `metadata` (map form).
   const loraRaw = pick(body, isArray, 7, 'lora_name');
   const metadataRaw = isArray ? loraRaw : (body as WireMap).metadata;
-  const metadata = isWireMap(metadataRaw) ? readSglangMetadata(metadataRaw, ev, isArray ? 'lora_name' : 'metadata') : null;
+  const metadata = isWireMap(metadataRaw)
+    ? readSglangMetadata(metadataRaw, ev, isArray ? 'lora_name' : 'metadata')
+    : null;
   if (!isArray) refuseMultimodalKeys((body as WireMap).mm_keys, ev);
   const event: BlockStoredEvent = {
     type: 'BlockStored',

@@ -12,7 +12,10 @@ export type WireMap = Record<string, unknown>;
 /** A msgpack map. Bytes, timestamps and ext values are objects too, but never with the plain object prototype. */
 export function isWireMap(value: unknown): value is WireMap {
   return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.getPrototypeOf(value) === Object.prototype
   );
 }
 

@@ -212,7 +212,8 @@ export class EngineKeyMap {
       if (keys) sink.pushKeys(keys);
       n = keys?.length ?? 0;
     }
-    if (anchors && this.trackAnchors) for (let i = 0; i < n; i++) anchors.pushHalves(d[v + W_ANCHOR_LO], d[v + W_ANCHOR_HI]);
+    if (anchors && this.trackAnchors)
+      for (let i = 0; i < n; i++) anchors.pushHalves(d[v + W_ANCHOR_LO], d[v + W_ANCHOR_HI]);
     return n;
   }
 

@@ -37,10 +37,20 @@ export function defineSpans(
     const jLast = Math.min(n - 1, Math.floor((s + B - 1 - carried) / eb));
     if (s >= carried && jFirst === jLast) continue; // inside one engine block: mapped directly
     pieces.length = 0;
-    if (s < carried) for (let i = 0; i < carriedPieces.length; i += 4) if (carriedPieces[i + 3] > s) pieces.push(carriedPieces[i], carriedPieces[i + 1]);
+    if (s < carried)
+      for (let i = 0; i < carriedPieces.length; i += 4)
+        if (carriedPieces[i + 3] > s) pieces.push(carriedPieces[i], carriedPieces[i + 1]);
     for (let j = jFirst; j <= jLast; j++) pieces.push(halves[2 * j], halves[2 * j + 1]);
     if (state.spans.closedBy(state.map, pieces[pieces.length - 2], pieces[pieces.length - 1]) >= 0) continue;
-    const id = state.spans.create(state.map, keyHalves[2 * k], keyHalves[2 * k + 1], anchorLo, anchorHi, pieces, pieces.length / 2);
+    const id = state.spans.create(
+      state.map,
+      keyHalves[2 * k],
+      keyHalves[2 * k + 1],
+      anchorLo,
+      anchorHi,
+      pieces,
+      pieces.length / 2,
+    );
     const mask = state.spans.heldEverywhere(state.map, id);
     state.spans.setIndexed(id, mask);
     if (mask !== 0) indexed(mask, id);
@@ -67,7 +77,8 @@ export function leftoverPieces(
   if (leftoverStart === 0) out.push(...carriedPieces);
   for (let j = 0; j < n; j++) {
     const start = carried + j * eb;
-    if (start + eb > leftoverStart) out.push(halves[2 * j], halves[2 * j + 1], start - leftoverStart, start + eb - leftoverStart);
+    if (start + eb > leftoverStart)
+      out.push(halves[2 * j], halves[2 * j + 1], start - leftoverStart, start + eb - leftoverStart);
   }
   return out;
 }

@@ -100,12 +100,25 @@ function collectTaints(input: SpreadInput): Taint[] {
         if (id === null) return;
         if (item.kind === 'mm') {
           const itemStart = bs + item.offset;
-          taints.push({ start: Math.max(bs, itemStart), end: be, id, item: itemKey(id, itemStart, 0), itemStart, salt: false });
+          taints.push({
+            start: Math.max(bs, itemStart),
+            end: be,
+            id,
+            item: itemKey(id, itemStart, 0),
+            itemStart,
+            salt: false,
+          });
           return;
         }
         const n = occurrences.get(id) ?? 0;
         occurrences.set(id, n + 1);
-        if (j === 0 && input.chainStart && k === items.length - 1 && item.kind === 'string' && !repeatedNext(extraKeys, id)) {
+        if (
+          j === 0 &&
+          input.chainStart &&
+          k === items.length - 1 &&
+          item.kind === 'string' &&
+          !repeatedNext(extraKeys, id)
+        ) {
           taints.push({ start: 0, end: 1, id, item: `salt:${id}`, itemStart: null, salt: true });
           return;
         }
@@ -114,7 +127,14 @@ function collectTaints(input: SpreadInput): Taint[] {
     }
   }
   if (input.cacheSalt && input.chainStart && input.engineBlocks > 0) {
-    taints.push({ start: 0, end: 1, id: input.cacheSalt, item: `salt:${input.cacheSalt}`, itemStart: null, salt: true });
+    taints.push({
+      start: 0,
+      end: 1,
+      id: input.cacheSalt,
+      item: `salt:${input.cacheSalt}`,
+      itemStart: null,
+      salt: true,
+    });
   }
   return taints;
 }

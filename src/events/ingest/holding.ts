@@ -68,7 +68,15 @@ export abstract class Holding {
    * Counts one store of the engine key at `slot` on the tier; when that makes it held there, collects its own request
    * keys and those of its spans that it completes.
    */
-  protected holdAt(state: EndpointState, slot: number, lo: number, hi: number, tier: number, added: KeySink, anchors: KeySink | undefined): void {
+  protected holdAt(
+    state: EndpointState,
+    slot: number,
+    lo: number,
+    hi: number,
+    tier: number,
+    added: KeySink,
+    anchors: KeySink | undefined,
+  ): void {
     this.counters.blocksStored++;
     const map = state.map;
     if (map.addCountAt(slot, tier, 1) !== 1) {
@@ -93,7 +101,15 @@ export abstract class Holding {
    * Counts one removal of the engine key at `slot` (held on the tier); when it is no longer held there, collects its
    * own request keys and those of its spans indexed there. Forgets the key when no tier holds it. Invalidates slots.
    */
-  protected releaseAt(state: EndpointState, slot: number, lo: number, hi: number, tier: number, removed: KeySink, anchors: KeySink | undefined): void {
+  protected releaseAt(
+    state: EndpointState,
+    slot: number,
+    lo: number,
+    hi: number,
+    tier: number,
+    removed: KeySink,
+    anchors: KeySink | undefined,
+  ): void {
     const map = state.map;
     if (map.addCountAt(slot, tier, -1) > 0) return;
     map.requestKeysAt(slot, removed, anchors);
@@ -107,7 +123,13 @@ export abstract class Holding {
   }
 
   /** One removal of each block of a lower-tier chunk removed by its key; blocks no longer held there are skipped. */
-  protected releaseChunk(state: EndpointState, chunk: BigUint64Array, tier: number, removed: KeySink, anchors: KeySink | undefined): void {
+  protected releaseChunk(
+    state: EndpointState,
+    chunk: BigUint64Array,
+    tier: number,
+    removed: KeySink,
+    anchors: KeySink | undefined,
+  ): void {
     const halves = this.parent;
     for (const key of chunk) {
       const [lo, hi] = halves.loadOne(key);

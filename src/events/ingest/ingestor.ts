@@ -13,7 +13,11 @@ import { defineSpans, leftoverPieces } from './event-spans.js';
 import type { StoreBound } from './store-bound.js';
 
 /** KV-cache group kinds whose blocks hold the whole prefix and so can answer prefix queries. */
-export const INDEXED_SPEC_KINDS: ReadonlySet<string> = new Set(['full_attention', 'mla_attention', 'sink_full_attention']);
+export const INDEXED_SPEC_KINDS: ReadonlySet<string> = new Set([
+  'full_attention',
+  'mla_attention',
+  'sink_full_attention',
+]);
 
 export interface IngestorOptions {
   hasher: BlockHasher;
@@ -75,7 +79,8 @@ export class Ingestor extends Holding {
     if (start === 0) this.counters.batches++;
     this.now = this.clock();
     let state = this.endpoints.get(endpoint);
-    if (!state) this.endpoints.set(endpoint, (state = new EndpointState(this.trackAnchors, this.boundOf(endpoint), this.now)));
+    if (!state)
+      this.endpoints.set(endpoint, (state = new EndpointState(this.trackAnchors, this.boundOf(endpoint), this.now)));
     for (let i = start; i < end; i++) {
       const event = events[i];
       switch (event.type) {
@@ -174,7 +179,8 @@ export class Ingestor extends Holding {
     const n = ev.blockHashes.length;
     if (n === 0) return;
     // Whatever the index makes of the blocks, the endpoint processed the images they carry.
-    if (this.residency && ev.extraKeys) this.residency.record(endpoint, imageIdentifiers(ev.extraKeys, ev.loraName, ev.parentBlockHash === null));
+    if (this.residency && ev.extraKeys)
+      this.residency.record(endpoint, imageIdentifiers(ev.extraKeys, ev.loraName, ev.parentBlockHash === null));
     if (ev.kvCacheSpecKind !== null && !INDEXED_SPEC_KINDS.has(ev.kvCacheSpecKind)) {
       this.counters.skipKind(ev.kvCacheSpecKind, n);
       return;
@@ -264,7 +270,8 @@ export class Ingestor extends Holding {
             canonical,
             B,
           );
-    if (this.keyHalves.length < 2 * canonical) this.keyHalves = new Uint32Array(Math.max(2 * canonical, 2 * this.keyHalves.length));
+    if (this.keyHalves.length < 2 * canonical)
+      this.keyHalves = new Uint32Array(Math.max(2 * canonical, 2 * this.keyHalves.length));
     const keyHalves = this.keyHalves;
     this.hasher.chainHalves(tokens, baseLo, baseHi, extras.blocks, keyHalves);
     // A chain's anchor is its block 0: inherited, or this event's first key when it completes block 0.
@@ -365,7 +372,6 @@ export class Ingestor extends Holding {
     }
     this.removeReleased(endpoint, tier, removed, anchors);
   }
-
 }
 
 function keyOf(lo: number, hi: number): BigUint64Array {

@@ -175,7 +175,15 @@ export class SpanTable {
    * The engine key at `slot` (lo, hi) just became held on the tier: appends the request key (and anchor) of each of
    * its spans that is now complete there, and marks it indexed.
    */
-  completedBy(map: EngineKeyMap, slot: number, lo: number, hi: number, tier: number, sink: KeySink, anchors: KeySink | undefined): void {
+  completedBy(
+    map: EngineKeyMap,
+    slot: number,
+    lo: number,
+    hi: number,
+    tier: number,
+    sink: KeySink,
+    anchors: KeySink | undefined,
+  ): void {
     if (map.spanLinkAt(slot) === 0) return;
     const ids = this.ids;
     ids.length = 0;
@@ -193,7 +201,15 @@ export class SpanTable {
    * The engine key at `slot` (lo, hi) is no longer held on the tier: appends the request key (and anchor) of each of
    * its spans indexed there, and marks it not indexed.
    */
-  brokenBy(map: EngineKeyMap, slot: number, lo: number, hi: number, tier: number, sink: KeySink, anchors: KeySink | undefined): void {
+  brokenBy(
+    map: EngineKeyMap,
+    slot: number,
+    lo: number,
+    hi: number,
+    tier: number,
+    sink: KeySink,
+    anchors: KeySink | undefined,
+  ): void {
     if (map.spanLinkAt(slot) === 0) return;
     const ids = this.ids;
     ids.length = 0;
@@ -299,7 +315,9 @@ export class SpanTable {
 
   private growColumns(): void {
     this.capacity *= 2;
-    const columns = this.trackAnchors ? (['reqLo', 'reqHi', 'ancLo', 'ancHi', 'indexed', 'start', 'count'] as const) : (['reqLo', 'reqHi', 'indexed', 'start', 'count'] as const);
+    const columns = this.trackAnchors
+      ? (['reqLo', 'reqHi', 'ancLo', 'ancHi', 'indexed', 'start', 'count'] as const)
+      : (['reqLo', 'reqHi', 'indexed', 'start', 'count'] as const);
     for (const k of columns) {
       const next = new Uint32Array(this.capacity);
       next.set(this[k]);

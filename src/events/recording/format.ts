@@ -97,7 +97,9 @@ function inflate(buf: Buffer, maxBytes: number): Buffer {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
-      throw new RecordingError(`the recording inflates to more than ${maxBytes} bytes (${buf.length} bytes compressed): not read (a gzip bomb, or raise the limit: replay --max-bytes)`);
+      throw new RecordingError(
+        `the recording inflates to more than ${maxBytes} bytes (${buf.length} bytes compressed): not read (a gzip bomb, or raise the limit: replay --max-bytes)`,
+      );
     }
     throw new RecordingError(`the recording is not valid gzip: ${e.message}`);
   }
@@ -111,7 +113,10 @@ export function parseRecording(data: Uint8Array, options: ParseOptions = {}): Pa
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_RECORDING_BYTES;
   let buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) buf = inflate(buf, maxBytes);
-  else if (buf.length > maxBytes) throw new RecordingError(`the recording is larger than ${maxBytes} bytes: not read (raise the limit: replay --max-bytes)`);
+  else if (buf.length > maxBytes)
+    throw new RecordingError(
+      `the recording is larger than ${maxBytes} bytes: not read (raise the limit: replay --max-bytes)`,
+    );
   if (buf.length < RECORDING_MAGIC.length + 6 || !buf.subarray(0, RECORDING_MAGIC.length).equals(RECORDING_MAGIC)) {
     throw new RecordingError('not a KV event recording (bad magic)');
   }
@@ -123,7 +128,11 @@ export function parseRecording(data: Uint8Array, options: ParseOptions = {}): Pa
   const header = JSON.parse(buf.toString('utf8', o, o + headerLength)) as RecordingHeader;
   o += headerLength;
   const messages: RecordedMessage[] = [];
-  const stop = (reason: string): ParsedRecording => ({ header, messages, truncated: { atByte: o, messages: messages.length, reason } });
+  const stop = (reason: string): ParsedRecording => ({
+    header,
+    messages,
+    truncated: { atByte: o, messages: messages.length, reason },
+  });
   while (o < buf.length) {
     if (o + 4 > buf.length) return stop(`truncated record at byte ${o} (${buf.length - o} bytes of its length)`);
     const size = buf.readUInt32BE(o);
@@ -214,7 +223,7 @@ export class RecordingWriter {
       if (this.failure) return;
       try {
         const out = this.gzip ? await gzipAsync(data) : data;
-        for (let o = 0; o < out.length; ) o += (await writeAsync(this.fd, out, o, out.length - o)).bytesWritten;
+        for (let o = 0; o < out.length;) o += (await writeAsync(this.fd, out, o, out.length - o)).bytesWritten;
       } catch (err) {
         this.failure = err as Error;
       }

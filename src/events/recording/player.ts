@@ -10,7 +10,11 @@ const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
  * Feeds a recording straight into a pipeline (no sockets), then waits until every endpoint's queue is applied.
  * Messages are fed in chunks that fit the per-endpoint queues.
  */
-export async function playIntoPipeline(pipeline: EventPipeline, messages: readonly RecordedMessage[], chunk = 512): Promise<void> {
+export async function playIntoPipeline(
+  pipeline: EventPipeline,
+  messages: readonly RecordedMessage[],
+  chunk = 512,
+): Promise<void> {
   for (let i = 0; i < messages.length; i++) {
     pipeline.handle(messages[i].frames, { source: 'in-process', replay: null });
     if ((i + 1) % chunk === 0) await pipeline.idle();
@@ -26,7 +30,11 @@ export interface PublishOptions {
 }
 
 /** Publishes recorded messages on a PUB socket, in order, with the original pacing or as fast as possible. */
-export async function publishRecording(pub: Publisher, messages: readonly RecordedMessage[], options: PublishOptions): Promise<number> {
+export async function publishRecording(
+  pub: Publisher,
+  messages: readonly RecordedMessage[],
+  options: PublishOptions,
+): Promise<number> {
   let sent = 0;
   const t0 = performance.now();
   const first = messages[0]?.time ?? 0;

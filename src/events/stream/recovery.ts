@@ -73,7 +73,8 @@ export class Recovery {
   private async replayResuming(from: bigint): Promise<RecoverOutcome | 'restarted'> {
     let outcome = await this.replayFrom(from);
     for (let resumes = 0; outcome === 'partial'; resumes++) {
-      outcome = resumes < MAX_REPLAY_RESUMES ? await this.replayFrom(this.host.sequence.next) : this.replayFailed('timeout');
+      outcome =
+        resumes < MAX_REPLAY_RESUMES ? await this.replayFrom(this.host.sequence.next) : this.replayFailed('timeout');
     }
     return outcome;
   }
@@ -104,7 +105,10 @@ export class Recovery {
     const anchor = seq.last !== null && from > 0n && seq.last === from - 1n ? seq.last : null;
     const anchorTs = seq.lastTs;
     const lastBefore = seq.last;
-    const timeouts = { timeoutMs: options.replayTimeoutMs, idleTimeoutMs: Math.min(options.replayIdleTimeoutMs, options.replayTimeoutMs) };
+    const timeouts = {
+      timeoutMs: options.replayTimeoutMs,
+      idleTimeoutMs: Math.min(options.replayIdleTimeoutMs, options.replayTimeoutMs),
+    };
     try {
       for await (const reply of requestReplay(this.address, anchor ?? from, timeouts)) {
         if (host.closed()) return 'failed';
@@ -113,7 +117,10 @@ export class Recovery {
           if (anchorTs !== batchTs(reply.payload, this.ctx.format)) {
             c.restarts++;
             host.stats.restarts++;
-            this.ctx.log.info({ endpoint: host.identity, seq: String(anchor) }, 'publisher restarted (seen by replay): endpoint cleared');
+            this.ctx.log.info(
+              { endpoint: host.identity, seq: String(anchor) },
+              'publisher restarted (seen by replay): endpoint cleared',
+            );
             host.clear('restart');
             c.replaysCompleted++;
             return 'restarted';
@@ -143,7 +150,8 @@ export class Recovery {
         if (reply.seq > expected) outcome = host.unrecoverable(first ? 'buffer_exhausted' : 'hole');
         first = false;
         for (const issue of batch.issues) bump(c.decodeErrors, issue.reason);
-        if (batch.unlistedIssues) for (const [reason, n] of Object.entries(batch.unlistedIssues)) bump(c.decodeErrors, reason, n);
+        if (batch.unlistedIssues)
+          for (const [reason, n] of Object.entries(batch.unlistedIssues)) bump(c.decodeErrors, reason, n);
         const pending = host.apply({ seq: reply.seq, ts: batch.ts, model: host.model(), events: batch.events });
         if (pending) await pending;
         c.replayedBatches++;

@@ -289,7 +289,10 @@ export class EndpointStream {
       case 'restart':
         c.restarts++;
         this.counts.restarts++;
-        this.ctx.log.info({ endpoint: this.identity, last: String(this.sequence.last), seq: String(item.seq) }, 'publisher restarted: endpoint cleared');
+        this.ctx.log.info(
+          { endpoint: this.identity, last: String(this.sequence.last), seq: String(item.seq) },
+          'publisher restarted: endpoint cleared',
+        );
         this.clear('restart');
         return item.seq === 0n ? this.apply(item) : this.join(item);
       case 'join':
@@ -297,7 +300,9 @@ export class EndpointStream {
       case 'gap':
         c.sequenceGaps++;
         this.counts.gaps++;
-        return this.recovery.recover(this.sequence.next).then((outcome) => this.afterRecovery(item, outcome, 'gap_no_replay'));
+        return this.recovery
+          .recover(this.sequence.next)
+          .then((outcome) => this.afterRecovery(item, outcome, 'gap_no_replay'));
     }
   }
 
@@ -353,7 +358,8 @@ export class EndpointStream {
     this.sequence.applied(item.seq, item.ts, item.receivedAt, this.ctx.clock);
     this.counts.applied++;
     this.ctx.counters.applied++;
-    if (this.degradedBecause !== null && item.events.some((e) => e.type === 'AllBlocksCleared')) this.degradedBecause = null;
+    if (this.degradedBecause !== null && item.events.some((e) => e.type === 'AllBlocksCleared'))
+      this.degradedBecause = null;
   }
 
   private unrecoverable(reason: string): RecoverOutcome {

@@ -21,7 +21,10 @@ export type TopicResult = { ok: true; topic: ParsedTopic } | { ok: false; reason
 export function parseTopic(topic: string): TopicResult {
   const parts = topic.split('@');
   if (parts.length !== 3) {
-    return { ok: false, reason: `topic "${topic}" must have exactly 3 '@'-separated parts (kv@<ip>:<port>@<model>), has ${parts.length}` };
+    return {
+      ok: false,
+      reason: `topic "${topic}" must have exactly 3 '@'-separated parts (kv@<ip>:<port>@<model>), has ${parts.length}`,
+    };
   }
   const [prefix, endpoint, model] = parts;
   if (prefix !== 'kv') return { ok: false, reason: `topic "${topic}" must start with "kv@"` };
@@ -34,4 +37,3 @@ export function parseTopic(topic: string): TopicResult {
   if (model.length === 0) return { ok: false, reason: `topic "${topic}" has an empty model name` };
   return { ok: true, topic: { endpoint, model } };
 }
-

@@ -58,7 +58,7 @@ export class EntryStore {
   add(lo: number, hi: number, id: number, tier: number): void {
     const chunks = this.pool.chunks;
     let head = this.table.head(lo, hi);
-    for (let e = head; e !== 0; ) {
+    for (let e = head; e !== 0;) {
       const c = chunks[e >>> CHUNK_SHIFT];
       const b = (e & CHUNK_MASK) * ENTRY_WORDS;
       const meta = c[b + META];
@@ -91,7 +91,7 @@ export class EntryStore {
     const chunks = this.pool.chunks;
     const want = packMeta(id, tier, 0);
     let prev = 0;
-    for (let e = this.table.head(lo, hi); e !== 0; ) {
+    for (let e = this.table.head(lo, hi); e !== 0;) {
       const c = chunks[e >>> CHUNK_SHIFT];
       const b = (e & CHUNK_MASK) * ENTRY_WORDS;
       const next = c[b + NEXT_FOR_KEY];
@@ -109,7 +109,7 @@ export class EntryStore {
   reserve(lo: number, hi: number, id: number, expiresAt: number): void {
     const chunks = this.pool.chunks;
     let head = this.table.head(lo, hi);
-    for (let e = head; e !== 0; ) {
+    for (let e = head; e !== 0;) {
       const c = chunks[e >>> CHUNK_SHIFT];
       const b = (e & CHUNK_MASK) * ENTRY_WORDS;
       const meta = c[b + META];
@@ -133,7 +133,7 @@ export class EntryStore {
   release(lo: number, hi: number, id: number, now: number): boolean {
     const chunks = this.pool.chunks;
     let prev = 0;
-    for (let e = this.table.head(lo, hi); e !== 0; ) {
+    for (let e = this.table.head(lo, hi); e !== 0;) {
       const c = chunks[e >>> CHUNK_SHIFT];
       const b = (e & CHUNK_MASK) * ENTRY_WORDS;
       const meta = c[b + META];
@@ -153,7 +153,7 @@ export class EntryStore {
   /** Drops every entry of an endpoint; cost proportional to its entries. */
   clear(id: number): void {
     const chunks = this.pool.chunks;
-    for (let e = this.lists.head[id]; e !== 0; ) {
+    for (let e = this.lists.head[id]; e !== 0;) {
       const next = chunks[e >>> CHUNK_SHIFT][(e & CHUNK_MASK) * ENTRY_WORDS + EP_NEXT];
       this.drop(e);
       e = next;

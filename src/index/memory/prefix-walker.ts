@@ -109,7 +109,7 @@ export class PrefixWalker {
         if (rows === 0) break;
         masks = this.ensureMasks(rows * blocks);
       }
-      for (let i = 0; i < alive; ) {
+      for (let i = 0; i < alive;) {
         const r = aliveRows[i];
         const m = acc[r];
         if (m === 0) {

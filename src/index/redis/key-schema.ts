@@ -38,7 +38,8 @@ export class KeySchema {
       throw new RangeError(`endpointBuckets must be an integer in [1, 2^20], got ${endpointBuckets}`);
     }
     // Under placement anchor an endpoint's keys are already spread over tagCount tags.
-    this.endpointBuckets = placement === 'single' ? endpointBuckets : Math.max(1, Math.ceil(endpointBuckets / tagCount));
+    this.endpointBuckets =
+      placement === 'single' ? endpointBuckets : Math.max(1, Math.ceil(endpointBuckets / tagCount));
   }
 
   /** The tag of a chain whose block 0 has this request key. */

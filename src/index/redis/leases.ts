@@ -96,7 +96,11 @@ export class EndpointLeases {
    */
   async acquire(endpoints: readonly string[]): Promise<LeaseResult[]> {
     if (endpoints.length === 0) return [];
-    const reply = (await this.acquireScript(this.base, this.ttlMs, this.owner, ...endpoints)) as [string, string, number][];
+    const reply = (await this.acquireScript(this.base, this.ttlMs, this.owner, ...endpoints)) as [
+      string,
+      string,
+      number,
+    ][];
     return endpoints.map((endpoint, i) => {
       const [status, owner, epoch] = reply[i];
       if (status === 'held-by-other') this.held.delete(endpoint);

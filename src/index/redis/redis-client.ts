@@ -59,7 +59,9 @@ export function connectFailure(err: Error | undefined, fallback: Error): Error {
   if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(e.message)) return new Error(`Redis refused the credentials: ${e.message}`);
   if (typeof code === 'string' && /SSL|TLS|CERT|UNABLE_TO_VERIFY|DEPTH_ZERO|HOSTNAME/.test(code)) {
     // OpenSSL's own messages ("8096…:error:0A00045C:SSL routines:…") say no more than their code.
-    return new Error(`TLS handshake with Redis failed: ${e.message.includes(':error:') ? code : `${e.message} (${code})`}`);
+    return new Error(
+      `TLS handshake with Redis failed: ${e.message.includes(':error:') ? code : `${e.message} (${code})`}`,
+    );
   }
   return new Error(e.message);
 }
@@ -143,7 +145,8 @@ export class RedisConnection {
 
   /** The options ioredis makes a cluster's node connections from (its connection pool's copy of redisOptions). */
   private poolOptions(): { password?: string } | undefined {
-    return (this.client as unknown as { connectionPool?: { redisOptions?: { password?: string } } }).connectionPool?.redisOptions;
+    return (this.client as unknown as { connectionPool?: { redisOptions?: { password?: string } } }).connectionPool
+      ?.redisOptions;
   }
 
   /** The reconnection backoff, after taking up a changed password (see passwordSource). */

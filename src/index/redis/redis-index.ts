@@ -190,7 +190,11 @@ export class RedisIndex implements Index {
       }
       const tag = this.schema.tagOfKeys(keys);
       const args = lookupArgs(this.schema.tagPrefix(tag), now, keys.subarray(0, blocks), eids);
-      const reply = (await this.conn.script('kviLookup', this.schema.block(tag, args.first), ...args.argv)) as unknown[];
+      const reply = (await this.conn.script(
+        'kviLookup',
+        this.schema.block(tag, args.first),
+        ...args.argv,
+      )) as unknown[];
       return await parseMatches(reply, this.ids, this.conn, candidates === undefined);
     } catch (err) {
       throw asUnavailable(err, 'lookup');
@@ -226,7 +230,12 @@ export class RedisIndex implements Index {
       await this.ids.findEndpoints(this.conn, [endpoint], now);
       const eid = this.ids.endpointId(endpoint);
       if (eid === undefined) return 0;
-      const [, released] = await this.store.applyTag(this.schema.tagOfKeys(keys), now, ['l', String(eid), rawKeys(keys)], false);
+      const [, released] = await this.store.applyTag(
+        this.schema.tagOfKeys(keys),
+        now,
+        ['l', String(eid), rawKeys(keys)],
+        false,
+      );
       return released;
     } catch (err) {
       throw asUnavailable(err, 'release');
@@ -340,7 +349,10 @@ export class RedisIndex implements Index {
     this.generation = g;
     if (known === undefined || known === g) return;
     this.registryLost();
-    if (fromWrite) throw new IndexUnavailableError('redis index registry was lost (evicted or deleted): endpoint ids reset, endpoints resynchronising');
+    if (fromWrite)
+      throw new IndexUnavailableError(
+        'redis index registry was lost (evicted or deleted): endpoint ids reset, endpoints resynchronising',
+      );
   }
 
   private registryLost(): void {

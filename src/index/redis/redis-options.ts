@@ -87,5 +87,6 @@ export function resolveOptions(options: RedisIndexOptions): ResolvedOptions {
 }
 
 function integer(name: string, value: number, min: number): void {
-  if (!(Number.isInteger(value) && value >= min)) throw new RangeError(`${name} must be an integer ≥ ${min}, got ${String(value)}`);
+  if (!(Number.isInteger(value) && value >= min))
+    throw new RangeError(`${name} must be an integer ≥ ${min}, got ${String(value)}`);
 }

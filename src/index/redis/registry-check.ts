@@ -8,11 +8,19 @@ import type { SharedIds } from './shared-ids.js';
  * registry (`eid`: name → id, `ename`: id → name). After a partial loss — some registry hashes evicted while the
  * generation survived — they do not, and the ids must not be used again (issue 17, bug 2).
  */
-export async function registryMapsBack(conn: RedisConnection, schema: KeySchema, ids: SharedIds, written: Iterable<string>): Promise<boolean> {
+export async function registryMapsBack(
+  conn: RedisConnection,
+  schema: KeySchema,
+  ids: SharedIds,
+  written: Iterable<string>,
+): Promise<boolean> {
   const names = [...written].slice(0, 64).filter((e) => ids.endpointId(e) !== undefined);
   if (names.length === 0) return true;
   const idList = names.map((e) => String(ids.endpointId(e)));
-  const [byName, byId] = await Promise.all([conn.hmget(schema.meta('eid'), ...names), conn.hmget(schema.meta('ename'), ...idList)]);
+  const [byName, byId] = await Promise.all([
+    conn.hmget(schema.meta('eid'), ...names),
+    conn.hmget(schema.meta('ename'), ...idList),
+  ]);
   return names.every((e, i) => byName[i] === idList[i] && byId[i] === e);
 }
 

@@ -28,7 +28,10 @@ export async function parseMatches(
 ): Promise<PrefixMatch[]> {
   const rows = reply as [string | number, ...number[]][];
   const eids = rows.map((r) => Number(r[0]));
-  await ids.findEndpointNames(client, eids.filter((id) => ids.endpointName(id) === undefined));
+  await ids.findEndpointNames(
+    client,
+    eids.filter((id) => ids.endpointName(id) === undefined),
+  );
   const highTiers: number[] = [];
   for (const r of rows) {
     for (let i = 1; i < r.length; i++) {

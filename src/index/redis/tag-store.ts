@@ -41,7 +41,8 @@ export class TagStore {
     // to later clears, which flush after this one completes, so it travels with the APPLYs when nothing else is due.
     const idsKnown = this.ids.unknownEndpoints(endpoints).length === 0 && this.ids.unknownTiers(tiers).length === 0;
     const late = idsKnown && clears.length === 0 ? pairs : [];
-    const clearTags = late.length > 0 ? new Map<string, string[]>() : await this.prepare(endpoints, tiers, pairs, clears);
+    const clearTags =
+      late.length > 0 ? new Map<string, string[]>() : await this.prepare(endpoints, tiers, pairs, clears);
     const calls = new ScriptCalls(this.maxKeysPerScript);
     for (const o of ops) {
       const eid = String(this.ids.endpointId(o.endpoint));
@@ -109,7 +110,9 @@ export class TagStore {
   ): Promise<Map<string, string[]>> {
     const es = this.ids.unknownEndpoints(endpoints);
     const ts = this.ids.unknownTiers(tierNames);
-    const fresh = [...new Map(pairs.map((p) => [`${p[0]}\0${p[1]}`, p])).entries()].filter(([k]) => !this.registered.has(k));
+    const fresh = [...new Map(pairs.map((p) => [`${p[0]}\0${p[1]}`, p])).entries()].filter(
+      ([k]) => !this.registered.has(k),
+    );
     const out = new Map<string, string[]>();
     if (es.length === 0 && ts.length === 0 && fresh.length === 0 && clears.length === 0) return out;
     const argv = [this.schema.prefix, es.length, ts.length, fresh.length, clears.length, Date.now()].map(String);
@@ -140,7 +143,10 @@ export class TagStore {
       tags.map(async (tag) => {
         const tp = this.schema.tagPrefix(tag);
         const eb = this.schema.endpointBuckets;
-        const reply = (await this.conn.script('kviStats', this.schema.counters(tag), tp, now, eb)) as [number, string[]];
+        const reply = (await this.conn.script('kviStats', this.schema.counters(tag), tp, now, eb)) as [
+          number,
+          string[],
+        ];
         return { swept: Number(reply[0]), fields: reply[1] };
       }),
     );
@@ -163,7 +169,7 @@ class ScriptCalls {
   }
 
   write(tag: string, kind: 'a' | 'r', eid: string, tid: number, raw: Buffer): void {
-    for (let off = 0; off < raw.length; ) {
+    for (let off = 0; off < raw.length;) {
       const state = this.state(tag);
       if (state.keys >= this.maxKeys) this.startCall(state);
       const n = Math.min((raw.length - off) / 8, this.maxKeys - state.keys);

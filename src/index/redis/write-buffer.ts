@@ -22,7 +22,8 @@ export type WriteOp =
 export function checkAnchors(anchor: unknown, keys: number): asserts anchor is Anchors {
   if (anchor === undefined || typeof anchor === 'bigint') return;
   if (!(anchor instanceof BigUint64Array)) throw new TypeError('anchor must be a bigint or a BigUint64Array');
-  if (anchor.length !== keys) throw new RangeError(`anchors must give one anchor per key: ${anchor.length} anchors for ${keys} keys`);
+  if (anchor.length !== keys)
+    throw new RangeError(`anchors must give one anchor per key: ${anchor.length} anchors for ${keys} keys`);
 }
 
 export class WriteBuffer {

@@ -112,12 +112,25 @@ export function predictTtftMs(
  * tieBreak, a hash of (the request, the endpoint), so that ties spread over endpoints instead of always landing on
  * the first candidate, yet the same request and candidates always give the same answer.
  */
-export function decide(policy: Policy, promptTokens: number, requestDigest: bigint, inputs: readonly CostInput[], params: CostParams): Decision {
+export function decide(
+  policy: Policy,
+  promptTokens: number,
+  requestDigest: bigint,
+  inputs: readonly CostInput[],
+  params: CostParams,
+): Decision {
   const costs = inputs.map((c) => {
     const uncached = Math.max(0, promptTokens - c.cachedBlocks * params.blockSize);
     const encodeTokens = imagesToEncode(c.images, policy === 'load' ? 0 : c.cachedBlocks * params.blockSize);
     const encodeMs = params.encodeTokensPerSecond > 0 ? (encodeTokens / params.encodeTokensPerSecond) * 1000 : 0;
-    const ttft = predictTtftMs(policy === 'load' ? promptTokens : uncached, c.inflight, c.scraped, c.prefillTokensPerSecond, params) + encodeMs;
+    const ttft =
+      predictTtftMs(
+        policy === 'load' ? promptTokens : uncached,
+        c.inflight,
+        c.scraped,
+        c.prefillTokensPerSecond,
+        params,
+      ) + encodeMs;
     const over = c.scraped !== undefined && c.scraped.kvUsage > params.kvUsageGate;
     const cost: CandidateCost = {
       endpoint: c.endpoint,

@@ -88,7 +88,8 @@ export function checkCount(field: string, value: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new LedgerError('invalid_argument', field, `must be a non-negative integer, got ${String(value)}`);
   }
-  if (value > MAX_TOKEN_COUNT) throw new LedgerError('invalid_argument', field, `${value} is absurd (at most ${MAX_TOKEN_COUNT})`);
+  if (value > MAX_TOKEN_COUNT)
+    throw new LedgerError('invalid_argument', field, `${value} is absurd (at most ${MAX_TOKEN_COUNT})`);
   return value;
 }
 
@@ -110,12 +111,20 @@ export class MemoryInflightLedger implements InflightLedger {
     checkCount('uncached_prefill_tokens', r.uncachedPrefillTokens);
     checkCount('expected_decode_blocks', r.expectedDecodeBlocks);
     if (!Number.isInteger(r.ttlMs) || r.ttlMs < 1 || r.ttlMs > MAX_RESERVATION_TTL_MS) {
-      throw new LedgerError('invalid_argument', 'reservation_ttl_ms', `must be 1..${MAX_RESERVATION_TTL_MS}, got ${r.ttlMs}`);
+      throw new LedgerError(
+        'invalid_argument',
+        'reservation_ttl_ms',
+        `must be 1..${MAX_RESERVATION_TTL_MS}, got ${r.ttlMs}`,
+      );
     }
     const now = this.clock();
     this.expire(now);
     if (this.live.size >= this.options.maxReservations) {
-      throw new LedgerError('resource_exhausted', 'reserve', `${this.live.size} reservations in flight, at most select.maxReservations (${this.options.maxReservations})`);
+      throw new LedgerError(
+        'resource_exhausted',
+        'reserve',
+        `${this.live.size} reservations in flight, at most select.maxReservations (${this.options.maxReservations})`,
+      );
     }
     let id = this.newId();
     while (this.live.has(id)) id = this.newId();
@@ -128,7 +137,12 @@ export class MemoryInflightLedger implements InflightLedger {
 
   async prefillComplete(id: string): Promise<Reservation> {
     const res = this.find(id);
-    if (res.prefillDone) throw new LedgerError('failed_precondition', 'reservation_id', `reservation ${id} already had its PrefillComplete`);
+    if (res.prefillDone)
+      throw new LedgerError(
+        'failed_precondition',
+        'reservation_id',
+        `reservation ${id} already had its PrefillComplete`,
+      );
     res.prefillDone = true;
     this.apply(res.endpoint, -res.uncachedPrefillTokens, 0, 0);
     this.retired.prefill_complete++;
@@ -171,7 +185,8 @@ export class MemoryInflightLedger implements InflightLedger {
   private find(id: string): Reservation {
     this.expire(this.clock());
     const res = this.live.get(id);
-    if (!res) throw new LedgerError('not_found', 'reservation_id', `no reservation ${id} (unknown, released or expired)`);
+    if (!res)
+      throw new LedgerError('not_found', 'reservation_id', `no reservation ${id} (unknown, released or expired)`);
     return res;
   }
 
@@ -195,7 +210,11 @@ export class MemoryInflightLedger implements InflightLedger {
 
   private apply(endpoint: string, prefill: number, decode: number, count: number): void {
     const cur = this.perEndpoint.get(endpoint) ?? { prefillTokens: 0, decodeBlocks: 0, reservations: 0 };
-    const next = { prefillTokens: cur.prefillTokens + prefill, decodeBlocks: cur.decodeBlocks + decode, reservations: cur.reservations + count };
+    const next = {
+      prefillTokens: cur.prefillTokens + prefill,
+      decodeBlocks: cur.decodeBlocks + decode,
+      reservations: cur.reservations + count,
+    };
     if (next.reservations === 0) this.perEndpoint.delete(endpoint);
     else this.perEndpoint.set(endpoint, next);
   }

@@ -43,7 +43,10 @@ export class PageFetcher {
         if (outcome !== 'ok') controller.abort();
         resolve({ outcome, detail, bytes });
       };
-      const timer = setTimeout(() => finish('timeout', `no complete answer within ${options.timeoutMs} ms`), options.timeoutMs);
+      const timer = setTimeout(
+        () => finish('timeout', `no complete answer within ${options.timeoutMs} ms`),
+        options.timeoutMs,
+      );
       const onAbort = () => finish('timeout', 'scrape stopped');
       options.signal?.addEventListener('abort', onAbort, { once: true });
       let req;
@@ -59,7 +62,9 @@ export class PageFetcher {
         finish('refused', (err as Error).message);
         return;
       }
-      req.on('error', (err: NodeJS.ErrnoException) => finish('refused', err.code ? `${err.code}: ${err.message}` : err.message));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        finish('refused', err.code ? `${err.code}: ${err.message}` : err.message),
+      );
       req.on('response', (res: IncomingMessage) => {
         if (res.statusCode !== 200) {
           finish('http_error', `HTTP ${res.statusCode}`);

@@ -118,7 +118,8 @@ export class PromTextParser {
     for (const suffix of FAMILY_SUFFIXES) {
       if (!sampleName.endsWith(suffix)) continue;
       const family = this.types.get(sampleName.slice(0, -suffix.length));
-      if (family === 'histogram' || family === 'summary' || (family === 'counter' && suffix === '_created')) return family;
+      if (family === 'histogram' || family === 'summary' || (family === 'counter' && suffix === '_created'))
+        return family;
     }
     return undefined;
   }
@@ -187,7 +188,10 @@ export class PromTextParser {
       if (end < 0) return null;
       i = end;
     }
-    const rest = line.slice(i).trim().split(/[ \t]+/);
+    const rest = line
+      .slice(i)
+      .trim()
+      .split(/[ \t]+/);
     if (rest.length > 2 || rest[0] === '') return null;
     const value = parseValue(rest[0]);
     if (value === null) return null;

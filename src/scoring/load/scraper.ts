@@ -88,7 +88,13 @@ export class LoadScraper implements LoadSource {
     const load = this.members.get(endpoint)?.member.load;
     if (!load) return undefined;
     const ageMs = performance.now() - load.at;
-    return { running: load.running, waiting: load.waiting, kvUsage: load.kvUsage, ageMs, stale: ageMs > this.options.staleMs };
+    return {
+      running: load.running,
+      waiting: load.waiting,
+      kvUsage: load.kvUsage,
+      ageMs,
+      stale: ageMs > this.options.staleMs,
+    };
   }
 
   status(endpoint: string): LoadScrapeStatus | undefined {
@@ -147,13 +153,25 @@ export class LoadScraper implements LoadSource {
   }
 
   private urlOf(endpoint: string): string | null {
-    return this.overrides.get(endpoint) ?? this.overrides.get(baseIdentity(endpoint)) ?? metricsUrlFromTemplate(this.options.urlTemplate, endpoint, this.options.allowHostnames);
+    return (
+      this.overrides.get(endpoint) ??
+      this.overrides.get(baseIdentity(endpoint)) ??
+      metricsUrlFromTemplate(this.options.urlTemplate, endpoint, this.options.allowHostnames)
+    );
   }
 
   private addTarget(url: string): Target {
     const now = performance.now();
     const offset = (this.options.random ?? Math.random)() * this.options.intervalMs;
-    const target: Target = { url, members: new Map(), nextAt: now + offset, timer: null, abort: null, running: null, removed: false };
+    const target: Target = {
+      url,
+      members: new Map(),
+      nextAt: now + offset,
+      timer: null,
+      abort: null,
+      running: null,
+      removed: false,
+    };
     this.targets.set(url, target);
     this.schedule(target, offset);
     return target;
@@ -169,19 +187,22 @@ export class LoadScraper implements LoadSource {
   }
 
   private schedule(target: Target, delayMs: number): void {
-    target.timer = setTimeout(() => {
-      target.timer = null;
-      target.running = this.scrape(target).finally(() => {
-        target.running = null;
-        if (target.removed || this.stopped) return;
-        // Fixed rate; ticks missed by a slow scrape are skipped, not caught up in a burst.
-        const now = performance.now();
-        const interval = this.options.intervalMs;
-        target.nextAt += interval;
-        if (target.nextAt < now) target.nextAt += Math.ceil((now - target.nextAt) / interval) * interval;
-        this.schedule(target, target.nextAt - now);
-      });
-    }, Math.max(0, delayMs));
+    target.timer = setTimeout(
+      () => {
+        target.timer = null;
+        target.running = this.scrape(target).finally(() => {
+          target.running = null;
+          if (target.removed || this.stopped) return;
+          // Fixed rate; ticks missed by a slow scrape are skipped, not caught up in a burst.
+          const now = performance.now();
+          const interval = this.options.intervalMs;
+          target.nextAt += interval;
+          if (target.nextAt < now) target.nextAt += Math.ceil((now - target.nextAt) / interval) * interval;
+          this.schedule(target, target.nextAt - now);
+        });
+      },
+      Math.max(0, delayMs),
+    );
     target.timer.unref();
   }
 

@@ -50,7 +50,8 @@ export class PageLoads {
   figures(rank: number, model: string | null): LoadFigures | string {
     let rows = this.series;
     if (this.hasEngine) rows = rows.filter((s) => s.engine === String(rank));
-    if (rows.length === 0) return this.hasEngine ? `no vLLM load series for engine "${rank}"` : 'no vLLM load series on the page';
+    if (rows.length === 0)
+      return this.hasEngine ? `no vLLM load series for engine "${rank}"` : 'no vLLM load series on the page';
     const models = rows.map((s) => s.model);
     const chosen = model !== null && models.includes(model) ? model : models[0];
     rows = rows.filter((s) => s.model === chosen);
@@ -59,7 +60,11 @@ export class PageLoads {
     const kv = largest(rows, KV_USAGE) ?? largest(rows, KV_USAGE_OLD);
     const missing = [running === null && RUNNING, waiting === null && WAITING, kv === null && KV_USAGE].filter(Boolean);
     if (missing.length > 0) return `missing ${missing.join(', ')}${this.hasEngine ? ` for engine "${rank}"` : ''}`;
-    for (const [name, v] of [[RUNNING, running], [WAITING, waiting], [KV_USAGE, kv]] as const) {
+    for (const [name, v] of [
+      [RUNNING, running],
+      [WAITING, waiting],
+      [KV_USAGE, kv],
+    ] as const) {
       if (!Number.isFinite(v) || v! < 0) return `${name} is ${v}`;
     }
     return { running: running!, waiting: waiting!, kvUsage: Math.min(1, kv!) };

@@ -31,7 +31,8 @@ export class EndpointQueues {
     endpoints: readonly string[],
     private readonly options: CostModelOptions = DEFAULT_COST_MODEL,
   ) {
-    if (!(options.prefillTokensPerSecond > 0)) throw new Error(`prefillTokensPerSecond must be > 0, got ${options.prefillTokensPerSecond}`);
+    if (!(options.prefillTokensPerSecond > 0))
+      throw new Error(`prefillTokensPerSecond must be > 0, got ${options.prefillTokensPerSecond}`);
     if (!(options.overheadSeconds >= 0)) throw new Error(`overheadSeconds must be ≥ 0, got ${options.overheadSeconds}`);
     for (const e of endpoints) {
       this.busyUntil.set(e, 0);

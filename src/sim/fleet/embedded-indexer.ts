@@ -18,7 +18,12 @@ export class EmbeddedIndexer implements SimulationIndexer {
     // rate. Speculative entries (which a reserving Select writes) live 1 ms: the run waits for every event before a
     // decision, so they would add nothing, and they would count in the end-of-run comparison of index and caches.
     const embedded = await startEmbedded(
-      embeddedConfig({ keys: { blockSize }, zmq: { addresses: [] }, api: { speculativeTtlMs: 1 }, select: { prefillTokensPerSecond } }),
+      embeddedConfig({
+        keys: { blockSize },
+        zmq: { addresses: [] },
+        api: { speculativeTtlMs: 1 },
+        select: { prefillTokensPerSecond },
+      }),
     );
     return new EmbeddedIndexer(embedded, new IndexerClient(embedded.grpcAddress));
   }

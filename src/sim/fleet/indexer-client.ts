@@ -9,7 +9,11 @@ interface ScoreReply {
   scores: { endpoint: string; matchedBlocks: number }[];
 }
 
-type Unary<Req, Res> = (req: Req, options: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => void;
+type Unary<Req, Res> = (
+  req: Req,
+  options: { deadline: number },
+  cb: (err: ServiceError | null, res: Res) => void,
+) => void;
 
 interface SelectReply {
   endpoint: string;
@@ -35,15 +39,26 @@ export class IndexerClient {
   ) {
     const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
     const pkg = (loadPackageDefinition(def).kvindexer as GrpcObject).v1 as GrpcObject;
-    const Client = pkg.KvIndexer as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => KvIndexerClient;
+    const Client = pkg.KvIndexer as unknown as new (
+      address: string,
+      creds: ReturnType<typeof credentials.createInsecure>,
+    ) => KvIndexerClient;
     this.client = new Client(address, credentials.createInsecure());
   }
 
   /** Matched prefix blocks per candidate for a token prompt with image items. */
-  async matchedBlocks(model: string, tokens: readonly number[], items: readonly SimItem[], candidates: readonly string[]): Promise<Map<string, number>> {
+  async matchedBlocks(
+    model: string,
+    tokens: readonly number[],
+    items: readonly SimItem[],
+    candidates: readonly string[],
+  ): Promise<Map<string, number>> {
     const reply = await this.call<ScoreReply>('Score', {
       model,
-      tokens: { tokenIds: tokens, items: items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })) },
+      tokens: {
+        tokenIds: tokens,
+        items: items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })),
+      },
       candidates,
       strict: true,
     });
@@ -54,10 +69,19 @@ export class IndexerClient {
    * Select with a reservation: the service picks the endpoint under `policy` (`cache+load` or `load`) and records the
    * request's uncached prefill on it until prefillDone(). No decode blocks: the simulator's cost model has no decode.
    */
-  async select(model: string, tokens: readonly number[], items: readonly SimItem[], candidates: readonly string[], policy: string): Promise<SelectReply> {
+  async select(
+    model: string,
+    tokens: readonly number[],
+    items: readonly SimItem[],
+    candidates: readonly string[],
+    policy: string,
+  ): Promise<SelectReply> {
     return this.call<SelectReply>('Select', {
       model,
-      tokens: { tokenIds: tokens, items: items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })) },
+      tokens: {
+        tokenIds: tokens,
+        items: items.map((i) => ({ identifier: i.identifier, offset: i.offset, length: i.length })),
+      },
       candidates,
       policy,
       reserve: true,
@@ -79,10 +103,15 @@ export class IndexerClient {
     this.client.close();
   }
 
-  private call<T>(method: 'Score' | 'Select' | 'PrefillComplete' | 'ReleaseReservation' | 'AddEndpoint', request: object): Promise<T> {
+  private call<T>(
+    method: 'Score' | 'Select' | 'PrefillComplete' | 'ReleaseReservation' | 'AddEndpoint',
+    request: object,
+  ): Promise<T> {
     const fn = this.client[method] as Unary<object, T>;
     return new Promise((resolve, reject) =>
-      fn.call(this.client, request, { deadline: Date.now() + this.deadlineMs }, (err, res) => (err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(res))),
+      fn.call(this.client, request, { deadline: Date.now() + this.deadlineMs }, (err, res) =>
+        err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(res),
+      ),
     );
   }
 }

@@ -2,7 +2,15 @@ import { Random } from './random.js';
 import { APPROXIMATE_DEFAULTS, chunkHashes, type ChunkOptions } from './text-chunks.js';
 import type { SimulatedRequest } from './workloads.js';
 
-export const POLICIES = ['precise', 'cache+load', 'load', 'approximate', 'round-robin', 'random', 'least-loaded'] as const;
+export const POLICIES = [
+  'precise',
+  'cache+load',
+  'load',
+  'approximate',
+  'round-robin',
+  'random',
+  'least-loaded',
+] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
 /** What a policy knows when it routes one request. */
@@ -28,7 +36,11 @@ export interface RoutingPolicy {
 
 /** The service's Select and its reservation lifecycle, as the Select-backed policies use them. */
 export interface SelectCalls {
-  select(request: SimulatedRequest, candidates: readonly string[], policy: 'cache+load' | 'load'): Promise<{ endpoint: string; reservationId: string }>;
+  select(
+    request: SimulatedRequest,
+    candidates: readonly string[],
+    policy: 'cache+load' | 'load',
+  ): Promise<{ endpoint: string; reservationId: string }>;
   prefillDone(reservationId: string, cachedTokens: number): Promise<void>;
 }
 
@@ -52,7 +64,12 @@ export interface PolicyOptions {
   approximate: ChunkOptions;
 }
 
-export function createPolicy(name: PolicyName, options: PolicyOptions, score: PrefixScores, select?: SelectCalls): RoutingPolicy {
+export function createPolicy(
+  name: PolicyName,
+  options: PolicyOptions,
+  score: PrefixScores,
+  select?: SelectCalls,
+): RoutingPolicy {
   switch (name) {
     case 'precise':
       return new PrecisePolicy(options.loadGuardSeconds, score);
@@ -61,7 +78,10 @@ export function createPolicy(name: PolicyName, options: PolicyOptions, score: Pr
       if (!select) throw new Error(`policy ${name} needs the service's Select`);
       return new SelectPolicy(name, select);
     case 'approximate': {
-      const replicas = Array.from({ length: options.routerReplicas }, () => new ApproximatePolicy(options.loadGuardSeconds, options.approximateCapacity, options.approximate));
+      const replicas = Array.from(
+        { length: options.routerReplicas },
+        () => new ApproximatePolicy(options.loadGuardSeconds, options.approximateCapacity, options.approximate),
+      );
       return replicas.length === 1 ? replicas[0] : new ReplicatedPolicy('approximate', replicas);
     }
     case 'round-robin':
@@ -158,7 +178,8 @@ class ApproximatePolicy implements RoutingPolicy {
     private readonly capacity: number,
     private readonly chunks: ChunkOptions = APPROXIMATE_DEFAULTS,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`approximate LRU capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new Error(`approximate LRU capacity must be a positive integer, got ${capacity}`);
   }
 
   async choose(input: RouteInput): Promise<string> {

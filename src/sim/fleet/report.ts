@@ -24,7 +24,18 @@ const sec = (x: number) => `${x.toFixed(3)} s`;
 /** A plain-text table per workload for the terminal. */
 export function renderText(report: SimulationReport): string {
   const lines: string[] = [];
-  const header = ['policy', 'hit rate', 'prefill tokens', 'TTFT mean', 'TTFT p50', 'TTFT p90', 'TTFT p99', 'imbalance', 'image encodes', 'index exact'];
+  const header = [
+    'policy',
+    'hit rate',
+    'prefill tokens',
+    'TTFT mean',
+    'TTFT p50',
+    'TTFT p90',
+    'TTFT p99',
+    'imbalance',
+    'image encodes',
+    'index exact',
+  ];
   for (const w of report.workloads) {
     lines.push(`\n${w.workload} (${w.requests} requests)`);
     const cells = w.rows.map((r) => [
@@ -76,7 +87,15 @@ export function niceCeiling(x: number): number {
 }
 
 /** One grouped bar panel: a group per workload, a bar per policy. */
-function panel(report: SimulationReport, title: string, value: (r: ReportRow) => number, format: (v: number) => string, top: number, height: number, width: number): string {
+function panel(
+  report: SimulationReport,
+  title: string,
+  value: (r: ReportRow) => number,
+  format: (v: number) => string,
+  top: number,
+  height: number,
+  width: number,
+): string {
   const labels = report.workloads[0]?.rows.map((r) => r.label) ?? [];
   const max = niceCeiling(Math.max(1e-9, ...report.workloads.flatMap((w) => w.rows.map(value))));
   const left = 60;
@@ -90,7 +109,9 @@ function panel(report: SimulationReport, title: string, value: (r: ReportRow) =>
   for (let t = 0; t <= 4; t++) {
     const y = base - (plotH * t) / 4;
     out.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#ddd"/>`);
-    out.push(`<text x="${left - 6}" y="${y + 4}" font-size="10" text-anchor="end">${escapeXml(format((max * t) / 4))}</text>`);
+    out.push(
+      `<text x="${left - 6}" y="${y + 4}" font-size="10" text-anchor="end">${escapeXml(format((max * t) / 4))}</text>`,
+    );
   }
   report.workloads.forEach((w, g) => {
     const x0 = left + g * groupW + groupW * 0.1;
@@ -98,10 +119,16 @@ function panel(report: SimulationReport, title: string, value: (r: ReportRow) =>
       const v = value(r);
       const h = (plotH * v) / max;
       const x = x0 + i * barW;
-      out.push(`<rect x="${x.toFixed(1)}" y="${(base - h).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[i % PALETTE.length]}"><title>${escapeXml(`${w.workload} / ${r.label}: ${format(v)}`)}</title></rect>`);
-      out.push(`<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(base - h - 3).toFixed(1)}" font-size="9" text-anchor="middle">${escapeXml(format(v))}</text>`);
+      out.push(
+        `<rect x="${x.toFixed(1)}" y="${(base - h).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[i % PALETTE.length]}"><title>${escapeXml(`${w.workload} / ${r.label}: ${format(v)}`)}</title></rect>`,
+      );
+      out.push(
+        `<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(base - h - 3).toFixed(1)}" font-size="9" text-anchor="middle">${escapeXml(format(v))}</text>`,
+      );
     });
-    out.push(`<text x="${(left + g * groupW + groupW / 2).toFixed(1)}" y="${base + 16}" font-size="12" text-anchor="middle">${escapeXml(w.workload)}</text>`);
+    out.push(
+      `<text x="${(left + g * groupW + groupW / 2).toFixed(1)}" y="${base + 16}" font-size="12" text-anchor="middle">${escapeXml(w.workload)}</text>`,
+    );
   });
   return out.join('\n');
 }
@@ -121,14 +148,32 @@ export function renderSvg(report: SimulationReport): string {
       x = 60;
       y += 20;
     }
-    legend.push(`<rect x="${x}" y="${y}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/><text x="${x + 18}" y="${y + 10}" font-size="12">${escapeXml(l)}</text>`);
+    legend.push(
+      `<rect x="${x}" y="${y}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/><text x="${x + 18}" y="${y + 10}" font-size="12">${escapeXml(l)}</text>`,
+    );
     x += w;
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 30}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    panel(report, 'KV-cache hit rate (prompt tokens served from cache)', (r) => r.hitRate * 100, (v) => `${v.toFixed(0)}%`, 0, panelH, width),
-    panel(report, 'Estimated TTFT p90 (seconds, lower is better)', (r) => r.ttftSeconds.p90, (v) => v.toFixed(2), panelH, panelH, width),
+    panel(
+      report,
+      'KV-cache hit rate (prompt tokens served from cache)',
+      (r) => r.hitRate * 100,
+      (v) => `${v.toFixed(0)}%`,
+      0,
+      panelH,
+      width,
+    ),
+    panel(
+      report,
+      'Estimated TTFT p90 (seconds, lower is better)',
+      (r) => r.ttftSeconds.p90,
+      (v) => v.toFixed(2),
+      panelH,
+      panelH,
+      width,
+    ),
     ...legend,
     '</svg>',
     '',

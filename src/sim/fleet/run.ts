@@ -91,7 +91,12 @@ export class SimulatedFleet {
   ) {
     this.endpoints = Array.from({ length: options.endpoints }, (_, i) => `10.0.${i >> 8}.${(i & 255) + 1}:8000`);
     this.fleet = new SimFleet(
-      this.endpoints.map((endpoint) => ({ endpoint, model: options.model, gpuBlocks: options.gpuBlocks, style: STYLE })),
+      this.endpoints.map((endpoint) => ({
+        endpoint,
+        model: options.model,
+        gpuBlocks: options.gpuBlocks,
+        style: STYLE,
+      })),
       { blockSize: options.blockSize },
     );
     this.hasher = new BlockHasher(indexer.service.config.keys);
@@ -100,7 +105,11 @@ export class SimulatedFleet {
   /** Binds every endpoint's PUB and replay ROUTER, registers it with AddEndpoint, and waits until its events arrive. */
   async start(): Promise<void> {
     for (const endpoint of this.endpoints) {
-      const pub = new SimPublisher({ topic: `kv@${endpoint}@${this.options.model}`, endpoint: 'tcp://127.0.0.1:*', replayEndpoint: 'tcp://127.0.0.1:*' });
+      const pub = new SimPublisher({
+        topic: `kv@${endpoint}@${this.options.model}`,
+        endpoint: 'tcp://127.0.0.1:*',
+        replayEndpoint: 'tcp://127.0.0.1:*',
+      });
       await pub.start();
       this.publishers.set(endpoint, pub);
       await this.indexer.client.addEndpoint(endpoint, pub.pubAddress!, pub.replayAddress!);
@@ -120,7 +129,10 @@ export class SimulatedFleet {
   /** Prompt tokens the endpoint's engine holds in its prefix cache for the request. */
   cachedTokens(endpoint: string, request: SimulatedRequest): number {
     const promptBlocks = Math.floor(request.prompt.tokens.length / this.options.blockSize);
-    return this.fleet.expectedMatch(endpoint, request.prompt, this.servedBlocks(request).slice(0, promptBlocks)).matchedBlocks * this.options.blockSize;
+    return (
+      this.fleet.expectedMatch(endpoint, request.prompt, this.servedBlocks(request).slice(0, promptBlocks))
+        .matchedBlocks * this.options.blockSize
+    );
   }
 
   /** Serves a request (prompt + reply) on an endpoint's engine and publishes the engine step's events. */
@@ -139,7 +151,8 @@ export class SimulatedFleet {
       for (;;) {
         const applied = this.indexer.lastSeq(endpoint);
         if (applied !== null && applied >= seq) break;
-        if (Date.now() > deadline) throw new Error(`the indexer has not applied ${endpoint} up to seq ${seq} (at ${applied})`);
+        if (Date.now() > deadline)
+          throw new Error(`the indexer has not applied ${endpoint} up to seq ${seq} (at ${applied})`);
         await new Promise((r) => setImmediate(r));
       }
     }
@@ -157,7 +170,8 @@ export class SimulatedFleet {
       const engine = this.fleet.ranks.get(endpoint)!.engine;
       entries += held;
       engineBlocks += engine.gpu.size;
-      if (held !== engine.gpu.size || (counts.GPU ?? 0) !== engine.gpu.size) problems.push(`${endpoint}: index holds ${JSON.stringify(counts)}, engine ${engine.gpu.size} GPU blocks`);
+      if (held !== engine.gpu.size || (counts.GPU ?? 0) !== engine.gpu.size)
+        problems.push(`${endpoint}: index holds ${JSON.stringify(counts)}, engine ${engine.gpu.size} GPU blocks`);
       let missing = 0;
       for (const engineKey of engine.gpu.keys()) {
         const key = this.requestKeys.get(engineKey);
@@ -189,7 +203,11 @@ export class SimulatedFleet {
     if (!this.learned.has(request)) {
       this.learned.add(request);
       const served = servedRequest(request);
-      const keys = this.hasher.keysFor(this.options.model, served.tokens, blockExtras(served.items, served.tokens.length, this.options.blockSize));
+      const keys = this.hasher.keysFor(
+        this.options.model,
+        served.tokens,
+        blockExtras(served.items, served.tokens.length, this.options.blockSize),
+      );
       for (let i = 0; i < blocks.length; i++) this.requestKeys.set(blocks[i].key, keys[i]);
     }
     return blocks;
@@ -230,16 +248,20 @@ export async function runPolicy(
       seed: options.seed,
       loadGuardSeconds: options.loadGuardSeconds,
       // The endpoint's cache in characters (4 per token) over the chunk size: an estimate sized to the real cache.
-      approximateCapacity: options.approximateCapacity ?? Math.ceil((fleetOptions.gpuBlocks * fleetOptions.blockSize * 4) / APPROXIMATE_DEFAULTS.chunkChars),
+      approximateCapacity:
+        options.approximateCapacity ??
+        Math.ceil((fleetOptions.gpuBlocks * fleetOptions.blockSize * 4) / APPROXIMATE_DEFAULTS.chunkChars),
       approximate: APPROXIMATE_DEFAULTS,
       routerReplicas: options.routerReplicas,
     };
     const policy = createPolicy(
       policyName,
       policyOptions,
-      (request, candidates) => indexer.client.matchedBlocks(fleetOptions.model, request.prompt.tokens, request.prompt.items, candidates),
+      (request, candidates) =>
+        indexer.client.matchedBlocks(fleetOptions.model, request.prompt.tokens, request.prompt.items, candidates),
       {
-        select: (request, candidates, name) => indexer.client.select(fleetOptions.model, request.prompt.tokens, request.prompt.items, candidates, name),
+        select: (request, candidates, name) =>
+          indexer.client.select(fleetOptions.model, request.prompt.tokens, request.prompt.items, candidates, name),
         prefillDone: (id, cached) => indexer.client.prefillDone(id, cached),
       },
     );
@@ -260,7 +282,12 @@ export async function runPolicy(
           await policy.prefillDone(done.request, done.cached);
         }
       }
-      const endpoint = await policy.choose({ request, endpoints: sim.endpoints, backlog: (e) => queues.backlog(e, now), routedTo: (e) => queues.requests.get(e) ?? 0 });
+      const endpoint = await policy.choose({
+        request,
+        endpoints: sim.endpoints,
+        backlog: (e) => queues.backlog(e, now),
+        routedTo: (e) => queues.requests.get(e) ?? 0,
+      });
       const tokens = request.prompt.tokens.length;
       const cached = Math.min(tokens, sim.cachedTokens(endpoint, request));
       promptTokens += tokens;

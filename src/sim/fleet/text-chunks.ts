@@ -53,12 +53,17 @@ export function tokenSpelling(token: number, visit: (code: number) => void): voi
 }
 
 /** The request's chained chunk hashes (only full chunks, at most maxChunks). */
-export function chunkHashes(request: Pick<SimulatedRequest, 'prompt' | 'imageUrls'>, options: ChunkOptions = APPROXIMATE_DEFAULTS): number[] {
+export function chunkHashes(
+  request: Pick<SimulatedRequest, 'prompt' | 'imageUrls'>,
+  options: ChunkOptions = APPROXIMATE_DEFAULTS,
+): number[] {
   const hasher = new ChunkHasher(options);
   const push = (code: number) => hasher.push(code);
   const { tokens, items } = request.prompt;
   let next = 0;
-  const order = items.map((item, i) => ({ item, url: request.imageUrls[i] })).sort((x, y) => x.item.offset - y.item.offset);
+  const order = items
+    .map((item, i) => ({ item, url: request.imageUrls[i] }))
+    .sort((x, y) => x.item.offset - y.item.offset);
   for (const { item, url } of order) {
     for (; next < item.offset && !hasher.full; next++) tokenSpelling(tokens[next], push);
     for (let i = 0; i < url.length && !hasher.full; i++) push(url.charCodeAt(i));

@@ -44,10 +44,12 @@ export function imageUrl(identifier: string, signature: string | null = null): s
  * is run on exactly the same requests.
  */
 export function generateWorkload(name: WorkloadName, options: WorkloadOptions): SimulatedRequest[] {
-  if (!Number.isInteger(options.requests) || options.requests < 1) throw new Error(`requests must be a positive integer, got ${options.requests}`);
+  if (!Number.isInteger(options.requests) || options.requests < 1)
+    throw new Error(`requests must be a positive integer, got ${options.requests}`);
   if (!(options.rate > 0)) throw new Error(`rate must be > 0, got ${options.rate}`);
   const signedUrlShare = options.signedUrlShare ?? 0.5;
-  if (!(signedUrlShare >= 0 && signedUrlShare <= 1)) throw new Error(`signedUrlShare must be in [0, 1], got ${options.signedUrlShare}`);
+  if (!(signedUrlShare >= 0 && signedUrlShare <= 1))
+    throw new Error(`signedUrlShare must be in [0, 1], got ${options.signedUrlShare}`);
   let requests: Omit<SimulatedRequest, 'id'>[];
   if (name === 'mixed') {
     const share = { requests: Math.ceil(options.requests / 3), rate: options.rate / 3, signedUrlShare };
@@ -57,11 +59,18 @@ export function generateWorkload(name: WorkloadName, options: WorkloadOptions): 
       ...imageChats(new Random(options.seed * 3 + 3), share),
     ];
   } else {
-    const generate = { 'multi-turn': multiTurn, 'long-doc': longDocuments, 'image-chat': imageChats, 'hot-spot': hotSpot }[name];
+    const generate = {
+      'multi-turn': multiTurn,
+      'long-doc': longDocuments,
+      'image-chat': imageChats,
+      'hot-spot': hotSpot,
+    }[name];
     requests = generate(new Random(options.seed), { ...options, signedUrlShare });
   }
   // Stable order: by arrival, then by source and conversation (ties are impossible in practice, but determinism matters).
-  requests.sort((a, b) => a.arrival - b.arrival || a.source.localeCompare(b.source) || a.conversation.localeCompare(b.conversation));
+  requests.sort(
+    (a, b) => a.arrival - b.arrival || a.source.localeCompare(b.source) || a.conversation.localeCompare(b.conversation),
+  );
   return requests.slice(0, options.requests).map((r, id) => ({ ...r, id }));
 }
 
@@ -76,7 +85,10 @@ function horizon(requests: number, rate: number): number {
 /** Mean time between a chat's turns (the user reading and typing), seconds. */
 const THINK_SECONDS = 5;
 
-type Generator = (random: Random, options: { requests: number; rate: number; signedUrlShare: number }) => Omit<SimulatedRequest, 'id'>[];
+type Generator = (
+  random: Random,
+  options: { requests: number; rate: number; signedUrlShare: number },
+) => Omit<SimulatedRequest, 'id'>[];
 
 interface Conversation {
   name: string;
@@ -118,7 +130,13 @@ const multiTurn: Generator = (random, { requests, rate }) => {
   let start = 0;
   for (let n = 0; start < horizon(requests, rate); n++) {
     start += random.exponential(rate / meanTurns);
-    const c: Conversation = { name: `chat-${n}`, source: 'multi-turn', history: [...systemPrompts[popularity.sample(random)]], items: [], urls: [] };
+    const c: Conversation = {
+      name: `chat-${n}`,
+      source: 'multi-turn',
+      history: [...systemPrompts[popularity.sample(random)]],
+      items: [],
+      urls: [],
+    };
     let at = start;
     for (let t = random.between(...turns); t > 0; t--) {
       say(c, random.tokens(random.between(30, 250)));
@@ -139,7 +157,13 @@ const longDocuments: Generator = (random, { requests, rate }) => {
   for (let n = 0; out.length < requests; n++) {
     at += random.exponential(rate);
     const d = popularity.sample(random);
-    const c: Conversation = { name: `doc-${d}-q${n}`, source: 'long-doc', history: [...instruction, ...documents[d]], items: [], urls: [] };
+    const c: Conversation = {
+      name: `doc-${d}-q${n}`,
+      source: 'long-doc',
+      history: [...instruction, ...documents[d]],
+      items: [],
+      urls: [],
+    };
     say(c, random.tokens(random.between(20, 80)));
     out.push(turn(c, at, random.tokens(random.between(60, 250))));
   }
@@ -163,7 +187,13 @@ const imageChats: Generator = (random, { requests, rate, signedUrlShare }) => {
   let start = 0;
   for (let n = 0; start < horizon(requests, rate); n++) {
     start += random.exponential(rate / meanTurns);
-    const c: Conversation = { name: `image-chat-${n}`, source: 'image-chat', history: [...systemPrompts[random.between(0, systemPrompts.length - 1)]], items: [], urls: [] };
+    const c: Conversation = {
+      name: `image-chat-${n}`,
+      source: 'image-chat',
+      history: [...systemPrompts[random.between(0, systemPrompts.length - 1)]],
+      items: [],
+      urls: [],
+    };
     const signature = random.uniform() < signedUrlShare ? `sig-${n}` : null;
     let at = start;
     for (let t = random.between(...turns), first = true; t > 0; t--, first = false) {
@@ -198,7 +228,13 @@ const hotSpot: Generator = (random, { requests, rate }) => {
     at += random.exponential(rate);
     const isHot = random.uniform() < HOT_SHARE;
     const p = isHot ? -1 : popularity.sample(random);
-    const c: Conversation = { name: isHot ? `hot-q${n}` : `prefix-${p}-q${n}`, source: 'hot-spot', history: [...(isHot ? hot : others[p])], items: [], urls: [] };
+    const c: Conversation = {
+      name: isHot ? `hot-q${n}` : `prefix-${p}-q${n}`,
+      source: 'hot-spot',
+      history: [...(isHot ? hot : others[p])],
+      items: [],
+      urls: [],
+    };
     say(c, random.tokens(random.between(50, 300)));
     out.push(turn(c, at, random.tokens(random.between(60, 300))));
   }

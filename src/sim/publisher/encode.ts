@@ -75,6 +75,11 @@ function wireEvent(ev: SimEvent, style: WireStyle): unknown {
 }
 
 /** A batch as vLLM's msgspec writes it: `[ts, events, data_parallel_rank]`. */
-export function encodeBatch(ts: number, events: readonly SimEvent[], rank: number | null, style: WireStyle): Uint8Array {
+export function encodeBatch(
+  ts: number,
+  events: readonly SimEvent[],
+  rank: number | null,
+  style: WireStyle,
+): Uint8Array {
   return encode([ts, events.map((e) => wireEvent(e, style)), rank], { useBigInt64: true });
 }

@@ -8,7 +8,11 @@ export type SimExtraKey = string | [string, number];
  * (the bytes differ — engine keys are opaque to the indexer, only their identity and chaining matter). The int
  * form is the last 8 bytes big-endian, so that both wire forms of one block normalise to the same uint64.
  */
-export function engineBlockHash(parent: Uint8Array | null, tokens: ArrayLike<number>, extra: readonly SimExtraKey[] | null): Uint8Array {
+export function engineBlockHash(
+  parent: Uint8Array | null,
+  tokens: ArrayLike<number>,
+  extra: readonly SimExtraKey[] | null,
+): Uint8Array {
   const h = createHash('sha256');
   h.update(parent ?? Buffer.alloc(32));
   const t = Buffer.alloc(tokens.length * 4);

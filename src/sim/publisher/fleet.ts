@@ -51,13 +51,20 @@ export class SimFleet {
   private time: number;
   private readonly stepSeconds: number;
 
-  constructor(configs: readonly SimEndpointConfig[], options: { blockSize?: number; t0?: number; stepSeconds?: number } = {}) {
+  constructor(
+    configs: readonly SimEndpointConfig[],
+    options: { blockSize?: number; t0?: number; stepSeconds?: number } = {},
+  ) {
     this.blockSize = options.blockSize ?? 16;
     this.time = options.t0 ?? 1_763_700_000;
     this.stepSeconds = options.stepSeconds ?? 0.05;
     for (const config of configs) {
       for (let r = 0; r < (config.ranks ?? 1); r++) {
-        const engine = new SimEngine({ blockSize: this.blockSize, gpuBlocks: config.gpuBlocks, cpuBlocks: config.cpuBlocks ?? 0 });
+        const engine = new SimEngine({
+          blockSize: this.blockSize,
+          gpuBlocks: config.gpuBlocks,
+          cpuBlocks: config.cpuBlocks ?? 0,
+        });
         this.ranks.set(rankIdentity(config.endpoint, r), { config, rank: r, engine, seq: 0n });
       }
     }

@@ -1,5 +1,10 @@
 import { Publisher, Router } from 'zeromq';
-import { parseReplayRequest, replayEndFrames, replayReplyFrames, type ReplayLayout } from '../../events/wire/replay-protocol.js';
+import {
+  parseReplayRequest,
+  replayEndFrames,
+  replayReplyFrames,
+  type ReplayLayout,
+} from '../../events/wire/replay-protocol.js';
 
 export interface SimPublisherOptions {
   /** `kv@<ip>:<port>@<model>` (frame 0 of every message). */
@@ -40,9 +45,20 @@ export class SimPublisher {
   readonly options: Required<SimPublisherOptions>;
 
   constructor(options: SimPublisherOptions) {
-    this.options = { replayEndpoint: null, bufferSteps: 10_000, replayLayout: 'new', hwm: 100_000, curveSecretKey: null, ...options };
+    this.options = {
+      replayEndpoint: null,
+      bufferSteps: 10_000,
+      replayLayout: 'new',
+      hwm: 100_000,
+      curveSecretKey: null,
+      ...options,
+    };
     const curve = this.options.curveSecretKey;
-    this.pub = new Publisher({ sendHighWaterMark: this.options.hwm, linger: 0, ...(curve ? { curveServer: true, curveSecretKey: curve } : {}) });
+    this.pub = new Publisher({
+      sendHighWaterMark: this.options.hwm,
+      linger: 0,
+      ...(curve ? { curveServer: true, curveSecretKey: curve } : {}),
+    });
   }
 
   get topic(): string {
@@ -56,7 +72,8 @@ export class SimPublisher {
 
   async start(): Promise<void> {
     const ep = this.options.endpoint;
-    if (ep.includes('*') || ep.includes('::') || ep.startsWith('ipc://') || ep.startsWith('inproc://')) await this.pub.bind(ep);
+    if (ep.includes('*') || ep.includes('::') || ep.startsWith('ipc://') || ep.startsWith('inproc://'))
+      await this.pub.bind(ep);
     else this.pub.connect(ep);
     if (this.options.replayEndpoint) {
       this.router = new Router({ linger: 0 });

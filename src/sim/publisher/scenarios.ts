@@ -58,10 +58,22 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     description:
       'five endpoint ranks: array+int with CPU offload, map+bytes with an AllBlocksCleared, map+int with two data-parallel ranks and a publisher restart, array+bytes with CPU offload; shared system prompts, multi-turn chats, a LoRA adapter, images, evictions',
     endpoints: [
-      { endpoint: '10.0.0.1:8000', model: MODEL, gpuBlocks: 160, cpuBlocks: 320, style: { encoding: 'array', hashes: 'int' } },
+      {
+        endpoint: '10.0.0.1:8000',
+        model: MODEL,
+        gpuBlocks: 160,
+        cpuBlocks: 320,
+        style: { encoding: 'array', hashes: 'int' },
+      },
       { endpoint: '10.0.0.2:8000', model: MODEL, gpuBlocks: 220, style: { encoding: 'map', hashes: 'bytes' } },
       { endpoint: '10.0.0.3:8000', model: MODEL, ranks: 2, gpuBlocks: 110, style: { encoding: 'map', hashes: 'int' } },
-      { endpoint: '10.0.0.4:8000', model: MODEL, gpuBlocks: 200, cpuBlocks: 200, style: { encoding: 'array', hashes: 'bytes' } },
+      {
+        endpoint: '10.0.0.4:8000',
+        model: MODEL,
+        gpuBlocks: 200,
+        cpuBlocks: 200,
+        style: { encoding: 'array', hashes: 'bytes' },
+      },
     ],
     workload: {
       seed: 7,
@@ -84,7 +96,15 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     name: 'offload-pressure',
     description:
       'one endpoint under heavy memory pressure: a small GPU pool offloading to a small CPU tier (evictions on both), map events with int hashes, images and a LoRA adapter',
-    endpoints: [{ endpoint: '10.1.0.1:8000', model: MODEL, gpuBlocks: 64, cpuBlocks: 96, style: { encoding: 'map', hashes: 'int' } }],
+    endpoints: [
+      {
+        endpoint: '10.1.0.1:8000',
+        model: MODEL,
+        gpuBlocks: 64,
+        cpuBlocks: 96,
+        style: { encoding: 'map', hashes: 'int' },
+      },
+    ],
     workload: {
       seed: 11,
       systemPrompts: 2,

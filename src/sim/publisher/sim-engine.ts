@@ -51,7 +51,8 @@ export class SimEngine {
       const extra: (string | [string, number])[] = [];
       if (req.loraName) extra.push(req.loraName);
       for (const item of req.items ?? []) {
-        if (item.offset < (i + 1) * B && item.offset + item.length > i * B) extra.push([item.identifier, item.offset - i * B]);
+        if (item.offset < (i + 1) * B && item.offset + item.length > i * B)
+          extra.push([item.identifier, item.offset - i * B]);
       }
       const extraOrNull = extra.length > 0 ? extra : null;
       const hash = engineBlockHash(parent, tokens, extraOrNull);

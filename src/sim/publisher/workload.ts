@@ -54,14 +54,17 @@ export class ChatWorkload {
     private readonly options: WorkloadOptions,
   ) {
     this.random = prng(options.seed);
-    this.systemPrompts = Array.from({ length: options.systemPrompts }, () => this.tokens(this.between(options.systemPromptTokens)));
+    this.systemPrompts = Array.from({ length: options.systemPrompts }, () =>
+      this.tokens(this.between(options.systemPromptTokens)),
+    );
   }
 
   /** Serves `requests` requests (new chats or next turns). Returns the requests served. */
   run(requests: number): Chat[] {
     const served: Chat[] = [];
     for (let i = 0; i < requests; i++) {
-      const chat = this.chats.length === 0 || this.random() < this.options.newChatShare ? this.newChat() : this.nextTurn();
+      const chat =
+        this.chats.length === 0 || this.random() < this.options.newChatShare ? this.newChat() : this.nextTurn();
       this.fleet.serve(chat.identity, chat.request);
       served.push({ identity: chat.identity, request: cloneRequest(chat.request) });
     }
@@ -97,7 +100,11 @@ export class ChatWorkload {
     tokens.push(...this.tokens(this.between([8, 40])));
     if (this.random() < this.options.imageShare) {
       const length = this.between(this.options.imageTokens);
-      const item: SimItem = { identifier: `img-${(++this.images).toString(16).padStart(8, '0')}-${this.options.seed}`, offset: tokens.length, length };
+      const item: SimItem = {
+        identifier: `img-${(++this.images).toString(16).padStart(8, '0')}-${this.options.seed}`,
+        offset: tokens.length,
+        length,
+      };
       (req.items as SimItem[]).push(item);
       for (let i = 0; i < length; i++) tokens.push(IMAGE_PLACEHOLDER_TOKEN);
     }

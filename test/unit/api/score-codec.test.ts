@@ -47,41 +47,60 @@ const text = fc.string({ unit: 'grapheme', maxLength: 12 });
 const double = fc.double({ noNaN: true });
 
 /** Random ScoreRequest objects as a client would send them (at most one member of the `input` oneof). */
-const scoreRequest = fc.record(
-  {
-    model: text,
-    loraName: text,
-    cacheSalt: text,
-    input: fc.oneof(
-      fc.constant(undefined),
-      fc.record({ prompt: text }),
-      fc.record({
-        tokens: fc.record({
-          tokenIds: fc.array(tokenId, { maxLength: 80 }),
-          items: fc.array(fc.record({ identifier: text, offset: uint32, length: uint32 }), { maxLength: 3 }),
+const scoreRequest = fc
+  .record(
+    {
+      model: text,
+      loraName: text,
+      cacheSalt: text,
+      input: fc.oneof(
+        fc.constant(undefined),
+        fc.record({ prompt: text }),
+        fc.record({
+          tokens: fc.record({
+            tokenIds: fc.array(tokenId, { maxLength: 80 }),
+            items: fc.array(fc.record({ identifier: text, offset: uint32, length: uint32 }), { maxLength: 3 }),
+          }),
         }),
-      }),
-      fc.record({ chat: fc.record({ messagesJson: text, addGenerationPrompt: fc.boolean(), continueFinalMessage: fc.boolean() }, { requiredKeys: ['messagesJson'] }) }),
-      fc.record({ blockKeys: fc.record({ keys: fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String), { maxLength: 4 }) }) }),
-    ),
-    candidates: fc.array(text, { maxLength: 5 }),
-    tierWeights: fc.dictionary(fc.constantFrom('GPU', 'CPU', 'DISK', ''), double),
-    maxBlocks: uint32,
-    speculate: fc.record({ endpoint: text, ttlMs: uint32 }, { requiredKeys: [] }),
-    returnBlockKeys: fc.boolean(),
-    strict: fc.boolean(),
-  },
-  { requiredKeys: [] },
-).map(({ input, ...rest }) => ({ ...rest, ...(input ?? {}) }));
+        fc.record({
+          chat: fc.record(
+            { messagesJson: text, addGenerationPrompt: fc.boolean(), continueFinalMessage: fc.boolean() },
+            { requiredKeys: ['messagesJson'] },
+          ),
+        }),
+        fc.record({
+          blockKeys: fc.record({
+            keys: fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String), { maxLength: 4 }),
+          }),
+        }),
+      ),
+      candidates: fc.array(text, { maxLength: 5 }),
+      tierWeights: fc.dictionary(fc.constantFrom('GPU', 'CPU', 'DISK', ''), double),
+      maxBlocks: uint32,
+      speculate: fc.record({ endpoint: text, ttlMs: uint32 }, { requiredKeys: [] }),
+      returnBlockKeys: fc.boolean(),
+      strict: fc.boolean(),
+    },
+    { requiredKeys: [] },
+  )
+  .map(({ input, ...rest }) => ({ ...rest, ...(input ?? {}) }));
 
 /** An unknown field of any wire type, groups (with nested fields) included; field numbers from `from` up. */
 const unknownField = (from: number) =>
   fc.oneof(
-    fc.tuple(fc.integer({ min: from, max: 5000 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })).map(([f, v]) => [...tag(f, 0), ...varint(v)]),
-    fc.tuple(fc.integer({ min: from, max: 5000 }), fc.uint8Array({ minLength: 8, maxLength: 8 })).map(([f, b]) => [...tag(f, 1), ...b]),
+    fc
+      .tuple(fc.integer({ min: from, max: 5000 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }))
+      .map(([f, v]) => [...tag(f, 0), ...varint(v)]),
+    fc
+      .tuple(fc.integer({ min: from, max: 5000 }), fc.uint8Array({ minLength: 8, maxLength: 8 }))
+      .map(([f, b]) => [...tag(f, 1), ...b]),
     fc.tuple(fc.integer({ min: from, max: 5000 }), fc.uint8Array({ maxLength: 20 })).map(([f, b]) => len(f, [...b])),
-    fc.tuple(fc.integer({ min: from, max: 5000 }), fc.uint8Array({ minLength: 4, maxLength: 4 })).map(([f, b]) => [...tag(f, 5), ...b]),
-    fc.tuple(fc.integer({ min: from, max: 5000 }), fc.nat()).map(([f, v]) => [...tag(f, 3), ...tag(1, 0), ...varint(v), ...len(2, [1, 2]), ...tag(f, 4)]),
+    fc
+      .tuple(fc.integer({ min: from, max: 5000 }), fc.uint8Array({ minLength: 4, maxLength: 4 }))
+      .map(([f, b]) => [...tag(f, 5), ...b]),
+    fc
+      .tuple(fc.integer({ min: from, max: 5000 }), fc.nat())
+      .map(([f, v]) => [...tag(f, 3), ...tag(1, 0), ...varint(v), ...len(2, [1, 2]), ...tag(f, 4)]),
   );
 
 /** A message's top-level fields as separate byte chunks (repeated fields: one chunk per element). */
@@ -136,11 +155,16 @@ describe('ScoreRequest decoder: equal to proto-loader on every message', () => {
           const chunks = topLevelFields(score.requestSerialize(req) as Buffer);
           // Unknown fields inside TokenInput: field 6 re-encoded with them before and after its own fields.
           const rebuilt = chunks.map((c) =>
-            c[0] === 0x32 ? len(6, [...unknownInTokens.slice(0, 1).flat(), ...innerOf(c), ...unknownInTokens.slice(1).flat()]) : c,
+            c[0] === 0x32
+              ? len(6, [...unknownInTokens.slice(0, 1).flat(), ...innerOf(c), ...unknownInTokens.slice(1).flat()])
+              : c,
           );
           const all = [...rebuilt, ...unknownTop];
           const it = order[Symbol.iterator]();
-          const shuffled = all.map((c) => ({ c, k: it.next().value as number })).sort((a, b) => a.k - b.k).map((x) => x.c);
+          const shuffled = all
+            .map((c) => ({ c, k: it.next().value as number }))
+            .sort((a, b) => a.k - b.k)
+            .map((x) => x.c);
           const buf = Buffer.from(shuffled.flat());
           expect(plain(decode(buf))).toEqual(generic(buf));
         },
@@ -230,17 +254,41 @@ describe('ScoreRequest decoder: equal to proto-loader on every message', () => {
 
 describe('ScoreRequest decoder: malformed input is an UndecodableRequest with a clear message, never a throw', () => {
   const bad: [string, number[], string][] = [
-    ['truncated varint in packed token ids', [...len(6, len(1, [0x81]))], 'tokens.token_ids: truncated varint at byte 5'],
-    ['truncated varint at the end of the message', [...len(1, utf8('m')), 0x50, 0x80], 'max_blocks: truncated varint at byte 5'],
+    [
+      'truncated varint in packed token ids',
+      [...len(6, len(1, [0x81]))],
+      'tokens.token_ids: truncated varint at byte 5',
+    ],
+    [
+      'truncated varint at the end of the message',
+      [...len(1, utf8('m')), 0x50, 0x80],
+      'max_blocks: truncated varint at byte 5',
+    ],
     ['truncated tag', [0x80], 'request: truncated varint at byte 1'],
-    ['a length past the end', [...tag(8, 2), 10, 0x61], 'candidates[0]: length 10 runs past the end of the message (1 bytes left) at byte 2'],
-    ['a sub-message longer than its parent', [...len(6, [0x0a, 0x05, 1])], 'tokens.token_ids: length 5 runs past the end of the message (1 bytes left) at byte 4'],
+    [
+      'a length past the end',
+      [...tag(8, 2), 10, 0x61],
+      'candidates[0]: length 10 runs past the end of the message (1 bytes left) at byte 2',
+    ],
+    [
+      'a sub-message longer than its parent',
+      [...len(6, [0x0a, 0x05, 1])],
+      'tokens.token_ids: length 5 runs past the end of the message (1 bytes left) at byte 4',
+    ],
     ['wire type 7', [0x0f], 'request: invalid wire type 7 at byte 1'],
     ['field number 0', [0x00, 0x01], 'request: field number 0 at byte 1'],
     ['an unterminated group', [...tag(20, 3), ...tag(1, 0), 5], 'request: unterminated group 20 at byte 4'],
     ['an end group without a start', [...tag(20, 4)], 'request: end group 20 without a start at byte 2'],
-    ['a varint longer than 10 bytes', [0x50, ...Array(10).fill(0x80), 0x01], 'max_blocks: varint longer than 10 bytes at byte 11'],
-    ['a truncated double in tier_weights', [...len(9, [...len(1, utf8('GPU')), 0x11, 0, 0])], 'tier_weights: truncated double at byte 8'],
+    [
+      'a varint longer than 10 bytes',
+      [0x50, ...Array(10).fill(0x80), 0x01],
+      'max_blocks: varint longer than 10 bytes at byte 11',
+    ],
+    [
+      'a truncated double in tier_weights',
+      [...len(9, [...len(1, utf8('GPU')), 0x11, 0, 0])],
+      'tier_weights: truncated double at byte 8',
+    ],
     ['a truncated fixed32 unknown field', [...tag(20, 5), 1, 2], 'request: truncated 32-bit field at byte 2'],
   ];
   for (const [name, bytes, message] of bad) {
@@ -268,7 +316,9 @@ describe('ScoreRequest decoder: malformed input is an UndecodableRequest with a 
     const result = decode(Buffer.from([0x3a, 0x02, 0x0a, 0x80]));
     expect(result).toEqual(new UndecodableRequest('malformed ScoreRequest: index out of range: 4 + 1 > 4'));
     // chat (field 4) too, but its text fields are read first (UTF-8 check), so the same fault is named precisely.
-    expect(decode(Buffer.from([0x22, 0x02, 0x0a, 0x80]))).toEqual(new UndecodableRequest('malformed ScoreRequest: chat.messages_json: truncated varint at byte 4'));
+    expect(decode(Buffer.from([0x22, 0x02, 0x0a, 0x80]))).toEqual(
+      new UndecodableRequest('malformed ScoreRequest: chat.messages_json: truncated varint at byte 4'),
+    );
   });
 });
 
@@ -324,8 +374,23 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       blockSize: 16,
       tokenCount: 1024,
       scores: [
-        { endpoint: '10.0.0.1:8000', matchedBlocks: 3, weighted: 2.5, normalized: 0.5, blocksByTier: { GPU: 2, CPU: 1 }, speculativeBlocks: 0 },
-        { endpoint: '10.0.0.2:8000', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 0 },
+        {
+          endpoint: '10.0.0.1:8000',
+          matchedBlocks: 3,
+          weighted: 2.5,
+          normalized: 0.5,
+          blocksByTier: { GPU: 2, CPU: 1 },
+          speculativeBlocks: 0,
+        },
+        {
+          endpoint: '10.0.0.2:8000',
+          matchedBlocks: 0,
+          weighted: 0,
+          normalized: 0,
+          blocksByTier: {},
+          speculativeBlocks: 0,
+          imagesSeen: 0,
+        },
       ],
       items: [],
       fingerprint: { scheme: 'cbor-fnv64a', hashSeed: '', blockSize: 16 },
@@ -335,8 +400,30 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       unknownModel: false,
     };
     const d = (v: number) => [...new Uint8Array(new Float64Array([v]).buffer)];
-    const first = [...len(1, utf8('10.0.0.1:8000')), 0x10, 3, 0x19, ...d(2.5), 0x21, ...d(0.5), ...len(5, [...len(1, utf8('GPU')), 0x10, 2]), ...len(5, [...len(1, utf8('CPU')), 0x10, 1])];
-    const expected = [0x08, 64, 0x10, 16, 0x18, 0x80, 0x08, ...len(4, first), ...len(4, len(1, utf8('10.0.0.2:8000'))), ...len(6, [...len(1, utf8('cbor-fnv64a')), 0x18, 16]), ...len(7, [0xac, 0x02])];
+    const first = [
+      ...len(1, utf8('10.0.0.1:8000')),
+      0x10,
+      3,
+      0x19,
+      ...d(2.5),
+      0x21,
+      ...d(0.5),
+      ...len(5, [...len(1, utf8('GPU')), 0x10, 2]),
+      ...len(5, [...len(1, utf8('CPU')), 0x10, 1]),
+    ];
+    const expected = [
+      0x08,
+      64,
+      0x10,
+      16,
+      0x18,
+      0x80,
+      0x08,
+      ...len(4, first),
+      ...len(4, len(1, utf8('10.0.0.2:8000'))),
+      ...len(6, [...len(1, utf8('cbor-fnv64a')), 0x18, 16]),
+      ...len(7, [0xac, 0x02]),
+    ];
     expect([...encodeScoreResponse(msg)]).toEqual(expected);
   });
 
@@ -346,8 +433,24 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       blockSize: 0,
       tokenCount: 0,
       scores: [
-        { endpoint: 'a', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 2 },
-        { endpoint: 'b', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0, imagesSeen: 0 },
+        {
+          endpoint: 'a',
+          matchedBlocks: 0,
+          weighted: 0,
+          normalized: 0,
+          blocksByTier: {},
+          speculativeBlocks: 0,
+          imagesSeen: 2,
+        },
+        {
+          endpoint: 'b',
+          matchedBlocks: 0,
+          weighted: 0,
+          normalized: 0,
+          blocksByTier: {},
+          speculativeBlocks: 0,
+          imagesSeen: 0,
+        },
         { endpoint: 'c', matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 },
       ],
       items: [],
@@ -357,8 +460,14 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       degradedReason: '',
       unknownModel: false,
     };
-    expect([...encodeScoreResponse(msg)]).toEqual([...len(4, [...len(1, utf8('a')), 0x38, 2]), ...len(4, len(1, utf8('b'))), ...len(4, len(1, utf8('c')))]);
-    expect(score.responseDeserialize(encodeScoreResponse(msg)).scores.map((s: { imagesSeen: number }) => s.imagesSeen)).toEqual([2, 0, 0]);
+    expect([...encodeScoreResponse(msg)]).toEqual([
+      ...len(4, [...len(1, utf8('a')), 0x38, 2]),
+      ...len(4, len(1, utf8('b'))),
+      ...len(4, len(1, utf8('c'))),
+    ]);
+    expect(
+      score.responseDeserialize(encodeScoreResponse(msg)).scores.map((s: { imagesSeen: number }) => s.imagesSeen),
+    ).toEqual([2, 0, 0]);
   });
 
   it('an item with its identifier source (field 5) and fetch outcome (field 6), byte for byte', () => {
@@ -367,7 +476,16 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       blockSize: 0,
       tokenCount: 0,
       scores: [],
-      items: [{ offset: 15, length: 391, identifier: 'ab', estimated: true, identifierSource: 'vllm-mm-hash', fetchOutcome: 'cached' }],
+      items: [
+        {
+          offset: 15,
+          length: 391,
+          identifier: 'ab',
+          estimated: true,
+          identifierSource: 'vllm-mm-hash',
+          fetchOutcome: 'cached',
+        },
+      ],
       fingerprint: { scheme: '', hashSeed: '', blockSize: 0 },
       blockKeys: [],
       degraded: false,
@@ -375,12 +493,30 @@ describe('ScoreResponse encoder: decodes to what proto-loader encodes', () => {
       unknownModel: false,
     };
     // ItemInfo: offset (1, varint), length (2, varint 391 = 0x87 0x03), identifier (3), estimated (4), 5 and 6 strings.
-    const item = [0x08, 15, 0x10, 0x87, 0x03, ...len(3, utf8('ab')), 0x20, 1, ...len(5, utf8('vllm-mm-hash')), ...len(6, utf8('cached'))];
+    const item = [
+      0x08,
+      15,
+      0x10,
+      0x87,
+      0x03,
+      ...len(3, utf8('ab')),
+      0x20,
+      1,
+      ...len(5, utf8('vllm-mm-hash')),
+      ...len(6, utf8('cached')),
+    ];
     expect([...encodeScoreResponse(msg)]).toEqual([...len(5, item), ...len(6, [])]);
     // Empty strings are not written (proto3 defaults), as before the fields existed.
-    const bare = encodeScoreResponse({ ...msg, fingerprint: undefined as never, items: [{ ...msg.items[0], identifierSource: '', fetchOutcome: '' }] });
+    const bare = encodeScoreResponse({
+      ...msg,
+      fingerprint: undefined as never,
+      items: [{ ...msg.items[0], identifierSource: '', fetchOutcome: '' }],
+    });
     expect([...bare]).toEqual(len(5, item.slice(0, 11)));
-    expect(score.responseDeserialize(encodeScoreResponse(msg)).items[0]).toMatchObject({ identifierSource: 'vllm-mm-hash', fetchOutcome: 'cached' });
+    expect(score.responseDeserialize(encodeScoreResponse(msg)).items[0]).toMatchObject({
+      identifierSource: 'vllm-mm-hash',
+      fetchOutcome: 'cached',
+    });
   });
 });
 
@@ -412,7 +548,20 @@ describe('ScoreResponse.unknown_model (issue 17 hardening)', () => {
       degradedReason: 'x',
       unknownModel: true,
     };
-    expect([...encodeScoreResponse(base)]).toEqual([0x08, 1, 0x10, 16, 0x18, 16, ...len(6, []), 0x40, 1, ...len(9, utf8('x')), 0x50, 1]);
+    expect([...encodeScoreResponse(base)]).toEqual([
+      0x08,
+      1,
+      0x10,
+      16,
+      0x18,
+      16,
+      ...len(6, []),
+      0x40,
+      1,
+      ...len(9, utf8('x')),
+      0x50,
+      1,
+    ]);
     expect(score.responseDeserialize(encodeScoreResponse(base))).toMatchObject({ unknownModel: true, degraded: true });
     expect([...encodeScoreResponse({ ...base, unknownModel: false })].slice(-2)).toEqual([0x01, 0x78]);
   });

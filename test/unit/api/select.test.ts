@@ -25,7 +25,15 @@ function setup(failReserve: boolean) {
     weights: new TierWeights(),
     prompts: null,
     limits: { maxCandidates: 8, maxPromptTokens: 4096, maxItems: 4, speculativeTtlMs: 2000, failOpen: true },
-    settings: { defaultPolicy: 'cache+load', reservationTtlMs: 1000, decodePenaltyMs: 1, meanPromptTokens: 100, kvUsageGate: 0.95, encodeTokensPerSecond: 20_000, defaultOutputTokens: 16 },
+    settings: {
+      defaultPolicy: 'cache+load',
+      reservationTtlMs: 1000,
+      decodePenaltyMs: 1,
+      meanPromptTokens: 100,
+      kvUsageGate: 0.95,
+      encodeTokensPerSecond: 20_000,
+      defaultOutputTokens: 16,
+    },
     ledger,
     throughput: new ThroughputTable(1000, 0.5),
     quota,
@@ -33,7 +41,16 @@ function setup(failReserve: boolean) {
   return { api, ledger, quota };
 }
 
-const req = { model: 'm', input: 'blockKeys' as const, blockKeys: { keys: ['1', '2', '3'] }, candidates: [A], tierWeights: {}, policy: '', reserve: true, reservationTtlMs: 0 };
+const req = {
+  model: 'm',
+  input: 'blockKeys' as const,
+  blockKeys: { keys: ['1', '2', '3'] },
+  candidates: [A],
+  tierWeights: {},
+  policy: '',
+  reserve: true,
+  reservationTtlMs: 0,
+};
 
 describe('SelectApi reservation: all or nothing', () => {
   it('records the ledger entry and the speculative entries (3 blocks counted for the caller)', async () => {
@@ -47,8 +64,15 @@ describe('SelectApi reservation: all or nothing', () => {
     const { api, ledger, quota } = setup(true);
     const err = await api.select(req, undefined, '10.9.9.9').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
-    expect([(err as ApiError).code, (err as ApiError).message]).toEqual(['unavailable', 'index backend failed: connection reset']);
-    expect([ledger.size(), quota.held('10.9.9.9'), ledger.retired]).toEqual([0, 0, { prefill_complete: 0, release: 0, ttl: 0 }]);
+    expect([(err as ApiError).code, (err as ApiError).message]).toEqual([
+      'unavailable',
+      'index backend failed: connection reset',
+    ]);
+    expect([ledger.size(), quota.held('10.9.9.9'), ledger.retired]).toEqual([
+      0,
+      0,
+      { prefill_complete: 0, release: 0, ttl: 0 },
+    ]);
   });
 
   it('a speculative quota already full refuses before anything is recorded', async () => {

@@ -63,15 +63,27 @@ describe('parseHostPort / parseEndpointIdentity', () => {
     ['h:123456', 'port', PORT_MSG('123456')],
     ['h:1@dp0', 'rank', '"h:1@dp0": "@dp0" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)'],
     ['h:1@dp01', 'rank', '"h:1@dp01": "@dp01" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)'],
-    ['h:1@dp100000', 'rank', '"h:1@dp100000": "@dp100000" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)'],
+    [
+      'h:1@dp100000',
+      'rank',
+      '"h:1@dp100000": "@dp100000" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)',
+    ],
     ['h:1@x1', 'rank', '"h:1@x1": "@x1" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)'],
-    ['h:1@dp1@dp2', 'rank', '"h:1@dp1@dp2": "@dp1@dp2" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)'],
+    [
+      'h:1@dp1@dp2',
+      'rank',
+      '"h:1@dp1@dp2": "@dp1@dp2" is not @dp<rank> (rank 1-99999, no leading zero; rank 0 has no suffix)',
+    ],
   ])('refuses %j (%s)', (text, problem, message) => {
     expect(parseEndpointIdentity(text)).toEqual({ ok: false, problem, message });
   });
 
   it('a bare <host>:<port> refuses any @ suffix', () => {
-    expect(parseHostPort('h:1@dp1')).toEqual({ ok: false, problem: 'syntax', message: '"h:1@dp1" is not <host>:<port>' });
+    expect(parseHostPort('h:1@dp1')).toEqual({
+      ok: false,
+      problem: 'syntax',
+      message: '"h:1@dp1" is not <host>:<port>',
+    });
     expect(parseHostPort('[fd00::5]:8000')).toEqual({ ok: true, value: { host: '[fd00::5]', port: 8000 } });
     expect(formatHostPort({ host: '[fd00::5]', port: 8000 })).toBe('[fd00::5]:8000');
   });
@@ -83,8 +95,12 @@ describe('parseHostPort / parseEndpointIdentity', () => {
 });
 
 describe('isIpLiteral (hosts an unauthenticated caller may name)', () => {
-  it.each(['10.0.0.5', '0.0.0.0', '255.255.255.255', '[fd00::5]', '[::ffff:10.0.0.1]'])('%s is an IP literal', (h) => expect(isIpLiteral(h)).toBe(true));
-  it.each(['256.0.0.1', '10.0.0', '10.0.0.05', '10.0.0.5.6', 'pod-a', 'fd00::5', 'localhost'])('%s is not', (h) => expect(isIpLiteral(h)).toBe(false));
+  it.each(['10.0.0.5', '0.0.0.0', '255.255.255.255', '[fd00::5]', '[::ffff:10.0.0.1]'])('%s is an IP literal', (h) =>
+    expect(isIpLiteral(h)).toBe(true),
+  );
+  it.each(['256.0.0.1', '10.0.0', '10.0.0.05', '10.0.0.5.6', 'pod-a', 'fd00::5', 'localhost'])('%s is not', (h) =>
+    expect(isIpLiteral(h)).toBe(false),
+  );
 });
 
 describe('parseTcpAddress', () => {
@@ -138,22 +154,43 @@ describe('callers follow the one rule', () => {
     }
   });
   it('endpoint specs: identities, addresses and serving ports follow the port rule (before: any 1-5 digits)', () => {
-    expect(() => parseEndpointSpec('tcp://h:0')).toThrow('endpoint address "tcp://h:0" is not tcp://<host>:<port> or http(s)://<host>:<port>');
-    expect(() => parseEndpointSpec('tcp://h:1;replay=tcp://h:070000')).toThrow('endpoint tcp://h:1: replay "tcp://h:070000" is not tcp://<host>:<port>');
-    expect(() => parseEndpointSpec('tcp://h:1;endpoint=h:080')).toThrow('endpoint tcp://h:1: endpoint "h:080" is not <host>:<port>');
-    expect(() => parseEndpointSpec('tcp://h:1;ranks=2;serving=h:65535')).toThrow('endpoint tcp://h:1: serving port + rank passes 65535');
-    expect(parseEndpointSpec('tcp://h:1;ranks=2;serving=h:65534').identities).toEqual({ kind: 'serving', endpoint: 'h:65534' });
+    expect(() => parseEndpointSpec('tcp://h:0')).toThrow(
+      'endpoint address "tcp://h:0" is not tcp://<host>:<port> or http(s)://<host>:<port>',
+    );
+    expect(() => parseEndpointSpec('tcp://h:1;replay=tcp://h:070000')).toThrow(
+      'endpoint tcp://h:1: replay "tcp://h:070000" is not tcp://<host>:<port>',
+    );
+    expect(() => parseEndpointSpec('tcp://h:1;endpoint=h:080')).toThrow(
+      'endpoint tcp://h:1: endpoint "h:080" is not <host>:<port>',
+    );
+    expect(() => parseEndpointSpec('tcp://h:1;ranks=2;serving=h:65535')).toThrow(
+      'endpoint tcp://h:1: serving port + rank passes 65535',
+    );
+    expect(parseEndpointSpec('tcp://h:1;ranks=2;serving=h:65534').identities).toEqual({
+      kind: 'serving',
+      endpoint: 'h:65534',
+    });
     expect(rankIdentityOf({ identities: { kind: 'serving', endpoint: '[fd00::5]:8000' } }, 3)).toBe('[fd00::5]:8003');
     expect(rankAddress('tcp://[fd00::5]:5557', 2)).toBe('tcp://[fd00::5]:5559');
     expect(() => rankAddress('tcp://h:65535', 1)).toThrow('address tcp://h:65535: port + rank 1 passes 65535');
   });
   it('topics: host names outside [A-Za-z0-9._-] are refused (before: anything but spaces, colons and brackets)', () => {
-    expect(parseTopic('kv@pod*a:8000@m')).toEqual({ ok: false, reason: 'topic "kv@pod*a:8000@m": endpoint "pod*a:8000" is not <host>:<port>' });
-    expect(parseTopic('kv@10.0.0.1:080@m')).toEqual({ ok: false, reason: `topic "kv@10.0.0.1:080@m": ${PORT_MSG('080')}` });
+    expect(parseTopic('kv@pod*a:8000@m')).toEqual({
+      ok: false,
+      reason: 'topic "kv@pod*a:8000@m": endpoint "pod*a:8000" is not <host>:<port>',
+    });
+    expect(parseTopic('kv@10.0.0.1:080@m')).toEqual({
+      ok: false,
+      reason: `topic "kv@10.0.0.1:080@m": ${PORT_MSG('080')}`,
+    });
   });
   it('discovery: a leading-zero port is refused; the wildcard host becomes the base URL host', () => {
     const one = (endpoint: string) => JSON.stringify([{ endpoint, topic: '' }]);
-    expect(() => parseEventSources(one('tcp://*:05557'), 'http://10.0.0.9:8000', 64)).toThrow('sources[0].endpoint "tcp://*:05557" is not tcp://<host>:<port 1..65535>');
-    expect(parseEventSources(one('tcp://*:5557'), 'http://[fd00::9]:8000', 64)).toEqual([{ rank: 0, endpoint: 'tcp://[fd00::9]:5557', replay: null, topic: '' }]);
+    expect(() => parseEventSources(one('tcp://*:05557'), 'http://10.0.0.9:8000', 64)).toThrow(
+      'sources[0].endpoint "tcp://*:05557" is not tcp://<host>:<port 1..65535>',
+    );
+    expect(parseEventSources(one('tcp://*:5557'), 'http://[fd00::9]:8000', 64)).toEqual([
+      { rank: 0, endpoint: 'tcp://[fd00::9]:5557', replay: null, topic: '' },
+    ]);
   });
 });

@@ -15,7 +15,9 @@ describe('deploy/ manifests agree with the code', () => {
   const defaults = ConfigSchema.parse({});
   const deployment = load('deploy/base/deployment.yaml');
   const container = deployment.spec.template.spec.containers[0];
-  const ports = Object.fromEntries(container.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
+  const ports = Object.fromEntries(
+    container.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]),
+  );
 
   it('exposes the ports the service listens on by default', () => {
     expect(ports).toEqual({
@@ -56,13 +58,18 @@ describe('deploy/ manifests agree with the code', () => {
   it('the redis-shared overlay selects the Redis backend at a Service it defines, with several replicas', () => {
     const k = load('deploy/overlays/redis-shared/kustomization.yaml');
     expect(k.replicas).toEqual([{ name: 'kv-indexer', count: 3 }]);
-    const patch = parse(k.patches.find((p: { target: { kind: string } }) => p.target.kind === 'ConfigMap').patch) as { path: string; value: string }[];
+    const patch = parse(k.patches.find((p: { target: { kind: string } }) => p.target.kind === 'ConfigMap').patch) as {
+      path: string;
+      value: string;
+    }[];
     const data = Object.fromEntries(patch.map((op) => [op.path.replace('/data/', ''), op.value]));
     for (const key of Object.keys(data)) expect(Object.keys(ENV_PATHS)).toContain(key);
     const base = load('deploy/base/configmap.yaml').data as Record<string, string>;
     const config = loadConfig({ ...base, ...data });
     expect(config.index.backend).toBe('redis');
-    const redis = parseAllDocuments(readFileSync(new URL('deploy/overlays/redis-shared/redis.yaml', root), 'utf8')).map((d) => d.toJSON());
+    const redis = parseAllDocuments(readFileSync(new URL('deploy/overlays/redis-shared/redis.yaml', root), 'utf8')).map(
+      (d) => d.toJSON(),
+    );
     const svc = redis.find((d) => d.kind === 'Service');
     expect(config.index.redisUrl).toBe(`redis://${svc.metadata.name}:${svc.spec.ports[0].port}`);
   });
@@ -75,12 +82,20 @@ describe('deploy/ manifests agree with the code', () => {
     const mount = pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === volume.name);
     expect(mount).toMatchObject({ name: volume.name, readOnly: true });
     // Appended to the base's volumes and mounts, which are kept (admin token, models).
-    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(['models-registry', 'models', 'admin-token', 'redis-auth']);
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual([
+      'models-registry',
+      'models',
+      'admin-token',
+      'redis-auth',
+    ]);
     expect(config.index.redisPasswordFile).toBe(`${mount.mountPath}/${volume.secret.items[0].path}`);
     const server = find(objects, 'Deployment', 'kv-indexer-redis').spec.template.spec.containers[0];
     const env = server.env.find((e: { name: string }) => e.name === 'REDIS_PASSWORD');
     expect(env.valueFrom.secretKeyRef).toEqual({ name: volume.secret.secretName, key: volume.secret.items[0].key });
-    expect(server.args.slice(server.args.indexOf('--requirepass'), server.args.indexOf('--requirepass') + 2)).toEqual(['--requirepass', '$(REDIS_PASSWORD)']);
+    expect(server.args.slice(server.args.indexOf('--requirepass'), server.args.indexOf('--requirepass') + 2)).toEqual([
+      '--requirepass',
+      '$(REDIS_PASSWORD)',
+    ]);
   });
 
   it('the ServiceMonitor scrapes the metrics port by name', () => {
@@ -89,7 +104,9 @@ describe('deploy/ manifests agree with the code', () => {
   });
 
   it('the vLLM example publishes a topic the indexer parses, to the indexer ZMQ port', () => {
-    const snippet = parseAllDocuments(readFileSync(new URL('deploy/examples/vllm-deployment-snippet.yaml', root), 'utf8'))[0].toJSON();
+    const snippet = parseAllDocuments(
+      readFileSync(new URL('deploy/examples/vllm-deployment-snippet.yaml', root), 'utf8'),
+    )[0].toJSON();
     const args: string[] = snippet.containers[0].args;
     const kv = JSON.parse(args[args.indexOf('--kv-events-config') + 1]);
     const topic = kv.topic.replace('$(POD_IP)', '10.1.2.3').replace('$(PORT)', '8000');

@@ -18,8 +18,11 @@ const MiB = 1024 * 1024;
  * is smaller, bench/results/index-memory.json, so this is conservative). Runtime and per-tokenizer-worker figures are
  * those of docs/operations.md and docs/models.md (Qwen: ~120 MB per worker, rounded up).
  */
-const ENTRY_BYTES = (JSON.parse(readFileSync(new URL('bench/results/ingest.json', root), 'utf8')) as { figures: { bytesPerBlockWithBridge: { value: number } } }).figures
-  .bytesPerBlockWithBridge.value;
+const ENTRY_BYTES = (
+  JSON.parse(readFileSync(new URL('bench/results/ingest.json', root), 'utf8')) as {
+    figures: { bytesPerBlockWithBridge: { value: number } };
+  }
+).figures.bytesPerBlockWithBridge.value;
 const RUNTIME_BYTES = 150 * MiB;
 const WORKER_BYTES = 150 * MiB;
 /** Share of the limit the planned bytes may use: the rest is garbage-collector headroom. */
@@ -48,7 +51,8 @@ function indexer(objects: K8sObject[]) {
   return { deployment, pod, container, config, volumes, mountOf };
 }
 
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe.each(['standalone', 'redis-shared'])('the rendered %s overlay', (name) => {
   const objects = overlay(name);
@@ -81,13 +85,25 @@ describe.each(['standalone', 'redis-shared'])('the rendered %s overlay', (name) 
       const dir = mountOf(`${model.dir}/tokenizer.json`);
       expect(dir.mount.readOnly).toBe(true);
       const claim = find(objects, 'PersistentVolumeClaim', dir.volume.persistentVolumeClaim.claimName);
-      expect(claim.spec.accessModes).toContain(deployment.spec.replicas > 1 ? 'ReadOnlyMany' : claim.spec.accessModes[0]);
+      expect(claim.spec.accessModes).toContain(
+        deployment.spec.replicas > 1 ? 'ReadOnlyMany' : claim.spec.accessModes[0],
+      );
     }
     // The same registry, its directories pointed at the fixtures' copies of those tokenizers, renders a chat.
-    const local = { ...registry, workers: 1, models: registry.models.map((m) => ({ ...m, dir: fileURLToPath(new URL(`fixtures/models/${m.dir.split('/').pop()}`, root)) })) };
+    const local = {
+      ...registry,
+      workers: 1,
+      models: registry.models.map((m) => ({
+        ...m,
+        dir: fileURLToPath(new URL(`fixtures/models/${m.dir.split('/').pop()}`, root)),
+      })),
+    };
     const service = await PromptService.create({ registry: local, keys: config.keys });
     try {
-      const p = await service.prepare({ model: registry.models[0].name, messages: [{ role: 'user', content: 'Hello' }] });
+      const p = await service.prepare({
+        model: registry.models[0].name,
+        messages: [{ role: 'user', content: 'Hello' }],
+      });
       expect(p.text).toContain('Hello');
       expect(p.tokenIds.length).toBeGreaterThan(3);
     } finally {
@@ -109,8 +125,10 @@ describe.each(['standalone', 'redis-shared'])('the rendered %s overlay', (name) 
     expect(admitted.sort()).toEqual(['grpc', 'metrics', 'zmq']);
     expect(portNames).toEqual(expect.arrayContaining(admitted));
     // Peers by matchExpressions: kustomize's labels transformer would add the indexer's own labels to matchLabels.
-    for (const rule of policy.spec.ingress) for (const peer of rule.from) expect(Object.keys(peer)).not.toContain('matchLabels');
-    for (const rule of policy.spec.ingress) for (const peer of rule.from) expect((peer.podSelector ?? peer.namespaceSelector).matchLabels).toBeUndefined();
+    for (const rule of policy.spec.ingress)
+      for (const peer of rule.from) expect(Object.keys(peer)).not.toContain('matchLabels');
+    for (const rule of policy.spec.ingress)
+      for (const peer of rule.from) expect((peer.podSelector ?? peer.namespaceSelector).matchLabels).toBeUndefined();
   });
 
   it('has PodDisruptionBudgets only where they protect something', () => {
@@ -149,7 +167,9 @@ describe('the rendered redis-shared overlay: Redis', () => {
     expect(config.index.backend).toBe('redis');
     expect(arg('--maxmemory-policy')).toBe('volatile-lru');
     expect(config.index.redisEntryTtlMs).toBeGreaterThan(0);
-    expect(quantity(arg('--maxmemory').replace(/gb$/, 'Gi'))).toBeLessThan(quantity(redis.spec.containers[0].resources.limits.memory));
+    expect(quantity(arg('--maxmemory').replace(/gb$/, 'Gi'))).toBeLessThan(
+      quantity(redis.spec.containers[0].resources.limits.memory),
+    );
   });
 
   it('admits only the indexer pods to Redis', () => {

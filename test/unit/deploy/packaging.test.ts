@@ -21,7 +21,9 @@ describe('packaging', () => {
 
   it('the README names every runtime dependency', () => {
     const readme = read('README.md');
-    const deps = Object.keys((JSON.parse(read('package.json')) as { dependencies: Record<string, string> }).dependencies);
+    const deps = Object.keys(
+      (JSON.parse(read('package.json')) as { dependencies: Record<string, string> }).dependencies,
+    );
     expect(deps).toContain('ioredis');
     expect(deps.filter((d) => !readme.includes(`\`${d}\``))).toEqual([]);
   });

@@ -25,7 +25,28 @@ function sglangPages(raw: number[], pageSize: number, hashes: number[]): unknown
 
 describe('token pairs decode to the tokens they stand for', () => {
   it("Dynamo's vector: [(1,2),(2,3),(3,4)] holds positions 1,2,3 with look-ahead 4", () => {
-    const batch = decodeEventBatch(pack([0, [['BlockStored', [9], null, [[1, 2], [2, 3], [3, 4]], 3, null, 'GPU']], 0]), 'sglang');
+    const batch = decodeEventBatch(
+      pack([
+        0,
+        [
+          [
+            'BlockStored',
+            [9],
+            null,
+            [
+              [1, 2],
+              [2, 3],
+              [3, 4],
+            ],
+            3,
+            null,
+            'GPU',
+          ],
+        ],
+        0,
+      ]),
+      'sglang',
+    );
     expect(batch.issues).toEqual([]);
     expect(batch.events[0]).toMatchObject({ tokenIds: new Uint32Array([1, 2, 3]), blockSize: 3, bigramLookahead: 4 });
   });
@@ -44,9 +65,14 @@ describe('token pairs decode to the tokens they stand for', () => {
   });
 
   it('the same pairs on the vLLM wire (an SGLang publisher read as vLLM) and in map form', () => {
-    const pairs = [[7, 8], [8, 4294967295]];
+    const pairs = [
+      [7, 8],
+      [8, 4294967295],
+    ];
     const array = decodeEventBatch(pack([0, [['BlockStored', [1], null, pairs, 2, null, 'GPU']]]));
-    const map = decodeEventBatch(pack([0, [{ type: 'BlockStored', block_hashes: [1], parent_block_hash: null, token_ids: pairs, block_size: 2 }]]));
+    const map = decodeEventBatch(
+      pack([0, [{ type: 'BlockStored', block_hashes: [1], parent_block_hash: null, token_ids: pairs, block_size: 2 }]]),
+    );
     for (const b of [array, map]) {
       expect(b.issues).toEqual([]);
       expect(b.events[0]).toMatchObject({ tokenIds: new Uint32Array([7, 8]), bigramLookahead: 4294967295 });
@@ -61,17 +87,46 @@ describe('token pairs decode to the tokens they stand for', () => {
 
 describe('malformed pairs: a named, counted reason and nothing from that event', () => {
   const cases: [string, unknown[], string, string][] = [
-    ['a triple', [[1, 2], [2, 3, 4]], 'events[0].token_ids[1]', 'expected a [token, next token] pair, got a list of 3'],
+    [
+      'a triple',
+      [
+        [1, 2],
+        [2, 3, 4],
+      ],
+      'events[0].token_ids[1]',
+      'expected a [token, next token] pair, got a list of 3',
+    ],
     ['a single', [[1]], 'events[0].token_ids[0]', 'expected a [token, next token] pair, got a list of 1'],
-    ['a flat token after a pair', [[1, 2], 2], 'events[0].token_ids[1]', 'expected a [token, next token] pair, got int (2)'],
+    [
+      'a flat token after a pair',
+      [[1, 2], 2],
+      'events[0].token_ids[1]',
+      'expected a [token, next token] pair, got int (2)',
+    ],
     ['a string token', [[1, 'x']], 'events[0].token_ids[0]', 'expected uint32 token ids in the pair, got string'],
     ['a negative token', [[-1, 2]], 'events[0].token_ids[0]', 'expected uint32 token ids in the pair, got int (-1)'],
-    ['a token beyond uint32', [[1, 4294967296]], 'events[0].token_ids[0]', 'expected uint32 token ids in the pair, got int (4294967296)'],
-    ['a broken chain', [[1, 2], [3, 4]], 'events[0].token_ids[1]', 'pair starts with token 3 but the previous pair ended with 2: not one token sequence'],
+    [
+      'a token beyond uint32',
+      [[1, 4294967296]],
+      'events[0].token_ids[0]',
+      'expected uint32 token ids in the pair, got int (4294967296)',
+    ],
+    [
+      'a broken chain',
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      'events[0].token_ids[1]',
+      'pair starts with token 3 but the previous pair ended with 2: not one token sequence',
+    ],
   ];
   for (const [name, pairs, field, message] of cases) {
     it(name, () => {
-      const batch = decodeEventBatch(pack([0, [['BlockStored', [1, 2], null, pairs, 1], ['AllBlocksCleared']], 0]), 'sglang');
+      const batch = decodeEventBatch(
+        pack([0, [['BlockStored', [1, 2], null, pairs, 1], ['AllBlocksCleared']], 0]),
+        'sglang',
+      );
       expect(batch.issues).toStrictEqual([{ reason: 'bad_token_pairs', eventIndex: 0, field, message }]);
       expect(batch.events).toEqual([{ type: 'AllBlocksCleared' }]);
     });

@@ -105,7 +105,13 @@ describe('msgspec-written payloads', () => {
         ...NULLS,
       },
       // locality "remote": the removal is of the block's REMOTE tier (placement.ts), never of this pod's GPU copy.
-      { type: 'BlockRemoved', blockHashes: new BigUint64Array([0x834ab12f98a3dcb0n]), medium: 'GPU_REMOTE', groupIdx: null, locality: 'REMOTE' },
+      {
+        type: 'BlockRemoved',
+        blockHashes: new BigUint64Array([0x834ab12f98a3dcb0n]),
+        medium: 'GPU_REMOTE',
+        groupIdx: null,
+        locality: 'REMOTE',
+      },
       { type: 'AllBlocksCleared' },
     ]);
   });

@@ -37,7 +37,9 @@ const itemArb: fc.Arbitrary<ItemCase> = fc.oneof(
 const extraEntryArb = fc.oneof(
   fc.constant({ wire: null as unknown, items: null as ExtraKeyItem[] | null }),
   fc.constant({ wire: [] as unknown, items: null as ExtraKeyItem[] | null }),
-  fc.array(itemArb, { minLength: 1, maxLength: 4 }).map((xs) => ({ wire: xs.map((x) => x.wire) as unknown, items: xs.map((x) => x.item) })),
+  fc
+    .array(itemArb, { minLength: 1, maxLength: 4 })
+    .map((xs) => ({ wire: xs.map((x) => x.wire) as unknown, items: xs.map((x) => x.item) })),
 );
 
 const optString = fc.option(fc.string({ maxLength: 12 }), { nil: null });
@@ -79,7 +81,10 @@ const storedArb: fc.Arbitrary<EventCase> = fc
   .map((r) => {
     const extras = r.withExtras ? r.extras.slice(0, r.hashes.length) : null;
     const lookahead = r.pairs !== null && r.tokens.length > 0 ? r.pairs : null;
-    const wireTokens = lookahead === null ? r.tokens : r.tokens.map((t, i) => [t, i + 1 < r.tokens.length ? r.tokens[i + 1] : lookahead]);
+    const wireTokens =
+      lookahead === null
+        ? r.tokens
+        : r.tokens.map((t, i) => [t, i + 1 < r.tokens.length ? r.tokens[i + 1] : lookahead]);
     return {
       fields: [
         ['type', 'BlockStored'],
@@ -144,7 +149,10 @@ const removedArb: fc.Arbitrary<EventCase> = fc
     },
   }));
 
-const clearedArb: fc.Arbitrary<EventCase> = fc.constant({ fields: [['type', 'AllBlocksCleared']], expected: { type: 'AllBlocksCleared' } });
+const clearedArb: fc.Arbitrary<EventCase> = fc.constant({
+  fields: [['type', 'AllBlocksCleared']],
+  expected: { type: 'AllBlocksCleared' },
+});
 
 /** The required fields of each event: the first four of BlockStored, the hashes of BlockRemoved. */
 const REQUIRED = new Set(['type', 'block_hashes', 'parent_block_hash', 'token_ids', 'block_size']);
@@ -154,7 +162,12 @@ function toWire(event: EventCase, form: 'array' | 'array-trimmed' | 'map' | 'map
   if (form === 'array' || form === 'array-trimmed') {
     const values = event.fields.map(([, v]) => v);
     if (form === 'array-trimmed') {
-      while (values.length > 1 && values[values.length - 1] === null && !REQUIRED.has(event.fields[values.length - 1][0])) values.pop();
+      while (
+        values.length > 1 &&
+        values[values.length - 1] === null &&
+        !REQUIRED.has(event.fields[values.length - 1][0])
+      )
+        values.pop();
     }
     return values;
   }
@@ -163,7 +176,9 @@ function toWire(event: EventCase, form: 'array' | 'array-trimmed' | 'map' | 'map
   return map;
 }
 
-const formArb = fc.constantFrom('array', 'array-trimmed', 'map', 'map-omitted') as fc.Arbitrary<'array' | 'array-trimmed' | 'map' | 'map-omitted'>;
+const formArb = fc.constantFrom('array', 'array-trimmed', 'map', 'map-omitted') as fc.Arbitrary<
+  'array' | 'array-trimmed' | 'map' | 'map-omitted'
+>;
 const batchArb = fc.record({
   ts: fc.double({ noNaN: true, noDefaultInfinity: true }),
   rank: fc.option(fc.nat(64), { nil: null }),
@@ -209,16 +224,22 @@ describe('decoder properties', () => {
       fc.record({ op: fc.constant('insert' as const), at: fc.nat(), byte: fc.nat(255) }),
     );
     fc.assert(
-      fc.property(batchArb, fc.array(mutation, { minLength: 1, maxLength: 6 }), fc.constantFrom<WireFormat>('vllm', 'sglang'), (b, ms, format) => {
-        let bytes = encodeBatch(b);
-        for (const m of ms) {
-          const at = bytes.length === 0 ? 0 : m.at % bytes.length;
-          if (m.op === 'set' && bytes.length > 0) bytes[at] = m.byte;
-          else if (m.op === 'cut') bytes = bytes.slice(0, at);
-          else if (m.op === 'insert') bytes = Uint8Array.from([...bytes.subarray(0, at), m.byte, ...bytes.subarray(at)]);
-        }
-        assertOnlyPayloadErrors(bytes, format);
-      }),
+      fc.property(
+        batchArb,
+        fc.array(mutation, { minLength: 1, maxLength: 6 }),
+        fc.constantFrom<WireFormat>('vllm', 'sglang'),
+        (b, ms, format) => {
+          let bytes = encodeBatch(b);
+          for (const m of ms) {
+            const at = bytes.length === 0 ? 0 : m.at % bytes.length;
+            if (m.op === 'set' && bytes.length > 0) bytes[at] = m.byte;
+            else if (m.op === 'cut') bytes = bytes.slice(0, at);
+            else if (m.op === 'insert')
+              bytes = Uint8Array.from([...bytes.subarray(0, at), m.byte, ...bytes.subarray(at)]);
+          }
+          assertOnlyPayloadErrors(bytes, format);
+        },
+      ),
       { numRuns: 1500 },
     );
   });
@@ -237,7 +258,18 @@ describe('decoder properties', () => {
         fc.uint8Array({ maxLength: 40 }),
         fc.array(tie('value'), { maxLength: 14 }),
         fc.dictionary(
-          fc.constantFrom('type', 'block_hashes', 'parent_block_hash', 'token_ids', 'block_size', 'medium', 'extra_keys', 'cache_salt', 'metadata', 'x'),
+          fc.constantFrom(
+            'type',
+            'block_hashes',
+            'parent_block_hash',
+            'token_ids',
+            'block_size',
+            'medium',
+            'extra_keys',
+            'cache_salt',
+            'metadata',
+            'x',
+          ),
           tie('value'),
           { maxKeys: 8 },
         ),
@@ -245,7 +277,9 @@ describe('decoder properties', () => {
     }));
     const eventArb = fc.oneof(
       value,
-      fc.tuple(fc.constantFrom('BlockStored', 'BlockRemoved', 'AllBlocksCleared'), fc.array(value, { maxLength: 12 })).map(([t, rest]) => [t, ...rest]),
+      fc
+        .tuple(fc.constantFrom('BlockStored', 'BlockRemoved', 'AllBlocksCleared'), fc.array(value, { maxLength: 12 }))
+        .map(([t, rest]) => [t, ...rest]),
     );
     fc.assert(
       fc.property(

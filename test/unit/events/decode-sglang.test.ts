@@ -36,7 +36,12 @@ describe('SGLang', () => {
         cacheSalt: 'salt-9',
       }),
       sglangStored({ blockHashes: new BigUint64Array([3n]), tokenIds: new Uint32Array([5]), blockSize: 1, loraId: 2 }),
-      { type: 'BlockRemoved', blockHashes: new BigUint64Array([9223372036854775808n]), medium: 'EXTERNAL', groupIdx: null },
+      {
+        type: 'BlockRemoved',
+        blockHashes: new BigUint64Array([9223372036854775808n]),
+        medium: 'EXTERNAL',
+        groupIdx: null,
+      },
       { type: 'BlockRemoved', blockHashes: new BigUint64Array([3n]), medium: 'GPU', groupIdx: null },
       { type: 'AllBlocksCleared' },
     ]);
@@ -59,7 +64,14 @@ describe('SGLang', () => {
             cache_salt: 'tenant',
             session_id: 's',
           },
-          { type: 'BlockStored', block_hashes: [78], parent_block_hash: 77, token_ids: [], block_size: 0, metadata: { cache_salt: 'm' } },
+          {
+            type: 'BlockStored',
+            block_hashes: [78],
+            parent_block_hash: 77,
+            token_ids: [],
+            block_size: 0,
+            metadata: { cache_salt: 'm' },
+          },
           { type: 'BlockRemoved', block_hashes: [77] },
         ],
       }),
@@ -82,7 +94,10 @@ describe('SGLang', () => {
   });
 
   it('does not read vLLM-only fields: position 7 is cache_salt, not lora_name', () => {
-    const batch = decodeEventBatch(pack([0, [['BlockStored', [1], null, [], 0, null, null, 'salt', 'sess', [[1]]]]]), 'sglang');
+    const batch = decodeEventBatch(
+      pack([0, [['BlockStored', [1], null, [], 0, null, null, 'salt', 'sess', [[1]]]]]),
+      'sglang',
+    );
     expect((batch.events[0] as BlockStoredEvent).loraName).toBeNull();
     expect((batch.events[0] as BlockStoredEvent).extraKeys).toBeNull();
     expect((batch.events[0] as BlockStoredEvent).cacheSalt).toBe('salt');
@@ -94,7 +109,14 @@ describe('SGLang', () => {
         0,
         [
           ['BlockStored', [1], null, [], 0, null, null, 5],
-          { type: 'BlockStored', block_hashes: [1], parent_block_hash: null, token_ids: [], block_size: 0, metadata: { cache_salt: 1 } },
+          {
+            type: 'BlockStored',
+            block_hashes: [1],
+            parent_block_hash: null,
+            token_ids: [],
+            block_size: 0,
+            metadata: { cache_salt: 1 },
+          },
         ],
       ]),
       'sglang',
@@ -106,7 +128,12 @@ describe('SGLang', () => {
         field: 'events[0].cache_salt',
         message: 'expected string, {cache_salt} map or nil, got int (5)',
       },
-      { reason: 'bad_field_type', eventIndex: 1, field: 'events[1].metadata.cache_salt', message: 'expected string or nil, got int (1)' },
+      {
+        reason: 'bad_field_type',
+        eventIndex: 1,
+        field: 'events[1].metadata.cache_salt',
+        message: 'expected string or nil, got int (1)',
+      },
     ]);
   });
 

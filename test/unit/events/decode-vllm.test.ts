@@ -199,7 +199,11 @@ describe('extra_keys', () => {
   it('rejects unknown item shapes with the item path', () => {
     const cases: [unknown[], string, string][] = [
       [[['a', { x: 1 }]], 'events[0].extra_keys[0][1]', 'expected [string, int], string, int or bytes, got map'],
-      [[['a', ['b', 1, 2]]], 'events[0].extra_keys[0][1]', 'expected [string, int], string, int or bytes, got array of 3'],
+      [
+        [['a', ['b', 1, 2]]],
+        'events[0].extra_keys[0][1]',
+        'expected [string, int], string, int or bytes, got array of 3',
+      ],
       [[[[1, 2]]], 'events[0].extra_keys[0][0]', 'expected [string, int], string, int or bytes, got array of 2'],
       [[[['img', 'x']]], 'events[0].extra_keys[0][0][1]', 'expected int offset, got string'],
       [[[['img', 0.5]]], 'events[0].extra_keys[0][0][1]', 'expected int offset, got float (0.5)'],
@@ -208,11 +212,32 @@ describe('extra_keys', () => {
       [['abc'], 'events[0].extra_keys[0]', 'expected array or nil, got string'],
     ];
     for (const [extraKeys, field, message] of cases) {
-      expect(decodeExtras(extraKeys, [1]).issues).toStrictEqual([{ reason: 'bad_extra_keys', eventIndex: 0, field, message }]);
+      expect(decodeExtras(extraKeys, [1]).issues).toStrictEqual([
+        { reason: 'bad_extra_keys', eventIndex: 0, field, message },
+      ]);
     }
-    const notAList = decodeEventBatch(pack([0, [{ type: 'BlockStored', block_hashes: [1], parent_block_hash: null, token_ids: [], block_size: 0, extra_keys: 'x' }]]));
+    const notAList = decodeEventBatch(
+      pack([
+        0,
+        [
+          {
+            type: 'BlockStored',
+            block_hashes: [1],
+            parent_block_hash: null,
+            token_ids: [],
+            block_size: 0,
+            extra_keys: 'x',
+          },
+        ],
+      ]),
+    );
     expect(notAList.issues).toStrictEqual([
-      { reason: 'bad_extra_keys', eventIndex: 0, field: 'events[0].extra_keys', message: 'expected array or nil, got string' },
+      {
+        reason: 'bad_extra_keys',
+        eventIndex: 0,
+        field: 'events[0].extra_keys',
+        message: 'expected array or nil, got string',
+      },
     ]);
   });
 });
@@ -233,20 +258,43 @@ describe('BlockRemoved and AllBlocksCleared', () => {
     expect(batch.issues).toStrictEqual([]);
     expect(batch.events).toStrictEqual([
       { type: 'BlockRemoved', blockHashes: new BigUint64Array([18446744073709551615n]), medium: 'GPU', groupIdx: null },
-      { type: 'BlockRemoved', blockHashes: new BigUint64Array([1n, 2n]), medium: 'CPU_PINNED', groupIdx: 3, locality: 'LOCAL', ownership: 'tier-2' },
-      { type: 'BlockRemoved', blockHashes: new BigUint64Array([18446744073709551615n]), medium: 'STORAGE_REMOTE', groupIdx: null, locality: 'REMOTE', ownership: 'y' },
+      {
+        type: 'BlockRemoved',
+        blockHashes: new BigUint64Array([1n, 2n]),
+        medium: 'CPU_PINNED',
+        groupIdx: 3,
+        locality: 'LOCAL',
+        ownership: 'tier-2',
+      },
+      {
+        type: 'BlockRemoved',
+        blockHashes: new BigUint64Array([18446744073709551615n]),
+        medium: 'STORAGE_REMOTE',
+        groupIdx: null,
+        locality: 'REMOTE',
+        ownership: 'y',
+      },
       { type: 'BlockRemoved', blockHashes: new BigUint64Array([7n]), medium: 'CPU', groupIdx: 0 },
     ]);
   });
 
   it('AllBlocksCleared in both forms', () => {
-    const batch = decodeEventBatch(pack([0, [['AllBlocksCleared'], { type: 'AllBlocksCleared' }, ['AllBlocksCleared', 'x']]]));
-    expect(batch.events).toStrictEqual([{ type: 'AllBlocksCleared' }, { type: 'AllBlocksCleared' }, { type: 'AllBlocksCleared' }]);
+    const batch = decodeEventBatch(
+      pack([0, [['AllBlocksCleared'], { type: 'AllBlocksCleared' }, ['AllBlocksCleared', 'x']]]),
+    );
+    expect(batch.events).toStrictEqual([
+      { type: 'AllBlocksCleared' },
+      { type: 'AllBlocksCleared' },
+      { type: 'AllBlocksCleared' },
+    ]);
   });
 
   it('an unknown tag is skipped and counted; the rest of the batch applies', () => {
     const batch = decodeEventBatch(
-      pack([0, [['BlockRemoved', [1]], ['BlockInactive', [2]], { type: 'BlockTransferred', x: 1 }, ['BlockRemoved', [3]]]]),
+      pack([
+        0,
+        [['BlockRemoved', [1]], ['BlockInactive', [2]], { type: 'BlockTransferred', x: 1 }, ['BlockRemoved', [3]]],
+      ]),
     );
     expect(batch.events).toStrictEqual([
       { type: 'BlockRemoved', blockHashes: new BigUint64Array([1n]), medium: 'GPU', groupIdx: null },
@@ -254,7 +302,12 @@ describe('BlockRemoved and AllBlocksCleared', () => {
     ]);
     expect(batch.issues).toStrictEqual([
       { reason: 'unknown_tag', eventIndex: 1, field: 'events[1].type', message: 'unknown event tag "BlockInactive"' },
-      { reason: 'unknown_tag', eventIndex: 2, field: 'events[2].type', message: 'unknown event tag "BlockTransferred"' },
+      {
+        reason: 'unknown_tag',
+        eventIndex: 2,
+        field: 'events[2].type',
+        message: 'unknown event tag "BlockTransferred"',
+      },
     ]);
   });
 });

@@ -10,12 +10,17 @@ const quiet = { warn: () => undefined, info: () => undefined };
 async function server(body: () => string) {
   const http = createServer((_req, res) => res.end(body()));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, close: () => new Promise((r) => (http.closeAllConnections(), http.close(r))) };
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => (http.closeAllConnections(), http.close(r))),
+  };
 }
 
 describe('DiscoveryPoller', () => {
   it('counts a failing apply as apply_failed, keeps polling, backs off exponentially up to the cap, and resets on success', async () => {
-    const http = await server(() => '[{"data_parallel_rank":0,"endpoint":"tcp://*:5557","replay_endpoint":null,"topic":""}]');
+    const http = await server(
+      () => '[{"data_parallel_rank":0,"endpoint":"tcp://*:5557","replay_endpoint":null,"topic":""}]',
+    );
     const counters = newDiscoveryCounters();
     let fail = true;
     const applied: unknown[] = [];
@@ -40,7 +45,11 @@ describe('DiscoveryPoller', () => {
       // 10 ms × 2^n after n failures in a row, capped at 80.
       for (const [failures, delay] of seen) expect(delay).toBe(Math.min(80, 10 * 2 ** failures));
       expect(seen.at(-1)![1]).toBe(80);
-      expect(poller.status()).toMatchObject({ state: 'failing', lastError: 'apply_failed: Error: socket would not open', sources: [] });
+      expect(poller.status()).toMatchObject({
+        state: 'failing',
+        lastError: 'apply_failed: Error: socket would not open',
+        sources: [],
+      });
       fail = false;
       await waitFor(() => applied.length > 0, 'a good poll');
       expect(applied[0]).toEqual([{ rank: 0, endpoint: 'tcp://127.0.0.1:5557', replay: null, topic: '' }]);
@@ -61,7 +70,13 @@ describe('DiscoveryPoller', () => {
     const http = await server(() => '[]');
     await http.close(); // the port is free again: nothing answers
     const counters = newDiscoveryCounters();
-    const poller = new DiscoveryPoller(http.url, { intervalMs: 10, timeoutMs: 500, maxBackoffMs: 20, maxBodyBytes: 1024, maxSources: 4 }, async () => undefined, counters, quiet);
+    const poller = new DiscoveryPoller(
+      http.url,
+      { intervalMs: 10, timeoutMs: 500, maxBackoffMs: 20, maxBodyBytes: 1024, maxSources: 4 },
+      async () => undefined,
+      counters,
+      quiet,
+    );
     poller.start();
     try {
       await waitFor(() => (counters.polls.connect_error ?? 0) >= 1, 'connect_error');

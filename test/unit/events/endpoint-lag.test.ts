@@ -13,7 +13,8 @@ function pipelineAt(clock: () => number) {
   return new EventPipeline(ingestor, { warn: () => undefined, info: () => undefined }, { clock });
 }
 
-const lagOf = (p: EventPipeline, identity: string) => p.listEndpoints().find((e) => e.identity === identity)!.lagSeconds;
+const lagOf = (p: EventPipeline, identity: string) =>
+  p.listEndpoints().find((e) => e.identity === identity)!.lagSeconds;
 
 /**
  * Issue 17, bug 8: a recording replayed today carries last year's publisher timestamps, and endpoint_lag_seconds

@@ -5,7 +5,11 @@ import type { ExtraKeyItem } from '../../../src/events/types.js';
 const mm = (identifier: string, offset: number): ExtraKeyItem => ({ kind: 'mm', identifier, offset });
 const str = (value: string): ExtraKeyItem => ({ kind: 'string', value });
 
-function input(extraKeys: (ExtraKeyItem[] | null)[], engineBlockSize: number, over: Partial<SpreadInput> = {}): SpreadInput {
+function input(
+  extraKeys: (ExtraKeyItem[] | null)[],
+  engineBlockSize: number,
+  over: Partial<SpreadInput> = {},
+): SpreadInput {
   return {
     carried: [],
     carriedTokens: 0,
@@ -34,11 +38,7 @@ describe('spreadExtraFeatures', () => {
 
   it('merges engine blocks into a larger canonical block, each item once, salt last', () => {
     // 16-token engine blocks, B = 64: image 1 spans engine blocks 0–1, image 2 starts in block 2.
-    const r = spreadExtraFeatures(
-      input([[mm('a', 4), str('salt')], [mm('a', -12)], [mm('b', 3)], null], 16),
-      1,
-      64,
-    );
+    const r = spreadExtraFeatures(input([[mm('a', 4), str('salt')], [mm('a', -12)], [mm('b', 3)], null], 16), 1, 64);
     expect(r.blocks).toEqual([['a', 'b', 'salt']]);
   });
 
@@ -57,7 +57,11 @@ describe('spreadExtraFeatures', () => {
 
   it('applies carried leftover features to the block they complete', () => {
     const r = spreadExtraFeatures(
-      input([[mm('x', -12)], null], 16, { chainStart: false, carried: [{ start: 20, end: 32, ids: ['x'], itemStarts: [20] }], carriedTokens: 32 }),
+      input([[mm('x', -12)], null], 16, {
+        chainStart: false,
+        carried: [{ start: 20, end: 32, ids: ['x'], itemStarts: [20] }],
+        carriedTokens: 32,
+      }),
       1,
       64,
     );

@@ -15,13 +15,22 @@ describe.each(['fleet-mixed', 'offload-pressure'])('fixture recording %s, fed in
     expect(messages).toHaveLength(expected.messages);
     const tiers = new TierRegistry();
     const index = new MemoryIndex({ tiers });
-    const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: expected.blockSize, hashSeed: expected.hashSeed }), writer: index, tiers });
+    const ingestor = new Ingestor({
+      hasher: new BlockHasher({ blockSize: expected.blockSize, hashSeed: expected.hashSeed }),
+      writer: index,
+      tiers,
+    });
     const pipeline = new EventPipeline(ingestor, quiet);
     await playIntoPipeline(pipeline, messages);
     expect(await observedState(index, expected)).toEqual(expectedView(expected));
     expect(pipeline.counters.restarts).toBe(expected.counters.restarts);
     expect(ingestor.counters.clearedEvents).toBe(expected.counters.clearedEvents);
     expect(pipeline.counters.applied).toBe(expected.messages);
-    expect([pipeline.counters.sequenceGaps, pipeline.counters.lostBatches, ingestor.counters.parentUnknown, ingestor.counters.offloadUnknown]).toEqual([0, 0, 0, 0]);
+    expect([
+      pipeline.counters.sequenceGaps,
+      pipeline.counters.lostBatches,
+      ingestor.counters.parentUnknown,
+      ingestor.counters.offloadUnknown,
+    ]).toEqual([0, 0, 0, 0]);
   });
 });

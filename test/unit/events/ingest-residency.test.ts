@@ -16,17 +16,28 @@ function setup() {
   const tiers = new TierRegistry();
   const index = new MemoryIndex({ tiers, shards: 4 });
   const residency = new EncoderResidency({ cacheEntries: 16, ttlMs: 0 });
-  const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer: index, tiers, residency });
+  const ingestor = new Ingestor({
+    hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }),
+    writer: index,
+    tiers,
+    residency,
+  });
   return { index, residency, ingestor };
 }
 
 describe('imageIdentifiers: the images of an event extra_keys', () => {
   it('takes [id, offset] items once each, in wire order', () => {
-    expect(imageIdentifiers([[mm('img1', 4)], [mm('img1', -12), mm('img2', 9)], null], null, true)).toEqual(['img1', 'img2']);
+    expect(imageIdentifiers([[mm('img1', 4)], [mm('img1', -12), mm('img2', 9)], null], null, true)).toEqual([
+      'img1',
+      'img2',
+    ]);
   });
 
   it('leaves out the LoRA name, int LoRA ids, prompt-embeds bytes and the cache salt', () => {
-    const keys = [[str('sql'), loraId(3), embeds('00ff'), mm('img1', 4), str('tenant-salt')], [str('sql'), mm('img1', -12)]];
+    const keys = [
+      [str('sql'), loraId(3), embeds('00ff'), mm('img1', 4), str('tenant-salt')],
+      [str('sql'), mm('img1', -12)],
+    ];
     expect(imageIdentifiers(keys, 'sql', true)).toEqual(['img1']);
     // Not a chain start: block 0's trailing bare string is not a salt but a (≤ 0.18) identifier.
     expect(imageIdentifiers(keys, 'sql', false)).toEqual(['img1', 'tenant-salt']);

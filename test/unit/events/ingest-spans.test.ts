@@ -23,7 +23,7 @@ describe('ingest: canonical blocks made of several engine blocks (peer vectors)'
   // llm-d's TestCanonicalEviction_Eager (llm-d/llm-d-kv-cache, pkg/kvevents pool canonical-block tests):
   // canonical block 64, 128 tokens [1..128] stored as 8 engine keys 100..107 of 16 tokens, parent nil, on pod-a;
   // removing engine key 100 evicts canonical key 0 (1 of its 4 engine blocks gone) and leaves canonical key 1.
-  it("llm-d TestCanonicalEviction_Eager: removing one engine block of four leaves 0 matched blocks", async () => {
+  it('llm-d TestCanonicalEviction_Eager: removing one engine block of four leaves 0 matched blocks', async () => {
     const t = setup(64);
     const engineKeys = [100, 101, 102, 103, 104, 105, 106, 107];
     t.ingestor.applySync('pod-a', 'test-model', [stored(engineKeys, null, seq(128), 16)]);
@@ -38,7 +38,9 @@ describe('ingest: canonical blocks made of several engine blocks (peer vectors)'
     expect(await scoreOf(canonical)).toBe(0);
     // Canonical key 0 is gone, canonical key 1 still has pod-a (its four engine blocks are all held).
     expect(await scoreOf(canonical.subarray(0, 1))).toBe(0);
-    expect((await t.index.lookup(canonical.subarray(1, 2))).map((m) => [m.endpoint, m.matchedBlocks])).toEqual([['pod-a', 1]]);
+    expect((await t.index.lookup(canonical.subarray(1, 2))).map((m) => [m.endpoint, m.matchedBlocks])).toEqual([
+      ['pod-a', 1],
+    ]);
     expect(t.index.entriesOf('pod-a')).toBe(1);
     // The other three engine blocks of canonical block 0 are still known (their removal is exact, not "unknown").
     t.ingestor.applySync('pod-a', 'test-model', [removed([101, 102, 103])]);
@@ -122,7 +124,9 @@ describe('ingest: span rule against a model engine (seeded property)', () => {
               const got = match ? [...match.tierMasks.subarray(0, match.matchedBlocks)] : [];
               const want = model.expected(e, p);
               if (got.join() !== want.join()) {
-                throw new Error(`seed run ${run} step ${step} ep ${e} prompt ${p}: index ${JSON.stringify(got)} model ${JSON.stringify(want)}`);
+                throw new Error(
+                  `seed run ${run} step ${step} ep ${e} prompt ${p}: index ${JSON.stringify(got)} model ${JSON.stringify(want)}`,
+                );
               }
             }
           }

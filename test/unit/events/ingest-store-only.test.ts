@@ -13,7 +13,9 @@ function setup(blockSize = 16, defaultStoreBound: StoreBound | null = null) {
   const ingestor = new Ingestor({ hasher, writer: index, tiers, defaultStoreBound, clock: () => now });
   /** Which of the prompt's canonical blocks the endpoint holds (any tier), block by block. */
   const heldBlocks = (endpoint: string, tokens: number[]) =>
-    [...hasher.keysFor('m', tokens)].map((k) => index.lookupSync(BigUint64Array.of(k), { candidates: [endpoint] }).length);
+    [...hasher.keysFor('m', tokens)].map(
+      (k) => index.lookupSync(BigUint64Array.of(k), { candidates: [endpoint] }).length,
+    );
   return { index, ingestor, heldBlocks, advance: (ms: number) => (now += ms) };
 }
 
@@ -29,7 +31,9 @@ describe('ingest: group_idx > 0 without kv_cache_spec_kind', () => {
     expect(t.index.entriesOf('a')).toBe(0);
     expect(t.ingestor.engineKeyCount('a')).toBe(0);
     t.ingestor.applySync('a', 'm', [stored([1, 2], null, seq(32), 16, { groupIdx: 0 })]);
-    t.ingestor.applySync('b', 'm', [stored([1, 2], null, seq(32), 16, { groupIdx: 1, kvCacheSpecKind: 'full_attention' })]);
+    t.ingestor.applySync('b', 'm', [
+      stored([1, 2], null, seq(32), 16, { groupIdx: 1, kvCacheSpecKind: 'full_attention' }),
+    ]);
     expect(t.index.entriesOf('a')).toBe(2);
     expect(t.index.entriesOf('b')).toBe(2);
     expect(t.ingestor.counters.groupWithoutKind).toBe(2);
@@ -106,7 +110,10 @@ describe('ingest: key-only removals of lower-tier chunks (vLLM RFC 49413)', () =
   // its last block's hash only (vllm-project/vllm#49413; Dynamo expands them the same way, ai-dynamo/dynamo#11930).
   it('a removal naming only the chunk key releases every block of the chunk on that tier', () => {
     const t = setup();
-    t.ingestor.applySync('a', 'm', [stored([1, 2, 3, 4], null, seq(64), 16), stored([1, 2, 3, 4], null, seq(64), 16, { medium: 'CPU' })]);
+    t.ingestor.applySync('a', 'm', [
+      stored([1, 2, 3, 4], null, seq(64), 16),
+      stored([1, 2, 3, 4], null, seq(64), 16, { medium: 'CPU' }),
+    ]);
     expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 4, CPU: 4 });
     t.ingestor.applySync('a', 'm', [removed([4], 'CPU')]);
     expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 4 });
@@ -118,7 +125,11 @@ describe('ingest: key-only removals of lower-tier chunks (vLLM RFC 49413)', () =
   it('a block-wise removal of a chunk is applied as it is; placeholder stores (older offload shape) are not chunks', () => {
     const t = setup();
     const cpu = { medium: 'CPU' };
-    t.ingestor.applySync('a', 'm', [stored([1, 2, 3, 4], null, seq(64), 16), stored([1, 2], null, seq(32), 16, cpu), stored([3, 4], 2, seq(32, 33), 16, cpu)]);
+    t.ingestor.applySync('a', 'm', [
+      stored([1, 2, 3, 4], null, seq(64), 16),
+      stored([1, 2], null, seq(32), 16, cpu),
+      stored([3, 4], 2, seq(32, 33), 16, cpu),
+    ]);
     // Removing 3 and 4 together lists the chunk's other block: block-wise, no expansion, nothing counted unknown.
     t.ingestor.applySync('a', 'm', [removed([3, 4], 'CPU')]);
     expect(t.index.endpointEntriesSync('a')).toEqual({ GPU: 4, CPU: 2 });
@@ -145,14 +156,22 @@ describe('ingest: key-only removals of lower-tier chunks (vLLM RFC 49413)', () =
 
 describe('endpoint spec: max_blocks / ttl', () => {
   it('parses both forms; the bound needs the identity it applies to; bad values name the option', () => {
-    expect(parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=100000;ttl=600').storeBound).toEqual({ maxBlocks: 100_000, ttlMs: 600_000 });
-    expect(parseEndpointSpec({ address: 'tcp://10.0.0.5:5557', endpoint: '10.0.0.5:8000', ttlSeconds: 1.5 }).storeBound).toEqual({ maxBlocks: null, ttlMs: 1500 });
+    expect(
+      parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=100000;ttl=600').storeBound,
+    ).toEqual({ maxBlocks: 100_000, ttlMs: 600_000 });
+    expect(
+      parseEndpointSpec({ address: 'tcp://10.0.0.5:5557', endpoint: '10.0.0.5:8000', ttlSeconds: 1.5 }).storeBound,
+    ).toEqual({ maxBlocks: null, ttlMs: 1500 });
     // Re-validating a parsed spec keeps its bound.
     const parsed = parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=7');
     expect(parseEndpointSpec({ ...parsed })).toEqual(parsed);
     expect(parseEndpointSpec('tcp://10.0.0.5:5557')).not.toHaveProperty('storeBound');
-    expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;max_blocks=10')).toThrow(/max_blocks\/ttl need endpoint=<host>:<port>/);
-    expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=0')).toThrow(/max_blocks must be an integer 1..1000000000, got 0/);
+    expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;max_blocks=10')).toThrow(
+      /max_blocks\/ttl need endpoint=<host>:<port>/,
+    );
+    expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;max_blocks=0')).toThrow(
+      /max_blocks must be an integer 1..1000000000, got 0/,
+    );
     expect(() => parseEndpointSpec('tcp://10.0.0.5:5557;endpoint=10.0.0.5:8000;ttl=abc')).toThrow(EndpointSpecError);
   });
 });
@@ -162,7 +181,11 @@ describe('ingest: saturated counts', () => {
     const t = setup();
     t.ingestor.setStoreBound('a', { maxBlocks: 1, ttlMs: null });
     const again = stored([1], null, seq(16), 16);
-    t.ingestor.applySync('a', 'm', Array.from({ length: 300 }, () => again));
+    t.ingestor.applySync(
+      'a',
+      'm',
+      Array.from({ length: 300 }, () => again),
+    );
     t.ingestor.applySync('a', 'm', [stored([2], 1, seq(16, 17), 16)]);
     expect(t.ingestor.engineKeyCount('a')).toBe(1);
     expect(t.heldBlocks('a', seq(32))).toEqual([0, 1]);

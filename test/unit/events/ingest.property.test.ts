@@ -28,8 +28,19 @@ type Op =
 // A tiny alphabet and short blocks make repeated prefixes (duplicate stores, re-removals, re-parenting) common.
 const block = fc.array(fc.integer({ min: 0, max: 1 }), { minLength: BS, maxLength: BS });
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('store' as const), ep: fc.nat(1), from: fc.nat(12), blocks: fc.array(block, { minLength: 1, maxLength: 3 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('remove' as const), ep: fc.nat(1), pick: fc.nat(12), tier: fc.nat(1) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('store' as const),
+      ep: fc.nat(1),
+      from: fc.nat(12),
+      blocks: fc.array(block, { minLength: 1, maxLength: 3 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('remove' as const), ep: fc.nat(1), pick: fc.nat(12), tier: fc.nat(1) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('offload' as const), ep: fc.nat(1), pick: fc.nat(50) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const), ep: fc.nat(1) }) },
 );
@@ -50,7 +61,7 @@ describe('ingest agrees with a naive model (property)', () => {
           const id = `${ep}|${prefix.join(',')}`;
           let k = engineKeyOf.get(id);
           if (k === undefined) {
-            k = BigInt(engineKeyOf.size + 1) * 0x9e3779b97f4a7c15n & 0xffffffffffffffffn;
+            k = (BigInt(engineKeyOf.size + 1) * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
             engineKeyOf.set(id, k);
             prefixOf.set(k, prefix);
           }

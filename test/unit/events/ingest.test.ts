@@ -16,7 +16,12 @@ function setup(blockSize = 16) {
   const ingestor = new Ingestor({ hasher, writer: index, tiers });
   const scorer = new Scorer(index, tiers);
   /** Matched blocks per candidate for a prompt, through the read path's own hashing. */
-  const match = async (tokens: number[], candidates = [A, B], model = MODEL, extras: readonly BlockExtra[] | null = null) => {
+  const match = async (
+    tokens: number[],
+    candidates = [A, B],
+    model = MODEL,
+    extras: readonly BlockExtra[] | null = null,
+  ) => {
     const result = await scorer.score(hasher.keysFor(model, tokens, extras), { candidates });
     return Object.fromEntries(result.scores.map((s) => [s.endpoint, s.matchedBlocks]));
   };
@@ -168,7 +173,11 @@ describe('ingest: dual-key rules', () => {
 
   it('hashes a LoRA chain from the adapter name, so it never matches the base model', async () => {
     t.ingestor.applySync(A, MODEL, [
-      stored([1, 2], null, seq(32), 16, { loraName: 'sql-adapter', loraId: 1, extraKeys: [[str('sql-adapter')], [str('sql-adapter')]] }),
+      stored([1, 2], null, seq(32), 16, {
+        loraName: 'sql-adapter',
+        loraId: 1,
+        extraKeys: [[str('sql-adapter')], [str('sql-adapter')]],
+      }),
     ]);
     expect(await t.match(seq(32))).toEqual({ [A]: 0, [B]: 0 });
     expect(await t.match(seq(32), [A, B], 'sql-adapter')).toEqual({ [A]: 2, [B]: 0 });
@@ -245,7 +254,13 @@ describe('ingest: chain anchors (for writers that place keys by chain)', () => {
       ['remove', 1, 1],
       ['remove', 2, 2],
     ]);
-    expect(t.calls.map((c) => c.keys)).toEqual([[keys[0]], [keys[1]], keys.slice(2, 302), [keys[301]], [keys[0], keys[1]]]);
+    expect(t.calls.map((c) => c.keys)).toEqual([
+      [keys[0]],
+      [keys[1]],
+      keys.slice(2, 302),
+      [keys[301]],
+      [keys[0], keys[1]],
+    ]);
     expect(t.calls.every((c) => c.anchors.every((a) => a === keys[0]))).toBe(true);
   });
 

@@ -24,7 +24,10 @@ describe('lists of unsigned ints in event fields are packed', () => {
   });
 
   it('the same values whether a list ends the payload or has more bytes after it (the fast loop reads 4 bytes ahead)', () => {
-    const values = Array.from({ length: 200 }, (_, i) => [i % 128, 128 + (i % 128), 256 + i * 97, 65_536 + i * 9_973, 0xffff_ffff][i % 5]);
+    const values = Array.from(
+      { length: 200 },
+      (_, i) => [i % 128, 128 + (i % 128), 256 + i * 97, 65_536 + i * 9_973, 0xffff_ffff][i % 5],
+    );
     const last = encode([0, [['Tag', values]]]);
     const middle = encode([0, [['Tag', values, 'after', 'x'.repeat(40)]], 0]);
     expect(Array.from(fieldOf(last) as Uint32Array)).toEqual(values);
@@ -35,7 +38,9 @@ describe('lists of unsigned ints in event fields are packed', () => {
       bad[at] = -5;
       expect(fieldOf(encode([0, [['Tag', bad, 'after']], 0]))).toEqual(bad);
       bad[at] = 2 ** 40;
-      const wide = fieldOf(encode([0, [['Tag', bad.map((v, i) => (i === at ? BigInt(v) : v)), 'after']], 0], { useBigInt64: true }));
+      const wide = fieldOf(
+        encode([0, [['Tag', bad.map((v, i) => (i === at ? BigInt(v) : v)), 'after']], 0], { useBigInt64: true }),
+      );
       expect(wide).toBeInstanceOf(BigUint64Array);
       expect(Array.from(wide as BigUint64Array)).toEqual(bad.map(BigInt));
     }
@@ -69,7 +74,9 @@ describe('lists of unsigned ints in event fields are packed', () => {
     expect(readMsgpack(pack([0, [[1, 2]]]))).toEqual([0, [[1, 2]]]);
     const deeper = readMsgpack(pack([0, [['Tag', [[1, 2]]]]])) as unknown[][];
     expect((deeper[1][0] as unknown[])[1]).toEqual([[1, 2]]);
-    const map = readMsgpack(pack({ ts: 0, events: [{ type: 'Tag', token_ids: [3, 4] }] })) as { events: { token_ids: unknown }[] };
+    const map = readMsgpack(pack({ ts: 0, events: [{ type: 'Tag', token_ids: [3, 4] }] })) as {
+      events: { token_ids: unknown }[];
+    };
     expect(map.events[0].token_ids).toEqual(Uint32Array.of(3, 4));
   });
 
@@ -90,7 +97,10 @@ describe('lists of unsigned ints in event fields are packed', () => {
   it('a long list that turns out not to be packable leaves no buffer of its size behind (later lists use the usual slab)', () => {
     const slabBytes = (fieldOf(asField([1, 2, 3])) as Uint32Array).buffer.byteLength;
     expect(slabBytes).toBe(4 * 65_536);
-    for (const bad of [[2n ** 40n, ...new Array(100_000).fill(null)], [...new Array(100_000).fill(7), 2n ** 40n, null]]) {
+    for (const bad of [
+      [2n ** 40n, ...new Array(100_000).fill(null)],
+      [...new Array(100_000).fill(7), 2n ** 40n, null],
+    ]) {
       const field = fieldOf(encode([0, [['Tag', bad]], 0], { useBigInt64: true })) as unknown[];
       expect([Array.isArray(field), field.length]).toEqual([true, bad.length]);
       expect((fieldOf(asField([4, 5])) as Uint32Array).buffer.byteLength).toBe(slabBytes);

@@ -6,7 +6,9 @@ import { VLLM_ENDPOINT } from '../../../scripts/make-publisher-recordings.js';
 /** `kv-indexer replay FILE --in-process` shows each endpoint's placement (locality, ownership) and refused events. */
 describe('recordings expose locality and ownership', () => {
   it('vllm-storage-locality.kvrec replayed in process', async () => {
-    const { header, messages } = readRecording(new URL('../../../fixtures/recordings/vllm-storage-locality.kvrec', import.meta.url).pathname);
+    const { header, messages } = readRecording(
+      new URL('../../../fixtures/recordings/vllm-storage-locality.kvrec', import.meta.url).pathname,
+    );
     const state = await replayInProcess(messages, header.format, 16, '');
     expect(state.endpoints).toHaveLength(1);
     expect(state.endpoints[0]).toMatchObject({

@@ -3,9 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { encodeHeader, encodeRecord, parseRecording, readRecording, RecordingError, RecordingWriter } from '../../../src/events/recording/format.js';
+import {
+  encodeHeader,
+  encodeRecord,
+  parseRecording,
+  readRecording,
+  RecordingError,
+  RecordingWriter,
+} from '../../../src/events/recording/format.js';
 
-const frames = [Buffer.from('kv@10.0.0.1:8000@m'), Buffer.from([0, 0, 0, 0, 0, 0, 0, 7]), Buffer.from([0x93, 1, 0x90, 0xc0])];
+const frames = [
+  Buffer.from('kv@10.0.0.1:8000@m'),
+  Buffer.from([0, 0, 0, 0, 0, 0, 0, 7]),
+  Buffer.from([0x93, 1, 0x90, 0xc0]),
+];
 
 describe('recording format', () => {
   it('round-trips messages of any frame count, plain and gzip', async () => {
@@ -19,7 +30,9 @@ describe('recording format', () => {
       await w.close();
       const { header, messages } = readRecording(path);
       expect(header).toEqual({ createdAt: '2026-01-01T00:00:00.000Z', source: 'test', format: 'vllm' });
-      expect(messages.map((m) => ({ time: m.time, frames: m.frames.map((f) => Buffer.from(f).toString('hex')) }))).toEqual([
+      expect(
+        messages.map((m) => ({ time: m.time, frames: m.frames.map((f) => Buffer.from(f).toString('hex')) })),
+      ).toEqual([
         { time: 1.5, frames: frames.map((f) => f.toString('hex')) },
         { time: 2.25, frames: [frames[0].toString('hex'), frames[1].toString('hex')] },
         { time: 3, frames: [] },
@@ -33,11 +46,18 @@ describe('recording format', () => {
 
   it('rejects foreign and truncated files', () => {
     expect(() => parseRecording(Buffer.from('hello world, not a recording'))).toThrow(RecordingError);
-    const whole = Buffer.concat([encodeHeader({ createdAt: 'x', source: 's', format: 'vllm' }), encodeRecord({ time: 1, frames })]);
+    const whole = Buffer.concat([
+      encodeHeader({ createdAt: 'x', source: 's', format: 'vllm' }),
+      encodeRecord({ time: 1, frames }),
+    ]);
     expect(parseRecording(whole).messages).toHaveLength(1);
     // A cut record ends the parse: the whole records before it are kept and the cut is reported (issue 17, bug 7).
     const cut = parseRecording(whole.subarray(0, whole.length - 3));
     expect(cut.messages).toHaveLength(0);
-    expect(cut.truncated).toEqual({ atByte: whole.length - encodeRecord({ time: 1, frames }).length, messages: 0, reason: expect.stringMatching(/^truncated record at byte \d+/) });
+    expect(cut.truncated).toEqual({
+      atByte: whole.length - encodeRecord({ time: 1, frames }).length,
+      messages: 0,
+      reason: expect.stringMatching(/^truncated record at byte \d+/),
+    });
   });
 });

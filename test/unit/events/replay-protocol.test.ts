@@ -11,7 +11,8 @@ import {
   REPLAY_END_SEQ,
 } from '../../../src/events/wire/replay-protocol.js';
 
-const bytes = (frames: readonly (Uint8Array | string)[]) => frames.map((f) => (typeof f === 'string' ? Buffer.from(f) : Buffer.from(f)));
+const bytes = (frames: readonly (Uint8Array | string)[]) =>
+  frames.map((f) => (typeof f === 'string' ? Buffer.from(f) : Buffer.from(f)));
 
 describe('replay protocol frames', () => {
   it('request: ["", start_seq as 8 bytes big-endian], read back by the ROUTER', () => {
@@ -37,7 +38,12 @@ describe('replay protocol frames', () => {
     const oldReply = bytes(replayReplyFrames('old', topic, encodeSeq(8n), payload));
     expect(oldReply).toEqual([Buffer.alloc(0), encodeSeq(8n), payload]);
     expect(parseReplyFrames(oldReply)).toEqual({ kind: 'batch', reply: { seq: 8n, payload, topic: null } });
-    expect(bytes(replayEndFrames('new', topic))).toEqual([Buffer.alloc(0), Buffer.from(topic), Buffer.alloc(8, 0xff), Buffer.alloc(0)]);
+    expect(bytes(replayEndFrames('new', topic))).toEqual([
+      Buffer.alloc(0),
+      Buffer.from(topic),
+      Buffer.alloc(8, 0xff),
+      Buffer.alloc(0),
+    ]);
     expect(bytes(replayEndFrames('old', topic))).toEqual([Buffer.alloc(0), Buffer.alloc(8, 0xff), Buffer.alloc(0)]);
     expect(parseReplyFrames(bytes(replayEndFrames('new', topic)))).toEqual({ kind: 'end' });
     expect(parseReplyFrames(bytes(replayEndFrames('old', topic)))).toEqual({ kind: 'end' });

@@ -30,7 +30,10 @@ describe('sequence rules per (endpoint, rank)', () => {
 describe('replay reply layouts', () => {
   const payload = Buffer.from([0x93, 0x00, 0x90, 0xc0]);
   it('reads the old layout [seq, payload] with and without the delimiter', () => {
-    expect(parseReplyFrames([Buffer.alloc(0), seq(5), payload])).toEqual({ kind: 'batch', reply: { seq: 5n, payload, topic: null } });
+    expect(parseReplyFrames([Buffer.alloc(0), seq(5), payload])).toEqual({
+      kind: 'batch',
+      reply: { seq: 5n, payload, topic: null },
+    });
     expect(parseReplyFrames([seq(6), payload])).toEqual({ kind: 'batch', reply: { seq: 6n, payload, topic: null } });
   });
   it('reads the new layout [topic, seq, payload]', () => {

@@ -20,7 +20,9 @@ describe('vLLM publisher simulator', () => {
     e.serve({ tokens: tokens(14) });
     const [second] = e.takeEvents();
     expect(second.type === 'BlockStored' && second.hashes.length).toBe(1);
-    expect(second.type === 'BlockStored' && hashToUint64(second.parent!)).toBe(e.blocksOf({ tokens: tokens(8) })[1].key);
+    expect(second.type === 'BlockStored' && hashToUint64(second.parent!)).toBe(
+      e.blocksOf({ tokens: tokens(8) })[1].key,
+    );
   });
 
   it('evicts least recently used blocks, offloading to CPU before the GPU removal', () => {
@@ -56,10 +58,20 @@ describe('vLLM publisher simulator', () => {
         expect(ev.type).toBe('BlockStored');
         if (ev.type !== 'BlockStored') return;
         expect(ev.loraName).toBe('ad');
-        expect([...ev.blockHashes]).toEqual(e.blocksOf({ tokens: tokens(12), loraName: 'ad', items: [{ identifier: 'img', offset: 2, length: 4 }] }).map((b) => b.key));
+        expect([...ev.blockHashes]).toEqual(
+          e
+            .blocksOf({ tokens: tokens(12), loraName: 'ad', items: [{ identifier: 'img', offset: 2, length: 4 }] })
+            .map((b) => b.key),
+        );
         expect(ev.extraKeys).toEqual([
-          [{ kind: 'string', value: 'ad' }, { kind: 'mm', identifier: 'img', offset: 2 }],
-          [{ kind: 'string', value: 'ad' }, { kind: 'mm', identifier: 'img', offset: -2 }],
+          [
+            { kind: 'string', value: 'ad' },
+            { kind: 'mm', identifier: 'img', offset: 2 },
+          ],
+          [
+            { kind: 'string', value: 'ad' },
+            { kind: 'mm', identifier: 'img', offset: -2 },
+          ],
           [{ kind: 'string', value: 'ad' }],
         ]);
       }
@@ -70,7 +82,10 @@ describe('vLLM publisher simulator', () => {
     for (const name of Object.keys(SCENARIOS)) {
       const s = runScenario(name);
       const file = gunzipSync(readFileSync(new URL(`${name}.kvrec.gz`, RECORDINGS)));
-      const bytes = Buffer.concat([encodeHeader({ createdAt: '2026-11-21T00:00:00.000Z', ...s.header }), ...s.messages.map(encodeRecord)]);
+      const bytes = Buffer.concat([
+        encodeHeader({ createdAt: '2026-11-21T00:00:00.000Z', ...s.header }),
+        ...s.messages.map(encodeRecord),
+      ]);
       expect(file.equals(bytes)).toBe(true);
       const expected = JSON.parse(readFileSync(new URL(`${name}.expected.json`, RECORDINGS), 'utf8'));
       expect(expected).toEqual(JSON.parse(JSON.stringify(s.expected)));

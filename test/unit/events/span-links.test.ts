@@ -46,7 +46,15 @@ function setup() {
   };
   /** A span with request key `key` over the pieces (engine keys, chain order), indexed on the tiers holding them all. */
   const span = (key: number, pieces: number[]) => {
-    const id = spans.create(map, key, 0, 0, 0, pieces.flatMap((p) => [p, 0]), pieces.length);
+    const id = spans.create(
+      map,
+      key,
+      0,
+      0,
+      0,
+      pieces.flatMap((p) => [p, 0]),
+      pieces.length,
+    );
     spans.setIndexed(id, spans.heldEverywhere(map, id));
     return id;
   };

@@ -15,16 +15,22 @@ describe('StreamSequence', () => {
   it('tracks the last applied batch, what comes next, and forgets on restart', () => {
     const s = new StreamSequence();
     const clock = () => 1_000_000;
-    expect([s.last, s.next, s.covers(0n), s.verdict(0n, 1, 10n), s.verdict(3n, 1, 10n)]).toEqual([null, 0n, false, 'first', 'join']);
+    expect([s.last, s.next, s.covers(0n), s.verdict(0n, 1, 10n), s.verdict(3n, 1, 10n)]).toEqual([
+      null,
+      0n,
+      false,
+      'first',
+      'join',
+    ]);
     s.applied(0n, 1_000, 1_000_000, clock);
     s.applied(1n, 1_001, 1_001_000, clock);
     expect([s.last, s.lastTs, s.next, s.covers(1n), s.covers(2n)]).toEqual([1n, 1_001, 2n, true, false]);
-    expect([s.verdict(2n, 1_002, 10n), s.verdict(5n, 1_002, 10n), s.verdict(1n, 1_001, 10n), s.verdict(1n, 1_002, 10n)]).toEqual([
-      'apply',
-      'gap',
-      'duplicate',
-      'restart',
-    ]);
+    expect([
+      s.verdict(2n, 1_002, 10n),
+      s.verdict(5n, 1_002, 10n),
+      s.verdict(1n, 1_001, 10n),
+      s.verdict(1n, 1_002, 10n),
+    ]).toEqual(['apply', 'gap', 'duplicate', 'restart']);
     s.forget();
     expect([s.last, s.lastTs, s.next]).toEqual([null, -Infinity, 0n]);
   });
@@ -56,7 +62,12 @@ describe('StreamSequence', () => {
 describe('Backlog', () => {
   it('drops batches beyond its capacity and remembers the highest dropped seq for the resync', () => {
     const b = new Backlog(2);
-    expect([b.push(batch(0)), b.push(batch(1)), b.push(batch(5)), b.push(batch(3))]).toEqual([true, true, false, false]);
+    expect([b.push(batch(0)), b.push(batch(1)), b.push(batch(5)), b.push(batch(3))]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
     expect([b.length, b.resyncDue]).toEqual([2, true]);
     expect(b.takeResync()).toBe(5n);
     expect([b.resyncDue, b.takeResync()]).toEqual([false, null]);
@@ -87,14 +98,27 @@ describe('EndpointStream status', () => {
     const tiers = new TierRegistry();
     const index = new MemoryIndex({ tiers });
     const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer: index, tiers });
-    const pipeline = new EventPipeline(ingestor, { warn: () => undefined, info: () => undefined }, { format: 'vllm', clock: () => 7_000 });
+    const pipeline = new EventPipeline(
+      ingestor,
+      { warn: () => undefined, info: () => undefined },
+      { format: 'vllm', clock: () => 7_000 },
+    );
     const seq0 = Buffer.alloc(8);
-    const payload = encode([7, [['BlockStored', [1n], null, Array.from({ length: 16 }, (_, t) => t), 16]], null], { useBigInt64: true });
+    const payload = encode([7, [['BlockStored', [1n], null, Array.from({ length: 16 }, (_, t) => t), 16]], null], {
+      useBigInt64: true,
+    });
     pipeline.handle([Buffer.from('kv@10.0.0.9:8000@m'), seq0, Buffer.from(payload)]);
     await pipeline.idle();
     const stream = pipeline.stream('10.0.0.9:8000')!;
     const status = stream.status();
-    expect(status).toMatchObject({ identity: '10.0.0.9:8000', model: 'm', lastSeq: 0n, lastEventAt: 7_000, queued: 0, replaying: false });
+    expect(status).toMatchObject({
+      identity: '10.0.0.9:8000',
+      model: 'm',
+      lastSeq: 0n,
+      lastEventAt: 7_000,
+      queued: 0,
+      replaying: false,
+    });
     expect(status.stats).toMatchObject({ applied: 1, gaps: 0 });
     status.stats.applied = 99;
     status.lastSeq = 5n;

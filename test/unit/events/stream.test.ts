@@ -22,7 +22,13 @@ function setup() {
 describe('per-endpoint stream worker', () => {
   it('applies a long batch in chunks, yielding to the event loop between them, counted as one batch', async () => {
     const { index, ingestor, pipeline } = setup();
-    const events = Array.from({ length: 600 }, (_, i) => ['BlockStored', [BigInt(i + 1)], null, Array.from({ length: 16 }, (_, t) => i * 16 + t), 16]);
+    const events = Array.from({ length: 600 }, (_, i) => [
+      'BlockStored',
+      [BigInt(i + 1)],
+      null,
+      Array.from({ length: 16 }, (_, t) => i * 16 + t),
+      16,
+    ]);
     pipeline.handle([Buffer.from(`kv@${A}@m`), seq8(0), Buffer.from(encode([1, events, null], { useBigInt64: true }))]);
     let appliedWhenTicked = -1;
     setImmediate(() => (appliedWhenTicked = pipeline.stream(A)!.stats.applied));
@@ -34,7 +40,11 @@ describe('per-endpoint stream worker', () => {
   it('keeps endpoints apart: rank identities, models and sequence counters', async () => {
     const { index, pipeline } = setup();
     const batch = (rank: number | null, hash: number) =>
-      Buffer.from(encode([1, [['BlockStored', [BigInt(hash)], null, Array.from({ length: 16 }, (_, t) => t), 16]], rank], { useBigInt64: true }));
+      Buffer.from(
+        encode([1, [['BlockStored', [BigInt(hash)], null, Array.from({ length: 16 }, (_, t) => t), 16]], rank], {
+          useBigInt64: true,
+        }),
+      );
     pipeline.handle([Buffer.from(`kv@${A}@m`), seq8(0), batch(0, 1)]);
     pipeline.handle([Buffer.from(`kv@${A}@m`), seq8(0), batch(1, 2)]);
     pipeline.handle([Buffer.from(`kv@${A}@m`), seq8(1), batch(null, 3)]);
@@ -55,7 +65,11 @@ describe('per-endpoint stream worker', () => {
     const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer: index, tiers });
     const pipeline = new EventPipeline(ingestor, quiet, { format: 'sglang' });
     const tokens = Array.from({ length: 16 }, (_, t) => t);
-    pipeline.handle([Buffer.from(`kv@${A}@m`), seq8(0), Buffer.from(encode([1, [['BlockStored', [-5n], null, tokens, 16]], 1], { useBigInt64: true }))]);
+    pipeline.handle([
+      Buffer.from(`kv@${A}@m`),
+      seq8(0),
+      Buffer.from(encode([1, [['BlockStored', [-5n], null, tokens, 16]], 1], { useBigInt64: true })),
+    ]);
     await pipeline.idle();
     expect(pipeline.listEndpoints().map((e) => [e.identity, e.lastSeq])).toEqual([[`${A}@dp1`, 0n]]);
     expect(index.entriesOf(`${A}@dp1`)).toBe(1);

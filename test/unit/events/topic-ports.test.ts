@@ -10,7 +10,10 @@ import { parseTopic } from '../../../src/events/wire/topic.js';
 describe('topic ports', () => {
   it.each(['65536', '99999', '080', '0', '00080'])('refuses port %s, naming it', (port) => {
     const topic = `kv@10.0.0.1:${port}@m`;
-    expect(parseTopic(topic)).toEqual({ ok: false, reason: `topic "${topic}": port "${port}" is not a port number (1-65535, no leading zero)` });
+    expect(parseTopic(topic)).toEqual({
+      ok: false,
+      reason: `topic "${topic}": port "${port}" is not a port number (1-65535, no leading zero)`,
+    });
   });
 
   it.each([
@@ -20,6 +23,9 @@ describe('topic ports', () => {
     ['[fd00::1]:8000', '[fd00::1]:8000'],
     ['pod-a.svc:8000', 'pod-a.svc:8000'],
   ])('accepts %s', (endpoint, identity) => {
-    expect(parseTopic(`kv@${endpoint}@Qwen/Qwen3-8B`)).toEqual({ ok: true, topic: { endpoint: identity, model: 'Qwen/Qwen3-8B' } });
+    expect(parseTopic(`kv@${endpoint}@Qwen/Qwen3-8B`)).toEqual({
+      ok: true,
+      topic: { endpoint: identity, model: 'Qwen/Qwen3-8B' },
+    });
   });
 });

@@ -8,7 +8,12 @@ const C = '10.0.0.3:8000';
 /** A residency on a hand-driven clock. */
 function setup(options: { cacheEntries?: number; ttlMs?: number; maxEntries?: number } = {}) {
   const clock = { now: 1_000_000 };
-  const r = new EncoderResidency({ cacheEntries: options.cacheEntries ?? 4, ttlMs: options.ttlMs ?? 0, maxEntries: options.maxEntries, clock: () => clock.now });
+  const r = new EncoderResidency({
+    cacheEntries: options.cacheEntries ?? 4,
+    ttlMs: options.ttlMs ?? 0,
+    maxEntries: options.maxEntries,
+    clock: () => clock.now,
+  });
   return { r, clock };
 }
 
@@ -146,6 +151,8 @@ describe('EncoderResidency', () => {
   it('refuses bad options', () => {
     expect(() => new EncoderResidency({ cacheEntries: 0, ttlMs: 0 })).toThrow('cacheEntries must be ≥ 1, got 0');
     expect(() => new EncoderResidency({ cacheEntries: 1, ttlMs: -1 })).toThrow('ttlMs must be ≥ 0, got -1');
-    expect(() => new EncoderResidency({ cacheEntries: 1, ttlMs: 0, maxEntries: 0 })).toThrow('maxEntries must be ≥ 1, got 0');
+    expect(() => new EncoderResidency({ cacheEntries: 1, ttlMs: 0, maxEntries: 0 })).toThrow(
+      'maxEntries must be ≥ 1, got 0',
+    );
   });
 });

@@ -29,7 +29,11 @@ class Model {
       case 'add':
         for (const k of op.keys) {
           this.speculative.get(op.endpoint)?.delete(k);
-          const byTier = getOr(getOr(this.confirmed, op.endpoint, () => new Map()), k, () => new Map<string, number>());
+          const byTier = getOr(
+            getOr(this.confirmed, op.endpoint, () => new Map()),
+            k,
+            () => new Map<string, number>(),
+          );
           const t = normaliseTier(op.tier);
           byTier.set(t, (byTier.get(t) ?? 0) + 1);
         }

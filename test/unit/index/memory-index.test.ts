@@ -24,7 +24,7 @@ describe('MemoryIndex add / remove / lookup (memory specifics)', () => {
 });
 
 describe('MemoryIndex eviction at maxEntries', () => {
-  it("evicts the least recently stored entry of the endpoint holding the most entries", () => {
+  it('evicts the least recently stored entry of the endpoint holding the most entries', () => {
     const idx = new MemoryIndex({ maxEntries: 5 });
     idx.add('A', 'GPU', keys(11, 12, 13));
     idx.add('B', 'GPU', keys(21, 22));

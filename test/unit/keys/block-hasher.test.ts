@@ -46,7 +46,8 @@ describe('BlockHasher', () => {
     for (let i = 0; i < 6_000; i++) {
       const id = i % 3 === 0 ? 'lora-adapter' : `img-${i}-ü`;
       const extras = [[id], null, [id, 'other']];
-      if (i % 97 === 0 || i > 5_990) expect([...h.keysFor('m', tokens, extras)]).toEqual(referenceKeys('m', 's', 4, tokens, extras).keys);
+      if (i % 97 === 0 || i > 5_990)
+        expect([...h.keysFor('m', tokens, extras)]).toEqual(referenceKeys('m', 's', 4, tokens, extras).keys);
       else h.keysFor('m', tokens, extras);
     }
   });

@@ -19,7 +19,19 @@ describe('configuration', () => {
     expect(c.api).toMatchObject({ grpcAddress: '0.0.0.0:50051', failOpen: true, speculativeTtlMs: 2000 });
     expect(c.metrics).toEqual({ host: '0.0.0.0', port: 9090, maxEndpointSeries: 256 });
     expect(c.scoring).toEqual({
-      tierWeights: { GPU: 1, CPU: 0.8, CPU_PINNED: 0.8, DISK: 0.25, STORAGE: 0.25, FS: 0.25, OBJ: 0.2, EXTERNAL: 0.2, STORAGE_REMOTE: 0.1, FS_REMOTE: 0.1, OBJ_REMOTE: 0.1 },
+      tierWeights: {
+        GPU: 1,
+        CPU: 0.8,
+        CPU_PINNED: 0.8,
+        DISK: 0.25,
+        STORAGE: 0.25,
+        FS: 0.25,
+        OBJ: 0.2,
+        EXTERNAL: 0.2,
+        STORAGE_REMOTE: 0.1,
+        FS_REMOTE: 0.1,
+        OBJ_REMOTE: 0.1,
+      },
       unknownTierWeight: 0.1,
     });
   });
@@ -28,7 +40,11 @@ describe('configuration', () => {
     const yaml = file('c.yaml', 'keys:\n  blockSize: 32\n  hashSeed: from-file\napi:\n  maxCandidates: 8\n');
     const c = loadConfigFrom({
       file: yaml,
-      env: { KV_INDEXER_HASH_SEED: 'from-env', KV_INDEXER_ZMQ_ADDRESSES: 'tcp://*:1, tcp://*:2', KV_INDEXER_FAIL_OPEN: 'off' },
+      env: {
+        KV_INDEXER_HASH_SEED: 'from-env',
+        KV_INDEXER_ZMQ_ADDRESSES: 'tcp://*:1, tcp://*:2',
+        KV_INDEXER_FAIL_OPEN: 'off',
+      },
       flags: ['api.maxCandidates=16', 'scoring.tierWeights={GPU: 1, CPU: 0.5, DISK: 0.2}'],
     });
     expect(c.keys).toEqual({ blockSize: 32, hashSeed: 'from-env' });
@@ -59,9 +75,18 @@ describe('configuration', () => {
   });
 
   it('images.fetch: off by default; nested keys validated and named by path', () => {
-    expect(loadConfig({}).images.fetch).toMatchObject({ enabled: false, allowHosts: [], allowPrivateAddresses: false, maxBytes: 20 * 1024 * 1024 });
+    expect(loadConfig({}).images.fetch).toMatchObject({
+      enabled: false,
+      allowHosts: [],
+      allowPrivateAddresses: false,
+      maxBytes: 20 * 1024 * 1024,
+    });
     const ok = file('fetch.yaml', 'images:\n  fetch:\n    enabled: true\n    allowHosts: [img.example.com]\n');
-    expect(loadConfigFrom({ file: ok, env: {}, flags: [] }).images.fetch).toMatchObject({ enabled: true, allowHosts: ['img.example.com'], timeoutMs: 5000 });
+    expect(loadConfigFrom({ file: ok, env: {}, flags: [] }).images.fetch).toMatchObject({
+      enabled: true,
+      allowHosts: ['img.example.com'],
+      timeoutMs: 5000,
+    });
     const bad = file('fetch-bad.yaml', 'images:\n  fetch:\n    maxBytes: -1\n    allowHost: [x]\n');
     let message = '';
     try {
@@ -74,13 +99,29 @@ describe('configuration', () => {
   });
 
   it('explains unreadable files and malformed flags', () => {
-    expect(() => loadConfigFrom({ file: join(dir, 'missing.yaml'), env: {}, flags: [] })).toThrow(/cannot read config file/);
-    expect(() => loadConfigFrom({ file: file('list.yaml', '- 1\n'), env: {}, flags: [] })).toThrow(/must hold an object/);
-    expect(() => loadConfigFrom({ file: null, env: {}, flags: ['blockSize=16'] })).toThrow(/expected section.key=value/);
+    expect(() => loadConfigFrom({ file: join(dir, 'missing.yaml'), env: {}, flags: [] })).toThrow(
+      /cannot read config file/,
+    );
+    expect(() => loadConfigFrom({ file: file('list.yaml', '- 1\n'), env: {}, flags: [] })).toThrow(
+      /must hold an object/,
+    );
+    expect(() => loadConfigFrom({ file: null, env: {}, flags: ['blockSize=16'] })).toThrow(
+      /expected section.key=value/,
+    );
   });
 
   it('splits config arguments from the rest', () => {
-    expect(parseConfigArgs(['--config', 'a.yaml', '--set', 'keys.blockSize=8', '--set=log.level=debug', '--print-config', 'x'])).toEqual({
+    expect(
+      parseConfigArgs([
+        '--config',
+        'a.yaml',
+        '--set',
+        'keys.blockSize=8',
+        '--set=log.level=debug',
+        '--print-config',
+        'x',
+      ]),
+    ).toEqual({
       file: 'a.yaml',
       flags: ['keys.blockSize=8', 'log.level=debug'],
       print: true,
@@ -97,7 +138,8 @@ describe('docs/configuration.md', () => {
     const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
     const missing: string[] = [];
     for (const [section, schema] of Object.entries(ConfigSchema.shape)) {
-      for (const key of Object.keys(schema.unwrap().shape)) if (!doc.includes(`\`${section}.${key}\``)) missing.push(`${section}.${key}`);
+      for (const key of Object.keys(schema.unwrap().shape))
+        if (!doc.includes(`\`${section}.${key}\``)) missing.push(`${section}.${key}`);
     }
     for (const name of Object.keys(ENV_PATHS)) if (!doc.includes(`\`${name}\``)) missing.push(name);
     expect(missing).toEqual([]);

@@ -5,7 +5,8 @@ import { GEMMA3, GEMMA_TOKENIZER_DIR, corpus, dataUrl, imagePart, textPart } fro
 
 let svc: PromptService;
 let rust: tokenizers.Tokenizer;
-const rustIds = async (text: string, special = false) => (await rust.encode(text, null, { addSpecialTokens: special })).getIds();
+const rustIds = async (text: string, special = false) =>
+  (await rust.encode(text, null, { addSpecialTokens: special })).getIds();
 
 const GEMMA4 = { name: 'gemma4-like', dir: GEMMA3.dir, image: { strategy: 'gemma4' as const } };
 const BOI = 255999;
@@ -15,7 +16,10 @@ const EOI = 256000;
 const GEMMA3_IMAGE_TEXT = `\n\n<start_of_image>${'<image_soft_token>'.repeat(256)}<end_of_image>\n\n`;
 
 beforeAll(async () => {
-  svc = await PromptService.create({ keys: { blockSize: 16, hashSeed: '' }, registry: { workers: 1, models: [GEMMA3, GEMMA4] } });
+  svc = await PromptService.create({
+    keys: { blockSize: 16, hashSeed: '' },
+    registry: { workers: 1, models: [GEMMA3, GEMMA4] },
+  });
   rust = tokenizers.Tokenizer.fromFile(`${GEMMA_TOKENIZER_DIR}tokenizer.json`);
 });
 afterAll(() => svc?.close());
@@ -26,10 +30,14 @@ describe('Gemma 3 (fixed 256, newline merging)', () => {
       model: GEMMA3.name,
       messages: [
         { role: 'system', content: 'Be brief.' },
-        { role: 'user', content: [imagePart(dataUrl('grey-640x480.png'), { uuid: 'g-1' }), textPart(' Describe it. ')] },
+        {
+          role: 'user',
+          content: [imagePart(dataUrl('grey-640x480.png'), { uuid: 'g-1' }), textPart(' Describe it. ')],
+        },
       ],
     });
-    const text = '<bos><start_of_turn>user\nBe brief.\n\n<start_of_image>Describe it.<end_of_turn>\n<start_of_turn>model\n';
+    const text =
+      '<bos><start_of_turn>user\nBe brief.\n\n<start_of_image>Describe it.<end_of_turn>\n<start_of_turn>model\n';
     expect(r.text).toBe(text);
     const expected = await rustIds(text.replace('<start_of_image>', GEMMA3_IMAGE_TEXT));
     expect([...r.tokenIds]).toEqual(expected);
@@ -46,15 +54,25 @@ describe('Gemma 3 (fixed 256, newline merging)', () => {
   it('image right after "user\\n" → "\\n\\n\\n" (109) opens the range; two adjacent images meet in "\\n\\n\\n\\n"', async () => {
     const r = await svc.prepare({
       model: GEMMA3.name,
-      messages: [{ role: 'user', content: [imagePart(dataUrl('grey-70x70.png')), imagePart(dataUrl('dots-64x48.gif')), textPart('Same?')] }],
+      messages: [
+        {
+          role: 'user',
+          content: [imagePart(dataUrl('grey-70x70.png')), imagePart(dataUrl('dots-64x48.gif')), textPart('Same?')],
+        },
+      ],
     });
     const text = '<bos><start_of_turn>user\n<start_of_image><start_of_image>Same?<end_of_turn>\n<start_of_turn>model\n';
     expect(r.text).toBe(text);
     expect([...r.tokenIds]).toEqual(await rustIds(text.replaceAll('<start_of_image>', GEMMA3_IMAGE_TEXT)));
-    expect(r.items.map((i) => [i.offset, i.length])).toEqual([[3, 260], [262, 260]]);
+    expect(r.items.map((i) => [i.offset, i.length])).toEqual([
+      [3, 260],
+      [262, 260],
+    ]);
     expect(r.tokenIds[3]).toBe(109);
     expect(r.tokenIds[262]).toBe(110);
-    expect(r.tokenIds.length).toBe(3 + 259 + 259 + 1 + (await rustIds('Same?<end_of_turn>\n<start_of_turn>model\n')).length);
+    expect(r.tokenIds.length).toBe(
+      3 + 259 + 259 + 1 + (await rustIds('Same?<end_of_turn>\n<start_of_turn>model\n')).length,
+    );
   });
 
   it('chat requests add no special tokens unless add_special_tokens is set (then <bos> appears twice, as in vLLM)', async () => {
@@ -94,9 +112,12 @@ describe('Gemma 4 rule (budgets; token strings from tokenizer_config)', () => {
 
   it('per-request max_soft_tokens budgets', async () => {
     const lengths = [];
-    for (const b of [70, 140, 560, 1120]) lengths.push((await svc.prepare(req({ mm_processor_kwargs: { max_soft_tokens: b } }))).items[0].length - 2);
+    for (const b of [70, 140, 560, 1120])
+      lengths.push((await svc.prepare(req({ mm_processor_kwargs: { max_soft_tokens: b } }))).items[0].length - 2);
     expect(lengths).toEqual([63, 130, 540, 1064]);
-    await expect(svc.prepare(req({ mm_processor_kwargs: { max_soft_tokens: 100 } }))).rejects.toThrow(/max_soft_tokens must be one of/);
+    await expect(svc.prepare(req({ mm_processor_kwargs: { max_soft_tokens: 100 } }))).rejects.toThrow(
+      /max_soft_tokens must be one of/,
+    );
   });
 });
 

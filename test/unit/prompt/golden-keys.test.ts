@@ -15,7 +15,11 @@ describe('tokens + items in → keys equal ../shared/golden/block-keys.json', ()
       // The golden "lora" case roots at the adapter's name; serve it as an adapter of a base model.
       const lora = c.name.startsWith('lora') ? c.model : null;
       const models = [{ name: lora ? 'base-model' : c.model, dir: QWEN3.dir, loras: lora ? [lora] : [] }];
-      const svc = await PromptService.create({ pool, keys: { blockSize: c.blockSize, hashSeed: c.hashSeed }, registry: { models } });
+      const svc = await PromptService.create({
+        pool,
+        keys: { blockSize: c.blockSize, hashSeed: c.hashSeed },
+        registry: { models },
+      });
       const r = await svc.keys({
         model: lora ?? c.model,
         prompt_token_ids: c.tokens,

@@ -16,11 +16,19 @@ export function dataUrl(name: string, mediaType = 'image/png'): string {
   return `data:${mediaType};base64,${imageBytes(name).toString('base64')}`;
 }
 
-export const imagePart = (url: string, extra: Record<string, unknown> = {}) => ({ type: 'image_url', image_url: { url }, ...extra });
+export const imagePart = (url: string, extra: Record<string, unknown> = {}) => ({
+  type: 'image_url',
+  image_url: { url },
+  ...extra,
+});
 export const textPart = (text: string) => ({ type: 'text', text });
 
 export const QWEN2_VL: ModelEntry = { name: 'Qwen/Qwen2-VL-2B-Instruct', dir: `${MODELS}qwen2-vl` };
-export const QWEN25_VL: ModelEntry = { name: 'Qwen/Qwen2.5-VL-7B-Instruct', dir: `${MODELS}qwen2-vl`, image: { strategy: 'qwen2-vl' } };
+export const QWEN25_VL: ModelEntry = {
+  name: 'Qwen/Qwen2.5-VL-7B-Instruct',
+  dir: `${MODELS}qwen2-vl`,
+  image: { strategy: 'qwen2-vl' },
+};
 export const QWEN3_VL: ModelEntry = { name: 'Qwen/Qwen3-VL-8B-Instruct', dir: `${MODELS}qwen3-vl` };
 export const QWEN3: ModelEntry = { name: 'Qwen/Qwen3-8B', dir: `${MODELS}qwen3`, loras: ['sql-adapter'] };
 export const GEMMA3: ModelEntry = { name: 'google/gemma-3-4b-it', dir: `${MODELS}gemma3` };

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_FETCH_OPTIONS, ImageFetcher, isPrivateAddress, PromptService, type ImageFetchOptions } from '../../../src/prompt/index.js';
+import {
+  DEFAULT_FETCH_OPTIONS,
+  ImageFetcher,
+  isPrivateAddress,
+  PromptService,
+  type ImageFetchOptions,
+} from '../../../src/prompt/index.js';
 import { SHARED_DIR } from '../../support/golden.js';
 import { QWEN2_VL, imagePart, textPart } from './helpers.js';
 
@@ -155,7 +161,10 @@ describe('ImageFetcher', () => {
     expect(r.outcome).toBe('private-address');
     expect(hits['/ok.png?private'] ?? 0).toBe(before);
     // A name that resolves to loopback is refused the same way (checked on the resolved address).
-    const named = await new ImageFetcher(options({ allowPrivateAddresses: false, allowHosts: ['localhost'] })).fetch(base.replace('127.0.0.1', 'localhost') + '/ok.png?private', []);
+    const named = await new ImageFetcher(options({ allowPrivateAddresses: false, allowHosts: ['localhost'] })).fetch(
+      base.replace('127.0.0.1', 'localhost') + '/ok.png?private',
+      [],
+    );
     expect(named.outcome).toBe('private-address');
     expect(hits['/ok.png?private'] ?? 0).toBe(before);
   });
@@ -167,14 +176,35 @@ describe('ImageFetcher', () => {
   });
 
   it('private ranges', () => {
-    expect(['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '0.0.0.0'].every(isPrivateAddress)).toBe(true);
+    expect(
+      [
+        '127.0.0.1',
+        '10.1.2.3',
+        '172.16.0.1',
+        '192.168.1.1',
+        '169.254.169.254',
+        '::1',
+        'fd00::1',
+        'fe80::1',
+        '::ffff:127.0.0.1',
+        '0.0.0.0',
+      ].every(isPrivateAddress),
+    ).toBe(true);
     expect(['8.8.8.8', '2001:4860:4860::8888', '172.32.0.1'].some(isPrivateAddress)).toBe(false);
   });
 
   it('allowHosts: exact names and *.suffix patterns, case-insensitive', () => {
     const f = new ImageFetcher(options({ allowHosts: ['Images.Example.com', '*.cdn.example.org'] }));
-    expect(['images.example.com', 'a.cdn.example.org', 'x.y.cdn.example.org'].map((h) => f.hostAllowed(h))).toEqual([true, true, true]);
-    expect(['example.com', 'cdn.example.org', 'evilcdn.example.org'].map((h) => f.hostAllowed(h))).toEqual([false, false, false]);
+    expect(['images.example.com', 'a.cdn.example.org', 'x.y.cdn.example.org'].map((h) => f.hostAllowed(h))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(['example.com', 'cdn.example.org', 'evilcdn.example.org'].map((h) => f.hostAllowed(h))).toEqual([
+      false,
+      false,
+      false,
+    ]);
   });
 });
 
@@ -182,7 +212,10 @@ describe('a chat with an image URL through the prompt service', () => {
   let svc: PromptService;
   let off: PromptService;
   beforeAll(async () => {
-    const registry = { workers: 1, models: [{ ...QWEN2_VL, image: { defaultWidth: 1024, defaultHeight: 768 }, vllm: { version: '0.19.1' } }] };
+    const registry = {
+      workers: 1,
+      models: [{ ...QWEN2_VL, image: { defaultWidth: 1024, defaultHeight: 768 }, vllm: { version: '0.19.1' } }],
+    };
     [svc, off] = await Promise.all([
       PromptService.create({ keys: { blockSize: 16, hashSeed: '' }, registry, fetch: options() }),
       PromptService.create({ keys: { blockSize: 16, hashSeed: '' }, registry }),
@@ -201,7 +234,16 @@ describe('a chat with an image URL through the prompt service', () => {
     const url = `${base}/ok.png?chat`;
     const viaData = await svc.keys(chat(`data:image/png;base64,${png.toString('base64')}`));
     const viaUrl = await svc.keys(chat(url));
-    expect(viaUrl.items[0]).toMatchObject({ identifier: GOLDEN_ID, identifierSource: 'vllm-mm-hash', fetchOutcome: 'fetched', estimated: false, width: 640, height: 480, offset: 15, length: 391 });
+    expect(viaUrl.items[0]).toMatchObject({
+      identifier: GOLDEN_ID,
+      identifierSource: 'vllm-mm-hash',
+      fetchOutcome: 'fetched',
+      estimated: false,
+      width: 640,
+      height: 480,
+      offset: 15,
+      length: 391,
+    });
     expect([...viaUrl.tokenIds]).toEqual([...viaData.tokenIds]);
     expect([...viaUrl.blockKeys]).toEqual([...viaData.blockKeys]);
     const again = await svc.keys(chat(url));
@@ -212,17 +254,30 @@ describe('a chat with an image URL through the prompt service', () => {
   it('a request that fails after fetching caches nothing', async () => {
     const url = `${base}/ok.png?failed`;
     const bad = imagePart('data:image/png;base64,not base64!');
-    await expect(svc.keys(chat(url, [bad]))).rejects.toMatchObject({ code: 'invalid_argument', field: 'messages[0].content[1].image_url' });
+    await expect(svc.keys(chat(url, [bad]))).rejects.toMatchObject({
+      code: 'invalid_argument',
+      field: 'messages[0].content[1].image_url',
+    });
     expect(hits['/ok.png?failed']).toBe(1);
     expect((await svc.keys(chat(url))).items[0].fetchOutcome).toBe('fetched');
     expect(hits['/ok.png?failed']).toBe(2);
   });
 
-  it('failing or disabled: today\'s estimate (default size, content hash of the URL) with the reason', async () => {
+  it("failing or disabled: today's estimate (default size, content hash of the URL) with the reason", async () => {
     const failed = await svc.keys(chat(`${base}/missing.png`));
-    expect(failed.items[0]).toMatchObject({ estimated: true, width: 1024, height: 768, identifierSource: 'content-hash', fetchOutcome: 'status' });
+    expect(failed.items[0]).toMatchObject({
+      estimated: true,
+      width: 1024,
+      height: 768,
+      identifierSource: 'content-hash',
+      fetchOutcome: 'status',
+    });
     const disabled = await off.keys(chat(`${base}/ok.png?off`));
-    expect(disabled.items[0]).toMatchObject({ estimated: true, identifierSource: 'content-hash', fetchOutcome: 'disabled' });
+    expect(disabled.items[0]).toMatchObject({
+      estimated: true,
+      identifierSource: 'content-hash',
+      fetchOutcome: 'disabled',
+    });
     expect(hits['/ok.png?off']).toBeUndefined();
     const notImage = await svc.keys(chat(`${base}/not-an-image.png`));
     expect(notImage.items[0]).toMatchObject({ estimated: true, fetchOutcome: 'bad-image' });

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dimensionImageTokens, gemma4ImageTokens, qwenImageTokens, roundHalfEven, smartResize } from '../../../src/prompt/index.js';
+import {
+  dimensionImageTokens,
+  gemma4ImageTokens,
+  qwenImageTokens,
+  roundHalfEven,
+  smartResize,
+} from '../../../src/prompt/index.js';
 
 const QWEN25 = { factor: 28, minPixels: 3136, maxPixels: 12845056 };
 const QWEN3 = { factor: 32, minPixels: 65536, maxPixels: 16777216 };

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { PARITY_CHATS, parityTemplates, renderModel, renderReference, renderService, type ParityTemplate, type ReferenceCase } from './jinja-parity.js';
+import {
+  PARITY_CHATS,
+  parityTemplates,
+  renderModel,
+  renderReference,
+  renderService,
+  type ParityTemplate,
+  type ReferenceCase,
+} from './jinja-parity.js';
 
 /**
  * Differential test: every fixture chat template and probe template × the chat corpus, rendered by the service
@@ -62,7 +70,11 @@ describe('Jinja2 parity: the service renders chat templates byte for byte as Pyt
     // Refused by both, and only these: continue_final_message with the default add_generation_prompt (transformers:
     // "not compatible"), gemma3 and probe-tools (openai) on tool turns (their templates raise), and probe-json
     // (openai), which prints the final message as JSON (escaped newlines), so the text to continue is not found.
-    const TOOL_CHATS = ['one tool call, result, answer', 'two parallel tool calls with reasoning', 'empty and object arguments, empty tool_calls'];
+    const TOOL_CHATS = [
+      'one tool call, result, answer',
+      'two parallel tool calls with reasoning',
+      'empty and object arguments, empty tool_calls',
+    ];
     const expected = [
       ...templates.map((t) => `${t.name} × continue: with the default add_generation_prompt (refused)`),
       ...TOOL_CHATS.flatMap((chat) => [`gemma3 × ${chat}`, `probe-tools.jinja (openai) × ${chat}`]),

@@ -36,11 +36,20 @@ export function parityTemplates(): ParityTemplate[] {
     if (dir === 'qwen3') qwenTokens = specialTokens;
     const source = files.chatTemplate!.source;
     out.push({ name: dir, source, specialTokens, contentFormat: detectContentFormat(source) });
-    if (files.toolChatTemplate) out.push({ name: `${dir} (tool_use)`, source: files.toolChatTemplate, specialTokens, contentFormat: detectContentFormat(files.toolChatTemplate) });
+    if (files.toolChatTemplate)
+      out.push({
+        name: `${dir} (tool_use)`,
+        source: files.toolChatTemplate,
+        specialTokens,
+        contentFormat: detectContentFormat(files.toolChatTemplate),
+      });
   }
-  for (const file of readdirSync(PROBES).filter((f) => f.endsWith('.jinja')).sort()) {
+  for (const file of readdirSync(PROBES)
+    .filter((f) => f.endsWith('.jinja'))
+    .sort()) {
     const source = readFileSync(`${PROBES}${file}`, 'utf8');
-    for (const contentFormat of ['string', 'openai'] as const) out.push({ name: `${file} (${contentFormat})`, source, specialTokens: qwenTokens, contentFormat });
+    for (const contentFormat of ['string', 'openai'] as const)
+      out.push({ name: `${file} (${contentFormat})`, source, specialTokens: qwenTokens, contentFormat });
   }
   return out;
 }
@@ -52,7 +61,10 @@ const BARE_TOOL = `{"function": {"name": "noop"}}`;
 /** The corpus: each a raw request body (messages, tools…) and whether the model withholds tools for tool_choice "none". */
 export const PARITY_CHATS: { name: string; json: string; images?: boolean; exclude?: boolean }[] = [
   { name: 'single user', json: `{"messages": [{"role": "user", "content": "Hello there"}]}` },
-  { name: 'no generation prompt', json: `{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}], "add_generation_prompt": false}` },
+  {
+    name: 'no generation prompt',
+    json: `{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}], "add_generation_prompt": false}`,
+  },
   {
     name: 'system + multi-turn',
     json: `{"messages": [{"role": "system", "content": "You are terse. Réponds en français."}, {"role": "user", "content": "Q1 — ça va?"}, {"role": "assistant", "content": "Oui."}, {"role": "user", "content": "Q2 😀"}]}`,
@@ -83,7 +95,10 @@ export const PARITY_CHATS: { name: string; json: string; images?: boolean; exclu
     json: `{"messages": [{"role": "user", "content": "Summarise"}], "documents": [{"title": "Doc «1»", "text": "Le café — 1.0 €"}, {"text": "second", "title": "B"}], "chat_template_kwargs": {"enable_thinking": false, "custom": {"z": 1, "2": [1.5, 2.0, true, null], "a": "ü"}}}`,
   },
   // continue_final_message (add_generation_prompt false, as vLLM requires): the text is cut after the final message.
-  { name: 'continue: assistant prefill', json: `{"messages": [{"role": "user", "content": "Name a colour"}, {"role": "assistant", "content": "The colour is"}], "add_generation_prompt": false, "continue_final_message": true}` },
+  {
+    name: 'continue: assistant prefill',
+    json: `{"messages": [{"role": "user", "content": "Name a colour"}, {"role": "assistant", "content": "The colour is"}], "add_generation_prompt": false, "continue_final_message": true}`,
+  },
   {
     name: 'continue: trailing and leading whitespace',
     json: `{"messages": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "List: a"}, {"role": "assistant", "content": "  - a\\n- b \\n"}], "add_generation_prompt": false, "continue_final_message": true}`,
@@ -92,8 +107,14 @@ export const PARITY_CHATS: { name: string; json: string; images?: boolean; exclu
     name: 'continue: text repeated earlier, multi-part final message',
     json: `{"messages": [{"role": "user", "content": "Say yes"}, {"role": "assistant", "content": [{"type": "text", "text": "Say"}, {"type": "text", "text": "yes "}]}], "add_generation_prompt": false, "continue_final_message": true}`,
   },
-  { name: 'continue: a user message', json: `{"messages": [{"role": "user", "content": "Complete this sentence: the sky is"}], "add_generation_prompt": false, "continue_final_message": true}` },
-  { name: 'continue: with the default add_generation_prompt (refused)', json: `{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}], "continue_final_message": true}` },
+  {
+    name: 'continue: a user message',
+    json: `{"messages": [{"role": "user", "content": "Complete this sentence: the sky is"}], "add_generation_prompt": false, "continue_final_message": true}`,
+  },
+  {
+    name: 'continue: with the default add_generation_prompt (refused)',
+    json: `{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}], "continue_final_message": true}`,
+  },
   {
     name: 'images and text parts',
     images: true,
@@ -120,7 +141,8 @@ export function renderService(model: LoadedModel, json: string): { text: string 
     const request = asRecord(parsePyJson(json))!;
     const messages = normalizeMessages(request.messages);
     const inputs = chatTemplateInputs(request, model);
-    const addGenerationPrompt = request.add_generation_prompt === undefined ? true : request.add_generation_prompt === true;
+    const addGenerationPrompt =
+      request.add_generation_prompt === undefined ? true : request.add_generation_prompt === true;
     const continueFinalMessage = request.continue_final_message === true;
     return { text: renderChat(model, messages, { addGenerationPrompt, continueFinalMessage, inputs }) };
   } catch (err) {
@@ -138,7 +160,11 @@ export interface ReferenceCase {
 
 /** Renders every case with Python's Jinja2 (one process for all). */
 export function renderReference(cases: ReferenceCase[]): ({ text: string } | { error: string })[] {
-  const run = spawnSync(PYTHON, [SCRIPT], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const run = spawnSync(PYTHON, [SCRIPT], {
+    input: JSON.stringify(cases),
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (run.status !== 0) throw new Error(`jinja2-render.py failed: ${run.stderr}`);
   return JSON.parse(run.stdout) as ({ text: string } | { error: string })[];
 }

@@ -15,20 +15,28 @@ describe('jinja-py: @huggingface/jinja rendering as Python Jinja2 renders', () =
   const args = parsePyJson('{"factor": 2.0, "2025": 1, "b": 2, "10": 3, "big": 12345678901234567890, "s": "é"}');
 
   it('tojson is json.dumps(ensure_ascii=False): float spelling, key order, big ints', () => {
-    expect(render('{{ x | tojson }}', { x: args })).toBe('{"factor": 2.0, "2025": 1, "b": 2, "10": 3, "big": 12345678901234567890, "s": "é"}');
-    // The library alone, given JSON.parse's object: 2.0 became 2, integer keys moved first, digits lost.
-    expect(library('{{ x | tojson }}', { x: JSON.parse('{"factor": 2.0, "2025": 1, "b": 2, "10": 3, "big": 12345678901234567890}') })).toBe(
-      '{"10": 3, "2025": 1, "factor": 2, "b": 2, "big": 12345678901234567000}',
+    expect(render('{{ x | tojson }}', { x: args })).toBe(
+      '{"factor": 2.0, "2025": 1, "b": 2, "10": 3, "big": 12345678901234567890, "s": "é"}',
     );
+    // The library alone, given JSON.parse's object: 2.0 became 2, integer keys moved first, digits lost.
+    expect(
+      library('{{ x | tojson }}', {
+        x: JSON.parse('{"factor": 2.0, "2025": 1, "b": 2, "10": 3, "big": 12345678901234567890}'),
+      }),
+    ).toBe('{"10": 3, "2025": 1, "factor": 2, "b": 2, "big": 12345678901234567000}');
   });
 
   it('tojson options: indent (int or string), separators, sort_keys, ensure_ascii, positional too', () => {
     const x = parsePyJson('{"b": [1, {"c": null}], "a": "ü", "e": []}');
-    expect(render('{{ x | tojson(indent=2) }}', { x })).toBe('{\n  "b": [\n    1,\n    {\n      "c": null\n    }\n  ],\n  "a": "ü",\n  "e": []\n}');
+    expect(render('{{ x | tojson(indent=2) }}', { x })).toBe(
+      '{\n  "b": [\n    1,\n    {\n      "c": null\n    }\n  ],\n  "a": "ü",\n  "e": []\n}',
+    );
     expect(render("{{ x | tojson(indent='\\t') }}", { x: parsePyJson('[1]') })).toBe('[\n\t1\n]');
     expect(render("{{ x | tojson(separators=(',', ':')) }}", { x })).toBe('{"b":[1,{"c":null}],"a":"ü","e":[]}');
     expect(render('{{ x | tojson(sort_keys=true) }}', { x })).toBe('{"a": "ü", "b": [1, {"c": null}], "e": []}');
-    expect(render('{{ x | tojson(ensure_ascii=true) }}', { x })).toBe('{"b": [1, {"c": null}], "a": "\\u00fc", "e": []}');
+    expect(render('{{ x | tojson(ensure_ascii=true) }}', { x })).toBe(
+      '{"b": [1, {"c": null}], "a": "\\u00fc", "e": []}',
+    );
     expect(render('{{ x | tojson(true) }}', { x: '😀\u007f' })).toBe('"\\ud83d\\ude00\\u007f"');
     expect(render('{{ "\\u0001\\b\\f" | tojson }}')).toBe('"\\u0001\\b\\f"');
   });
@@ -40,15 +48,19 @@ describe('jinja-py: @huggingface/jinja rendering as Python Jinja2 renders', () =
 
   it("prints floats with Python's repr", () => {
     const x = parsePyJson('[2.0, 1e-5, 1e16, 0.1]');
-    expect(render('{{ x[0] }} {{ x[1] }} {{ x[2] }} {{ x[3] }} {{ x[1] | string }} {{ "v" ~ x[2] }}', { x })).toBe('2.0 1e-05 1e+16 0.1 1e-05 v1e+16');
+    expect(render('{{ x[0] }} {{ x[1] }} {{ x[2] }} {{ x[3] }} {{ x[1] | string }} {{ "v" ~ x[2] }}', { x })).toBe(
+      '2.0 1e-05 1e+16 0.1 1e-05 v1e+16',
+    );
     // (The library's own FloatValue.toString gives 0.00001 and 10000000000000000.0; the patch replaces it in place,
     // so the library's output cannot be shown in this process.)
   });
 
   it('prints True/False/None, and dicts and lists as Python repr', () => {
-    expect(render('{{ true }} {{ false }} {{ none }} {{ x }} {{ [1, "a", none] }}', { x: parsePyJson('{"k": [1.5, true, null, "it\'s"]}') })).toBe(
-      `True False None {'k': [1.5, True, None, "it's"]} [1, 'a', None]`,
-    );
+    expect(
+      render('{{ true }} {{ false }} {{ none }} {{ x }} {{ [1, "a", none] }}', {
+        x: parsePyJson('{"k": [1.5, true, null, "it\'s"]}'),
+      }),
+    ).toBe(`True False None {'k': [1.5, True, None, "it's"]} [1, 'a', None]`);
     // (The library alone prints true, nothing, and {"k": 1}.)
   });
 
@@ -65,7 +77,11 @@ describe('jinja-py: @huggingface/jinja rendering as Python Jinja2 renders', () =
 
   it('|string works on dicts and lists; select/reject take a test name', () => {
     expect(render('{{ x | string }}', { x: parsePyJson('{"a": 1}') })).toBe("{'a': 1}");
-    expect(render("{{ [1, none, 2] | select('none') | list }} {{ [0, 1, 2] | select | list }} {{ [1, none] | reject('none') | list }}")).toBe('[None] [1, 2] [1]');
+    expect(
+      render(
+        "{{ [1, none, 2] | select('none') | list }} {{ [0, 1, 2] | select | list }} {{ [1, none] | reject('none') | list }}",
+      ),
+    ).toBe('[None] [1, 2] [1]');
     expect(() => library("{{ [1] | select('none') }}")).toThrow();
   });
 
@@ -83,7 +99,8 @@ describe('jinja-py: @huggingface/jinja rendering as Python Jinja2 renders', () =
     const methods = "{{ s.lstrip('\\n') }}|{{ s.rstrip('\\n') }}|{{ s.strip('\\n') }}|{{ s.strip() }}|";
     expect(render(methods, { s })).toBe('  hi \n|\n\n  hi |  hi |hi|');
     expect(library(methods, { s })).toBe('hi \n|\n\n  hi|hi|hi|');
-    const more = "{{ s.strip('\\n ') }}|{{ 'xxhixx'.strip('x') }}|{{ s | trim }}|{{ 'abca' | trim('a') }}|{{ '\\x1chi\\ufeff'.strip() | length }}";
+    const more =
+      "{{ s.strip('\\n ') }}|{{ 'xxhixx'.strip('x') }}|{{ s | trim }}|{{ 'abca' | trim('a') }}|{{ '\\x1chi\\ufeff'.strip() | length }}";
     expect(render(more, { s })).toBe('hi|hi|hi|bc|3');
     expect(() => library("{{ 'abca' | trim('a') }}")).toThrow('Unknown StringValue filter: trim');
     expect(() => render("{{ 'a'.strip(3) }}")).toThrow('strip arg must be None or str');
@@ -92,6 +109,8 @@ describe('jinja-py: @huggingface/jinja rendering as Python Jinja2 renders', () =
   });
 
   it('strftime_now follows Python strftime for the common directives', () => {
-    expect(strftimeNow('%d %b %Y %H:%M:%S %A %B %y %%', new Date(2026, 0, 5, 7, 8, 9))).toBe('05 Jan 2026 07:08:09 Monday January 26 %');
+    expect(strftimeNow('%d %b %Y %H:%M:%S %A %B %y %%', new Date(2026, 0, 5, 7, 8, 9))).toBe(
+      '05 Jan 2026 07:08:09 Monday January 26 %',
+    );
   });
 });

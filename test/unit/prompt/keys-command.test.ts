@@ -33,7 +33,12 @@ describe('kv-indexer keys', () => {
     const io = capture();
     const file = requestFile({
       model: 'Qwen/Qwen2-VL-2B-Instruct',
-      messages: [{ role: 'user', content: [imagePart(dataUrl('grey-640x480.png'), { uuid: 'cat-1' }), textPart('What is in this image?')] }],
+      messages: [
+        {
+          role: 'user',
+          content: [imagePart(dataUrl('grey-640x480.png'), { uuid: 'cat-1' }), textPart('What is in this image?')],
+        },
+      ],
       cache_salt: 'tenant-a',
     });
     expect(await keysCommand(['--models', registry, '--block-size', '16', '--hash-seed', '', file])).toBe(0);
@@ -46,7 +51,9 @@ describe('kv-indexer keys', () => {
     expect(r.blocks[25].extra).toEqual(['cat-1']);
     const hasher = new BlockHasher({ blockSize: 16, hashSeed: '' });
     const extras = r.blocks.map((b: { extra: string[] | null }) => b.extra);
-    expect(r.blocks.map((b: { key: string }) => b.key)).toEqual([...hasher.keysFor(r.keyModel, r.tokenIds, extras)].map(String));
+    expect(r.blocks.map((b: { key: string }) => b.key)).toEqual(
+      [...hasher.keysFor(r.keyModel, r.tokenIds, extras)].map(String),
+    );
   });
 
   it('reads a tools request file as Python reads JSON: 2.0, integer-like key order and big ints reach the template', async () => {
@@ -60,13 +67,19 @@ describe('kv-indexer keys', () => {
     );
     expect(await keysCommand(['--models', registry, '--block-size', '16', '--hash-seed', '', path])).toBe(0);
     const r = JSON.parse(io.out.join(''));
-    expect(r.text).toContain('{"type": "function", "function": {"name": "scale", "description": null, "parameters": {"type": "object", "properties": {"factor": {"type": "number", "default": 1.0}}}}}');
-    expect(r.text).toContain('<tool_call>\n{"name": "scale", "arguments": {"factor": 2.0, "2025": 1, "b": 2, "10": 3, "id": 12345678901234567890}}\n</tool_call>');
+    expect(r.text).toContain(
+      '{"type": "function", "function": {"name": "scale", "description": null, "parameters": {"type": "object", "properties": {"factor": {"type": "number", "default": 1.0}}}}}',
+    );
+    expect(r.text).toContain(
+      '<tool_call>\n{"name": "scale", "arguments": {"factor": 2.0, "2025": 1, "b": 2, "10": 3, "id": 12345678901234567890}}\n</tool_call>',
+    );
   });
 
   it('exits 1 with the error code and field for a rejected request', async () => {
     const io = capture();
-    expect(await keysCommand(['--models', registry, requestFile({ model: 'Qwen/Qwen3-8B', messages: [{ role: 'user' }] })])).toBe(1);
+    expect(
+      await keysCommand(['--models', registry, requestFile({ model: 'Qwen/Qwen3-8B', messages: [{ role: 'user' }] })]),
+    ).toBe(1);
     expect(io.err.join('')).toBe('error (invalid_argument): messages[0].content: missing content');
   });
 

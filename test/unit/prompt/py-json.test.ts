@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { asRecord, parsePyJson, PyFloat, pyFloatRepr, PyInt, PyJsonError, stringifyPyJson, toPlain } from '../../../src/prompt/py-json.js';
+import {
+  asRecord,
+  parsePyJson,
+  PyFloat,
+  pyFloatRepr,
+  PyInt,
+  PyJsonError,
+  stringifyPyJson,
+  toPlain,
+} from '../../../src/prompt/py-json.js';
 
 /** Python's json.loads/json.dumps behaviour (the values below are what CPython 3.11 prints for the same input). */
 describe('parsePyJson: JSON as Python reads it', () => {
@@ -12,7 +21,15 @@ describe('parsePyJson: JSON as Python reads it', () => {
 
   it('tells ints from floats and keeps every digit of an int', () => {
     const v = parsePyJson('[2.0, 2, 12345678901234567890, -0, -0.0, 1E+2, 1.50]') as unknown[];
-    expect(v.map((x) => x!.constructor.name)).toEqual(['PyFloat', 'PyInt', 'PyInt', 'PyInt', 'PyFloat', 'PyFloat', 'PyFloat']);
+    expect(v.map((x) => x!.constructor.name)).toEqual([
+      'PyFloat',
+      'PyInt',
+      'PyInt',
+      'PyInt',
+      'PyFloat',
+      'PyFloat',
+      'PyFloat',
+    ]);
     expect((v[2] as PyInt).text).toBe('12345678901234567890');
     expect((v[3] as PyInt).text).toBe('0'); // json.loads("-0") == 0
     expect(stringifyPyJson(v)).toBe('[2.0,2,12345678901234567890,0,-0.0,100.0,1.5]');

@@ -25,12 +25,25 @@ describe('parsePyObject', () => {
     expect(() => parsePyObject('{"x": 9223372036854775808}', 'k')).toThrow(/k: .*int64/);
   });
   it('bad input names the field', () => {
-    for (const text of ['[1]', '{"a": }', '{"a": 1} x', '{a: 1}', '{"a": "\\q"}', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`]) {
+    for (const text of [
+      '[1]',
+      '{"a": }',
+      '{"a": 1} x',
+      '{a: 1}',
+      '{"a": "\\q"}',
+      `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`,
+    ]) {
       expect(() => parsePyObject(text, 'mm_processor_kwargs'), text).toThrow(/^mm_processor_kwargs: /);
     }
   });
   it('a JS object: integral numbers become ints (2.0 is lost, which is why the API passes the text)', () => {
-    expect(pyFromJs({ a: 2.0, b: 2.5 }, 'k')).toEqual({ t: 'dict', v: [['a', { t: 'int', v: 2n }], ['b', { t: 'float', v: 2.5 }]] });
+    expect(pyFromJs({ a: 2.0, b: 2.5 }, 'k')).toEqual({
+      t: 'dict',
+      v: [
+        ['a', { t: 'int', v: 2n }],
+        ['b', { t: 'float', v: 2.5 }],
+      ],
+    });
   });
 });
 
@@ -41,7 +54,11 @@ describe('ByteLru', () => {
     lru.set('b', new Uint8Array(4));
     lru.get('a');
     lru.set('c', new Uint8Array(4)); // entry bound: b (least recent) goes
-    expect([lru.get('a') !== undefined, lru.get('b') !== undefined, lru.get('c') !== undefined]).toEqual([true, false, true]);
+    expect([lru.get('a') !== undefined, lru.get('b') !== undefined, lru.get('c') !== undefined]).toEqual([
+      true,
+      false,
+      true,
+    ]);
     lru.set('d', new Uint8Array(6)); // byte bound: 4 + 4 + 6 > 10 → a goes, then... c+d = 10 fits
     expect([lru.size, lru.bytes]).toEqual([2, 10]);
     lru.set('e', new Uint8Array(11));

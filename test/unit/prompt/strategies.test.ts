@@ -2,7 +2,13 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectContentFormat, detectStrategy, PromptError, PromptService, TokenizerPool } from '../../../src/prompt/index.js';
+import {
+  detectContentFormat,
+  detectStrategy,
+  PromptError,
+  PromptService,
+  TokenizerPool,
+} from '../../../src/prompt/index.js';
 import { readModelDirForTest } from './read-model-dir.js';
 import { MODELS, QWEN3, QWEN_TOKENIZER_DIR, dataUrl, imagePart, textPart } from './helpers.js';
 
@@ -19,8 +25,27 @@ beforeAll(async () => {
       models: [
         // A text-only tokenizer stands in for the vision models: the rules only need the placeholder tokens.
         { name: 'llava-like', dir: QWEN3.dir, image: { strategy: 'llava', placeholderToken: '<|image_pad|>' } },
-        { name: 'dims', dir: QWEN3.dir, image: { strategy: 'dimension', placeholderToken: '<|image_pad|>', pixelsPerToken: 784, beginToken: '<|vision_start|>', endToken: '<|vision_end|>' } },
-        { name: 'fixed', dir: QWEN3.dir, image: { strategy: 'fixed', placeholderToken: '<|image_pad|>', imageToken: '<|video_pad|>', tokensPerImage: 7 } },
+        {
+          name: 'dims',
+          dir: QWEN3.dir,
+          image: {
+            strategy: 'dimension',
+            placeholderToken: '<|image_pad|>',
+            pixelsPerToken: 784,
+            beginToken: '<|vision_start|>',
+            endToken: '<|vision_end|>',
+          },
+        },
+        {
+          name: 'fixed',
+          dir: QWEN3.dir,
+          image: {
+            strategy: 'fixed',
+            placeholderToken: '<|image_pad|>',
+            imageToken: '<|video_pad|>',
+            tokensPerImage: 7,
+          },
+        },
         { name: 'text-only', dir: QWEN3.dir, aliases: ['text-alias'] },
       ],
     },
@@ -31,18 +56,27 @@ afterAll(async () => {
   await pool?.close();
 });
 
-const one = (model: string, url = dataUrl('grey-640x480.png')) => ({ model, messages: [{ role: 'user', content: [imagePart(url), textPart('Hi')] }] });
+const one = (model: string, url = dataUrl('grey-640x480.png')) => ({
+  model,
+  messages: [{ role: 'user', content: [imagePart(url), textPart('Hi')] }],
+});
 
 describe('image strategies', () => {
   it('rules detected from config.json model_type', () => {
-    const types = ['qwen2-vl', 'qwen3-vl', 'gemma3', 'qwen3'].map((d) => detectStrategy(readModelDirForTest(`${MODELS}${d}`)));
+    const types = ['qwen2-vl', 'qwen3-vl', 'gemma3', 'qwen3'].map((d) =>
+      detectStrategy(readModelDirForTest(`${MODELS}${d}`)),
+    );
     expect(types).toEqual(['qwen2-vl', 'qwen3-vl', 'gemma3', 'none']);
   });
 
   it('content format detected from the template, as vLLM does: loops over message content → "openai"', () => {
-    const formats = ['qwen2-vl', 'gemma3', 'qwen3'].map((d) => detectContentFormat(readModelDirForTest(`${MODELS}${d}`).chatTemplate!.source));
+    const formats = ['qwen2-vl', 'gemma3', 'qwen3'].map((d) =>
+      detectContentFormat(readModelDirForTest(`${MODELS}${d}`).chatTemplate!.source),
+    );
     expect(formats).toEqual(['openai', 'openai', 'string']);
-    expect(detectContentFormat("{% for m in messages %}{% for c in m.content | reverse %}{% endfor %}{% endfor %}")).toBe('openai');
+    expect(
+      detectContentFormat('{% for m in messages %}{% for c in m.content | reverse %}{% endfor %}{% endfor %}'),
+    ).toBe('openai');
   });
 
   it('aliases resolve to the served name, which roots the keys', () => {
@@ -78,7 +112,11 @@ describe('image strategies', () => {
 
   it('a generic strategy without its placeholder token is a configuration error', async () => {
     await expect(
-      PromptService.create({ pool, keys: { blockSize: 16, hashSeed: '' }, registry: { models: [{ name: 'bad', dir: QWEN3.dir, image: { strategy: 'fixed', tokensPerImage: 3 } }] } }),
+      PromptService.create({
+        pool,
+        keys: { blockSize: 16, hashSeed: '' },
+        registry: { models: [{ name: 'bad', dir: QWEN3.dir, image: { strategy: 'fixed', tokensPerImage: 3 } }] },
+      }),
     ).rejects.toMatchObject({ code: 'failed_precondition', field: 'models[0].image' });
   });
 });
@@ -94,8 +132,15 @@ describe('token ids come from the tokenizer, not constants', () => {
     delete tc.chat_template;
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...tc, image_token: '<|video_pad|>' }));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'qwen3_5' }));
-    writeFileSync(join(dir, 'chat_template.jinja'), "{% for m in messages %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|video_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}");
-    local = await PromptService.create({ pool, keys: { blockSize: 16, hashSeed: '' }, registry: { models: [{ name: 'qwen35-like', dir }] } });
+    writeFileSync(
+      join(dir, 'chat_template.jinja'),
+      "{% for m in messages %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|video_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}",
+    );
+    local = await PromptService.create({
+      pool,
+      keys: { blockSize: 16, hashSeed: '' },
+      registry: { models: [{ name: 'qwen35-like', dir }] },
+    });
   });
   afterAll(async () => {
     await local?.close();
@@ -103,7 +148,10 @@ describe('token ids come from the tokenizer, not constants', () => {
   });
 
   it('qwen3_5 → factor 32; the pad is whatever tokenizer_config names (here <|video_pad|> = 151656)', async () => {
-    const r = await local.prepare({ model: 'qwen35-like', messages: [{ role: 'user', content: [imagePart(dataUrl('grey-640x480.png'))] }] });
+    const r = await local.prepare({
+      model: 'qwen35-like',
+      messages: [{ role: 'user', content: [imagePart(dataUrl('grey-640x480.png'))] }],
+    });
     expect(r.items.map((i) => [i.offset, i.length])).toEqual([[1, 300]]);
     expect([r.tokenIds[0], r.tokenIds[1], r.tokenIds[300], r.tokenIds[301]]).toEqual([151652, 151656, 151656, 151653]);
   });

@@ -16,10 +16,15 @@ const install = (0, eval)(TOKENIZER_PATCH_SOURCE) as (tokenizer: unknown) => num
 
 function load(model: string): Tokenizer {
   const dir = `${ROOT}fixtures/models/${model}`;
-  return new Tokenizer(JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')), JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')));
+  return new Tokenizer(
+    JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')),
+    JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')),
+  );
 }
 
-const documents = ['docs/architecture.md', 'README.md', 'src/keys/block-hasher.ts', 'docs/models.md'].map((f) => readFileSync(`${ROOT}${f}`, 'utf8'));
+const documents = ['docs/architecture.md', 'README.md', 'src/keys/block-hasher.ts', 'docs/models.md'].map((f) =>
+  readFileSync(`${ROOT}${f}`, 'utf8'),
+);
 const hostile = [
   '',
   ' ',
@@ -80,8 +85,14 @@ it('stays exact after its caches fill up and are cleared (more than 16,384 disti
   const plain = load('qwen3');
   const patched = load('qwen3');
   install(patched);
-  const text = [...Array.from({ length: 20_000 }, (_, i) => `w${i.toString(36)}`), 'x'.repeat(65), 'abc'.repeat(40)].join(' ');
-  expect(patched.encode(text, { add_special_tokens: false }).ids).toEqual(plain.encode(text, { add_special_tokens: false }).ids);
+  const text = [
+    ...Array.from({ length: 20_000 }, (_, i) => `w${i.toString(36)}`),
+    'x'.repeat(65),
+    'abc'.repeat(40),
+  ].join(' ');
+  expect(patched.encode(text, { add_special_tokens: false }).ids).toEqual(
+    plain.encode(text, { add_special_tokens: false }).ids,
+  );
 });
 
 describe('in the tokenizer workers', () => {
@@ -94,7 +105,10 @@ describe('in the tokenizer workers', () => {
     expect(description.patchedSteps).toBe(5);
     const plain = load('qwen2-vl');
     const texts = [...documents, ...hostile];
-    const [first, second] = await Promise.all([pool.encode(dir, texts, false), pool.encode(dir, texts.slice().reverse(), false)]);
+    const [first, second] = await Promise.all([
+      pool.encode(dir, texts, false),
+      pool.encode(dir, texts.slice().reverse(), false),
+    ]);
     texts.forEach((text, i) => {
       const expected = Uint32Array.from(plain.encode(text, { add_special_tokens: false }).ids);
       expect(first[i]).toEqual(expected);

@@ -7,7 +7,8 @@ import { QWEN3, QWEN_TOKENIZER_DIR, corpus } from './helpers.js';
 const DIR = QWEN3.dir;
 let pool: TokenizerPool;
 let rust: tokenizers.Tokenizer;
-const rustIds = async (text: string, special = false) => (await rust.encode(text, null, { addSpecialTokens: special })).getIds();
+const rustIds = async (text: string, special = false) =>
+  (await rust.encode(text, null, { addSpecialTokens: special })).getIds();
 
 beforeAll(() => {
   pool = new TokenizerPool({ size: 2 });
@@ -75,7 +76,10 @@ describe('worker pool', () => {
     const settled = Promise.allSettled([busy, queued]);
     await small.close();
     const results = await settled;
-    expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'fulfilled'))).toEqual(['tokenizer pool closed', 'tokenizer pool closed']);
+    expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'fulfilled'))).toEqual([
+      'tokenizer pool closed',
+      'tokenizer pool closed',
+    ]);
   });
 
   it('one huge "word" is stopped at the budget with resource_exhausted; the pool keeps working (issue 17 bug 4)', async () => {
@@ -87,7 +91,9 @@ describe('worker pool', () => {
       const err = await solo.encode(DIR, [word], false).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PromptError);
       expect(err).toMatchObject({ code: 'resource_exhausted' });
-      expect((err as Error).message).toBe('tokenizing 200001 characters took longer than the budget of 300 ms (one very long word?)');
+      expect((err as Error).message).toBe(
+        'tokenizing 200001 characters took longer than the budget of 300 ms (one very long word?)',
+      );
       expect(solo.counters).toMatchObject({ overBudget: 1, cancelledRunning: 0 });
       expect([...(await solo.encode(DIR, ['still works'], false))[0]]).toEqual(await rustIds('still works'));
       expect(solo.size).toBe(1);
@@ -101,13 +107,20 @@ describe('worker pool', () => {
     try {
       await solo.encode(DIR, ['warm'], false);
       const signal = { aborted: false };
-      const running = solo.encode(DIR, ['r' + 'abcdefghij'.repeat(20_000)], false, signal).catch((e: { code: string }) => e.code);
+      const running = solo
+        .encode(DIR, ['r' + 'abcdefghij'.repeat(20_000)], false, signal)
+        .catch((e: { code: string }) => e.code);
       const queued = solo.encode(DIR, ['queued text'], false, signal).catch((e: { code: string }) => e.code);
       const other = solo.encode(DIR, ['not cancelled'], false);
       signal.aborted = true;
       expect(await Promise.all([running, queued])).toEqual(['deadline_exceeded', 'deadline_exceeded']);
       expect([...(await other)[0]]).toEqual(await rustIds('not cancelled'));
-      expect(solo.counters).toMatchObject({ cancelledRunning: 1, cancelledQueued: 1, overBudget: 0, completedChars: 'warm'.length + 'not cancelled'.length });
+      expect(solo.counters).toMatchObject({
+        cancelledRunning: 1,
+        cancelledQueued: 1,
+        overBudget: 0,
+        completedChars: 'warm'.length + 'not cancelled'.length,
+      });
       await expect(solo.encode(DIR, ['late'], false, signal)).rejects.toMatchObject({ code: 'deadline_exceeded' });
     } finally {
       await solo.close();
@@ -132,7 +145,11 @@ describe('worker pool', () => {
 describe('prefix cache (chunks cut at special tokens)', () => {
   let svc: PromptService;
   beforeAll(async () => {
-    svc = await PromptService.create({ pool, keys: { blockSize: 16, hashSeed: '' }, registry: { models: [{ ...QWEN3, limits: { maxTokens: 20_000 } }] } });
+    svc = await PromptService.create({
+      pool,
+      keys: { blockSize: 16, hashSeed: '' },
+      registry: { models: [{ ...QWEN3, limits: { maxTokens: 20_000 } }] },
+    });
   });
   afterAll(() => svc?.close());
 
@@ -144,17 +161,47 @@ describe('prefix cache (chunks cut at special tokens)', () => {
     for (let t = 0; t < 4; t++) {
       turns.push({ role: 'user', content: `question ${t}: ${'why? '.repeat(t)}` });
       const hitsBefore = cache.hits;
-      const r = await svc.prepare({ model: QWEN3.name, messages: turns, chat_template_kwargs: { enable_thinking: false } });
+      const r = await svc.prepare({
+        model: QWEN3.name,
+        messages: turns,
+        chat_template_kwargs: { enable_thinking: false },
+      });
       expect([...r.tokenIds]).toEqual([...(await tok.encodeUncached(r.text!, false))]);
       if (t > 0) expect(cache.hits - hitsBefore).toBeGreaterThanOrEqual(2 * t); // every earlier message chunk hit
-      expect(svc.stats()).toMatchObject({ cacheHits: cache.hits, cacheMisses: cache.misses, cacheEntries: cache.size, workers: 2 });
+      expect(svc.stats()).toMatchObject({
+        cacheHits: cache.hits,
+        cacheMisses: cache.misses,
+        cacheEntries: cache.size,
+        workers: 2,
+      });
       turns.push({ role: 'assistant', content: `answer ${t}` });
     }
   });
 
   it('chunked + cached encoding equals whole-text encoding for arbitrary mixes of text and special tokens (property)', async () => {
     const tok = svc.registry.models[0].tokenizer;
-    const pieces = ['<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|image_pad|>', '<think>', '\n', '\n\n', ' ', '  ', 'user', 'Hello', ' world', '你好', '🎉', "'s", 'x1', '\t', '<|im_start', '|>', '<tool_call>'];
+    const pieces = [
+      '<|im_start|>',
+      '<|im_end|>',
+      '<|vision_start|>',
+      '<|image_pad|>',
+      '<think>',
+      '\n',
+      '\n\n',
+      ' ',
+      '  ',
+      'user',
+      'Hello',
+      ' world',
+      '你好',
+      '🎉',
+      "'s",
+      'x1',
+      '\t',
+      '<|im_start',
+      '|>',
+      '<tool_call>',
+    ];
     await fc.assert(
       fc.asyncProperty(fc.array(fc.constantFrom(...pieces), { maxLength: 30 }), async (parts) => {
         const text = parts.join('');
@@ -170,7 +217,9 @@ describe('prefix cache (chunks cut at special tokens)', () => {
     const cache = svc.registry.cache!;
     const size = cache.size;
     const long = `fresh text ${'lorem ipsum '.repeat(12_000)}`;
-    await expect(svc.prepare({ model: QWEN3.name, messages: [{ role: 'user', content: long }] })).rejects.toMatchObject({ code: 'resource_exhausted', field: 'messages' });
+    await expect(svc.prepare({ model: QWEN3.name, messages: [{ role: 'user', content: long }] })).rejects.toMatchObject(
+      { code: 'resource_exhausted', field: 'messages' },
+    );
     expect(cache.size).toBe(size);
   });
 });

@@ -41,14 +41,30 @@ interface Vector {
   sha512: string;
 }
 
-const vectors = (JSON.parse(readFileSync(new URL('./mm-hash-vectors.json', import.meta.url), 'utf8')) as { cases: Vector[] }).cases;
+const vectors = (
+  JSON.parse(readFileSync(new URL('./mm-hash-vectors.json', import.meta.url), 'utf8')) as { cases: Vector[] }
+).cases;
 const golden = JSON.parse(readFileSync(`${SHARED_DIR}golden/mm-hash.json`, 'utf8')) as {
-  cases: { vllm: string; model: string; image: string; imageSha256: string; mmHasher: string; identifier: string; width: number; height: number; placeholder: { offset: number; length: number } }[];
+  cases: {
+    vllm: string;
+    model: string;
+    image: string;
+    imageSha256: string;
+    mmHasher: string;
+    identifier: string;
+    width: number;
+    height: number;
+    placeholder: { offset: number; length: number };
+  }[];
 };
 const GOLDEN = golden.cases[0];
 const goldenBytes = readFileSync(`${SHARED_DIR}golden/${GOLDEN.image}`);
 
-function config(version: string, extra: Record<string, unknown> = {}, name = 'Qwen/Qwen2-VL-2B-Instruct'): VllmHashConfig {
+function config(
+  version: string,
+  extra: Record<string, unknown> = {},
+  name = 'Qwen/Qwen2-VL-2B-Instruct',
+): VllmHashConfig {
   return resolveVllmConfig(VllmEntrySchema.parse({ version, ...extra }), name, 'models[0]');
 }
 
@@ -56,7 +72,10 @@ function requestOf(v: Vector) {
   const bytes = readFileSync(`${ROOT}${v.image}`);
   const format = probeImageSize(bytes).format;
   return {
-    image: v.uuid !== null ? ({ kind: 'uuid', uuid: v.uuid } as const) : ({ kind: 'bytes', bytes, decodesAsRgb: decodesAsRgb(format, bytes) } as const),
+    image:
+      v.uuid !== null
+        ? ({ kind: 'uuid', uuid: v.uuid } as const)
+        : ({ kind: 'bytes', bytes, decodesAsRgb: decodesAsRgb(format, bytes) } as const),
     kwargs: v.kwargs ? parsePyObject(v.kwargs, 'mm_processor_kwargs') : [],
     addSpecialTokens: false,
     maxTokens: v.maxTokens,
@@ -72,16 +91,31 @@ describe('golden: a real vLLM 0.19.1 identifier', () => {
   it('vllmIdentifier reproduces it byte for byte (hash-wasm BLAKE3), and so does @noble/hashes over the same stream', async () => {
     const cfg = config(GOLDEN.vllm, { model: GOLDEN.model });
     expect(cfg.scheme).toBe('v0.17');
-    const id = await vllmIdentifier(cfg, { image: { kind: 'bytes', bytes: goldenBytes, decodesAsRgb: true }, kwargs: [], addSpecialTokens: false, maxTokens: null, lora: null });
+    const id = await vllmIdentifier(cfg, {
+      image: { kind: 'bytes', bytes: goldenBytes, decodesAsRgb: true },
+      kwargs: [],
+      addSpecialTokens: false,
+      maxTokens: null,
+      lora: null,
+    });
     expect(id).toBe(GOLDEN.identifier);
-    const stream = Buffer.concat(mmHashChunks({ scheme: 'v0.17', modelId: GOLDEN.model, image: { kind: 'bytes', bytes: goldenBytes, ioConfig: null }, kwargs: [] }));
+    const stream = Buffer.concat(
+      mmHashChunks({
+        scheme: 'v0.17',
+        modelId: GOLDEN.model,
+        image: { kind: 'bytes', bytes: goldenBytes, ioConfig: null },
+        kwargs: [],
+      }),
+    );
     expect(Buffer.from(blake3(stream)).toString('hex')).toBe(GOLDEN.identifier);
   });
 });
 
 describe('vectors from the Python reference (every format, kwargs, each version stream, uuid rules)', () => {
   it('covers each stream scheme and each format', () => {
-    expect(new Set(vectors.map((v) => config(v.version, { maxModelLen: v.maxModelLen ?? undefined }).scheme))).toEqual(new Set(['v0.13', 'v0.16', 'v0.17', 'v0.27']));
+    expect(new Set(vectors.map((v) => config(v.version, { maxModelLen: v.maxModelLen ?? undefined }).scheme))).toEqual(
+      new Set(['v0.13', 'v0.16', 'v0.17', 'v0.27']),
+    );
     expect(new Set(vectors.map((v) => v.image.split('.').pop()))).toEqual(new Set(['png', 'jpg', 'webp', 'gif']));
   });
 
@@ -97,16 +131,40 @@ describe('vectors from the Python reference (every format, kwargs, each version 
       // BLAKE3 (the default): the stream the sha256 digest vouched for, hashed by @noble/hashes.
       const cfg = config(v.version, { model: v.model, maxModelLen: v.maxModelLen ?? undefined });
       const image =
-        req.image.kind === 'uuid' ? req.image : { kind: 'bytes' as const, bytes: req.image.bytes, ioConfig: v.ioConfig ? { imageMode: 'RGB', rgbaBackgroundColor: [255, 255, 255] } : null };
-      const tokenization = cfg.scheme === 'v0.16' ? { addSpecialTokens: false, maxLength: v.maxModelLen! - (v.maxTokens ?? 0) + 1 } : undefined;
-      const stream = Buffer.concat(mmHashChunks({ scheme: cfg.scheme, noneAsPickle: cfg.noneAsPickle, modelId: v.model, image, kwargs: req.kwargs, tokenization }));
+        req.image.kind === 'uuid'
+          ? req.image
+          : {
+              kind: 'bytes' as const,
+              bytes: req.image.bytes,
+              ioConfig: v.ioConfig ? { imageMode: 'RGB', rgbaBackgroundColor: [255, 255, 255] } : null,
+            };
+      const tokenization =
+        cfg.scheme === 'v0.16'
+          ? { addSpecialTokens: false, maxLength: v.maxModelLen! - (v.maxTokens ?? 0) + 1 }
+          : undefined;
+      const stream = Buffer.concat(
+        mmHashChunks({
+          scheme: cfg.scheme,
+          noneAsPickle: cfg.noneAsPickle,
+          modelId: v.model,
+          image,
+          kwargs: req.kwargs,
+          tokenization,
+        }),
+      );
       expect(createHash('sha256').update(stream).digest('hex')).toBe(v.sha256);
       expect(await vllmIdentifier(cfg, req)).toBe(Buffer.from(blake3(stream)).toString('hex'));
     });
   }
 
   it('0.17+: a uuid without mm_processor_kwargs is used verbatim; 0.15/0.16 always hash it', async () => {
-    const req = { image: { kind: 'uuid', uuid: 'my-uuid-1' } as const, kwargs: [], addSpecialTokens: false, maxTokens: null, lora: null };
+    const req = {
+      image: { kind: 'uuid', uuid: 'my-uuid-1' } as const,
+      kwargs: [],
+      addSpecialTokens: false,
+      maxTokens: null,
+      lora: null,
+    };
     expect(await vllmIdentifier(config('0.19.1'), req)).toBe('my-uuid-1');
     expect(await vllmIdentifier(config('0.27.0'), req)).toBe('my-uuid-1');
     expect(await vllmIdentifier(config('0.15.1'), req)).toMatch(/^[0-9a-f]{64}$/);
@@ -116,12 +174,18 @@ describe('vectors from the Python reference (every format, kwargs, each version 
   it('tower-connector LoRA: "<lora>:" in front of the identifier, whatever its source; nothing without a LoRA', async () => {
     const cfg = config('0.19.1', { towerConnectorLora: true });
     const base = { kwargs: [], addSpecialTokens: false, maxTokens: null };
-    expect(await vllmIdentifier(cfg, { ...base, image: { kind: 'uuid', uuid: 'u1' }, lora: 'sql-adapter' })).toBe('sql-adapter:u1');
+    expect(await vllmIdentifier(cfg, { ...base, image: { kind: 'uuid', uuid: 'u1' }, lora: 'sql-adapter' })).toBe(
+      'sql-adapter:u1',
+    );
     const bytes = { kind: 'bytes', bytes: goldenBytes, decodesAsRgb: true } as const;
-    expect(await vllmIdentifier(cfg, { ...base, image: bytes, lora: 'sql-adapter' })).toBe(`sql-adapter:${GOLDEN.identifier}`);
+    expect(await vllmIdentifier(cfg, { ...base, image: bytes, lora: 'sql-adapter' })).toBe(
+      `sql-adapter:${GOLDEN.identifier}`,
+    );
     expect(await vllmIdentifier(cfg, { ...base, image: bytes, lora: null })).toBe(GOLDEN.identifier);
     // Without the engine flag, a LoRA request keeps the plain identifier.
-    expect(await vllmIdentifier(config('0.19.1'), { ...base, image: bytes, lora: 'sql-adapter' })).toBe(GOLDEN.identifier);
+    expect(await vllmIdentifier(config('0.19.1'), { ...base, image: bytes, lora: 'sql-adapter' })).toBe(
+      GOLDEN.identifier,
+    );
   });
 });
 
@@ -136,7 +200,30 @@ describe('decoded mode from the header (≥ 0.27 io_config)', () => {
     b[25] = colourType;
     return b;
   };
-  const jpeg = (components: number) => Buffer.from([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0x00, 0x03, 0x00, 0x04, components, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+  const jpeg = (components: number) =>
+    Buffer.from([
+      0xff,
+      0xd8,
+      0xff,
+      0xc0,
+      0x00,
+      0x11,
+      0x08,
+      0x00,
+      0x03,
+      0x00,
+      0x04,
+      components,
+      1,
+      0x22,
+      0,
+      2,
+      0x11,
+      1,
+      3,
+      0x11,
+      1,
+    ]);
   const vp8l = (alpha: boolean) => {
     const b = Buffer.alloc(30);
     b.write('RIFF', 0, 'latin1');
@@ -163,29 +250,64 @@ describe('decoded mode from the header (≥ 0.27 io_config)', () => {
   });
   it('WebP: VP8L alpha-is-used bit, VP8X ALPHA flag (0x10)', () => {
     expect([decodesAsRgb('webp', vp8l(false)), decodesAsRgb('webp', vp8l(true))]).toEqual([true, false]);
-    expect([decodesAsRgb('webp', vp8x(0)), decodesAsRgb('webp', vp8x(0x10)), decodesAsRgb('webp', vp8x(0x20))]).toEqual([true, false, true]);
+    expect([decodesAsRgb('webp', vp8x(0)), decodesAsRgb('webp', vp8x(0x10)), decodesAsRgb('webp', vp8x(0x20))]).toEqual(
+      [true, false, true],
+    );
   });
   it('GIF: never RGB', () => {
     expect(decodesAsRgb('gif', readFileSync(`${ROOT}fixtures/images/dots-64x48.gif`))).toBe(false);
   });
   it('an RGBA PNG on 0.27 hashes with io_config; the same on 0.19 without, and imageMode null disables it', async () => {
     const bytes = png(6);
-    const req = { image: { kind: 'bytes', bytes, decodesAsRgb: false } as const, kwargs: [], addSpecialTokens: false, maxTokens: null, lora: null };
+    const req = {
+      image: { kind: 'bytes', bytes, decodesAsRgb: false } as const,
+      kwargs: [],
+      addSpecialTokens: false,
+      maxTokens: null,
+      lora: null,
+    };
     const stream = (io: boolean, scheme: 'v0.17' | 'v0.27') =>
-      Buffer.concat(mmHashChunks({ scheme, modelId: 'm', image: { kind: 'bytes', bytes, ioConfig: io ? { imageMode: 'RGB', rgbaBackgroundColor: [255, 255, 255] } : null }, kwargs: [] }));
-    const expected = (io: boolean) => createHash('sha256').update(stream(io, io ? 'v0.27' : 'v0.17')).digest('hex');
+      Buffer.concat(
+        mmHashChunks({
+          scheme,
+          modelId: 'm',
+          image: {
+            kind: 'bytes',
+            bytes,
+            ioConfig: io ? { imageMode: 'RGB', rgbaBackgroundColor: [255, 255, 255] } : null,
+          },
+          kwargs: [],
+        }),
+      );
+    const expected = (io: boolean) =>
+      createHash('sha256')
+        .update(stream(io, io ? 'v0.27' : 'v0.17'))
+        .digest('hex');
     // The stream with io_config, spelled out from spec §4.
-    const i64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(n)); return b; };
-    expect(stream(true, 'v0.27')).toEqual(Buffer.concat([
-      Buffer.from('imageimage.io_config.image_modeRGB'),
-      Buffer.from('image.io_config.rgba_background_color.0'), i64(255),
-      Buffer.from('image.io_config.rgba_background_color.1'), i64(255),
-      Buffer.from('image.io_config.rgba_background_color.2'), i64(255),
-      Buffer.from('image.data'), bytes, Buffer.from('model_idm'),
-    ]));
+    const i64 = (n: number) => {
+      const b = Buffer.alloc(8);
+      b.writeBigInt64LE(BigInt(n));
+      return b;
+    };
+    expect(stream(true, 'v0.27')).toEqual(
+      Buffer.concat([
+        Buffer.from('imageimage.io_config.image_modeRGB'),
+        Buffer.from('image.io_config.rgba_background_color.0'),
+        i64(255),
+        Buffer.from('image.io_config.rgba_background_color.1'),
+        i64(255),
+        Buffer.from('image.io_config.rgba_background_color.2'),
+        i64(255),
+        Buffer.from('image.data'),
+        bytes,
+        Buffer.from('model_idm'),
+      ]),
+    );
     expect(await vllmIdentifier(config('0.27.0', { model: 'm', mmHasher: 'sha256' }), req)).toBe(expected(true));
     expect(await vllmIdentifier(config('0.19.1', { model: 'm', mmHasher: 'sha256' }), req)).toBe(expected(false));
-    expect(await vllmIdentifier(config('0.27.0', { model: 'm', mmHasher: 'sha256', imageMode: null }), req)).toBe(expected(false));
+    expect(await vllmIdentifier(config('0.27.0', { model: 'm', mmHasher: 'sha256', imageMode: null }), req)).toBe(
+      expected(false),
+    );
   });
 });
 
@@ -214,12 +336,18 @@ describe('configuration errors name the key', () => {
 
   it('an unknown hasher stops the registry load, naming models.0.vllm.mmHasher', async () => {
     await expect(
-      PromptService.create({ keys: { blockSize: 16, hashSeed: '' }, registry: { workers: 1, models: [{ ...QWEN2_VL, vllm: { version: '0.19.1', mmHasher: 'md5' as 'blake3' } }] } }),
+      PromptService.create({
+        keys: { blockSize: 16, hashSeed: '' },
+        registry: { workers: 1, models: [{ ...QWEN2_VL, vllm: { version: '0.19.1', mmHasher: 'md5' as 'blake3' } }] },
+      }),
     ).rejects.toThrow(/models\.0\.vllm\.mmHasher/);
   });
   it('a version before 0.13 stops the registry load, naming models[0].vllm.version', async () => {
     await expect(
-      PromptService.create({ keys: { blockSize: 16, hashSeed: '' }, registry: { workers: 1, models: [{ ...QWEN2_VL, vllm: { version: '0.11.2' } }] } }),
+      PromptService.create({
+        keys: { blockSize: 16, hashSeed: '' },
+        registry: { workers: 1, models: [{ ...QWEN2_VL, vllm: { version: '0.11.2' } }] },
+      }),
     ).rejects.toMatchObject({ field: 'models[0].vllm.version' });
   });
 });
@@ -254,7 +382,12 @@ describe('through the prompt service (chat with an image, no uuid)', () => {
         workers: 1,
         models: [
           { ...QWEN2_VL, vllm: { version: '0.19.1' } },
-          { ...QWEN2_VL, name: 'qwen-served-as', loras: ['tower-lora'], vllm: { version: '0.19.1', model: GOLDEN.model, towerConnectorLora: true } },
+          {
+            ...QWEN2_VL,
+            name: 'qwen-served-as',
+            loras: ['tower-lora'],
+            vllm: { version: '0.19.1', model: GOLDEN.model, towerConnectorLora: true },
+          },
           { ...QWEN2_VL, name: 'no-vllm' },
         ],
       },
@@ -263,12 +396,22 @@ describe('through the prompt service (chat with an image, no uuid)', () => {
   afterAll(() => svc?.close());
 
   const ask = (model: string, extra: Record<string, unknown> = {}, part: Record<string, unknown> = {}) =>
-    svc.keys({ model, messages: [{ role: 'user', content: [imagePart(goldenUrl, part), textPart('What is in this image?')] }], ...extra });
+    svc.keys({
+      model,
+      messages: [{ role: 'user', content: [imagePart(goldenUrl, part), textPart('What is in this image?')] }],
+      ...extra,
+    });
 
   it('the golden identifier, its placeholder range, and source vllm-mm-hash', async () => {
     const r = await ask(GOLDEN.model);
     expect(r.items).toHaveLength(1);
-    expect(r.items[0]).toMatchObject({ identifier: GOLDEN.identifier, identifierSource: 'vllm-mm-hash', ...GOLDEN.placeholder, width: GOLDEN.width, height: GOLDEN.height });
+    expect(r.items[0]).toMatchObject({
+      identifier: GOLDEN.identifier,
+      identifierSource: 'vllm-mm-hash',
+      ...GOLDEN.placeholder,
+      width: GOLDEN.width,
+      height: GOLDEN.height,
+    });
     // The identifier is what the image's blocks carry (offset 15, length 391 → blocks 0..25).
     expect(r.extras![1]).toEqual([GOLDEN.identifier]);
   });
@@ -280,12 +423,21 @@ describe('through the prompt service (chat with an image, no uuid)', () => {
 
   it('without a vllm entry: a content hash (sha256 of the bytes), as before', async () => {
     const r = await ask('no-vllm');
-    expect(r.items[0]).toMatchObject({ identifier: createHash('sha256').update(goldenBytes).digest('hex'), identifierSource: 'content-hash' });
+    expect(r.items[0]).toMatchObject({
+      identifier: createHash('sha256').update(goldenBytes).digest('hex'),
+      identifierSource: 'content-hash',
+    });
   });
 
   it('uuid (verbatim on 0.19), caller identifier: their sources', async () => {
-    expect((await ask(GOLDEN.model, {}, { uuid: 'u-42' })).items[0]).toMatchObject({ identifier: 'u-42', identifierSource: 'uuid' });
-    expect((await ask(GOLDEN.model, {}, { identifier: 'c-1' })).items[0]).toMatchObject({ identifier: 'c-1', identifierSource: 'caller' });
+    expect((await ask(GOLDEN.model, {}, { uuid: 'u-42' })).items[0]).toMatchObject({
+      identifier: 'u-42',
+      identifierSource: 'uuid',
+    });
+    expect((await ask(GOLDEN.model, {}, { identifier: 'c-1' })).items[0]).toMatchObject({
+      identifier: 'c-1',
+      identifierSource: 'caller',
+    });
   });
 
   it('mm_processor_kwargs JSON text keeps Python typing (2.0 is a float); the parsed object cannot', async () => {
@@ -297,11 +449,23 @@ describe('through the prompt service (chat with an image, no uuid)', () => {
     });
     try {
       const ask2 = (extra: Record<string, unknown>) =>
-        sha.keys({ model: GOLDEN.model, messages: [{ role: 'user', content: [imagePart(goldenUrl), textPart('x')] }], ...extra });
-      expect((await ask2({ mm_processor_kwargs: object, mm_processor_kwargs_json: v.kwargs })).items[0].identifier).toBe(v.sha256);
+        sha.keys({
+          model: GOLDEN.model,
+          messages: [{ role: 'user', content: [imagePart(goldenUrl), textPart('x')] }],
+          ...extra,
+        });
+      expect(
+        (await ask2({ mm_processor_kwargs: object, mm_processor_kwargs_json: v.kwargs })).items[0].identifier,
+      ).toBe(v.sha256);
       expect((await ask2({ mm_processor_kwargs: object })).items[0].identifier).not.toBe(v.sha256);
-      await expect(ask2({ mm_processor_kwargs_json: '{"scale": 2.0,' })).rejects.toMatchObject({ code: 'invalid_argument', field: 'mm_processor_kwargs' });
-      await expect(ask2({ mm_processor_kwargs_json: '{"model_id": "x"}' })).rejects.toMatchObject({ code: 'invalid_argument', field: 'mm_processor_kwargs.model_id' });
+      await expect(ask2({ mm_processor_kwargs_json: '{"scale": 2.0,' })).rejects.toMatchObject({
+        code: 'invalid_argument',
+        field: 'mm_processor_kwargs',
+      });
+      await expect(ask2({ mm_processor_kwargs_json: '{"model_id": "x"}' })).rejects.toMatchObject({
+        code: 'invalid_argument',
+        field: 'mm_processor_kwargs.model_id',
+      });
     } finally {
       await sha.close();
     }

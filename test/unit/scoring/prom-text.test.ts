@@ -8,7 +8,14 @@ const FIXTURE = readFileSync(new URL('../../../fixtures/vllm-metrics/vllm-0.11-d
 
 describe('Prometheus text format 0.0.4 parser', () => {
   it('parses names, labels, values and timestamps exactly', () => {
-    const page = ['# HELP up Whether the target is up.', '# TYPE up gauge', 'up 1', 'up{job="a",instance="x:1"} 0.5 1700000000123', 'rate_total{le="0.1",} -3e-2', ''].join('\n');
+    const page = [
+      '# HELP up Whether the target is up.',
+      '# TYPE up gauge',
+      'up 1',
+      'up{job="a",instance="x:1"} 0.5 1700000000123',
+      'rate_total{le="0.1",} -3e-2',
+      '',
+    ].join('\n');
     const { samples, stats, types, help } = parsePromText(page);
     expect(samples).toEqual([
       { name: 'up', labels: {}, value: 1, timestampMs: null },
@@ -95,7 +102,14 @@ describe('Prometheus text format 0.0.4 parser', () => {
       'q_sum{}=9',
       'q_count{}=10',
     ]);
-    expect(['lat_bucket', 'lat_sum', 'lat_count', 'q', 'q_count', 'other'].map((n) => parsed.typeOf(n))).toEqual(['histogram', 'histogram', 'histogram', 'summary', 'summary', undefined]);
+    expect(['lat_bucket', 'lat_sum', 'lat_count', 'q', 'q_count', 'other'].map((n) => parsed.typeOf(n))).toEqual([
+      'histogram',
+      'histogram',
+      'histogram',
+      'summary',
+      'summary',
+      undefined,
+    ]);
   });
 
   it('gives the same result whatever the chunking (split mid-line, mid-escape, mid-CRLF)', () => {
@@ -124,7 +138,9 @@ describe('Prometheus text format 0.0.4 parser', () => {
   });
 
   it('with a wanted filter, reports only those names and checks other lines only up to their name', () => {
-    const { samples, stats } = parsePromText('a 1\nb{x="unterminated} 2\nc 3\n9bad 4\n', { wanted: (n) => n === 'a' || n === 'c' });
+    const { samples, stats } = parsePromText('a 1\nb{x="unterminated} 2\nc 3\n9bad 4\n', {
+      wanted: (n) => n === 'a' || n === 'c',
+    });
     expect(samples.map((s) => s.name)).toEqual(['a', 'c']);
     expect(stats).toEqual({ lines: 4, samples: 2, skipped: 1 });
   });
@@ -162,15 +178,26 @@ describe('vLLM load figures of a page', () => {
   });
 
   it('prefers kv_cache_usage_perc over the older name when both are served', () => {
-    const page = loads('vllm:num_requests_running 1\nvllm:num_requests_waiting 0\nvllm:gpu_cache_usage_perc 0.9\nvllm:kv_cache_usage_perc 0.1\n');
+    const page = loads(
+      'vllm:num_requests_running 1\nvllm:num_requests_waiting 0\nvllm:gpu_cache_usage_perc 0.9\nvllm:kv_cache_usage_perc 0.1\n',
+    );
     expect(page.figures(0, null)).toEqual({ running: 1, waiting: 0, kvUsage: 0.1 });
   });
 
   it('names what is missing or not a number', () => {
-    expect(loads('vllm:num_requests_running 1\n').figures(0, null)).toBe('missing vllm:num_requests_waiting, vllm:kv_cache_usage_perc');
+    expect(loads('vllm:num_requests_running 1\n').figures(0, null)).toBe(
+      'missing vllm:num_requests_waiting, vllm:kv_cache_usage_perc',
+    );
     expect(loads('garbage\n').figures(0, null)).toBe('no vLLM load series on the page');
-    expect(loads('vllm:num_requests_running NaN\nvllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0\n').figures(0, null)).toBe('vllm:num_requests_running is NaN');
-    expect(loads('vllm:num_requests_running 1\nvllm:num_requests_waiting -1\nvllm:kv_cache_usage_perc 0\n').figures(0, null)).toBe('vllm:num_requests_waiting is -1');
+    expect(
+      loads('vllm:num_requests_running NaN\nvllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0\n').figures(
+        0,
+        null,
+      ),
+    ).toBe('vllm:num_requests_running is NaN');
+    expect(
+      loads('vllm:num_requests_running 1\nvllm:num_requests_waiting -1\nvllm:kv_cache_usage_perc 0\n').figures(0, null),
+    ).toBe('vllm:num_requests_waiting is -1');
   });
 });
 

@@ -89,6 +89,8 @@ describe('Scorer', () => {
   });
 
   it('rejects invalid tier weights', () => {
-    expect(() => new TierWeights({ weights: { GPU: -1 } })).toThrow(/tier weight for "GPU" must be a finite number ≥ 0/);
+    expect(() => new TierWeights({ weights: { GPU: -1 } })).toThrow(
+      /tier weight for "GPU" must be a finite number ≥ 0/,
+    );
   });
 });

@@ -1,14 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { IMAGE_PLACEHOLDER_TOKEN } from '../../../src/sim/publisher/workload.js';
 import { EndpointQueues } from '../../../src/sim/fleet/cost-model.js';
-import { best, createPolicy, withinLoadGuard, type PolicyOptions, type RouteInput } from '../../../src/sim/fleet/policies.js';
+import {
+  best,
+  createPolicy,
+  withinLoadGuard,
+  type PolicyOptions,
+  type RouteInput,
+} from '../../../src/sim/fleet/policies.js';
 import { Random, Zipf } from '../../../src/sim/fleet/random.js';
 import { chunkHashes, tokenSpelling } from '../../../src/sim/fleet/text-chunks.js';
 import { generateWorkload, imageUrl, type SimulatedRequest } from '../../../src/sim/fleet/workloads.js';
 
 /** A request with the given tokens and no images. */
 function textRequest(tokens: number[], id = 0): SimulatedRequest {
-  return { id, arrival: 0, source: 'multi-turn', conversation: `c${id}`, prompt: { tokens, items: [], loraName: null }, imageUrls: [], output: [] };
+  return {
+    id,
+    arrival: 0,
+    source: 'multi-turn',
+    conversation: `c${id}`,
+    prompt: { tokens, items: [], loraName: null },
+    imageUrls: [],
+    output: [],
+  };
 }
 
 /** Characters a token list is spelled with, in the approximate router's view. */
@@ -40,7 +54,9 @@ describe('workload generator', () => {
     // Every request is its own: a question of 50–300 tokens after its prefix, no images.
     for (const r of requests) expect(r.prompt.items).toEqual([]);
     expect(hot.every((r) => r.prompt.tokens.length >= 4050 && r.prompt.tokens.length <= 4300)).toBe(true);
-    const others = new Set(requests.filter((r) => !r.conversation.startsWith('hot-')).map((r) => r.conversation.split('-q')[0]));
+    const others = new Set(
+      requests.filter((r) => !r.conversation.startsWith('hot-')).map((r) => r.conversation.split('-q')[0]),
+    );
     expect(others.size).toBeLessThanOrEqual(30);
     expect(others.size).toBeGreaterThan(20);
     // Seeded draws: the share of hot requests is that of this seed, within a few percent of 60 %.
@@ -71,15 +87,23 @@ describe('workload generator', () => {
       expect(r.prompt.items.length).toBeGreaterThan(0);
       expect(r.imageUrls).toEqual(r.prompt.items.map((i) => imageUrl(i.identifier)));
       for (const item of r.prompt.items) {
-        expect(r.prompt.tokens.slice(item.offset, item.offset + item.length)).toEqual(new Array(item.length).fill(IMAGE_PLACEHOLDER_TOKEN));
+        expect(r.prompt.tokens.slice(item.offset, item.offset + item.length)).toEqual(
+          new Array(item.length).fill(IMAGE_PLACEHOLDER_TOKEN),
+        );
       }
     }
     // Only the URLs differ: the engine sees the same pixels (same identifiers) either way.
     expect(signed.map((r) => r.prompt)).toEqual(plain.map((r) => r.prompt));
-    for (const r of signed) for (const url of r.imageUrls) expect(url).toMatch(/^https:\/\/images\.example\.com\/img-[0-9a-f]{4}\.jpg\?X-Amz-Signature=sig-\d+$/);
+    for (const r of signed)
+      for (const url of r.imageUrls)
+        expect(url).toMatch(/^https:\/\/images\.example\.com\/img-[0-9a-f]{4}\.jpg\?X-Amz-Signature=sig-\d+$/);
     // A repeated image: the same identifier in chats that started separately.
     const firstImages = new Map<string, Set<string>>();
-    for (const r of plain) firstImages.set(r.prompt.items[0].identifier, (firstImages.get(r.prompt.items[0].identifier) ?? new Set()).add(r.conversation));
+    for (const r of plain)
+      firstImages.set(
+        r.prompt.items[0].identifier,
+        (firstImages.get(r.prompt.items[0].identifier) ?? new Set()).add(r.conversation),
+      );
     expect(Math.max(...[...firstImages.values()].map((s) => s.size))).toBeGreaterThan(5);
   });
 
@@ -89,9 +113,13 @@ describe('workload generator', () => {
   });
 
   it('rejects bad options with a clear error', () => {
-    expect(() => generateWorkload('long-doc', { seed: 1, requests: 0, rate: 1 })).toThrow('requests must be a positive integer, got 0');
+    expect(() => generateWorkload('long-doc', { seed: 1, requests: 0, rate: 1 })).toThrow(
+      'requests must be a positive integer, got 0',
+    );
     expect(() => generateWorkload('long-doc', { seed: 1, requests: 5, rate: 0 })).toThrow('rate must be > 0, got 0');
-    expect(() => generateWorkload('image-chat', { seed: 1, requests: 5, rate: 1, signedUrlShare: 2 })).toThrow('signedUrlShare must be in [0, 1], got 2');
+    expect(() => generateWorkload('image-chat', { seed: 1, requests: 5, rate: 1, signedUrlShare: 2 })).toThrow(
+      'signedUrlShare must be in [0, 1], got 2',
+    );
   });
 });
 
@@ -139,13 +167,19 @@ describe('approximate router view', () => {
   it('sees an image as its URL, not its tokens', () => {
     const tokens = new Random(4).tokens(100);
     const withImage = (url: string, length: number): SimulatedRequest => {
-      const req = textRequest([...tokens.slice(0, 50), ...new Array(length).fill(IMAGE_PLACEHOLDER_TOKEN), ...tokens.slice(50)]);
+      const req = textRequest([
+        ...tokens.slice(0, 50),
+        ...new Array(length).fill(IMAGE_PLACEHOLDER_TOKEN),
+        ...tokens.slice(50),
+      ]);
       req.prompt.items.push({ identifier: 'img-0001', offset: 50, length });
       req.imageUrls.push(url);
       return req;
     };
     // The placeholder count does not change the text; another URL for the same image does.
-    expect(chunkHashes(withImage(imageUrl('img-0001'), 300))).toEqual(chunkHashes(withImage(imageUrl('img-0001'), 900)));
+    expect(chunkHashes(withImage(imageUrl('img-0001'), 300))).toEqual(
+      chunkHashes(withImage(imageUrl('img-0001'), 900)),
+    );
     const head = Math.floor(spelledLength(tokens.slice(0, 50)) / 64);
     const signed = chunkHashes(withImage(imageUrl('img-0001', 'sig-1'), 300));
     const plain = chunkHashes(withImage(imageUrl('img-0001'), 300));
@@ -156,8 +190,18 @@ describe('approximate router view', () => {
 
 describe('routing policies', () => {
   const endpoints = ['e0', 'e1', 'e2'];
-  const options: PolicyOptions = { seed: 1, loadGuardSeconds: 0.5, approximateCapacity: 1000, approximate: { chunkChars: 64, maxChunks: 256 }, routerReplicas: 1 };
-  const input = (request: SimulatedRequest, backlog: Record<string, number> = {}, routed: Record<string, number> = {}): RouteInput => ({
+  const options: PolicyOptions = {
+    seed: 1,
+    loadGuardSeconds: 0.5,
+    approximateCapacity: 1000,
+    approximate: { chunkChars: 64, maxChunks: 256 },
+    routerReplicas: 1,
+  };
+  const input = (
+    request: SimulatedRequest,
+    backlog: Record<string, number> = {},
+    routed: Record<string, number> = {},
+  ): RouteInput => ({
     request,
     endpoints,
     backlog: (e) => backlog[e] ?? 0,
@@ -175,7 +219,16 @@ describe('routing policies', () => {
   });
 
   it('precise: the endpoint with the most matched blocks among those within the guard', async () => {
-    const policy = createPolicy('precise', options, async () => new Map([['e0', 9], ['e1', 4], ['e2', 4]]));
+    const policy = createPolicy(
+      'precise',
+      options,
+      async () =>
+        new Map([
+          ['e0', 9],
+          ['e1', 4],
+          ['e2', 4],
+        ]),
+    );
     expect(policy.readsIndex).toBe(true);
     expect(await policy.choose(input(textRequest([1])))).toBe('e0');
     expect(await policy.choose(input(textRequest([1]), { e0: 1 }, { e2: 1 }))).toBe('e1');
@@ -228,7 +281,13 @@ describe('routing policies', () => {
 });
 
 describe('Select-backed policies', () => {
-  const options: PolicyOptions = { seed: 1, loadGuardSeconds: 0.5, approximateCapacity: 1000, approximate: { chunkChars: 64, maxChunks: 256 }, routerReplicas: 1 };
+  const options: PolicyOptions = {
+    seed: 1,
+    loadGuardSeconds: 0.5,
+    approximateCapacity: 1000,
+    approximate: { chunkChars: 64, maxChunks: 256 },
+    routerReplicas: 1,
+  };
   const noScores = async () => new Map<string, number>();
   it('choose through Select with their own policy name, and retire each reservation once its prefill is done', async () => {
     const calls: string[] = [];
@@ -242,7 +301,12 @@ describe('Select-backed policies', () => {
       },
     };
     const requests = generateWorkload('hot-spot', { seed: 1, requests: 2, rate: 10 });
-    const input = (request: SimulatedRequest): RouteInput => ({ request, endpoints: ['e0', 'e1'], backlog: () => 0, routedTo: () => 0 });
+    const input = (request: SimulatedRequest): RouteInput => ({
+      request,
+      endpoints: ['e0', 'e1'],
+      backlog: () => 0,
+      routedTo: () => 0,
+    });
     const policy = createPolicy('cache+load', options, noScores, select);
     expect(policy.readsIndex).toBe(true);
     expect(await policy.choose(input(requests[0]))).toBe('e0');
@@ -254,4 +318,3 @@ describe('Select-backed policies', () => {
     expect(() => createPolicy('load', options, noScores)).toThrow("policy load needs the service's Select");
   });
 });
-

@@ -1,13 +1,35 @@
 // The cost model with hand-computed figures: every expected number is worked out in the comment above it.
 import { describe, expect, it } from 'vitest';
-import { decide, imagesToEncode, predictTtftMs, requestDigest, tieHash, type CostInput, type CostParams } from '../../../../src/scoring/load/cost-model.js';
+import {
+  decide,
+  imagesToEncode,
+  predictTtftMs,
+  requestDigest,
+  tieHash,
+  type CostInput,
+  type CostParams,
+} from '../../../../src/scoring/load/cost-model.js';
 import { ThroughputTable } from '../../../../src/scoring/load/throughput.js';
 
-const params: CostParams = { blockSize: 16, decodePenaltyMs: 2, meanPromptTokens: 1000, kvUsageGate: 0.95, encodeTokensPerSecond: 20_000 };
+const params: CostParams = {
+  blockSize: 16,
+  decodePenaltyMs: 2,
+  meanPromptTokens: 1000,
+  kvUsageGate: 0.95,
+  encodeTokensPerSecond: 20_000,
+};
 const none = { prefillTokens: 0, decodeBlocks: 0, reservations: 0 };
 
 function input(endpoint: string, over: Partial<CostInput> = {}): CostInput {
-  return { endpoint, cachedBlocks: 0, inflight: none, scraped: undefined, prefillTokensPerSecond: 8000, images: [], ...over };
+  return {
+    endpoint,
+    cachedBlocks: 0,
+    inflight: none,
+    scraped: undefined,
+    prefillTokensPerSecond: 8000,
+    images: [],
+    ...over,
+  };
 }
 
 describe('predictTtftMs', () => {
@@ -15,19 +37,32 @@ describe('predictTtftMs', () => {
     // queued = 4000 in flight + 2 waiting × 1000 = 6000; (6000 + 2000) / 8000 tok/s = 1 s = 1000 ms;
     // decode = (3 running + 10 in-flight decode blocks) × 2 ms = 26 ms → 1026 ms.
     const scraped = { running: 3, waiting: 2, kvUsage: 0.5, ageMs: 10, stale: false };
-    expect(predictTtftMs(2000, { prefillTokens: 4000, decodeBlocks: 10, reservations: 2 }, scraped, 8000, params)).toBe(1026);
+    expect(predictTtftMs(2000, { prefillTokens: 4000, decodeBlocks: 10, reservations: 2 }, scraped, 8000, params)).toBe(
+      1026,
+    );
   });
 
   it('without scraped load only the ledger counts', () => {
     // (500 + 300) / 4000 × 1000 = 200 ms; decode = (0 + 5) × 2 = 10 ms → 210 ms.
-    expect(predictTtftMs(300, { prefillTokens: 500, decodeBlocks: 5, reservations: 1 }, undefined, 4000, params)).toBe(210);
+    expect(predictTtftMs(300, { prefillTokens: 500, decodeBlocks: 5, reservations: 1 }, undefined, 4000, params)).toBe(
+      210,
+    );
   });
 });
 
 describe('decide', () => {
   // A 160-token prompt = 10 blocks of 16.
   it('cache: the most cached blocks win, cost = uncached prefill tokens', () => {
-    const d = decide('cache', 160, 7n, [input('a', { cachedBlocks: 2 }), input('b', { cachedBlocks: 8, inflight: { prefillTokens: 80_000, decodeBlocks: 0, reservations: 1 } })], params);
+    const d = decide(
+      'cache',
+      160,
+      7n,
+      [
+        input('a', { cachedBlocks: 2 }),
+        input('b', { cachedBlocks: 8, inflight: { prefillTokens: 80_000, decodeBlocks: 0, reservations: 1 } }),
+      ],
+      params,
+    );
     expect(d.chosen).toBe(1);
     // a: 160 − 2×16 = 128; b: 160 − 8×16 = 32 (its 80k queued tokens do not matter to `cache`).
     expect(d.costs.map((c) => c.cost)).toEqual([128, 32]);
@@ -39,7 +74,16 @@ describe('decide', () => {
   it('cache+load: a loaded endpoint with the cache loses to an idle one without it', () => {
     // a: uncached 128, idle → 128 / 8000 × 1000 = 16 ms.
     // b: uncached 32, 80000 queued → (80000 + 32) / 8000 × 1000 = 10004 ms.
-    const d = decide('cache+load', 160, 7n, [input('a', { cachedBlocks: 2 }), input('b', { cachedBlocks: 8, inflight: { prefillTokens: 80_000, decodeBlocks: 0, reservations: 1 } })], params);
+    const d = decide(
+      'cache+load',
+      160,
+      7n,
+      [
+        input('a', { cachedBlocks: 2 }),
+        input('b', { cachedBlocks: 8, inflight: { prefillTokens: 80_000, decodeBlocks: 0, reservations: 1 } }),
+      ],
+      params,
+    );
     expect(d.chosen).toBe(0);
     expect(d.costs.map((c) => c.cost)).toEqual([16, 10004]);
   });
@@ -47,7 +91,13 @@ describe('decide', () => {
   it('cache+load: with equal load the cache decides', () => {
     // a: (1600 + 128) / 8000 × 1000 = 216 ms; b: (1600 + 32) / 8000 × 1000 = 204 ms.
     const load = { prefillTokens: 1600, decodeBlocks: 0, reservations: 1 };
-    const d = decide('cache+load', 160, 7n, [input('a', { cachedBlocks: 2, inflight: load }), input('b', { cachedBlocks: 8, inflight: load })], params);
+    const d = decide(
+      'cache+load',
+      160,
+      7n,
+      [input('a', { cachedBlocks: 2, inflight: load }), input('b', { cachedBlocks: 8, inflight: load })],
+      params,
+    );
     expect(d.chosen).toBe(1);
     expect(d.costs.map((c) => c.cost)).toEqual([216, 204]);
   });
@@ -55,10 +105,16 @@ describe('decide', () => {
   it('load: ignores the cache (the whole prompt is uncached) and takes the least loaded', () => {
     // a: (0 + 160) / 8000 × 1000 = 20 ms + 3 decode blocks × 2 = 26 ms.
     // b: (0 + 160) / 8000 × 1000 = 20 ms + 1 decode block × 2 = 22 ms — though a holds 9 of the 10 blocks.
-    const d = decide('load', 160, 7n, [
-      input('a', { cachedBlocks: 9, inflight: { prefillTokens: 0, decodeBlocks: 3, reservations: 1 } }),
-      input('b', { inflight: { prefillTokens: 0, decodeBlocks: 1, reservations: 1 } }),
-    ], params);
+    const d = decide(
+      'load',
+      160,
+      7n,
+      [
+        input('a', { cachedBlocks: 9, inflight: { prefillTokens: 0, decodeBlocks: 3, reservations: 1 } }),
+        input('b', { inflight: { prefillTokens: 0, decodeBlocks: 1, reservations: 1 } }),
+      ],
+      params,
+    );
     expect(d.chosen).toBe(1);
     expect(d.costs.map((c) => c.predictedTtftMs)).toEqual([26, 22]);
     // uncached_prefill_tokens stays the fact: a would prefill 160 − 144 = 16 tokens.
@@ -76,7 +132,13 @@ describe('decide', () => {
     const full = { running: 0, waiting: 0, kvUsage: 0.97, ageMs: 5, stale: false };
     const ok = { running: 0, waiting: 0, kvUsage: 0.5, ageMs: 5, stale: false };
     // a holds everything (0 uncached → 0 ms) but is at 97% KV usage; b: 160 / 8000 → 20 ms.
-    const d = decide('cache+load', 160, 7n, [input('a', { cachedBlocks: 10, scraped: full }), input('b', { scraped: ok })], params);
+    const d = decide(
+      'cache+load',
+      160,
+      7n,
+      [input('a', { cachedBlocks: 10, scraped: full }), input('b', { scraped: ok })],
+      params,
+    );
     expect(d.chosen).toBe(1);
     expect(d.costs.map((c) => [c.excludedReason, c.cost, c.kvUsage, c.loadScraped])).toEqual([
       ['kv_usage_over_gate', 0, 0.97, true],
@@ -86,14 +148,29 @@ describe('decide', () => {
 
   it('KV-usage gate: when every candidate is over it, none is excluded', () => {
     const full = { running: 0, waiting: 0, kvUsage: 0.99, ageMs: 5, stale: false };
-    const d = decide('cache+load', 160, 7n, [input('a', { cachedBlocks: 10, scraped: full }), input('b', { scraped: full })], params);
+    const d = decide(
+      'cache+load',
+      160,
+      7n,
+      [input('a', { cachedBlocks: 10, scraped: full }), input('b', { scraped: full })],
+      params,
+    );
     expect(d.chosen).toBe(0);
     expect(d.costs.map((c) => c.excludedReason)).toEqual(['', '']);
   });
 
   it('ties go to the lowest hash of (request, endpoint): deterministic, and spread over requests', () => {
     const eps = ['10.0.0.1:8000', '10.0.0.2:8000', '10.0.0.3:8000', '10.0.0.4:8000'];
-    const pick = (digest: bigint) => eps[decide('cache+load', 160, digest, eps.map((e) => input(e)), params).chosen];
+    const pick = (digest: bigint) =>
+      eps[
+        decide(
+          'cache+load',
+          160,
+          digest,
+          eps.map((e) => input(e)),
+          params,
+        ).chosen
+      ];
     expect(pick(1n)).toBe(pick(1n));
     const winners = new Set<string>();
     for (let d = 1n; d <= 64n; d++) winners.add(pick(d));
@@ -103,7 +180,17 @@ describe('decide', () => {
     const byHash = [...eps].sort((a, b) => tieHash(5n, a) - tieHash(5n, b))[0];
     expect(pick(5n)).toBe(byHash);
     const reversed = [...eps].reverse();
-    expect(reversed[decide('cache+load', 160, 5n, reversed.map((e) => input(e)), params).chosen]).toBe(byHash);
+    expect(
+      reversed[
+        decide(
+          'cache+load',
+          160,
+          5n,
+          reversed.map((e) => input(e)),
+          params,
+        ).chosen
+      ],
+    ).toBe(byHash);
   });
 
   it('requestDigest: the last block key, else the token count', () => {
@@ -141,7 +228,13 @@ describe('ThroughputTable', () => {
 });
 
 describe('docs/api.md worked example (defaults: 8000 tokens/s, 1 ms decode penalty, 1024 tokens per waiting request)', () => {
-  const defaults: CostParams = { blockSize: 16, decodePenaltyMs: 1, meanPromptTokens: 1024, kvUsageGate: 0.95, encodeTokensPerSecond: 20_000 };
+  const defaults: CostParams = {
+    blockSize: 16,
+    decodePenaltyMs: 1,
+    meanPromptTokens: 1024,
+    kvUsageGate: 0.95,
+    encodeTokensPerSecond: 20_000,
+  };
   const a = input('A', {
     cachedBlocks: 112,
     inflight: { prefillTokens: 12_000, decodeBlocks: 32, reservations: 3 },
@@ -163,7 +256,11 @@ describe('docs/api.md worked example (defaults: 8000 tokens/s, 1 ms decode penal
   });
 
   it('with A idle but for 4 running requests, cache+load picks A at 36 ms', () => {
-    const idle = { ...a, inflight: { prefillTokens: 0, decodeBlocks: 0, reservations: 0 }, scraped: { running: 4, waiting: 0, kvUsage: 0.6, ageMs: 50, stale: false } };
+    const idle = {
+      ...a,
+      inflight: { prefillTokens: 0, decodeBlocks: 0, reservations: 0 },
+      scraped: { running: 4, waiting: 0, kvUsage: 0.6, ageMs: 50, stale: false },
+    };
     const d = decide('cache+load', 2048, 1n, [idle, b], defaults);
     expect(d.costs.map((c) => c.cost)).toEqual([36, 259]);
     expect(d.chosen).toBe(0);
@@ -209,6 +306,8 @@ describe('images to encode', () => {
     ]);
     expect(load.chosen).toBe(1);
     // encodeTokensPerSecond 0: images cost nothing.
-    expect(decide('cache+load', 2048, 1n, [a, b], { ...params, encodeTokensPerSecond: 0 }).costs[0].predictedTtftMs).toBe(192);
+    expect(
+      decide('cache+load', 2048, 1n, [a, b], { ...params, encodeTokensPerSecond: 0 }).costs[0].predictedTtftMs,
+    ).toBe(192);
   });
 });

@@ -9,7 +9,11 @@ const B = '10.0.0.1:8000@dp1';
 function ledger(max = 10) {
   const clock = { now: 1_000 };
   let n = 0;
-  const l = new MemoryInflightLedger({ maxReservations: max, clock: () => clock.now, newId: () => (++n).toString(16).padStart(32, '0') });
+  const l = new MemoryInflightLedger({
+    maxReservations: max,
+    clock: () => clock.now,
+    newId: () => (++n).toString(16).padStart(32, '0'),
+  });
   return { l, clock };
 }
 
@@ -37,7 +41,12 @@ describe('MemoryInflightLedger', () => {
     const r1 = await l.reserve(req(A, 100, 4));
     await l.reserve(req(A, 50, 2));
     await l.reserve(req(B, 7, 1));
-    expect(r1).toMatchObject({ id: '00000000000000000000000000000001', createdAt: 1_000, expiresAt: 1_100, prefillDone: false });
+    expect(r1).toMatchObject({
+      id: '00000000000000000000000000000001',
+      createdAt: 1_000,
+      expiresAt: 1_100,
+      prefillDone: false,
+    });
     expect(await l.loads([A, B, '10.0.0.9:1'])).toEqual([
       { prefillTokens: 150, decodeBlocks: 6, reservations: 2 },
       { prefillTokens: 7, decodeBlocks: 1, reservations: 1 },
