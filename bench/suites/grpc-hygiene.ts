@@ -2,12 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import { forkChild } from '../support/child.js';
 import { loadavg } from 'node:os';
 import { startEmbedded, embeddedConfig, type EmbeddedService } from '../../src/service/embedded.js';
-import { BlockHasher } from '../../src/keys/index.js';
-import { realisticTokens, rng, type Figure, type Suite } from '../harness.js';
+import { rng, type Figure, type Suite } from '../harness.js';
 import { LoadClient, watchPauses, type PhaseResult } from './grpc.js';
+import { BENCH_CANDIDATES, BENCH_PROMPT_TOKENS, indexResidentPrompts } from '../support/resident-prompts.js';
 
-const CANDIDATES = 16;
-const PROMPT_TOKENS = 1024;
+const CANDIDATES = BENCH_CANDIDATES.length;
+const PROMPT_TOKENS = BENCH_PROMPT_TOKENS;
 /** Client A's offered rate (open loop, latency from each call's scheduled send time). */
 const RATE = 1_000;
 /**
@@ -199,18 +199,13 @@ export const grpcHygieneSuite: Suite = {
   },
 };
 
-/** 64 prompts of 1,024 tokens, each resident on 4 of the 16 candidates (as in the grpc suite); their Score requests. */
+/** The resident prompts (bench/support/resident-prompts.ts) as Score requests over the 16 candidates. */
 function residentPrompts(embedded: EmbeddedService): object[] {
-  const { config, service } = embedded;
-  const hasher = new BlockHasher(config.keys);
-  const random = rng(5);
-  const endpoints = Array.from({ length: CANDIDATES }, (_, i) => `10.1.0.${i + 1}:8000`);
-  const prompts = Array.from({ length: 64 }, () => Array.from(realisticTokens(PROMPT_TOKENS, random)));
-  prompts.forEach((tokens, p) => {
-    const keys = hasher.keysFor('model', tokens);
-    for (let k = 0; k < 4; k++) service.index.add(endpoints[(p + k * 4) % CANDIDATES], 'GPU', keys);
-  });
-  return prompts.map((tokens) => ({ model: 'model', tokens: { tokenIds: tokens }, candidates: endpoints }));
+  return indexResidentPrompts(embedded, rng(5)).map((tokens) => ({
+    model: 'model',
+    tokens: { tokenIds: tokens },
+    candidates: BENCH_CANDIDATES,
+  }));
 }
 
 /** Per phase: the server's longest GC pause and event-loop delay p99, and the machine's 1-minute load average. */

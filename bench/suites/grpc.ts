@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import type { BlockStoredEvent } from '../../src/events/types.js';
-import { BlockHasher } from '../../src/keys/index.js';
 import { gc, realisticTokens, rng, type Figure, type Suite } from '../harness.js';
+import { BENCH_CANDIDATES, BENCH_PROMPT_TOKENS, indexResidentPrompts } from '../support/resident-prompts.js';
 
-const CANDIDATES = 16;
-const PROMPT_TOKENS = 1024;
+const CANDIDATES = BENCH_CANDIDATES.length;
+const PROMPT_TOKENS = BENCH_PROMPT_TOKENS;
 /** Closed loop: calls in flight, as from a few picker replicas (latency ≈ CONCURRENCY / throughput). */
 const CONCURRENCY = 16;
 /** Open loop: the offered rate of the goal ("≥ 5,000 req/s with p99 ≤ 5 ms"). */
@@ -136,17 +136,10 @@ export const grpcSuite: Suite = {
 /** Starts the service with its resident prompts and background ingest, runs the phases against it, stops it. */
 async function measureService(client: LoadClient, seconds: number) {
   const embedded = await startEmbedded(embeddedConfig());
-  const { config, service } = embedded;
-  const hasher = new BlockHasher(config.keys);
+  const { service } = embedded;
   const random = rng(5);
-  const endpoints = Array.from({ length: CANDIDATES }, (_, i) => `10.1.0.${i + 1}:8000`);
-
-  // Resident prompts: 64 prompts of 1,024 tokens, each on 4 of the 16 endpoints.
-  const prompts = Array.from({ length: 64 }, () => Array.from(realisticTokens(PROMPT_TOKENS, random)));
-  prompts.forEach((tokens, p) => {
-    const keys = hasher.keysFor('model', tokens);
-    for (let k = 0; k < 4; k++) service.index.add(endpoints[(p + k * 4) % CANDIDATES], 'GPU', keys);
-  });
+  const endpoints = BENCH_CANDIDATES;
+  const prompts = indexResidentPrompts(embedded, random);
   const requests = prompts.map((tokens) => ({ model: 'model', tokens: { tokenIds: tokens }, candidates: endpoints }));
 
   // Background ingest at 100k blocks/s, as a fleet at steady state publishes it: every stored block evicts the

@@ -2,11 +2,11 @@ import { credentials, loadPackageDefinition, type Client, type GrpcObject, type 
 import { loadSync } from '@grpc/proto-loader';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
-import { BlockHasher } from '../../src/keys/index.js';
-import { percentile, realisticTokens, rng, type Figure, type Suite } from '../harness.js';
+import { percentile, rng, type Figure, type Suite } from '../harness.js';
+import { BENCH_CANDIDATES, BENCH_PROMPT_TOKENS, indexResidentPrompts } from '../support/resident-prompts.js';
 
-const CANDIDATES = 16;
-const PROMPT_TOKENS = 1024;
+const CANDIDATES = BENCH_CANDIDATES.length;
+const PROMPT_TOKENS = BENCH_PROMPT_TOKENS;
 /** Calls in flight over gRPC (closed loop, one connection). */
 const CONCURRENCY = 4;
 
@@ -27,16 +27,9 @@ export const selectSuite: Suite = {
     const embedded = await startEmbedded(
       embeddedConfig({ zmq: { addresses: [] }, api: { maxSpeculativePerCaller: 0 } }),
     );
-    const { config, service, api } = embedded;
-    const hasher = new BlockHasher(config.keys);
-    const random = rng(7);
-    const endpoints = Array.from({ length: CANDIDATES }, (_, i) => `10.1.0.${i + 1}:8000`);
-    // 64 prompts of 1,024 tokens, each on 4 of the 16 endpoints (as bench/suites/grpc.ts).
-    const prompts = Array.from({ length: 64 }, () => Array.from(realisticTokens(PROMPT_TOKENS, random)));
-    prompts.forEach((tokens, p) => {
-      const keys = hasher.keysFor('model', tokens);
-      for (let k = 0; k < 4; k++) service.index.add(endpoints[(p + k * 4) % CANDIDATES], 'GPU', keys);
-    });
+    const { api } = embedded;
+    const endpoints = BENCH_CANDIDATES;
+    const prompts = indexResidentPrompts(embedded, rng(7));
     // In process the request is what proto-loader would hand over (`input` names the oneof member).
     const requests = prompts.map((tokens) => ({
       model: 'model',
