@@ -1,5 +1,5 @@
 import { blockExtras, type BlockHasher } from '../keys/index.js';
-import { IndexerError } from '../common/index.js';
+import { ERROR_CODES, IndexerError } from '../common/index.js';
 import { ApiError, invalid } from './errors.js';
 import { parsePyJson } from '../prompt/index.js';
 import type { ChatInputMsg, PromptFields } from './messages.js';
@@ -158,16 +158,7 @@ function objectField(field: string, text: string): Record<string, unknown> | und
 function rethrowAsApiError(err: unknown): never {
   if (err instanceof IndexerError) throw err;
   const e = err as { code?: unknown; field?: unknown; message?: unknown };
-  const codes: ApiError['code'][] = [
-    'invalid_argument',
-    'not_found',
-    'resource_exhausted',
-    'failed_precondition',
-    'deadline_exceeded',
-    'unavailable',
-    'internal',
-  ];
-  if (typeof e?.code === 'string' && (codes as string[]).includes(e.code)) {
+  if (typeof e?.code === 'string' && (ERROR_CODES as readonly string[]).includes(e.code)) {
     const field = typeof e.field === 'string' ? e.field : '';
     let message = String(e.message ?? e.code);
     // The prompt pipeline already prefixes its message with the field; ApiError adds it again.

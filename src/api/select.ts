@@ -11,6 +11,7 @@ import {
   requestDigest,
   type CostInput,
   type CostParams,
+  type ImageCost,
   type InflightLedger,
   type LoadSource,
   type Policy,
@@ -19,7 +20,7 @@ import {
 import { ApiError, invalid } from './errors.js';
 import type { ApiLimits } from './indexer-api.js';
 import { preparePrompt } from './prepare.js';
-import type { Cancellation, PromptFrontend } from './prompt-frontend.js';
+import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import type {
   CandidateCostMsg,
   PrefillCompleteRequestMsg,
@@ -68,6 +69,8 @@ export interface SelectApiDeps {
 }
 
 const RESERVATION_ID = /^[0-9a-f]{32}$/;
+/** A text prompt's images, shared: no array per candidate on the common path. */
+const NO_IMAGES: ImageCost[] = [];
 /** A prefill longer than an hour is not a timing to learn from. */
 const MAX_PREFILL_MS = 3_600_000;
 
@@ -130,6 +133,17 @@ export class SelectApi {
     return { endpoint: res.endpoint, prefillCompleted: res.prefillDone };
   }
 
+  /** The request's images as `endpoint` would see them (seen = in its encoder residency); none for a text prompt. */
+  private imagesOf(items: readonly PromptItem[], endpoint: string): ImageCost[] {
+    if (items.length === 0) return NO_IMAGES;
+    const residency = this.deps.residency;
+    return items.map((item) => ({
+      offset: item.offset,
+      length: item.length,
+      seen: residency !== undefined && residency.imagesSeen(endpoint, [item.identifier]) > 0,
+    }));
+  }
+
   /** GetStatsResponse fields 30–34. */
   stats(): SelectStatsMsg {
     const c = this.counters;
@@ -179,11 +193,7 @@ export class SelectApi {
       inflight: inflight[i],
       scraped: this.freshLoad(s.endpoint),
       prefillTokensPerSecond: this.deps.throughput.get(s.endpoint),
-      images: prepared.items.map((item) => ({
-        offset: item.offset,
-        length: item.length,
-        seen: this.deps.residency !== undefined && this.deps.residency.imagesSeen(s.endpoint, [item.identifier]) > 0,
-      })),
+      images: this.imagesOf(prepared.items, s.endpoint),
     }));
     const params: CostParams = {
       blockSize: hasher.blockSize,

@@ -4,14 +4,16 @@
  * thing) and a message for people. The API maps `code` to a gRPC status in one place (src/api/grpc-server.ts); the
  * command line prints the message; metrics count a subclass's own `reason` where it has one.
  */
-export type ErrorCode =
-  | 'invalid_argument'
-  | 'not_found'
-  | 'resource_exhausted'
-  | 'unavailable'
-  | 'deadline_exceeded'
-  | 'failed_precondition'
-  | 'internal';
+export const ERROR_CODES = [
+  'invalid_argument',
+  'not_found',
+  'resource_exhausted',
+  'unavailable',
+  'deadline_exceeded',
+  'failed_precondition',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class IndexerError extends Error {
   constructor(

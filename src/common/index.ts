@@ -19,5 +19,5 @@ export {
   type IdentityProblem,
   type Parsed,
 } from './endpoint-identity.js';
-export { IndexerError, InvalidInputError, type ErrorCode } from './errors.js';
+export { ERROR_CODES, IndexerError, InvalidInputError, type ErrorCode } from './errors.js';
 export { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from './tier-weights.js';

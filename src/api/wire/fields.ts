@@ -60,7 +60,8 @@ export const SPECULATE = {
   ttl_ms: one(2, WIRE_VARINT),
 } as const satisfies WireMessage;
 
-export const SCORE_REQUEST = {
+/** Fields 1–9 of ScoreRequest, which SelectRequest repeats with the same numbers: the prompt input and candidates. */
+const PROMPT_REQUEST = {
   model: one(1, WIRE_LEN),
   lora_name: one(2, WIRE_LEN),
   cache_salt: one(3, WIRE_LEN),
@@ -70,6 +71,10 @@ export const SCORE_REQUEST = {
   block_keys: one(7, WIRE_LEN),
   candidates: many(8, WIRE_LEN),
   tier_weights: many(9, WIRE_LEN),
+} as const satisfies WireMessage;
+
+export const SCORE_REQUEST = {
+  ...PROMPT_REQUEST,
   max_blocks: one(10, WIRE_VARINT),
   speculate: one(11, WIRE_LEN),
   return_block_keys: one(12, WIRE_VARINT),
@@ -144,15 +149,7 @@ export const RENDER_REQUEST = {
 
 /** Select carries ScoreRequest's prompt input (chat and prompt text checked for UTF-8 on the wire, as Score's). */
 export const SELECT_REQUEST = {
-  model: one(1, WIRE_LEN),
-  lora_name: one(2, WIRE_LEN),
-  cache_salt: one(3, WIRE_LEN),
-  chat: one(4, WIRE_LEN),
-  prompt: one(5, WIRE_LEN),
-  tokens: one(6, WIRE_LEN),
-  block_keys: one(7, WIRE_LEN),
-  candidates: many(8, WIRE_LEN),
-  tier_weights: many(9, WIRE_LEN),
+  ...PROMPT_REQUEST,
   policy: one(10, WIRE_LEN),
   reserve: one(11, WIRE_VARINT),
   expected_output_tokens: one(12, WIRE_VARINT),
