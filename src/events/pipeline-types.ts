@@ -1,6 +1,6 @@
 import type { WireFormat } from './decode/index.js';
 import type { TransportCounters } from './counters.js';
-import type { StreamOptions, StreamStats } from './stream/types.js';
+import type { StreamOptions, StreamStatus } from './stream/types.js';
 import type { WireTally } from './wire-tally.js';
 
 /**
@@ -86,28 +86,17 @@ export type EndpointFigures = Pick<EndpointInfo, 'identity' | 'state' | 'lagSeco
   applied: number;
 };
 
-/** One endpoint identity as ListEndpoints shows it. */
-export interface EndpointInfo {
-  /** Scoring identity: `<ip>:<port>` or `<ip>:<port>@dp<rank>`. */
-  identity: string;
-  endpoint: string;
-  rank: number;
-  model: string;
-  /** `bind`, the connect address, or `in-process`. */
-  source: string;
-  replayAddress: string | null;
-  /** The identity configured for its connection, when one was (a difference is an identity mismatch). */
-  expectedEndpoint: string | null;
+/**
+ * One endpoint identity as ListEndpoints shows it: its stream's status (identity, endpoint, rank, model, source,
+ * replay address, expected endpoint, degraded reason, replaying, last seq, queue, stats) with the stream's clock
+ * readings turned into ages, and what the index and the wire tally hold for it.
+ */
+export interface EndpointInfo extends Omit<StreamStatus, 'lagTs' | 'lastEventAt'> {
   state: EndpointState;
-  degradedReason: string | null;
-  replaying: boolean;
-  lastSeq: bigint | null;
   /** ms since the last message (null when none yet). */
   lastEventAgeMs: number | null;
   /** Seconds between the publisher's timestamp of the last applied batch and now (null before the first). */
   lagSeconds: number | null;
-  queued: number;
-  stats: StreamStats;
   /** Index entries by tier (request-key blocks). */
   blocksByTier: Record<string, number>;
   engineKeys: number;

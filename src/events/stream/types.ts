@@ -75,12 +75,15 @@ export interface StreamStats {
 
 /** A stream's state at one moment, for ListEndpoints and the endpoint metrics (a copy: changing it changes nothing). */
 export interface StreamStatus {
+  /** Scoring identity: `<ip>:<port>` or `<ip>:<port>@dp<rank>`. */
   identity: string;
   endpoint: string;
   rank: number;
   model: string;
+  /** `bind`, the connect address, or `in-process`. */
   source: string;
   replayAddress: string | null;
+  /** The identity configured for its connection, when one was (a difference is an identity mismatch). */
   expectedEndpoint: string | null;
   degradedReason: string | null;
   replaying: boolean;
