@@ -26,10 +26,10 @@ const ALLOWED = {
   cli: ['service', 'api', 'prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'sim', 'common'],
 };
 
-function walk(dir) {
+function walk(dir, ext = /(?<!\.d)\.ts$/) {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
-    return statSync(p).isDirectory() ? walk(p) : p.endsWith('.ts') && !p.endsWith('.d.ts') ? [p] : [];
+    return statSync(p).isDirectory() ? walk(p, ext) : ext.test(p) ? [p] : [];
   });
 }
 
@@ -56,6 +56,19 @@ for (const file of files) {
     deps.push(target);
   }
   graph.set(file, deps);
+}
+
+// Outside src/, tests, benchmarks and scripts use the library (service/, sim/, …), never a command's module: a command
+// is run as a process (test/support/cli.ts), so what it computes must live in the library.
+const ROOT = resolve(SRC, '..');
+for (const folder of ['test', 'bench', 'scripts']) {
+  for (const file of walk(join(ROOT, folder), /(?<!\.d)\.(ts|mjs)$/)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(importRe)) {
+      const rel = relative(SRC, resolve(dirname(file), m[1].replace(/\.js$/, '.ts')));
+      if (rel.split('/')[0] === 'cli')
+        problems.push(`${relative(ROOT, file)} imports src/cli/ (${m[1]}): use the library`);
+    }
+  }
 }
 
 // Cycle detection (iterative DFS with colours).

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { formatKey } from '../keys/index.js';
 import { loadConfig } from '../ops/index.js';
-import { asRecord, loadRegistryFile, parsePyJson, PromptError, PromptService } from '../prompt/index.js';
+import { keysReport, PromptError } from '../prompt/index.js';
 
 const USAGE = `usage: kv-indexer keys --models <registry.yaml|json> [--block-size N] [--hash-seed S] [--no-text] <request.json | ->
 
@@ -48,46 +47,9 @@ export async function keysCommand(argv: string[]): Promise<number> {
   }
   const hashSeed = values['hash-seed'] ?? keysConfig.hashSeed;
 
-  let service: PromptService | undefined;
   try {
     const source = positionals[0] === '-' ? readFileSync(0, 'utf8') : readFileSync(positionals[0], 'utf8');
-    let request: unknown;
-    try {
-      // Parsed as vLLM's Python parses it: key order and number kinds reach the chat template unchanged.
-      request = parsePyJson(source);
-    } catch (err) {
-      throw new PromptError('invalid_argument', `request is not valid JSON: ${(err as Error).message}`);
-    }
-    const { config, baseDir } = loadRegistryFile(modelsPath);
-    // Load only the requested model when the registry knows it (a CLI run should not parse every tokenizer);
-    // otherwise load them all so the error lists every known name.
-    const wanted = asRecord(request)?.model;
-    const entries = Array.isArray(config?.models) ? config.models : [];
-    const match = entries.filter(
-      (m) => m && (m.name === wanted || m.aliases?.includes(String(wanted)) || m.loras?.includes(String(wanted))),
-    );
-    const registry = match.length > 0 ? { ...config, models: match } : config;
-    service = await PromptService.create({
-      registry: { workers: 1, ...registry },
-      keys: { blockSize, hashSeed },
-      baseDir,
-    });
-    const r = await service.keys(request);
-    const out = {
-      model: r.model,
-      lora: r.lora,
-      keyModel: r.keyModel,
-      kind: r.kind,
-      ...(values['no-text'] ? {} : { text: r.text }),
-      tokenCount: r.tokenIds.length,
-      tokenIds: Array.from(r.tokenIds),
-      items: r.items,
-      cacheSalt: r.cacheSalt,
-      blockSize: r.blockSize,
-      hashSeed,
-      rootKey: formatKey(service.hasher.rootKey(r.keyModel)),
-      blocks: Array.from(r.blockKeys, (key, i) => ({ index: i, key: formatKey(key), extra: r.extras?.[i] ?? null })),
-    };
+    const out = await keysReport(source, { modelsPath, blockSize, hashSeed, noText: values['no-text'] });
     // Token ids on one line; everything else indented.
     const json = JSON.stringify(out, (k, v: unknown) => (k === 'tokenIds' ? '\u0000ids' : v), 2).replace(
       '"\\u0000ids"',
@@ -105,7 +67,5 @@ export async function keysCommand(argv: string[]): Promise<number> {
       return 1;
     }
     throw err;
-  } finally {
-    await service?.close();
   }
 }

@@ -1,15 +1,8 @@
 import { parseArgs } from 'node:util';
 import { Publisher } from 'zeromq';
-import { EventPipeline, Ingestor } from '../events/index.js';
-import {
-  DEFAULT_MAX_RECORDING_BYTES,
-  readRecording,
-  RecordingError,
-  type RecordedMessage,
-} from '../events/recording/format.js';
-import { playIntoPipeline, publishRecording, RecordedReplayServer } from '../events/recording/player.js';
-import { MemoryIndex, TierRegistry } from '../index/index.js';
-import { BlockHasher } from '../keys/index.js';
+import { DEFAULT_MAX_RECORDING_BYTES, readRecording, RecordingError } from '../events/recording/format.js';
+import { publishRecording, RecordedReplayServer } from '../events/recording/player.js';
+import { replayInProcess } from '../events/recording/replay-in-process.js';
 
 const USAGE = `usage: kv-indexer replay FILE (--bind ADDR | --connect ADDR) [--pace original|fast|FACTOR]
                           [--replay-bind ADDR --topic TOPIC [--rank R] [--layout old|new]] [--linger SECONDS]
@@ -119,41 +112,4 @@ export async function replayCommand(argv: string[]): Promise<number> {
   pub.close();
   await server?.close();
   return 0;
-}
-
-/** Applies a recording to a fresh in-memory index; returns per-endpoint state and the counters. */
-export async function replayInProcess(
-  messages: readonly RecordedMessage[],
-  format: 'vllm' | 'sglang',
-  blockSize: number,
-  hashSeed: string,
-) {
-  const tiers = new TierRegistry();
-  const index = new MemoryIndex({ tiers });
-  const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize, hashSeed }), writer: index, tiers });
-  const log = { warn: (fields: object, message: string) => console.error(message, fields), info: () => undefined };
-  const pipeline = new EventPipeline(ingestor, log, {
-    format,
-    stream: { queueCapacity: 1_000_000 },
-    blockCounts: (id) => index.endpointEntriesSync(id),
-  });
-  await playIntoPipeline(pipeline, messages);
-  const endpoints = pipeline.listEndpoints().map((e) => ({
-    identity: e.identity,
-    model: e.model,
-    lastSeq: e.lastSeq,
-    state: e.state,
-    blocksByTier: e.blocksByTier,
-    wire: e.wire,
-  }));
-  const result = {
-    messages: messages.length,
-    endpoints,
-    transport: pipeline.counters,
-    ingest: { ...ingestor.counters, skippedByKind: Object.fromEntries(ingestor.counters.skippedByKind) },
-    index: index.statsSync(),
-  };
-  await pipeline.close();
-  await index.close();
-  return result;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parsePyJson, stringifyPyJson, toPlain } from '../prompt/index.js';
+import { maxTokensOf, parsePyJson, stringifyPyJson, toPlain } from '../prompt/index.js';
 import type { CandidateScore } from '../scoring/index.js';
 import { ApiClient, clientAddress, describeCallError } from './api-client.js';
 
@@ -128,19 +128,4 @@ export async function scoreCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   } finally {
     client.close();
   }
-}
-
-/**
- * ChatInput.max_tokens from the request file: vLLM's `max_completion_tokens or max_tokens` (Python `or`: an unset or
- * zero max_completion_tokens falls through to max_tokens). Only vLLM 0.16.x image identifiers depend on it.
- */
-export function maxTokensOf(body: Record<string, unknown>): number | undefined {
-  for (const field of ['max_completion_tokens', 'max_tokens']) {
-    const v = toPlain(body[field]);
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
-      throw new Error(`${field} must be a non-negative integer`);
-    if (v > 0) return v;
-  }
-  return undefined;
 }

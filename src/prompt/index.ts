@@ -8,6 +8,8 @@ export {
   type RequestKeys,
 } from './prompt-service.js';
 export type { PromptRequest } from './request.js';
+export { maxTokensOf } from './request.js';
+export { keysReport, type KeysReport, type KeysReportOptions } from './keys-report.js';
 export { PromptError, type PromptErrorCode } from './errors.js';
 export {
   ModelRegistry,

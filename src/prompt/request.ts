@@ -1,5 +1,6 @@
 import { invalid } from './errors.js';
 import type { ImageKwargs } from './image-rules.js';
+import { toPlain } from './py-json.js';
 import { parsePyObject, pyFromJs, type KwargValue } from './py-value.js';
 
 /**
@@ -112,4 +113,19 @@ export function hashKwargs(json: unknown, object: unknown): [string, KwargValue]
       throw invalid(`mm_processor_kwargs.${key}`, 'is reserved (vLLM passes it to its hasher itself)');
   }
   return entries;
+}
+
+/**
+ * ChatInput.max_tokens from an OpenAI request body: vLLM's `max_completion_tokens or max_tokens` (Python `or`: an unset
+ * or zero max_completion_tokens falls through to max_tokens). Only vLLM 0.16.x image identifiers depend on it.
+ */
+export function maxTokensOf(body: Record<string, unknown>): number | undefined {
+  for (const field of ['max_completion_tokens', 'max_tokens']) {
+    const v = toPlain(body[field]);
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw invalid(field, `${field} must be a non-negative integer`);
+    if (v > 0) return v;
+  }
+  return undefined;
 }

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
 import { agentChat } from '../../bench/support/agent-chat.js';
-import { scoreCommand } from '../../src/cli/score-command.js';
 import { readModelDir, specialTokensMap } from '../../src/prompt/model-dir.js';
+import { runCli } from '../support/cli.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { connectedPublisher, kvMessage, waitFor } from '../support/zmq.js';
 import { renderReference } from '../unit/prompt/jinja-parity.js';
@@ -134,18 +134,12 @@ describe('gRPC Score from a tool-using agent chat (Qwen3 template)', () => {
       file,
       `{"model": "${MODEL}", "messages": ${chat.messages}, "tools": ${chat.tools}, "tool_choice": "auto"}`,
     );
-    const out: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void out.push(line));
-    try {
-      expect(await scoreCommand([file, '--candidates', `${A},${B}`, '--address', `127.0.0.1:${t.api.grpcPort}`])).toBe(
-        0,
-      );
-    } finally {
-      log.mockRestore();
-    }
+    const run = await runCli(['score', file, '--candidates', `${A},${B}`, '--address', `127.0.0.1:${t.api.grpcPort}`]);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    const out = run.stdout.split('\n');
     expect(out[0]).toBe(`${expected.length} tokens, ${blocks} blocks`);
     expect(out[2].split(/\s+/).slice(0, 2)).toEqual([A, String(blocks)]);
-  });
+  }, 60_000);
 
   it('withholds tools for tool_choice "none" (the model sets excludeToolsWhenToolChoiceNone), keeps them otherwise', async () => {
     const none = await t.kv.call('ComputeBlockKeys', {

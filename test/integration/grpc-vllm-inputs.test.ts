@@ -1,10 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { keysCommand } from '../../src/cli/keys-command.js';
-import { maxTokensOf } from '../../src/cli/score-command.js';
-import { parsePyJson } from '../../src/prompt/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keysReport, maxTokensOf, parsePyJson } from '../../src/prompt/index.js';
 import { SHARED_DIR } from '../support/golden.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -109,31 +107,21 @@ describe('vLLM identifier inputs over gRPC and the CLI request file', () => {
     expect((await score('vl-019', { maxTokens: 512 })).items[0].identifier).toBe(V019_NO_KWARGS);
   });
 
-  it('a float kwarg (1003520.0) gives the same identifier via the CLI request file as via gRPC mm_processor_kwargs_json', async () => {
+  it('a float kwarg (1003520.0) gives the same identifier via a request file (what kv-indexer keys reads) as via gRPC mm_processor_kwargs_json', async () => {
     const grpc = await score('vl-019', { mmProcessorKwargsJson: '{"max_pixels": 1003520.0}' });
     expect(grpc.items[0].identifier).toBe(V019_FLOAT_KWARG);
-    const out: string[] = [];
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-    try {
-      const file = join(dir, 'float-kwarg.json');
-      // Raw text: JSON.stringify would write 1003520 (an int, hashed as int64).
-      writeFileSync(
-        file,
-        `{"model": "vl-019", "messages": ${JSON.stringify(messages)}, "mm_processor_kwargs": {"max_pixels": 1003520.0}}`,
-      );
-      expect(await keysCommand(['--models', registry, '--block-size', '16', file])).toBe(0);
-      const fromFile = JSON.parse(out.join('')) as { items: { identifier: string }[] };
-      expect(fromFile.items[0].identifier).toBe(V019_FLOAT_KWARG);
-      // The request file's max_tokens reaches a 0.16 identifier too.
-      out.length = 0;
-      writeFileSync(file, `{"model": "vl-016", "messages": ${JSON.stringify(messages)}, "max_tokens": 512}`);
-      expect(await keysCommand(['--models', registry, '--block-size', '16', file])).toBe(0);
-      expect((JSON.parse(out.join('')) as { items: { identifier: string }[] }).items[0].identifier).toBe(
-        V016_MAX_TOKENS_512,
-      );
-    } finally {
-      write.mockRestore();
-    }
+    const file = join(dir, 'float-kwarg.json');
+    const keysOf = async () =>
+      keysReport(readFileSync(file, 'utf8'), { modelsPath: registry, blockSize: 16, hashSeed: '' });
+    // Raw text: JSON.stringify would write 1003520 (an int, hashed as int64).
+    writeFileSync(
+      file,
+      `{"model": "vl-019", "messages": ${JSON.stringify(messages)}, "mm_processor_kwargs": {"max_pixels": 1003520.0}}`,
+    );
+    expect((await keysOf()).items[0]).toMatchObject({ identifier: V019_FLOAT_KWARG });
+    // The request file's max_tokens reaches a 0.16 identifier too.
+    writeFileSync(file, `{"model": "vl-016", "messages": ${JSON.stringify(messages)}, "max_tokens": 512}`);
+    expect((await keysOf()).items[0]).toMatchObject({ identifier: V016_MAX_TOKENS_512 });
   }, 30_000);
 });
 

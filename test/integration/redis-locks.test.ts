@@ -5,13 +5,13 @@ import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import type { Cluster } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../src/service/start-api.js';
 import { startService, type RunningService } from '../../src/service/start-service.js';
 import { StartupError } from '../../src/service/startup-error.js';
-import { serveCommand } from '../../src/cli/serve-command.js';
 import { RedisIndex } from '../../src/index/index.js';
 import { ConfigError, ConfigSchema } from '../../src/ops/index.js';
+import { runCli } from '../support/cli.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { startCluster, startRedis, type RedisCluster, type RedisServer } from '../support/redis-server.js';
 import { makeTestPki, type TestPki } from '../support/tls.js';
@@ -266,19 +266,16 @@ describe('Redis with requirepass (the default user has a password)', () => {
   });
 
   it('--print-config shows the URL without its password', async () => {
-    const printed: string[] = [];
-    const spy = vi.spyOn(console, 'log').mockImplementation((s: unknown) => void printed.push(String(s)));
-    try {
-      const code = await serveCommand(
-        ['--print-config', '--set', `index.redisUrl=redis://:${PASSWORD}@127.0.0.1:${redis.port}`],
-        {},
-      );
-      expect(code).toBe(0);
-    } finally {
-      spy.mockRestore();
-    }
-    expect(JSON.parse(printed.join('')).index.redisUrl).toBe(`redis://:***@127.0.0.1:${redis.port}`);
-  });
+    const run = await runCli([
+      'serve',
+      '--print-config',
+      '--set',
+      `index.redisUrl=redis://:${PASSWORD}@127.0.0.1:${redis.port}`,
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toContain(PASSWORD);
+    expect(JSON.parse(run.stdout).index.redisUrl).toBe(`redis://:***@127.0.0.1:${redis.port}`);
+  }, 60_000);
 });
 
 describe('Redis with the least-privilege ACL user', () => {

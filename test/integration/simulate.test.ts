@@ -1,8 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { simulateCommand } from '../../src/cli/simulate-command.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createPolicy } from '../../src/sim/fleet/policies.js';
 import type { SimulationReport } from '../../src/sim/fleet/report.js';
 import { EmbeddedIndexer } from '../../src/sim/fleet/embedded-indexer.js';
@@ -11,10 +10,10 @@ import { generateWorkload } from '../../src/sim/fleet/workloads.js';
 import { EndpointQueues } from '../../src/sim/fleet/cost-model.js';
 import { blockExtras } from '../../src/keys/extras.js';
 import { BlockHasher } from '../../src/keys/index.js';
+import { runCli } from '../support/cli.js';
 
 const dirs: string[] = [];
 afterEach(() => {
-  vi.restoreAllMocks();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -117,8 +116,6 @@ describe('fleet simulator against the real indexer', () => {
   });
 
   it('`simulate` writes the same report for the same seed: table, JSON, Markdown and SVG', async () => {
-    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const run = async () => {
       const out = mkdtempSync(join(tmpdir(), 'simulate-'));
       dirs.push(out);
@@ -138,8 +135,13 @@ describe('fleet simulator against the real indexer', () => {
         '--out',
         out,
       ];
-      expect(await simulateCommand(args)).toBe(0);
-      return { out, report: JSON.parse(readFileSync(join(out, 'simulate.json'), 'utf8')) as SimulationReport };
+      const cli = await runCli(['simulate', ...args], {}, 60_000);
+      expect(cli.code).toBe(0);
+      return {
+        out,
+        stdout: cli.stdout,
+        report: JSON.parse(readFileSync(join(out, 'simulate.json'), 'utf8')) as SimulationReport,
+      };
     };
     const first = await run();
     const second = await run();
@@ -169,18 +171,25 @@ describe('fleet simulator against the real indexer', () => {
     expect(svg.match(/<rect x="[\d.]+" y="[\d.]+" width/g)?.length).toBe(2 * rows.length + rows.length);
     const md = readFileSync(join(first.out, 'simulate.md'), 'utf8').trim().split('\n');
     expect(md).toHaveLength(2 + rows.length);
-    expect(log.mock.calls.map((c) => String(c[0])).join('\n')).toContain('image-chat (40 requests)');
-  });
+    expect(first.stdout).toContain('image-chat (40 requests)');
+  }, 120_000);
 
   it('`simulate` refuses bad options with a clear message and exit code 2', async () => {
-    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    expect(await simulateCommand(['--workload', 'chess'])).toBe(2);
-    expect(String(error.mock.calls[0][0])).toContain(
-      '--workload: unknown "chess" (one of multi-turn, long-doc, image-chat, hot-spot, mixed)',
-    );
-    expect(await simulateCommand(['--requests', '2.5'])).toBe(2);
-    expect(String(error.mock.calls[1][0])).toContain('--requests must be a positive integer, got "2.5"');
-    expect(await simulateCommand(['--signed-url-share', '1.5'])).toBe(2);
-    expect(String(error.mock.calls[2][0])).toContain('--signed-url-share must be in [0, 1], got "1.5"');
-  });
+    const refused = async (args: string[]) => {
+      const run = await runCli(['simulate', ...args], {}, 60_000);
+      return [run.code, run.stdout, run.stderr.split('\n')[0]];
+    };
+    // Three CLI processes at once: each pays tsx's start-up.
+    expect(
+      await Promise.all([
+        refused(['--workload', 'chess']),
+        refused(['--requests', '2.5']),
+        refused(['--signed-url-share', '1.5']),
+      ]),
+    ).toEqual([
+      [2, '', '--workload: unknown "chess" (one of multi-turn, long-doc, image-chat, hot-spot, mixed)'],
+      [2, '', '--requests must be a positive integer, got "2.5"'],
+      [2, '', '--signed-url-share must be in [0, 1], got "1.5"'],
+    ]);
+  }, 90_000);
 });

@@ -1,11 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher } from 'zeromq';
 import type { RunningService } from '../../src/service/start-service.js';
-import { recordCommand } from '../../src/cli/record-command.js';
-import { replayCommand } from '../../src/cli/replay-command.js';
 import { EventPipeline, Ingestor } from '../../src/events/index.js';
 import { readRecording } from '../../src/events/recording/format.js';
 import { publishRecording, RecordedReplayServer } from '../../src/events/recording/player.js';
@@ -26,6 +24,7 @@ import {
   untilSubscribed,
 } from '../support/transport.js';
 import { waitFor } from '../support/zmq.js';
+import { runCli } from '../support/cli.js';
 
 const A = '10.0.0.1:8000';
 const TOPIC = `kv@${A}@${MODEL}`;
@@ -373,23 +372,21 @@ describe('recordings', () => {
     );
     expect(tail[tail.length - 1].frames.map((f) => Buffer.from(f).toString())).toEqual([TOPIC, 'short']);
 
-    const out = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-    try {
-      expect(await replayCommand([path, '--in-process'])).toBe(0);
-      const state = JSON.parse(String(out.mock.calls[0][0]));
-      expect(state.endpoints.map((e: { identity: string }) => e.identity)).toEqual([A]);
-      expect(state.transport).toMatchObject({ applied: batches.length, dropped: { frame_count: probes + 1 } });
-    } finally {
-      out.mockRestore();
-    }
-    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    try {
-      expect(await replayCommand([path])).toBe(2);
-      expect(await recordCommand(['--bind', 'tcp://127.0.0.1:*'])).toBe(2);
-    } finally {
-      err.mockRestore();
-    }
-  });
+    // Three CLI processes at once: each pays tsx's start-up.
+    const [inProcess, noTarget, noFile] = await Promise.all([
+      runCli(['replay', path, '--in-process']),
+      runCli(['replay', path]),
+      runCli(['record', '--bind', 'tcp://127.0.0.1:*']),
+    ]);
+    expect(inProcess.code).toBe(0);
+    const state = JSON.parse(inProcess.stdout);
+    expect(state.endpoints.map((e: { identity: string }) => e.identity)).toEqual([A]);
+    expect(state.transport).toMatchObject({ applied: batches.length, dropped: { frame_count: probes + 1 } });
+    expect(noTarget.code).toBe(2);
+    expect(noTarget.stderr.split('\n')[0]).toBe('exactly one of --bind and --connect');
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toContain('usage: kv-indexer record');
+  }, 60_000);
 });
 
 function seq8(seq: bigint): Uint8Array {

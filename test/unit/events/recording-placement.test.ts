@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { replayInProcess } from '../../../src/cli/replay-command.js';
+import { replayInProcess } from '../../../src/events/recording/replay-in-process.js';
 import { readRecording } from '../../../src/events/recording/format.js';
 import { VLLM_ENDPOINT } from '../../../scripts/make-publisher-recordings.js';
 

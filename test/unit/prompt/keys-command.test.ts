@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { keysCommand } from '../../../src/cli/keys-command.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockHasher } from '../../../src/keys/index.js';
+import { keysReport } from '../../../src/prompt/index.js';
+import { runCli } from '../../support/cli.js';
 import { MODELS, dataUrl, imagePart, textPart } from './helpers.js';
 
 let tmp: string;
@@ -12,15 +13,6 @@ beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'keys-cli-'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-afterEach(() => vi.restoreAllMocks());
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  vi.spyOn(console, 'error').mockImplementation((s: unknown) => void err.push(String(s)));
-  return { out, err };
-}
 
 function requestFile(body: unknown): string {
   const path = join(tmp, `${Math.random().toString(36).slice(2)}.json`);
@@ -30,7 +22,6 @@ function requestFile(body: unknown): string {
 
 describe('kv-indexer keys', () => {
   it('prints tokens, ranges, identifiers and keys for a chat request (registry from YAML)', async () => {
-    const io = capture();
     const file = requestFile({
       model: 'Qwen/Qwen2-VL-2B-Instruct',
       messages: [
@@ -41,8 +32,11 @@ describe('kv-indexer keys', () => {
       ],
       cache_salt: 'tenant-a',
     });
-    expect(await keysCommand(['--models', registry, '--block-size', '16', '--hash-seed', '', file])).toBe(0);
-    const r = JSON.parse(io.out.join(''));
+    const run = await runCli(['keys', '--models', registry, '--block-size', '16', '--hash-seed', '', file]);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    // Token ids on one line, everything else indented.
+    expect(run.stdout).toContain(`"tokenIds": [${JSON.parse(run.stdout).tokenIds.join(',')}],\n`);
+    const r = JSON.parse(run.stdout);
     expect(r.tokenCount).toBe(418);
     expect(r.tokenIds).toHaveLength(418);
     expect(r.items).toMatchObject([{ offset: 15, length: 391, identifier: 'cat-1', estimated: false }]);
@@ -54,10 +48,9 @@ describe('kv-indexer keys', () => {
     expect(r.blocks.map((b: { key: string }) => b.key)).toEqual(
       [...hasher.keysFor(r.keyModel, r.tokenIds, extras)].map(String),
     );
-  });
+  }, 60_000);
 
   it('reads a tools request file as Python reads JSON: 2.0, integer-like key order and big ints reach the template', async () => {
-    const io = capture();
     const path = join(tmp, 'tools.json');
     // Raw JSON text: JSON.parse would print 2 and move "2025"/"10" first.
     const args = JSON.stringify('{"factor": 2.0, "2025": 1, "b": 2, "10": 3, "id": 12345678901234567890}');
@@ -65,27 +58,28 @@ describe('kv-indexer keys', () => {
       path,
       `{"model": "Qwen/Qwen3-8B", "tools": [{"type": "function", "function": {"name": "scale", "parameters": {"type": "object", "properties": {"factor": {"type": "number", "default": 1.0}}}}}], "messages": [{"role": "user", "content": "Scale it"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "scale", "arguments": ${args}}}]}, {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}`,
     );
-    expect(await keysCommand(['--models', registry, '--block-size', '16', '--hash-seed', '', path])).toBe(0);
-    const r = JSON.parse(io.out.join(''));
+    const r = await keysReport(readFileSync(path, 'utf8'), { modelsPath: registry, blockSize: 16, hashSeed: '' });
     expect(r.text).toContain(
       '{"type": "function", "function": {"name": "scale", "description": null, "parameters": {"type": "object", "properties": {"factor": {"type": "number", "default": 1.0}}}}}',
     );
     expect(r.text).toContain(
       '<tool_call>\n{"name": "scale", "arguments": {"factor": 2.0, "2025": 1, "b": 2, "10": 3, "id": 12345678901234567890}}\n</tool_call>',
     );
-  });
+  }, 60_000);
 
   it('exits 1 with the error code and field for a rejected request', async () => {
-    const io = capture();
-    expect(
-      await keysCommand(['--models', registry, requestFile({ model: 'Qwen/Qwen3-8B', messages: [{ role: 'user' }] })]),
-    ).toBe(1);
-    expect(io.err.join('')).toBe('error (invalid_argument): messages[0].content: missing content');
-  });
+    const file = requestFile({ model: 'Qwen/Qwen3-8B', messages: [{ role: 'user' }] });
+    const run = await runCli(['keys', '--models', registry, file]);
+    expect([run.code, run.stdout, run.stderr]).toEqual([
+      1,
+      '',
+      'error (invalid_argument): messages[0].content: missing content\n',
+    ]);
+  }, 60_000);
 
   it('exits 2 on bad usage', async () => {
-    const io = capture();
-    expect(await keysCommand(['only-a-file.json'])).toBe(2);
-    expect(io.err.join('')).toMatch(/usage: kv-indexer keys --models/);
-  });
+    const run = await runCli(['keys', 'only-a-file.json'], { KV_INDEXER_MODELS: '' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^usage: kv-indexer keys --models/);
+  }, 60_000);
 });
