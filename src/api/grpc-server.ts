@@ -25,6 +25,7 @@ import type { Cancellation } from './prompt-frontend.js';
 import { loadProtos } from './proto.js';
 import type { SelectApi } from './select.js';
 import { UndecodableRequest } from './wire/undecodable.js';
+import type { Log } from '../common/index.js';
 
 export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one (see `port` after start). */
@@ -40,9 +41,7 @@ export interface GrpcServerOptions {
 
 const ADMIN_METHODS = new Set(['addEndpoint', 'removeEndpoint', 'clearEndpoint']);
 
-export interface GrpcLog {
-  error(fields: object, message: string): void;
-}
+export type GrpcLog = Pick<Log, 'error'>;
 
 type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
 

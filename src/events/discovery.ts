@@ -5,6 +5,7 @@ import {
   type DiscoveryFailure,
   type DiscoveryLimits,
 } from './discovery-sources.js';
+import type { Log } from '../common/index.js';
 
 export interface DiscoveryOptions extends DiscoveryLimits {
   /** Time between two polls while answers are good (ms). */
@@ -46,10 +47,7 @@ export interface DiscoveryStatus {
   sources: DiscoveredSource[];
 }
 
-interface PollerLog {
-  warn(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-}
+type PollerLog = Pick<Log, 'warn' | 'info'>;
 
 /**
  * Polls one vLLM HTTP base URL for its KV-event sources and hands every good answer to `apply` (the transport

@@ -2,6 +2,7 @@ import type { WireFormat } from './decode/index.js';
 import type { TransportCounters } from './counters.js';
 import type { StreamOptions, StreamStatus } from './stream/types.js';
 import type { WireTally } from './wire-tally.js';
+import type { Log } from '../common/index.js';
 
 /**
  * What the event pipeline (pipeline.ts) takes and shows: where a message came from, its options and hostile-input
@@ -11,10 +12,7 @@ import type { WireTally } from './wire-tally.js';
 /** Kept for callers of the first pipeline: the counters are now the transport's. */
 export type PipelineCounters = TransportCounters;
 
-export interface PipelineLog {
-  warn(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-}
+export type PipelineLog = Pick<Log, 'warn' | 'info'>;
 
 /** Where a live message came from. */
 export interface MessageOrigin {

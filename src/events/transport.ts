@@ -15,7 +15,8 @@ import {
   sameSpec,
   type EndpointSpec,
 } from './endpoint-spec.js';
-import type { EventPipeline, PipelineLog } from './pipeline.js';
+import type { Log } from '../common/index.js';
+import type { EventPipeline } from './pipeline.js';
 import { rankIdentity } from './wire/topic.js';
 import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
 
@@ -83,7 +84,7 @@ export class EventTransport {
   constructor(
     readonly pipeline: EventPipeline,
     private readonly options: TransportOptions,
-    private readonly log: PipelineLog & { error(fields: object, message: string): void },
+    private readonly log: Pick<Log, 'warn' | 'info' | 'error'>,
   ) {
     this.discovery = { ...DEFAULT_DISCOVERY, ...options.discovery };
     this.bindSubscriber = new ZmqSubscriber({

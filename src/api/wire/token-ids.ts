@@ -3,28 +3,11 @@
  * unpacked values append to, and the packed-run reader.
  */
 
+import { WordSlab } from '../../common/index.js';
 import type { Reader } from './reader.js';
 
-/**
- * Token arrays are views into shared 256 KiB slabs (as Node's Buffer pool does for small buffers): a fresh 4 KiB
- * array per call would be a malloc'd backing store each time, and V8 counts that external memory towards its GC
- * triggers. A slab is released once no request holds a view of it. Large arrays get their own buffer.
- */
-const SLAB_WORDS = 64 * 1024;
-const SLAB_MAX_VIEW = SLAB_WORDS / 8;
-let slab = new Uint32Array(SLAB_WORDS);
-let slabUsed = 0;
-
-function tokenArray(n: number): Uint32Array {
-  if (n > SLAB_MAX_VIEW) return new Uint32Array(n);
-  if (slabUsed + n > SLAB_WORDS) {
-    slab = new Uint32Array(SLAB_WORDS);
-    slabUsed = 0;
-  }
-  const view = slab.subarray(slabUsed, slabUsed + n);
-  slabUsed += n;
-  return view;
-}
+/** Token arrays are views into shared 256 KiB slabs (common/word-slab.ts); large arrays get their own buffer. */
+const slab = new WordSlab(64 * 1024);
 
 /** Token ids, appended run by run (packed runs and single unpacked values, in any mix). */
 export class TokenSink {
@@ -33,7 +16,7 @@ export class TokenSink {
 
   reserve(extra: number): void {
     if (this.length + extra <= this.ids.length) return;
-    const grown = tokenArray(Math.max(this.length + extra, this.ids.length * 2));
+    const grown = slab.uint32(Math.max(this.length + extra, this.ids.length * 2));
     grown.set(this.ids.subarray(0, this.length));
     this.ids = grown;
   }

@@ -5,6 +5,8 @@
  * conversion pass. Readers of depth-3 values accept both (wireList() turns them back into an Array).
  */
 
+import { WordSlab } from '../../common/index.js';
+
 /** A depth-3 list of unsigned ints, as the reader packs it. */
 export type PackedList = Uint32Array | BigUint64Array;
 
@@ -56,8 +58,7 @@ export class PackedListReader {
    * Where packed lists are written: views of one shared buffer, which lives as long as any of its views (so a list
    * kept beyond its batch must be copied, as the ingest path does with every list it keeps).
    */
-  private slab: Uint32Array = new Uint32Array(SLAB_WORDS);
-  private used = 0;
+  private readonly slab = new WordSlab(SLAB_WORDS);
 
   /**
    * The `count` values at bytes[pos..end) as a packed list (then `after` is where the list ends), or null when one is
@@ -116,10 +117,10 @@ export class PackedListReader {
   private packedNarrow(count: number): Uint32Array | null | typeof WIDE {
     const b = this.b;
     const end = this.end;
-    const slab = this.slab;
-    const used = this.used;
-    const word = this.claim(count);
-    const out = this.slab;
+    const slab = this.slab.words;
+    const used = this.slab.used;
+    const word = this.slab.claim(count);
+    const out = this.slab.words;
     let p = this.at;
     let i = word;
     // Token ids mix all four widths at random, so branching on the width mispredicts: while 5 bytes are left, read
@@ -150,7 +151,7 @@ export class PackedListReader {
         v = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
         p += 5;
       } else {
-        this.unclaim(slab, used);
+        this.slab.restore(slab, used);
         return t === 0xcf ? WIDE : null;
       }
       out[i] = v;
@@ -163,10 +164,10 @@ export class PackedListReader {
   private packedWide(count: number): BigUint64Array | null {
     const b = this.b;
     const end = this.end;
-    const slab = this.slab;
-    const used = this.used;
-    const word = this.claim(2 * count);
-    const out = this.slab;
+    const slab = this.slab.words;
+    const used = this.slab.used;
+    const word = this.slab.claim(2 * count);
+    const out = this.slab.words;
     let p = this.at;
     for (let i = 0; i < count; i++) {
       const t = p < end ? b[p] : -1;
@@ -189,7 +190,7 @@ export class PackedListReader {
         lo = ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
         p += 5;
       } else {
-        this.unclaim(slab, used);
+        this.slab.restore(slab, used);
         return null;
       }
       out[word + LO + 2 * i] = lo;
@@ -197,27 +198,5 @@ export class PackedListReader {
     }
     this.after = p;
     return new BigUint64Array(out.buffer, 4 * word, count);
-  }
-
-  /** Gives back a claim() made when the slab was `slab` at `used` (nothing was handed out since). */
-  private unclaim(slab: Uint32Array, used: number): void {
-    // The slab claim() may have put in its place (as large as the list) is dropped, not kept for later lists.
-    this.slab = slab;
-    this.used = used;
-  }
-
-  /**
-   * Reserves `words` uint32 words (8-byte aligned) in the slab and returns the first one's index in slabWords. A new
-   * typed array with its own buffer costs ~1 µs (a backing-store allocation), a view into the slab ~50 ns.
-   */
-  private claim(words: number): number {
-    const aligned = (words + 1) & ~1;
-    if (this.used + aligned > this.slab.length) {
-      this.slab = new Uint32Array(Math.max(SLAB_WORDS, aligned));
-      this.used = 0;
-    }
-    const at = this.used;
-    this.used += aligned;
-    return at;
   }
 }

@@ -1,3 +1,4 @@
+import { fromHalves, hi32, lo32 } from '../../common/index.js';
 import { U64Table } from '../../index/table/u64-table.js';
 
 /**
@@ -179,7 +180,7 @@ export class EngineKeyMap {
       d[v + W_REQ_HI] = keys[first * 2 + 1];
     } else if (end > first) {
       flags |= F_MAPPED_MANY;
-      this.manyKeys.set(join(lo, hi), new BigUint64Array(keys.slice(first * 2, end * 2).buffer));
+      this.manyKeys.set(fromHalves(lo, hi), new BigUint64Array(keys.slice(first * 2, end * 2).buffer));
     }
     if (chainIndex >= 0) {
       flags |= F_ALIGNED;
@@ -191,7 +192,7 @@ export class EngineKeyMap {
       d[v + W_ANCHOR_LO] = entry.anchorLo;
       d[v + W_ANCHOR_HI] = entry.anchorHi;
     }
-    if (leftover) this.leftovers.set(join(lo, hi), leftover);
+    if (leftover) this.leftovers.set(fromHalves(lo, hi), leftover);
     return slot;
   }
 
@@ -208,7 +209,7 @@ export class EngineKeyMap {
       sink.pushHalves(d[v + W_REQ_LO], d[v + W_REQ_HI]);
       n = 1;
     } else if (flags & F_MAPPED_MANY) {
-      const keys = this.manyKeys.get(join(this.table.keyLo(slot), this.table.keyHi(slot)));
+      const keys = this.manyKeys.get(fromHalves(this.table.keyLo(slot), this.table.keyHi(slot)));
       if (keys) sink.pushKeys(keys);
       n = keys?.length ?? 0;
     }
@@ -236,7 +237,7 @@ export class EngineKeyMap {
       start.anchorHi = this.trackAnchors ? d[v + W_ANCHOR_HI] : 0;
       return start;
     }
-    const leftover = this.leftovers.size > 0 ? this.leftovers.get(join(lo, hi)) : undefined;
+    const leftover = this.leftovers.size > 0 ? this.leftovers.get(fromHalves(lo, hi)) : undefined;
     if (!leftover) return null;
     start.baseLo = lo32(leftover.base);
     start.baseHi = hi32(leftover.base);
@@ -349,18 +350,6 @@ export class EngineKeyMap {
   }
 
   private keyAt(slot: number): bigint {
-    return join(this.table.keyLo(slot), this.table.keyHi(slot));
+    return fromHalves(this.table.keyLo(slot), this.table.keyHi(slot));
   }
-}
-
-function lo32(key: bigint): number {
-  return Number(key & 0xffffffffn);
-}
-
-function hi32(key: bigint): number {
-  return Number(key >> 32n);
-}
-
-function join(lo: number, hi: number): bigint {
-  return (BigInt(hi) << 32n) | BigInt(lo);
 }

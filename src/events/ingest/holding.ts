@@ -1,5 +1,5 @@
 import type { KeySink } from './engine-key-map.js';
-import { KeyHalves } from '../../index/key-halves.js';
+import { KeyHalves } from '../../common/index.js';
 import { MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
 import { IngestCounters } from './counters.js';

@@ -1,6 +1,6 @@
 import type { BlockHasher } from '../../keys/index.js';
 import { type ChainLeftover, newEngineKeyEntry } from './engine-key-map.js';
-import { KeyHalves } from '../../index/key-halves.js';
+import { fromHalves, hi32, KeyHalves, lo32 } from '../../common/index.js';
 import { GPU_TIER, MAX_TIERS, type TierRegistry } from '../../index/tiers.js';
 import type { IndexWriter } from '../../index/types.js';
 import type { ResidencyRecorder } from '../../index/encoder-residency.js';
@@ -235,8 +235,8 @@ export class Ingestor extends Holding {
     let anchor: bigint | null = null;
     if (ev.parentBlockHash === null) {
       const root = this.hasher.rootKey(ev.loraName ?? model);
-      baseLo = Number(root & 0xffffffffn);
-      baseHi = Number(root >> 32n);
+      baseLo = lo32(root);
+      baseHi = hi32(root);
     } else {
       const parent = this.parent.loadOne(ev.parentBlockHash);
       const start = map.chainStart(parent[0], parent[1]);
@@ -247,7 +247,7 @@ export class Ingestor extends Holding {
       baseLo = start.baseLo;
       baseHi = start.baseHi;
       leftover = start.leftover;
-      if (start.hasAnchor) anchor = join(start.anchorLo, start.anchorHi);
+      if (start.hasAnchor) anchor = fromHalves(start.anchorLo, start.anchorHi);
     }
 
     const carried = leftover ? leftover.tokens.length : 0;
@@ -278,10 +278,10 @@ export class Ingestor extends Holding {
     let anchorLo = 0;
     let anchorHi = 0;
     if (this.trackAnchors) {
-      if (anchor === null && canonical > 0) anchor = join(keyHalves[0], keyHalves[1]);
+      if (anchor === null && canonical > 0) anchor = fromHalves(keyHalves[0], keyHalves[1]);
       if (anchor !== null) {
-        anchorLo = Number(anchor & 0xffffffffn);
-        anchorHi = Number(anchor >> 32n);
+        anchorLo = lo32(anchor);
+        anchorHi = hi32(anchor);
       }
     }
 
@@ -301,7 +301,10 @@ export class Ingestor extends Holding {
       let tail: ChainLeftover | null = null;
       if (chainIndex < 0 && j === n - 1) {
         tail = {
-          base: canonical > 0 ? join(keyHalves[2 * canonical - 2], keyHalves[2 * canonical - 1]) : join(baseLo, baseHi),
+          base:
+            canonical > 0
+              ? fromHalves(keyHalves[2 * canonical - 2], keyHalves[2 * canonical - 1])
+              : fromHalves(baseLo, baseHi),
           tokens: tokens.slice(canonical * B),
           extras: extras.leftover,
           anchor,
@@ -375,15 +378,10 @@ export class Ingestor extends Holding {
 }
 
 function keyOf(lo: number, hi: number): BigUint64Array {
-  return BigUint64Array.of(join(lo, hi));
+  return BigUint64Array.of(fromHalves(lo, hi));
 }
 
 const NO_EXTRAS = { blocks: null, leftover: [] };
-
-/** A uint64 key from its uint32 halves (rare paths only: leftovers and anchors). */
-function join(lo: number, hi: number): bigint {
-  return (BigInt(hi) << 32n) | BigInt(lo);
-}
 
 function concatTokens(a: Uint32Array, b: Uint32Array): Uint32Array {
   const out = new Uint32Array(a.length + b.length);

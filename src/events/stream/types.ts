@@ -3,6 +3,7 @@ import type { Limiter } from '../bounded-queue.js';
 import type { TransportCounters } from '../counters.js';
 import type { Ingestor } from '../ingest/index.js';
 import type { KvEvent } from '../types.js';
+import type { Log } from '../../common/index.js';
 
 /** What to do when replay cannot fill a hole (buffer exhausted, hole in the replies, undecodable replayed batch). */
 export type UnrecoverablePolicy = 'clear' | 'degrade';
@@ -47,7 +48,7 @@ export interface StreamContext {
   options: StreamOptions;
   limiter: Limiter;
   format: WireFormat;
-  log: { warn(fields: object, message: string): void; info(fields: object, message: string): void };
+  log: Pick<Log, 'warn' | 'info'>;
   clock: () => number;
 }
 

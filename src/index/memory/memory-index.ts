@@ -17,7 +17,7 @@
 
 import { TierRegistry } from '../tiers.js';
 import type { Index, IndexStats, LookupOptions, PrefixMatch } from '../types.js';
-import { KeyHalves } from '../key-halves.js';
+import { KeyHalves } from '../../common/index.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { EntryStore } from './entry-store.js';
 import { PrefixWalker } from './prefix-walker.js';

@@ -1,3 +1,5 @@
+/** uint64 keys as uint32 halves: the reused buffer of hot paths and the conversions of rare ones. */
+
 /**
  * uint64 keys as uint32 halves [lo0, hi0, lo1, hi1, …] in a reused buffer. Copying 8 bytes per key is cheaper than
  * creating a typed-array view per call on hot paths (events of one or two blocks are the common case).
@@ -21,4 +23,19 @@ export class KeyHalves {
     this.u64[0] = key;
     return this.u32;
   }
+}
+
+/** The low 32 bits of a uint64 key. */
+export function lo32(key: bigint): number {
+  return Number(key & 0xffffffffn);
+}
+
+/** The high 32 bits of a uint64 key. */
+export function hi32(key: bigint): number {
+  return Number(key >> 32n);
+}
+
+/** A uint64 key from its uint32 halves (allocates a bigint: rare paths only). */
+export function fromHalves(lo: number, hi: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
 }
