@@ -38,11 +38,17 @@ local function fields(packed)
   return f
 end
 
+-- Adds v to an endpoint's sum. Nothing for 0: -0 would reach Redis as "-0", which HINCRBY refuses (an error part-way
+-- through a script is not rolled back).
+local function add(h, e, v)
+  if v ~= 0 then redis.call('HINCRBY', h, e, v) end
+end
+
 -- Takes a reservation's remaining load off its endpoint, and the reservation out of the ledger.
 local function drop(id, f)
   local e = f[1]
-  if f[9] ~= '1' then redis.call('HINCRBY', P, e, -tonumber(f[2])) end
-  redis.call('HINCRBY', D, e, -tonumber(f[3]))
+  if f[9] ~= '1' then add(P, e, 0 - tonumber(f[2])) end
+  add(D, e, 0 - tonumber(f[3]))
   if redis.call('HINCRBY', N, e, -1) <= 0 then
     redis.call('HDEL', P, e)
     redis.call('HDEL', D, e)
@@ -89,8 +95,8 @@ if op == 'reserve' then
   local expires = now + tonumber(ARGV[8])
   redis.call('HSET', R, id, table.concat({e, ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], now, expires, '0'}, '\\t'))
   redis.call('ZADD', X, expires, id)
-  redis.call('HINCRBY', P, e, tonumber(ARGV[6]))
-  redis.call('HINCRBY', D, e, tonumber(ARGV[7]))
+  add(P, e, tonumber(ARGV[6]))
+  add(D, e, tonumber(ARGV[7]))
   redis.call('HINCRBY', N, e, 1)
   return {'ok', expired, live + 1, now}
 end
@@ -104,7 +110,7 @@ if op == 'prefill' then
   f[9] = '1'
   packed = table.concat(f, '\\t')
   redis.call('HSET', R, id, packed)
-  redis.call('HINCRBY', P, f[1], -tonumber(f[2]))
+  add(P, f[1], 0 - tonumber(f[2]))
   return {'ok', expired, redis.call('ZCARD', X), packed}
 end
 if op == 'release' then

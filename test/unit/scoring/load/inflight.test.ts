@@ -82,6 +82,20 @@ function contract(): void {
     expect(l.retired).toEqual({ prefill_complete: 1, release: 1, ttl: 0 });
   });
 
+  it('zero counts (a fully cached prompt, no output expected) go through the whole lifecycle', async () => {
+    const { l, clock } = await ledger();
+    const r = await l.reserve(req(A, 0, 0));
+    await l.reserve(req(A, 5, 0, 50));
+    await l.prefillComplete(r.id);
+    expect(await l.loads([A])).toEqual([{ prefillTokens: 5, decodeBlocks: 0, reservations: 2 }]);
+    await l.release(r.id);
+    clock.now = 1_050;
+    expect(await l.loads([A])).toEqual([{ prefillTokens: 0, decodeBlocks: 0, reservations: 0 }]);
+    const s = await l.reserve(req(A, 0, 0));
+    await l.release(s.id);
+    expect(l.retired).toEqual({ prefill_complete: 1, release: 2, ttl: 1 });
+  });
+
   it('release before PrefillComplete retires both parts', async () => {
     const { l } = await ledger();
     const r = await l.reserve(req(A, 100, 4));
