@@ -12,7 +12,9 @@
  *   <base>n  hash   endpoint → live reservations (the three fields go when it reaches 0)
  *
  * Every call first retires what is due (expiry ≤ now): a reservation whose caller vanished stops counting at its TTL
- * whichever replica calls next. `now` is ARGV[2], or the server's TIME when ARGV[2] is empty (the default: replica
+ * whichever replica calls next. At most PURGE_PER_CALL per call, earliest first, so that one call never holds Redis
+ * (single-threaded, shared by every replica and the index) for long: a larger backlog (that many reservations
+ * expiring between two ledger calls) still counts until the next calls drain it. `now` is ARGV[2], or the server's TIME when ARGV[2] is empty (the default: replica
  * clocks then do not matter; Redis 7 replicates a script's effects, so TIME before writes is allowed).
  *
  * ARGV[1] is the operation; every reply starts with {status, expired by this call, live reservations after it}:
@@ -22,6 +24,9 @@
  *   release   ARGV: op, now, id → {'ok'|'missing', expired, live, packed}      (also cancel: the caller counts)
  *   loads     ARGV: op, now, endpoints... → {'ok', expired, live, prefill[], decode[], count[]}
  */
+/** Expired reservations one script call retires at most (~6 Redis commands each inside the script). */
+export const PURGE_PER_CALL = 1000;
+
 export const LEDGER_LUA = `
 local base = KEYS[1]
 local R, X, P, D, N = base .. 'r', base .. 'x', base .. 'p', base .. 'd', base .. 'n'
@@ -59,7 +64,7 @@ local function drop(id, f)
 end
 
 local expired = 0
-local due = redis.call('ZRANGEBYSCORE', X, '-inf', now)
+local due = redis.call('ZRANGEBYSCORE', X, '-inf', now, 'LIMIT', 0, ${PURGE_PER_CALL})
 for _, id in ipairs(due) do
   local packed = redis.call('HGET', R, id)
   if packed then

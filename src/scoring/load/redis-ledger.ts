@@ -26,7 +26,8 @@ import { LEDGER_LUA } from './ledger-script.js';
  * is bounded by select.maxReservations. The index's own keys stay spread (placement 'anchor').
  *
  * Expiry: a reservation's TTL is enforced inside the scripts (a sorted set of expiry times, purged by every call), so
- * a vanished caller's reservation stops counting at its TTL on every replica. Times are the Redis server's clock
+ * a vanished caller's reservation stops counting at its TTL on every replica (at most PURGE_PER_CALL per call: a
+ * larger backlog drains over the next calls). Times are the Redis server's clock
  * (TIME) unless a clock is injected (tests): replica clocks do not matter.
  *
  * What stays per replica: `retired` counts the retirements this replica's calls performed (its PrefillCompletes and

@@ -9,6 +9,7 @@ import {
   type InflightLedger,
   type NewReservation,
 } from '../../../../src/scoring/load/inflight.js';
+import { PURGE_PER_CALL } from '../../../../src/scoring/load/ledger-script.js';
 import { RedisInflightLedger } from '../../../../src/scoring/load/redis-ledger.js';
 import { startRedis, type RedisServer } from '../../../support/redis-server.js';
 
@@ -248,6 +249,22 @@ describe('RedisInflightLedger (real redis-server)', () => {
     // One script call per operation.
     expect(one.roundTrips).toEqual({ loads: 2, reserve: 2, prefill: 1, release: 1, cancel: 0 });
     expect(two.roundTrips).toEqual({ loads: 3, reserve: 2, prefill: 1, release: 1, cancel: 0 });
+  });
+
+  it(`one call retires at most ${PURGE_PER_CALL} expired reservations; the next calls drain the rest`, async () => {
+    const clock = { now: 1_000 };
+    const l = new RedisInflightLedger({
+      client: connect(),
+      keyPrefix: `p${++prefixes}:`,
+      maxReservations: 10_000,
+      clock: () => clock.now,
+    });
+    for (let i = 0; i < PURGE_PER_CALL + 5; i++) await l.reserve(req(A, 2, 1, 100));
+    await l.reserve(req(A, 7, 3, 500));
+    clock.now = 1_100;
+    expect(await l.loads([A])).toEqual([{ prefillTokens: 17, decodeBlocks: 8, reservations: 6 }]);
+    expect(await l.loads([A])).toEqual([{ prefillTokens: 7, decodeBlocks: 3, reservations: 1 }]);
+    expect(l.retired.ttl).toBe(PURGE_PER_CALL + 5);
   });
 
   it('without an injected clock the TTL runs on the Redis server clock', async () => {
