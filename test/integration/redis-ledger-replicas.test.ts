@@ -130,7 +130,7 @@ describe('the Redis in-flight ledger shared by two replicas (single server)', ()
 
   it('the TTL ends a reservation on both replicas; unknown ids are NOT_FOUND', async () => {
     const [one, two] = await replicas({ redisUrl: redis.url });
-    const r = await one.kv.call('Select', { ...PROMPT, candidates: [B], reserve: true, reservationTtlMs: 300 });
+    const r = await one.kv.call('Select', { ...PROMPT, candidates: [B], reserve: true, reservationTtlMs: 2_000 });
     // B: 48 uncached tokens + 2 decode blocks → 48 + 20 = 68 ms while it lasts (then its 5 blocks are speculative).
     expect(figures(await two.kv.call('Select', { ...PROMPT, candidates: [B] }))).toEqual([[B, '48', '2', 68]]);
     const load = async (t: TestService) => figures(await t.kv.call('Select', { ...PROMPT, candidates: [B] }))[0];
