@@ -4,6 +4,7 @@ import { LOADER_OPTIONS } from '../../src/api/index.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import { percentile, rng, type Figure, type Suite } from '../harness.js';
 import { BENCH_CANDIDATES, BENCH_PROMPT_TOKENS, indexResidentPrompts } from '../support/resident-prompts.js';
+import { selectOverRedis } from './select-redis.js';
 
 const CANDIDATES = BENCH_CANDIDATES.length;
 const PROMPT_TOKENS = BENCH_PROMPT_TOKENS;
@@ -16,11 +17,13 @@ type Call = (req: object) => Promise<unknown>;
  * Select next to Score in the same run, on the same index and requests (grpc.ts's resident prompts, minimal: no
  * background ingest, no separate load process): in process (the API objects called directly, one call at a time) and
  * over gRPC (a proto-loader client in this process, CONCURRENCY calls in flight). Select with `reserve` is measured
- * too, each reservation released after (the release is not timed).
+ * too, each reservation released after (the release is not timed). Then Select over a Redis index with the ledger in
+ * memory and in Redis (select-redis.ts), in process.
  */
 export const selectSuite: Suite = {
   name: 'select',
-  description: 'Select vs Score (tokens in, 16 candidates): in process and over gRPC, same run',
+  description:
+    'Select vs Score (tokens in, 16 candidates): in process and over gRPC, same run; Select over Redis, ledger in memory and in Redis',
   async run({ quick }) {
     const calls = quick ? 2_000 : 20_000;
     // No per-caller bound on speculative entries: every reserving call adds its 64 blocks for 2 s.
@@ -69,6 +72,7 @@ export const selectSuite: Suite = {
         }
       }
       figures.reservationsLeft = { value: Number(api.select.stats().inflightReservations), unit: 'reservations' };
+      Object.assign(figures, await selectOverRedis(quick ? 1_000 : 10_000));
       return {
         parameters: {
           calls,

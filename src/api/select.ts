@@ -184,9 +184,12 @@ export class SelectApi {
     );
     if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
     // No fail-open here: zero scores would price every candidate as cold, a decision worse than the picker's own.
-    const scored = await this.scorer.score(prepared.keys, { candidates, tierWeights }).catch(backendFailure);
-    const endpoints = scored.scores.map((s) => s.endpoint);
-    const inflight = await this.deps.ledger.loads(endpoints).catch(backendFailure);
+    // The ledger read goes out with the index lookup, not after it (scores come one per candidate, in their order):
+    // with both in Redis the two scripts share the connection and their round trips overlap.
+    const [scored, inflight] = await Promise.all([
+      this.scorer.score(prepared.keys, { candidates, tierWeights }),
+      this.deps.ledger.loads(candidates),
+    ]).catch(backendFailure);
     const inputs: CostInput[] = scored.scores.map((s, i) => ({
       endpoint: s.endpoint,
       cachedBlocks: s.matchedBlocks,
@@ -267,7 +270,8 @@ export class SelectApi {
       if (keys.length > 0) await this.deps.index.reserve(r.endpoint, keys, specTtl);
       return id;
     } catch (err) {
-      if (id) await this.deps.ledger.cancel(id);
+      // A cancel that fails too (Redis down) leaves the reservation to its TTL; the caller is told of the first failure.
+      if (id) await this.deps.ledger.cancel(id).catch(() => undefined);
       if (keys.length > 0) this.deps.quota.giveBack(caller, keys.length);
       return backendFailure(err);
     }

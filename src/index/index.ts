@@ -10,7 +10,7 @@ export {
 export { EndpointRegistry, MAX_ENDPOINTS } from './memory/endpoint-registry.js';
 export { RedisIndex } from './redis/redis-index.js';
 export type { RedisIndexOptions, RedisIndexStats } from './redis/redis-options.js';
-export { IndexUnavailableError, UnsafeEvictionPolicyError } from './redis/errors.js';
+export { asUnavailable, IndexUnavailableError, UnsafeEvictionPolicyError } from './redis/errors.js';
 export { KeySchema, type Placement } from './redis/key-schema.js';
 export { EndpointLeases, type LeaseResult, type LeaseStatus } from './redis/leases.js';
 export {

@@ -16,6 +16,11 @@ export const SelectConfigSchema = z
       .max(3_600_000)
       .default(120_000)
       .meta({ env: 'KV_INDEXER_SELECT_RESERVATION_TTL_MS' }),
+    /**
+     * Where the in-flight ledger lives: `memory` (per replica), `redis` (shared by every replica through the Redis
+     * index's connection; needs index.backend redis), `auto` (redis when the index is, memory otherwise).
+     */
+    ledger: z.enum(['auto', 'memory', 'redis']).default('auto').meta({ env: 'KV_INDEXER_SELECT_LEDGER' }),
     /** Live reservations at once; a Select with reserve beyond it is RESOURCE_EXHAUSTED (and reserves nothing). */
     maxReservations: z
       .number()

@@ -1,13 +1,22 @@
 import { SelectApi, type IndexerApi, type PromptFrontend } from '../api/index.js';
 import type { BlockHasher } from '../keys/index.js';
-import { SelectMetrics, type Config, type Metrics } from '../ops/index.js';
+import { RedisIndex } from '../index/index.js';
+import { ConfigError, SelectMetrics, type Config, type Metrics } from '../ops/index.js';
 import type { TierWeights } from '../scoring/index.js';
-import { MemoryInflightLedger, ThroughputTable, type LoadSource } from '../scoring/load/index.js';
+import {
+  LEDGER_OPS,
+  MemoryInflightLedger,
+  RedisInflightLedger,
+  ThroughputTable,
+  type InflightLedger,
+  type LoadSource,
+} from '../scoring/load/index.js';
 import type { RunningService } from './start-service.js';
 
 /**
- * Builds Select from `select.*`: the in-flight ledger (memory: per replica, not yet shared through Redis), the
- * learned prefill throughputs, the scraped load when a LoadSource is given, and its metrics.
+ * Builds Select from `select.*`: the in-flight ledger (select.ledger: per replica in memory, or shared by every
+ * replica through the Redis index's connection), the learned prefill throughputs, the scraped load when a LoadSource
+ * is given, and its metrics.
  */
 export function createSelect(deps: {
   service: RunningService;
@@ -21,7 +30,7 @@ export function createSelect(deps: {
 }): SelectApi {
   const { config, service } = deps;
   const s = config.select;
-  const ledger = new MemoryInflightLedger({ maxReservations: s.maxReservations });
+  const ledger = createLedger(config, service, deps.metrics);
   const metrics = new SelectMetrics(deps.metrics.registry, ledger);
   return new SelectApi({
     index: service.index,
@@ -41,4 +50,26 @@ export function createSelect(deps: {
       calibrated: (predicted, actual, prompt) => metrics.observeCalibration(predicted, actual, prompt),
     },
   });
+}
+
+/** The in-flight ledger select.ledger names (`auto`: Redis when the index is in Redis). */
+export function createLedger(config: Config, service: Pick<RunningService, 'index'>, metrics: Metrics): InflightLedger {
+  const { ledger: kind, maxReservations } = config.select;
+  const index = service.index;
+  if (kind === 'memory' || (kind === 'auto' && !(index instanceof RedisIndex)))
+    return new MemoryInflightLedger({ maxReservations });
+  if (!(index instanceof RedisIndex))
+    throw new ConfigError('select.ledger: redis needs index.backend redis (the ledger shares its connection)');
+  const ledger = new RedisInflightLedger({
+    client: index.conn.client,
+    keyPrefix: index.schema.prefix,
+    maxReservations,
+  });
+  metrics.counter(
+    'kv_indexer_select_ledger_redis_round_trips_total',
+    'Round trips (script calls) of the Redis in-flight ledger, by operation',
+    'op',
+    () => Object.fromEntries(LEDGER_OPS.map((op) => [op, ledger.roundTrips[op]])),
+  );
+  return ledger;
 }

@@ -184,6 +184,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     await atSetting('endpoints.static', typeof s === 'string' ? s : JSON.stringify(s), async () =>
       parseEndpointSpec(s),
     );
+  if (config.select.ledger === 'redis' && config.index.backend !== 'redis')
+    throw new ConfigError('select.ledger: redis needs index.backend redis (the ledger shares its connection)');
   const redisSetting =
     config.index.redisCluster.length > 0
       ? ['index.redisCluster', config.index.redisCluster.join(',')]

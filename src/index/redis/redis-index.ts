@@ -36,7 +36,8 @@ export class RedisIndex implements Index {
   readonly backend = 'redis' as const;
   readonly tiers: TierRegistry;
   readonly schema: KeySchema;
-  private readonly conn: RedisConnection;
+  /** Its connection, shared with the leases and the Redis in-flight ledger (src/scoring/load/redis-ledger.ts). */
+  readonly conn: RedisConnection;
   private readonly ids: SharedIds;
   private readonly buffer: WriteBuffer;
   private readonly clock: () => number;

@@ -13,6 +13,7 @@ export {
   type RetireReason,
   type LedgerErrorCode,
 } from './inflight.js';
+export { RedisInflightLedger, LEDGER_OPS, type LedgerOp, type RedisLedgerOptions } from './redis-ledger.js';
 export {
   decide,
   imagesToEncode,

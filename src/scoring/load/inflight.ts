@@ -6,8 +6,8 @@ import { ExpiryHeap } from './reservation-heap.js';
  * chosen endpoint's extra prefill work (the request's uncached tokens) and decode pressure (its expected output
  * blocks); PrefillComplete retires the prefill part, Release (or the TTL, for callers that vanish) retires all.
  *
- * Behind an interface so that a shared (Redis) ledger can follow; the memory ledger below is per process: replicas do
- * not see each other's reservations yet (docs/api.md, "Select").
+ * Behind an interface with two implementations: the memory ledger below, per process, and RedisInflightLedger
+ * (redis-ledger.ts), shared by every replica through Redis (select.ledger; docs/api.md, "Reservations").
  */
 
 /** Token counts above this are refused as absurd (no engine prefills 10M tokens in one request). */

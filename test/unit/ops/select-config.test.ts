@@ -6,6 +6,7 @@ describe('select.* configuration', () => {
   it('defaults', () => {
     expect(ConfigSchema.parse({}).select).toEqual({
       defaultPolicy: 'cache+load',
+      ledger: 'auto',
       reservationTtlMs: 120_000,
       maxReservations: 100_000,
       prefillTokensPerSecond: 8000,
@@ -22,6 +23,7 @@ describe('select.* configuration', () => {
     const config = resolveConfig(
       configFromEnv({
         KV_INDEXER_SELECT_DEFAULT_POLICY: 'load',
+        KV_INDEXER_SELECT_LEDGER: 'redis',
         KV_INDEXER_SELECT_RESERVATION_TTL_MS: '5000',
         KV_INDEXER_SELECT_MAX_RESERVATIONS: '7',
         KV_INDEXER_SELECT_PREFILL_TOKENS_PER_SECOND: '12000.5',
@@ -35,6 +37,7 @@ describe('select.* configuration', () => {
     );
     expect(config.select).toEqual({
       defaultPolicy: 'load',
+      ledger: 'redis',
       reservationTtlMs: 5000,
       maxReservations: 7,
       prefillTokensPerSecond: 12000.5,
@@ -47,10 +50,11 @@ describe('select.* configuration', () => {
     });
   });
 
-  it('refuses an unknown policy, a gate above 1, a zero throughput and unknown keys', () => {
+  it('refuses an unknown policy, a gate above 1, a zero throughput, unknown keys and an unknown ledger', () => {
     expect(ConfigSchema.safeParse({ select: { defaultPolicy: 'fastest' } }).success).toBe(false);
     expect(ConfigSchema.safeParse({ select: { kvUsageGate: 1.5 } }).success).toBe(false);
     expect(ConfigSchema.safeParse({ select: { prefillTokensPerSecond: 0 } }).success).toBe(false);
     expect(ConfigSchema.safeParse({ select: { reservationTtl: 5 } }).success).toBe(false);
+    expect(ConfigSchema.safeParse({ select: { ledger: 'shared' } }).success).toBe(false);
   });
 });
