@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { IndexerError } from '../../common/index.js';
 import { ExpiryHeap } from './reservation-heap.js';
 
 /**
@@ -46,14 +47,10 @@ export type RetireReason = 'prefill_complete' | 'release' | 'ttl';
 export type LedgerErrorCode = 'invalid_argument' | 'not_found' | 'failed_precondition' | 'resource_exhausted';
 
 /** A refused ledger operation: nothing changed. `field` names the offending request field. */
-export class LedgerError extends Error {
-  constructor(
-    readonly code: LedgerErrorCode,
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'LedgerError';
+export class LedgerError extends IndexerError {
+  declare readonly code: LedgerErrorCode;
+  constructor(code: LedgerErrorCode, field: string, message: string) {
+    super(code, field, message);
   }
 }
 
