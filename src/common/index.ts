@@ -24,3 +24,4 @@ export { DEFAULT_TIER_WEIGHT_TABLE, UNKNOWN_TIER_WEIGHT } from './tier-weights.j
 export { fromHalves, hi32, KeyHalves, lo32 } from './uint64-halves.js';
 export { WordSlab } from './word-slab.js';
 export type { Log } from './log.js';
+export type { CounterFamily } from './counter-family.js';

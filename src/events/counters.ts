@@ -1,3 +1,5 @@
+import type { CounterFamily } from '../common/index.js';
+
 /**
  * Every decision of the transport, counted (plain numbers: the metrics layer reads them, tests assert them).
  * Reason maps only ever gain keys; the reason codes are listed in docs/events.md.
@@ -75,3 +77,85 @@ export function newTransportCounters(): TransportCounters {
 export function bump(counts: Record<string, number>, reason: string, by = 1): void {
   counts[reason] = (counts[reason] ?? 0) + by;
 }
+
+/** The transport's counts on /metrics (registered by service/write-path-metrics.ts). */
+export const TRANSPORT_COUNTER_FAMILIES: readonly CounterFamily<TransportCounters>[] = [
+  { name: 'messages_received_total', help: 'ZMQ messages received', label: null, read: (t) => ({ '': t.messages }) },
+  {
+    name: 'messages_dropped_total',
+    help: 'Messages dropped before decoding, by reason',
+    label: 'reason',
+    read: (t) => t.dropped,
+  },
+  {
+    name: 'decode_errors_total',
+    help: 'Undecodable payloads and skipped events, by reason',
+    label: 'reason',
+    read: (t) => t.decodeErrors,
+  },
+  { name: 'sequence_gaps_total', help: 'Sequence gaps seen', label: null, read: (t) => ({ '': t.sequenceGaps }) },
+  {
+    name: 'duplicates_total',
+    help: 'Live batches at or below the last applied sequence, dropped',
+    label: null,
+    read: (t) => ({ '': t.duplicates }),
+  },
+  {
+    name: 'lost_batches_total',
+    help: 'Live batches that could not be decoded (treated as lost)',
+    label: null,
+    read: (t) => ({ '': t.lostBatches }),
+  },
+  {
+    name: 'publisher_restarts_total',
+    help: 'Publisher restarts detected (endpoint cleared)',
+    label: null,
+    read: (t) => ({ '': t.restarts }),
+  },
+  {
+    name: 'replays_total',
+    help: 'Replay requests by outcome',
+    label: 'outcome',
+    read: (t) => ({
+      requested: t.replaysRequested,
+      completed: t.replaysCompleted,
+      ...Object.fromEntries(Object.entries(t.replaysFailed).map(([reason, n]) => [`failed_${reason}`, n])),
+    }),
+  },
+  {
+    name: 'replayed_batches_total',
+    help: 'Batches applied from replay replies',
+    label: null,
+    read: (t) => ({ '': t.replayedBatches }),
+  },
+  {
+    name: 'unrecoverable_total',
+    help: 'Holes replay could not fill, by reason',
+    label: 'reason',
+    read: (t) => t.unrecoverable,
+  },
+  {
+    name: 'endpoint_clears_total',
+    help: 'Endpoint clears decided by the transport, by reason',
+    label: 'reason',
+    read: (t) => t.clears,
+  },
+  {
+    name: 'endpoints_degraded_total',
+    help: 'Endpoints marked degraded, by reason',
+    label: 'reason',
+    read: (t) => t.degraded,
+  },
+  {
+    name: 'identity_mismatches_total',
+    help: 'Messages whose topic names another endpoint than configured',
+    label: null,
+    read: (t) => ({ '': t.identityMismatches }),
+  },
+  {
+    name: 'queue_overflow_drops_total',
+    help: 'Batches dropped because an endpoint queue was full',
+    label: null,
+    read: (t) => ({ '': t.overflowDrops }),
+  },
+];

@@ -5,7 +5,7 @@ import {
   type DiscoveryFailure,
   type DiscoveryLimits,
 } from './discovery-sources.js';
-import type { Log } from '../common/index.js';
+import type { CounterFamily, Log } from '../common/index.js';
 
 export interface DiscoveryOptions extends DiscoveryLimits {
   /** Time between two polls while answers are good (ms). */
@@ -33,6 +33,22 @@ export interface DiscoveryCounters {
 export function newDiscoveryCounters(): DiscoveryCounters {
   return { polls: {}, changes: { added: 0, moved: 0, removed: 0 } };
 }
+
+/** Discovery's counts on /metrics (registered by service/write-path-metrics.ts). */
+export const DISCOVERY_COUNTER_FAMILIES: readonly CounterFamily<DiscoveryCounters>[] = [
+  {
+    name: 'discovery_polls_total',
+    help: 'Discovery polls of vLLM /kv_event_sources, by outcome (ok or the refusal reason)',
+    label: 'outcome',
+    read: (d) => d.polls,
+  },
+  {
+    name: 'discovery_changes_total',
+    help: 'Rank sockets changed by discovery answers (added, moved, removed)',
+    label: 'change',
+    read: (d) => d.changes,
+  },
+];
 
 /** One discovery URL as ListEndpoints shows it. */
 export interface DiscoveryStatus {

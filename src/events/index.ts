@@ -7,10 +7,10 @@
  */
 export * from './types.js';
 export { decodeEventBatch, normaliseHash, PayloadError, DECODE_REASONS, type WireFormat } from './decode/index.js';
-export { Ingestor, IngestCounters, INDEXED_SPEC_KINDS } from './ingest/index.js';
+export { Ingestor, IngestCounters, INDEXED_SPEC_KINDS, INGEST_COUNTER_FAMILIES } from './ingest/index.js';
 export { parseTopic, rankIdentity, TOPIC_PREFIX, type ParsedTopic } from './wire/topic.js';
 export { parseLiveFrames, type LiveMessage } from './wire/frames.js';
-export { newTransportCounters, type TransportCounters } from './counters.js';
+export { newTransportCounters, TRANSPORT_COUNTER_FAMILIES, type TransportCounters } from './counters.js';
 export { type WireTally } from './wire-tally.js';
 export { classifySeq, type SeqState, type SeqVerdict } from './wire/sequence.js';
 export { requestReplay, ReplayError } from './replay-client.js';
@@ -54,6 +54,7 @@ export {
 } from './discovery-sources.js';
 export {
   DEFAULT_DISCOVERY,
+  DISCOVERY_COUNTER_FAMILIES,
   DiscoveryPoller,
   type DiscoveryCounters,
   type DiscoveryOptions,

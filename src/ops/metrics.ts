@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CounterFamily } from '../common/index.js';
 
 /**
  * A numeric snapshot read at scrape time: counters owned by other modules are never copied on the hot path. May be
@@ -125,6 +126,11 @@ export class Metrics {
       registers: [this.registry],
       collect: collectFrom(label, snapshot, null),
     });
+  }
+
+  /** Registers an owner's counter families (common/counter-family.ts), each read from `counts()` at scrape time. */
+  counterFamilies<C>(prefix: string, families: readonly CounterFamily<C>[], counts: () => C): void {
+    for (const f of families) this.counter(`${prefix}${f.name}`, f.help, f.label, () => f.read(counts()));
   }
 }
 

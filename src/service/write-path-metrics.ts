@@ -1,3 +1,4 @@
+import { DISCOVERY_COUNTER_FAMILIES, INGEST_COUNTER_FAMILIES, TRANSPORT_COUNTER_FAMILIES } from '../events/index.js';
 import type { Metrics } from '../ops/index.js';
 import { registerEndpointGauges } from './endpoint-metrics.js';
 import type { RunningService } from './start-service.js';
@@ -83,108 +84,17 @@ export function registerWritePathGauges(metrics: Metrics, service: RunningServic
   metrics.counter(`${p}index_evictions_total`, 'Entries evicted at the capacity bound', null, async () => ({
     '': (await stats()).evictions,
   }));
-  const t = pipeline.counters;
-  metrics.counter(`${p}messages_received_total`, 'ZMQ messages received', null, () => ({ '': t.messages }));
-  metrics.counter(
-    `${p}messages_dropped_total`,
-    'Messages dropped before decoding, by reason',
-    'reason',
-    () => t.dropped,
-  );
-  metrics.counter(
-    `${p}decode_errors_total`,
-    'Undecodable payloads and skipped events, by reason',
-    'reason',
-    () => t.decodeErrors,
-  );
+  metrics.counterFamilies(p, TRANSPORT_COUNTER_FAMILIES, () => pipeline.counters);
+  metrics.counterFamilies(p, DISCOVERY_COUNTER_FAMILIES, () => service.transport.discoveryCounters);
+  metrics.counterFamilies(p, INGEST_COUNTER_FAMILIES, () => ingestor.counters);
   metrics.counter(
     `${p}zmq_handshake_failures_total`,
     'Failed ZMQ handshakes of connect-mode sockets (CURVE keys)',
     null,
     () => ({ '': service.transport.handshakeFailures }),
   );
-  const discovery = service.transport.discoveryCounters;
-  metrics.counter(
-    `${p}discovery_polls_total`,
-    'Discovery polls of vLLM /kv_event_sources, by outcome (ok or the refusal reason)',
-    'outcome',
-    () => discovery.polls,
-  );
-  metrics.counter(
-    `${p}discovery_changes_total`,
-    'Rank sockets changed by discovery answers (added, moved, removed)',
-    'change',
-    () => discovery.changes,
-  );
   metrics.gauge(`${p}discovery_failing`, 'Discovery URLs whose last answer was refused', null, () => ({
     '': service.transport.discoveryStatus().filter((d) => d.state === 'failing').length,
   }));
-  metrics.counter(`${p}sequence_gaps_total`, 'Sequence gaps seen', null, () => ({ '': t.sequenceGaps }));
-  metrics.counter(`${p}duplicates_total`, 'Live batches at or below the last applied sequence, dropped', null, () => ({
-    '': t.duplicates,
-  }));
-  metrics.counter(`${p}lost_batches_total`, 'Live batches that could not be decoded (treated as lost)', null, () => ({
-    '': t.lostBatches,
-  }));
-  metrics.counter(`${p}publisher_restarts_total`, 'Publisher restarts detected (endpoint cleared)', null, () => ({
-    '': t.restarts,
-  }));
-  metrics.counter(`${p}replays_total`, 'Replay requests by outcome', 'outcome', () => ({
-    requested: t.replaysRequested,
-    completed: t.replaysCompleted,
-    ...Object.fromEntries(Object.entries(t.replaysFailed).map(([reason, n]) => [`failed_${reason}`, n])),
-  }));
-  metrics.counter(`${p}replayed_batches_total`, 'Batches applied from replay replies', null, () => ({
-    '': t.replayedBatches,
-  }));
-  metrics.counter(`${p}unrecoverable_total`, 'Holes replay could not fill, by reason', 'reason', () => t.unrecoverable);
-  metrics.counter(
-    `${p}endpoint_clears_total`,
-    'Endpoint clears decided by the transport, by reason',
-    'reason',
-    () => t.clears,
-  );
-  metrics.counter(`${p}endpoints_degraded_total`, 'Endpoints marked degraded, by reason', 'reason', () => t.degraded);
-  metrics.counter(
-    `${p}identity_mismatches_total`,
-    'Messages whose topic names another endpoint than configured',
-    null,
-    () => ({ '': t.identityMismatches }),
-  );
-  metrics.counter(`${p}queue_overflow_drops_total`, 'Batches dropped because an endpoint queue was full', null, () => ({
-    '': t.overflowDrops,
-  }));
   registerEndpointGauges(metrics, pipeline, service.config.metrics.maxEndpointSeries, p);
-  metrics.counter(`${p}events_total`, 'Events applied, by type', 'type', () => ({
-    BlockStored: ingestor.counters.storedEvents,
-    BlockRemoved: ingestor.counters.removedEvents,
-    AllBlocksCleared: ingestor.counters.clearedEvents,
-  }));
-  metrics.counter(`${p}blocks_total`, 'Engine blocks applied, by operation', 'op', () => ({
-    stored: ingestor.counters.blocksStored,
-    removed: ingestor.counters.blocksRemoved,
-  }));
-  metrics.counter(
-    `${p}store_bound_dropped_blocks_total`,
-    'Engine blocks dropped by endpoint store bounds (max blocks or TTL)',
-    null,
-    () => ({
-      '': ingestor.counters.boundDrops,
-    }),
-  );
-  metrics.counter(
-    `${p}key_only_chunk_removals_total`,
-    'Lower-tier chunks removed by their key alone (all their blocks released)',
-    null,
-    () => ({
-      '': ingestor.counters.keyOnlyRemovals,
-    }),
-  );
-  metrics.counter(`${p}ingest_skipped_blocks_total`, 'Engine blocks not indexed, by reason', 'reason', () => ({
-    parent_unknown: ingestor.counters.parentUnknown,
-    offload_unknown: ingestor.counters.offloadUnknown,
-    removed_unknown: ingestor.counters.removedUnknown,
-    group_without_kind: ingestor.counters.groupWithoutKind,
-    ...Object.fromEntries([...ingestor.counters.skippedByKind].map(([kind, n]) => [`kind_${kind}`, n])),
-  }));
 }

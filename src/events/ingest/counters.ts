@@ -1,3 +1,5 @@
+import type { CounterFamily } from '../../common/index.js';
+
 /** What ingest did and skipped, by reason. Plain numbers: metrics read them, tests assert them. */
 export class IngestCounters {
   batches = 0;
@@ -37,3 +39,43 @@ export class IngestCounters {
     this.skippedByKind.set(kind, (this.skippedByKind.get(kind) ?? 0) + blocks);
   }
 }
+
+/** The ingestor's counts on /metrics (registered by service/write-path-metrics.ts). */
+export const INGEST_COUNTER_FAMILIES: readonly CounterFamily<IngestCounters>[] = [
+  {
+    name: 'events_total',
+    help: 'Events applied, by type',
+    label: 'type',
+    read: (c) => ({ BlockStored: c.storedEvents, BlockRemoved: c.removedEvents, AllBlocksCleared: c.clearedEvents }),
+  },
+  {
+    name: 'blocks_total',
+    help: 'Engine blocks applied, by operation',
+    label: 'op',
+    read: (c) => ({ stored: c.blocksStored, removed: c.blocksRemoved }),
+  },
+  {
+    name: 'store_bound_dropped_blocks_total',
+    help: 'Engine blocks dropped by endpoint store bounds (max blocks or TTL)',
+    label: null,
+    read: (c) => ({ '': c.boundDrops }),
+  },
+  {
+    name: 'key_only_chunk_removals_total',
+    help: 'Lower-tier chunks removed by their key alone (all their blocks released)',
+    label: null,
+    read: (c) => ({ '': c.keyOnlyRemovals }),
+  },
+  {
+    name: 'ingest_skipped_blocks_total',
+    help: 'Engine blocks not indexed, by reason',
+    label: 'reason',
+    read: (c) => ({
+      parent_unknown: c.parentUnknown,
+      offload_unknown: c.offloadUnknown,
+      removed_unknown: c.removedUnknown,
+      group_without_kind: c.groupWithoutKind,
+      ...Object.fromEntries([...c.skippedByKind].map(([kind, n]) => [`kind_${kind}`, n])),
+    }),
+  },
+];
