@@ -8,6 +8,7 @@
 
 import { constants, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { CounterFamily } from '../common/index.js';
 
 export interface ConnectionLimits {
   /** A connection with no call for this long is closed with a GOAWAY (grpc.max_connection_idle_ms). */
@@ -58,6 +59,22 @@ export interface ConnectionGuardCounters {
   /** Open calls reset to admit a call of a connection holding fewer (the heaviest connection pays at the bound). */
   callsEvicted: number;
 }
+
+/** The guard's counts on /metrics (registered by service/start-api.ts). */
+export const GUARD_COUNTER_FAMILIES: readonly CounterFamily<ConnectionGuardCounters>[] = [
+  {
+    name: 'grpc_connections_closed_total',
+    help: 'gRPC connections closed by the server guard, by reason',
+    label: 'reason',
+    read: (g) => ({ handshake_timeout: g.handshakeTimeouts, max_connections: g.refused }),
+  },
+  {
+    name: 'grpc_calls_refused_total',
+    help: 'gRPC calls refused or reset at the open-call bound, by reason',
+    label: 'reason',
+    read: (g) => ({ max_open_calls: g.callsRefused, evicted_fair_share: g.callsEvicted }),
+  },
+];
 
 /** Applies maxConnections and the handshake timeout to one listening HTTP/2 server of grpc-js. */
 export function guardConnections(

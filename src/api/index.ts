@@ -17,3 +17,4 @@ export type {
 } from './prompt-frontend.js';
 export { loadProtos, PROTO_DIR, LOADER_OPTIONS } from './proto.js';
 export { SelectApi, type SelectApiDeps, type SelectObserver, type SelectSettings } from './select.js';
+export { GUARD_COUNTER_FAMILIES } from './connection-limits.js';

@@ -14,6 +14,8 @@
  * docs/configuration.md ("Encoder residency") for choosing it.
  */
 
+import type { CounterFamily } from '../common/index.js';
+
 export type ResidencyEvictionReason = 'lru' | 'ttl' | 'endpoint_cleared';
 
 export interface EncoderResidencyOptions {
@@ -43,6 +45,16 @@ export interface ImageResidency {
   /** Endpoints that have seen `identifier`, most recent first; only `candidates` when given. */
   endpointsOf(identifier: string, candidates?: readonly string[] | null): string[];
 }
+
+/** Encoder residency's counts on /metrics (registered by service/start-api.ts). */
+export const RESIDENCY_COUNTER_FAMILIES: readonly CounterFamily<EncoderResidency>[] = [
+  {
+    name: 'encoder_residency_evictions_total',
+    help: 'Encoder residency entries dropped, by reason (lru, ttl, endpoint_cleared)',
+    label: 'reason',
+    read: (r) => ({ ...r.evictions }),
+  },
+];
 
 /** What ingest writes. */
 export interface ResidencyRecorder {

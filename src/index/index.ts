@@ -15,6 +15,7 @@ export { KeySchema, type Placement } from './redis/key-schema.js';
 export { EndpointLeases, type LeaseResult, type LeaseStatus } from './redis/leases.js';
 export {
   EncoderResidency,
+  RESIDENCY_COUNTER_FAMILIES,
   MAX_IDENTIFIER_LENGTH,
   type EncoderResidencyOptions,
   type ImageResidency,

@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { GrpcServer, HealthService, IndexerApi, type PromptFrontend, type SelectApi } from '../api/index.js';
+import {
+  GrpcServer,
+  GUARD_COUNTER_FAMILIES,
+  HealthService,
+  IndexerApi,
+  type PromptFrontend,
+  type SelectApi,
+} from '../api/index.js';
+import { RESIDENCY_COUNTER_FAMILIES } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
 import { Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
 import { TierWeights } from '../scoring/index.js';
@@ -114,12 +122,7 @@ export async function startApi(
     null,
     () => ({ '': residency.entries }),
   );
-  metrics.counter(
-    'kv_indexer_encoder_residency_evictions_total',
-    'Encoder residency entries dropped, by reason (lru, ttl, endpoint_cleared)',
-    'reason',
-    () => ({ ...residency.evictions }),
-  );
+  metrics.counterFamilies('kv_indexer_', RESIDENCY_COUNTER_FAMILIES, () => residency);
   const tokenizer = prompts?.tokenizerStats?.bind(prompts);
   if (tokenizer) {
     metrics.gauge('kv_indexer_tokenizer_workers', 'Tokenizer worker threads', null, () => ({
@@ -155,29 +158,12 @@ export async function startApi(
   metrics.gauge('kv_indexer_grpc_connections', 'Open gRPC (HTTP/2) connections', null, async () => ({
     '': await grpc.connections(),
   }));
-  metrics.counter(
-    'kv_indexer_grpc_connections_closed_total',
-    'gRPC connections closed by the server guard, by reason',
-    'reason',
-    () => ({
-      handshake_timeout: grpc.guard.handshakeTimeouts,
-      max_connections: grpc.guard.refused,
-    }),
-  );
+  metrics.counterFamilies('kv_indexer_', GUARD_COUNTER_FAMILIES, () => grpc.guard);
   metrics.gauge(
     'kv_indexer_grpc_open_calls',
     'gRPC calls (HTTP/2 streams) open now over all connections',
     null,
     () => ({ '': grpc.guard.openCalls }),
-  );
-  metrics.counter(
-    'kv_indexer_grpc_calls_refused_total',
-    'gRPC calls refused or reset at the open-call bound, by reason',
-    'reason',
-    () => ({
-      max_open_calls: grpc.guard.callsRefused,
-      evicted_fair_share: grpc.guard.callsEvicted,
-    }),
   );
   const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
     startMetricsServer(metrics, {
