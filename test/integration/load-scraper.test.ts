@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { LoadScraper, PageFetcher, type KnownEndpoint } from '../../src/scoring/load/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  LoadScraper,
+  PageFetcher,
+  ScrapeThread,
+  type KnownEndpoint,
+  type LoadScraping,
+} from '../../src/scoring/load/index.js';
 import { FakeMetricsServer } from '../support/metrics-server.js';
 import { waitFor } from '../support/zmq.js';
 
@@ -15,7 +21,7 @@ const SETTINGS = {
 };
 
 const servers: FakeMetricsServer[] = [];
-const scrapers: LoadScraper[] = [];
+const scrapers: LoadScraping[] = [];
 afterEach(async () => {
   await Promise.all(scrapers.splice(0).map((s) => s.stop()));
   await Promise.all(servers.splice(0).map((s) => s.close()));
@@ -27,21 +33,33 @@ async function server(behaviour: Parameters<typeof FakeMetricsServer.start>[0]) 
   return s;
 }
 
-function scraper(known: () => KnownEndpoint[], settings: Partial<typeof SETTINGS> = {}) {
-  const s = new LoadScraper({ ...SETTINGS, ...settings, known, syncMs: 20 });
-  scrapers.push(s);
-  s.start();
-  return s;
-}
+/** The two shapes (config load.scrape.thread): in the event loop, and in a worker thread. */
+const SHAPES = [
+  ['in the event loop (LoadScraper)', false],
+  ['in a worker thread (ScrapeThread)', true],
+] as const;
 
-describe('LoadScraper against real HTTP servers', () => {
+// A worker started from TypeScript compiles its modules first (tsx): its first figures can take seconds on a busy
+// machine, hence the longer first waits of these tests.
+const FIRST = 20_000;
+vi.setConfig({ testTimeout: 60_000 });
+
+describe.each(SHAPES)('load scraping %s against real HTTP servers', (_name, thread) => {
+  function scraper(known: () => KnownEndpoint[], settings: Partial<typeof SETTINGS> = {}): LoadScraping {
+    const options = { ...SETTINGS, ...settings, known, syncMs: 20 };
+    const s = thread ? new ScrapeThread(options) : new LoadScraper(options);
+    scrapers.push(s);
+    s.start();
+    return s;
+  }
+
   it('scrapes one page for all ranks of a vLLM server and reads each rank by its engine label', async () => {
     const vllm = await server({ page: FIXTURE });
     const s = scraper(() => [
       { endpoint: vllm.hostPort, rank: 0, model: null },
       { endpoint: `${vllm.hostPort}@dp1`, rank: 1, model: 'Qwen/Qwen3-0.6B' },
     ]);
-    await waitFor(() => s.counters.outcomes.ok >= 3, 'three good scrapes');
+    await waitFor(() => s.counters.outcomes.ok >= 3, 'three good scrapes', FIRST);
     expect(s.targetCount).toBe(1);
     expect(vllm.paths.get('/metrics')).toBe(vllm.requests);
     const [r0, r1] = [s.get(vllm.hostPort)!, s.get(`${vllm.hostPort}@dp1`)!];
@@ -59,7 +77,7 @@ describe('LoadScraper against real HTTP servers', () => {
       page: 'not a metric\n{}\n=1\nvllm:num_requests_running{x="unterminated} 1\n# TYPE m gauge\nm 1\n',
     });
     const s = scraper(() => [{ endpoint: junk.hostPort, rank: 0, model: null }]);
-    await waitFor(() => s.counters.outcomes.parse_error >= 3, 'three parse errors');
+    await waitFor(() => s.counters.outcomes.parse_error >= 3, 'three parse errors', FIRST);
     await s.stop();
     expect(s.counters.outcomes.ok).toBe(0);
     expect(s.counters.skippedLines).toBe(3 * s.counters.outcomes.parse_error);
@@ -73,7 +91,11 @@ describe('LoadScraper against real HTTP servers', () => {
       { endpoint: hang.hostPort, rank: 0, model: null },
       { endpoint: good.hostPort, rank: 0, model: null },
     ]);
-    await waitFor(() => s.counters.outcomes.timeout >= 2 && s.counters.outcomes.ok >= 5, 'timeouts and good scrapes');
+    await waitFor(
+      () => s.counters.outcomes.timeout >= 2 && s.counters.outcomes.ok >= 5,
+      'timeouts and good scrapes',
+      FIRST,
+    );
     expect(s.status(hang.hostPort)).toEqual({
       metricsUrl: hang.url(),
       load: undefined,
@@ -87,7 +109,7 @@ describe('LoadScraper against real HTTP servers', () => {
   it('reports the last figures as stale once the server is gone, with the refusal as the error', async () => {
     const vllm = await server({ page: FIXTURE });
     const s = scraper(() => [{ endpoint: vllm.hostPort, rank: 0, model: null }]);
-    await waitFor(() => s.get(vllm.hostPort) !== undefined, 'a good scrape');
+    await waitFor(() => s.get(vllm.hostPort) !== undefined, 'a good scrape', FIRST);
     await vllm.close();
     servers.splice(servers.indexOf(vllm), 1);
     await waitFor(() => s.get(vllm.hostPort)!.stale, 'stale figures');
@@ -102,7 +124,7 @@ describe('LoadScraper against real HTTP servers', () => {
     const vllm = await server({ page: FIXTURE });
     let known: KnownEndpoint[] = [{ endpoint: vllm.hostPort, rank: 0, model: null }];
     const s = scraper(() => known);
-    await waitFor(() => vllm.requests >= 2, 'scrapes');
+    await waitFor(() => vllm.requests >= 2, 'scrapes', FIRST);
     known = [];
     s.refresh();
     expect(s.get(vllm.hostPort)).toBeUndefined();
@@ -115,7 +137,7 @@ describe('LoadScraper against real HTTP servers', () => {
   it('stop() aborts the scrapes in flight: the hanging connections are closed and nothing is scraped after', async () => {
     const hang = await server({ hang: true });
     const s = scraper(() => [{ endpoint: hang.hostPort, rank: 0, model: null }], { timeoutMs: 60_000 });
-    await waitFor(() => hang.hanging === 1, 'a scrape hanging');
+    await waitFor(() => hang.hanging === 1, 'a scrape hanging', FIRST);
     await s.stop();
     await waitFor(() => hang.hanging === 0, 'the hanging connection closed by the client');
     expect(s.counters.outcomes.timeout).toBe(0); // aborted by stop: not an outcome of the target
@@ -127,7 +149,7 @@ describe('LoadScraper against real HTTP servers', () => {
   it('answers an HTTP error status as http_error', async () => {
     const down = await server({ status: 503 });
     const s = scraper(() => [{ endpoint: down.hostPort, rank: 0, model: null }]);
-    await waitFor(() => s.counters.outcomes.http_error >= 1, 'an http error');
+    await waitFor(() => s.counters.outcomes.http_error >= 1, 'an http error', FIRST);
     expect(s.status(down.hostPort)!.error).toBe('http_error: HTTP 503');
   });
 
@@ -142,6 +164,7 @@ describe('LoadScraper against real HTTP servers', () => {
     await waitFor(
       () => s.get('10.1.2.3:8000@dp1') !== undefined && s.get('10.1.2.3:8000') !== undefined,
       'both ranks read',
+      FIRST,
     );
     expect(s.get('10.1.2.3:8000@dp1')).toMatchObject({ running: 5, waiting: 7, kvUsage: 0.625 });
     expect([...vllm.paths.keys()]).toEqual(['/custom/metrics']);
