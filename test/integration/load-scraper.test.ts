@@ -207,3 +207,84 @@ describe('PageFetcher size bound', () => {
     expect(huge.written).toBeLessThan(50 * 1024 * 1024);
   });
 });
+
+describe('the scrape worker (ScrapeThread)', () => {
+  function thread(known: () => KnownEndpoint[], extra: Partial<ConstructorParameters<typeof ScrapeThread>[0]> = {}) {
+    const s = new ScrapeThread({ ...SETTINGS, known, syncMs: 20, ...extra });
+    scrapers.push(s);
+    s.start();
+    return s;
+  }
+
+  it('is restarted after a crash (counted, reported) and its figures resume; the last ones are kept meanwhile', async () => {
+    const vllm = await server({ page: FIXTURE });
+    const restarts: string[] = [];
+    const s = thread(() => [{ endpoint: vllm.hostPort, rank: 0, model: null }], { onRestart: (r) => restarts.push(r) });
+    await waitFor(() => s.get(vllm.hostPort) !== undefined, 'a good scrape', FIRST);
+    s.crashWorker();
+    await waitFor(() => s.counters.restarts === 1, 'the worker to die');
+    expect(restarts).toEqual(['scrape worker died (exit code 3); restarting in 100 ms']);
+    // While no worker runs, the last figures stay readable (they turn stale as they age, never vanish).
+    expect(s.get(vllm.hostPort)).toMatchObject({ running: 3, waiting: 1, kvUsage: 0.25 });
+    // The new worker is handed the roster again: a changed page shows through it.
+    vllm.behaviour = {
+      page: FIXTURE.replace(
+        'vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} 3.0',
+        'vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} 11.0',
+      ),
+    };
+    await waitFor(() => s.get(vllm.hostPort)?.running === 11, 'figures from the new worker', FIRST);
+    expect(s.get(vllm.hostPort)).toMatchObject({ running: 11, waiting: 1, kvUsage: 0.25, stale: false });
+    expect(s.status(vllm.hostPort)).toMatchObject({ metricsUrl: vllm.url(), load: { running: 11 }, error: null });
+    expect(s.counters.restarts).toBe(1);
+  });
+
+  it('reports every finished scrape once: outcome counts and durations agree, and match the requests served', async () => {
+    const vllm = await server({ page: FIXTURE });
+    const down = await server({ status: 500 });
+    const seen: string[] = [];
+    const s = thread(
+      () => [
+        { endpoint: vllm.hostPort, rank: 0, model: null },
+        { endpoint: down.hostPort, rank: 0, model: null },
+      ],
+      { onScrape: (outcome) => seen.push(outcome) },
+    );
+    await waitFor(() => s.counters.outcomes.ok >= 5 && s.counters.outcomes.http_error >= 5, 'scrapes', FIRST);
+    await s.stop();
+    const { ok, http_error, timeout, refused, too_large, parse_error } = s.counters.outcomes;
+    expect([timeout, refused, too_large, parse_error]).toEqual([0, 0, 0, 0]);
+    expect(seen.filter((o) => o === 'ok')).toHaveLength(ok);
+    expect(seen.filter((o) => o === 'http_error')).toHaveLength(http_error);
+    expect(seen).toHaveLength(ok + http_error);
+    // A scrape still unreported when the worker stopped is not counted: never more counted than served.
+    expect(ok).toBeLessThanOrEqual(vllm.requests);
+    expect(http_error).toBeLessThanOrEqual(down.requests);
+    expect(vllm.requests - ok).toBeLessThanOrEqual(3);
+  });
+
+  it('drops a removed endpoint at once and its page is no longer fetched; the others go on', async () => {
+    const a = await server({ page: FIXTURE });
+    const b = await server({ page: FIXTURE });
+    let known: KnownEndpoint[] = [
+      { endpoint: a.hostPort, rank: 0, model: null },
+      { endpoint: b.hostPort, rank: 0, model: null },
+    ];
+    const s = thread(() => known);
+    await waitFor(() => s.get(a.hostPort) !== undefined && s.get(b.hostPort) !== undefined, 'both scraped', FIRST);
+    known = [{ endpoint: b.hostPort, rank: 0, model: null }];
+    s.forget(a.hostPort);
+    expect(s.get(a.hostPort)).toBeUndefined();
+    expect(s.status(a.hostPort)).toBeUndefined();
+    expect(s.endpoints()).toEqual([b.hostPort]);
+    expect(s.targetCount).toBe(1);
+    // The worker gets the roster asynchronously: at most one scrape of a may still have been under way.
+    await new Promise((r) => setTimeout(r, 4 * SETTINGS.intervalMs));
+    const after = a.requests;
+    const bAfter = b.requests;
+    await new Promise((r) => setTimeout(r, 10 * SETTINGS.intervalMs));
+    expect(a.requests).toBe(after);
+    expect(b.requests).toBeGreaterThan(bAfter);
+    expect(s.get(a.hostPort)).toBeUndefined();
+  });
+});
