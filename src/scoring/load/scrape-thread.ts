@@ -48,6 +48,11 @@ const YOUNG_MS = 5_000;
  *
  * A worker that dies is restarted (counted in `restarts`, reported to onRestart) and handed the roster again;
  * meanwhile get() keeps the last figures, which turn stale as they age. Never throws into the caller.
+ *
+ * The in-loop shape (LoadScraper alone, `load.scrape.thread: false`) stays: it spends no second thread (the worker's
+ * own wake-ups cost some CPU beyond the scrapes), its figures are visible the moment a scrape ends (here: within
+ * `flushMs`), and it starts at once; for a few dozen endpoints its event-loop cost is small. The worker is the default
+ * because the event loop's latency is what Score/Select and ingest need (bench/suites/scrape.ts measures both shapes).
  */
 export class ScrapeThread implements LoadScraping {
   readonly counters = {
