@@ -263,6 +263,32 @@ describe('the scrape worker (ScrapeThread)', () => {
     expect(vllm.requests - ok).toBeLessThanOrEqual(3);
   });
 
+  it("follows a changed metrics_url: the new page's figures, the old page no longer fetched", async () => {
+    const before = await server({ page: FIXTURE });
+    const after = await server({
+      page: FIXTURE.replace(
+        'vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen3-0.6B"} 1.0',
+        'vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen3-0.6B"} 9.0',
+      ),
+    });
+    const s = thread(() => [{ endpoint: '10.1.2.3:8000', rank: 0, model: null }]);
+    s.setMetricsUrl('10.1.2.3:8000', before.url());
+    s.refresh();
+    await waitFor(() => s.get('10.1.2.3:8000') !== undefined, 'figures from the first page', FIRST);
+    expect(s.get('10.1.2.3:8000')).toMatchObject({ running: 3, waiting: 1, kvUsage: 0.25 });
+    s.setMetricsUrl('10.1.2.3:8000', after.url('/v2/metrics'));
+    s.refresh();
+    // At once: the new page, and no figures until it is read (the old page's are not its).
+    expect(s.status('10.1.2.3:8000')).toEqual({ metricsUrl: after.url('/v2/metrics'), load: undefined, error: null });
+    await waitFor(() => s.get('10.1.2.3:8000') !== undefined, 'figures from the new page');
+    expect(s.get('10.1.2.3:8000')).toMatchObject({ running: 3, waiting: 9, kvUsage: 0.25 });
+    await new Promise((r) => setTimeout(r, 4 * SETTINGS.intervalMs));
+    const old = before.requests;
+    await new Promise((r) => setTimeout(r, 10 * SETTINGS.intervalMs));
+    expect(before.requests).toBe(old);
+    expect([...after.paths.keys()]).toEqual(['/v2/metrics']);
+  });
+
   it('drops a removed endpoint at once and its page is no longer fetched; the others go on', async () => {
     const a = await server({ page: FIXTURE });
     const b = await server({ page: FIXTURE });
