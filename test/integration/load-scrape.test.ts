@@ -217,9 +217,9 @@ describe.each([
     expect(servers.pod7.requests).toBe(after);
   });
 
-  it.runIf(thread)(
-    'keeps answering Select while the scrape worker is restarted, then prices fresh figures',
-    async () => {
+  // The worker shape only (a LoadScraper in the event loop has no thread to lose).
+  if (thread)
+    it('keeps answering Select while the scrape worker is restarted, then prices fresh figures', async () => {
       const A = servers.vllm.hostPort;
       await waitFor(() => svc.api.load?.get(A)?.stale === false, 'fresh figures');
       const select = async () =>
@@ -245,8 +245,7 @@ describe.each([
       await waitFor(() => svc.api.load!.get(A)!.ageMs < Math.min(before, 500), 'figures from the new worker', 20_000);
       expect(await select()).toEqual([[A, 3, 1, 0.25, true]]);
       expect((svc.api.load as ScrapeThread).counters.restarts).toBe(1);
-    },
-  );
+    });
 
   it('refuses a metrics_url that is not an http(s) URL of an IP literal, naming the field, and adds nothing', async () => {
     const bad = async (metricsUrl: string) =>
