@@ -102,16 +102,32 @@ export class PromTextParser {
       this.endOverlong();
       chunk = chunk.subarray(nl + 1);
     }
-    const from = this.restBytes ? this.restBytes.length : 0;
-    const buf = this.restBytes ? Buffer.concat([this.restBytes, chunk]) : chunk;
+    let buf = chunk;
+    if (this.restBytes) {
+      // Only the line that straddles the two chunks is joined; the rest of the chunk is read in place.
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        this.keepRest(Buffer.concat([this.restBytes, chunk]));
+        return;
+      }
+      const joined = Buffer.concat([this.restBytes, chunk.subarray(0, nl + 1)]);
+      this.restBytes = null;
+      this.byteLine(joined, 0, joined.length - 1);
+      buf = chunk.subarray(nl + 1);
+    }
     let start = 0;
-    for (let nl = buf.indexOf(NL, from); nl >= 0; nl = buf.indexOf(NL, start)) {
+    for (let nl = buf.indexOf(NL); nl >= 0; nl = buf.indexOf(NL, start)) {
       this.byteLine(buf, start, nl);
       start = nl + 1;
     }
     // A copy: the kept rest must not pin (or alias) the socket's chunk.
-    this.restBytes = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
-    if (this.restBytes && this.restBytes.length > MAX_LINE_CHARS) {
+    this.keepRest(start < buf.length ? Buffer.from(buf.subarray(start)) : null);
+  }
+
+  /** The unfinished line, unless it is already over-long (then dropped up to its newline). */
+  private keepRest(rest: Buffer | null): void {
+    this.restBytes = rest;
+    if (rest && rest.length > MAX_LINE_CHARS) {
       this.restBytes = null;
       this.discarding = true;
     }
