@@ -31,14 +31,19 @@ export function configFromFile(path: string): RawConfig {
   return value as RawConfig;
 }
 
-/** `section.key=value` flags; values are parsed as YAML scalars/lists (`16`, `true`, `[a, b]`, `"text"`). */
+/**
+ * `section.key=value` (or `section.group.key=value` in a nested section: `load.scrape.enabled=true`) flags; values are
+ * parsed as YAML scalars/lists (`16`, `true`, `[a, b]`, `"text"`).
+ */
 export function configFromFlags(flags: readonly string[]): RawConfig {
   const raw: RawConfig = {};
   for (const flag of flags) {
     const eq = flag.indexOf('=');
     const path = eq > 0 ? flag.slice(0, eq).split('.') : [];
-    if (path.length !== 2 || path.some((p) => p === '')) {
-      throw new ConfigError(`--set ${flag}: expected section.key=value, e.g. keys.blockSize=16`);
+    if (path.length < 2 || path.length > 3 || path.some((p) => p === '')) {
+      throw new ConfigError(
+        `--set ${flag}: expected section.key=value, e.g. keys.blockSize=16 (section.group.key=value in a nested section)`,
+      );
     }
     const text = flag.slice(eq + 1);
     let value: unknown;
@@ -47,7 +52,13 @@ export function configFromFlags(flags: readonly string[]): RawConfig {
     } catch {
       value = text;
     }
-    (raw[path[0]] ??= {})[path[1]] = value ?? '';
+    let section: Record<string, unknown> = (raw[path[0]] ??= {});
+    if (path.length === 3) {
+      const group = section[path[1]];
+      section = (section[path[1]] =
+        group !== null && typeof group === 'object' && !Array.isArray(group) ? group : {}) as Record<string, unknown>;
+    }
+    section[path[path.length - 1]] = value ?? '';
   }
   return raw;
 }

@@ -208,19 +208,32 @@ type EnvKind = 'int' | 'number' | 'string' | 'list' | 'bool';
 
 /**
  * Environment variable → config path, and how its text is read (lists are comma-separated). Derived from the schema:
- * a setting names its variable in its `env` metadata, and the variable's kind is the setting's type.
+ * a setting names its variable in its `env` metadata, and the variable's kind is the setting's type. Paths are
+ * `section.key`, or `section.group.key` inside a nested section (load.scrape.intervalMs).
  */
-export const ENV_PATHS: Record<string, { path: [string, string]; kind: EnvKind }> = envTable();
+export const ENV_PATHS: Record<string, { path: string[]; kind: EnvKind }> = envTable();
 
-function envTable(): Record<string, { path: [string, string]; kind: EnvKind }> {
-  const table: Record<string, { path: [string, string]; kind: EnvKind }> = {};
-  for (const [section, schema] of Object.entries(ConfigSchema.shape)) {
-    for (const [key, field] of Object.entries(schema.unwrap().shape as Record<string, z.ZodType>)) {
+function envTable(): Record<string, { path: string[]; kind: EnvKind }> {
+  const table: Record<string, { path: string[]; kind: EnvKind }> = {};
+  const walk = (shape: Record<string, z.ZodType>, prefix: string[]) => {
+    for (const [key, field] of Object.entries(shape)) {
+      const path = [...prefix, key];
       const env = (field.meta() as { env?: string } | undefined)?.env;
-      if (env) table[env] = { path: [section, key], kind: envKind(field, `${section}.${key}`) };
+      if (env) table[env] = { path, kind: envKind(field, path.join('.')) };
+      const inner = objectOf(field);
+      if (inner && prefix.length <= 1) walk(inner.shape as Record<string, z.ZodType>, path); // a section, a nested one
     }
-  }
+  };
+  walk(ConfigSchema.shape as unknown as Record<string, z.ZodType>, []);
   return table;
+}
+
+/** The object schema under a field's default / prefault / optional wrappers, or null when it is not an object. */
+function objectOf(field: z.ZodType): z.ZodObject | null {
+  let t: z.ZodType = field;
+  while (t instanceof z.ZodDefault || t instanceof z.ZodPrefault || t instanceof z.ZodOptional)
+    t = t.unwrap() as z.ZodType;
+  return t instanceof z.ZodObject ? t : null;
 }
 
 function envKind(field: z.ZodType, path: string): EnvKind {
@@ -237,7 +250,7 @@ function envKind(field: z.ZodType, path: string): EnvKind {
 
 export class ConfigError extends InvalidInputError {}
 
-/** A partial configuration, as a file, the environment or flags give it: merged section by section. */
+/** A partial configuration, as a file, the environment or flags give it: merged key by key (nested sections too). */
 export type RawConfig = Record<string, Record<string, unknown>>;
 
 /** The KV_INDEXER_* variables as a partial configuration. */
@@ -246,8 +259,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
   for (const [name, { path, kind }] of Object.entries(ENV_PATHS)) {
     const value = env[name];
     if (value === undefined) continue;
-    const section = (raw[path[0]] ??= {});
-    section[path[1]] =
+    let section: Record<string, unknown> = (raw[path[0]] ??= {});
+    for (const key of path.slice(1, -1)) section = (section[key] ??= {}) as Record<string, unknown>;
+    section[path[path.length - 1]] =
       kind === 'int' || kind === 'number'
         ? value.trim() === ''
           ? NaN
@@ -264,15 +278,27 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
   return raw;
 }
 
-/** Validates merged layers (later layers win, key by key within a section). Throws ConfigError listing every problem. */
+/**
+ * Validates merged layers (later layers win, key by key within a section and within a nested section such as
+ * load.scrape: a file's load.scrape.intervalMs and the environment's load.scrape.enabled both hold). A setting whose
+ * value is itself an object (scoring.tierWeights) is replaced whole. Throws ConfigError listing every problem.
+ */
 export function resolveConfig(...layers: RawConfig[]): Config {
   const raw: RawConfig = {};
   for (const layer of layers) {
     for (const [section, values] of Object.entries(layer)) {
-      if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+      if (!isPlainObject(values)) {
         throw new ConfigError(`invalid configuration:\n  ${section}: must be an object of settings`);
       }
-      raw[section] = { ...(raw[section] ?? {}), ...values };
+      const schema = ConfigSchema.shape[section as keyof typeof ConfigSchema.shape] as z.ZodType | undefined;
+      const merged: Record<string, unknown> = { ...(raw[section] ?? {}) };
+      const shape = schema ? (objectOf(schema)?.shape as Record<string, z.ZodType> | undefined) : undefined;
+      for (const [key, value] of Object.entries(values)) {
+        const nested = shape?.[key] ? objectOf(shape[key]) : null;
+        merged[key] =
+          nested && isPlainObject(value) && isPlainObject(merged[key]) ? { ...merged[key], ...value } : value;
+      }
+      raw[section] = merged;
     }
   }
   const parsed = ConfigSchema.strict().safeParse(raw);
@@ -300,6 +326,10 @@ function unknownKeys(raw: RawConfig): string[] {
 /** Defaults ← environment. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return resolveConfig(configFromEnv(env));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** `true`/`1`/`yes`/`on` and their opposites; anything else is left as the string so that validation names it. */

@@ -9,7 +9,9 @@ export {
 } from './tier-weights.js';
 export {
   LoadScraper,
+  ScrapeThread,
   SCRAPE_OUTCOMES,
+  type LoadScraping,
   type LoadSource,
   type ScrapedLoad,
   type KnownEndpoint,

@@ -1,22 +1,34 @@
 import { rankIdentityOf, type EventTransport } from '../events/index.js';
-import type { Config, Metrics } from '../ops/index.js';
+import type { Config, Logger, Metrics } from '../ops/index.js';
 import { rankIdentity } from '../common/index.js';
-import { LoadScraper, SCRAPE_OUTCOMES, type KnownEndpoint } from '../scoring/index.js';
+import { LoadScraper, ScrapeThread, SCRAPE_OUTCOMES, type KnownEndpoint, type LoadScraping } from '../scoring/index.js';
 
 /**
- * Load scraping when `load.scrape.enabled` (else null), started by the caller once the API serves. The endpoints it
- * scrapes are the ones the transport knows: identities that published, and the declared identities of connected
- * endpoints (an AddEndpoint'd pod is scraped before its first event). Metrics: kv_indexer_load_scrape* (docs/operations.md).
+ * Load scraping when `load.scrape.enabled` (else null), started by the caller once the API serves: in a worker thread
+ * (`load.scrape.thread`, the default) or in the event loop. The endpoints it scrapes are the ones the transport
+ * knows: identities that published, and the declared identities of connected endpoints (an AddEndpoint'd pod is
+ * scraped before its first event). Metrics: kv_indexer_load_scrape* (docs/operations.md).
  */
-export function createLoadScraper(transport: EventTransport, config: Config, metrics: Metrics): LoadScraper | null {
-  const scraper = config.load.scrape.enabled
-    ? new LoadScraper({
-        ...config.load.scrape,
-        allowHostnames: config.api.allowHostnameEndpoints,
-        known: () => knownEndpoints(transport),
-        onScrape: (_outcome, seconds) => metrics.observeLoadScrape(seconds),
-      })
-    : null;
+export function createLoadScraper(
+  transport: EventTransport,
+  config: Config,
+  metrics: Metrics,
+  log?: Logger,
+): LoadScraping | null {
+  const settings = {
+    ...config.load.scrape,
+    allowHostnames: config.api.allowHostnameEndpoints,
+    known: () => knownEndpoints(transport),
+    onScrape: (_outcome: string, seconds: number) => metrics.observeLoadScrape(seconds),
+  };
+  const thread =
+    config.load.scrape.enabled && config.load.scrape.thread
+      ? new ScrapeThread({
+          ...settings,
+          onRestart: (reason) => log?.warn({ reason }, 'load scrape worker restarted'),
+        })
+      : null;
+  const scraper = thread ?? (config.load.scrape.enabled ? new LoadScraper(settings) : null);
   // The families exist (at zero) with scraping off too, so dashboards need no special case. No endpoint label: at
   // 256 endpoints that would be 256 × 6 series for a figure ListEndpoints already gives per endpoint.
   const zeros = Object.fromEntries(SCRAPE_OUTCOMES.map((o) => [o, 0]));
@@ -31,6 +43,12 @@ export function createLoadScraper(transport: EventTransport, config: Config, met
     'Invalid lines skipped on scraped /metrics pages',
     null,
     () => ({ '': scraper?.counters.skippedLines ?? 0 }),
+  );
+  metrics.counter(
+    'kv_indexer_load_scrape_worker_restarts_total',
+    'Scrape worker threads that died and were restarted (load.scrape.thread)',
+    null,
+    () => ({ '': thread?.counters.restarts ?? 0 }),
   );
   metrics.gauge(
     'kv_indexer_load_scrape_targets',

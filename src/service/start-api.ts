@@ -20,7 +20,7 @@ import { grpcOptions } from './grpc-options.js';
 import { UnknownModelWarnings } from './unknown-model-warnings.js';
 import { registerWritePathGauges, watchAvailability } from './write-path-metrics.js';
 import { createLoadScraper } from './load-scrape.js';
-import type { LoadScraper } from '../scoring/index.js';
+import type { LoadScraping } from '../scoring/index.js';
 
 export interface RunningApi {
   api: IndexerApi;
@@ -31,7 +31,7 @@ export interface RunningApi {
   grpcPort: number;
   metricsPort: number;
   /** Load scraped from the endpoints' vLLM /metrics (a LoadSource for Select); null unless load.scrape.enabled. */
-  load: LoadScraper | null;
+  load: LoadScraping | null;
   stop(): Promise<void>;
 }
 
@@ -81,7 +81,7 @@ export async function startApi(
   const unknownModels = new UnknownModelWarnings(log);
   const hasher = new BlockHasher(config.keys);
   const weights = new TierWeights({ weights: config.scoring.tierWeights, unknown: config.scoring.unknownTierWeight });
-  const load = createLoadScraper(service.transport, config, metrics);
+  const load = createLoadScraper(service.transport, config, metrics, log);
   const api = new IndexerApi({
     index,
     tiers: index.tiers,

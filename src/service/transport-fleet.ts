@@ -6,7 +6,7 @@ import {
   type EventTransport,
 } from '../events/index.js';
 import type { Index } from '../index/index.js';
-import type { LoadScraper } from '../scoring/index.js';
+import type { LoadScraping } from '../scoring/index.js';
 
 /** The API's fleet operations on the event transport: list streams, connect/disconnect endpoints, clear + resync. */
 export class TransportFleet implements Fleet {
@@ -16,7 +16,7 @@ export class TransportFleet implements Fleet {
     /** false with endpoint leases: this replica follows only the endpoints it owns. */
     private readonly seesAllEndpoints = true,
     /** Load scraping (load.scrape.enabled), else null: its status joins each row. */
-    private readonly load: LoadScraper | null = null,
+    private readonly load: LoadScraping | null = null,
   ) {}
 
   publishes(model: string): boolean | null {

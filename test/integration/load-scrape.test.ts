@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
-import { parsePromText } from '../../src/scoring/load/index.js';
+import { parsePromText, type ScrapeThread } from '../../src/scoring/load/index.js';
 import { FakeMetricsServer } from '../support/metrics-server.js';
 import { freePort } from '../support/redis-server.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -32,7 +32,10 @@ function scrapeView(r: Row) {
   return view;
 }
 
-describe('load scraping through the service (real gRPC client, real HTTP metric servers)', () => {
+describe.each([
+  ['in a worker thread', true],
+  ['in the event loop', false],
+])('load scraping %s through the service (real gRPC client, real HTTP metric servers)', (_shape, thread) => {
   let svc: TestService;
   let pub: Publisher;
   const servers: Record<string, FakeMetricsServer> = {};
@@ -48,7 +51,7 @@ describe('load scraping through the service (real gRPC client, real HTTP metric 
       page: '\u0000\u0001 binary junk\n{oops} 1\n<html>\nvllm:num_requests_running{engine="0" 2\n',
     });
     servers.dying = await FakeMetricsServer.start({ page: FIXTURE });
-    svc = await startTestService({ overrides: { load: { scrape: SCRAPE } } });
+    svc = await startTestService({ overrides: { load: { scrape: { ...SCRAPE, thread } } } });
     pub = await connectedPublisher(
       svc.service.subscriber.lastEndpoint!,
       kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
@@ -80,7 +83,8 @@ describe('load scraping through the service (real gRPC client, real HTTP metric 
 
   it("shows each rank's figures, read from its engine series, for endpoints known from events and from AddEndpoint", async () => {
     const ids = [servers.vllm.hostPort, `${servers.vllm.hostPort}@dp1`, '10.0.0.7:8000', '10.0.0.7:8000@dp1'];
-    await waitFor(() => ids.every((id) => svc.api.load?.get(id) !== undefined), 'figures of every rank');
+    // A worker started from TypeScript compiles its modules first (tsx): the first figures may take seconds.
+    await waitFor(() => ids.every((id) => svc.api.load?.get(id) !== undefined), 'figures of every rank', 20_000);
     const listed = await rows();
     expect(ids.map((id) => scrapeView(listed.get(id)!))).toEqual([
       { error: '', url: servers.vllm.url(), scrapedRunning: 3, scrapedWaiting: 1, scrapedKvUsage: 0.25 },
@@ -177,11 +181,15 @@ describe('load scraping through the service (real gRPC client, real HTTP metric 
     for (const o of ['ok', 'parse_error', 'timeout', 'too_large']) expect(outcomes[o]).toBeGreaterThan(0);
     const skipped = samples.find((s) => s.name === 'kv_indexer_load_scrape_skipped_lines_total')!.value;
     // Each junk page has 4 invalid lines: three by their name, the vLLM one in full (no `}`); every junk scrape read
-    // it whole (at most one more may be in flight).
+    // it whole (at most one more may be in flight, and from a worker one more finished but not reported yet).
     expect(skipped % 4).toBe(0);
-    expect(skipped / 4).toBeGreaterThanOrEqual(servers.junk.requests - 1);
+    expect(skipped / 4).toBeGreaterThanOrEqual(servers.junk.requests - (thread ? 2 : 1));
     expect(samples.find((s) => s.name === 'kv_indexer_load_scrape_seconds_count')!.value).toBeGreaterThan(0);
     expect(samples.find((s) => s.name === 'kv_indexer_load_scrape_targets')!.value).toBe(7);
+    expect(samples.find((s) => s.name === 'kv_indexer_load_scrape_worker_restarts_total')!.value).toBe(0);
+    // Every finished scrape is counted once by outcome and once in the duration histogram (the worker reports both).
+    const total = Object.values(outcomes).reduce((a, b) => a + b, 0);
+    expect(samples.find((s) => s.name === 'kv_indexer_load_scrape_seconds_count')!.value).toBe(total);
     expect(samples.every((s) => s.labels.endpoint === undefined)).toBe(true);
   });
 
@@ -208,6 +216,36 @@ describe('load scraping through the service (real gRPC client, real HTTP metric 
     await new Promise((r) => setTimeout(r, 10 * SCRAPE.intervalMs));
     expect(servers.pod7.requests).toBe(after);
   });
+
+  // The worker shape only (a LoadScraper in the event loop has no thread to lose).
+  if (thread)
+    it('keeps answering Select while the scrape worker is restarted, then prices fresh figures', async () => {
+      const A = servers.vllm.hostPort;
+      await waitFor(() => svc.api.load?.get(A)?.stale === false, 'fresh figures');
+      const select = async () =>
+        (
+          await svc.kv.call('Select', {
+            model: MODEL,
+            tokens: { tokenIds: tokenRange(64) },
+            candidates: [A],
+            policy: 'cache+load',
+          })
+        ).candidates.map((c: Record<string, unknown>) => [c.endpoint, c.running, c.waiting, c.kvUsage, c.loadScraped]);
+      (svc.api.load as ScrapeThread).crashWorker();
+      const metric = async () => {
+        const text = await (await fetch(`http://127.0.0.1:${svc.api.metricsPort}/metrics`)).text();
+        return parsePromText(text, { wanted: new Set(['kv_indexer_load_scrape_worker_restarts_total']) }).samples[0]
+          ?.value;
+      };
+      await waitFor(() => (svc.api.load as ScrapeThread).counters.restarts === 1, 'the worker to die');
+      // No worker, or a new one still starting: Select answers from the last figures.
+      expect(await select()).toEqual([[A, 3, 1, 0.25, true]]);
+      expect(await metric()).toBe(1);
+      const before = svc.api.load!.get(A)!.ageMs;
+      await waitFor(() => svc.api.load!.get(A)!.ageMs < Math.min(before, 500), 'figures from the new worker', 20_000);
+      expect(await select()).toEqual([[A, 3, 1, 0.25, true]]);
+      expect((svc.api.load as ScrapeThread).counters.restarts).toBe(1);
+    });
 
   it('refuses a metrics_url that is not an http(s) URL of an IP literal, naming the field, and adds nothing', async () => {
     const bad = async (metricsUrl: string) =>

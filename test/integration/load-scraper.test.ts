@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { LoadScraper, PageFetcher, type KnownEndpoint } from '../../src/scoring/load/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  LoadScraper,
+  PageFetcher,
+  ScrapeThread,
+  type KnownEndpoint,
+  type LoadScraping,
+} from '../../src/scoring/load/index.js';
 import { FakeMetricsServer } from '../support/metrics-server.js';
 import { waitFor } from '../support/zmq.js';
 
@@ -15,7 +21,7 @@ const SETTINGS = {
 };
 
 const servers: FakeMetricsServer[] = [];
-const scrapers: LoadScraper[] = [];
+const scrapers: LoadScraping[] = [];
 afterEach(async () => {
   await Promise.all(scrapers.splice(0).map((s) => s.stop()));
   await Promise.all(servers.splice(0).map((s) => s.close()));
@@ -27,21 +33,33 @@ async function server(behaviour: Parameters<typeof FakeMetricsServer.start>[0]) 
   return s;
 }
 
-function scraper(known: () => KnownEndpoint[], settings: Partial<typeof SETTINGS> = {}) {
-  const s = new LoadScraper({ ...SETTINGS, ...settings, known, syncMs: 20 });
-  scrapers.push(s);
-  s.start();
-  return s;
-}
+/** The two shapes (config load.scrape.thread): in the event loop, and in a worker thread. */
+const SHAPES = [
+  ['in the event loop (LoadScraper)', false],
+  ['in a worker thread (ScrapeThread)', true],
+] as const;
 
-describe('LoadScraper against real HTTP servers', () => {
+// A worker started from TypeScript compiles its modules first (tsx): its first figures can take seconds on a busy
+// machine, hence the longer first waits of these tests.
+const FIRST = 20_000;
+vi.setConfig({ testTimeout: 60_000 });
+
+describe.each(SHAPES)('load scraping %s against real HTTP servers', (_name, thread) => {
+  function scraper(known: () => KnownEndpoint[], settings: Partial<typeof SETTINGS> = {}): LoadScraping {
+    const options = { ...SETTINGS, ...settings, known, syncMs: 20 };
+    const s = thread ? new ScrapeThread(options) : new LoadScraper(options);
+    scrapers.push(s);
+    s.start();
+    return s;
+  }
+
   it('scrapes one page for all ranks of a vLLM server and reads each rank by its engine label', async () => {
     const vllm = await server({ page: FIXTURE });
     const s = scraper(() => [
       { endpoint: vllm.hostPort, rank: 0, model: null },
       { endpoint: `${vllm.hostPort}@dp1`, rank: 1, model: 'Qwen/Qwen3-0.6B' },
     ]);
-    await waitFor(() => s.counters.outcomes.ok >= 3, 'three good scrapes');
+    await waitFor(() => s.counters.outcomes.ok >= 3, 'three good scrapes', FIRST);
     expect(s.targetCount).toBe(1);
     expect(vllm.paths.get('/metrics')).toBe(vllm.requests);
     const [r0, r1] = [s.get(vllm.hostPort)!, s.get(`${vllm.hostPort}@dp1`)!];
@@ -59,7 +77,7 @@ describe('LoadScraper against real HTTP servers', () => {
       page: 'not a metric\n{}\n=1\nvllm:num_requests_running{x="unterminated} 1\n# TYPE m gauge\nm 1\n',
     });
     const s = scraper(() => [{ endpoint: junk.hostPort, rank: 0, model: null }]);
-    await waitFor(() => s.counters.outcomes.parse_error >= 3, 'three parse errors');
+    await waitFor(() => s.counters.outcomes.parse_error >= 3, 'three parse errors', FIRST);
     await s.stop();
     expect(s.counters.outcomes.ok).toBe(0);
     expect(s.counters.skippedLines).toBe(3 * s.counters.outcomes.parse_error);
@@ -73,7 +91,11 @@ describe('LoadScraper against real HTTP servers', () => {
       { endpoint: hang.hostPort, rank: 0, model: null },
       { endpoint: good.hostPort, rank: 0, model: null },
     ]);
-    await waitFor(() => s.counters.outcomes.timeout >= 2 && s.counters.outcomes.ok >= 5, 'timeouts and good scrapes');
+    await waitFor(
+      () => s.counters.outcomes.timeout >= 2 && s.counters.outcomes.ok >= 5,
+      'timeouts and good scrapes',
+      FIRST,
+    );
     expect(s.status(hang.hostPort)).toEqual({
       metricsUrl: hang.url(),
       load: undefined,
@@ -87,7 +109,7 @@ describe('LoadScraper against real HTTP servers', () => {
   it('reports the last figures as stale once the server is gone, with the refusal as the error', async () => {
     const vllm = await server({ page: FIXTURE });
     const s = scraper(() => [{ endpoint: vllm.hostPort, rank: 0, model: null }]);
-    await waitFor(() => s.get(vllm.hostPort) !== undefined, 'a good scrape');
+    await waitFor(() => s.get(vllm.hostPort) !== undefined, 'a good scrape', FIRST);
     await vllm.close();
     servers.splice(servers.indexOf(vllm), 1);
     await waitFor(() => s.get(vllm.hostPort)!.stale, 'stale figures');
@@ -102,7 +124,7 @@ describe('LoadScraper against real HTTP servers', () => {
     const vllm = await server({ page: FIXTURE });
     let known: KnownEndpoint[] = [{ endpoint: vllm.hostPort, rank: 0, model: null }];
     const s = scraper(() => known);
-    await waitFor(() => vllm.requests >= 2, 'scrapes');
+    await waitFor(() => vllm.requests >= 2, 'scrapes', FIRST);
     known = [];
     s.refresh();
     expect(s.get(vllm.hostPort)).toBeUndefined();
@@ -115,7 +137,7 @@ describe('LoadScraper against real HTTP servers', () => {
   it('stop() aborts the scrapes in flight: the hanging connections are closed and nothing is scraped after', async () => {
     const hang = await server({ hang: true });
     const s = scraper(() => [{ endpoint: hang.hostPort, rank: 0, model: null }], { timeoutMs: 60_000 });
-    await waitFor(() => hang.hanging === 1, 'a scrape hanging');
+    await waitFor(() => hang.hanging === 1, 'a scrape hanging', FIRST);
     await s.stop();
     await waitFor(() => hang.hanging === 0, 'the hanging connection closed by the client');
     expect(s.counters.outcomes.timeout).toBe(0); // aborted by stop: not an outcome of the target
@@ -127,7 +149,7 @@ describe('LoadScraper against real HTTP servers', () => {
   it('answers an HTTP error status as http_error', async () => {
     const down = await server({ status: 503 });
     const s = scraper(() => [{ endpoint: down.hostPort, rank: 0, model: null }]);
-    await waitFor(() => s.counters.outcomes.http_error >= 1, 'an http error');
+    await waitFor(() => s.counters.outcomes.http_error >= 1, 'an http error', FIRST);
     expect(s.status(down.hostPort)!.error).toBe('http_error: HTTP 503');
   });
 
@@ -142,6 +164,7 @@ describe('LoadScraper against real HTTP servers', () => {
     await waitFor(
       () => s.get('10.1.2.3:8000@dp1') !== undefined && s.get('10.1.2.3:8000') !== undefined,
       'both ranks read',
+      FIRST,
     );
     expect(s.get('10.1.2.3:8000@dp1')).toMatchObject({ running: 5, waiting: 7, kvUsage: 0.625 });
     expect([...vllm.paths.keys()]).toEqual(['/custom/metrics']);
@@ -182,5 +205,112 @@ describe('PageFetcher size bound', () => {
     await waitFor(() => !huge.hugeFinished && huge.written > 0, 'the server side to see the hang-up');
     expect(huge.hugeFinished).toBe(false);
     expect(huge.written).toBeLessThan(50 * 1024 * 1024);
+  });
+});
+
+describe('the scrape worker (ScrapeThread)', () => {
+  function thread(known: () => KnownEndpoint[], extra: Partial<ConstructorParameters<typeof ScrapeThread>[0]> = {}) {
+    const s = new ScrapeThread({ ...SETTINGS, known, syncMs: 20, ...extra });
+    scrapers.push(s);
+    s.start();
+    return s;
+  }
+
+  it('is restarted after a crash (counted, reported) and its figures resume; the last ones are kept meanwhile', async () => {
+    const vllm = await server({ page: FIXTURE });
+    const restarts: string[] = [];
+    const s = thread(() => [{ endpoint: vllm.hostPort, rank: 0, model: null }], { onRestart: (r) => restarts.push(r) });
+    await waitFor(() => s.get(vllm.hostPort) !== undefined, 'a good scrape', FIRST);
+    s.crashWorker();
+    await waitFor(() => s.counters.restarts === 1, 'the worker to die');
+    expect(restarts).toEqual(['scrape worker died (exit code 3); restarting in 100 ms']);
+    // While no worker runs, the last figures stay readable (they turn stale as they age, never vanish).
+    expect(s.get(vllm.hostPort)).toMatchObject({ running: 3, waiting: 1, kvUsage: 0.25 });
+    // The new worker is handed the roster again: a changed page shows through it.
+    vllm.behaviour = {
+      page: FIXTURE.replace(
+        'vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} 3.0',
+        'vllm:num_requests_running{engine="0",model_name="Qwen/Qwen3-0.6B"} 11.0',
+      ),
+    };
+    await waitFor(() => s.get(vllm.hostPort)?.running === 11, 'figures from the new worker', FIRST);
+    expect(s.get(vllm.hostPort)).toMatchObject({ running: 11, waiting: 1, kvUsage: 0.25, stale: false });
+    expect(s.status(vllm.hostPort)).toMatchObject({ metricsUrl: vllm.url(), load: { running: 11 }, error: null });
+    expect(s.counters.restarts).toBe(1);
+  });
+
+  it('reports every finished scrape once: outcome counts and durations agree, and match the requests served', async () => {
+    const vllm = await server({ page: FIXTURE });
+    const down = await server({ status: 500 });
+    const seen: string[] = [];
+    const s = thread(
+      () => [
+        { endpoint: vllm.hostPort, rank: 0, model: null },
+        { endpoint: down.hostPort, rank: 0, model: null },
+      ],
+      { onScrape: (outcome) => seen.push(outcome) },
+    );
+    await waitFor(() => s.counters.outcomes.ok >= 5 && s.counters.outcomes.http_error >= 5, 'scrapes', FIRST);
+    await s.stop();
+    const { ok, http_error, timeout, refused, too_large, parse_error } = s.counters.outcomes;
+    expect([timeout, refused, too_large, parse_error]).toEqual([0, 0, 0, 0]);
+    expect(seen.filter((o) => o === 'ok')).toHaveLength(ok);
+    expect(seen.filter((o) => o === 'http_error')).toHaveLength(http_error);
+    expect(seen).toHaveLength(ok + http_error);
+    // A scrape still unreported when the worker stopped is not counted: never more counted than served.
+    expect(ok).toBeLessThanOrEqual(vllm.requests);
+    expect(http_error).toBeLessThanOrEqual(down.requests);
+    expect(vllm.requests - ok).toBeLessThanOrEqual(3);
+  });
+
+  it("follows a changed metrics_url: the new page's figures, the old page no longer fetched", async () => {
+    const before = await server({ page: FIXTURE });
+    const after = await server({
+      page: FIXTURE.replace(
+        'vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen3-0.6B"} 1.0',
+        'vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen3-0.6B"} 9.0',
+      ),
+    });
+    const s = thread(() => [{ endpoint: '10.1.2.3:8000', rank: 0, model: null }]);
+    s.setMetricsUrl('10.1.2.3:8000', before.url());
+    s.refresh();
+    await waitFor(() => s.get('10.1.2.3:8000') !== undefined, 'figures from the first page', FIRST);
+    expect(s.get('10.1.2.3:8000')).toMatchObject({ running: 3, waiting: 1, kvUsage: 0.25 });
+    s.setMetricsUrl('10.1.2.3:8000', after.url('/v2/metrics'));
+    s.refresh();
+    // At once: the new page, and no figures until it is read (the old page's are not its).
+    expect(s.status('10.1.2.3:8000')).toEqual({ metricsUrl: after.url('/v2/metrics'), load: undefined, error: null });
+    await waitFor(() => s.get('10.1.2.3:8000') !== undefined, 'figures from the new page');
+    expect(s.get('10.1.2.3:8000')).toMatchObject({ running: 3, waiting: 9, kvUsage: 0.25 });
+    await new Promise((r) => setTimeout(r, 4 * SETTINGS.intervalMs));
+    const old = before.requests;
+    await new Promise((r) => setTimeout(r, 10 * SETTINGS.intervalMs));
+    expect(before.requests).toBe(old);
+    expect([...after.paths.keys()]).toEqual(['/v2/metrics']);
+  });
+
+  it('drops a removed endpoint at once and its page is no longer fetched; the others go on', async () => {
+    const a = await server({ page: FIXTURE });
+    const b = await server({ page: FIXTURE });
+    let known: KnownEndpoint[] = [
+      { endpoint: a.hostPort, rank: 0, model: null },
+      { endpoint: b.hostPort, rank: 0, model: null },
+    ];
+    const s = thread(() => known);
+    await waitFor(() => s.get(a.hostPort) !== undefined && s.get(b.hostPort) !== undefined, 'both scraped', FIRST);
+    known = [{ endpoint: b.hostPort, rank: 0, model: null }];
+    s.forget(a.hostPort);
+    expect(s.get(a.hostPort)).toBeUndefined();
+    expect(s.status(a.hostPort)).toBeUndefined();
+    expect(s.endpoints()).toEqual([b.hostPort]);
+    expect(s.targetCount).toBe(1);
+    // The worker gets the roster asynchronously: at most one scrape of a may still have been under way.
+    await new Promise((r) => setTimeout(r, 4 * SETTINGS.intervalMs));
+    const after = a.requests;
+    const bAfter = b.requests;
+    await new Promise((r) => setTimeout(r, 10 * SETTINGS.intervalMs));
+    expect(a.requests).toBe(after);
+    expect(b.requests).toBeGreaterThan(bAfter);
+    expect(s.get(a.hostPort)).toBeUndefined();
   });
 });

@@ -31,8 +31,10 @@ export {
   type Decision,
 } from './cost-model.js';
 export { ThroughputTable } from './throughput.js';
-export type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus } from './types.js';
+export type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus, LoadScraping } from './types.js';
 export { LoadScraper, type LoadScraperOptions } from './scraper.js';
+export { ScrapeThread, type ScrapeThreadOptions } from './scrape-thread.js';
+export { ScrapeRoster } from './roster.js';
 export { SCRAPE_OUTCOMES, PageFetcher, type ScrapeOutcome, type FetchResult } from './page-fetch.js';
 export {
   PromTextParser,

@@ -1,6 +1,5 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { StringDecoder } from 'node:string_decoder';
 
 /** Why a scrape failed, or `ok`: the label values of kv_indexer_load_scrapes_total{outcome}. */
 export const SCRAPE_OUTCOMES = ['ok', 'timeout', 'http_error', 'refused', 'too_large', 'parse_error'] as const;
@@ -22,25 +21,26 @@ export interface PageFetchOptions {
 }
 
 /**
- * GETs a metrics page and streams its body, as UTF-8 text, into `onText` chunk by chunk: nothing buffers the page.
- * Connections are kept alive between scrapes (one TCP handshake per target, not five a second). The timeout covers
- * the whole exchange; a body over `maxBytes` (by Content-Length, or while streaming) is cut off.
+ * GETs a metrics page and streams its body, as raw bytes, into `onChunk` chunk by chunk: nothing buffers or decodes
+ * the page (the parser's pushBytes decodes only the lines it reads). Connections are kept alive between scrapes (one
+ * TCP handshake per target, not five a second). The timeout covers the whole exchange; a body over `maxBytes` (by
+ * Content-Length, or while streaming) is cut off.
  */
 export class PageFetcher {
   private readonly http = new HttpAgent({ keepAlive: true, maxFreeSockets: 1024 });
   private readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 1024 });
 
-  fetch(url: string, onText: (text: string) => void, options: PageFetchOptions): Promise<FetchResult> {
+  fetch(url: string, onChunk: (chunk: Buffer) => void, options: PageFetchOptions): Promise<FetchResult> {
     return new Promise((resolve) => {
       let bytes = 0;
       let settled = false;
-      const controller = new AbortController();
+      let req: ReturnType<typeof httpRequest> | null = null;
       const finish = (outcome: FetchResult['outcome'], detail: string) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        if (outcome !== 'ok') controller.abort();
+        if (outcome !== 'ok') req?.destroy(); // no AbortController per scrape: the request is destroyed directly
         resolve({ outcome, detail, bytes });
       };
       const timer = setTimeout(
@@ -49,13 +49,11 @@ export class PageFetcher {
       );
       const onAbort = () => finish('timeout', 'scrape stopped');
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      let req;
       try {
         const secure = url.startsWith('https:');
         req = (secure ? httpsRequest : httpRequest)(url, {
           method: 'GET',
           agent: secure ? this.https : this.http,
-          signal: controller.signal,
           headers: { accept: 'text/plain;version=0.0.4' },
         });
       } catch (err) {
@@ -77,7 +75,6 @@ export class PageFetcher {
           res.destroy();
           return;
         }
-        const decoder = new StringDecoder('utf8'); // a character split across two chunks is joined, not garbled
         res.on('data', (chunk: Buffer) => {
           if (settled) return;
           bytes += chunk.length;
@@ -86,10 +83,9 @@ export class PageFetcher {
             res.destroy();
             return;
           }
-          onText(decoder.write(chunk));
+          onChunk(chunk);
         });
         res.on('end', () => {
-          if (!settled) onText(decoder.end());
           finish('ok', '');
         });
         res.on('error', (err) => finish('refused', `body: ${err.message}`));

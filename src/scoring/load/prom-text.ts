@@ -7,6 +7,11 @@
  * A line that is not valid is counted in `skipped` and ignored (never a throw). With a `wanted` filter, lines of other
  * metric names are checked only up to their name (that is what keeps scraping 256 pages five times a second cheap);
  * wanted lines are parsed completely.
+ *
+ * `pushBytes` is the scraper's form: the page's raw bytes, split into lines and checked by byte; only a wanted line
+ * (a handful of a vLLM page's ~1,000) is decoded to a string. With a set filter, `# HELP` / `# TYPE` lines of other
+ * families are checked up to their name as well (their text is not read). Every byte the checks look at is ASCII, so a
+ * multi-byte UTF-8 character in a skipped line is never decoded, and in a wanted line is decoded whole.
  */
 
 export interface PromSample {
@@ -40,6 +45,9 @@ export interface PromParserOptions {
 /** A longer line is garbage (no real label set comes near): it is skipped, not buffered. */
 export const MAX_LINE_CHARS = 256 * 1024;
 const CR = 13;
+const NL = 10;
+const HELP_BYTES = Buffer.from('HELP');
+const TYPE_BYTES = Buffer.from('TYPE');
 const HASH = 35;
 const BRACE = 123;
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -61,6 +69,10 @@ export class PromTextParser {
   /** Wanted names by length (the set form of `wanted`). */
   private readonly byLength: Map<number, string[]> | null = null;
   private readonly wantedFn: ((name: string) => boolean) | null = null;
+  /** The set filter's names as bytes, by length (pushBytes). */
+  private readonly bytesByLength: Map<number, Buffer[]> | null = null;
+  /** pushBytes: the current unfinished line's bytes. */
+  private restBytes: Buffer | null = null;
 
   constructor(
     private readonly onSample: (sample: PromSample) => void,
@@ -70,8 +82,98 @@ export class PromTextParser {
     if (typeof wanted === 'function') this.wantedFn = wanted;
     else if (wanted) {
       this.byLength = new Map();
-      for (const name of wanted) this.byLength.set(name.length, [...(this.byLength.get(name.length) ?? []), name]);
+      this.bytesByLength = new Map();
+      for (const name of wanted) {
+        this.byLength.set(name.length, [...(this.byLength.get(name.length) ?? []), name]);
+        const bytes = Buffer.from(name, 'latin1');
+        this.bytesByLength.set(bytes.length, [...(this.bytesByLength.get(bytes.length) ?? []), bytes]);
+      }
     }
+  }
+
+  /**
+   * Feeds the next raw bytes of the page (UTF-8, any split). Lines are found and checked in the buffer; only the
+   * current unfinished line is copied (joined with the next chunk). Do not mix with `push` on one parser.
+   */
+  pushBytes(chunk: Buffer): void {
+    if (this.discarding) {
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) return;
+      this.endOverlong();
+      chunk = chunk.subarray(nl + 1);
+    }
+    let buf = chunk;
+    if (this.restBytes) {
+      // Only the line that straddles the two chunks is joined; the rest of the chunk is read in place.
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        this.keepRest(Buffer.concat([this.restBytes, chunk]));
+        return;
+      }
+      const joined = Buffer.concat([this.restBytes, chunk.subarray(0, nl + 1)]);
+      this.restBytes = null;
+      this.byteLine(joined, 0, joined.length - 1);
+      buf = chunk.subarray(nl + 1);
+    }
+    let start = 0;
+    for (let nl = buf.indexOf(NL); nl >= 0; nl = buf.indexOf(NL, start)) {
+      this.byteLine(buf, start, nl);
+      start = nl + 1;
+    }
+    // A copy: the kept rest must not pin (or alias) the socket's chunk.
+    this.keepRest(start < buf.length ? Buffer.from(buf.subarray(start)) : null);
+  }
+
+  /** The unfinished line, unless it is already over-long (then dropped up to its newline). */
+  private keepRest(rest: Buffer | null): void {
+    this.restBytes = rest;
+    if (rest && rest.length > MAX_LINE_CHARS) {
+      this.restBytes = null;
+      this.discarding = true;
+    }
+  }
+
+  /** The line buf[start, end) checked by byte; decoded and read by `line` only when it needs more than its name. */
+  private byteLine(buf: Buffer, start: number, end: number): void {
+    let e = end;
+    if (e > start && buf[e - 1] === CR) e--;
+    let i = start;
+    while (i < e && isBlank(buf[i])) i++;
+    if (i === e || this.bytesByLength === null) return this.decoded(buf, start, end);
+    const comment = buf[i] === HASH;
+    if (comment) {
+      // `# HELP name …` / `# TYPE name …`: the family's name decides; other comments are free text.
+      i++;
+      while (i < e && isBlank(buf[i])) i++;
+      const keyword = i + 4 <= e && (isWord(buf, i, HELP_BYTES) || isWord(buf, i, TYPE_BYTES));
+      if (!keyword || (i + 4 < e && !isBlank(buf[i + 4]))) {
+        this.stats.lines++;
+        return;
+      }
+      i += 4;
+      while (i < e && isBlank(buf[i])) i++;
+      if (i === e || !isNameStart(buf[i])) return this.decoded(buf, start, end); // malformed: the string path says so
+    } else if (!isNameStart(buf[i])) {
+      this.stats.lines++;
+      this.stats.skipped++;
+      return;
+    }
+    let k = i;
+    while (++k < e && isNameChar(buf[k]));
+    if (k < e && buf[k] !== BRACE && !isBlank(buf[k])) {
+      if (comment) return this.decoded(buf, start, end);
+      this.stats.lines++;
+      this.stats.skipped++;
+      return;
+    }
+    const candidates = this.bytesByLength.get(k - i);
+    if (candidates && candidates.some((w) => isWord(buf, i, w))) return this.decoded(buf, start, end);
+    this.stats.lines++; // another family's line: valid up to its name, not read further
+  }
+
+  private decoded(buf: Buffer, start: number, end: number): void {
+    const text = buf.toString('utf8', start, end);
+    this.line(text, 0, text.length);
   }
 
   /** Feeds the next piece of the page (any split: mid-line, mid-CRLF). Lines are read in place, not copied. */
@@ -101,7 +203,9 @@ export class PromTextParser {
   end(): PromParseStats {
     if (this.discarding) this.endOverlong();
     if (this.rest !== '') this.line(this.rest, 0, this.rest.length);
+    if (this.restBytes) this.byteLine(this.restBytes, 0, this.restBytes.length);
     this.rest = '';
+    this.restBytes = null;
     return this.stats;
   }
 
@@ -268,6 +372,13 @@ const isBlank = (c: number) => c === 32 || c === 9;
 const isNameStart = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 58;
 /** [a-zA-Z0-9_:] */
 const isNameChar = (c: number) => isNameStart(c) || (c >= 48 && c <= 57);
+
+/** Whether buf holds `word` at `at`, byte by byte (no copy). */
+function isWord(buf: Buffer, at: number, word: Buffer): boolean {
+  if (at + word.length > buf.length) return false;
+  for (let j = 0; j < word.length; j++) if (buf[at + j] !== word[j]) return false;
+  return true;
+}
 
 function skipBlank(line: string, i: number): number {
   while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;

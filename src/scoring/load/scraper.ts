@@ -1,28 +1,33 @@
 import { performance } from 'node:perf_hooks';
 import { Limiter } from './limiter.js';
-import { baseIdentity, metricsUrlFromTemplate } from './metrics-url.js';
 import { PageFetcher, SCRAPE_OUTCOMES, type ScrapeOutcome } from './page-fetch.js';
 import { PromTextParser } from './prom-text.js';
+import { ScrapeRoster } from './roster.js';
 import { LOAD_METRICS, PageLoads, type LoadFigures } from './vllm-load.js';
-import type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus, LoadSource, ScrapedLoad } from './types.js';
+import type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus, LoadScraping, ScrapedLoad } from './types.js';
 
 export interface LoadScraperOptions extends LoadScrapeSettings {
   /** The endpoints the service knows now (events, AddEndpoint, discovery): the only ones scraped. */
   known: () => KnownEndpoint[];
-  /** How often `known()` is read again (AddEndpoint / RemoveEndpoint also call refresh()). */
+  /** How often `known()` is read again (AddEndpoint / RemoveEndpoint also call refresh()); 0: only by refresh(). */
   syncMs?: number;
   /** Every finished scrape: its outcome and duration (the kv_indexer_load_scrape_seconds histogram). */
   onScrape?: (outcome: ScrapeOutcome, seconds: number) => void;
+  /** Every member of a finished scrape's target, after its state was updated (the worker reports these). */
+  onMember?: (endpoint: string, member: Readonly<ScrapedMember>) => void;
   /** Template URLs for host-name identities too (api.allowHostnameEndpoints); else IP literals only. */
   allowHostnames?: boolean;
   /** Start offsets are random in [0, interval) so that hundreds of targets do not fire together. */
   random?: () => number;
 }
 
-interface Member extends KnownEndpoint {
+/** An endpoint's scraping state: the last good figures (`at`: performance.now() of their scrape) and last failure. */
+export interface ScrapedMember {
   load: (LoadFigures & { at: number }) | null;
   error: string | null;
 }
+
+interface Member extends KnownEndpoint, ScrapedMember {}
 
 /** One metrics URL: scraped by one timer chain (never two scrapes at once), read for each of its members. */
 interface Target {
@@ -39,7 +44,7 @@ interface Target {
  * Scrapes each known endpoint's vLLM /metrics page every `intervalMs` and keeps the last good figures per endpoint
  * (issue 14 §1). Implements LoadSource for Select; `status()` feeds ListEndpoints.
  */
-export class LoadScraper implements LoadSource {
+export class LoadScraper implements LoadScraping {
   readonly counters = {
     outcomes: Object.fromEntries(SCRAPE_OUTCOMES.map((o) => [o, 0])) as Record<ScrapeOutcome, number>,
     /** Invalid lines on pages that were read whole. */
@@ -47,8 +52,8 @@ export class LoadScraper implements LoadSource {
   };
   private readonly targets = new Map<string, Target>();
   private readonly members = new Map<string, { target: Target; member: Member }>();
-  /** AddEndpoint's metrics_url per endpoint identity (it covers that identity's `@dp<r>` ranks too). */
-  private readonly overrides = new Map<string, string>();
+  /** The page of each endpoint (AddEndpoint's metrics_url, else the template). */
+  private readonly roster: ScrapeRoster;
   private readonly limiter: Limiter;
   private readonly fetcher = new PageFetcher();
   private syncTimer: NodeJS.Timeout | null = null;
@@ -56,10 +61,12 @@ export class LoadScraper implements LoadSource {
 
   constructor(private readonly options: LoadScraperOptions) {
     this.limiter = new Limiter(options.concurrency);
+    this.roster = new ScrapeRoster(options.urlTemplate, options.allowHostnames);
   }
 
   start(): void {
     this.refresh();
+    if (this.options.syncMs === 0) return;
     this.syncTimer = setInterval(() => this.refresh(), this.options.syncMs ?? 1_000);
     this.syncTimer.unref();
   }
@@ -74,13 +81,12 @@ export class LoadScraper implements LoadSource {
   }
 
   setMetricsUrl(endpoint: string, url: string | null): void {
-    if (url) this.overrides.set(endpoint, url);
-    else this.overrides.delete(endpoint);
+    this.roster.setMetricsUrl(endpoint, url);
   }
 
   /** A removed endpoint: its metrics_url is forgotten and, once `known()` no longer lists it, its state. */
   forget(endpoint: string): void {
-    this.overrides.delete(endpoint);
+    this.roster.forget(endpoint);
     this.refresh();
   }
 
@@ -116,15 +122,9 @@ export class LoadScraper implements LoadSource {
   refresh(): void {
     if (this.stopped) return;
     const wanted = new Map<string, Map<string, KnownEndpoint>>();
-    const known = this.options.known();
-    // A metrics_url outlives no endpoint it was given for (endpoints also leave by file reload, lease loss, staleness).
-    const ids = new Set(known.map((k) => k.endpoint));
-    for (const endpoint of this.overrides.keys()) if (!ids.has(endpoint)) this.overrides.delete(endpoint);
-    for (const k of known) {
-      const url = this.urlOf(k.endpoint);
-      if (url === null) continue;
-      let group = wanted.get(url);
-      if (!group) wanted.set(url, (group = new Map()));
+    for (const k of this.roster.resolve(this.options.known())) {
+      let group = wanted.get(k.url);
+      if (!group) wanted.set(k.url, (group = new Map()));
       group.set(k.endpoint, k);
     }
     for (const target of [...this.targets.values()]) {
@@ -150,14 +150,6 @@ export class LoadScraper implements LoadSource {
         this.members.set(k.endpoint, { target, member });
       }
     }
-  }
-
-  private urlOf(endpoint: string): string | null {
-    return (
-      this.overrides.get(endpoint) ??
-      this.overrides.get(baseIdentity(endpoint)) ??
-      metricsUrlFromTemplate(this.options.urlTemplate, endpoint, this.options.allowHostnames)
-    );
   }
 
   private addTarget(url: string): Target {
@@ -213,8 +205,9 @@ export class LoadScraper implements LoadSource {
       target.abort = new AbortController();
       const page = new PageLoads();
       const parser = new PromTextParser((s) => page.add(s), { wanted: LOAD_METRICS });
+      const onChunk = (chunk: Buffer) => parser.pushBytes(chunk);
       const started = performance.now();
-      const fetched = await this.fetcher.fetch(target.url, (text) => parser.push(text), {
+      const fetched = await this.fetcher.fetch(target.url, onChunk, {
         timeoutMs: this.options.timeoutMs,
         maxBytes: this.options.maxBytes,
         signal: target.abort.signal,
@@ -239,6 +232,8 @@ export class LoadScraper implements LoadSource {
       }
       this.counters.outcomes[outcome]++;
       this.options.onScrape?.(outcome, (at - started) / 1000);
+      const onMember = this.options.onMember;
+      if (onMember) for (const m of target.members.values()) onMember(m.endpoint, m);
     } finally {
       target.abort = null;
       release();

@@ -1,4 +1,5 @@
-import type { ScrapedLoad } from './load-source.js';
+import type { LoadSource, ScrapedLoad } from './load-source.js';
+import type { ScrapeOutcome } from './page-fetch.js';
 
 export type { LoadSource, ScrapedLoad } from './load-source.js';
 
@@ -10,6 +11,8 @@ export interface KnownEndpoint {
   rank: number;
   /** The model it publishes, when known (picks a page's model_name series). */
   model: string | null;
+  /** Its metrics page when already resolved (the main thread resolves them for the scrape worker); else derived. */
+  url?: string;
 }
 
 /** config `load.scrape` (src/ops/load-scrape-config.ts), as the scraper reads it. */
@@ -29,4 +32,24 @@ export interface LoadScrapeStatus {
   load: ScrapedLoad | undefined;
   /** The last scrape's failure `<outcome>: <detail>`, null when it succeeded. */
   error: string | null;
+}
+
+/**
+ * Load scraping as the service drives it: LoadScraper (scraper.ts, in the event loop) and ScrapeThread
+ * (scrape-thread.ts, a worker thread) both are one.
+ */
+export interface LoadScraping extends LoadSource {
+  readonly counters: { outcomes: Record<ScrapeOutcome, number>; skippedLines: number };
+  /** Metrics pages being scraped. */
+  readonly targetCount: number;
+  status(endpoint: string): LoadScrapeStatus | undefined;
+  /** Identities being scraped, sorted. */
+  endpoints(): string[];
+  setMetricsUrl(endpoint: string, url: string | null): void;
+  /** A removed endpoint: its metrics_url is forgotten and, once `known()` no longer lists it, its state. */
+  forget(endpoint: string): void;
+  /** Re-reads the known endpoints now. */
+  refresh(): void;
+  start(): void;
+  stop(): Promise<void>;
 }

@@ -54,6 +54,40 @@ describe('configuration', () => {
     expect(c.scoring.tierWeights).toEqual({ GPU: 1, CPU: 0.5, DISK: 0.2 });
   });
 
+  it('load.scrape: a file setting and an environment variable of one nested section both hold; flags too', () => {
+    const yaml = file('scrape.yaml', 'load:\n  scrape:\n    intervalMs: 800\n    concurrency: 8\n');
+    const c = loadConfigFrom({
+      file: yaml,
+      env: { KV_INDEXER_LOAD_SCRAPE_ENABLED: 'true', KV_INDEXER_LOAD_SCRAPE_CONCURRENCY: '16' },
+      flags: ['load.scrape.thread=false'],
+    });
+    expect(c.load.scrape).toEqual({
+      enabled: true, // environment
+      intervalMs: 800, // file
+      concurrency: 16, // environment over file
+      thread: false, // flag
+      timeoutMs: 150,
+      staleMs: 2_000,
+      maxBytes: 4 * 1024 * 1024,
+      urlTemplate: 'http://{host}:{port}/metrics',
+    });
+    // A whole-section flag value still merges key by key with the layers below it.
+    expect(
+      loadConfigFrom({
+        file: yaml,
+        env: {},
+        flags: ["load.scrape={enabled: true, urlTemplate: 'http://{host}:9000/m'}"],
+      }).load.scrape,
+    ).toMatchObject({ enabled: true, intervalMs: 800, concurrency: 8, urlTemplate: 'http://{host}:9000/m' });
+    let message = '';
+    try {
+      loadConfigFrom({ file: null, env: { KV_INDEXER_LOAD_SCRAPE_INTERVAL_MS: 'soon' }, flags: [] });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/load\.scrape\.intervalMs: .*number/i);
+  });
+
   it('reads JSON files too', () => {
     const json = file('c.json', '{"index": {"maxEntries": 1000}}');
     expect(loadConfigFrom({ file: json, env: {}, flags: [] }).index.maxEntries).toBe(1000);

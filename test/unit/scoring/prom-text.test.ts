@@ -213,3 +213,66 @@ describe('metrics URL of an endpoint identity', () => {
     expect(metricsUrlFromTemplate(t, 'not an identity')).toBeNull();
   });
 });
+
+describe('pushBytes (the scraper: lines checked by byte, only wanted ones decoded)', () => {
+  function byBytes(page: Buffer, chunk: number, wanted: ReadonlySet<string>) {
+    const samples: string[] = [];
+    const parser = new PromTextParser((s) => samples.push(`${s.name}${JSON.stringify(s.labels)}=${s.value}`), {
+      wanted,
+    });
+    for (let i = 0; i < page.length; i += chunk) parser.pushBytes(page.subarray(i, i + chunk));
+    return { samples, stats: { ...parser.end() }, types: [...parser.types] };
+  }
+
+  it('finds exactly the samples the string path finds, however the page is split (mid-line, mid-CRLF, mid-character)', () => {
+    const page = Buffer.from(
+      `${FIXTURE.replaceAll('\n', '\r\n')}vllm:num_requests_waiting{model_name="ü→名",engine="9"} 4`,
+    );
+    const { samples: expected } = parsePromText(page.toString('utf8'), { wanted: LOAD_METRICS });
+    const want = expected.map((s) => `${s.name}${JSON.stringify(s.labels)}=${s.value}`);
+    expect(want).toHaveLength(7); // running, waiting, KV usage of engines 0 and 1; the last line
+    expect(want.at(-1)).toBe('vllm:num_requests_waiting{"model_name":"ü→名","engine":"9"}=4');
+    for (const chunk of [1, 2, 3, 7, 64, 1000, page.length]) {
+      const got = byBytes(page, chunk, LOAD_METRICS);
+      expect(got.samples, `chunks of ${chunk}`).toEqual(want);
+      expect(got.stats).toEqual({ lines: 339, samples: 7, skipped: 0 });
+      // TYPE lines are read for the wanted families only (the string path reads all 30 of this page).
+      expect(got.types.map(([name]) => name).sort()).toEqual([
+        'vllm:kv_cache_usage_perc',
+        'vllm:num_requests_running',
+        'vllm:num_requests_waiting',
+      ]);
+    }
+  });
+
+  it('counts invalid lines as the string path does, checking other families (and their HELP/TYPE) up to their name', () => {
+    const page = Buffer.from(
+      [
+        'not a metric', // another name, then a blank: valid up to its name
+        '{}', // no name: invalid
+        '=1', // no name: invalid
+        'm-x 1', // a name ended by `-`: invalid
+        '# TYPE other bogus', // another family's TYPE: checked up to its name only
+        '# TYPE vllm:num_requests_running bogus', // a wanted family's TYPE: read whole, invalid type
+        '# TYPE', // no name: invalid
+        '# just a comment',
+        'vllm:num_requests_running{x="unterminated} 1', // wanted: parsed whole, invalid
+        'vllm:num_requests_running{engine="0"} 2',
+        '',
+      ].join('\n'),
+    );
+    for (const chunk of [1, 5, page.length]) {
+      const got = byBytes(page, chunk, LOAD_METRICS);
+      expect(got.samples).toEqual(['vllm:num_requests_running{"engine":"0"}=2']);
+      expect(got.stats).toEqual({ lines: 10, samples: 1, skipped: 6 });
+    }
+  });
+
+  it('drops an over-long line without buffering it and goes on with the next', () => {
+    const parser = new PromTextParser(() => {}, { wanted: LOAD_METRICS });
+    parser.pushBytes(Buffer.from('vllm:num_requests_running{x="'));
+    for (let i = 0; i < 40; i++) parser.pushBytes(Buffer.alloc(16 * 1024, 'y'));
+    parser.pushBytes(Buffer.from('"} 2\nvllm:num_requests_running 3\n'));
+    expect(parser.end()).toEqual({ lines: 2, samples: 1, skipped: 1 });
+  });
+});
