@@ -11,6 +11,8 @@ export {
   LoadScraper,
   ScrapeThread,
   SCRAPE_OUTCOMES,
+  SCRAPE_COUNTER_FAMILIES,
+  type ScrapeCounters,
   type LoadScraping,
   type LoadSource,
   type ScrapedLoad,

@@ -1,7 +1,15 @@
 import { rankIdentityOf, type EventTransport } from '../events/index.js';
 import type { Config, Logger, Metrics } from '../ops/index.js';
 import { rankIdentity } from '../common/index.js';
-import { LoadScraper, ScrapeThread, SCRAPE_OUTCOMES, type KnownEndpoint, type LoadScraping } from '../scoring/index.js';
+import {
+  LoadScraper,
+  SCRAPE_COUNTER_FAMILIES,
+  SCRAPE_OUTCOMES,
+  ScrapeThread,
+  type KnownEndpoint,
+  type LoadScraping,
+  type ScrapeCounters,
+} from '../scoring/index.js';
 
 /**
  * Load scraping when `load.scrape.enabled` (else null), started by the caller once the API serves: in a worker thread
@@ -29,27 +37,12 @@ export function createLoadScraper(
         })
       : null;
   const scraper = thread ?? (config.load.scrape.enabled ? new LoadScraper(settings) : null);
-  // The families exist (at zero) with scraping off too, so dashboards need no special case. No endpoint label: at
-  // 256 endpoints that would be 256 × 6 series for a figure ListEndpoints already gives per endpoint.
-  const zeros = Object.fromEntries(SCRAPE_OUTCOMES.map((o) => [o, 0]));
-  metrics.counter(
-    'kv_indexer_load_scrapes_total',
-    "Scrapes of endpoints' vLLM /metrics pages, by outcome",
-    'outcome',
-    () => scraper?.counters.outcomes ?? zeros,
-  );
-  metrics.counter(
-    'kv_indexer_load_scrape_skipped_lines_total',
-    'Invalid lines skipped on scraped /metrics pages',
-    null,
-    () => ({ '': scraper?.counters.skippedLines ?? 0 }),
-  );
-  metrics.counter(
-    'kv_indexer_load_scrape_worker_restarts_total',
-    'Scrape worker threads that died and were restarted (load.scrape.thread)',
-    null,
-    () => ({ '': thread?.counters.restarts ?? 0 }),
-  );
+  // The families exist (at zero) with scraping off too, so dashboards need no special case.
+  const zeros: ScrapeCounters = {
+    outcomes: Object.fromEntries(SCRAPE_OUTCOMES.map((o) => [o, 0])) as ScrapeCounters['outcomes'],
+    skippedLines: 0,
+  };
+  metrics.counterFamilies('kv_indexer_', SCRAPE_COUNTER_FAMILIES, () => scraper?.counters ?? zeros);
   metrics.gauge(
     'kv_indexer_load_scrape_targets',
     'Metrics pages being scraped (ranks of one vLLM server share one)',

@@ -31,7 +31,8 @@ export {
   type Decision,
 } from './cost-model.js';
 export { ThroughputTable } from './throughput.js';
-export type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus, LoadScraping } from './types.js';
+export type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus, LoadScraping, ScrapeCounters } from './types.js';
+export { SCRAPE_COUNTER_FAMILIES } from './types.js';
 export { LoadScraper, type LoadScraperOptions } from './scraper.js';
 export { ScrapeThread, type ScrapeThreadOptions } from './scrape-thread.js';
 export { ScrapeRoster } from './roster.js';

@@ -1,3 +1,4 @@
+import type { CounterFamily } from '../../common/index.js';
 import type { LoadSource, ScrapedLoad } from './load-source.js';
 import type { ScrapeOutcome } from './page-fetch.js';
 
@@ -34,12 +35,44 @@ export interface LoadScrapeStatus {
   error: string | null;
 }
 
+/** What scraping counted; `restarts` only in the worker shape (scrape-thread.ts). */
+export interface ScrapeCounters {
+  outcomes: Record<ScrapeOutcome, number>;
+  skippedLines: number;
+  restarts?: number;
+}
+
+/**
+ * Scraping's counts on /metrics (registered by service/load-scrape.ts). No endpoint label: at 256 endpoints that
+ * would be 256 × 6 series for a figure ListEndpoints already gives per endpoint.
+ */
+export const SCRAPE_COUNTER_FAMILIES: readonly CounterFamily<ScrapeCounters>[] = [
+  {
+    name: 'load_scrapes_total',
+    help: "Scrapes of endpoints' vLLM /metrics pages, by outcome",
+    label: 'outcome',
+    read: (c) => c.outcomes,
+  },
+  {
+    name: 'load_scrape_skipped_lines_total',
+    help: 'Invalid lines skipped on scraped /metrics pages',
+    label: null,
+    read: (c) => ({ '': c.skippedLines }),
+  },
+  {
+    name: 'load_scrape_worker_restarts_total',
+    help: 'Scrape worker threads that died and were restarted (load.scrape.thread)',
+    label: null,
+    read: (c) => ({ '': c.restarts ?? 0 }),
+  },
+];
+
 /**
  * Load scraping as the service drives it: LoadScraper (scraper.ts, in the event loop) and ScrapeThread
  * (scrape-thread.ts, a worker thread) both are one.
  */
 export interface LoadScraping extends LoadSource {
-  readonly counters: { outcomes: Record<ScrapeOutcome, number>; skippedLines: number };
+  readonly counters: ScrapeCounters;
   /** Metrics pages being scraped. */
   readonly targetCount: number;
   status(endpoint: string): LoadScrapeStatus | undefined;
