@@ -13,14 +13,17 @@ const ALLOWED = {
   keys: ['common'],
   index: ['common'],
   ops: ['common'],
-  events: ['keys', 'index', 'ops', 'common'],
+  events: ['keys', 'index', 'common'],
+  // ops: the image-fetch defaults are read from the configuration schema (defaults written once).
   prompt: ['keys', 'ops', 'common'],
   scoring: ['index', 'keys', 'common'],
-  api: ['prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'common'],
+  // prompt: the read path is api → prompt → keys → scoring.
+  api: ['prompt', 'scoring', 'keys', 'index', 'common'],
   // The composition root: builds the write path, the API server, metrics, the index backend and the ownership leases
   // from a config. Everything but the command line and the simulators.
   service: ['api', 'prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'common'],
   // Both simulators; the fleet simulator runs against the real service. Nothing but cli/ imports sim/.
+  // index, ops: types only (the fleet simulator checks the index it is given, built from a Config).
   sim: ['events', 'keys', 'api', 'service', 'index', 'ops', 'common'],
   // Argument parsing and one file per command.
   cli: ['service', 'api', 'prompt', 'scoring', 'keys', 'index', 'events', 'ops', 'sim', 'common'],
