@@ -32,6 +32,7 @@ const CATEGORIES = [
   ['bench (ingest generator)', (n) => /bench\//.test(n.callFrame.url)],
   ['node other', (n) => /^node:/.test(n.callFrame.url)],
   ['native (no url)', (n) => n.callFrame.url === ''],
+  ['keys (fnv wasm)', (n) => /^wasm/.test(n.callFrame.url) || /wasm-function/.test(n.callFrame.functionName)],
   ['other', () => true],
 ];
 const cat = new Map();
@@ -54,3 +55,29 @@ for (const [c, t] of [...cat].sort((a, b) => b[1] - a[1]))
 console.log('\ntop functions by self time');
 for (const [k, t] of [...fn].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 40)))
   console.log(`${(t / 1000).toFixed(0).padStart(7)} ms ${((100 * t) / busy).toFixed(1).padStart(5)}%  ${k}`);
+
+// Split by subtree: samples under the bench's ingest timer (bench/suites/grpc.ts or bench/spike/ingest-load.ts) vs
+// the rest (serving), with the categories of each.
+const parent = new Map();
+for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const underIngest = (id) => {
+  for (let x = id; x !== undefined; x = parent.get(x)) {
+    const u = byId.get(x).callFrame.url;
+    if (/bench\/suites\/grpc\.ts|bench\/spike\/ingest-load\.ts/.test(u)) return true;
+  }
+  return false;
+};
+const split = { ingest: new Map(), serving: new Map() };
+for (const [id, t] of self) {
+  const n = byId.get(id);
+  const c = CATEGORIES.find(([, test]) => test(n))[0];
+  if (c === 'idle') continue;
+  const m = underIngest(id) ? split.ingest : split.serving;
+  m.set(c, (m.get(c) ?? 0) + t);
+}
+for (const [name, m] of Object.entries(split)) {
+  const sum = [...m.values()].reduce((a, b) => a + b, 0);
+  console.log(`\n${name}: ${(sum / 1000).toFixed(0)} ms (${((100 * sum) / busy).toFixed(1)} % of busy)`);
+  for (const [c, t] of [...m].sort((a, b) => b[1] - a[1]))
+    console.log(`  ${c.padEnd(32)} ${(t / 1000).toFixed(0).padStart(7)} ms  ${((100 * t) / sum).toFixed(1)} %`);
+}

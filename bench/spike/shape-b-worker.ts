@@ -26,7 +26,11 @@ let blocksStored = () => 0;
 let stopIngest = () => {};
 let stopServer: () => Promise<void>;
 
-if (mode === 'noop') {
+if (mode === 'threads') {
+  const { startThreads } = await import('./shape-a-main.js');
+  const t = await startThreads(port);
+  stopServer = () => t.stop();
+} else if (mode === 'noop') {
   const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
   const score = (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score;
   const reply = score.responseSerialize({
@@ -72,6 +76,7 @@ if (mode === 'noop') {
     // Raw batches from the primary on fd 4 (a pipe of its own, so that cluster's control messages, which hand over
     // the accepted connections, never queue behind them): [u32 length][u8 endpoint index][payload]…
     const pipe = new Socket({ fd: 4, readable: true, writable: false });
+    pipe.on('error', () => undefined);
     let rest: Buffer | null = null;
     pipe.on('data', (chunk: Buffer) => {
       const buf = rest ? Buffer.concat([rest, chunk]) : chunk;

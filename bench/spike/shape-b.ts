@@ -130,6 +130,8 @@ async function runConfig(client: LoadClient, mode: string, n: number, requests: 
   const workers = Array.from({ length: n }, () =>
     cluster.fork({ SPIKE_MODE: mode, SPIKE_PORT: String(port), SPIKE_INGEST_RATE: String(INGEST_RATE) }),
   );
+  // The ingest pipes (fd 4) reset when a worker exits: not an error of the run.
+  for (const w of workers) (w.process.stdio![4] as import('node:stream').Duplex).on('error', () => undefined);
   await Promise.all(workers.map((w) => once(w, 'ready')));
   debug('workers ready');
   let stopForward = () => {};
@@ -215,6 +217,11 @@ function summarise(r: Awaited<ReturnType<typeof runConfig>>) {
     open5000: { ...lat(r.open.result), maxInFlight: r.open.result.maxInFlight },
     open3000: lat(r.lower.result),
     closedServerCpu: w(r.closed).map((x) => fmt(x.cpuCores)),
+    // Serving processes' CPU per call in the closed loop (ingest included): robust to a busy machine, unlike req/s.
+    closedCpuUsPerCall: fmt(
+      (w(r.closed).reduce((a, x) => a + x.cpuCores, 0) * 1e6) / r.closed.result.requestsPerSecond,
+    ),
+    closedPrimaryCpu: fmt(r.closed.primaryCpuCores),
     open5000ServerCpu: w(r.open).map((x) => fmt(x.cpuCores)),
     open5000PrimaryCpu: fmt(r.open.primaryCpuCores),
     open5000GcMaxMs: w(r.open).map((x) => fmt(x.serverGcMaxMs)),
