@@ -175,14 +175,16 @@ async function runConfig(client: LoadClient, mode: string, n: number, requests: 
   const mark = () => Promise.all(workers.map((w) => (w.send({ type: 'mark' }), once(w, 'marked'))));
   const report = () => Promise.all(workers.map((w) => (w.send({ type: 'report' }), once<WorkerReport>(w, 'report'))));
   const phase = async (p: Parameters<LoadClient['run']>[0]) => {
-    await mark();
+    const marks = (await mark()) as unknown as { blocksStored: number }[];
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     const result = await client.run(p);
     const used = process.cpuUsage(cpu);
     const primaryCpuCores = (used.user + used.system) / 1e6 / ((performance.now() - t0) / 1000);
     const workersReport = await report();
-    return { result, primaryCpuCores, workers: workersReport };
+    const seconds = (performance.now() - t0) / 1000;
+    const ingested = workersReport.map((r, i) => Math.round((r.blocksStored - marks[i].blocksStored) / seconds));
+    return { result, primaryCpuCores, workers: workersReport, ingestedBlocksPerSecond: ingested };
   };
   try {
     await client.setup(`127.0.0.1:${port}`, requests);
@@ -229,6 +231,7 @@ function summarise(r: Awaited<ReturnType<typeof runConfig>>) {
     open5000LoopDelayP99Ms: w(r.open).map((x) => fmt(x.serverLoopDelayP99Ms)),
     open3000LoopDelayP99Ms: w(r.lower).map((x) => fmt(x.serverLoopDelayP99Ms)),
     rssMb: w(r.lower).map((x) => Math.round(x.rssMb)),
+    ingestedBlocksPerSecond: { closed: r.closed.ingestedBlocksPerSecond, open5000: r.open.ingestedBlocksPerSecond },
     clientCpuOpen5000: fmt(r.open.result.clientCpuCores),
   };
 }
