@@ -24,13 +24,18 @@ export async function startThreads(port: number) {
   await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
   const pending = new Map<number, (e: Error | null, r?: Buffer) => void>();
   let nextId = 1;
+  type Reply = { id: number; reply?: Uint8Array; error?: string };
+  const answer = (m: Reply) => {
+    const cb = pending.get(m.id);
+    if (!cb) return;
+    pending.delete(m.id);
+    if (m.error) cb(new Error(m.error));
+    else cb(null, Buffer.from(m.reply!.buffer, m.reply!.byteOffset, m.reply!.byteLength));
+  };
   for (const w of workers) {
-    w.on('message', (m: { id: number; reply?: Uint8Array; error?: string }) => {
-      const cb = pending.get(m.id);
-      if (!cb) return;
-      pending.delete(m.id);
-      if (m.error) cb(new Error(m.error));
-      else cb(null, Buffer.from(m.reply!.buffer, m.reply!.byteOffset, m.reply!.byteLength));
+    w.on('message', (m: Reply | { batch: Reply[] }) => {
+      if ('batch' in m) for (const r of m.batch) answer(r);
+      else answer(m);
     });
     // A crashed thread: its calls fail (UNAVAILABLE in a real server), a new one would replace it.
     w.on('error', () => undefined);
@@ -40,6 +45,22 @@ export async function startThreads(port: number) {
   const raw = (b: Buffer) => b;
   const server = new Server();
   let rr = 0;
+  // SPIKE_BATCH=1: the calls that arrive in one turn of the loop go to a thread in one message (one wake-up).
+  const batching = process.env.SPIKE_BATCH === '1';
+  const outbox = workers.map(() => ({
+    batch: [] as { id: number; request: Uint8Array }[],
+    transfer: [] as ArrayBuffer[],
+  }));
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    outbox.forEach((o, i) => {
+      if (o.batch.length === 0) return;
+      workers[i].postMessage({ batch: o.batch }, o.transfer);
+      o.batch = [];
+      o.transfer = [];
+    });
+  };
   server.addService(
     { Score: { ...score, requestDeserialize: raw, responseSerialize: raw } },
     {
@@ -48,7 +69,17 @@ export async function startThreads(port: number) {
         pending.set(id, cb);
         // The request's bytes are copied (grpc-js's buffer may be a slice of a pooled one): ~1.5 KB per call.
         const request = new Uint8Array(call.request);
-        workers[rr++ % workers.length].postMessage({ id, request }, [request.buffer]);
+        const t = rr++ % workers.length;
+        if (!batching) {
+          workers[t].postMessage({ id, request }, [request.buffer]);
+          return;
+        }
+        outbox[t].batch.push({ id, request });
+        outbox[t].transfer.push(request.buffer);
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
       },
     },
   );

@@ -16,8 +16,39 @@ const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
 const method = (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score;
 const { work, ingestRate } = workerData as { work: string; ingestRate: number };
 
+type Reply = { id: number; reply?: Uint8Array; error?: string };
+type Request = { id: number; request: Uint8Array };
+/** Replies of one turn of this thread's loop go back in one message when the request came in a batch. */
+let replies: Reply[] = [];
+let transfer: ArrayBuffer[] = [];
+let flushScheduled = false;
+function reply(r: Reply, batched: boolean): void {
+  if (!batched) {
+    port.postMessage(r, r.reply ? [r.reply.buffer as ArrayBuffer] : []);
+    return;
+  }
+  replies.push(r);
+  if (r.reply) transfer.push(r.reply.buffer as ArrayBuffer);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      port.postMessage({ batch: replies }, transfer);
+      replies = [];
+      transfer = [];
+    });
+  }
+}
+/** Calls `handle` for each request of a message (one request, or a batch of them). */
+function onRequests(handle: (r: Request, batched: boolean) => void): void {
+  port.on('message', (m: Request | { batch: Request[] }) => {
+    if ('batch' in m) for (const r of m.batch) handle(r, true);
+    else handle(m, false);
+  });
+}
+
 if (work === 'echo') {
-  const reply = method.responseSerialize({
+  const fixed = method.responseSerialize({
     totalBlocks: 64,
     scores: Array.from({ length: 16 }, (_, i) => ({
       endpoint: `10.1.0.${i + 1}:8000`,
@@ -27,10 +58,7 @@ if (work === 'echo') {
       blocksByTier: { GPU: 10 },
     })),
   }) as Buffer;
-  port.on('message', (m: { id: number }) => {
-    const out = new Uint8Array(reply);
-    port.postMessage({ id: m.id, reply: out }, [out.buffer]);
-  });
+  onRequests((m, batched) => reply({ id: m.id, reply: new Uint8Array(fixed) }, batched));
 } else {
   const embedded = await startEmbedded(embeddedConfig({ zmq: { addresses: [] } }));
   const { service, api } = embedded;
@@ -41,7 +69,7 @@ if (work === 'echo') {
     service.ingestor.applySync(endpoint, 'model', events);
   gen.fill(apply);
   if (ingestRate > 0) gen.start(apply, ingestRate);
-  port.on('message', (m: { id: number; request: Uint8Array }) => {
+  onRequests((m, batched) => {
     const req = decodeScoreRequest(
       Buffer.from(m.request.buffer, m.request.byteOffset, m.request.byteLength),
       method.requestDeserialize,
@@ -49,10 +77,9 @@ if (work === 'echo') {
     api.api.score(req as ScoreRequestMsg).then(
       (res) => {
         // A copy of its own, transferred: the encoder's buffer may be a slice of Node's shared pool.
-        const out = new Uint8Array(encodeScoreResponse(res));
-        port.postMessage({ id: m.id, reply: out }, [out.buffer]);
+        reply({ id: m.id, reply: new Uint8Array(encodeScoreResponse(res)) }, batched);
       },
-      (err: Error) => port.postMessage({ id: m.id, error: err.message }),
+      (err: Error) => reply({ id: m.id, error: err.message }, batched),
     );
   });
 }
