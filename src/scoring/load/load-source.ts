@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 /** What Select reads of an endpoint's scraped load (issue 14 §1). `endpoint` is the canonical identity string. */
 export interface ScrapedLoad {
   /** vllm:num_requests_running of its engine. */
@@ -16,4 +18,18 @@ export interface ScrapedLoad {
 export interface LoadSource {
   /** Undefined when the endpoint is not scraped or has never been scraped successfully. */
   get(endpoint: string): ScrapedLoad | undefined;
+}
+
+/** Figures kept from the last good scrape, stamped with `performance.now()` when they were read. */
+export interface TimedLoad {
+  running: number;
+  waiting: number;
+  kvUsage: number;
+  at: number;
+}
+
+/** What Select sees of `load` now: its age, and stale past `staleMs` (both scraping shapes answer get() with it). */
+export function scrapedLoadNow(load: TimedLoad, staleMs: number, now = performance.now()): ScrapedLoad {
+  const ageMs = now - load.at;
+  return { running: load.running, waiting: load.waiting, kvUsage: load.kvUsage, ageMs, stale: ageMs > staleMs };
 }

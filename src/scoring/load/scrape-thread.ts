@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SCRAPE_OUTCOMES, type ScrapeOutcome } from './page-fetch.js';
+import { scrapedLoadNow } from './load-source.js';
 import { ScrapeRoster } from './roster.js';
 import type { LoadScrapeStatus, LoadScraping, ScrapedLoad } from './types.js';
 import type { LoadScraperOptions } from './scraper.js';
@@ -119,15 +120,7 @@ export class ScrapeThread implements LoadScraping {
 
   get(endpoint: string): ScrapedLoad | undefined {
     const load = this.entries.get(endpoint)?.load;
-    if (!load) return undefined;
-    const ageMs = performance.now() - load.at;
-    return {
-      running: load.running,
-      waiting: load.waiting,
-      kvUsage: load.kvUsage,
-      ageMs,
-      stale: ageMs > this.options.staleMs,
-    };
+    return load ? scrapedLoadNow(load, this.options.staleMs) : undefined;
   }
 
   status(endpoint: string): LoadScrapeStatus | undefined {

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Limiter } from './limiter.js';
 import { PageFetcher, SCRAPE_OUTCOMES, type ScrapeOutcome } from './page-fetch.js';
 import { PromTextParser } from './prom-text.js';
+import { scrapedLoadNow } from './load-source.js';
 import { ScrapeRoster } from './roster.js';
 import { LOAD_METRICS, PageLoads, type LoadFigures } from './vllm-load.js';
 import type { KnownEndpoint, LoadScrapeSettings, LoadScrapeStatus, LoadScraping, ScrapedLoad } from './types.js';
@@ -92,15 +93,7 @@ export class LoadScraper implements LoadScraping {
 
   get(endpoint: string): ScrapedLoad | undefined {
     const load = this.members.get(endpoint)?.member.load;
-    if (!load) return undefined;
-    const ageMs = performance.now() - load.at;
-    return {
-      running: load.running,
-      waiting: load.waiting,
-      kvUsage: load.kvUsage,
-      ageMs,
-      stale: ageMs > this.options.staleMs,
-    };
+    return load ? scrapedLoadNow(load, this.options.staleMs) : undefined;
   }
 
   status(endpoint: string): LoadScrapeStatus | undefined {
