@@ -63,10 +63,14 @@ export const grpcSuite: Suite = {
     const seconds = quick ? 2 : 10;
     const client = await LoadClient.start();
     let measured: Awaited<ReturnType<typeof measureService>>;
+    let fast: Awaited<ReturnType<typeof measureService>>['result'];
     let noop: Awaited<ReturnType<typeof phases>> | null;
     try {
-      measured = await measureService(client, seconds);
-      // The service's heap (a 1M-block index) is garbage now: collected before the no-op server is measured.
+      measured = await measureService(client, seconds, false);
+      // The service's heap (a 1M-block index) is garbage now: collected before the next server is measured.
+      gc();
+      // The same service with Score on the lean HTTP/2 path (api.fastScore, src/api/fast-score.ts), same run.
+      fast = (await measureService(client, seconds, true)).result;
       gc();
       // GRPC_BENCH_NO_CEILING=1 skips the no-op server (e.g. for a CPU profile of the service alone).
       noop = process.env.GRPC_BENCH_NO_CEILING ? null : await noopCeiling(client, seconds, measured.requests);
@@ -118,7 +122,19 @@ export const grpcSuite: Suite = {
           h2loadP99: { value: h2load.p99, unit: 'ms' },
         }),
         ingestedBlocksPerSecond: { value: ingestedPerSecond, unit: 'blocks/s' },
+        closedServerCpuPerCall: { value: cpuPerCall(closed), unit: 'µs' },
+        fastScoreRequestsPerSecond: { value: fast.closed.requestsPerSecond, unit: 'req/s' },
+        fastScoreClosedP99: { value: fast.closed.p99, unit: 'ms' },
+        fastScoreP50: { value: fast.open.p50, unit: 'ms' },
+        fastScoreP99: { value: fast.open.p99, unit: 'ms', goal: '≤ 5' },
+        fastScoreOpenServerCpuCores: { value: fast.open.serverCpuCores ?? NaN, unit: 'cores' },
+        fastScoreClosedServerCpuPerCall: { value: cpuPerCall(fast.closed), unit: 'µs' },
+        fastScoreErrors: { value: fast.closed.errors + fast.open.errors + fast.openLower.errors, unit: 'calls' },
+        ...(fast.h2load && {
+          fastScoreH2loadRequestsPerSecond: { value: fast.h2load.requestsPerSecond, unit: 'req/s' },
+        }),
         ...(noop && {
+          noopHandlerClosedServerCpuPerCall: { value: cpuPerCall(noop.closed), unit: 'µs' },
           noopHandlerRequestsPerSecond: { value: noop.closed.requestsPerSecond, unit: 'req/s' },
           noopHandlerClosedP99: { value: noop.closed.p99, unit: 'ms' },
           noopHandlerP50: { value: noop.open.p50, unit: 'ms' },
@@ -133,9 +149,14 @@ export const grpcSuite: Suite = {
   },
 };
 
+/** Server CPU per call of a phase, µs (this process's CPU over the calls it served). */
+function cpuPerCall(phase: PhaseResult): number {
+  return ((phase.serverCpuCores ?? NaN) / phase.requestsPerSecond) * 1e6;
+}
+
 /** Starts the service with its resident prompts and background ingest, runs the phases against it, stops it. */
-async function measureService(client: LoadClient, seconds: number) {
-  const embedded = await startEmbedded(embeddedConfig());
+async function measureService(client: LoadClient, seconds: number, fastScore: boolean) {
+  const embedded = await startEmbedded(embeddedConfig({ api: { fastScore } }));
   const { service } = embedded;
   const random = rng(5);
   const endpoints = BENCH_CANDIDATES;
