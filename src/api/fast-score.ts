@@ -72,14 +72,26 @@ function takes(headers: IncomingHttpHeaders): boolean {
   );
 }
 
-const RESPONSE_HEADERS = {
-  ':status': 200,
-  'content-type': 'application/grpc+proto',
-  'grpc-accept-encoding': 'identity,deflate,gzip',
-  'grpc-encoding': 'identity',
-};
+/** grpc-js also sends grpc-encoding and grpc-accept-encoding; both are optional (responses are never compressed). */
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' };
 const OK_TRAILERS = { 'grpc-status': String(OK), 'grpc-message': 'OK' };
 
+const CALL = Symbol('fastScoreCall');
+type Carrying = ServerHttp2Stream & { [CALL]: FastScoreCall };
+
+/** The listeners every call shares: `this` is the stream, carrying its call. */
+function onData(this: Carrying, chunk: Buffer): void {
+  this[CALL].data(chunk);
+}
+function onEnd(this: Carrying): void {
+  this[CALL].end();
+}
+function onClose(this: Carrying): void {
+  this[CALL].closed();
+}
+function onDeadline(call: FastScoreCall): void {
+  call.fail(DEADLINE_EXCEEDED, 'Deadline exceeded');
+}
 function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
@@ -106,21 +118,23 @@ class FastScoreCall implements Cancellation {
   }
 
   start(headers: IncomingHttpHeaders): void {
-    const stream = this.stream;
-    stream.on('error', ignore); // a reset stream reports an error; the 'close' below handles it
-    stream.once('close', () => this.closed());
+    const stream = this.stream as Carrying;
+    stream[CALL] = this;
+    stream.on('error', ignore); // a reset stream reports an error; 'close' handles it
+    stream.once('close', onClose);
     const timeout = headers['grpc-timeout'];
     if (typeof timeout === 'string') {
       const ms = parseGrpcTimeout(timeout);
       if (ms === null) return this.fail(INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
       this.deadlineMs = Date.now() + ms;
-      this.timer = setTimeout(() => this.fail(DEADLINE_EXCEEDED, 'Deadline exceeded'), ms);
+      this.timer = setTimeout(onDeadline, ms, this);
     }
-    stream.on('data', (chunk: Buffer) => this.data(chunk));
-    stream.once('end', () => this.end());
+    stream.on('data', onData);
+    stream.once('end', onEnd);
   }
 
-  private data(chunk: Buffer): void {
+  /** Not private: reached through the stream by the shared listeners below (no closure per call). */
+  data(chunk: Buffer): void {
     if (this.done) return;
     this.chunks.push(chunk);
     this.received += chunk.length;
@@ -141,7 +155,7 @@ class FastScoreCall implements Cancellation {
     }
   }
 
-  private end(): void {
+  end(): void {
     if (this.done) return;
     if (this.expected < 0 || this.received !== this.expected) {
       return this.fail(UNIMPLEMENTED, `Received no complete request message for unary method ${SCORE_PATH}`);
@@ -197,7 +211,7 @@ class FastScoreCall implements Cancellation {
   }
 
   /** Trailers-only answer with a status; a request still arriving is cut short with RST_STREAM NO_ERROR. */
-  private fail(code: number, details: string): void {
+  fail(code: number, details: string): void {
     if (this.done) return;
     this.finish();
     const stream = this.stream;
@@ -218,7 +232,7 @@ class FastScoreCall implements Cancellation {
     clearTimeout(this.timer);
   }
 
-  private closed(): void {
+  closed(): void {
     if (!this.done) this.finish(); // the client reset the stream: the API reads `aborted`, nothing is written
   }
 }
