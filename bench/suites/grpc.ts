@@ -1,17 +1,19 @@
 import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { forkChild } from '../support/child.js';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
-import { tmpdir } from 'node:os';
+import { h2loadClosed, startProfile } from '../support/h2load.js';
+import { CONNECTIONS, LoadClient } from '../support/load-client.js';
+import { writeFileSync } from 'node:fs';
+import type { Http2Server } from 'node:http2';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { join } from 'node:path';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
+import { interceptScore } from '../../src/api/fast-score.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import type { BlockStoredEvent } from '../../src/events/types.js';
 import { gc, realisticTokens, rng, type Figure, type Suite } from '../harness.js';
 import { BENCH_CANDIDATES, BENCH_PROMPT_TOKENS, indexResidentPrompts } from '../support/resident-prompts.js';
+
+/** Re-exported for the grpc-hygiene suite and the spikes. */
+export { LoadClient };
 
 const CANDIDATES = BENCH_CANDIDATES.length;
 const PROMPT_TOKENS = BENCH_PROMPT_TOKENS;
@@ -21,8 +23,6 @@ const CONCURRENCY = 16;
 const OFFERED_RATE = 5_000;
 /** Open loop again at a rate the service keeps up with on this machine: where its latency stands without a queue. */
 const LOWER_RATE = 3_000;
-/** HTTP/2 connections the client spreads its calls over (a few picker replicas). */
-const CONNECTIONS = 4;
 const INGEST_BLOCKS_PER_SECOND = 100_000;
 /** Background blocks held at steady state (a multiple of 16 × CANDIDATES: each evicted block is its endpoint's own). */
 const RESIDENT_BLOCKS = 1 << 20;
@@ -63,13 +63,27 @@ export const grpcSuite: Suite = {
     const seconds = quick ? 2 : 10;
     const client = await LoadClient.start();
     let measured: Awaited<ReturnType<typeof measureService>>;
+    let fast!: Awaited<ReturnType<typeof measureService>>['result'];
     let noop: Awaited<ReturnType<typeof phases>> | null;
+    let noopFast: Awaited<ReturnType<typeof phases>> | null;
     try {
-      measured = await measureService(client, seconds);
-      // The service's heap (a 1M-block index) is garbage now: collected before the no-op server is measured.
+      // The first service measured in a process runs slower (measured: 30-50 % more CPU per call, either variant):
+      // a short discarded round first, so that grpc-js and fastScore are compared on equal terms.
+      await measureService(client, 1, false);
+      gc();
+      // GRPC_BENCH_FAST_FIRST=1 measures the fastScore service before the grpc-js one (a check of the order).
+      const fastFirst = !!process.env.GRPC_BENCH_FAST_FIRST;
+      if (fastFirst) fast = (await measureService(client, seconds, true)).result;
+      gc();
+      measured = await measureService(client, seconds, false);
+      // The service's heap (a 1M-block index) is garbage now: collected before the next server is measured.
+      gc();
+      // The same service with Score on the lean HTTP/2 path (api.fastScore, src/api/fast-score.ts), same run.
+      if (!fastFirst) fast = (await measureService(client, seconds, true)).result;
       gc();
       // GRPC_BENCH_NO_CEILING=1 skips the no-op server (e.g. for a CPU profile of the service alone).
       noop = process.env.GRPC_BENCH_NO_CEILING ? null : await noopCeiling(client, seconds, measured.requests);
+      noopFast = process.env.GRPC_BENCH_NO_CEILING ? null : await noopCeiling(client, seconds, measured.requests, true);
     } finally {
       client.exit();
     }
@@ -118,7 +132,25 @@ export const grpcSuite: Suite = {
           h2loadP99: { value: h2load.p99, unit: 'ms' },
         }),
         ingestedBlocksPerSecond: { value: ingestedPerSecond, unit: 'blocks/s' },
+        closedServerCpuPerCall: { value: cpuPerCall(closed), unit: 'µs' },
+        fastScoreRequestsPerSecond: { value: fast.closed.requestsPerSecond, unit: 'req/s' },
+        fastScoreClosedP99: { value: fast.closed.p99, unit: 'ms' },
+        fastScoreP50: { value: fast.open.p50, unit: 'ms' },
+        fastScoreP99: { value: fast.open.p99, unit: 'ms', goal: '≤ 5' },
+        fastScoreOpenServerCpuCores: { value: fast.open.serverCpuCores ?? NaN, unit: 'cores' },
+        fastScoreClosedServerCpuPerCall: { value: cpuPerCall(fast.closed), unit: 'µs' },
+        fastScoreErrors: { value: fast.closed.errors + fast.open.errors + fast.openLower.errors, unit: 'calls' },
+        ...(fast.h2load && {
+          fastScoreH2loadRequestsPerSecond: { value: fast.h2load.requestsPerSecond, unit: 'req/s' },
+        }),
+        ...(noopFast && {
+          noopFastScoreRequestsPerSecond: { value: noopFast.closed.requestsPerSecond, unit: 'req/s' },
+          noopFastScoreP50: { value: noopFast.open.p50, unit: 'ms' },
+          noopFastScoreP99: { value: noopFast.open.p99, unit: 'ms' },
+          noopFastScoreClosedServerCpuPerCall: { value: cpuPerCall(noopFast.closed), unit: 'µs' },
+        }),
         ...(noop && {
+          noopHandlerClosedServerCpuPerCall: { value: cpuPerCall(noop.closed), unit: 'µs' },
           noopHandlerRequestsPerSecond: { value: noop.closed.requestsPerSecond, unit: 'req/s' },
           noopHandlerClosedP99: { value: noop.closed.p99, unit: 'ms' },
           noopHandlerP50: { value: noop.open.p50, unit: 'ms' },
@@ -133,9 +165,14 @@ export const grpcSuite: Suite = {
   },
 };
 
+/** Server CPU per call of a phase, µs (this process's CPU over the calls it served). */
+function cpuPerCall(phase: PhaseResult): number {
+  return ((phase.serverCpuCores ?? NaN) / phase.requestsPerSecond) * 1e6;
+}
+
 /** Starts the service with its resident prompts and background ingest, runs the phases against it, stops it. */
-async function measureService(client: LoadClient, seconds: number) {
-  const embedded = await startEmbedded(embeddedConfig());
+async function measureService(client: LoadClient, seconds: number, fastScore: boolean) {
+  const embedded = await startEmbedded(embeddedConfig({ api: { fastScore } }));
   const { service } = embedded;
   const random = rng(5);
   const endpoints = BENCH_CANDIDATES;
@@ -235,7 +272,10 @@ async function phases(client: LoadClient, seconds: number, target: H2Target, ing
   cpu = process.cpuUsage();
   const openLower = await client.run({ type: 'open', seconds, rate: LOWER_RATE });
   openLower.serverCpuCores = cores(process.cpuUsage(cpu), openLower.seconds);
-  const h2load = await h2loadClosed(target.address, target.request, target.responseBytes, seconds);
+  const h2load = await h2loadClosed(target.address, target.request, target.responseBytes, seconds, {
+    connections: CONNECTIONS,
+    concurrency: CONCURRENCY,
+  });
   const ingestedPerSecond = ((ingested?.() ?? 0) - before) / ((performance.now() - started) / 1000);
   if (process.env.GRPC_BENCH_VERBOSE)
     console.log(JSON.stringify({ closed, open, openLower, h2load, ingestedPerSecond }));
@@ -279,81 +319,15 @@ export function watchPauses() {
   };
 }
 
-/** Starts the V8 profiler in this process; the returned function stops it and gives the profile. */
-async function startProfile(): Promise<() => Promise<object>> {
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) =>
-      session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))),
-    );
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 200 });
-  await post('Profiler.start');
-  return async () => {
-    const { profile } = (await post('Profiler.stop')) as { profile: object };
-    session.disconnect();
-    return profile;
-  };
-}
-
 function cores(used: NodeJS.CpuUsage, seconds: number): number {
   return (used.user + used.system) / 1e6 / seconds;
-}
-
-/** The load generator child process, driven over its IPC channel (also used by the grpc-hygiene suite). */
-export class LoadClient {
-  private constructor(private readonly child: ChildProcess) {}
-
-  static async start(): Promise<LoadClient> {
-    return new LoadClient(await forkChild(new URL('./grpc-load-client.mjs', import.meta.url)));
-  }
-
-  /** Connects to `address`, serialises `requests`; resolves with the DATA bytes of the response to requests[0]. */
-  setup(address: string, requests: object[]): Promise<number> {
-    return this.request({ type: 'setup', address, connections: CONNECTIONS, requests }, 'ready').then(
-      (m) => (m as { bytes: number }).bytes,
-    );
-  }
-
-  run(
-    phase: { type: 'closed'; seconds: number; concurrency: number } | { type: 'open'; seconds: number; rate: number },
-  ) {
-    return this.request(phase, 'result').then((m) => (m as { result: PhaseResult }).result);
-  }
-
-  /** Closes the client's connections (setup opens new ones). */
-  close(): Promise<void> {
-    return this.request({ type: 'close' }, 'closed').then(() => undefined);
-  }
-
-  exit(): void {
-    if (this.child.connected) this.child.send({ type: 'exit' });
-  }
-
-  private request(message: object, expected: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: { type: string; message?: string }) => {
-        this.child.off('exit', onExit);
-        if (m.type === expected) resolve(m);
-        else reject(new Error(`grpc load client: ${m.message ?? m.type}`));
-      };
-      const onExit = (code: number | null) => {
-        this.child.off('message', onMessage);
-        reject(new Error(`grpc load client exited (${code})`));
-      };
-      this.child.once('message', onMessage);
-      this.child.once('exit', onExit);
-      this.child.send(message);
-    });
-  }
 }
 
 /**
  * The same client against a Score handler that does no work (raw request bytes in, a fixed reply out): what grpc-js
  * and this machine allow at all, so that the service's figures can be read against it.
  */
-async function noopCeiling(client: LoadClient, seconds: number, requests: object[]) {
+async function noopCeiling(client: LoadClient, seconds: number, requests: object[], fastScore = false) {
   const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
   const score = (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score;
   const reply = score.responseSerialize({
@@ -375,6 +349,18 @@ async function noopCeiling(client: LoadClient, seconds: number, requests: object
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
+  if (fastScore) {
+    // The same no-op Score on the lean path of api.fastScore: what grpc-js's generic server machinery costs.
+    const h2 = (server as unknown as { http2Servers: Map<Http2Server, unknown> }).http2Servers;
+    for (const http2Server of h2.keys()) {
+      interceptScore(http2Server, {
+        maxMessageBytes: 4 << 20,
+        method: { requestDeserialize: raw as never, responseSerialize: raw as never },
+        score: () => Promise.resolve(reply as never),
+        toStatus: () => ({ code: 13, details: 'internal' }),
+      });
+    }
+  }
   try {
     const responseBytes = await client.setup(`127.0.0.1:${port}`, requests);
     return await phases(client, seconds, {
@@ -384,84 +370,5 @@ async function noopCeiling(client: LoadClient, seconds: number, requests: object
     });
   } finally {
     server.forceShutdown();
-  }
-}
-
-/**
- * Cross-check of the closed-loop figure with a load generator written in C: h2load (Debian's nghttp2-client) POSTs
- * the same gRPC frame over CONNECTIONS connections, CONCURRENCY calls in flight, for `seconds`; latencies come from
- * its per-request log. h2load checks only the HTTP status, so the DATA bytes it received are compared with the
- * expected response (`responseBytes` per call, gRPC prefix included; an error reply has none). Null when h2load is
- * not installed.
- */
-async function h2loadClosed(
-  address: string,
-  requestBytes: Buffer,
-  responseBytes: number,
-  seconds: number,
-): Promise<PhaseResult | null> {
-  const dir = mkdtempSync(join(tmpdir(), 'grpc-bench-'));
-  try {
-    const body = join(dir, 'request.bin');
-    const log = join(dir, 'requests.log');
-    const frame = Buffer.alloc(5 + requestBytes.length);
-    frame.writeUInt32BE(requestBytes.length, 1);
-    requestBytes.copy(frame, 5);
-    writeFileSync(body, frame);
-    const args = [
-      '-D',
-      String(seconds),
-      '-c',
-      String(CONNECTIONS),
-      '-m',
-      String(CONCURRENCY / CONNECTIONS),
-      '-d',
-      body,
-      '-H',
-      'content-type: application/grpc',
-      '-H',
-      'te: trailers',
-      '--log-file',
-      log,
-      `http://${address}/kvindexer.v1.KvIndexer/Score`,
-    ];
-    const out = await new Promise<string | null>((resolve, reject) => {
-      const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      child.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve(null) : reject(err)));
-      child.on('close', (code) =>
-        code === 0 ? resolve(text) : reject(new Error(`h2load exited with ${code}: ${text}`)),
-      );
-    });
-    if (out === null) return null;
-    if (process.env.GRPC_BENCH_VERBOSE) console.log(out);
-    const done = Number(/(\d+) done/.exec(out)?.[1] ?? NaN);
-    const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? NaN) + Number(/(\d+) errored/.exec(out)?.[1] ?? NaN);
-    const dataBytes = Number(/\((\d+)\) data/.exec(out)?.[1] ?? NaN);
-    // Calls cut at the end of the run may leave a few responses partial: the check allows 1 %.
-    if (!(Math.abs(dataBytes / done - responseBytes) <= 0.01 * responseBytes)) {
-      throw new Error(`h2load: ${dataBytes} response bytes for ${done} calls, expected ${responseBytes} per call`);
-    }
-    const latencies = readFileSync(log, 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => Number(line.split('\t')[2]) / 1000);
-    const sorted = Float64Array.from(latencies).sort();
-    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-    return {
-      calls: latencies.length,
-      errors: failed,
-      seconds,
-      requestsPerSecond: latencies.length / seconds,
-      p50: pct(50),
-      p90: pct(90),
-      p99: pct(99),
-      p999: pct(99.9),
-      max: sorted[sorted.length - 1],
-      clientCpuCores: NaN,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }

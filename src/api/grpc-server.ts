@@ -17,8 +17,8 @@ import {
   type ConnectionGuardCounters,
   type ConnectionLimits,
 } from './connection-limits.js';
-import { IndexerError } from '../common/index.js';
-import type { ApiErrorCode } from './errors.js';
+import { interceptScore, type FastScoreDeps } from './fast-score.js';
+import { toStatus } from './grpc-status.js';
 import type { HealthService } from './health.js';
 import type { IndexerApi } from './indexer-api.js';
 import type { Cancellation } from './prompt-frontend.js';
@@ -37,6 +37,8 @@ export interface GrpcServerOptions {
   adminToken?: string;
   /** HTTP/2 connection hygiene (idle/age/keepalive/streams/connections/handshake); absent = grpc-js defaults. */
   limits?: ConnectionLimits;
+  /** Score served by the lean HTTP/2 path of fast-score.ts instead of grpc-js's generic server (api.fastScore). */
+  fastScore?: boolean;
 }
 
 const ADMIN_METHODS = new Set(['addEndpoint', 'removeEndpoint', 'clearEndpoint']);
@@ -95,20 +97,11 @@ function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
-const STATUS_OF: Record<ApiErrorCode, status> = {
-  invalid_argument: status.INVALID_ARGUMENT,
-  not_found: status.NOT_FOUND,
-  resource_exhausted: status.RESOURCE_EXHAUSTED,
-  unavailable: status.UNAVAILABLE,
-  deadline_exceeded: status.DEADLINE_EXCEEDED,
-  failed_precondition: status.FAILED_PRECONDITION,
-  internal: status.INTERNAL,
-};
-
 /** The gRPC server: kvindexer.v1, llm-d's indexer.v1, grpc.health.v1 and server reflection. */
 export class GrpcServer {
   private readonly server: Server;
   private boundPort = 0;
+  private readonly scoreMethod: FastScoreDeps['method'];
   /** Connections closed by the handshake timeout or refused at maxConnections (connection-limits.ts). */
   readonly guard: ConnectionGuardCounters = {
     handshakeTimeouts: 0,
@@ -134,6 +127,7 @@ export class GrpcServer {
       ...(options.limits ? grpcChannelOptions(options.limits) : {}),
     });
     const protos = loadProtos();
+    this.scoreMethod = protos.kvIndexer.Score as FastScoreDeps['method'];
     this.server.addService(protos.kvIndexer, this.kvIndexerHandlers());
     this.server.addService(protos.llmdIndexer, {
       getPodScores: this.unary((req: Parameters<IndexerApi['getPodScores']>[0], signal) =>
@@ -155,13 +149,24 @@ export class GrpcServer {
       ),
     );
     const limits = this.options.limits;
-    if (limits) {
-      for (const http2Server of listeners(this.server).keys()) {
+    for (const http2Server of listeners(this.server).keys()) {
+      // The fast path first: guardCalls wraps it, so a Score stream is counted and bounded as any other call.
+      if (this.options.fastScore) interceptScore(http2Server, this.fastScoreDeps());
+      if (limits) {
         guardConnections(http2Server, limits, this.guard);
         guardCalls(http2Server, limits, this.guard);
       }
     }
     return this.boundPort;
+  }
+
+  private fastScoreDeps(): FastScoreDeps {
+    return {
+      maxMessageBytes: this.options.maxMessageBytes,
+      method: this.scoreMethod,
+      score: (req, cancellation, caller) => this.api.score(req, cancellation, caller),
+      toStatus: (err, path) => toStatus(err, path, this.log),
+    };
   }
 
   /** Open TCP connections on the listening addresses (accepted, not yet closed). */
@@ -294,11 +299,7 @@ export class GrpcServer {
   }
 
   private toStatus(err: unknown, path: string): Partial<ServerErrorResponse> {
-    // Every module's errors share one base (src/common/errors.ts): its code is the status. The index backend (Redis)
-    // down or slow is `unavailable`, a condition to retry, not a server bug (GetStats, ListEndpoints, …).
-    if (err instanceof IndexerError) return { code: STATUS_OF[err.code], details: err.message };
-    this.log.error({ err, path }, 'unexpected error in gRPC handler');
-    return { code: status.INTERNAL, details: 'internal error (logged by the server)' };
+    return toStatus(err, path, this.log);
   }
 }
 

@@ -18,6 +18,7 @@ export function grpcOptions(config: Config): GrpcServerOptions {
   const options: GrpcServerOptions = {
     address: api.grpcAddress,
     maxMessageBytes: api.maxMessageBytes,
+    fastScore: api.fastScore,
     limits: {
       maxConnectionIdleMs: api.maxConnectionIdleMs,
       maxConnectionAgeMs: api.maxConnectionAgeMs,
