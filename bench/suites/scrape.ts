@@ -9,20 +9,15 @@ import {
   ScrapeThread,
   type LoadScraping,
 } from '../../src/scoring/load/index.js';
+import { LoadScrapeSchema } from '../../src/ops/index.js';
 import type { Figure, Suite } from '../harness.js';
 import { forkChild } from '../support/child.js';
 import { vllmPage } from '../support/vllm-page.js';
 
 /** A DP=2 vLLM page with every family of vllm/v1/metrics/loggers.py (bench/support/vllm-page.ts): ~65 kB, ~740 lines. */
 const PAGE = vllmPage(2);
-const SETTINGS = {
-  intervalMs: 200,
-  timeoutMs: 150,
-  concurrency: 32,
-  staleMs: 2_000,
-  maxBytes: 4 * 1024 * 1024,
-  urlTemplate: 'http://{host}:{port}/metrics',
-};
+/** The service's defaults (200 ms interval, 150 ms timeout, 32 at once, …), read from the schema that defines them. */
+const { enabled: _enabled, thread: _thread, ...SETTINGS } = LoadScrapeSchema.parse(undefined);
 
 /**
  * Scrape cost (issue 14 "Measure"): N endpoints scraped every 200 ms (N × 5 pages/s of a realistic vLLM DP=2 page) with
