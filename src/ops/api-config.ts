@@ -74,6 +74,6 @@ export const ApiConfigSchema = z
     /** Calls open at once over all connections (~6 KB each); beyond it RESOURCE_EXHAUSTED at once. */
     maxOpenCalls: z.number().int().min(1).default(4096).meta({ env: 'KV_INDEXER_GRPC_MAX_OPEN_CALLS' }),
     /** Score served by a lean HTTP/2 path instead of grpc-js's generic server (src/api/fast-score.ts, issue 16). */
-    fastScore: z.boolean().default(false).meta({ env: 'KV_INDEXER_API_FAST_SCORE' }),
+    fastScore: z.boolean().default(true).meta({ env: 'KV_INDEXER_API_FAST_SCORE' }),
   })
   .prefault({});
