@@ -1,9 +1,12 @@
 /**
- * HTTP/2 connection hygiene of the gRPC server (issue 17, bug 5). grpc-js reaps idle and old connections and pings
- * silent ones (`grpcChannelOptions`); what it has no option for — a bound on open connections and a deadline for a new
- * connection to finish its handshake (TLS, then the HTTP/2 preface and SETTINGS) — is applied here to its listening
- * HTTP/2 servers. A header block over Node's limit, for example, leaves a connection with no stream open: the idle
- * timeout closes it (Node itself never would).
+ * HTTP/2 connection hygiene of the gRPC server (issue 17, bug 5). grpc-js reaps old connections and pings silent ones
+ * (`grpcChannelOptions`); what it has no option for — a bound on open connections and a deadline for a new connection
+ * to finish its handshake (TLS, then the HTTP/2 preface and SETTINGS) — is applied here to its listening HTTP/2
+ * servers. The idle timeout is applied here too, not by grpc-js: grpc-js counts only the calls it serves itself, so a
+ * connection carrying nothing but fast-path Score calls (fast-score.ts, which grpc-js never sees) looked idle to it and
+ * was closed every maxConnectionIdleMs while busy. `guardCalls` sees every stream, so it owns the count. A header block
+ * over Node's limit, for example, leaves a connection with no stream open: the idle timeout closes it (Node itself
+ * never would).
  */
 
 import { constants, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
@@ -34,10 +37,9 @@ export interface ConnectionLimits {
   maxOpenCalls: number;
 }
 
-/** The grpc-js server options for these limits. */
+/** The grpc-js server options for these limits (maxConnectionIdleMs is not one of them: `guardCalls` applies it). */
 export function grpcChannelOptions(limits: ConnectionLimits): Record<string, number> {
   return {
-    'grpc.max_connection_idle_ms': limits.maxConnectionIdleMs,
     'grpc.max_connection_age_ms': limits.maxConnectionAgeMs,
     'grpc.max_connection_age_grace_ms': limits.maxConnectionAgeGraceMs,
     'grpc.keepalive_time_ms': limits.keepaliveTimeMs,
@@ -111,17 +113,22 @@ export function guardConnections(
 }
 
 /**
- * Applies maxOpenCalls to one listening HTTP/2 server of grpc-js, fairly. A stream over the bound never reaches grpc-js
- * (which would allocate its call state): `emit('stream')` is intercepted. At the bound, the connection holding the most
- * open calls pays: if it holds more than the newcomer's own connection, its oldest call is reset (ENHANCE_YOUR_CALM,
- * which its client reads as RESOURCE_EXHAUSTED) and the newcomer is admitted; otherwise the newcomer is answered
- * trailers-only RESOURCE_EXHAUSTED and its stream reset with NO_ERROR (RFC 9113 §8.1: a complete response before the
- * request is complete). So a client that opens calls and never finishes them holds no more than the bound, and cannot
- * starve a client with fewer calls open. Per call: one Set insertion and one shared 'close' listener, no closure.
+ * Applies maxOpenCalls and maxConnectionIdleMs to one listening HTTP/2 server of grpc-js, fairly. A stream over the
+ * bound never reaches grpc-js (which would allocate its call state): `emit('stream')` is intercepted. At the bound, the
+ * connection holding the most open calls pays: if it holds more than the newcomer's own connection, its oldest call is
+ * reset (ENHANCE_YOUR_CALM, which its client reads as RESOURCE_EXHAUSTED) and the newcomer is admitted; otherwise the
+ * newcomer is answered trailers-only RESOURCE_EXHAUSTED and its stream reset with NO_ERROR (RFC 9113 §8.1: a complete
+ * response before the request is complete). So a client that opens calls and never finishes them holds no more than
+ * the bound, and cannot starve a client with fewer calls open. Per call: one Set insertion and one shared 'close'
+ * listener, no closure.
+ *
+ * Idle: a connection with no call open for maxConnectionIdleMs is closed gracefully (GOAWAY, as grpc-js would). Each
+ * connection has one timer, armed when it opens and moved on (`refresh`, no allocation) each time its last open call
+ * ends; a timer that fires while calls are open does nothing, the next idle moment re-arms it.
  */
 export function guardCalls(
   server: Http2Server,
-  limits: Pick<ConnectionLimits, 'maxOpenCalls'>,
+  limits: Pick<ConnectionLimits, 'maxOpenCalls' | 'maxConnectionIdleMs'>,
   counters: ConnectionGuardCounters,
 ): void {
   const held = new Set<SessionCalls>(); // connections with calls open
@@ -132,7 +139,10 @@ export function guardCalls(
   const release = (stream: Tracked, calls: SessionCalls) => {
     stream[CALLS] = null;
     calls.streams.delete(stream);
-    if (calls.streams.size === 0) held.delete(calls);
+    if (calls.streams.size === 0) {
+      held.delete(calls);
+      calls.idle?.refresh();
+    }
     counters.openCalls--;
   };
   const heaviest = (): SessionCalls | null => {
@@ -140,13 +150,16 @@ export function guardCalls(
     for (const calls of held) if (!max || calls.streams.size > max.streams.size) max = calls;
     return max;
   };
+  const callsOf = (session: Http2Session & { [CALLS]?: SessionCalls }): SessionCalls =>
+    (session[CALLS] ??= newSessionCalls(session, limits.maxConnectionIdleMs));
+  server.on('session', callsOf);
   const emit = server.emit;
   server.emit = function (this: Http2Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'stream') return emit.call(this, event, ...args);
     const stream = args[0] as Tracked;
-    const session = stream.session as (Http2Session & { [CALLS]?: SessionCalls }) | undefined;
+    const session = stream.session;
     if (!session) return emit.call(this, event, ...args); // already gone: grpc-js sees a closed stream, as without us
-    const calls = (session[CALLS] ??= { streams: new Set() });
+    const calls = callsOf(session);
     if (counters.openCalls >= limits.maxOpenCalls) {
       const max = heaviest();
       if (!max || max.streams.size <= calls.streams.size) {
@@ -168,9 +181,29 @@ export function guardCalls(
   } as Http2Server['emit'];
 }
 
+/** A connection's open calls and its idle timer (none when the timeout is beyond a timer's range: never idle). */
+function newSessionCalls(session: Http2Session, idleMs: number): SessionCalls {
+  const calls: SessionCalls = { streams: new Set(), idle: null };
+  if (idleMs >= MAX_TIMER_MS) return calls;
+  const onIdle = () => {
+    // Calls open: not idle; the end of the last one refreshes the timer. Else the timer was last armed when the
+    // connection became idle, idleMs ago.
+    if (calls.streams.size > 0 || session.closed || session.destroyed) return;
+    session.close(); // GOAWAY; grpc-js's own 'close' handling forgets the session
+  };
+  calls.idle = setTimeout(onIdle, idleMs);
+  calls.idle.unref();
+  session.once('close', () => clearTimeout(calls.idle ?? undefined));
+  return calls;
+}
+
+/** Node's timers hold at most 2^31 - 1 ms; grpc-js also reads a larger idle timeout as "never". */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const CALLS = Symbol('openCalls');
 interface SessionCalls {
   streams: Set<Tracked>;
+  idle: NodeJS.Timeout | null;
 }
 type Tracked = ServerHttp2Stream & { [CALLS]?: SessionCalls | null };
 

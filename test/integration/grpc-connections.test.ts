@@ -214,3 +214,64 @@ describe('gRPC server-wide bounds', () => {
     session.close();
   });
 });
+
+/**
+ * The idle timeout counts every call, the fast Score path's too (fast-score.ts serves Score without grpc-js seeing the
+ * stream). Before the fix grpc-js applied the timeout with its own count, which never saw a fast-path call: a
+ * connection carrying only Score calls was closed maxConnectionIdleMs after it opened, however busy. Here one raw
+ * HTTP/2 connection sends a Score call every 100 ms for 5× the idle timeout and must stay the same connection; once
+ * it stops, the idle timeout closes it.
+ */
+describe('gRPC idle timeout with the fast Score path', () => {
+  const IDLE_MS = 400;
+  let svc: TestService;
+
+  beforeAll(async () => {
+    svc = await startTestService({ overrides: { api: { maxConnectionIdleMs: IDLE_MS, fastScore: true } } });
+  }, 30_000);
+
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  it('keeps a connection busy with Score calls open and closes it once idle', async () => {
+    const serialize = (
+      svc.kv.client.constructor as unknown as { service: { Score: { requestSerialize(r: object): Buffer } } }
+    ).service.Score.requestSerialize;
+    const body = serialize({ model: MODEL, tokens: { tokenIds: tokenRange(64) }, candidates: ['10.0.0.1:8000'] });
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
+    frame.writeUInt32BE(body.length, 1);
+    const session = http2Connect(`http://127.0.0.1:${svc.api.grpcPort}`);
+    session.on('error', () => undefined);
+    let goaway = false;
+    session.on('goaway', () => (goaway = true));
+    const call = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = session.request({
+          ':method': 'POST',
+          ':path': '/kvindexer.v1.KvIndexer/Score',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        let status = '';
+        req.on('trailers', (t) => (status = String(t['grpc-status'])));
+        req.on('error', reject);
+        req.on('close', () => resolve(status));
+        req.resume();
+        req.end(frame);
+      });
+
+    const opened = Date.now();
+    const statuses: string[] = [];
+    while (Date.now() - opened < 5 * IDLE_MS) {
+      statuses.push(await call());
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(statuses.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(statuses)).toEqual(new Set(['0']));
+    expect([goaway, session.closed]).toEqual([false, false]);
+    // Idle from now on: the server closes the connection (GOAWAY, then the socket).
+    await closed(session);
+    expect(goaway).toBe(true);
+  }, 20_000);
+});
