@@ -42,10 +42,21 @@ const onlyArg =
   (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
 const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 
+/**
+ * A suite that has not finished in this long is stuck (a lost reply, a peer that never answers): the run stops with
+ * its name and a non-zero status instead of holding CI until its own limit. The longest full suite takes minutes.
+ */
+const SUITE_TIMEOUT_S = quick ? 600 : 3_600;
+
 for (const suite of SUITES) {
   if (only && !only.has(suite.name)) continue;
   process.stdout.write(`\n== ${suite.name}: ${suite.description}\n`);
+  const watchdog = setTimeout(() => {
+    console.error(`bench: suite ${suite.name} did not finish within ${SUITE_TIMEOUT_S} s; stopping the run`);
+    process.exit(1);
+  }, SUITE_TIMEOUT_S * 1_000);
   const result = await suite.run({ quick });
+  clearTimeout(watchdog);
   const rows = Object.entries(result.figures).map(([name, f]) => ({
     figure: name,
     value: Number.isInteger(f.value) ? f.value : Number(f.value.toPrecision(4)),
@@ -55,3 +66,9 @@ for (const suite of SUITES) {
   console.table(rows);
   console.log(`wrote ${writeResult(suite, result, quick)}`);
 }
+
+// Every suite stops what it started; should a handle stay open anyway, the run still ends (and says so).
+setTimeout(() => {
+  console.error('bench: handles still open 10 s after the last suite; exiting');
+  process.exit(0);
+}, 10_000).unref();

@@ -95,6 +95,9 @@ class RawH2Connection {
     const { host, port } = hostPort(address);
     this.block = headerBlock(address, score.path);
     this.socket = netConnect({ host, port, noDelay: true });
+    // A connection the server closes (GOAWAY, reset, close) fails what it carries and every later call on it: the
+    // phase then ends with those calls counted as errors instead of waiting forever for answers that cannot come.
+    this.dead = false;
     this.socket.on('error', () => this.failAll());
     this.socket.on('close', () => this.failAll());
     this.nextStream = 1;
@@ -135,6 +138,7 @@ class RawH2Connection {
 
   /** Sends a call; `done(ok)` when its stream ends: ok = exactly `expected` DATA bytes came back. */
   call(template, expected, done) {
+    if (this.dead) return void queueMicrotask(() => done(false));
     if (this.queue.length > 0 || this.sendWindow < template.dataLength || this.streams.size >= this.maxStreams) {
       this.queue.push({ template, expected, done });
       return;
@@ -220,6 +224,7 @@ class RawH2Connection {
   }
 
   failAll() {
+    this.dead = true;
     const streams = [...this.streams.values(), ...this.queue];
     this.streams.clear();
     this.queue = [];
