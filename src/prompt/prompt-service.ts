@@ -5,7 +5,7 @@ import { expandPlaceholders } from './expand.js';
 import { DEFAULT_FETCH_OPTIONS, ImageFetcher, type ImageFetchOptions, type PendingFetches } from './image-fetch.js';
 import { checkHashAlgorithm, resolveImage, type ImageContext, type ResolvedImage } from './images.js';
 import { imageParts, MAX_IDENTIFIER_LENGTH, normalizeMessages } from './messages.js';
-import { asRecord, stringifyPyJson, toPlain } from './py-json.js';
+import { asRecord, MAX_JSON_DEPTH, nestedDeeperThan, stringifyPyJson, toPlain } from './py-json.js';
 import type { RegistryConfig } from './model-config.js';
 import type { PendingCacheWrites } from './model-tokenizer.js';
 import { ModelRegistry, type LoadedModel } from './registry.js';
@@ -99,7 +99,13 @@ const TEMPLATE_FIELDS = new Set(['messages', 'tools', 'tool_choice', 'documents'
 function requestFields(input: unknown): Record<string, unknown> {
   const rec = asRecord(input);
   if (!rec) throw invalid(undefined, 'the request must be a JSON object');
-  if (!(input instanceof Map)) return rec;
+  if (!(input instanceof Map)) {
+    // Parsed JSON text is bounded by its parser; objects given as such get the same bound here.
+    for (const [key, value] of Object.entries(rec)) {
+      if (nestedDeeperThan(value, MAX_JSON_DEPTH)) throw invalid(key, `nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    return rec;
+  }
   const out = Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, TEMPLATE_FIELDS.has(k) ? v : toPlain(v)]));
   // vLLM's image identifier hashes the kwargs as Python typed them (`2.0` a float, key order as written): keep that
   // as JSON text, which hashKwargs prefers over the plain object (which still sets token counts).

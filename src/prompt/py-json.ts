@@ -39,6 +39,36 @@ export class PyJsonError extends InvalidInputError {}
 /** Deeper documents are refused (Python's own parser hits its recursion limit around 1000). */
 export const MAX_JSON_DEPTH = 512;
 
+/**
+ * Whether a plain value (arrays, objects, Maps) nests deeper than `max` levels, found without recursion. A request
+ * given as objects rather than JSON text gets the same bound as parsePyJson gives text: past it, converting and
+ * rendering recurse so deep that whether the stack overflows depends on how much of it the caller already used (a
+ * request was refused once and prepared on its retry).
+ */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  // As parsePyJson counts: the top value is at depth 0, a container's members one deeper, and any value deeper than
+  // `max` is refused.
+  const pending: object[] = [];
+  const depths: number[] = [];
+  if (value !== null && typeof value === 'object') {
+    pending.push(value);
+    depths.push(0);
+  }
+  while (pending.length > 0) {
+    const v = pending.pop()!;
+    const depth = depths.pop()!;
+    const children = v instanceof Map ? [...v.values()] : Array.isArray(v) ? (v as unknown[]) : Object.values(v);
+    if (children.length > 0 && depth + 1 > max) return true;
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') {
+        pending.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
 /** Python's `repr(float)`: shortest round-trip digits; exponent form below 1e-4 and from 1e16, `.0` on integers. */
 export function pyFloatRepr(x: number): string {
   if (Number.isNaN(x)) return 'nan';

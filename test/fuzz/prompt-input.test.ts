@@ -189,6 +189,15 @@ describe('hostile request fields next to a valid chat', () => {
       ok: false,
       code: 'invalid_argument',
       field: 'lora',
+      // Refused by the nesting bound (prompt-service.ts requestFields) before its type is looked at.
+      message: 'lora: nested deeper than 512 levels',
+    });
+    expect(
+      await outcome({ model: QWEN2_VL.name, lora: [['x']], messages: [{ role: 'user', content: 'hi' }] }),
+    ).toStrictEqual({
+      ok: false,
+      code: 'invalid_argument',
+      field: 'lora',
       message: 'lora: must be a non-empty string',
     });
     // Unknown names are quoted in messages cut to 80 characters, not whole.

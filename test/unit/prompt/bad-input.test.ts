@@ -385,6 +385,43 @@ describe('bad input → one PromptError naming the field', () => {
     expect(rendered).toBeGreaterThan(5 * sent);
   });
 
+  it('a request given as objects nested past 512 levels is refused the same way every time, naming the field', async () => {
+    // Found by test/fuzz/prompt-input.test.ts: chat_template_kwargs 4,619 levels deep overflowed the stack on the
+    // first call ('chat template rejected the conversation: Maximum call stack size exceeded') and was prepared on
+    // the retry, once the render code was optimised into smaller frames. JSON text was already bounded by its parser.
+    let deep: unknown = 'x';
+    for (let i = 0; i < 5_000; i++) deep = { content: deep };
+    for (const field of ['chat_template_kwargs', 'mm_processor_kwargs', 'tools']) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await expectError(
+          {
+            model: QWEN2_VL.name,
+            messages: [{ role: 'user', content: 'hi' }],
+            [field]: field === 'tools' ? [deep] : deep,
+          },
+          'invalid_argument',
+          field,
+          new RegExp(`^${field}: nested deeper than 512 levels$`),
+        );
+      }
+    }
+    await expectError(
+      user([{ type: 'text', text: 'hi', extra: deep }]),
+      'invalid_argument',
+      'messages',
+      /^messages: nested deeper than 512 levels$/,
+    );
+    // 512 levels are fine: the template never reads this kwarg.
+    let ok: unknown = 'x';
+    for (let i = 0; i < 500; i++) ok = { content: ok };
+    const r = await svc.prepare({
+      model: QWEN2_VL.name,
+      messages: [{ role: 'user', content: 'hi' }],
+      chat_template_kwargs: ok,
+    });
+    expect(r.tokenIds.length).toBeGreaterThan(0);
+  });
+
   it('a failed request leaves the cache as it was', async () => {
     const cache = svc.registry.cache!;
     const before = cache.size;

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   asRecord,
+  MAX_JSON_DEPTH,
+  nestedDeeperThan,
   parsePyJson,
   PyFloat,
   pyFloatRepr,
@@ -67,6 +69,46 @@ describe('parsePyJson: JSON as Python reads it', () => {
   it('refuses nesting deeper than 512 levels without overflowing the stack', () => {
     expect(() => parsePyJson('['.repeat(100_000))).toThrow(/nested deeper than 512 levels/);
     expect(toPlain(parsePyJson(`${'['.repeat(500)}${']'.repeat(500)}`))).toBeInstanceOf(Array);
+  });
+
+  it('nestedDeeperThan bounds objects as parsePyJson bounds text, to the level, without recursion', () => {
+    // n arrays nested, the innermost holding `inner`: the same verdict from the parser and from the object walk.
+    const text = (n: number, inner: string) => `${'['.repeat(n)}${inner}${']'.repeat(n)}`;
+    const verdicts = [];
+    for (const n of [MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, MAX_JSON_DEPTH + 2]) {
+      for (const inner of ['', '1', '{"k": {}}']) {
+        let parsed = true;
+        try {
+          parsePyJson(text(n, inner));
+        } catch {
+          parsed = false;
+        }
+        const value = JSON.parse(text(n, inner)) as unknown;
+        verdicts.push([n - MAX_JSON_DEPTH, inner, parsed, nestedDeeperThan(value, MAX_JSON_DEPTH)]);
+      }
+    }
+    expect(verdicts).toEqual([
+      [0, '', true, false],
+      [0, '1', true, false],
+      [0, '{"k": {}}', false, true],
+      [1, '', true, false],
+      [1, '1', false, true],
+      [1, '{"k": {}}', false, true],
+      [2, '', false, true],
+      [2, '1', false, true],
+      [2, '{"k": {}}', false, true],
+    ]);
+    // Maps (parsed JSON) and plain objects alike; 100,000 levels do not overflow the stack.
+    let deep: unknown = 'x';
+    for (let i = 0; i < 100_000; i++) deep = i % 2 ? { k: deep } : new Map([['k', deep]]);
+    expect(nestedDeeperThan(deep, MAX_JSON_DEPTH)).toBe(true);
+    expect(nestedDeeperThan({ a: [1, { b: new Map([['c', null]]) }] }, 4)).toBe(false); // null at depth 4
+    expect(nestedDeeperThan({ a: [1, { b: new Map([['c', null]]) }] }, 3)).toBe(true);
+    expect([nestedDeeperThan('s', 0), nestedDeeperThan(null, 0), nestedDeeperThan([], 0)]).toEqual([
+      false,
+      false,
+      false,
+    ]);
   });
 
   it('asRecord views a Map or a plain object; toPlain gives ordinary values back', () => {
