@@ -12,10 +12,11 @@ import { LOADER_OPTIONS } from '../../src/api/index.js';
 import { decodeScoreRequest } from '../../src/api/wire/score-request.js';
 import { encodeScoreResponse } from '../../src/api/wire/score-response.js';
 import { scoreMatches } from '../../src/scoring/score.js';
+import { scoreRows } from '../../src/scoring/score-rows.js';
 import { TierWeights } from '../../src/scoring/index.js';
 import { BlockHasher } from '../../src/keys/index.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
-import type { MemoryIndex } from '../../src/index/index.js';
+import { MatchRows, type MemoryIndex } from '../../src/index/index.js';
 import type { ScoreRequestMsg } from '../../src/api/messages.js';
 import { gc, rng } from '../harness.js';
 import { BENCH_CANDIDATES, indexResidentPrompts } from '../support/resident-prompts.js';
@@ -94,6 +95,18 @@ rows.push(
   await stage('scoring (scoreMatches)', N, (i) =>
     scoreMatches(matches[i % 64], 64, weights, index.tiers, BENCH_CANDIDATES),
   ),
+);
+// The per-call rows of the synchronous path (issue 16): lookupRows into one reused MatchRows, scoreRows over it.
+const matchRows = new MatchRows();
+const rowOptions = { candidates: BENCH_CANDIDATES };
+rows.push(
+  await stage('index lookup (lookupRows, 16 cand.)', N, (i) => index.lookupRows(keys[i % 64], rowOptions, matchRows)),
+);
+rows.push(
+  await stage('lookupRows + scoreRows', N, (i) => {
+    index.lookupRows(keys[i % 64], rowOptions, matchRows);
+    return scoreRows(matchRows, 64, weights, index.tiers, BENCH_CANDIDATES);
+  }),
 );
 rows.push(await stage('encode response (wire)', N, (i) => encodeScoreResponse(responses[i % 64])));
 rows.push(await stage('api.score (validate+keys+lookup+score+metrics)', N, (i) => api.api.score(decoded[i % 64])));

@@ -6,14 +6,13 @@ import type { AddEndpointRequest, Fleet } from './fleet.js';
 import { toEndpointMsg } from './endpoint-msg.js';
 import type {
   FingerprintMsg,
-  ItemInfoMsg,
   LookupImagesRequestMsg,
   LookupRequestMsg,
   PromptFields,
   ScoreRequestMsg,
   ScoreResponseMsg,
 } from './messages.js';
-import { preparePrompt, type InputKind, type PreparedPrompt } from './prepare.js';
+import { preparePrompt, prepareTokens, type InputKind, type PrepareContext, type PreparedPrompt } from './prepare.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
 import { SpeculationQuota } from './speculation-quota.js';
 import { formatHostPort, parseEndpointIdentity } from '../common/index.js';
@@ -27,6 +26,7 @@ import {
 } from './validate.js';
 import { checkHttpUrl, checkStoreBound, checkZmqAddress } from './endpoint-checks.js';
 import { addImagesSeen, lookupImages, type ResidencyView } from './image-residency.js';
+import { checkDeadline, toItemMsg, zeroResult } from './score-answer.js';
 
 export interface ApiLimits {
   maxCandidates: number;
@@ -88,24 +88,64 @@ export class IndexerApi {
   /** Per-caller bound on speculative entries, shared with Select's reservations (select.ts). */
   readonly quota: SpeculationQuota;
 
+  private readonly prepareContext: PrepareContext;
+  /** The same on every response: built once, frozen as it is shared. */
+  readonly fingerprint: FingerprintMsg;
+
   constructor(private readonly deps: IndexerApiDeps) {
     this.scorer = new Scorer(deps.index, deps.tiers, deps.weights);
     this.quota = new SpeculationQuota(deps.limits.maxSpeculativePerCaller ?? DEFAULT_MAX_SPECULATIVE_PER_CALLER);
+    const { hasher, prompts, limits } = deps;
+    this.prepareContext = { hasher, prompts, maxPromptTokens: limits.maxPromptTokens, maxItems: limits.maxItems };
+    const f = hasher.fingerprint;
+    this.fingerprint = Object.freeze({ scheme: f.scheme, hashSeed: f.hashSeed, blockSize: f.blockSize });
   }
 
-  get fingerprint(): FingerprintMsg {
-    const f = this.deps.hasher.fingerprint;
-    return { scheme: f.scheme, hashSeed: f.hashSeed, blockSize: f.blockSize };
+  /**
+   * `caller`: who asks (the peer's address), for the per-caller bound on speculative entries.
+   *
+   * A tokens-in request without speculation against the memory index waits for nothing: it is answered by scoreNow,
+   * with no promise per step (prepare, lookup), only the one the caller gets (issue 16: per-call CPU and garbage).
+   * Everything else (chat and prompt rendering, Redis, speculation's index write) goes through scoreAsync.
+   */
+  score(req: ScoreRequestMsg, signal?: Cancellation, caller = ''): Promise<ScoreResponseMsg> {
+    if (req.input === 'tokens' && !req.speculate?.endpoint && this.scorer.synchronous) {
+      try {
+        return Promise.resolve(this.scoreNow(req, signal));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.scoreAsync(req, signal, caller);
   }
 
-  /** `caller`: who asks (the peer's address), for the per-caller bound on speculative entries. */
-  async score(req: ScoreRequestMsg, signal?: Cancellation, caller = ''): Promise<ScoreResponseMsg> {
-    const started = process.hrtime.bigint();
+  /** scoreAsync's steps in the same order, none of them waiting (see score). */
+  private scoreNow(req: ScoreRequestMsg, signal: Cancellation | undefined): ScoreResponseMsg {
+    const started = performance.now();
+    const candidates = checkCandidates(req.candidates ?? [], this.deps.limits.maxCandidates);
+    const tierWeights = checkTierWeights(req.tierWeights ?? {});
+    const prepared = prepareTokens(this.prepareContext, req);
+    if (prepared.items.length > 0) this.deps.observer?.items?.(prepared.items);
+    this.deps.observer?.prepared?.(prepared.kind, (performance.now() - started) / 1000);
+    checkDeadline(signal);
+    let result: ScoreResult;
+    let degradedReason = '';
+    try {
+      result = this.scorer.scoreNow(prepared.keys, { candidates, tierWeights, maxBlocks: req.maxBlocks || undefined });
+    } catch (err) {
+      degradedReason = this.backendFailed(err, req);
+      result = zeroResult(prepared.keys.length, req.maxBlocks, candidates);
+    }
+    return this.respond(req, prepared, result, degradedReason, started);
+  }
+
+  private async scoreAsync(req: ScoreRequestMsg, signal?: Cancellation, caller = ''): Promise<ScoreResponseMsg> {
+    const started = performance.now();
     const candidates = checkCandidates(req.candidates ?? [], this.deps.limits.maxCandidates);
     const tierWeights = checkTierWeights(req.tierWeights ?? {});
     const speculate = req.speculate?.endpoint ? this.checkSpeculate(req.speculate) : null;
     const prepared = await this.prepare(req, signal);
-    this.deps.observer?.prepared?.(prepared.kind, Number(process.hrtime.bigint() - started) / 1e9);
+    this.deps.observer?.prepared?.(prepared.kind, (performance.now() - started) / 1000);
     checkDeadline(signal);
 
     let result: ScoreResult;
@@ -121,30 +161,43 @@ export class IndexerApi {
         await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);
       }
     } catch (err) {
-      if (err instanceof ApiError) throw err;
-      degradedReason = `index backend failed: ${(err as Error).message}`;
-      if (!this.deps.limits.failOpen || req.strict) throw new ApiError('unavailable', '', degradedReason);
-      this.deps.observer?.degraded?.('backend');
+      degradedReason = this.backendFailed(err, req);
       result = zeroResult(prepared.keys.length, req.maxBlocks, candidates);
     }
+    return this.respond(req, prepared, result, degradedReason, started);
+  }
+
+  /** A failed index read or write: rethrown (UNAVAILABLE) unless fail-open applies; then the reason to report. */
+  private backendFailed(err: unknown, req: ScoreRequestMsg): string {
+    if (err instanceof ApiError) throw err;
+    const reason = `index backend failed: ${(err as Error).message}`;
+    if (!this.deps.limits.failOpen || req.strict) throw new ApiError('unavailable', '', reason);
+    this.deps.observer?.degraded?.('backend');
+    return reason;
+  }
+
+  /** The response of a scored request, and its metrics (`started`: performance.now() at the call's start). */
+  private respond(
+    req: ScoreRequestMsg,
+    prepared: PreparedPrompt,
+    result: ScoreResult,
+    degradedReason: string,
+    started: number,
+  ): ScoreResponseMsg {
     if (prepared.items.length > 0 && this.deps.residency)
       addImagesSeen(this.deps.residency, result.scores, prepared.items);
-    const best = result.scores.reduce((m, s) => Math.max(m, s.matchedBlocks), 0);
+    let best = 0;
+    for (let i = 0; i < result.scores.length; i++) best = Math.max(best, result.scores[i].matchedBlocks);
     // Block-key input may leave the model empty: nothing to check then.
     const unknownModel = !!req.model && this.deps.fleet.publishes?.(req.model) === false;
     if (unknownModel) this.deps.observer?.unknownModel?.(req.model);
-    this.deps.observer?.scored?.(
-      prepared.kind,
-      Number(process.hrtime.bigint() - started) / 1e9,
-      result.totalBlocks,
-      best,
-    );
+    this.deps.observer?.scored?.(prepared.kind, (performance.now() - started) / 1000, result.totalBlocks, best);
     return {
       totalBlocks: result.totalBlocks,
       blockSize: this.deps.hasher.blockSize,
       tokenCount: prepared.tokenCount,
       scores: result.scores,
-      items: prepared.items.map(toItemMsg),
+      items: prepared.items.length === 0 ? [] : prepared.items.map(toItemMsg),
       fingerprint: this.fingerprint,
       blockKeys: req.returnBlockKeys ? Array.from(prepared.keys, formatKey) : [],
       degraded: degradedReason !== '',
@@ -318,17 +371,7 @@ export class IndexerApi {
   }
 
   private async prepare(req: PromptFields, signal?: Cancellation, allowKeys = true): Promise<PreparedPrompt> {
-    const prepared = await preparePrompt(
-      {
-        hasher: this.deps.hasher,
-        prompts: this.deps.prompts,
-        maxPromptTokens: this.deps.limits.maxPromptTokens,
-        maxItems: this.deps.limits.maxItems,
-      },
-      req,
-      signal,
-      allowKeys,
-    );
+    const prepared = await preparePrompt(this.prepareContext, req, signal, allowKeys);
     if (prepared.items.length > 0) this.deps.observer?.items?.(prepared.items);
     return prepared;
   }
@@ -354,34 +397,4 @@ export class IndexerApi {
     );
     return { endpoint, ttlMs: this.checkTtl(s.ttlMs) };
   }
-}
-
-function checkDeadline(signal?: Cancellation): void {
-  if (signal?.aborted) throw new ApiError('deadline_exceeded', '', 'the call was cancelled or its deadline passed');
-}
-
-function zeroResult(blocks: number, maxBlocks: number, candidates?: readonly string[]): ScoreResult {
-  const totalBlocks = maxBlocks ? Math.min(blocks, maxBlocks) : blocks;
-  return {
-    totalBlocks,
-    scores: (candidates ?? []).map((endpoint) => ({
-      endpoint,
-      matchedBlocks: 0,
-      weighted: 0,
-      normalized: 0,
-      blocksByTier: {},
-      speculativeBlocks: 0,
-    })),
-  };
-}
-
-function toItemMsg(i: PromptItem): ItemInfoMsg {
-  return {
-    offset: i.offset,
-    length: i.length,
-    identifier: i.identifier,
-    estimated: i.estimated,
-    identifierSource: i.identifierSource ?? '',
-    fetchOutcome: i.fetchOutcome ?? '',
-  };
 }

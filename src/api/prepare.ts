@@ -34,6 +34,7 @@ export async function preparePrompt(
   signal?: Cancellation,
   allowKeys = true,
 ): Promise<PreparedPrompt> {
+  if (req.input === 'tokens') return prepareTokens(ctx, req);
   const model = checkModel(req.model);
   const chainModel = req.loraName ? checkModel(req.loraName, 'lora_name') : model;
   const salt = req.cacheSalt ? checkUtf8('cache_salt', req.cacheSalt) : null;
@@ -43,22 +44,6 @@ export async function preparePrompt(
       if (!allowKeys) throw invalid('block_keys', 'is not accepted by this call');
       const keys = parseBlockKeys('block_keys.keys', req.blockKeys?.keys ?? [], Math.floor(ctx.maxPromptTokens / B));
       return { kind: 'block_keys', text: '', tokenIds: null, tokenCount: keys.length * B, items: [], keys };
-    }
-    case 'tokens': {
-      const tokenIds = checkTokens('tokens.token_ids', req.tokens?.tokenIds ?? [], ctx.maxPromptTokens);
-      const items = checkItems('tokens.items', req.tokens?.items ?? [], tokenIds.length, {
-        maxItems: ctx.maxItems,
-        blockSize: B,
-      });
-      const keys = ctx.hasher.keysFor(chainModel, tokenIds, blockExtras(items, tokenIds.length, B, salt));
-      return {
-        kind: 'tokens',
-        text: '',
-        tokenIds,
-        tokenCount: tokenIds.length,
-        items: items.map((i) => ({ ...i, estimated: false, identifierSource: 'caller' })),
-        keys,
-      };
     }
     case 'chat':
     case 'prompt': {
@@ -106,6 +91,37 @@ export async function preparePrompt(
     default:
       throw invalid('input', 'one of chat, prompt, tokens or block_keys is required');
   }
+}
+
+/**
+ * A tokens-in request's prompt, synchronously: validation and hashing, nothing that waits. The Score path's direct
+ * route (indexer-api.ts) calls it without a promise; preparePrompt answers tokens input through it too, so both give
+ * the same keys and the same errors in the same order (model, lora_name, cache_salt, tokens, items).
+ */
+export function prepareTokens(ctx: PrepareContext, req: PromptFields): PreparedPrompt {
+  const model = checkModel(req.model);
+  const chainModel = req.loraName ? checkModel(req.loraName, 'lora_name') : model;
+  const salt = req.cacheSalt ? checkUtf8('cache_salt', req.cacheSalt) : null;
+  const B = ctx.hasher.blockSize;
+  const tokenIds = checkTokens('tokens.token_ids', req.tokens?.tokenIds ?? [], ctx.maxPromptTokens);
+  const given = req.tokens?.items ?? [];
+  const items =
+    given.length === 0
+      ? []
+      : checkItems('tokens.items', given, tokenIds.length, { maxItems: ctx.maxItems, blockSize: B });
+  const keys = ctx.hasher.keysFor(chainModel, tokenIds, blockExtras(items, tokenIds.length, B, salt));
+  return {
+    kind: 'tokens',
+    text: '',
+    tokenIds,
+    tokenCount: tokenIds.length,
+    items: items.length === 0 ? [] : items.map(callerItem),
+    keys,
+  };
+}
+
+function callerItem(i: { identifier: string; offset: number; length: number }): PromptItem {
+  return { ...i, estimated: false, identifierSource: 'caller' };
 }
 
 /**

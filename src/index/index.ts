@@ -1,4 +1,5 @@
 export type { Index, IndexStats, IndexWriter, LookupOptions, PrefixMatch } from './types.js';
+export { MatchRows } from './match-rows.js';
 export { CPU_TIER, GPU_TIER, MAX_TIERS, SPECULATIVE_BIT, TierRegistry, normaliseTier } from './tiers.js';
 export {
   DEFAULT_MAX_ENTRIES,

@@ -8,6 +8,8 @@
  * Redis; a no-op in memory).
  */
 
+import type { MatchRows } from './match-rows.js';
+
 export interface IndexWriter {
   /**
    * Whether add/remove need each key's chain anchor: the request key of block 0 of the chain the key belongs to.
@@ -66,6 +68,11 @@ export interface Index extends IndexWriter {
   readonly backend: 'memory' | 'redis';
   /** Per endpoint that matches at least one block (or per candidate with a match), its longest prefix. */
   lookup(keys: BigUint64Array, options?: LookupOptions): Promise<PrefixMatch[]>;
+  /**
+   * The same lookup answered synchronously into reused rows (no object per endpoint), for backends that hold the index
+   * in this process (memory). Absent on remote backends (Redis): callers use `lookup`.
+   */
+  lookupRows?(keys: BigUint64Array, options: LookupOptions | undefined, into: MatchRows): void;
   /** Speculative entries for the endpoint (tier GPU) that expire after ttlMs unless a store confirms them. */
   reserve(endpoint: string, keys: BigUint64Array, ttlMs: number): Promise<void>;
   /** Drop the endpoint's speculative entries for these keys (confirmed entries are untouched). Returns how many. */

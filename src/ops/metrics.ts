@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CounterFamily } from '../common/index.js';
+import { LabelledHistogram } from './histogram.js';
 
 /**
  * A numeric snapshot read at scrape time: counters owned by other modules are never copied on the hot path. May be
@@ -15,34 +16,35 @@ export type Snapshot = () => Record<string, number> | Promise<Record<string, num
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly scoreSeconds: Histogram<'input'>;
-  private readonly scoreHitRatio: Histogram<'input'>;
+  // Observed on every Score call: LabelledHistogram (histogram.ts), same /metrics text without per-observe label hashing.
+  private readonly scoreSeconds: LabelledHistogram;
+  private readonly scoreHitRatio: LabelledHistogram;
   private readonly degraded: Counter<'reason'>;
-  private readonly prepareSeconds: Histogram<'input'>;
+  private readonly prepareSeconds: LabelledHistogram;
   private readonly identifierSources: Counter<'source'>;
   private readonly imageFetches: Counter<'outcome'>;
   private readonly loadScrapeSeconds: Histogram;
 
   constructor(prefix = 'kv_indexer_') {
     collectDefaultMetrics({ register: this.registry, prefix });
-    this.scoreSeconds = new Histogram({
+    this.scoreSeconds = new LabelledHistogram({
       name: `${prefix}score_seconds`,
       help: 'Score latency by input kind (chat, prompt, tokens, block_keys)',
-      labelNames: ['input'],
+      label: 'input',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [this.registry],
     });
-    this.scoreHitRatio = new Histogram({
+    this.scoreHitRatio = new LabelledHistogram({
       name: `${prefix}score_hit_ratio`,
       help: 'Best candidate matched blocks / total blocks per Score call',
-      labelNames: ['input'],
+      label: 'input',
       buckets: [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1],
       registers: [this.registry],
     });
-    this.prepareSeconds = new Histogram({
+    this.prepareSeconds = new LabelledHistogram({
       name: `${prefix}prompt_prepare_seconds`,
       help: 'Time to turn a Score request into block keys (chat: render + tokenize + expand images + hash)',
-      labelNames: ['input'],
+      label: 'input',
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [this.registry],
     });
@@ -73,12 +75,12 @@ export class Metrics {
   }
 
   observeScore(input: string, seconds: number, totalBlocks: number, bestMatched: number): void {
-    this.scoreSeconds.observe({ input }, seconds);
-    if (totalBlocks > 0) this.scoreHitRatio.observe({ input }, bestMatched / totalBlocks);
+    this.scoreSeconds.observe(input, seconds);
+    if (totalBlocks > 0) this.scoreHitRatio.observe(input, bestMatched / totalBlocks);
   }
 
   observePrepare(input: string, seconds: number): void {
-    this.prepareSeconds.observe({ input }, seconds);
+    this.prepareSeconds.observe(input, seconds);
   }
 
   /** One request's multimodal items: their identifier sources, and the fetch outcome of http(s) images. */

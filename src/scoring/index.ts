@@ -1,5 +1,6 @@
 export { Scorer, type ScoreOptions } from './scorer.js';
-export { scoreMatches, type CandidateScore, type ScoreResult } from './score.js';
+export { scoreMatches, NO_BLOCKS_BY_TIER, type CandidateScore, type ScoreResult } from './score.js';
+export { scoreRows } from './score-rows.js';
 export {
   TierWeights,
   DEFAULT_TIER_WEIGHTS,

@@ -91,6 +91,19 @@ function scoreOne(m: PrefixMatch, totalBlocks: number, weights: TierWeights, tie
   };
 }
 
-function zeroScore(endpoint: string): CandidateScore {
-  return { endpoint, matchedBlocks: 0, weighted: 0, normalized: 0, blocksByTier: {}, speculativeBlocks: 0 };
+/**
+ * The blocksByTier of every score that matched nothing: one frozen object instead of a new one per candidate (issue
+ * 16). Nothing writes to a score's blocksByTier; frozen, a writer would fail loudly rather than change them all.
+ */
+export const NO_BLOCKS_BY_TIER: Record<string, number> = Object.freeze({});
+
+export function zeroScore(endpoint: string): CandidateScore {
+  return {
+    endpoint,
+    matchedBlocks: 0,
+    weighted: 0,
+    normalized: 0,
+    blocksByTier: NO_BLOCKS_BY_TIER,
+    speculativeBlocks: 0,
+  };
 }

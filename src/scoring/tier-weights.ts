@@ -19,6 +19,9 @@ export const DEFAULT_TIER_WEIGHTS: TierWeightConfig = {
 export class TierWeights {
   private readonly byName: Map<string, number>;
   private readonly unknown: number;
+  /** byTierId's answer and the registry it was resolved against (tiers are only ever added, ids never change). */
+  private resolved = new Float64Array(0);
+  private resolvedFor: TierRegistry | null = null;
 
   constructor(config: TierWeightConfig = DEFAULT_TIER_WEIGHTS) {
     this.byName = new Map();
@@ -36,6 +39,20 @@ export class TierWeights {
 
   weightOf(tierName: string): number {
     return this.byName.get(tierName.toUpperCase()) ?? this.unknown;
+  }
+
+  /**
+   * Weight by tier id in `tiers`, resolved once per registry and tier count: scoring reads a weight per distinct
+   * mask, and resolving by name upper-cases the name each time.
+   */
+  byTierId(tiers: TierRegistry): Float64Array {
+    if (this.resolvedFor !== tiers || this.resolved.length !== tiers.size) {
+      const w = new Float64Array(tiers.size);
+      for (let t = 0; t < w.length; t++) w[t] = this.weightOf(tiers.name(t));
+      this.resolved = w;
+      this.resolvedFor = tiers;
+    }
+    return this.resolved;
   }
 
   /** Weight and best tier of a block whose tier mask is given (speculative entries count as GPU). */

@@ -16,6 +16,11 @@ export const GENERIC = Symbol('generic decoder');
 export class Reader {
   pos = 0;
   field = 'request';
+  /**
+   * ≥ 0: `field` is a repeated field and this the element being read. Kept apart from `field` so that reading a list
+   * (16 candidates a call) builds no name string unless an error needs one.
+   */
+  element = -1;
 
   constructor(
     readonly buf: Buffer,
@@ -23,7 +28,8 @@ export class Reader {
   ) {}
 
   fail(problem: string): never {
-    throw new WireFormatError(`${this.field}: ${problem} at byte ${this.pos}`);
+    const field = this.element < 0 ? this.field : `${this.field}[${this.element}]`;
+    throw new WireFormatError(`${field}: ${problem} at byte ${this.pos}`);
   }
 
   /** A varint's low 32 bits (protobuf's uint32/bool reading; up to 10 bytes, the bits past 32 dropped). */

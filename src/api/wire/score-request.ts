@@ -56,6 +56,9 @@ const SPEC_T = fieldTags(SPECULATE);
 const REQ_N = fieldNumbers(SCORE_REQUEST);
 const REQ_T = fieldTags(SCORE_REQUEST);
 
+/** The token-id scratch of every request (decoding is synchronous: one request at a time). */
+const sink = new TokenSink();
+
 function readItem(r: Reader, at: string): MultimodalItemMsg {
   const end = r.lengthEnd();
   const outer = r.end;
@@ -92,7 +95,7 @@ function readTokenInput(r: Reader): { tokenIds: Uint32Array; items: MultimodalIt
   const end = r.lengthEnd();
   const outer = r.end;
   r.end = end;
-  const sink = new TokenSink();
+  sink.begin();
   const items: MultimodalItemMsg[] = [];
   while (r.pos < end) {
     r.field = 'tokens';
@@ -227,8 +230,10 @@ function decodeFast(buf: Buffer): ScoreRequestMsg {
         throw GENERIC;
       case REQ_N.candidates:
         expectTag(tag, REQ_T.candidates);
-        r.field = `candidates[${msg.candidates.length}]`;
+        r.field = 'candidates';
+        r.element = msg.candidates.length;
         msg.candidates.push(r.string());
+        r.element = -1;
         break;
       case REQ_N.tier_weights:
         expectTag(tag, REQ_T.tier_weights);

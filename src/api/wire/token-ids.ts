@@ -1,6 +1,10 @@
 /**
- * Token ids read straight off the wire into a Uint32Array: the slab the arrays are views of, the sink packed runs and
- * unpacked values append to, and the packed-run reader.
+ * Token ids read straight off the wire into a Uint32Array: one pass over each packed run into a reused scratch
+ * buffer, then one copy of exactly the ids read into a view of a shared slab (common/word-slab.ts).
+ *
+ * Why a scratch buffer rather than sizing the result first: sizing needs a counting pass over the run's bytes before
+ * decoding them (two reads of every byte); the run's byte length already bounds its id count (every varint takes at
+ * least one byte), so the scratch is grown once per run to that bound and the decode loop needs no capacity check.
  */
 
 import { WordSlab } from '../../common/index.js';
@@ -9,20 +13,39 @@ import type { Reader } from './reader.js';
 /** Token arrays are views into shared 256 KiB slabs (common/word-slab.ts); large arrays get their own buffer. */
 const slab = new WordSlab(64 * 1024);
 
-/** Token ids, appended run by run (packed runs and single unpacked values, in any mix). */
+/** Scratch words kept between requests; a larger scratch (a huge prompt) is dropped after its request. */
+const SCRATCH_KEEP = 64 * 1024;
+
+/**
+ * Token ids, appended run by run (packed runs and single unpacked values, in any mix). One sink serves every request:
+ * decoding is synchronous, and `begin()` starts each request afresh (also after a decode that threw).
+ */
 export class TokenSink {
-  ids: Uint32Array = new Uint32Array(0);
+  ids = new Uint32Array(4096);
   length = 0;
 
+  begin(): void {
+    this.length = 0;
+  }
+
   reserve(extra: number): void {
-    if (this.length + extra <= this.ids.length) return;
-    const grown = slab.uint32(Math.max(this.length + extra, this.ids.length * 2));
+    const need = this.length + extra;
+    if (need <= this.ids.length) return;
+    let size = this.ids.length * 2;
+    while (size < need) size *= 2;
+    const grown = new Uint32Array(size);
     grown.set(this.ids.subarray(0, this.length));
     this.ids = grown;
   }
 
+  /** The ids read, in a slab view of their own (the scratch is reused by the next request). */
   result(): Uint32Array {
-    return this.length === this.ids.length ? this.ids : this.ids.subarray(0, this.length);
+    const n = this.length;
+    const out = slab.uint32(n);
+    if (n > 0) out.set(n === this.ids.length ? this.ids : this.ids.subarray(0, n));
+    if (this.ids.length > SCRATCH_KEEP) this.ids = new Uint32Array(4096);
+    this.length = 0;
+    return out;
   }
 }
 
@@ -30,11 +53,8 @@ export class TokenSink {
 export function readPackedTokens(r: Reader, sink: TokenSink): void {
   const end = r.lengthEnd();
   const buf = r.buf;
-  // Varints in the run = bytes without the continuation bit: one pass sizes the array exactly (branch-free: the
-  // lengths of real token ids are random, and mispredicted branches cost more than the arithmetic).
-  let count = 0;
-  for (let p = r.pos; p < end; p++) count += 1 - (buf[p] >>> 7);
-  sink.reserve(count);
+  // At most one id per byte of the run.
+  sink.reserve(end - r.pos);
   const ids = sink.ids;
   let n = sink.length;
   let p = r.pos;

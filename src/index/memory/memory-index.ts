@@ -16,6 +16,7 @@
  */
 
 import { TierRegistry } from '../tiers.js';
+import type { MatchRows } from '../match-rows.js';
 import type { Index, IndexStats, LookupOptions, PrefixMatch } from '../types.js';
 import { KeyHalves } from '../../common/index.js';
 import { EndpointRegistry } from './endpoint-registry.js';
@@ -141,6 +142,15 @@ export class MemoryIndex implements Index {
 
   async lookup(keys: BigUint64Array, options?: LookupOptions): Promise<PrefixMatch[]> {
     return this.lookupSync(keys, options);
+  }
+
+  /** lookupSync's answer as rows (index/match-rows.ts): nothing allocated per endpoint. */
+  lookupRows(keys: BigUint64Array, options: LookupOptions | undefined, into: MatchRows): void {
+    this.checkOpen();
+    checkKeys(keys);
+    checkLookupOptions(options);
+    const now = options?.now ?? this.clock();
+    this.walker.lookupRows(keys, options?.candidates, options?.maxBlocks ?? Infinity, now, into);
   }
 
   reserveSync(endpoint: string, keys: BigUint64Array, ttlMs: number): void {

@@ -5,6 +5,7 @@
  */
 
 import { GPU_TIER, SPECULATIVE_BIT } from '../tiers.js';
+import type { MatchRows } from '../match-rows.js';
 import type { PrefixMatch } from '../types.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { ENTRY_LAYOUT } from './entry-pool.js';
@@ -53,19 +54,53 @@ export class PrefixWalker {
     now: number,
   ): PrefixMatch[] {
     const blocks = Math.min(keys.length, maxBlocks);
-    if (blocks === 0) return [];
+    const rows = this.walk(keys, candidates, blocks, now, null);
+    return rows === 0 ? [] : this.collect(rows, blocks, candidates === undefined);
+  }
+
+  /** The same walk as lookup(), its rows copied into `into` (MatchRows) instead of PrefixMatch objects. */
+  lookupRows(
+    keys: BigUint64Array,
+    candidates: readonly string[] | undefined,
+    maxBlocks: number,
+    now: number,
+    into: MatchRows,
+  ): void {
+    const blocks = Math.min(keys.length, maxBlocks);
+    into.begin(candidates?.length ?? 0);
+    const rows = this.walk(keys, candidates, blocks, now, into.candidateRow);
+    if (rows > 0) this.fill(rows, blocks, into);
+  }
+
+  /**
+   * Walks the blocks; returns the rows taking part (their state left in the scratch arrays for collect/fill). With
+   * `candidateRow`, records each candidate's row (-1 stays for names the registry does not know).
+   */
+  private walk(
+    keys: BigUint64Array,
+    candidates: readonly string[] | undefined,
+    blocks: number,
+    now: number,
+    candidateRow: Int32Array | null,
+  ): number {
+    if (blocks === 0) return 0;
     this.ensureRows(Math.max(this.endpoints.idBound, candidates?.length ?? 0));
     const { rowOf, rowIds, aliveRows, acc, matched } = this;
     let rows = 0;
     if (candidates !== undefined) {
-      for (const name of candidates) {
-        const id = this.endpoints.find(name);
-        if (id === undefined || rowOf[id] !== 0) continue;
+      for (let i = 0; i < candidates.length; i++) {
+        const id = this.endpoints.find(candidates[i]);
+        if (id === undefined) continue;
+        if (rowOf[id] !== 0) {
+          if (candidateRow !== null) candidateRow[i] = rowOf[id] - 1;
+          continue;
+        }
         rowIds[rows] = id;
         aliveRows[rows] = rows;
+        if (candidateRow !== null) candidateRow[i] = rows;
         rowOf[id] = ++rows;
       }
-      if (rows === 0) return [];
+      if (rows === 0) return 0;
       this.ensureMasks(rows * blocks);
     }
     const collect = candidates === undefined;
@@ -124,7 +159,7 @@ export class PrefixWalker {
       }
       if (alive === 0) break;
     }
-    return this.collect(rows, blocks, collect);
+    return rows;
   }
 
   get bytes(): number {
@@ -162,6 +197,25 @@ export class PrefixWalker {
     // Longest first; ties in candidate order, or by endpoint name when no candidates were given.
     out.sort((a, b) => b.matchedBlocks - a.matchedBlocks || (byName ? (a.endpoint < b.endpoint ? -1 : 1) : 0));
     return out;
+  }
+
+  /** Copies the rows into `into` and resets the scratch rows, as collect() does. */
+  private fill(rows: number, blocks: number, into: MatchRows): void {
+    const { rowOf, rowIds, acc, matched, masks } = this;
+    into.reserve(rows, blocks);
+    const out = into.masks;
+    for (let r = 0; r < rows; r++) {
+      const id = rowIds[r];
+      rowOf[id] = 0;
+      acc[r] = 0;
+      const m = matched[r];
+      matched[r] = 0;
+      into.endpoints[r] = this.endpoints.name(id);
+      into.matched[r] = m;
+      const from = r * blocks;
+      for (let i = from; i < from + m; i++) out[i] = masks[i];
+    }
+    into.count = rows;
   }
 
   private ensureRows(n: number): void {
