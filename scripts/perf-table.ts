@@ -32,6 +32,7 @@ const SHOWN: Record<string, Record<string, string>> = {
   ingest: {
     storedBlocksPerSecond: 'decoded stores applied (hash + bridge + index), one core',
     removedBlocksPerSecond: 'removes applied',
+    steadyStoredBlocksPerSecond: 'steady state (1M blocks resident): stores applied, each with an eviction of as many',
     bytesPerBlockWithBridge: 'memory per (block, endpoint) incl. the engine-key bridge',
   },
   'index-memory': {
@@ -59,12 +60,19 @@ const SHOWN: Record<string, Record<string, string>> = {
   },
   grpc: {
     requestsPerSecond:
-      'gRPC Score (1k tokens, 16 candidates) while ingesting 100k blocks/s: max throughput (closed loop, 16 in flight)',
+      'gRPC Score (1k tokens, 16 candidates) while ingesting 100k blocks/s, through grpc-js (api.fastScore off): max throughput (closed loop, 16 in flight)',
     p50: 'same, at 5,000 req/s offered (open loop), p50',
     p99: 'same, at 5,000 req/s offered (open loop), p99',
+    closedServerCpuPerCall: 'same, server CPU per call (closed loop, ingest included)',
     h2loadRequestsPerSecond: 'max throughput, h2load as the client (closed loop)',
-    noopHandlerRequestsPerSecond: 'a no-op Score handler, same client (ceiling)',
-    noopHandlerP99: 'a no-op Score handler at 5,000 req/s offered, p99',
+    fastScoreRequestsPerSecond: 'Score on the lean HTTP/2 path (api.fastScore, the default), same run: max throughput',
+    fastScoreP50: 'lean path at 5,000 req/s offered, p50',
+    fastScoreP99: 'lean path at 5,000 req/s offered, p99',
+    fastScoreClosedServerCpuPerCall: 'lean path, server CPU per call (closed loop, ingest included)',
+    noopHandlerRequestsPerSecond: 'a no-op Score handler through grpc-js, same client (ceiling)',
+    noopHandlerP99: 'a no-op Score handler through grpc-js at 5,000 req/s offered, p99',
+    noopFastScoreRequestsPerSecond: 'a no-op Score on the lean path (ceiling)',
+    noopFastScoreP99: 'a no-op Score on the lean path at 5,000 req/s offered, p99',
   },
   'grpc-chat': {
     coldP50Ms: 'gRPC Score from chat text (8k tokens, 16 candidates), new conversation, p50',
