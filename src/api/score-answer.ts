@@ -3,7 +3,7 @@
  * Score paths): the deadline check between preparing and scoring, fail-open's zero scores, item messages.
  */
 
-import { NO_BLOCKS_BY_TIER, type ScoreResult } from '../scoring/index.js';
+import { zeroScore, type ScoreResult } from '../scoring/index.js';
 import { ApiError } from './errors.js';
 import type { ItemInfoMsg } from './messages.js';
 import type { Cancellation, PromptItem } from './prompt-frontend.js';
@@ -16,14 +16,7 @@ export function zeroResult(blocks: number, maxBlocks: number, candidates?: reado
   const totalBlocks = maxBlocks ? Math.min(blocks, maxBlocks) : blocks;
   return {
     totalBlocks,
-    scores: (candidates ?? []).map((endpoint) => ({
-      endpoint,
-      matchedBlocks: 0,
-      weighted: 0,
-      normalized: 0,
-      blocksByTier: NO_BLOCKS_BY_TIER,
-      speculativeBlocks: 0,
-    })),
+    scores: (candidates ?? []).map(zeroScore),
   };
 }
 

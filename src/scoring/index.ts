@@ -1,5 +1,5 @@
 export { Scorer, type ScoreOptions } from './scorer.js';
-export { scoreMatches, NO_BLOCKS_BY_TIER, type CandidateScore, type ScoreResult } from './score.js';
+export { scoreMatches, NO_BLOCKS_BY_TIER, zeroScore, type CandidateScore, type ScoreResult } from './score.js';
 export { scoreRows } from './score-rows.js';
 export {
   TierWeights,

@@ -7,6 +7,7 @@ import type { ScoreResponseMsg } from '../../../src/api/messages.js';
 import { decodeScoreRequest } from '../../../src/api/wire/score-request.js';
 import { encodeScoreResponse } from '../../../src/api/wire/score-response.js';
 import { decodeGeneric, UndecodableRequest } from '../../../src/api/wire/undecodable.js';
+import { len, varint } from '../../support/protobuf-wire.js';
 
 // The reference: proto-loader's codec (protobufjs) for the same messages, as the server used before.
 const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
@@ -24,21 +25,8 @@ function plain(msg: unknown): unknown {
   return { ...m, tokens: { ...m.tokens, tokenIds: Array.from(m.tokens.tokenIds) } };
 }
 
-// --- protobuf wire helpers (independent of both codecs) -----------------------------------------------------------
-function varint(v: bigint | number, padTo = 0): number[] {
-  let x = BigInt(v);
-  const out: number[] = [];
-  do {
-    out.push(Number(x & 0x7fn) | 0x80);
-    x >>= 7n;
-  } while (x > 0n);
-  // Over-long encodings (continuation bytes carrying zeros) are valid and must decode to the same value.
-  while (out.length < padTo) out.push(0x80);
-  out[out.length - 1] &= 0x7f;
-  return out;
-}
+// --- protobuf wire helpers (independent of both codecs): test/support/protobuf-wire.ts ------------------------------
 const tag = (field: number, wire: number) => varint((field << 3) | wire);
-const len = (field: number, bytes: number[]) => [...tag(field, 2), ...varint(bytes.length), ...bytes];
 const utf8 = (s: string) => [...Buffer.from(s, 'utf8')];
 
 const uint32 = fc.nat({ max: 0xffffffff });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeScoreRequest } from '../../../src/api/wire/score-request.js';
 import { UndecodableRequest } from '../../../src/api/wire/undecodable.js';
+import { len, varint } from '../../support/protobuf-wire.js';
 
 // The token-id reader (api/wire/token-ids.ts) through the Score decoder, with exact values. Malformed runs must give
 // the messages the two-pass reader gave (recorded from it before the one-pass reader replaced it).
@@ -10,18 +11,6 @@ const noGeneric = () => {
 };
 const decode = (bytes: number[]) => decodeScoreRequest(Buffer.from(bytes), noGeneric);
 
-function varint(v: number, padTo = 0): number[] {
-  let x = BigInt(v);
-  const out: number[] = [];
-  do {
-    out.push(Number(x & 0x7fn) | 0x80);
-    x >>= 7n;
-  } while (x > 0n);
-  while (out.length < padTo) out.push(0x80);
-  out[out.length - 1] &= 0x7f;
-  return out;
-}
-const len = (field: number, bytes: number[]) => [(field << 3) | 2, ...varint(bytes.length), ...bytes];
 const packed = (ids: number[]) =>
   len(
     1,
