@@ -137,6 +137,11 @@ export const grpcSuite: Suite = {
         fastScoreClosedP99: { value: fast.closed.p99, unit: 'ms' },
         fastScoreP50: { value: fast.open.p50, unit: 'ms' },
         fastScoreP99: { value: fast.open.p99, unit: 'ms', goal: '≤ 5' },
+        fastScoreP999: { value: fast.open.p999, unit: 'ms', goal: '≤ 20' },
+        fastScoreOpenServerGcMaxPause: { value: fast.open.serverGcMaxMs ?? NaN, unit: 'ms' },
+        fastScoreOpenServerLoopDelayP99: { value: fast.open.serverLoopDelayP99Ms ?? NaN, unit: 'ms' },
+        fastScoreLowerRateP50: { value: fast.openLower.p50, unit: 'ms' },
+        fastScoreLowerRateP99: { value: fast.openLower.p99, unit: 'ms' },
         fastScoreOpenServerCpuCores: { value: fast.open.serverCpuCores ?? NaN, unit: 'cores' },
         fastScoreClosedServerCpuPerCall: { value: cpuPerCall(fast.closed), unit: 'µs' },
         fastScoreErrors: { value: fast.closed.errors + fast.open.errors + fast.openLower.errors, unit: 'calls' },
@@ -148,6 +153,12 @@ export const grpcSuite: Suite = {
           noopFastScoreP50: { value: noopFast.open.p50, unit: 'ms' },
           noopFastScoreP99: { value: noopFast.open.p99, unit: 'ms' },
           noopFastScoreClosedServerCpuPerCall: { value: cpuPerCall(noopFast.closed), unit: 'µs' },
+          // Issue 16's closed-loop goal: the service at ≥ 0.8 × a no-op handler's throughput, both on the lean path.
+          fastScoreClosedVsNoop: {
+            value: fast.closed.requestsPerSecond / noopFast.closed.requestsPerSecond,
+            unit: '×',
+            goal: '≥ 0.8',
+          },
         }),
         ...(noop && {
           noopHandlerClosedServerCpuPerCall: { value: cpuPerCall(noop.closed), unit: 'µs' },
