@@ -40,27 +40,29 @@ export class PyJsonError extends InvalidInputError {}
 export const MAX_JSON_DEPTH = 512;
 
 /**
- * Whether a plain value (arrays, objects, Maps) nests deeper than `max` levels, found without recursion. A request
+ * Whether a value given as plain objects and arrays nests deeper than `max` levels, found without recursion. A request
  * given as objects rather than JSON text gets the same bound as parsePyJson gives text: past it, converting and
  * rendering recurse so deep that whether the stack overflows depends on how much of it the caller already used (a
- * request was refused once and prepared on its retry).
+ * request was refused once and prepared on its retry). A Map is parsePyJson's output, which bounded its own nesting
+ * when it was parsed: it is not walked again (the gRPC front end hands every chat field over as parsed Maps inside
+ * plain arrays and objects, and walking them would repeat the parser's check on every chat request).
  */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
   // As parsePyJson counts: the top value is at depth 0, a container's members one deeper, and any value deeper than
   // `max` is refused.
   const pending: object[] = [];
   const depths: number[] = [];
-  if (value !== null && typeof value === 'object') {
+  if (value !== null && typeof value === 'object' && !(value instanceof Map)) {
     pending.push(value);
     depths.push(0);
   }
   while (pending.length > 0) {
     const v = pending.pop()!;
     const depth = depths.pop()!;
-    const children = v instanceof Map ? [...v.values()] : Array.isArray(v) ? (v as unknown[]) : Object.values(v);
+    const children = Array.isArray(v) ? (v as unknown[]) : Object.values(v);
     if (children.length > 0 && depth + 1 > max) return true;
     for (const child of children) {
-      if (child !== null && typeof child === 'object') {
+      if (child !== null && typeof child === 'object' && !(child instanceof Map)) {
         pending.push(child);
         depths.push(depth + 1);
       }

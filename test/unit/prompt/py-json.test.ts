@@ -71,7 +71,7 @@ describe('parsePyJson: JSON as Python reads it', () => {
     expect(toPlain(parsePyJson(`${'['.repeat(500)}${']'.repeat(500)}`))).toBeInstanceOf(Array);
   });
 
-  it('nestedDeeperThan bounds objects as parsePyJson bounds text, to the level, without recursion', () => {
+  it('nestedDeeperThan bounds objects as parsePyJson bounds text, to the level, without recursion; parsed Maps are not walked again', () => {
     // n arrays nested, the innermost holding `inner`: the same verdict from the parser and from the object walk.
     const text = (n: number, inner: string) => `${'['.repeat(n)}${inner}${']'.repeat(n)}`;
     const verdicts = [];
@@ -98,12 +98,19 @@ describe('parsePyJson: JSON as Python reads it', () => {
       [2, '1', false, true],
       [2, '{"k": {}}', false, true],
     ]);
-    // Maps (parsed JSON) and plain objects alike; 100,000 levels do not overflow the stack.
+    // Objects and arrays alike; 100,000 levels do not overflow the stack.
     let deep: unknown = 'x';
-    for (let i = 0; i < 100_000; i++) deep = i % 2 ? { k: deep } : new Map([['k', deep]]);
+    for (let i = 0; i < 100_000; i++) deep = i % 2 ? { k: deep } : [deep];
     expect(nestedDeeperThan(deep, MAX_JSON_DEPTH)).toBe(true);
-    expect(nestedDeeperThan({ a: [1, { b: new Map([['c', null]]) }] }, 4)).toBe(false); // null at depth 4
-    expect(nestedDeeperThan({ a: [1, { b: new Map([['c', null]]) }] }, 3)).toBe(true);
+    expect(nestedDeeperThan({ a: [1, { b: { c: null } }] }, 4)).toBe(false); // null at depth 4
+    expect(nestedDeeperThan({ a: [1, { b: { c: null } }] }, 3)).toBe(true);
+    // A Map is parsePyJson's output, bounded when it was parsed: not walked again (the gRPC front end's chat fields).
+    const parsed = parsePyJson(`${'{"k": '.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}`);
+    expect(nestedDeeperThan({ a: [parsed] }, MAX_JSON_DEPTH)).toBe(false);
+    expect(nestedDeeperThan(new Map([['k', deep]]), MAX_JSON_DEPTH)).toBe(false);
+    // The Map counts as a value at depth 3, its members are not looked at.
+    expect(nestedDeeperThan({ a: [{ b: new Map([['c', { d: [[[1]]] }]]) }] }, 3)).toBe(false);
+    expect(nestedDeeperThan({ a: [{ b: { m: new Map() } }] }, 2)).toBe(true); // a plain object's member at depth 3
     expect([nestedDeeperThan('s', 0), nestedDeeperThan(null, 0), nestedDeeperThan([], 0)]).toEqual([
       false,
       false,
