@@ -1,6 +1,6 @@
 import { SPECULATIVE_BIT, type TierRegistry } from '../index/tiers.js';
 import type { PrefixMatch } from '../index/types.js';
-import type { TierWeights } from './tier-weights.js';
+import { bestTierId, type TierWeights } from './tier-weights.js';
 
 /** One candidate's prefix-cache score (spec/block-keys.md, "Scoring"). */
 export interface CandidateScore {
@@ -47,34 +47,52 @@ export function scoreMatches(
     }
     return { totalBlocks, scores };
   }
-  const scores = [...byEndpoint.values()].sort(
-    (a, b) => b.weighted - a.weighted || b.matchedBlocks - a.matchedBlocks || (a.endpoint < b.endpoint ? -1 : 1),
-  );
+  const scores = [...byEndpoint.values()].sort(bestFirst);
   return { totalBlocks, scores };
 }
 
 function scoreOne(m: PrefixMatch, totalBlocks: number, weights: TierWeights, tiers: TierRegistry): CandidateScore {
-  const matched = Math.min(m.matchedBlocks, totalBlocks);
+  return scoreMasks(m.endpoint, m.tierMasks, 0, m.matchedBlocks, totalBlocks, weights.byTierId(tiers), tiers);
+}
+
+/** scoreMatches' order when no candidates are given. A module function: no comparator closure per call. */
+export function bestFirst(a: CandidateScore, b: CandidateScore): number {
+  return b.weighted - a.weighted || b.matchedBlocks - a.matchedBlocks || (a.endpoint < b.endpoint ? -1 : 1);
+}
+
+/**
+ * One endpoint's score from its blocks' tier masks (`masks[from + i]` for block i < matchedBlocks), the weights by tier
+ * id (TierWeights.byTierId). Shared by scoreMatches (a PrefixMatch's own masks) and scoreRows (a row of MatchRows).
+ * Masks repeat along a prefix (same tiers block after block): each distinct mask is resolved once. Blocks are counted
+ * per run of equal masks and added to their tier when the run ends (one property update per run, not per block); the
+ * weights are still summed block by block, so `weighted` is the same float as a per-block sum.
+ */
+export function scoreMasks(
+  endpoint: string,
+  masks: Uint32Array,
+  from: number,
+  matchedBlocks: number,
+  totalBlocks: number,
+  byId: Float64Array,
+  tiers: TierRegistry,
+): CandidateScore {
+  const matched = Math.min(matchedBlocks, totalBlocks);
   let weighted = 0;
   let speculative = 0;
-  const byTier: Record<string, number> = {};
-  // Masks repeat along a prefix (same tiers block after block): resolve each distinct mask once.
-  // Blocks are counted per run of equal masks and added to their tier when the run ends (one property update per
-  // run, not per block); the weights are still summed block by block, so `weighted` is the same float as before.
-  const masks = m.tierMasks;
+  const byTier: Record<string, number> = matched > 0 ? {} : NO_BLOCKS_BY_TIER;
   let lastMask = -1;
   let lastTier = '';
   let lastWeight = 0;
   let run = 0;
   for (let i = 0; i < matched; i++) {
-    const mask = masks[i];
+    const mask = masks[from + i];
     if (mask !== lastMask) {
       if (run > 0) byTier[lastTier] = (byTier[lastTier] ?? 0) + run;
       run = 0;
-      const best = weights.best(mask, tiers);
+      const best = bestTierId(mask, byId);
       lastMask = mask;
-      lastTier = best.tier < 0 ? 'GPU' : tiers.name(best.tier);
-      lastWeight = best.weight;
+      lastTier = best < 0 ? 'GPU' : tiers.name(best);
+      lastWeight = best < 0 ? 0 : byId[best];
     }
     weighted += lastWeight;
     run++;
@@ -82,7 +100,7 @@ function scoreOne(m: PrefixMatch, totalBlocks: number, weights: TierWeights, tie
   }
   if (run > 0) byTier[lastTier] = (byTier[lastTier] ?? 0) + run;
   return {
-    endpoint: m.endpoint,
+    endpoint,
     matchedBlocks: matched,
     weighted,
     normalized: totalBlocks > 0 ? Math.min(1, weighted / totalBlocks) : 0,

@@ -32,12 +32,8 @@ export class Scorer {
 
   async score(keys: BigUint64Array, options: ScoreOptions = {}): Promise<ScoreResult> {
     if (this.synchronous) return this.scoreNow(keys, options);
-    const maxBlocks = options.maxBlocks && options.maxBlocks > 0 ? options.maxBlocks : keys.length;
-    const totalBlocks = Math.min(keys.length, maxBlocks);
-    const weights = this.weights.with(options.tierWeights);
-    if (totalBlocks === 0 || (options.candidates && options.candidates.length === 0)) {
-      return scoreMatches([], totalBlocks, weights, this.tiers, options.candidates);
-    }
+    const { totalBlocks, weights, empty } = this.plan(keys, options);
+    if (empty) return empty;
     const matches = await this.index.lookup(keys, { candidates: options.candidates, maxBlocks: totalBlocks });
     return scoreMatches(matches, totalBlocks, weights, this.tiers, options.candidates);
   }
@@ -46,17 +42,28 @@ export class Scorer {
   scoreNow(keys: BigUint64Array, options: ScoreOptions = {}): ScoreResult {
     if (this.index.lookupRows === undefined)
       throw new Error(`the ${this.index.backend} index cannot be read synchronously`);
-    const maxBlocks = options.maxBlocks && options.maxBlocks > 0 ? options.maxBlocks : keys.length;
-    const totalBlocks = Math.min(keys.length, maxBlocks);
-    const weights = this.weights.with(options.tierWeights);
-    if (totalBlocks === 0 || (options.candidates && options.candidates.length === 0)) {
-      return scoreMatches([], totalBlocks, weights, this.tiers, options.candidates);
-    }
+    const { totalBlocks, weights, empty } = this.plan(keys, options);
+    if (empty) return empty;
     const lookup = this.lookupOptions;
     lookup.candidates = options.candidates;
     lookup.maxBlocks = totalBlocks;
     this.index.lookupRows(keys, lookup, this.rows);
     lookup.candidates = undefined; // not kept alive past the call
     return scoreRows(this.rows, totalBlocks, weights, this.tiers, options.candidates);
+  }
+
+  /** What both paths share: the blocks considered, the weights, and the answer when there is nothing to look up. */
+  private plan(
+    keys: BigUint64Array,
+    options: ScoreOptions,
+  ): { totalBlocks: number; weights: TierWeights; empty: ScoreResult | null } {
+    const maxBlocks = options.maxBlocks && options.maxBlocks > 0 ? options.maxBlocks : keys.length;
+    const totalBlocks = Math.min(keys.length, maxBlocks);
+    const weights = this.weights.with(options.tierWeights);
+    const empty =
+      totalBlocks === 0 || (options.candidates && options.candidates.length === 0)
+        ? scoreMatches([], totalBlocks, weights, this.tiers, options.candidates)
+        : null;
+    return { totalBlocks, weights, empty };
   }
 }

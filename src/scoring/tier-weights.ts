@@ -55,22 +55,6 @@ export class TierWeights {
     return this.resolved;
   }
 
-  /** Weight and best tier of a block whose tier mask is given (speculative entries count as GPU). */
-  best(mask: number, tiers: TierRegistry): { tier: number; weight: number } {
-    let bestTier = -1;
-    let bestWeight = -1;
-    const bits = mask & ~SPECULATIVE_BIT;
-    for (let t = 0; t < tiers.size; t++) {
-      if ((bits & (1 << t)) === 0) continue;
-      const w = this.weightOf(tiers.name(t));
-      if (w > bestWeight) {
-        bestWeight = w;
-        bestTier = t;
-      }
-    }
-    return { tier: bestTier, weight: bestWeight < 0 ? 0 : bestWeight };
-  }
-
   toJSON(): Record<string, number> {
     return { ...Object.fromEntries(this.byName), '*': this.unknown };
   }
@@ -81,4 +65,21 @@ function checkWeight(name: string, w: number): number {
     throw new RangeError(`tier weight for "${name}" must be a finite number ≥ 0, got ${String(w)}`);
   }
   return w;
+}
+
+/**
+ * The tier that gives a block with tier mask `mask` its weight: the first tier of the highest weight among the mask's
+ * tiers (`byId`: TierWeights.byTierId), or -1 when the mask has none (a speculative-only entry, which counts as GPU).
+ */
+export function bestTierId(mask: number, byId: Float64Array): number {
+  const bits = mask & ~SPECULATIVE_BIT;
+  let best = -1;
+  let bestWeight = -1;
+  for (let t = 0; t < byId.length; t++) {
+    if ((bits & (1 << t)) !== 0 && byId[t] > bestWeight) {
+      bestWeight = byId[t];
+      best = t;
+    }
+  }
+  return best;
 }
