@@ -48,18 +48,24 @@ function makeEvents(totalBlocks: number, seed = 11): { endpoint: string; events:
   return out;
 }
 
-/** Applies the streams to a fresh index with canonical block size `canonical` (engine blocks are BLOCK tokens). */
-function measure(totalBlocks: number, canonical: number) {
-  const streams = makeEvents(totalBlocks);
+/** An empty in-memory index and an Ingestor writing to it, with canonical block size `canonical`. */
+function freshIngest(canonical: number) {
   const tiers = new TierRegistry();
-  gc();
-  const before = usedBytes();
   const index = new MemoryIndex({ tiers });
   const ingestor = new Ingestor({
     hasher: new BlockHasher({ blockSize: canonical, hashSeed: '' }),
     writer: index,
     tiers,
   });
+  return { index, ingestor };
+}
+
+/** Applies the streams to a fresh index with canonical block size `canonical` (engine blocks are BLOCK tokens). */
+function measure(totalBlocks: number, canonical: number) {
+  const streams = makeEvents(totalBlocks);
+  gc();
+  const before = usedBytes();
+  const { index, ingestor } = freshIngest(canonical);
 
   // Interleave endpoints one event at a time, as live traffic would.
   const t0 = process.hrtime.bigint();
@@ -105,9 +111,7 @@ function measureSteady(residentBlocks: number, steadyBlocks: number) {
   const resident = Math.round(residentBlocks / ENDPOINTS / BLOCKS_PER_EVENT);
   const steady = Math.round(steadyBlocks / ENDPOINTS / BLOCKS_PER_EVENT);
   const streams = makeEvents((resident + steady) * ENDPOINTS * BLOCKS_PER_EVENT, 12);
-  const tiers = new TierRegistry();
-  const index = new MemoryIndex({ tiers });
-  const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: BLOCK, hashSeed: '' }), writer: index, tiers });
+  const { index, ingestor } = freshIngest(BLOCK);
   const total = resident + steady;
   for (let i = 0; i < resident; i++) {
     for (const s of streams) ingestor.applySync(s.endpoint, 'model', [s.events[i]]);
