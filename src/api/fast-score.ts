@@ -103,7 +103,7 @@ class FastScoreCall implements Cancellation {
   private received = 0;
   /** The whole request's length (prefix included) once its 5-byte prefix has arrived. */
   private expected = -1;
-  private deadlineMs = Infinity;
+  deadlineMs = Infinity;
   private timer: NodeJS.Timeout | undefined;
   /** Answered or closed by the client: nothing more is written. */
   private done = false;

@@ -5,6 +5,7 @@ import {
   type sendUnaryData,
   type ServerErrorResponse,
   type ServerUnaryCall,
+  type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -20,10 +21,9 @@ import {
 import { interceptScore, type FastScoreDeps } from './fast-score.js';
 import { toStatus } from './grpc-status.js';
 import type { HealthService } from './health.js';
-import type { IndexerApi } from './indexer-api.js';
+import { ADMIN_PATHS, type Operations } from './operations.js';
 import type { Cancellation } from './prompt-frontend.js';
 import { loadProtos } from './proto.js';
-import type { SelectApi } from './select.js';
 import { UndecodableRequest } from './wire/undecodable.js';
 import type { Log } from '../common/index.js';
 
@@ -39,9 +39,13 @@ export interface GrpcServerOptions {
   limits?: ConnectionLimits;
   /** Score served by the lean HTTP/2 path of fast-score.ts instead of grpc-js's generic server (api.fastScore). */
   fastScore?: boolean;
+  /**
+   * `messages` (default): requests are decoded here and operations get message objects. `bytes`: the operations run
+   * in the index thread (service/index-thread-host.ts), so requests and responses pass through as protobuf bytes and
+   * are decoded and encoded there, with the same codecs.
+   */
+  wire?: 'messages' | 'bytes';
 }
-
-const ADMIN_METHODS = new Set(['addEndpoint', 'removeEndpoint', 'clearEndpoint']);
 
 export type GrpcLog = Pick<Log, 'error'>;
 
@@ -82,7 +86,7 @@ function roundTrip(session: Http2Session): Promise<void> {
  * `cancelled` false: the deadline is therefore compared here too, or abandoned work would run on (issue 17, bug 4).
  */
 class CallCancellation implements Cancellation {
-  private readonly deadlineMs: number;
+  readonly deadlineMs: number;
   constructor(private readonly call: { cancelled: boolean; getDeadline(): Date | number }) {
     const d = call.getDeadline();
     this.deadlineMs = d instanceof Date ? d.getTime() : d;
@@ -112,12 +116,11 @@ export class GrpcServer {
   };
 
   constructor(
-    private readonly api: IndexerApi,
+    /** Every unary RPC by path (operations.ts): this thread's API, or the index thread's. */
+    private readonly operations: Operations,
     private readonly health: HealthService,
     private readonly options: GrpcServerOptions,
     private readonly log: GrpcLog,
-    /** Select, PrefillComplete, ReleaseReservation and GetStats' Select figures (select.ts). */
-    private readonly select: SelectApi,
   ) {
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
@@ -127,13 +130,12 @@ export class GrpcServer {
       ...(options.limits ? grpcChannelOptions(options.limits) : {}),
     });
     const protos = loadProtos();
-    this.scoreMethod = protos.kvIndexer.Score as FastScoreDeps['method'];
-    this.server.addService(protos.kvIndexer, this.kvIndexerHandlers());
-    this.server.addService(protos.llmdIndexer, {
-      getPodScores: this.unary((req: Parameters<IndexerApi['getPodScores']>[0], signal) =>
-        this.api.getPodScores(req, signal),
-      ),
-    });
+    const bytes = options.wire === 'bytes';
+    const kvIndexer = bytes ? passThrough(protos.kvIndexer) : protos.kvIndexer;
+    const llmdIndexer = bytes ? passThrough(protos.llmdIndexer) : protos.llmdIndexer;
+    this.scoreMethod = kvIndexer.Score as FastScoreDeps['method'];
+    this.server.addService(kvIndexer, this.handlers(kvIndexer));
+    this.server.addService(llmdIndexer, this.handlers(llmdIndexer));
     this.server.addService(protos.health, health.implementation());
     new ReflectionService(protos.definition).addToServer(this.server);
   }
@@ -164,7 +166,7 @@ export class GrpcServer {
     return {
       maxMessageBytes: this.options.maxMessageBytes,
       method: this.scoreMethod,
-      score: (req, cancellation, caller) => this.api.score(req, cancellation, caller),
+      score: this.operations['/kvindexer.v1.KvIndexer/Score'] as FastScoreDeps['score'],
       toStatus: (err, path) => toStatus(err, path, this.log),
     };
   }
@@ -221,13 +223,17 @@ export class GrpcServer {
     );
   }
 
-  private kvIndexerHandlers(): UntypedServiceImplementation {
-    const handlers = this.kvIndexerOperations();
+  /** One handler per method of `service`, from the operation of its path; admin ones behind the token, if set. */
+  private handlers(service: ServiceDefinition): UntypedServiceImplementation {
     const token = this.options.adminToken;
-    if (token) {
-      for (const name of ADMIN_METHODS) handlers[name] = this.requireAdmin(handlers[name] as AnyUnary, token);
+    const out: UntypedServiceImplementation = {};
+    for (const [name, method] of Object.entries(service)) {
+      const operation = this.operations[method.path];
+      if (!operation) throw new Error(`no operation serves ${method.path}`);
+      const handler = this.unary(operation as (req: unknown, c: Cancellation, caller: string) => Promise<unknown>);
+      out[name] = token && ADMIN_PATHS.has(method.path) ? this.requireAdmin(handler, token) : handler;
     }
-    return handlers;
+    return out;
   }
 
   /** Admin RPCs change what is indexed: they need `authorization: Bearer <token>`, compared in constant time. */
@@ -244,50 +250,20 @@ export class GrpcServer {
     };
   }
 
-  private kvIndexerOperations(): UntypedServiceImplementation {
-    const api = this.api;
-    return {
-      score: this.unary((req: Parameters<IndexerApi['score']>[0], signal, caller) => api.score(req, signal, caller)),
-      computeBlockKeys: this.unary((req: Parameters<IndexerApi['computeBlockKeys']>[0], signal) =>
-        api.computeBlockKeys(req, signal),
-      ),
-      render: this.unary((req: Parameters<IndexerApi['render']>[0], signal) => api.render(req, signal)),
-      lookup: this.unary((req: Parameters<IndexerApi['lookup']>[0]) => api.lookup(req)),
-      reserve: this.unary((req: Parameters<IndexerApi['reserve']>[0], _signal, caller) => api.reserve(req, caller)),
-      release: this.unary((req: Parameters<IndexerApi['release']>[0], _signal, caller) => api.release(req, caller)),
-      listEndpoints: this.unary(() => api.listEndpoints()),
-      addEndpoint: this.unary((req: Parameters<IndexerApi['addEndpoint']>[0]) => api.addEndpoint(req)),
-      removeEndpoint: this.unary((req: Parameters<IndexerApi['removeEndpoint']>[0]) => api.removeEndpoint(req)),
-      clearEndpoint: this.unary((req: Parameters<IndexerApi['clearEndpoint']>[0]) => api.clearEndpoint(req)),
-      getInfo: this.unary(() => api.getInfo()),
-      getStats: this.unary(async () => ({ ...(await api.getStats()), ...this.select.stats() })),
-      select: this.unary((req: Parameters<SelectApi['select']>[0], signal, caller) =>
-        this.select.select(req, signal, caller),
-      ),
-      prefillComplete: this.unary((req: Parameters<SelectApi['prefillComplete']>[0]) =>
-        this.select.prefillComplete(req),
-      ),
-      releaseReservation: this.unary((req: Parameters<SelectApi['releaseReservation']>[0]) =>
-        this.select.releaseReservation(req),
-      ),
-      lookupImages: this.unary((req: Parameters<IndexerApi['lookupImages']>[0]) => api.lookupImages(req)),
-    };
-  }
-
   /**
    * Adapts an async operation: a request that did not decode → INVALID_ARGUMENT, cancellation/deadline → a flag read
    * from the call (grpc-js sets `cancelled`; no listener per call), an IndexerError → its status with the field in details.
    */
-  private unary<Req, Res>(fn: (req: Req, cancelled: Cancellation, caller: string) => Promise<Res>) {
-    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+  private unary(fn: (req: unknown, cancelled: Cancellation, caller: string) => Promise<unknown>): AnyUnary {
+    return (call, callback) => {
       const request: unknown = call.request;
       if (request instanceof UndecodableRequest) {
         callback({ code: status.INVALID_ARGUMENT, details: request.message });
         return;
       }
-      let result: Promise<Res>;
+      let result: Promise<unknown>;
       try {
-        result = fn(request as Req, new CallCancellation(call), callerOf(call.getPeer()));
+        result = fn(request, new CallCancellation(call), callerOf(call.getPeer()));
       } catch (err) {
         result = Promise.reject(err);
       }
@@ -301,6 +277,15 @@ export class GrpcServer {
   private toStatus(err: unknown, path: string): Partial<ServerErrorResponse> {
     return toStatus(err, path, this.log);
   }
+}
+
+/** The same methods with requests and responses left as bytes: decoded and encoded where the operations run. */
+function passThrough(service: ServiceDefinition): ServiceDefinition {
+  const same = (b: Buffer) => b;
+  const out: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(service))
+    out[name] = { ...method, requestDeserialize: same, responseSerialize: same };
+  return out as ServiceDefinition;
 }
 
 /** The caller's IP from grpc-js's peer string (`ipv4:10.0.0.7:51234`, `ipv6:[::1]:51234`, `unix:…`): ports change per connection. */

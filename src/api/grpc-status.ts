@@ -14,6 +14,17 @@ export const STATUS_OF: Record<ApiErrorCode, status> = {
   internal: status.INTERNAL,
 };
 
+/** A call that already failed with a gRPC status elsewhere (the index thread): passed on as it is. */
+export class CallStatus extends Error {
+  constructor(
+    readonly code: status,
+    readonly details: string,
+  ) {
+    super(details);
+    this.name = 'CallStatus';
+  }
+}
+
 /**
  * The status of a failed call, for grpc-server.ts and the fast Score path (fast-score.ts) alike. The index backend
  * (Redis) down or slow is `unavailable`, a condition to retry, not a server bug (GetStats, ListEndpoints, …); any other
@@ -21,6 +32,7 @@ export const STATUS_OF: Record<ApiErrorCode, status> = {
  */
 export function toStatus(err: unknown, path: string, log: Pick<Log, 'error'>): { code: status; details: string } {
   if (err instanceof IndexerError) return { code: STATUS_OF[err.code], details: err.message };
+  if (err instanceof CallStatus) return { code: err.code, details: err.details };
   log.error({ err, path }, 'unexpected error in gRPC handler');
   return { code: status.INTERNAL, details: 'internal error (logged by the server)' };
 }

@@ -51,6 +51,8 @@ export interface RenderedPrompt {
 /** Whether the call was cancelled or its deadline passed (set by the transport; cheaper than an AbortSignal). */
 export interface Cancellation {
   readonly aborted: boolean;
+  /** The call's deadline (ms since the epoch; Infinity = none), when known: it travels to the index thread. */
+  readonly deadlineMs?: number;
 }
 
 export interface PromptFrontend {

@@ -1,8 +1,9 @@
-import { createLogger, loadConfigFrom, parseConfigArgs } from '../ops/index.js';
+import { createLogger, loadConfigFrom, parseConfigArgs, type Config, type Logger } from '../ops/index.js';
 import { PromptServiceFrontend } from '../service/prompt-frontend.js';
 import { redactUrl, startService, type RunningService } from '../service/start-service.js';
 import { startApi } from '../service/start-api.js';
 import { atSetting } from '../service/startup-error.js';
+import { startThreaded } from '../service/start-threaded.js';
 
 export const SERVE_USAGE = `usage: kv-indexer serve [--config FILE] [--set section.key=VALUE]... [--print-config]
 
@@ -44,6 +45,7 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   const log = createLogger(config.log.level);
+  if (config.api.indexThread) return serveThreaded(config, log);
   // Signals are caught from the start: one arriving while the service starts stops it once it has started.
   const signal = new Promise<string>((resolve) => {
     for (const name of SHUTDOWN_SIGNALS) process.once(name, () => resolve(name));
@@ -82,6 +84,24 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     await prompts?.close();
   } catch (err) {
     // Not a start-up failure (main.ts reports those): say what failed and exit non-zero.
+    log.error({ err: String(err) }, 'shutdown failed');
+    return 1;
+  }
+  log.info('stopped');
+  return 0;
+}
+
+/** `serve` with api.indexThread: the same life cycle, with the write path and the API's work in the index thread. */
+async function serveThreaded(config: Config, log: Logger): Promise<number> {
+  const signal = new Promise<string>((resolve) => {
+    for (const name of SHUTDOWN_SIGNALS) process.once(name, () => resolve(name));
+  });
+  const running = await startThreaded(config, log);
+  const received = await signal;
+  log.info({ signal: received }, 'shutting down: health NOT_SERVING, draining gRPC calls, then the index thread');
+  try {
+    await running.stop();
+  } catch (err) {
     log.error({ err: String(err) }, 'shutdown failed');
     return 1;
   }

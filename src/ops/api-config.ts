@@ -75,5 +75,10 @@ export const ApiConfigSchema = z
     maxOpenCalls: z.number().int().min(1).default(4096).meta({ env: 'KV_INDEXER_GRPC_MAX_OPEN_CALLS' }),
     /** Score served by a lean HTTP/2 path instead of grpc-js's generic server (src/api/fast-score.ts, issue 16). */
     fastScore: z.boolean().default(true).meta({ env: 'KV_INDEXER_API_FAST_SCORE' }),
+    /**
+     * Everything but HTTP/2 in a thread of its own (ZMQ, index, prompts, the API's work): the main thread only
+     * terminates gRPC, so ingest batches and the index's GC no longer stall connections (service/index-thread-host.ts).
+     */
+    indexThread: z.boolean().default(false).meta({ env: 'KV_INDEXER_API_INDEX_THREAD' }),
   })
   .prefault({});

@@ -25,52 +25,58 @@ export class Metrics {
   private readonly imageFetches: Counter<'outcome'>;
   private readonly loadScrapeSeconds: Histogram;
 
-  constructor(prefix = 'kv_indexer_') {
-    collectDefaultMetrics({ register: this.registry, prefix });
+  /**
+   * `process: false` leaves out Node's process and runtime metrics (the index thread: the main thread reports them for
+   * the process). `api: false` leaves out the API's own series (the main thread when the API runs in the index thread,
+   * whose registry has them): one name is never exposed twice.
+   */
+  constructor(prefix = 'kv_indexer_', parts: { process?: boolean; api?: boolean } = {}) {
+    if (parts.process !== false) collectDefaultMetrics({ register: this.registry, prefix });
+    const registers = parts.api === false ? [] : [this.registry];
     this.scoreSeconds = new LabelledHistogram({
       name: `${prefix}score_seconds`,
       help: 'Score latency by input kind (chat, prompt, tokens, block_keys)',
       label: 'input',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: [this.registry],
+      registers,
     });
     this.scoreHitRatio = new LabelledHistogram({
       name: `${prefix}score_hit_ratio`,
       help: 'Best candidate matched blocks / total blocks per Score call',
       label: 'input',
       buckets: [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1],
-      registers: [this.registry],
+      registers,
     });
     this.prepareSeconds = new LabelledHistogram({
       name: `${prefix}prompt_prepare_seconds`,
       help: 'Time to turn a Score request into block keys (chat: render + tokenize + expand images + hash)',
       label: 'input',
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: [this.registry],
+      registers,
     });
     this.identifierSources = new Counter({
       name: `${prefix}image_identifiers_total`,
       help: 'Multimodal items by identifier source (uuid, caller, vllm-mm-hash, content-hash)',
       labelNames: ['source'],
-      registers: [this.registry],
+      registers,
     });
     this.imageFetches = new Counter({
       name: `${prefix}image_url_fetches_total`,
       help: 'http(s) image items by fetch outcome (fetched, cached, or why not fetched: disabled, timeout, too-large, …)',
       labelNames: ['outcome'],
-      registers: [this.registry],
+      registers,
     });
     this.loadScrapeSeconds = new Histogram({
       name: `${prefix}load_scrape_seconds`,
       help: "Duration of one scrape of an endpoint's vLLM /metrics page (fetch + parse), every outcome",
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1],
-      registers: [this.registry],
+      registers,
     });
     this.degraded = new Counter({
       name: `${prefix}score_degraded_total`,
       help: 'Score calls answered with zero scores because a dependency failed',
       labelNames: ['reason'],
-      registers: [this.registry],
+      registers,
     });
   }
 
@@ -166,6 +172,8 @@ export interface MetricsServerOptions {
   port: number;
   /** Readiness for /healthz (200 when true, 503 otherwise). */
   ready(): boolean;
+  /** More Prometheus text after this registry's (the index thread's registry, service/index-thread-host.ts). */
+  moreText?: () => Promise<string>;
 }
 
 /** /metrics (Prometheus text) and /healthz on their own port. */
@@ -179,8 +187,9 @@ export async function startMetricsServer(
       return;
     }
     if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      const more = options.moreText;
+      Promise.all([metrics.registry.metrics(), more ? more() : '']).then(
+        ([text, after]) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text + after),
         (err: Error) => res.writeHead(500).end(err.message),
       );
     } else if (req.url === '/healthz') {

@@ -1,0 +1,46 @@
+import type { IndexerApi } from './indexer-api.js';
+import type { Cancellation } from './prompt-frontend.js';
+import type { SelectApi } from './select.js';
+
+/**
+ * One unary RPC as the gRPC front end calls it: the decoded request (or, across the index thread, its bytes), the
+ * call's cancellation, the caller's address. Resolves with the response; rejects with an error toStatus maps.
+ */
+export type Operation = (req: never, cancellation: Cancellation, caller: string) => Promise<unknown>;
+
+/** Every unary RPC of kvindexer.v1 and indexer.v1 by its gRPC path (`/package.Service/Method`). */
+export type Operations = Record<string, Operation>;
+
+/** The admin RPCs: they change what is followed or indexed, so they need the admin token (api.adminTokenFile). */
+export const ADMIN_PATHS = new Set([
+  '/kvindexer.v1.KvIndexer/AddEndpoint',
+  '/kvindexer.v1.KvIndexer/RemoveEndpoint',
+  '/kvindexer.v1.KvIndexer/ClearEndpoint',
+]);
+
+type Req<F extends (...args: never[]) => unknown> = Parameters<F>[0];
+
+/** The operations of this thread's IndexerApi and SelectApi (GetStats merges both). */
+export function localOperations(api: IndexerApi, select: SelectApi): Operations {
+  const kv = (method: string) => `/kvindexer.v1.KvIndexer/${method}`;
+  return {
+    [kv('Score')]: (req: Req<IndexerApi['score']>, signal, caller) => api.score(req, signal, caller),
+    [kv('ComputeBlockKeys')]: (req: Req<IndexerApi['computeBlockKeys']>, signal) => api.computeBlockKeys(req, signal),
+    [kv('Render')]: (req: Req<IndexerApi['render']>, signal) => api.render(req, signal),
+    [kv('Lookup')]: (req: Req<IndexerApi['lookup']>) => api.lookup(req),
+    [kv('Reserve')]: (req: Req<IndexerApi['reserve']>, _signal, caller) => api.reserve(req, caller),
+    [kv('Release')]: (req: Req<IndexerApi['release']>, _signal, caller) => api.release(req, caller),
+    [kv('ListEndpoints')]: () => api.listEndpoints(),
+    [kv('AddEndpoint')]: (req: Req<IndexerApi['addEndpoint']>) => api.addEndpoint(req),
+    [kv('RemoveEndpoint')]: (req: Req<IndexerApi['removeEndpoint']>) => api.removeEndpoint(req),
+    [kv('ClearEndpoint')]: (req: Req<IndexerApi['clearEndpoint']>) => api.clearEndpoint(req),
+    [kv('GetInfo')]: () => api.getInfo(),
+    [kv('GetStats')]: async () => ({ ...(await api.getStats()), ...select.stats() }),
+    [kv('Select')]: (req: Req<SelectApi['select']>, signal, caller) => select.select(req, signal, caller),
+    [kv('PrefillComplete')]: (req: Req<SelectApi['prefillComplete']>) => select.prefillComplete(req),
+    [kv('ReleaseReservation')]: (req: Req<SelectApi['releaseReservation']>) => select.releaseReservation(req),
+    [kv('LookupImages')]: (req: Req<IndexerApi['lookupImages']>) => api.lookupImages(req),
+    '/indexer.v1.IndexerService/GetPodScores': (req: Req<IndexerApi['getPodScores']>, signal) =>
+      api.getPodScores(req, signal),
+  };
+}

@@ -1,0 +1,258 @@
+import { status } from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { CallStatus, loadProtos, type Cancellation, type Operations } from '../api/index.js';
+import { ConfigError, type Config, type Logger } from '../ops/index.js';
+import { StartupError } from './startup-error.js';
+import { ownBytes, type FromIndexThread, type StartFailure, type ToIndexThread } from './thread-protocol.js';
+
+/** What the host tells the front end: whether calls can be served, and the index backend's availability. */
+export interface IndexThreadEvents {
+  serving(up: boolean): void;
+  index(up: boolean): void;
+}
+
+/** Backoff between attempts to start a replacement thread (doubling, capped). */
+const RESTART_FIRST_MS = 100;
+const RESTART_MAX_MS = 5_000;
+/** How often calls that were cancelled or ran out of time here are told to the thread. */
+const CANCEL_SWEEP_MS = 50;
+/** How long `stop` waits for the thread to close its sockets before terminating it. */
+const STOP_GRACE_MS = 10_000;
+
+interface Pending {
+  resolve(bytes: Buffer): void;
+  reject(err: CallStatus): void;
+  cancellation: Cancellation;
+  cancelSent: boolean;
+}
+
+function rebuild(failure: StartFailure): Error {
+  if (failure.kind === 'startup') return new StartupError(failure.setting, failure.value, failure.reason);
+  if (failure.kind === 'config') return new ConfigError(failure.message);
+  return new Error(failure.message);
+}
+
+/**
+ * The main thread's side of api.indexThread: starts the index thread (index-thread.ts), forwards every call to it as
+ * bytes and resolves each with the response bytes or rejects it with the status it failed with (CallStatus). A
+ * thread that exits unasked (a crash, an out-of-memory, `terminate()`) fails its calls in flight UNAVAILABLE, takes
+ * readiness away and is replaced with backoff; the new thread starts with an empty index, which the publishers'
+ * events (and replay, where they offer it) fill again.
+ */
+export class IndexThreadHost {
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private readonly metricsWaiting = new Map<number, (text: string) => void>();
+  private nextId = 1;
+  private stopping = false;
+  private restartDelayMs = RESTART_FIRST_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly sweep: NodeJS.Timeout;
+  /** Threads started to replace one that exited unasked. */
+  restarts = 0;
+
+  private constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly events: IndexThreadEvents,
+  ) {
+    this.sweep = setInterval(() => this.sendCancels(), CANCEL_SWEEP_MS);
+    this.sweep.unref();
+  }
+
+  /** Starts the thread; rejects with its start-up failure (a StartupError naming the setting) and leaves nothing. */
+  static async start(config: Config, log: Logger, events: IndexThreadEvents): Promise<IndexThreadHost> {
+    const host = new IndexThreadHost(config, log, events);
+    try {
+      await host.spawn();
+    } catch (err) {
+      clearInterval(host.sweep);
+      host.stopping = true;
+      throw err;
+    }
+    return host;
+  }
+
+  /** Every unary RPC, served by the thread (bytes in, bytes out: GrpcServer's `wire: 'bytes'`). */
+  operations(): Operations {
+    const out: Operations = {};
+    const protos = loadProtos();
+    for (const service of [protos.kvIndexer, protos.llmdIndexer]) {
+      for (const method of Object.values(service)) {
+        const path = method.path;
+        out[path] = ((bytes: Buffer, cancellation: Cancellation, caller: string) =>
+          this.call(path, bytes, cancellation, caller)) as Operations[string];
+      }
+    }
+    return out;
+  }
+
+  /** The thread, while one runs (tests end it to check recovery). */
+  get thread(): Worker | null {
+    return this.worker;
+  }
+
+  /** Calls handed over and not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  call(path: string, bytes: Buffer, cancellation: Cancellation, caller: string): Promise<Buffer> {
+    const worker = this.worker;
+    if (!worker) {
+      return Promise.reject(new CallStatus(status.UNAVAILABLE, 'the index thread is restarting: retry shortly'));
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject, cancellation, cancelSent: false });
+      const own = ownBytes(bytes);
+      const deadlineMs = cancellation.deadlineMs ?? Infinity;
+      this.post(worker, { t: 'call', id, path, bytes: own, deadlineMs, caller }, [own.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** The thread's /metrics text; empty while no thread runs. */
+  metricsText(): Promise<string> {
+    const worker = this.worker;
+    if (!worker) return Promise.resolve('');
+    return new Promise((resolve) => {
+      const id = this.nextId++;
+      this.metricsWaiting.set(id, resolve);
+      this.post(worker, { t: 'metrics', id });
+    });
+  }
+
+  /** Asks the thread to close its sockets and index (after the front end has drained), then waits for it to exit. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.sweep);
+    clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    this.post(worker, { t: 'stop' });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
+    if ((await Promise.race([exited, late])) === 'late') {
+      this.log.warn({ graceMs: STOP_GRACE_MS }, 'index thread did not stop in time: terminated');
+      await worker.terminate();
+    }
+    clearTimeout(timer);
+  }
+
+  private post(worker: Worker, message: ToIndexThread, transfer?: ArrayBuffer[]): void {
+    worker.postMessage(message, transfer);
+  }
+
+  /** Starts a thread and resolves once it serves; rejects with its start-up failure. */
+  private spawn(): Promise<void> {
+    const worker = startWorker(this.config);
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (m: FromIndexThread) => {
+        switch (m.t) {
+          case 'ready':
+            ready = true;
+            this.worker = worker;
+            this.restartDelayMs = RESTART_FIRST_MS;
+            this.events.serving(true);
+            resolve();
+            break;
+          case 'failed':
+            reject(rebuild(m.failure));
+            break;
+          case 'reply': {
+            const p = this.pending.get(m.id);
+            if (!p) break;
+            this.pending.delete(m.id);
+            if ('bytes' in m) p.resolve(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+            else p.reject(new CallStatus(m.code, m.details));
+            break;
+          }
+          case 'metrics':
+            this.metricsWaiting.get(m.id)?.(m.text);
+            this.metricsWaiting.delete(m.id);
+            break;
+          case 'index':
+            this.events.index(m.up);
+            break;
+        }
+      });
+      worker.on('error', (err) => {
+        this.log.error({ err: String(err), stack: err.stack }, 'index thread failed');
+        if (!ready) reject(err);
+      });
+      worker.once('exit', (code) => {
+        if (!ready) {
+          reject(new Error(`the index thread exited (code ${code}) before it was ready`));
+          return;
+        }
+        this.exited(worker, code);
+      });
+    });
+  }
+
+  /** A thread is gone: its calls fail UNAVAILABLE; unless stopping, readiness goes and a replacement is started. */
+  private exited(worker: Worker, code: number): void {
+    if (this.worker === worker) this.worker = null;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of calls) p.reject(new CallStatus(status.UNAVAILABLE, 'the index thread stopped during the call'));
+    for (const resolve of this.metricsWaiting.values()) resolve('');
+    this.metricsWaiting.clear();
+    if (this.stopping) return;
+    this.events.serving(false);
+    this.log.error(
+      { code, callsFailed: calls.length, restartInMs: this.restartDelayMs },
+      'index thread exited: calls in flight failed UNAVAILABLE, not ready until a new thread serves (its index starts empty)',
+    );
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
+    this.restartTimer = setTimeout(() => {
+      if (this.stopping) return;
+      this.restarts++;
+      this.spawn().then(
+        () => this.log.info({ restarts: this.restarts }, 'index thread replaced: serving again'),
+        (err: unknown) => {
+          this.log.error({ err: String(err), retryInMs: this.restartDelayMs }, 'index thread failed to start');
+          if (!this.stopping) this.scheduleRestart();
+        },
+      );
+    }, delay);
+  }
+
+  /** Calls whose client went away or whose deadline passed: the thread stops work it would throw away. */
+  private sendCancels(): void {
+    const worker = this.worker;
+    if (!worker || this.pending.size === 0) return;
+    for (const [id, p] of this.pending) {
+      if (!p.cancelSent && p.cancellation.aborted) {
+        p.cancelSent = true;
+        this.post(worker, { t: 'cancel', id });
+      }
+    }
+  }
+}
+
+/**
+ * The thread runs index-thread.js beside this file when built; from the TypeScript sources (tsx, vitest) its .ts
+ * through tsx's loader, which worker threads do not inherit.
+ */
+function startWorker(config: Config): Worker {
+  const here = import.meta.url;
+  const workerData = { config };
+  if (here.endsWith('.js')) return new Worker(new URL('./index-thread.js', here), { workerData });
+  // tsx's ESM entry (its `import` export): the require entry cannot register hooks from an ESM worker.
+  const tsxPackage = createRequire(here).resolve('tsx/package.json');
+  const tsx = pathToFileURL(join(dirname(tsxPackage), 'dist/esm/api/index.mjs')).href;
+  const entry = new URL('./index-thread.ts', here).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true, workerData });
+}

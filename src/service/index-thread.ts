@@ -1,0 +1,107 @@
+/**
+ * The index thread's entry (api.indexThread): the write path (ZMQ → index), the prompt frontend and the API's
+ * operations run here, on a loop of their own; the main thread (index-thread-host.ts) terminates HTTP/2 and hands
+ * every call over as bytes. Nothing here listens on a network port but the ZMQ sockets.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { WireOperations, type Cancellation } from '../api/index.js';
+import { ConfigError, createLogger, Metrics, type Config } from '../ops/index.js';
+import { createApiCore } from './api-core.js';
+import { PromptServiceFrontend } from './prompt-frontend.js';
+import { startService, type RunningService } from './start-service.js';
+import { VERSION } from './start-api.js';
+import { atSetting, StartupError } from './startup-error.js';
+import { ownBytes, type FromIndexThread, type StartFailure, type ToIndexThread } from './thread-protocol.js';
+import { watchAvailability } from './write-path-metrics.js';
+
+/** A call's cancellation here: its deadline, and a flag the main thread sets when the client goes away. */
+class ThreadCancellation implements Cancellation {
+  cancelled = false;
+  constructor(readonly deadlineMs: number) {}
+  get aborted(): boolean {
+    return this.cancelled || Date.now() > this.deadlineMs;
+  }
+}
+
+function failureOf(err: unknown): StartFailure {
+  if (err instanceof StartupError)
+    return { kind: 'startup', setting: err.setting, value: err.value, reason: err.reason };
+  if (err instanceof ConfigError) return { kind: 'config', message: err.message };
+  return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
+}
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const post = (m: FromIndexThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+  const config = (workerData as { config: Config }).config;
+  const log = createLogger(config.log.level);
+  let prompts: PromptServiceFrontend | null = null;
+  let service: RunningService | null = null;
+  const metrics = new Metrics('kv_indexer_', { process: false });
+  let core;
+  try {
+    const registry = config.models.registry;
+    prompts = registry
+      ? await atSetting('models.registry', registry, () =>
+          PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
+        )
+      : null;
+    service = await startService(config, log);
+    core = createApiCore(service, config, log, metrics, VERSION, prompts);
+  } catch (err) {
+    await service?.stop().catch(() => undefined);
+    await prompts?.close().catch(() => undefined);
+    post({ t: 'failed', failure: failureOf(err) });
+    process.exit(1);
+  }
+  const wire = new WireOperations(core.operations, log);
+  const running = new Map<number, ThreadCancellation>();
+  core.load?.start();
+  const availability = watchAvailability(service.index, (up) => post({ t: 'index', up }));
+  const stop = async () => {
+    clearInterval(availability);
+    for (const c of running.values()) c.cancelled = true;
+    await core.load?.stop();
+    await service.stop();
+    await prompts?.close();
+    // Everything is closed; a native handle (a ZMQ context) may still hold the loop: the thread ends here.
+    process.exit(0);
+  };
+  port.on('message', (m: ToIndexThread) => {
+    switch (m.t) {
+      case 'call': {
+        const cancellation = new ThreadCancellation(m.deadlineMs);
+        running.set(m.id, cancellation);
+        const request = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+        void wire.call(m.path, request, cancellation, m.caller).then((reply) => {
+          running.delete(m.id);
+          if ('bytes' in reply) {
+            const bytes = ownBytes(reply.bytes);
+            post({ t: 'reply', id: m.id, bytes }, [bytes.buffer as ArrayBuffer]);
+          } else post({ t: 'reply', id: m.id, code: reply.code, details: reply.details });
+        });
+        break;
+      }
+      case 'cancel': {
+        const c = running.get(m.id);
+        if (c) c.cancelled = true;
+        break;
+      }
+      case 'metrics':
+        metrics.registry.metrics().then(
+          (text) => post({ t: 'metrics', id: m.id, text }),
+          (err: unknown) => post({ t: 'metrics', id: m.id, text: `# index thread metrics failed: ${String(err)}\n` }),
+        );
+        break;
+      case 'stop':
+        stop().catch((err: unknown) => {
+          log.error({ err: String(err) }, 'index thread: stop failed');
+          process.exit(1);
+        });
+        break;
+    }
+  });
+  post({ t: 'ready' });
+}
+
+await main();
