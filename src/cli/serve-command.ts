@@ -98,9 +98,17 @@ async function serveThreaded(config: Config, log: Logger): Promise<number> {
   });
   const running = await startThreaded(config, log);
   const received = await signal;
-  log.info({ signal: received }, 'shutting down: health NOT_SERVING, draining gRPC calls, then the index thread');
+  log.info(
+    {
+      signal: received,
+      ...(received === 'SIGHUP' ? { note: 'SIGHUP does not reload the configuration: restart to apply changes' } : {}),
+    },
+    'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets',
+  );
   try {
-    await running.stop();
+    await running.front.stop();
+    await running.host.stop(); // the thread closes its sockets, index and tokenizers, then exits
+    log.info('event sockets closed, index closed');
   } catch (err) {
     log.error({ err: String(err) }, 'shutdown failed');
     return 1;

@@ -46,6 +46,8 @@ async function main(): Promise<void> {
           PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
         )
       : null;
+    if (prompts) log.info({ registry, models: prompts.models() }, 'models loaded');
+    else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
     service = await startService(config, log);
     core = createApiCore(service, config, log, metrics, VERSION, prompts);
   } catch (err) {
