@@ -72,3 +72,4 @@ export {
 } from './recording/format.js';
 export { Recorder, type RecorderOptions } from './recording/recorder.js';
 export { playIntoPipeline, publishRecording, RecordedReplayServer } from './recording/player.js';
+export { closeOpenSockets } from './open-sockets.js';

@@ -1,4 +1,5 @@
 import { Dealer } from 'zeromq';
+import { trackSocket, untrackSocket } from './open-sockets.js';
 import { parseReplyFrames, replayRequestFrames, type ReplayReply } from './wire/replay-protocol.js';
 import { IndexerError } from '../common/index.js';
 
@@ -37,7 +38,9 @@ export async function* requestReplay(
   fromSeq: bigint,
   options: ReplayRequestOptions,
 ): AsyncGenerator<ReplayReply, void, undefined> {
-  const dealer = new Dealer({ linger: 0, receiveTimeout: options.timeoutMs, sendTimeout: options.timeoutMs });
+  const dealer = trackSocket(
+    new Dealer({ linger: 0, receiveTimeout: options.timeoutMs, sendTimeout: options.timeoutMs }),
+  );
   try {
     dealer.connect(address);
     try {
@@ -66,6 +69,7 @@ export async function* requestReplay(
     }
   } finally {
     dealer.close();
+    untrackSocket(dealer);
   }
 }
 

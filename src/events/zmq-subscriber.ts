@@ -1,4 +1,5 @@
 import { Subscriber } from 'zeromq';
+import { trackSocket, untrackSocket } from './open-sockets.js';
 import { TOPIC_PREFIX } from './wire/topic.js';
 
 export interface SubscriberOptions {
@@ -43,13 +44,15 @@ export class ZmqSubscriber {
 
   constructor(private readonly options: SubscriberOptions) {
     const curve = options.mode === 'connect' ? options.curve : null;
-    this.socket = new Subscriber({
-      receiveHighWaterMark: options.receiveHighWaterMark ?? 100_000,
-      linger: 0,
-      ...(curve
-        ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey }
-        : {}),
-    });
+    this.socket = trackSocket(
+      new Subscriber({
+        receiveHighWaterMark: options.receiveHighWaterMark ?? 100_000,
+        linger: 0,
+        ...(curve
+          ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey }
+          : {}),
+      }),
+    );
     if (curve) this.watching = this.watchHandshakes();
   }
 
@@ -109,6 +112,7 @@ export class ZmqSubscriber {
 
   async close(): Promise<void> {
     if (!this.socket.closed) this.socket.close();
+    untrackSocket(this.socket);
     await this.running?.catch(() => undefined);
     await this.watching;
   }

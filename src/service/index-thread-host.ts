@@ -90,7 +90,10 @@ export class IndexThreadHost {
     return out;
   }
 
-  /** The thread, while one runs (tests end it to check recovery). */
+  /**
+   * The thread, while one runs. Ending it from outside (`terminate()`) with its ZMQ sockets open aborts the process
+   * (zeromq.js #411): recovery is for errors inside the thread, which close the sockets first.
+   */
   get thread(): Worker | null {
     return this.worker;
   }
@@ -112,6 +115,11 @@ export class IndexThreadHost {
       const deadlineMs = cancellation.deadlineMs ?? Infinity;
       this.post(worker, { t: 'call', id, path, bytes: own, deadlineMs, caller }, [own.buffer as ArrayBuffer]);
     });
+  }
+
+  /** Makes the thread throw an uncaught error, as a bug would (tests of recovery). */
+  crash(): void {
+    if (this.worker) this.post(this.worker, { t: 'crash' });
   }
 
   /** The thread's /metrics text; empty while no thread runs. */
@@ -137,8 +145,12 @@ export class IndexThreadHost {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
     if ((await Promise.race([exited, late])) === 'late') {
-      this.log.warn({ graceMs: STOP_GRACE_MS }, 'index thread did not stop in time: terminated');
-      await worker.terminate();
+      // Its last-resort handler closes the sockets and ends it; terminate() with sockets open would abort the process.
+      this.log.warn({ graceMs: STOP_GRACE_MS }, 'index thread did not stop in time: ending it');
+      this.post(worker, { t: 'crash' });
+      clearTimeout(timer);
+      const last = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 1_000)));
+      if ((await Promise.race([exited, last])) === 'late') await worker.terminate();
     }
     clearTimeout(timer);
   }

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { WireOperations, type Cancellation } from '../api/index.js';
+import { closeOpenSockets } from '../events/index.js';
 import { ConfigError, createLogger, Metrics, type Config } from '../ops/index.js';
 import { createApiCore } from './api-core.js';
 import { PromptServiceFrontend } from './prompt-frontend.js';
@@ -30,11 +31,27 @@ function failureOf(err: unknown): StartFailure {
   return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
 }
 
+/**
+ * A bug that escapes (an uncaught error or rejection) ends the thread, never the process: its ZMQ sockets are closed
+ * first (zeromq.js would abort the process otherwise, events/open-sockets.ts), then the host fails the calls it held
+ * UNAVAILABLE and starts a new thread.
+ */
+function endOnEscape(log: ReturnType<typeof createLogger>): void {
+  const end = (err: unknown) => {
+    log.fatal({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'index thread: uncaught error');
+    closeOpenSockets();
+    process.exit(70);
+  };
+  process.on('uncaughtException', end);
+  process.on('unhandledRejection', end);
+}
+
 async function main(): Promise<void> {
   const port = parentPort!;
   const post = (m: FromIndexThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
   const config = (workerData as { config: Config }).config;
   const log = createLogger(config.log.level);
+  endOnEscape(log);
   let prompts: PromptServiceFrontend | null = null;
   let service: RunningService | null = null;
   const metrics = new Metrics('kv_indexer_', { process: false });
@@ -94,6 +111,11 @@ async function main(): Promise<void> {
           (text) => post({ t: 'metrics', id: m.id, text }),
           (err: unknown) => post({ t: 'metrics', id: m.id, text: `# index thread metrics failed: ${String(err)}\n` }),
         );
+        break;
+      case 'crash':
+        setImmediate(() => {
+          throw new Error('index thread crash requested (a test of recovery)');
+        });
         break;
       case 'stop':
         stop().catch((err: unknown) => {

@@ -8,7 +8,9 @@ export type ToIndexThread =
   | { t: 'call'; id: number; path: string; bytes: Uint8Array; deadlineMs: number; caller: string }
   | { t: 'cancel'; id: number }
   | { t: 'metrics'; id: number }
-  | { t: 'stop' };
+  | { t: 'stop' }
+  /** The thread throws an uncaught error, as a bug would (tests of recovery, like the tokenizer worker's `crash`). */
+  | { t: 'crash' };
 
 /** How a failed start travels back: enough to rebuild the StartupError or ConfigError that names the setting. */
 export type StartFailure =
