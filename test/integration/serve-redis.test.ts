@@ -1,8 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
-import { startApi, type RunningApi } from '../../src/service/start-api.js';
+import type { HealthService } from '../../src/api/index.js';
+import { startApi } from '../../src/service/start-api.js';
 import { redactUrl, startService, type RunningService } from '../../src/service/start-service.js';
+import { startThreaded } from '../../src/service/start-threaded.js';
 import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
@@ -14,33 +16,57 @@ const A = '10.0.0.1:8000';
 /**
  * The service with `index.backend: redis`: two replicas share one real redis-server; events ingested by one are
  * scored by the other; when Redis goes away Score degrades (or fails when strict) and the `index` health drops; it recovers.
+ * The second replica runs with `api.indexThread` (its Redis connection and the API's work in the index thread, its
+ * health on the main thread following the backend as reported by the thread).
  */
 describe('serve with the Redis backend (two replicas, one redis-server)', () => {
   let redis: RedisServer;
-  const replicas: { service: RunningService; api: RunningApi; kv: ReturnType<typeof grpcClient> }[] = [];
+  let writer: RunningService;
+  const replicas: {
+    grpcPort: number;
+    health: HealthService;
+    kv: ReturnType<typeof grpcClient>;
+    stop(): Promise<void>;
+  }[] = [];
   let pub: Publisher;
 
   beforeAll(async () => {
     redis = await startRedis();
-    for (let i = 0; i < 2; i++) {
+    for (const indexThread of [false, true]) {
       const config = ConfigSchema.parse({
-        zmq: { addresses: ['tcp://127.0.0.1:*'] },
+        zmq: { addresses: indexThread ? [] : ['tcp://127.0.0.1:*'] },
         index: { backend: 'redis', redisUrl: redis.url, redisKeyPrefix: 'test:', redisCommandTimeoutMs: 300 },
-        api: { grpcAddress: '127.0.0.1:0' },
+        api: { grpcAddress: '127.0.0.1:0', indexThread },
         metrics: { host: '127.0.0.1', port: 0 },
         log: { level: 'silent', statsIntervalSeconds: 0 },
       });
       const log = createLogger('silent');
-      const service = await startService(config, log);
-      const api = await startApi(service, config, log);
-      replicas.push({
-        service,
-        api,
-        kv: grpcClient(`127.0.0.1:${api.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer'),
-      });
+      const kv = (port: number) =>
+        grpcClient(`127.0.0.1:${port}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
+      if (indexThread) {
+        const served = await startThreaded(config, log);
+        replicas.push({
+          grpcPort: served.grpcPort,
+          health: served.front.health,
+          kv: kv(served.grpcPort),
+          stop: () => served.stop(),
+        });
+      } else {
+        const service = await startService(config, log);
+        const api = await startApi(service, config, log);
+        writer = service;
+        replicas.push({
+          grpcPort: api.grpcPort,
+          health: api.health,
+          kv: kv(api.grpcPort),
+          stop: async () => {
+            await api.stop();
+            await service.stop();
+          },
+        });
+      }
     }
     // Only replica 0 receives events (in production, a lease decides which replica ingests an endpoint).
-    const writer = replicas[0].service;
     pub = await connectedPublisher(
       writer.subscriber.lastEndpoint!,
       kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]),
@@ -52,8 +78,7 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
     pub?.close();
     for (const r of replicas) {
       r.kv.close();
-      await r.api.stop();
-      await r.service.stop();
+      await r.stop();
     }
     await redis?.stop();
   });
@@ -66,8 +91,8 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
         null,
       ]),
     );
-    await waitFor(() => replicas[0].service.pipeline.endpoints().get(A) === 0n, 'the batch applied');
-    await replicas[0].service.index.flush();
+    await waitFor(() => writer.pipeline.endpoints().get(A) === 0n, 'the batch applied');
+    await writer.index.flush();
     for (const r of replicas) {
       const res = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
       expect([res.scores[0].matchedBlocks, res.degraded]).toEqual([3, false]);
@@ -90,11 +115,24 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       candidates: [C],
     });
     expect(seen.scores[0]).toMatchObject({ endpoint: C, matchedBlocks: 2, speculativeBlocks: 2 });
+    // And the other way: written by the index thread of replica 1, seen by replica 0.
+    await replicas[1].kv.call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(48, 700) },
+      candidates: [C],
+      speculate: { endpoint: C, ttlMs: 60_000 },
+    });
+    const back = await replicas[0].kv.call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(48, 700) },
+      candidates: [C],
+    });
+    expect(back.scores[0]).toMatchObject({ endpoint: C, matchedBlocks: 3, speculativeBlocks: 3 });
   });
 
   it('degrades when Redis is gone: zero scores flagged, UNAVAILABLE when strict, index not serving; then recovers', async () => {
     const r = replicas[1];
-    const health = grpcClient(`127.0.0.1:${r.api.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
+    const health = grpcClient(`127.0.0.1:${r.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
     try {
       await redis.kill();
       const res = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
@@ -106,13 +144,12 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
         .catch((e) => e);
       expect(strict.code).toBe(status.UNAVAILABLE);
       // Fail-open (the default): `index` drops, readiness holds so that the replicas are not all taken out at once.
-      await waitFor(() => r.api.health.get('index') === 'NOT_SERVING', 'index health to drop');
+      await waitFor(() => r.health.get('index') === 'NOT_SERVING', 'index health to drop');
       expect(await health.call('Check', { service: 'readiness' })).toEqual({ status: 'SERVING' });
       expect(await health.call('Check', { service: 'liveness' })).toEqual({ status: 'SERVING' });
 
       // Mid-ingest: a batch arrives while Redis is down. The ingesting replica survives; the write fails, the batch
       // does not count as applied (the next one shows the gap) and the endpoint is marked degraded.
-      const writer = replicas[0].service;
       await pub.send(
         kvMessage(`kv@${A}@${MODEL}`, 1, [2, [['BlockStored', [4n], 3n, tokenRange(16, 49), 16, null, null]], null]),
       );
@@ -123,7 +160,7 @@ describe('serve with the Redis backend (two replicas, one redis-server)', () => 
       expect(writer.pipeline.counters.applyErrors).toBeGreaterThanOrEqual(1);
 
       await redis.restart();
-      await waitFor(() => r.api.health.get('index') === 'SERVING', 'index health to return', 15_000);
+      await waitFor(() => r.health.get('index') === 'SERVING', 'index health to return', 15_000);
       const back = await r.kv.call('Score', { model: MODEL, tokens: { tokenIds: tokenRange(48) }, candidates: [A] });
       // The restarted server is empty: answered, not degraded, nothing matched until events arrive again.
       expect([back.degraded, back.scores[0].matchedBlocks]).toEqual([false, 0]);
