@@ -45,30 +45,11 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   const log = createLogger(config.log.level);
-  if (config.api.indexThread) return serveThreaded(config, log);
   // Signals are caught from the start: one arriving while the service starts stops it once it has started.
   const signal = new Promise<string>((resolve) => {
     for (const name of SHUTDOWN_SIGNALS) process.once(name, () => resolve(name));
   });
-  const registry = config.models.registry;
-  const prompts = registry
-    ? await atSetting('models.registry', registry, () =>
-        PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
-      )
-    : null;
-  if (prompts) log.info({ registry, models: prompts.models() }, 'models loaded');
-  else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
-  let service: RunningService | null = null;
-  let api;
-  try {
-    service = await startService(config, log);
-    api = await startApi(service, config, log, prompts);
-  } catch (err) {
-    // Close what started (the tokenizer's worker threads, sockets); main.ts exits in any case.
-    await service?.stop().catch(() => undefined);
-    await prompts?.close().catch(() => undefined);
-    throw err;
-  }
+  const serving = config.api.indexThread ? await startInThread(config, log) : await startHere(config, log);
   const received = await signal;
   log.info(
     {
@@ -78,10 +59,9 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets',
   );
   try {
-    await api.stop();
-    await service.stop();
+    await serving.drain();
+    await serving.close();
     log.info('event sockets closed, index closed');
-    await prompts?.close();
   } catch (err) {
     // Not a start-up failure (main.ts reports those): say what failed and exit non-zero.
     log.error({ err: String(err) }, 'shutdown failed');
@@ -91,28 +71,46 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
   return 0;
 }
 
-/** `serve` with api.indexThread: the same life cycle, with the write path and the API's work in the index thread. */
-async function serveThreaded(config: Config, log: Logger): Promise<number> {
-  const signal = new Promise<string>((resolve) => {
-    for (const name of SHUTDOWN_SIGNALS) process.once(name, () => resolve(name));
-  });
-  const running = await startThreaded(config, log);
-  const received = await signal;
-  log.info(
-    {
-      signal: received,
-      ...(received === 'SIGHUP' ? { note: 'SIGHUP does not reload the configuration: restart to apply changes' } : {}),
-    },
-    'shutting down: health NOT_SERVING, draining gRPC calls, then closing sockets',
-  );
+/** A started service, stopped in two steps: the API drained, then the sockets, index and tokenizers closed. */
+interface Serving {
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Everything on this thread. A failed start closes what started (tokenizer threads, sockets) and throws. */
+async function startHere(config: Config, log: Logger): Promise<Serving> {
+  const registry = config.models.registry;
+  const prompts = registry
+    ? await atSetting('models.registry', registry, () =>
+        PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
+      )
+    : null;
+  if (prompts) log.info({ registry, models: prompts.models() }, 'models loaded');
+  else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
+  let service: RunningService | null = null;
   try {
-    await running.front.stop();
-    await running.host.stop(); // the thread closes its sockets, index and tokenizers, then exits
-    log.info('event sockets closed, index closed');
+    service = await startService(config, log);
+    const api = await startApi(service, config, log, prompts);
+    const started = service;
+    return {
+      drain: () => api.stop(),
+      async close() {
+        await started.stop();
+        await prompts?.close();
+      },
+    };
   } catch (err) {
-    log.error({ err: String(err) }, 'shutdown failed');
-    return 1;
+    await service?.stop().catch(() => undefined);
+    await prompts?.close().catch(() => undefined);
+    throw err;
   }
-  log.info('stopped');
-  return 0;
+}
+
+/** api.indexThread: gRPC here, the write path, models and the API's work in the index thread. */
+async function startInThread(config: Config, log: Logger): Promise<Serving> {
+  const running = await startThreaded(config, log);
+  return {
+    drain: () => running.front.stop(),
+    close: () => running.host.stop(), // the thread closes its sockets, index and tokenizers, then ends
+  };
 }
