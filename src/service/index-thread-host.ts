@@ -12,11 +12,19 @@ import { ownBytes, type FromIndexThread, type StartFailure, type ToIndexThread }
 export interface IndexThreadEvents {
   serving(up: boolean): void;
   index(up: boolean): void;
+  /** False once replacements keep failing to start (LIVENESS_AFTER_FAILED_STARTS): the process should be restarted. */
+  alive(up: boolean): void;
 }
 
 /** Backoff between attempts to start a replacement thread (doubling, capped). */
 const RESTART_FIRST_MS = 100;
 const RESTART_MAX_MS = 5_000;
+/**
+ * Replacement threads that failed to start in a row before liveness is given up: something outside the thread (a
+ * port taken, a model file gone) keeps it from starting, and a restart of the process by the orchestrator is the
+ * better remedy. Retries go on meanwhile; liveness returns when one succeeds.
+ */
+const LIVENESS_AFTER_FAILED_STARTS = 5;
 /** How often calls that were cancelled or ran out of time here are told to the thread. */
 const CANCEL_SWEEP_MS = 50;
 /** How long `stop` waits for the thread to close its sockets before terminating it. */
@@ -53,6 +61,8 @@ export class IndexThreadHost {
   private readonly sweep: NodeJS.Timeout;
   /** Threads started to replace one that exited unasked. */
   restarts = 0;
+  /** Replacement starts that failed since the last thread that served. */
+  private failedStarts = 0;
 
   private constructor(
     private readonly config: Config,
@@ -170,6 +180,8 @@ export class IndexThreadHost {
             ready = true;
             this.worker = worker;
             this.restartDelayMs = RESTART_FIRST_MS;
+            if (this.failedStarts >= LIVENESS_AFTER_FAILED_STARTS) this.events.alive(true);
+            this.failedStarts = 0;
             this.events.serving(true);
             resolve();
             break;
@@ -233,7 +245,18 @@ export class IndexThreadHost {
       this.spawn().then(
         () => this.log.info({ restarts: this.restarts }, 'index thread replaced: serving again'),
         (err: unknown) => {
-          this.log.error({ err: String(err), retryInMs: this.restartDelayMs }, 'index thread failed to start');
+          this.failedStarts++;
+          this.log.error(
+            { err: String(err), failedStarts: this.failedStarts, retryInMs: this.restartDelayMs },
+            'index thread failed to start',
+          );
+          if (this.failedStarts === LIVENESS_AFTER_FAILED_STARTS) {
+            this.log.error(
+              { failedStarts: this.failedStarts },
+              'index thread cannot be replaced: liveness NOT_SERVING, so that the orchestrator restarts the process',
+            );
+            this.events.alive(false);
+          }
           if (!this.stopping) this.scheduleRestart();
         },
       );

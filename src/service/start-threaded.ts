@@ -23,11 +23,13 @@ export async function startThreaded(config: Config, log: Logger): Promise<Thread
   let front: ApiFront | null = null;
   let serving = false;
   let indexUp = true;
+  let alive = true;
   const followers = backendFollowers(config.api.failOpen);
   const applyHealth = () => {
     if (!front) return;
     front.setServing(serving);
     if (serving && !indexUp) for (const name of followers) front.health.set(name, 'NOT_SERVING');
+    front.health.set('liveness', alive ? 'SERVING' : 'NOT_SERVING');
   };
   const host = await IndexThreadHost.start(config, log, {
     serving: (up) => {
@@ -38,11 +40,15 @@ export async function startThreaded(config: Config, log: Logger): Promise<Thread
       indexUp = up;
       applyHealth();
     },
+    alive: (up) => {
+      alive = up;
+      applyHealth();
+    },
   });
   const metrics = new Metrics('kv_indexer_', { api: false });
   metrics.counter(
     'kv_indexer_index_thread_restarts_total',
-    'Index threads started to replace one that exited unasked (each starts with an empty index)',
+    'Attempts to start an index thread replacing one that exited unasked (each new thread starts with an empty index)',
     null,
     () => ({ '': host.restarts }),
   );

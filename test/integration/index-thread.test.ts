@@ -149,6 +149,39 @@ describe('api.indexThread: an index thread that crashes under load is replaced',
   }, 60_000);
 });
 
+describe('api.indexThread: a replacement that cannot start', () => {
+  it('is retried with backoff; after 5 failed starts liveness is NOT_SERVING; it returns once a thread serves', async () => {
+    const zmqPort = await freePort();
+    const served = await startOn(`tcp://127.0.0.1:${zmqPort}`);
+    const health = grpcClient(`127.0.0.1:${served.grpcPort}`, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
+    const { Subscriber } = await import('zeromq');
+    const squatter = new Subscriber();
+    const check = async (service: string) => (await health.call('Check', { service })).status as string;
+    try {
+      const first = served.host.thread!;
+      const ended = new Promise((r) => first.once('exit', r));
+      served.host.crash();
+      await ended;
+      // The thread's ZMQ port is taken before its replacement binds it: every start fails (zmq.addresses in use).
+      await squatter.bind(`tcp://127.0.0.1:${zmqPort}`);
+      expect(await check('readiness')).toBe('NOT_SERVING');
+      expect(await check('liveness')).toBe('SERVING');
+      await until(async () => (await check('liveness')) === 'NOT_SERVING', 'liveness to be given up', 40_000);
+      expect(served.host.restarts).toBeGreaterThanOrEqual(5);
+      expect(served.host.thread).toBeNull();
+      // The port is free again: the next attempt serves, liveness and readiness return.
+      squatter.close();
+      await until(async () => (await check('readiness')) === 'SERVING', 'a thread to serve again', 40_000);
+      expect(await check('liveness')).toBe('SERVING');
+      expect((await health.call('Check', { service: '' })).status).toBe('SERVING');
+    } finally {
+      if (!squatter.closed) squatter.close();
+      health.close();
+      await served.stop();
+    }
+  }, 90_000);
+});
+
 describe('api.indexThread: admin token, bad requests and start-up failures', () => {
   let served: ThreadedService;
   let kv: ReturnType<typeof grpcClient>;
