@@ -8,6 +8,7 @@ import { hashingSuite } from './suites/hashing.js';
 import { ingestSuite } from './suites/ingest.js';
 import { indexSuite } from './suites/index-memory.js';
 import { grpcSuite } from './suites/grpc.js';
+import { grpcThreadsSuite } from './suites/grpc-threads.js';
 import { grpcChatSuite } from './suites/grpc-chat.js';
 import { grpcToolsSuite } from './suites/grpc-tools.js';
 import { grpcHygieneSuite } from './suites/grpc-hygiene.js';
@@ -26,6 +27,7 @@ const SUITES: Suite[] = [
   transportSuite,
   promptSuite,
   grpcSuite,
+  grpcThreadsSuite,
   grpcChatSuite,
   grpcToolsSuite,
   grpcHygieneSuite,

@@ -18,14 +18,14 @@ export { LoadClient };
 const CANDIDATES = BENCH_CANDIDATES.length;
 const PROMPT_TOKENS = BENCH_PROMPT_TOKENS;
 /** Closed loop: calls in flight, as from a few picker replicas (latency ≈ CONCURRENCY / throughput). */
-const CONCURRENCY = 16;
+export const CONCURRENCY = 16;
 /** Open loop: the offered rate of the goal ("≥ 5,000 req/s with p99 ≤ 5 ms"). */
-const OFFERED_RATE = 5_000;
+export const OFFERED_RATE = 5_000;
 /** Open loop again at a rate the service keeps up with on this machine: where its latency stands without a queue. */
-const LOWER_RATE = 3_000;
-const INGEST_BLOCKS_PER_SECOND = 100_000;
+export const LOWER_RATE = 3_000;
+export const INGEST_BLOCKS_PER_SECOND = 100_000;
 /** Background blocks held at steady state (a multiple of 16 × CANDIDATES: each evicted block is its endpoint's own). */
-const RESIDENT_BLOCKS = 1 << 20;
+export const RESIDENT_BLOCKS = 1 << 20;
 
 /** One phase's summary, as the load client reports it (latencies in ms). */
 export interface PhaseResult {
@@ -177,7 +177,7 @@ export const grpcSuite: Suite = {
 };
 
 /** Server CPU per call of a phase, µs (this process's CPU over the calls it served). */
-function cpuPerCall(phase: PhaseResult): number {
+export function cpuPerCall(phase: PhaseResult): number {
   return ((phase.serverCpuCores ?? NaN) / phase.requestsPerSecond) * 1e6;
 }
 
@@ -259,15 +259,24 @@ async function measureService(client: LoadClient, seconds: number, fastScore: bo
 }
 
 /** A ScoreRequest as a client serialises it (proto-loader). */
-function serialise(request: object): Buffer {
+export function serialise(request: object): Buffer {
   const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
   return (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score.requestSerialize(request) as Buffer;
 }
 
-/** Warm-up, then the closed-loop phase, then the open-loop phase at the goal's rate. */
-async function phases(client: LoadClient, seconds: number, target: H2Target, ingested?: () => number) {
+/**
+ * Warm-up, then the closed-loop phase, then the open-loop phase at the goal's rate. `ingested` (blocks stored so far)
+ * is read after the warm-up and after the last phase; it may answer asynchronously (the grpc-threads suite asks the
+ * service over gRPC).
+ */
+export async function phases(
+  client: LoadClient,
+  seconds: number,
+  target: H2Target,
+  ingested?: () => number | Promise<number>,
+) {
   await client.run({ type: 'closed', seconds: 2, concurrency: CONCURRENCY });
-  const before = ingested?.() ?? 0;
+  const before = (await ingested?.()) ?? 0;
   const started = performance.now();
   let cpu = process.cpuUsage();
   // GRPC_BENCH_CPU_PROFILE=<file>: a V8 CPU profile of this (the server's) process during the closed-loop phase.
@@ -287,14 +296,14 @@ async function phases(client: LoadClient, seconds: number, target: H2Target, ing
     connections: CONNECTIONS,
     concurrency: CONCURRENCY,
   });
-  const ingestedPerSecond = ((ingested?.() ?? 0) - before) / ((performance.now() - started) / 1000);
+  const ingestedPerSecond = (((await ingested?.()) ?? 0) - before) / ((performance.now() - started) / 1000);
   if (process.env.GRPC_BENCH_VERBOSE)
     console.log(JSON.stringify({ closed, open, openLower, h2load, ingestedPerSecond }));
   return { closed, open, openLower, h2load, ingestedPerSecond };
 }
 
 /** What h2load sends (the first request, serialised) and the size of the response it must get (with the prefix). */
-interface H2Target {
+export interface H2Target {
   address: string;
   request: Buffer;
   responseBytes: number;
@@ -338,7 +347,7 @@ function cores(used: NodeJS.CpuUsage, seconds: number): number {
  * The same client against a Score handler that does no work (raw request bytes in, a fixed reply out): what grpc-js
  * and this machine allow at all, so that the service's figures can be read against it.
  */
-async function noopCeiling(client: LoadClient, seconds: number, requests: object[], fastScore = false) {
+export async function noopCeiling(client: LoadClient, seconds: number, requests: object[], fastScore = false) {
   const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
   const score = (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score;
   const reply = score.responseSerialize({
