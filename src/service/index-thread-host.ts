@@ -6,7 +6,16 @@ import { Worker } from 'node:worker_threads';
 import { CallStatus, loadProtos, type Cancellation, type Operations } from '../api/index.js';
 import { ConfigError, type Config, type Logger } from '../ops/index.js';
 import { StartupError } from './startup-error.js';
-import { ownBytes, type FromIndexThread, type StartFailure, type ToIndexThread } from './thread-protocol.js';
+import { ByteRing } from './byte-ring.js';
+import {
+  receiveBody,
+  RING_BYTES,
+  sendBody,
+  type FromIndexThread,
+  type StartFailure,
+  type ThreadRings,
+  type ToIndexThread,
+} from './thread-protocol.js';
 
 /** What the host tells the front end: whether calls can be served, and the index backend's availability. */
 export interface IndexThreadEvents {
@@ -52,6 +61,9 @@ function rebuild(failure: StartFailure): Error {
  */
 export class IndexThreadHost {
   private worker: Worker | null = null;
+  /** The serving thread's rings (new ones for each thread). */
+  private requests: ByteRing | null = null;
+  private replies: ByteRing | null = null;
   private readonly pending = new Map<number, Pending>();
   private readonly metricsWaiting = new Map<number, (text: string) => void>();
   private nextId = 1;
@@ -115,15 +127,16 @@ export class IndexThreadHost {
 
   call(path: string, bytes: Buffer, cancellation: Cancellation, caller: string): Promise<Buffer> {
     const worker = this.worker;
-    if (!worker) {
+    const ring = this.requests;
+    if (!worker || !ring) {
       return Promise.reject(new CallStatus(status.UNAVAILABLE, 'the index thread is restarting: retry shortly'));
     }
     return new Promise<Buffer>((resolve, reject) => {
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject, cancellation, cancelSent: false });
-      const own = ownBytes(bytes);
+      const [body, transfer] = sendBody(ring, bytes);
       const deadlineMs = cancellation.deadlineMs ?? Infinity;
-      this.post(worker, { t: 'call', id, path, bytes: own, deadlineMs, caller }, [own.buffer as ArrayBuffer]);
+      this.post(worker, { t: 'call', id, path, deadlineMs, caller, ...body }, transfer);
     });
   }
 
@@ -171,7 +184,9 @@ export class IndexThreadHost {
 
   /** Starts a thread and resolves once it serves; rejects with its start-up failure. */
   private spawn(): Promise<void> {
-    const worker = startWorker(this.config);
+    const requests = ByteRing.create(RING_BYTES);
+    const replies = ByteRing.create(RING_BYTES);
+    const worker = startWorker(this.config, { requests: requests.shared, replies: replies.shared });
     return new Promise<void>((resolve, reject) => {
       let ready = false;
       worker.on('message', (m: FromIndexThread) => {
@@ -179,6 +194,8 @@ export class IndexThreadHost {
           case 'ready':
             ready = true;
             this.worker = worker;
+            this.requests = requests;
+            this.replies = replies;
             this.restartDelayMs = RESTART_FIRST_MS;
             if (this.failedStarts >= LIVENESS_AFTER_FAILED_STARTS) this.events.alive(true);
             this.failedStarts = 0;
@@ -189,11 +206,13 @@ export class IndexThreadHost {
             reject(rebuild(m.failure));
             break;
           case 'reply': {
+            // The body is read (its ring region released, in order) whether or not its call is still waited for.
+            const body = 'code' in m ? null : receiveBody(replies, m);
             const p = this.pending.get(m.id);
             if (!p) break;
             this.pending.delete(m.id);
-            if ('bytes' in m) p.resolve(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
-            else p.reject(new CallStatus(m.code, m.details));
+            if ('code' in m) p.reject(new CallStatus(m.code, m.details));
+            else p.resolve(body!);
             break;
           }
           case 'metrics':
@@ -221,7 +240,11 @@ export class IndexThreadHost {
 
   /** A thread is gone: its calls fail UNAVAILABLE; unless stopping, readiness goes and a replacement is started. */
   private exited(worker: Worker, code: number): void {
-    if (this.worker === worker) this.worker = null;
+    if (this.worker === worker) {
+      this.worker = null;
+      this.requests = null;
+      this.replies = null;
+    }
     const calls = [...this.pending.values()];
     this.pending.clear();
     for (const p of calls) p.reject(new CallStatus(status.UNAVAILABLE, 'the index thread stopped during the call'));
@@ -280,9 +303,9 @@ export class IndexThreadHost {
  * The thread runs index-thread.js beside this file when built; from the TypeScript sources (tsx, vitest) its .ts
  * through tsx's loader, which worker threads do not inherit.
  */
-function startWorker(config: Config): Worker {
+function startWorker(config: Config, rings: ThreadRings): Worker {
   const here = import.meta.url;
-  const workerData = { config };
+  const workerData = { config, rings };
   if (here.endsWith('.js')) return new Worker(new URL('./index-thread.js', here), { workerData });
   // tsx's ESM entry (its `import` export): the require entry cannot register hooks from an ESM worker.
   const tsxPackage = createRequire(here).resolve('tsx/package.json');

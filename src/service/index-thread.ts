@@ -12,7 +12,15 @@ import { PromptServiceFrontend } from './prompt-frontend.js';
 import { startService, type RunningService } from './start-service.js';
 import { VERSION } from './start-api.js';
 import { atSetting, StartupError } from './startup-error.js';
-import { ownBytes, type FromIndexThread, type StartFailure, type ToIndexThread } from './thread-protocol.js';
+import { ByteRing } from './byte-ring.js';
+import {
+  receiveBody,
+  sendBody,
+  type FromIndexThread,
+  type StartFailure,
+  type ThreadRings,
+  type ToIndexThread,
+} from './thread-protocol.js';
 import { watchAvailability } from './write-path-metrics.js';
 
 /** A call's cancellation here: its deadline, and a flag the main thread sets when the client goes away. */
@@ -49,7 +57,9 @@ function endOnEscape(log: ReturnType<typeof createLogger>): void {
 async function main(): Promise<void> {
   const port = parentPort!;
   const post = (m: FromIndexThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
-  const config = (workerData as { config: Config }).config;
+  const { config, rings } = workerData as { config: Config; rings: ThreadRings };
+  const requests = ByteRing.attach(rings.requests);
+  const replies = ByteRing.attach(rings.replies);
   const log = createLogger(config.log.level);
   endOnEscape(log);
   let prompts: PromptServiceFrontend | null = null;
@@ -91,12 +101,12 @@ async function main(): Promise<void> {
       case 'call': {
         const cancellation = new ThreadCancellation(m.deadlineMs);
         running.set(m.id, cancellation);
-        const request = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+        const request = receiveBody(requests, m);
         void wire.call(m.path, request, cancellation, m.caller).then((reply) => {
           running.delete(m.id);
           if ('bytes' in reply) {
-            const bytes = ownBytes(reply.bytes);
-            post({ t: 'reply', id: m.id, bytes }, [bytes.buffer as ArrayBuffer]);
+            const [body, transfer] = sendBody(replies, reply.bytes);
+            post({ t: 'reply', id: m.id, ...body }, transfer);
           } else post({ t: 'reply', id: m.id, code: reply.code, details: reply.details });
         });
         break;
