@@ -77,6 +77,22 @@ const SHOWN: Record<string, Record<string, string>> = {
     noopFastScoreRequestsPerSecond: 'a no-op Score on the lean path (ceiling)',
     noopFastScoreP99: 'a no-op Score on the lean path at 5,000 req/s offered, p99',
   },
+  'grpc-threads': {
+    singleClosedRequestsPerSecond:
+      'Score (1k tokens, 16 candidates), all data over ZMQ (100k blocks/s), one event loop: max throughput (closed loop)',
+    singleOpenP99: 'same, at 5,000 req/s offered, p99',
+    singleOpenP999: 'same, at 5,000 req/s offered, p999',
+    singleClosedVsNoop: 'one event loop, max throughput ÷ a no-op Score on the lean path, same run',
+    threadClosedRequestsPerSecond:
+      'same run, api.indexThread (gRPC on the main thread, the rest in the index thread): max throughput',
+    threadClosedServerCpuPerCall: 'api.indexThread, server CPU per call (both threads, ingest included)',
+    threadOpenP50: 'api.indexThread at 5,000 req/s offered, p50',
+    threadOpenP99: 'api.indexThread at 5,000 req/s offered, p99',
+    threadOpenP999: 'api.indexThread at 5,000 req/s offered, p999',
+    threadLowerRateP99: 'api.indexThread at 3,000 req/s offered, p99',
+    threadClosedVsNoop: 'api.indexThread max throughput ÷ a no-op Score on the lean path, same run',
+    noopClosedRequestsPerSecond: 'a no-op Score on the lean path, same run (ceiling)',
+  },
   'grpc-chat': {
     coldP50Ms: 'gRPC Score from chat text (8k tokens, 16 candidates), new conversation, p50',
     nextTurnP50Ms: 'same, next turn of the conversation, p50',
@@ -151,6 +167,7 @@ const ORDER = [
   'transport',
   'prompt',
   'grpc',
+  'grpc-threads',
   'grpc-chat',
   'grpc-tools',
   'grpc-hygiene',
