@@ -37,6 +37,10 @@ export async function startEmbedded(
   prompts: PromptFrontend | null = null,
   options: { loads?: LoadSource } = {},
 ): Promise<EmbeddedService> {
+  if (config.api.indexThread) {
+    // The embedded service hands out its index, ingestor and API objects, which the index thread would hold.
+    throw new Error('startEmbedded runs the service on this thread: start api.indexThread with startThreaded');
+  }
   const log = createLogger('silent');
   const service = await startService(config, log);
   const api = await startApi(service, config, log, prompts, options);

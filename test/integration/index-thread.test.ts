@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Publisher } from 'zeromq';
 import { ConfigSchema, createLogger } from '../../src/ops/index.js';
+import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import { startThreaded, type ThreadedService } from '../../src/service/start-threaded.js';
 import { runCli } from '../support/cli.js';
 import { grpcClient } from '../support/grpc-client.js';
@@ -222,6 +223,12 @@ describe('api.indexThread: admin token, bad requests and start-up failures', () 
     expect(bad.code).toBe(status.INVALID_ARGUMENT);
     expect(bad.details).toMatch(/^candidates\[0\]: /);
     expect((await kv.call('Score', PROMPT)).scores).toHaveLength(2);
+  });
+
+  it('startEmbedded (whose callers reach the index and ingestor objects) refuses api.indexThread', async () => {
+    await expect(startEmbedded(embeddedConfig({ api: { indexThread: true } }))).rejects.toThrow(
+      'startEmbedded runs the service on this thread: start api.indexThread with startThreaded',
+    );
   });
 
   it('serve exits 1 with one line naming the setting when the thread cannot start', async () => {
