@@ -3,6 +3,8 @@
  * operations run here, on a loop of their own; the main thread (index-thread-host.ts) terminates HTTP/2 and hands
  * every call over as bytes. Nothing here listens on a network port but the ZMQ sockets.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WireOperations, type Cancellation } from '../api/index.js';
 import { closeOpenSockets } from '../events/index.js';
@@ -54,6 +56,28 @@ function endOnEscape(log: ReturnType<typeof createLogger>): void {
   process.on('unhandledRejection', end);
 }
 
+/**
+ * The index thread's own runtime on /metrics (the main thread's registry has the process's and its own): its event
+ * loop's delay since the last scrape and its V8 heap, where ingest and Score compete.
+ */
+function registerThreadRuntime(metrics: Metrics): void {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  metrics.gauge(
+    'kv_indexer_index_thread_event_loop_delay_seconds',
+    'Event-loop delay of the index thread since the previous scrape (p50, p99, max)',
+    'stat',
+    () => {
+      const out = { p50: delay.percentile(50) / 1e9, p99: delay.percentile(99) / 1e9, max: delay.max / 1e9 };
+      delay.reset();
+      return out;
+    },
+  );
+  metrics.gauge('kv_indexer_index_thread_heap_used_bytes', 'V8 heap used by the index thread', null, () => ({
+    '': getHeapStatistics().used_heap_size,
+  }));
+}
+
 async function main(): Promise<void> {
   const port = parentPort!;
   const post = (m: FromIndexThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
@@ -83,6 +107,7 @@ async function main(): Promise<void> {
     post({ t: 'failed', failure: failureOf(err) });
     process.exit(1);
   }
+  registerThreadRuntime(metrics);
   const wire = new WireOperations(core.operations, log);
   const running = new Map<number, ThreadCancellation>();
   core.load?.start();

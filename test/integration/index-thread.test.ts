@@ -146,6 +146,9 @@ describe('api.indexThread: an index thread that crashes under load is replaced',
     }, 'the chain to be indexed again');
     const text = await (await fetch(`http://127.0.0.1:${served.metricsPort}/metrics`)).text();
     expect(text).toContain('kv_indexer_index_thread_restarts_total 1\n');
+    // The new thread's own runtime: its loop delay since the last scrape and its heap.
+    expect(text).toMatch(/^kv_indexer_index_thread_event_loop_delay_seconds\{stat="p99"\} \d/m);
+    expect(text).toMatch(/^kv_indexer_index_thread_heap_used_bytes [1-9]\d{6,}$/m);
     expect(text).toMatch(/^kv_indexer_score_seconds_count\{input="tokens"\} [1-9]/m);
   }, 60_000);
 });
