@@ -18,6 +18,6 @@ export type {
 export { loadProtos, PROTO_DIR, LOADER_OPTIONS } from './proto.js';
 export { SelectApi, type SelectApiDeps, type SelectObserver, type SelectSettings } from './select.js';
 export { GUARD_COUNTER_FAMILIES } from './connection-limits.js';
-export { localOperations, type Operations, type Operation } from './operations.js';
+export { forwardOperations, localOperations, OPERATION_PATHS, type Operations, type Operation } from './operations.js';
 export { WireOperations, type WireReply } from './wire-operations.js';
 export { CallStatus } from './grpc-status.js';

@@ -11,6 +11,42 @@ export type Operation = (req: never, cancellation: Cancellation, caller: string)
 /** Every unary RPC of kvindexer.v1 and indexer.v1 by its gRPC path (`/package.Service/Method`). */
 export type Operations = Record<string, Operation>;
 
+const kv = (method: string) => `/kvindexer.v1.KvIndexer/${method}`;
+
+/** The paths of every unary RPC served (GrpcServer and WireOperations refuse to start if the protos have another). */
+export const OPERATION_PATHS = [
+  ...[
+    'Score',
+    'ComputeBlockKeys',
+    'Render',
+    'Lookup',
+    'Reserve',
+    'Release',
+    'ListEndpoints',
+    'AddEndpoint',
+    'RemoveEndpoint',
+    'ClearEndpoint',
+    'GetInfo',
+    'GetStats',
+    'Select',
+    'PrefillComplete',
+    'ReleaseReservation',
+    'LookupImages',
+  ].map(kv),
+  '/indexer.v1.IndexerService/GetPodScores',
+];
+
+/** Every operation handed to `forward` with its path (the index thread's host: bytes in, bytes out). */
+export function forwardOperations(
+  forward: (path: string, req: Buffer, cancellation: Cancellation, caller: string) => Promise<Buffer>,
+): Operations {
+  const out: Operations = {};
+  for (const path of OPERATION_PATHS)
+    out[path] = ((req: Buffer, cancellation: Cancellation, caller: string) =>
+      forward(path, req, cancellation, caller)) as Operation;
+  return out;
+}
+
 /** The admin RPCs: they change what is followed or indexed, so they need the admin token (api.adminTokenFile). */
 export const ADMIN_PATHS = new Set([
   '/kvindexer.v1.KvIndexer/AddEndpoint',
@@ -22,7 +58,6 @@ type Req<F extends (...args: never[]) => unknown> = Parameters<F>[0];
 
 /** The operations of this thread's IndexerApi and SelectApi (GetStats merges both). */
 export function localOperations(api: IndexerApi, select: SelectApi): Operations {
-  const kv = (method: string) => `/kvindexer.v1.KvIndexer/${method}`;
   return {
     [kv('Score')]: (req: Req<IndexerApi['score']>, signal, caller) => api.score(req, signal, caller),
     [kv('ComputeBlockKeys')]: (req: Req<IndexerApi['computeBlockKeys']>, signal) => api.computeBlockKeys(req, signal),

@@ -1,8 +1,7 @@
 import { createLogger, loadConfigFrom, parseConfigArgs, type Config, type Logger } from '../ops/index.js';
-import { PromptServiceFrontend } from '../service/prompt-frontend.js';
+import { loadConfiguredModels } from '../service/prompt-frontend.js';
 import { redactUrl, startService, type RunningService } from '../service/start-service.js';
 import { startApi } from '../service/start-api.js';
-import { atSetting } from '../service/startup-error.js';
 import { startThreaded } from '../service/start-threaded.js';
 
 export const SERVE_USAGE = `usage: kv-indexer serve [--config FILE] [--set section.key=VALUE]... [--print-config]
@@ -79,14 +78,7 @@ interface Serving {
 
 /** Everything on this thread. A failed start closes what started (tokenizer threads, sockets) and throws. */
 async function startHere(config: Config, log: Logger): Promise<Serving> {
-  const registry = config.models.registry;
-  const prompts = registry
-    ? await atSetting('models.registry', registry, () =>
-        PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
-      )
-    : null;
-  if (prompts) log.info({ registry, models: prompts.models() }, 'models loaded');
-  else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
+  const prompts = await loadConfiguredModels(config, log);
   let service: RunningService | null = null;
   try {
     service = await startService(config, log);

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { CallStatus, loadProtos, type Cancellation, type Operations } from '../api/index.js';
+import { CallStatus, forwardOperations, type Cancellation, type Operations } from '../api/index.js';
 import { ConfigError, type Config, type Logger } from '../ops/index.js';
 import { StartupError } from './startup-error.js';
 import { ByteRing } from './byte-ring.js';
@@ -55,8 +55,8 @@ function rebuild(failure: StartFailure): Error {
 /**
  * The main thread's side of api.indexThread: starts the index thread (index-thread.ts), forwards every call to it as
  * bytes and resolves each with the response bytes or rejects it with the status it failed with (CallStatus). A
- * thread that exits unasked (a crash, an out-of-memory, `terminate()`) fails its calls in flight UNAVAILABLE, takes
- * readiness away and is replaced with backoff; the new thread starts with an empty index, which the publishers'
+ * thread that exits unasked (an uncaught error in it, which closes its ZMQ sockets first) fails its calls in flight
+ * UNAVAILABLE, takes readiness away and is replaced with backoff; the new thread starts with an empty index, which the publishers'
  * events (and replay, where they offer it) fill again.
  */
 export class IndexThreadHost {
@@ -71,7 +71,7 @@ export class IndexThreadHost {
   private restartDelayMs = RESTART_FIRST_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly sweep: NodeJS.Timeout;
-  /** Threads started to replace one that exited unasked. */
+  /** Attempts to start a thread replacing one that exited unasked (failed starts included). */
   restarts = 0;
   /** Replacement starts that failed since the last thread that served. */
   private failedStarts = 0;
@@ -100,16 +100,7 @@ export class IndexThreadHost {
 
   /** Every unary RPC, served by the thread (bytes in, bytes out: GrpcServer's `wire: 'bytes'`). */
   operations(): Operations {
-    const out: Operations = {};
-    const protos = loadProtos();
-    for (const service of [protos.kvIndexer, protos.llmdIndexer]) {
-      for (const method of Object.values(service)) {
-        const path = method.path;
-        out[path] = ((bytes: Buffer, cancellation: Cancellation, caller: string) =>
-          this.call(path, bytes, cancellation, caller)) as Operations[string];
-      }
-    }
-    return out;
+    return forwardOperations((path, bytes, cancellation, caller) => this.call(path, bytes, cancellation, caller));
   }
 
   /**

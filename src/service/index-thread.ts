@@ -10,10 +10,10 @@ import { WireOperations, type Cancellation } from '../api/index.js';
 import { closeOpenSockets } from '../events/index.js';
 import { ConfigError, createLogger, Metrics, type Config } from '../ops/index.js';
 import { createApiCore } from './api-core.js';
-import { PromptServiceFrontend } from './prompt-frontend.js';
+import { loadConfiguredModels, type PromptServiceFrontend } from './prompt-frontend.js';
 import { startService, type RunningService } from './start-service.js';
 import { VERSION } from './start-api.js';
-import { atSetting, StartupError } from './startup-error.js';
+import { StartupError } from './startup-error.js';
 import { ByteRing } from './byte-ring.js';
 import {
   receiveBody,
@@ -91,14 +91,7 @@ async function main(): Promise<void> {
   const metrics = new Metrics('kv_indexer_', { process: false });
   let core;
   try {
-    const registry = config.models.registry;
-    prompts = registry
-      ? await atSetting('models.registry', registry, () =>
-          PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
-        )
-      : null;
-    if (prompts) log.info({ registry, models: prompts.models() }, 'models loaded');
-    else log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
+    prompts = await loadConfiguredModels(config, log);
     service = await startService(config, log);
     core = createApiCore(service, config, log, metrics, VERSION, prompts);
   } catch (err) {

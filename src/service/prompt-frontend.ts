@@ -8,6 +8,25 @@ import {
 } from '../api/index.js';
 import { loadRegistryFile, PromptService, type ImageFetchOptions } from '../prompt/index.js';
 import type { KeySchemeConfig } from '../keys/index.js';
+import type { Config, Logger } from '../ops/index.js';
+import { atSetting } from './startup-error.js';
+
+/**
+ * The models of `models.registry` (null when none is configured), logged either way; a failure to load names the
+ * setting. Wherever the API runs: `serve` on one loop, or the index thread.
+ */
+export async function loadConfiguredModels(config: Config, log: Logger): Promise<PromptServiceFrontend | null> {
+  const registry = config.models.registry;
+  if (!registry) {
+    log.info('no model registry configured: Score takes token ids or block keys (set models.registry for chat)');
+    return null;
+  }
+  const prompts = await atSetting('models.registry', registry, () =>
+    PromptServiceFrontend.load(registry, config.keys, config.images.fetch),
+  );
+  log.info({ registry, models: prompts.models() }, 'models loaded');
+  return prompts;
+}
 
 /** The prompt pipeline (src/prompt) behind the API's PromptFrontend: OpenAI-shaped requests in, tokens and items out. */
 export class PromptServiceFrontend implements PromptFrontend {
