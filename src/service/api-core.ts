@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { IndexerApi, localOperations, type Operations, type PromptFrontend, type SelectApi } from '../api/index.js';
 import { RESIDENCY_COUNTER_FAMILIES } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
@@ -21,7 +22,10 @@ export interface ApiCore {
   load: LoadScraping | null;
 }
 
-export const VERSION_FILE = new URL('../../package.json', import.meta.url);
+/** The package's version (GetInfo, the start-up log), from package.json beside src/ and dist/ alike. */
+export const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /**
  * Builds IndexerApi and Select over `service` and registers their metrics (and the write path's) in `metrics`. The
@@ -32,7 +36,6 @@ export function createApiCore(
   config: Config,
   log: Logger,
   metrics: Metrics,
-  version: string,
   prompts: PromptFrontend | null,
   options: { loads?: LoadSource } = {},
 ): ApiCore {
@@ -49,7 +52,7 @@ export function createApiCore(
     prompts,
     fleet: new TransportFleet(service.transport, index, config.endpoints.leaseTtlMs === 0, load),
     limits: config.api,
-    version,
+    version: VERSION,
     ingestStats: () => ({
       eventsReceived: pipeline.counters.messages,
       blocksStored: ingestor.counters.blocksStored,

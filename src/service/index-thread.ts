@@ -12,7 +12,6 @@ import { ConfigError, createLogger, Metrics, type Config } from '../ops/index.js
 import { createApiCore } from './api-core.js';
 import { loadConfiguredModels, type PromptServiceFrontend } from './prompt-frontend.js';
 import { startService, type RunningService } from './start-service.js';
-import { VERSION } from './start-api.js';
 import { StartupError } from './startup-error.js';
 import { ByteRing } from './byte-ring.js';
 import {
@@ -93,7 +92,7 @@ async function main(): Promise<void> {
   try {
     prompts = await loadConfiguredModels(config, log);
     service = await startService(config, log);
-    core = createApiCore(service, config, log, metrics, VERSION, prompts);
+    core = createApiCore(service, config, log, metrics, prompts);
   } catch (err) {
     await service?.stop().catch(() => undefined);
     await prompts?.close().catch(() => undefined);

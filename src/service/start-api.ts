@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { GrpcServer, HealthService, IndexerApi, PromptFrontend, SelectApi } from '../api/index.js';
 import { Metrics, type Config, type Logger } from '../ops/index.js';
 import type { LoadSource } from '../scoring/load/index.js';
 import type { LoadScraping } from '../scoring/index.js';
-import { createApiCore, VERSION_FILE } from './api-core.js';
+import { createApiCore, VERSION } from './api-core.js';
 import { startFront } from './api-front.js';
 import type { RunningService } from './start-service.js';
 import { watchAvailability } from './write-path-metrics.js';
@@ -33,8 +32,6 @@ export function backendFollowers(failOpen: boolean): string[] {
   return failOpen ? ['index'] : ['', 'readiness', 'index'];
 }
 
-export const VERSION = (JSON.parse(readFileSync(VERSION_FILE, 'utf8')) as { version: string }).version;
-
 /** Starts the gRPC API and the metrics endpoint in front of a running write path, all on this thread. */
 export async function startApi(
   service: RunningService,
@@ -45,7 +42,7 @@ export async function startApi(
   options: { loads?: LoadSource } = {},
 ): Promise<RunningApi> {
   const metrics = new Metrics();
-  const core = createApiCore(service, config, log, metrics, VERSION, prompts, options);
+  const core = createApiCore(service, config, log, metrics, prompts, options);
   const front = await startFront({ operations: core.operations, config, log, metrics });
   front.setServing(true);
   core.load?.start();

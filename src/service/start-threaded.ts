@@ -1,7 +1,8 @@
 import { Metrics, type Config, type Logger } from '../ops/index.js';
 import { startFront, type ApiFront } from './api-front.js';
 import { IndexThreadHost } from './index-thread-host.js';
-import { backendFollowers, VERSION } from './start-api.js';
+import { VERSION } from './api-core.js';
+import { backendFollowers } from './start-api.js';
 
 /** The service with api.indexThread on: HTTP/2, health and /metrics here, everything else in the index thread. */
 export interface ThreadedService {

@@ -8,7 +8,7 @@ import { BlockHasher } from '../../src/keys/index.js';
 import { ConfigSchema, createLogger } from '../../src/ops/index.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { freePort } from '../support/redis-server.js';
-import { kvMessage, tokenRange } from '../support/zmq.js';
+import { entriesOf, kvMessage, publisherSeenByApi, tokenRange, waitForAsync } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
 const A = '10.0.0.1:8000';
@@ -35,22 +35,8 @@ describe.each([false, true])(
     let served: Served;
     let pub: Publisher;
     let kv: ReturnType<typeof grpcClient>;
-    /** Index entries of `endpoint` over all tiers, as ListEndpoints reports them. */
-    const entriesOf = async (endpoint: string): Promise<number> => {
-      const listed = (await kv.call('ListEndpoints', {})).endpoints as {
-        endpoint: string;
-        blocksByTier: Record<string, string>;
-      }[];
-      const row = listed.find((e) => e.endpoint === endpoint);
-      return row ? Object.values(row.blocksByTier).reduce((a, n) => a + Number(n), 0) : 0;
-    };
-    const until = async (done: () => Promise<boolean>, what: string) => {
-      for (let i = 0; i < 250; i++) {
-        if (await done()) return;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`timed out waiting for ${what}`);
-    };
+    const entries = (endpoint: string) => entriesOf(kv, endpoint);
+    const until = (done: () => Promise<boolean>, what: string) => waitForAsync(done, what);
 
     beforeAll(async () => {
       const zmqAddress = `tcp://127.0.0.1:${await freePort()}`;
@@ -76,15 +62,7 @@ describe.each([false, true])(
         };
       }
       kv = grpcClient(`127.0.0.1:${served.grpcPort}`, 'kvindexer/v1/kvindexer.proto', 'kvindexer.v1.KvIndexer');
-      const { Publisher: Pub } = await import('zeromq');
-      pub = new Pub();
-      pub.connect(zmqAddress);
-      // ZMQ drops what a PUB sends before the subscription reaches it: probe until the stream shows up.
-      await until(async () => {
-        await pub.send(msg('kv@10.9.9.9:1@probe', 0, [0, [], null]));
-        const listed = (await kv.call('ListEndpoints', {})).endpoints as { endpoint: string }[];
-        return listed.some((e) => e.endpoint === '10.9.9.9:1');
-      }, 'the publisher to reach the service');
+      pub = await publisherSeenByApi(zmqAddress, kv);
       // A: 3 GPU blocks; B: 2 GPU blocks, the second also on CPU.
       await pub.send(
         msg(`kv@${A}@${MODEL}`, 0, [1, [['BlockStored', [11n, 12n, 13n], null, tokens(48), 16, null, null]], null]),
@@ -112,7 +90,7 @@ describe.each([false, true])(
           null,
         ]),
       );
-      await until(async () => (await entriesOf(A)) === 3 && (await entriesOf(B)) === 3, 'events indexed');
+      await until(async () => (await entries(A)) === 3 && (await entries(B)) === 3, 'events indexed');
     });
 
     afterAll(async () => {
@@ -374,7 +352,7 @@ describe.each([false, true])(
         const added = await kv.call('AddEndpoint', { endpoint: C, zmqAddress: pod.lastEndpoint });
         expect(added.endpoint).toMatchObject({ endpoint: C, state: 'live' });
         // The subscription propagates asynchronously: publish until the stream shows up.
-        for (let seq = 0; (await entriesOf(C)) === 0 && seq < 200; seq++) {
+        for (let seq = 0; (await entries(C)) === 0 && seq < 200; seq++) {
           await pod.send(
             msg(`kv@${C}@${MODEL}`, 0, [1, [['BlockStored', [91n, 92n], null, tokens(32), 16, null, null]], null]),
           );
@@ -385,7 +363,7 @@ describe.each([false, true])(
         );
         expect(listed).toMatchObject({ endpoint: C, models: [MODEL], blocksByTier: { GPU: '2' }, state: 'live' });
         expect(await kv.call('RemoveEndpoint', { endpoint: C })).toEqual({ clearedEntries: '2' });
-        expect(await entriesOf(C)).toBe(0);
+        expect(await entries(C)).toBe(0);
         expect(
           (await kv.call('ListEndpoints', {})).endpoints.map((e: { endpoint: string }) => e.endpoint),
         ).not.toContain(C);
@@ -456,7 +434,7 @@ describe.each([false, true])(
       try {
         const before = await kv.call('GetStats', {});
         await kv.call('AddEndpoint', { endpoint: D, zmqAddress: pod.lastEndpoint, maxBlocks: '2' });
-        for (let seq = 0; (await entriesOf(D)) === 0 && seq < 200; seq++) {
+        for (let seq = 0; (await entries(D)) === 0 && seq < 200; seq++) {
           await pod.send(
             msg(`kv@${D}@${MODEL}`, seq, [
               1,
@@ -467,7 +445,7 @@ describe.each([false, true])(
           await new Promise((r) => setTimeout(r, 20));
         }
         // Each store of the 4 blocks keeps the 2 youngest (repeats of the message refresh, never grow past the bound).
-        expect(await entriesOf(D)).toBe(2);
+        expect(await entries(D)).toBe(2);
         const stats = await kv.call('GetStats', {});
         expect(Number(stats.blocksDroppedByStoreBound) - Number(before.blocksDroppedByStoreBound)).toBe(2);
         expect(stats.blocksRefusedGroupWithoutKind).toBe('0');

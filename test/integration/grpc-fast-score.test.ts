@@ -7,7 +7,7 @@ import { startThreaded } from '../../src/service/start-threaded.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { freePort } from '../support/redis-server.js';
 import { startTestService } from '../support/service.js';
-import { kvMessage, tokenRange, waitFor } from '../support/zmq.js';
+import { entriesOf, kvMessage, publisherSeenByApi, tokenRange, waitFor, waitForAsync } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen2-VL-2B-Instruct';
 const A = '10.0.0.1:8000';
@@ -88,24 +88,6 @@ async function scoreCount(side: Side): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-/** Index entries of `endpoint` over all tiers, as ListEndpoints reports them. */
-async function entriesOf(side: Side, endpoint: string): Promise<number> {
-  const listed = (await side.kv.call('ListEndpoints', {})).endpoints as {
-    endpoint: string;
-    blocksByTier: Record<string, string>;
-  }[];
-  const row = listed.find((e) => e.endpoint === endpoint);
-  return row ? Object.values(row.blocksByTier).reduce((a, n) => a + Number(n), 0) : 0;
-}
-
-async function until(done: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (await done()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 const API = { maxCandidates: 4, maxMessageBytes: 64 * 1024 };
 
 /** The service on this thread (grpc-js, or the lean path), or with api.indexThread (the lean path, calls as bytes). */
@@ -143,15 +125,7 @@ async function startSide(fastScore: boolean, indexThread: boolean): Promise<Side
       stop: () => t.stop(),
     };
   }
-  const { Publisher: Pub } = await import('zeromq');
-  const pub = new Pub();
-  pub.connect(zmqAddress);
-  // ZMQ drops what a PUB sends before the subscription reaches it: probe until the stream shows up.
-  await until(async () => {
-    await pub.send(kvMessage('kv@10.9.9.9:1@probe', 0, [0, [], null]));
-    const listed = (await side.kv.call('ListEndpoints', {})).endpoints as { endpoint: string }[];
-    return listed.some((e) => e.endpoint === '10.9.9.9:1');
-  }, 'the publisher to reach the service');
+  const pub = await publisherSeenByApi(zmqAddress, side.kv);
   return { ...side, pub, raw: new Client(`127.0.0.1:${side.port}`, credentials.createInsecure()) };
 }
 
@@ -196,8 +170,8 @@ describe.each([false, true])(
           null,
         ]),
       );
-      await until(
-        async () => (await entriesOf(side, A)) === 4 + chatBlocks && (await entriesOf(side, B)) === 3,
+      await waitForAsync(
+        async () => (await entriesOf(side.kv, A)) === 4 + chatBlocks && (await entriesOf(side.kv, B)) === 3,
         'events indexed',
       );
     };

@@ -10,7 +10,7 @@ import { startThreaded, type ThreadedService } from '../../src/service/start-thr
 import { runCli } from '../support/cli.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { freePort } from '../support/redis-server.js';
-import { kvMessage, tokenRange } from '../support/zmq.js';
+import { kvMessage, tokenRange, waitForAsync } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
 const A = '10.0.0.1:8000';
@@ -28,13 +28,7 @@ const LONG_CHAT = {
   candidates: [A, B],
 };
 
-async function until(done: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (done: () => Promise<boolean>, what: string, timeoutMs = 20_000) => waitForAsync(done, what, timeoutMs);
 
 async function startOn(
   zmqAddress: string,
