@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { forkChild } from '../support/child.js';
+import { forkChild, requestChild } from '../support/child.js';
 import { loadavg } from 'node:os';
 import { startEmbedded, embeddedConfig, type EmbeddedService } from '../../src/service/embedded.js';
 import { rng, type Figure, type Suite } from '../harness.js';
@@ -253,20 +253,7 @@ class HostileClient {
   }
 
   request(message: object, expected: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: { type: string; message?: string; result?: unknown }) => {
-        this.child.off('exit', onExit);
-        if (m.type === expected) resolve(m.result);
-        else reject(new Error(`hostile client: ${m.message ?? m.type}`));
-      };
-      const onExit = (code: number | null) => {
-        this.child.off('message', onMessage);
-        reject(new Error(`hostile client exited (${code})`));
-      };
-      this.child.once('message', onMessage);
-      this.child.once('exit', onExit);
-      this.child.send(message);
-    });
+    return requestChild<{ result?: unknown }>(this.child, 'hostile client', message, expected).then((m) => m.result);
   }
 
   exit(): void {

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { forkChild } from './child.js';
+import { forkChild, requestChild } from './child.js';
 import type { PhaseResult } from '../suites/grpc.js';
 
 /** HTTP/2 connections the client spreads its calls over (a few picker replicas). */
@@ -36,19 +36,6 @@ export class LoadClient {
   }
 
   private request(message: object, expected: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: { type: string; message?: string }) => {
-        this.child.off('exit', onExit);
-        if (m.type === expected) resolve(m);
-        else reject(new Error(`grpc load client: ${m.message ?? m.type}`));
-      };
-      const onExit = (code: number | null) => {
-        this.child.off('message', onMessage);
-        reject(new Error(`grpc load client exited (${code})`));
-      };
-      this.child.once('message', onMessage);
-      this.child.once('exit', onExit);
-      this.child.send(message);
-    });
+    return requestChild<{ result?: unknown }>(this.child, 'grpc load client', message, expected);
   }
 }

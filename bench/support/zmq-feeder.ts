@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { forkChild } from './child.js';
+import { forkChild, requestChild } from './child.js';
 
 export interface FeederSetup {
   /** The service's bound ZMQ address, e.g. tcp://127.0.0.1:41234. */
@@ -86,19 +86,6 @@ export class ZmqFeeder {
   }
 
   private request(message: object, expected: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: { type: string; message?: string }) => {
-        this.child.off('exit', onExit);
-        if (m.type === expected) resolve(m);
-        else reject(new Error(`zmq feeder: ${m.message ?? m.type}`));
-      };
-      const onExit = (code: number | null) => {
-        this.child.off('message', onMessage);
-        reject(new Error(`zmq feeder exited (${code})`));
-      };
-      this.child.once('message', onMessage);
-      this.child.once('exit', onExit);
-      this.child.send(message);
-    });
+    return requestChild<{ result?: unknown }>(this.child, 'zmq feeder', message, expected);
   }
 }
