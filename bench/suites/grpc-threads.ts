@@ -58,12 +58,12 @@ export const grpcThreadsSuite: Suite = {
     try {
       // The first service measured in a process runs slower (grpc.ts): a short discarded round of the single shape
       // first (small ring, 1 s phases), so that the two shapes are compared on equal terms.
-      await measureShape(client, 'single', 1, data, WARMUP_RESIDENT_BLOCKS);
+      await measureShape(client, 'single', 1, data, WARMUP_RESIDENT_BLOCKS, WARMUP_RESIDENT_BLOCKS);
       gc();
       // GRPC_THREADS_BENCH_THREAD_FIRST=1 measures the thread shape first (a check of the order).
       const order: Shape[] = process.env.GRPC_THREADS_BENCH_THREAD_FIRST ? ['thread', 'single'] : ['single', 'thread'];
       for (const shape of order) {
-        results[shape] = await measureShape(client, shape, seconds, data, RESIDENT_BLOCKS);
+        results[shape] = await measureShape(client, shape, seconds, data, RESIDENT_BLOCKS, quick ? 2 ** 17 : 2 ** 20);
         // The service's heap (a 1M-block index) is garbage now: collected before the next server is measured.
         gc();
       }
@@ -152,6 +152,61 @@ interface ShapeResult {
   /** Blocks published but not yet counted stored when the last phase ended (queued in ZMQ or the ingest). */
   lagBlocksEndOfPhases: number;
   transport: { gaps: number; dropped: number; lost: number; decodeErrors: number };
+  capacity: IngestCapacity;
+}
+
+interface IngestCapacity {
+  /** Blocks/s absorbed from a burst with no reads: the mean of a burst before and one after the loaded one. */
+  alone: number;
+  /** The same burst while Score runs open loop at OFFERED_RATE. */
+  underReads: number;
+  /** Score latency over that open-loop run (the burst inside it). */
+  reads: Awaited<ReturnType<LoadClient['run']>>;
+}
+
+/** Polls `stored` every 5 ms until it reaches `target`; resolves with the time it did (performance.now()). */
+async function storedBy(stored: () => Promise<number>, target: number): Promise<number> {
+  const deadline = performance.now() + 120_000;
+  for (;;) {
+    if ((await stored()) >= target) return performance.now();
+    if (performance.now() > deadline) throw new Error(`grpc-threads: burst of blocks not stored (target ${target})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** One burst of `blocks` published as fast as the feeder can; blocks/s from its first send to the last stored. */
+async function burstRate(feed: ZmqFeeder, stored: () => Promise<number>, blocks: number): Promise<number> {
+  const target = (await stored()) + blocks;
+  const started = performance.now();
+  await feed.burst(blocks);
+  return (blocks / ((await storedBy(stored, target)) - started)) * 1000;
+}
+
+/**
+ * Issue 16: reads must not slow ingest by more than 10 %. With the paced ingest stopped, a burst is absorbed alone,
+ * then while the load client offers Score at OFFERED_RATE (open loop, started first and lasting well past the
+ * burst), then alone again; `alone` is the mean of the two quiet bursts, which bracket the loaded one in time.
+ */
+async function ingestCapacity(
+  client: LoadClient,
+  feed: ZmqFeeder,
+  stored: () => Promise<number>,
+  blocks: number,
+): Promise<IngestCapacity> {
+  const before = await burstRate(feed, stored, blocks);
+  // Long enough for the burst at a quarter of its quiet rate, after a second of reads alone.
+  const readSeconds = Math.ceil(1 + (4 * blocks) / before);
+  const reads = client.run({ type: 'open', seconds: readSeconds, rate: OFFERED_RATE });
+  await new Promise((r) => setTimeout(r, 1_000));
+  const readsStarted = performance.now();
+  const underReads = await burstRate(feed, stored, blocks);
+  const burstEnded = performance.now();
+  const readResult = await reads;
+  if ((burstEnded - readsStarted) / 1000 > readSeconds - 1) {
+    throw new Error('grpc-threads: the loaded burst outlasted the reads meant to run beside it');
+  }
+  const after = await burstRate(feed, stored, blocks);
+  return { alone: (before + after) / 2, underReads, reads: readResult };
 }
 
 function shapeFigures(s: Shape, r: ShapeResult): Record<string, Figure> {
@@ -192,6 +247,11 @@ function shapeFigures(s: Shape, r: ShapeResult): Record<string, Figure> {
       unit: 'messages',
     },
     [`${s}Rss`]: { value: r.rssBytes / 2 ** 20, unit: 'MiB' },
+    [`${s}IngestCapacityAlone`]: { value: r.capacity.alone, unit: 'blocks/s', goal: '≥ 1000000' },
+    [`${s}IngestCapacityUnderReads`]: { value: r.capacity.underReads, unit: 'blocks/s' },
+    [`${s}IngestUnderReadsVsAlone`]: { value: r.capacity.underReads / r.capacity.alone, unit: '×', goal: '≥ 0.9' },
+    [`${s}BurstReadsP99`]: { value: r.capacity.reads.p99, unit: 'ms' },
+    [`${s}BurstReadsErrors`]: { value: r.capacity.reads.errors, unit: 'calls' },
     ...(r.phases.h2load && {
       [`${s}H2loadRequestsPerSecond`]: { value: r.phases.h2load.requestsPerSecond, unit: 'req/s' },
     }),
@@ -284,6 +344,7 @@ async function measureShape(
   seconds: number,
   data: { prompts: number[][]; tokenPool: number[][]; requests: object[] },
   residentBlocks: number,
+  burstBlocks: number,
 ): Promise<ShapeResult> {
   const zmqAddress = `tcp://127.0.0.1:${await freePort()}`;
   const service = await startShape(shape, zmqAddress);
@@ -349,11 +410,17 @@ async function measureShape(
       },
     );
     const rssBytes = process.memoryUsage().rss;
-    await client.close();
     await checkScores(call, data.requests, `${shape}, after the phases (ingest still running)`);
     const stopped = await feed.stopIngest();
+    await until(
+      async () => (await stats()).blocksStored >= residentPublished + stopped.stored,
+      'the paced ingest stored',
+      60_000,
+    );
+    const capacity = await ingestCapacity(client, feed, async () => (await stats()).blocksStored, burstBlocks);
+    await client.close();
     // Every block published must arrive (the suite fails otherwise).
-    const published = residentPublished + stopped.stored;
+    const published = residentPublished + (await feed.count()).stored;
     await until(
       async () => (await stats()).blocksStored >= published,
       `all ${published} published blocks stored`,
@@ -377,6 +444,7 @@ async function measureShape(
       fillSeconds,
       lagBlocksEndOfPhases,
       transport,
+      capacity,
     };
   } finally {
     await feeder?.exit();

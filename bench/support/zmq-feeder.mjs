@@ -12,6 +12,8 @@
 //            the oldest 16 of its endpoint with a BlockRemoved), batched per endpoint into one message
 //   count    the background blocks stored so far (to measure the rate over a window), with this process's CPU
 //   stop     stops the background ingest; replies with what it published and how late its timer ran
+//   burst    {blocks}: publishes that many background blocks (stores with their evictions) as fast as it can, in
+//            rounds of 256 stores, yielding between rounds (the paced ingest must be stopped): ingest capacity
 //   exit     closes the socket and exits
 //
 // Everything is encoded by hand into preallocated bytes (no msgpack library, no BigInt per hash): a removal copies
@@ -235,6 +237,17 @@ class Feeder {
     return this.stored;
   }
 
+  /** `blocks` background blocks published as fast as fill() publishes, evictions included once the ring is full. */
+  async burst(blocks) {
+    const started = performance.now();
+    const target = this.events + Math.ceil(blocks / 16);
+    while (this.events < target) {
+      await this.publishStores(Math.min(256, target - this.events));
+      await new Promise((r) => setImmediate(r));
+    }
+    return { seconds: (performance.now() - started) / 1000 };
+  }
+
   /** Every 10 ms the stores due by then at blocksPerSecond (a late timer catches up). */
   start() {
     const started = performance.now();
@@ -318,6 +331,11 @@ process.on('message', async (msg) => {
           timerLateMaxMs: feeder.lateMaxMs,
         });
         break;
+      case 'burst': {
+        const { seconds } = await feeder.burst(msg.blocks);
+        process.send({ type: 'bursted', stored: feeder.stored, seconds });
+        break;
+      }
       case 'exit':
         feeder?.close();
         process.disconnect();

@@ -71,6 +71,14 @@ export class ZmqFeeder {
     return this.request({ type: 'count' }, 'counted') as Promise<FeederCount>;
   }
 
+  /**
+   * Publishes `blocks` background blocks (stores with their evictions) as fast as it can; resolves with the
+   * background blocks stored so far and how long publishing took (stop the paced ingest first).
+   */
+  burst(blocks: number): Promise<{ stored: number; seconds: number }> {
+    return this.request({ type: 'burst', blocks }, 'bursted') as Promise<{ stored: number; seconds: number }>;
+  }
+
   stopIngest(): Promise<FeederStopped> {
     return this.request({ type: 'stop' }, 'stopped') as Promise<FeederStopped>;
   }
