@@ -6,12 +6,14 @@ import { Worker } from 'node:worker_threads';
 import { CallStatus, forwardOperations, type Cancellation, type Operations } from '../api/index.js';
 import { ConfigError, type Config, type Logger } from '../ops/index.js';
 import { StartupError } from './startup-error.js';
-import { ByteRing } from './byte-ring.js';
+import { RecordRing } from './record-ring.js';
 import {
-  receiveBody,
+  ownCopy,
+  readReply,
   RING_BYTES,
-  sendBody,
+  writeCall,
   type FromIndexThread,
+  type ReplyRecord,
   type StartFailure,
   type ThreadRings,
   type ToIndexThread,
@@ -62,8 +64,8 @@ function rebuild(failure: StartFailure): Error {
 export class IndexThreadHost {
   private worker: Worker | null = null;
   /** The serving thread's rings (new ones for each thread). */
-  private requests: ByteRing | null = null;
-  private replies: ByteRing | null = null;
+  private requests: RecordRing | null = null;
+  private replies: RecordRing | null = null;
   private readonly pending = new Map<number, Pending>();
   private readonly metricsWaiting = new Map<number, (text: string) => void>();
   private nextId = 1;
@@ -123,12 +125,35 @@ export class IndexThreadHost {
       return Promise.reject(new CallStatus(status.UNAVAILABLE, 'the index thread is restarting: retry shortly'));
     }
     return new Promise<Buffer>((resolve, reject) => {
-      const id = this.nextId++;
+      const id = this.nextId;
+      this.nextId = (this.nextId + 1) >>> 0 || 1; // a u32 in the call record
       this.pending.set(id, { resolve, reject, cancellation, cancelSent: false });
-      const [body, transfer] = sendBody(ring, bytes);
       const deadlineMs = cancellation.deadlineMs ?? Infinity;
-      this.post(worker, { t: 'call', id, path, deadlineMs, caller, ...body }, transfer);
+      if (!writeCall(ring, id, path, deadlineMs, caller, bytes)) {
+        const own = ownCopy(bytes);
+        this.post(worker, { t: 'call', id, path, deadlineMs, caller, bytes: own }, [own.buffer as ArrayBuffer]);
+      }
     });
+  }
+
+  /** A reply, from its record or its message: the call it answers settles (unless it was failed meanwhile). */
+  private settle(reply: ReplyRecord): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if ('code' in reply) p.reject(new CallStatus(reply.code, reply.details));
+    else p.resolve(reply.body);
+  }
+
+  /** Takes the thread's reply records as they are published, until its ring is closed (the thread is gone). */
+  private takeReplies(ring: RecordRing): void {
+    const onRecord = (at: number, length: number) => this.settle(readReply(ring, at, length));
+    const take = () => {
+      if (ring.closed) return;
+      ring.drain(onRecord);
+      ring.whenPublished(take);
+    };
+    take();
   }
 
   /** Makes the thread throw an uncaught error, as a bug would (tests of recovery). */
@@ -175,8 +200,8 @@ export class IndexThreadHost {
 
   /** Starts a thread and resolves once it serves; rejects with its start-up failure. */
   private spawn(): Promise<void> {
-    const requests = ByteRing.create(RING_BYTES);
-    const replies = ByteRing.create(RING_BYTES);
+    const requests = RecordRing.create(RING_BYTES);
+    const replies = RecordRing.create(RING_BYTES);
     const worker = startWorker(this.config, { requests: requests.shared, replies: replies.shared });
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -187,6 +212,7 @@ export class IndexThreadHost {
             this.worker = worker;
             this.requests = requests;
             this.replies = replies;
+            this.takeReplies(replies);
             this.restartDelayMs = RESTART_FIRST_MS;
             if (this.failedStarts >= LIVENESS_AFTER_FAILED_STARTS) this.events.alive(true);
             this.failedStarts = 0;
@@ -196,16 +222,11 @@ export class IndexThreadHost {
           case 'failed':
             reject(rebuild(m.failure));
             break;
-          case 'reply': {
-            // The body is read (its ring region released, in order) whether or not its call is still waited for.
-            const body = 'code' in m ? null : receiveBody(replies, m);
-            const p = this.pending.get(m.id);
-            if (!p) break;
-            this.pending.delete(m.id);
-            if ('code' in m) p.reject(new CallStatus(m.code, m.details));
-            else p.resolve(body!);
+          case 'reply': // one that did not fit in the ring
+            this.settle(
+              'code' in m ? m : { id: m.id, body: Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength) },
+            );
             break;
-          }
           case 'metrics':
             this.metricsWaiting.get(m.id)?.(m.text);
             this.metricsWaiting.delete(m.id);
@@ -234,7 +255,11 @@ export class IndexThreadHost {
     if (this.worker === worker) {
       this.worker = null;
       this.requests = null;
+      // Replies it published before it ended are settled first; then the ring is closed, which ends takeReplies.
+      const replies = this.replies;
       this.replies = null;
+      replies?.drain((at, length) => this.settle(readReply(replies, at, length)));
+      replies?.close();
     }
     const calls = [...this.pending.values()];
     this.pending.clear();

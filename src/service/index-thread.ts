@@ -13,10 +13,12 @@ import { createApiCore } from './api-core.js';
 import { loadConfiguredModels, type PromptServiceFrontend } from './prompt-frontend.js';
 import { startService, type RunningService } from './start-service.js';
 import { StartupError } from './startup-error.js';
-import { ByteRing } from './byte-ring.js';
+import { RecordRing } from './record-ring.js';
 import {
-  receiveBody,
-  sendBody,
+  ownCopy,
+  readCall,
+  writeFailure,
+  writeReply,
   type FromIndexThread,
   type StartFailure,
   type ThreadRings,
@@ -81,8 +83,8 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const post = (m: FromIndexThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
   const { config, rings } = workerData as { config: Config; rings: ThreadRings };
-  const requests = ByteRing.attach(rings.requests);
-  const replies = ByteRing.attach(rings.replies);
+  const requests = RecordRing.attach(rings.requests);
+  const replies = RecordRing.attach(rings.replies);
   const log = createLogger(config.log.level);
   endOnEscape(log);
   let prompts: PromptServiceFrontend | null = null;
@@ -113,21 +115,36 @@ async function main(): Promise<void> {
     // Everything is closed; a native handle (a ZMQ context) may still hold the loop: the thread ends here.
     process.exit(0);
   };
+  /** Runs one call; its reply goes back as a record, or as a message when it does not fit in the ring. */
+  const run = (id: number, path: string, deadlineMs: number, caller: string, body: Buffer) => {
+    const cancellation = new ThreadCancellation(deadlineMs);
+    running.set(id, cancellation);
+    void wire.call(path, body, cancellation, caller).then((reply) => {
+      running.delete(id);
+      if ('bytes' in reply) {
+        if (!writeReply(replies, id, reply.bytes)) {
+          const own = ownCopy(reply.bytes);
+          post({ t: 'reply', id, bytes: own }, [own.buffer as ArrayBuffer]);
+        }
+      } else if (!writeFailure(replies, id, reply.code, reply.details)) {
+        post({ t: 'reply', id, code: reply.code, details: reply.details });
+      }
+    });
+  };
+  const onCall = (at: number, length: number) => {
+    const c = readCall(requests, at, length);
+    run(c.id, c.path, c.deadlineMs, c.caller, c.body);
+  };
+  const takeCalls = () => {
+    requests.drain(onCall);
+    requests.whenPublished(takeCalls);
+  };
+  takeCalls();
   port.on('message', (m: ToIndexThread) => {
     switch (m.t) {
-      case 'call': {
-        const cancellation = new ThreadCancellation(m.deadlineMs);
-        running.set(m.id, cancellation);
-        const request = receiveBody(requests, m);
-        void wire.call(m.path, request, cancellation, m.caller).then((reply) => {
-          running.delete(m.id);
-          if ('bytes' in reply) {
-            const [body, transfer] = sendBody(replies, reply.bytes);
-            post({ t: 'reply', id: m.id, ...body }, transfer);
-          } else post({ t: 'reply', id: m.id, code: reply.code, details: reply.details });
-        });
+      case 'call': // one that did not fit in the ring
+        run(m.id, m.path, m.deadlineMs, m.caller, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
         break;
-      }
       case 'cancel': {
         const c = running.get(m.id);
         if (c) c.cancelled = true;
