@@ -92,6 +92,12 @@ const SHOWN: Record<string, Record<string, string>> = {
     threadLowerRateP99: 'api.indexThread at 3,000 req/s offered, p99',
     threadClosedVsNoop: 'api.indexThread max throughput ÷ a no-op Score on the lean path, same run',
     noopClosedRequestsPerSecond: 'a no-op Score on the lean path, same run (ceiling)',
+    singleIngestCapacityAlone: 'one event loop: ingest capacity over ZMQ (a burst, stores with evictions), no reads',
+    singleIngestUnderReadsVsAlone: 'one event loop: ingest capacity with Score at 5,000 req/s ÷ without',
+    singleBurstReadsP99: 'one event loop: Score p99 at 5,000 req/s during that burst',
+    threadIngestCapacityAlone: 'api.indexThread: ingest capacity over ZMQ, no reads',
+    threadIngestUnderReadsVsAlone: 'api.indexThread: ingest capacity with Score at 5,000 req/s ÷ without',
+    threadBurstReadsP99: 'api.indexThread: Score p99 at 5,000 req/s during that burst',
   },
   'grpc-chat': {
     coldP50Ms: 'gRPC Score from chat text (8k tokens, 16 candidates), new conversation, p50',
