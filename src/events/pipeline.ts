@@ -4,6 +4,7 @@ import { bump, newTransportCounters, type TransportCounters } from './counters.j
 import { parseLiveFrames } from './wire/frames.js';
 import type { Ingestor } from './ingest/index.js';
 import { DEFAULT_STREAM_OPTIONS, type ClearReason, type StreamContext } from './stream/types.js';
+import { TurnBudget } from './stream/turn-budget.js';
 import { EndpointStream } from './stream/worker.js';
 import { parseTopic, rankIdentity, type TopicResult } from './wire/topic.js';
 import { copyTally, newWireTally, tallyBatch, type WireTally } from './wire-tally.js';
@@ -59,10 +60,12 @@ export class EventPipeline {
     this.options = typeof formatOrOptions === 'string' ? { format: formatOrOptions } : formatOrOptions;
     this.clock = this.options.clock ?? Date.now;
     this.limits = { ...PIPELINE_LIMITS, ...this.options.limits };
+    const streamOptions = { ...DEFAULT_STREAM_OPTIONS, ...this.options.stream };
     this.ctx = {
       ingestor,
       counters: this.counters,
-      options: { ...DEFAULT_STREAM_OPTIONS, ...this.options.stream },
+      options: streamOptions,
+      budget: new TurnBudget(streamOptions.sliceMs),
       limiter: new Limiter(this.options.maxConcurrentReplays ?? 4),
       format: this.options.format ?? 'vllm',
       log,

@@ -4,6 +4,7 @@ import type { TransportCounters } from '../counters.js';
 import type { Ingestor } from '../ingest/index.js';
 import type { KvEvent } from '../types.js';
 import type { Log } from '../../common/index.js';
+import type { TurnBudget } from './turn-budget.js';
 
 /** What to do when replay cannot fill a hole (buffer exhausted, hole in the replies, undecodable replayed batch). */
 export type UnrecoverablePolicy = 'clear' | 'degrade';
@@ -20,9 +21,9 @@ export interface StreamOptions {
   onUnrecoverable: UnrecoverablePolicy;
   /** seq more than this below the last one is a publisher restart whatever its timestamp. */
   restartDistance: bigint;
-  /** A long batch is applied in chunks of this many events, yielding to the event loop between chunks. */
+  /** A long batch is applied in chunks of this many events, yielding to the event loop between chunks once the turn's slice is spent. */
   chunkEvents: number;
-  /** A worker yields to the event loop after running this long (ms). */
+  /** The stream workers together yield to the event loop after running this long in one turn (ms, turn-budget.ts). */
   sliceMs: number;
 }
 
@@ -50,6 +51,8 @@ export interface StreamContext {
   format: WireFormat;
   log: Pick<Log, 'warn' | 'info'>;
   clock: () => number;
+  /** The ingest time per turn of the event loop that every stream's worker draws on. */
+  budget: TurnBudget;
 }
 
 export interface QueuedBatch {
@@ -102,5 +105,3 @@ export type RecoverOutcome = 'ok' | 'failed' | 'unrecoverable';
 
 /** Batches applied between two flushes of the index writer (one round trip for a remote index). */
 export const FLUSH_EVERY = 64;
-
-export const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));

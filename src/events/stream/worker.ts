@@ -10,7 +10,6 @@ import {
   type StreamContext,
   type StreamStats,
   type StreamStatus,
-  yieldNow,
 } from './types.js';
 
 /**
@@ -194,9 +193,9 @@ export class EndpointStream {
    * turns false, so a batch offered meanwhile always finds a worker.
    */
   private async drain(): Promise<void> {
-    const { options } = this.ctx;
-    let sliceStart = performance.now();
+    const { budget } = this.ctx;
     let unflushed = 0;
+    budget.enter();
     try {
       for (;;) {
         if (this.closed) break;
@@ -214,20 +213,18 @@ export class EndpointStream {
         } catch (err) {
           this.applyFailed(err);
         }
-        const now = performance.now();
-        if (++unflushed >= FLUSH_EVERY || now - sliceStart > options.sliceMs) {
+        const spent = budget.spent(performance.now());
+        if (++unflushed >= FLUSH_EVERY || spent) {
           unflushed = 0;
           await this.flush();
-          if (now - sliceStart > options.sliceMs) {
-            await yieldNow();
-            sliceStart = performance.now();
-          }
+          if (spent) await budget.yield();
         }
         if (this.backlog.length === 0 && this.backlog.resyncDue) await this.resyncAfterOverflow();
       }
     } catch (err) {
       this.applyFailed(err);
     } finally {
+      budget.leave();
       this.draining = false;
       this.releaseBackpressure();
     }
@@ -341,12 +338,12 @@ export class EndpointStream {
   }
 
   private async applyChunked(item: QueuedBatch): Promise<void> {
-    const { ingestor, options } = this.ctx;
+    const { ingestor, options, budget } = this.ctx;
     const events = item.events;
     const chunk = options.chunkEvents;
     for (let i = 0; i < events.length; i += chunk) {
-      if (i > 0) {
-        await yieldNow();
+      if (i > 0 && budget.spent(performance.now())) {
+        await budget.yield();
         if (this.closed) return;
       }
       ingestor.applySync(this.identity, item.model, events, i, Math.min(events.length, i + chunk));

@@ -12,16 +12,17 @@ const seq8 = (n: number) => {
   return b;
 };
 
-function setup() {
+function setup(stream: { sliceMs?: number } = {}) {
   const tiers = new TierRegistry();
   const index = new MemoryIndex({ tiers });
   const ingestor = new Ingestor({ hasher: new BlockHasher({ blockSize: 16, hashSeed: '' }), writer: index, tiers });
-  return { index, ingestor, pipeline: new EventPipeline(ingestor, quiet) };
+  return { index, ingestor, pipeline: new EventPipeline(ingestor, quiet, { stream }) };
 }
 
 describe('per-endpoint stream worker', () => {
-  it('applies a long batch in chunks, yielding to the event loop between them, counted as one batch', async () => {
-    const { index, ingestor, pipeline } = setup();
+  it('applies a long batch in chunks, yielding to the event loop between them once the slice is spent, counted as one batch', async () => {
+    // sliceMs 0: every chunk boundary finds the turn's slice spent.
+    const { index, ingestor, pipeline } = setup({ sliceMs: 0 });
     const events = Array.from({ length: 600 }, (_, i) => [
       'BlockStored',
       [BigInt(i + 1)],
