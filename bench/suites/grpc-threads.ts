@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createLogger } from '../../src/ops/index.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
@@ -136,6 +137,10 @@ export const grpcThreadsSuite: Suite = {
           'GetStats blocksStored delta (gRPC) over the closed and both open phases (and h2load’s, when installed)',
         rss: 'this process’s resident memory at the end of the phases: the service (both threads in the thread shape) and the bench’s own',
         ceiling: 'the grpc suite’s no-op Score handler on the lean path (api.fastScore), same client, same run',
+        ingestCapacity:
+          'paced feed stopped; a burst of blocks (stores with their evictions) published as fast as the feeder can, alone, then while Score runs open loop at 5,000/s, then alone again; blocks over the time from the first send to the last block counted stored (GetStats every 5 ms); alone = mean of the two quiet bursts',
+        ingestThreadLoad:
+          'CPU and run-queue wait (Linux schedstat) of the ingesting thread per second of a burst: the index thread’s counters on /metrics, or this process’s main thread (the service’s loop) for the single shape',
       },
       figures,
     };
@@ -162,6 +167,39 @@ interface IngestCapacity {
   underReads: number;
   /** Score latency over that open-loop run (the burst inside it). */
   reads: Awaited<ReturnType<LoadClient['run']>>;
+  /** The ingesting thread during the first quiet burst and the loaded one: CPU and run-queue wait per second. */
+  threadAlone: ThreadLoad;
+  threadUnderReads: ThreadLoad;
+}
+
+/** Seconds of CPU and of waiting for a CPU per second of a burst (Linux schedstat; NaN elsewhere). */
+interface ThreadLoad {
+  busy: number;
+  wait: number;
+}
+
+/** CPU and run-queue wait (s) of the thread that ingests: the index thread's counters, or this (the service's) thread. */
+type ThreadClock = () => Promise<{ cpu: number; wait: number }>;
+
+function ownThreadClock(): ThreadClock {
+  return async () => {
+    try {
+      const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ').map(Number);
+      return { cpu: cpu / 1e9, wait: wait / 1e9 };
+    } catch {
+      return { cpu: NaN, wait: NaN };
+    }
+  };
+}
+
+function indexThreadClock(metricsPort: number): ThreadClock {
+  return async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return {
+      cpu: metricSum(text, 'kv_indexer_index_thread_cpu_seconds_total'),
+      wait: metricSum(text, 'kv_indexer_index_thread_runqueue_wait_seconds_total'),
+    };
+  };
 }
 
 /** Polls `stored` every 5 ms until it reaches `target`; resolves with the time it did (performance.now()). */
@@ -175,11 +213,20 @@ async function storedBy(stored: () => Promise<number>, target: number): Promise<
 }
 
 /** One burst of `blocks` published as fast as the feeder can; blocks/s from its first send to the last stored. */
-async function burstRate(feed: ZmqFeeder, stored: () => Promise<number>, blocks: number): Promise<number> {
+async function burstRate(
+  feed: ZmqFeeder,
+  stored: () => Promise<number>,
+  blocks: number,
+  clock: ThreadClock,
+): Promise<{ rate: number; thread: ThreadLoad }> {
   const target = (await stored()) + blocks;
+  const t0 = await clock();
   const started = performance.now();
   await feed.burst(blocks);
-  return (blocks / ((await storedBy(stored, target)) - started)) * 1000;
+  const ms = (await storedBy(stored, target)) - started;
+  const t1 = await clock();
+  const thread = { busy: ((t1.cpu - t0.cpu) * 1000) / ms, wait: ((t1.wait - t0.wait) * 1000) / ms };
+  return { rate: (blocks / ms) * 1000, thread };
 }
 
 /**
@@ -192,21 +239,28 @@ async function ingestCapacity(
   feed: ZmqFeeder,
   stored: () => Promise<number>,
   blocks: number,
+  clock: ThreadClock,
 ): Promise<IngestCapacity> {
-  const before = await burstRate(feed, stored, blocks);
+  const before = await burstRate(feed, stored, blocks, clock);
   // Long enough for the burst at a quarter of its quiet rate, after a second of reads alone.
-  const readSeconds = Math.ceil(1 + (4 * blocks) / before);
+  const readSeconds = Math.ceil(1 + (4 * blocks) / before.rate);
   const reads = client.run({ type: 'open', seconds: readSeconds, rate: OFFERED_RATE });
   await new Promise((r) => setTimeout(r, 1_000));
   const readsStarted = performance.now();
-  const underReads = await burstRate(feed, stored, blocks);
+  const underReads = await burstRate(feed, stored, blocks, clock);
   const burstEnded = performance.now();
   const readResult = await reads;
   if ((burstEnded - readsStarted) / 1000 > readSeconds - 1) {
     throw new Error('grpc-threads: the loaded burst outlasted the reads meant to run beside it');
   }
-  const after = await burstRate(feed, stored, blocks);
-  return { alone: (before + after) / 2, underReads, reads: readResult };
+  const after = await burstRate(feed, stored, blocks, clock);
+  return {
+    alone: (before.rate + after.rate) / 2,
+    underReads: underReads.rate,
+    reads: readResult,
+    threadAlone: before.thread,
+    threadUnderReads: underReads.thread,
+  };
 }
 
 function shapeFigures(s: Shape, r: ShapeResult): Record<string, Figure> {
@@ -252,6 +306,10 @@ function shapeFigures(s: Shape, r: ShapeResult): Record<string, Figure> {
     [`${s}IngestUnderReadsVsAlone`]: { value: r.capacity.underReads / r.capacity.alone, unit: '×', goal: '≥ 0.9' },
     [`${s}BurstReadsP99`]: { value: r.capacity.reads.p99, unit: 'ms' },
     [`${s}BurstReadsErrors`]: { value: r.capacity.reads.errors, unit: 'calls' },
+    [`${s}IngestThreadBusyAlone`]: { value: r.capacity.threadAlone.busy, unit: 'cores' },
+    [`${s}IngestThreadWaitAlone`]: { value: r.capacity.threadAlone.wait, unit: 's/s' },
+    [`${s}IngestThreadBusyUnderReads`]: { value: r.capacity.threadUnderReads.busy, unit: 'cores' },
+    [`${s}IngestThreadWaitUnderReads`]: { value: r.capacity.threadUnderReads.wait, unit: 's/s' },
     ...(r.phases.h2load && {
       [`${s}H2loadRequestsPerSecond`]: { value: r.phases.h2load.requestsPerSecond, unit: 'req/s' },
     }),
@@ -417,7 +475,8 @@ async function measureShape(
       'the paced ingest stored',
       60_000,
     );
-    const capacity = await ingestCapacity(client, feed, async () => (await stats()).blocksStored, burstBlocks);
+    const clock = shape === 'thread' ? indexThreadClock(service.metricsPort) : ownThreadClock();
+    const capacity = await ingestCapacity(client, feed, async () => (await stats()).blocksStored, burstBlocks, clock);
     await client.close();
     // Every block published must arrive (the suite fails otherwise).
     const published = residentPublished + (await feed.count()).stored;

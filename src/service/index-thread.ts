@@ -3,6 +3,7 @@
  * operations run here, on a loop of their own; the main thread (index-thread-host.ts) terminates HTTP/2 and hands
  * every call over as bytes. Nothing here listens on a network port but the ZMQ sockets.
  */
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -77,6 +78,34 @@ function registerThreadRuntime(metrics: Metrics): void {
   metrics.gauge('kv_indexer_index_thread_heap_used_bytes', 'V8 heap used by the index thread', null, () => ({
     '': getHeapStatistics().used_heap_size,
   }));
+  // Linux only (absent elsewhere): how busy the thread is, and how long it was ready to run but waited for a CPU.
+  // Together they tell a saturated thread from a starved one (issue 16: under a burst with reads on two vCPUs, the
+  // ingest thread, the main thread, the client and the feeder want more than two cores).
+  if (schedstat() === null) return;
+  metrics.counter(
+    'kv_indexer_index_thread_cpu_seconds_total',
+    'CPU time of the index thread (Linux schedstat)',
+    null,
+    () => ({ '': schedstat()?.cpuSeconds ?? 0 }),
+  );
+  metrics.counter(
+    'kv_indexer_index_thread_runqueue_wait_seconds_total',
+    'Time the index thread was ready to run but waited for a CPU (Linux schedstat run delay)',
+    null,
+    () => ({ '': schedstat()?.waitSeconds ?? 0 }),
+  );
+}
+
+/** This thread's CPU time and run-queue wait (/proc/thread-self/schedstat: nanoseconds), or null where absent. */
+function schedstat(): { cpuSeconds: number; waitSeconds: number } | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/thread-self/schedstat', 'latin1');
+  } catch {
+    return null;
+  }
+  const [cpu, wait] = text.split(' ').map(Number);
+  return Number.isFinite(cpu) && Number.isFinite(wait) ? { cpuSeconds: cpu / 1e9, waitSeconds: wait / 1e9 } : null;
 }
 
 async function main(): Promise<void> {

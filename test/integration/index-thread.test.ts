@@ -144,6 +144,16 @@ describe('api.indexThread: an index thread that crashes under load is replaced',
     expect(text).toMatch(/^kv_indexer_index_thread_event_loop_delay_seconds\{stat="p99"\} \d/m);
     expect(text).toMatch(/^kv_indexer_index_thread_heap_used_bytes [1-9]\d{6,}$/m);
     expect(text).toMatch(/^kv_indexer_score_seconds_count\{input="tokens"\} [1-9]/m);
+    // Its CPU time and run-queue wait (Linux schedstat), both only growing while the thread lives.
+    const sample = (page: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(page)?.[1]);
+    const cpu = sample(text, 'kv_indexer_index_thread_cpu_seconds_total');
+    const wait = sample(text, 'kv_indexer_index_thread_runqueue_wait_seconds_total');
+    expect(cpu).toBeGreaterThan(0);
+    expect(wait).toBeGreaterThanOrEqual(0);
+    expect(await matched()).toBe(64);
+    const later = await (await fetch(`http://127.0.0.1:${served.metricsPort}/metrics`)).text();
+    expect(sample(later, 'kv_indexer_index_thread_cpu_seconds_total')).toBeGreaterThan(cpu);
+    expect(sample(later, 'kv_indexer_index_thread_runqueue_wait_seconds_total')).toBeGreaterThanOrEqual(wait);
   }, 60_000);
 });
 
