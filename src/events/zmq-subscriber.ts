@@ -89,7 +89,7 @@ export class ZmqSubscriber {
     this.socket.subscribe(TOPIC_PREFIX);
     this.running = (async () => {
       let burst = 0;
-      let since = performance.now();
+      let since = 0; // when the current burst began
       try {
         // receive() itself rather than the socket's async iterator: one promise per message instead of three.
         for (;;) {

@@ -23,9 +23,9 @@ export class TurnBudget {
     this.running--;
   }
 
-  /** Whether the workers have used this turn's slice up by `now` (performance.now()). */
-  spent(now: number): boolean {
-    return now - this.sliceStart > this.sliceMs;
+  /** Whether the workers have used this turn's slice up. */
+  spent(): boolean {
+    return performance.now() - this.sliceStart > this.sliceMs;
   }
 
   /** Resolves in the next turn of the event loop, after its I/O poll; one yield shared by every worker that asks. */

@@ -213,7 +213,7 @@ export class EndpointStream {
         } catch (err) {
           this.applyFailed(err);
         }
-        const spent = budget.spent(performance.now());
+        const spent = budget.spent();
         if (++unflushed >= FLUSH_EVERY || spent) {
           unflushed = 0;
           await this.flush();
@@ -342,7 +342,7 @@ export class EndpointStream {
     const events = item.events;
     const chunk = options.chunkEvents;
     for (let i = 0; i < events.length; i += chunk) {
-      if (i > 0 && budget.spent(performance.now())) {
+      if (i > 0 && budget.spent()) {
         await budget.yield();
         if (this.closed) return;
       }
