@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createLogger } from '../../src/ops/index.js';
+import { createLogger, threadSchedstat } from '../../src/ops/index.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import { startThreaded } from '../../src/service/start-threaded.js';
 import { grpcClient } from '../../test/support/grpc-client.js';
@@ -183,12 +182,8 @@ type ThreadClock = () => Promise<{ cpu: number; wait: number }>;
 
 function ownThreadClock(): ThreadClock {
   return async () => {
-    try {
-      const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ').map(Number);
-      return { cpu: cpu / 1e9, wait: wait / 1e9 };
-    } catch {
-      return { cpu: NaN, wait: NaN };
-    }
+    const s = threadSchedstat();
+    return { cpu: s?.cpuSeconds ?? NaN, wait: s?.waitSeconds ?? NaN };
   };
 }
 

@@ -22,3 +22,4 @@ export {
   parseConfigArgs,
   type ConfigSources,
 } from './config-sources.js';
+export { threadSchedstat } from './thread-schedstat.js';

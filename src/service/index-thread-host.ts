@@ -8,6 +8,7 @@ import { ConfigError, type Config, type Logger } from '../ops/index.js';
 import { StartupError } from './startup-error.js';
 import { RecordRing } from './record-ring.js';
 import {
+  asBuffer,
   ownCopy,
   readReply,
   RING_BYTES,
@@ -145,17 +146,6 @@ export class IndexThreadHost {
     else p.resolve(reply.body);
   }
 
-  /** Takes the thread's reply records as they are published, until its ring is closed (the thread is gone). */
-  private takeReplies(ring: RecordRing): void {
-    const onRecord = (at: number, length: number) => this.settle(readReply(ring, at, length));
-    const take = () => {
-      if (ring.closed) return;
-      ring.drain(onRecord);
-      ring.whenPublished(take);
-    };
-    take();
-  }
-
   /** Makes the thread throw an uncaught error, as a bug would (tests of recovery). */
   crash(): void {
     if (this.worker) this.post(this.worker, { t: 'crash' });
@@ -212,7 +202,7 @@ export class IndexThreadHost {
             this.worker = worker;
             this.requests = requests;
             this.replies = replies;
-            this.takeReplies(replies);
+            replies.consume((at, length) => this.settle(readReply(replies, at, length)));
             this.restartDelayMs = RESTART_FIRST_MS;
             if (this.failedStarts >= LIVENESS_AFTER_FAILED_STARTS) this.events.alive(true);
             this.failedStarts = 0;
@@ -223,9 +213,7 @@ export class IndexThreadHost {
             reject(rebuild(m.failure));
             break;
           case 'reply': // one that did not fit in the ring
-            this.settle(
-              'code' in m ? m : { id: m.id, body: Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength) },
-            );
+            this.settle('code' in m ? m : { id: m.id, body: asBuffer(m.bytes) });
             break;
           case 'metrics':
             this.metricsWaiting.get(m.id)?.(m.text);
@@ -255,11 +243,9 @@ export class IndexThreadHost {
     if (this.worker === worker) {
       this.worker = null;
       this.requests = null;
-      // Replies it published before it ended are settled first; then the ring is closed, which ends takeReplies.
-      const replies = this.replies;
+      // Closing the ring settles the replies the thread published before it ended (a last drain), then stops consume.
+      this.replies?.close();
       this.replies = null;
-      replies?.drain((at, length) => this.settle(readReply(replies, at, length)));
-      replies?.close();
     }
     const calls = [...this.pending.values()];
     this.pending.clear();

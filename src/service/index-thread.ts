@@ -3,19 +3,19 @@
  * operations run here, on a loop of their own; the main thread (index-thread-host.ts) terminates HTTP/2 and hands
  * every call over as bytes. Nothing here listens on a network port but the ZMQ sockets.
  */
-import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WireOperations, type Cancellation } from '../api/index.js';
 import { closeOpenSockets } from '../events/index.js';
-import { ConfigError, createLogger, Metrics, type Config } from '../ops/index.js';
+import { ConfigError, createLogger, Metrics, threadSchedstat, type Config } from '../ops/index.js';
 import { createApiCore } from './api-core.js';
 import { loadConfiguredModels, type PromptServiceFrontend } from './prompt-frontend.js';
 import { startService, type RunningService } from './start-service.js';
 import { StartupError } from './startup-error.js';
 import { RecordRing } from './record-ring.js';
 import {
+  asBuffer,
   ownCopy,
   readCall,
   writeFailure,
@@ -81,31 +81,19 @@ function registerThreadRuntime(metrics: Metrics): void {
   // Linux only (absent elsewhere): how busy the thread is, and how long it was ready to run but waited for a CPU.
   // Together they tell a saturated thread from a starved one (issue 16: under a burst with reads on two vCPUs, the
   // ingest thread, the main thread, the client and the feeder want more than two cores).
-  if (schedstat() === null) return;
+  if (threadSchedstat() === null) return;
   metrics.counter(
     'kv_indexer_index_thread_cpu_seconds_total',
     'CPU time of the index thread (Linux schedstat)',
     null,
-    () => ({ '': schedstat()?.cpuSeconds ?? 0 }),
+    () => ({ '': threadSchedstat()?.cpuSeconds ?? 0 }),
   );
   metrics.counter(
     'kv_indexer_index_thread_runqueue_wait_seconds_total',
     'Time the index thread was ready to run but waited for a CPU (Linux schedstat run delay)',
     null,
-    () => ({ '': schedstat()?.waitSeconds ?? 0 }),
+    () => ({ '': threadSchedstat()?.waitSeconds ?? 0 }),
   );
-}
-
-/** This thread's CPU time and run-queue wait (/proc/thread-self/schedstat: nanoseconds), or null where absent. */
-function schedstat(): { cpuSeconds: number; waitSeconds: number } | null {
-  let text: string;
-  try {
-    text = readFileSync('/proc/thread-self/schedstat', 'latin1');
-  } catch {
-    return null;
-  }
-  const [cpu, wait] = text.split(' ').map(Number);
-  return Number.isFinite(cpu) && Number.isFinite(wait) ? { cpuSeconds: cpu / 1e9, waitSeconds: wait / 1e9 } : null;
 }
 
 async function main(): Promise<void> {
@@ -160,19 +148,14 @@ async function main(): Promise<void> {
       }
     });
   };
-  const onCall = (at: number, length: number) => {
+  requests.consume((at, length) => {
     const c = readCall(requests, at, length);
     run(c.id, c.path, c.deadlineMs, c.caller, c.body);
-  };
-  const takeCalls = () => {
-    requests.drain(onCall);
-    requests.whenPublished(takeCalls);
-  };
-  takeCalls();
+  });
   port.on('message', (m: ToIndexThread) => {
     switch (m.t) {
       case 'call': // one that did not fit in the ring
-        run(m.id, m.path, m.deadlineMs, m.caller, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+        run(m.id, m.path, m.deadlineMs, m.caller, asBuffer(m.bytes));
         break;
       case 'cancel': {
         const c = running.get(m.id);

@@ -17,7 +17,7 @@
 const RELEASED = 0;
 const PUBLISHED = 1;
 const CLOSED = 2;
-/** 1 while the consumer waits in whenPublished: only then does publish() pay for a notify (~3 µs). */
+/** 1 while the consumer waits for a record: only then does publish() pay for a notify (~3 µs). */
 const WAITING = 3;
 /** Marks the unused end of the ring before a record that starts again at offset 0. */
 const SKIP = 0xffffffff;
@@ -39,8 +39,9 @@ export class RecordRing {
   /** Producer: bytes published so far (running total); the reserved record's end until it is published. */
   private written = 0;
   private reserved = -1;
-  /** Consumer: bytes consumed so far (running total). */
+  /** Consumer: bytes consumed so far (running total), and what `consume` hands the records to. */
   private consumed = 0;
+  private consumer: ((offset: number, length: number) => void) | null = null;
 
   private constructor(
     readonly buffer: SharedArrayBuffer,
@@ -129,29 +130,46 @@ export class RecordRing {
   }
 
   /**
-   * Consumer: calls `then` once a record is published beyond those drained (soon, if one already is), or the ring is
-   * closed. A pending wait does not keep the process alive.
+   * Consumer: drains now and again whenever records are published, until the ring is closed (a last drain then
+   * takes what was published before). The waits do not keep the process alive.
    */
-  whenPublished(then: () => void): void {
-    if (this.closed) return queueMicrotask(then);
+  consume(each: (offset: number, length: number) => void): void {
+    this.consumer = each;
+    const take = () => {
+      this.drain(each);
+      if (!this.closed) this.whenPublished(take);
+    };
+    take();
+  }
+
+  /** Calls `then` once a record is published beyond those drained (soon, if one already is), or the ring is closed. */
+  private whenPublished(then: () => void): void {
     Atomics.store(this.control, WAITING, 1);
     const waited = Atomics.waitAsync(this.control, PUBLISHED, this.consumed | 0);
     if (!waited.async) {
       Atomics.store(this.control, WAITING, 0);
       return queueMicrotask(then);
     }
-    void waited.value.then(() => {
+    let called = false;
+    const once = () => {
+      if (called) return;
+      called = true;
       Atomics.store(this.control, WAITING, 0);
       then();
-    });
-    // Closed between the check above and the wait: its notify found no waiter. (`then` sees `closed` and stops.)
-    if (this.closed) queueMicrotask(then);
+    };
+    void waited.value.then(once);
+    // Closed between consume's check and the wait: its notify found no waiter.
+    if (this.closed) queueMicrotask(once);
   }
 
-  /** Either side: no more records; a consumer waiting in whenPublished is woken and finds `closed` set. */
+  /**
+   * Either side: no more records. On the consuming handle, what was published is drained at once (before the caller
+   * goes on, e.g. to fail the calls still waiting); a consumer waiting in `consume` is woken and stops.
+   */
   close(): void {
     Atomics.store(this.control, CLOSED, 1);
     Atomics.notify(this.control, PUBLISHED);
+    if (this.consumer) this.drain(this.consumer);
   }
 
   get closed(): boolean {

@@ -59,6 +59,11 @@ export function ownCopy(bytes: Uint8Array): Uint8Array {
   return own;
 }
 
+/** A body received in a message (a transferred Uint8Array) as a Buffer over the same memory. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** Writes a call record and publishes it; false when it does not fit (send it as a message). */
 export function writeCall(
   ring: RecordRing,

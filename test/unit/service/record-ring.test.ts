@@ -15,6 +15,11 @@ function put(ring: RecordRing, payload: Uint8Array): boolean {
   return true;
 }
 
+/** Lets the event loop turn (the consumer's wake-up is a task) until `done`, at most 1,000 turns. */
+async function turnsUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 1_000 && !done(); i++) await new Promise((r) => setImmediate(r));
+}
+
 /** Every record published since the last drain, copied. */
 function take(ring: RecordRing): Buffer[] {
   const out: Buffer[] = [];
@@ -80,7 +85,7 @@ describe('RecordRing: calls and replies between the main thread and the index th
 
   it('wakes a waiting consumer on another thread when a record is published, and when the ring is closed', async () => {
     const producer = RecordRing.create(1024);
-    // The consumer's side of whenPublished and drain, in plain JS: the worker does not load TypeScript.
+    // The consumer's side of consume (wait, then drain), in plain JS: the worker does not load TypeScript.
     const worker = new Worker(
       `const { parentPort, workerData } = require('node:worker_threads');
        const control = new Int32Array(workerData.control);
@@ -114,18 +119,32 @@ describe('RecordRing: calls and replies between the main thread and the index th
     expect(messages).toEqual([{ waiting: true }, { length: 10, first: 42 }, { closed: true }]);
   });
 
-  it('whenPublished calls back at once when a record is already there, and on close', async () => {
+  it('consume takes what is there at once, what is published later when it comes, and the rest at close', async () => {
     const producer = RecordRing.create(1024);
     const consumer = RecordRing.attach(producer.shared);
     put(producer, bytes(3, 1));
-    const seen: string[] = [];
-    await new Promise<void>((resolve) => consumer.whenPublished(resolve));
-    seen.push(`drained ${take(consumer).length}`);
-    const onClose = new Promise<void>((resolve) => consumer.whenPublished(resolve));
+    const got: number[] = [];
+    consumer.consume((at, length) => got.push(consumer.bytes[at], length));
+    expect(got).toEqual([1, 3]); // at once, before consume returns
+    put(producer, bytes(5, 2));
+    await turnsUntil(() => got.length === 4);
+    expect(got).toEqual([1, 3, 2, 5]);
+    put(producer, bytes(2, 7));
+    consumer.close(); // on the consuming handle: what was published is taken before close returns
+    expect(got).toEqual([1, 3, 2, 5, 7, 2]);
+    expect(consumer.closed).toBe(true);
+  });
+
+  it("a producer's close wakes a waiting consumer, which takes what was left", async () => {
+    const producer = RecordRing.create(1024);
+    const consumer = RecordRing.attach(producer.shared);
+    const got: number[] = [];
+    consumer.consume((at) => got.push(consumer.bytes[at]));
+    expect(got).toEqual([]);
+    put(producer, bytes(4, 9));
     producer.close();
-    await onClose;
-    seen.push(`closed ${consumer.closed}`);
-    expect(seen).toEqual(['drained 1', 'closed true']);
+    await turnsUntil(() => got.length === 1);
+    expect(got).toEqual([9]);
   });
 
   it('wants a power of two of at least 1 KiB', () => {
