@@ -19,6 +19,9 @@ import {
   type ConnectionLimits,
 } from './connection-limits.js';
 import { interceptScore, type FastScoreDeps } from './fast-score.js';
+import type { UnaryMethod } from './h2/grpc-unary.js';
+import { LeanGrpcServer } from './h2/lean-server.js';
+import { GrpcJsProxy } from './h2/proxy.js';
 import { toStatus } from './grpc-status.js';
 import type { HealthService } from './health.js';
 import { ADMIN_PATHS, type Operations } from './operations.js';
@@ -39,6 +42,11 @@ export interface GrpcServerOptions {
   limits?: ConnectionLimits;
   /** Score served by the lean HTTP/2 path of fast-score.ts instead of grpc-js's generic server (api.fastScore). */
   fastScore?: boolean;
+  /**
+   * The listening address is served by the lean HTTP/2 server of api/h2 (every unary RPC; grpc-js, on a loopback
+   * port, answers what it relays: streaming RPCs, compressed calls) instead of node:http2 + grpc-js (api.leanHttp2).
+   */
+  lean?: boolean;
   /**
    * `messages` (default): requests are decoded here and operations get message objects. `bytes`: the operations run
    * in the index thread (service/index-thread-host.ts), so requests and responses pass through as protobuf bytes and
@@ -106,6 +114,10 @@ export class GrpcServer {
   private readonly server: Server;
   private boundPort = 0;
   private readonly scoreMethod: FastScoreDeps['method'];
+  /** Every unary method by path with its codec, for the lean server. */
+  private readonly methods = new Map<string, UnaryMethod>();
+  private lean: LeanGrpcServer | null = null;
+  private proxy: GrpcJsProxy | null = null;
   /** Connections closed by the handshake timeout or refused at maxConnections (connection-limits.ts). */
   readonly guard: ConnectionGuardCounters = {
     handshakeTimeouts: 0,
@@ -134,6 +146,16 @@ export class GrpcServer {
     const kvIndexer = bytes ? passThrough(protos.kvIndexer) : protos.kvIndexer;
     const llmdIndexer = bytes ? passThrough(protos.llmdIndexer) : protos.llmdIndexer;
     this.scoreMethod = kvIndexer.Score as FastScoreDeps['method'];
+    for (const service of [kvIndexer, llmdIndexer])
+      for (const method of Object.values(service)) {
+        const run = operations[method.path] as UnaryMethod['run'];
+        this.methods.set(method.path, {
+          path: method.path,
+          decode: method.requestDeserialize,
+          encode: method.responseSerialize,
+          run,
+        });
+      }
     this.server.addService(kvIndexer, this.handlers(kvIndexer));
     this.server.addService(llmdIndexer, this.handlers(llmdIndexer));
     this.server.addService(protos.health, health.implementation());
@@ -145,6 +167,7 @@ export class GrpcServer {
   }
 
   async start(): Promise<number> {
+    if (this.options.lean) return this.startLean();
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(this.options.address, this.credentials(), (err, port) =>
         err ? reject(err) : resolve(port),
@@ -162,6 +185,32 @@ export class GrpcServer {
     return this.boundPort;
   }
 
+  /** grpc-js on a loopback port of its own, for what the lean server relays; the lean server on the address. */
+  private async startLean(): Promise<number> {
+    const backend = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
+    );
+    this.proxy = new GrpcJsProxy(`127.0.0.1:${backend}`);
+    const { address, limits, tls, adminToken, maxMessageBytes } = this.options;
+    this.lean = new LeanGrpcServer(
+      this.methods,
+      { maxMessageBytes, toStatus: (err, path) => toStatus(err, path, this.log) },
+      this.proxy,
+      { limits: limits ?? LEAN_DEFAULT_LIMITS, tls, adminToken },
+      this.guard,
+    );
+    const { host, port } = splitAddress(address);
+    try {
+      this.boundPort = await this.lean.listen(host, port);
+    } catch (err) {
+      this.server.forceShutdown();
+      throw err;
+    }
+    return this.boundPort;
+  }
+
   private fastScoreDeps(): FastScoreDeps {
     return {
       maxMessageBytes: this.options.maxMessageBytes,
@@ -173,6 +222,7 @@ export class GrpcServer {
 
   /** Open TCP connections on the listening addresses (accepted, not yet closed). */
   async connections(): Promise<number> {
+    if (this.lean) return this.lean.connectionCount;
     const counts = await Promise.all(
       [...listeners(this.server).keys()].map(
         (s) => new Promise<number>((resolve) => s.getConnections((err, n) => resolve(err ? 0 : n))),
@@ -195,6 +245,7 @@ export class GrpcServer {
   async stop(graceMs = 5_000, draining: () => void = () => undefined): Promise<'drained' | 'forced'> {
     this.health.endWatches();
     const deadline = Date.now() + graceMs;
+    if (this.lean) return this.stopLean(deadline, draining);
     let timer: NodeJS.Timeout | undefined;
     const expired = (ms: number) =>
       new Promise<'forced'>((resolve) => (timer = setTimeout(() => resolve('forced'), Math.max(0, ms))));
@@ -211,6 +262,14 @@ export class GrpcServer {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private async stopLean(deadline: number, draining: () => void): Promise<'drained' | 'forced'> {
+    const outcome = await this.lean!.stop(deadline, draining);
+    this.proxy?.close();
+    // Everything grpc-js served came through the lean server's connections, which are closed now.
+    this.server.forceShutdown();
+    return outcome;
   }
 
   private credentials(): ServerCredentials {
@@ -277,6 +336,26 @@ export class GrpcServer {
   private toStatus(err: unknown, path: string): Partial<ServerErrorResponse> {
     return toStatus(err, path, this.log);
   }
+}
+
+/** grpc-js's own defaults, for a lean server started without limits (tests of the bare server). */
+const LEAN_DEFAULT_LIMITS = {
+  maxConnectionIdleMs: 2 ** 31 - 1,
+  maxConnectionAgeMs: 2 ** 31 - 1,
+  maxConnectionAgeGraceMs: 2 ** 31 - 1,
+  keepaliveTimeMs: 2 ** 31 - 1,
+  keepaliveTimeoutMs: 20_000,
+  maxConcurrentStreams: 2 ** 31 - 1,
+  maxConnections: 2 ** 31 - 1,
+  handshakeTimeoutMs: 2 ** 31 - 1,
+  maxOpenCalls: 2 ** 31 - 1,
+};
+
+/** `host:port`, `[v6]:port` or `:port` as the listener's host and port (grpc-js accepts the same forms). */
+export function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, Math.max(0, i)).replace(/^\[(.*)\]$/, '$1');
+  return { host: host || '0.0.0.0', port: Number(address.slice(i + 1)) };
 }
 
 /** The same methods with requests and responses left as bytes: decoded and encoded where the operations run. */

@@ -76,6 +76,11 @@ export const ApiConfigSchema = z
     /** Score served by a lean HTTP/2 path instead of grpc-js's generic server (src/api/fast-score.ts, issue 16). */
     fastScore: z.boolean().default(true).meta({ env: 'KV_INDEXER_API_FAST_SCORE' }),
     /**
+     * The gRPC address served by the lean HTTP/2 server of src/api/h2 (every unary RPC; grpc-js behind it on a
+     * loopback port answers streaming and compressed calls) instead of node:http2 + grpc-js (issue 16).
+     */
+    leanHttp2: z.boolean().default(true).meta({ env: 'KV_INDEXER_API_LEAN_HTTP2' }),
+    /**
      * Everything but HTTP/2 in a thread of its own (ZMQ, index, prompts, the API's work): the main thread only
      * terminates gRPC, so ingest batches and the index's GC no longer stall connections (service/index-thread-host.ts).
      */

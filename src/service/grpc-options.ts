@@ -19,6 +19,7 @@ export function grpcOptions(config: Config): GrpcServerOptions {
     address: api.grpcAddress,
     maxMessageBytes: api.maxMessageBytes,
     fastScore: api.fastScore,
+    lean: api.leanHttp2,
     limits: {
       maxConnectionIdleMs: api.maxConnectionIdleMs,
       maxConnectionAgeMs: api.maxConnectionAgeMs,

@@ -1,0 +1,246 @@
+/**
+ * The lean gRPC server (config `api.leanHttp2`, issue 16): it owns the gRPC listening address, terminates HTTP/2 on
+ * connection.ts and serves every unary RPC of the served paths itself (grpc-unary.ts); anything else is relayed to
+ * grpc-js on a loopback port (proxy.ts). The connection limits of connection-limits.ts apply with the same meaning:
+ * at most maxConnections open (more are closed at once), TLS plus preface plus SETTINGS within handshakeTimeoutMs,
+ * GOAWAY after maxConnectionIdleMs with no call and after maxConnectionAgeMs (then the grace to finish), a PING
+ * after keepaliveTimeMs of silence that must be answered within keepaliveTimeoutMs, maxConcurrentStreams per
+ * connection, and maxOpenCalls over all of them with the same fairness (the connection holding the most pays).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { H2Connection, type ConnectionHooks } from './connection.js';
+import {
+  failStream,
+  RESOURCE_EXHAUSTED,
+  UNAUTHENTICATED,
+  UnaryCall,
+  type UnaryDeps,
+  type UnaryMethod,
+} from './grpc-unary.js';
+import type { GrpcJsProxy } from './proxy.js';
+import type { H2Stream } from './stream.js';
+import type { ConnectionGuardCounters, ConnectionLimits } from '../connection-limits.js';
+import { ADMIN_PATHS } from '../operations.js';
+
+export interface LeanServerOptions {
+  limits: ConnectionLimits;
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  adminToken?: string;
+}
+
+/** RST_STREAM code for a call evicted at maxOpenCalls (its client reads RESOURCE_EXHAUSTED), as guardCalls uses. */
+const ENHANCE_YOUR_CALM = 0xb;
+/** Request header lists larger than this are refused (gRPC's default metadata bound is 8 KiB). */
+const MAX_HEADER_LIST_BYTES = 64 << 10;
+/** Node's timers hold at most 2^31 - 1 ms; a limit beyond is "never". */
+const NEVER = 2 ** 31 - 1;
+
+const digest = (token: string) => createHash('sha256').update(token).digest();
+
+/** Whether a stream is a plain unary gRPC call the lean path serves (else grpc-js answers it as before). */
+function served(stream: H2Stream): boolean {
+  const type = stream.header('content-type');
+  const encoding = stream.header('grpc-encoding');
+  return (
+    stream.header(':method') === 'POST' &&
+    type !== undefined &&
+    type.startsWith('application/grpc') &&
+    !type.startsWith('application/grpc-web') &&
+    (encoding === undefined || encoding === 'identity')
+  );
+}
+
+export class LeanGrpcServer {
+  private readonly server: NetServer;
+  private readonly conns = new Set<H2Connection>();
+  private readonly hooks: ConnectionHooks;
+  private readonly adminDigest: Buffer | null;
+  private sweep: NodeJS.Timeout | null = null;
+  private boundPort = 0;
+  private settled: (() => void) | null = null;
+
+  constructor(
+    private readonly methods: Map<string, UnaryMethod>,
+    private readonly deps: UnaryDeps,
+    private readonly proxy: GrpcJsProxy,
+    private readonly options: LeanServerOptions,
+    private readonly guard: ConnectionGuardCounters,
+  ) {
+    this.adminDigest = options.adminToken ? digest(options.adminToken) : null;
+    this.hooks = {
+      stream: (conn, stream) => this.open(conn, stream),
+      streamClosed: (_conn, stream) => {
+        if (stream.call !== null) this.guard.openCalls--;
+      },
+      ready: () => undefined,
+      closed: (conn) => {
+        this.conns.delete(conn);
+        if (this.conns.size === 0) this.settled?.();
+      },
+    };
+    const { limits, tls } = options;
+    const accept = (socket: Socket) => this.accept(socket);
+    if (tls) {
+      const server = createTlsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ca: tls.clientCa,
+          requestCert: !!tls.clientCa,
+          rejectUnauthorized: !!tls.clientCa,
+          ALPNProtocols: ['h2'],
+          handshakeTimeout: limits.handshakeTimeoutMs,
+        },
+        accept,
+      );
+      server.on('tlsClientError', (err: Error & { code?: string }) => {
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.guard.handshakeTimeouts++;
+      });
+      this.server = server;
+    } else {
+      this.server = createNetServer({ noDelay: true }, accept);
+    }
+    this.server.maxConnections = limits.maxConnections;
+    this.server.on('drop', () => this.guard.refused++);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (this.server.address() as { port: number }).port;
+    const l = this.options.limits;
+    const shortest = Math.min(l.maxConnectionIdleMs, l.keepaliveTimeMs, l.maxConnectionAgeMs, l.handshakeTimeoutMs);
+    this.sweep = setInterval(() => this.check(), Math.max(10, Math.min(1_000, Math.floor(shortest / 4))));
+    this.sweep.unref();
+    return this.boundPort;
+  }
+
+  private accept(socket: Socket): void {
+    socket.setNoDelay(true);
+    const conn = new H2Connection(
+      socket,
+      { maxConcurrentStreams: this.options.limits.maxConcurrentStreams, maxHeaderListBytes: MAX_HEADER_LIST_BYTES },
+      this.hooks,
+    );
+    this.conns.add(conn);
+  }
+
+  /** A new request: bounded, authorised, then served here or relayed to grpc-js. */
+  private open(conn: H2Connection, stream: H2Stream): void {
+    if (!this.admit(conn)) {
+      const bound = this.options.limits.maxOpenCalls;
+      failStream(conn, stream, RESOURCE_EXHAUSTED, `server holds ${bound} open calls (api.maxOpenCalls); retry later`);
+      return;
+    }
+    this.guard.openCalls++;
+    const path = stream.header(':path') ?? '';
+    const method = served(stream) ? this.methods.get(path) : undefined;
+    if (!method) {
+      stream.call = this.proxy;
+      this.proxy.forward(conn, stream);
+      return;
+    }
+    const call = new UnaryCall(conn, stream, method, this.deps);
+    stream.call = call;
+    if (this.adminDigest && ADMIN_PATHS.has(path) && !this.authorised(stream)) {
+      stream.sink = call;
+      return call.fail(UNAUTHENTICATED, 'admin RPCs need the header authorization: Bearer <token>');
+    }
+    call.start();
+  }
+
+  /** At maxOpenCalls the connection holding the most calls pays, unless it is the newcomer's own. */
+  private admit(conn: H2Connection): boolean {
+    if (this.guard.openCalls < this.options.limits.maxOpenCalls) return true;
+    let heaviest: H2Connection | null = null;
+    for (const c of this.conns) if (!heaviest || open(c) > open(heaviest)) heaviest = c;
+    if (!heaviest || heaviest === conn || open(heaviest) <= open(conn) - 1) {
+      this.guard.callsRefused++;
+      return false;
+    }
+    for (const victim of heaviest.streams.values()) {
+      if (victim.call === null) continue;
+      this.guard.callsEvicted++;
+      heaviest.reset(victim, ENHANCE_YOUR_CALM);
+      return true;
+    }
+    this.guard.callsRefused++;
+    return false;
+  }
+
+  private authorised(stream: H2Stream): boolean {
+    const header = stream.header('authorization');
+    const given = header !== undefined && header.startsWith('Bearer ') ? header.slice(7) : null;
+    return given !== null && timingSafeEqual(digest(given), this.adminDigest!);
+  }
+
+  /** Handshake deadline, idle and age GOAWAYs, keepalive PINGs. */
+  private check(): void {
+    const l = this.options.limits;
+    const now = Date.now();
+    for (const conn of this.conns) {
+      if (!conn.handshakeDone) {
+        if (now - conn.openedAt >= l.handshakeTimeoutMs) {
+          this.guard.handshakeTimeouts++;
+          conn.destroy();
+        }
+        continue;
+      }
+      if (l.maxConnectionAgeMs < NEVER && now - conn.openedAt >= l.maxConnectionAgeMs) {
+        conn.goaway();
+        if (now - conn.openedAt >= l.maxConnectionAgeMs + l.maxConnectionAgeGraceMs) conn.destroy();
+        continue;
+      }
+      if (l.maxConnectionIdleMs < NEVER && conn.streams.size === 0 && now - conn.idleSince >= l.maxConnectionIdleMs) {
+        conn.goaway();
+        continue;
+      }
+      if (now - conn.lastFrameAt >= l.keepaliveTimeMs && conn.keepaliveSentAt === 0) {
+        conn.keepaliveSentAt = now;
+        void conn.ping().then(() => (conn.keepaliveSentAt = 0));
+      } else if (conn.keepaliveSentAt > 0 && now - conn.keepaliveSentAt >= l.keepaliveTimeoutMs) {
+        conn.destroy();
+      }
+    }
+  }
+
+  /**
+   * Drains as GrpcServer.stop describes: a PING round trip on every connection (every call sent before it has
+   * arrived), then `draining()`, the listener closes and each connection gets a GOAWAY naming its last call; calls
+   * in flight finish. Whatever is still open at `deadline` is cut off.
+   */
+  async stop(deadline: number, draining: () => void): Promise<'drained' | 'forced'> {
+    const until = (ms: number) =>
+      new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), Math.max(0, ms)).unref());
+    await Promise.race([Promise.all([...this.conns].map((c) => c.ping())), until(deadline - Date.now())]);
+    draining();
+    clearInterval(this.sweep ?? undefined);
+    this.server.close();
+    const settled = new Promise<void>((resolve) => (this.settled = resolve));
+    for (const conn of this.conns) conn.goaway();
+    if (this.conns.size === 0) return 'drained';
+    if ((await Promise.race([settled, until(deadline - Date.now())])) !== 'late') return 'drained';
+    for (const conn of [...this.conns]) conn.destroy();
+    return 'forced';
+  }
+}
+
+/** Calls open on a connection (streams refused or relayed count as calls too, as in guardCalls). */
+function open(conn: H2Connection): number {
+  return conn.streams.size;
+}

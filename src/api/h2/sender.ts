@@ -1,0 +1,204 @@
+/**
+ * The sending half of a lean HTTP/2 connection (RFC 9113 §5.2, §6.9): response header blocks (split into CONTINUATION
+ * frames past the peer's frame size), DATA within the peer's stream and connection windows (the rest waits, in order
+ * with the trailers behind it, until WINDOW_UPDATE), and one socket write per event-loop turn for every frame queued in
+ * it. connection.ts adds the receiving half and the stream states.
+ */
+import type { Duplex } from 'node:stream';
+import * as F from './frames.js';
+import type { H2Stream } from './stream.js';
+
+export abstract class H2Sender {
+  readonly streams = new Map<number, H2Stream>();
+  protected peerMaxFrame = F.DEFAULT_MAX_FRAME;
+  protected peerInitialWindow = F.DEFAULT_WINDOW;
+  protected connSendWindow = F.DEFAULT_WINDOW;
+  /** Streams with frames waiting for send window. */
+  protected readonly blocked = new Set<H2Stream>();
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  protected dead = false;
+  private readonly pings = new Map<bigint, () => void>();
+  private pingSeq = 0n;
+
+  constructor(readonly socket: Duplex & { remoteAddress?: string }) {}
+
+  /** Resolves when the client acknowledges a PING (or the connection closes). */
+  ping(): Promise<void> {
+    if (this.dead) return Promise.resolve();
+    const id = ++this.pingSeq;
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeBigUInt64BE(id);
+    return new Promise((resolve) => {
+      this.pings.set(id, resolve);
+      this.write(F.frame(F.PING, 0, 0, payload));
+    });
+  }
+
+  protected pingAcked(key: bigint): void {
+    this.pings.get(key)?.();
+    this.pings.delete(key);
+  }
+
+  /** The connection is gone: every PING waiting is answered. */
+  protected endPings(): void {
+    for (const resolve of this.pings.values()) resolve();
+    this.pings.clear();
+  }
+
+  /** Our side of `stream` is done (END_STREAM or RST_STREAM sent). */
+  protected abstract closeLocal(stream: H2Stream): void;
+
+  /** Response headers, or trailers once headers were sent; `end` closes our side. Waits behind queued DATA. */
+  sendHeaders(stream: H2Stream, block: Buffer, end: boolean): void {
+    if (stream.localClosed || stream.ending || this.dead) return;
+    stream.headersSent = true;
+    if (end) stream.ending = true;
+    if (stream.queue) stream.queue.push({ kind: 'headers', bytes: block, end });
+    else {
+      this.writeHeaderBlock(stream.id, block, end);
+      if (end) this.closeLocal(stream);
+    }
+  }
+
+  /** DATA as the peer's windows allow; the rest waits for its WINDOW_UPDATEs. */
+  sendData(stream: H2Stream, data: Buffer, end: boolean): void {
+    if (stream.localClosed || stream.ending || this.dead) return;
+    if (end) stream.ending = true;
+    if (stream.queue) {
+      stream.queue.push({ kind: 'data', bytes: data, end });
+      return;
+    }
+    const rest = this.writeData(stream, data, end);
+    if (rest) {
+      stream.queue = [{ kind: 'data', bytes: rest, end }];
+      this.blocked.add(stream);
+    } else if (end) this.closeLocal(stream);
+  }
+
+  /**
+   * A whole unary answer in one buffer — HEADERS, one DATA frame, trailers with END_STREAM — when the windows and the
+   * frame size allow (the common case); otherwise through sendHeaders/sendData.
+   */
+  sendUnary(stream: H2Stream, headers: Buffer, message: Buffer, trailers: Buffer): void {
+    if (stream.localClosed || stream.ending || this.dead) return;
+    const dataLength = 5 + message.length;
+    const fits =
+      !stream.queue &&
+      dataLength <= this.peerMaxFrame &&
+      dataLength <= stream.sendWindow &&
+      dataLength <= this.connSendWindow &&
+      headers.length <= this.peerMaxFrame &&
+      trailers.length <= this.peerMaxFrame;
+    if (!fits) {
+      const body = Buffer.allocUnsafe(dataLength);
+      body[0] = 0;
+      body.writeUInt32BE(message.length, 1);
+      message.copy(body, 5);
+      this.sendHeaders(stream, headers, false);
+      this.sendData(stream, body, false);
+      this.sendHeaders(stream, trailers, true);
+      return;
+    }
+    const out = Buffer.allocUnsafe(27 + headers.length + dataLength + trailers.length);
+    let at = 0;
+    F.writeFrameHeader(out, at, headers.length, F.HEADERS, F.END_HEADERS, stream.id);
+    at += 9 + headers.copy(out, at + 9);
+    F.writeFrameHeader(out, at, dataLength, F.DATA, 0, stream.id);
+    out[at + 9] = 0;
+    out.writeUInt32BE(message.length, at + 10);
+    at += 14 + message.copy(out, at + 14);
+    F.writeFrameHeader(out, at, trailers.length, F.HEADERS, F.END_HEADERS | F.END_STREAM, stream.id);
+    trailers.copy(out, at + 9);
+    stream.sendWindow -= dataLength;
+    this.connSendWindow -= dataLength;
+    stream.headersSent = true;
+    this.write(out);
+    this.closeLocal(stream);
+  }
+
+  protected writeHeaderBlock(id: number, block: Buffer, end: boolean): void {
+    const max = this.peerMaxFrame;
+    const endFlag = end ? F.END_STREAM : 0;
+    if (block.length <= max) {
+      const out = Buffer.allocUnsafe(9 + block.length);
+      F.writeFrameHeader(out, 0, block.length, F.HEADERS, F.END_HEADERS | endFlag, id);
+      block.copy(out, 9);
+      this.write(out);
+      return;
+    }
+    for (let at = 0; at < block.length; at += max) {
+      const part = block.subarray(at, at + max);
+      const last = at + max >= block.length;
+      const type = at === 0 ? F.HEADERS : F.CONTINUATION;
+      this.write(F.frame(type, (last ? F.END_HEADERS : 0) | (at === 0 ? endFlag : 0), id, part));
+    }
+  }
+
+  /** Writes what the windows allow; returns what is left (null when all went). */
+  protected writeData(stream: H2Stream, data: Buffer, end: boolean): Buffer | null {
+    let at = 0;
+    do {
+      const n = Math.min(data.length - at, stream.sendWindow, this.connSendWindow, this.peerMaxFrame);
+      if (n <= 0 && data.length > at) return data.subarray(at);
+      const last = at + n === data.length;
+      const out = Buffer.allocUnsafe(9 + n);
+      F.writeFrameHeader(out, 0, n, F.DATA, last && end ? F.END_STREAM : 0, stream.id);
+      data.copy(out, 9, at, at + n);
+      this.write(out);
+      stream.sendWindow -= n;
+      this.connSendWindow -= n;
+      at += n;
+    } while (at < data.length);
+    return null;
+  }
+
+  /** Sends what waited for window on each blocked stream, in order. */
+  protected resume(): void {
+    for (const stream of this.blocked) {
+      const queue = stream.queue!;
+      while (queue.length > 0) {
+        const item = queue[0];
+        if (item.kind === 'headers') {
+          this.writeHeaderBlock(stream.id, item.bytes, item.end);
+          queue.shift();
+          continue;
+        }
+        const rest = this.writeData(stream, item.bytes, item.end);
+        if (rest) {
+          item.bytes = rest;
+          break;
+        }
+        queue.shift();
+      }
+      if (queue.length > 0) continue;
+      stream.queue = null;
+      this.blocked.delete(stream);
+      if (stream.ending) this.closeLocal(stream);
+    }
+  }
+
+  protected write(buf: Buffer): void {
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(flushConnection, this);
+    }
+  }
+
+  /** Every frame queued this turn in one socket write. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.out.length === 0 || this.socket.destroyed) return;
+    const chunk = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.socket.write(chunk);
+  }
+}
+
+function flushConnection(conn: H2Sender): void {
+  conn.flush();
+}
