@@ -13,13 +13,16 @@ import {
   INGEST_BLOCKS_PER_SECOND,
   LOWER_RATE,
   noopCeiling,
+  noopLeanCeiling,
   OFFERED_RATE,
   phases,
   RESIDENT_BLOCKS,
   serialise,
 } from './grpc.js';
 
-type Shape = 'single' | 'thread';
+/** `single` and `thread` on the lean HTTP/2 server (api.leanHttp2, the default); `threadNode` on node:http2 + grpc-js. */
+type Shape = 'single' | 'thread' | 'threadNode';
+const SHAPES: Shape[] = ['single', 'thread', 'threadNode'];
 
 const PROMPTS = 64;
 const BLOCKS_PER_PROMPT = BENCH_PROMPT_TOKENS / 16;
@@ -55,24 +58,26 @@ export const grpcThreadsSuite: Suite = {
     const client = await LoadClient.start();
     const results = {} as Record<Shape, ShapeResult>;
     let noop: Awaited<ReturnType<typeof noopCeiling>>;
+    let noopNode: Awaited<ReturnType<typeof noopCeiling>>;
     try {
       // The first service measured in a process runs slower (grpc.ts): a short discarded round of the single shape
       // first (small ring, 1 s phases), so that the two shapes are compared on equal terms.
       await measureShape(client, 'single', 1, data, WARMUP_RESIDENT_BLOCKS, WARMUP_RESIDENT_BLOCKS);
       gc();
       // GRPC_THREADS_BENCH_THREAD_FIRST=1 measures the thread shape first (a check of the order).
-      const order: Shape[] = process.env.GRPC_THREADS_BENCH_THREAD_FIRST ? ['thread', 'single'] : ['single', 'thread'];
+      const order: Shape[] = process.env.GRPC_THREADS_BENCH_THREAD_FIRST ? ['thread', 'single', 'threadNode'] : SHAPES;
       for (const shape of order) {
         results[shape] = await measureShape(client, shape, seconds, data, RESIDENT_BLOCKS, quick ? 2 ** 17 : 2 ** 20);
         // The service's heap (a 1M-block index) is garbage now: collected before the next server is measured.
         gc();
       }
-      noop = await noopCeiling(client, seconds, requests, true);
+      noop = await noopLeanCeiling(client, seconds, requests);
+      noopNode = await noopCeiling(client, seconds, requests, true);
     } finally {
       client.exit();
     }
     const figures: Record<string, Figure> = {};
-    for (const shape of ['single', 'thread'] as Shape[]) Object.assign(figures, shapeFigures(shape, results[shape]));
+    for (const shape of SHAPES) Object.assign(figures, shapeFigures(shape, results[shape]));
     Object.assign(figures, {
       noopClosedRequestsPerSecond: { value: noop.closed.requestsPerSecond, unit: 'req/s' },
       noopClosedServerCpuPerCall: { value: cpuPerCall(noop.closed), unit: 'µs' },
@@ -84,7 +89,15 @@ export const grpcThreadsSuite: Suite = {
       noopOpenMainLoopDelayP99: { value: noop.open.serverLoopDelayP99Ms ?? NaN, unit: 'ms' },
       noopLowerRateP99: { value: noop.openLower.p99, unit: 'ms' },
       noopErrors: { value: noop.closed.errors + noop.open.errors + noop.openLower.errors, unit: 'calls' },
-      // Issue 16's closed-loop goal: the service at ≥ 0.8 × a no-op handler's throughput, both on the lean path.
+      noopNodeClosedRequestsPerSecond: { value: noopNode.closed.requestsPerSecond, unit: 'req/s' },
+      noopNodeClosedServerCpuPerCall: { value: cpuPerCall(noopNode.closed), unit: 'µs' },
+      noopNodeOpenP99: { value: noopNode.open.p99, unit: 'ms' },
+      noopNodeOpenP999: { value: noopNode.open.p999, unit: 'ms' },
+      noopNodeErrors: {
+        value: noopNode.closed.errors + noopNode.open.errors + noopNode.openLower.errors,
+        unit: 'calls',
+      },
+      // Issue 16's closed-loop goal: the service at ≥ 0.8 × a no-op handler's throughput, both on the lean server.
       threadClosedVsNoop: {
         value: results.thread.phases.closed.requestsPerSecond / noop.closed.requestsPerSecond,
         unit: '×',
@@ -94,6 +107,14 @@ export const grpcThreadsSuite: Suite = {
         value: results.single.phases.closed.requestsPerSecond / noop.closed.requestsPerSecond,
         unit: '×',
         goal: '≥ 0.8',
+      },
+      threadNodeClosedVsNoopNode: {
+        value: results.threadNode.phases.closed.requestsPerSecond / noopNode.closed.requestsPerSecond,
+        unit: '×',
+      },
+      threadClosedVsThreadNode: {
+        value: results.thread.phases.closed.requestsPerSecond / results.threadNode.phases.closed.requestsPerSecond,
+        unit: '×',
       },
       threadClosedVsSingle: {
         value: results.thread.phases.closed.requestsPerSecond / results.single.phases.closed.requestsPerSecond,
@@ -105,11 +126,17 @@ export const grpcThreadsSuite: Suite = {
         seconds,
         shapes: {
           single:
-            'startEmbedded, api.fastScore (default): ZMQ, ingest, index, HTTP/2 and the Score work on one event loop',
+            'startEmbedded, api.leanHttp2 (default): ZMQ, ingest, index, HTTP/2 (lean server) and the Score work on one event loop',
           thread:
-            'startThreaded, api.indexThread: the main thread terminates HTTP/2 (lean Score path); ZMQ, ingest, index and Score work in the index thread',
+            'startThreaded, api.indexThread + api.leanHttp2: the main thread terminates HTTP/2 (lean server); ZMQ, ingest, index and Score work in the index thread',
+          threadNode:
+            'startThreaded, api.indexThread with api.leanHttp2 false: HTTP/2 on node:http2 + grpc-js (Score on its fast path), as before the lean server',
         },
-        order: process.env.GRPC_THREADS_BENCH_THREAD_FIRST ? 'thread, single' : 'single, thread',
+        ceilings:
+          'noop*: a no-op Score behind the lean server (the ceiling of the lean shapes); noopNode*: behind node:http2 + grpc-js with api.fastScore',
+        order: process.env.GRPC_THREADS_BENCH_THREAD_FIRST
+          ? 'thread, single, threadNode'
+          : 'single, thread, threadNode',
         discardedFirstRound: `single shape, ${WARMUP_RESIDENT_BLOCKS} background blocks, 1 s phases`,
         candidates: BENCH_CANDIDATES.length,
         promptTokens: BENCH_PROMPT_TOKENS,
@@ -349,7 +376,10 @@ interface RunningShape {
 }
 
 async function startShape(shape: Shape, zmqAddress: string): Promise<RunningShape> {
-  const config = embeddedConfig({ api: { indexThread: shape === 'thread' }, zmq: { addresses: [zmqAddress] } });
+  const config = embeddedConfig({
+    api: { indexThread: shape !== 'single', leanHttp2: shape !== 'threadNode' },
+    zmq: { addresses: [zmqAddress] },
+  });
   if (shape === 'single') {
     const embedded = await startEmbedded(config);
     return { grpcAddress: embedded.grpcAddress, metricsPort: embedded.api.metricsPort, stop: () => embedded.stop() };
@@ -420,7 +450,7 @@ async function measureShape(
       tokenPool: data.tokenPool,
       residentBlocks,
       blocksPerSecond: INGEST_BLOCKS_PER_SECOND,
-      seed: shape === 'single' ? 11 : 12,
+      seed: { single: 11, thread: 12, threadNode: 13 }[shape],
     });
     // ZMQ's slow joiner: what a PUB sends before the subscription reached it is dropped. Probes (no events, a topic
     // of their own) until the service has received one; from then on the connection carries everything in order.
@@ -470,7 +500,7 @@ async function measureShape(
       'the paced ingest stored',
       60_000,
     );
-    const clock = shape === 'thread' ? indexThreadClock(service.metricsPort) : ownThreadClock();
+    const clock = shape !== 'single' ? indexThreadClock(service.metricsPort) : ownThreadClock();
     const capacity = await ingestCapacity(client, feed, async () => (await stats()).blocksStored, burstBlocks, clock);
     await client.close();
     // Every block published must arrive (the suite fails otherwise).

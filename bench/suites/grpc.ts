@@ -7,6 +7,8 @@ import type { Http2Server } from 'node:http2';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
 import { interceptScore } from '../../src/api/fast-score.js';
+import { LeanGrpcServer } from '../../src/api/h2/lean-server.js';
+import { GrpcJsProxy } from '../../src/api/h2/proxy.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
 import type { BlockStoredEvent } from '../../src/events/types.js';
 import { gc, realisticTokens, rng, type Figure, type Suite } from '../harness.js';
@@ -339,18 +341,10 @@ export function watchPauses() {
   };
 }
 
-function cores(used: NodeJS.CpuUsage, seconds: number): number {
-  return (used.user + used.system) / 1e6 / seconds;
-}
-
-/**
- * The same client against a Score handler that does no work (raw request bytes in, a fixed reply out): what grpc-js
- * and this machine allow at all, so that the service's figures can be read against it.
- */
-export async function noopCeiling(client: LoadClient, seconds: number, requests: object[], fastScore = false) {
+/** The fixed Score response of the no-op handlers: 16 candidates, as the service answers the bench's requests. */
+function noopReply(): Buffer {
   const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
-  const score = (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score;
-  const reply = score.responseSerialize({
+  return (def['kvindexer.v1.KvIndexer'] as ServiceDefinition).Score.responseSerialize({
     totalBlocks: 64,
     scores: Array.from({ length: CANDIDATES }, (_, i) => ({
       endpoint: `10.1.0.${i + 1}:8000`,
@@ -360,6 +354,69 @@ export async function noopCeiling(client: LoadClient, seconds: number, requests:
       blocksByTier: { GPU: 10 },
     })),
   });
+}
+
+/**
+ * The same no-op Score behind the lean HTTP/2 server (api.leanHttp2, src/api/h2): what the service's own transport
+ * and this machine allow at all, the ceiling the service's lean shapes are read against.
+ */
+export async function noopLeanCeiling(client: LoadClient, seconds: number, requests: object[]) {
+  const reply = noopReply();
+  const path = '/kvindexer.v1.KvIndexer/Score';
+  const same = (b: unknown) => b as Buffer;
+  const methods = new Map([[path, { path, decode: same, encode: same, run: () => Promise.resolve(reply) }]]);
+  const never = 2 ** 31 - 1;
+  const guard = { handshakeTimeouts: 0, refused: 0, openCalls: 0, callsRefused: 0, callsEvicted: 0 };
+  const server = new LeanGrpcServer(
+    methods,
+    { maxMessageBytes: 4 << 20, toStatus: () => ({ code: 13, details: 'internal' }) },
+    new GrpcJsProxy('127.0.0.1:1'), // nothing is relayed: every call is the served Score
+    {
+      limits: {
+        maxConnectionIdleMs: never,
+        maxConnectionAgeMs: never,
+        maxConnectionAgeGraceMs: never,
+        keepaliveTimeMs: never,
+        keepaliveTimeoutMs: never,
+        maxConcurrentStreams: 1024,
+        maxConnections: 4096,
+        handshakeTimeoutMs: never,
+        maxOpenCalls: 4096,
+      },
+    },
+    guard,
+  );
+  const port = await server.listen('127.0.0.1', 0);
+  try {
+    const responseBytes = await client.setup(`127.0.0.1:${port}`, requests);
+    return await phases(client, seconds, {
+      address: `127.0.0.1:${port}`,
+      request: serialise(requests[0]),
+      responseBytes,
+    });
+  } finally {
+    await server.stop(Date.now() + 1_000, () => undefined);
+  }
+}
+
+function cores(used: NodeJS.CpuUsage, seconds: number): number {
+  return (used.user + used.system) / 1e6 / seconds;
+}
+
+/**
+ * The same client against a Score handler that does no work (raw request bytes in, a fixed reply out): what grpc-js
+ * and this machine allow at all, so that the service's figures can be read against it.
+ */
+export async function noopCeiling(
+  client: LoadClient,
+  seconds: number,
+  requests: object[],
+  fastScore = false,
+): Promise<Awaited<ReturnType<typeof phases>>> {
+  const score = (
+    loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS)['kvindexer.v1.KvIndexer'] as ServiceDefinition
+  ).Score;
+  const reply = noopReply();
   const raw = (b: Buffer) => b;
   const server = new Server();
   server.addService(

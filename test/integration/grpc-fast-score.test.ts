@@ -90,8 +90,11 @@ async function scoreCount(side: Side): Promise<number> {
 
 const API = { maxCandidates: 4, maxMessageBytes: 64 * 1024 };
 
-/** The service on this thread (grpc-js, or the lean path), or with api.indexThread (the lean path, calls as bytes). */
-async function startSide(fastScore: boolean, indexThread: boolean): Promise<Side> {
+/**
+ * The service on this thread (grpc-js, node:http2's fast Score path, or the lean HTTP/2 server), or with
+ * api.indexThread (calls handed over as bytes).
+ */
+async function startSide(fastScore: boolean, indexThread: boolean, leanHttp2 = false): Promise<Side> {
   const zmqAddress = `tcp://127.0.0.1:${await freePort()}`;
   const zmq = { addresses: [zmqAddress] };
   let side: Omit<Side, 'pub' | 'raw'>;
@@ -99,7 +102,7 @@ async function startSide(fastScore: boolean, indexThread: boolean): Promise<Side
     const config = ConfigSchema.parse({
       zmq,
       models: { registry: 'fixtures/models/demo.yaml' },
-      api: { grpcAddress: '127.0.0.1:0', ...API, fastScore, indexThread },
+      api: { grpcAddress: '127.0.0.1:0', ...API, fastScore, indexThread, leanHttp2 },
       metrics: { host: '127.0.0.1', port: 0 },
       log: { level: 'silent', statsIntervalSeconds: 0 },
     });
@@ -116,7 +119,7 @@ async function startSide(fastScore: boolean, indexThread: boolean): Promise<Side
       },
     };
   } else {
-    const t = await startTestService({ demoModel: true, overrides: { zmq, api: { ...API, fastScore } } });
+    const t = await startTestService({ demoModel: true, overrides: { zmq, api: { ...API, fastScore, leanHttp2 } } });
     side = {
       kv: t.kv,
       port: t.api.grpcPort,
@@ -129,11 +132,17 @@ async function startSide(fastScore: boolean, indexThread: boolean): Promise<Side
   return { ...side, pub, raw: new Client(`127.0.0.1:${side.port}`, credentials.createInsecure()) };
 }
 
-// `on` is the lean path on the main thread, then the lean path with api.indexThread (every call handed to the index
-// thread as bytes); `off`, the reference, is grpc-js's generic server on the main thread.
-describe.each([false, true])(
-  'api.fastScore (api.indexThread=%s): Score on the lean HTTP/2 path answers exactly as grpc-js does',
-  (indexThread) => {
+// `on` is node:http2's fast Score path (api.fastScore) or the lean HTTP/2 server (api.leanHttp2), each on the main
+// thread and with api.indexThread (every call handed to the index thread as bytes); `off`, the reference, is
+// grpc-js's generic server on the main thread.
+describe.each([
+  { indexThread: false, lean: false },
+  { indexThread: true, lean: false },
+  { indexThread: false, lean: true },
+  { indexThread: true, lean: true },
+])(
+  'api.fastScore / api.leanHttp2 (%o): Score on a lean path answers exactly as grpc-js does',
+  ({ indexThread, lean }) => {
     let off: Side;
     let on: Side;
     let serialize: (req: object) => Buffer;
@@ -177,7 +186,7 @@ describe.each([false, true])(
     };
 
     beforeAll(async () => {
-      [off, on] = await Promise.all([startSide(false, false), startSide(true, indexThread)]);
+      [off, on] = await Promise.all([startSide(false, false), startSide(true, indexThread, lean)]);
       const ctor = off.kv.client.constructor as unknown as {
         service: { Score: { requestSerialize(r: object): Buffer } };
       };
