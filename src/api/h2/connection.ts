@@ -247,12 +247,8 @@ export class H2Connection extends H2Sender {
     for (let at = start; at < end; at += 6) {
       const key = buf.readUInt16BE(at);
       const value = buf.readUInt32BE(at + 2);
-      if (key === F.SETTINGS_INITIAL_WINDOW_SIZE) {
-        if (value > F.MAX_WINDOW) throw new F.ConnectionError(F.FLOW_CONTROL_ERROR, 'initial window too large');
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
-      } else if (key === F.SETTINGS_MAX_FRAME_SIZE) {
+      if (key === F.SETTINGS_INITIAL_WINDOW_SIZE) this.setInitialWindow(value);
+      else if (key === F.SETTINGS_MAX_FRAME_SIZE) {
         if (value < F.DEFAULT_MAX_FRAME || value > F.MAX_FRAME_LIMIT)
           throw new F.ConnectionError(F.PROTOCOL_ERROR, 'bad max frame size');
         this.peerMaxFrame = value;
@@ -279,6 +275,7 @@ export class H2Connection extends H2Sender {
       if (this.connSendWindow > F.MAX_WINDOW) throw new F.ConnectionError(F.FLOW_CONTROL_ERROR, 'window overflow');
     } else {
       const stream = this.streams.get(id);
+      if (!stream && id > this.lastStreamId) throw new F.ConnectionError(F.PROTOCOL_ERROR, 'WINDOW_UPDATE on idle');
       if (!stream) return; // a stream closed meanwhile
       if (increment === 0) return this.reset(stream, F.PROTOCOL_ERROR);
       stream.sendWindow += increment;
@@ -312,9 +309,10 @@ export class H2Connection extends H2Sender {
     this.credit(length);
     const stream = this.streams.get(id);
     if (!stream || stream.remoteClosed) {
-      // Frames in flight after a reset are dropped; DATA on a stream never opened is a protocol error.
+      // Frames in flight after a reset are dropped; DATA on a stream never opened is a protocol error, and after the
+      // client's END_STREAM (half-closed remote) a stream error STREAM_CLOSED (RFC 9113 §5.1).
       if (id > this.lastStreamId) throw new F.ConnectionError(F.PROTOCOL_ERROR, 'DATA on an idle stream');
-      return;
+      return stream ? this.reset(stream, F.STREAM_CLOSED) : undefined;
     }
     stream.recvWindow -= length;
     if (stream.recvWindow < 0) return this.reset(stream, F.FLOW_CONTROL_ERROR);

@@ -47,6 +47,20 @@ export abstract class H2Sender {
     this.pings.clear();
   }
 
+  /**
+   * The peer's SETTINGS_INITIAL_WINDOW_SIZE: every open stream's send window moves by the change, and may go below
+   * zero; one pushed past 2^31-1 is a connection error FLOW_CONTROL_ERROR (RFC 9113 §6.9.2).
+   */
+  protected setInitialWindow(value: number): void {
+    if (value > F.MAX_WINDOW) throw new F.ConnectionError(F.FLOW_CONTROL_ERROR, 'initial window too large');
+    const delta = value - this.peerInitialWindow;
+    this.peerInitialWindow = value;
+    for (const s of this.streams.values()) {
+      s.sendWindow += delta;
+      if (s.sendWindow > F.MAX_WINDOW) throw new F.ConnectionError(F.FLOW_CONTROL_ERROR, 'stream window overflow');
+    }
+  }
+
   /** Our side of `stream` is done (END_STREAM or RST_STREAM sent). */
   protected abstract closeLocal(stream: H2Stream): void;
 
@@ -140,8 +154,9 @@ export abstract class H2Sender {
   protected writeData(stream: H2Stream, data: Buffer, end: boolean): Buffer | null {
     let at = 0;
     do {
-      const n = Math.min(data.length - at, stream.sendWindow, this.connSendWindow, this.peerMaxFrame);
-      if (n <= 0 && data.length > at) return data.subarray(at);
+      // At least 0: a window below zero (§6.9.2) holds DATA back, but not an empty DATA, which costs no window.
+      const n = Math.max(0, Math.min(data.length - at, stream.sendWindow, this.connSendWindow, this.peerMaxFrame));
+      if (n === 0 && data.length > at) return data.subarray(at);
       const last = at + n === data.length;
       const out = Buffer.allocUnsafe(9 + n);
       F.writeFrameHeader(out, 0, n, F.DATA, last && end ? F.END_STREAM : 0, stream.id);
