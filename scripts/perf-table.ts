@@ -79,19 +79,28 @@ const SHOWN: Record<string, Record<string, string>> = {
   },
   'grpc-threads': {
     singleClosedRequestsPerSecond:
-      'Score (1k tokens, 16 candidates), all data over ZMQ (100k blocks/s), one event loop: max throughput (closed loop)',
+      'Score (1k tokens, 16 candidates), all data over ZMQ (100k blocks/s), one event loop, lean HTTP/2 server: max throughput (closed loop)',
     singleOpenP99: 'same, at 5,000 req/s offered, p99',
     singleOpenP999: 'same, at 5,000 req/s offered, p999',
-    singleClosedVsNoop: 'one event loop, max throughput ÷ a no-op Score on the lean path, same run',
+    singleClosedVsNoop: 'one event loop, max throughput ÷ a no-op Score behind the lean server, same run',
     threadClosedRequestsPerSecond:
-      'same run, api.indexThread (gRPC on the main thread, the rest in the index thread): max throughput',
+      'same run, api.indexThread (lean HTTP/2 server on the main thread, the rest in the index thread): max throughput',
     threadClosedServerCpuPerCall: 'api.indexThread, server CPU per call (both threads, ingest included)',
     threadOpenP50: 'api.indexThread at 5,000 req/s offered, p50',
     threadOpenP99: 'api.indexThread at 5,000 req/s offered, p99',
     threadOpenP999: 'api.indexThread at 5,000 req/s offered, p999',
     threadLowerRateP99: 'api.indexThread at 3,000 req/s offered, p99',
-    threadClosedVsNoop: 'api.indexThread max throughput ÷ a no-op Score on the lean path, same run',
-    noopClosedRequestsPerSecond: 'a no-op Score on the lean path, same run (ceiling)',
+    threadClosedVsNoop: 'api.indexThread max throughput ÷ a no-op Score behind the lean server, same run',
+    threadNodeClosedRequestsPerSecond:
+      'api.indexThread behind node:http2 + grpc-js (api.leanHttp2 false): max throughput',
+    threadNodeOpenP99: 'api.indexThread behind node:http2 + grpc-js at 5,000 req/s offered, p99',
+    threadNodeOpenP999: 'same, p999',
+    threadNodeIngestUnderReadsVsAlone:
+      'api.indexThread behind node:http2 + grpc-js: ingest with Score at 5,000 req/s ÷ without',
+    noopClosedRequestsPerSecond: 'a no-op Score behind the lean server, same run (ceiling)',
+    noopOpenP99: 'a no-op Score behind the lean server at 5,000 req/s offered, p99',
+    noopNodeClosedRequestsPerSecond: 'a no-op Score behind node:http2 + grpc-js (fast Score path), same run',
+    noopNodeOpenP99: 'same, at 5,000 req/s offered, p99',
     singleIngestCapacityAlone: 'one event loop: ingest capacity over ZMQ (a burst, stores with evictions), no reads',
     singleIngestUnderReadsVsAlone: 'one event loop: ingest capacity with Score at 5,000 req/s ÷ without',
     singleBurstReadsP99: 'one event loop: Score p99 at 5,000 req/s during that burst',

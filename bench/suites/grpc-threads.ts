@@ -264,8 +264,8 @@ async function ingestCapacity(
   clock: ThreadClock,
 ): Promise<IngestCapacity> {
   const before = await burstRate(feed, stored, blocks, clock);
-  // Long enough for the burst at a quarter of its quiet rate, after a second of reads alone.
-  const readSeconds = Math.ceil(1 + (4 * blocks) / before.rate);
+  // Long enough for the burst at a tenth of its quiet rate, after a second of reads alone.
+  const readSeconds = Math.ceil(1 + (10 * blocks) / before.rate);
   const reads = client.run({ type: 'open', seconds: readSeconds, rate: OFFERED_RATE });
   await new Promise((r) => setTimeout(r, 1_000));
   const readsStarted = performance.now();
@@ -273,7 +273,9 @@ async function ingestCapacity(
   const burstEnded = performance.now();
   const readResult = await reads;
   if ((burstEnded - readsStarted) / 1000 > readSeconds - 1) {
-    throw new Error('grpc-threads: the loaded burst outlasted the reads meant to run beside it');
+    throw new Error(
+      `grpc-threads: the loaded burst outlasted the reads meant to run beside it (${readSeconds - 1} s; quiet burst ${Math.round(before.rate)} blocks/s)`,
+    );
   }
   const after = await burstRate(feed, stored, blocks, clock);
   return {

@@ -53,8 +53,8 @@ export function trailersOnly(code: number, details: string): Buffer {
   return Buffer.concat([
     RESPONSE_HEADERS,
     literalWithoutIndexing('grpc-status', String(code)),
-    // grpc-message is bounded so that the block fits one frame whatever the details.
-    literalWithoutIndexing('grpc-message', percentEncode(details).slice(0, 8_192)),
+    // Bounded before encoding (a cut after it could split a %XX escape); a long block goes out with CONTINUATION.
+    literalWithoutIndexing('grpc-message', percentEncode(details.slice(0, 4_096))),
   ]);
 }
 

@@ -11,6 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { H2Connection, type ConnectionHooks } from './connection.js';
+import { ENHANCE_YOUR_CALM, PROTOCOL_ERROR } from './frames.js';
 import {
   failStream,
   RESOURCE_EXHAUSTED,
@@ -31,7 +32,6 @@ export interface LeanServerOptions {
 }
 
 /** RST_STREAM code for a call evicted at maxOpenCalls (its client reads RESOURCE_EXHAUSTED), as guardCalls uses. */
-const ENHANCE_YOUR_CALM = 0xb;
 /** Request header lists larger than this are refused (gRPC's default metadata bound is 8 KiB). */
 const MAX_HEADER_LIST_BYTES = 64 << 10;
 /** Node's timers hold at most 2^31 - 1 ms; a limit beyond is "never". */
@@ -142,6 +142,7 @@ export class LeanGrpcServer {
 
   /** A new request: bounded, authorised, then served here or relayed to grpc-js. */
   private open(conn: H2Connection, stream: H2Stream): void {
+    if (!wellFormed(stream)) return conn.reset(stream, PROTOCOL_ERROR);
     if (!this.admit(conn)) {
       const bound = this.options.limits.maxOpenCalls;
       failStream(conn, stream, RESOURCE_EXHAUSTED, `server holds ${bound} open calls (api.maxOpenCalls); retry later`);
@@ -238,6 +239,24 @@ export class LeanGrpcServer {
     for (const conn of [...this.conns]) conn.destroy();
     return 'forced';
   }
+}
+
+/**
+ * The request pseudo-headers RFC 9113 §8.3.1 requires (`:method`, `:scheme`, `:path`; no CONNECT here) and no
+ * uppercase in field names (§8.2.1): anything else is a malformed request, a stream error of type PROTOCOL_ERROR.
+ */
+function wellFormed(stream: H2Stream): boolean {
+  const h = stream.headers;
+  let pseudo = 0;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    if (name === ':method' || name === ':scheme' || name === ':path') pseudo++;
+    for (let c = 0; c < name.length; c++) {
+      const code = name.charCodeAt(c);
+      if (code >= 0x41 && code <= 0x5a) return false;
+    }
+  }
+  return pseudo === 3 && stream.header(':path') !== '';
 }
 
 /** Calls open on a connection (streams refused or relayed count as calls too, as in guardCalls). */

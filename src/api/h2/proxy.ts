@@ -8,7 +8,7 @@
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { H2Connection } from './connection.js';
-import { CANCEL, INTERNAL_ERROR } from './frames.js';
+import { CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR } from './frames.js';
 import { literalWithoutIndexing } from './hpack.js';
 import type { H2Stream, StreamSink } from './stream.js';
 
@@ -40,7 +40,11 @@ function requestHeaders(stream: H2Stream): Record<string, string | string[]> {
 export class GrpcJsProxy {
   private session: ClientHttp2Session | null = null;
 
-  constructor(private readonly backend: string) {}
+  constructor(
+    private readonly backend: string,
+    /** Request bytes a relayed stream may have waiting for grpc-js; beyond, it is reset (ENHANCE_YOUR_CALM). */
+    private readonly maxBufferedBytes = 8 << 20,
+  ) {}
 
   private connection(): ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
@@ -63,7 +67,11 @@ export class GrpcJsProxy {
       return;
     }
     const sink: StreamSink = {
-      data: (_s, chunk) => void req.write(Buffer.from(chunk)),
+      data: (s, chunk) => {
+        // The lean server credits the client's window as bytes arrive; what grpc-js has not read yet is bounded here.
+        if (req.writableLength + chunk.length > this.maxBufferedBytes) return conn.reset(s, ENHANCE_YOUR_CALM);
+        req.write(Buffer.from(chunk));
+      },
       end: () => void req.end(),
       reset: () => req.close(constants.NGHTTP2_CANCEL),
     };

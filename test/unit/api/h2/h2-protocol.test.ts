@@ -191,6 +191,24 @@ describe('H2 stream errors: RST_STREAM, and the connection goes on (§5.4.2)', (
     expect(lean.guard.openCalls).toBe(2);
   });
 
+  it.each([
+    ['without :scheme', [':method', 'POST', ':path', ECHO, 'content-type', 'application/grpc']],
+    ['with an uppercase field name', [':method', 'POST', ':scheme', 'http', ':path', ECHO, 'X-Upper', '1']],
+    ['with an empty :path', [':method', 'POST', ':scheme', 'http', ':path', '']],
+  ])('a malformed request (%s) is reset PROTOCOL_ERROR and never served (§8.1.1, §8.2.1, §8.3.1)', async (_w, f) => {
+    const { lean, c } = await client();
+    c.handshake();
+    const fields: Buffer[] = [];
+    for (let i = 0; i < f.length; i += 2) fields.push(literalWithoutIndexing(f[i], f[i + 1]));
+    c.send(frame(T.HEADERS, END_HEADERS, 1, Buffer.concat(fields)), frame(T.DATA, END_STREAM, 1, grpcMessage('x')));
+    const rst = await c.next((fr) => fr.type === T.RST_STREAM, 'RST_STREAM');
+    expect([rst.stream, rst.payload.readUInt32BE(0)]).toEqual([1, E.PROTOCOL_ERROR]);
+    expect(lean.guard.openCalls).toBe(0);
+    c.request(3, ECHO, 'still serving');
+    await c.next(trailersOn(3), 'the next answer');
+    expectAnswer(c, 3, 'still serving');
+  });
+
   it('a client RST_STREAM (CANCEL) cancels the operation and nothing more is written on the stream', async () => {
     const { lean, c } = await client();
     c.handshake();
