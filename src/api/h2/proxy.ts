@@ -8,7 +8,7 @@
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { H2Connection } from './connection.js';
-import { CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR } from './frames.js';
+import { CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR } from './frames.js';
 import { literalWithoutIndexing } from './hpack.js';
 import type { H2Stream, StreamSink } from './stream.js';
 
@@ -76,16 +76,24 @@ export class GrpcJsProxy {
       reset: () => req.close(constants.NGHTTP2_CANCEL),
     };
     stream.sink = sink;
+    // Answered while the client is still sending (a streaming call it never half-closed): the rest of its request is
+    // not needed, and the stream must not stay open on the connection (RFC 9113 §8.1: RST_STREAM NO_ERROR).
+    // (Only once END_STREAM is written: trailers still waiting behind DATA for window are not cut off.)
+    const finish = () => {
+      if (stream.localClosed && !stream.remoteClosed) conn.reset(stream, NO_ERROR);
+    };
     let trailed = false;
     req.on('response', (headers, flags: number) => {
       // A trailers-only answer comes as one HEADERS frame with END_STREAM: it must stay one.
       trailed = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       conn.sendHeaders(stream, encodeHeaders(headers), trailed);
+      if (trailed) finish();
     });
     req.on('data', (chunk: Buffer) => conn.sendData(stream, chunk, false));
     req.on('trailers', (trailers) => {
       trailed = true;
       conn.sendHeaders(stream, encodeHeaders(trailers), true);
+      finish();
     });
     req.on('error', () => undefined); // 'close' carries the outcome
     req.on('close', () => {

@@ -27,6 +27,8 @@ import {
   HOLD,
   RawClient,
   T,
+  frame,
+  requestBlock,
   goawayOf,
   grpcMessage,
   grpcMessages,
@@ -329,6 +331,19 @@ describe('LeanGrpcServer: what it does not serve is relayed to grpc-js', () => {
     expect((await unary(client, UNARY, 'hi')).value?.toString()).toBe('unary:hi');
     const missing = await unary(client, '/nope.Svc/M', 'hi');
     expect(missing.err?.code).toBe(12);
+  });
+
+  it('ends a relayed stream the client never half-closed once answered: trailers, then RST_STREAM NO_ERROR (§8.1)', async () => {
+    const lean = await startLean(cleanup, { backend: backendAddress });
+    const c = await RawClient.connect(lean.port, cleanup);
+    c.handshake();
+    // A message, no END_STREAM: grpc-js answers the unknown method at once (trailers-only UNIMPLEMENTED).
+    c.send(frame(T.HEADERS, END_HEADERS, 1, requestBlock('/nope.Svc/M')), frame(T.DATA, 0, 1, grpcMessage('x')));
+    const rst = await c.next((f) => f.type === T.RST_STREAM, 'RST_STREAM');
+    expect([rst.stream, rst.payload.readUInt32BE(0)]).toEqual([1, E.NO_ERROR]);
+    const answer = c.frames.filter((f) => f.stream === 1 && f.type === T.HEADERS);
+    expect(answer.map((f) => [f.flags & END_STREAM, f.fields?.['grpc-status']])).toEqual([[END_STREAM, '12']]);
+    await waitFor(() => lean.guard.openCalls === 0, 'the relayed call to close');
   });
 
   it('serves identity calls itself and relays gzip-compressed ones (grpc-js client option)', async () => {
