@@ -185,7 +185,7 @@ export function cpuPerCall(phase: PhaseResult): number {
 
 /** Starts the service with its resident prompts and background ingest, runs the phases against it, stops it. */
 async function measureService(client: LoadClient, seconds: number, fastScore: boolean) {
-  const embedded = await startEmbedded(embeddedConfig({ api: { fastScore } }));
+  const embedded = await startEmbedded(embeddedConfig({ api: { fastScore, leanHttp2: false } }));
   const { service } = embedded;
   const random = rng(5);
   const endpoints = BENCH_CANDIDATES;
