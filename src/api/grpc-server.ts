@@ -139,7 +139,9 @@ export class GrpcServer {
       'grpc.max_send_message_length': options.maxMessageBytes,
       // Channelz (call counters and listeners per call, per connection) has no consumer here and costs every call.
       'grpc.enable_channelz': 0,
-      ...(options.limits ? grpcChannelOptions(options.limits) : {}),
+      // Behind the lean server grpc-js has one loopback connection carrying every client's relayed calls: the
+      // per-connection limits are the lean server's to apply, not this connection's.
+      ...(options.limits && !options.lean ? grpcChannelOptions(options.limits) : {}),
     });
     const protos = loadProtos();
     const bytes = options.wire === 'bytes';

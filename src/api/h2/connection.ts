@@ -26,6 +26,8 @@ export interface ConnectionHooks {
   ready(conn: H2Connection): void;
   /** The socket closed. */
   closed(conn: H2Connection): void;
+  /** An unexpected error while serving the connection (it is closed with INTERNAL_ERROR). */
+  error(conn: H2Connection, err: unknown): void;
 }
 
 export interface ConnectionSettings {
@@ -54,6 +56,7 @@ export class H2Connection extends H2Sender {
   /** A GOAWAY was sent: no new stream is accepted and the socket ends once the last one closes. */
   goingAway = false;
   private readonly decoder: HpackDecoder;
+  private readonly resetBudget = new F.RateBudget(1_000, 33, 'too many stream resets');
   private buffered: Buffer | null = null;
   private prefaceSeen = false;
   private settingsSeen = false;
@@ -113,11 +116,15 @@ export class H2Connection extends H2Sender {
   }
 
   /** Closes at once: open streams see a reset (CANCEL). */
-  destroy(): void {
+  destroy(graceful = false): void {
     if (this.dead) return;
     this.dead = true;
     this.flush();
-    this.socket.destroy();
+    if (graceful) {
+      // After a GOAWAY: an immediate destroy could drop it (TLS, or a reset for unread input).
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 1_000).unref();
+    } else this.socket.destroy();
     this.endPings();
     const open = [...this.streams.values()];
     this.streams.clear();
@@ -183,7 +190,9 @@ export class H2Connection extends H2Sender {
     } catch (err) {
       if (err instanceof F.ConnectionError) return this.fail(err.code, err.message);
       if (err instanceof HpackError) return this.fail(F.COMPRESSION_ERROR, err.message);
-      throw err;
+      // A bug (or an allocation that failed) while serving this connection: it ends, not the process.
+      this.hooks.error(this, err);
+      return this.fail(F.INTERNAL_ERROR, 'internal error');
     }
     if (at < buf.length) {
       // Keep the partial frame; copy it if it is a small tail of a big read, so the big buffer can go.
@@ -196,7 +205,7 @@ export class H2Connection extends H2Sender {
   private fail(code: number, message: string): void {
     if (this.dead) return;
     this.write(F.goawayFrame(this.lastStreamId, code, message));
-    this.destroy();
+    this.destroy(true);
   }
 
   private frame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
@@ -244,19 +253,7 @@ export class H2Connection extends H2Sender {
       return;
     }
     if ((end - start) % 6 !== 0) throw new F.ConnectionError(F.FRAME_SIZE_ERROR, 'SETTINGS of the wrong size');
-    for (let at = start; at < end; at += 6) {
-      const key = buf.readUInt16BE(at);
-      const value = buf.readUInt32BE(at + 2);
-      if (key === F.SETTINGS_INITIAL_WINDOW_SIZE) this.setInitialWindow(value);
-      else if (key === F.SETTINGS_MAX_FRAME_SIZE) {
-        if (value < F.DEFAULT_MAX_FRAME || value > F.MAX_FRAME_LIMIT)
-          throw new F.ConnectionError(F.PROTOCOL_ERROR, 'bad max frame size');
-        this.peerMaxFrame = value;
-      } else if (key === F.SETTINGS_ENABLE_PUSH && value > 1) {
-        throw new F.ConnectionError(F.PROTOCOL_ERROR, 'bad enable push');
-      }
-      // HEADER_TABLE_SIZE bounds the client's decoder; our encoder never indexes, so it needs nothing.
-    }
+    this.applySettings(buf, start, end);
     this.write(F.frame(F.SETTINGS, F.ACK, 0));
     if (!this.settingsSeen) {
       this.settingsSeen = true;
@@ -290,6 +287,7 @@ export class H2Connection extends H2Sender {
       throw new F.ConnectionError(F.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
     const stream = this.streams.get(id);
     if (!stream) return;
+    this.resetBudget.take(); // many calls opened and reset at once: ENHANCE_YOUR_CALM (CVE-2023-44487)
     stream.remoteClosed = stream.localClosed = true;
     stream.queue = null;
     this.blocked.delete(stream);
@@ -318,6 +316,7 @@ export class H2Connection extends H2Sender {
     if (stream.recvWindow < 0) return this.reset(stream, F.FLOW_CONTROL_ERROR);
     const [from, to] = F.unpad(flags, buf, start, end);
     if (from < to) stream.sink?.data(stream, buf.subarray(from, to));
+    if (stream.remoteClosed) return; // the sink reset the stream: no WINDOW_UPDATE on it (§5.1)
     if (flags & F.END_STREAM) this.remoteEnd(stream);
     else {
       stream.recvUnacked += length;
@@ -357,13 +356,14 @@ export class H2Connection extends H2Sender {
   private onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     const c = this.continuing;
     if (!c || c.id !== id) throw new F.ConnectionError(F.PROTOCOL_ERROR, 'unexpected CONTINUATION');
-    c.bytes += end - start;
+    // Each fragment's frame header counts too, so that empty CONTINUATIONs cannot pile up below the bound.
+    c.bytes += end - start + F.FRAME_HEADER_BYTES;
     if (c.bytes > this.settings.maxHeaderListBytes)
       throw new F.ConnectionError(F.PROTOCOL_ERROR, 'header block over the advertised limit');
-    c.parts.push(Buffer.from(buf.subarray(start, end)));
+    if (end > start) c.parts.push(Buffer.from(buf.subarray(start, end)));
     if (!(flags & F.END_HEADERS)) return;
     this.continuing = null;
-    const block = Buffer.concat(c.parts, c.bytes);
+    const block = Buffer.concat(c.parts);
     this.headerBlock(id, c.endStream, block, 0, block.length);
   }
 

@@ -116,3 +116,29 @@ export function unpad(flags: number, buf: Buffer, start: number, end: number): [
   if (pad >= end - start) throw new ConnectionError(PROTOCOL_ERROR, 'padding longer than the frame');
   return [start + 1, end - pad];
 }
+
+/**
+ * A token bucket for what a peer may do often but not endlessly (stream resets: the "rapid reset" attack,
+ * CVE-2023-44487). nghttp2 1.57 allows a burst of 1,000 resets refilled at 33 per second; past it the connection
+ * ends with ENHANCE_YOUR_CALM.
+ */
+export class RateBudget {
+  private tokens: number;
+  private at = Date.now();
+
+  constructor(
+    private readonly burst: number,
+    private readonly perSecond: number,
+    private readonly what: string,
+  ) {
+    this.tokens = burst;
+  }
+
+  take(): void {
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.perSecond) / 1000);
+    this.at = now;
+    if (this.tokens < 1) throw new ConnectionError(ENHANCE_YOUR_CALM, this.what);
+    this.tokens--;
+  }
+}

@@ -25,6 +25,9 @@ export const UNAUTHENTICATED = 16;
 const UNIMPLEMENTED = 12;
 const INTERNAL = 13;
 
+/** Node's timers hold at most 2^31 - 1 ms (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** One served path: its operation and codec (identity for bytes handed to the index thread). */
 export interface UnaryMethod {
   path: string;
@@ -70,8 +73,10 @@ function onDeadline(call: UnaryCall): void {
 
 /** One call: collect the message, run the operation, answer once. It is its own cancellation and its stream's sink. */
 export class UnaryCall implements Cancellation, StreamSink {
-  private message: Buffer | null = null;
+  private parts: Buffer[] = [];
   private head: Buffer | null = null;
+  /** The announced message length, once the prefix has arrived. */
+  private length = -1;
   private received = 0;
   deadlineMs = Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -95,14 +100,15 @@ export class UnaryCall implements Cancellation, StreamSink {
       const ms = parseGrpcTimeout(timeout);
       if (ms === null) return this.fail(INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
       this.deadlineMs = Date.now() + ms;
-      this.timer = setTimeout(onDeadline, ms, this);
+      // Past a timer's range (grpc-go sends a 30-day deadline as 2592000S) no timer: `aborted` still compares.
+      if (ms <= MAX_TIMER_MS) this.timer = setTimeout(onDeadline, ms, this);
     }
   }
 
   data(_stream: H2Stream, chunk: Buffer): void {
     if (this.done) return;
     let at = 0;
-    if (!this.message) {
+    if (this.length < 0) {
       // The 5-byte prefix may arrive split over frames.
       const need = 5 - (this.head?.length ?? 0);
       const part = chunk.subarray(0, need);
@@ -114,25 +120,27 @@ export class UnaryCall implements Cancellation, StreamSink {
       const length = this.head.readUInt32BE(1);
       const max = this.deps.maxMessageBytes;
       if (length > max) return this.fail(RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${max})`);
-      this.message = Buffer.allocUnsafe(length);
+      this.length = length;
     }
     const rest = chunk.length - at;
-    if (this.received + rest > this.message.length)
+    if (this.received + rest > this.length)
       return this.fail(UNIMPLEMENTED, `Received a second request message for unary method ${this.method.path}`);
-    chunk.copy(this.message, this.received, at);
+    // Copied as it arrives (the chunk is a view of the socket's buffer): memory follows the bytes received, not
+    // the length a prefix announces.
+    if (rest > 0) this.parts.push(Buffer.from(chunk.subarray(at)));
     this.received += rest;
   }
 
   end(): void {
     if (this.done) return;
-    const message = this.message;
-    if (!message || this.received !== message.length)
+    if (this.length < 0 || this.received !== this.length)
       return this.fail(UNIMPLEMENTED, `Received no complete request message for unary method ${this.method.path}`);
-    this.message = null;
-    const request = this.method.decode(message);
-    if (request instanceof UndecodableRequest) return this.fail(INVALID_ARGUMENT, request.message);
+    const message = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
+    this.parts = [];
     let result: Promise<unknown>;
     try {
+      const request = this.method.decode(message);
+      if (request instanceof UndecodableRequest) return this.fail(INVALID_ARGUMENT, request.message);
       result = this.method.run(request, this, this.conn.remoteAddress);
     } catch (err) {
       result = Promise.reject(err);
@@ -175,7 +183,8 @@ export class UnaryCall implements Cancellation, StreamSink {
 
   private finish(): void {
     this.done = true;
-    this.message = this.head = null;
+    this.parts = [];
+    this.head = null;
     clearTimeout(this.timer);
   }
 }

@@ -75,6 +75,8 @@ export class LeanGrpcServer {
         if (stream.call !== null) this.guard.openCalls--;
       },
       ready: () => undefined,
+      // Logged through toStatus, as an unexpected error in a handler is.
+      error: (_conn, err) => void this.deps.toStatus(err, 'lean HTTP/2 connection'),
       closed: (conn) => {
         this.conns.delete(conn);
         if (this.conns.size === 0) this.settled?.();
@@ -228,7 +230,11 @@ export class LeanGrpcServer {
   async stop(deadline: number, draining: () => void): Promise<'drained' | 'forced'> {
     const until = (ms: number) =>
       new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), Math.max(0, ms)).unref());
-    await Promise.race([Promise.all([...this.conns].map((c) => c.ping())), until(deadline - Date.now())]);
+    // A connection still in its handshake has sent no call: closed now, not waited for. The round trips get at most
+    // half the grace, so that one silent peer cannot leave the calls no time to finish.
+    for (const conn of [...this.conns]) if (!conn.handshakeDone) conn.destroy();
+    const pinged = Promise.all([...this.conns].map((c) => c.ping()));
+    await Promise.race([pinged, until((deadline - Date.now()) / 2)]);
     draining();
     clearInterval(this.sweep ?? undefined);
     this.server.close();

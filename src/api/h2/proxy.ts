@@ -8,7 +8,7 @@
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { H2Connection } from './connection.js';
-import { CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR } from './frames.js';
+import { CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, REFUSED_STREAM } from './frames.js';
 import { literalWithoutIndexing } from './hpack.js';
 import type { H2Stream, StreamSink } from './stream.js';
 
@@ -42,7 +42,7 @@ export class GrpcJsProxy {
 
   constructor(
     private readonly backend: string,
-    /** Request bytes a relayed stream may have waiting for grpc-js; beyond, it is reset (ENHANCE_YOUR_CALM). */
+    /** Bytes a relayed stream may have waiting, either way (grpc-js or the client not reading); beyond, it is reset. */
     private readonly maxBufferedBytes = 8 << 20,
   ) {}
 
@@ -89,7 +89,14 @@ export class GrpcJsProxy {
       conn.sendHeaders(stream, encodeHeaders(headers), trailed);
       if (trailed) finish();
     });
-    req.on('data', (chunk: Buffer) => conn.sendData(stream, chunk, false));
+    req.on('data', (chunk: Buffer) => {
+      // A client that does not read (its window closed) cannot make the answer pile up here without bound.
+      if (stream.queuedBytes() + chunk.length > this.maxBufferedBytes) {
+        conn.reset(stream, ENHANCE_YOUR_CALM);
+        return;
+      }
+      conn.sendData(stream, chunk, false);
+    });
     req.on('trailers', (trailers) => {
       trailed = true;
       conn.sendHeaders(stream, encodeHeaders(trailers), true);
@@ -98,7 +105,10 @@ export class GrpcJsProxy {
     req.on('error', () => undefined); // 'close' carries the outcome
     req.on('close', () => {
       if (stream.localClosed || stream.ending) return;
-      if (req.rstCode !== undefined && req.rstCode !== constants.NGHTTP2_NO_ERROR) conn.reset(stream, CANCEL);
+      const code = req.rstCode;
+      // REFUSED_STREAM is passed on: a client retries it transparently (nothing was processed).
+      if (code !== undefined && code !== constants.NGHTTP2_NO_ERROR)
+        conn.reset(stream, code === REFUSED_STREAM ? REFUSED_STREAM : CANCEL);
       else if (!trailed) conn.sendData(stream, Buffer.alloc(0), true);
     });
   }

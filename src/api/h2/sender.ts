@@ -21,6 +21,11 @@ export abstract class H2Sender {
   protected dead = false;
   private readonly pings = new Map<bigint, () => void>();
   private pingSeq = 0n;
+  /** The client set SETTINGS_HEADER_TABLE_SIZE: our next header block starts with a table size update to 0. */
+  private tableUpdatePending = false;
+  private tableUpdateSent = false;
+  /** Reading is paused until the socket drains (a peer that sends and does not read). */
+  private readPaused = false;
 
   constructor(readonly socket: Duplex & { remoteAddress?: string }) {}
 
@@ -61,6 +66,34 @@ export abstract class H2Sender {
     }
   }
 
+  /** The peer's SETTINGS (RFC 9113 §6.5.2) that bind what we send. */
+  protected applySettings(buf: Buffer, start: number, end: number): void {
+    for (let at = start; at < end; at += 6) {
+      const key = buf.readUInt16BE(at);
+      const value = buf.readUInt32BE(at + 2);
+      if (key === F.SETTINGS_INITIAL_WINDOW_SIZE) this.setInitialWindow(value);
+      else if (key === F.SETTINGS_MAX_FRAME_SIZE) {
+        if (value < F.DEFAULT_MAX_FRAME || value > F.MAX_FRAME_LIMIT)
+          throw new F.ConnectionError(F.PROTOCOL_ERROR, 'bad max frame size');
+        this.peerMaxFrame = value;
+      } else if (key === F.SETTINGS_ENABLE_PUSH && value > 1) {
+        throw new F.ConnectionError(F.PROTOCOL_ERROR, 'bad enable push');
+      } else if (key === F.SETTINGS_HEADER_TABLE_SIZE && !this.tableUpdateSent) {
+        // Our encoder never indexes; a decoder (nghttp2's) that lowered its table still expects the change signalled
+        // at the start of the next block (RFC 7541 §4.2): one update to size 0 fits every later setting.
+        this.tableUpdatePending = true;
+      }
+    }
+  }
+
+  /** A header block as sent: with the table size update first when one is owed. */
+  protected withTableUpdate(block: Buffer): Buffer {
+    if (!this.tableUpdatePending) return block;
+    this.tableUpdatePending = false;
+    this.tableUpdateSent = true;
+    return Buffer.concat([TABLE_SIZE_ZERO, block]);
+  }
+
   /** Our side of `stream` is done (END_STREAM or RST_STREAM sent). */
   protected abstract closeLocal(stream: H2Stream): void;
 
@@ -95,7 +128,7 @@ export abstract class H2Sender {
    * A whole unary answer in one buffer — HEADERS, one DATA frame, trailers with END_STREAM — when the windows and the
    * frame size allow (the common case); otherwise through sendHeaders/sendData.
    */
-  sendUnary(stream: H2Stream, headers: Buffer, message: Buffer, trailers: Buffer): void {
+  sendUnary(stream: H2Stream, given: Buffer, message: Buffer, trailers: Buffer): void {
     if (stream.localClosed || stream.ending || this.dead) return;
     const dataLength = 5 + message.length;
     const fits =
@@ -103,18 +136,19 @@ export abstract class H2Sender {
       dataLength <= this.peerMaxFrame &&
       dataLength <= stream.sendWindow &&
       dataLength <= this.connSendWindow &&
-      headers.length <= this.peerMaxFrame &&
+      given.length + 1 <= this.peerMaxFrame && // + a table size update, when one is owed
       trailers.length <= this.peerMaxFrame;
     if (!fits) {
       const body = Buffer.allocUnsafe(dataLength);
       body[0] = 0;
       body.writeUInt32BE(message.length, 1);
       message.copy(body, 5);
-      this.sendHeaders(stream, headers, false);
+      this.sendHeaders(stream, given, false);
       this.sendData(stream, body, false);
       this.sendHeaders(stream, trailers, true);
       return;
     }
+    const headers = this.withTableUpdate(given);
     const out = Buffer.allocUnsafe(27 + headers.length + dataLength + trailers.length);
     let at = 0;
     F.writeFrameHeader(out, at, headers.length, F.HEADERS, F.END_HEADERS, stream.id);
@@ -132,7 +166,8 @@ export abstract class H2Sender {
     this.closeLocal(stream);
   }
 
-  protected writeHeaderBlock(id: number, block: Buffer, end: boolean): void {
+  protected writeHeaderBlock(id: number, given: Buffer, end: boolean): void {
+    const block = this.withTableUpdate(given);
     const max = this.peerMaxFrame;
     const endFlag = end ? F.END_STREAM : 0;
     if (block.length <= max) {
@@ -210,9 +245,22 @@ export abstract class H2Sender {
     const chunk = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
     this.out = [];
     this.outBytes = 0;
-    this.socket.write(chunk);
+    if (this.socket.write(chunk) || this.readPaused || this.socket.writableLength < MAX_UNSENT_BYTES) return;
+    // The peer sends (PINGs, SETTINGS, calls) and does not read what we answer: stop reading it until it does, so
+    // that what waits to be sent stays bounded (nghttp2 ends such a session; pausing keeps a slow one working).
+    this.readPaused = true;
+    this.socket.pause();
+    this.socket.once('drain', () => {
+      this.readPaused = false;
+      this.socket.resume();
+    });
   }
 }
+
+/** Bytes written to the socket but not yet taken by the kernel, beyond which reading pauses. */
+const MAX_UNSENT_BYTES = 4 << 20;
+/** HPACK dynamic table size update to 0 (RFC 7541 §6.3: 001xxxxx). */
+const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
 function flushConnection(conn: H2Sender): void {
   conn.flush();

@@ -65,6 +65,13 @@ export class H2Stream {
     this.queue = null;
   }
 
+  /** Bytes waiting for send window. */
+  queuedBytes(): number {
+    let n = 0;
+    for (const q of this.queue ?? []) n += q.bytes.length;
+    return n;
+  }
+
   /** The first value of header `name`, or undefined. */
   header(name: string): string | undefined {
     const h = this.headers;

@@ -346,6 +346,7 @@ describe('H2 flow control when sending (§6.9, §6.5.2)', () => {
       streamClosed: () => undefined,
       ready: () => undefined,
       closed: () => undefined,
+      error: () => undefined,
     };
     const server: NetServer = createServer((socket) => {
       conn = new H2Connection(socket, { maxConcurrentStreams: 10, maxHeaderListBytes: 65_536 }, hooks);
