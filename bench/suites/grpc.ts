@@ -341,6 +341,12 @@ export function watchPauses() {
   };
 }
 
+/** The phases against a no-op server listening on `port` (the client checks its answers' sizes first). */
+async function ceilingPhases(client: LoadClient, seconds: number, port: number, requests: object[]) {
+  const responseBytes = await client.setup(`127.0.0.1:${port}`, requests);
+  return phases(client, seconds, { address: `127.0.0.1:${port}`, request: serialise(requests[0]), responseBytes });
+}
+
 /** The fixed Score response of the no-op handlers: 16 candidates, as the service answers the bench's requests. */
 function noopReply(): Buffer {
   const def = loadSync('kvindexer/v1/kvindexer.proto', LOADER_OPTIONS);
@@ -388,12 +394,7 @@ export async function noopLeanCeiling(client: LoadClient, seconds: number, reque
   );
   const port = await server.listen('127.0.0.1', 0);
   try {
-    const responseBytes = await client.setup(`127.0.0.1:${port}`, requests);
-    return await phases(client, seconds, {
-      address: `127.0.0.1:${port}`,
-      request: serialise(requests[0]),
-      responseBytes,
-    });
+    return await ceilingPhases(client, seconds, port, requests);
   } finally {
     await server.stop(Date.now() + 1_000, () => undefined);
   }
@@ -439,12 +440,7 @@ export async function noopCeiling(
     }
   }
   try {
-    const responseBytes = await client.setup(`127.0.0.1:${port}`, requests);
-    return await phases(client, seconds, {
-      address: `127.0.0.1:${port}`,
-      request: serialise(requests[0]),
-      responseBytes,
-    });
+    return await ceilingPhases(client, seconds, port, requests);
   } finally {
     server.forceShutdown();
   }
