@@ -145,7 +145,7 @@ export class H2Connection extends H2Sender {
 
   protected closeLocal(stream: H2Stream): void {
     stream.localClosed = true;
-    if (!stream.remoteClosed) return;
+    if (!stream.remoteClosed) return stream.sink?.localEnd?.(stream);
     this.blocked.delete(stream);
     if (this.streams.get(stream.id) === stream) {
       this.streams.delete(stream.id);

@@ -74,20 +74,20 @@ export class GrpcJsProxy {
       },
       end: () => void req.end(),
       reset: () => req.close(constants.NGHTTP2_CANCEL),
+      // Answered (trailers out, even after waiting for window) while the client still sends, as a streaming call it
+      // never half-closes: the rest of its request is not needed, and the stream must not stay open on the
+      // connection (RFC 9113 §8.1: RST_STREAM NO_ERROR).
+      localEnd: (s) => {
+        req.close(constants.NGHTTP2_NO_ERROR);
+        conn.reset(s, NO_ERROR);
+      },
     };
     stream.sink = sink;
-    // Answered while the client is still sending (a streaming call it never half-closed): the rest of its request is
-    // not needed, and the stream must not stay open on the connection (RFC 9113 §8.1: RST_STREAM NO_ERROR).
-    // (Only once END_STREAM is written: trailers still waiting behind DATA for window are not cut off.)
-    const finish = () => {
-      if (stream.localClosed && !stream.remoteClosed) conn.reset(stream, NO_ERROR);
-    };
     let trailed = false;
     req.on('response', (headers, flags: number) => {
       // A trailers-only answer comes as one HEADERS frame with END_STREAM: it must stay one.
       trailed = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       conn.sendHeaders(stream, encodeHeaders(headers), trailed);
-      if (trailed) finish();
     });
     req.on('data', (chunk: Buffer) => {
       // A client that does not read (its window closed) cannot make the answer pile up here without bound.
@@ -100,7 +100,6 @@ export class GrpcJsProxy {
     req.on('trailers', (trailers) => {
       trailed = true;
       conn.sendHeaders(stream, encodeHeaders(trailers), true);
-      finish();
     });
     req.on('error', () => undefined); // 'close' carries the outcome
     req.on('close', () => {

@@ -13,6 +13,8 @@ export interface StreamSink {
   end(stream: H2Stream): void;
   /** The client reset the stream, or the connection closed under it: nothing more can be sent. */
   reset(stream: H2Stream, code: number): void;
+  /** Our END_STREAM went out while the client's side is still open (its queued frames included). */
+  localEnd?(stream: H2Stream): void;
 }
 
 /** A frame or header block waiting for send window; HEADERS (trailers) wait behind the DATA queued before them. */
