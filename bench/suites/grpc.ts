@@ -7,6 +7,7 @@ import type { Http2Server } from 'node:http2';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { LOADER_OPTIONS } from '../../src/api/index.js';
 import { interceptScore } from '../../src/api/fast-score.js';
+import { UNBOUNDED_LIMITS } from '../../src/api/connection-limits.js';
 import { LeanGrpcServer } from '../../src/api/h2/lean-server.js';
 import { GrpcJsProxy } from '../../src/api/h2/proxy.js';
 import { embeddedConfig, startEmbedded } from '../../src/service/embedded.js';
@@ -371,25 +372,12 @@ export async function noopLeanCeiling(client: LoadClient, seconds: number, reque
   const path = '/kvindexer.v1.KvIndexer/Score';
   const same = (b: unknown) => b as Buffer;
   const methods = new Map([[path, { path, decode: same, encode: same, run: () => Promise.resolve(reply) }]]);
-  const never = 2 ** 31 - 1;
   const guard = { handshakeTimeouts: 0, refused: 0, openCalls: 0, callsRefused: 0, callsEvicted: 0 };
   const server = new LeanGrpcServer(
     methods,
     { maxMessageBytes: 4 << 20, toStatus: () => ({ code: 13, details: 'internal' }) },
     new GrpcJsProxy('127.0.0.1:1'), // nothing is relayed: every call is the served Score
-    {
-      limits: {
-        maxConnectionIdleMs: never,
-        maxConnectionAgeMs: never,
-        maxConnectionAgeGraceMs: never,
-        keepaliveTimeMs: never,
-        keepaliveTimeoutMs: never,
-        maxConcurrentStreams: 1024,
-        maxConnections: 4096,
-        handshakeTimeoutMs: never,
-        maxOpenCalls: 4096,
-      },
-    },
+    { limits: UNBOUNDED_LIMITS },
     guard,
   );
   const port = await server.listen('127.0.0.1', 0);

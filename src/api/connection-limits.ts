@@ -37,6 +37,22 @@ export interface ConnectionLimits {
   maxOpenCalls: number;
 }
 
+/** Node's timers hold at most 2^31 - 1 ms (a longer one fires after 1 ms); grpc-js reads a larger limit as "never". */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** No limit at all (as grpc-js without options): a server started without `limits`, and the benches' no-op ceilings. */
+export const UNBOUNDED_LIMITS: ConnectionLimits = {
+  maxConnectionIdleMs: MAX_TIMER_MS,
+  maxConnectionAgeMs: MAX_TIMER_MS,
+  maxConnectionAgeGraceMs: MAX_TIMER_MS,
+  keepaliveTimeMs: MAX_TIMER_MS,
+  keepaliveTimeoutMs: MAX_TIMER_MS,
+  maxConcurrentStreams: MAX_TIMER_MS,
+  maxConnections: MAX_TIMER_MS,
+  handshakeTimeoutMs: MAX_TIMER_MS,
+  maxOpenCalls: MAX_TIMER_MS,
+};
+
 /** The grpc-js server options for these limits (maxConnectionIdleMs is not one of them: `guardCalls` applies it). */
 export function grpcChannelOptions(limits: ConnectionLimits): Record<string, number> {
   return {
@@ -197,9 +213,6 @@ function newSessionCalls(session: Http2Session, idleMs: number): SessionCalls {
   return calls;
 }
 
-/** Node's timers hold at most 2^31 - 1 ms; grpc-js also reads a larger idle timeout as "never". */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 const CALLS = Symbol('openCalls');
 interface SessionCalls {
   streams: Set<Tracked>;
@@ -214,7 +227,7 @@ function refuse(stream: ServerHttp2Stream, bound: number): void {
         ':status': 200,
         'content-type': 'application/grpc+proto',
         'grpc-status': String(GRPC_RESOURCE_EXHAUSTED),
-        'grpc-message': `server holds ${bound} open calls (api.maxOpenCalls); retry later`,
+        'grpc-message': openCallsRefusal(bound),
       },
       { endStream: true },
     );
@@ -222,6 +235,11 @@ function refuse(stream: ServerHttp2Stream, bound: number): void {
   } catch {
     stream.destroy(); // the stream was already gone (its session closed in the meantime)
   }
+}
+
+/** What a call refused at maxOpenCalls is told (RESOURCE_EXHAUSTED), by either gRPC server. */
+export function openCallsRefusal(bound: number): string {
+  return `server holds ${bound} open calls (api.maxOpenCalls); retry later`;
 }
 
 /** grpc status code RESOURCE_EXHAUSTED (not imported from grpc-js: this module works on the HTTP/2 layer only). */

@@ -19,7 +19,7 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { constants, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { ScoreRequestMsg, ScoreResponseMsg } from './messages.js';
-import { parseGrpcTimeout, percentEncode } from './grpc-status.js';
+import { parseGrpcTimeout, percentEncode, plainGrpcRequest } from './grpc-status.js';
 import type { Cancellation } from './prompt-frontend.js';
 import { UndecodableRequest } from './wire/undecodable.js';
 
@@ -61,15 +61,7 @@ export function interceptScore(server: Http2Server, deps: FastScoreDeps): void {
 
 /** A gRPC POST with no compression declared; anything else stays with grpc-js, which answers it as before. */
 function takes(headers: IncomingHttpHeaders): boolean {
-  const type = headers['content-type'];
-  const encoding = headers['grpc-encoding'];
-  return (
-    headers[':method'] === 'POST' &&
-    typeof type === 'string' &&
-    type.startsWith('application/grpc') &&
-    !type.startsWith('application/grpc-web') &&
-    (encoding === undefined || encoding === 'identity')
-  );
+  return plainGrpcRequest(headers[':method'], headers['content-type'], headers['grpc-encoding']);
 }
 
 /** grpc-js also sends grpc-encoding and grpc-accept-encoding; both are optional (responses are never compressed). */

@@ -9,11 +9,11 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Http2Server, Http2Session } from 'node:http2';
 import {
   grpcChannelOptions,
   guardCalls,
+  UNBOUNDED_LIMITS,
   guardConnections,
   type ConnectionGuardCounters,
   type ConnectionLimits,
@@ -24,7 +24,7 @@ import { LeanGrpcServer } from './h2/lean-server.js';
 import { GrpcJsProxy } from './h2/proxy.js';
 import { toStatus } from './grpc-status.js';
 import type { HealthService } from './health.js';
-import { ADMIN_PATHS, type Operations } from './operations.js';
+import { ADMIN_DENIED, ADMIN_PATHS, adminAuthorizer, type Operations } from './operations.js';
 import type { Cancellation } from './prompt-frontend.js';
 import { loadProtos } from './proto.js';
 import { UndecodableRequest } from './wire/undecodable.js';
@@ -104,11 +104,6 @@ class CallCancellation implements Cancellation {
   }
 }
 
-/** Fixed-length digests, so that comparing tokens of different lengths leaks nothing through timing. */
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
-}
-
 /** The gRPC server: kvindexer.v1, llm-d's indexer.v1, grpc.health.v1 and server reflection. */
 export class GrpcServer {
   private readonly server: Server;
@@ -170,11 +165,7 @@ export class GrpcServer {
 
   async start(): Promise<number> {
     if (this.options.lean) return this.startLean();
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.options.address, this.credentials(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
+    this.boundPort = await this.bind(this.options.address, this.credentials());
     const limits = this.options.limits;
     for (const http2Server of listeners(this.server).keys()) {
       // The fast path first: guardCalls wraps it, so a Score stream is counted and bounded as any other call.
@@ -189,18 +180,14 @@ export class GrpcServer {
 
   /** grpc-js on a loopback port of its own, for what the lean server relays; the lean server on the address. */
   private async startLean(): Promise<number> {
-    const backend = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
+    const backend = await this.bind('127.0.0.1:0', ServerCredentials.createInsecure());
     this.proxy = new GrpcJsProxy(`127.0.0.1:${backend}`);
     const { address, limits, tls, adminToken, maxMessageBytes } = this.options;
     this.lean = new LeanGrpcServer(
       this.methods,
       { maxMessageBytes, toStatus: (err, path) => toStatus(err, path, this.log) },
       this.proxy,
-      { limits: limits ?? LEAN_DEFAULT_LIMITS, tls, adminToken },
+      { limits: limits ?? UNBOUNDED_LIMITS, tls, adminToken },
       this.guard,
     );
     const { host, port } = splitAddress(address);
@@ -211,6 +198,13 @@ export class GrpcServer {
       throw err;
     }
     return this.boundPort;
+  }
+
+  /** grpc-js listening on `address`; resolves with the port. */
+  private bind(address: string, credentials: ServerCredentials): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    );
   }
 
   private fastScoreDeps(): FastScoreDeps {
@@ -299,12 +293,10 @@ export class GrpcServer {
 
   /** Admin RPCs change what is indexed: they need `authorization: Bearer <token>`, compared in constant time. */
   private requireAdmin(handler: AnyUnary, token: string): AnyUnary {
-    const expected = digest(token);
+    const authorized = adminAuthorizer(token);
     return (call, callback) => {
-      const header = call.metadata.get('authorization')[0];
-      const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : null;
-      if (given === null || !timingSafeEqual(digest(given), expected)) {
-        callback({ code: status.UNAUTHENTICATED, details: 'admin RPCs need the header authorization: Bearer <token>' });
+      if (!authorized(call.metadata.get('authorization')[0])) {
+        callback({ code: status.UNAUTHENTICATED, details: ADMIN_DENIED });
         return;
       }
       handler(call, callback);
@@ -339,19 +331,6 @@ export class GrpcServer {
     return toStatus(err, path, this.log);
   }
 }
-
-/** grpc-js's own defaults, for a lean server started without limits (tests of the bare server). */
-const LEAN_DEFAULT_LIMITS = {
-  maxConnectionIdleMs: 2 ** 31 - 1,
-  maxConnectionAgeMs: 2 ** 31 - 1,
-  maxConnectionAgeGraceMs: 2 ** 31 - 1,
-  keepaliveTimeMs: 2 ** 31 - 1,
-  keepaliveTimeoutMs: 20_000,
-  maxConcurrentStreams: 2 ** 31 - 1,
-  maxConnections: 2 ** 31 - 1,
-  handshakeTimeoutMs: 2 ** 31 - 1,
-  maxOpenCalls: 2 ** 31 - 1,
-};
 
 /** `host:port`, `[v6]:port` or `:port` as the listener's host and port (grpc-js accepts the same forms). */
 export function splitAddress(address: string): { host: string; port: number } {

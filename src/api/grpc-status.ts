@@ -53,6 +53,20 @@ export function percentEncode(message: string): string {
   return out;
 }
 
+/**
+ * A plain gRPC request a lean path serves itself: POST, a gRPC content type (not gRPC-Web), no compression declared.
+ * Anything else goes to grpc-js, which answers it as it always did (fast-score.ts, h2/lean-server.ts).
+ */
+export function plainGrpcRequest(method: unknown, contentType: unknown, encoding: unknown): boolean {
+  return (
+    method === 'POST' &&
+    typeof contentType === 'string' &&
+    contentType.startsWith('application/grpc') &&
+    !contentType.startsWith('application/grpc-web') &&
+    (encoding === undefined || encoding === 'identity')
+  );
+}
+
 /** `grpc-timeout` (1–8 digits and a unit H M S m u n) in ms, or null when malformed (doc/PROTOCOL-HTTP2.md). */
 export function parseGrpcTimeout(value: string): number | null {
   const m = /^(\d{1,8})([HMSmun])$/.exec(value);

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IndexerApi } from './indexer-api.js';
 import type { Cancellation } from './prompt-frontend.js';
 import type { SelectApi } from './select.js';
@@ -53,6 +54,22 @@ export const ADMIN_PATHS = new Set([
   '/kvindexer.v1.KvIndexer/RemoveEndpoint',
   '/kvindexer.v1.KvIndexer/ClearEndpoint',
 ]);
+
+/** What a caller without the admin token is told (UNAUTHENTICATED). */
+export const ADMIN_DENIED = 'admin RPCs need the header authorization: Bearer <token>';
+
+/**
+ * Whether an `authorization` header value carries the admin token (`Bearer <token>`), compared in constant time on
+ * fixed-length digests, so that tokens of different lengths leak nothing through timing. For both gRPC servers.
+ */
+export function adminAuthorizer(token: string): (authorization: unknown) => boolean {
+  const digest = (t: string) => createHash('sha256').update(t).digest();
+  const expected = digest(token);
+  return (authorization) =>
+    typeof authorization === 'string' &&
+    authorization.startsWith('Bearer ') &&
+    timingSafeEqual(digest(authorization.slice(7)), expected);
+}
 
 type Req<F extends (...args: never[]) => unknown> = Parameters<F>[0];
 

@@ -22,8 +22,6 @@ export interface ConnectionHooks {
   stream(conn: H2Connection, stream: H2Stream): void;
   /** A stream is done both ways (or reset): its call is over. */
   streamClosed(conn: H2Connection, stream: H2Stream): void;
-  /** The connection finished its handshake (client preface and first SETTINGS). */
-  ready(conn: H2Connection): void;
   /** The socket closed. */
   closed(conn: H2Connection): void;
   /** An unexpected error while serving the connection (it is closed with INTERNAL_ERROR). */
@@ -50,6 +48,7 @@ export class H2Connection extends H2Sender {
   lastFrameAt = Date.now();
   idleSince = Date.now();
   readonly openedAt = Date.now();
+  /** The client's preface and first SETTINGS arrived. */
   handshakeDone = false;
   /** When the keepalive PING in flight was sent (0: none). */
   keepaliveSentAt = 0;
@@ -59,7 +58,6 @@ export class H2Connection extends H2Sender {
   private readonly resetBudget = new F.RateBudget(1_000, 33, 'too many stream resets');
   private buffered: Buffer | null = null;
   private prefaceSeen = false;
-  private settingsSeen = false;
   /** A header block spread over HEADERS + CONTINUATION frames. */
   private continuing: { id: number; endStream: boolean; parts: Buffer[]; bytes: number } | null = null;
   private connRecvWindow = F.DEFAULT_WINDOW;
@@ -91,16 +89,17 @@ export class H2Connection extends H2Sender {
     return this.socket.remoteAddress ?? '';
   }
 
-  get closed(): boolean {
-    return this.dead;
-  }
-
-  // --- sending ------------------------------------------------------------------------------------------------------
+  // --- ends of streams and of the connection -----------------------------------------------------------------------
 
   /** Ends the stream with RST_STREAM (`code`); nothing more is sent or delivered, and its sink is told. */
   reset(stream: H2Stream, code: number): void {
     if (this.dead || (stream.localClosed && stream.remoteClosed)) return;
     this.write(F.u32Frame(F.RST_STREAM, stream.id, code));
+    this.drop(stream, code);
+  }
+
+  /** A stream reset by either side: nothing more either way; its sink is told, then it is forgotten. */
+  private drop(stream: H2Stream, code: number): void {
     stream.remoteClosed = true;
     stream.queue = null;
     stream.sink?.reset(stream, code);
@@ -211,7 +210,7 @@ export class H2Connection extends H2Sender {
   private frame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (this.continuing && type !== F.CONTINUATION)
       throw new F.ConnectionError(F.PROTOCOL_ERROR, 'expected CONTINUATION');
-    if (!this.settingsSeen && type !== F.SETTINGS)
+    if (!this.handshakeDone && type !== F.SETTINGS)
       throw new F.ConnectionError(F.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
     switch (type) {
       case F.DATA:
@@ -255,11 +254,7 @@ export class H2Connection extends H2Sender {
     if ((end - start) % 6 !== 0) throw new F.ConnectionError(F.FRAME_SIZE_ERROR, 'SETTINGS of the wrong size');
     this.applySettings(buf, start, end);
     this.write(F.frame(F.SETTINGS, F.ACK, 0));
-    if (!this.settingsSeen) {
-      this.settingsSeen = true;
-      this.handshakeDone = true;
-      this.hooks.ready(this);
-    }
+    this.handshakeDone = true;
     if (this.blocked.size > 0) this.resume();
   }
 
@@ -288,15 +283,7 @@ export class H2Connection extends H2Sender {
     const stream = this.streams.get(id);
     if (!stream) return;
     this.resetBudget.take(); // many calls opened and reset at once: ENHANCE_YOUR_CALM (CVE-2023-44487)
-    stream.remoteClosed = stream.localClosed = true;
-    stream.queue = null;
-    this.blocked.delete(stream);
-    this.streams.delete(id);
-    if (this.streams.size === 0) this.idleSince = Date.now();
-    stream.sink?.reset(stream, buf.readUInt32BE(start));
-    this.hooks.streamClosed(this, stream);
-    stream.release();
-    if (this.goingAway && this.streams.size === 0) this.endSoon();
+    this.drop(stream, buf.readUInt32BE(start));
   }
 
   private onData(flags: number, id: number, buf: Buffer, start: number, end: number): void {

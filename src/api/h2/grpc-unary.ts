@@ -6,27 +6,17 @@
  * INTERNAL), a message over the bound is RESOURCE_EXHAUSTED, none or a second one is UNIMPLEMENTED, the compressed
  * flag without a declared encoding is UNIMPLEMENTED, a reset sets the cancellation the operation reads. What is not a
  * plain unary call of a served path (other methods, compression declared, streaming RPCs, health, reflection) never
- * reaches here: lean-grpc.ts hands it to grpc-js.
+ * reaches here: lean-server.ts relays it to grpc-js.
  */
+import { status } from '@grpc/grpc-js';
 import { literalWithoutIndexing } from './hpack.js';
 import type { H2Connection } from './connection.js';
 import { NO_ERROR } from './frames.js';
 import type { H2Stream, StreamSink } from './stream.js';
+import { MAX_TIMER_MS } from '../connection-limits.js';
 import { parseGrpcTimeout, percentEncode } from '../grpc-status.js';
 import type { Cancellation } from '../prompt-frontend.js';
 import { UndecodableRequest } from '../wire/undecodable.js';
-
-/** gRPC status codes used here (numbers of the gRPC spec). */
-export const OK = 0;
-const INVALID_ARGUMENT = 3;
-const DEADLINE_EXCEEDED = 4;
-export const RESOURCE_EXHAUSTED = 8;
-export const UNAUTHENTICATED = 16;
-const UNIMPLEMENTED = 12;
-const INTERNAL = 13;
-
-/** Node's timers hold at most 2^31 - 1 ms (a longer one fires after 1 ms). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** One served path: its operation and codec (identity for bytes handed to the index thread). */
 export interface UnaryMethod {
@@ -68,7 +58,7 @@ export function failStream(conn: H2Connection, stream: H2Stream, code: number, d
 }
 
 function onDeadline(call: UnaryCall): void {
-  call.fail(DEADLINE_EXCEEDED, 'Deadline exceeded');
+  call.fail(status.DEADLINE_EXCEEDED, 'Deadline exceeded');
 }
 
 /** One call: collect the message, run the operation, answer once. It is its own cancellation and its stream's sink. */
@@ -98,7 +88,7 @@ export class UnaryCall implements Cancellation, StreamSink {
     const timeout = this.stream.header('grpc-timeout');
     if (timeout !== undefined) {
       const ms = parseGrpcTimeout(timeout);
-      if (ms === null) return this.fail(INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+      if (ms === null) return this.fail(status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
       this.deadlineMs = Date.now() + ms;
       // Past a timer's range (grpc-go sends a 30-day deadline as 2592000S) no timer: `aborted` still compares.
       if (ms <= MAX_TIMER_MS) this.timer = setTimeout(onDeadline, ms, this);
@@ -116,15 +106,16 @@ export class UnaryCall implements Cancellation, StreamSink {
       if (this.head.length < 5) return;
       at = need;
       if (this.head[0] !== 0)
-        return this.fail(UNIMPLEMENTED, 'Received a compressed message but no grpc-encoding was declared');
+        return this.fail(status.UNIMPLEMENTED, 'Received a compressed message but no grpc-encoding was declared');
       const length = this.head.readUInt32BE(1);
       const max = this.deps.maxMessageBytes;
-      if (length > max) return this.fail(RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${max})`);
+      if (length > max)
+        return this.fail(status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${max})`);
       this.length = length;
     }
     const rest = chunk.length - at;
     if (this.received + rest > this.length)
-      return this.fail(UNIMPLEMENTED, `Received a second request message for unary method ${this.method.path}`);
+      return this.fail(status.UNIMPLEMENTED, `Received a second request message for unary method ${this.method.path}`);
     // Copied as it arrives (the chunk is a view of the socket's buffer): memory follows the bytes received, not
     // the length a prefix announces.
     if (rest > 0) this.parts.push(Buffer.from(chunk.subarray(at)));
@@ -134,13 +125,16 @@ export class UnaryCall implements Cancellation, StreamSink {
   end(): void {
     if (this.done) return;
     if (this.length < 0 || this.received !== this.length)
-      return this.fail(UNIMPLEMENTED, `Received no complete request message for unary method ${this.method.path}`);
+      return this.fail(
+        status.UNIMPLEMENTED,
+        `Received no complete request message for unary method ${this.method.path}`,
+      );
     const message = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
     this.parts = [];
     let result: Promise<unknown>;
     try {
       const request = this.method.decode(message);
-      if (request instanceof UndecodableRequest) return this.fail(INVALID_ARGUMENT, request.message);
+      if (request instanceof UndecodableRequest) return this.fail(status.INVALID_ARGUMENT, request.message);
       result = this.method.run(request, this, this.conn.remoteAddress);
     } catch (err) {
       result = Promise.reject(err);
@@ -170,7 +164,7 @@ export class UnaryCall implements Cancellation, StreamSink {
     }
     const max = this.deps.maxMessageBytes;
     if (body.length > max)
-      return this.fail(RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${max})`);
+      return this.fail(status.RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${max})`);
     this.finish();
     this.conn.sendUnary(this.stream, RESPONSE_HEADERS, body, OK_TRAILERS);
   }

@@ -7,23 +7,22 @@
  * after keepaliveTimeMs of silence that must be answered within keepaliveTimeoutMs, maxConcurrentStreams per
  * connection, and maxOpenCalls over all of them with the same fairness (the connection holding the most pays).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { H2Connection, type ConnectionHooks } from './connection.js';
 import { ENHANCE_YOUR_CALM, PROTOCOL_ERROR } from './frames.js';
-import {
-  failStream,
-  RESOURCE_EXHAUSTED,
-  UNAUTHENTICATED,
-  UnaryCall,
-  type UnaryDeps,
-  type UnaryMethod,
-} from './grpc-unary.js';
+import { failStream, UnaryCall, type UnaryDeps, type UnaryMethod } from './grpc-unary.js';
 import type { GrpcJsProxy } from './proxy.js';
 import type { H2Stream } from './stream.js';
-import type { ConnectionGuardCounters, ConnectionLimits } from '../connection-limits.js';
-import { ADMIN_PATHS } from '../operations.js';
+import {
+  MAX_TIMER_MS,
+  openCallsRefusal,
+  type ConnectionGuardCounters,
+  type ConnectionLimits,
+} from '../connection-limits.js';
+import { plainGrpcRequest } from '../grpc-status.js';
+import { ADMIN_DENIED, ADMIN_PATHS, adminAuthorizer } from '../operations.js';
 
 export interface LeanServerOptions {
   limits: ConnectionLimits;
@@ -31,32 +30,15 @@ export interface LeanServerOptions {
   adminToken?: string;
 }
 
-/** RST_STREAM code for a call evicted at maxOpenCalls (its client reads RESOURCE_EXHAUSTED), as guardCalls uses. */
 /** Request header lists larger than this are refused (gRPC's default metadata bound is 8 KiB). */
 const MAX_HEADER_LIST_BYTES = 64 << 10;
-/** Node's timers hold at most 2^31 - 1 ms; a limit beyond is "never". */
-const NEVER = 2 ** 31 - 1;
-
-const digest = (token: string) => createHash('sha256').update(token).digest();
-
-/** Whether a stream is a plain unary gRPC call the lean path serves (else grpc-js answers it as before). */
-function served(stream: H2Stream): boolean {
-  const type = stream.header('content-type');
-  const encoding = stream.header('grpc-encoding');
-  return (
-    stream.header(':method') === 'POST' &&
-    type !== undefined &&
-    type.startsWith('application/grpc') &&
-    !type.startsWith('application/grpc-web') &&
-    (encoding === undefined || encoding === 'identity')
-  );
-}
 
 export class LeanGrpcServer {
   private readonly server: NetServer;
   private readonly conns = new Set<H2Connection>();
   private readonly hooks: ConnectionHooks;
-  private readonly adminDigest: Buffer | null;
+  /** Whether an `authorization` value carries the admin token (null: no token configured). */
+  private readonly authorized: ((authorization: unknown) => boolean) | null;
   private sweep: NodeJS.Timeout | null = null;
   private boundPort = 0;
   private settled: (() => void) | null = null;
@@ -68,13 +50,12 @@ export class LeanGrpcServer {
     private readonly options: LeanServerOptions,
     private readonly guard: ConnectionGuardCounters,
   ) {
-    this.adminDigest = options.adminToken ? digest(options.adminToken) : null;
+    this.authorized = options.adminToken ? adminAuthorizer(options.adminToken) : null;
     this.hooks = {
       stream: (conn, stream) => this.open(conn, stream),
       streamClosed: (_conn, stream) => {
         if (stream.call !== null) this.guard.openCalls--;
       },
-      ready: () => undefined,
       // Logged through toStatus, as an unexpected error in a handler is.
       error: (_conn, err) => void this.deps.toStatus(err, 'lean HTTP/2 connection'),
       closed: (conn) => {
@@ -144,15 +125,15 @@ export class LeanGrpcServer {
 
   /** A new request: bounded, authorised, then served here or relayed to grpc-js. */
   private open(conn: H2Connection, stream: H2Stream): void {
-    if (!wellFormed(stream)) return conn.reset(stream, PROTOCOL_ERROR);
+    const head = requestHead(stream);
+    if (!head) return conn.reset(stream, PROTOCOL_ERROR);
     if (!this.admit(conn)) {
-      const bound = this.options.limits.maxOpenCalls;
-      failStream(conn, stream, RESOURCE_EXHAUSTED, `server holds ${bound} open calls (api.maxOpenCalls); retry later`);
+      failStream(conn, stream, status.RESOURCE_EXHAUSTED, openCallsRefusal(this.options.limits.maxOpenCalls));
       return;
     }
     this.guard.openCalls++;
-    const path = stream.header(':path') ?? '';
-    const method = served(stream) ? this.methods.get(path) : undefined;
+    const { path } = head;
+    const method = head.plain ? this.methods.get(path) : undefined;
     if (!method) {
       stream.call = this.proxy;
       this.proxy.forward(conn, stream);
@@ -160,9 +141,9 @@ export class LeanGrpcServer {
     }
     const call = new UnaryCall(conn, stream, method, this.deps);
     stream.call = call;
-    if (this.adminDigest && ADMIN_PATHS.has(path) && !this.authorised(stream)) {
+    if (this.authorized && ADMIN_PATHS.has(path) && !this.authorized(stream.header('authorization'))) {
       stream.sink = call;
-      return call.fail(UNAUTHENTICATED, 'admin RPCs need the header authorization: Bearer <token>');
+      return call.fail(status.UNAUTHENTICATED, ADMIN_DENIED);
     }
     call.start();
   }
@@ -171,8 +152,9 @@ export class LeanGrpcServer {
   private admit(conn: H2Connection): boolean {
     if (this.guard.openCalls < this.options.limits.maxOpenCalls) return true;
     let heaviest: H2Connection | null = null;
-    for (const c of this.conns) if (!heaviest || open(c) > open(heaviest)) heaviest = c;
-    if (!heaviest || heaviest === conn || open(heaviest) <= open(conn) - 1) {
+    // Calls open per connection: its streams (the newcomer's own included, hence the - 1).
+    for (const c of this.conns) if (!heaviest || c.streams.size > heaviest.streams.size) heaviest = c;
+    if (!heaviest || heaviest === conn || heaviest.streams.size <= conn.streams.size - 1) {
       this.guard.callsRefused++;
       return false;
     }
@@ -184,12 +166,6 @@ export class LeanGrpcServer {
     }
     this.guard.callsRefused++;
     return false;
-  }
-
-  private authorised(stream: H2Stream): boolean {
-    const header = stream.header('authorization');
-    const given = header !== undefined && header.startsWith('Bearer ') ? header.slice(7) : null;
-    return given !== null && timingSafeEqual(digest(given), this.adminDigest!);
   }
 
   /** Handshake deadline, idle and age GOAWAYs, keepalive PINGs. */
@@ -204,12 +180,16 @@ export class LeanGrpcServer {
         }
         continue;
       }
-      if (l.maxConnectionAgeMs < NEVER && now - conn.openedAt >= l.maxConnectionAgeMs) {
+      if (l.maxConnectionAgeMs < MAX_TIMER_MS && now - conn.openedAt >= l.maxConnectionAgeMs) {
         conn.goaway();
         if (now - conn.openedAt >= l.maxConnectionAgeMs + l.maxConnectionAgeGraceMs) conn.destroy();
         continue;
       }
-      if (l.maxConnectionIdleMs < NEVER && conn.streams.size === 0 && now - conn.idleSince >= l.maxConnectionIdleMs) {
+      if (
+        l.maxConnectionIdleMs < MAX_TIMER_MS &&
+        conn.streams.size === 0 &&
+        now - conn.idleSince >= l.maxConnectionIdleMs
+      ) {
         conn.goaway();
         continue;
       }
@@ -248,24 +228,29 @@ export class LeanGrpcServer {
 }
 
 /**
- * The request pseudo-headers RFC 9113 §8.3.1 requires (`:method`, `:scheme`, `:path`; no CONNECT here) and no
- * uppercase in field names (§8.2.1): anything else is a malformed request, a stream error of type PROTOCOL_ERROR.
+ * A request's head in one pass over its fields: its path and whether it is a plain gRPC call the lean server serves
+ * (else grpc-js answers it). Null when malformed — without `:method`, `:scheme` or a non-empty `:path` (RFC 9113
+ * §8.3.1; no CONNECT here), or with an uppercase field name (§8.2.1): a stream error of type PROTOCOL_ERROR.
  */
-function wellFormed(stream: H2Stream): boolean {
+function requestHead(stream: H2Stream): { path: string; plain: boolean } | null {
   const h = stream.headers;
-  let pseudo = 0;
+  let method: string | undefined;
+  let scheme = false;
+  let path = '';
+  let contentType: string | undefined;
+  let encoding: string | undefined;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
-    if (name === ':method' || name === ':scheme' || name === ':path') pseudo++;
     for (let c = 0; c < name.length; c++) {
       const code = name.charCodeAt(c);
-      if (code >= 0x41 && code <= 0x5a) return false;
+      if (code >= 0x41 && code <= 0x5a) return null;
     }
+    if (name === ':method') method = h[i + 1];
+    else if (name === ':scheme') scheme = true;
+    else if (name === ':path') path = h[i + 1];
+    else if (name === 'content-type') contentType ??= h[i + 1];
+    else if (name === 'grpc-encoding') encoding ??= h[i + 1];
   }
-  return pseudo === 3 && stream.header(':path') !== '';
-}
-
-/** Calls open on a connection (streams refused or relayed count as calls too, as in guardCalls). */
-function open(conn: H2Connection): number {
-  return conn.streams.size;
+  if (method === undefined || !scheme || path === '') return null;
+  return { path, plain: plainGrpcRequest(method, contentType, encoding) };
 }

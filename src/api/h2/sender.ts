@@ -100,7 +100,6 @@ export abstract class H2Sender {
   /** Response headers, or trailers once headers were sent; `end` closes our side. Waits behind queued DATA. */
   sendHeaders(stream: H2Stream, block: Buffer, end: boolean): void {
     if (stream.localClosed || stream.ending || this.dead) return;
-    stream.headersSent = true;
     if (end) stream.ending = true;
     if (stream.queue) stream.queue.push({ kind: 'headers', bytes: block, end });
     else {
@@ -161,7 +160,6 @@ export abstract class H2Sender {
     trailers.copy(out, at + 9);
     stream.sendWindow -= dataLength;
     this.connSendWindow -= dataLength;
-    stream.headersSent = true;
     this.write(out);
     this.closeLocal(stream);
   }

@@ -32,8 +32,6 @@ export class H2Stream {
   localClosed = false;
   /** END_STREAM is queued behind DATA waiting for window: nothing more may be sent. */
   ending = false;
-  /** Response HEADERS were sent (a second HEADERS frame is the trailers). */
-  headersSent = false;
   /** Bytes the client may still send before a WINDOW_UPDATE from us. */
   recvWindow: number;
   /** Bytes received and not yet credited back to the client. */
@@ -79,9 +77,5 @@ export class H2Stream {
     const h = this.headers;
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
     return undefined;
-  }
-
-  get closed(): boolean {
-    return this.localClosed && this.remoteClosed;
   }
 }

@@ -11,7 +11,11 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { IndexerError } from '../../../../src/common/index.js';
 import { toStatus } from '../../../../src/api/grpc-status.js';
-import type { ConnectionGuardCounters, ConnectionLimits } from '../../../../src/api/connection-limits.js';
+import {
+  UNBOUNDED_LIMITS,
+  type ConnectionGuardCounters,
+  type ConnectionLimits,
+} from '../../../../src/api/connection-limits.js';
 import type { Cancellation } from '../../../../src/api/prompt-frontend.js';
 import { UndecodableRequest } from '../../../../src/api/wire/undecodable.js';
 import { HpackDecoder, literalWithoutIndexing } from '../../../../src/api/h2/hpack.js';
@@ -347,18 +351,11 @@ export const HOLD = '/test.Echo/Hold';
 /** Answers the request's length in decimal. */
 export const LENGTH = '/test.Echo/Length';
 export const ADMIN = '/kvindexer.v1.KvIndexer/AddEndpoint';
-export const NEVER = 2 ** 31 - 1;
-
-/** Limits that never apply; a test lowers the one it checks. */
+/** Limits that never apply (some bounded, so that a test server stays small); a test lowers the one it checks. */
 export const NO_LIMITS: ConnectionLimits = {
-  maxConnectionIdleMs: NEVER,
-  maxConnectionAgeMs: NEVER,
-  maxConnectionAgeGraceMs: NEVER,
-  keepaliveTimeMs: NEVER,
-  keepaliveTimeoutMs: NEVER,
+  ...UNBOUNDED_LIMITS,
   maxConcurrentStreams: 1_000,
   maxConnections: 1_000,
-  handshakeTimeoutMs: NEVER,
   maxOpenCalls: 100_000,
 };
 
