@@ -9,7 +9,11 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import type { Http2Server, Http2Session } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   grpcChannelOptions,
   guardCalls,
@@ -180,8 +184,14 @@ export class GrpcServer {
 
   /** grpc-js on a loopback port of its own, for what the lean server relays; the lean server on the address. */
   private async startLean(): Promise<number> {
-    const backend = await this.bind('127.0.0.1:0', ServerCredentials.createInsecure());
-    this.proxy = new GrpcJsProxy(`127.0.0.1:${backend}`);
+    // In a serving process (a node:cluster worker) every listening socket is the primary's, shared by address: the
+    // processes' backends on 127.0.0.1:0 would all get one port, and a relayed call could reach another process. A
+    // Unix socket of this process's own keeps the relay in the process.
+    const own = cluster.isWorker
+      ? join(tmpdir(), `kv-indexer-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
+      : null;
+    const backend = await this.bind(own ? `unix:${own}` : '127.0.0.1:0', ServerCredentials.createInsecure());
+    this.proxy = new GrpcJsProxy(own ?? `127.0.0.1:${backend}`);
     const { address, limits, tls, adminToken, maxMessageBytes } = this.options;
     this.lean = new LeanGrpcServer(
       this.methods,

@@ -3,6 +3,8 @@ import { loadConfiguredModels } from '../service/prompt-frontend.js';
 import { redactUrl, startService, type RunningService } from '../service/start-service.js';
 import { startApi } from '../service/start-api.js';
 import { startThreaded } from '../service/start-threaded.js';
+import { startServingProcesses } from '../service/serving-processes.js';
+import { runServingProcess, servingProcessSetup } from '../service/serving-worker.js';
 
 export const SERVE_USAGE = `usage: kv-indexer serve [--config FILE] [--set section.key=VALUE]... [--print-config]
 
@@ -44,11 +46,19 @@ export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessE
     return 0;
   }
   const log = createLogger(config.log.level);
+  // A serving process of api.processes runs this same command line, forked by the primary (serving-processes.ts).
+  const setup = servingProcessSetup(env);
+  if (setup) process.exit(await runServingProcess(config, log, setup));
   // Signals are caught from the start: one arriving while the service starts stops it once it has started.
   const signal = new Promise<string>((resolve) => {
     for (const name of SHUTDOWN_SIGNALS) process.once(name, () => resolve(name));
   });
-  const serving = config.api.indexThread ? await startInThread(config, log) : await startHere(config, log);
+  const serving =
+    config.api.processes > 1
+      ? await startProcesses(config, log)
+      : config.api.indexThread
+        ? await startInThread(config, log)
+        : await startHere(config, log);
   const received = await signal;
   log.info(
     {
@@ -105,4 +115,10 @@ async function startInThread(config: Config, log: Logger): Promise<Serving> {
     drain: () => running.front.stop(),
     close: () => running.host.stop(), // the thread closes its sockets, index and tokenizers, then ends
   };
+}
+
+/** api.processes > 1: this process is the primary; the serving processes drain and close on `stop`. */
+async function startProcesses(config: Config, log: Logger): Promise<Serving> {
+  const fleet = await startServingProcesses(config, log);
+  return { drain: () => fleet.stop(), close: async () => undefined };
 }

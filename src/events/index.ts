@@ -62,6 +62,7 @@ export {
 } from './discovery.js';
 export { EventTransport, type ConnectedEndpoint, type EndpointOrigin, type TransportOptions } from './transport.js';
 export { ZmqSubscriber, type CurveClientKeys, type SubscriberOptions } from './zmq-subscriber.js';
+export { BindRelay } from './bind-relay.js';
 export {
   readRecording,
   parseRecording,

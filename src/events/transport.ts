@@ -23,6 +23,12 @@ import { ZmqSubscriber, type CurveClientKeys } from './zmq-subscriber.js';
 export interface TransportOptions {
   /** Addresses of the one bind-mode SUB socket (empty: no bind socket). */
   bind: readonly string[];
+  /**
+   * A serving process's feed of the bind-mode socket: the address of the primary's relay (serving-processes.ts),
+   * which republishes every message the primary's bind socket receives. The bind subscriber connects to it instead of
+   * binding `bind`, and its messages are handled as bind-mode messages (identity and replay address from the topic).
+   */
+  relay?: string | null;
   /** Connect-mode endpoints known at start (specs, see endpoint-spec.ts). */
   endpoints: readonly (string | EndpointSpec)[];
   /** A YAML/JSON file listing connect-mode endpoints, watched for changes; null for none. */
@@ -88,14 +94,15 @@ export class EventTransport {
   ) {
     this.discovery = { ...DEFAULT_DISCOVERY, ...options.discovery };
     this.bindSubscriber = new ZmqSubscriber({
-      mode: 'bind',
-      addresses: options.bind,
+      mode: options.relay ? 'connect' : 'bind',
+      addresses: options.relay ? [options.relay] : options.bind,
       receiveHighWaterMark: options.receiveHighWaterMark,
     });
   }
 
   async start(): Promise<void> {
-    if (this.options.bind.length > 0) await this.bindSubscriber.start((frames) => this.pipeline.handle(frames));
+    if (this.options.bind.length > 0 || this.options.relay)
+      await this.bindSubscriber.start((frames) => this.pipeline.handle(frames));
     for (const spec of this.options.endpoints) await this.addEndpoint(spec, 'static');
     const file = this.options.endpointsFile;
     if (file) {

@@ -85,5 +85,10 @@ export const ApiConfigSchema = z
      * terminates gRPC, so ingest batches and the index's GC no longer stall connections (service/index-thread-host.ts).
      */
     indexThread: z.boolean().default(false).meta({ env: 'KV_INDEXER_API_INDEX_THREAD' }),
+    /**
+     * Serving processes sharing the gRPC port (node:cluster), each with its own replica of the in-memory index fed by
+     * the same events; 1 = this process serves (src/service/serving-processes.ts, issue 16).
+     */
+    processes: z.number().int().min(1).max(64).default(1).meta({ env: 'KV_INDEXER_API_PROCESSES' }),
   })
   .prefault({});

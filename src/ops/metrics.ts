@@ -174,6 +174,11 @@ export interface MetricsServerOptions {
   ready(): boolean;
   /** More Prometheus text after this registry's (the index thread's registry, service/index-thread-host.ts). */
   moreText?: () => Promise<string>;
+  /**
+   * The whole /metrics text made from this registry's (the primary of api.processes merges it with every serving
+   * process's, ops/metrics-merge.ts); replaces `moreText`.
+   */
+  render?: (own: string) => Promise<string>;
 }
 
 /** /metrics (Prometheus text) and /healthz on their own port. */
@@ -187,9 +192,12 @@ export async function startMetricsServer(
       return;
     }
     if (req.url === '/metrics') {
-      const more = options.moreText;
-      Promise.all([metrics.registry.metrics(), more ? more() : '']).then(
-        ([text, after]) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text + after),
+      const { moreText, render } = options;
+      const text = render
+        ? metrics.registry.metrics().then(render)
+        : Promise.all([metrics.registry.metrics(), moreText ? moreText() : '']).then(([own, after]) => own + after);
+      text.then(
+        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
         (err: Error) => res.writeHead(500).end(err.message),
       );
     } else if (req.url === '/healthz') {

@@ -42,6 +42,8 @@ export async function startFront(options: {
   wire?: 'messages' | 'bytes';
   /** More /metrics text (the index thread's registry). */
   moreMetricsText?: () => Promise<string>;
+  /** false: no metrics server here (a serving process: the primary serves /metrics and /healthz for all of them). */
+  serveMetrics?: boolean;
 }): Promise<ApiFront> {
   const { config, log, metrics } = options;
   const health = new HealthService();
@@ -59,17 +61,21 @@ export async function startFront(options: {
     null,
     () => ({ '': grpc.guard.openCalls }),
   );
-  const metricsServer = await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
-    startMetricsServer(metrics, {
-      host: config.metrics.host,
-      port: config.metrics.port,
-      ready: () => health.get('readiness') === 'SERVING',
-      moreText: options.moreMetricsText,
-    }),
-  ).catch(async (err: unknown) => {
-    await grpc.stop(0); // the gRPC port is released: a failed start leaves nothing listening
-    throw err;
-  });
+  const noMetricsServer = { port: 0, close: async () => undefined };
+  const metricsServer =
+    options.serveMetrics === false
+      ? noMetricsServer
+      : await atSetting('metrics.port', `${config.metrics.host}:${config.metrics.port}`, () =>
+          startMetricsServer(metrics, {
+            host: config.metrics.host,
+            port: config.metrics.port,
+            ready: () => health.get('readiness') === 'SERVING',
+            moreText: options.moreMetricsText,
+          }),
+        ).catch(async (err: unknown) => {
+          await grpc.stop(0); // the gRPC port is released: a failed start leaves nothing listening
+          throw err;
+        });
   return {
     grpc,
     health,

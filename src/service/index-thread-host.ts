@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CallStatus, forwardOperations, type Cancellation, type Operations } from '../api/index.js';
-import { ConfigError, type Config, type Logger } from '../ops/index.js';
-import { StartupError } from './startup-error.js';
+import type { Config, Logger } from '../ops/index.js';
+import { rebuildStartFailure } from './startup-error.js';
 import { RecordRing } from './record-ring.js';
 import {
   asBuffer,
@@ -15,7 +15,6 @@ import {
   writeCall,
   type FromIndexThread,
   type ReplyRecord,
-  type StartFailure,
   type ThreadRings,
   type ToIndexThread,
 } from './thread-protocol.js';
@@ -63,12 +62,6 @@ function forget(p: Pending): void {
   p.cancellation = SETTLED;
 }
 const SETTLED: Cancellation = { aborted: true };
-
-function rebuild(failure: StartFailure): Error {
-  if (failure.kind === 'startup') return new StartupError(failure.setting, failure.value, failure.reason);
-  if (failure.kind === 'config') return new ConfigError(failure.message);
-  return new Error(failure.message);
-}
 
 /**
  * The main thread's side of api.indexThread: starts the index thread (index-thread.ts), forwards every call to it as
@@ -227,7 +220,7 @@ export class IndexThreadHost {
             resolve();
             break;
           case 'failed':
-            reject(rebuild(m.failure));
+            reject(rebuildStartFailure(m.failure));
             break;
           case 'reply': // one that did not fit in the ring
             this.settle('code' in m ? m : { id: m.id, body: asBuffer(m.bytes) });

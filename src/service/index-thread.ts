@@ -8,11 +8,11 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WireOperations, type Cancellation } from '../api/index.js';
 import { closeOpenSockets } from '../events/index.js';
-import { ConfigError, createLogger, Metrics, threadSchedstat, type Config } from '../ops/index.js';
+import { createLogger, Metrics, threadSchedstat, type Config } from '../ops/index.js';
 import { createApiCore } from './api-core.js';
 import { loadConfiguredModels, type PromptServiceFrontend } from './prompt-frontend.js';
 import { startService, type RunningService } from './start-service.js';
-import { StartupError } from './startup-error.js';
+import { describeStartFailure } from './startup-error.js';
 import { RecordRing } from './record-ring.js';
 import {
   asBuffer,
@@ -21,7 +21,6 @@ import {
   writeFailure,
   writeReply,
   type FromIndexThread,
-  type StartFailure,
   type ThreadRings,
   type ToIndexThread,
 } from './thread-protocol.js';
@@ -34,13 +33,6 @@ class ThreadCancellation implements Cancellation {
   get aborted(): boolean {
     return this.cancelled || Date.now() > this.deadlineMs;
   }
-}
-
-function failureOf(err: unknown): StartFailure {
-  if (err instanceof StartupError)
-    return { kind: 'startup', setting: err.setting, value: err.value, reason: err.reason };
-  if (err instanceof ConfigError) return { kind: 'config', message: err.message };
-  return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
 }
 
 /**
@@ -115,7 +107,7 @@ async function main(): Promise<void> {
   } catch (err) {
     await service?.stop().catch(() => undefined);
     await prompts?.close().catch(() => undefined);
-    post({ t: 'failed', failure: failureOf(err) });
+    post({ t: 'failed', failure: describeStartFailure(err) });
     process.exit(1);
   }
   registerThreadRuntime(metrics);

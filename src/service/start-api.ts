@@ -1,4 +1,4 @@
-import type { GrpcServer, HealthService, IndexerApi, PromptFrontend, SelectApi } from '../api/index.js';
+import type { GrpcServer, HealthService, IndexerApi, Operations, PromptFrontend, SelectApi } from '../api/index.js';
 import { Metrics, type Config, type Logger } from '../ops/index.js';
 import type { LoadSource } from '../scoring/load/index.js';
 import type { LoadScraping } from '../scoring/index.js';
@@ -39,11 +39,27 @@ export async function startApi(
   log: Logger,
   prompts: PromptFrontend | null = null,
   /** Scraped per-endpoint load for Select; absent = the service's own scraper (load.scrape), if it is on. */
-  options: { loads?: LoadSource } = {},
+  options: {
+    loads?: LoadSource;
+    /** false: no metrics server (a serving process; the primary serves /metrics from every process's registry). */
+    serveMetrics?: boolean;
+    /** Wraps the operations before they are served (a serving process replicates the writes to its peers). */
+    wrapOperations?: (operations: Operations) => Operations;
+    /** How the wrapped operations take requests: `bytes` = protobuf bytes in, bytes out (grpc-server.ts). */
+    wire?: 'messages' | 'bytes';
+  } = {},
 ): Promise<RunningApi> {
   const metrics = new Metrics();
   const core = createApiCore(service, config, log, metrics, prompts, options);
-  const front = await startFront({ operations: core.operations, config, log, metrics });
+  const operations = options.wrapOperations ? options.wrapOperations(core.operations) : core.operations;
+  const front = await startFront({
+    operations,
+    config,
+    log,
+    metrics,
+    serveMetrics: options.serveMetrics,
+    wire: options.wire,
+  });
   front.setServing(true);
   core.load?.start();
   // A remote index that drops out: `index` reports it; readiness follows only without fail-open (backendFollowers).

@@ -174,7 +174,12 @@ export function redactUrl(url: string): string {
 }
 
 /** Builds and starts the write path with the configured index. */
-export async function startService(config: Config, log: Logger): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  log: Logger,
+  /** `relay`: a serving process takes the bind-mode messages from the primary's relay at this address (no bind). */
+  options: { relay?: string | null } = {},
+): Promise<RunningService> {
   const tiers = new TierRegistry();
   const hasher = new BlockHasher(config.keys);
   let pipeline: EventPipeline | null = null;
@@ -213,6 +218,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const settings = transportSettings(config);
   const transportOptions: TransportOptions = {
     ...settings.transport,
+    ...(options.relay ? { bind: [], relay: options.relay } : {}),
     storeBound: (identities, bound) => {
       for (const identity of identities) ingestor.setStoreBound(identity, bound ?? null);
     },

@@ -17,6 +17,27 @@ export class StartupError extends IndexerError {
   }
 }
 
+/** How a failed start crosses to another thread or process: enough to rebuild the StartupError or ConfigError. */
+export type StartFailure =
+  | { kind: 'startup'; setting: string; value: string; reason: string }
+  | { kind: 'config'; message: string }
+  | { kind: 'other'; message: string };
+
+/** A failed start as a StartFailure (index thread, serving process). */
+export function describeStartFailure(err: unknown): StartFailure {
+  if (err instanceof StartupError)
+    return { kind: 'startup', setting: err.setting, value: err.value, reason: err.reason };
+  if (err instanceof ConfigError) return { kind: 'config', message: err.message };
+  return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The error a StartFailure was made from (the host reports it as if the start had failed here). */
+export function rebuildStartFailure(failure: StartFailure): Error {
+  if (failure.kind === 'startup') return new StartupError(failure.setting, failure.value, failure.reason);
+  if (failure.kind === 'config') return new ConfigError(failure.message);
+  return new Error(failure.message);
+}
+
 /** The operator's words for the usual socket errors (Node, zeromq and grpc-js spell them differently). */
 export function explainError(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown; details?: unknown };

@@ -1,5 +1,6 @@
 import { OPERATION_PATHS } from '../api/index.js';
 import type { RecordRing, SharedRing } from './record-ring.js';
+import type { StartFailure } from './startup-error.js';
 
 /**
  * What passes between the main thread (index-thread-host.ts) and the index thread (index-thread.ts). Calls and their
@@ -21,12 +22,6 @@ export type ToIndexThread =
   | { t: 'stop' }
   /** The thread throws an uncaught error, as a bug would (tests of recovery, like the tokenizer worker's `crash`). */
   | { t: 'crash' };
-
-/** How a failed start travels back: enough to rebuild the StartupError or ConfigError that names the setting. */
-export type StartFailure =
-  | { kind: 'startup'; setting: string; value: string; reason: string }
-  | { kind: 'config'; message: string }
-  | { kind: 'other'; message: string };
 
 /** index thread → main */
 export type FromIndexThread =

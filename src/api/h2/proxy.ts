@@ -7,6 +7,7 @@
  * sees the loopback address), which only the per-caller speculation quota of a compressed Reserve would notice.
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import type { H2Connection } from './connection.js';
 import { CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, REFUSED_STREAM } from './frames.js';
 import { literalWithoutIndexing } from './hpack.js';
@@ -41,6 +42,7 @@ export class GrpcJsProxy {
   private session: ClientHttp2Session | null = null;
 
   constructor(
+    /** `host:port`, or the path of a Unix socket (starting with `/`). */
     private readonly backend: string,
     /** Bytes a relayed stream may have waiting, either way (grpc-js or the client not reading); beyond, it is reset. */
     private readonly maxBufferedBytes = 8 << 20,
@@ -48,7 +50,10 @@ export class GrpcJsProxy {
 
   private connection(): ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const session = connect(`http://${this.backend}`);
+    const path = this.backend.startsWith('/') ? this.backend : null;
+    const session = path
+      ? connect('http://localhost', { createConnection: () => netConnect(path) })
+      : connect(`http://${this.backend}`);
     session.on('error', () => undefined); // each stream sees its own failure
     session.on('close', () => {
       if (this.session === session) this.session = null;

@@ -1,0 +1,351 @@
+import cluster, { type Worker } from 'node:cluster';
+import { BindRelay } from '../events/index.js';
+import { ConfigError, Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
+import { mergeExpositions } from '../ops/metrics-merge.js';
+import { GRPC_DRAIN_MS } from './api-front.js';
+import {
+  LOGGED_PATHS,
+  SERVING_PROCESS_ENV,
+  WORKER_LABEL,
+  type FromServingProcess,
+  type ServingProcessSetup,
+  type ToServingProcess,
+} from './process-protocol.js';
+import { atSetting, rebuildStartFailure } from './startup-error.js';
+
+/** Backoff between attempts to start a replacement serving process (doubling, capped), as for the index thread. */
+const RESTART_FIRST_MS = 100;
+const RESTART_MAX_MS = 5_000;
+/** Failed starts in a row before liveness is given up (on every process): the orchestrator should restart the pod. */
+const LIVENESS_AFTER_FAILED_STARTS = 5;
+/** A process that does not answer a /metrics scrape within this long is left out of it. */
+const SCRAPE_WAIT_MS = 2_000;
+/** A process still running this long after `stop` (its drain is GRPC_DRAIN_MS) is killed. */
+const STOP_WAIT_MS = GRPC_DRAIN_MS + 10_000;
+/** Endpoint changes kept for replacements; past it they still apply everywhere but a replacement misses them. */
+const ENDPOINT_LOG_LIMIT = 10_000;
+
+interface Slot {
+  slot: number;
+  worker: Worker | null;
+  /** Started and caught up with the endpoint log. */
+  serving: boolean;
+  restartTimer: NodeJS.Timeout | null;
+}
+
+/** A replicated write waiting for the processes it was sent to. */
+interface Replication {
+  waiting: Set<Worker>;
+  done: () => void;
+}
+
+export interface ServingProcesses {
+  grpcPort: number;
+  metricsPort: number;
+  /** Replacements started for processes that exited unasked. */
+  readonly restarts: number;
+  /** The pid serving each slot now (null while it is replaced). */
+  pids(): (number | null)[];
+  /** Every process drains its gRPC calls and closes its sockets; then the relay and the metrics server close. */
+  stop(): Promise<void>;
+}
+
+/** Refuses the shapes api.processes cannot serve, naming the setting. */
+export function checkProcessesConfig(config: Config): void {
+  if (config.api.processes <= 1) return;
+  if (config.index.backend !== 'memory')
+    throw new ConfigError(
+      `api.processes: ${config.api.processes} needs index.backend memory (one replica per process); with Redis every ` +
+        'replica shares one index: run more replicas of the service instead',
+    );
+  if (config.api.indexThread)
+    throw new ConfigError('api.processes and api.indexThread: choose one (each process would start an index thread)');
+}
+
+/**
+ * The primary of api.processes: forks the serving processes (serving-worker.ts, by the same command line), which
+ * share the gRPC port through node:cluster, and keeps them: a process that exits unasked is replaced (its connections
+ * were closed with it, so its calls in flight failed UNAVAILABLE at their clients), health on every process reflects
+ * all of them, /metrics and /healthz are served here for all of them, the bind-mode socket is bound here once and
+ * relayed, and a write that every replica must see is applied on each (REPLICATED_PATHS).
+ */
+class ProcessFleet implements ServingProcesses {
+  grpcPort = 0;
+  metricsPort = 0;
+  restarts = 0;
+  private readonly slots: Slot[] = [];
+  private readonly metrics = new Metrics('kv_indexer_', { api: false });
+  private relay: BindRelay | null = null;
+  private relayAddress: string | null = null;
+  private metricsServer: { close(): Promise<void> } | null = null;
+  private stopping = false;
+  private failedStarts = 0;
+  private restartDelayMs = RESTART_FIRST_MS;
+  private nextId = 1;
+  private readonly replications = new Map<number, Replication>();
+  private readonly scrapes = new Map<number, (text: string) => void>();
+  private readonly endpointLog: { path: string; bytes: Uint8Array }[] = [];
+  private lastFleet = '';
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    for (let slot = 0; slot < config.api.processes; slot++)
+      this.slots.push({ slot, worker: null, serving: false, restartTimer: null });
+    this.metrics.counter(
+      'kv_indexer_serving_process_restarts_total',
+      'Replacements started for serving processes that exited unasked (each starts with an empty index)',
+      null,
+      () => ({ '': this.restarts }),
+    );
+    this.metrics.gauge('kv_indexer_serving_processes', 'Serving processes ready (of api.processes)', null, () => ({
+      '': this.slots.filter((s) => s.serving).length,
+    }));
+  }
+
+  async start(): Promise<void> {
+    const { zmq } = this.config;
+    if (zmq.mode === 'bind' && zmq.addresses.length > 0) {
+      this.relay = new BindRelay(zmq.addresses, zmq.receiveHighWaterMark);
+      this.relayAddress = await this.relay.open();
+    }
+    cluster.setupPrimary({ serialization: 'advanced' });
+    cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
+    try {
+      await Promise.all(this.slots.map((slot) => this.fork(slot)));
+      // Publishers connect once every process listens to the relay: nothing is lost to a process still starting.
+      if (this.relay)
+        await atSetting('zmq.addresses', zmq.addresses.join(','), () => (this.relay as BindRelay).listen());
+      this.metricsServer = await atSetting(
+        'metrics.port',
+        `${this.config.metrics.host}:${this.config.metrics.port}`,
+        async () => {
+          const server = await startMetricsServer(this.metrics, {
+            host: this.config.metrics.host,
+            port: this.config.metrics.port,
+            ready: () => this.ready(),
+            render: (own) => this.metricsText(own),
+          });
+          this.metricsPort = server.port;
+          return server;
+        },
+      );
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.tellFleet();
+  }
+
+  private ready(): boolean {
+    return !this.stopping && this.slots.every((s) => s.serving);
+  }
+
+  /** Every process learns the fleet's health (a probe may reach any of them). */
+  private tellFleet(force = false): void {
+    const fleet: ToServingProcess = {
+      t: 'fleet',
+      ready: this.ready(),
+      alive: this.failedStarts < LIVENESS_AFTER_FAILED_STARTS,
+    };
+    const key = `${fleet.ready}/${fleet.alive}`;
+    if (key === this.lastFleet && !force) return;
+    this.lastFleet = key;
+    for (const s of this.slots) if (s.worker) this.send(s.worker, fleet);
+  }
+
+  private send(worker: Worker, message: ToServingProcess): void {
+    if (worker.isConnected()) worker.send(message);
+  }
+
+  /** Starts the process of `slot`; resolves once it serves (rejects with its start-up failure). */
+  private fork(slot: Slot): Promise<void> {
+    const setup: ServingProcessSetup = { slot: slot.slot, relay: this.relayAddress };
+    const worker = cluster.fork({ [SERVING_PROCESS_ENV]: JSON.stringify(setup) });
+    slot.worker = worker;
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      worker.on('message', (m: FromServingProcess) => {
+        if (m.t === 'started') {
+          started = true;
+          this.grpcPort ||= m.grpcPort;
+          this.log.info({ worker: slot.slot, pid: worker.process.pid }, 'serving process started');
+          void this.catchUp(worker).then(() => {
+            if (slot.worker !== worker) return;
+            slot.serving = true;
+            this.tellFleet(true);
+            resolve();
+          });
+        } else if (m.t === 'failed') reject(rebuildStartFailure(m.failure));
+        else this.received(worker, m);
+      });
+      worker.once('exit', (code) => {
+        if (!started) reject(new Error(`serving process ${slot.slot} exited with code ${code} before it started`));
+      });
+    });
+  }
+
+  /** A new process replays the endpoint changes made so far (in order), then counts as serving. */
+  private async catchUp(worker: Worker): Promise<void> {
+    for (const { path, bytes } of this.endpointLog) await this.applyOn([worker], path, bytes);
+  }
+
+  /** Applies a write on `workers`; resolves once each applied it or exited. */
+  private applyOn(workers: Worker[], path: string, bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve) => {
+      const id = this.nextId++;
+      const waiting = new Set(workers.filter((w) => w.isConnected()));
+      if (waiting.size === 0) return resolve();
+      this.replications.set(id, { waiting, done: resolve });
+      for (const w of waiting) this.send(w, { t: 'apply', id, path, bytes });
+    });
+  }
+
+  private received(worker: Worker, m: FromServingProcess): void {
+    switch (m.t) {
+      case 'metrics':
+        this.scrapes.get(m.id)?.(m.text);
+        return;
+      case 'replicate': {
+        if (LOGGED_PATHS.has(m.path)) {
+          if (this.endpointLog.length < ENDPOINT_LOG_LIMIT) this.endpointLog.push({ path: m.path, bytes: m.bytes });
+          else this.log.warn({ path: m.path }, 'endpoint log full: a replacement process will not replay this change');
+        }
+        const others = this.slots.flatMap((s) => (s.worker && s.worker !== worker ? [s.worker] : []));
+        void this.applyOn(others, m.path, m.bytes).then(() => this.send(worker, { t: 'replicated', id: m.id }));
+        return;
+      }
+      case 'applied':
+        this.settle(m.id, worker);
+        return;
+    }
+  }
+
+  /** `worker` is done with replication `id` (applied it, or exited). */
+  private settle(id: number, worker: Worker): void {
+    const r = this.replications.get(id);
+    if (!r) return;
+    r.waiting.delete(worker);
+    if (r.waiting.size > 0) return;
+    this.replications.delete(id);
+    r.done();
+  }
+
+  private exited(worker: Worker, code: number | null, signal: string | null): void {
+    for (const id of [...this.replications.keys()]) this.settle(id, worker);
+    const slot = this.slots.find((s) => s.worker === worker);
+    if (!slot) return;
+    slot.worker = null;
+    slot.serving = false;
+    if (this.stopping) return;
+    this.tellFleet();
+    this.log.error(
+      { worker: slot.slot, pid: worker.process.pid, code, signal, restartInMs: this.restartDelayMs },
+      'serving process exited: its connections closed (calls in flight failed UNAVAILABLE), not ready until a ' +
+        'replacement serves (its index starts empty)',
+    );
+    this.scheduleRestart(slot);
+  }
+
+  private scheduleRestart(slot: Slot): void {
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      if (this.stopping) return;
+      this.restarts++;
+      this.fork(slot).then(
+        () => {
+          this.failedStarts = 0;
+          this.restartDelayMs = RESTART_FIRST_MS;
+          this.tellFleet();
+          this.log.info({ worker: slot.slot, restarts: this.restarts }, 'serving process replaced: serving again');
+        },
+        (err: unknown) => {
+          this.failedStarts++;
+          this.log.error(
+            { worker: slot.slot, err: String(err), failedStarts: this.failedStarts },
+            'serving process failed to start',
+          );
+          if (this.failedStarts === LIVENESS_AFTER_FAILED_STARTS)
+            this.log.error(
+              { failedStarts: this.failedStarts },
+              'serving processes cannot be replaced: liveness NOT_SERVING, so that the orchestrator restarts the pod',
+            );
+          this.tellFleet();
+          // The failed process exits by itself; its exit schedules the next attempt.
+        },
+      );
+    }, delay);
+  }
+
+  /** This process's series, then every serving process's, each labelled with its slot. */
+  private async metricsText(own: string): Promise<string> {
+    const texts = await Promise.all(
+      this.slots.map((s) => {
+        const worker = s.worker;
+        if (!worker?.isConnected()) return Promise.resolve(null);
+        return new Promise<string | null>((resolve) => {
+          const id = this.nextId++;
+          const timer = setTimeout(() => {
+            this.scrapes.delete(id);
+            resolve(null);
+          }, SCRAPE_WAIT_MS);
+          this.scrapes.set(id, (text) => {
+            clearTimeout(timer);
+            this.scrapes.delete(id);
+            resolve(text);
+          });
+          this.send(worker, { t: 'metrics', id });
+        });
+      }),
+    );
+    return mergeExpositions([
+      { text: own },
+      ...texts.flatMap((text, slot) =>
+        text === null ? [] : [{ text, label: { name: WORKER_LABEL, value: String(slot) } }],
+      ),
+    ]);
+  }
+
+  pids(): (number | null)[] {
+    return this.slots.map((s) => s.worker?.process.pid ?? null);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const exits = this.slots.flatMap((s) => {
+      if (s.restartTimer) clearTimeout(s.restartTimer);
+      const worker = s.worker;
+      if (!worker || worker.isDead()) return [];
+      return [
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            this.log.warn({ worker: s.slot, waitedMs: STOP_WAIT_MS }, 'serving process did not stop: killed');
+            worker.process.kill('SIGKILL');
+          }, STOP_WAIT_MS);
+          worker.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          this.send(worker, { t: 'stop' });
+        }),
+      ];
+    });
+    await Promise.all(exits);
+    await this.relay?.close();
+    await this.metricsServer?.close();
+  }
+}
+
+export async function startServingProcesses(config: Config, log: Logger): Promise<ServingProcesses> {
+  checkProcessesConfig(config);
+  const fleet = new ProcessFleet(config, log);
+  await fleet.start();
+  log.info(
+    { grpcPort: fleet.grpcPort, metricsPort: fleet.metricsPort, processes: config.api.processes, pids: fleet.pids() },
+    'API serving',
+  );
+  return fleet;
+}

@@ -1,0 +1,151 @@
+import { CallStatus, forwardOperations, WireOperations, type Operations } from '../api/index.js';
+import type { Cancellation } from '../api/prompt-frontend.js';
+import type { Config, Logger } from '../ops/index.js';
+import { SERVICE_NAMES } from './api-front.js';
+import {
+  REPLICATED_PATHS,
+  SERVING_PROCESS_ENV,
+  type FromServingProcess,
+  type ServingProcessSetup,
+  type ToServingProcess,
+} from './process-protocol.js';
+import { loadConfiguredModels, type PromptServiceFrontend } from './prompt-frontend.js';
+import { startApi, type RunningApi } from './start-api.js';
+import { startService, type RunningService } from './start-service.js';
+import { describeStartFailure } from './startup-error.js';
+
+/** A replicated write waits this long for the other processes before its own answer goes out anyway. */
+const REPLICATION_WAIT_MS = 10_000;
+/** Replicated writes run to their end: nobody is waiting to cancel them. */
+const NOT_CANCELLED: Cancellation = { aborted: false };
+
+/** The setup the primary gave this serving process (process-protocol.ts), or null outside one. */
+export function servingProcessSetup(env: NodeJS.ProcessEnv): ServingProcessSetup | null {
+  const raw = env[SERVING_PROCESS_ENV];
+  return raw ? (JSON.parse(raw) as ServingProcessSetup) : null;
+}
+
+/** Sends to the primary; resolves once the message is handed to the channel (before an exit that follows it). */
+function send(message: FromServingProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected) return resolve();
+    process.send!(message, undefined, {}, () => resolve());
+  });
+}
+
+/**
+ * One serving process of api.processes (serving-processes.ts is the primary): the whole single-loop service, its
+ * write path fed by the same publishers as every other process (connect mode: its own sockets; bind mode: the
+ * primary's relay), gRPC on the port the processes share (node:cluster hands each new connection to one of them), no
+ * metrics server of its own (the primary asks for this registry's text). Writes that every replica must see
+ * (REPLICATED_PATHS) run here, then go through the primary to the others before the caller is answered. Ends with
+ * code 0 after a drain on `stop`, a shutdown signal, or the primary going away.
+ */
+export async function runServingProcess(config: Config, baseLog: Logger, setup: ServingProcessSetup): Promise<number> {
+  const log = baseLog.child({ worker: setup.slot });
+  let prompts: PromptServiceFrontend | null = null;
+  let service: RunningService | null = null;
+  let api: RunningApi | null = null;
+  const replicating = new Map<number, () => void>();
+  let nextId = 1;
+  const replicate = (path: string, bytes: Uint8Array) =>
+    new Promise<void>((resolve) => {
+      if (!process.connected) return resolve();
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        replicating.delete(id);
+        log.warn({ path, waitedMs: REPLICATION_WAIT_MS }, 'a replicated write is not yet applied everywhere');
+        resolve();
+      }, REPLICATION_WAIT_MS);
+      replicating.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      void send({ t: 'replicate', id, path, bytes });
+    });
+  let wire: WireOperations | null = null;
+  const served = (core: Operations): Operations => {
+    const local = new WireOperations(core, log);
+    wire = local;
+    return forwardOperations(async (path, request, cancellation, caller) => {
+      const reply = await local.call(path, request, cancellation, caller);
+      if ('code' in reply) throw new CallStatus(reply.code, reply.details);
+      if (REPLICATED_PATHS.has(path)) await replicate(path, request);
+      return reply.bytes;
+    });
+  };
+
+  // Writes of the other processes apply in the order the primary sent them.
+  let applying = Promise.resolve();
+  let fleetReady = false;
+  const applyFleet = () => {
+    if (!api || stopping) return; // a drain has taken readiness away for good
+    for (const name of SERVICE_NAMES)
+      if (name !== 'liveness') api.health.set(name, fleetReady ? 'SERVING' : 'NOT_SERVING');
+  };
+  let stopping: Promise<number> | null = null;
+  const stop = (why: string) =>
+    (stopping ??= (async () => {
+      log.info({ why }, 'serving process stopping: draining gRPC, then closing sockets');
+      try {
+        await api?.stop();
+        await service?.stop();
+        await prompts?.close();
+        return 0;
+      } catch (err) {
+        log.error({ err: String(err) }, 'serving process: shutdown failed');
+        return 1;
+      }
+    })());
+  process.on('message', (message: ToServingProcess) => {
+    switch (message.t) {
+      case 'fleet':
+        fleetReady = message.ready;
+        applyFleet();
+        api?.health.set('liveness', message.alive ? 'SERVING' : 'NOT_SERVING');
+        return;
+      case 'metrics':
+        void (api?.metrics.registry.metrics() ?? Promise.resolve('')).then(
+          (text) => void send({ t: 'metrics', id: message.id, text }),
+          () => void send({ t: 'metrics', id: message.id, text: '' }),
+        );
+        return;
+      case 'apply': {
+        const { id, path, bytes } = message;
+        applying = applying.then(async () => {
+          const reply = await wire?.call(path, Buffer.from(bytes), NOT_CANCELLED, 'replica');
+          if (reply && 'code' in reply)
+            log.warn({ path, code: reply.code, details: reply.details }, 'a replicated write failed here');
+          await send({ t: 'applied', id });
+        });
+        return;
+      }
+      case 'replicated':
+        replicating.get(message.id)?.();
+        replicating.delete(message.id);
+        return;
+    }
+  });
+  const ended = new Promise<string>((resolve) => {
+    for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(name, () => resolve(name));
+    process.once('disconnect', () => resolve('the primary went away'));
+    process.on('message', (m: ToServingProcess) => {
+      if (m.t === 'stop') resolve('asked by the primary');
+    });
+  });
+
+  try {
+    prompts = await loadConfiguredModels(config, log);
+    service = await startService(config, log, { relay: setup.relay });
+    api = await startApi(service, config, log, prompts, { serveMetrics: false, wire: 'bytes', wrapOperations: served });
+  } catch (err) {
+    log.error({ err: String(err) }, 'serving process failed to start');
+    await service?.stop().catch(() => undefined);
+    await prompts?.close().catch(() => undefined);
+    await send({ t: 'failed', failure: describeStartFailure(err) });
+    return 1;
+  }
+  applyFleet(); // not ready until the primary says the fleet is
+  await send({ t: 'started', grpcPort: api.grpcPort });
+  return stop(await ended);
+}
