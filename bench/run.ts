@@ -9,6 +9,7 @@ import { ingestSuite } from './suites/ingest.js';
 import { indexSuite } from './suites/index-memory.js';
 import { grpcSuite } from './suites/grpc.js';
 import { grpcThreadsSuite } from './suites/grpc-threads.js';
+import { grpcProcessesSuite } from './suites/grpc-processes.js';
 import { grpcChatSuite } from './suites/grpc-chat.js';
 import { grpcToolsSuite } from './suites/grpc-tools.js';
 import { grpcHygieneSuite } from './suites/grpc-hygiene.js';
@@ -28,6 +29,7 @@ const SUITES: Suite[] = [
   promptSuite,
   grpcSuite,
   grpcThreadsSuite,
+  grpcProcessesSuite,
   grpcChatSuite,
   grpcToolsSuite,
   grpcHygieneSuite,

@@ -24,7 +24,7 @@ import {
 type Shape = 'single' | 'thread' | 'threadNode';
 const SHAPES: Shape[] = ['single', 'thread', 'threadNode'];
 
-const PROMPTS = 64;
+export const PROMPTS = 64;
 const BLOCKS_PER_PROMPT = BENCH_PROMPT_TOKENS / 16;
 /** Each resident prompt is held by 4 of the 16 candidates: (p + 4k) % 16. */
 const HOLDERS = 4;
@@ -341,7 +341,7 @@ function shapeFigures(s: Shape, r: ShapeResult): Record<string, Figure> {
 }
 
 /** A free TCP port on loopback, from the OS (listen on 0, close): the ZMQ bind address of the service. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -353,7 +353,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Polls `check` every 50 ms until it holds; throws naming `what` after `timeoutMs`. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+export async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`grpc-threads: timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -362,7 +362,7 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs: num
 }
 
 /** Sum of a counter family's samples on a /metrics page (every label). */
-function metricSum(text: string, name: string): number {
+export function metricSum(text: string, name: string): number {
   let sum = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
@@ -398,7 +398,7 @@ interface ScoreReply {
  * Every resident prompt scored through a real gRPC client: its 4 holders at all 64 blocks, every other candidate at
  * 0. Throws (the suite fails) on the first that is not, with what came back.
  */
-async function checkScores(
+export async function checkScores(
   call: <T>(method: string, req: object) => Promise<T>,
   requests: object[],
   when: string,

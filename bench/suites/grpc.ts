@@ -277,24 +277,26 @@ export async function phases(
   seconds: number,
   target: H2Target,
   ingested?: () => number | Promise<number>,
+  /** CPU seconds the server has used so far: this process by default, the service's processes when it runs in others. */
+  serverCpuSeconds: () => number = ownCpuSeconds,
 ) {
   await client.run({ type: 'closed', seconds: 2, concurrency: CONCURRENCY });
   const before = (await ingested?.()) ?? 0;
   const started = performance.now();
-  let cpu = process.cpuUsage();
+  let cpu = serverCpuSeconds();
   // GRPC_BENCH_CPU_PROFILE=<file>: a V8 CPU profile of this (the server's) process during the closed-loop phase.
   const profile = ingested && process.env.GRPC_BENCH_CPU_PROFILE ? await startProfile() : null;
   const closed = await client.run({ type: 'closed', seconds, concurrency: CONCURRENCY });
-  closed.serverCpuCores = cores(process.cpuUsage(cpu), closed.seconds);
+  closed.serverCpuCores = (serverCpuSeconds() - cpu) / closed.seconds;
   if (profile) writeFileSync(process.env.GRPC_BENCH_CPU_PROFILE!, JSON.stringify(await profile()));
-  cpu = process.cpuUsage();
+  cpu = serverCpuSeconds();
   const pauses = watchPauses();
   const open = await client.run({ type: 'open', seconds, rate: OFFERED_RATE });
-  open.serverCpuCores = cores(process.cpuUsage(cpu), open.seconds);
+  open.serverCpuCores = (serverCpuSeconds() - cpu) / open.seconds;
   Object.assign(open, pauses.stop());
-  cpu = process.cpuUsage();
+  cpu = serverCpuSeconds();
   const openLower = await client.run({ type: 'open', seconds, rate: LOWER_RATE });
-  openLower.serverCpuCores = cores(process.cpuUsage(cpu), openLower.seconds);
+  openLower.serverCpuCores = (serverCpuSeconds() - cpu) / openLower.seconds;
   const h2load = await h2loadClosed(target.address, target.request, target.responseBytes, seconds, {
     connections: CONNECTIONS,
     concurrency: CONCURRENCY,
@@ -388,8 +390,10 @@ export async function noopLeanCeiling(client: LoadClient, seconds: number, reque
   }
 }
 
-function cores(used: NodeJS.CpuUsage, seconds: number): number {
-  return (used.user + used.system) / 1e6 / seconds;
+/** CPU seconds this process has used (every thread). */
+function ownCpuSeconds(): number {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1e6;
 }
 
 /**

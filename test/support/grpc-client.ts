@@ -3,6 +3,7 @@ import {
   loadPackageDefinition,
   Metadata,
   type ChannelCredentials,
+  type ChannelOptions,
   type Client,
   type GrpcObject,
   type ServiceError,
@@ -24,12 +25,14 @@ export function grpcClient(
   service: string,
   creds: ChannelCredentials = credentials.createInsecure(),
   headers: Record<string, string> = {},
+  /** Channel options; distinct options give a connection of its own (grpc-js shares subchannels otherwise). */
+  options: ChannelOptions = {},
 ) {
   const def = loadSync(file, { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
   let node: unknown = loadPackageDefinition(def);
   for (const part of service.split('.')) node = (node as GrpcObject)[part];
-  const Ctor = node as new (addr: string, creds: ChannelCredentials) => Client;
-  const client = new Ctor(address, creds) as Client & Record<string, Unary>;
+  const Ctor = node as new (addr: string, creds: ChannelCredentials, options: ChannelOptions) => Client;
+  const client = new Ctor(address, creds, options) as Client & Record<string, Unary>;
   const call = <T = any>(method: string, req: object, deadlineMs = 5_000): Promise<T> => {
     const metadata = new Metadata();
     for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
