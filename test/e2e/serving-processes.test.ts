@@ -1,0 +1,309 @@
+import { encode } from '@msgpack/msgpack';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimPublisher } from '../../src/sim/publisher/publisher.js';
+import { runCli, spawnCli, type CliRun } from '../support/cli.js';
+import { grpcClient } from '../support/grpc-client.js';
+import { tokenRange, waitFor, waitForAsync } from '../support/zmq.js';
+
+const MODEL = 'Qwen/Qwen3-8B';
+/** Publishes to the service's bound socket (zmq.mode bind): the primary relays it to both processes. */
+const BOUND = '10.0.2.1:8000';
+/** A publisher the service connects to once AddEndpoint names it (through one process, replicated to the other). */
+const ADDED = '10.0.2.2:8000';
+const CLIENTS = 4;
+
+type Log = Record<string, unknown> & { msg?: string; worker?: number; level?: number };
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const batch = (events: unknown[]) => encode([1_763_700_000, events, null], { useBigInt64: true });
+/** A chain of `blocks` blocks (16 tokens each) over tokens 1 … 16·blocks, engine hashes from `base`. */
+const chain = (blocks: number, base: number) => [
+  'BlockStored',
+  Array.from({ length: blocks }, (_, i) => BigInt(base + i)),
+  null,
+  tokenRange(blocks * 16),
+  16,
+  null,
+  null,
+];
+
+/** `name{…label="value"…}` samples of one family on a /metrics page, by the value of `label`. */
+function samples(text: string, name: string, where: string, label: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) || !line.includes(where)) continue;
+    const value = new RegExp(`${label}="([^"]*)"`).exec(line)?.[1];
+    if (value !== undefined) out.set(value, Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+/**
+ * Issue 16, serving processes: the real CLI with api.processes = 2 (node:cluster), a publisher on its bound socket
+ * (relayed by the primary) and one added at runtime through one process. Every replica must hold the same blocks;
+ * the primary's /metrics shows each process's series; a killed process fails only its own calls (UNAVAILABLE) and is
+ * replaced, and the replacement follows the endpoints added before it started; SIGTERM drains every process.
+ */
+describe('kv-indexer serve with api.processes=2', () => {
+  let run: CliRun;
+  let bindAddress: string;
+  let metricsPort: number;
+  let grpcAddress: string;
+  let pids: number[];
+  let bound: SimPublisher;
+  let added: SimPublisher;
+  const clients: ReturnType<typeof grpcClient>[] = [];
+  const logs = () => run.logs as Log[];
+  const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const score = async (client: ReturnType<typeof grpcClient>, endpoint: string, blocks: number, tokens = blocks * 16) =>
+    (
+      (await client.call('Score', {
+        model: MODEL,
+        tokens: { tokenIds: tokenRange(tokens) },
+        candidates: [endpoint],
+      })) as { scores: { matchedBlocks: number }[] }
+    ).scores[0].matchedBlocks;
+  const applied = async (endpoint: string) =>
+    samples(await metrics(), 'kv_indexer_endpoint_batches_applied_total', `endpoint="${endpoint}"`, 'worker');
+
+  beforeAll(async () => {
+    bindAddress = `tcp://127.0.0.1:${await freePort()}`;
+    run = spawnCli([
+      'serve',
+      '--set',
+      'zmq.mode=bind',
+      '--set',
+      `zmq.addresses=["${bindAddress}"]`,
+      '--set',
+      'api.processes=2',
+      '--set',
+      'api.grpcAddress=127.0.0.1:0',
+      '--set',
+      'metrics.host=127.0.0.1',
+      '--set',
+      'metrics.port=0',
+    ]);
+    await waitFor(
+      () => logs().some((l) => l.msg === 'API serving' && l.worker === undefined) || run.child.exitCode !== null,
+      'the primary to serve',
+      60_000,
+    );
+    const serving = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
+      grpcPort: number;
+      metricsPort: number;
+      pids: number[];
+    };
+    grpcAddress = `127.0.0.1:${serving.grpcPort}`;
+    metricsPort = serving.metricsPort;
+    pids = serving.pids;
+    // Distinct channel options: a connection each, which node:cluster hands to the processes in turn.
+    for (let i = 0; i < CLIENTS; i++)
+      clients.push(
+        grpcClient(
+          grpcAddress,
+          'kvindexer/v1/kvindexer.proto',
+          'kvindexer.v1.KvIndexer',
+          undefined,
+          {},
+          {
+            'grpc.primary_user_agent': `client-${i}`,
+          },
+        ),
+      );
+    // Connected one after another, before any other connection: node:cluster hands them to the processes in turn.
+    for (const client of clients) await client.call('GetInfo', {});
+    bound = new SimPublisher({ topic: `kv@${BOUND}@${MODEL}`, endpoint: bindAddress });
+    await bound.start();
+    added = new SimPublisher({
+      topic: `kv@${ADDED}@${MODEL}`,
+      endpoint: 'tcp://127.0.0.1:*',
+      replayEndpoint: 'tcp://127.0.0.1:*',
+    });
+    await added.start();
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    await bound?.close();
+    await added?.close();
+  });
+
+  it('starts two serving processes on one gRPC port, ready on every probe', async () => {
+    expect(pids).toHaveLength(2);
+    expect(new Set(pids).size).toBe(2);
+    expect(
+      logs()
+        .filter((l) => l.msg === 'serving process started')
+        .map((l) => l.worker),
+    ).toEqual(expect.arrayContaining([0, 1]));
+    // The test's connections are spread over both processes (each counts its own on the primary's /metrics).
+    expect(samples(await metrics(), 'kv_indexer_grpc_connections', '', 'worker')).toEqual(
+      new Map([
+        ['0', CLIENTS / 2],
+        ['1', CLIENTS / 2],
+      ]),
+    );
+    const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    expect(health.status).toBe(200);
+    for (const client of clients) {
+      const h = grpcClient(grpcAddress, 'grpc/health/v1/health.proto', 'grpc.health.v1.Health');
+      expect(await h.call('Check', { service: 'readiness' })).toEqual({ status: 'SERVING' });
+      h.close();
+      expect(await client.call('GetInfo', {})).toMatchObject({ backend: 'memory', fingerprint: { blockSize: 16 } });
+    }
+    const text = await metrics();
+    expect(text).toMatch(/^kv_indexer_serving_processes 2$/m);
+    expect(text).toMatch(/^kv_indexer_serving_process_restarts_total 0$/m);
+    // One HELP per family although both processes expose it.
+    expect(text.split('\n').filter((l) => l.startsWith('# HELP kv_indexer_blocks_total '))).toHaveLength(1);
+  });
+
+  it('relays the bound socket to every replica: both hold the chain, every connection scores it', async () => {
+    // Empty batches until both processes have one (ZMQ's slow joiner), then a chain of 4 blocks.
+    await waitForAsync(
+      async () => {
+        await bound.publish(batch([]));
+        return [...(await applied(BOUND)).values()].filter((n) => n > 0).length === 2;
+      },
+      'the bound publisher to reach both processes',
+      15_000,
+    );
+    await bound.publish(batch([chain(4, 1000)]));
+    await waitForAsync(
+      async () => {
+        const stored = samples(await metrics(), 'kv_indexer_blocks_total', 'op="stored"', 'worker');
+        return stored.get('0') === 4 && stored.get('1') === 4;
+      },
+      'both replicas to store the 4 blocks',
+      10_000,
+    );
+    for (const client of clients) expect(await score(client, BOUND, 4)).toBe(4);
+  });
+
+  it('applies AddEndpoint and ClearEndpoint on every replica, whichever process served the call', async () => {
+    await clients[0].call('AddEndpoint', {
+      endpoint: ADDED,
+      zmqAddress: added.pubAddress,
+      replayAddress: added.replayAddress,
+    });
+    // Both processes subscribed before the call was answered: the first batch reaches both (replay fills any gap).
+    await waitForAsync(
+      async () => {
+        await added.publish(batch([]));
+        return [...(await applied(ADDED)).values()].filter((n) => n > 0).length === 2;
+      },
+      'the added publisher to reach both processes',
+      15_000,
+    );
+    await added.publish(batch([chain(3, 2000)]));
+    await waitForAsync(
+      async () => {
+        const held = await Promise.all(clients.map((c) => score(c, ADDED, 3)));
+        return held.every((n) => n === 3);
+      },
+      'every connection to score the added endpoint',
+      10_000,
+    );
+    expect(await clients[1].call('ClearEndpoint', { endpoint: ADDED })).toEqual({ clearedEntries: '3' });
+    // Answered once every replica applied it: no connection sees the blocks any more.
+    for (const client of clients) expect(await score(client, ADDED, 3)).toBe(0);
+    await added.publish(batch([chain(3, 2000)]));
+    await waitForAsync(
+      async () => (await Promise.all(clients.map((c) => score(c, ADDED, 3)))).every((n) => n === 3),
+      'the added endpoint republished',
+      10_000,
+    );
+  });
+
+  it('replaces a killed process: only its calls fail, UNAVAILABLE; the replacement follows the added endpoint', async () => {
+    const victim = pids[0];
+    const outcomes: number[] = [];
+    let running = true;
+    // Long prompts (32k tokens, a few ms of work each), 4 in flight per connection: calls are on the wire at the kill.
+    const loops = Array.from({ length: CLIENTS * 4 }, (_, i) => i).map(async (i) => {
+      const client = clients[i % CLIENTS];
+      while (running) {
+        outcomes.push(
+          await score(client, BOUND, 4, 32_768).then(
+            (matched) => (matched === 4 ? 0 : -matched - 100),
+            (err: { code?: number }) => err.code ?? -1,
+          ),
+        );
+      }
+    });
+    await waitFor(() => outcomes.length >= 200, '200 calls answered before the kill', 20_000);
+    process.kill(victim, 'SIGKILL');
+    await waitFor(
+      () => logs().some((l) => l.msg === 'serving process replaced: serving again'),
+      'the replacement to serve',
+      30_000,
+    );
+    running = false;
+    await Promise.all(loops);
+    // Calls on the killed process's connections failed UNAVAILABLE; every other call was answered in full (the
+    // replacement's index starts empty, so once clients reconnect to it the bound chain may be missing: -100).
+    expect(outcomes.filter((c) => c !== 0 && c !== 14 && c !== -100)).toEqual([]);
+    expect(outcomes.filter((c) => c === 14).length).toBeGreaterThan(0);
+    const exited = logs().find((l) => l.msg?.startsWith('serving process exited')) as Log & { pid: number };
+    expect(exited).toMatchObject({ worker: 0, pid: victim, signal: 'SIGKILL', level: 50 });
+    expect(await fetch(`http://127.0.0.1:${metricsPort}/healthz`).then((r) => r.status)).toBe(200);
+    const text = await metrics();
+    expect(text).toMatch(/^kv_indexer_serving_process_restarts_total 1$/m);
+    expect(text).toMatch(/^kv_indexer_serving_processes 2$/m);
+    // The replacement replayed AddEndpoint: it follows ADDED (replayed from the publisher's ROUTER from seq 0).
+    await waitForAsync(
+      async () => {
+        await added.publish(batch([]));
+        return ((await applied(ADDED)).get('0') ?? 0) > 0;
+      },
+      'the replacement to follow the added endpoint',
+      15_000,
+    );
+    // Its index holds what it replayed of ADDED (3 entries) and nothing of BOUND (no replay socket, empty at start);
+    // the other process keeps both.
+    await waitForAsync(
+      async () => {
+        const entries = samples(await metrics(), 'kv_indexer_index_entries', '', 'worker');
+        return entries.get('0') === 3 && entries.get('1') === 7;
+      },
+      'the replacement to hold the added endpoint’s 3 entries',
+      15_000,
+    );
+  }, 60_000);
+
+  it('drains every process on SIGTERM and exits 0', async () => {
+    run.child.kill('SIGTERM');
+    const { code } = await run.exit;
+    expect(code).toBe(0);
+    const drained = logs().filter((l) => l.msg === 'gRPC calls drained');
+    expect(drained.map((l) => l.worker).sort()).toEqual([0, 1]);
+    expect(logs().at(-1)).toMatchObject({ msg: 'stopped' });
+    for (const pid of [
+      ...pids,
+      ...logs()
+        .filter((l) => l.msg === 'serving process started')
+        .map((l) => l.pid),
+    ])
+      expect(() => process.kill(pid as number, 0)).toThrow();
+    expect(run.stderr()).toBe('');
+  });
+});
+
+describe('api.processes with a shape it cannot serve', () => {
+  it('refuses index.backend redis at start-up, naming the setting', async () => {
+    const r = await runCli(['serve', '--set', 'api.processes=2', '--set', 'index.backend=redis']);
+    expect(r.code).toBe(1);
+    expect(r.logs).toHaveLength(1);
+    expect(r.logs[0]).toMatchObject({ level: 60, setting: 'api.processes' });
+    expect(String(r.logs[0].error)).toMatch(/needs index.backend memory/);
+  });
+});
