@@ -12,7 +12,6 @@ import {
   cpuPerCall,
   INGEST_BLOCKS_PER_SECOND,
   LOWER_RATE,
-  noopLeanCeiling,
   OFFERED_RATE,
   phases,
   RESIDENT_BLOCKS,
@@ -112,6 +111,34 @@ async function storedByAll(metricsPort: number): Promise<number> {
     byWorker.set(worker, Number(line.slice(line.lastIndexOf(' ') + 1)));
   }
   return byWorker.size === 0 ? 0 : Math.min(...byWorker.values());
+}
+
+/**
+ * The lean server's no-op Score in a process of its own (bench/support/noop-lean-server.ts): the ceiling, measured as
+ * the service is, in its own process, CPU from /proc.
+ */
+async function spawnedNoopCeiling(client: LoadClient, seconds: number, requests: object[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/support/noop-lean-server.ts'], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      void exited.then(() => reject(new Error('grpc-processes: the no-op server exited')));
+      createInterface({ input: child.stdout! }).once('line', (line) =>
+        resolve((JSON.parse(line) as { port: number }).port),
+      );
+    });
+    const address = `127.0.0.1:${port}`;
+    const responseBytes = await client.setup(address, requests);
+    return await phases(client, seconds, { address, request: serialise(requests[0]), responseBytes }, undefined, () =>
+      cpuSeconds([child.pid!]),
+    );
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
 }
 
 interface CountResult {
@@ -250,7 +277,7 @@ function countFigures(n: number, r: CountResult, noopClosed: number): Record<str
  * api.processes = 1, 2 and the machine's cores, each bound to its own ZMQ address (with more than one process, the
  * primary binds it and relays every message to each process's replica). Reports req/s per process count and per
  * process, the open-loop tail at 5,000/s, server CPU (every process of the service, /proc) and resident memory (× N:
- * each process holds a whole replica). The lean no-op handler of the same run is the ceiling.
+ * each process holds a whole replica). The lean no-op handler in a process of its own, same run, is the ceiling.
  */
 export const grpcProcessesSuite: Suite = {
   name: 'grpc-processes',
@@ -269,11 +296,11 @@ export const grpcProcessesSuite: Suite = {
     const counts = processCounts();
     const client = await LoadClient.start();
     const results = new Map<number, CountResult>();
-    let noop: Awaited<ReturnType<typeof noopLeanCeiling>>;
+    let noop: Awaited<ReturnType<typeof spawnedNoopCeiling>>;
     try {
       for (const n of counts)
         results.set(n, await measure(client, n, seconds, data, quick ? 2 ** 14 : RESIDENT_BLOCKS));
-      noop = await noopLeanCeiling(client, seconds, requests);
+      noop = await spawnedNoopCeiling(client, seconds, requests);
     } finally {
       client.exit();
     }
@@ -284,7 +311,10 @@ export const grpcProcessesSuite: Suite = {
       figures[`p${n}ClosedVsP1`] = { value: results.get(n)!.phases.closed.requestsPerSecond / one, unit: '×' };
     Object.assign(figures, {
       noopClosedRequestsPerSecond: { value: noop.closed.requestsPerSecond, unit: 'req/s' },
+      noopClosedServerCpuPerCall: { value: cpuPerCall(noop.closed), unit: 'µs' },
       noopOpenP99: { value: noop.open.p99, unit: 'ms' },
+      noopOpenP999: { value: noop.open.p999, unit: 'ms' },
+      noopClientSendLagP99: { value: noop.open.sendLagP99 ?? 0, unit: 'ms' },
       cores: { value: availableParallelism(), unit: 'cores' },
     } satisfies Record<string, Figure>);
     return {
@@ -304,7 +334,8 @@ export const grpcProcessesSuite: Suite = {
         serverCpu: '/proc/<pid>/stat of the primary and every serving process',
         rss: 'VmRSS of the primary and every serving process',
         stored: 'kv_indexer_blocks_total{op="stored"} of the replica that has stored the fewest (primary /metrics)',
-        ceiling: 'the lean-server no-op Score handler in the bench process, same client, same run',
+        ceiling:
+          'the lean server with a no-op Score in a process of its own (bench/support/noop-lean-server.ts), same client, same run',
       },
       figures,
     };

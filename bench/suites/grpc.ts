@@ -370,6 +370,16 @@ function noopReply(): Buffer {
  * and this machine allow at all, the ceiling the service's lean shapes are read against.
  */
 export async function noopLeanCeiling(client: LoadClient, seconds: number, requests: object[]) {
+  const server = await startNoopLeanServer();
+  try {
+    return await ceilingPhases(client, seconds, server.port, requests);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The lean server on a loopback port with a Score that does no work (bench/support/noop-lean-server.ts too). */
+export async function startNoopLeanServer(): Promise<{ port: number; stop(): Promise<void> }> {
   const reply = noopReply();
   const path = '/kvindexer.v1.KvIndexer/Score';
   const same = (b: unknown) => b as Buffer;
@@ -383,11 +393,7 @@ export async function noopLeanCeiling(client: LoadClient, seconds: number, reque
     guard,
   );
   const port = await server.listen('127.0.0.1', 0);
-  try {
-    return await ceilingPhases(client, seconds, port, requests);
-  } finally {
-    await server.stop(Date.now() + 1_000, () => undefined);
-  }
+  return { port, stop: () => server.stop(Date.now() + 1_000, () => undefined).then(() => undefined) };
 }
 
 /** CPU seconds this process has used (every thread). */
