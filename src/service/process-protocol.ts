@@ -12,7 +12,7 @@ export type ToServingProcess =
   | { t: 'fleet'; ready: boolean; alive: boolean }
   | { t: 'metrics'; id: number }
   /** Apply a write another process served (or, to a replacement, one from the endpoint log). */
-  | { t: 'apply'; id: number; path: string; bytes: Uint8Array }
+  | { t: 'apply'; id: number; path: string; bytes: Uint8Array; caller: string }
   /** The write this process asked to replicate is applied everywhere. */
   | { t: 'replicated'; id: number }
   | { t: 'stop' };
@@ -22,7 +22,8 @@ export type FromServingProcess =
   | { t: 'started'; grpcPort: number }
   | { t: 'failed'; failure: StartFailure }
   | { t: 'metrics'; id: number; text: string }
-  | { t: 'replicate'; id: number; path: string; bytes: Uint8Array }
+  /** `caller`: the client's address, so that per-caller bounds (Reserve's quota) count the same on every replica. */
+  | { t: 'replicate'; id: number; path: string; bytes: Uint8Array; caller: string }
   | { t: 'applied'; id: number };
 
 const kv = (method: string) => `/kvindexer.v1.KvIndexer/${method}`;

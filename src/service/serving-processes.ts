@@ -84,7 +84,7 @@ class ProcessFleet implements ServingProcesses {
   private nextId = 1;
   private readonly replications = new Map<number, Replication>();
   private readonly scrapes = new Map<number, (text: string) => void>();
-  private readonly endpointLog: { path: string; bytes: Uint8Array }[] = [];
+  private readonly endpointLog: { path: string; bytes: Uint8Array; caller: string }[] = [];
   private lastFleet = '';
 
   constructor(
@@ -188,17 +188,17 @@ class ProcessFleet implements ServingProcesses {
 
   /** A new process replays the endpoint changes made so far (in order), then counts as serving. */
   private async catchUp(worker: Worker): Promise<void> {
-    for (const { path, bytes } of this.endpointLog) await this.applyOn([worker], path, bytes);
+    for (const { path, bytes, caller } of this.endpointLog) await this.applyOn([worker], path, bytes, caller);
   }
 
   /** Applies a write on `workers`; resolves once each applied it or exited. */
-  private applyOn(workers: Worker[], path: string, bytes: Uint8Array): Promise<void> {
+  private applyOn(workers: Worker[], path: string, bytes: Uint8Array, caller: string): Promise<void> {
     return new Promise((resolve) => {
       const id = this.nextId++;
       const waiting = new Set(workers.filter((w) => w.isConnected()));
       if (waiting.size === 0) return resolve();
       this.replications.set(id, { waiting, done: resolve });
-      for (const w of waiting) this.send(w, { t: 'apply', id, path, bytes });
+      for (const w of waiting) this.send(w, { t: 'apply', id, path, bytes, caller });
     });
   }
 
@@ -209,11 +209,14 @@ class ProcessFleet implements ServingProcesses {
         return;
       case 'replicate': {
         if (LOGGED_PATHS.has(m.path)) {
-          if (this.endpointLog.length < ENDPOINT_LOG_LIMIT) this.endpointLog.push({ path: m.path, bytes: m.bytes });
+          if (this.endpointLog.length < ENDPOINT_LOG_LIMIT)
+            this.endpointLog.push({ path: m.path, bytes: m.bytes, caller: m.caller });
           else this.log.warn({ path: m.path }, 'endpoint log full: a replacement process will not replay this change');
         }
         const others = this.slots.flatMap((s) => (s.worker && s.worker !== worker ? [s.worker] : []));
-        void this.applyOn(others, m.path, m.bytes).then(() => this.send(worker, { t: 'replicated', id: m.id }));
+        void this.applyOn(others, m.path, m.bytes, m.caller).then(() =>
+          this.send(worker, { t: 'replicated', id: m.id }),
+        );
         return;
       }
       case 'applied':

@@ -48,7 +48,7 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
   let api: RunningApi | null = null;
   const replicating = new Map<number, () => void>();
   let nextId = 1;
-  const replicate = (path: string, bytes: Uint8Array) =>
+  const replicate = (path: string, bytes: Uint8Array, caller: string) =>
     new Promise<void>((resolve) => {
       if (!process.connected) return resolve();
       const id = nextId++;
@@ -61,7 +61,7 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
         clearTimeout(timer);
         resolve();
       });
-      void send({ t: 'replicate', id, path, bytes });
+      void send({ t: 'replicate', id, path, bytes, caller });
     });
   let wire: WireOperations | null = null;
   const served = (core: Operations): Operations => {
@@ -70,7 +70,7 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
     return forwardOperations(async (path, request, cancellation, caller) => {
       const reply = await local.call(path, request, cancellation, caller);
       if ('code' in reply) throw new CallStatus(reply.code, reply.details);
-      if (REPLICATED_PATHS.has(path)) await replicate(path, request);
+      if (REPLICATED_PATHS.has(path)) await replicate(path, request, caller);
       return reply.bytes;
     });
   };
@@ -111,9 +111,9 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
         );
         return;
       case 'apply': {
-        const { id, path, bytes } = message;
+        const { id, path, bytes, caller } = message;
         applying = applying.then(async () => {
-          const reply = await wire?.call(path, Buffer.from(bytes), NOT_CANCELLED, 'replica');
+          const reply = await wire?.call(path, Buffer.from(bytes), NOT_CANCELLED, caller);
           if (reply && 'code' in reply)
             log.warn({ path, code: reply.code, details: reply.details }, 'a replicated write failed here');
           await send({ t: 'applied', id });

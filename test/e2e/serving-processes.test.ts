@@ -224,6 +224,29 @@ describe('kv-indexer serve with api.processes=2', () => {
     );
   });
 
+  it('applies Reserve and Release on every replica (speculative entries), with the caller’s address', async () => {
+    const SPECULATED = '10.0.2.9:8000';
+    const { blockKeys } = (await clients[0].call('ComputeBlockKeys', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(5 * 16) },
+    })) as { blockKeys: string[] };
+    expect(blockKeys).toHaveLength(5);
+    const speculative = async (client: ReturnType<typeof grpcClient>) =>
+      (
+        (await client.call('Score', {
+          model: MODEL,
+          tokens: { tokenIds: tokenRange(5 * 16) },
+          candidates: [SPECULATED],
+        })) as { scores: { speculativeBlocks: number }[] }
+      ).scores[0].speculativeBlocks;
+    expect(await clients[0].call('Reserve', { endpoint: SPECULATED, blockKeys, ttlMs: 60_000 })).toEqual({
+      reservedBlocks: 5,
+    });
+    for (const client of clients) expect(await speculative(client)).toBe(5);
+    expect(await clients[1].call('Release', { endpoint: SPECULATED, blockKeys })).toEqual({ releasedBlocks: 5 });
+    for (const client of clients) expect(await speculative(client)).toBe(0);
+  });
+
   it('replaces a killed process: only its calls fail, UNAVAILABLE; the replacement follows the added endpoint', async () => {
     const victim = pids[0];
     const outcomes: number[] = [];
