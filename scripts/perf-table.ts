@@ -108,6 +108,25 @@ const SHOWN: Record<string, Record<string, string>> = {
     threadIngestUnderReadsVsAlone: 'api.indexThread: ingest capacity with Score at 5,000 req/s ÷ without',
     threadBurstReadsP99: 'api.indexThread: Score p99 at 5,000 req/s during that burst',
   },
+  'grpc-processes': {
+    p1ClosedRequestsPerSecond:
+      'Score (1k tokens, 16 candidates), all data over ZMQ (100k blocks/s), the CLI in its own process (api.processes 1): max throughput',
+    p1ClosedServerCpuPerCall: 'same, server CPU per call (ingest included)',
+    p1ClosedVsNoop:
+      'api.processes 1: max throughput ÷ a no-op Score behind the lean server in its own process, same run',
+    p1OpenP99: 'same, at 5,000 req/s offered, p99',
+    p1OpenP999: 'same, at 5,000 req/s offered, p999',
+    p2ClosedRequestsPerSecond:
+      'same run, api.processes 2 (two serving processes, a replica each, on 2 vCPUs): max throughput',
+    p2ClosedRequestsPerSecondPerProcess: 'api.processes 2: max throughput per process',
+    p2OpenP99: 'api.processes 2 at 5,000 req/s offered, p99',
+    p2OpenP999: 'api.processes 2 at 5,000 req/s offered, p999',
+    p2ClosedVsNoop: 'api.processes 2: max throughput ÷ the same no-op',
+    p2Rss: 'api.processes 2: memory of the primary and both processes (1M-block index each)',
+    p1Rss: 'api.processes 1: memory (1M-block index)',
+    noopClosedRequestsPerSecond: 'a no-op Score behind the lean server in its own process, same run (ceiling)',
+    noopOpenP99: 'same no-op at 5,000 req/s offered, p99',
+  },
   'grpc-chat': {
     coldP50Ms: 'gRPC Score from chat text (8k tokens, 16 candidates), new conversation, p50',
     nextTurnP50Ms: 'same, next turn of the conversation, p50',
@@ -183,6 +202,7 @@ const ORDER = [
   'prompt',
   'grpc',
   'grpc-threads',
+  'grpc-processes',
   'grpc-chat',
   'grpc-tools',
   'grpc-hygiene',

@@ -65,6 +65,6 @@ describe('docs/configuration.md settings table', () => {
       expect(rows.get(path.join('.'))?.env, name).toBe(`\`${name}\``);
       expect(['int', 'number', 'string', 'list', 'bool']).toContain(kind);
     }
-    expect(Object.keys(ENV_PATHS)).toHaveLength(100);
+    expect(Object.keys(ENV_PATHS)).toHaveLength(101);
   });
 });
