@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { grpcClient } from '../../test/support/grpc-client.js';
-import { realisticTokens, rng, type Figure, type Suite } from '../harness.js';
+import type { Figure, Suite } from '../harness.js';
 import { CONNECTIONS, LoadClient } from '../support/load-client.js';
 import { BENCH_CANDIDATES, BENCH_PROMPT_TOKENS } from '../support/resident-prompts.js';
 import { ZmqFeeder } from '../support/zmq-feeder.js';
@@ -17,7 +17,7 @@ import {
   RESIDENT_BLOCKS,
   serialise,
 } from './grpc.js';
-import { checkScores, freePort, metricSum, PROMPTS, until } from './grpc-threads.js';
+import { checkScores, freePort, metricSum, PROMPTS, scoreWorkload, until } from './grpc-threads.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks on every mainstream architecture. */
@@ -284,15 +284,8 @@ export const grpcProcessesSuite: Suite = {
   description: 'gRPC Score with 100k blocks/s over ZMQ, the CLI with api.processes = 1, 2, cores',
   async run({ quick }) {
     const seconds = quick ? 2 : 10;
-    const random = rng(5);
-    const prompts = Array.from({ length: PROMPTS }, () => Array.from(realisticTokens(BENCH_PROMPT_TOKENS, random)));
-    const tokenPool = Array.from({ length: 64 }, () => Array.from(realisticTokens(256, random)));
-    const requests = prompts.map((tokens) => ({
-      model: 'model',
-      tokens: { tokenIds: tokens },
-      candidates: BENCH_CANDIDATES,
-    }));
-    const data = { prompts, tokenPool, requests };
+    const data = scoreWorkload();
+    const { requests } = data;
     const counts = processCounts();
     const client = await LoadClient.start();
     const results = new Map<number, CountResult>();

@@ -45,16 +45,8 @@ export const grpcThreadsSuite: Suite = {
     'gRPC Score (tokens in, 16 candidates) single-thread vs api.indexThread, all data over ZMQ from a feeder process at 100k blocks/s',
   async run({ quick }) {
     const seconds = quick ? 2 : 10;
-    const random = rng(5);
-    // The grpc suite's draws, in its order (resident-prompts.ts, then its background token pool): the same tokens.
-    const prompts = Array.from({ length: PROMPTS }, () => Array.from(realisticTokens(BENCH_PROMPT_TOKENS, random)));
-    const tokenPool = Array.from({ length: 64 }, () => Array.from(realisticTokens(256, random)));
-    const requests = prompts.map((tokens) => ({
-      model: 'model',
-      tokens: { tokenIds: tokens },
-      candidates: BENCH_CANDIDATES,
-    }));
-    const data = { prompts, tokenPool, requests };
+    const data = scoreWorkload();
+    const { requests } = data;
     const client = await LoadClient.start();
     const results = {} as Record<Shape, ShapeResult>;
     let noop: Awaited<ReturnType<typeof noopCeiling>>;
@@ -172,6 +164,22 @@ export const grpcThreadsSuite: Suite = {
     };
   },
 };
+
+/**
+ * The resident prompts, the background token pool and the Score requests (tokens in, 16 candidates): the grpc suite's
+ * draws, in its order (resident-prompts.ts, then its background token pool), so the same tokens (grpc-processes too).
+ */
+export function scoreWorkload(): { prompts: number[][]; tokenPool: number[][]; requests: object[] } {
+  const random = rng(5);
+  const prompts = Array.from({ length: PROMPTS }, () => Array.from(realisticTokens(BENCH_PROMPT_TOKENS, random)));
+  const tokenPool = Array.from({ length: 64 }, () => Array.from(realisticTokens(256, random)));
+  const requests = prompts.map((tokens) => ({
+    model: 'model',
+    tokens: { tokenIds: tokens },
+    candidates: BENCH_CANDIDATES,
+  }));
+  return { prompts, tokenPool, requests };
+}
 
 interface ShapeResult {
   phases: Awaited<ReturnType<typeof phases>>;

@@ -115,8 +115,9 @@ class ProcessFleet implements ServingProcesses {
     try {
       await Promise.all(this.slots.map((slot) => this.fork(slot)));
       // Publishers connect once every process listens to the relay: nothing is lost to a process still starting.
-      if (this.relay)
-        await atSetting('zmq.addresses', zmq.addresses.join(','), () => (this.relay as BindRelay).listen());
+      // As the single process names it: the address that failed (ZmqSubscriber attaches it).
+      const failed = (err: unknown) => String((err as { address?: string }).address ?? zmq.addresses.join(','));
+      if (this.relay) await atSetting('zmq.addresses', failed, () => (this.relay as BindRelay).listen());
       this.metricsServer = await atSetting(
         'metrics.port',
         `${this.config.metrics.host}:${this.config.metrics.port}`,

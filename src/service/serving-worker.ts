@@ -139,7 +139,7 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
     service = await startService(config, log, { relay: setup.relay });
     api = await startApi(service, config, log, prompts, { serveMetrics: false, wire: 'bytes', wrapOperations: served });
   } catch (err) {
-    log.error({ err: String(err) }, 'serving process failed to start');
+    // The primary reports it (the start-up line naming the setting, or its replacement error): no line of our own.
     await service?.stop().catch(() => undefined);
     await prompts?.close().catch(() => undefined);
     await send({ t: 'failed', failure: describeStartFailure(err) });

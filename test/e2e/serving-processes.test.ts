@@ -1,9 +1,12 @@
 import { encode } from '@msgpack/msgpack';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { runCli, spawnCli, type CliRun } from '../support/cli.js';
 import { grpcClient } from '../support/grpc-client.js';
+import { freePort } from '../support/redis-server.js';
 import { tokenRange, waitFor, waitForAsync } from '../support/zmq.js';
 
 const MODEL = 'Qwen/Qwen3-8B';
@@ -14,14 +17,6 @@ const ADDED = '10.0.2.2:8000';
 const CLIENTS = 4;
 
 type Log = Record<string, unknown> & { msg?: string; worker?: number; level?: number };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const batch = (events: unknown[]) => encode([1_763_700_000, events, null], { useBigInt64: true });
 /** A chain of `blocks` blocks (16 tokens each) over tokens 1 … 16·blocks, engine hashes from `base`. */
@@ -329,4 +324,75 @@ describe('api.processes with a shape it cannot serve', () => {
     expect(r.logs[0]).toMatchObject({ level: 60, setting: 'api.processes' });
     expect(String(r.logs[0].error)).toMatch(/needs index.backend memory/);
   });
+});
+
+describe('api.processes: a replacement that cannot start', () => {
+  it('is retried with backoff; after 5 failed starts every process reports liveness NOT_SERVING; it returns once one serves', async () => {
+    // The admin token file is read at each process's start: gone, every replacement fails (api.adminTokenFile).
+    const dir = mkdtempSync(join(tmpdir(), 'kvi-processes-'));
+    const token = join(dir, 'token');
+    writeFileSync(token, 'a-token-of-twenty-chars\n');
+    const run = spawnCli([
+      'serve',
+      '--set',
+      'zmq.addresses=[]',
+      '--set',
+      'api.processes=2',
+      '--set',
+      `api.adminTokenFile=${token}`,
+      '--set',
+      'api.grpcAddress=127.0.0.1:0',
+      '--set',
+      'metrics.host=127.0.0.1',
+      '--set',
+      'metrics.port=0',
+    ]);
+    const logs = () => run.logs as Log[];
+    let health: ReturnType<typeof grpcClient> | null = null;
+    try {
+      await waitFor(() => logs().some((l) => l.msg === 'API serving' && l.worker === undefined), 'serving', 60_000);
+      const serving = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
+        grpcPort: number;
+        metricsPort: number;
+        pids: number[];
+      };
+      const client = grpcClient(
+        `127.0.0.1:${serving.grpcPort}`,
+        'grpc/health/v1/health.proto',
+        'grpc.health.v1.Health',
+      );
+      health = client;
+      // A probe on the killed process's connection fails; the next one reconnects to a live process.
+      const check = (service: string) =>
+        client.call('Check', { service }).then(
+          (r) => (r as { status: string }).status,
+          (err: { code?: number }) => `error ${err.code}`,
+        );
+      const healthz = () => fetch(`http://127.0.0.1:${serving.metricsPort}/healthz`).then((r) => r.status);
+      expect(await check('readiness')).toBe('SERVING');
+      rmSync(token);
+      process.kill(serving.pids[1], 'SIGKILL');
+      // The survivor answers every probe with the fleet's state: not ready while a process is missing, alive until
+      // five replacements in a row failed.
+      await waitForAsync(async () => (await check('readiness')) === 'NOT_SERVING', 'readiness to go', 10_000);
+      expect(await check('liveness')).toBe('SERVING');
+      expect(await healthz()).toBe(503);
+      await waitForAsync(async () => (await check('liveness')) === 'NOT_SERVING', 'liveness to be given up', 60_000);
+      const failures = logs().filter((l) => l.msg === 'serving process failed to start');
+      expect(failures.length).toBeGreaterThanOrEqual(5);
+      expect(failures[0]).toMatchObject({ worker: 1, level: 50 });
+      expect(String(failures[0].err)).toMatch(/api\.adminTokenFile/);
+      // The file is back: the next attempt serves; liveness and readiness return.
+      writeFileSync(token, 'a-token-of-twenty-chars\n');
+      await waitForAsync(async () => (await check('readiness')) === 'SERVING', 'a replacement to serve', 60_000);
+      expect(await check('liveness')).toBe('SERVING');
+      expect(await healthz()).toBe(200);
+      run.child.kill('SIGTERM');
+      expect((await run.exit).code).toBe(0);
+    } finally {
+      health?.close();
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

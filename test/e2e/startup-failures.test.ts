@@ -81,6 +81,29 @@ describe('kv-indexer serve: start-up failures exit with one structured line', ()
     );
   });
 
+  // api.processes: the serving processes start in the primary's cluster; a failure in any of them, or in the
+  // primary's own sockets, is the same one line naming the setting, and nothing stays running.
+  it.each([
+    ['api.grpcAddress', (busy: number) => `api.grpcAddress=127.0.0.1:${busy}`, (busy: number) => `127.0.0.1:${busy}`],
+    ['metrics.port', (busy: number) => `metrics.port=${busy}`, (busy: number) => `127.0.0.1:${busy}`],
+    [
+      'zmq.addresses',
+      (busy: number) => `zmq.addresses=["tcp://127.0.0.1:${busy}"]`,
+      (busy: number) => `tcp://127.0.0.1:${busy}`,
+    ],
+  ])('api.processes=2: %s taken', async (setting, flag, value) => {
+    const r = await failingServe(['api.processes=2', flag(busyPort)]);
+    expect([r.signal, r.code]).toEqual([null, 1]);
+    expectFailureLine(
+      r.last,
+      setting,
+      `start-up failed: ${setting} ${value(busyPort)}: address in use`,
+      'address in use',
+    );
+    // The failure line is the only error: the serving processes do not report their own.
+    expect(r.logs.filter((l) => Number(l.level) >= 50)).toEqual([r.last]);
+  });
+
   it('Redis down with a model registry loaded (tokenizer worker threads must not keep it alive)', async () => {
     const dead = await freePort(); // nothing listens there
     const r = await failingServe([
