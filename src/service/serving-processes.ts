@@ -187,9 +187,15 @@ class ProcessFleet implements ServingProcesses {
     });
   }
 
-  /** A new process replays the endpoint changes made so far (in order), then counts as serving. */
+  /**
+   * A new process replays the endpoint changes made so far, in order, then counts as serving. Changes made meanwhile
+   * are appended to the log, and this loop reaches them too (the caller sets `serving` with no await in between).
+   */
   private async catchUp(worker: Worker): Promise<void> {
-    for (const { path, bytes, caller } of this.endpointLog) await this.applyOn([worker], path, bytes, caller);
+    for (let i = 0; i < this.endpointLog.length; i++) {
+      const { path, bytes, caller } = this.endpointLog[i];
+      await this.applyOn([worker], path, bytes, caller);
+    }
   }
 
   /** Applies a write on `workers`; resolves once each applied it or exited. */
@@ -214,7 +220,12 @@ class ProcessFleet implements ServingProcesses {
             this.endpointLog.push({ path: m.path, bytes: m.bytes, caller: m.caller });
           else this.log.warn({ path: m.path }, 'endpoint log full: a replacement process will not replay this change');
         }
-        const others = this.slots.flatMap((s) => (s.worker && s.worker !== worker ? [s.worker] : []));
+        // A process still catching up gets an endpoint change from the log, after those before it (in order), not
+        // now; the other writes go to every process there is.
+        const logged = LOGGED_PATHS.has(m.path);
+        const others = this.slots.flatMap((s) =>
+          s.worker && s.worker !== worker && (s.serving || !logged) ? [s.worker] : [],
+        );
         void this.applyOn(others, m.path, m.bytes, m.caller).then(() =>
           this.send(worker, { t: 'replicated', id: m.id }),
         );
