@@ -12,6 +12,7 @@ import { ReflectionService } from '@grpc/reflection';
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { Http2Server, Http2Session } from 'node:http2';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -60,6 +61,15 @@ export interface GrpcServerOptions {
 }
 
 export type GrpcLog = Pick<Log, 'error'>;
+
+/**
+ * The start of the name of a serving process's relay socket file in the temporary directory (`<prefix><random>.sock`).
+ * The process removes it on stop and on exit: the listener is the cluster primary's, which removes the file only when
+ * it is alive to close it (a process killed while the primary lives leaves nothing).
+ */
+export function relaySocketPrefix(pid: number): string {
+  return `kv-indexer-${pid}-`;
+}
 
 type AnyUnary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
 
@@ -117,6 +127,8 @@ export class GrpcServer {
   private readonly methods = new Map<string, UnaryMethod>();
   private lean: LeanGrpcServer | null = null;
   private proxy: GrpcJsProxy | null = null;
+  /** The Unix socket file of the relay backend in a serving process (removed on stop), or null. */
+  private ownSocket: string | null = null;
   /** Connections closed by the handshake timeout or refused at maxConnections (connection-limits.ts). */
   readonly guard: ConnectionGuardCounters = {
     handshakeTimeouts: 0,
@@ -188,8 +200,11 @@ export class GrpcServer {
     // processes' backends on 127.0.0.1:0 would all get one port, and a relayed call could reach another process. A
     // Unix socket of this process's own keeps the relay in the process.
     const own = cluster.isWorker
-      ? join(tmpdir(), `kv-indexer-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
+      ? join(tmpdir(), `${relaySocketPrefix(process.pid)}${randomBytes(4).toString('hex')}.sock`)
       : null;
+    this.ownSocket = own;
+    // node:cluster ends a serving process at once when its primary dies (no stop, no drain): the file goes with it.
+    if (own) process.once('exit', () => rmSync(own, { force: true }));
     const backend = await this.bind(own ? `unix:${own}` : '127.0.0.1:0', ServerCredentials.createInsecure());
     this.proxy = new GrpcJsProxy(own ?? `127.0.0.1:${backend}`);
     const { address, limits, tls, adminToken, maxMessageBytes } = this.options;
@@ -275,6 +290,7 @@ export class GrpcServer {
     this.proxy?.close();
     // Everything grpc-js served came through the lean server's connections, which are closed now.
     this.server.forceShutdown();
+    if (this.ownSocket) rmSync(this.ownSocket, { force: true }); // the socket file outlives its listener
     return outcome;
   }
 

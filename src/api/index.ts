@@ -3,7 +3,7 @@
  * prepares prompts (prepare.ts → keys) and scores them (src/scoring) against the index.
  */
 export { IndexerApi, type ApiLimits, type ApiObserver, type IndexerApiDeps } from './indexer-api.js';
-export { GrpcServer, type GrpcServerOptions } from './grpc-server.js';
+export { GrpcServer, relaySocketPrefix, type GrpcServerOptions } from './grpc-server.js';
 export { HealthService, type ServingStatus } from './health.js';
 export { ApiError, type ApiErrorCode } from './errors.js';
 export type { Fleet, EndpointInfo, EndpointScrape, AddEndpointRequest } from './fleet.js';

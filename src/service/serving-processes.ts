@@ -1,13 +1,16 @@
 import cluster, { type Worker } from 'node:cluster';
 import { BindRelay } from '../events/index.js';
-import { ConfigError, Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
+import { Metrics, startMetricsServer, type Config, type Logger } from '../ops/index.js';
 import { mergeExpositions } from '../ops/metrics-merge.js';
 import { GRPC_DRAIN_MS } from './api-front.js';
 import {
+  checkProcessesConfig,
   LOGGED_PATHS,
   SERVING_PROCESS_ENV,
   WORKER_LABEL,
+  endpointField,
   type FromServingProcess,
+  type ReplicatedReply,
   type ServingProcessSetup,
   type ToServingProcess,
 } from './process-protocol.js';
@@ -22,13 +25,13 @@ const LIVENESS_AFTER_FAILED_STARTS = 5;
 const SCRAPE_WAIT_MS = 2_000;
 /** A process still running this long after `stop` (its drain is GRPC_DRAIN_MS) is killed. */
 const STOP_WAIT_MS = GRPC_DRAIN_MS + 10_000;
-/** Endpoint changes kept for replacements; past it they still apply everywhere but a replacement misses them. */
-const ENDPOINT_LOG_LIMIT = 10_000;
+/** The signals that end `serve` (cli/serve-command.ts): from one of them on, processes that exit are not replaced. */
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 interface Slot {
   slot: number;
   worker: Worker | null;
-  /** Started and caught up with the endpoint log. */
+  /** Started and caught up with the endpoint log: takes replicated writes. */
   serving: boolean;
   restartTimer: NodeJS.Timeout | null;
 }
@@ -36,7 +39,15 @@ interface Slot {
 /** A replicated write waiting for the processes it was sent to. */
 interface Replication {
   waiting: Set<Worker>;
-  done: () => void;
+  replies: Map<Worker, ReplicatedReply>;
+  done: (replies: Map<Worker, ReplicatedReply>) => void;
+}
+
+/** A logged endpoint change (the latest per endpoint, replayed to a replacement in the order they were made). */
+interface LoggedWrite {
+  path: string;
+  bytes: Uint8Array;
+  caller: string;
 }
 
 export interface ServingProcesses {
@@ -46,20 +57,11 @@ export interface ServingProcesses {
   readonly restarts: number;
   /** The pid serving each slot now (null while it is replaced). */
   pids(): (number | null)[];
-  /** Every process drains its gRPC calls and closes its sockets; then the relay and the metrics server close. */
+  /**
+   * Every process drains its gRPC calls and closes its sockets; then the relay and the metrics server close. Rejects,
+   * once all that is done, when a process did not stop cleanly (killed after STOP_WAIT_MS, or a non-zero exit).
+   */
   stop(): Promise<void>;
-}
-
-/** Refuses the shapes api.processes cannot serve, naming the setting. */
-export function checkProcessesConfig(config: Config): void {
-  if (config.api.processes <= 1) return;
-  if (config.index.backend !== 'memory')
-    throw new ConfigError(
-      `api.processes: ${config.api.processes} needs index.backend memory (one replica per process); with Redis every ` +
-        'replica shares one index: run more replicas of the service instead',
-    );
-  if (config.api.indexThread)
-    throw new ConfigError('api.processes and api.indexThread: choose one (each process would start an index thread)');
 }
 
 /**
@@ -67,7 +69,7 @@ export function checkProcessesConfig(config: Config): void {
  * share the gRPC port through node:cluster, and keeps them: a process that exits unasked is replaced (its connections
  * were closed with it, so its calls in flight failed UNAVAILABLE at their clients), health on every process reflects
  * all of them, /metrics and /healthz are served here for all of them, the bind-mode socket is bound here once and
- * relayed, and a write that every replica must see is applied on each (REPLICATED_PATHS).
+ * relayed, and a write that every replica must see is given one order here and applied on each (REPLICATED_PATHS).
  */
 class ProcessFleet implements ServingProcesses {
   grpcPort = 0;
@@ -78,13 +80,20 @@ class ProcessFleet implements ServingProcesses {
   private relay: BindRelay | null = null;
   private relayAddress: string | null = null;
   private metricsServer: { close(): Promise<void> } | null = null;
+  /** Everything started (relay bound, metrics served): readiness may be given. */
+  private started = false;
   private stopping = false;
   private failedStarts = 0;
   private restartDelayMs = RESTART_FIRST_MS;
   private nextId = 1;
   private readonly replications = new Map<number, Replication>();
   private readonly scrapes = new Map<number, (text: string) => void>();
-  private readonly endpointLog: { path: string; bytes: Uint8Array; caller: string }[] = [];
+  /** The latest endpoint change per endpoint (or per request, when it names none), in the order they were made. */
+  private readonly endpointLog = new Map<string, LoggedWrite>();
+  /** Messages for a process whose handler is not attached yet (it says `hello`): sent then, in order. */
+  private readonly held = new Map<Worker, ToServingProcess[]>();
+  /** Processes that did not stop cleanly when asked. */
+  private readonly unclean: string[] = [];
   private lastFleet = '';
 
   constructor(
@@ -106,6 +115,8 @@ class ProcessFleet implements ServingProcesses {
 
   async start(): Promise<void> {
     const { zmq } = this.config;
+    // A signal during start-up (Ctrl-C reaches every process of the group): the processes that end are not replaced.
+    for (const name of SHUTDOWN_SIGNALS) process.once(name, () => (this.stopping = true));
     if (zmq.mode === 'bind' && zmq.addresses.length > 0) {
       this.relay = new BindRelay(zmq.addresses, zmq.receiveHighWaterMark);
       this.relayAddress = await this.relay.open();
@@ -133,78 +144,93 @@ class ProcessFleet implements ServingProcesses {
         },
       );
     } catch (err) {
-      await this.stop();
+      await this.stop().catch(() => undefined); // the start-up failure is what is reported
       throw err;
     }
-    this.tellFleet();
+    this.started = true;
+    this.tellFleet(true);
   }
 
   private ready(): boolean {
-    return !this.stopping && this.slots.every((s) => s.serving);
+    return this.started && !this.stopping && this.slots.every((s) => s.serving);
   }
 
-  /** Every process learns the fleet's health (a probe may reach any of them). */
+  /** Every process learns the fleet's health (a probe may reach any of them) and whether it takes replicated writes. */
   private tellFleet(force = false): void {
-    const fleet: ToServingProcess = {
-      t: 'fleet',
-      ready: this.ready(),
-      alive: this.failedStarts < LIVENESS_AFTER_FAILED_STARTS,
-    };
-    const key = `${fleet.ready}/${fleet.alive}`;
+    const ready = this.ready();
+    const alive = this.failedStarts < LIVENESS_AFTER_FAILED_STARTS;
+    const key = `${ready}/${alive}/${this.slots.map((s) => s.serving).join()}`;
     if (key === this.lastFleet && !force) return;
     this.lastFleet = key;
-    for (const s of this.slots) if (s.worker) this.send(s.worker, fleet);
+    for (const s of this.slots) if (s.worker) this.send(s.worker, { t: 'fleet', ready, alive, caughtUp: s.serving });
   }
 
   private send(worker: Worker, message: ToServingProcess): void {
-    if (worker.isConnected()) worker.send(message);
+    const held = this.held.get(worker);
+    if (held) held.push(message);
+    else if (worker.isConnected()) worker.send(message);
   }
 
-  /** Starts the process of `slot`; resolves once it serves (rejects with its start-up failure). */
+  /** Starts the process of `slot`; resolves once it serves (rejects with its start-up failure, or its exit). */
   private fork(slot: Slot): Promise<void> {
     const setup: ServingProcessSetup = { slot: slot.slot, relay: this.relayAddress };
     const worker = cluster.fork({ [SERVING_PROCESS_ENV]: JSON.stringify(setup) });
     slot.worker = worker;
+    this.held.set(worker, []);
     return new Promise<void>((resolve, reject) => {
-      let started = false;
+      let settled = false;
+      const settle = (err: Error | null) => {
+        if (settled) return;
+        settled = true;
+        if (err) reject(err);
+        else resolve();
+      };
       worker.on('message', (m: FromServingProcess) => {
-        if (m.t === 'started') {
-          started = true;
+        if (m.t === 'hello') {
+          const held = this.held.get(worker) ?? [];
+          this.held.delete(worker);
+          for (const message of held) this.send(worker, message);
+        } else if (m.t === 'started') {
           this.grpcPort ||= m.grpcPort;
           this.log.info({ worker: slot.slot, pid: worker.process.pid }, 'serving process started');
           void this.catchUp(worker).then(() => {
-            if (slot.worker !== worker) return;
-            slot.serving = true;
-            this.tellFleet(true);
-            resolve();
+            if (slot.worker === worker && !this.stopping) {
+              slot.serving = true; // no await since the last log entry was applied: none is missed
+              this.tellFleet(true);
+            }
+            settle(null); // (an exit during the catch-up has settled it already)
           });
-        } else if (m.t === 'failed') reject(rebuildStartFailure(m.failure));
+        } else if (m.t === 'failed') settle(rebuildStartFailure(m.failure));
         else this.received(worker, m);
       });
       worker.once('exit', (code) => {
-        if (!started) reject(new Error(`serving process ${slot.slot} exited with code ${code} before it started`));
+        this.held.delete(worker);
+        settle(new Error(`serving process ${slot.slot} exited with code ${code} before it served`));
       });
     });
   }
 
   /**
    * A new process replays the endpoint changes made so far, in order, then counts as serving. Changes made meanwhile
-   * are appended to the log, and this loop reaches them too (the caller sets `serving` with no await in between).
+   * are (re)inserted at the end of the log, and this loop reaches them too (a Map iterates what is added while it does).
    */
   private async catchUp(worker: Worker): Promise<void> {
-    for (let i = 0; i < this.endpointLog.length; i++) {
-      const { path, bytes, caller } = this.endpointLog[i];
-      await this.applyOn([worker], path, bytes, caller);
-    }
+    for (const { path, bytes, caller } of this.endpointLog.values()) await this.applyOn([worker], path, bytes, caller);
   }
 
-  /** Applies a write on `workers`; resolves once each applied it or exited. */
-  private applyOn(workers: Worker[], path: string, bytes: Uint8Array, caller: string): Promise<void> {
+  /** Applies a write on `workers`; resolves with each one's outcome once each applied it or exited. */
+  private applyOn(
+    workers: Worker[],
+    path: string,
+    bytes: Uint8Array,
+    caller: string,
+  ): Promise<Map<Worker, ReplicatedReply>> {
     return new Promise((resolve) => {
       const id = this.nextId++;
       const waiting = new Set(workers.filter((w) => w.isConnected()));
-      if (waiting.size === 0) return resolve();
-      this.replications.set(id, { waiting, done: resolve });
+      const replies = new Map<Worker, ReplicatedReply>();
+      if (waiting.size === 0) return resolve(replies);
+      this.replications.set(id, { waiting, replies, done: resolve });
       for (const w of waiting) this.send(w, { t: 'apply', id, path, bytes, caller });
     });
   }
@@ -215,36 +241,38 @@ class ProcessFleet implements ServingProcesses {
         this.scrapes.get(m.id)?.(m.text);
         return;
       case 'replicate': {
+        // One order for every replica: the primary's. Endpoint changes are kept, the latest per endpoint, for
+        // replacements; a process still catching up gets them from there, in order.
         if (LOGGED_PATHS.has(m.path)) {
-          if (this.endpointLog.length < ENDPOINT_LOG_LIMIT)
-            this.endpointLog.push({ path: m.path, bytes: m.bytes, caller: m.caller });
-          else this.log.warn({ path: m.path }, 'endpoint log full: a replacement process will not replay this change');
+          const key = endpointField(m.bytes) ?? `${m.path} ${Buffer.from(m.bytes).toString('base64')}`;
+          this.endpointLog.delete(key);
+          this.endpointLog.set(key, { path: m.path, bytes: m.bytes, caller: m.caller });
         }
-        // A process still catching up gets an endpoint change from the log, after those before it (in order), not
-        // now; the other writes go to every process there is.
-        const logged = LOGGED_PATHS.has(m.path);
-        const others = this.slots.flatMap((s) =>
-          s.worker && s.worker !== worker && (s.serving || !logged) ? [s.worker] : [],
-        );
-        void this.applyOn(others, m.path, m.bytes, m.caller).then(() =>
-          this.send(worker, { t: 'replicated', id: m.id }),
+        const targets = this.slots.flatMap((s) => (s.worker && (s.serving || s.worker === worker) ? [s.worker] : []));
+        void this.applyOn(targets, m.path, m.bytes, m.caller).then((replies) =>
+          this.send(worker, {
+            t: 'replicated',
+            id: m.id,
+            reply: replies.get(worker) ?? { code: 14, details: 'the serving process went away' },
+          }),
         );
         return;
       }
       case 'applied':
-        this.settle(m.id, worker);
+        this.settle(m.id, worker, m.reply);
         return;
     }
   }
 
-  /** `worker` is done with replication `id` (applied it, or exited). */
-  private settle(id: number, worker: Worker): void {
+  /** `worker` is done with replication `id`: applied it (`reply`), or exited. */
+  private settle(id: number, worker: Worker, reply?: ReplicatedReply): void {
     const r = this.replications.get(id);
     if (!r) return;
     r.waiting.delete(worker);
+    if (reply) r.replies.set(worker, reply);
     if (r.waiting.size > 0) return;
     this.replications.delete(id);
-    r.done();
+    r.done(r.replies);
   }
 
   private exited(worker: Worker, code: number | null, signal: string | null): void {
@@ -253,7 +281,10 @@ class ProcessFleet implements ServingProcesses {
     if (!slot) return;
     slot.worker = null;
     slot.serving = false;
-    if (this.stopping) return;
+    if (this.stopping) {
+      if (code !== 0) this.unclean.push(`serving process ${slot.slot} exited with ${signal ?? `code ${code}`}`);
+      return;
+    }
     this.tellFleet();
     this.log.error(
       { worker: slot.slot, pid: worker.process.pid, code, signal, restartInMs: this.restartDelayMs },
@@ -272,12 +303,14 @@ class ProcessFleet implements ServingProcesses {
       this.restarts++;
       this.fork(slot).then(
         () => {
+          if (this.stopping) return;
           this.failedStarts = 0;
           this.restartDelayMs = RESTART_FIRST_MS;
           this.tellFleet();
           this.log.info({ worker: slot.slot, restarts: this.restarts }, 'serving process replaced: serving again');
         },
         (err: unknown) => {
+          if (this.stopping) return;
           this.failedStarts++;
           this.log.error(
             { worker: slot.slot, err: String(err), failedStarts: this.failedStarts },
@@ -289,7 +322,7 @@ class ProcessFleet implements ServingProcesses {
               'serving processes cannot be replaced: liveness NOT_SERVING, so that the orchestrator restarts the pod',
             );
           this.tellFleet();
-          // The failed process exits by itself; its exit schedules the next attempt.
+          // The failed process exits (or has exited); its exit schedules the next attempt.
         },
       );
     }, delay);
@@ -300,7 +333,7 @@ class ProcessFleet implements ServingProcesses {
     const texts = await Promise.all(
       this.slots.map((s) => {
         const worker = s.worker;
-        if (!worker?.isConnected()) return Promise.resolve(null);
+        if (!worker?.isConnected() || this.held.has(worker)) return Promise.resolve(null);
         return new Promise<string | null>((resolve) => {
           const id = this.nextId++;
           const timer = setTimeout(() => {
@@ -344,13 +377,14 @@ class ProcessFleet implements ServingProcesses {
             clearTimeout(timer);
             resolve();
           });
-          this.send(worker, { t: 'stop' });
+          this.send(worker, { t: 'stop' }); // held until its handler is attached, if it is still loading
         }),
       ];
     });
     await Promise.all(exits);
     await this.relay?.close();
     await this.metricsServer?.close();
+    if (this.unclean.length > 0) throw new Error(this.unclean.join('; '));
   }
 }
 

@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import { CallStatus, forwardOperations, WireOperations, type Operations } from '../api/index.js';
 import type { Cancellation } from '../api/prompt-frontend.js';
 import type { Config, Logger } from '../ops/index.js';
@@ -6,6 +7,7 @@ import {
   REPLICATED_PATHS,
   SERVING_PROCESS_ENV,
   type FromServingProcess,
+  type ReplicatedReply,
   type ServingProcessSetup,
   type ToServingProcess,
 } from './process-protocol.js';
@@ -14,7 +16,7 @@ import { startApi, type RunningApi } from './start-api.js';
 import { startService, type RunningService } from './start-service.js';
 import { describeStartFailure } from './startup-error.js';
 
-/** A replicated write waits this long for the other processes before its own answer goes out anyway. */
+/** A replicated write not confirmed in this long (the primary stuck) fails UNAVAILABLE; it may have applied somewhere. */
 const REPLICATION_WAIT_MS = 10_000;
 /** Replicated writes run to their end: nobody is waiting to cancel them. */
 const NOT_CANCELLED: Cancellation = { aborted: false };
@@ -38,52 +40,59 @@ function send(message: FromServingProcess): Promise<void> {
  * write path fed by the same publishers as every other process (connect mode: its own sockets; bind mode: the
  * primary's relay), gRPC on the port the processes share (node:cluster hands each new connection to one of them), no
  * metrics server of its own (the primary asks for this registry's text). Writes that every replica must see
- * (REPLICATED_PATHS) run here, then go through the primary to the others before the caller is answered. Ends with
- * code 0 after a drain on `stop`, a shutdown signal, or the primary going away.
+ * (REPLICATED_PATHS) go to the primary, which gives them one order and applies them on every serving process, this one
+ * included; the caller gets this process's outcome. Ends with code 0 after a drain on `stop` or a shutdown signal
+ * (node:cluster ends it at once if the primary dies).
  */
 export async function runServingProcess(config: Config, baseLog: Logger, setup: ServingProcessSetup): Promise<number> {
   const log = baseLog.child({ worker: setup.slot });
   let prompts: PromptServiceFrontend | null = null;
   let service: RunningService | null = null;
   let api: RunningApi | null = null;
-  const replicating = new Map<number, () => void>();
+  let wire: WireOperations | null = null;
+  let caughtUp = false;
+  const replicating = new Map<number, (reply: ReplicatedReply) => void>();
   let nextId = 1;
+  /** A write every replica must see: ordered by the primary, applied everywhere, this process included. */
   const replicate = (path: string, bytes: Uint8Array, caller: string) =>
-    new Promise<void>((resolve) => {
-      if (!process.connected) return resolve();
+    new Promise<ReplicatedReply>((resolve) => {
+      if (!caughtUp || !process.connected)
+        return resolve({ code: status.UNAVAILABLE, details: 'this serving process is starting: retry shortly' });
       const id = nextId++;
       const timer = setTimeout(() => {
         replicating.delete(id);
-        log.warn({ path, waitedMs: REPLICATION_WAIT_MS }, 'a replicated write is not yet applied everywhere');
-        resolve();
+        resolve({
+          code: status.UNAVAILABLE,
+          details: `not confirmed by every serving process in ${REPLICATION_WAIT_MS} ms`,
+        });
       }, REPLICATION_WAIT_MS);
-      replicating.set(id, () => {
+      replicating.set(id, (reply) => {
         clearTimeout(timer);
-        resolve();
+        resolve(reply);
       });
       void send({ t: 'replicate', id, path, bytes, caller });
     });
-  let wire: WireOperations | null = null;
   const served = (core: Operations): Operations => {
     const local = new WireOperations(core, log);
     wire = local;
     return forwardOperations(async (path, request, cancellation, caller) => {
-      const reply = await local.call(path, request, cancellation, caller);
+      const reply = REPLICATED_PATHS.has(path)
+        ? await replicate(path, request, caller)
+        : await local.call(path, request, cancellation, caller);
       if ('code' in reply) throw new CallStatus(reply.code, reply.details);
-      if (REPLICATED_PATHS.has(path)) await replicate(path, request, caller);
-      return reply.bytes;
+      return Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength);
     });
   };
 
-  // Writes of the other processes apply in the order the primary sent them.
+  // Replicated writes apply in the order the primary sent them.
   let applying = Promise.resolve();
   let fleetReady = false;
+  let stopping: Promise<number> | null = null;
   const applyFleet = () => {
     if (!api || stopping) return; // a drain has taken readiness away for good
     for (const name of SERVICE_NAMES)
       if (name !== 'liveness') api.health.set(name, fleetReady ? 'SERVING' : 'NOT_SERVING');
   };
-  let stopping: Promise<number> | null = null;
   const stop = (why: string) =>
     (stopping ??= (async () => {
       log.info({ why }, 'serving process stopping: draining gRPC, then closing sockets');
@@ -97,10 +106,14 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
         return 1;
       }
     })());
+  let endedBy: (why: string) => void = () => undefined;
+  const ended = new Promise<string>((resolve) => (endedBy = resolve));
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(name, () => endedBy(name));
   process.on('message', (message: ToServingProcess) => {
     switch (message.t) {
       case 'fleet':
         fleetReady = message.ready;
+        caughtUp = message.caughtUp;
         applyFleet();
         api?.health.set('liveness', message.alive ? 'SERVING' : 'NOT_SERVING');
         return;
@@ -113,26 +126,27 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
       case 'apply': {
         const { id, path, bytes, caller } = message;
         applying = applying.then(async () => {
-          const reply = await wire?.call(path, Buffer.from(bytes), NOT_CANCELLED, caller);
-          if (reply && 'code' in reply)
-            log.warn({ path, code: reply.code, details: reply.details }, 'a replicated write failed here');
-          await send({ t: 'applied', id });
+          const reply: ReplicatedReply = wire
+            ? await wire.call(path, Buffer.from(bytes), NOT_CANCELLED, caller)
+            : { code: status.UNAVAILABLE, details: 'this serving process is starting' };
+          // The process that took the call answers its caller with this; elsewhere a refusal is only told.
+          if ('code' in reply)
+            log.info({ path, code: reply.code, details: reply.details }, 'a replicated write was refused here');
+          await send({ t: 'applied', id, reply });
         });
         return;
       }
       case 'replicated':
-        replicating.get(message.id)?.();
+        replicating.get(message.id)?.(message.reply);
         replicating.delete(message.id);
+        return;
+      case 'stop':
+        endedBy('asked by the primary');
         return;
     }
   });
-  const ended = new Promise<string>((resolve) => {
-    for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(name, () => resolve(name));
-    process.once('disconnect', () => resolve('the primary went away'));
-    process.on('message', (m: ToServingProcess) => {
-      if (m.t === 'stop') resolve('asked by the primary');
-    });
-  });
+  // From here the primary's messages have a listener; it holds them until it hears this.
+  await send({ t: 'hello' });
 
   try {
     prompts = await loadConfiguredModels(config, log);

@@ -1,8 +1,9 @@
 import { encode } from '@msgpack/msgpack';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relaySocketPrefix } from '../../src/api/index.js';
 import { SimPublisher } from '../../src/sim/publisher/publisher.js';
 import { runCli, spawnCli, type CliRun } from '../support/cli.js';
 import { grpcClient } from '../support/grpc-client.js';
@@ -260,6 +261,26 @@ describe('kv-indexer serve with api.processes=2', () => {
     });
     await waitFor(() => outcomes.length >= 200, '200 calls answered before the kill', 20_000);
     process.kill(victim, 'SIGKILL');
+    // While the replacement starts, a replicated write is answered by the processes that serve (none waits for the
+    // one still loading): OK, or UNAVAILABLE on a connection that was the killed process's.
+    const { blockKeys } = (await clients[0]
+      .call('ComputeBlockKeys', {
+        model: MODEL,
+        tokens: { tokenIds: tokenRange(32) },
+      })
+      .catch(() => clients[1].call('ComputeBlockKeys', { model: MODEL, tokens: { tokenIds: tokenRange(32) } }))) as {
+      blockKeys: string[];
+    };
+    const reserves = await Promise.all(
+      clients.map((c) =>
+        c.call('Reserve', { endpoint: '10.0.2.8:8000', blockKeys, ttlMs: 1_000 }, 3_000).then(
+          (r) => JSON.stringify(r),
+          (err: { code?: number }) => `code ${err.code}`,
+        ),
+      ),
+    );
+    expect(reserves.filter((r) => r !== '{"reservedBlocks":2}' && r !== 'code 14')).toEqual([]);
+    expect(reserves).toContain('{"reservedBlocks":2}');
     await waitFor(
       () => logs().some((l) => l.msg === 'serving process replaced: serving again'),
       'the replacement to serve',
@@ -305,13 +326,15 @@ describe('kv-indexer serve with api.processes=2', () => {
     const drained = logs().filter((l) => l.msg === 'gRPC calls drained');
     expect(drained.map((l) => l.worker).sort()).toEqual([0, 1]);
     expect(logs().at(-1)).toMatchObject({ msg: 'stopped' });
-    for (const pid of [
+    const all = [
       ...pids,
       ...logs()
         .filter((l) => l.msg === 'serving process started')
-        .map((l) => l.pid),
-    ])
-      expect(() => process.kill(pid as number, 0)).toThrow();
+        .map((l) => l.pid as number),
+    ];
+    for (const pid of all) expect(() => process.kill(pid, 0)).toThrow();
+    // No relay socket file is left behind, the killed process's included.
+    expect(readdirSync(tmpdir()).filter((n) => all.some((pid) => n.startsWith(relaySocketPrefix(pid))))).toEqual([]);
     expect(run.stderr()).toBe('');
   });
 });
@@ -395,4 +418,89 @@ describe('api.processes: a replacement that cannot start', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('api.processes: the primary killed', () => {
+  // node:cluster ends a worker whose primary is gone at once (no drain; in a pod the container ends with its primary).
+  it('its serving processes exit by themselves, leaving no relay socket file', async () => {
+    const run = spawnCli([
+      'serve',
+      '--set',
+      'zmq.addresses=[]',
+      '--set',
+      'api.processes=2',
+      '--set',
+      'api.grpcAddress=127.0.0.1:0',
+      '--set',
+      'metrics.host=127.0.0.1',
+      '--set',
+      'metrics.port=0',
+    ]);
+    const logs = () => run.logs as Log[];
+    try {
+      await waitFor(() => logs().some((l) => l.msg === 'API serving' && l.worker === undefined), 'serving', 60_000);
+      const { pids } = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
+        pids: number[];
+      };
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(pids.map(alive)).toEqual([true, true]);
+      run.child.kill('SIGKILL');
+      await waitFor(() => !pids.some(alive), 'the serving processes to exit', 20_000);
+      expect(readdirSync(tmpdir()).filter((n) => pids.some((pid) => n.startsWith(relaySocketPrefix(pid))))).toEqual([]);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+describe('api.processes: SIGTERM while a replacement is still loading', () => {
+  it('stops it too (what the primary sent waits for its handler) and exits 0, nobody killed', async () => {
+    const run = spawnCli([
+      'serve',
+      '--set',
+      'zmq.addresses=[]',
+      '--set',
+      'api.processes=2',
+      '--set',
+      'api.grpcAddress=127.0.0.1:0',
+      '--set',
+      'metrics.host=127.0.0.1',
+      '--set',
+      'metrics.port=0',
+    ]);
+    const logs = () => run.logs as Log[];
+    try {
+      await waitFor(() => logs().some((l) => l.msg === 'API serving' && l.worker === undefined), 'serving', 60_000);
+      const { pids } = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
+        pids: number[];
+      };
+      process.kill(pids[0], 'SIGKILL');
+      // The replacement is forked after 100 ms and takes about a second to load: SIGTERM lands in between.
+      await waitFor(() => logs().some((l) => l.msg?.startsWith('serving process exited')), 'the exit seen', 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      run.child.kill('SIGTERM');
+      const { code } = await run.exit;
+      expect(code).toBe(0);
+      // One error (the kill); nobody killed at shutdown; the survivor and the replacement both stopped.
+      expect(
+        logs()
+          .filter((l) => (l.level ?? 0) >= 50)
+          .map((l) => l.msg),
+      ).toEqual([expect.stringMatching(/^serving process exited/)]);
+      expect(logs().filter((l) => l.msg === 'serving process did not stop: killed')).toEqual([]);
+      expect(
+        logs().filter((l) => l.msg === 'serving process stopping: draining gRPC, then closing sockets'),
+      ).toHaveLength(2);
+      expect(logs().at(-1)).toMatchObject({ msg: 'stopped' });
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  }, 60_000);
 });
