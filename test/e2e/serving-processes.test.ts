@@ -19,6 +19,23 @@ const CLIENTS = 4;
 
 type Log = Record<string, unknown> & { msg?: string; worker?: number; level?: number };
 
+/** What the primary logs once it serves ("API serving", no `worker` field). */
+interface Primary {
+  grpcPort: number;
+  metricsPort: number;
+  pids: number[];
+}
+
+/** `serve` with api.processes=2 on ephemeral ports and `settings` (--set values); resolves once the primary serves. */
+async function spawnProcesses(settings: string[]): Promise<{ run: CliRun; logs: () => Log[]; primary: Primary }> {
+  const flags = ['api.processes=2', 'api.grpcAddress=127.0.0.1:0', 'metrics.host=127.0.0.1', 'metrics.port=0'];
+  const run = spawnCli(['serve', ...[...flags, ...settings].flatMap((s) => ['--set', s])]);
+  const logs = () => run.logs as Log[];
+  const line = () => logs().find((l) => l.msg === 'API serving' && l.worker === undefined);
+  await waitFor(() => line() !== undefined || run.child.exitCode !== null, 'the primary to serve', 60_000);
+  return { run, logs, primary: line() as unknown as Primary };
+}
+
 const batch = (events: unknown[]) => encode([1_763_700_000, events, null], { useBigInt64: true });
 /** A chain of `blocks` blocks (16 tokens each) over tokens 1 … 16·blocks, engine hashes from `base`. */
 const chain = (blocks: number, base: number) => [
@@ -72,31 +89,9 @@ describe('kv-indexer serve with api.processes=2', () => {
 
   beforeAll(async () => {
     bindAddress = `tcp://127.0.0.1:${await freePort()}`;
-    run = spawnCli([
-      'serve',
-      '--set',
-      'zmq.mode=bind',
-      '--set',
-      `zmq.addresses=["${bindAddress}"]`,
-      '--set',
-      'api.processes=2',
-      '--set',
-      'api.grpcAddress=127.0.0.1:0',
-      '--set',
-      'metrics.host=127.0.0.1',
-      '--set',
-      'metrics.port=0',
-    ]);
-    await waitFor(
-      () => logs().some((l) => l.msg === 'API serving' && l.worker === undefined) || run.child.exitCode !== null,
-      'the primary to serve',
-      60_000,
-    );
-    const serving = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
-      grpcPort: number;
-      metricsPort: number;
-      pids: number[];
-    };
+    const started = await spawnProcesses(['zmq.mode=bind', `zmq.addresses=["${bindAddress}"]`]);
+    run = started.run;
+    const serving = started.primary;
     grpcAddress = `127.0.0.1:${serving.grpcPort}`;
     metricsPort = serving.metricsPort;
     pids = serving.pids;
@@ -355,30 +350,9 @@ describe('api.processes: a replacement that cannot start', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kvi-processes-'));
     const token = join(dir, 'token');
     writeFileSync(token, 'a-token-of-twenty-chars\n');
-    const run = spawnCli([
-      'serve',
-      '--set',
-      'zmq.addresses=[]',
-      '--set',
-      'api.processes=2',
-      '--set',
-      `api.adminTokenFile=${token}`,
-      '--set',
-      'api.grpcAddress=127.0.0.1:0',
-      '--set',
-      'metrics.host=127.0.0.1',
-      '--set',
-      'metrics.port=0',
-    ]);
-    const logs = () => run.logs as Log[];
+    const { run, logs, primary: serving } = await spawnProcesses(['zmq.addresses=[]', `api.adminTokenFile=${token}`]);
     let health: ReturnType<typeof grpcClient> | null = null;
     try {
-      await waitFor(() => logs().some((l) => l.msg === 'API serving' && l.worker === undefined), 'serving', 60_000);
-      const serving = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
-        grpcPort: number;
-        metricsPort: number;
-        pids: number[];
-      };
       const client = grpcClient(
         `127.0.0.1:${serving.grpcPort}`,
         'grpc/health/v1/health.proto',
@@ -423,25 +397,9 @@ describe('api.processes: a replacement that cannot start', () => {
 describe('api.processes: the primary killed', () => {
   // node:cluster ends a worker whose primary is gone at once (no drain; in a pod the container ends with its primary).
   it('its serving processes exit by themselves, leaving no relay socket file', async () => {
-    const run = spawnCli([
-      'serve',
-      '--set',
-      'zmq.addresses=[]',
-      '--set',
-      'api.processes=2',
-      '--set',
-      'api.grpcAddress=127.0.0.1:0',
-      '--set',
-      'metrics.host=127.0.0.1',
-      '--set',
-      'metrics.port=0',
-    ]);
-    const logs = () => run.logs as Log[];
+    const { run, primary } = await spawnProcesses(['zmq.addresses=[]']);
     try {
-      await waitFor(() => logs().some((l) => l.msg === 'API serving' && l.worker === undefined), 'serving', 60_000);
-      const { pids } = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
-        pids: number[];
-      };
+      const { pids } = primary;
       const alive = (pid: number) => {
         try {
           process.kill(pid, 0);
@@ -462,25 +420,9 @@ describe('api.processes: the primary killed', () => {
 
 describe('api.processes: SIGTERM while a replacement is still loading', () => {
   it('stops it too (what the primary sent waits for its handler) and exits 0, nobody killed', async () => {
-    const run = spawnCli([
-      'serve',
-      '--set',
-      'zmq.addresses=[]',
-      '--set',
-      'api.processes=2',
-      '--set',
-      'api.grpcAddress=127.0.0.1:0',
-      '--set',
-      'metrics.host=127.0.0.1',
-      '--set',
-      'metrics.port=0',
-    ]);
-    const logs = () => run.logs as Log[];
+    const { run, logs, primary } = await spawnProcesses(['zmq.addresses=[]']);
     try {
-      await waitFor(() => logs().some((l) => l.msg === 'API serving' && l.worker === undefined), 'serving', 60_000);
-      const { pids } = logs().find((l) => l.msg === 'API serving' && l.worker === undefined) as Log & {
-        pids: number[];
-      };
+      const { pids } = primary;
       process.kill(pids[0], 'SIGKILL');
       // The replacement is forked after 100 ms and takes about a second to load: SIGTERM lands in between.
       await waitFor(() => logs().some((l) => l.msg?.startsWith('serving process exited')), 'the exit seen', 10_000);
