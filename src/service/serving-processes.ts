@@ -43,13 +43,6 @@ interface Replication {
   done: (replies: Map<Worker, ReplicatedReply>) => void;
 }
 
-/** A logged endpoint change (the latest per endpoint, replayed to a replacement in the order they were made). */
-interface LoggedWrite {
-  path: string;
-  bytes: Uint8Array;
-  caller: string;
-}
-
 export interface ServingProcesses {
   grpcPort: number;
   metricsPort: number;
@@ -65,11 +58,10 @@ export interface ServingProcesses {
 }
 
 /**
- * The primary of api.processes: forks the serving processes (serving-worker.ts, by the same command line), which
- * share the gRPC port through node:cluster, and keeps them: a process that exits unasked is replaced (its connections
- * were closed with it, so its calls in flight failed UNAVAILABLE at their clients), health on every process reflects
- * all of them, /metrics and /healthz are served here for all of them, the bind-mode socket is bound here once and
- * relayed, and a write that every replica must see is given one order here and applied on each (REPLICATED_PATHS).
+ * The primary of api.processes: forks the serving processes (serving-worker.ts, the same command line) that share the
+ * gRPC port through node:cluster, and keeps them: one that exits unasked is replaced (its calls in flight failed
+ * UNAVAILABLE with its connections), every process reports the fleet's health, /metrics and /healthz are served here,
+ * the bind-mode socket is bound here and relayed, and replicated writes (REPLICATED_PATHS) are ordered here.
  */
 class ProcessFleet implements ServingProcesses {
   grpcPort = 0;
@@ -89,7 +81,7 @@ class ProcessFleet implements ServingProcesses {
   private readonly replications = new Map<number, Replication>();
   private readonly scrapes = new Map<number, (text: string) => void>();
   /** The latest endpoint change per endpoint (or per request, when it names none), in the order they were made. */
-  private readonly endpointLog = new Map<string, LoggedWrite>();
+  private readonly endpointLog = new Map<string, { path: string; bytes: Uint8Array; caller: string }>();
   /** Messages for a process whose handler is not attached yet (it says `hello`): sent then, in order. */
   private readonly held = new Map<Worker, ToServingProcess[]>();
   /** Processes that did not stop cleanly when asked. */
@@ -203,9 +195,14 @@ class ProcessFleet implements ServingProcesses {
         } else if (m.t === 'failed') settle(rebuildStartFailure(m.failure));
         else this.received(worker, m);
       });
-      worker.once('exit', (code) => {
+      worker.once('exit', (code, signal) => {
         this.held.delete(worker);
-        settle(new Error(`serving process ${slot.slot} exited with code ${code} before it served`));
+        // Stopping already (a Ctrl-C reaches a process still loading, before its handlers): not a failed start.
+        settle(
+          this.stopping
+            ? null
+            : new Error(`serving process ${slot.slot} exited with ${signal ?? `code ${code}`} before it served`),
+        );
       });
     });
   }
@@ -282,7 +279,10 @@ class ProcessFleet implements ServingProcesses {
     slot.worker = null;
     slot.serving = false;
     if (this.stopping) {
-      if (code !== 0) this.unclean.push(`serving process ${slot.slot} exited with ${signal ?? `code ${code}`}`);
+      // Clean: exit code 0, or a shutdown signal of the operator's (not the SIGKILL after STOP_WAIT_MS).
+      const byShutdown = SHUTDOWN_SIGNALS.some((name) => name === signal);
+      if (code !== 0 && !byShutdown)
+        this.unclean.push(`serving process ${slot.slot} exited with ${signal ?? `code ${code}`}`);
       return;
     }
     this.tellFleet();

@@ -1,11 +1,13 @@
 import { encode } from '@msgpack/msgpack';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relaySocketPrefix } from '../../src/api/index.js';
 import { SimPublisher } from '../../src/sim/publisher/publisher.js';
-import { runCli, spawnCli, type CliRun } from '../support/cli.js';
+import { REPO, runCli, spawnCli, type CliRun } from '../support/cli.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { freePort } from '../support/redis-server.js';
 import { tokenRange, waitFor, waitForAsync } from '../support/zmq.js';
@@ -443,6 +445,46 @@ describe('api.processes: SIGTERM while a replacement is still loading', () => {
       expect(logs().at(-1)).toMatchObject({ msg: 'stopped' });
     } finally {
       if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+describe('api.processes: Ctrl-C during start-up (SIGINT to the whole process group)', () => {
+  it('stops every process; none is taken for a crash and replaced; exit 0', async () => {
+    // Its own process group, as a shell gives a foreground job: the signal reaches the primary and its processes.
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        ...['zmq.addresses=[]', 'api.processes=2', 'api.grpcAddress=127.0.0.1:0', 'metrics.port=0'].flatMap((s) => [
+          '--set',
+          s,
+        ]),
+      ],
+      {
+        cwd: REPO,
+        env: { ...process.env, KV_INDEXER_STATS_INTERVAL_SECONDS: '0' },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const logs: Log[] = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => logs.push(JSON.parse(line) as Log));
+    const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    try {
+      // Both processes are starting (each has opened its write path); the primary has not served yet.
+      await waitFor(() => logs.filter((l) => l.msg === 'kv-indexer started').length >= 1, 'a process starting', 60_000);
+      process.kill(-child.pid!, 'SIGINT');
+      expect(await exit).toBe(0);
+      expect(logs.filter((l) => (l.level ?? 0) >= 50)).toEqual([]);
+      // A process still loading when the signal came may have ended by it; no process was replaced either way.
+      expect(logs.filter((l) => l.msg === 'serving process replaced: serving again')).toEqual([]);
+      expect(logs.at(-1)).toMatchObject({ msg: 'stopped' });
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
   }, 60_000);
 });
