@@ -19,8 +19,9 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { constants, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { ScoreRequestMsg, ScoreResponseMsg } from './messages.js';
-import { parseGrpcTimeout, percentEncode, plainGrpcRequest } from './grpc-status.js';
+import { percentEncode, plainGrpcRequest } from './grpc-status.js';
 import type { Cancellation } from './prompt-frontend.js';
+import { callDeadline, UnaryRequest } from './unary-request.js';
 import { UndecodableRequest } from './wire/undecodable.js';
 
 export const SCORE_PATH = '/kvindexer.v1.KvIndexer/Score';
@@ -30,8 +31,6 @@ const OK = 0;
 const INVALID_ARGUMENT = 3;
 const DEADLINE_EXCEEDED = 4;
 const RESOURCE_EXHAUSTED = 8;
-const UNIMPLEMENTED = 12;
-const INTERNAL = 13;
 
 export interface FastScoreDeps {
   /** Largest request and response message, as grpc.max_receive/send_message_length. */
@@ -91,10 +90,8 @@ function ignore(): void {}
 
 /** One Score call: read the message, run it, answer once. It is its own cancellation (client reset or deadline). */
 class FastScoreCall implements Cancellation {
-  private chunks: Buffer[] = [];
-  private received = 0;
-  /** The whole request's length (prefix included) once its 5-byte prefix has arrived. */
-  private expected = -1;
+  /** node:http2 hands each chunk over as a buffer of its own: kept as it is. */
+  private readonly request: UnaryRequest;
   deadlineMs = Infinity;
   private timer: NodeJS.Timeout | undefined;
   /** Answered or closed by the client: nothing more is written. */
@@ -103,7 +100,9 @@ class FastScoreCall implements Cancellation {
   constructor(
     private readonly stream: ServerHttp2Stream,
     private readonly deps: FastScoreDeps,
-  ) {}
+  ) {
+    this.request = new UnaryRequest(SCORE_PATH, deps.maxMessageBytes, false);
+  }
 
   get aborted(): boolean {
     return this.done || Date.now() > this.deadlineMs;
@@ -114,13 +113,10 @@ class FastScoreCall implements Cancellation {
     stream[CALL] = this;
     stream.on('error', ignore); // a reset stream reports an error; 'close' handles it
     stream.once('close', onClose);
-    const timeout = headers['grpc-timeout'];
-    if (typeof timeout === 'string') {
-      const ms = parseGrpcTimeout(timeout);
-      if (ms === null) return this.fail(INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
-      this.deadlineMs = Date.now() + ms;
-      this.timer = setTimeout(onDeadline, ms, this);
-    }
+    const deadline = callDeadline(headers['grpc-timeout']);
+    if ('code' in deadline) return this.fail(deadline.code, deadline.details);
+    this.deadlineMs = deadline.deadlineMs;
+    if (deadline.timerMs !== null) this.timer = setTimeout(onDeadline, deadline.timerMs, this);
     stream.on('data', onData);
     stream.once('end', onEnd);
   }
@@ -128,33 +124,15 @@ class FastScoreCall implements Cancellation {
   /** Not private: reached through the stream by the shared listeners below (no closure per call). */
   data(chunk: Buffer): void {
     if (this.done) return;
-    this.chunks.push(chunk);
-    this.received += chunk.length;
-    if (this.expected < 0) {
-      if (this.received < 5) return;
-      const head = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.received);
-      this.chunks = [head];
-      if (head[0] !== 0) {
-        return this.fail(UNIMPLEMENTED, 'Received a compressed message but no grpc-encoding was declared');
-      }
-      const length = head.readUInt32BE(1);
-      const max = this.deps.maxMessageBytes;
-      if (length > max) return this.fail(RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${max})`);
-      this.expected = 5 + length;
-    }
-    if (this.received > this.expected) {
-      this.fail(UNIMPLEMENTED, `Received a second request message for unary method ${SCORE_PATH}`);
-    }
+    const failure = this.request.push(chunk);
+    if (failure) this.fail(failure.code, failure.details);
   }
 
   end(): void {
     if (this.done) return;
-    if (this.expected < 0 || this.received !== this.expected) {
-      return this.fail(UNIMPLEMENTED, `Received no complete request message for unary method ${SCORE_PATH}`);
-    }
-    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.received);
-    this.chunks = [];
-    const request = this.deps.method.requestDeserialize(buf.subarray(5)) as ScoreRequestMsg | UndecodableRequest;
+    const message = this.request.message();
+    if ('code' in message) return this.fail(message.code, message.details);
+    const request = this.deps.method.requestDeserialize(message) as ScoreRequestMsg | UndecodableRequest;
     if (request instanceof UndecodableRequest) return this.fail(INVALID_ARGUMENT, request.message);
     let result: Promise<ScoreResponseMsg>;
     try {
@@ -220,7 +198,7 @@ class FastScoreCall implements Cancellation {
 
   private finish(): void {
     this.done = true;
-    this.chunks = [];
+    this.request.clear();
     clearTimeout(this.timer);
   }
 

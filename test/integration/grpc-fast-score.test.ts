@@ -302,6 +302,10 @@ describe.each([
         expect(ok.status).toBe('0');
         expect(ok.data.equals(okOff.data)).toBe(true);
         expect(ok.data.readUInt32BE(1)).toBe(ok.data.length - 5);
+        // grpc-go's 30-day deadline (2592000S): beyond a timer's range, still a deadline, never fired at once.
+        const month = await h2Call(session, framed(body), { 'grpc-timeout': '2592000S' });
+        expect(month.status).toBe('0');
+        expect(month.data.equals(okOff.data)).toBe(true);
       } finally {
         session.close();
         offSession.close();

@@ -13,9 +13,9 @@ import { literalWithoutIndexing } from './hpack.js';
 import type { H2Connection } from './connection.js';
 import { NO_ERROR } from './frames.js';
 import type { H2Stream, StreamSink } from './stream.js';
-import { MAX_TIMER_MS } from '../connection-limits.js';
-import { parseGrpcTimeout, percentEncode } from '../grpc-status.js';
+import { percentEncode } from '../grpc-status.js';
 import type { Cancellation } from '../prompt-frontend.js';
+import { callDeadline, UnaryRequest } from '../unary-request.js';
 import { UndecodableRequest } from '../wire/undecodable.js';
 
 /** One served path: its operation and codec (identity for bytes handed to the index thread). */
@@ -63,11 +63,7 @@ function onDeadline(call: UnaryCall): void {
 
 /** One call: collect the message, run the operation, answer once. It is its own cancellation and its stream's sink. */
 export class UnaryCall implements Cancellation, StreamSink {
-  private parts: Buffer[] = [];
-  private head: Buffer | null = null;
-  /** The announced message length, once the prefix has arrived. */
-  private length = -1;
-  private received = 0;
+  private readonly request: UnaryRequest;
   deadlineMs = Infinity;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
@@ -77,7 +73,10 @@ export class UnaryCall implements Cancellation, StreamSink {
     private readonly stream: H2Stream,
     private readonly method: UnaryMethod,
     private readonly deps: UnaryDeps,
-  ) {}
+  ) {
+    // DATA chunks are views of the socket's read buffers: copied as they arrive.
+    this.request = new UnaryRequest(method.path, deps.maxMessageBytes, true);
+  }
 
   get aborted(): boolean {
     return this.done || Date.now() > this.deadlineMs;
@@ -85,52 +84,22 @@ export class UnaryCall implements Cancellation, StreamSink {
 
   start(): void {
     this.stream.sink = this;
-    const timeout = this.stream.header('grpc-timeout');
-    if (timeout !== undefined) {
-      const ms = parseGrpcTimeout(timeout);
-      if (ms === null) return this.fail(status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
-      this.deadlineMs = Date.now() + ms;
-      // Past a timer's range (grpc-go sends a 30-day deadline as 2592000S) no timer: `aborted` still compares.
-      if (ms <= MAX_TIMER_MS) this.timer = setTimeout(onDeadline, ms, this);
-    }
+    const deadline = callDeadline(this.stream.header('grpc-timeout'));
+    if ('code' in deadline) return this.fail(deadline.code, deadline.details);
+    this.deadlineMs = deadline.deadlineMs;
+    if (deadline.timerMs !== null) this.timer = setTimeout(onDeadline, deadline.timerMs, this);
   }
 
   data(_stream: H2Stream, chunk: Buffer): void {
     if (this.done) return;
-    let at = 0;
-    if (this.length < 0) {
-      // The 5-byte prefix may arrive split over frames.
-      const need = 5 - (this.head?.length ?? 0);
-      const part = chunk.subarray(0, need);
-      this.head = this.head ? Buffer.concat([this.head, part]) : Buffer.from(part);
-      if (this.head.length < 5) return;
-      at = need;
-      if (this.head[0] !== 0)
-        return this.fail(status.UNIMPLEMENTED, 'Received a compressed message but no grpc-encoding was declared');
-      const length = this.head.readUInt32BE(1);
-      const max = this.deps.maxMessageBytes;
-      if (length > max)
-        return this.fail(status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${max})`);
-      this.length = length;
-    }
-    const rest = chunk.length - at;
-    if (this.received + rest > this.length)
-      return this.fail(status.UNIMPLEMENTED, `Received a second request message for unary method ${this.method.path}`);
-    // Copied as it arrives (the chunk is a view of the socket's buffer): memory follows the bytes received, not
-    // the length a prefix announces.
-    if (rest > 0) this.parts.push(Buffer.from(chunk.subarray(at)));
-    this.received += rest;
+    const failure = this.request.push(chunk);
+    if (failure) this.fail(failure.code, failure.details);
   }
 
   end(): void {
     if (this.done) return;
-    if (this.length < 0 || this.received !== this.length)
-      return this.fail(
-        status.UNIMPLEMENTED,
-        `Received no complete request message for unary method ${this.method.path}`,
-      );
-    const message = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
-    this.parts = [];
+    const message = this.request.message();
+    if ('code' in message) return this.fail(message.code, message.details);
     let result: Promise<unknown>;
     try {
       const request = this.method.decode(message);
@@ -177,8 +146,7 @@ export class UnaryCall implements Cancellation, StreamSink {
 
   private finish(): void {
     this.done = true;
-    this.parts = [];
-    this.head = null;
+    this.request.clear();
     clearTimeout(this.timer);
   }
 }
