@@ -172,11 +172,9 @@ export interface MetricsServerOptions {
   port: number;
   /** Readiness for /healthz (200 when true, 503 otherwise). */
   ready(): boolean;
-  /** More Prometheus text after this registry's (the index thread's registry, service/index-thread-host.ts). */
-  moreText?: () => Promise<string>;
   /**
-   * The whole /metrics text made from this registry's (the primary of api.processes merges it with every serving
-   * process's, ops/metrics-merge.ts); replaces `moreText`.
+   * The whole /metrics text made from this registry's: the index thread's registry appended (start-threaded.ts), or
+   * every serving process's merged in (the primary of api.processes, ops/metrics-merge.ts). Absent: this registry's.
    */
   render?: (own: string) => Promise<string>;
 }
@@ -192,10 +190,8 @@ export async function startMetricsServer(
       return;
     }
     if (req.url === '/metrics') {
-      const { moreText, render } = options;
-      const text = render
-        ? metrics.registry.metrics().then(render)
-        : Promise.all([metrics.registry.metrics(), moreText ? moreText() : '']).then(([own, after]) => own + after);
+      const { render } = options;
+      const text = render ? metrics.registry.metrics().then(render) : metrics.registry.metrics();
       text.then(
         (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
         (err: Error) => res.writeHead(500).end(err.message),

@@ -40,8 +40,8 @@ export async function startFront(options: {
   metrics: Metrics;
   /** `bytes`: the operations take and give protobuf bytes (they run in the index thread). */
   wire?: 'messages' | 'bytes';
-  /** More /metrics text (the index thread's registry). */
-  moreMetricsText?: () => Promise<string>;
+  /** The whole /metrics text from this registry's (the index thread's appended; ops/metrics.ts `render`). */
+  renderMetrics?: (own: string) => Promise<string>;
   /** false: no metrics server here (a serving process: the primary serves /metrics and /healthz for all of them). */
   serveMetrics?: boolean;
 }): Promise<ApiFront> {
@@ -70,7 +70,7 @@ export async function startFront(options: {
             host: config.metrics.host,
             port: config.metrics.port,
             ready: () => health.get('readiness') === 'SERVING',
-            moreText: options.moreMetricsText,
+            render: options.renderMetrics,
           }),
         ).catch(async (err: unknown) => {
           await grpc.stop(0); // the gRPC port is released: a failed start leaves nothing listening

@@ -60,7 +60,7 @@ export async function startThreaded(config: Config, log: Logger): Promise<Thread
       log,
       metrics,
       wire: 'bytes',
-      moreMetricsText: () => host.metricsText(),
+      renderMetrics: async (own) => own + (await host.metricsText()),
     });
   } catch (err) {
     await host.stop().catch(() => undefined);
