@@ -76,9 +76,12 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
     const local = new WireOperations(core, log);
     wire = local;
     return forwardOperations(async (path, request, cancellation, caller) => {
-      const reply = REPLICATED_PATHS.has(path)
-        ? await replicate(path, request, caller)
-        : await local.call(path, request, cancellation, caller);
+      if (!REPLICATED_PATHS.has(path)) {
+        const reply = await local.call(path, request, cancellation, caller); // Score and the rest: the encoded Buffer
+        if ('code' in reply) throw new CallStatus(reply.code, reply.details);
+        return reply.bytes;
+      }
+      const reply = await replicate(path, request, caller); // bytes back through IPC arrive as a Uint8Array
       if ('code' in reply) throw new CallStatus(reply.code, reply.details);
       return Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength);
     });
