@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { grpcClient } from '../../test/support/grpc-client.js';
 import type { Figure, Suite } from '../harness.js';
@@ -42,17 +41,17 @@ interface Spawned {
  * api.processes = `processes` (1: the default single-loop service, no primary).
  */
 async function spawnService(processes: number, zmqAddress: string): Promise<Spawned> {
-  const file = join(tmpdir(), `kv-indexer-bench-processes-${process.pid}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      zmq: { mode: 'bind', addresses: [zmqAddress] },
-      api: { grpcAddress: '127.0.0.1:0', processes },
-      metrics: { host: '127.0.0.1', port: 0 },
-      log: { level: 'info', statsIntervalSeconds: 0 },
-    }),
-  );
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], {
+  const settings = [
+    'zmq.mode=bind',
+    `zmq.addresses=["${zmqAddress}"]`,
+    'api.grpcAddress=127.0.0.1:0',
+    `api.processes=${processes}`,
+    'metrics.host=127.0.0.1',
+    'metrics.port=0',
+    'log.level=info',
+    'log.statsIntervalSeconds=0',
+  ].flatMap((s) => ['--set', s]);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', ...settings], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -315,7 +314,7 @@ export const grpcProcessesSuite: Suite = {
         seconds,
         processCounts: counts,
         service:
-          'node --import tsx src/cli/main.ts serve --config <file>: zmq bind on a free loopback port, api.processes = N (1: one process, no primary), lean HTTP/2 server (default), memory index',
+          'node --import tsx src/cli/main.ts serve --set …: zmq bind on a free loopback port, api.processes = N (1: one process, no primary), lean HTTP/2 server (default), memory index',
         candidates: BENCH_CANDIDATES.length,
         promptTokens: BENCH_PROMPT_TOKENS,
         residentPrompts: `${PROMPTS} prompts on 4 of the candidates each, checked through one grpc-js client per process before and after the phases`,
