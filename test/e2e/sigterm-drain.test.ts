@@ -1,5 +1,8 @@
 import { encode } from '@msgpack/msgpack';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DRAINING_LOG } from '../../src/service/start-api.js';
@@ -65,8 +68,17 @@ describe.each([
   const publishers: SimPublisher[] = [];
   let traffic: NodeJS.Timeout | undefined;
   let kv: ReturnType<typeof grpcClient>;
+  let registryDir: string;
 
   beforeAll(async () => {
+    // The demo model with no tokenization cache: every chat is tokenised afresh in the server's worker pool, so the
+    // chats launched before SIGTERM are still running when it is sent (a cached chat answers within a turn or two).
+    registryDir = mkdtempSync(join(tmpdir(), 'kvi-drain-'));
+    const modelDir = new URL('../../fixtures/models/qwen2-vl', import.meta.url).pathname;
+    writeFileSync(
+      join(registryDir, 'models.json'),
+      JSON.stringify({ models: [{ name: CHAT_MODEL, dir: modelDir }], cacheBytes: 0 }),
+    );
     // Publishers bind (as vLLM does with tcp://*:5557), each with a replay ROUTER; the service connects to them.
     const holder = new SimPublisher({
       topic: `kv@${HOLDER}@${MODEL}`,
@@ -115,7 +127,7 @@ describe.each([
         '--set',
         'metrics.port=0',
         '--set',
-        'models.registry=fixtures/models/demo.yaml',
+        `models.registry=${join(registryDir, 'models.json')}`,
         '--set',
         'log.statsIntervalSeconds=0',
         '--set',
@@ -191,6 +203,7 @@ describe.each([
     kv?.close();
     if (child && child.exitCode === null) child.kill('SIGKILL');
     for (const p of publishers) await p.close();
+    rmSync(registryDir, { recursive: true, force: true });
   });
 
   it('answers every call started before SIGTERM, refuses calls after the drain began with UNAVAILABLE, exits 0', async () => {
