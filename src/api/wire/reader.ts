@@ -6,6 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { WIRE_END_GROUP, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_START_GROUP, WIRE_VARINT } from './fields.js';
 import { InvalidInputError } from '../../common/index.js';
+import { wireNames } from './string-cache.js';
 
 export class WireFormatError extends InvalidInputError {}
 
@@ -81,6 +82,14 @@ export class Reader {
   string(): string {
     const end = this.lengthEnd();
     const s = end === this.pos ? '' : this.buf.toString('utf8', this.pos, end);
+    this.pos = end;
+    return s;
+  }
+
+  /** A name (model, endpoint) that recurs call after call: the same decode, remembered by its bytes (string-cache.ts). */
+  name(): string {
+    const end = this.lengthEnd();
+    const s = end === this.pos ? '' : wireNames.decode(this.buf, this.pos, end);
     this.pos = end;
     return s;
   }

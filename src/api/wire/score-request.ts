@@ -160,7 +160,7 @@ function readSpeculate(r: Reader): { endpoint: string; ttlMs: number } {
       case SPEC_N.endpoint:
         expectTag(tag, SPEC_T.endpoint);
         r.field = 'speculate.endpoint';
-        speculate.endpoint = r.string();
+        speculate.endpoint = r.name();
         break;
       case SPEC_N.ttl_ms:
         expectTag(tag, SPEC_T.ttl_ms);
@@ -197,12 +197,12 @@ function decodeFast(buf: Buffer): ScoreRequestMsg {
       case REQ_N.model:
         expectTag(tag, REQ_T.model);
         r.field = 'model';
-        msg.model = r.string();
+        msg.model = r.name();
         break;
       case REQ_N.lora_name:
         expectTag(tag, REQ_T.lora_name);
         r.field = 'lora_name';
-        msg.loraName = r.string();
+        msg.loraName = r.name();
         break;
       case REQ_N.cache_salt:
         expectTag(tag, REQ_T.cache_salt);
@@ -232,7 +232,7 @@ function decodeFast(buf: Buffer): ScoreRequestMsg {
         expectTag(tag, REQ_T.candidates);
         r.field = 'candidates';
         r.element = msg.candidates.length;
-        msg.candidates.push(r.string());
+        msg.candidates.push(r.name());
         r.element = -1;
         break;
       case REQ_N.tier_weights:
