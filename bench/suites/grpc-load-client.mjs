@@ -331,9 +331,9 @@ function openLoop(conns, requests, { seconds, rate }) {
         }),
       );
     };
-    const tick = () => {
+    // Every call whose scheduled time has come is sent now; its latency counts from that scheduled time.
+    const sendDue = () => {
       const t = now();
-      // Every call whose scheduled time has come is sent now; its latency counts from that scheduled time.
       while (sent < total && started + sent * interval <= t) {
         const scheduled = started + sent * interval;
         sendLag[sent] = t - scheduled;
@@ -344,8 +344,14 @@ function openLoop(conns, requests, { seconds, rate }) {
           if (ok) latencies[count++] = now() - scheduled;
           else errors++;
           if (answered === total) finish();
+          // A reply is a moment this loop is awake anyway: calls that fell due since the last timer go out now, not
+          // up to a timer's millisecond later (the client's own lag would count in every latency).
+          else sendDue();
         });
       }
+    };
+    const tick = () => {
+      sendDue();
       if (sent < total) setTimeout(tick, Math.max(0, started + sent * interval - now() - 0.5));
     };
     tick();
