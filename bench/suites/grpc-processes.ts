@@ -61,8 +61,7 @@ async function spawnService(processes: number, zmqAddress: string): Promise<Spaw
     void exited.then(() => reject(new Error('grpc-processes: the service exited during start-up')));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.includes('"API serving"')) return;
-      const record = JSON.parse(line) as { grpcPort: number; metricsPort: number; pids?: number[]; worker?: number };
-      if (record.worker !== undefined) return; // a serving process's own line; the primary's follows
+      const record = JSON.parse(line) as { grpcPort: number; metricsPort: number; pids?: number[] };
       clearTimeout(timer);
       resolve(record);
     });

@@ -67,7 +67,10 @@ export async function startApi(
   const readiness = watchAvailability(service.index, (up) => {
     for (const name of followers) front.health.set(name, up ? 'SERVING' : 'NOT_SERVING');
   });
-  log.info({ grpcPort: front.grpcPort, metricsPort: front.metricsPort, version: VERSION }, 'API serving');
+  // "API serving" is the service's line, with the ports an operator reaches; a serving process (no metrics server of
+  // its own) logs its own start under another message, so the line is never read with a metrics port of 0.
+  if (options.serveMetrics === false) log.info({ grpcPort: front.grpcPort }, 'serving process API up');
+  else log.info({ grpcPort: front.grpcPort, metricsPort: front.metricsPort, version: VERSION }, 'API serving');
 
   return {
     api: core.api,
