@@ -16,7 +16,17 @@ import {
   RESIDENT_BLOCKS,
   serialise,
 } from './grpc.js';
-import { checkScores, freePort, metricSum, PROMPTS, scoreWorkload, until } from './grpc-threads.js';
+import {
+  checkScores,
+  freePort,
+  ingestCapacity,
+  metricSum,
+  PROMPTS,
+  scoreWorkload,
+  until,
+  type IngestCapacity,
+  type ThreadClock,
+} from './grpc-threads.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks on every mainstream architecture. */
@@ -89,6 +99,21 @@ function cpuSeconds(pids: number[]): number {
   return ticks / TICKS_PER_SECOND;
 }
 
+/**
+ * The service's CPU (every process, every thread) and its ingesting threads' wait for a CPU: each process's main
+ * thread, where the ZMQ ingest runs, from /proc/<pid>/schedstat (ns on the run queue, proc(5)).
+ */
+function processesClock(pids: number[]): ThreadClock {
+  return () => {
+    let waitNs = 0;
+    for (const pid of pids.slice(pids.length > 1 ? 1 : 0)) {
+      const fields = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ');
+      waitNs += Number(fields[1]);
+    }
+    return Promise.resolve({ cpu: cpuSeconds(pids), wait: waitNs / 1e9 });
+  };
+}
+
 /** Resident memory of `pids` together (bytes, VmRSS). */
 function rssBytes(pids: number[]): number {
   let kb = 0;
@@ -141,6 +166,7 @@ async function spawnedNoopCeiling(client: LoadClient, seconds: number, requests:
 
 interface CountResult {
   phases: Awaited<ReturnType<typeof phases>>;
+  capacity: IngestCapacity;
   rssBytes: number;
   fillSeconds: number;
   gaps: number;
@@ -153,6 +179,7 @@ async function measure(
   seconds: number,
   data: { prompts: number[][]; tokenPool: number[][]; requests: object[] },
   residentBlocks: number,
+  burstBlocks: number,
 ): Promise<CountResult> {
   const zmqAddress = `tcp://127.0.0.1:${await freePort()}`;
   const service = await spawnService(processes, zmqAddress);
@@ -221,15 +248,20 @@ async function measure(
     const rss = rssBytes(service.pids);
     await checkAll(`${processes} processes, after the phases`);
     const stopped = await feed.stopIngest();
-    await client.close();
     await until(
       async () => (await stored()) >= residentPublished + stopped.stored,
-      'every published block stored by every process',
+      'the paced ingest stored by every process',
       120_000,
     );
+    // Issue 16's "ingest not slowed by reads": bursts absorbed by every replica, alone and under Score at 5,000/s.
+    const capacity = await ingestCapacity(client, feed, stored, burstBlocks, processesClock(service.pids));
+    await client.close();
+    const published = residentPublished + (await feed.count()).stored;
+    await until(async () => (await stored()) >= published, 'every published block stored by every process', 120_000);
     const metrics = await (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text();
     return {
       phases: result,
+      capacity,
       rssBytes: rss,
       fillSeconds,
       gaps: metricSum(metrics, 'kv_indexer_sequence_gaps_total'),
@@ -266,6 +298,15 @@ function countFigures(n: number, r: CountResult, noopClosed: number): Record<str
     [`${p}SequenceGaps`]: { value: r.gaps, unit: 'gaps' },
     [`${p}MessagesDroppedOrLost`]: { value: r.lost, unit: 'messages' },
     [`${p}Rss`]: { value: r.rssBytes / 2 ** 20, unit: 'MiB' },
+    [`${p}IngestCapacityAlone`]: { value: r.capacity.alone, unit: 'blocks/s' },
+    [`${p}IngestCapacityUnderReads`]: { value: r.capacity.underReads, unit: 'blocks/s' },
+    [`${p}IngestUnderReadsVsAlone`]: { value: r.capacity.underReads / r.capacity.alone, unit: '×', goal: '≥ 0.9' },
+    [`${p}BurstReadsP99`]: { value: r.capacity.reads.p99, unit: 'ms' },
+    [`${p}BurstReadsErrors`]: { value: r.capacity.reads.errors, unit: 'calls' },
+    [`${p}ServiceBusyAlone`]: { value: r.capacity.threadAlone.busy, unit: 'cores' },
+    [`${p}ServiceBusyUnderReads`]: { value: r.capacity.threadUnderReads.busy, unit: 'cores' },
+    [`${p}IngestWaitAlone`]: { value: r.capacity.threadAlone.wait, unit: 's/s' },
+    [`${p}IngestWaitUnderReads`]: { value: r.capacity.threadUnderReads.wait, unit: 's/s' },
   };
 }
 
@@ -290,7 +331,10 @@ export const grpcProcessesSuite: Suite = {
     let noop: Awaited<ReturnType<typeof spawnedNoopCeiling>>;
     try {
       for (const n of counts)
-        results.set(n, await measure(client, n, seconds, data, quick ? 2 ** 14 : RESIDENT_BLOCKS));
+        results.set(
+          n,
+          await measure(client, n, seconds, data, quick ? 2 ** 14 : RESIDENT_BLOCKS, quick ? 2 ** 17 : 2 ** 20),
+        );
       noop = await spawnedNoopCeiling(client, seconds, requests);
     } finally {
       client.exit();
@@ -325,6 +369,8 @@ export const grpcProcessesSuite: Suite = {
         serverCpu: '/proc/<pid>/stat of the primary and every serving process',
         rss: 'VmRSS of the primary and every serving process',
         stored: 'kv_indexer_blocks_total{op="stored"} of the replica that has stored the fewest (primary /metrics)',
+        ingestCapacity:
+          'paced feed stopped; a burst of 2^20 blocks (2^17 quick; stores with their evictions) published as fast as the feeder can, alone, then while Score runs open loop at 5,000/s, then alone again; blocks over the time from the first send to the last block counted stored by every replica (the one that has stored the fewest); alone = mean of the two quiet bursts. ServiceBusy: CPU of every process per second of a burst; IngestWait: run-queue wait of the serving processes\' main threads (the ingesting ones), /proc/<pid>/schedstat',
         ceiling:
           'the lean server with a no-op Score in a process of its own (bench/support/noop-lean-server.ts), same client, same run',
       },

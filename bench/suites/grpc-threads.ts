@@ -194,7 +194,7 @@ interface ShapeResult {
   capacity: IngestCapacity;
 }
 
-interface IngestCapacity {
+export interface IngestCapacity {
   /** Blocks/s absorbed from a burst with no reads: the mean of a burst before and one after the loaded one. */
   alone: number;
   /** The same burst while Score runs open loop at OFFERED_RATE. */
@@ -213,7 +213,7 @@ interface ThreadLoad {
 }
 
 /** CPU and run-queue wait (s) of the thread that ingests: the index thread's counters, or this (the service's) thread. */
-type ThreadClock = () => Promise<{ cpu: number; wait: number }>;
+export type ThreadClock = () => Promise<{ cpu: number; wait: number }>;
 
 function ownThreadClock(): ThreadClock {
   return async () => {
@@ -264,7 +264,7 @@ async function burstRate(
  * then while the load client offers Score at OFFERED_RATE (open loop, started first and lasting well past the
  * burst), then alone again; `alone` is the mean of the two quiet bursts, which bracket the loaded one in time.
  */
-async function ingestCapacity(
+export async function ingestCapacity(
   client: LoadClient,
   feed: ZmqFeeder,
   stored: () => Promise<number>,
