@@ -370,7 +370,7 @@ export const grpcProcessesSuite: Suite = {
         rss: 'VmRSS of the primary and every serving process',
         stored: 'kv_indexer_blocks_total{op="stored"} of the replica that has stored the fewest (primary /metrics)',
         ingestCapacity:
-          'paced feed stopped; a burst of 2^20 blocks (2^17 quick; stores with their evictions) published as fast as the feeder can, alone, then while Score runs open loop at 5,000/s, then alone again; blocks over the time from the first send to the last block counted stored by every replica (the one that has stored the fewest); alone = mean of the two quiet bursts. ServiceBusy: CPU of every process per second of a burst; IngestWait: run-queue wait of the serving processes\' main threads (the ingesting ones), /proc/<pid>/schedstat',
+          "paced feed stopped; a burst of 2^20 blocks (2^17 quick; stores with their evictions) published as fast as the feeder can, alone, then while Score runs open loop at 5,000/s, then alone again; blocks over the time from the first send to the last block counted stored by every replica (the one that has stored the fewest); alone = mean of the two quiet bursts. ServiceBusy: CPU of every process per second of a burst; IngestWait: run-queue wait of the serving processes' main threads (the ingesting ones), /proc/<pid>/schedstat",
         ceiling:
           'the lean server with a no-op Score in a process of its own (bench/support/noop-lean-server.ts), same client, same run',
       },
