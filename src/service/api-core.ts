@@ -4,7 +4,7 @@ import { RESIDENCY_COUNTER_FAMILIES } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
 import type { Config, Logger, Metrics } from '../ops/index.js';
 import { TierWeights, type LoadScraping } from '../scoring/index.js';
-import type { LoadSource } from '../scoring/load/index.js';
+import type { InflightLedger, LoadSource } from '../scoring/load/index.js';
 import { createLoadScraper } from './load-scrape.js';
 import { createSelect } from './start-select.js';
 import type { RunningService } from './start-service.js';
@@ -37,7 +37,8 @@ export function createApiCore(
   log: Logger,
   metrics: Metrics,
   prompts: PromptFrontend | null,
-  options: { loads?: LoadSource } = {},
+  /** `ledger`: Select's in-flight ledger when another part holds it (api.processes: the primary's). */
+  options: { loads?: LoadSource; ledger?: InflightLedger } = {},
 ): ApiCore {
   const { index, ingestor, pipeline } = service;
   const unknownModels = new UnknownModelWarnings(log);
@@ -113,6 +114,7 @@ export function createApiCore(
     prompts,
     metrics,
     loads: options.loads ?? load ?? undefined,
+    ledger: options.ledger,
   });
   return { api, select, operations: localOperations(api, select), load };
 }

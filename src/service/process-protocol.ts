@@ -1,10 +1,12 @@
 import { ConfigError, type Config } from '../ops/index.js';
+import type { LedgerAnswer, LedgerCall } from './shared-ledger.js';
 import type { StartFailure } from './startup-error.js';
 
 /**
  * What passes between the primary (serving-processes.ts) and a serving process (serving-worker.ts) over the cluster's
  * IPC channel (advanced serialization: request bytes travel as Uint8Array). Calls do not: each process terminates its
- * own gRPC connections. Only start-up, health, /metrics scrapes, replicated writes and stop do.
+ * own gRPC connections. Only start-up, health, /metrics scrapes, replicated writes, Select's ledger calls (the
+ * primary holds the service's one ledger, shared-ledger.ts) and stop do.
  */
 
 /** A write's outcome as it crosses: the response bytes, or the status it failed with (api/wire-operations.ts). */
@@ -22,6 +24,8 @@ export type ToServingProcess =
   | { t: 'apply'; id: number; path: string; bytes: Uint8Array; caller: string }
   /** The write this process asked to replicate is applied everywhere; `reply` is its outcome here. */
   | { t: 'replicated'; id: number; reply: ReplicatedReply }
+  /** The primary's in-flight ledger answered this process's call `id`. */
+  | { t: 'ledger-reply'; id: number; answer: LedgerAnswer }
   | { t: 'stop' };
 
 /** serving process → primary */
@@ -37,14 +41,16 @@ export type FromServingProcess =
    * the same everywhere.
    */
   | { t: 'replicate'; id: number; path: string; bytes: Uint8Array; caller: string }
-  | { t: 'applied'; id: number; reply: ReplicatedReply };
+  | { t: 'applied'; id: number; reply: ReplicatedReply }
+  /** A call on Select's in-flight ledger, which the primary holds for every serving process. */
+  | { t: 'ledger'; id: number; call: LedgerCall };
 
 const kv = (method: string) => `/kvindexer.v1.KvIndexer/${method}`;
 
 /**
  * The writes every replica must see, whichever process served the call: what is followed (endpoints added, removed,
- * cleared) and the speculative entries (Reserve, Release). Select's ledger (Select, PrefillComplete,
- * ReleaseReservation) stays per process: a reservation is answered by the process that made it (docs/operations.md).
+ * cleared) and the speculative entries (Reserve, Release). Select's ledger is not replicated: there is one, the
+ * primary's, which every process calls (shared-ledger.ts).
  */
 export const REPLICATED_PATHS = new Set([
   kv('AddEndpoint'),

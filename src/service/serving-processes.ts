@@ -14,6 +14,8 @@ import {
   type ServingProcessSetup,
   type ToServingProcess,
 } from './process-protocol.js';
+import { PendingReplies } from './pending-replies.js';
+import { LedgerHost } from './shared-ledger.js';
 import { atSetting, rebuildStartFailure } from './startup-error.js';
 
 /** Backoff between attempts to start a replacement serving process (doubling, capped), as for the index thread. */
@@ -79,7 +81,9 @@ class ProcessFleet implements ServingProcesses {
   private restartDelayMs = RESTART_FIRST_MS;
   private nextId = 1;
   private readonly replications = new Map<number, Replication>();
-  private readonly scrapes = new Map<number, (text: string) => void>();
+  private readonly scrapes = new PendingReplies<string | null>();
+  /** Select's in-flight ledger, one for every serving process (shared-ledger.ts). */
+  private readonly ledger: LedgerHost;
   /** The latest endpoint change per endpoint (or per request, when it names none), in the order they were made. */
   private readonly endpointLog = new Map<string, { path: string; bytes: Uint8Array; caller: string }>();
   /** Messages for a process whose handler is not attached yet (it says `hello`): sent then, in order. */
@@ -94,6 +98,7 @@ class ProcessFleet implements ServingProcesses {
   ) {
     for (let slot = 0; slot < config.api.processes; slot++)
       this.slots.push({ slot, worker: null, serving: false, restartTimer: null });
+    this.ledger = new LedgerHost(config.select.maxReservations);
     this.metrics.counter(
       'kv_indexer_serving_process_restarts_total',
       'Replacements started for serving processes that exited unasked (each starts with an empty index)',
@@ -235,7 +240,7 @@ class ProcessFleet implements ServingProcesses {
   private received(worker: Worker, m: FromServingProcess): void {
     switch (m.t) {
       case 'metrics':
-        this.scrapes.get(m.id)?.(m.text);
+        this.scrapes.settle(m.id, m.text);
         return;
       case 'replicate': {
         // One order for every replica: the primary's. Endpoint changes are kept, the latest per endpoint, for
@@ -257,6 +262,9 @@ class ProcessFleet implements ServingProcesses {
       }
       case 'applied':
         this.settle(m.id, worker, m.reply);
+        return;
+      case 'ledger':
+        void this.ledger.answer(m.call).then((answer) => this.send(worker, { t: 'ledger-reply', id: m.id, answer }));
         return;
     }
   }
@@ -334,19 +342,11 @@ class ProcessFleet implements ServingProcesses {
       this.slots.map((s) => {
         const worker = s.worker;
         if (!worker?.isConnected() || this.held.has(worker)) return Promise.resolve(null);
-        return new Promise<string | null>((resolve) => {
-          const id = this.nextId++;
-          const timer = setTimeout(() => {
-            this.scrapes.delete(id);
-            resolve(null);
-          }, SCRAPE_WAIT_MS);
-          this.scrapes.set(id, (text) => {
-            clearTimeout(timer);
-            this.scrapes.delete(id);
-            resolve(text);
-          });
-          this.send(worker, { t: 'metrics', id });
-        });
+        return this.scrapes.ask(
+          (id) => this.send(worker, { t: 'metrics', id }),
+          SCRAPE_WAIT_MS,
+          () => null,
+        );
       }),
     );
     return mergeExpositions([

@@ -14,6 +14,8 @@ import {
 import { loadConfiguredModels, type PromptServiceFrontend } from './prompt-frontend.js';
 import { startApi, type RunningApi } from './start-api.js';
 import { startService, type RunningService } from './start-service.js';
+import { PendingReplies } from './pending-replies.js';
+import { ProcessLedger } from './shared-ledger.js';
 import { describeStartFailure } from './startup-error.js';
 
 /** A replicated write not confirmed in this long (the primary stuck) fails UNAVAILABLE; it may have applied somewhere. */
@@ -51,27 +53,24 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
   let api: RunningApi | null = null;
   let wire: WireOperations | null = null;
   let caughtUp = false;
-  const replicating = new Map<number, (reply: ReplicatedReply) => void>();
-  let nextId = 1;
+  const replicating = new PendingReplies<ReplicatedReply>();
+  /** Select's ledger is the primary's, one for every process (shared-ledger.ts). */
+  const ledger = new ProcessLedger((id, call) => void send({ t: 'ledger', id, call }));
   /** A write every replica must see: ordered by the primary, applied everywhere, this process included. */
   const replicate = (path: string, bytes: Uint8Array, caller: string) =>
-    new Promise<ReplicatedReply>((resolve) => {
-      if (!caughtUp || !process.connected)
-        return resolve({ code: status.UNAVAILABLE, details: 'this serving process is starting: retry shortly' });
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        replicating.delete(id);
-        resolve({
+    !caughtUp || !process.connected
+      ? Promise.resolve<ReplicatedReply>({
           code: status.UNAVAILABLE,
-          details: `not confirmed by every serving process in ${REPLICATION_WAIT_MS} ms`,
-        });
-      }, REPLICATION_WAIT_MS);
-      replicating.set(id, (reply) => {
-        clearTimeout(timer);
-        resolve(reply);
-      });
-      void send({ t: 'replicate', id, path, bytes, caller });
-    });
+          details: 'this serving process is starting: retry shortly',
+        })
+      : replicating.ask(
+          (id) => void send({ t: 'replicate', id, path, bytes, caller }),
+          REPLICATION_WAIT_MS,
+          () => ({
+            code: status.UNAVAILABLE,
+            details: `not confirmed by every serving process in ${REPLICATION_WAIT_MS} ms`,
+          }),
+        );
   const served = (core: Operations): Operations => {
     const local = new WireOperations(core, log);
     wire = local;
@@ -140,8 +139,10 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
         return;
       }
       case 'replicated':
-        replicating.get(message.id)?.(message.reply);
-        replicating.delete(message.id);
+        replicating.settle(message.id, message.reply);
+        return;
+      case 'ledger-reply':
+        ledger.settle(message.id, message.answer);
         return;
       case 'stop':
         endedBy('asked by the primary');
@@ -154,7 +155,12 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
   try {
     prompts = await loadConfiguredModels(config, log);
     service = await startService(config, log, { relay: setup.relay });
-    api = await startApi(service, config, log, prompts, { serveMetrics: false, wire: 'bytes', wrapOperations: served });
+    api = await startApi(service, config, log, prompts, {
+      serveMetrics: false,
+      wire: 'bytes',
+      wrapOperations: served,
+      ledger,
+    });
   } catch (err) {
     // The primary reports it (the start-up line naming the setting, or its replacement error): no line of our own.
     await service?.stop().catch(() => undefined);

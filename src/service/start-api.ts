@@ -1,6 +1,6 @@
 import type { GrpcServer, HealthService, IndexerApi, Operations, PromptFrontend, SelectApi } from '../api/index.js';
 import { Metrics, type Config, type Logger } from '../ops/index.js';
-import type { LoadSource } from '../scoring/load/index.js';
+import type { InflightLedger, LoadSource } from '../scoring/load/index.js';
 import type { LoadScraping } from '../scoring/index.js';
 import { createApiCore, VERSION } from './api-core.js';
 import { startFront } from './api-front.js';
@@ -47,6 +47,8 @@ export async function startApi(
     wrapOperations?: (operations: Operations) => Operations;
     /** How the wrapped operations take requests: `bytes` = protobuf bytes in, bytes out (grpc-server.ts). */
     wire?: 'messages' | 'bytes';
+    /** Select's in-flight ledger when another part holds it (a serving process: the primary's). */
+    ledger?: InflightLedger;
   } = {},
 ): Promise<RunningApi> {
   const metrics = new Metrics();

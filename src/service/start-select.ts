@@ -27,10 +27,12 @@ export function createSelect(deps: {
   prompts: PromptFrontend | null;
   metrics: Metrics;
   loads?: LoadSource;
+  /** The ledger another part holds (api.processes: the primary's, service/shared-ledger.ts); else select.ledger's. */
+  ledger?: InflightLedger;
 }): SelectApi {
   const { config, service } = deps;
   const s = config.select;
-  const ledger = createLedger(config, service, deps.metrics);
+  const ledger = deps.ledger ?? createLedger(config, service, deps.metrics);
   const metrics = new SelectMetrics(deps.metrics.registry, ledger);
   return new SelectApi({
     index: service.index,

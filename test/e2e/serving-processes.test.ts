@@ -240,6 +240,45 @@ describe('kv-indexer serve with api.processes=2', () => {
     for (const client of clients) expect(await speculative(client)).toBe(0);
   });
 
+  it('keeps one Select ledger for all processes: a reservation made on one connection is load, completed and released on another', async () => {
+    // clients[0] and clients[1] reach different processes (the first test checks the spread).
+    const PICKED = '10.0.3.1:8000';
+    const select = {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(64) },
+      candidates: [PICKED],
+      expectedOutputTokens: 160,
+    };
+    const inflight = async (client: ReturnType<typeof grpcClient>) => {
+      const r = (await client.call('Select', select)) as {
+        candidates: { inflightPrefillTokens: string; inflightDecodeBlocks: string }[];
+      };
+      return [r.candidates[0].inflightPrefillTokens, r.candidates[0].inflightDecodeBlocks];
+    };
+    const made = (await clients[0].call('Select', { ...select, reserve: true })) as {
+      endpoint: string;
+      reservationId: string;
+    };
+    expect(made.endpoint).toBe(PICKED);
+    expect(made.reservationId).toMatch(/^[0-9a-f]{32}$/);
+    // 64 tokens not cached anywhere, 160 output tokens = 10 blocks of 16: the same load seen through either process.
+    for (const client of clients) expect(await inflight(client)).toEqual(['64', '10']);
+    expect(await clients[1].call('PrefillComplete', { reservationId: made.reservationId })).toMatchObject({
+      endpoint: PICKED,
+    });
+    for (const client of clients) expect(await inflight(client)).toEqual(['0', '10']);
+    expect(await clients[1].call('ReleaseReservation', { reservationId: made.reservationId })).toEqual({
+      endpoint: PICKED,
+      prefillCompleted: true,
+    });
+    for (const client of clients) expect(await inflight(client)).toEqual(['0', '0']);
+    const again = await clients[0].call('ReleaseReservation', { reservationId: made.reservationId }).then(
+      () => null,
+      (err: { code: number }) => err.code,
+    );
+    expect(again).toBe(5); // NOT_FOUND: released through the other process
+  });
+
   it('replaces a killed process: only its calls fail, UNAVAILABLE; the replacement follows the added endpoint', async () => {
     const victim = pids[0];
     const outcomes: number[] = [];
