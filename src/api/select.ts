@@ -66,7 +66,15 @@ export interface SelectApiDeps {
   /** Encoder residency (which endpoints have seen which images); absent = none has seen any. */
   residency?: Pick<ImageResidency, 'imagesSeen'>;
   observer?: SelectObserver;
+  /**
+   * Records a reservation's speculative entries, the caller's quota included, where every replica sees them (a
+   * serving process of api.processes: a Reserve through the primary); throws an ApiError when refused, recording
+   * nothing. Absent: this process's quota and index.
+   */
+  speculate?: Speculate;
 }
+
+export type Speculate = (caller: string, endpoint: string, keys: BigUint64Array, ttlMs: number) => Promise<void>;
 
 const RESERVATION_ID = /^[0-9a-f]{32}$/;
 /** A text prompt's images, shared: no array per candidate on the common path. */
@@ -263,16 +271,22 @@ export class SelectApi {
     r: Parameters<InflightLedger['reserve']>[0],
   ): Promise<string> {
     const specTtl = this.deps.limits.speculativeTtlMs;
-    if (keys.length > 0) this.deps.quota.take(caller, keys.length, specTtl, 'reserve');
+    const { speculate } = this.deps;
+    // Here, the quota before anything is recorded; a `speculate` hook takes it with the entries.
+    const local = keys.length > 0 && speculate === undefined;
+    if (local) this.deps.quota.take(caller, keys.length, specTtl, 'reserve');
     let id = '';
     try {
       id = (await ledgerCall(() => this.deps.ledger.reserve(r))).id;
-      if (keys.length > 0) await this.deps.index.reserve(r.endpoint, keys, specTtl);
+      if (keys.length > 0)
+        await (speculate
+          ? speculate(caller, r.endpoint, keys, specTtl)
+          : this.deps.index.reserve(r.endpoint, keys, specTtl));
       return id;
     } catch (err) {
       // A cancel that fails too (Redis down) leaves the reservation to its TTL; the caller is told of the first failure.
       if (id) await this.deps.ledger.cancel(id).catch(() => undefined);
-      if (keys.length > 0) this.deps.quota.giveBack(caller, keys.length);
+      if (local) this.deps.quota.giveBack(caller, keys.length);
       return backendFailure(err);
     }
   }

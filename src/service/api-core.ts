@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { IndexerApi, localOperations, type Operations, type PromptFrontend, type SelectApi } from '../api/index.js';
+import {
+  IndexerApi,
+  localOperations,
+  type Operations,
+  type PromptFrontend,
+  type SelectApi,
+  type Speculate,
+} from '../api/index.js';
 import { RESIDENCY_COUNTER_FAMILIES } from '../index/index.js';
 import { BlockHasher } from '../keys/index.js';
 import type { Config, Logger, Metrics } from '../ops/index.js';
@@ -37,8 +44,11 @@ export function createApiCore(
   log: Logger,
   metrics: Metrics,
   prompts: PromptFrontend | null,
-  /** `ledger`: Select's in-flight ledger when another part holds it (api.processes: the primary's). */
-  options: { loads?: LoadSource; ledger?: InflightLedger } = {},
+  /**
+   * `ledger`: Select's in-flight ledger when another part holds it (api.processes: the primary's); `speculate`: where
+   * a reservation's speculative entries go when every replica must see them.
+   */
+  options: { loads?: LoadSource; ledger?: InflightLedger; speculate?: Speculate } = {},
 ): ApiCore {
   const { index, ingestor, pipeline } = service;
   const unknownModels = new UnknownModelWarnings(log);
@@ -115,6 +125,7 @@ export function createApiCore(
     metrics,
     loads: options.loads ?? load ?? undefined,
     ledger: options.ledger,
+    speculate: options.speculate,
   });
   return { api, select, operations: localOperations(api, select), load };
 }

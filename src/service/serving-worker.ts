@@ -1,5 +1,15 @@
 import { status } from '@grpc/grpc-js';
-import { CallStatus, forwardOperations, WireOperations, type Operations } from '../api/index.js';
+import {
+  ApiError,
+  CallStatus,
+  forwardOperations,
+  loadProtos,
+  STATUS_OF,
+  WireOperations,
+  type ApiErrorCode,
+  type Operations,
+  type Speculate,
+} from '../api/index.js';
 import type { Cancellation } from '../api/prompt-frontend.js';
 import type { Config, Logger } from '../ops/index.js';
 import { SERVICE_NAMES } from './api-front.js';
@@ -22,6 +32,9 @@ import { describeStartFailure } from './startup-error.js';
 const REPLICATION_WAIT_MS = 10_000;
 /** Replicated writes run to their end: nobody is waiting to cancel them. */
 const NOT_CANCELLED: Cancellation = { aborted: false };
+const RESERVE = '/kvindexer.v1.KvIndexer/Reserve';
+/** A status code back as the API's error code (a replicated Reserve refused inside Select). */
+const API_CODE = new Map(Object.entries(STATUS_OF).map(([code, value]) => [value as number, code as ApiErrorCode]));
 
 /** The setup the primary gave this serving process (process-protocol.ts), or null outside one. */
 export function servingProcessSetup(env: NodeJS.ProcessEnv): ServingProcessSetup | null {
@@ -71,6 +84,13 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
             details: `not confirmed by every serving process in ${REPLICATION_WAIT_MS} ms`,
           }),
         );
+  /** Select's speculative entries for its pick: a Reserve through the primary, so that every replica holds them. */
+  const encodeReserve = Object.values(loadProtos().kvIndexer).find((m) => m.path === RESERVE)!.requestSerialize;
+  const speculate: Speculate = async (caller, endpoint, keys, ttlMs) => {
+    const bytes = encodeReserve({ endpoint, blockKeys: Array.from(keys, String), ttlMs });
+    const reply = await replicate(RESERVE, bytes, caller);
+    if ('code' in reply) throw new ApiError(API_CODE.get(reply.code) ?? 'internal', '', reply.details);
+  };
   const served = (core: Operations): Operations => {
     const local = new WireOperations(core, log);
     wire = local;
@@ -160,6 +180,7 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
       wire: 'bytes',
       wrapOperations: served,
       ledger,
+      speculate,
     });
   } catch (err) {
     // The primary reports it (the start-up line naming the setting, or its replacement error): no line of our own.

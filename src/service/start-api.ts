@@ -1,4 +1,12 @@
-import type { GrpcServer, HealthService, IndexerApi, Operations, PromptFrontend, SelectApi } from '../api/index.js';
+import type {
+  GrpcServer,
+  HealthService,
+  IndexerApi,
+  Operations,
+  PromptFrontend,
+  SelectApi,
+  Speculate,
+} from '../api/index.js';
 import { Metrics, type Config, type Logger } from '../ops/index.js';
 import type { InflightLedger, LoadSource } from '../scoring/load/index.js';
 import type { LoadScraping } from '../scoring/index.js';
@@ -49,6 +57,8 @@ export async function startApi(
     wire?: 'messages' | 'bytes';
     /** Select's in-flight ledger when another part holds it (a serving process: the primary's). */
     ledger?: InflightLedger;
+    /** Where Select's speculative entries go (a serving process: every replica, through the primary). */
+    speculate?: Speculate;
   } = {},
 ): Promise<RunningApi> {
   const metrics = new Metrics();

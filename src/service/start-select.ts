@@ -1,4 +1,4 @@
-import { SelectApi, type IndexerApi, type PromptFrontend } from '../api/index.js';
+import { SelectApi, type IndexerApi, type PromptFrontend, type Speculate } from '../api/index.js';
 import type { BlockHasher } from '../keys/index.js';
 import { RedisIndex } from '../index/index.js';
 import { ConfigError, SelectMetrics, type Config, type Metrics } from '../ops/index.js';
@@ -29,6 +29,8 @@ export function createSelect(deps: {
   loads?: LoadSource;
   /** The ledger another part holds (api.processes: the primary's, service/shared-ledger.ts); else select.ledger's. */
   ledger?: InflightLedger;
+  /** Where a reservation's speculative entries go (api.processes: every replica, through the primary). */
+  speculate?: Speculate;
 }): SelectApi {
   const { config, service } = deps;
   const s = config.select;
@@ -47,6 +49,7 @@ export function createSelect(deps: {
     quota: deps.api.quota,
     loads: deps.loads,
     residency: service.residency,
+    speculate: deps.speculate,
     observer: {
       selected: (policy, outcome) => metrics.countSelect(policy, outcome),
       calibrated: (predicted, actual, prompt) => metrics.observeCalibration(predicted, actual, prompt),

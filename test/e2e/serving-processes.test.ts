@@ -240,7 +240,7 @@ describe('kv-indexer serve with api.processes=2', () => {
     for (const client of clients) expect(await speculative(client)).toBe(0);
   });
 
-  it('keeps one Select ledger for all processes: a reservation made on one connection is load, completed and released on another', async () => {
+  it('keeps one Select ledger for all processes and its speculative entries in every replica: a reservation made on one connection is load, completed and released on another', async () => {
     // clients[0] and clients[1] reach different processes (the first test checks the spread).
     const PICKED = '10.0.3.1:8000';
     const select = {
@@ -261,6 +261,15 @@ describe('kv-indexer serve with api.processes=2', () => {
     };
     expect(made.endpoint).toBe(PICKED);
     expect(made.reservationId).toMatch(/^[0-9a-f]{32}$/);
+    // Its speculative entries (the 4 blocks of the prompt on the pick) are in every replica's index.
+    for (const client of clients) {
+      const scored = (await client.call('Score', {
+        model: MODEL,
+        tokens: { tokenIds: tokenRange(64) },
+        candidates: [PICKED],
+      })) as { scores: { matchedBlocks: number; speculativeBlocks: number }[] };
+      expect(scored.scores[0]).toMatchObject({ matchedBlocks: 4, speculativeBlocks: 4 });
+    }
     // 64 tokens not cached anywhere, 160 output tokens = 10 blocks of 16: the same load seen through either process.
     for (const client of clients) expect(await inflight(client)).toEqual(['64', '10']);
     expect(await clients[1].call('PrefillComplete', { reservationId: made.reservationId })).toMatchObject({
