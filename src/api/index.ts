@@ -16,7 +16,8 @@ export type {
   CompletionRequestInput,
 } from './prompt-frontend.js';
 export { loadProtos, PROTO_DIR, LOADER_OPTIONS } from './proto.js';
-export { SelectApi, type SelectApiDeps, type SelectObserver, type SelectSettings, type Speculate } from './select.js';
+export { SelectApi, type SelectApiDeps, type SelectObserver, type SelectSettings } from './select.js';
+export type { Speculate } from './speculation-quota.js';
 export { GUARD_COUNTER_FAMILIES } from './connection-limits.js';
 export { forwardOperations, localOperations, OPERATION_PATHS, type Operations, type Operation } from './operations.js';
 export { WireOperations, type WireReply } from './wire-operations.js';

@@ -14,7 +14,7 @@ import type {
 } from './messages.js';
 import { preparePrompt, prepareTokens, type InputKind, type PrepareContext, type PreparedPrompt } from './prepare.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
-import { SpeculationQuota } from './speculation-quota.js';
+import { SpeculationQuota, type Speculate } from './speculation-quota.js';
 import { formatHostPort, parseEndpointIdentity } from '../common/index.js';
 import {
   checkCandidates,
@@ -80,6 +80,8 @@ export interface IndexerApiDeps {
   observer?: ApiObserver;
   /** Encoder residency (images_seen in Score, LookupImages); absent = nobody has seen anything. */
   residency?: ResidencyView;
+  /** Where Score's `speculate` entries go when every replica must see them (speculation-quota.ts). */
+  speculate?: Speculate;
 }
 
 /** The service's operations, independent of the transport (gRPC maps onto these one to one). */
@@ -156,7 +158,9 @@ export class IndexerApi {
         tierWeights,
         maxBlocks: req.maxBlocks || undefined,
       });
-      if (speculate) {
+      if (speculate && this.deps.speculate) {
+        await this.deps.speculate(caller, speculate.endpoint, prepared.keys, speculate.ttlMs);
+      } else if (speculate) {
         this.quota.take(caller, prepared.keys.length, speculate.ttlMs, 'speculate');
         await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);
       }

@@ -29,7 +29,7 @@ import type {
   SelectResponseMsg,
   SelectStatsMsg,
 } from './select-messages.js';
-import type { SpeculationQuota } from './speculation-quota.js';
+import type { Speculate, SpeculationQuota } from './speculation-quota.js';
 import { checkCandidates, checkCandidateShaped, checkTierWeights } from './validate.js';
 
 /** The `select.*` settings Select reads (src/ops/select-config.ts). */
@@ -66,15 +66,9 @@ export interface SelectApiDeps {
   /** Encoder residency (which endpoints have seen which images); absent = none has seen any. */
   residency?: Pick<ImageResidency, 'imagesSeen'>;
   observer?: SelectObserver;
-  /**
-   * Records a reservation's speculative entries, the caller's quota included, where every replica sees them (a
-   * serving process of api.processes: a Reserve through the primary); throws an ApiError when refused, recording
-   * nothing. Absent: this process's quota and index.
-   */
+  /** Where a reservation's speculative entries go when every replica must see them (speculation-quota.ts). */
   speculate?: Speculate;
 }
-
-export type Speculate = (caller: string, endpoint: string, keys: BigUint64Array, ttlMs: number) => Promise<void>;
 
 const RESERVATION_ID = /^[0-9a-f]{32}$/;
 /** A text prompt's images, shared: no array per candidate on the common path. */

@@ -72,3 +72,10 @@ export class SpeculationQuota {
     c.batches.length = kept;
   }
 }
+
+/**
+ * Records speculative entries (a Select's pick, Score's `speculate`), the caller's quota included, where every replica
+ * sees them (a serving process of api.processes: a Reserve through the primary); throws an ApiError when refused,
+ * recording nothing. Where it is absent, the API takes this process's quota and writes its index itself.
+ */
+export type Speculate = (caller: string, endpoint: string, keys: BigUint64Array, ttlMs: number) => Promise<void>;

@@ -46,7 +46,7 @@ export function createApiCore(
   prompts: PromptFrontend | null,
   /**
    * `ledger`: Select's in-flight ledger when another part holds it (api.processes: the primary's); `speculate`: where
-   * a reservation's speculative entries go when every replica must see them.
+   * speculative entries (Select's pick, Score's `speculate`) go when every replica must see them.
    */
   options: { loads?: LoadSource; ledger?: InflightLedger; speculate?: Speculate } = {},
 ): ApiCore {
@@ -80,6 +80,7 @@ export function createApiCore(
       unknownModel: (model) => unknownModels.count(model),
     },
     residency: service.residency,
+    speculate: options.speculate,
   });
   metrics.counter(
     'kv_indexer_score_unknown_model_total',

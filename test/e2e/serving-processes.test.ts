@@ -217,7 +217,7 @@ describe('kv-indexer serve with api.processes=2', () => {
     );
   });
 
-  it('applies Reserve and Release on every replica (speculative entries), with the caller’s address', async () => {
+  it('applies Reserve, Score.speculate and Release on every replica (speculative entries), with the caller’s address', async () => {
     const SPECULATED = '10.0.2.9:8000';
     const { blockKeys } = (await clients[0].call('ComputeBlockKeys', {
       model: MODEL,
@@ -237,6 +237,17 @@ describe('kv-indexer serve with api.processes=2', () => {
     });
     for (const client of clients) expect(await speculative(client)).toBe(5);
     expect(await clients[1].call('Release', { endpoint: SPECULATED, blockKeys })).toEqual({ releasedBlocks: 5 });
+    for (const client of clients) expect(await speculative(client)).toBe(0);
+    // Score's own `speculate` field: the entries reach every replica too, and a Release through another process
+    // takes them back everywhere.
+    await clients[1].call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(5 * 16) },
+      candidates: [SPECULATED],
+      speculate: { endpoint: SPECULATED, ttlMs: 60_000 },
+    });
+    for (const client of clients) expect(await speculative(client)).toBe(5);
+    expect(await clients[0].call('Release', { endpoint: SPECULATED, blockKeys })).toEqual({ releasedBlocks: 5 });
     for (const client of clients) expect(await speculative(client)).toBe(0);
   });
 
