@@ -159,7 +159,7 @@ export class IndexerApi {
         maxBlocks: req.maxBlocks || undefined,
       });
       if (speculate && this.deps.speculate) {
-        await this.deps.speculate(caller, speculate.endpoint, prepared.keys, speculate.ttlMs);
+        await this.deps.speculate(caller, speculate.endpoint, prepared.keys, speculate.ttlMs, 'speculate');
       } else if (speculate) {
         this.quota.take(caller, prepared.keys.length, speculate.ttlMs, 'speculate');
         await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);

@@ -274,7 +274,7 @@ export class SelectApi {
       id = (await ledgerCall(() => this.deps.ledger.reserve(r))).id;
       if (keys.length > 0)
         await (speculate
-          ? speculate(caller, r.endpoint, keys, specTtl)
+          ? speculate(caller, r.endpoint, keys, specTtl, 'reserve')
           : this.deps.index.reserve(r.endpoint, keys, specTtl));
       return id;
     } catch (err) {

@@ -78,4 +78,11 @@ export class SpeculationQuota {
  * sees them (a serving process of api.processes: a Reserve through the primary); throws an ApiError when refused,
  * recording nothing. Where it is absent, the API takes this process's quota and writes its index itself.
  */
-export type Speculate = (caller: string, endpoint: string, keys: BigUint64Array, ttlMs: number) => Promise<void>;
+export type Speculate = (
+  caller: string,
+  endpoint: string,
+  keys: BigUint64Array,
+  ttlMs: number,
+  /** The request field a refusal names (`reserve` for Select, `speculate` for Score), as the local quota would. */
+  field: string,
+) => Promise<void>;

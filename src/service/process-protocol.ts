@@ -1,3 +1,4 @@
+import { ApiError, STATUS_OF, type ApiErrorCode } from '../api/index.js';
 import { ConfigError, type Config } from '../ops/index.js';
 import type { LedgerAnswer, LedgerCall } from './shared-ledger.js';
 import type { StartFailure } from './startup-error.js';
@@ -93,6 +94,20 @@ export function endpointField(bytes: Uint8Array): string | null {
     } else return null;
   }
   return null;
+}
+
+/** A status code back as the API's error code. */
+const API_CODE = new Map(Object.entries(STATUS_OF).map(([code, value]) => [value as number, code as ApiErrorCode]));
+
+/**
+ * The refusal of the Reserve that carried a Select's or a Score's speculative entries to every replica, as the API
+ * error the call would have given with the entries written here: the same code, and the caller's own field named
+ * (`reserve`, `speculate`) where Reserve names its `block_keys`.
+ */
+export function speculationRefused(reply: { code: number; details: string }, field: string): ApiError {
+  const prefix = 'block_keys: ';
+  const message = reply.details.startsWith(prefix) ? reply.details.slice(prefix.length) : reply.details;
+  return new ApiError(API_CODE.get(reply.code) ?? 'internal', reply.details.startsWith(prefix) ? field : '', message);
 }
 
 /** The label that tells the serving processes' series apart on the primary's /metrics. */

@@ -1,12 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import {
-  ApiError,
   CallStatus,
   forwardOperations,
   loadProtos,
-  STATUS_OF,
   WireOperations,
-  type ApiErrorCode,
   type Operations,
   type Speculate,
 } from '../api/index.js';
@@ -16,6 +13,7 @@ import { SERVICE_NAMES } from './api-front.js';
 import {
   REPLICATED_PATHS,
   SERVING_PROCESS_ENV,
+  speculationRefused,
   type FromServingProcess,
   type ReplicatedReply,
   type ServingProcessSetup,
@@ -33,8 +31,6 @@ const REPLICATION_WAIT_MS = 10_000;
 /** Replicated writes run to their end: nobody is waiting to cancel them. */
 const NOT_CANCELLED: Cancellation = { aborted: false };
 const RESERVE = '/kvindexer.v1.KvIndexer/Reserve';
-/** A status code back as the API's error code (a replicated Reserve refused inside Select). */
-const API_CODE = new Map(Object.entries(STATUS_OF).map(([code, value]) => [value as number, code as ApiErrorCode]));
 
 /** The setup the primary gave this serving process (process-protocol.ts), or null outside one. */
 export function servingProcessSetup(env: NodeJS.ProcessEnv): ServingProcessSetup | null {
@@ -85,11 +81,11 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
           }),
         );
   /** Select's speculative entries for its pick: a Reserve through the primary, so that every replica holds them. */
-  const encodeReserve = Object.values(loadProtos().kvIndexer).find((m) => m.path === RESERVE)!.requestSerialize;
-  const speculate: Speculate = async (caller, endpoint, keys, ttlMs) => {
+  const encodeReserve = loadProtos().kvIndexer.Reserve.requestSerialize;
+  const speculate: Speculate = async (caller, endpoint, keys, ttlMs, field) => {
     const bytes = encodeReserve({ endpoint, blockKeys: Array.from(keys, String), ttlMs });
     const reply = await replicate(RESERVE, bytes, caller);
-    if ('code' in reply) throw new ApiError(API_CODE.get(reply.code) ?? 'internal', '', reply.details);
+    if ('code' in reply) throw speculationRefused(reply, field);
   };
   const served = (core: Operations): Operations => {
     const local = new WireOperations(core, log);
