@@ -17,6 +17,7 @@ import {
   serialise,
 } from './grpc.js';
 import {
+  capacityFigures,
   checkScores,
   freePort,
   ingestCapacity,
@@ -298,15 +299,7 @@ function countFigures(n: number, r: CountResult, noopClosed: number): Record<str
     [`${p}SequenceGaps`]: { value: r.gaps, unit: 'gaps' },
     [`${p}MessagesDroppedOrLost`]: { value: r.lost, unit: 'messages' },
     [`${p}Rss`]: { value: r.rssBytes / 2 ** 20, unit: 'MiB' },
-    [`${p}IngestCapacityAlone`]: { value: r.capacity.alone, unit: 'blocks/s' },
-    [`${p}IngestCapacityUnderReads`]: { value: r.capacity.underReads, unit: 'blocks/s' },
-    [`${p}IngestUnderReadsVsAlone`]: { value: r.capacity.underReads / r.capacity.alone, unit: '×', goal: '≥ 0.9' },
-    [`${p}BurstReadsP99`]: { value: r.capacity.reads.p99, unit: 'ms' },
-    [`${p}BurstReadsErrors`]: { value: r.capacity.reads.errors, unit: 'calls' },
-    [`${p}ServiceBusyAlone`]: { value: r.capacity.threadAlone.busy, unit: 'cores' },
-    [`${p}ServiceBusyUnderReads`]: { value: r.capacity.threadUnderReads.busy, unit: 'cores' },
-    [`${p}IngestWaitAlone`]: { value: r.capacity.threadAlone.wait, unit: 's/s' },
-    [`${p}IngestWaitUnderReads`]: { value: r.capacity.threadUnderReads.wait, unit: 's/s' },
+    ...capacityFigures(p, r.capacity, { busy: 'ServiceBusy', wait: 'IngestWait' }),
   };
 }
 

@@ -295,6 +295,32 @@ export async function ingestCapacity(
   };
 }
 
+/**
+ * An ingestCapacity run's figures under `prefix`; `names.busy` and `names.wait` name what its clock measured (the
+ * ingesting thread, or a whole service), each suffixed Alone and UnderReads.
+ */
+export function capacityFigures(
+  prefix: string,
+  c: IngestCapacity,
+  names: { busy: string; wait: string; aloneGoal?: string },
+): Record<string, Figure> {
+  return {
+    [`${prefix}IngestCapacityAlone`]: {
+      value: c.alone,
+      unit: 'blocks/s',
+      ...(names.aloneGoal && { goal: names.aloneGoal }),
+    },
+    [`${prefix}IngestCapacityUnderReads`]: { value: c.underReads, unit: 'blocks/s' },
+    [`${prefix}IngestUnderReadsVsAlone`]: { value: c.underReads / c.alone, unit: '×', goal: '≥ 0.9' },
+    [`${prefix}BurstReadsP99`]: { value: c.reads.p99, unit: 'ms' },
+    [`${prefix}BurstReadsErrors`]: { value: c.reads.errors, unit: 'calls' },
+    [`${prefix}${names.busy}Alone`]: { value: c.threadAlone.busy, unit: 'cores' },
+    [`${prefix}${names.wait}Alone`]: { value: c.threadAlone.wait, unit: 's/s' },
+    [`${prefix}${names.busy}UnderReads`]: { value: c.threadUnderReads.busy, unit: 'cores' },
+    [`${prefix}${names.wait}UnderReads`]: { value: c.threadUnderReads.wait, unit: 's/s' },
+  };
+}
+
 function shapeFigures(s: Shape, r: ShapeResult): Record<string, Figure> {
   const { closed, open, openLower } = r.phases;
   return {
@@ -333,15 +359,7 @@ function shapeFigures(s: Shape, r: ShapeResult): Record<string, Figure> {
       unit: 'messages',
     },
     [`${s}Rss`]: { value: r.rssBytes / 2 ** 20, unit: 'MiB' },
-    [`${s}IngestCapacityAlone`]: { value: r.capacity.alone, unit: 'blocks/s', goal: '≥ 1000000' },
-    [`${s}IngestCapacityUnderReads`]: { value: r.capacity.underReads, unit: 'blocks/s' },
-    [`${s}IngestUnderReadsVsAlone`]: { value: r.capacity.underReads / r.capacity.alone, unit: '×', goal: '≥ 0.9' },
-    [`${s}BurstReadsP99`]: { value: r.capacity.reads.p99, unit: 'ms' },
-    [`${s}BurstReadsErrors`]: { value: r.capacity.reads.errors, unit: 'calls' },
-    [`${s}IngestThreadBusyAlone`]: { value: r.capacity.threadAlone.busy, unit: 'cores' },
-    [`${s}IngestThreadWaitAlone`]: { value: r.capacity.threadAlone.wait, unit: 's/s' },
-    [`${s}IngestThreadBusyUnderReads`]: { value: r.capacity.threadUnderReads.busy, unit: 'cores' },
-    [`${s}IngestThreadWaitUnderReads`]: { value: r.capacity.threadUnderReads.wait, unit: 's/s' },
+    ...capacityFigures(s, r.capacity, { busy: 'IngestThreadBusy', wait: 'IngestThreadWait', aloneGoal: '≥ 1000000' }),
     ...(r.phases.h2load && {
       [`${s}H2loadRequestsPerSecond`]: { value: r.phases.h2load.requestsPerSecond, unit: 'req/s' },
     }),

@@ -80,7 +80,7 @@ export async function runServingProcess(config: Config, baseLog: Logger, setup: 
             details: `not confirmed by every serving process in ${REPLICATION_WAIT_MS} ms`,
           }),
         );
-  /** Select's speculative entries for its pick: a Reserve through the primary, so that every replica holds them. */
+  /** Speculative entries (Select's pick, Score's `speculate`): a Reserve through the primary, held by every replica. */
   const encodeReserve = loadProtos().kvIndexer.Reserve.requestSerialize;
   const speculate: Speculate = async (caller, endpoint, keys, ttlMs, field) => {
     const bytes = encodeReserve({ endpoint, blockKeys: Array.from(keys, String), ttlMs });
