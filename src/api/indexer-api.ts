@@ -159,7 +159,9 @@ export class IndexerApi {
         maxBlocks: req.maxBlocks || undefined,
       });
       if (speculate && this.deps.speculate) {
-        await this.deps.speculate(caller, speculate.endpoint, prepared.keys, speculate.ttlMs, 'speculate');
+        // A prompt shorter than a block has nothing to speculate: nothing to send (locally, an empty reserve).
+        if (prepared.keys.length > 0)
+          await this.deps.speculate(caller, speculate.endpoint, prepared.keys, speculate.ttlMs, 'speculate');
       } else if (speculate) {
         this.quota.take(caller, prepared.keys.length, speculate.ttlMs, 'speculate');
         await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);

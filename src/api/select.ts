@@ -257,7 +257,9 @@ export class SelectApi {
 
   /**
    * Records the decision all or nothing: the speculative-entry quota is checked first, then the ledger entry, then
-   * the speculative entries; a failure at a later step undoes the earlier ones.
+   * the speculative entries; a failure at a later step undoes the earlier ones. With a `speculate` hook (api.processes)
+   * the quota is checked with the entries, after the ledger entry: an over-quota Select costs a ledger entry and its
+   * cancel.
    */
   private async reserve(
     caller: string,

@@ -52,16 +52,20 @@ export class LedgerHost {
   }
 
   async answer(call: LedgerCall): Promise<LedgerAnswer> {
+    // The memory ledger does a call's work before its promise settles, and the primary receives several messages
+    // before any continuation runs: the live count and the expiries this call purged are read now, not after an
+    // await (another call's expiries would fall in this call's window as well, and be counted twice).
     const expiredBefore = this.ledger.retired.ttl;
+    const running = this.run(call);
+    const live = this.ledger.size();
+    const expired = this.ledger.retired.ttl - expiredBefore;
     let outcome:
       { value: Reservation | readonly InflightLoad[] | null } | { refused: LedgerError } | { failure: string };
     try {
-      outcome = { value: await this.run(call) };
+      outcome = { value: await running };
     } catch (err) {
       outcome = err instanceof LedgerError ? { refused: err } : { failure: String(err) };
     }
-    const live = this.ledger.size();
-    const expired = this.ledger.retired.ttl - expiredBefore;
     if ('refused' in outcome) {
       const { code, field, message } = outcome.refused;
       return { live, expired, refused: { code, field, message } };

@@ -247,6 +247,14 @@ describe('kv-indexer serve with api.processes=2', () => {
       speculate: { endpoint: SPECULATED, ttlMs: 60_000 },
     });
     for (const client of clients) expect(await speculative(client)).toBe(5);
+    // A prompt shorter than a block speculates nothing, and is answered as by one process.
+    const short = (await clients[1].call('Score', {
+      model: MODEL,
+      tokens: { tokenIds: tokenRange(3) },
+      candidates: [SPECULATED],
+      speculate: { endpoint: SPECULATED, ttlMs: 60_000 },
+    })) as { totalBlocks: number; tokenCount: number };
+    expect([short.totalBlocks, short.tokenCount]).toEqual([0, 3]);
     expect(await clients[0].call('Release', { endpoint: SPECULATED, blockKeys })).toEqual({ releasedBlocks: 5 });
     for (const client of clients) expect(await speculative(client)).toBe(0);
   });

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DRAINING_LOG } from '../../src/service/start-api.js';
@@ -74,7 +75,7 @@ describe.each([
     // The demo model with no tokenization cache: every chat is tokenised afresh in the server's worker pool, so the
     // chats launched before SIGTERM are still running when it is sent (a cached chat answers within a turn or two).
     registryDir = mkdtempSync(join(tmpdir(), 'kvi-drain-'));
-    const modelDir = new URL('../../fixtures/models/qwen2-vl', import.meta.url).pathname;
+    const modelDir = fileURLToPath(new URL('../../fixtures/models/qwen2-vl', import.meta.url));
     writeFileSync(
       join(registryDir, 'models.json'),
       JSON.stringify({ models: [{ name: CHAT_MODEL, dir: modelDir }], cacheBytes: 0 }),

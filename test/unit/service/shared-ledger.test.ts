@@ -92,6 +92,25 @@ describe('the primary-held in-flight ledger (api.processes)', () => {
     expect([a.retired.ttl, b.retired.ttl, a.size(), b.size()]).toEqual([1, 1, 0, 1]);
   });
 
+  it('counts each expiry once when the primary takes calls that arrive together (no turn between them)', async () => {
+    // The primary gets several IPC messages per read and starts each before any of them resumes.
+    let now = 1_000;
+    const host = new LedgerHost(100, () => now);
+    await host.answer({ op: 'reserve', reservation: { ...RESERVATION, ttlMs: 100 } });
+    await host.answer({ op: 'reserve', reservation: { ...RESERVATION, ttlMs: 100 } });
+    now += 200;
+    const answers = await Promise.all([
+      host.answer({ op: 'cancel', reservationId: '0'.repeat(32) }),
+      host.answer({ op: 'loads', endpoints: ['10.0.0.1:8000'] }),
+      host.answer({ op: 'loads', endpoints: ['10.0.0.1:8000'] }),
+    ]);
+    expect(answers.map((a) => [a.expired, a.live])).toEqual([
+      [2, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+  });
+
   it('a primary that does not answer is the backend unavailable (UNAVAILABLE at the API), after the wait', async () => {
     const silent = new ProcessLedger(() => undefined, 20);
     await expect(silent.loads(['10.0.0.1:8000'])).rejects.toEqual(
