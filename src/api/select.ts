@@ -258,8 +258,7 @@ export class SelectApi {
   /**
    * Records the decision all or nothing: the speculative-entry quota is checked first, then the ledger entry, then
    * the speculative entries; a failure at a later step undoes the earlier ones. With a `speculate` hook (api.processes)
-   * the quota is checked with the entries, after the ledger entry: an over-quota Select costs a ledger entry and its
-   * cancel.
+   * the quota is only checked here, and taken with the entries where every replica counts them.
    */
   private async reserve(
     caller: string,
@@ -268,9 +267,10 @@ export class SelectApi {
   ): Promise<string> {
     const specTtl = this.deps.limits.speculativeTtlMs;
     const { speculate } = this.deps;
-    // Here, the quota before anything is recorded; a `speculate` hook takes it with the entries.
+    // The quota before anything is recorded; a `speculate` hook takes it with the entries.
     const local = keys.length > 0 && speculate === undefined;
     if (local) this.deps.quota.take(caller, keys.length, specTtl, 'reserve');
+    else if (keys.length > 0) this.deps.quota.check(caller, keys.length, 'reserve');
     let id = '';
     try {
       id = (await ledgerCall(() => this.deps.ledger.reserve(r))).id;

@@ -29,15 +29,29 @@ export class SpeculationQuota {
     } else c = { batches: [], held: 0 };
     if (c.held + n > this.max) {
       this.callers.set(caller, c);
-      throw exhausted(
-        field,
-        `${caller} holds ${c.held} speculative entries; ${n} more would pass api.maxSpeculativePerCaller (${this.max})`,
-      );
+      throw this.refusal(caller, c.held, n, field);
     }
     c.batches.push({ expiresAt: now + ttlMs, n });
     c.held += n;
     this.callers.set(caller, c);
     if (this.callers.size > this.maxCallers) this.callers.delete(this.callers.keys().next().value as string);
+  }
+
+  /**
+   * Throws what `take` would for `n` more entries of `caller`, counting nothing: the check Select makes before its
+   * ledger entry when the entries themselves are taken elsewhere (the `Speculate` hook below).
+   */
+  check(caller: string, n: number, field: string): void {
+    if (this.max <= 0) return;
+    const held = this.held(caller);
+    if (held + n > this.max) throw this.refusal(caller, held, n, field);
+  }
+
+  private refusal(caller: string, held: number, n: number, field: string) {
+    return exhausted(
+      field,
+      `${caller} holds ${held} speculative entries; ${n} more would pass api.maxSpeculativePerCaller (${this.max})`,
+    );
   }
 
   /** A Release: gives back up to `n` entries of the caller's oldest reservations. */
