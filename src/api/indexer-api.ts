@@ -14,7 +14,7 @@ import type {
 } from './messages.js';
 import { preparePrompt, prepareTokens, type InputKind, type PrepareContext, type PreparedPrompt } from './prepare.js';
 import type { Cancellation, PromptFrontend, PromptItem } from './prompt-frontend.js';
-import { SpeculationQuota, type Speculate } from './speculation-quota.js';
+import { SpeculationQuota, speculateHere, type Speculate } from './speculation-quota.js';
 import { formatHostPort, parseEndpointIdentity } from '../common/index.js';
 import {
   checkCandidates,
@@ -80,7 +80,7 @@ export interface IndexerApiDeps {
   observer?: ApiObserver;
   /** Encoder residency (images_seen in Score, LookupImages); absent = nobody has seen anything. */
   residency?: ResidencyView;
-  /** Where Score's `speculate` entries go when every replica must see them (speculation-quota.ts). */
+  /** Where Score's `speculate` entries go when every replica must see them (speculation-quota.ts); absent: here. */
   speculate?: Speculate;
 }
 
@@ -89,6 +89,10 @@ export class IndexerApi {
   private readonly scorer: Scorer;
   /** Per-caller bound on speculative entries, shared with Select's reservations (select.ts). */
   readonly quota: SpeculationQuota;
+  /** Reserve's entries, always this process's own (under api.processes the primary brings Reserve to each). */
+  private readonly reserveHere: Speculate;
+  /** Score's `speculate` entries: here, or to every replica (the deps' hook). */
+  private readonly speculate: Speculate;
 
   private readonly prepareContext: PrepareContext;
   /** The same on every response: built once, frozen as it is shared. */
@@ -97,6 +101,8 @@ export class IndexerApi {
   constructor(private readonly deps: IndexerApiDeps) {
     this.scorer = new Scorer(deps.index, deps.tiers, deps.weights);
     this.quota = new SpeculationQuota(deps.limits.maxSpeculativePerCaller ?? DEFAULT_MAX_SPECULATIVE_PER_CALLER);
+    this.reserveHere = speculateHere(this.quota, deps.index);
+    this.speculate = deps.speculate ?? this.reserveHere;
     const { hasher, prompts, limits } = deps;
     this.prepareContext = { hasher, prompts, maxPromptTokens: limits.maxPromptTokens, maxItems: limits.maxItems };
     const f = hasher.fingerprint;
@@ -158,14 +164,9 @@ export class IndexerApi {
         tierWeights,
         maxBlocks: req.maxBlocks || undefined,
       });
-      if (speculate && this.deps.speculate) {
-        // A prompt shorter than a block has nothing to speculate: nothing to send (locally, an empty reserve).
-        if (prepared.keys.length > 0)
-          await this.deps.speculate(caller, speculate.endpoint, prepared.keys, speculate.ttlMs, 'speculate');
-      } else if (speculate) {
-        this.quota.take(caller, prepared.keys.length, speculate.ttlMs, 'speculate');
-        await this.deps.index.reserve(speculate.endpoint, prepared.keys, speculate.ttlMs);
-      }
+      // A prompt shorter than a block has nothing to speculate.
+      if (speculate && prepared.keys.length > 0)
+        await this.speculate(caller, speculate.endpoint, prepared.keys, speculate.ttlMs, 'speculate');
     } catch (err) {
       degradedReason = this.backendFailed(err, req);
       result = zeroResult(prepared.keys.length, req.maxBlocks, candidates);
@@ -253,8 +254,7 @@ export class IndexerApi {
     const endpoint = checkCandidateShaped('endpoint', req.endpoint, this.deps.limits.allowHostnameEndpoints ?? false);
     const keys = this.keysOf(req.blockKeys);
     const ttl = this.checkTtl(req.ttlMs);
-    this.quota.take(caller, keys.length, ttl, 'block_keys');
-    await this.deps.index.reserve(endpoint, keys, ttl);
+    await this.reserveHere(caller, endpoint, keys, ttl, 'block_keys');
     return { reservedBlocks: keys.length };
   }
 

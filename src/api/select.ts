@@ -29,7 +29,7 @@ import type {
   SelectResponseMsg,
   SelectStatsMsg,
 } from './select-messages.js';
-import type { Speculate, SpeculationQuota } from './speculation-quota.js';
+import { speculateHere, type Speculate, type SpeculationQuota } from './speculation-quota.js';
 import { checkCandidates, checkCandidateShaped, checkTierWeights } from './validate.js';
 
 /** The `select.*` settings Select reads (src/ops/select-config.ts). */
@@ -66,7 +66,7 @@ export interface SelectApiDeps {
   /** Encoder residency (which endpoints have seen which images); absent = none has seen any. */
   residency?: Pick<ImageResidency, 'imagesSeen'>;
   observer?: SelectObserver;
-  /** Where a reservation's speculative entries go when every replica must see them (speculation-quota.ts). */
+  /** Where a reservation's speculative entries go when every replica must see them (speculation-quota.ts); absent: here. */
   speculate?: Speculate;
 }
 
@@ -84,9 +84,11 @@ const MAX_PREFILL_MS = 3_600_000;
 export class SelectApi {
   private readonly scorer: Scorer;
   private readonly counters = { selects: 0, calibrated: 0, predicted: 0, actual: 0 };
+  private readonly speculate: Speculate;
 
   constructor(private readonly deps: SelectApiDeps) {
     this.scorer = new Scorer(deps.index, deps.tiers, deps.weights);
+    this.speculate = deps.speculate ?? speculateHere(deps.quota, deps.index);
   }
 
   async select(req: SelectRequestMsg, signal?: Cancellation, caller = ''): Promise<SelectResponseMsg> {
@@ -257,8 +259,8 @@ export class SelectApi {
 
   /**
    * Records the decision all or nothing: the speculative-entry quota is checked first, then the ledger entry, then
-   * the speculative entries; a failure at a later step undoes the earlier ones. With a `speculate` hook (api.processes)
-   * the quota is only checked here, and taken with the entries where every replica counts them.
+   * the speculative entries (which take the quota, here or on every replica); a failure at a later step undoes the
+   * earlier ones.
    */
   private async reserve(
     caller: string,
@@ -266,23 +268,15 @@ export class SelectApi {
     r: Parameters<InflightLedger['reserve']>[0],
   ): Promise<string> {
     const specTtl = this.deps.limits.speculativeTtlMs;
-    const { speculate } = this.deps;
-    // The quota before anything is recorded; a `speculate` hook takes it with the entries.
-    const local = keys.length > 0 && speculate === undefined;
-    if (local) this.deps.quota.take(caller, keys.length, specTtl, 'reserve');
-    else if (keys.length > 0) this.deps.quota.check(caller, keys.length, 'reserve');
+    if (keys.length > 0) this.deps.quota.check(caller, keys.length, 'reserve');
     let id = '';
     try {
       id = (await ledgerCall(() => this.deps.ledger.reserve(r))).id;
-      if (keys.length > 0)
-        await (speculate
-          ? speculate(caller, r.endpoint, keys, specTtl, 'reserve')
-          : this.deps.index.reserve(r.endpoint, keys, specTtl));
+      if (keys.length > 0) await this.speculate(caller, r.endpoint, keys, specTtl, 'reserve');
       return id;
     } catch (err) {
       // A cancel that fails too (Redis down) leaves the reservation to its TTL; the caller is told of the first failure.
       if (id) await this.deps.ledger.cancel(id).catch(() => undefined);
-      if (local) this.deps.quota.giveBack(caller, keys.length);
       return backendFailure(err);
     }
   }

@@ -1,3 +1,4 @@
+import type { Index } from '../index/index.js';
 import { exhausted } from './errors.js';
 
 /**
@@ -39,7 +40,7 @@ export class SpeculationQuota {
 
   /**
    * Throws what `take` would for `n` more entries of `caller`, counting nothing: the check Select makes before its
-   * ledger entry when the entries themselves are taken elsewhere (the `Speculate` hook below).
+   * ledger entry (the entries and their count come after it, through a `Speculate`).
    */
   check(caller: string, n: number, field: string): void {
     if (this.max <= 0) return;
@@ -88,9 +89,9 @@ export class SpeculationQuota {
 }
 
 /**
- * Records speculative entries (a Select's pick, Score's `speculate`), the caller's quota included, where every replica
- * sees them (a serving process of api.processes: a Reserve through the primary); throws an ApiError when refused,
- * recording nothing. Where it is absent, the API takes this process's quota and writes its index itself.
+ * Records speculative entries (Reserve, a Select's pick, Score's `speculate`) with the caller's quota: here
+ * (`speculateHere`), or where every replica sees them (a serving process of api.processes: a Reserve through the
+ * primary). Throws when refused (an ApiError naming `field`) or when the write fails, recording nothing.
  */
 export type Speculate = (
   caller: string,
@@ -100,3 +101,17 @@ export type Speculate = (
   /** The request field a refusal names (`reserve` for Select, `speculate` for Score), as the local quota would. */
   field: string,
 ) => Promise<void>;
+
+/** Speculative entries recorded in this process: the caller's quota taken, then `index` written (the quota given back
+ * if the write fails). */
+export function speculateHere(quota: SpeculationQuota, index: Pick<Index, 'reserve'>): Speculate {
+  return async (caller, endpoint, keys, ttlMs, field) => {
+    quota.take(caller, keys.length, ttlMs, field);
+    try {
+      await index.reserve(endpoint, keys, ttlMs);
+    } catch (err) {
+      quota.giveBack(caller, keys.length);
+      throw err;
+    }
+  };
+}
