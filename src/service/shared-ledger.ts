@@ -59,18 +59,12 @@ export class LedgerHost {
     const running = this.run(call);
     const live = this.ledger.size();
     const expired = this.ledger.retired.ttl - expiredBefore;
-    let outcome:
-      { value: Reservation | readonly InflightLoad[] | null } | { refused: LedgerError } | { failure: string };
     try {
-      outcome = { value: await running };
+      return { live, expired, value: await running };
     } catch (err) {
-      outcome = err instanceof LedgerError ? { refused: err } : { failure: String(err) };
+      if (!(err instanceof LedgerError)) return { live, expired, failure: String(err) };
+      return { live, expired, refused: { code: err.code, field: err.field, message: err.message } };
     }
-    if ('refused' in outcome) {
-      const { code, field, message } = outcome.refused;
-      return { live, expired, refused: { code, field, message } };
-    }
-    return { live, expired, ...outcome };
   }
 
   private async run(call: LedgerCall): Promise<Reservation | readonly InflightLoad[] | null> {
@@ -128,8 +122,8 @@ export class ProcessLedger implements InflightLedger {
     await this.call({ op: 'cancel', reservationId });
   }
 
-  async loads(endpoints: readonly string[]): Promise<InflightLoad[]> {
-    return [...((await this.call({ op: 'loads', endpoints })) as readonly InflightLoad[])];
+  loads(endpoints: readonly string[]): Promise<InflightLoad[]> {
+    return this.call({ op: 'loads', endpoints }) as Promise<InflightLoad[]>; // a fresh array off the IPC channel
   }
 
   /** Live reservations in the service's ledger, as of this process's last ledger call (no round trip). */
